@@ -1,0 +1,37 @@
+/*
+ * buf.h: a growable byte buffer (plain malloc, not GC-managed).
+ *
+ * Used to build display strings, diagnostics and encoded frames. The data
+ * is always NUL-terminated so it can be handed to C string functions; `len`
+ * excludes the terminator. A zero-initialised Buf is a valid empty buffer.
+ */
+#ifndef HARN_BUF_H
+#define HARN_BUF_H
+
+#include <stdarg.h>
+#include <stddef.h>
+
+typedef struct Buf {
+  char *data;
+  size_t len, cap;
+} Buf;
+
+/* Append [n] bytes of [s]. Aborts on out-of-memory (as malloc users here do). */
+void buf_append(Buf *b, const char *s, size_t n);
+/* Append the NUL-terminated string [s]. */
+void buf_puts(Buf *b, const char *s);
+void buf_putc(Buf *b, char c);
+/* printf-style append. */
+void buf_printf(Buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void buf_vprintf(Buf *b, const char *fmt, va_list ap);
+/* Make sure [n] more bytes fit without reallocating. */
+void buf_reserve(Buf *b, size_t n);
+/* Empty the buffer, keeping its memory. */
+void buf_clear(Buf *b);
+/* Release the memory; the Buf is empty and reusable afterwards. */
+void buf_free(Buf *b);
+/* Hand the data over to the caller (who frees it with free()); the Buf is
+ * left empty. Never returns NULL. */
+char *buf_take(Buf *b);
+
+#endif

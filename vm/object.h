@@ -1,0 +1,142 @@
+/*
+ * object.h: constructors and primitive operations on Harn values.
+ *
+ * Implemented in object.c (constructors, strings, lists, dicts, sets),
+ * display.c (display format, type names, equality, ordering, JSON-ish
+ * float printing) and ops.c (the language's operators with their exact
+ * error texts). All functions that can fail return bool and, on failure,
+ * have set the VM error with err_*() (error.h).
+ *
+ * Everything returned is a fresh or shared immutable object: callers must
+ * not mutate what these functions return unless the contract says it is a
+ * fresh builder (the *_new and *_copy functions), and must stop mutating a
+ * builder once it has been stored anywhere the program can see.
+ */
+#ifndef HARN_OBJECT_H
+#define HARN_OBJECT_H
+
+#include "buf.h"
+#include "value.h"
+
+/* ---- strings (object.c) ---------------------------------------------- */
+
+/* Copy [len] bytes of UTF-8 from [s] into a new string. Invalid UTF-8 is
+ * accepted; each invalid byte counts as one character. */
+ObjString *str_new(Vm *vm, const char *s, size_t len);
+ObjString *str_cstr(Vm *vm, const char *s);
+/* Take a Buf's contents as a new string (the Buf is emptied). */
+ObjString *str_from_buf(Vm *vm, Buf *b);
+ObjString *str_printf(Vm *vm, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+ObjString *str_concat(Vm *vm, ObjString *a, ObjString *b);
+uint32_t str_hash(ObjString *s);
+bool str_eq(const ObjString *a, const ObjString *b);
+/* Byte-order comparison: <0, 0, >0. */
+int str_cmp(const ObjString *a, const ObjString *b);
+/* Byte offset of character index [ci] (0 <= ci <= nchars). */
+size_t str_byte_offset(const ObjString *s, int64_t ci);
+/* Substring by character indices [from, to), already clamped by caller. */
+ObjString *str_sub(Vm *vm, ObjString *s, int64_t from, int64_t to);
+/* Number of code points in [len] bytes of [s]. */
+uint32_t utf8_count(const char *s, size_t len);
+/* Length in bytes of the UTF-8 sequence starting with byte [c] (1 if invalid). */
+int utf8_seqlen(unsigned char c);
+
+/* ---- lists ------------------------------------------------------------ */
+
+/* A new empty list with room for [cap] items (a builder). */
+ObjList *list_new(Vm *vm, uint32_t cap);
+/* Append to a builder. */
+void list_push(Vm *vm, ObjList *l, Value v);
+ObjList *list_copy(Vm *vm, ObjList *l);
+
+/* ---- dicts ------------------------------------------------------------ */
+
+ObjDict *dict_new(Vm *vm, uint32_t cap);
+ObjDict *dict_copy(Vm *vm, ObjDict *d);
+/* Lookup; returns false when absent. */
+bool dict_get(ObjDict *d, ObjString *key, Value *out);
+bool dict_get_cstr(ObjDict *d, const char *key, Value *out);
+/* Insert or replace on a builder (keeps keys sorted). */
+void dict_set(Vm *vm, ObjDict *d, ObjString *key, Value v);
+void dict_set_cstr(Vm *vm, ObjDict *d, const char *key, Value v);
+/* Remove on a builder; returns whether the key was present. */
+bool dict_remove(ObjDict *d, ObjString *key);
+
+/* ---- sets ------------------------------------------------------------- */
+
+ObjSet *set_new(Vm *vm, uint32_t cap);
+ObjSet *set_copy(Vm *vm, ObjSet *s);
+bool set_has(ObjSet *s, Value v);
+/* Add to a builder unless an equal value is present. */
+void set_add(Vm *vm, ObjSet *s, Value v);
+
+/* ---- other objects ------------------------------------------------------ */
+
+ObjRange *range_new(Vm *vm, int64_t start, int64_t end, bool exclusive);
+/* Number of ints in the range (0 when empty). */
+int64_t range_len(const ObjRange *r);
+ObjPair *pair_new(Vm *vm, Value a, Value b);
+ObjEnum *enum_new(Vm *vm, ObjString *enum_name, ObjString *variant, uint32_t nfields);
+/* Result.Ok(v) / Result.Err(v). */
+Value enum_ok(Vm *vm, Value v);
+Value enum_err(Vm *vm, Value v);
+/* Is [v] Result.Ok / Result.Err? */
+bool is_result_ok(Value v);
+bool is_result_err(Value v);
+ObjEnumType *enum_type_new(Vm *vm, ObjString *name, uint32_t nvariants);
+ObjStruct *struct_new(Vm *vm, ObjStructType *type, ObjString *name, ObjDict *fields);
+ObjStructType *struct_type_new(Vm *vm, ObjString *name, uint32_t nfields);
+ObjFunction *function_new(Vm *vm);
+ObjClosure *closure_new(Vm *vm, ObjFunction *fn, Value module);
+ObjBound *bound_new(Vm *vm, Value receiver, Value method);
+ObjIter *iter_new(Vm *vm, const IterVtbl *vt, Value src);
+ObjNative *native_new(Vm *vm, const NativeVtbl *vt, void *data, size_t size);
+
+/* Chunk building (compiler). */
+void chunk_write(Vm *vm, Chunk *c, uint8_t byte, int line, int col);
+/* Add a constant, reusing an equal string/number constant; returns its index. */
+uint32_t chunk_add_const(Vm *vm, Chunk *c, Value v);
+void chunk_free(Vm *vm, Chunk *c);
+
+/* ---- display, types, equality, ordering (display.c) ------------------- */
+
+/* Append the display form of [v] (LANGUAGE.md section 4) to [out]. */
+void val_display(Vm *vm, Value v, Buf *out);
+/* The display form as a new string (strings are returned as is). */
+ObjString *val_to_string(Vm *vm, Value v);
+/* Shortest round-trip positional float text, as in display: "3.0", "0.1",
+ * "100000000000000000000", "NaN", "inf". [json] drops the forced ".0". */
+void fmt_float(double x, bool json, Buf *out);
+/* Duration display: 500ms, 5s, 2m, 24h. */
+void fmt_duration(int64_t ms, Buf *out);
+/* type_of name: "int", "list", "closure", ... */
+const char *val_type_name(Value v);
+bool val_truthy(Value v);
+/* Structural equality (LANGUAGE.md 5.3). */
+bool val_equal(Value a, Value b);
+/* Ordering (LANGUAGE.md 5.3): <0, 0, >0; incomparable pairs give 0. */
+int val_compare(Value a, Value b);
+
+/* ---- operators (ops.c), each with the exact error text ----------------- */
+
+bool op_add(Vm *vm, Value a, Value b, Value *out);
+bool op_sub(Vm *vm, Value a, Value b, Value *out);
+bool op_mul(Vm *vm, Value a, Value b, Value *out);
+bool op_div(Vm *vm, Value a, Value b, Value *out);
+bool op_mod(Vm *vm, Value a, Value b, Value *out);
+bool op_pow(Vm *vm, Value a, Value b, Value *out);
+bool op_neg(Vm *vm, Value a, Value *out);
+/* `a in b` (LANGUAGE.md 5.4). */
+bool op_in(Vm *vm, Value a, Value b);
+/* x[i], x?[i] (5.6). */
+bool op_index(Vm *vm, Value x, Value i, Value *out);
+/* x[a:b]; [a]/[b] are nil when omitted. */
+bool op_slice(Vm *vm, Value x, Value a, Value b, Value *out);
+/* x.name (5.6); [optional] for ?. (missing property gives nil). */
+bool op_get_prop(Vm *vm, Value x, ObjString *name, bool optional, Value *out);
+/* x[i] = v: returns the updated copy of x in *out. */
+bool op_set_index(Vm *vm, Value x, Value i, Value v, Value *out);
+/* x.name = v: returns the updated copy of x in *out. */
+bool op_set_prop(Vm *vm, Value x, ObjString *name, Value v, Value *out);
+
+#endif

@@ -1,0 +1,42 @@
+/*
+ * state.h: the definition of struct Vm, shared by the files of vm/.
+ *
+ * The first fields (heap, config, error slot) are used by every module;
+ * the interpreter's own state follows and belongs to interp.c and the
+ * compiler (see the design comment in interp.c). Code outside vm/ never
+ * sees this header: it uses the opaque Vm of vm.h.
+ */
+#ifndef HARN_STATE_H
+#define HARN_STATE_H
+
+#include "error.h"
+#include "gc.h"
+#include "value.h"
+#include "vm.h"
+
+struct Vm {
+  Heap heap;
+  VmConfig cfg;
+
+  /* The pending error (error.h). */
+  ErrKind err_kind;
+  Value err_value;
+
+  /* ---- interpreter state (interp.c) ---- */
+  struct Interp *interp;
+};
+
+/* ---- services the interpreter offers to builtins (interp.c) ---- */
+
+/* Call [callee] (closure, builtin, bound method, struct/enum constructor)
+ * with [argc] arguments as a callback (RUNTIME.md 1.4): runs to completion
+ * on the same frame stack. Returns false with the VM error set if the
+ * callee failed or [callee] is not callable. The caller must root any heap
+ * object it holds across this call (gc.h). */
+bool vm_call(Vm *vm, Value callee, int argc, Value *argv, Value *out);
+/* Can [v] be called (closure, builtin, bound method)? */
+bool vm_is_callable(Value v);
+/* Program output: [stream] 1 = stdout, 2 = stderr. */
+void vm_write(Vm *vm, int stream, const char *data, size_t len);
+
+#endif

@@ -1,0 +1,78 @@
+/*
+ * vm.h: the public interface of the Harn VM (the only vm/ header that
+ * code outside vm/ may include).
+ *
+ * One Vm runs one program: compile (lex, parse, compile to bytecode) and
+ * run it to completion, streaming output through the configured writer.
+ * The VM is single-threaded and not re-entrant across threads.
+ */
+#ifndef HARN_VM_H
+#define HARN_VM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct Vm Vm;
+
+/* Where program output goes. [stream] is 1 for stdout (print, println,
+ * log) and 2 for stderr (eprint, eprintln). Called as output is produced. */
+typedef void (*VmWriteFn)(void *ud, int stream, const char *data, size_t len);
+
+typedef struct VmConfig {
+  VmWriteFn write;          /* NULL: write to the process's stdout/stderr */
+  void *write_ud;
+  uint64_t max_instructions;/* 0 = unlimited; else the run fails (uncatchable)
+                               after this many instructions (fuzzing) */
+  size_t memory_limit;      /* bytes of Harn heap; 0 = unlimited */
+  bool gc_stress;           /* collect at every safe point */
+} VmConfig;
+
+typedef enum {
+  VM_OK = 0,
+  VM_COMPILE_ERROR, /* lexer, parser or compiler error */
+  VM_RUNTIME_ERROR  /* uncaught error while running */
+} VmStatus;
+
+/* A new VM with [cfg] (NULL for defaults). Never returns NULL. */
+Vm *vm_new(const VmConfig *cfg);
+void vm_free(Vm *vm);
+
+/* Compile and run the program in [len] bytes of [src]; [path] names it in
+ * diagnostics and anchors relative imports. [input_json] (may be NULL) is
+ * bound to the entry pipeline's first parameter. */
+VmStatus vm_run_source(Vm *vm, const char *path, const char *src, size_t len,
+                       const char *input_json);
+/* Read [path] and run it. A file that cannot be read is a compile error. */
+VmStatus vm_run_file(Vm *vm, const char *path, const char *input_json);
+/* Compile only (harn check). */
+VmStatus vm_check_source(Vm *vm, const char *path, const char *src, size_t len);
+/* Compile and append a human-readable disassembly to *out (malloc'd). */
+VmStatus vm_disasm_source(Vm *vm, const char *path, const char *src, size_t len, char **out);
+
+/* After a failed run: the error's display text with the RUNTIME.md 3.2
+ * line suffix ("Runtime error: Division by zero (line 3)"), and the full
+ * diagnostic of RUNTIME.md 3.4 ("error: ...\n  --> file:3:13\n..."). The
+ * strings belong to the VM and live until the next run or vm_free. */
+const char *vm_error_text(Vm *vm);
+const char *vm_diagnostic(Vm *vm);
+
+/* After a successful run: the process exit code the program asks for
+ * (an int returned by the entry pipeline; 1 for a returned Err; else 0).
+ * For an Err, the message to print on stderr is in vm_error_text(). */
+int vm_exit_code(Vm *vm);
+
+/* The run's result value rendered as compact JSON (json_stringify rules),
+ * malloc'd, or NULL when there is no value. */
+char *vm_result_json(Vm *vm);
+
+/* Counters of the last run. */
+typedef struct VmStats {
+  uint64_t instructions;  /* counted only when max_instructions is set */
+  size_t heap_peak;       /* bytes */
+  size_t collections;
+  int peak_frames;
+} VmStats;
+void vm_stats(Vm *vm, VmStats *out);
+
+#endif

@@ -36,6 +36,8 @@ struct Vm {
 bool vm_call(Vm *vm, Value callee, int argc, Value *argv, Value *out);
 /* Can [v] be called (closure, builtin, bound method)? */
 bool vm_is_callable(Value v);
+/* The value the last run produced (nil when none or after an error). */
+Value vm_result_value(Vm *vm);
 /* Program output: [stream] 1 = stdout, 2 = stderr. */
 void vm_write(Vm *vm, int stream, const char *data, size_t len);
 

@@ -26,6 +26,8 @@ typedef struct VmConfig {
                                after this many instructions (fuzzing) */
   size_t memory_limit;      /* bytes of Harn heap; 0 = unlimited */
   bool gc_stress;           /* collect at every safe point */
+  bool fake_sleep;          /* sleep() advances a virtual clock instead of
+                               waiting (fuzzing: every input terminates) */
 } VmConfig;
 
 typedef enum {
@@ -65,6 +67,25 @@ int vm_exit_code(Vm *vm);
 /* The run's result value rendered as compact JSON (json_stringify rules),
  * malloc'd, or NULL when there is no value. */
 char *vm_result_json(Vm *vm);
+
+/* Ask the running VM to cancel, as a host signal [signo] (SIGTERM, SIGINT,
+ * SIGHUP) would: async-signal-safe (it only sets flags); the VM notices at
+ * its next safe point (RUNTIME.md 5.1, 5.3). */
+void vm_interrupt(Vm *vm, int signo);
+/* Did the last run see a host interrupt? *signo gets the first one. */
+bool vm_was_interrupted(Vm *vm, int *signo);
+
+/* The trace of the last uncaught error, outermost frame first (RUNTIME.md
+ * 3.3); returns the number of entries. The array belongs to the VM. */
+struct TraceEntry;
+int vm_trace(Vm *vm, const struct TraceEntry **out);
+
+/* Append the last run's result value / uncaught error payload (the thrown
+ * value, or the display string for other kinds) to a msgpack_packer
+ * ([packer] is a msgpack_packer *) using RUNTIME.md 9.3 (vm/export.c).
+ * Pack nil when there is none. Return false only on a packer failure. */
+bool vm_result_pack(Vm *vm, void *packer);
+bool vm_error_value_pack(Vm *vm, void *packer);
 
 /* Counters of the last run. */
 typedef struct VmStats {

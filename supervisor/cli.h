@@ -1,0 +1,31 @@
+/*
+ * cli.h: the in-process commands of the `harn` executable (the lead's part
+ * of the CLI; `harn run` through workers and `harn batch` are in
+ * supervisor.h, `harn worker` in worker/worker.h).
+ *
+ * Each command takes the arguments after the subcommand name (argv[0] is
+ * the subcommand) and returns the process exit code.
+ */
+#ifndef HARN_CLI_H
+#define HARN_CLI_H
+
+#include <stddef.h>
+
+/* harn run --inline FILE [--input JSON]: run in this process. Exit code:
+ * 0 ok, 1 script error, 2 usage; an int returned by the pipeline is used as
+ * the exit code. */
+int cli_run_inline(int argc, char **argv);
+/* harn check FILE: lex, parse and compile; 0 when clean, 1 with the error. */
+int cli_check(int argc, char **argv);
+/* harn disasm FILE: print the bytecode. */
+int cli_disasm(int argc, char **argv);
+/* harn test PATH...: run language tests (NAME.harn + NAME.expected or
+ * NAME.error), print each failure with a diff, end with "N passed, N failed".
+ * 0 when all passed. */
+int cli_test(int argc, char **argv);
+
+/* Read a whole file into a malloc'd NUL-terminated buffer; NULL on error
+ * (errno set). *len gets the size. */
+char *cli_read_file(const char *path, size_t *len);
+
+#endif

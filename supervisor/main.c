@@ -1,0 +1,67 @@
+/*
+ * main.c: the `harn` command line: dispatch to a subcommand.
+ *
+ *   harn run FILE [...]        through the supervisor and one worker
+ *   harn run --inline FILE     in this process
+ *   harn batch SOURCE... [...] many jobs under the supervisor
+ *   harn test PATH...          language tests
+ *   harn check FILE            compile only
+ *   harn disasm FILE           print bytecode
+ *   harn worker                internal: the worker process entry point
+ *
+ * Exit code 2 is a usage error everywhere (PRODUCT.md).
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "supervisor/cli.h"
+#include "supervisor/supervisor.h"
+#include "worker/worker.h"
+
+static const char usage[] =
+    "usage: harn COMMAND [ARGS]\n"
+    "\n"
+    "  run FILE [--input JSON] [--timeout DUR] [--grace DUR] [--json] [--events] [--inline]\n"
+    "                       run one pipeline in a supervised worker (--inline: in this process)\n"
+    "  batch SOURCE... [-j N] [--timeout DUR] [--grace DUR] [--retries N]\n"
+    "        [--results FILE.jsonl] [--joblog FILE] [--resume | --resume-failed]\n"
+    "        [--halt now|soon,fail=N|N%] [--bar | --no-bar]\n"
+    "                       run many pipelines (files, directories, JSONL manifests)\n"
+    "  test PATH...         run language tests (NAME.harn + NAME.expected / NAME.error)\n"
+    "  check FILE           lex, parse and compile; report errors\n"
+    "  disasm FILE          print the bytecode\n"
+    "\n"
+    "See docs/cli.md.\n";
+
+static int has_flag(int argc, char **argv, const char *flag)
+{
+  for (int i = 1; i < argc; i++)
+    if (strcmp(argv[i], flag) == 0) return 1;
+  return 0;
+}
+
+int main(int argc, char **argv)
+{
+  if (argc < 2) {
+    fputs(usage, stderr);
+    return 2;
+  }
+  const char *cmd = argv[1];
+  int sub_argc = argc - 1;
+  char **sub_argv = argv + 1;
+  if (strcmp(cmd, "run") == 0) {
+    if (has_flag(sub_argc, sub_argv, "--inline")) return cli_run_inline(sub_argc, sub_argv);
+    return sup_cmd_run(sub_argc, sub_argv);
+  }
+  if (strcmp(cmd, "batch") == 0) return sup_cmd_batch(sub_argc, sub_argv);
+  if (strcmp(cmd, "test") == 0) return cli_test(sub_argc, sub_argv);
+  if (strcmp(cmd, "check") == 0) return cli_check(sub_argc, sub_argv);
+  if (strcmp(cmd, "disasm") == 0) return cli_disasm(sub_argc, sub_argv);
+  if (strcmp(cmd, "worker") == 0) return wrk_main(sub_argc, sub_argv);
+  if (strcmp(cmd, "-h") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "help") == 0) {
+    fputs(usage, stdout);
+    return 0;
+  }
+  fprintf(stderr, "harn: unknown command '%s'\n\n%s", cmd, usage);
+  return 2;
+}

@@ -1,0 +1,152 @@
+/*
+ * spawn.c: fork+exec of one worker process (RUNTIME.md 5.6, "Spawn").
+ *
+ * The child gets exactly this environment:
+ *   - fd 0 = /dev/null, fd 1 = /dev/null, fd 2 = the supervisor's stderr
+ *     (program output travels as events; a stray write to stdout must never
+ *     corrupt `harn run`'s own output);
+ *   - fd 3 = read end of the job pipe (supervisor -> worker),
+ *     fd 4 = write end of the event pipe (worker -> supervisor);
+ *   - every other descriptor of the supervisor is O_CLOEXEC (libuv creates
+ *     its own that way, and we create ours with pipe2/O_CLOEXEC), so nothing
+ *     else leaks into the worker;
+ *   - SIGTERM, SIGINT and SIGHUP blocked (the mask survives exec, so a signal
+ *     sent during start-up waits for the worker's handler instead of killing
+ *     it), every other signal unblocked and at its default disposition;
+ *   - its own process group (setpgid(0, 0) in the child AND setpgid(pid, pid)
+ *     in the parent, so whichever runs first wins and neither side can see
+ *     the child outside its group);
+ *   - a parent-death signal (SIGKILL), checked against a parent that died
+ *     before prctl ran.
+ *
+ * Between fork and exec the child only makes async-signal-safe calls: all
+ * memory (argv, paths) is prepared by the caller before fork. Every signal
+ * is blocked in the parent around fork so that no libuv signal handler can
+ * run in the child (it would write to the parent's signal pipe). If exec
+ * fails the child writes errno to a CLOEXEC status pipe and exits 127; the
+ * parent reads it (EOF means exec succeeded), which makes spawn failures
+ * synchronous and precise, as libuv's uv_spawn does.
+ */
+#include "supervisor/sup_internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+/* Move [fd] to exactly [target] with CLOEXEC cleared. */
+static int place_fd(int fd, int target)
+{
+  if (fd == target) {
+    int fl = fcntl(fd, F_GETFD);
+    if (fl < 0) return -1;
+    return fcntl(fd, F_SETFD, fl & ~FD_CLOEXEC);
+  }
+  return dup2(fd, target) < 0 ? -1 : 0;
+}
+
+static void child_fail(int status_fd, int err)
+{
+  ssize_t r;
+  do r = write(status_fd, &err, sizeof err);
+  while (r < 0 && errno == EINTR);
+  _exit(127);
+}
+
+/* The child side: never returns. */
+static void child_main(char *const *argv, pid_t parent, int job_r, int ev_w,
+                       int status_fd)
+{
+  /* Default dispositions for every signal the supervisor handles (handlers
+   * are reset by exec anyway, but not ignored signals such as SIGPIPE, and a
+   * handler must not run before exec). */
+  for (int s = 1; s < NSIG; s++) {
+    if (s == SIGKILL || s == SIGSTOP) continue;
+    signal(s, SIG_DFL);
+  }
+  if (setpgid(0, 0) < 0) child_fail(status_fd, errno);
+  if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0) child_fail(status_fd, errno);
+  if (getppid() != parent) _exit(127); /* supervisor already gone */
+
+  /* Lift the protocol fds above 4 first, so placing one cannot clobber the
+   * other (job_r may already be 4, ev_w 3). */
+  int jr = fcntl(job_r, F_DUPFD_CLOEXEC, 5);
+  int ew = fcntl(ev_w, F_DUPFD_CLOEXEC, 5);
+  if (jr < 0 || ew < 0) child_fail(status_fd, errno);
+  int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+  if (devnull < 0) child_fail(status_fd, errno);
+  if (place_fd(devnull, 0) < 0 || place_fd(devnull, 1) < 0) child_fail(status_fd, errno);
+  if (place_fd(jr, 3) < 0 || place_fd(ew, 4) < 0) child_fail(status_fd, errno);
+
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGHUP);
+  sigprocmask(SIG_SETMASK, &set, NULL);
+
+  execvp(argv[0], argv);
+  child_fail(status_fd, errno);
+}
+
+int sup_spawn_worker(char *const *argv, int *job_w, int *ev_r, pid_t *pid_out)
+{
+  int jp[2] = {-1, -1}, ep[2] = {-1, -1}, sp[2] = {-1, -1};
+  int err = 0;
+  if (pipe2(jp, O_CLOEXEC) < 0 || pipe2(ep, O_CLOEXEC) < 0 || pipe2(sp, O_CLOEXEC) < 0) {
+    err = -errno;
+    goto fail;
+  }
+
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  pid_t parent = getpid();
+  pid_t pid = fork();
+  if (pid == 0) {
+    close(sp[0]);
+    child_main(argv, parent, jp[0], ep[1], sp[1]);
+  }
+  int fork_err = errno;
+  if (pid > 0) setpgid(pid, pid); /* EACCES after exec / ESRCH: child did it */
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  if (pid < 0) {
+    err = -fork_err;
+    goto fail;
+  }
+
+  close(sp[1]);
+  sp[1] = -1;
+  int child_errno = 0;
+  ssize_t r;
+  do r = read(sp[0], &child_errno, sizeof child_errno);
+  while (r < 0 && errno == EINTR);
+  close(sp[0]);
+  sp[0] = -1;
+  close(jp[0]);
+  close(ep[1]);
+  if (r == (ssize_t)sizeof child_errno) {
+    /* exec failed: the child exits 127 at once; reap it here. */
+    int st;
+    while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {}
+    close(jp[1]);
+    close(ep[0]);
+    return -child_errno;
+  }
+  *job_w = jp[1];
+  *ev_r = ep[0];
+  *pid_out = pid;
+  return 0;
+
+fail:
+  for (int i = 0; i < 2; i++) {
+    if (jp[i] >= 0) close(jp[i]);
+    if (ep[i] >= 0) close(ep[i]);
+    if (sp[i] >= 0) close(sp[i]);
+  }
+  return err;
+}

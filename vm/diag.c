@@ -1,0 +1,123 @@
+/*
+ * diag.c: renders an uncaught error as the reference does (RUNTIME.md 3.4).
+ *
+ * Pure text work over a trace (outermost frame first) and the source of the
+ * innermost frame's file; no VM state is touched, so the worker and the
+ * standalone CLI produce identical text. Columns count characters (UTF-8
+ * code points), like the lexer's.
+ */
+#include "diag.h"
+
+#include <ctype.h>
+#include <stdbool.h>
+#include <string.h>
+
+/* Find line [line] (1-based) of [src]; return its start and byte length. */
+static const char *find_line(const char *src, int line, size_t *len)
+{
+  const char *p = src;
+  for (int l = 1; l < line; l++) {
+    p = strchr(p, '\n');
+    if (!p) return NULL;
+    p++;
+  }
+  const char *end = strchr(p, '\n');
+  size_t n = end ? (size_t)(end - p) : strlen(p);
+  if (n > 0 && p[n - 1] == '\r') n--;
+  *len = n;
+  return p;
+}
+
+static bool is_cont(unsigned char c) { return (c & 0xC0) == 0x80; }
+
+/* Byte offset of character [ci] (0-based) in [s] of [n] bytes, or n. */
+static size_t char_offset(const char *s, size_t n, int ci)
+{
+  size_t i = 0;
+  while (i < n && ci > 0) {
+    i++;
+    while (i < n && is_cont((unsigned char)s[i])) i++;
+    ci--;
+  }
+  return i;
+}
+
+static int count_chars(const char *s, size_t n)
+{
+  int c = 0;
+  for (size_t i = 0; i < n; i++)
+    if (!is_cont((unsigned char)s[i])) c++;
+  return c;
+}
+
+static bool ident_byte(unsigned char c) { return isalnum(c) || c == '_' || c >= 0x80; }
+
+static int digits(int n)
+{
+  int w = 1;
+  while (n >= 10) {
+    n /= 10;
+    w++;
+  }
+  return w;
+}
+
+static void spaces(Buf *out, int n)
+{
+  for (int i = 0; i < n; i++) buf_putc(out, ' ');
+}
+
+void diag_render(Buf *out, const char *message, const TraceEntry *trace, int n,
+                 const char *entry_file, DiagSourceFn source, void *ud)
+{
+  buf_printf(out, "error: %s\n", message);
+  if (n <= 0) return;
+  const TraceEntry *top = &trace[n - 1];
+  int line = top->line;
+  if (line > 0) {
+    const char *file = top->file && *top->file ? top->file
+                       : entry_file && *entry_file ? entry_file
+                                                   : "<unknown>";
+    int w = digits(line);
+    int col = top->col;
+    spaces(out, w + 1);
+    buf_printf(out, "--> %s:%d:%d\n", file, line, col > 0 ? col : 1);
+    const char *src = source ? source(ud, file) : NULL;
+    size_t len = 0;
+    const char *text = src ? find_line(src, line, &len) : NULL;
+    if (text) {
+      spaces(out, w + 1);
+      buf_puts(out, " |\n");
+      buf_printf(out, "%*d | ", w + 1, line);
+      buf_append(out, text, len);
+      buf_putc(out, '\n');
+      spaces(out, w + 1);
+      buf_puts(out, " | ");
+      int pad, carets;
+      if (col > 0) {
+        pad = col - 1;
+        size_t at = char_offset(text, len, col - 1), end = at;
+        while (end < len && ident_byte((unsigned char)text[end])) end++;
+        carets = end > at ? count_chars(text + at, end - at) : 1;
+      } else {
+        size_t a = 0, b = len;
+        while (a < len && (text[a] == ' ' || text[a] == '\t')) a++;
+        while (b > a && isspace((unsigned char)text[b - 1])) b--;
+        pad = count_chars(text, a);
+        carets = b > a ? count_chars(text + a, b - a) : 1;
+      }
+      spaces(out, pad);
+      for (int i = 0; i < carets; i++) buf_putc(out, '^');
+      buf_putc(out, '\n');
+    }
+  }
+  for (int i = n - 2; i >= 0; i--) {
+    const TraceEntry *t = &trace[i];
+    if (t->line <= 0) continue;
+    const char *file = t->file && *t->file ? t->file
+                       : entry_file && *entry_file ? entry_file
+                                                   : "<unknown>";
+    buf_printf(out, "  = note: called from %s at %s:%d\n",
+               t->fn && *t->fn ? t->fn : "pipeline", file, t->line);
+  }
+}

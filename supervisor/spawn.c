@@ -27,6 +27,7 @@
  * parent reads it (EOF means exec succeeded), which makes spawn failures
  * synchronous and precise, as libuv's uv_spawn does.
  */
+#define _GNU_SOURCE
 #include "supervisor/sup_internal.h"
 
 #include <errno.h>

@@ -68,6 +68,11 @@ bool err_set(Vm *vm, ErrKind kind, Value v);
 void err_display(Vm *vm, Buf *out);
 /* What a catch block receives: the thrown value, or the display string. */
 Value err_caught_value(Vm *vm);
+/* The uncaught form of the pending error (RUNTIME.md 3.1-3.2): the five
+ * kinds that become runtime errors get the "Runtime error: " prefix, and the
+ * seven suffix kinds get " (line N)" when [line] > 0. Other kinds are
+ * appended exactly as err_display() does. */
+void err_display_uncaught(Vm *vm, int line, Buf *out);
 /* Does the uncaught form get " (line N)" (RUNTIME.md 3.2)? */
 bool err_gets_line_suffix(ErrKind kind);
 /* May a script handler catch this kind? (false for MEMORY, LIMIT, BAD_OPCODE) */

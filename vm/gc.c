@@ -28,7 +28,8 @@
  * Ownership of the arrays hanging off objects (all freed here, with sizes
  * derived from the object's own counts, so the code that fills them must
  * allocate them with mem_alloc and exactly these sizes):
- *  - ObjList/ObjSet items: cap Values; ObjDict entries: cap DictEntries.
+ *  - ObjList/ObjSet items: cap Values; ObjSet index: icap uint32s;
+ *    ObjDict entries: cap DictEntries.
  *  - ObjEnumType: variants (nvariants pointers), arity (nvariants uint32),
  *    fieldnames (nvariants pointers), and each fieldnames[i] (arity[i]
  *    pointers, may be NULL).
@@ -36,6 +37,8 @@
  *  - ObjFunction param_names/param_types: nparams entries (may be NULL);
  *    the chunk through chunk_free(). `debug` is the compiler's business.
  *  - ObjNative: the finalizer releases `data`; the GC frees only the object.
+ *    Finalizers run during the sweep, when other unreachable objects may
+ *    already be gone: they must not touch any other heap object.
  */
 #include "gc.h"
 
@@ -135,6 +138,7 @@ static size_t free_obj(Vm *vm, Obj *o)
   case OBJ_SET: {
     ObjSet *s = (ObjSet *)o;
     mem_free(vm, s->items, s->cap * sizeof(Value));
+    mem_free(vm, s->index, s->icap * sizeof(uint32_t));
     break;
   }
   case OBJ_ENUM_TYPE: {

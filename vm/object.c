@@ -17,7 +17,8 @@
  *    a real hash of 0 is stored as 1).
  *  - Dict entries are kept sorted by key in byte order (str_cmp), so lookup
  *    is a binary search and iteration/display order is the sorted order.
- *  - Sets keep insertion order and never hold two val_equal() items.
+ *  - Sets keep insertion order and never hold two val_equal() items;
+ *    large ones carry a hash index (see the sets section).
  *  - Growable arrays (list/set items, dict entries, chunk arrays) are
  *    allocated with mem_realloc and their `cap`, as gc.c expects.
  *  - Nothing here collects: allocation only sets gc_pending (gc.h), so a
@@ -27,6 +28,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "gc.h"
@@ -88,12 +90,20 @@ uint32_t utf8_count(const char *s, size_t len)
 
 /* ---- strings ------------------------------------------------------------- */
 
-ObjString *str_new(Vm *vm, const char *s, size_t len)
+/* Strings are limited to 4 GiB by their uint32 length; callers that build
+ * strings from program data (ops.c) check sizes first and raise an error,
+ * so reaching this is a VM bug. */
+static void check_len(size_t len)
 {
   if (len > UINT32_MAX - 1) {
-    fputs("harn: string too large\n", stderr);
+    fputs("harn: internal error: string too large\n", stderr);
     abort();
   }
+}
+
+ObjString *str_new(Vm *vm, const char *s, size_t len)
+{
+  check_len(len);
   ObjString *str = (ObjString *)gc_alloc_obj(vm, sizeof(ObjString) + len + 1, OBJ_STRING);
   str->len = (uint32_t)len;
   if (len) memcpy(str->chars, s, len);
@@ -126,13 +136,14 @@ ObjString *str_printf(Vm *vm, const char *fmt, ...)
 ObjString *str_concat(Vm *vm, ObjString *a, ObjString *b)
 {
   size_t len = (size_t)a->len + b->len;
+  check_len(len);
   ObjString *s = (ObjString *)gc_alloc_obj(vm, sizeof(ObjString) + len + 1, OBJ_STRING);
   s->len = (uint32_t)len;
   memcpy(s->chars, a->chars, a->len);
   memcpy(s->chars + a->len, b->chars, b->len);
   s->chars[len] = 0;
-  /* A sequence cannot straddle the seam only if both sides end/start
-   * cleanly; recounting is cheap and always right. */
+  /* Two ASCII halves give an ASCII string; otherwise recount, because an
+   * invalid tail of [a] and head of [b] may form one valid sequence. */
   if (a->ascii && b->ascii) s->nchars = (uint32_t)len;
   else s->nchars = utf8_count(s->chars, len);
   s->ascii = s->nchars == s->len;
@@ -175,19 +186,23 @@ int str_cmp(const ObjString *a, const ObjString *b)
   return bytes_cmp(a->chars, a->len, b->chars, b->len);
 }
 
+/* Byte offset reached by stepping [n] characters from byte [i] of [s]. */
+static size_t advance_chars(const ObjString *s, size_t i, int64_t n)
+{
+  const unsigned char *p = (const unsigned char *)s->chars;
+  while (i < s->len && n > 0) {
+    i += p[i] < 0x80 ? 1 : char_len(p + i, s->len - i);
+    n--;
+  }
+  return i;
+}
+
 size_t str_byte_offset(const ObjString *s, int64_t ci)
 {
   if (ci <= 0) return 0;
   if (ci >= s->nchars) return s->len;
   if (s->ascii) return (size_t)ci;
-  const unsigned char *p = (const unsigned char *)s->chars;
-  size_t i = 0;
-  int64_t c = 0;
-  while (i < s->len && c < ci) {
-    i += p[i] < 0x80 ? 1 : char_len(p + i, s->len - i);
-    c++;
-  }
-  return i;
+  return advance_chars(s, 0, ci);
 }
 
 ObjString *str_sub(Vm *vm, ObjString *s, int64_t from, int64_t to)
@@ -196,6 +211,543 @@ ObjString *str_sub(Vm *vm, ObjString *s, int64_t from, int64_t to)
   if (to > s->nchars) to = s->nchars;
   if (from >= to) return str_new(vm, "", 0);
   size_t a = str_byte_offset(s, from);
-  size_t b = s->ascii ? (size_t)to : a + str_byte_offset_from(s, a, to - from);
+  size_t b = s->ascii ? (size_t)to : advance_chars(s, a, to - from);
   return str_new(vm, s->chars + a, b - a);
+}
+
+/* ---- lists --------------------------------------------------------------- */
+
+ObjList *list_new(Vm *vm, uint32_t cap)
+{
+  ObjList *l = ALLOC_OBJ(vm, ObjList, OBJ_LIST);
+  if (cap) {
+    l->items = mem_alloc(vm, cap * sizeof(Value));
+    l->cap = cap;
+  }
+  return l;
+}
+
+void list_push(Vm *vm, ObjList *l, Value v)
+{
+  if (l->count == l->cap) {
+    uint32_t cap = grow_cap(l->cap, l->count + 1);
+    l->items = mem_realloc(vm, l->items, l->cap * sizeof(Value), cap * sizeof(Value));
+    l->cap = cap;
+  }
+  l->items[l->count++] = v;
+}
+
+ObjList *list_copy(Vm *vm, ObjList *l)
+{
+  ObjList *c = list_new(vm, l->count);
+  if (l->count) memcpy(c->items, l->items, l->count * sizeof(Value));
+  c->count = l->count;
+  return c;
+}
+
+/* ---- dicts --------------------------------------------------------------- */
+
+ObjDict *dict_new(Vm *vm, uint32_t cap)
+{
+  ObjDict *d = ALLOC_OBJ(vm, ObjDict, OBJ_DICT);
+  if (cap) {
+    d->entries = mem_alloc(vm, cap * sizeof(DictEntry));
+    d->cap = cap;
+  }
+  return d;
+}
+
+ObjDict *dict_copy(Vm *vm, ObjDict *d)
+{
+  ObjDict *c = dict_new(vm, d->count);
+  if (d->count) memcpy(c->entries, d->entries, d->count * sizeof(DictEntry));
+  c->count = d->count;
+  return c;
+}
+
+/* Binary search for the key of [n] bytes at [k]: returns true with *pos =
+ * its index, or false with *pos = where it would be inserted. */
+static bool dict_find(const ObjDict *d, const char *k, size_t n, uint32_t *pos)
+{
+  uint32_t lo = 0, hi = d->count;
+  while (lo < hi) {
+    uint32_t mid = lo + (hi - lo) / 2;
+    const ObjString *key = d->entries[mid].key;
+    int c = bytes_cmp(key->chars, key->len, k, n);
+    if (c == 0) {
+      *pos = mid;
+      return true;
+    }
+    if (c < 0) lo = mid + 1;
+    else hi = mid;
+  }
+  *pos = lo;
+  return false;
+}
+
+bool dict_get(ObjDict *d, ObjString *key, Value *out)
+{
+  uint32_t pos;
+  if (!dict_find(d, key->chars, key->len, &pos)) return false;
+  if (out) *out = d->entries[pos].value;
+  return true;
+}
+
+bool dict_get_cstr(ObjDict *d, const char *key, Value *out)
+{
+  uint32_t pos;
+  if (!dict_find(d, key, strlen(key), &pos)) return false;
+  if (out) *out = d->entries[pos].value;
+  return true;
+}
+
+static void dict_insert_at(Vm *vm, ObjDict *d, uint32_t pos, ObjString *key, Value v)
+{
+  if (d->count == d->cap) {
+    uint32_t cap = grow_cap(d->cap, d->count + 1);
+    d->entries = mem_realloc(vm, d->entries, d->cap * sizeof(DictEntry), cap * sizeof(DictEntry));
+    d->cap = cap;
+  }
+  memmove(d->entries + pos + 1, d->entries + pos, (d->count - pos) * sizeof(DictEntry));
+  d->entries[pos].key = key;
+  d->entries[pos].value = v;
+  d->count++;
+}
+
+void dict_set(Vm *vm, ObjDict *d, ObjString *key, Value v)
+{
+  uint32_t pos;
+  if (dict_find(d, key->chars, key->len, &pos)) {
+    d->entries[pos].value = v;
+    return;
+  }
+  dict_insert_at(vm, d, pos, key, v);
+}
+
+void dict_set_cstr(Vm *vm, ObjDict *d, const char *key, Value v)
+{
+  uint32_t pos;
+  size_t n = strlen(key);
+  if (dict_find(d, key, n, &pos)) {
+    d->entries[pos].value = v;
+    return;
+  }
+  dict_insert_at(vm, d, pos, str_new(vm, key, n), v);
+}
+
+bool dict_remove(ObjDict *d, ObjString *key)
+{
+  uint32_t pos;
+  if (!dict_find(d, key->chars, key->len, &pos)) return false;
+  memmove(d->entries + pos, d->entries + pos + 1, (d->count - pos - 1) * sizeof(DictEntry));
+  d->count--;
+  return true;
+}
+
+/* ---- sets ---------------------------------------------------------------- */
+
+/* Sets of SET_INDEX_MIN items or more get a hash index (value.h), so that
+ * building a set of n items costs O(n) equality checks instead of O(n^2).
+ * The hash is structural and consistent with val_equal(): equal values hash
+ * equally. Numbers hash by their double value (int/float equality compares
+ * doubles), with -0.0 folded into 0.0; sets hash order-independently; kinds
+ * that are never equal (closures, durations...) hash by identity or value,
+ * which is harmless. Hashing stops descending at HASH_DEPTH, which keeps it
+ * consistent (equal values have the same shape) and bounded. */
+#define SET_INDEX_MIN 16
+#define HASH_DEPTH 32
+
+static uint32_t hash_u64(uint64_t x)
+{
+  x ^= x >> 33;
+  x *= 0xff51afd7ed558ccdULL;
+  x ^= x >> 33;
+  x *= 0xc4ceb9fe1a85ec53ULL;
+  x ^= x >> 33;
+  return (uint32_t)x;
+}
+
+static uint32_t hash_mix(uint32_t h, uint32_t x)
+{
+  return h ^ (x + 0x9e3779b9u + (h << 6) + (h >> 2));
+}
+
+static uint32_t hash_number(double d)
+{
+  if (d == 0) return hash_u64(0);
+  uint64_t bits;
+  memcpy(&bits, &d, sizeof bits);
+  return hash_u64(bits);
+}
+
+static uint32_t hash_value(Value v, int depth);
+
+static uint32_t hash_values(uint32_t h, const Value *vs, uint32_t n, int depth)
+{
+  for (uint32_t i = 0; i < n; i++) h = hash_mix(h, hash_value(vs[i], depth + 1));
+  return h;
+}
+
+static uint32_t hash_dict(const ObjDict *d, int depth)
+{
+  uint32_t h = 0x64696374u;
+  if (!d) return h;
+  for (uint32_t i = 0; i < d->count; i++) {
+    h = hash_mix(h, str_hash(d->entries[i].key));
+    h = hash_mix(h, hash_value(d->entries[i].value, depth + 1));
+  }
+  return h;
+}
+
+static uint32_t hash_name(ObjString *s) { return s ? str_hash(s) : 0; }
+
+static uint32_t hash_value(Value v, int depth)
+{
+  if (depth > HASH_DEPTH) return 0x5eed;
+  switch (v.type) {
+  case VAL_NIL: return 0x6e696cu;
+  case VAL_BOOL: return v.as.b ? 0x74u : 0x66u;
+  case VAL_INT: return hash_number((double)v.as.i);
+  case VAL_FLOAT: return hash_number(v.as.f);
+  case VAL_DURATION:
+  case VAL_BUILTIN: return hash_mix((uint32_t)v.type, hash_u64((uint64_t)v.as.i));
+  case VAL_OBJ: break;
+  }
+  Obj *o = v.as.o;
+  switch (o->type) {
+  case OBJ_STRING: return str_hash((ObjString *)o);
+  case OBJ_LIST: {
+    ObjList *l = (ObjList *)o;
+    return hash_values(0x6c697374u, l->items, l->count, depth);
+  }
+  case OBJ_DICT: return hash_dict((ObjDict *)o, depth);
+  case OBJ_SET: {
+    ObjSet *st = (ObjSet *)o;
+    uint32_t h = 0x736574u;
+    for (uint32_t i = 0; i < st->count; i++) h += hash_value(st->items[i], depth + 1);
+    return h;
+  }
+  case OBJ_RANGE: {
+    ObjRange *r = (ObjRange *)o;
+    uint32_t h = hash_mix(hash_u64((uint64_t)r->start), hash_u64((uint64_t)r->end));
+    return hash_mix(h, r->exclusive);
+  }
+  case OBJ_PAIR: {
+    ObjPair *p = (ObjPair *)o;
+    return hash_mix(hash_value(p->first, depth + 1), hash_value(p->second, depth + 1));
+  }
+  case OBJ_ENUM: {
+    ObjEnum *e = (ObjEnum *)o;
+    uint32_t h = hash_mix(hash_name(e->enum_name), hash_name(e->variant));
+    return hash_values(h, e->fields, e->nfields, depth);
+  }
+  case OBJ_STRUCT: {
+    ObjStruct *st = (ObjStruct *)o;
+    return hash_mix(hash_name(st->name), hash_dict(st->fields, depth));
+  }
+  case OBJ_NATIVE: {
+    /* Natives of one vtable may be equal through vt->equal. */
+    ObjNative *n = (ObjNative *)o;
+    if (n->vt && n->vt->equal) return hash_u64((uint64_t)(uintptr_t)n->vt);
+    return hash_u64((uint64_t)(uintptr_t)o);
+  }
+  default:
+    return hash_u64((uint64_t)(uintptr_t)o);
+  }
+}
+
+static bool set_indexed(const ObjSet *s) { return s->index && s->icount == s->count; }
+
+/* Position of an item equal to [v] (hash [h]) in an indexed set, or -1. */
+static int64_t index_find(const ObjSet *s, Value v, uint32_t h)
+{
+  uint32_t mask = s->icap - 1;
+  for (uint32_t i = h & mask;; i = (i + 1) & mask) {
+    uint32_t slot = s->index[i];
+    if (slot == 0) return -1;
+    if (val_equal(s->items[slot - 1], v)) return slot - 1;
+  }
+}
+
+static void index_insert(ObjSet *s, uint32_t h, uint32_t pos)
+{
+  uint32_t mask = s->icap - 1;
+  uint32_t i = h & mask;
+  while (s->index[i]) i = (i + 1) & mask;
+  s->index[i] = pos + 1;
+}
+
+/* (Re)build the index with room for the items at a load of at most 1/2. */
+static void index_rebuild(Vm *vm, ObjSet *s)
+{
+  uint64_t cap = 32;
+  while (cap < (uint64_t)s->count * 2 + 2) cap *= 2;
+  if (cap > UINT32_MAX / 2) return; /* absurd size: stay linear */
+  mem_free(vm, s->index, s->icap * sizeof(uint32_t));
+  s->index = mem_alloc(vm, (size_t)cap * sizeof(uint32_t));
+  memset(s->index, 0, (size_t)cap * sizeof(uint32_t));
+  s->icap = (uint32_t)cap;
+  for (uint32_t i = 0; i < s->count; i++) index_insert(s, hash_value(s->items[i], 0), i);
+  s->icount = s->count;
+}
+
+ObjSet *set_new(Vm *vm, uint32_t cap)
+{
+  ObjSet *s = ALLOC_OBJ(vm, ObjSet, OBJ_SET);
+  if (cap) {
+    s->items = mem_alloc(vm, cap * sizeof(Value));
+    s->cap = cap;
+  }
+  return s;
+}
+
+ObjSet *set_copy(Vm *vm, ObjSet *s)
+{
+  ObjSet *c = set_new(vm, s->count);
+  if (s->count) memcpy(c->items, s->items, s->count * sizeof(Value));
+  c->count = s->count;
+  if (set_indexed(s)) {
+    c->index = mem_alloc(vm, s->icap * sizeof(uint32_t));
+    memcpy(c->index, s->index, s->icap * sizeof(uint32_t));
+    c->icap = s->icap;
+    c->icount = c->count;
+  }
+  return c;
+}
+
+static bool linear_has(const ObjSet *s, Value v)
+{
+  for (uint32_t i = 0; i < s->count; i++)
+    if (val_equal(s->items[i], v)) return true;
+  return false;
+}
+
+bool set_has(ObjSet *s, Value v)
+{
+  if (set_indexed(s)) return index_find(s, v, hash_value(v, 0)) >= 0;
+  return linear_has(s, v);
+}
+
+void set_add(Vm *vm, ObjSet *s, Value v)
+{
+  bool indexed = set_indexed(s);
+  uint32_t h = 0;
+  if (indexed) {
+    h = hash_value(v, 0);
+    if (index_find(s, v, h) >= 0) return;
+  } else if (linear_has(s, v)) {
+    return;
+  }
+  if (s->count == s->cap) {
+    uint32_t cap = grow_cap(s->cap, s->count + 1);
+    s->items = mem_realloc(vm, s->items, s->cap * sizeof(Value), cap * sizeof(Value));
+    s->cap = cap;
+  }
+  s->items[s->count++] = v;
+  if (indexed && (uint64_t)s->count * 2 + 2 <= s->icap) {
+    index_insert(s, h, s->count - 1);
+    s->icount = s->count;
+  } else if (s->count >= SET_INDEX_MIN) {
+    index_rebuild(vm, s);
+  }
+}
+
+/* ---- ranges, pairs --------------------------------------------------------- */
+
+ObjRange *range_new(Vm *vm, int64_t start, int64_t end, bool exclusive)
+{
+  ObjRange *r = ALLOC_OBJ(vm, ObjRange, OBJ_RANGE);
+  r->start = start;
+  r->end = end;
+  r->exclusive = exclusive;
+  return r;
+}
+
+int64_t range_len(const ObjRange *r)
+{
+  if (r->exclusive ? r->end <= r->start : r->end < r->start) return 0;
+  /* Unsigned arithmetic: the span of a full-width range does not fit. */
+  uint64_t span = (uint64_t)r->end - (uint64_t)r->start;
+  if (!r->exclusive) {
+    if (span >= (uint64_t)INT64_MAX) return INT64_MAX;
+    span++;
+  }
+  return span > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)span;
+}
+
+ObjPair *pair_new(Vm *vm, Value a, Value b)
+{
+  ObjPair *p = ALLOC_OBJ(vm, ObjPair, OBJ_PAIR);
+  p->first = a;
+  p->second = b;
+  return p;
+}
+
+/* ---- enums, structs ---------------------------------------------------------- */
+
+ObjEnum *enum_new(Vm *vm, ObjString *enum_name, ObjString *variant, uint32_t nfields)
+{
+  ObjEnum *e = (ObjEnum *)gc_alloc_obj(vm, sizeof(ObjEnum) + nfields * sizeof(Value), OBJ_ENUM);
+  e->enum_name = enum_name;
+  e->variant = variant;
+  e->nfields = nfields;
+  return e;
+}
+
+static Value result_new(Vm *vm, const char *variant, Value v)
+{
+  ObjString *name = str_new(vm, "Result", 6);
+  ObjString *var = str_cstr(vm, variant);
+  ObjEnum *e = enum_new(vm, name, var, 1);
+  e->fields[0] = v;
+  return OBJ_VAL(e);
+}
+
+Value enum_ok(Vm *vm, Value v) { return result_new(vm, "Ok", v); }
+Value enum_err(Vm *vm, Value v) { return result_new(vm, "Err", v); }
+
+static bool is_result(Value v, const char *variant, uint32_t vlen)
+{
+  if (!IS_ENUM(v)) return false;
+  ObjEnum *e = AS_ENUM(v);
+  return e->enum_name && e->variant && e->enum_name->len == 6 &&
+         memcmp(e->enum_name->chars, "Result", 6) == 0 && e->variant->len == vlen &&
+         memcmp(e->variant->chars, variant, vlen) == 0;
+}
+
+bool is_result_ok(Value v) { return is_result(v, "Ok", 2); }
+bool is_result_err(Value v) { return is_result(v, "Err", 3); }
+
+ObjEnumType *enum_type_new(Vm *vm, ObjString *name, uint32_t nvariants)
+{
+  ObjEnumType *t = ALLOC_OBJ(vm, ObjEnumType, OBJ_ENUM_TYPE);
+  t->name = name;
+  if (nvariants) {
+    t->variants = mem_alloc(vm, nvariants * sizeof(ObjString *));
+    memset(t->variants, 0, nvariants * sizeof(ObjString *));
+    t->arity = mem_alloc(vm, nvariants * sizeof(uint32_t));
+    memset(t->arity, 0, nvariants * sizeof(uint32_t));
+    t->fieldnames = mem_alloc(vm, nvariants * sizeof(ObjString **));
+    memset(t->fieldnames, 0, nvariants * sizeof(ObjString **));
+  }
+  t->nvariants = nvariants;
+  return t;
+}
+
+ObjStruct *struct_new(Vm *vm, ObjStructType *type, ObjString *name, ObjDict *fields)
+{
+  if (!fields) fields = dict_new(vm, 0);
+  ObjStruct *s = ALLOC_OBJ(vm, ObjStruct, OBJ_STRUCT);
+  s->type = type;
+  s->name = name ? name : type ? type->name : NULL;
+  s->fields = fields;
+  return s;
+}
+
+ObjStructType *struct_type_new(Vm *vm, ObjString *name, uint32_t nfields)
+{
+  ObjStructType *t = ALLOC_OBJ(vm, ObjStructType, OBJ_STRUCT_TYPE);
+  t->name = name;
+  if (nfields) {
+    t->fields = mem_alloc(vm, nfields * sizeof(ObjString *));
+    memset(t->fields, 0, nfields * sizeof(ObjString *));
+  }
+  t->nfields = nfields;
+  return t;
+}
+
+/* ---- code ------------------------------------------------------------------ */
+
+ObjFunction *function_new(Vm *vm) { return ALLOC_OBJ(vm, ObjFunction, OBJ_FUNCTION); }
+
+ObjClosure *closure_new(Vm *vm, ObjFunction *fn, Value module)
+{
+  uint16_t n = fn->ncaptures;
+  ObjClosure *c =
+      (ObjClosure *)gc_alloc_obj(vm, sizeof(ObjClosure) + n * sizeof(Value), OBJ_CLOSURE);
+  c->fn = fn;
+  c->module = module;
+  c->ncaptures = n;
+  return c;
+}
+
+ObjBound *bound_new(Vm *vm, Value receiver, Value method)
+{
+  ObjBound *b = ALLOC_OBJ(vm, ObjBound, OBJ_BOUND);
+  b->receiver = receiver;
+  b->method = method;
+  return b;
+}
+
+ObjIter *iter_new(Vm *vm, const IterVtbl *vt, Value src)
+{
+  ObjIter *it = ALLOC_OBJ(vm, ObjIter, OBJ_ITER);
+  it->vt = vt;
+  it->src = src;
+  return it;
+}
+
+ObjNative *native_new(Vm *vm, const NativeVtbl *vt, void *data, size_t size)
+{
+  ObjNative *n = ALLOC_OBJ(vm, ObjNative, OBJ_NATIVE);
+  n->vt = vt;
+  n->data = data;
+  n->size = size;
+  return n;
+}
+
+void chunk_write(Vm *vm, Chunk *c, uint8_t byte, int line, int col)
+{
+  if (c->count == c->cap) {
+    uint32_t cap = grow_cap(c->cap, c->count + 1);
+    c->code = mem_realloc(vm, c->code, c->cap, cap);
+    c->lines = mem_realloc(vm, c->lines, c->cap * sizeof(int32_t), cap * sizeof(int32_t));
+    c->cols = mem_realloc(vm, c->cols, c->cap * sizeof(int32_t), cap * sizeof(int32_t));
+    c->cap = cap;
+  }
+  c->code[c->count] = byte;
+  c->lines[c->count] = line;
+  c->cols[c->count] = col;
+  c->count++;
+}
+
+/* Constants are shared only when they are the same value in every way the
+ * program can observe: same kind, same bits (0.0 and -0.0 stay apart). */
+static bool same_const(Value a, Value b)
+{
+  if (a.type != b.type) return false;
+  switch (a.type) {
+  case VAL_NIL: return true;
+  case VAL_BOOL: return a.as.b == b.as.b;
+  case VAL_INT:
+  case VAL_DURATION:
+  case VAL_BUILTIN: return a.as.i == b.as.i;
+  case VAL_FLOAT: return memcmp(&a.as.f, &b.as.f, sizeof(double)) == 0;
+  case VAL_OBJ:
+    if (a.as.o == b.as.o) return true;
+    return IS_STRING(a) && IS_STRING(b) && str_eq(AS_STRING(a), AS_STRING(b));
+  }
+  return false;
+}
+
+uint32_t chunk_add_const(Vm *vm, Chunk *c, Value v)
+{
+  for (uint32_t i = 0; i < c->nconsts; i++)
+    if (same_const(c->consts[i], v)) return i;
+  if (c->nconsts == c->constcap) {
+    uint32_t cap = grow_cap(c->constcap, c->nconsts + 1);
+    c->consts = mem_realloc(vm, c->consts, c->constcap * sizeof(Value), cap * sizeof(Value));
+    c->constcap = cap;
+  }
+  c->consts[c->nconsts] = v;
+  return c->nconsts++;
+}
+
+void chunk_free(Vm *vm, Chunk *c)
+{
+  mem_free(vm, c->code, c->cap);
+  mem_free(vm, c->lines, c->cap * sizeof(int32_t));
+  mem_free(vm, c->cols, c->cap * sizeof(int32_t));
+  mem_free(vm, c->consts, c->constcap * sizeof(Value));
+  memset(c, 0, sizeof(*c));
 }

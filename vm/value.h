@@ -120,6 +120,12 @@ typedef struct ObjSet {
   Obj obj;
   uint32_t count, cap;
   Value *items;
+  /* Hash index over items (object.c, set_add/set_has/set_copy only): icap
+   * slots holding item position + 1 (0 = empty), or NULL for small sets.
+   * It is trusted only while icount == count, so code that edits `items`
+   * directly merely loses the index, never correctness. */
+  uint32_t *index;
+  uint32_t icap, icount;
 } ObjSet;
 
 typedef struct ObjRange {
@@ -249,6 +255,10 @@ typedef struct NativeVtbl {
   void (*mark)(Vm *vm, ObjNative *n);
   void (*finalize)(Vm *vm, ObjNative *n);
   bool truthy_if_empty; /* bytes: falsy when empty; everything else truthy */
+  /* Optional structural equality of two natives of this vtable (task
+   * handles by id, bytes by content); NULL = never equal, not even to
+   * itself (generators, streams, channels: LANGUAGE.md 5.3). */
+  bool (*equal)(ObjNative *a, ObjNative *b);
 } NativeVtbl;
 
 struct ObjNative {

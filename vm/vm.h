@@ -19,6 +19,29 @@ typedef struct Vm Vm;
  * log) and 2 for stderr (eprint, eprintln). Called as output is produced. */
 typedef void (*VmWriteFn)(void *ud, int stream, const char *data, size_t len);
 
+/* Events the VM streams to its host while running (RUNTIME.md 9.2), used
+ * by the worker (added by the IPC/worker brief; NULL = none). [type] is
+ * "step" (body: the step record dict of 7.5), "emit" (body: a dict
+ * {name, data}) or "lifecycle" (body: a dict {event, payload, control,
+ * hooks}, 8.2). [body] points to a VM Value (vm/value.h) that is valid only
+ * during the call; the host encodes it with vm_value_pack(). Called on the
+ * VM's thread at the moment the record/event is made. */
+typedef void (*VmEventFn)(void *ud, Vm *vm, const char *type, const void *body);
+
+/* The job a VM runs for inside a worker (RUNTIME.md 5.6, 8.1 harness, 9);
+ * all zero when standalone (added by the IPC/worker brief). */
+typedef struct VmJobConfig {
+  bool supervised;        /* under a supervisor: the caps of 5.6 apply */
+  const char *job_id;     /* harness.job_id (NULL: standalone) */
+  int64_t attempt;        /* harness.attempt */
+  bool has_deadline;
+  int64_t deadline_at_ms; /* CLOCK_MONOTONIC ms (harness.deadline_ms_remaining) */
+  int64_t grace_ms;       /* kill grace: kill_at = first host signal + grace_ms;
+                             hard stop at kill_at - 25 ms (5.6 "Worker") */
+  VmEventFn event;        /* step / emit / lifecycle sink, may be NULL */
+  void *event_ud;
+} VmJobConfig;
+
 typedef struct VmConfig {
   VmWriteFn write;          /* NULL: write to the process's stdout/stderr */
   void *write_ud;
@@ -28,6 +51,7 @@ typedef struct VmConfig {
   bool gc_stress;           /* collect at every safe point */
   bool fake_sleep;          /* sleep() advances a virtual clock instead of
                                waiting (fuzzing: every input terminates) */
+  VmJobConfig job;          /* worker context; zero when standalone */
 } VmConfig;
 
 typedef enum {
@@ -86,6 +110,9 @@ int vm_trace(Vm *vm, const struct TraceEntry **out);
  * Pack nil when there is none. Return false only on a packer failure. */
 bool vm_result_pack(Vm *vm, void *packer);
 bool vm_error_value_pack(Vm *vm, void *packer);
+/* Pack the VM Value at [value] (a const Value *, e.g. the body of a
+ * VmEventFn call) the same way (vm/export.c). */
+bool vm_value_pack(Vm *vm, const void *value, void *packer);
 
 /* Counters of the last run. */
 typedef struct VmStats {
@@ -93,6 +120,10 @@ typedef struct VmStats {
   size_t heap_peak;       /* bytes */
   size_t collections;
   int peak_frames;
+  /* Added by the IPC/worker brief (zero if the VM does not track them): */
+  bool hard_stop;          /* the run was abandoned by the hard stop (5.6) */
+  uint64_t tasks_spawned;  /* tasks created during the run */
+  uint64_t steps_recorded; /* step records made (7.5) */
 } VmStats;
 void vm_stats(Vm *vm, VmStats *out);
 

@@ -1,0 +1,944 @@
+/*
+ * codec.c: the incremental frame decoder and the validation of every
+ * message (ipc.h, docs/protocol.md), plus the name tables generated from
+ * IPC_MSG_MAP and IPC_ERR_MAP.
+ *
+ * Design. Bytes from the pipe are appended to one growable buffer; a frame
+ * is taken out only when its 4-byte length and its whole body are in. The
+ * length is checked as soon as the prefix is complete, so an oversize frame
+ * is rejected without buffering it. The body is copied into a fresh msgpack
+ * zone and unpacked there (msgpack_unpack references the input buffer for
+ * str/bin, so the zone must own the bytes); the resulting IpcMsg points only
+ * into that zone.
+ *
+ * Validation is table-driven: each message type has a list of FieldSpec
+ * (name, kind, required); the envelope fields come first. A map is walked
+ * once: every key must be a str naming a known field, seen once, whose value
+ * has the field's kind. Then required fields are checked, then the
+ * semantic rules (enumerations, version, program xor source, seq order).
+ *
+ * Invariants: after the first error the decoder is dead (sticky code and
+ * text), because the byte stream can no longer be trusted to be aligned on
+ * frame boundaries. The error text always names the frame (1-based count)
+ * and, when known, its type and seq.
+ */
+#include "ipc/ipc.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* ---- name tables -------------------------------------------------------- */
+
+static const char *const msg_names[] = {
+#define X(name, wire, dir) wire,
+    IPC_MSG_MAP(X)
+#undef X
+};
+
+static const char msg_dirs[] = {
+#define X(name, wire, dir) dir,
+    IPC_MSG_MAP(X)
+#undef X
+};
+
+const char *ipc_msg_name(IpcMsgType t)
+{
+  if ((int)t < 0 || t >= IPC_MSG_COUNT) return "?";
+  return msg_names[t];
+}
+
+int ipc_msg_lookup(const char *name, size_t len)
+{
+  for (int i = 0; i < IPC_MSG_COUNT; i++)
+    if (strlen(msg_names[i]) == len && memcmp(msg_names[i], name, len) == 0) return i;
+  return -1;
+}
+
+static const char *const err_names[] = {
+#define X(name, text) "IPC_E_" #name,
+    IPC_ERR_MAP(X)
+#undef X
+};
+
+static const char *const err_texts[] = {
+#define X(name, text) text,
+    IPC_ERR_MAP(X)
+#undef X
+};
+
+const char *ipc_err_name(int code)
+{
+  if (code == 0) return "IPC_OK";
+  int i = -1 - code;
+  if (i < 0 || i >= IPC_ERR_COUNT) return "unknown";
+  return err_names[i];
+}
+
+const char *ipc_strerror(int code)
+{
+  if (code == 0) return "no error";
+  int i = -1 - code;
+  if (i < 0 || i >= IPC_ERR_COUNT) return "unknown";
+  return err_texts[i];
+}
+
+const char *ipc_status_name(IpcStatus s)
+{
+  switch (s) {
+  case IPC_STATUS_OK: return "ok";
+  case IPC_STATUS_ERROR: return "error";
+  case IPC_STATUS_CANCELLED: return "cancelled";
+  }
+  return "?";
+}
+
+void ipc_msg_free(IpcMsg *m)
+{
+  if (m->zone) msgpack_zone_free(m->zone);
+  memset(m, 0, sizeof *m);
+}
+
+/* ---- decoder state -------------------------------------------------------- */
+
+struct IpcDecoder {
+  IpcReadSide side;
+  size_t max_frame;
+  char *buf;          /* pending bytes are buf[off, len) */
+  size_t off, len, cap;
+  int err;            /* sticky, 0 when healthy */
+  char errmsg[512];
+  uint64_t frames;    /* frames returned */
+  uint64_t next_seq;  /* events: the seq the next frame must carry */
+  bool saw_final;
+  bool has_expect;
+  char *expect_job;
+  int64_t expect_attempt;
+};
+
+IpcDecoder *ipc_decoder_new(IpcReadSide side, size_t max_frame)
+{
+  IpcDecoder *d = calloc(1, sizeof *d);
+  if (!d) return NULL;
+  d->side = side;
+  d->max_frame = (max_frame == 0 || max_frame > IPC_MAX_FRAME) ? IPC_MAX_FRAME : max_frame;
+  return d;
+}
+
+void ipc_decoder_free(IpcDecoder *d)
+{
+  if (!d) return;
+  free(d->buf);
+  free(d->expect_job);
+  free(d);
+}
+
+int ipc_decoder_expect(IpcDecoder *d, const char *job, int64_t attempt)
+{
+  char *copy = strdup(job);
+  if (!copy) return IPC_E_NOMEM;
+  free(d->expect_job);
+  d->expect_job = copy;
+  d->expect_attempt = attempt;
+  d->has_expect = true;
+  return 0;
+}
+
+const char *ipc_decoder_error(const IpcDecoder *d) { return d->errmsg; }
+int ipc_decoder_status(const IpcDecoder *d) { return d->err; }
+bool ipc_decoder_saw_final(const IpcDecoder *d) { return d->saw_final; }
+uint64_t ipc_decoder_frames(const IpcDecoder *d) { return d->frames; }
+size_t ipc_decoder_buffered(const IpcDecoder *d) { return d->len - d->off; }
+
+/* Context of the frame being decoded, for error texts. */
+typedef struct Ctx {
+  IpcDecoder *d;
+  uint64_t frame;    /* 1-based */
+  const char *type;  /* wire name once known */
+  bool has_seq;
+  uint64_t seq;
+} Ctx;
+
+static int failv(IpcDecoder *d, const Ctx *c, int code, const char *fmt, va_list ap)
+{
+  size_t n = 0;
+  if (c) {
+    n = (size_t)snprintf(d->errmsg, sizeof d->errmsg, "frame %" PRIu64, c->frame);
+    if (c->type && c->has_seq)
+      n += (size_t)snprintf(d->errmsg + n, sizeof d->errmsg - n, " (type %s, seq %" PRIu64 ")",
+                            c->type, c->seq);
+    else if (c->type)
+      n += (size_t)snprintf(d->errmsg + n, sizeof d->errmsg - n, " (type %s)", c->type);
+    if (n < sizeof d->errmsg) n += (size_t)snprintf(d->errmsg + n, sizeof d->errmsg - n, ": ");
+  }
+  if (n < sizeof d->errmsg) vsnprintf(d->errmsg + n, sizeof d->errmsg - n, fmt, ap);
+  d->err = code;
+  return code;
+}
+
+__attribute__((format(printf, 3, 4))) static int fail(const Ctx *c, int code, const char *fmt, ...)
+{
+  va_list ap;
+  va_start(ap, fmt);
+  failv(c->d, c, code, fmt, ap);
+  va_end(ap);
+  return code;
+}
+
+__attribute__((format(printf, 4, 5))) static int fail_d(IpcDecoder *d, uint64_t frame, int code,
+                                                       const char *fmt, ...)
+{
+  Ctx c = {d, frame, NULL, false, 0};
+  va_list ap;
+  va_start(ap, fmt);
+  failv(d, &c, code, fmt, ap);
+  va_end(ap);
+  return code;
+}
+
+static uint32_t be32(const char *p)
+{
+  const unsigned char *u = (const unsigned char *)p;
+  return ((uint32_t)u[0] << 24) | ((uint32_t)u[1] << 16) | ((uint32_t)u[2] << 8) | u[3];
+}
+
+/* Check the length prefix of the frame at the head of the buffer. */
+static int check_header(IpcDecoder *d)
+{
+  if (d->len - d->off < IPC_HEADER_SIZE) return 0;
+  uint32_t n = be32(d->buf + d->off);
+  if (n == 0) return fail_d(d, d->frames + 1, IPC_E_EMPTY, "zero-length frame (a frame holds one msgpack map)");
+  if (n > d->max_frame)
+    return fail_d(d, d->frames + 1, IPC_E_TOOBIG,
+                  "frame length %" PRIu32 " exceeds the maximum frame size %zu", n, d->max_frame);
+  return 0;
+}
+
+int ipc_decoder_feed(IpcDecoder *d, const void *data, size_t len)
+{
+  if (d->err) return d->err;
+  if (len == 0) return 0;
+  if (d->off > 0 && d->off == d->len) d->off = d->len = 0;
+  if (d->len + len > d->cap) {
+    if (d->off > 0) { /* compact first */
+      memmove(d->buf, d->buf + d->off, d->len - d->off);
+      d->len -= d->off;
+      d->off = 0;
+    }
+    if (d->len + len > d->cap) {
+      size_t cap = d->cap ? d->cap : 4096;
+      while (cap < d->len + len) cap *= 2;
+      char *nb = realloc(d->buf, cap);
+      if (!nb) return fail_d(d, d->frames + 1, IPC_E_NOMEM, "out of memory buffering %zu bytes", len);
+      d->buf = nb;
+      d->cap = cap;
+    }
+  }
+  memcpy(d->buf + d->len, data, len);
+  d->len += len;
+  return check_header(d);
+}
+
+int ipc_decoder_finish(IpcDecoder *d)
+{
+  if (d->err) return d->err;
+  size_t pending = d->len - d->off;
+  if (pending == 0) return 0;
+  if (pending < IPC_HEADER_SIZE)
+    return fail_d(d, d->frames + 1, IPC_E_TRUNCATED,
+                  "stream ended inside the length prefix (%zu of 4 bytes)", pending);
+  return fail_d(d, d->frames + 1, IPC_E_TRUNCATED,
+                "stream ended inside the frame body (%zu of %" PRIu32 " bytes)",
+                pending - IPC_HEADER_SIZE, be32(d->buf + d->off));
+}
+
+/* ---- field schemas ------------------------------------------------------------- */
+
+typedef enum {
+  K_STR,     /* str */
+  K_STR_NIL, /* str or nil */
+  K_INT,     /* int64 */
+  K_INT_NIL, /* int64 or nil */
+  K_UINT,    /* non-negative int */
+  K_UINT_NIL,
+  K_NUM,     /* finite int or float */
+  K_BOOL,
+  K_BIN,
+  K_VALUE,   /* any RUNTIME.md 9.3 value */
+  K_MAP,     /* a map (validated as a value) */
+  K_ARRAY    /* an array (elements validated by the caller) */
+} Kind;
+
+typedef struct FieldSpec {
+  const char *name;
+  Kind kind;
+  bool required;
+} FieldSpec;
+
+#define MAX_FIELDS 16
+
+static const FieldSpec env_event[] = {
+    {"type", K_STR, true}, {"job", K_STR, true}, {"attempt", K_INT, true},
+    {"seq", K_UINT, true}, {"t_ms", K_NUM, true}};
+static const FieldSpec env_job[] = {
+    {"type", K_STR, true}, {"version", K_INT, true}, {"job", K_STR, true}, {"attempt", K_INT, true}};
+
+static const FieldSpec f_job[] = {
+    {"program", K_STR_NIL, false}, {"source", K_STR_NIL, false}, {"name", K_STR_NIL, false},
+    {"input", K_STR_NIL, true},    {"deadline_at_ms", K_INT_NIL, true},
+    {"grace_ms", K_UINT, true},    {"count_instructions", K_BOOL, true}};
+static const FieldSpec f_started[] = {
+    {"version", K_INT, true}, {"pid", K_INT, true}, {"pgid", K_INT, true},
+    {"started_at_ms", K_NUM, true}};
+static const FieldSpec f_output[] = {{"stream", K_STR, true}, {"data", K_BIN, true}};
+static const FieldSpec f_step[] = {{"record", K_MAP, true}};
+static const FieldSpec f_emit[] = {{"name", K_STR, true}, {"data", K_VALUE, true}};
+static const FieldSpec f_lifecycle[] = {
+    {"event", K_STR, true}, {"payload", K_VALUE, true}, {"control", K_STR, true},
+    {"hooks", K_ARRAY, true}};
+static const FieldSpec f_final[] = {
+    {"status", K_STR, true},      {"value", K_VALUE, true},    {"error", K_STR_NIL, true},
+    {"error_value", K_VALUE, true}, {"diagnostic", K_STR_NIL, true}, {"trace", K_ARRAY, true},
+    {"signal", K_STR_NIL, true},  {"hard_stop", K_BOOL, true}, {"exit_code", K_INT, true},
+    {"counters", K_MAP, true}};
+static const FieldSpec f_counters[] = {
+    {"wall_ms", K_NUM, true},        {"cpu_ms", K_NUM, true},
+    {"instructions", K_UINT_NIL, true}, {"tasks_spawned", K_UINT, true},
+    {"steps_recorded", K_UINT, true}, {"output_bytes", K_UINT, true},
+    {"peak_frames", K_INT, true}};
+static const FieldSpec f_trace[] = {
+    {"fn", K_STR, true}, {"line", K_INT, true}, {"col", K_INT, true}, {"file", K_STR, true}};
+
+#define NFIELDS(a) (sizeof(a) / sizeof((a)[0]))
+
+typedef struct TypeSchema {
+  const FieldSpec *fields;
+  size_t n;
+} TypeSchema;
+
+static const TypeSchema schemas[IPC_MSG_COUNT] = {
+    [IPC_MSG_JOB] = {f_job, NFIELDS(f_job)},
+    [IPC_MSG_STARTED] = {f_started, NFIELDS(f_started)},
+    [IPC_MSG_OUTPUT] = {f_output, NFIELDS(f_output)},
+    [IPC_MSG_STEP] = {f_step, NFIELDS(f_step)},
+    [IPC_MSG_EMIT] = {f_emit, NFIELDS(f_emit)},
+    [IPC_MSG_LIFECYCLE] = {f_lifecycle, NFIELDS(f_lifecycle)},
+    [IPC_MSG_FINAL] = {f_final, NFIELDS(f_final)},
+};
+
+static const char *kind_text(Kind k)
+{
+  switch (k) {
+  case K_STR: return "str";
+  case K_STR_NIL: return "str or nil";
+  case K_INT: return "int";
+  case K_INT_NIL: return "int or nil";
+  case K_UINT: return "non-negative int";
+  case K_UINT_NIL: return "non-negative int or nil";
+  case K_NUM: return "number";
+  case K_BOOL: return "bool";
+  case K_BIN: return "bin";
+  case K_VALUE: return "value";
+  case K_MAP: return "map";
+  case K_ARRAY: return "array";
+  }
+  return "?";
+}
+
+static const char *obj_type_text(const msgpack_object *o)
+{
+  switch (o->type) {
+  case MSGPACK_OBJECT_NIL: return "nil";
+  case MSGPACK_OBJECT_BOOLEAN: return "bool";
+  case MSGPACK_OBJECT_POSITIVE_INTEGER:
+  case MSGPACK_OBJECT_NEGATIVE_INTEGER: return "int";
+  case MSGPACK_OBJECT_FLOAT32:
+  case MSGPACK_OBJECT_FLOAT64: return "float";
+  case MSGPACK_OBJECT_STR: return "str";
+  case MSGPACK_OBJECT_ARRAY: return "array";
+  case MSGPACK_OBJECT_MAP: return "map";
+  case MSGPACK_OBJECT_BIN: return "bin";
+  case MSGPACK_OBJECT_EXT: return "ext";
+  }
+  return "?";
+}
+
+static bool key_is(const msgpack_object *k, const char *s)
+{
+  size_t n = strlen(s);
+  return k->type == MSGPACK_OBJECT_STR && k->via.str.size == n && memcmp(k->via.str.ptr, s, n) == 0;
+}
+
+/* Validate a 9.3 value: no ext, str map keys. [path] names it in errors and
+ * is extended in place (truncated if long). */
+static int check_value(const Ctx *c, const msgpack_object *o, char *path, size_t plen, size_t pcap)
+{
+  switch (o->type) {
+  case MSGPACK_OBJECT_EXT:
+    return fail(c, IPC_E_FIELD_TYPE, "field `%s`: ext values are not allowed", path);
+  case MSGPACK_OBJECT_FLOAT32:
+  case MSGPACK_OBJECT_FLOAT64:
+  case MSGPACK_OBJECT_NIL:
+  case MSGPACK_OBJECT_BOOLEAN:
+  case MSGPACK_OBJECT_POSITIVE_INTEGER:
+  case MSGPACK_OBJECT_NEGATIVE_INTEGER:
+  case MSGPACK_OBJECT_STR:
+  case MSGPACK_OBJECT_BIN:
+    if (o->type == MSGPACK_OBJECT_POSITIVE_INTEGER && o->via.u64 > INT64_MAX)
+      return fail(c, IPC_E_FIELD_VALUE, "field `%s`: int %" PRIu64 " does not fit in int64", path,
+                  o->via.u64);
+    return 0;
+  case MSGPACK_OBJECT_ARRAY:
+    for (uint32_t i = 0; i < o->via.array.size; i++) {
+      if (plen < pcap) snprintf(path + plen, pcap - plen, "[%" PRIu32 "]", i);
+      size_t nl = strlen(path);
+      int r = check_value(c, &o->via.array.ptr[i], path, nl, pcap);
+      if (r) return r;
+      path[plen] = '\0';
+    }
+    return 0;
+  case MSGPACK_OBJECT_MAP:
+    for (uint32_t i = 0; i < o->via.map.size; i++) {
+      const msgpack_object_kv *kv = &o->via.map.ptr[i];
+      if (kv->key.type != MSGPACK_OBJECT_STR)
+        return fail(c, IPC_E_KEY, "field `%s`: map key %" PRIu32 " is %s, not str", path, i,
+                    obj_type_text(&kv->key));
+      if (plen < pcap)
+        snprintf(path + plen, pcap - plen, ".%.*s", (int)(kv->key.via.str.size > 40 ? 40 : kv->key.via.str.size),
+                 kv->key.via.str.ptr);
+      size_t nl = strlen(path);
+      int r = check_value(c, &kv->val, path, nl, pcap);
+      if (r) return r;
+      path[plen] = '\0';
+    }
+    return 0;
+  }
+  return fail(c, IPC_E_FIELD_TYPE, "field `%s`: unknown msgpack type", path);
+}
+
+static int check_kind(const Ctx *c, const char *name, Kind k, const msgpack_object *o)
+{
+  bool ok = false;
+  bool is_nil = o->type == MSGPACK_OBJECT_NIL;
+  bool is_int = o->type == MSGPACK_OBJECT_POSITIVE_INTEGER || o->type == MSGPACK_OBJECT_NEGATIVE_INTEGER;
+  switch (k) {
+  case K_STR: ok = o->type == MSGPACK_OBJECT_STR; break;
+  case K_STR_NIL: ok = is_nil || o->type == MSGPACK_OBJECT_STR; break;
+  case K_INT:
+  case K_UINT: ok = is_int; break;
+  case K_INT_NIL:
+  case K_UINT_NIL: ok = is_nil || is_int; break;
+  case K_NUM:
+    ok = is_int || o->type == MSGPACK_OBJECT_FLOAT32 || o->type == MSGPACK_OBJECT_FLOAT64;
+    break;
+  case K_BOOL: ok = o->type == MSGPACK_OBJECT_BOOLEAN; break;
+  case K_BIN: ok = o->type == MSGPACK_OBJECT_BIN; break;
+  case K_VALUE: ok = true; break;
+  case K_MAP: ok = o->type == MSGPACK_OBJECT_MAP; break;
+  case K_ARRAY: ok = o->type == MSGPACK_OBJECT_ARRAY; break;
+  }
+  if (!ok)
+    return fail(c, IPC_E_FIELD_TYPE, "field `%s`: expected %s, got %s", name, kind_text(k),
+                obj_type_text(o));
+  if (is_int && o->type == MSGPACK_OBJECT_POSITIVE_INTEGER && o->via.u64 > INT64_MAX)
+    return fail(c, IPC_E_FIELD_VALUE, "field `%s`: %" PRIu64 " does not fit in int64", name, o->via.u64);
+  if ((k == K_UINT || k == K_UINT_NIL) && o->type == MSGPACK_OBJECT_NEGATIVE_INTEGER)
+    return fail(c, IPC_E_FIELD_VALUE, "field `%s`: must not be negative, got %" PRId64, name,
+                o->via.i64);
+  if (k == K_NUM && !is_int && !isfinite(o->via.f64))
+    return fail(c, IPC_E_FIELD_VALUE, "field `%s`: must be finite", name);
+  if (k == K_VALUE || k == K_MAP || k == K_ARRAY) {
+    char path[160];
+    snprintf(path, sizeof path, "%s", name);
+    return check_value(c, o, path, strlen(path), sizeof path);
+  }
+  return 0;
+}
+
+/* Walk map [m] against [nspec] specs (the concatenation of [a] and [b]):
+ * each key a str, known, seen once, of the right kind; every required
+ * field present. found[i] gets the value of spec i or NULL. [where] prefixes
+ * field names for nested maps ("counters.", "trace[2]."). */
+static int match_fields(const Ctx *c, const msgpack_object *m, const FieldSpec *a, size_t na,
+                        const FieldSpec *b, size_t nb, const msgpack_object **found,
+                        const char *where)
+{
+  size_t n = na + nb;
+  for (size_t i = 0; i < n; i++) found[i] = NULL;
+  for (uint32_t i = 0; i < m->via.map.size; i++) {
+    const msgpack_object_kv *kv = &m->via.map.ptr[i];
+    if (kv->key.type != MSGPACK_OBJECT_STR)
+      return fail(c, IPC_E_KEY, "%skey %" PRIu32 " is %s, not str", where[0] ? where : "map ", i,
+                  obj_type_text(&kv->key));
+    size_t j;
+    for (j = 0; j < n; j++) {
+      const FieldSpec *s = j < na ? &a[j] : &b[j - na];
+      if (key_is(&kv->key, s->name)) break;
+    }
+    if (j == n)
+      return fail(c, IPC_E_UNKNOWN_FIELD, "unknown field `%s%.*s`", where,
+                  (int)(kv->key.via.str.size > 64 ? 64 : kv->key.via.str.size), kv->key.via.str.ptr);
+    const FieldSpec *s = j < na ? &a[j] : &b[j - na];
+    if (found[j]) return fail(c, IPC_E_DUPKEY, "duplicate field `%s%s`", where, s->name);
+    char full[96];
+    snprintf(full, sizeof full, "%s%s", where, s->name);
+    int r = check_kind(c, full, s->kind, &kv->val);
+    if (r) return r;
+    found[j] = &kv->val;
+  }
+  for (size_t j = 0; j < n; j++) {
+    const FieldSpec *s = j < na ? &a[j] : &b[j - na];
+    if (s->required && !found[j]) return fail(c, IPC_E_MISSING, "missing field `%s%s`", where, s->name);
+  }
+  return 0;
+}
+
+/* ---- extraction helpers ----------------------------------------------------------- */
+
+/* A NUL-terminated copy of a str/bin object in the zone; NULL for nil. */
+static const char *zstr(msgpack_zone *z, const msgpack_object *o, size_t *len)
+{
+  if (!o || o->type == MSGPACK_OBJECT_NIL) {
+    if (len) *len = 0;
+    return NULL;
+  }
+  const char *p = o->type == MSGPACK_OBJECT_BIN ? o->via.bin.ptr : o->via.str.ptr;
+  size_t n = o->type == MSGPACK_OBJECT_BIN ? o->via.bin.size : o->via.str.size;
+  char *s = msgpack_zone_malloc(z, n + 1);
+  if (!s) return NULL;
+  if (n) memcpy(s, p, n);
+  s[n] = '\0';
+  if (len) *len = n;
+  return s;
+}
+
+static int64_t oint(const msgpack_object *o)
+{
+  return o->type == MSGPACK_OBJECT_POSITIVE_INTEGER ? (int64_t)o->via.u64 : o->via.i64;
+}
+
+static double onum(const msgpack_object *o)
+{
+  if (o->type == MSGPACK_OBJECT_POSITIVE_INTEGER) return (double)o->via.u64;
+  if (o->type == MSGPACK_OBJECT_NEGATIVE_INTEGER) return (double)o->via.i64;
+  return o->via.f64;
+}
+
+static bool ostr_eq(const msgpack_object *o, const char *s) { return key_is(o, s); }
+
+static int max_depth(const msgpack_object *o, int depth, int limit)
+{
+  if (depth > limit) return depth;
+  int best = depth;
+  if (o->type == MSGPACK_OBJECT_ARRAY) {
+    for (uint32_t i = 0; i < o->via.array.size; i++) {
+      int d = max_depth(&o->via.array.ptr[i], depth + 1, limit);
+      if (d > best) best = d;
+      if (best > limit) break;
+    }
+  } else if (o->type == MSGPACK_OBJECT_MAP) {
+    for (uint32_t i = 0; i < o->via.map.size; i++) {
+      int d = max_depth(&o->via.map.ptr[i].val, depth + 1, limit);
+      if (d > best) best = d;
+      if (best > limit) break;
+    }
+  }
+  return best;
+}
+
+/* ---- structural pre-scan ------------------------------------------------------------ */
+
+/* msgpack-c allocates a container's element array from the count in its
+ * header before reading the elements, so a 6-byte map32 header claiming
+ * 2^32 entries would make it ask for ~100 GiB. Before unpacking, walk the
+ * first value of the body once without allocating: every byte must be a
+ * valid msgpack type, and the elements still owed (each needs at least one
+ * byte) must never exceed the bytes left. *end gets the offset where the
+ * value ends. Returns 0, IPC_E_MSGPACK or IPC_E_BODY_SHORT. */
+static int prescan(const Ctx *c, const unsigned char *p, size_t n, size_t *end)
+{
+  size_t pos = 0;
+  uint64_t owed = 1;
+  while (owed > 0) {
+    if (pos >= n) return fail(c, IPC_E_BODY_SHORT, "body of %zu bytes ends inside a msgpack value", n);
+    unsigned b = p[pos++];
+    uint64_t skip = 0, items = 0, lenbytes = 0, extra = 0;
+    if (b <= 0x7f || b >= 0xe0 || b == 0xc0 || b == 0xc2 || b == 0xc3) {
+    } else if (b >= 0x80 && b <= 0x8f) {
+      items = 2 * (uint64_t)(b & 0x0f);
+    } else if (b >= 0x90 && b <= 0x9f) {
+      items = b & 0x0f;
+    } else if (b >= 0xa0 && b <= 0xbf) {
+      skip = b & 0x1f;
+    } else {
+      switch (b) {
+      case 0xc4: case 0xd9: lenbytes = 1; break;
+      case 0xc5: case 0xda: lenbytes = 2; break;
+      case 0xc6: case 0xdb: lenbytes = 4; break;
+      case 0xc7: lenbytes = 1, extra = 1; break;
+      case 0xc8: lenbytes = 2, extra = 1; break;
+      case 0xc9: lenbytes = 4, extra = 1; break;
+      case 0xca: skip = 4; break;
+      case 0xcb: skip = 8; break;
+      case 0xcc: case 0xd0: skip = 1; break;
+      case 0xcd: case 0xd1: skip = 2; break;
+      case 0xce: case 0xd2: skip = 4; break;
+      case 0xcf: case 0xd3: skip = 8; break;
+      case 0xd4: skip = 2; break;
+      case 0xd5: skip = 3; break;
+      case 0xd6: skip = 5; break;
+      case 0xd7: skip = 9; break;
+      case 0xd8: skip = 17; break;
+      case 0xdc: case 0xdd: case 0xde: case 0xdf: {
+        size_t w = (b == 0xdc || b == 0xde) ? 2 : 4;
+        if (n - pos < w) return fail(c, IPC_E_BODY_SHORT, "body of %zu bytes ends inside a msgpack value", n);
+        uint64_t cnt = 0;
+        for (size_t i = 0; i < w; i++) cnt = cnt << 8 | p[pos + i];
+        pos += w;
+        items = (b == 0xde || b == 0xdf) ? 2 * cnt : cnt;
+        break;
+      }
+      default:
+        return fail(c, IPC_E_MSGPACK, "body of %zu bytes is not valid msgpack (byte 0x%02x at offset %zu)", n, b,
+                    pos - 1);
+      }
+    }
+    if (lenbytes) {
+      if (n - pos < lenbytes) return fail(c, IPC_E_BODY_SHORT, "body of %zu bytes ends inside a msgpack value", n);
+      uint64_t len = 0;
+      for (size_t i = 0; i < lenbytes; i++) len = len << 8 | p[pos + i];
+      pos += lenbytes;
+      skip = len + extra;
+    }
+    if (skip > n - pos) return fail(c, IPC_E_BODY_SHORT, "body of %zu bytes ends inside a msgpack value", n);
+    pos += skip;
+    owed = owed - 1 + items;
+    if (owed > n - pos)
+      return fail(c, IPC_E_BODY_SHORT,
+                  "body of %zu bytes ends inside a msgpack value (%" PRIu64 " more elements declared, %zu bytes left)",
+                  n, owed, n - pos);
+  }
+  *end = pos;
+  return 0;
+}
+
+/* ---- per-type decoding --------------------------------------------------------------- */
+
+static int decode_job(const Ctx *c, msgpack_zone *z, const msgpack_object **f, IpcMsg *m)
+{
+  /* f[0..3] = type, version, job, attempt; then f_job in order. */
+  const msgpack_object **b = f + NFIELDS(env_job);
+  IpcJob *j = &m->u.job;
+  j->version = oint(f[1]);
+  if (j->version != IPC_PROTOCOL_VERSION)
+    return fail(c, IPC_E_VERSION, "protocol version %" PRId64 " is not supported (this build speaks %d)",
+                j->version, IPC_PROTOCOL_VERSION);
+  bool has_prog = b[0] && b[0]->type != MSGPACK_OBJECT_NIL;
+  bool has_src = b[1] && b[1]->type != MSGPACK_OBJECT_NIL;
+  if (has_prog == has_src)
+    return fail(c, has_prog ? IPC_E_FIELD_VALUE : IPC_E_MISSING,
+                has_prog ? "fields `program` and `source` are exclusive"
+                         : "one of the fields `program` and `source` is required");
+  j->program = zstr(z, b[0], NULL);
+  j->source = zstr(z, b[1], &j->source_len);
+  j->name = zstr(z, b[2], NULL);
+  j->input_json = zstr(z, b[3], NULL);
+  j->has_deadline = b[4]->type != MSGPACK_OBJECT_NIL;
+  j->deadline_at_ms = j->has_deadline ? oint(b[4]) : 0;
+  j->grace_ms = oint(b[5]);
+  j->count_instructions = b[6]->via.boolean;
+  return 0;
+}
+
+static int decode_trace(const Ctx *c, msgpack_zone *z, const msgpack_object *arr, IpcFinal *fin)
+{
+  uint32_t n = arr->via.array.size;
+  IpcTraceEntry *t = n ? msgpack_zone_malloc(z, n * sizeof *t) : NULL;
+  if (n && !t) return fail(c, IPC_E_NOMEM, "out of memory");
+  for (uint32_t i = 0; i < n; i++) {
+    const msgpack_object *e = &arr->via.array.ptr[i];
+    char where[32];
+    snprintf(where, sizeof where, "trace[%" PRIu32 "].", i);
+    if (e->type != MSGPACK_OBJECT_MAP)
+      return fail(c, IPC_E_FIELD_TYPE, "field `trace[%" PRIu32 "]`: expected map, got %s", i,
+                  obj_type_text(e));
+    const msgpack_object *f[NFIELDS(f_trace)];
+    int r = match_fields(c, e, f_trace, NFIELDS(f_trace), NULL, 0, f, where);
+    if (r) return r;
+    t[i].fn = zstr(z, f[0], NULL);
+    t[i].line = oint(f[1]);
+    t[i].col = oint(f[2]);
+    t[i].file = zstr(z, f[3], NULL);
+  }
+  fin->trace = t;
+  fin->trace_len = n;
+  return 0;
+}
+
+static int decode_final(const Ctx *c, msgpack_zone *z, const msgpack_object **b, IpcMsg *m)
+{
+  IpcFinal *fin = &m->u.final;
+  if (ostr_eq(b[0], "ok")) fin->status = IPC_STATUS_OK;
+  else if (ostr_eq(b[0], "error")) fin->status = IPC_STATUS_ERROR;
+  else if (ostr_eq(b[0], "cancelled")) fin->status = IPC_STATUS_CANCELLED;
+  else
+    return fail(c, IPC_E_FIELD_VALUE, "field `status`: expected \"ok\", \"error\" or \"cancelled\", got \"%.*s\"",
+                (int)(b[0]->via.str.size > 40 ? 40 : b[0]->via.str.size), b[0]->via.str.ptr);
+  fin->value = *b[1];
+  fin->error = zstr(z, b[2], NULL);
+  fin->error_value = *b[3];
+  fin->diagnostic = zstr(z, b[4], NULL);
+  int r = decode_trace(c, z, b[5], fin);
+  if (r) return r;
+  if (b[6]->type == MSGPACK_OBJECT_STR && !ostr_eq(b[6], "SIGTERM") && !ostr_eq(b[6], "SIGINT") &&
+      !ostr_eq(b[6], "SIGHUP"))
+    return fail(c, IPC_E_FIELD_VALUE, "field `signal`: expected \"SIGTERM\", \"SIGINT\", \"SIGHUP\" or nil, got \"%.*s\"",
+                (int)(b[6]->via.str.size > 40 ? 40 : b[6]->via.str.size), b[6]->via.str.ptr);
+  fin->signal = zstr(z, b[6], NULL);
+  fin->hard_stop = b[7]->via.boolean;
+  fin->exit_code = oint(b[8]);
+  const msgpack_object *k[NFIELDS(f_counters)];
+  r = match_fields(c, b[9], f_counters, NFIELDS(f_counters), NULL, 0, k, "counters.");
+  if (r) return r;
+  IpcCounters *ct = &fin->counters;
+  ct->wall_ms = onum(k[0]);
+  ct->cpu_ms = onum(k[1]);
+  ct->has_instructions = k[2]->type != MSGPACK_OBJECT_NIL;
+  ct->instructions = ct->has_instructions ? (uint64_t)oint(k[2]) : 0;
+  ct->tasks_spawned = (uint64_t)oint(k[3]);
+  ct->steps_recorded = (uint64_t)oint(k[4]);
+  ct->output_bytes = (uint64_t)oint(k[5]);
+  ct->peak_frames = oint(k[6]);
+  return 0;
+}
+
+static int decode_event(const Ctx *c, msgpack_zone *z, IpcMsgType t, const msgpack_object **b, IpcMsg *m)
+{
+  switch (t) {
+  case IPC_MSG_STARTED:
+    m->u.started.version = oint(b[0]);
+    if (m->u.started.version != IPC_PROTOCOL_VERSION)
+      return fail(c, IPC_E_VERSION, "worker speaks protocol version %" PRId64 ", this build speaks %d",
+                  m->u.started.version, IPC_PROTOCOL_VERSION);
+    m->u.started.pid = oint(b[1]);
+    m->u.started.pgid = oint(b[2]);
+    m->u.started.started_at_ms = onum(b[3]);
+    return 0;
+  case IPC_MSG_OUTPUT:
+    if (ostr_eq(b[0], "out")) m->u.output.stream = 1;
+    else if (ostr_eq(b[0], "err")) m->u.output.stream = 2;
+    else
+      return fail(c, IPC_E_FIELD_VALUE, "field `stream`: expected \"out\" or \"err\", got \"%.*s\"",
+                  (int)(b[0]->via.str.size > 40 ? 40 : b[0]->via.str.size), b[0]->via.str.ptr);
+    m->u.output.data = zstr(z, b[1], &m->u.output.len);
+    if (!m->u.output.data) return fail(c, IPC_E_NOMEM, "out of memory");
+    return 0;
+  case IPC_MSG_STEP: {
+    const msgpack_object *rec = b[0];
+    const msgpack_object *name = NULL, *status = NULL;
+    for (uint32_t i = 0; i < rec->via.map.size; i++) {
+      if (key_is(&rec->via.map.ptr[i].key, "name")) name = &rec->via.map.ptr[i].val;
+      if (key_is(&rec->via.map.ptr[i].key, "status")) status = &rec->via.map.ptr[i].val;
+    }
+    if (!name) return fail(c, IPC_E_MISSING, "missing field `record.name`");
+    if (name->type != MSGPACK_OBJECT_STR)
+      return fail(c, IPC_E_FIELD_TYPE, "field `record.name`: expected str, got %s", obj_type_text(name));
+    if (!status) return fail(c, IPC_E_MISSING, "missing field `record.status`");
+    if (status->type != MSGPACK_OBJECT_STR)
+      return fail(c, IPC_E_FIELD_TYPE, "field `record.status`: expected str, got %s", obj_type_text(status));
+    if (!ostr_eq(status, "completed") && !ostr_eq(status, "skipped") && !ostr_eq(status, "escalated") &&
+        !ostr_eq(status, "failed"))
+      return fail(c, IPC_E_FIELD_VALUE,
+                  "field `record.status`: expected completed, skipped, escalated or failed, got \"%.*s\"",
+                  (int)(status->via.str.size > 40 ? 40 : status->via.str.size), status->via.str.ptr);
+    m->u.step.name = zstr(z, name, NULL);
+    m->u.step.status = zstr(z, status, NULL);
+    m->u.step.record = *rec;
+    return 0;
+  }
+  case IPC_MSG_EMIT:
+    m->u.emit.name = zstr(z, b[0], NULL);
+    m->u.emit.data = *b[1];
+    return 0;
+  case IPC_MSG_LIFECYCLE:
+    m->u.lifecycle.event = zstr(z, b[0], NULL);
+    m->u.lifecycle.payload = *b[1];
+    m->u.lifecycle.control = zstr(z, b[2], NULL);
+    m->u.lifecycle.hooks = *b[3];
+    return 0;
+  case IPC_MSG_FINAL: return decode_final(c, z, b, m);
+  default: break;
+  }
+  return fail(c, IPC_E_DIRECTION, "message type not allowed on the event pipe");
+}
+
+/* Decode and validate the map [root] of frame [c->frame] into [m]. */
+static int decode_map(Ctx *c, msgpack_zone *z, const msgpack_object *root, IpcMsg *m)
+{
+  IpcDecoder *d = c->d;
+  /* 1. the type, before anything else, to pick the schema */
+  const msgpack_object *type = NULL;
+  for (uint32_t i = 0; i < root->via.map.size; i++) {
+    const msgpack_object_kv *kv = &root->via.map.ptr[i];
+    if (kv->key.type != MSGPACK_OBJECT_STR)
+      return fail(c, IPC_E_KEY, "map key %" PRIu32 " is %s, not str", i, obj_type_text(&kv->key));
+    if (key_is(&kv->key, "type")) {
+      if (type) return fail(c, IPC_E_DUPKEY, "duplicate field `type`");
+      type = &kv->val;
+    }
+  }
+  if (!type) return fail(c, IPC_E_MISSING, "missing field `type`");
+  if (type->type != MSGPACK_OBJECT_STR)
+    return fail(c, IPC_E_FIELD_TYPE, "field `type`: expected str, got %s", obj_type_text(type));
+  int t = ipc_msg_lookup(type->via.str.ptr, type->via.str.size);
+  if (t < 0)
+    return fail(c, IPC_E_UNKNOWN_TYPE, "unknown message type \"%.*s\"",
+                (int)(type->via.str.size > 40 ? 40 : type->via.str.size), type->via.str.ptr);
+  c->type = msg_names[t];
+  char want = d->side == IPC_READ_JOB ? 'J' : 'E';
+  if (msg_dirs[t] != want)
+    return fail(c, IPC_E_DIRECTION, "a `%s` frame is not allowed on the %s pipe", msg_names[t],
+                d->side == IPC_READ_JOB ? "job" : "event");
+
+  /* 2. the seq, early, so later errors can name it */
+  if (d->side == IPC_READ_EVENTS) {
+    for (uint32_t i = 0; i < root->via.map.size; i++)
+      if (key_is(&root->via.map.ptr[i].key, "seq") &&
+          root->via.map.ptr[i].val.type == MSGPACK_OBJECT_POSITIVE_INTEGER) {
+        c->has_seq = true;
+        c->seq = root->via.map.ptr[i].val.via.u64;
+      }
+  }
+
+  /* 3. fields */
+  const FieldSpec *env = d->side == IPC_READ_JOB ? env_job : env_event;
+  size_t nenv = d->side == IPC_READ_JOB ? NFIELDS(env_job) : NFIELDS(env_event);
+  const msgpack_object *f[MAX_FIELDS];
+  int r = match_fields(c, root, env, nenv, schemas[t].fields, schemas[t].n, f, "");
+  if (r) return r;
+
+  m->type = (IpcMsgType)t;
+  m->job = zstr(z, f[1 + (d->side == IPC_READ_JOB)], NULL);
+  m->attempt = oint(f[2 + (d->side == IPC_READ_JOB)]);
+  if (d->side == IPC_READ_JOB) return decode_job(c, z, f, m);
+
+  m->seq = f[3]->via.u64;
+  m->t_ms = onum(f[4]);
+  /* 4. order: seq contiguous from 0, started first and only first */
+  if (m->seq != d->next_seq)
+    return fail(c, IPC_E_SEQ, "seq %" PRIu64 " where %" PRIu64 " was expected", m->seq, d->next_seq);
+  if ((m->seq == 0) != (t == IPC_MSG_STARTED))
+    return fail(c, IPC_E_ORDER, m->seq == 0 ? "the first event must be `started`"
+                                            : "`started` is allowed only as the first event");
+  if (d->has_expect && (strcmp(m->job, d->expect_job) != 0 || m->attempt != d->expect_attempt))
+    return fail(c, IPC_E_JOB_ID, "event for job \"%.64s\" attempt %" PRId64 ", expected job \"%.64s\" attempt %" PRId64,
+                m->job, m->attempt, d->expect_job, d->expect_attempt);
+  return decode_event(c, z, (IpcMsgType)t, f + nenv, m);
+}
+
+int ipc_decoder_next(IpcDecoder *d, IpcMsg *out)
+{
+  memset(out, 0, sizeof *out);
+  if (d->err) return d->err;
+  size_t pending = d->len - d->off;
+  if (pending < IPC_HEADER_SIZE) return 0;
+  int r = check_header(d);
+  if (r) return r;
+  uint32_t n = be32(d->buf + d->off);
+  if (pending - IPC_HEADER_SIZE < n) return 0;
+
+  Ctx c = {d, d->frames + 1, NULL, false, 0};
+  if (d->saw_final) return fail(&c, IPC_E_ORDER, "frame after the final frame");
+
+  const char *body = d->buf + d->off + IPC_HEADER_SIZE;
+  size_t end = 0;
+  r = prescan(&c, (const unsigned char *)body, n, &end);
+  if (r) return r;
+  msgpack_zone *z = msgpack_zone_new(n < 4096 ? 8192 : (size_t)n * 2 + 1024);
+  if (!z) return fail(&c, IPC_E_NOMEM, "out of memory");
+  char *copy = msgpack_zone_malloc(z, n);
+  if (!copy) {
+    msgpack_zone_free(z);
+    return fail(&c, IPC_E_NOMEM, "out of memory");
+  }
+  memcpy(copy, body, n);
+  msgpack_object root;
+  size_t used = 0;
+  msgpack_unpack_return ur = msgpack_unpack(copy, n, &used, z, &root);
+  switch (ur) {
+  case MSGPACK_UNPACK_SUCCESS:
+  case MSGPACK_UNPACK_EXTRA_BYTES: break;
+  case MSGPACK_UNPACK_CONTINUE:
+    r = fail(&c, IPC_E_BODY_SHORT, "body of %" PRIu32 " bytes ends inside a msgpack value", n);
+    break;
+  case MSGPACK_UNPACK_NOMEM_ERROR:
+    r = fail(&c, IPC_E_DEPTH, "msgpack body nests deeper than the unpacker allows (32 levels) or memory ran out");
+    break;
+  default:
+    r = fail(&c, IPC_E_MSGPACK, "body of %" PRIu32 " bytes is not valid msgpack", n);
+    break;
+  }
+  if (!r && root.type != MSGPACK_OBJECT_MAP)
+    r = fail(&c, IPC_E_NOTMAP, "body is a msgpack %s, not a map", obj_type_text(&root));
+  if (!r && used < n)
+    r = fail(&c, IPC_E_TRAILING, "%zu trailing bytes after the msgpack map (body %" PRIu32 " bytes, map %zu)",
+             (size_t)n - used, n, used);
+  if (!r && max_depth(&root, 1, IPC_MAX_DEPTH) > IPC_MAX_DEPTH)
+    r = fail(&c, IPC_E_DEPTH, "containers nest deeper than %d levels", IPC_MAX_DEPTH);
+  if (!r) {
+    out->zone = z;
+    r = decode_map(&c, z, &root, out);
+  }
+  if (r) {
+    msgpack_zone_free(z);
+    memset(out, 0, sizeof *out);
+    return r;
+  }
+  d->off += IPC_HEADER_SIZE + n;
+  d->frames++;
+  if (d->side == IPC_READ_EVENTS) d->next_seq++;
+  if (out->type == IPC_MSG_FINAL) d->saw_final = true;
+  return 1;
+}
+
+/* ---- blocking fd helpers ------------------------------------------------------------------ */
+
+int ipc_write_all(int fd, const void *data, size_t len)
+{
+  const char *p = data;
+  while (len > 0) {
+    ssize_t w = write(fd, p, len);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      return IPC_E_IO;
+    }
+    p += w;
+    len -= (size_t)w;
+  }
+  return 0;
+}
+
+int ipc_read_msg(int fd, IpcDecoder *d, IpcMsg *out)
+{
+  char buf[65536];
+  for (;;) {
+    int r = ipc_decoder_next(d, out);
+    if (r != 0) return r;
+    ssize_t n = read(fd, buf, sizeof buf);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return IPC_E_IO;
+    }
+    if (n == 0) {
+      r = ipc_decoder_finish(d);
+      return r ? r : IPC_E_EOF;
+    }
+    r = ipc_decoder_feed(d, buf, (size_t)n);
+    if (r) return r;
+  }
+}

@@ -1,0 +1,246 @@
+/*
+ * encode.c: building frames (ipc.h "encoding").
+ *
+ * A frame is packed into a msgpack_sbuffer whose first 4 bytes are a
+ * placeholder for the length prefix; ipc_frame_end patches the prefix in,
+ * checks the maximum frame size and appends the frame to the caller's Buf.
+ * The high-level encoders write every field of their message (nil where
+ * there is nothing), in the order of docs/protocol.md, so a frame they
+ * produce always passes the decoder of the other side.
+ *
+ * Invariant: the map header written by ipc_frame_begin announces exactly
+ * envelope + [nfields] entries; callers must pack that many pairs.
+ */
+#include "ipc/ipc.h"
+
+#include <string.h>
+
+void ipc_frame_init(IpcFrame *f)
+{
+  msgpack_sbuffer_init(&f->sbuf);
+  msgpack_packer_init(&f->pk, &f->sbuf, msgpack_sbuffer_write);
+}
+
+void ipc_frame_destroy(IpcFrame *f) { msgpack_sbuffer_destroy(&f->sbuf); }
+
+msgpack_packer *ipc_frame_packer(IpcFrame *f) { return &f->pk; }
+
+void ipc_pack_strn(msgpack_packer *pk, const char *s, size_t len)
+{
+  msgpack_pack_str(pk, len);
+  msgpack_pack_str_body(pk, s, len);
+}
+
+void ipc_pack_str(msgpack_packer *pk, const char *s) { ipc_pack_strn(pk, s, strlen(s)); }
+
+void ipc_pack_str_or_nil(msgpack_packer *pk, const char *s)
+{
+  if (s) ipc_pack_str(pk, s);
+  else msgpack_pack_nil(pk);
+}
+
+void ipc_pack_object(msgpack_packer *pk, const msgpack_object *o)
+{
+  if (!o) msgpack_pack_nil(pk);
+  else msgpack_pack_object(pk, *o);
+}
+
+void ipc_frame_begin(IpcFrame *f, IpcMsgType type, const IpcEnvelope *env, uint32_t nfields)
+{
+  msgpack_sbuffer_clear(&f->sbuf);
+  static const char zero[IPC_HEADER_SIZE] = {0};
+  msgpack_sbuffer_write(&f->sbuf, zero, sizeof zero);
+  msgpack_packer *pk = &f->pk;
+  if (type == IPC_MSG_JOB) {
+    msgpack_pack_map(pk, 4 + nfields);
+    ipc_pack_str(pk, "type");
+    ipc_pack_str(pk, ipc_msg_name(type));
+    ipc_pack_str(pk, "version");
+    msgpack_pack_int64(pk, IPC_PROTOCOL_VERSION);
+    ipc_pack_str(pk, "job");
+    ipc_pack_str(pk, env->job);
+    ipc_pack_str(pk, "attempt");
+    msgpack_pack_int64(pk, env->attempt);
+    return;
+  }
+  msgpack_pack_map(pk, 5 + nfields);
+  ipc_pack_str(pk, "type");
+  ipc_pack_str(pk, ipc_msg_name(type));
+  ipc_pack_str(pk, "job");
+  ipc_pack_str(pk, env->job);
+  ipc_pack_str(pk, "attempt");
+  msgpack_pack_int64(pk, env->attempt);
+  ipc_pack_str(pk, "seq");
+  msgpack_pack_uint64(pk, env->seq);
+  ipc_pack_str(pk, "t_ms");
+  msgpack_pack_double(pk, env->t_ms);
+}
+
+int ipc_frame_end(IpcFrame *f, Buf *out)
+{
+  size_t n = f->sbuf.size - IPC_HEADER_SIZE;
+  if (n > IPC_MAX_FRAME) return IPC_E_TOOBIG;
+  unsigned char *h = (unsigned char *)f->sbuf.data;
+  h[0] = (unsigned char)(n >> 24);
+  h[1] = (unsigned char)(n >> 16);
+  h[2] = (unsigned char)(n >> 8);
+  h[3] = (unsigned char)n;
+  buf_append(out, f->sbuf.data, f->sbuf.size);
+  return 0;
+}
+
+/* Run [body] between begin and end on a temporary frame. */
+#define WITH_FRAME(type, env, n, body)                                        \
+  do {                                                                        \
+    IpcFrame fr_;                                                             \
+    ipc_frame_init(&fr_);                                                     \
+    ipc_frame_begin(&fr_, (type), (env), (n));                                \
+    msgpack_packer *pk = &fr_.pk;                                             \
+    body;                                                                     \
+    int r_ = ipc_frame_end(&fr_, out);                                        \
+    ipc_frame_destroy(&fr_);                                                  \
+    return r_;                                                                \
+  } while (0)
+
+int ipc_encode_job(Buf *out, const char *job, int64_t attempt, const IpcJob *j)
+{
+  IpcEnvelope env = {job, attempt, 0, 0};
+  uint32_t n = 4 + (j->program ? 1 : 0) + (j->source ? 1 : 0) + (j->name ? 1 : 0);
+  WITH_FRAME(IPC_MSG_JOB, &env, n, {
+    if (j->program) {
+      ipc_pack_str(pk, "program");
+      ipc_pack_str(pk, j->program);
+    }
+    if (j->source) {
+      ipc_pack_str(pk, "source");
+      ipc_pack_strn(pk, j->source, j->source_len);
+    }
+    if (j->name) {
+      ipc_pack_str(pk, "name");
+      ipc_pack_str(pk, j->name);
+    }
+    ipc_pack_str(pk, "input");
+    ipc_pack_str_or_nil(pk, j->input_json);
+    ipc_pack_str(pk, "deadline_at_ms");
+    if (j->has_deadline) msgpack_pack_int64(pk, j->deadline_at_ms);
+    else msgpack_pack_nil(pk);
+    ipc_pack_str(pk, "grace_ms");
+    msgpack_pack_int64(pk, j->grace_ms < 0 ? 0 : j->grace_ms);
+    ipc_pack_str(pk, "count_instructions");
+    if (j->count_instructions) msgpack_pack_true(pk);
+    else msgpack_pack_false(pk);
+  });
+}
+
+int ipc_encode_started(Buf *out, const IpcEnvelope *env, const IpcStarted *s)
+{
+  WITH_FRAME(IPC_MSG_STARTED, env, 4, {
+    ipc_pack_str(pk, "version");
+    msgpack_pack_int64(pk, IPC_PROTOCOL_VERSION);
+    ipc_pack_str(pk, "pid");
+    msgpack_pack_int64(pk, s->pid);
+    ipc_pack_str(pk, "pgid");
+    msgpack_pack_int64(pk, s->pgid);
+    ipc_pack_str(pk, "started_at_ms");
+    msgpack_pack_double(pk, s->started_at_ms);
+  });
+}
+
+int ipc_encode_output(Buf *out, const IpcEnvelope *env, int stream, const void *data, size_t len)
+{
+  WITH_FRAME(IPC_MSG_OUTPUT, env, 2, {
+    ipc_pack_str(pk, "stream");
+    ipc_pack_str(pk, stream == 2 ? "err" : "out");
+    ipc_pack_str(pk, "data");
+    msgpack_pack_bin(pk, len);
+    msgpack_pack_bin_body(pk, data, len);
+  });
+}
+
+int ipc_encode_step(Buf *out, const IpcEnvelope *env, const msgpack_object *record)
+{
+  WITH_FRAME(IPC_MSG_STEP, env, 1, {
+    ipc_pack_str(pk, "record");
+    ipc_pack_object(pk, record);
+  });
+}
+
+int ipc_encode_emit(Buf *out, const IpcEnvelope *env, const char *name, const msgpack_object *data)
+{
+  WITH_FRAME(IPC_MSG_EMIT, env, 2, {
+    ipc_pack_str(pk, "name");
+    ipc_pack_str(pk, name);
+    ipc_pack_str(pk, "data");
+    ipc_pack_object(pk, data);
+  });
+}
+
+int ipc_encode_lifecycle(Buf *out, const IpcEnvelope *env, const IpcLifecycle *l)
+{
+  WITH_FRAME(IPC_MSG_LIFECYCLE, env, 4, {
+    ipc_pack_str(pk, "event");
+    ipc_pack_str(pk, l->event);
+    ipc_pack_str(pk, "payload");
+    ipc_pack_object(pk, &l->payload);
+    ipc_pack_str(pk, "control");
+    ipc_pack_str(pk, l->control);
+    ipc_pack_str(pk, "hooks");
+    if (l->hooks.type == MSGPACK_OBJECT_ARRAY) ipc_pack_object(pk, &l->hooks);
+    else msgpack_pack_array(pk, 0);
+  });
+}
+
+int ipc_encode_final(Buf *out, const IpcEnvelope *env, const IpcFinal *f)
+{
+  WITH_FRAME(IPC_MSG_FINAL, env, 10, {
+    ipc_pack_str(pk, "status");
+    ipc_pack_str(pk, ipc_status_name(f->status));
+    ipc_pack_str(pk, "value");
+    ipc_pack_object(pk, &f->value);
+    ipc_pack_str(pk, "error");
+    ipc_pack_str_or_nil(pk, f->error);
+    ipc_pack_str(pk, "error_value");
+    ipc_pack_object(pk, &f->error_value);
+    ipc_pack_str(pk, "diagnostic");
+    ipc_pack_str_or_nil(pk, f->diagnostic);
+    ipc_pack_str(pk, "trace");
+    msgpack_pack_array(pk, f->trace_len);
+    for (size_t i = 0; i < f->trace_len; i++) {
+      const IpcTraceEntry *t = &f->trace[i];
+      msgpack_pack_map(pk, 4);
+      ipc_pack_str(pk, "fn");
+      ipc_pack_str(pk, t->fn ? t->fn : "");
+      ipc_pack_str(pk, "line");
+      msgpack_pack_int64(pk, t->line);
+      ipc_pack_str(pk, "col");
+      msgpack_pack_int64(pk, t->col);
+      ipc_pack_str(pk, "file");
+      ipc_pack_str(pk, t->file ? t->file : "");
+    }
+    ipc_pack_str(pk, "signal");
+    ipc_pack_str_or_nil(pk, f->signal);
+    ipc_pack_str(pk, "hard_stop");
+    if (f->hard_stop) msgpack_pack_true(pk);
+    else msgpack_pack_false(pk);
+    ipc_pack_str(pk, "exit_code");
+    msgpack_pack_int64(pk, f->exit_code);
+    ipc_pack_str(pk, "counters");
+    const IpcCounters *c = &f->counters;
+    msgpack_pack_map(pk, 7);
+    ipc_pack_str(pk, "wall_ms");
+    msgpack_pack_double(pk, c->wall_ms);
+    ipc_pack_str(pk, "cpu_ms");
+    msgpack_pack_double(pk, c->cpu_ms);
+    ipc_pack_str(pk, "instructions");
+    if (c->has_instructions) msgpack_pack_uint64(pk, c->instructions);
+    else msgpack_pack_nil(pk);
+    ipc_pack_str(pk, "tasks_spawned");
+    msgpack_pack_uint64(pk, c->tasks_spawned);
+    ipc_pack_str(pk, "steps_recorded");
+    msgpack_pack_uint64(pk, c->steps_recorded);
+    ipc_pack_str(pk, "output_bytes");
+    msgpack_pack_uint64(pk, c->output_bytes);
+    ipc_pack_str(pk, "peak_frames");
+    msgpack_pack_int64(pk, c->peak_frames);
+  });
+}

@@ -1,0 +1,174 @@
+/*
+ * json.c: msgpack values (RUNTIME.md 9.3) to JSON text, for the results
+ * file and `harn run --json` (ipc.h ipc_to_json, docs/protocol.md).
+ *
+ * Rules: maps keep their wire order (the worker sends dicts in the VM's
+ * order); tagged maps such as {"$harn":"duration","ms":500} are ordinary
+ * maps and are rendered as the JSON objects they already are; bin becomes
+ * {"$harn":"bytes","base64":"..."}; floats print in the shortest text that
+ * reads back to the same double, without a forced ".0" (json_stringify's
+ * rule), and NaN / infinities become null (JSON has no spelling for them);
+ * strings are escaped, invalid UTF-8 bytes become U+FFFD.
+ *
+ * Invariant: the output is always valid JSON, even when the input is not a
+ * value our worker would produce (ext types become null, non-str keys are
+ * rendered as their own JSON text inside a string). Recursion is bounded:
+ * past 2 * IPC_MAX_DEPTH levels a container is written as null and the
+ * function reports IPC_E_DEPTH (decoded frames never go that deep).
+ */
+#include "ipc/ipc.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+static void put_float(Buf *out, double x)
+{
+  if (!isfinite(x)) {
+    buf_puts(out, "null");
+    return;
+  }
+  char tmp[40];
+  for (int prec = 1; prec <= 17; prec++) {
+    snprintf(tmp, sizeof tmp, "%.*g", prec, x);
+    if (strtod(tmp, NULL) == x) break;
+  }
+  /* %g may give "1e+20": valid JSON. Plain integers stay without ".0". */
+  buf_puts(out, tmp);
+}
+
+/* Decode one UTF-8 sequence at [s] (n bytes left); returns its length, or 0
+ * when invalid (overlong, surrogate, out of range, truncated). */
+static size_t utf8_valid(const unsigned char *s, size_t n)
+{
+  unsigned c = s[0];
+  size_t len;
+  uint32_t cp;
+  if (c < 0x80) return 1;
+  if (c >= 0xC2 && c <= 0xDF) len = 2, cp = c & 0x1F;
+  else if (c >= 0xE0 && c <= 0xEF) len = 3, cp = c & 0x0F;
+  else if (c >= 0xF0 && c <= 0xF4) len = 4, cp = c & 0x07;
+  else return 0;
+  if (n < len) return 0;
+  for (size_t i = 1; i < len; i++) {
+    if ((s[i] & 0xC0) != 0x80) return 0;
+    cp = (cp << 6) | (s[i] & 0x3F);
+  }
+  if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10FFFF))) return 0;
+  if (cp >= 0xD800 && cp <= 0xDFFF) return 0;
+  return len;
+}
+
+static void put_string(Buf *out, const char *p, size_t n)
+{
+  const unsigned char *s = (const unsigned char *)p;
+  buf_putc(out, '"');
+  size_t i = 0;
+  while (i < n) {
+    unsigned char c = s[i];
+    if (c >= 0x80) {
+      size_t l = utf8_valid(s + i, n - i);
+      if (l == 0) {
+        buf_puts(out, "\xEF\xBF\xBD");
+        i++;
+      } else {
+        buf_append(out, (const char *)s + i, l);
+        i += l;
+      }
+      continue;
+    }
+    switch (c) {
+    case '"': buf_puts(out, "\\\""); break;
+    case '\\': buf_puts(out, "\\\\"); break;
+    case '\n': buf_puts(out, "\\n"); break;
+    case '\r': buf_puts(out, "\\r"); break;
+    case '\t': buf_puts(out, "\\t"); break;
+    case '\b': buf_puts(out, "\\b"); break;
+    case '\f': buf_puts(out, "\\f"); break;
+    default:
+      if (c < 0x20 || c == 0x7F) buf_printf(out, "\\u%04x", c);
+      else buf_putc(out, (char)c);
+    }
+    i++;
+  }
+  buf_putc(out, '"');
+}
+
+static void put_base64(Buf *out, const unsigned char *s, size_t n)
+{
+  static const char tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  buf_putc(out, '"');
+  size_t i = 0;
+  for (; i + 2 < n; i += 3) {
+    uint32_t v = (uint32_t)s[i] << 16 | (uint32_t)s[i + 1] << 8 | s[i + 2];
+    char q[4] = {tbl[v >> 18], tbl[(v >> 12) & 63], tbl[(v >> 6) & 63], tbl[v & 63]};
+    buf_append(out, q, 4);
+  }
+  if (i < n) {
+    uint32_t v = (uint32_t)s[i] << 16 | (i + 1 < n ? (uint32_t)s[i + 1] << 8 : 0);
+    char q[4] = {tbl[v >> 18], tbl[(v >> 12) & 63], i + 1 < n ? tbl[(v >> 6) & 63] : '=', '='};
+    buf_append(out, q, 4);
+  }
+  buf_putc(out, '"');
+}
+
+static int put_value(Buf *out, const msgpack_object *o, int depth)
+{
+  switch (o->type) {
+  case MSGPACK_OBJECT_NIL: buf_puts(out, "null"); return 0;
+  case MSGPACK_OBJECT_BOOLEAN: buf_puts(out, o->via.boolean ? "true" : "false"); return 0;
+  case MSGPACK_OBJECT_POSITIVE_INTEGER: buf_printf(out, "%" PRIu64, o->via.u64); return 0;
+  case MSGPACK_OBJECT_NEGATIVE_INTEGER: buf_printf(out, "%" PRId64, o->via.i64); return 0;
+  case MSGPACK_OBJECT_FLOAT32:
+  case MSGPACK_OBJECT_FLOAT64: put_float(out, o->via.f64); return 0;
+  case MSGPACK_OBJECT_STR: put_string(out, o->via.str.ptr, o->via.str.size); return 0;
+  case MSGPACK_OBJECT_BIN:
+    buf_puts(out, "{\"$harn\":\"bytes\",\"base64\":");
+    put_base64(out, (const unsigned char *)o->via.bin.ptr, o->via.bin.size);
+    buf_putc(out, '}');
+    return 0;
+  case MSGPACK_OBJECT_EXT: buf_puts(out, "null"); return 0;
+  case MSGPACK_OBJECT_ARRAY:
+  case MSGPACK_OBJECT_MAP: break;
+  }
+  if (depth >= 2 * IPC_MAX_DEPTH) {
+    buf_puts(out, "null");
+    return IPC_E_DEPTH;
+  }
+  int rc = 0;
+  if (o->type == MSGPACK_OBJECT_ARRAY) {
+    buf_putc(out, '[');
+    for (uint32_t i = 0; i < o->via.array.size; i++) {
+      if (i) buf_putc(out, ',');
+      int r = put_value(out, &o->via.array.ptr[i], depth + 1);
+      if (r) rc = r;
+    }
+    buf_putc(out, ']');
+    return rc;
+  }
+  buf_putc(out, '{');
+  for (uint32_t i = 0; i < o->via.map.size; i++) {
+    const msgpack_object_kv *kv = &o->via.map.ptr[i];
+    if (i) buf_putc(out, ',');
+    if (kv->key.type == MSGPACK_OBJECT_STR) {
+      put_string(out, kv->key.via.str.ptr, kv->key.via.str.size);
+    } else {
+      Buf k = {0};
+      int r = put_value(&k, &kv->key, depth + 1);
+      if (r) rc = r;
+      put_string(out, k.data ? k.data : "", k.len);
+      buf_free(&k);
+    }
+    buf_putc(out, ':');
+    int r = put_value(out, &kv->val, depth + 1);
+    if (r) rc = r;
+  }
+  buf_putc(out, '}');
+  return rc;
+}
+
+int ipc_to_json(Buf *out, const msgpack_object *o)
+{
+  return put_value(out, o, 0);
+}

@@ -1,0 +1,843 @@
+/*
+ * batch.c: `harn batch SOURCE...`: many jobs through one pool.
+ *
+ * Flow: a feeder walks the sources in order and hands out one job spec at a
+ * time (a directory is listed and sorted when it is reached; a JSONL
+ * manifest is read line by line only when a slot is free, so a manifest of
+ * a million jobs costs one line of memory). pump() starts jobs while fewer
+ * than -j run. Each attempt's terminal record goes to --results (or
+ * stdout) and, with --joblog, one GNU-parallel-format line; both are
+ * flushed per job so that a supervisor crash loses nothing finished.
+ * `crashed` and `killed` attempts are retried (--retries, or the manifest
+ * line's "retries") after an exponential backoff (100 ms, 200 ms, ...
+ * capped at 5 s); each attempt is its own record.
+ *
+ * --resume skips every job id that already has a record in the results
+ * file; --resume-failed skips only ids with an `ok` record and continues
+ * the others' attempt numbering, so (id, attempt) stays unique across runs.
+ *
+ * --halt soon,fail=N stops starting jobs once N jobs have failed (finally,
+ * after their retries); now,fail=N also cancels the running ones. A
+ * percentage is of the jobs finished so far. Ctrl-C (SIGINT) or SIGTERM to
+ * the supervisor cancels every running job (SIGINT to their groups, then
+ * SIGKILL after the grace), waits for their records, and exits 130.
+ *
+ * The batch exits 0 when every job's last attempt ended `ok`, else 1.
+ */
+#define _GNU_SOURCE
+#include "supervisor/supervisor.h"
+#include "supervisor/sup_internal.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+/* ------------------------------------------------------------------ seen ids */
+
+/* Open-addressing set of job ids from a previous results file. */
+typedef struct Seen {
+  char *id;
+  int max_attempt;
+  bool ok;
+} Seen;
+
+typedef struct SeenSet {
+  Seen *slots;
+  size_t cap, len;
+} SeenSet;
+
+static uint64_t hash_str(const char *s)
+{
+  uint64_t h = 1469598103934665603ull;
+  for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ull;
+  return h;
+}
+
+static Seen *seen_find(SeenSet *set, const char *id, bool create)
+{
+  if (create && (set->len + 1) * 2 > set->cap) {
+    size_t ncap = set->cap ? set->cap * 2 : 64;
+    Seen *ns = calloc(ncap, sizeof *ns);
+    if (!ns) abort();
+    for (size_t i = 0; i < set->cap; i++) {
+      if (!set->slots[i].id) continue;
+      size_t k = hash_str(set->slots[i].id) & (ncap - 1);
+      while (ns[k].id) k = (k + 1) & (ncap - 1);
+      ns[k] = set->slots[i];
+    }
+    free(set->slots);
+    set->slots = ns;
+    set->cap = ncap;
+  }
+  if (!set->cap) return NULL;
+  size_t k = hash_str(id) & (set->cap - 1);
+  while (set->slots[k].id) {
+    if (!strcmp(set->slots[k].id, id)) return &set->slots[k];
+    k = (k + 1) & (set->cap - 1);
+  }
+  if (!create) return NULL;
+  set->slots[k].id = strdup(id);
+  set->len++;
+  return &set->slots[k];
+}
+
+static void seen_free(SeenSet *set)
+{
+  for (size_t i = 0; i < set->cap; i++) free(set->slots[i].id);
+  free(set->slots);
+}
+
+/* ------------------------------------------------------------------ feeder */
+
+typedef enum { SRC_FILE, SRC_DIR, SRC_MANIFEST } SrcKind;
+
+typedef struct Feeder {
+  char **srcs;
+  int nsrc, idx;
+  bool opened;        /* srcs[idx] is being walked */
+  char **files;       /* directory listing */
+  size_t nfiles, fidx;
+  FILE *mf;           /* manifest */
+  char *mf_dir;
+  long mf_line;
+  char *line;
+  size_t linecap;
+  long seq;
+  int bad_lines;
+} Feeder;
+
+static bool has_suffix(const char *s, const char *suf)
+{
+  size_t a = strlen(s), b = strlen(suf);
+  return a >= b && !strcmp(s + a - b, suf);
+}
+
+static SrcKind src_kind(const char *path)
+{
+  struct stat st;
+  if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) return SRC_DIR;
+  if (has_suffix(path, ".harn")) return SRC_FILE;
+  if (has_suffix(path, ".jsonl") || has_suffix(path, ".ndjson") || has_suffix(path, ".json"))
+    return SRC_MANIFEST;
+  /* Anything else: a manifest when its first non-blank byte is '{'. */
+  FILE *f = fopen(path, "re");
+  if (!f) return SRC_FILE;
+  int c;
+  while ((c = fgetc(f)) != EOF && (c == ' ' || c == '\t' || c == '\n' || c == '\r')) {}
+  fclose(f);
+  return c == '{' ? SRC_MANIFEST : SRC_FILE;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+  return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void list_dir(const char *dir, char ***files, size_t *n, size_t *cap)
+{
+  DIR *d = opendir(dir);
+  if (!d) {
+    fprintf(stderr, "harn batch: cannot read directory %s: %s\n", dir, strerror(errno));
+    return;
+  }
+  struct dirent *e;
+  while ((e = readdir(d))) {
+    if (e->d_name[0] == '.') continue;
+    size_t l = strlen(dir);
+    char *path;
+    if (asprintf(&path, "%s%s%s", dir, l && dir[l - 1] == '/' ? "" : "/", e->d_name) < 0) abort();
+    struct stat st;
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+      list_dir(path, files, n, cap);
+      free(path);
+    } else if (has_suffix(e->d_name, ".harn")) {
+      if (*n == *cap) {
+        *cap = *cap ? *cap * 2 : 64;
+        *files = realloc(*files, *cap * sizeof **files);
+        if (!*files) abort();
+      }
+      (*files)[(*n)++] = path;
+    } else {
+      free(path);
+    }
+  }
+  closedir(d);
+}
+
+static void feeder_close_current(Feeder *f)
+{
+  for (size_t i = f->fidx; i < f->nfiles; i++) free(f->files[i]);
+  free(f->files);
+  f->files = NULL;
+  f->nfiles = f->fidx = 0;
+  if (f->mf) fclose(f->mf);
+  f->mf = NULL;
+  free(f->mf_dir);
+  f->mf_dir = NULL;
+  f->opened = false;
+  f->idx++;
+}
+
+static char *dup_or_null(const char *s) { return s ? strdup(s) : NULL; }
+
+/* Build a spec from manifest line [text]. 0, or -1 for a bad line. */
+static int spec_from_line(Feeder *f, const char *text, size_t len, SupSpec *s, double def_timeout,
+                          int def_retries)
+{
+  const char *err = NULL;
+  SupJson *j = sup_json_parse(text, len, &err);
+  const char *src = f->srcs[f->idx];
+  if (!j || j->type != SUP_JSON_OBJECT) {
+    fprintf(stderr, "harn batch: %s:%ld: %s\n", src, f->mf_line, j ? "not a JSON object" : err);
+    sup_json_free(j);
+    return -1;
+  }
+  const SupJson *id = sup_json_get(j, "id"), *file = sup_json_get(j, "file"),
+                *source = sup_json_get(j, "source"), *input = sup_json_get(j, "input"),
+                *timeout = sup_json_get(j, "timeout"), *retries = sup_json_get(j, "retries");
+  const char *bad = NULL;
+  if (file && file->type != SUP_JSON_STRING) bad = "\"file\" must be a string";
+  else if (source && source->type != SUP_JSON_STRING) bad = "\"source\" must be a string";
+  else if (!!file == !!source) bad = "exactly one of \"file\" and \"source\" is needed";
+  else if (retries && (retries->type != SUP_JSON_INT || retries->i < 0 || retries->i > 1000))
+    bad = "\"retries\" must be a non-negative int";
+  double tmo = def_timeout;
+  if (!bad && timeout && timeout->type != SUP_JSON_NULL) {
+    if (timeout->type == SUP_JSON_STRING) {
+      if (sup_parse_duration(timeout->str, &tmo) < 0) bad = "bad \"timeout\" duration";
+    } else if (timeout->type == SUP_JSON_INT || timeout->type == SUP_JSON_FLOAT) {
+      tmo = timeout->type == SUP_JSON_INT ? (double)timeout->i : timeout->d;
+      if (tmo < 0) bad = "bad \"timeout\"";
+    } else {
+      bad = "bad \"timeout\"";
+    }
+  }
+  if (bad) {
+    fprintf(stderr, "harn batch: %s:%ld: %s\n", src, f->mf_line, bad);
+    sup_json_free(j);
+    return -1;
+  }
+  memset(s, 0, sizeof *s);
+  if (id && id->type == SUP_JSON_STRING) {
+    s->id = strdup(id->str);
+  } else if (id && id->type != SUP_JSON_NULL) {
+    Buf b = {0};
+    sup_json_write(&b, id);
+    s->id = buf_take(&b);
+  } else if (asprintf(&s->id, "%s:%ld", src, f->mf_line) < 0) {
+    abort();
+  }
+  if (file) {
+    if (file->str[0] == '/' || !f->mf_dir) {
+      s->file = strdup(file->str);
+    } else if (asprintf(&s->file, "%s/%s", f->mf_dir, file->str) < 0) {
+      abort();
+    }
+    s->program = strdup(s->file);
+  } else {
+    s->is_source = true;
+    s->program = strdup(source->str);
+    s->file = strdup(s->id);
+  }
+  if (input) {
+    Buf b = {0};
+    sup_json_write(&b, input);
+    s->input_json = buf_take(&b);
+  }
+  s->timeout_ms = tmo;
+  s->retries = retries ? (int)retries->i : def_retries;
+  sup_json_free(j);
+  return 0;
+}
+
+/* The next job, 1 with *s filled, 0 when every source is exhausted. */
+static int feeder_next(Feeder *f, SupSpec *s, double def_timeout, int def_retries)
+{
+  while (f->idx < f->nsrc) {
+    const char *src = f->srcs[f->idx];
+    SrcKind kind = src_kind(src);
+    if (kind == SRC_FILE) {
+      f->idx++;
+      memset(s, 0, sizeof *s);
+      s->id = strdup(src);
+      s->file = strdup(src);
+      s->program = strdup(src);
+      s->timeout_ms = def_timeout;
+      s->retries = def_retries;
+      s->seq = ++f->seq;
+      return 1;
+    }
+    if (kind == SRC_DIR) {
+      if (!f->opened) {
+        size_t cap = 0;
+        list_dir(src, &f->files, &f->nfiles, &cap);
+        if (f->nfiles) qsort(f->files, f->nfiles, sizeof *f->files, cmp_str);
+        f->opened = true;
+      }
+      if (f->fidx < f->nfiles) {
+        char *path = f->files[f->fidx++];
+        memset(s, 0, sizeof *s);
+        s->id = strdup(path);
+        s->file = path;
+        s->program = strdup(path);
+        s->timeout_ms = def_timeout;
+        s->retries = def_retries;
+        s->seq = ++f->seq;
+        return 1;
+      }
+      feeder_close_current(f);
+      continue;
+    }
+    if (!f->opened) {
+      f->mf = fopen(src, "re");
+      f->opened = true;
+      f->mf_line = 0;
+      if (!f->mf) {
+        fprintf(stderr, "harn batch: cannot open %s: %s\n", src, strerror(errno));
+        f->bad_lines++;
+        feeder_close_current(f);
+        continue;
+      }
+      const char *slash = strrchr(src, '/');
+      f->mf_dir = slash ? strndup(src, (size_t)(slash - src + (slash == src))) : NULL;
+    }
+    ssize_t n;
+    while ((n = getline(&f->line, &f->linecap, f->mf)) >= 0) {
+      f->mf_line++;
+      size_t len = (size_t)n;
+      while (len && (f->line[len - 1] == '\n' || f->line[len - 1] == '\r')) len--;
+      size_t k = 0;
+      while (k < len && (f->line[k] == ' ' || f->line[k] == '\t')) k++;
+      if (k == len) continue;
+      if (spec_from_line(f, f->line, len, s, def_timeout, def_retries) < 0) {
+        f->bad_lines++;
+        continue;
+      }
+      s->seq = ++f->seq;
+      return 1;
+    }
+    feeder_close_current(f);
+  }
+  return 0;
+}
+
+/* Count the jobs ahead (for the progress bar's total); -1 if unknown. */
+static long count_jobs(char **srcs, int n)
+{
+  long total = 0;
+  for (int i = 0; i < n; i++) {
+    SrcKind k = src_kind(srcs[i]);
+    if (k == SRC_FILE) {
+      total++;
+    } else if (k == SRC_DIR) {
+      char **files = NULL;
+      size_t nf = 0, cap = 0;
+      list_dir(srcs[i], &files, &nf, &cap);
+      for (size_t j = 0; j < nf; j++) free(files[j]);
+      free(files);
+      total += (long)nf;
+    } else {
+      FILE *f = fopen(srcs[i], "re");
+      if (!f) continue;
+      int c, blank = 1;
+      while ((c = getc(f)) != EOF) {
+        if (c == '\n') {
+          if (!blank) total++;
+          blank = 1;
+        } else if (c != ' ' && c != '\t' && c != '\r') {
+          blank = 0;
+        }
+      }
+      if (!blank) total++;
+      fclose(f);
+    }
+  }
+  return total;
+}
+
+/* ------------------------------------------------------------------ batch */
+
+typedef struct Retry {
+  struct Retry *next;
+  SupSpec spec;
+  uv_timer_t timer;
+  struct Batch *batch;
+  bool ready;
+} Retry;
+
+typedef struct Batch {
+  uv_loop_t loop;
+  SupPool pool;
+  Feeder feeder;
+  int jobs;
+  double timeout_ms;
+  int retries;
+  FILE *results, *joblog;
+  bool resume, resume_failed;
+  SeenSet seen;
+  /* halt */
+  int halt_mode;     /* 0 never, 1 soon, 2 now */
+  double halt_fail;  /* count, or percent when halt_pct */
+  bool halt_pct;
+  bool halting;
+  /* state */
+  bool exhausted, interrupted, finished;
+  int interrupt_sig;
+  Retry *retries_head;
+  int npending_retries;
+  long done, ok, failed, attempts;
+  bool all_ok;
+  /* progress */
+  bool bar;
+  long total;
+  double t_start, last_bar;
+  uv_timer_t bar_timer;
+  bool bar_timer_open;
+  uv_signal_t sigs[2];
+  bool sigs_open;
+} Batch;
+
+static void pump(Batch *b);
+
+static void draw_bar(Batch *b, bool force)
+{
+  if (!b->bar) return;
+  double now = sup_now_ms();
+  if (!force && now - b->last_bar < 100) return;
+  b->last_bar = now;
+  double el = (now - b->t_start) / 1000.0;
+  char line[256];
+  int n;
+  if (b->total > 0) {
+    double frac = (double)b->done / (double)b->total;
+    if (frac > 1) frac = 1;
+    char bar[31];
+    int fill = (int)(frac * 30);
+    for (int i = 0; i < 30; i++) bar[i] = i < fill ? '#' : '.';
+    bar[30] = 0;
+    char eta[32] = "--:--";
+    if (b->done > 0 && b->done < b->total) {
+      double rem = el / (double)b->done * (double)(b->total - b->done);
+      snprintf(eta, sizeof eta, "%d:%02d", (int)(rem / 60), (int)fmod(rem, 60));
+    } else if (b->done >= b->total) {
+      snprintf(eta, sizeof eta, "0:00");
+    }
+    n = snprintf(line, sizeof line, "\r[%s] %ld/%ld %3d%% ok %ld fail %ld run %d ETA %s ", bar,
+                 b->done, b->total, (int)(frac * 100), b->ok, b->failed, b->pool.nrunning, eta);
+  } else {
+    n = snprintf(line, sizeof line, "\r%ld done, ok %ld fail %ld run %d, %.1f jobs/s ", b->done,
+                 b->ok, b->failed, b->pool.nrunning, el > 0 ? (double)b->done / el : 0.0);
+  }
+  if (n > 0) {
+    ssize_t w = write(2, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
+    (void)w;
+  }
+}
+
+static void bar_tick(uv_timer_t *t) { draw_bar(container_of(t, Batch, bar_timer), false); }
+
+static void maybe_finish(Batch *b)
+{
+  if (b->finished) return;
+  if (!b->exhausted || b->pool.nrunning > 0 || b->npending_retries > 0) return;
+  b->finished = true;
+  draw_bar(b, true);
+  if (b->bar) {
+    ssize_t w = write(2, "\n", 1);
+    (void)w;
+  }
+  if (b->sigs_open) {
+    uv_close((uv_handle_t *)&b->sigs[0], NULL);
+    uv_close((uv_handle_t *)&b->sigs[1], NULL);
+    b->sigs_open = false;
+  }
+  if (b->bar_timer_open) {
+    uv_close((uv_handle_t *)&b->bar_timer, NULL);
+    b->bar_timer_open = false;
+  }
+  sup_pool_close(&b->pool);
+}
+
+static void retry_closed(uv_handle_t *h)
+{
+  Retry *r = h->data;
+  free(r->spec.id);
+  free(r->spec.file);
+  free(r->spec.program);
+  free(r->spec.input_json);
+  free(r);
+}
+
+static void retry_unlink(Batch *b, Retry *r)
+{
+  for (Retry **pp = &b->retries_head; *pp; pp = &(*pp)->next) {
+    if (*pp == r) {
+      *pp = r->next;
+      break;
+    }
+  }
+  b->npending_retries--;
+  r->timer.data = r;
+  uv_close((uv_handle_t *)&r->timer, retry_closed);
+}
+
+static void retry_due(uv_timer_t *t)
+{
+  Retry *r = container_of(t, Retry, timer);
+  r->ready = true;
+  pump(r->batch);
+}
+
+static void drop_retries(Batch *b)
+{
+  while (b->retries_head) retry_unlink(b, b->retries_head);
+}
+
+static void check_halt(Batch *b)
+{
+  if (!b->halt_mode || b->halting) return;
+  bool hit;
+  if (b->halt_pct)
+    hit = b->done > 0 && (double)b->failed * 100.0 >= b->halt_fail * (double)b->done &&
+          b->failed > 0;
+  else
+    hit = (double)b->failed >= b->halt_fail;
+  if (!hit) return;
+  b->halting = true;
+  fprintf(stderr, "%sharn batch: halting after %ld failed job%s\n", b->bar ? "\n" : "", b->failed,
+          b->failed == 1 ? "" : "s");
+  b->exhausted = true;
+  drop_retries(b);
+  if (b->halt_mode == 2) sup_pool_cancel_all(&b->pool, SIGTERM);
+}
+
+static void batch_done(SupJob *job, const SupOutcome *o, void *ud)
+{
+  Batch *b = ud;
+  const SupSpec *s = sup_job_spec(job);
+  b->attempts++;
+  FILE *out = b->results ? b->results : stdout;
+  fputs(o->record, out);
+  fputc('\n', out);
+  fflush(out);
+  if (b->joblog) {
+    fprintf(b->joblog, "%ld\t:\t%.3f\t%8.3f\t0\t%zu\t%d\t%d\t%s\n", s->seq,
+            o->start_epoch_ms / 1000.0, o->duration_ms / 1000.0, o->output_bytes, o->exit_code,
+            o->term_signal, s->file ? s->file : s->id);
+    fflush(b->joblog);
+  }
+  bool retryable = o->status == SUP_STATUS_CRASHED || o->status == SUP_STATUS_KILLED;
+  if (retryable && !b->interrupted && !b->halting && s->attempt - s->first_attempt < s->retries) {
+    Retry *r = calloc(1, sizeof *r);
+    if (!r) abort();
+    r->batch = b;
+    r->spec.id = strdup(s->id);
+    r->spec.file = dup_or_null(s->file);
+    r->spec.program = strdup(s->program);
+    r->spec.is_source = s->is_source;
+    r->spec.input_json = dup_or_null(s->input_json);
+    r->spec.timeout_ms = s->timeout_ms;
+    r->spec.attempt = s->attempt + 1;
+    r->spec.first_attempt = s->first_attempt;
+    r->spec.seq = s->seq;
+    r->spec.retries = s->retries;
+    int k = s->attempt - s->first_attempt;
+    double delay = 100.0 * pow(2, k < 10 ? k : 10);
+    if (delay > 5000) delay = 5000;
+    uv_timer_init(&b->loop, &r->timer);
+    uv_timer_start(&r->timer, retry_due, (uint64_t)delay, 0);
+    r->next = b->retries_head;
+    b->retries_head = r;
+    b->npending_retries++;
+  } else {
+    b->done++;
+    if (o->status == SUP_STATUS_OK) {
+      b->ok++;
+    } else {
+      b->failed++;
+      b->all_ok = false;
+    }
+    check_halt(b);
+  }
+  draw_bar(b, false);
+  pump(b);
+  maybe_finish(b);
+}
+
+static void pump(Batch *b)
+{
+  while (!b->interrupted && !b->halting && b->pool.nrunning < b->jobs) {
+    Retry *ready = NULL;
+    for (Retry *r = b->retries_head; r; r = r->next)
+      if (r->ready) ready = r; /* the oldest ready one is last */
+    if (ready) {
+      SupSpec spec = ready->spec;
+      memset(&ready->spec, 0, sizeof ready->spec);
+      retry_unlink(b, ready);
+      sup_pool_start(&b->pool, &spec);
+      continue;
+    }
+    if (b->exhausted) break;
+    SupSpec spec;
+    if (!feeder_next(&b->feeder, &spec, b->timeout_ms, b->retries)) {
+      b->exhausted = true;
+      break;
+    }
+    spec.attempt = 1;
+    if (b->resume || b->resume_failed) {
+      Seen *seen = seen_find(&b->seen, spec.id, false);
+      if (seen && (b->resume || seen->ok)) {
+        if (!seen->ok) b->all_ok = false; /* its last run did not succeed */
+        free(spec.id);
+        free(spec.file);
+        free(spec.program);
+        free(spec.input_json);
+        b->done++;
+        if (seen->ok) b->ok++;
+        else b->failed++;
+        continue;
+      }
+      if (seen) spec.attempt = seen->max_attempt + 1;
+    }
+    spec.first_attempt = spec.attempt;
+    sup_pool_start(&b->pool, &spec);
+  }
+  maybe_finish(b);
+}
+
+static void on_interrupt(uv_signal_t *h, int signum)
+{
+  Batch *b = h->data;
+  if (b->interrupted) return;
+  b->interrupted = true;
+  b->interrupt_sig = signum;
+  b->exhausted = true;
+  b->all_ok = false;
+  drop_retries(b);
+  sup_pool_cancel_all(&b->pool, SIGINT);
+  maybe_finish(b);
+}
+
+/* Read a previous results file into b->seen. */
+static void load_results(Batch *b, const char *path)
+{
+  FILE *f = fopen(path, "re");
+  if (!f) return;
+  char *line = NULL;
+  size_t cap = 0;
+  ssize_t n;
+  while ((n = getline(&line, &cap, f)) > 0) {
+    SupJson *j = sup_json_parse(line, (size_t)n, NULL);
+    const SupJson *id = sup_json_get(j, "id"), *att = sup_json_get(j, "attempt"),
+                  *st = sup_json_get(j, "status");
+    if (id && id->type == SUP_JSON_STRING) {
+      Seen *s = seen_find(&b->seen, id->str, true);
+      if (att && att->type == SUP_JSON_INT && att->i > s->max_attempt) s->max_attempt = (int)att->i;
+      if (st && st->type == SUP_JSON_STRING && !strcmp(st->str, "ok")) s->ok = true;
+    }
+    sup_json_free(j);
+  }
+  free(line);
+  fclose(f);
+}
+
+static int parse_halt(Batch *b, const char *v)
+{
+  if (!strcmp(v, "never")) return 0;
+  const char *comma = strchr(v, ',');
+  if (!comma) return -1;
+  size_t wl = (size_t)(comma - v);
+  if (wl == 3 && !strncmp(v, "now", 3)) b->halt_mode = 2;
+  else if (wl == 4 && !strncmp(v, "soon", 4)) b->halt_mode = 1;
+  else return -1;
+  const char *cond = comma + 1;
+  if (strncmp(cond, "fail=", 5)) return -1;
+  char *end;
+  double x = strtod(cond + 5, &end);
+  if (end == cond + 5 || x <= 0) return -1;
+  if (*end == '%') {
+    b->halt_pct = true;
+    end++;
+  }
+  if (*end) return -1;
+  b->halt_fail = x;
+  return 0;
+}
+
+static int usage(const char *msg, const char *arg)
+{
+  if (msg) fprintf(stderr, "harn batch: %s%s%s\n", msg, arg ? ": " : "", arg ? arg : "");
+  fputs("usage: harn batch SOURCE... [-j N] [--timeout DUR] [--grace DUR] [--retries N]\n"
+        "                  [--results FILE.jsonl] [--joblog FILE] [--resume | --resume-failed]\n"
+        "                  [--halt now|soon,fail=N|N%] [--bar | --no-bar] [--max-output BYTES]\n",
+        stderr);
+  return 2;
+}
+
+static void print_stats(void)
+{
+  int fds = 0;
+  DIR *d = opendir("/proc/self/fd");
+  if (d) {
+    struct dirent *e;
+    while ((e = readdir(d)))
+      if (e->d_name[0] != '.') fds++;
+    closedir(d);
+    fds--; /* the directory's own fd */
+  }
+  siginfo_t si;
+  memset(&si, 0, sizeof si);
+  const char *children;
+  if (waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT) < 0) children = "none";
+  else children = si.si_pid ? "zombie" : "live";
+  fprintf(stderr, "harn-stats: fds=%d children=%s\n", fds, children);
+}
+
+int sup_cmd_batch(int argc, char **argv)
+{
+  Batch *b = calloc(1, sizeof *b);
+  if (!b) abort();
+  b->jobs = 0;
+  b->all_ok = true;
+  double grace = 250;
+  size_t max_output = 1u << 20;
+  const char *results = NULL, *joblog = NULL;
+  int bar = -1, rc = 2;
+  char **srcs = calloc((size_t)argc + 1, sizeof *srcs);
+  int nsrc = 0;
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i];
+    const char *val = i + 1 < argc ? argv[i + 1] : NULL;
+    if (!strcmp(a, "--resume")) { b->resume = true; continue; }
+    if (!strcmp(a, "--resume-failed")) { b->resume_failed = true; continue; }
+    if (!strcmp(a, "--bar")) { bar = 1; continue; }
+    if (!strcmp(a, "--no-bar")) { bar = 0; continue; }
+    if (!strncmp(a, "-j", 2) && a[2]) {
+      val = a + 2;
+      a = "-j";
+      i--; /* no separate value consumed */
+    }
+    if (!strcmp(a, "-j") || !strcmp(a, "--jobs") || !strcmp(a, "--timeout") ||
+        !strcmp(a, "--grace") || !strcmp(a, "--retries") || !strcmp(a, "--results") ||
+        !strcmp(a, "--joblog") || !strcmp(a, "--halt") || !strcmp(a, "--max-output")) {
+      if (!val) { rc = usage("missing value for", a); goto out; }
+      i++;
+      char *end;
+      if (!strcmp(a, "-j") || !strcmp(a, "--jobs")) {
+        long n = strtol(val, &end, 10);
+        if (*end || n < 1 || n > 4096) { rc = usage("-j needs a count from 1 to 4096", val); goto out; }
+        b->jobs = (int)n;
+      } else if (!strcmp(a, "--timeout")) {
+        if (sup_parse_duration(val, &b->timeout_ms) < 0) { rc = usage("bad duration", val); goto out; }
+      } else if (!strcmp(a, "--grace")) {
+        if (sup_parse_duration(val, &grace) < 0) { rc = usage("bad duration", val); goto out; }
+      } else if (!strcmp(a, "--retries")) {
+        long n = strtol(val, &end, 10);
+        if (*end || n < 0 || n > 1000) { rc = usage("bad --retries", val); goto out; }
+        b->retries = (int)n;
+      } else if (!strcmp(a, "--results")) {
+        results = val;
+      } else if (!strcmp(a, "--joblog")) {
+        joblog = val;
+      } else if (!strcmp(a, "--halt")) {
+        if (parse_halt(b, val) < 0) { rc = usage("bad --halt", val); goto out; }
+      } else if (sup_parse_size(val, &max_output) < 0) {
+        rc = usage("bad size", val);
+        goto out;
+      }
+      continue;
+    }
+    if (a[0] == '-' && a[1]) { rc = usage("unknown option", a); goto out; }
+    srcs[nsrc++] = argv[i];
+  }
+  if (!nsrc) { rc = usage("no SOURCE given", NULL); goto out; }
+  if (b->resume && b->resume_failed) { rc = usage("--resume and --resume-failed exclude each other", NULL); goto out; }
+  if ((b->resume || b->resume_failed) && !results) { rc = usage("--resume needs --results FILE", NULL); goto out; }
+  for (int i = 0; i < nsrc; i++) {
+    if (access(srcs[i], R_OK) != 0) {
+      fprintf(stderr, "harn batch: cannot read %s: %s\n", srcs[i], strerror(errno));
+      rc = 2;
+      goto out;
+    }
+  }
+  if (!b->jobs) {
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    b->jobs = n > 0 ? (int)n : 1;
+  }
+
+  if (results) {
+    if (b->resume || b->resume_failed) load_results(b, results);
+    b->results = fopen(results, (b->resume || b->resume_failed) ? "ae" : "we");
+    if (!b->results) {
+      fprintf(stderr, "harn batch: cannot open %s: %s\n", results, strerror(errno));
+      rc = 2;
+      goto out;
+    }
+  }
+  if (joblog) {
+    bool append = b->resume || b->resume_failed;
+    b->joblog = fopen(joblog, append ? "ae" : "we");
+    if (!b->joblog) {
+      fprintf(stderr, "harn batch: cannot open %s: %s\n", joblog, strerror(errno));
+      rc = 2;
+      goto out;
+    }
+    if (ftell(b->joblog) == 0)
+      fputs("Seq\tHost\tStarttime\tJobRuntime\tSend\tReceive\tExitval\tSignal\tCommand\n", b->joblog);
+    fflush(b->joblog);
+  }
+  b->bar = bar == 1 || (bar == -1 && isatty(2));
+  b->total = b->bar ? count_jobs(srcs, nsrc) : -1;
+  b->feeder.srcs = srcs;
+  b->feeder.nsrc = nsrc;
+
+  if (uv_loop_init(&b->loop) != 0) {
+    fprintf(stderr, "harn batch: cannot start the event loop\n");
+    rc = 1;
+    goto out;
+  }
+  SupPoolConfig cfg = {.grace_ms = grace, .max_output = max_output};
+  SupHooks hooks = {NULL, batch_done, b};
+  sup_pool_init(&b->pool, &b->loop, &cfg, &hooks);
+  static const int sigs[2] = {SIGINT, SIGTERM};
+  for (int i = 0; i < 2; i++) {
+    uv_signal_init(&b->loop, &b->sigs[i]);
+    b->sigs[i].data = b;
+    uv_signal_start(&b->sigs[i], on_interrupt, sigs[i]);
+    uv_unref((uv_handle_t *)&b->sigs[i]);
+  }
+  b->sigs_open = true;
+  b->t_start = sup_now_ms();
+  if (b->bar) {
+    uv_timer_init(&b->loop, &b->bar_timer);
+    uv_timer_start(&b->bar_timer, bar_tick, 200, 200);
+    uv_unref((uv_handle_t *)&b->bar_timer);
+    b->bar_timer_open = true;
+  }
+  pump(b);
+  uv_run(&b->loop, UV_RUN_DEFAULT);
+  maybe_finish(b); /* e.g. no job at all */
+  uv_run(&b->loop, UV_RUN_DEFAULT);
+  if (uv_loop_close(&b->loop) != 0) fprintf(stderr, "harn batch: event loop not empty at exit\n");
+
+  if (b->feeder.bad_lines) b->all_ok = false;
+  if (b->interrupted) rc = b->interrupt_sig == SIGTERM ? 143 : 130;
+  else rc = b->all_ok ? 0 : 1;
+
+out:
+  if (b->results) fclose(b->results);
+  if (b->joblog) fclose(b->joblog);
+  if (getenv("HARN_SUP_STATS")) print_stats();
+  free(b->feeder.line);
+  seen_free(&b->seen);
+  free(srcs);
+  free(b);
+  return rc;
+}

@@ -1,0 +1,938 @@
+/*
+ * pool.c: the supervisor engine. One libuv loop runs any number of jobs;
+ * each job is one worker process in its own process group, driven by an
+ * explicit state machine (STYLE.md 13, RUNTIME.md 5.6, 9).
+ *
+ * Per job the pool embeds three handles in the SupJob (STYLE.md 14):
+ *   timer     the only timer of the job. In RUNNING it is the deadline
+ *             (measured from spawn); in STOPPING it is the grace after the
+ *             SIGTERM/SIGINT; in DRAINING it is the grace after the final
+ *             frame or an early EOF. Whatever it means, when it fires in
+ *             STOPPING or DRAINING the group gets SIGKILL.
+ *   ev_pipe   read end of the worker's fd 4, fed to the ipc decoder.
+ *   job_pipe  write end of the worker's fd 3; closed once the job frame is
+ *             written (the worker sees the frame, then EOF).
+ * The job is freed only after the close callbacks of all three have run.
+ *
+ * State machine (events x states, dispatched through sup_actions):
+ *
+ *              TIMER        CANCEL      FINAL       EOF         PROTOCOL  EXIT
+ *   RUNNING    TERM->STOP   sig->STOP   ->DRAIN     ->DRAIN     KILL      reap
+ *   STOPPING   KILL->KILL   -           -           -           KILL      reap
+ *   DRAINING   KILL->KILL   -           -           -           KILL(*)   reap
+ *   KILLING    -            -           -           -           -         reap
+ *   DEAD       -            -           -           -           -         -
+ *   (*) only when no final frame was accepted; after it, it is only logged.
+ *
+ * Exit detection: one SIGCHLD watcher for the pool. On SIGCHLD every job not
+ * yet reaped is polled with waitid(WEXITED|WNOHANG|WNOWAIT): the worker is
+ * seen dead but stays a zombie, so its pid (and therefore its pgid) cannot
+ * be reused while we SIGKILL the group to sweep strays; only then wait4
+ * reaps it (collecting rusage). The pipe is then drained once more without
+ * blocking (what a stray still holding fd 4 may write later is ignored: we
+ * never wait for an EOF), and the status is decided from the table of
+ * RUNTIME.md 5.6. Exactly one on_done per started job follows, whatever the
+ * worker did; a spawn failure produces it too, from the loop.
+ *
+ * The supervisor is a child subreaper (PR_SET_CHILD_SUBREAPER), so strays
+ * of a swept group come back to it and are reaped there too: no zombie is
+ * left behind even under an init that does not reap.
+ *
+ * Invariants: a job is in the pool's running list from spawn to reap; the
+ * first trigger (deadline or cancel) is the only one that signals; a
+ * protocol error SIGKILLs the group at once and stops decoding; a complete
+ * final frame received at any time before the drain counts.
+ */
+#define _GNU_SOURCE
+#include "supervisor/sup_internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ipc/ipc.h"
+
+#define MAX_SIGNALS 8
+
+typedef enum {
+  EV_TIMER, EV_CANCEL, EV_FINAL, EV_EOF, EV_PROTOCOL, EV_EXIT, EV__COUNT
+} Event;
+
+struct SupJob {
+  SupSpec spec;
+  SupPool *pool;
+  SupJob *prev, *next;   /* running list */
+  SupState state;
+  pid_t pid;
+  void *data;
+
+  uv_timer_t timer;
+  uv_pipe_t ev_pipe, job_pipe;
+  bool ev_open, job_open, ev_reading;
+  int pending_closes;
+  uv_write_t wreq;
+  Buf frame;             /* the encoded job frame, owned until write_cb */
+
+  double t0;             /* monotonic ms at spawn */
+  double epoch0;         /* wall ms at spawn */
+  double end;            /* monotonic ms at reap */
+  struct { int sig; double at; } sigs[MAX_SIGNALS];
+  int nsigs;
+  SupStop stop;
+  bool kill_after_signal; /* SIGKILL sent because the grace ran out */
+  bool eof, protocol, reaped;
+  char *protocol_text;
+  int spawn_err;
+
+  IpcDecoder *dec;
+  uint64_t ignored_after_final;
+
+  /* What the events told us. */
+  Buf output;
+  size_t output_total;
+  bool output_truncated;
+  Buf steps, lifecycle, emits;  /* JSON array bodies (no brackets) */
+  bool has_started;
+  int64_t worker_pid;
+  bool got_final;
+  IpcStatus f_status;
+  Buf f_value, f_error_value, f_trace, f_counters;
+  char *f_error, *f_diag, *f_signal, *f_err_result;
+  bool f_hard_stop;
+  int64_t f_exit_code;
+
+  int wstatus;
+  struct rusage ru;
+  Buf record;
+};
+
+static void dispatch(SupJob *j, Event ev, int arg);
+static void job_finish(SupJob *j);
+
+/* ------------------------------------------------------------------ utils */
+
+double sup_now_ms(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+double sup_epoch_ms(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+const char *sup_signame(int sig)
+{
+  static const struct { int sig; const char *name; } names[] = {
+    {SIGHUP, "SIGHUP"}, {SIGINT, "SIGINT"}, {SIGQUIT, "SIGQUIT"}, {SIGILL, "SIGILL"},
+    {SIGTRAP, "SIGTRAP"}, {SIGABRT, "SIGABRT"}, {SIGBUS, "SIGBUS"}, {SIGFPE, "SIGFPE"},
+    {SIGKILL, "SIGKILL"}, {SIGUSR1, "SIGUSR1"}, {SIGSEGV, "SIGSEGV"}, {SIGUSR2, "SIGUSR2"},
+    {SIGPIPE, "SIGPIPE"}, {SIGALRM, "SIGALRM"}, {SIGTERM, "SIGTERM"}, {SIGCHLD, "SIGCHLD"},
+    {SIGCONT, "SIGCONT"}, {SIGSTOP, "SIGSTOP"}, {SIGTSTP, "SIGTSTP"}, {SIGXCPU, "SIGXCPU"},
+    {SIGXFSZ, "SIGXFSZ"}, {SIGSYS, "SIGSYS"}, {SIGVTALRM, "SIGVTALRM"}, {SIGPROF, "SIGPROF"},
+  };
+  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+    if (names[i].sig == sig) return names[i].name;
+  static char buf[16];
+  snprintf(buf, sizeof buf, "SIG%d", sig);
+  return buf;
+}
+
+const char *sup_status_name(SupStatus s)
+{
+  static const char *const names[] = {"ok", "error", "timeout", "cancelled", "killed", "crashed"};
+  return (unsigned)s < 6 ? names[s] : "?";
+}
+
+const SupSpec *sup_job_spec(const SupJob *j) { return &j->spec; }
+void *sup_job_data(const SupJob *j) { return j->data; }
+void sup_job_set_data(SupJob *j, void *data) { j->data = data; }
+
+static char *xstrdup(const char *s)
+{
+  if (!s) return NULL;
+  char *d = strdup(s);
+  if (!d) abort();
+  return d;
+}
+
+/* ------------------------------------------------------------------ signals */
+
+/* Send [sig] to the job's process group and remember it for the record. */
+static void signal_group(SupJob *j, int sig, bool record)
+{
+  if (j->reaped) return; /* the pgid may belong to someone else now */
+  kill(-j->pid, sig);
+  if (record && j->nsigs < MAX_SIGNALS) {
+    j->sigs[j->nsigs].sig = sig;
+    j->sigs[j->nsigs].at = sup_now_ms() - j->t0;
+    j->nsigs++;
+  }
+}
+
+static void arm_timer(SupJob *j, double ms);
+
+static void timer_cb(uv_timer_t *t)
+{
+  SupJob *j = container_of(t, SupJob, timer);
+  if (j->spawn_err) {
+    job_finish(j);
+    return;
+  }
+  dispatch(j, EV_TIMER, 0);
+}
+
+static void arm_timer(SupJob *j, double ms)
+{
+  if (ms < 0) ms = 0;
+  uv_update_time(j->pool->loop);
+  /* Round up, plus one: the loop clock is whole milliseconds (truncated),
+   * and a timer must never fire before its instant. */
+  uint64_t t = (uint64_t)ms;
+  if ((double)t < ms) t++;
+  t++;
+  uv_timer_start(&j->timer, timer_cb, t, 0);
+}
+
+/* ------------------------------------------------------------------ actions */
+
+typedef void (*Action)(SupJob *j, int arg);
+
+static void act_none(SupJob *j, int arg) { (void)j; (void)arg; }
+
+/* First trigger: [arg] = signal; deadline when SIGTERM from the timer. */
+static void stop_with(SupJob *j, int sig, SupStop why)
+{
+  j->stop = why;
+  signal_group(j, sig, true);
+  signal_group(j, SIGCONT, false);
+  j->state = SUP_ST_STOPPING;
+  arm_timer(j, j->pool->cfg.grace_ms);
+}
+
+static void act_deadline(SupJob *j, int arg) { stop_with(j, SIGTERM, SUP_STOP_DEADLINE); }
+
+static void act_cancel(SupJob *j, int arg) { stop_with(j, arg ? arg : SIGINT, SUP_STOP_CANCEL); }
+
+/* The grace (after a signal, a final frame or an early EOF) ran out. */
+static void act_grace_kill(SupJob *j, int arg)
+{
+  if (j->state == SUP_ST_STOPPING) j->kill_after_signal = true;
+  signal_group(j, SIGKILL, true);
+  signal_group(j, SIGCONT, false);
+  j->state = SUP_ST_KILLING;
+}
+
+/* Final frame or EOF while running: stop the deadline, SIGKILL if the
+ * worker has not exited within the grace. */
+static void act_drain(SupJob *j, int arg)
+{
+  uv_timer_stop(&j->timer);
+  j->state = SUP_ST_DRAINING;
+  arm_timer(j, j->pool->cfg.grace_ms);
+}
+
+static void act_protocol_kill(SupJob *j, int arg)
+{
+  uv_timer_stop(&j->timer);
+  signal_group(j, SIGKILL, true);
+  j->state = SUP_ST_KILLING;
+}
+
+static void act_exit(SupJob *j, int arg) { job_finish(j); }
+
+static const Action sup_actions[SUP_ST__COUNT][EV__COUNT] = {
+  /*                 TIMER           CANCEL      FINAL      EOF        PROTOCOL           EXIT */
+  [SUP_ST_RUNNING] = {act_deadline, act_cancel, act_drain, act_drain, act_protocol_kill, act_exit},
+  [SUP_ST_STOPPING] = {act_grace_kill, act_none, act_none, act_none, act_protocol_kill, act_exit},
+  [SUP_ST_DRAINING] = {act_grace_kill, act_none, act_none, act_none, act_protocol_kill, act_exit},
+  [SUP_ST_KILLING] = {act_none, act_none, act_none, act_none, act_none, act_exit},
+  [SUP_ST_DEAD] = {act_none, act_none, act_none, act_none, act_none, act_none},
+};
+
+static void dispatch(SupJob *j, Event ev, int arg) { sup_actions[j->state][ev](j, arg); }
+
+/* ------------------------------------------------------------------ events */
+
+static void add_json_item(Buf *list, const msgpack_object *o)
+{
+  if (list->len) buf_putc(list, ',');
+  ipc_to_json(list, o);
+}
+
+static void take_final(SupJob *j, const IpcFinal *f)
+{
+  j->got_final = true;
+  j->f_status = f->status;
+  ipc_to_json(&j->f_value, &f->value);
+  ipc_to_json(&j->f_error_value, &f->error_value);
+  j->f_error = xstrdup(f->error);
+  j->f_diag = xstrdup(f->diagnostic);
+  j->f_signal = xstrdup(f->signal);
+  j->f_hard_stop = f->hard_stop;
+  j->f_exit_code = f->exit_code;
+  /* A returned Err(msg): {"$harn": "result", ok: false, value: msg}. */
+  const msgpack_object *v = &f->value;
+  if (v->type == MSGPACK_OBJECT_MAP) {
+    bool is_result = false, ok = true;
+    const msgpack_object *val = NULL;
+    for (uint32_t i = 0; i < v->via.map.size; i++) {
+      const msgpack_object_kv *kv = &v->via.map.ptr[i];
+      if (kv->key.type != MSGPACK_OBJECT_STR) continue;
+      const char *k = kv->key.via.str.ptr;
+      size_t kl = kv->key.via.str.size;
+      if (kl == 5 && !memcmp(k, "$harn", 5) && kv->val.type == MSGPACK_OBJECT_STR &&
+          kv->val.via.str.size == 6 && !memcmp(kv->val.via.str.ptr, "result", 6))
+        is_result = true;
+      else if (kl == 2 && !memcmp(k, "ok", 2) && kv->val.type == MSGPACK_OBJECT_BOOLEAN)
+        ok = kv->val.via.boolean;
+      else if (kl == 5 && !memcmp(k, "value", 5))
+        val = &kv->val;
+    }
+    if (is_result && !ok) {
+      if (val && val->type == MSGPACK_OBJECT_STR) {
+        j->f_err_result = strndup(val->via.str.ptr, val->via.str.size);
+      } else {
+        Buf b = {0};
+        if (val) ipc_to_json(&b, val);
+        j->f_err_result = buf_take(&b);
+      }
+    }
+  }
+  buf_putc(&j->f_trace, '[');
+  for (size_t i = 0; i < f->trace_len; i++) {
+    const IpcTraceEntry *t = &f->trace[i];
+    if (i) buf_putc(&j->f_trace, ',');
+    buf_puts(&j->f_trace, "{\"fn\":");
+    sup_json_cstr(&j->f_trace, t->fn);
+    buf_printf(&j->f_trace, ",\"line\":%lld,\"col\":%lld,\"file\":", (long long)t->line,
+               (long long)t->col);
+    sup_json_cstr(&j->f_trace, t->file);
+    buf_putc(&j->f_trace, '}');
+  }
+  buf_putc(&j->f_trace, ']');
+  const IpcCounters *c = &f->counters;
+  Buf *cb = &j->f_counters;
+  buf_puts(cb, "{\"wall_ms\":");
+  sup_json_num(cb, c->wall_ms);
+  buf_puts(cb, ",\"cpu_ms\":");
+  sup_json_num(cb, c->cpu_ms);
+  if (c->has_instructions) buf_printf(cb, ",\"instructions\":%llu", (unsigned long long)c->instructions);
+  else buf_puts(cb, ",\"instructions\":null");
+  buf_printf(cb, ",\"tasks_spawned\":%llu,\"steps_recorded\":%llu,\"output_bytes\":%llu,\"peak_frames\":%lld}",
+             (unsigned long long)c->tasks_spawned, (unsigned long long)c->steps_recorded,
+             (unsigned long long)c->output_bytes, (long long)c->peak_frames);
+}
+
+static void handle_msg(SupJob *j, IpcMsg *m)
+{
+  switch (m->type) {
+  case IPC_MSG_STARTED:
+    j->has_started = true;
+    j->worker_pid = m->u.started.pid;
+    break;
+  case IPC_MSG_OUTPUT: {
+    size_t cap = j->pool->cfg.max_output;
+    size_t n = m->u.output.len;
+    j->output_total += n;
+    if (j->output.len < cap) {
+      size_t take = cap - j->output.len < n ? cap - j->output.len : n;
+      buf_append(&j->output, m->u.output.data, take);
+      if (take < n) j->output_truncated = true;
+    } else if (n) {
+      j->output_truncated = true;
+    }
+    break;
+  }
+  case IPC_MSG_STEP:
+    add_json_item(&j->steps, &m->u.step.record);
+    break;
+  case IPC_MSG_EMIT: {
+    if (j->emits.len) buf_putc(&j->emits, ',');
+    buf_puts(&j->emits, "{\"name\":");
+    sup_json_cstr(&j->emits, m->u.emit.name);
+    buf_puts(&j->emits, ",\"data\":");
+    ipc_to_json(&j->emits, &m->u.emit.data);
+    buf_putc(&j->emits, '}');
+    break;
+  }
+  case IPC_MSG_LIFECYCLE: {
+    const IpcLifecycle *l = &m->u.lifecycle;
+    if (j->lifecycle.len) buf_putc(&j->lifecycle, ',');
+    buf_puts(&j->lifecycle, "{\"event\":");
+    sup_json_cstr(&j->lifecycle, l->event);
+    buf_puts(&j->lifecycle, ",\"payload\":");
+    ipc_to_json(&j->lifecycle, &l->payload);
+    buf_puts(&j->lifecycle, ",\"control\":");
+    sup_json_cstr(&j->lifecycle, l->control);
+    buf_puts(&j->lifecycle, ",\"hooks\":");
+    ipc_to_json(&j->lifecycle, &l->hooks);
+    buf_putc(&j->lifecycle, '}');
+    break;
+  }
+  case IPC_MSG_FINAL:
+    take_final(j, &m->u.final);
+    break;
+  default:
+    break;
+  }
+}
+
+void sup_event_json(Buf *out, const IpcMsg *m)
+{
+  Buf b = {0};
+  int rc = -1;
+  IpcEnvelope env = {m->job, m->attempt, m->seq, m->t_ms};
+  switch (m->type) {
+  case IPC_MSG_STARTED: rc = ipc_encode_started(&b, &env, &m->u.started); break;
+  case IPC_MSG_OUTPUT:
+    /* Output data is bin on the wire; show it as text in JSON lines. */
+    rc = ipc_encode_output(&b, &env, m->u.output.stream, NULL, 0);
+    break;
+  case IPC_MSG_STEP: rc = ipc_encode_step(&b, &env, &m->u.step.record); break;
+  case IPC_MSG_EMIT: rc = ipc_encode_emit(&b, &env, m->u.emit.name, &m->u.emit.data); break;
+  case IPC_MSG_LIFECYCLE: rc = ipc_encode_lifecycle(&b, &env, &m->u.lifecycle); break;
+  case IPC_MSG_FINAL: rc = ipc_encode_final(&b, &env, &m->u.final); break;
+  default: break;
+  }
+  msgpack_unpacked up;
+  msgpack_unpacked_init(&up);
+  size_t off = 0;
+  if (rc == 0 && b.len > IPC_HEADER_SIZE &&
+      msgpack_unpack_next(&up, b.data + IPC_HEADER_SIZE, b.len - IPC_HEADER_SIZE, &off) ==
+          MSGPACK_UNPACK_SUCCESS && up.data.type == MSGPACK_OBJECT_MAP) {
+    const msgpack_object_map *map = &up.data.via.map;
+    buf_putc(out, '{');
+    for (uint32_t i = 0; i < map->size; i++) {
+      if (i) buf_putc(out, ',');
+      ipc_to_json(out, &map->ptr[i].key);
+      buf_putc(out, ':');
+      const msgpack_object *k = &map->ptr[i].key;
+      if (m->type == IPC_MSG_OUTPUT && k->type == MSGPACK_OBJECT_STR && k->via.str.size == 4 &&
+          !memcmp(k->via.str.ptr, "data", 4))
+        sup_json_str(out, m->u.output.data, m->u.output.len);
+      else
+        ipc_to_json(out, &map->ptr[i].val);
+    }
+    buf_putc(out, '}');
+  } else {
+    buf_printf(out, "{\"type\":\"%s\",\"seq\":%llu}", ipc_msg_name(m->type),
+               (unsigned long long)m->seq);
+  }
+  msgpack_unpacked_destroy(&up);
+  buf_free(&b);
+}
+
+static void protocol_error(SupJob *j, int code)
+{
+  if (j->protocol) return;
+  if (j->got_final) {
+    /* RUNTIME.md 9.4: after an accepted final frame, only logged. */
+    j->ignored_after_final++;
+    return;
+  }
+  j->protocol = true;
+  const char *why = ipc_decoder_error(j->dec);
+  j->protocol_text = xstrdup(why && *why ? why : ipc_strerror(code));
+  dispatch(j, EV_PROTOCOL, 0);
+}
+
+/* Feed bytes from the event pipe and act on every complete frame. */
+static void feed(SupJob *j, const char *data, size_t len)
+{
+  if (j->protocol || j->ignored_after_final) return;
+  int rc = ipc_decoder_feed(j->dec, data, len);
+  for (;;) {
+    IpcMsg m;
+    memset(&m, 0, sizeof m);
+    if (rc == 0) rc = ipc_decoder_next(j->dec, &m);
+    if (rc == 0) break;
+    if (rc < 0) {
+      protocol_error(j, rc);
+      break;
+    }
+    handle_msg(j, &m);
+    if (j->pool->hooks.on_event) j->pool->hooks.on_event(j, &m, j->pool->hooks.ud);
+    bool fin = m.type == IPC_MSG_FINAL;
+    ipc_msg_free(&m);
+    if (fin) dispatch(j, EV_FINAL, 0);
+    rc = 0;
+  }
+}
+
+static char read_buf[64 * 1024];
+
+static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+  buf->base = read_buf;
+  buf->len = sizeof read_buf;
+}
+
+static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+  SupJob *j = container_of((uv_pipe_t *)s, SupJob, ev_pipe);
+  if (nread > 0) {
+    feed(j, buf->base, (size_t)nread);
+    return;
+  }
+  if (nread == 0) return;
+  /* EOF or a read error: the worker closed its end (or died). */
+  uv_read_stop(s);
+  j->ev_reading = false;
+  j->eof = true;
+  if (!j->protocol && !j->got_final && ipc_decoder_finish(j->dec) == IPC_E_TRUNCATED) {
+    /* A partial trailing frame is dropped (9.4): not a protocol error. */
+  }
+  dispatch(j, EV_EOF, 0);
+}
+
+/* ------------------------------------------------------------------ decide */
+
+static void decide(SupJob *j, SupOutcome *o)
+{
+  memset(o, 0, sizeof *o);
+  static char reason[64];
+  reason[0] = 0;
+  if (WIFSIGNALED(j->wstatus)) o->term_signal = WTERMSIG(j->wstatus);
+  if (j->got_final) {
+    if (j->stop == SUP_STOP_DEADLINE) {
+      o->status = SUP_STATUS_TIMEOUT;
+      snprintf(reason, sizeof reason, "deadline");
+    } else if (j->stop == SUP_STOP_CANCEL) {
+      o->status = SUP_STATUS_CANCELLED;
+      snprintf(reason, sizeof reason, "cancel");
+    } else if (j->f_status == IPC_STATUS_OK) {
+      o->status = SUP_STATUS_OK;
+    } else if (j->f_status == IPC_STATUS_ERROR) {
+      o->status = SUP_STATUS_ERROR;
+      snprintf(reason, sizeof reason, "error");
+    } else {
+      o->status = SUP_STATUS_CANCELLED;
+      snprintf(reason, sizeof reason, "signal:%s", j->f_signal ? j->f_signal : "unknown");
+    }
+  } else if (j->kill_after_signal) {
+    o->status = SUP_STATUS_KILLED;
+    snprintf(reason, sizeof reason, "%s", j->stop == SUP_STOP_DEADLINE ? "deadline" : "cancel");
+  } else if (j->protocol) {
+    o->status = SUP_STATUS_CRASHED;
+    snprintf(reason, sizeof reason, "protocol");
+  } else if (j->spawn_err) {
+    o->status = SUP_STATUS_CRASHED;
+    snprintf(reason, sizeof reason, "spawn:%s", uv_err_name(j->spawn_err));
+  } else {
+    o->status = SUP_STATUS_CRASHED;
+    if (WIFSIGNALED(j->wstatus))
+      snprintf(reason, sizeof reason, "signal:%s", sup_signame(WTERMSIG(j->wstatus)));
+    else
+      snprintf(reason, sizeof reason, "exit:%d", WEXITSTATUS(j->wstatus));
+  }
+  o->reason = reason[0] ? reason : NULL;
+  switch (o->status) {
+  case SUP_STATUS_OK: o->exit_code = (int)(j->f_exit_code & 0xFF); break;
+  case SUP_STATUS_ERROR: o->exit_code = 1; break;
+  case SUP_STATUS_TIMEOUT: o->exit_code = 124; break;
+  case SUP_STATUS_CANCELLED: {
+    int sig = SIGINT;
+    if (j->stop != SUP_STOP_CANCEL && j->f_signal) {
+      if (!strcmp(j->f_signal, "SIGTERM")) sig = SIGTERM;
+      else if (!strcmp(j->f_signal, "SIGHUP")) sig = SIGHUP;
+    }
+    o->exit_code = 128 + sig;
+    break;
+  }
+  case SUP_STATUS_KILLED: o->exit_code = 137; break;
+  case SUP_STATUS_CRASHED: o->exit_code = 1; break;
+  }
+  o->error_text = j->f_error;
+  o->diagnostic = j->f_diag;
+  o->err_result = j->f_err_result;
+  o->start_epoch_ms = j->epoch0;
+  o->duration_ms = j->end - j->t0;
+  o->output_bytes = j->output_total;
+}
+
+static void iso_time(Buf *b, double epoch_ms)
+{
+  time_t secs = (time_t)(epoch_ms / 1000.0);
+  int ms = (int)(epoch_ms - (double)secs * 1000.0);
+  struct tm tm;
+  gmtime_r(&secs, &tm);
+  char tmp[40];
+  strftime(tmp, sizeof tmp, "%Y-%m-%dT%H:%M:%S", &tm);
+  buf_printf(b, "\"%s.%03dZ\"", tmp, ms);
+}
+
+static void build_record(SupJob *j, const SupOutcome *o)
+{
+  Buf *b = &j->record;
+  buf_puts(b, "{\"id\":");
+  sup_json_cstr(b, j->spec.id);
+  buf_printf(b, ",\"attempt\":%d,\"file\":", j->spec.attempt);
+  sup_json_cstr(b, j->spec.file);
+  buf_printf(b, ",\"status\":\"%s\"", sup_status_name(o->status));
+  if (o->reason) {
+    buf_puts(b, ",\"reason\":");
+    sup_json_cstr(b, o->reason);
+  }
+  buf_puts(b, ",\"value\":");
+  buf_puts(b, j->got_final && j->f_value.len ? j->f_value.data : "null");
+  buf_printf(b, ",\"exit_code\":%d,\"error\":", o->exit_code);
+  if (j->got_final && (j->f_error || j->f_diag)) {
+    buf_puts(b, "{\"message\":");
+    sup_json_cstr(b, j->f_error);
+    buf_puts(b, ",\"diagnostic\":");
+    sup_json_cstr(b, j->f_diag);
+    buf_puts(b, ",\"trace\":");
+    buf_puts(b, j->f_trace.len ? j->f_trace.data : "[]");
+    buf_puts(b, ",\"value\":");
+    buf_puts(b, j->f_error_value.len ? j->f_error_value.data : "null");
+    buf_putc(b, '}');
+  } else if (j->protocol) {
+    buf_puts(b, "{\"message\":");
+    sup_json_cstr(b, j->protocol_text);
+    buf_puts(b, ",\"diagnostic\":null,\"trace\":[]}");
+  } else {
+    buf_puts(b, "null");
+  }
+  buf_puts(b, ",\"output\":");
+  sup_json_str(b, j->output.data ? j->output.data : "", j->output.len);
+  buf_printf(b, ",\"output_truncated\":%s", j->output_truncated ? "true" : "false");
+  buf_printf(b, ",\"steps\":[%s]", j->steps.len ? j->steps.data : "");
+  buf_printf(b, ",\"lifecycle\":[%s]", j->lifecycle.len ? j->lifecycle.data : "");
+  buf_printf(b, ",\"emits\":[%s]", j->emits.len ? j->emits.data : "");
+  buf_puts(b, ",\"started_at\":");
+  iso_time(b, j->epoch0);
+  buf_puts(b, ",\"duration_ms\":");
+  sup_json_ms(b, o->duration_ms);
+  double cpu = (double)j->ru.ru_utime.tv_sec * 1e3 + (double)j->ru.ru_utime.tv_usec / 1e3 +
+               (double)j->ru.ru_stime.tv_sec * 1e3 + (double)j->ru.ru_stime.tv_usec / 1e3;
+  buf_puts(b, ",\"cpu_ms\":");
+  sup_json_ms(b, cpu);
+  buf_printf(b, ",\"max_rss_kb\":%ld", j->ru.ru_maxrss);
+  buf_puts(b, ",\"signals\":[");
+  for (int i = 0; i < j->nsigs; i++) {
+    buf_printf(b, "%s{\"sig\":\"%s\",\"at_ms\":", i ? "," : "", sup_signame(j->sigs[i].sig));
+    sup_json_ms(b, j->sigs[i].at);
+    buf_putc(b, '}');
+  }
+  buf_puts(b, "]");
+  buf_printf(b, ",\"hard_stop\":%s", j->f_hard_stop ? "true" : "false");
+  if (j->got_final && j->f_counters.len) buf_printf(b, ",\"counters\":%s", j->f_counters.data);
+  buf_puts(b, ",\"worker\":{\"pid\":");
+  if (j->pid > 0) buf_printf(b, "%d", (int)j->pid);
+  else buf_puts(b, "null");
+  if (j->reaped && WIFEXITED(j->wstatus))
+    buf_printf(b, ",\"exit\":%d,\"signal\":null}", WEXITSTATUS(j->wstatus));
+  else if (j->reaped && WIFSIGNALED(j->wstatus))
+    buf_printf(b, ",\"exit\":null,\"signal\":\"%s\"}", sup_signame(WTERMSIG(j->wstatus)));
+  else
+    buf_puts(b, ",\"exit\":null,\"signal\":null}");
+  buf_putc(b, '}');
+}
+
+/* ------------------------------------------------------------------ end */
+
+static void job_free(SupJob *j)
+{
+  SupPool *p = j->pool;
+  free(j->spec.id);
+  free(j->spec.file);
+  free(j->spec.program);
+  free(j->spec.input_json);
+  buf_free(&j->frame);
+  buf_free(&j->output);
+  buf_free(&j->steps);
+  buf_free(&j->lifecycle);
+  buf_free(&j->emits);
+  buf_free(&j->f_value);
+  buf_free(&j->f_error_value);
+  buf_free(&j->f_trace);
+  buf_free(&j->f_counters);
+  buf_free(&j->record);
+  free(j->f_error);
+  free(j->f_diag);
+  free(j->f_signal);
+  free(j->f_err_result);
+  free(j->protocol_text);
+  if (j->dec) ipc_decoder_free(j->dec);
+  free(j);
+  p->nalive--;
+}
+
+static void close_cb(uv_handle_t *h)
+{
+  SupJob *j = h->data;
+  /* The job pipe may close long before the end; only the closes issued by
+   * job_finish (state DEAD) can be the last ones. */
+  if (--j->pending_closes == 0 && j->state == SUP_ST_DEAD) job_free(j);
+}
+
+static void close_handle(SupJob *j, uv_handle_t *h)
+{
+  h->data = j;
+  j->pending_closes++;
+  uv_close(h, close_cb);
+}
+
+static void list_remove(SupJob *j)
+{
+  SupPool *p = j->pool;
+  if (j->prev) j->prev->next = j->next;
+  else if (p->running == j) p->running = j->next;
+  if (j->next) j->next->prev = j->prev;
+  j->prev = j->next = NULL;
+  if (!p->running) uv_unref((uv_handle_t *)&p->sigchld);
+}
+
+/* The worker has exited (or never started): sweep, reap, drain, decide,
+ * report, close. Runs once per job. */
+static void job_finish(SupJob *j)
+{
+  SupPool *p = j->pool;
+  if (j->state == SUP_ST_DEAD) return;
+  if (!j->spawn_err) {
+    /* Sweep strays while the zombie leader still pins the pgid. */
+    kill(-j->pid, SIGKILL);
+    pid_t r;
+    do r = wait4(j->pid, &j->wstatus, 0, &j->ru);
+    while (r < 0 && errno == EINTR);
+    j->reaped = true;
+    list_remove(j);
+  }
+  j->end = sup_now_ms();
+  j->state = SUP_ST_DEAD;
+  uv_timer_stop(&j->timer);
+
+  /* Final drain of whatever the worker wrote before it died: everything is
+   * in the pipe already; read without blocking and never wait for EOF. */
+  if (j->ev_open) {
+    if (j->ev_reading) uv_read_stop((uv_stream_t *)&j->ev_pipe);
+    j->ev_reading = false;
+    uv_os_fd_t fd;
+    if (!j->eof && uv_fileno((uv_handle_t *)&j->ev_pipe, &fd) == 0) {
+      size_t budget = IPC_MAX_FRAME + sizeof read_buf;
+      while (budget > 0 && !j->protocol) {
+        ssize_t n = read(fd, read_buf, sizeof read_buf);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;
+        feed(j, read_buf, (size_t)n);
+        budget = (size_t)n > budget ? 0 : budget - (size_t)n;
+      }
+    }
+  }
+
+  SupOutcome o;
+  decide(j, &o);
+  build_record(j, &o);
+  o.record = j->record.data;
+  p->nrunning--;
+  if (p->hooks.on_done) p->hooks.on_done(j, &o, p->hooks.ud);
+
+  close_handle(j, (uv_handle_t *)&j->timer);
+  if (j->ev_open) close_handle(j, (uv_handle_t *)&j->ev_pipe);
+  if (j->job_open) close_handle(j, (uv_handle_t *)&j->job_pipe);
+  j->ev_open = j->job_open = false;
+}
+
+static SupJob *find_job(SupPool *p, pid_t pid)
+{
+  for (SupJob *j = p->running; j; j = j->next)
+    if (j->pid == pid) return j;
+  return NULL;
+}
+
+static void sigchld_cb(uv_signal_t *h, int signum)
+{
+  SupPool *p = container_of(h, SupPool, sigchld);
+  SupJob *j = p->running;
+  while (j) {
+    SupJob *next = j->next;
+    siginfo_t si;
+    memset(&si, 0, sizeof si);
+    if (waitid(P_PID, (id_t)j->pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0 && si.si_pid == j->pid)
+      dispatch(j, EV_EXIT, 0);
+    j = next;
+  }
+  /* We are a child subreaper: strays of a swept group (already SIGKILLed)
+   * are reparented to us. Reap every exited child that is not a worker;
+   * a worker found here exited meanwhile and goes through its job. */
+  for (;;) {
+    siginfo_t si;
+    memset(&si, 0, sizeof si);
+    if (waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT) < 0 || si.si_pid == 0) break;
+    SupJob *w = find_job(p, si.si_pid);
+    if (w) {
+      dispatch(w, EV_EXIT, 0);
+    } else {
+      int st;
+      waitpid(si.si_pid, &st, WNOHANG);
+    }
+  }
+}
+
+/* ------------------------------------------------------------------ start */
+
+static void write_cb(uv_write_t *req, int status)
+{
+  SupJob *j = container_of(req, SupJob, wreq);
+  buf_free(&j->frame);
+  /* The worker has its frame (or is gone: EPIPE); it then sees EOF. */
+  if (j->job_open) {
+    close_handle(j, (uv_handle_t *)&j->job_pipe);
+    j->job_open = false;
+  }
+}
+
+SupJob *sup_pool_start(SupPool *p, SupSpec *spec)
+{
+  SupJob *j = calloc(1, sizeof *j);
+  if (!j) abort();
+  j->spec = *spec;
+  memset(spec, 0, sizeof *spec);
+  j->pool = p;
+  j->state = SUP_ST_RUNNING;
+  p->nrunning++;
+  p->nalive++;
+  uv_timer_init(p->loop, &j->timer);
+
+  j->dec = ipc_decoder_new(IPC_READ_EVENTS, 0);
+  if (!j->dec) abort();
+  ipc_decoder_expect(j->dec, j->spec.id, j->spec.attempt);
+
+  int job_w = -1, ev_r = -1;
+  pid_t pid = 0;
+  j->t0 = sup_now_ms();
+  j->epoch0 = sup_epoch_ms();
+  int rc = sup_spawn_worker(p->argv, &job_w, &ev_r, &pid);
+  if (rc < 0) {
+    j->spawn_err = rc; /* negative errno == libuv error code on Unix */
+    uv_timer_start(&j->timer, timer_cb, 0, 0);
+    return j;
+  }
+  j->pid = pid;
+  j->next = p->running;
+  if (p->running) p->running->prev = j;
+  p->running = j;
+  uv_ref((uv_handle_t *)&p->sigchld);
+
+  uv_pipe_init(p->loop, &j->ev_pipe, 0);
+  uv_pipe_open(&j->ev_pipe, ev_r);
+  j->ev_open = true;
+  uv_pipe_init(p->loop, &j->job_pipe, 0);
+  uv_pipe_open(&j->job_pipe, job_w);
+  j->job_open = true;
+
+  IpcJob jf;
+  memset(&jf, 0, sizeof jf);
+  if (j->spec.is_source) {
+    jf.source = j->spec.program;
+    jf.source_len = strlen(j->spec.program);
+    jf.name = j->spec.file;
+  } else {
+    jf.program = j->spec.program;
+  }
+  jf.input_json = j->spec.input_json;
+  if (j->spec.timeout_ms > 0) {
+    jf.has_deadline = true;
+    jf.deadline_at_ms = (int64_t)(j->t0 + j->spec.timeout_ms);
+  }
+  jf.grace_ms = (int64_t)p->cfg.grace_ms;
+  jf.count_instructions = p->cfg.count_instructions;
+  if (ipc_encode_job(&j->frame, j->spec.id, j->spec.attempt, &jf) == 0) {
+    uv_buf_t b = uv_buf_init(j->frame.data, (unsigned)j->frame.len);
+    if (uv_write(&j->wreq, (uv_stream_t *)&j->job_pipe, &b, 1, write_cb) != 0) {
+      buf_free(&j->frame);
+      close_handle(j, (uv_handle_t *)&j->job_pipe);
+      j->job_open = false;
+    }
+  } else {
+    /* Source or input over the frame limit: the worker gets EOF and exits
+     * without a final frame (crashed). */
+    close_handle(j, (uv_handle_t *)&j->job_pipe);
+    j->job_open = false;
+  }
+
+  uv_read_start((uv_stream_t *)&j->ev_pipe, alloc_cb, read_cb);
+  j->ev_reading = true;
+  if (j->spec.timeout_ms > 0) arm_timer(j, j->spec.timeout_ms - (sup_now_ms() - j->t0));
+  return j;
+}
+
+void sup_pool_cancel_all(SupPool *p, int sig)
+{
+  for (SupJob *j = p->running; j; j = j->next) dispatch(j, EV_CANCEL, sig);
+}
+
+/* ------------------------------------------------------------------ pool */
+
+static char **worker_command(void)
+{
+  const char *env = getenv("HARN_WORKER_CMD");
+  char **argv;
+  if (env && *env) {
+    size_t n = 0, cap = 4;
+    argv = malloc(cap * sizeof *argv);
+    char *copy = xstrdup(env), *save = NULL;
+    for (char *tok = strtok_r(copy, " \t", &save); tok; tok = strtok_r(NULL, " \t", &save)) {
+      if (n + 2 > cap) argv = realloc(argv, (cap *= 2) * sizeof *argv);
+      argv[n++] = xstrdup(tok);
+    }
+    free(copy);
+    argv[n] = NULL;
+    if (n > 0) return argv;
+    free(argv);
+  }
+  argv = malloc(3 * sizeof *argv);
+  argv[0] = xstrdup("/proc/self/exe");
+  argv[1] = xstrdup("worker");
+  argv[2] = NULL;
+  return argv;
+}
+
+int sup_pool_init(SupPool *p, uv_loop_t *loop, const SupPoolConfig *cfg, const SupHooks *hooks)
+{
+  memset(p, 0, sizeof *p);
+  p->loop = loop;
+  p->cfg = *cfg;
+  if (p->cfg.grace_ms < 0) p->cfg.grace_ms = 250;
+  if (p->cfg.max_output == 0) p->cfg.max_output = 1u << 20;
+  if (hooks) p->hooks = *hooks;
+  p->argv = cfg->worker_argv ? NULL : worker_command();
+  if (cfg->worker_argv) {
+    size_t n = 0;
+    while (cfg->worker_argv[n]) n++;
+    p->argv = malloc((n + 1) * sizeof *p->argv);
+    for (size_t i = 0; i <= n; i++) p->argv[i] = xstrdup(cfg->worker_argv[i]);
+  }
+  /* Orphans of a worker's group (grandchildren) are reparented to us rather
+   * than to an init that may not reap them; sigchld_cb reaps them. */
+  prctl(PR_SET_CHILD_SUBREAPER, 1);
+  /* A worker that dies before reading its job must not kill us with EPIPE. */
+  signal(SIGPIPE, SIG_IGN);
+  int rc = uv_signal_init(loop, &p->sigchld);
+  if (rc == 0) rc = uv_signal_start(&p->sigchld, sigchld_cb, SIGCHLD);
+  uv_unref((uv_handle_t *)&p->sigchld);
+  return rc;
+}
+
+void sup_pool_close(SupPool *p)
+{
+  if (p->closing) return;
+  p->closing = true;
+  uv_close((uv_handle_t *)&p->sigchld, NULL);
+  for (size_t i = 0; p->argv && p->argv[i]; i++) free(p->argv[i]);
+  free(p->argv);
+  p->argv = NULL;
+}

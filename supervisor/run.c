@@ -1,0 +1,202 @@
+/*
+ * run.c: `harn run FILE`: one job through the pool, in the foreground.
+ *
+ * The loop runs until the job's record is out and every handle is closed.
+ * Program output is written to our stdout/stderr as output events arrive
+ * (up to the output cap, like the record); with --events every event is a
+ * JSON line on stdout instead, and with --json the terminal record is
+ * printed at the end (raw output is then not echoed, so stdout stays one
+ * JSON document per line). SIGINT (Ctrl-C), SIGTERM and SIGHUP to us
+ * cancel the job: the same signal goes to the worker's group (SIGINT for
+ * Ctrl-C, reason `cancel`), then SIGKILL after the grace; the exit code
+ * then comes from the record (130 cancelled, 137 killed).
+ */
+#define _GNU_SOURCE
+#include "supervisor/supervisor.h"
+#include "supervisor/sup_internal.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+typedef struct Run {
+  bool json, events;
+  size_t max_output, streamed;
+  bool truncated_note;
+  int exit_code;
+  SupPool pool;
+  uv_signal_t sigs[3];
+  int nsigs;
+  bool cancelled;
+} Run;
+
+static void write_fd(int fd, const char *p, size_t n)
+{
+  while (n > 0) {
+    ssize_t w = write(fd, p, n);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      return; /* EPIPE and friends: the reader is gone; keep supervising */
+    }
+    p += w;
+    n -= (size_t)w;
+  }
+}
+
+static void run_event(SupJob *job, const IpcMsg *m, void *ud)
+{
+  Run *r = ud;
+  if (r->events) {
+    Buf b = {0};
+    sup_event_json(&b, m);
+    buf_putc(&b, '\n');
+    write_fd(1, b.data, b.len);
+    buf_free(&b);
+    return;
+  }
+  if (r->json || m->type != IPC_MSG_OUTPUT) return;
+  size_t n = m->u.output.len;
+  if (r->streamed >= r->max_output) {
+    n = 0;
+  } else if (n > r->max_output - r->streamed) {
+    n = r->max_output - r->streamed;
+  }
+  if (n < m->u.output.len && !r->truncated_note) {
+    r->truncated_note = true;
+    fprintf(stderr, "harn: output truncated at %zu bytes\n", r->max_output);
+  }
+  r->streamed += n;
+  if (n) write_fd(m->u.output.stream == 2 ? 2 : 1, m->u.output.data, n);
+}
+
+static void run_done(SupJob *job, const SupOutcome *o, void *ud)
+{
+  Run *r = ud;
+  r->exit_code = o->exit_code;
+  if (r->json) {
+    Buf b = {0};
+    buf_puts(&b, o->record);
+    buf_putc(&b, '\n');
+    write_fd(1, b.data, b.len);
+    buf_free(&b);
+  }
+  if (r->json || r->events) goto out;
+  switch (o->status) {
+  case SUP_STATUS_OK:
+    if (o->err_result) fprintf(stderr, "%s\n", o->err_result);
+    break;
+  case SUP_STATUS_ERROR:
+    if (o->diagnostic && *o->diagnostic) {
+      size_t l = strlen(o->diagnostic);
+      fputs(o->diagnostic, stderr);
+      if (o->diagnostic[l - 1] != '\n') fputc('\n', stderr);
+    } else if (o->error_text) {
+      fprintf(stderr, "error: %s\n", o->error_text);
+    }
+    break;
+  default:
+    fprintf(stderr, "harn: job %s (%s)\n", sup_status_name(o->status), o->reason ? o->reason : "");
+    break;
+  }
+out:
+  for (int i = 0; i < r->nsigs; i++) uv_close((uv_handle_t *)&r->sigs[i], NULL);
+  r->nsigs = 0;
+  sup_pool_close(&r->pool);
+}
+
+static void run_signal(uv_signal_t *h, int signum)
+{
+  Run *r = h->data;
+  if (r->cancelled) return;
+  r->cancelled = true;
+  sup_pool_cancel_all(&r->pool, signum);
+}
+
+static int usage(const char *msg, const char *arg)
+{
+  if (msg) fprintf(stderr, "harn run: %s%s%s\n", msg, arg ? ": " : "", arg ? arg : "");
+  fputs("usage: harn run FILE [--input JSON] [--timeout DUR] [--grace DUR] [--json] [--events]"
+        " [--max-output BYTES]\n",
+        stderr);
+  return 2;
+}
+
+int sup_cmd_run(int argc, char **argv)
+{
+  const char *file = NULL, *input = NULL;
+  double timeout = 0, grace = 250;
+  Run r;
+  memset(&r, 0, sizeof r);
+  r.max_output = 1u << 20;
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i];
+    const char *val = i + 1 < argc ? argv[i + 1] : NULL;
+    if (!strcmp(a, "--inline")) continue;
+    if (!strcmp(a, "--json")) { r.json = true; continue; }
+    if (!strcmp(a, "--events")) { r.events = true; continue; }
+    if (!strcmp(a, "--input") || !strcmp(a, "--timeout") || !strcmp(a, "--grace") ||
+        !strcmp(a, "--max-output")) {
+      if (!val) return usage("missing value for", a);
+      i++;
+      if (!strcmp(a, "--input")) {
+        const char *err;
+        SupJson *n = sup_json_parse(val, strlen(val), &err);
+        if (!n) return usage("--input is not valid JSON", err);
+        sup_json_free(n);
+        input = val;
+      } else if (!strcmp(a, "--timeout")) {
+        if (sup_parse_duration(val, &timeout) < 0) return usage("bad duration", val);
+      } else if (!strcmp(a, "--grace")) {
+        if (sup_parse_duration(val, &grace) < 0) return usage("bad duration", val);
+      } else if (sup_parse_size(val, &r.max_output) < 0) {
+        return usage("bad size", val);
+      }
+      continue;
+    }
+    if (a[0] == '-' && a[1]) return usage("unknown option", a);
+    if (file) return usage("only one FILE may be given", a);
+    file = a;
+  }
+  if (!file) return usage(NULL, NULL);
+
+  uv_loop_t loop;
+  if (uv_loop_init(&loop) != 0) {
+    fprintf(stderr, "harn run: cannot start the event loop\n");
+    return 1;
+  }
+  SupPoolConfig cfg = {.grace_ms = grace, .max_output = r.max_output};
+  SupHooks hooks = {run_event, run_done, &r};
+  if (sup_pool_init(&r.pool, &loop, &cfg, &hooks) != 0) {
+    fprintf(stderr, "harn run: cannot watch SIGCHLD\n");
+    return 1;
+  }
+  static const int sigs[3] = {SIGINT, SIGTERM, SIGHUP};
+  for (int i = 0; i < 3; i++) {
+    uv_signal_init(&loop, &r.sigs[i]);
+    r.sigs[i].data = &r;
+    uv_signal_start(&r.sigs[i], run_signal, sigs[i]);
+    uv_unref((uv_handle_t *)&r.sigs[i]);
+    r.nsigs++;
+  }
+
+  SupSpec spec = {0};
+  spec.id = strdup(file);
+  spec.file = strdup(file);
+  spec.program = strdup(file);
+  spec.input_json = input ? strdup(input) : NULL;
+  spec.timeout_ms = timeout;
+  spec.attempt = 1;
+  spec.seq = 1;
+  r.exit_code = 1;
+  sup_pool_start(&r.pool, &spec);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  if (uv_loop_close(&loop) != 0) {
+    uv_run(&loop, UV_RUN_DEFAULT);
+    uv_loop_close(&loop);
+  }
+  fflush(stdout);
+  return r.exit_code;
+}

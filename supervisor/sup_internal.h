@@ -1,0 +1,207 @@
+/*
+ * sup_internal.h: what the supervisor's files share (not for other
+ * components; supervisor.h is the public header).
+ *
+ * Layers, bottom up:
+ *   spawn.c   fork+exec of one worker with the protocol fds (no libuv).
+ *   json.c    JSON writer (records, event lines) and a small DOM parser.
+ *   pool.c    the engine: one libuv loop, jobs as explicit state machines
+ *             (RUNNING, STOPPING, DRAINING, KILLING, DEAD) driven by events
+ *             (deadline/grace timer, cancel, final frame, EOF, protocol
+ *             error, exit), SIGCHLD-driven sweep-then-reap, the status table
+ *             of RUNTIME.md 5.6 and the terminal record of PRODUCT.md.
+ *   run.c     `harn run` on top of the pool (one job).
+ *   batch.c   `harn batch`: sources, queue, retries, results, joblog,
+ *             resume, halt, progress bar.
+ *
+ * Ownership: the pool owns every SupJob it starts (handles, buffers, the
+ * spec's strings) from sup_pool_start until the job's last close callback;
+ * the owner learns about the end through SupHooks.on_done, which runs
+ * exactly once per started job, and must not keep the pointer afterwards.
+ */
+#ifndef HARN_SUP_INTERNAL_H
+#define HARN_SUP_INTERNAL_H
+
+#include <msgpack.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/resource.h>
+#include <sys/types.h>
+#include <uv.h>
+
+#include "ipc/ipc.h"
+#include "vm/buf.h"
+
+#ifndef container_of
+#define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
+#endif
+
+/* ------------------------------------------------------------------ spawn */
+
+/* fork+exec [argv] (argv[0] searched in PATH) as a worker: its fd 3 reads
+ * the job pipe whose write end is returned in *job_w, its fd 4 writes the
+ * event pipe whose read end is returned in *ev_r (both O_CLOEXEC in the
+ * supervisor), its own process group (pgid == pid), SIGTERM/SIGINT/SIGHUP
+ * blocked, parent-death signal SIGKILL. Returns 0, or a negative errno
+ * (fork, pipe or exec failure; nothing is left open or unreaped then). */
+int sup_spawn_worker(char *const *argv, int *job_w, int *ev_r, pid_t *pid);
+
+/* ------------------------------------------------------------------ JSON */
+
+typedef enum {
+  SUP_JSON_NULL, SUP_JSON_BOOL, SUP_JSON_INT, SUP_JSON_FLOAT, SUP_JSON_STRING,
+  SUP_JSON_ARRAY, SUP_JSON_OBJECT
+} SupJsonType;
+
+typedef struct SupJson {
+  SupJsonType type;
+  bool b;
+  int64_t i;
+  double d;
+  char *str;        /* STRING: NUL-terminated (may contain NULs; see slen) */
+  size_t slen;
+  struct SupJson **items; /* ARRAY, OBJECT */
+  char **keys;            /* OBJECT: keys[i] names items[i] */
+  size_t len, cap;
+} SupJson;
+
+/* Parse the whole of [text] ([len] bytes). NULL on error with *err (may be
+ * NULL) set to a static message. Free with sup_json_free. */
+SupJson *sup_json_parse(const char *text, size_t len, const char **err);
+void sup_json_free(SupJson *n);
+/* Member [key] of object [obj], or NULL (also when obj is not an object). */
+const SupJson *sup_json_get(const SupJson *obj, const char *key);
+/* Append [n] as compact JSON. */
+void sup_json_write(Buf *b, const SupJson *n);
+/* Append [n] bytes of [s] as a JSON string (invalid UTF-8 -> U+FFFD). */
+void sup_json_str(Buf *b, const char *s, size_t n);
+/* Append a C string as a JSON string, or null when [s] is NULL. */
+void sup_json_cstr(Buf *b, const char *s);
+/* Append a number (shortest round-trip form; non-finite -> null). */
+void sup_json_num(Buf *b, double d);
+/* Append milliseconds with one decimal ("12.3"). */
+void sup_json_ms(Buf *b, double ms);
+
+/* ------------------------------------------------------------------ pool */
+
+typedef enum {
+  SUP_STATUS_OK, SUP_STATUS_ERROR, SUP_STATUS_TIMEOUT, SUP_STATUS_CANCELLED,
+  SUP_STATUS_KILLED, SUP_STATUS_CRASHED
+} SupStatus;
+
+/* Name of a status as in the record ("ok", "timeout", ...). */
+const char *sup_status_name(SupStatus s);
+
+/* Why the supervisor signalled a job (the first trigger only). */
+typedef enum { SUP_STOP_NONE, SUP_STOP_DEADLINE, SUP_STOP_CANCEL } SupStop;
+
+/* What to run: filled by the caller of sup_pool_start; the pool takes
+ * ownership of the strings (freed with the job). */
+typedef struct SupSpec {
+  char *id;          /* job id in records and in the job frame */
+  char *file;        /* path shown in the record ("file"), may be NULL */
+  char *program;     /* path of the program, or its source text */
+  bool is_source;    /* [program] is source text rather than a path */
+  char *input_json;  /* the job input as JSON text, NULL = none (nil) */
+  double timeout_ms; /* job deadline from spawn; <= 0: none */
+  int attempt;       /* 1, 2, ... */
+  long seq;          /* order of the job in its batch (1-based) */
+  int retries;       /* owner's business (batch retries); the pool ignores it */
+  int first_attempt; /* owner's business: attempt number of the first try */
+} SupSpec;
+
+typedef struct SupPool SupPool;
+typedef struct SupJob SupJob;
+
+typedef enum {
+  SUP_ST_RUNNING,  /* spawned; deadline timer (if any) armed */
+  SUP_ST_STOPPING, /* SIGTERM/SIGINT sent to the group; grace timer armed */
+  SUP_ST_DRAINING, /* final frame or EOF seen; SIGKILL timer armed */
+  SUP_ST_KILLING,  /* SIGKILL sent; waiting for the exit */
+  SUP_ST_DEAD,     /* swept, reaped, record emitted; handles closing */
+  SUP_ST__COUNT
+} SupState;
+
+/* The outcome of one attempt, valid during SupHooks.on_done. */
+typedef struct SupOutcome {
+  SupStatus status;
+  const char *reason;   /* "deadline", "signal:SIGSEGV", ... or NULL when ok */
+  int exit_code;        /* what `harn run` exits with for this job */
+  int term_signal;      /* signal that ended the worker, 0 if it exited */
+  const char *record;   /* the terminal record, one JSON line without '\n' */
+  const char *error_text;  /* final.error, or NULL */
+  const char *diagnostic;  /* final.diagnostic, or NULL */
+  const char *err_result;  /* the message of a returned Err(msg), or NULL */
+  double start_epoch_ms;   /* wall clock at spawn */
+  double duration_ms;      /* spawn to reap */
+  size_t output_bytes;     /* output received (before the cap) */
+} SupOutcome;
+
+typedef struct SupHooks {
+  /* Every decoded event of a job, in order, as soon as it is decoded (may
+   * be NULL). [m] is valid during the call only. */
+  void (*on_event)(SupJob *job, const IpcMsg *m, void *ud);
+  /* Exactly once per started job, after the reap. */
+  void (*on_done)(SupJob *job, const SupOutcome *out, void *ud);
+  void *ud;
+} SupHooks;
+
+typedef struct SupPoolConfig {
+  char **worker_argv;   /* command to exec; NULL: /proc/self/exe worker,
+                           or HARN_WORKER_CMD split on spaces */
+  double grace_ms;      /* kill grace (default 250) */
+  size_t max_output;    /* output cap per job in bytes (default 1 MiB) */
+  bool count_instructions;
+} SupPoolConfig;
+
+struct SupPool {
+  uv_loop_t *loop;
+  SupPoolConfig cfg;
+  SupHooks hooks;
+  char **argv;          /* resolved worker command */
+  uv_signal_t sigchld;
+  SupJob *running;      /* doubly linked list of jobs not yet reaped */
+  int nrunning;         /* jobs started and not yet done (on_done not run) */
+  int nalive;           /* jobs whose handles are not all closed yet */
+  bool closing;
+};
+
+/* Set up [p] on [loop]: SIGCHLD watcher (unreferenced), SIGPIPE ignored.
+ * Returns 0 or a negative libuv error. */
+int sup_pool_init(SupPool *p, uv_loop_t *loop, const SupPoolConfig *cfg, const SupHooks *hooks);
+/* Start one attempt of [spec] (ownership of its strings passes to the
+ * pool, even on failure). A spawn failure still produces exactly one
+ * on_done (status crashed, reason "spawn:<error>"), from the loop. Returns
+ * the job (valid until its on_done returns). */
+SupJob *sup_pool_start(SupPool *p, SupSpec *spec);
+/* Cancel every running job: [sig] (SIGINT for a user cancel, SIGTERM for a
+ * deadline-like stop) + SIGCONT to its group, then SIGKILL after the grace.
+ * Reason "cancel". Jobs already signalled are left alone. */
+void sup_pool_cancel_all(SupPool *p, int sig);
+/* Close the pool's own handles; call when no job is running. */
+void sup_pool_close(SupPool *p);
+/* Accessors for hook code. */
+const SupSpec *sup_job_spec(const SupJob *j);
+void *sup_job_data(const SupJob *j);
+void sup_job_set_data(SupJob *j, void *data);
+
+/* Append event [m] as one JSON object (the frame's map, as ipc_to_json
+ * renders it; output data as a string rather than base64) to [b]. */
+void sup_event_json(Buf *b, const IpcMsg *m);
+
+/* ------------------------------------------------------------------ misc */
+
+/* Parse a duration: Harn syntax ("250ms", "5s", "2m", "1h", "1.5s") or a
+ * plain number of milliseconds. Returns 0 and *ms, or -1. */
+int sup_parse_duration(const char *s, double *ms);
+/* Parse a byte count: a number with an optional K, M, G (KiB, MiB, GiB)
+ * suffix. Returns 0 and *out, or -1. */
+int sup_parse_size(const char *s, size_t *out);
+/* Monotonic clock in ms / wall clock in ms since the epoch. */
+double sup_now_ms(void);
+double sup_epoch_ms(void);
+/* "SIGTERM" for SIGTERM, "SIG<n>" for unknown ones (static storage). */
+const char *sup_signame(int sig);
+
+#endif

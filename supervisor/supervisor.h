@@ -1,0 +1,40 @@
+/*
+ * supervisor.h: the public entry points of the supervisor component,
+ * `harn run` (one job in a supervised worker) and `harn batch` (many jobs,
+ * up to -j at once), called by the CLI dispatcher (supervisor/main.c).
+ *
+ * Both run one libuv loop in the calling process and fork one worker per
+ * job attempt (`/proc/self/exe worker`, or the command in the environment
+ * variable HARN_WORKER_CMD, split on spaces, for tests). Each worker lives
+ * in its own process group, gets the job frame on its fd 3 and writes
+ * events to its fd 4 (ipc/ipc.h). Deadlines, grace and kill follow
+ * RUNTIME.md 5.6; records follow PRODUCT.md. docs/cli.md is the user
+ * documentation of every option.
+ */
+#ifndef HARN_SUPERVISOR_H
+#define HARN_SUPERVISOR_H
+
+/* harn run FILE [--input JSON] [--timeout DUR] [--grace DUR] [--json]
+ *               [--events] [--max-output BYTES]
+ * [argv][0] is "run" (`--inline` is handled by the caller). Program output
+ * is streamed to stdout/stderr as it arrives; an uncaught error's diagnostic
+ * goes to stderr. --json prints the terminal record on stdout at the end,
+ * --events every event as a JSON line (both replace the raw output on
+ * stdout). Returns the exit code: 0 ok (or the int the pipeline returned),
+ * 1 script error or crashed worker, 2 usage, 124 deadline, 130 SIGINT,
+ * 137 killed after the grace. */
+int sup_cmd_run(int argc, char **argv);
+
+/* harn batch SOURCE... [-j N] [--timeout DUR] [--grace DUR] [--retries N]
+ *   [--results FILE.jsonl] [--joblog FILE] [--resume | --resume-failed]
+ *   [--halt now|soon,fail=N|N%] [--bar | --no-bar] [--max-output BYTES]
+ * [argv][0] is "batch". SOURCE is a .harn file, a directory (every .harn
+ * file inside, recursively, sorted) or a JSON Lines manifest (streamed).
+ * Writes one terminal record per job attempt to --results (or to stdout
+ * when there is none). Returns 0 when every job's last attempt ended ok,
+ * 1 otherwise, 2 on usage errors, 130 after Ctrl-C. The environment
+ * variable HARN_SUP_STATS=1 makes it print its open fd count and child
+ * count on stderr at the end (tests). */
+int sup_cmd_batch(int argc, char **argv);
+
+#endif

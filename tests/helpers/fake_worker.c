@@ -1,0 +1,267 @@
+/*
+ * fake_worker.c: a test stand-in for `harn worker` that speaks the real
+ * protocol (ipc/ipc.h) and misbehaves on request, for the supervisor's
+ * integration tests (tests/integration/test_supervisor*.sh), selected with
+ * HARN_WORKER_CMD=<path to fake_worker>.
+ *
+ * It reads the job frame from fd 3, then picks its behaviour from the base
+ * name of the job's program path without extension ("ignore.harn" ->
+ * "ignore"); an inline source picks it from its first word. Modes:
+ *   ok            started, output "hello <job>\n", a step, final ok 42
+ *   exitcode      final ok with value 7 and exit_code 7
+ *   error         final error with a diagnostic
+ *   coop          output, then waits for SIGTERM/SIGINT; on the signal sends
+ *                 final cancelled (signal name) and exits 0 (a well-behaved
+ *                 worker under a deadline)
+ *   ignore        ignores every catchable signal (they stay blocked and are
+ *                 also set to SIG_IGN) and forks a grandchild that sleeps in
+ *                 the same process group; both must die by SIGKILL
+ *   sleep         started, two steps, then sleeps forever (SIGKILL it)
+ *   garbage       started, then a frame with a valid length and a body that
+ *                 is not msgpack, then sleeps forever
+ *   biglen        started, then a length prefix of 0xFFFFFFFF
+ *   exit0         started, then exit 0 without final
+ *   partial       started, then the first half of a final frame, exit 0
+ *   segv          started, then SIGSEGV
+ *   flood         writes 8 MiB of output in 64 KiB chunks, then final ok
+ *   finalhang     final ok, then sleeps forever ignoring SIGTERM
+ *   slow          sleeps 300 ms, then behaves like ok
+ *   flaky         crashes (exit 3) on attempt 1, ok from attempt 2 on
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ipc/ipc.h"
+
+static const char *job_id;
+static int64_t attempt;
+static uint64_t seq;
+static struct timespec t_start;
+static volatile sig_atomic_t got_signal;
+
+static double t_ms(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)(ts.tv_sec - t_start.tv_sec) * 1e3 + (double)(ts.tv_nsec - t_start.tv_nsec) / 1e6;
+}
+
+static IpcEnvelope env(void)
+{
+  IpcEnvelope e = {job_id, attempt, seq++, t_ms()};
+  return e;
+}
+
+static void emit_frame(Buf *b)
+{
+  if (ipc_write_all(IPC_EVENT_FD, b->data, b->len) < 0) _exit(111);
+  buf_clear(b);
+}
+
+static void send_started(void)
+{
+  Buf b = {0};
+  IpcEnvelope e = env();
+  IpcStarted s = {IPC_PROTOCOL_VERSION, getpid(), getpgrp(), 0};
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  s.started_at_ms = (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+  ipc_encode_started(&b, &e, &s);
+  emit_frame(&b);
+  buf_free(&b);
+}
+
+static void send_output(const char *text, size_t len)
+{
+  Buf b = {0};
+  IpcEnvelope e = env();
+  ipc_encode_output(&b, &e, 1, text, len);
+  emit_frame(&b);
+  buf_free(&b);
+}
+
+static void send_step(const char *name)
+{
+  msgpack_sbuffer sb;
+  msgpack_sbuffer_init(&sb);
+  msgpack_packer pk;
+  msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+  msgpack_pack_map(&pk, 11);
+  ipc_pack_str(&pk, "name"); ipc_pack_str(&pk, name);
+  ipc_pack_str(&pk, "function"); ipc_pack_str(&pk, name);
+  ipc_pack_str(&pk, "status"); ipc_pack_str(&pk, "completed");
+  ipc_pack_str(&pk, "error"); msgpack_pack_nil(&pk);
+  ipc_pack_str(&pk, "started_at_ms"); msgpack_pack_int64(&pk, 0);
+  ipc_pack_str(&pk, "duration_ms"); msgpack_pack_double(&pk, 1.5);
+  ipc_pack_str(&pk, "instructions"); msgpack_pack_int64(&pk, 10);
+  ipc_pack_str(&pk, "input_tokens"); msgpack_pack_int64(&pk, 0);
+  ipc_pack_str(&pk, "output_tokens"); msgpack_pack_int64(&pk, 0);
+  ipc_pack_str(&pk, "cost_usd"); msgpack_pack_double(&pk, 0);
+  ipc_pack_str(&pk, "llm_calls"); msgpack_pack_int64(&pk, 0);
+  msgpack_unpacked up;
+  msgpack_unpacked_init(&up);
+  size_t off = 0;
+  msgpack_unpack_next(&up, sb.data, sb.size, &off);
+  Buf b = {0};
+  IpcEnvelope e = env();
+  ipc_encode_step(&b, &e, &up.data);
+  emit_frame(&b);
+  buf_free(&b);
+  msgpack_unpacked_destroy(&up);
+  msgpack_sbuffer_destroy(&sb);
+}
+
+static void encode_final(Buf *b, IpcStatus st, int64_t value, const char *error,
+                         const char *signal_name)
+{
+  IpcFinal f;
+  memset(&f, 0, sizeof f);
+  f.status = st;
+  if (st == IPC_STATUS_OK) {
+    f.value.type = value >= 0 ? MSGPACK_OBJECT_POSITIVE_INTEGER : MSGPACK_OBJECT_NEGATIVE_INTEGER;
+    f.value.via.i64 = value;
+    f.exit_code = value & 0xFF;
+  } else {
+    f.value.type = MSGPACK_OBJECT_NIL;
+  }
+  f.error = error;
+  f.error_value.type = MSGPACK_OBJECT_NIL;
+  if (error) f.diagnostic = "error: Runtime error: boom (line 1)\n";
+  f.signal = signal_name;
+  f.counters.wall_ms = t_ms();
+  IpcEnvelope e = env();
+  ipc_encode_final(b, &e, &f);
+}
+
+static void send_final(IpcStatus st, int64_t value, const char *error, const char *signal_name)
+{
+  Buf b = {0};
+  encode_final(&b, st, value, error, signal_name);
+  emit_frame(&b);
+  buf_free(&b);
+}
+
+static void on_signal(int sig) { got_signal = sig; }
+
+static void sleep_forever(void)
+{
+  for (;;) pause();
+}
+
+int main(int argc, char **argv)
+{
+  clock_gettime(CLOCK_MONOTONIC, &t_start);
+  IpcDecoder *d = ipc_decoder_new(IPC_READ_JOB, 0);
+  IpcMsg m;
+  memset(&m, 0, sizeof m);
+  int rc = ipc_read_msg(IPC_JOB_FD, d, &m);
+  if (rc != 1) {
+    fprintf(stderr, "fake_worker: no job frame: %s\n", ipc_decoder_error(d));
+    return 76;
+  }
+  job_id = strdup(m.job);
+  attempt = m.attempt;
+  char mode[64] = "ok";
+  const char *src = m.u.job.program ? m.u.job.program : m.u.job.source;
+  if (src) {
+    const char *base = m.u.job.program ? strrchr(src, '/') : NULL;
+    base = base ? base + 1 : src;
+    size_t n = strcspn(base, ". \n\t");
+    if (n >= sizeof mode) n = sizeof mode - 1;
+    memcpy(mode, base, n);
+    mode[n] = 0;
+  }
+
+  if (!strcmp(mode, "ignore") || !strcmp(mode, "finalhang")) {
+    /* Stay deaf: keep the three blocked and ignore everything else. */
+    for (int s = 1; s < NSIG; s++)
+      if (s != SIGKILL && s != SIGSTOP && s != SIGCHLD) signal(s, SIG_IGN);
+  } else {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
+    sigprocmask(SIG_UNBLOCK, &set, NULL);
+  }
+
+  send_started();
+  if (!strcmp(mode, "slow")) {
+    usleep(300000);
+    strcpy(mode, "ok");
+  }
+  if (!strcmp(mode, "flaky")) {
+    if (attempt == 1) _exit(3);
+    strcpy(mode, "ok");
+  }
+  if (!strcmp(mode, "ok")) {
+    char line[256];
+    int n = snprintf(line, sizeof line, "hello %s\n", job_id);
+    send_output(line, (size_t)n);
+    send_step("one");
+    send_final(IPC_STATUS_OK, 42, NULL, NULL);
+  } else if (!strcmp(mode, "exitcode")) {
+    send_final(IPC_STATUS_OK, 7, NULL, NULL);
+  } else if (!strcmp(mode, "error")) {
+    send_output("before\n", 7);
+    send_final(IPC_STATUS_ERROR, 0, "Runtime error: boom (line 1)", NULL);
+  } else if (!strcmp(mode, "coop")) {
+    send_output("waiting\n", 8);
+    while (!got_signal) pause();
+    send_final(IPC_STATUS_CANCELLED, 0, "kind:cancelled:VM cancelled by host",
+               got_signal == SIGINT ? "SIGINT" : got_signal == SIGHUP ? "SIGHUP" : "SIGTERM");
+  } else if (!strcmp(mode, "ignore")) {
+    pid_t c = fork();
+    if (c == 0) sleep_forever();
+    send_output("deaf\n", 5);
+    sleep_forever();
+  } else if (!strcmp(mode, "sleep")) {
+    send_step("a");
+    send_step("b");
+    sleep_forever();
+  } else if (!strcmp(mode, "garbage")) {
+    static const unsigned char bad[] = {0, 0, 0, 3, 0xc1, 0xc1, 0xc1};
+    ipc_write_all(IPC_EVENT_FD, bad, sizeof bad);
+    sleep_forever();
+  } else if (!strcmp(mode, "biglen")) {
+    static const unsigned char bad[] = {0xff, 0xff, 0xff, 0xff};
+    ipc_write_all(IPC_EVENT_FD, bad, sizeof bad);
+    sleep_forever();
+  } else if (!strcmp(mode, "exit0")) {
+    return 0;
+  } else if (!strcmp(mode, "partial")) {
+    Buf b = {0};
+    encode_final(&b, IPC_STATUS_OK, 1, NULL, NULL);
+    ipc_write_all(IPC_EVENT_FD, b.data, b.len / 2);
+    return 0;
+  } else if (!strcmp(mode, "segv")) {
+    signal(SIGSEGV, SIG_DFL);
+    raise(SIGSEGV);
+  } else if (!strcmp(mode, "flood")) {
+    static char chunk[64 * 1024];
+    memset(chunk, 'x', sizeof chunk);
+    for (int i = 0; i < 128; i++) send_output(chunk, sizeof chunk);
+    send_final(IPC_STATUS_OK, 0, NULL, NULL);
+  } else if (!strcmp(mode, "finalhang")) {
+    send_final(IPC_STATUS_OK, 5, NULL, NULL);
+    sleep_forever();
+  } else {
+    fprintf(stderr, "fake_worker: unknown mode '%s'\n", mode);
+    return 100;
+  }
+  ipc_msg_free(&m);
+  ipc_decoder_free(d);
+  return 0;
+}

@@ -1,0 +1,182 @@
+#!/usr/bin/env bash
+# test_supervisor_faults.sh: the supervisor against misbehaving workers.
+#
+# Uses the fake worker (tests/helpers/fake_worker.c, built next to harn) via
+# HARN_WORKER_CMD: it speaks the real protocol and picks its misbehaviour
+# from the program's base name (ignore.harn, garbage.harn, ...). Real
+# processes, real signals; timing bounds are generous (shared 2-core CI).
+# Checks: deadline + grace + SIGKILL of the whole group (killed, signal
+# times), SIGKILL from outside (crashed/signal:SIGKILL, steps kept),
+# malformed frames (crashed/protocol) while other jobs run, exit without
+# final, cut-off final, final then hang, output flood (capped), retries,
+# resume, joblog, Ctrl-C on batch (a record per started job, no worker
+# left, exit 130), and usage errors.
+set -u
+HARN_BIN=${HARN_BIN:-$(dirname "$0")/../../build/harn}
+FAKE=$(dirname "$HARN_BIN")/fake_worker
+[ -x "$HARN_BIN" ] || { echo "FAIL: no harn binary at $HARN_BIN"; exit 1; }
+[ -x "$FAKE" ] || { echo "FAIL: no fake_worker at $FAKE"; exit 1; }
+command -v python3 >/dev/null || { echo "FAIL: python3 is needed"; exit 1; }
+export HARN_WORKER_CMD=$FAKE
+
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+cd "$T"
+for m in ok exitcode error coop ignore sleep garbage biglen exit0 partial segv flood finalhang slow flaky; do
+  echo "// fake worker mode $m" > "$m.harn"
+done
+
+fails=0
+pass() { echo "ok   - $1"; }
+fail() { echo "FAIL - $1"; fails=$((fails + 1)); }
+
+# check NAME FILE PYTHON-EXPR: evaluate EXPR with r = the JSON record in FILE
+# (first line), or rs = all records when FILE has several lines.
+check() {
+  local name=$1 file=$2 expr=$3
+  if python3 - "$file" "$expr" <<'EOF'
+import json, sys
+rs = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+r = rs[0] if rs else None
+ok = eval(sys.argv[2])
+if not ok:
+    print("   records:", json.dumps(rs)[:2000])
+sys.exit(0 if ok else 1)
+EOF
+  then pass "$name"; else fail "$name"; fi
+}
+
+sig_at() { echo "[s['at_ms'] for s in r['signals'] if s['sig']=='$1']"; }
+
+# --- a plain job -------------------------------------------------------------
+out=$("$HARN_BIN" run ok.harn); rc=$?
+[ "$rc" = 42 ] && [ "$out" = "hello ok.harn" ] && pass "run ok: output streamed, int value is the exit code" \
+  || fail "run ok: rc=$rc out=$out"
+"$HARN_BIN" run ok.harn --json > ok.json
+check "run --json record fields" ok.json \
+  "r['status']=='ok' and r['attempt']==1 and r['value']==42 and r['exit_code']==42 and r['output']=='hello ok.harn\n' and len(r['steps'])==1 and r['signals']==[] and r['max_rss_kb']>0 and 'started_at' in r and r['duration_ms']>0"
+"$HARN_BIN" run ok.harn --events > ev.jsonl
+check "run --events: started, output, step, final in seq order" ev.jsonl \
+  "[e['type'] for e in rs]==['started','output','step','final'] and [e['seq'] for e in rs]==[0,1,2,3]"
+"$HARN_BIN" run error.harn > /dev/null 2> err.txt; rc=$?
+[ "$rc" = 1 ] && grep -q '^error: Runtime error: boom' err.txt && pass "run error: exit 1, diagnostic on stderr" \
+  || fail "run error: rc=$rc stderr=$(cat err.txt)"
+
+# --- deadline, grace, SIGKILL of the group -------------------------------------
+"$HARN_BIN" run coop.harn --timeout 300ms --json > coop.json; rc=$?
+[ "$rc" = 124 ] && pass "cooperative worker at its deadline: exit 124" || fail "coop rc=$rc"
+check "cooperative worker: timeout/deadline, SIGTERM near 300 ms, no SIGKILL" coop.json \
+  "r['status']=='timeout' and r['reason']=='deadline' and [s['sig'] for s in r['signals']]==['SIGTERM'] and 299 <= r['signals'][0]['at_ms'] <= 400"
+
+"$HARN_BIN" run ignore.harn --timeout 200ms --grace 300ms --json > ignore.json; rc=$?
+[ "$rc" = 137 ] && pass "deaf worker: exit 137" || fail "deaf worker rc=$rc"
+check "deaf worker: killed/deadline, SIGTERM then SIGKILL after the grace" ignore.json \
+  "r['status']=='killed' and r['reason']=='deadline' and [s['sig'] for s in r['signals']]==['SIGTERM','SIGKILL'] and 199 <= r['signals'][0]['at_ms'] <= 300 and 295 <= r['signals'][1]['at_ms']-r['signals'][0]['at_ms'] <= 400 and r['worker']['signal']=='SIGKILL'"
+wpid=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["worker"]["pid"])' ignore.json)
+sleep 0.2
+if ps -eo pgid=,stat= | awk -v g="$wpid" '$1 == g && $2 !~ /^Z/' | grep -q .; then fail "deaf worker: its group (grandchild) is gone"; else pass "deaf worker: its group (grandchild) is gone"; fi
+
+"$HARN_BIN" run finalhang.harn --grace 200ms --json > fh.json
+check "final then hang: SIGKILLed after the grace, keeps the frame's status" fh.json \
+  "r['status']=='ok' and r['value']==5 and [s['sig'] for s in r['signals']]==['SIGKILL'] and 195 <= r['signals'][0]['at_ms'] <= 400"
+
+# --- SIGKILL from outside mid-job ---------------------------------------------
+"$HARN_BIN" run sleep.harn --json > ext.json &
+hp=$!
+wp=""
+for _ in $(seq 100); do
+  wp=$(pgrep -P "$hp" | head -1)
+  [ -n "$wp" ] && break
+  sleep 0.05
+done
+sleep 0.3
+[ -n "$wp" ] && kill -KILL "$wp"
+wait "$hp"; rc=$?
+check "worker SIGKILLed from outside: crashed/signal:SIGKILL, its 2 steps kept" ext.json \
+  "r['status']=='crashed' and r['reason']=='signal:SIGKILL' and len(r['steps'])==2 and r['signals']==[]"
+
+# --- protocol breakage -----------------------------------------------------------
+"$HARN_BIN" run exit0.harn --json > e0.json
+check "exit 0 without final: crashed/exit:0" e0.json "r['status']=='crashed' and r['reason']=='exit:0'"
+"$HARN_BIN" run partial.harn --json > pa.json
+check "final cut off mid-frame counts as absent" pa.json "r['status']=='crashed' and r['reason']=='exit:0'"
+"$HARN_BIN" run segv.harn --json > sv.json
+check "worker crash: crashed/signal:SIGSEGV" sv.json "r['status']=='crashed' and r['reason']=='signal:SIGSEGV'"
+"$HARN_BIN" run biglen.harn --json > bl.json
+check "oversize frame length: crashed/protocol, group SIGKILLed" bl.json \
+  "r['status']=='crashed' and r['reason']=='protocol' and [s['sig'] for s in r['signals']]==['SIGKILL']"
+"$HARN_BIN" run flood.harn --json > fl.json
+check "output flood: capped at 1 MiB, output_truncated" fl.json \
+  "r['status']=='ok' and len(r['output'])==1048576 and r['output_truncated'] is True"
+"$HARN_BIN" run flood.harn --json --max-output 1000 > fl2.json
+check "--max-output lowers the cap" fl2.json "len(r['output'])==1000 and r['output_truncated'] is True"
+
+printf '%s\n' '{"id":"s1","file":"slow.harn"}' '{"id":"g","file":"garbage.harn"}' \
+  '{"id":"s2","file":"slow.harn"}' '{"id":"s3","file":"ok.harn","input":{"a":[1,2]}}' > mix.jsonl
+"$HARN_BIN" batch mix.jsonl -j 3 --results mix.out --no-bar; rc=$?
+[ "$rc" = 1 ] && pass "batch with a failure exits 1" || fail "batch mix rc=$rc"
+check "malformed frame: crashed/protocol while the other jobs end ok" mix.out \
+  "sorted((x['id'],x['status'],x.get('reason')) for x in rs)==[('g','crashed','protocol'),('s1','ok',None),('s2','ok',None),('s3','ok',None)]"
+
+# --- retries, joblog, resume ---------------------------------------------------------
+printf '%s\n' '{"id":"f","file":"flaky.harn"}' '{"id":"k","file":"ok.harn"}' > retry.jsonl
+"$HARN_BIN" batch retry.jsonl -j 2 --retries 2 --results retry.out --joblog retry.log --no-bar; rc=$?
+[ "$rc" = 0 ] && pass "retried job that succeeds: batch exits 0" || fail "retry rc=$rc"
+check "retries: attempt 1 crashed, attempt 2 ok, one record each" retry.out \
+  "sorted((x['id'],x['attempt'],x['status']) for x in rs)==[('f',1,'crashed'),('f',2,'ok'),('k',1,'ok')]"
+head -1 retry.log | grep -q $'^Seq\tHost\tStarttime\tJobRuntime\tSend\tReceive\tExitval\tSignal\tCommand$' \
+  && [ "$(wc -l < retry.log)" = 4 ] && pass "joblog: GNU parallel header and one line per attempt" \
+  || fail "joblog: $(cat retry.log)"
+"$HARN_BIN" batch retry.jsonl mix.jsonl -j 2 --results retry.out --resume --no-bar; rc=$?
+check "--resume runs only the jobs without a record" retry.out \
+  "len(rs)==7 and sorted(x['id'] for x in rs[3:])==['g','s1','s2','s3']"
+"$HARN_BIN" batch mix.jsonl -j 2 --results retry.out --resume-failed --no-bar
+check "--resume-failed reruns failed jobs with the next attempt number" retry.out \
+  "len(rs)==8 and rs[7]['id']=='g' and rs[7]['attempt']==2"
+
+# --- halt --------------------------------------------------------------------------
+printf '%s\n' '{"id":"h1","file":"segv.harn"}' '{"id":"h2","file":"slow.harn"}' '{"id":"h3","file":"ok.harn"}' \
+  '{"id":"h4","file":"ok.harn"}' '{"id":"h5","file":"ok.harn"}' > halt.jsonl
+"$HARN_BIN" batch halt.jsonl -j 1 --halt soon,fail=1 --results halt.out --no-bar 2>/dev/null; rc=$?
+check "--halt soon,fail=1 starts nothing after the first failure" halt.out "[x['id'] for x in rs]==['h1']"
+[ "$rc" = 1 ] && pass "halted batch exits 1" || fail "halt rc=$rc"
+
+# --- Ctrl-C on batch --------------------------------------------------------------------
+printf '%s\n' '{"id":"c1","file":"coop.harn"}' '{"id":"c2","file":"ignore.harn"}' \
+  '{"id":"c3","file":"sleep.harn"}' '{"id":"c4","file":"ok.harn"}' > cancel.jsonl
+"$HARN_BIN" batch cancel.jsonl -j 3 --grace 300ms --results cancel.out --no-bar &
+bp=$!
+sleep 0.5
+kids=$(pgrep -P "$bp" | tr '\n' ' ')
+kill -INT "$bp"
+wait "$bp"; rc=$?
+[ "$rc" = 130 ] && pass "Ctrl-C on batch: exit 130" || fail "Ctrl-C rc=$rc"
+check "Ctrl-C: one terminal record per started job, none for the unstarted one" cancel.out \
+  "sorted((x['id'],x['status'],x['reason']) for x in rs)==[('c1','cancelled','cancel'),('c2','killed','cancel'),('c3','killed','cancel')] and all(x['signals'][0]['sig']=='SIGINT' for x in rs)"
+sleep 0.2
+left=""
+for k in $kids; do kill -0 "$k" 2>/dev/null && left="$left $k"; done
+[ -z "$left" ] && pass "Ctrl-C: no worker process left behind" || fail "Ctrl-C: workers left:$left"
+
+# --- Ctrl-C on run ------------------------------------------------------------------------
+"$HARN_BIN" run coop.harn --json > rc.json &
+rp=$!
+sleep 0.3
+kill -INT "$rp"
+wait "$rp"; rc=$?
+[ "$rc" = 130 ] && pass "Ctrl-C on run: exit 130" || fail "Ctrl-C on run rc=$rc"
+check "Ctrl-C on run: cancelled/cancel with SIGINT" rc.json \
+  "r['status']=='cancelled' and r['reason']=='cancel' and r['signals'][0]['sig']=='SIGINT'"
+
+# --- usage --------------------------------------------------------------------------------
+"$HARN_BIN" run ok.harn --timeout 5parsecs 2>/dev/null; rc=$?
+[ "$rc" = 2 ] && pass "bad duration: exit 2" || fail "bad duration rc=$rc"
+"$HARN_BIN" run 2>/dev/null; rc=$?
+[ "$rc" = 2 ] && pass "no FILE: exit 2" || fail "no FILE rc=$rc"
+"$HARN_BIN" batch ok.harn --halt sometimes 2>/dev/null; rc=$?
+[ "$rc" = 2 ] && pass "bad --halt: exit 2" || fail "bad --halt rc=$rc"
+"$HARN_BIN" run ok.harn --input '{bad' 2>/dev/null; rc=$?
+[ "$rc" = 2 ] && pass "bad --input JSON: exit 2" || fail "bad --input rc=$rc"
+
+echo "$fails failed"
+[ "$fails" = 0 ]

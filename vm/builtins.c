@@ -1,0 +1,2049 @@
+/*
+ * builtins.c: the builtin table and the free builtin functions
+ * (LANGUAGE.md 12: output, types, conversion, Result and errors, math,
+ * strings, word-case conversions, paths, collections, sets, JSON and
+ * schemas, time).
+ *
+ * Table. builtin_table[] is sorted by name in byte order (strcmp), so
+ * builtin_lookup() is a binary search; a builtin used as a value is the
+ * immediate VAL_BUILTIN holding its index, so the order of the table is part
+ * of no persistent format, but it must stay sorted (checked by
+ * tests/unit/test_builtins.c). `pi` and `e` are not functions: see
+ * builtin_constant(). Tier-2 concurrency builtins (spawn, channels,
+ * atomics...) live elsewhere and are not in this table.
+ *
+ * Contract of every builtin (builtins.h): `bool fn(vm, argc, argv, out)`.
+ * [argv] is rooted (it lives on the VM stack); a missing argument is simply
+ * absent (argc is smaller) and reads as nil through arg(). Failures set the
+ * VM error with err_*() and return false. Most wrong-kind arguments give
+ * nil/false/0 rather than an error, row by row as LANGUAGE.md 12 says.
+ *
+ * GC. Allocation never collects (gc.h), so a builtin may hold fresh objects
+ * in C locals freely, EXCEPT across vm_call()/method_call() with a callback
+ * (which run safe points): there, every object being built is protected with
+ * gc_push_root()/gc_pop_root().
+ *
+ * Reuse. Free builtins that are documented as "like the method" (split,
+ * replace, trim, uppercase, lowercase, chunk, window, group_by, flat_map,
+ * partition) call method_call() (methods_*.c) so the two forms cannot drift
+ * apart; `iter(x)` is iter_from() (iter.c).
+ *
+ * Clock state (12.7: mock_time, timers) is per process, not per VM: a
+ * worker runs one VM at a time. It is reset whenever a different Vm than
+ * the last one uses a time builtin, so a new job never sees the previous
+ * job's mocked clock or timers. The random generator is per process too.
+ */
+#define _GNU_SOURCE /* memmem */
+#include "builtins.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "error.h"
+#include "gc.h"
+#include "interp.h"
+#include "methods.h"
+#include "object.h"
+#include "state.h"
+
+/* ======================================================================
+ * Small helpers
+ * ====================================================================== */
+
+static inline Value arg(int argc, Value *argv, int i) { return i < argc ? argv[i] : val_nil(); }
+
+static Value cstr_val(Vm *vm, const char *s) { return OBJ_VAL(str_cstr(vm, s)); }
+
+static Value buf_val(Vm *vm, Buf *b)
+{
+  Value v = OBJ_VAL(str_new(vm, b->data ? b->data : "", b->len));
+  buf_free(b);
+  return v;
+}
+
+static bool ret_nil(Value *out)
+{
+  *out = val_nil();
+  return true;
+}
+
+static bool ret_bool(Value *out, bool b)
+{
+  *out = val_bool(b);
+  return true;
+}
+
+/* Display string of [v] as a string object (strings returned as is). */
+static ObjString *disp(Vm *vm, Value v) { return val_to_string(vm, v); }
+
+/* Call method [name] on [recv] with [argc] arguments (rooted by the
+ * caller). The name string is rooted because the method may run callbacks. */
+static bool call_method(Vm *vm, const char *name, Value recv, int argc, Value *argv, Value *out)
+{
+  ObjString *n = str_cstr(vm, name);
+  gc_push_root(vm, OBJ_VAL(n));
+  bool ok = method_call(vm, recv, n, argc, argv, out);
+  gc_pop_root(vm);
+  return ok;
+}
+
+/* Decode one UTF-8 code point from [s] ([n] > 0 bytes left) into *cp;
+ * returns its byte length. An invalid byte decodes as itself (length 1),
+ * matching str_new's "each invalid byte is one character" rule. */
+static size_t u8_decode(const unsigned char *s, size_t n, uint32_t *cp)
+{
+  int len = utf8_seqlen(s[0]);
+  if (len <= 1 || (size_t)len > n) {
+    *cp = s[0];
+    return 1;
+  }
+  uint32_t c = s[0] & (0x7F >> len);
+  for (int i = 1; i < len; i++) {
+    if ((s[i] & 0xC0) != 0x80) {
+      *cp = s[0];
+      return 1;
+    }
+    c = (c << 6) | (s[i] & 0x3F);
+  }
+  *cp = c;
+  return (size_t)len;
+}
+
+static void u8_put(Buf *b, uint32_t cp)
+{
+  char t[4];
+  if (cp < 0x80) {
+    t[0] = (char)cp;
+    buf_append(b, t, 1);
+  } else if (cp < 0x800) {
+    t[0] = (char)(0xC0 | (cp >> 6));
+    t[1] = (char)(0x80 | (cp & 0x3F));
+    buf_append(b, t, 2);
+  } else if (cp < 0x10000) {
+    t[0] = (char)(0xE0 | (cp >> 12));
+    t[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
+    t[2] = (char)(0x80 | (cp & 0x3F));
+    buf_append(b, t, 3);
+  } else {
+    t[0] = (char)(0xF0 | (cp >> 18));
+    t[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
+    t[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
+    t[3] = (char)(0x80 | (cp & 0x3F));
+    buf_append(b, t, 4);
+  }
+}
+
+/* Integer value of an int or a (truncated, finite) float. */
+static bool num_to_i64(Value v, int64_t *out)
+{
+  if (IS_INT(v)) {
+    *out = AS_INT(v);
+    return true;
+  }
+  if (IS_FLOAT(v) && isfinite(AS_FLOAT(v)) && fabs(AS_FLOAT(v)) < 9.2e18) {
+    *out = (int64_t)AS_FLOAT(v);
+    return true;
+  }
+  return false;
+}
+
+/* Milliseconds of a duration or an int / float number; false otherwise. */
+static bool to_ms(Value v, int64_t *out)
+{
+  if (IS_DURATION(v)) {
+    *out = AS_INT(v);
+    return true;
+  }
+  return num_to_i64(v, out);
+}
+
+/* ======================================================================
+ * 12.1 Output, types, conversion
+ * ====================================================================== */
+
+static void emit(Vm *vm, int stream, const char *prefix, int argc, Value *argv, bool newline)
+{
+  Buf b = {0};
+  if (prefix) buf_puts(&b, prefix);
+  if (argc > 0) {
+    if (IS_STRING(argv[0]) && !prefix && !newline) {
+      /* Common case: print a string as is, no copy. */
+      vm_write(vm, stream, AS_CSTR(argv[0]), AS_STRING(argv[0])->len);
+      return;
+    }
+    val_display(vm, argv[0], &b);
+  }
+  if (newline) buf_putc(&b, '\n');
+  if (b.len) vm_write(vm, stream, b.data, b.len);
+  buf_free(&b);
+}
+
+static bool bi_print(Vm *vm, int argc, Value *argv, Value *out)
+{
+  emit(vm, 1, NULL, argc, argv, false);
+  return ret_nil(out);
+}
+
+static bool bi_println(Vm *vm, int argc, Value *argv, Value *out)
+{
+  emit(vm, 1, NULL, argc, argv, true);
+  return ret_nil(out);
+}
+
+static bool bi_log(Vm *vm, int argc, Value *argv, Value *out)
+{
+  emit(vm, 1, "[harn] ", argc, argv, true);
+  return ret_nil(out);
+}
+
+static bool bi_eprint(Vm *vm, int argc, Value *argv, Value *out)
+{
+  emit(vm, 2, NULL, argc, argv, false);
+  return ret_nil(out);
+}
+
+static bool bi_eprintln(Vm *vm, int argc, Value *argv, Value *out)
+{
+  emit(vm, 2, NULL, argc, argv, true);
+  return ret_nil(out);
+}
+
+static bool bi_type_of(Vm *vm, int argc, Value *argv, Value *out)
+{
+  *out = cstr_val(vm, val_type_name(arg(argc, argv, 0)));
+  return true;
+}
+
+static bool bi_to_string(Vm *vm, int argc, Value *argv, Value *out)
+{
+  *out = OBJ_VAL(disp(vm, arg(argc, argv, 0)));
+  return true;
+}
+
+/* A whole decimal integer: optional sign, then digits only. */
+static bool parse_i64(const char *s, size_t n, int64_t *out)
+{
+  size_t i = 0;
+  bool neg = false;
+  if (i < n && (s[i] == '+' || s[i] == '-')) {
+    neg = s[i] == '-';
+    i++;
+  }
+  if (i == n) return false;
+  int64_t acc = 0; /* accumulated negatively so INT64_MIN fits */
+  for (; i < n; i++) {
+    if (s[i] < '0' || s[i] > '9') return false;
+    int d = s[i] - '0';
+    if (acc < (INT64_MIN + d) / 10) return false;
+    acc = acc * 10 - d;
+  }
+  if (!neg && acc == INT64_MIN) return false;
+  *out = neg ? acc : -acc;
+  return true;
+}
+
+/* A float as Rust's f64::from_str reads it: [+-] then digits with an
+ * optional fraction (either side may be empty, not both) and exponent, or
+ * inf / infinity / nan (any case). No whitespace, no hex. */
+static bool parse_f64(const char *s, size_t n, double *out)
+{
+  size_t i = 0;
+  if (i < n && (s[i] == '+' || s[i] == '-')) i++;
+  const char *word = s + i;
+  size_t wn = n - i;
+  if ((wn == 3 && strncasecmp(word, "inf", 3) == 0) ||
+      (wn == 8 && strncasecmp(word, "infinity", 8) == 0) ||
+      (wn == 3 && strncasecmp(word, "nan", 3) == 0)) {
+    /* fall through to strtod */
+  } else {
+    size_t digits = 0;
+    while (i < n && s[i] >= '0' && s[i] <= '9') i++, digits++;
+    if (i < n && s[i] == '.') {
+      i++;
+      while (i < n && s[i] >= '0' && s[i] <= '9') i++, digits++;
+    }
+    if (digits == 0) return false;
+    if (i < n && (s[i] == 'e' || s[i] == 'E')) {
+      i++;
+      if (i < n && (s[i] == '+' || s[i] == '-')) i++;
+      size_t ed = 0;
+      while (i < n && s[i] >= '0' && s[i] <= '9') i++, ed++;
+      if (ed == 0) return false;
+    }
+    if (i != n) return false;
+  }
+  char tmp[128];
+  char *t = n < sizeof tmp ? tmp : malloc(n + 1);
+  if (!t) return false;
+  memcpy(t, s, n);
+  t[n] = 0;
+  *out = strtod(t, NULL);
+  if (t != tmp) free(t);
+  return true;
+}
+
+/* Rust's `f as i64`: truncation, saturating, NaN -> 0. */
+static int64_t f64_to_i64_sat(double d)
+{
+  if (isnan(d)) return 0;
+  if (d >= 9223372036854775807.0) return INT64_MAX;
+  if (d <= -9223372036854775808.0) return INT64_MIN;
+  return (int64_t)d;
+}
+
+static bool bi_to_int(Vm *vm, int argc, Value *argv, Value *out)
+{
+  Value v = arg(argc, argv, 0);
+  int64_t i;
+  if (IS_INT(v)) *out = v;
+  else if (IS_FLOAT(v)) *out = val_int(f64_to_i64_sat(AS_FLOAT(v)));
+  else if (IS_STRING(v) && parse_i64(AS_CSTR(v), AS_STRING(v)->len, &i)) *out = val_int(i);
+  else *out = val_nil();
+  return true;
+}
+
+static bool bi_to_float(Vm *vm, int argc, Value *argv, Value *out)
+{
+  Value v = arg(argc, argv, 0);
+  double d;
+  if (IS_FLOAT(v)) *out = v;
+  else if (IS_INT(v)) *out = val_float((double)AS_INT(v));
+  else if (IS_STRING(v) && parse_f64(AS_CSTR(v), AS_STRING(v)->len, &d)) *out = val_float(d);
+  else *out = val_nil();
+  return true;
+}
+
+static bool bi_len(Vm *vm, int argc, Value *argv, Value *out)
+{
+  Value v = arg(argc, argv, 0);
+  int64_t n = 0;
+  if (IS_OBJ(v)) {
+    switch (OBJ_TYPE(v)) {
+    case OBJ_STRING: n = AS_STRING(v)->nchars; break;
+    case OBJ_LIST: n = AS_LIST(v)->count; break;
+    case OBJ_DICT: n = AS_DICT(v)->count; break;
+    case OBJ_SET: n = AS_SET(v)->count; break;
+    case OBJ_RANGE: n = range_len(AS_RANGE(v)); break;
+    default: break;
+    }
+  }
+  *out = val_int(n);
+  return true;
+}
+
+static bool bi_to_list(Vm *vm, int argc, Value *argv, Value *out)
+{
+  Value v = arg(argc, argv, 0);
+  if (IS_LIST(v)) {
+    *out = v;
+  } else if (IS_SET(v)) {
+    ObjSet *s = AS_SET(v);
+    ObjList *l = list_new(vm, s->count);
+    for (uint32_t i = 0; i < s->count; i++) list_push(vm, l, s->items[i]);
+    *out = OBJ_VAL(l);
+  } else {
+    ObjList *l = list_new(vm, 1);
+    list_push(vm, l, v);
+    *out = OBJ_VAL(l);
+  }
+  return true;
+}
+
+static bool bi_assert(Vm *vm, int argc, Value *argv, Value *out)
+{
+  if (val_truthy(arg(argc, argv, 0))) return ret_nil(out);
+  if (argc >= 2 && !IS_NIL(argv[1])) return err_throw(vm, argv[1]);
+  return err_throw_str(vm, "Assertion failed");
+}
+
+static bool bi_assert_eq(Vm *vm, int argc, Value *argv, Value *out)
+{
+  Value a = arg(argc, argv, 0), b = arg(argc, argv, 1);
+  if (val_equal(a, b)) return ret_nil(out);
+  if (argc >= 3 && !IS_NIL(argv[2])) return err_throw(vm, argv[2]);
+  Buf m = {0};
+  buf_puts(&m, "Assertion failed: expected ");
+  val_display(vm, b, &m);
+  buf_puts(&m, ", got ");
+  val_display(vm, a, &m);
+  return err_throw(vm, buf_val(vm, &m));
+}
+
+static bool bi_assert_ne(Vm *vm, int argc, Value *argv, Value *out)
+{
+  Value a = arg(argc, argv, 0), b = arg(argc, argv, 1);
+  if (!val_equal(a, b)) return ret_nil(out);
+  if (argc >= 3 && !IS_NIL(argv[2])) return err_throw(vm, argv[2]);
+  Buf m = {0};
+  buf_puts(&m, "Assertion failed: values should not be equal: ");
+  val_display(vm, a, &m);
+  return err_throw(vm, buf_val(vm, &m));
+}
+
+static bool bi_unreachable(Vm *vm, int argc, Value *argv, Value *out)
+{
+  if (argc >= 1 && !IS_NIL(argv[0]))
+    return err_runtime(vm, "unreachable code was reached: %s", disp(vm, argv[0])->chars);
+  return err_runtime(vm, "unreachable code was reached");
+}
+
+/* ======================================================================
+ * 12.2 Result and errors
+ * ====================================================================== */
+
+static bool bi_Ok(Vm *vm, int argc, Value *argv, Value *out)
+{
+  *out = enum_ok(vm, arg(argc, argv, 0));
+  return true;
+}
+
+static bool bi_Err(Vm *vm, int argc, Value *argv, Value *out)
+{
+  *out = enum_err(vm, arg(argc, argv, 0));
+  return true;
+}
+
+static bool bi_is_ok(Vm *vm, int argc, Value *argv, Value *out)
+{
+  return ret_bool(out, is_result_ok(arg(argc, argv, 0)));
+}
+
+static bool bi_is_err(Vm *vm, int argc, Value *argv, Value *out)
+{
+  return ret_bool(out, is_result_err(arg(argc, argv, 0)));
+}
+
+static Value result_payload(Value r)
+{
+  ObjEnum *e = AS_ENUM(r);
+  return e->nfields > 0 ? e->fields[0] : val_nil();
+}
+
+static bool bi_unwrap(Vm *vm, int argc, Value *argv, Value *out)
+{
+  Value r = arg(argc, argv, 0);
+  if (is_result_ok(r)) {
+    *out = result_payload(r);
+    return true;
+  }
+  if (is_result_err(r))
+    return err_runtime(vm, "unwrap called on Err: %s", disp(vm, result_payload(r))->chars);
+  *out = r;
+  return true;
+}
+
+static bool bi_unwrap_or(Vm *vm, int argc, Value *argv, Value *out)
+{
+  Value r = arg(argc, argv, 0);
+  if (is_result_ok(r)) *out = result_payload(r);
+  else if (is_result_err(r)) *out = arg(argc, argv, 1);
+  else *out = r;
+  return true;
+}
+
+static bool bi_unwrap_err(Vm *vm, int argc, Value *argv, Value *out)
+{
+  Value r = arg(argc, argv, 0);
+  if (!is_result_err(r)) return err_runtime(vm, "unwrap_err called on non-Err");
+  *out = result_payload(r);
+  return true;
+}
+
+static const char *const error_categories[] = {
+  "timeout", "auth", "rate_limit", "overloaded", "server_error", "transient_network",
+  "schema_validation", "tool_error", "tool_rejected", "egress_blocked", "cancelled",
+  "not_found", "circuit_open", "budget_exceeded", "generic",
+};
+
+static bool known_category(const char *c)
+{
+  for (size_t i = 0; i < sizeof error_categories / sizeof *error_categories; i++)
+    if (strcmp(c, error_categories[i]) == 0) return true;
+  return false;
+}
+
+static bool bi_throw_error(Vm *vm, int argc, Value *argv, Value *out)
+{
+  Value cat = arg(argc, argv, 1);
+  const char *c = IS_STRING(cat) && known_category(AS_CSTR(cat)) ? AS_CSTR(cat) : "generic";
+  ObjDict *d = dict_new(vm, 2);
+  dict_set_cstr(vm, d, "category", cstr_val(vm, c));
+  dict_set_cstr(vm, d, "message", arg(argc, argv, 0));
+  return err_throw(vm, OBJ_VAL(d));
+}
+
+static bool ci_contains(const char *hay, size_t n, const char *needle)
+{
+  size_t m = strlen(needle);
+  for (size_t i = 0; i + m <= n; i++)
+    if (strncasecmp(hay + i, needle, m) == 0) return true;
+  return false;
+}
+
+/* LANGUAGE.md 12.2: the category of an error message string. */
+static const char *classify_message(const char *s, size_t n)
+{
+  for (size_t i = 0; i < n;) {
+    if (!isdigit((unsigned char)s[i])) {
+      i++;
+      continue;
+    }
+    size_t j = i;
+    while (j < n && isdigit((unsigned char)s[j])) j++;
+    if (j - i == 3) {
+      int code = (s[i] - '0') * 100 + (s[i + 1] - '0') * 10 + (s[i + 2] - '0');
+      if (code >= 400 && code <= 599) {
+        switch (code) {
+        case 401: case 403: return "auth";
+        case 404: case 410: return "not_found";
+        case 408: case 504: case 522: case 524: return "timeout";
+        case 429: return "rate_limit";
+        case 503: case 529: return "overloaded";
+        case 500: case 502: return "server_error";
+        default: break;
+        }
+        goto text; /* only the first such number counts */
+      }
+    }
+    i = j;
+  }
+text:
+  if (ci_contains(s, n, "deadline exceeded")) return "timeout";
+  if (ci_contains(s, n, "circuit_open")) return "circuit_open";
+  if (ci_contains(s, n, "connection reset") || ci_contains(s, n, "connection refused") ||
+      ci_contains(s, n, "connection closed") || ci_contains(s, n, "broken pipe"))
+    return "transient_network";
+  return "generic";
+}
+
+static const char *category_of(Value e)
+{
+  if (IS_DICT(e)) {
+    Value c;
+    if (dict_get_cstr(AS_DICT(e), "category", &c) && IS_STRING(c)) return AS_CSTR(c);
+    return "generic";
+  }
+  if (IS_STRING(e)) return classify_message(AS_CSTR(e), AS_STRING(e)->len);
+  return "generic";
+}
+
+static bool bi_error_category(Vm *vm, int argc, Value *argv, Value *out)
+{
+  Value e = arg(argc, argv, 0);
+  if (IS_DICT(e)) {
+    Value c;
+    if (dict_get_cstr(AS_DICT(e), "category", &c) && IS_STRING(c)) {
+      *out = c;
+      return true;
+    }
+  }
+  *out = cstr_val(vm, category_of(e));
+  return true;
+}
+
+static bool bi_is_timeout(Vm *vm, int argc, Value *argv, Value *out)
+{
+  return ret_bool(out, strcmp(category_of(arg(argc, argv, 0)), "timeout") == 0);
+}
+
+static bool bi_is_rate_limited(Vm *vm, int argc, Value *argv, Value *out)
+{
+  return ret_bool(out, strcmp(category_of(arg(argc, argv, 0)), "rate_limit") == 0);
+}
+
+/* ======================================================================
+ * 12.3 Math
+ * ====================================================================== */
+
+static bool bi_abs(Vm *vm, int argc, Value *argv, Value *out)
+{
+  Value v = arg(argc, argv, 0);
+  if (IS_INT(v)) *out = val_int(AS_INT(v) < 0 ? (int64_t)(0 - (uint64_t)AS_INT(v)) : AS_INT(v));
+  else if (IS_FLOAT(v)) *out = val_float(fabs(AS_FLOAT(v)));
+  else *out = val_nil();
+  return true;
+}
+
+static bool minmax(int argc, Value *argv, Value *out, bool want_max)
+{
+  Value a = arg(argc, argv, 0), b = arg(argc, argv, 1);
+  if (IS_INT(a) && IS_INT(b)) {
+    bool a_wins = want_max ? AS_INT(a) >= AS_INT(b) : AS_INT(a) <= AS_INT(b);
+    *out = a_wins ? a : b;
+  } else if (IS_NUMBER(a) && IS_NUMBER(b)) {
+    double x = AS_NUMBER(a), y = AS_NUMBER(b);
+    *out = val_float(want_max ? fmax(x, y) : fmin(x, y));
+  } else {
+    *out = val_nil();
+  }
+  return true;
+}
+
+static bool bi_min(Vm *vm, int argc, Value *argv, Value *out) { return minmax(argc, argv, out, false); }
+static bool bi_max(Vm *vm, int argc, Value *argv, Value *out) { return minmax(argc, argv, out, true); }
+
+/* floor / ceil / round: int unchanged; float -> int; non-finite is a
+ * runtime error; finite values beyond the i64 range saturate. */
+static bool float_to_int_op(Vm *vm, const char *name, double (*op)(double), int argc, Value *argv,
+                            Value *out)
+{
+  Value v = arg(argc, argv, 0);
+  if (IS_INT(v)) {
+    *out = v;
+    return true;
+  }
+  if (!IS_FLOAT(v)) return ret_nil(out);
+  double d = AS_FLOAT(v);
+  if (!isfinite(d))
+    return err_runtime(vm, "%s: cannot convert %s to int", name,
+                       isnan(d) ? "NaN" : (d > 0 ? "inf" : "-inf"));
+  *out = val_int(f64_to_i64_sat(op(d)));
+  return true;
+}
+
+static bool bi_floor(Vm *vm, int argc, Value *argv, Value *out)
+{
+  return float_to_int_op(vm, "floor", floor, argc, argv, out);
+}
+static bool bi_ceil(Vm *vm, int argc, Value *argv, Value *out)
+{
+  return float_to_int_op(vm, "ceil", ceil, argc, argv, out);
+}
+static bool bi_round(Vm *vm, int argc, Value *argv, Value *out)
+{
+  return float_to_int_op(vm, "round", round, argc, argv, out); /* half away from zero */
+}
+
+static bool math1(double (*f)(double), int argc, Value *argv, Value *out)
+{
+  Value v = arg(argc, argv, 0);
+  *out = IS_NUMBER(v) ? val_float(f(AS_NUMBER(v))) : val_nil();
+  return true;
+}
+
+#define MATH1(name, f)                                                   \
+  static bool bi_##name(Vm *vm, int argc, Value *argv, Value *out)       \
+  {                                                                      \
+    return math1(f, argc, argv, out);                                    \
+  }
+MATH1(sqrt, sqrt)
+MATH1(sin, sin)
+MATH1(cos, cos)
+MATH1(tan, tan)
+MATH1(asin, asin)
+MATH1(acos, acos)
+MATH1(atan, atan)
+MATH1(exp, exp)
+MATH1(ln, log)
+MATH1(log2, log2)
+MATH1(log10, log10)
+#undef MATH1
+
+static bool bi_atan2(Vm *vm, int argc, Value *argv, Value *out)
+{
+  Value y = arg(argc, argv, 0), x = arg(argc, argv, 1);
+  *out = IS_NUMBER(y) && IS_NUMBER(x) ? val_float(atan2(AS_NUMBER(y), AS_NUMBER(x))) : val_nil();
+  return true;
+}
+
+static bool bi_pow(Vm *vm, int argc, Value *argv, Value *out)
+{
+  Value a = arg(argc, argv, 0), b = arg(argc, argv, 1);
+  if (!IS_NUMBER(a) || !IS_NUMBER(b)) return ret_nil(out);
+  if (IS_INT(a) && IS_INT(b) && AS_INT(b) >= 0) {
+    int64_t base = AS_INT(a), e = AS_INT(b), r = 1;
+    bool overflow = false;
+    while (e > 0 && !overflow) {
+      if (e & 1) overflow = __builtin_mul_overflow(r, base, &r);
+      e >>= 1;
+      if (e > 0 && !overflow) overflow = __builtin_mul_overflow(base, base, &base);
+    }
+    if (!overflow) {
+      *out = val_int(r);
+      return true;
+    }
+  }
+  *out = val_float(pow(AS_NUMBER(a), AS_NUMBER(b)));
+  return true;
+}
+
+static bool bi_sign(Vm *vm, int argc, Value *argv, Value *out)
+{
+  Value v = arg(argc, argv, 0);
+  if (IS_INT(v)) *out = val_int(AS_INT(v) > 0 ? 1 : AS_INT(v) < 0 ? -1 : 0);
+  else if (IS_FLOAT(v)) *out = val_int(AS_FLOAT(v) > 0 ? 1 : AS_FLOAT(v) < 0 ? -1 : 0);
+  else *out = val_nil();
+  return true;
+}
+
+static bool bi_is_nan(Vm *vm, int argc, Value *argv, Value *out)
+{
+  Value v = arg(argc, argv, 0);
+  return ret_bool(out, IS_FLOAT(v) && isnan(AS_FLOAT(v)));
+}
+
+static bool bi_is_infinite(Vm *vm, int argc, Value *argv, Value *out)
+{
+  Value v = arg(argc, argv, 0);
+  return ret_bool(out, IS_FLOAT(v) && isinf(AS_FLOAT(v)));
+}
+
+static bool bi_range(Vm *vm, int argc, Value *argv, Value *out)
+{
+  int64_t a = 0, b;
+  Value x = arg(argc, argv, 0), y = arg(argc, argv, 1);
+  if (argc >= 2) {
+    if (!IS_INT(x) || !IS_INT(y))
+      return err_type(vm, "range: expected int arguments, got %s and %s", val_type_name(x),
+                      val_type_name(y));
+    a = AS_INT(x);
+    b = AS_INT(y);
+  } else {
+    if (!IS_INT(x)) return err_type(vm, "range: expected an int argument, got %s", val_type_name(x));
+    b = AS_INT(x);
+  }
+  *out = OBJ_VAL(range_new(vm, a, b, true));
+  return true;
+}
+
+/* xorshift64* (per process; not reproducible across implementations). */
+static uint64_t rng_state;
+
+static uint64_t splitmix64(uint64_t x)
+{
+  x += 0x9E3779B97F4A7C15ull;
+  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+  return x ^ (x >> 31);
+}
+
+static uint64_t rng_next(void)
+{
+  if (rng_state == 0) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    rng_state = splitmix64((uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 20)) | 1;
+  }
+  uint64_t x = rng_state;
+  x ^= x >> 12;
+  x ^= x << 25;
+  x ^= x >> 27;
+  rng_state = x;
+  return x * 0x2545F4914F6CDD1Dull;
+}
+
+static bool bi_random(Vm *vm, int argc, Value *argv, Value *out)
+{
+  *out = val_float((double)(rng_next() >> 11) * 0x1.0p-53);
+  return true;
+}
+
+static bool bi_random_int(Vm *vm, int argc, Value *argv, Value *out)
+{
+  int64_t a, b;
+  if (!num_to_i64(arg(argc, argv, 0), &a) || !num_to_i64(arg(argc, argv, 1), &b)) return ret_nil(out);
+  if (a > b) {
+    int64_t t = a;
+    a = b;
+    b = t;
+  }
+  uint64_t span = (uint64_t)b - (uint64_t)a + 1; /* 0 means the full 2^64 range */
+  uint64_t r = rng_next();
+  *out = val_int((int64_t)((uint64_t)a + (span ? r % span : r)));
+  return true;
+}
+
+static bool bi_rng_seed(Vm *vm, int argc, Value *argv, Value *out)
+{
+  int64_t s = 0;
+  num_to_i64(arg(argc, argv, 0), &s);
+  rng_state = splitmix64((uint64_t)s) | 1;
+  return ret_nil(out);
+}
+
+bool builtin_constant(const char *name, Value *out)
+{
+  if (strcmp(name, "pi") == 0) {
+    *out = val_float(M_PI);
+    return true;
+  }
+  if (strcmp(name, "e") == 0) {
+    *out = val_float(M_E);
+    return true;
+  }
+  return false;
+}
+
+/* ======================================================================
+ * 12.4 Strings
+ * ====================================================================== */
+
+static bool bi_split(Vm *vm, int argc, Value *argv, Value *out)
+{
+  Value s = arg(argc, argv, 0);
+  Value sep = arg(argc, argv, 1);
+  if (IS_NIL(sep)) {
+    Value sp = cstr_val(vm, " ");
+    gc_push_root(vm, sp);
+    bool ok = call_method(vm, "split", s, 1, &sp, out);
+    gc_pop_root(vm);
+    return ok;
+  }
+  return call_method(vm, "split", s, 1, &argv[1], out);
+}
+
+static bool bi_join(Vm *vm, int argc, Value *argv, Value *out)
+{
+  Value l = arg(argc, argv, 0), sep = arg(argc, argv, 1);
+  Buf b = {0};
+  if (IS_LIST(l)) {
+    ObjString *s = argc >= 2 && !IS_NIL(sep) ? disp(vm, sep) : NULL;
+    ObjList *xs = AS_LIST(l);
+    for (uint32_t i = 0; i < xs->count; i++) {
+      if (i && s) buf_append(&b, s->chars, s->len);
+      val_display(vm, xs->items[i], &b);
+    }
+  }
+  *out = buf_val(vm, &b);
+  return true;
+}
+
+#define DELEGATE(cname, method)                                          \
+  static bool bi_##cname(Vm *vm, int argc, Value *argv, Value *out)      \
+  {                                                                      \
+    if (argc < 1) return ret_nil(out);                                   \
+    return call_method(vm, method, argv[0], argc - 1, argv + 1, out);    \
+  }
+DELEGATE(replace, "replace")
+DELEGATE(trim, "trim")
+DELEGATE(uppercase, "uppercase")
+DELEGATE(lowercase, "lowercase")
+DELEGATE(chunk, "chunk")
+DELEGATE(window, "window")
+DELEGATE(group_by, "group_by")
+DELEGATE(flat_map, "flat_map")
+#undef DELEGATE
+
+static bool bi_contains(Vm *vm, int argc, Value *argv, Value *out)
+{
+  Value s = arg(argc, argv, 0), x = arg(argc, argv, 1);
+  if (IS_STRING(s)) {
+    ObjString *needle = disp(vm, x);
+    ObjString *hay = AS_STRING(s);
+    return ret_bool(out, needle->len == 0 ||
+                             memmem(hay->chars, hay->len, needle->chars, needle->len) != NULL);
+  }
+  if (IS_LIST(s)) {
+    ObjList *l = AS_LIST(s);
+    for (uint32_t i = 0; i < l->count; i++)
+      if (val_equal(l->items[i], x)) return ret_bool(out, true);
+  }
+  return ret_bool(out, false);
+}
+
+static bool affix(Vm *vm, int argc, Value *argv, Value *out, bool suffix)
+{
+  Value s = arg(argc, argv, 0);
+  if (!IS_STRING(s)) return ret_bool(out, false);
+  ObjString *p = disp(vm, arg(argc, argv, 1));
+  ObjString *str = AS_STRING(s);
+  if (p->len > str->len) return ret_bool(out, false);
+  const char *at = suffix ? str->chars + (str->len - p->len) : str->chars;
+  return ret_bool(out, memcmp(at, p->chars, p->len) == 0);
+}
+
+static bool bi_starts_with(Vm *vm, int argc, Value *argv, Value *out)
+{
+  return affix(vm, argc, argv, out, false);
+}
+static bool bi_ends_with(Vm *vm, int argc, Value *argv, Value *out)
+{
+  return affix(vm, argc, argv, out, true);
+}
+
+/* substring(s, start, length?): LENGTH, not end (unlike the method). The
+ * start is clamped to [0, len]; a missing length means "to the end"; a
+ * negative length is 0. */
+static bool bi_substring(Vm *vm, int argc, Value *argv, Value *out)
+{
+  Value s = arg(argc, argv, 0);
+  if (!IS_STRING(s)) return ret_nil(out);
+  ObjString *str = AS_STRING(s);
+  int64_t n = str->nchars, start = 0, len = INT64_MAX;
+  num_to_i64(arg(argc, argv, 1), &start);
+  if (start < 0) start = 0;
+  if (start > n) start = n;
+  if (argc >= 3 && !IS_NIL(argv[2]) && !num_to_i64(argv[2], &len)) len = 0;
+  if (len < 0) len = 0;
+  int64_t end = len > n - start ? n : start + len;
+  *out = OBJ_VAL(str_sub(vm, str, start, end));
+  return true;
+}
+
+/* format(tpl, a, b, ...): `{}` takes the next argument; extra `{}` stay.
+ * format(tpl, dict): `{name}` takes dict[name]; unknown names stay. */
+static bool bi_format(Vm *vm, int argc, Value *argv, Value *out)
+{
+  if (argc < 1) return ret_nil(out);
+  ObjString *tpl = disp(vm, argv[0]);
+  const char *s = tpl->chars;
+  size_t n = tpl->len;
+  bool named = argc == 2 && IS_DICT(argv[1]);
+  int next = 1;
+  Buf b = {0};
+  for (size_t i = 0; i < n; i++) {
+    if (s[i] != '{') {
+      buf_putc(&b, s[i]);
+      continue;
+    }
+    if (!named) {
+      if (i + 1 < n && s[i + 1] == '}' && next < argc) {
+        val_display(vm, argv[next++], &b);
+        i++;
+      } else {
+        buf_putc(&b, '{');
+      }
+      continue;
+    }
+    size_t j = i + 1;
+    while (j < n && s[j] != '}' && s[j] != '{') j++;
+    Value v;
+    if (j < n && s[j] == '}') {
+      ObjString *key = str_new(vm, s + i + 1, j - i - 1);
+      if (dict_get(AS_DICT(argv[1]), key, &v)) {
+        val_display(vm, v, &b);
+        i = j;
+        continue;
+      }
+    }
+    buf_putc(&b, '{');
+  }
+  *out = buf_val(vm, &b);
+  return true;
+}
+
+/* ---- word case conversions --------------------------------------------- */
+
+/* Simple case mapping for ASCII, Latin-1, Latin Extended-A, Greek and
+ * Cyrillic (the scripts identifiers realistically use). */
+static uint32_t cp_upper(uint32_t c)
+{
+  if (c >= 'a' && c <= 'z') return c - 32;
+  if (c < 0x80) return c;
+  if (c >= 0xE0 && c <= 0xFE && c != 0xF7) return c - 32;
+  if (c == 0xFF) return 0x178;
+  if (c >= 0x100 && c <= 0x137 && (c & 1)) return c - 1;
+  if (c >= 0x139 && c <= 0x148 && !(c & 1)) return c - 1;
+  if (c >= 0x14A && c <= 0x177 && (c & 1)) return c - 1;
+  if (c >= 0x179 && c <= 0x17E && !(c & 1)) return c - 1;
+  if (c >= 0x3B1 && c <= 0x3C9 && c != 0x3C2) return c - 32;
+  if (c >= 0x430 && c <= 0x44F) return c - 32;
+  if (c >= 0x450 && c <= 0x45F) return c - 80;
+  return c;
+}
+
+static uint32_t cp_lower(uint32_t c)
+{
+  if (c >= 'A' && c <= 'Z') return c + 32;
+  if (c < 0x80) return c;
+  if (c >= 0xC0 && c <= 0xDE && c != 0xD7) return c + 32;
+  if (c == 0x178) return 0xFF;
+  if (c >= 0x100 && c <= 0x137 && !(c & 1)) return c + 1;
+  if (c >= 0x139 && c <= 0x148 && (c & 1)) return c + 1;
+  if (c >= 0x14A && c <= 0x177 && !(c & 1)) return c + 1;
+  if (c >= 0x179 && c <= 0x17E && (c & 1)) return c + 1;
+  if (c >= 0x391 && c <= 0x3A9 && c != 0x3A2) return c + 32;
+  if (c >= 0x410 && c <= 0x42F) return c + 32;
+  if (c >= 0x400 && c <= 0x40F) return c + 80;
+  return c;
+}
+
+static bool cp_is_upper(uint32_t c) { return cp_lower(c) != c; }
+static bool cp_is_lower(uint32_t c) { return cp_upper(c) != c; }
+static bool cp_is_digit(uint32_t c) { return c >= '0' && c <= '9'; }
+
+static bool cp_is_space(uint32_t c)
+{
+  return c == ' ' || (c >= 9 && c <= 13) || c == 0x85 || c == 0xA0 || c == 0x1680 ||
+         (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 || c == 0x202F ||
+         c == 0x205F || c == 0x3000;
+}
+
+/* A decoded string: code points, for the word algorithms. */
+typedef struct Cps {
+  uint32_t *c;
+  size_t n;
+} Cps;
+
+static Cps cps_of(ObjString *s)
+{
+  Cps r = {malloc((s->len + 1) * sizeof(uint32_t)), 0};
+  if (!r.c) abort();
+  const unsigned char *p = (const unsigned char *)s->chars;
+  size_t i = 0;
+  while (i < s->len) i += u8_decode(p + i, s->len - i, &r.c[r.n++]);
+  return r;
+}
+
+typedef enum { SRC_SNAKE, SRC_KEBAB, SRC_CAMEL } WordSrc;
+typedef enum { DST_SNAKE, DST_KEBAB, DST_CAMEL, DST_PASCAL } WordDst;
+
+/* Split [s] into words per [src] and join them per [dst]:
+ *  - snake/kebab sources split on `_` / `-` (empty words dropped);
+ *  - camel/pascal sources break before an uppercase letter that follows a
+ *    lowercase letter or digit, or that ends an acronym (the last capital
+ *    before a lowercase letter: HTTPServer -> HTTP, Server);
+ *  - snake/kebab targets lowercase every word; camel lowercases the first
+ *    character of the first word and uppercases the first character of
+ *    the others; pascal uppercases the first character of every word
+ *    (other characters are kept). */
+static Value convert_words(Vm *vm, ObjString *s, WordSrc src, WordDst dst)
+{
+  Cps cp = cps_of(s);
+  Buf b = {0};
+  size_t word = 0; /* index of the current output word */
+  size_t i = 0;
+  while (i < cp.n) {
+    /* Find the end of the word starting at i. */
+    size_t j = i;
+    if (src == SRC_CAMEL) {
+      j = i + 1;
+      while (j < cp.n) {
+        uint32_t c = cp.c[j], prev = cp.c[j - 1];
+        if (cp_is_upper(c) &&
+            (cp_is_lower(prev) || cp_is_digit(prev) ||
+             (cp_is_upper(prev) && j + 1 < cp.n && cp_is_lower(cp.c[j + 1]))))
+          break;
+        j++;
+      }
+    } else {
+      uint32_t sep = src == SRC_SNAKE ? '_' : '-';
+      while (j < cp.n && cp.c[j] != sep) j++;
+      if (j == i) { /* empty word: skip the separator */
+        i++;
+        continue;
+      }
+    }
+    if (word > 0 && dst == DST_SNAKE) buf_putc(&b, '_');
+    if (word > 0 && dst == DST_KEBAB) buf_putc(&b, '-');
+    for (size_t k = i; k < j; k++) {
+      uint32_t c = cp.c[k];
+      if (dst == DST_SNAKE || dst == DST_KEBAB) c = cp_lower(c);
+      else if (k == i) c = (dst == DST_CAMEL && word == 0) ? cp_lower(c) : cp_upper(c);
+      u8_put(&b, c);
+    }
+    word++;
+    i = j;
+    if (src != SRC_CAMEL && i < cp.n) i++; /* the separator */
+  }
+  free(cp.c);
+  return buf_val(vm, &b);
+}
+
+#define WORDCONV(name, src, dst)                                          \
+  static bool bi_##name(Vm *vm, int argc, Value *argv, Value *out)        \
+  {                                                                       \
+    Value s = arg(argc, argv, 0);                                         \
+    if (!IS_STRING(s)) return ret_nil(out);                               \
+    *out = convert_words(vm, AS_STRING(s), src, dst);                     \
+    return true;                                                          \
+  }
+WORDCONV(snake_to_camel, SRC_SNAKE, DST_CAMEL)
+WORDCONV(snake_to_pascal, SRC_SNAKE, DST_PASCAL)
+WORDCONV(snake_to_kebab, SRC_SNAKE, DST_KEBAB)
+WORDCONV(kebab_to_snake, SRC_KEBAB, DST_SNAKE)
+WORDCONV(kebab_to_camel, SRC_KEBAB, DST_CAMEL)
+WORDCONV(camel_to_snake, SRC_CAMEL, DST_SNAKE)
+WORDCONV(camel_to_kebab, SRC_CAMEL, DST_KEBAB)
+WORDCONV(pascal_to_snake, SRC_CAMEL, DST_SNAKE)
+#undef WORDCONV
+
+/* Map the first character of [s] with [f], keep the rest. */
+static bool first_char(Vm *vm, int argc, Value *argv, Value *out, uint32_t (*f)(uint32_t))
+{
+  Value s = arg(argc, argv, 0);
+  if (!IS_STRING(s)) return ret_nil(out);
+  ObjString *str = AS_STRING(s);
+  if (str->len == 0) {
+    *out = s;
+    return true;
+  }
+  uint32_t c;
+  size_t n = u8_decode((const unsigned char *)str->chars, str->len, &c);
+  Buf b = {0};
+  u8_put(&b, f(c));
+  buf_append(&b, str->chars + n, str->len - n);
+  *out = buf_val(vm, &b);
+  return true;
+}
+
+static bool bi_lowercase_first(Vm *vm, int argc, Value *argv, Value *out)
+{
+  return first_char(vm, argc, argv, out, cp_lower);
+}
+static bool bi_uppercase_first(Vm *vm, int argc, Value *argv, Value *out)
+{
+  return first_char(vm, argc, argv, out, cp_upper);
+}
+
+static bool bi_title_case(Vm *vm, int argc, Value *argv, Value *out)
+{
+  Value s = arg(argc, argv, 0);
+  if (!IS_STRING(s)) return ret_nil(out);
+  ObjString *str = AS_STRING(s);
+  const unsigned char *p = (const unsigned char *)str->chars;
+  Buf b = {0};
+  bool at_word_start = true;
+  for (size_t i = 0; i < str->len;) {
+    uint32_t c;
+    i += u8_decode(p + i, str->len - i, &c);
+    if (cp_is_space(c)) {
+      at_word_start = true;
+      u8_put(&b, c);
+      continue;
+    }
+    u8_put(&b, at_word_start ? cp_upper(c) : cp_lower(c));
+    at_word_start = false;
+  }
+  *out = buf_val(vm, &b);
+  return true;
+}
+
+/* ---- path parts (Rust std::path semantics, '/' separator) ---------------- */
+
+/* Length of [s] without trailing slashes (a lone "/" stays). */
+static size_t trim_slashes(const char *s, size_t n)
+{
+  while (n > 1 && s[n - 1] == '/') n--;
+  return n;
+}
+
+/* The last component of a path: [*start, *start + *len). False when there
+ * is none ("", "/", or a trailing ".."). */
+static bool file_name(const char *s, size_t n, size_t *start, size_t *len)
+{
+  n = trim_slashes(s, n);
+  /* A trailing "/." component is skipped, as Rust's components() does. */
+  while (n >= 2 && s[n - 1] == '.' && s[n - 2] == '/') n = trim_slashes(s, n - 2);
+  if (n == 0 || (n == 1 && s[0] == '/')) return false;
+  size_t i = n;
+  while (i > 0 && s[i - 1] != '/') i--;
+  if (n - i == 2 && s[i] == '.' && s[i + 1] == '.') return false;
+  if (n - i == 1 && s[i] == '.' && i == 0) return false;
+  *start = i;
+  *len = n - i;
+  return true;
+}
+
+static bool bi_basename(Vm *vm, int argc, Value *argv, Value *out)
+{
+  Value p = arg(argc, argv, 0);
+  if (!IS_STRING(p)) return ret_nil(out);
+  size_t st, ln;
+  if (!file_name(AS_CSTR(p), AS_STRING(p)->len, &st, &ln)) *out = cstr_val(vm, "");
+  else *out = OBJ_VAL(str_new(vm, AS_CSTR(p) + st, ln));
+  return true;
+}
+
+static bool bi_dirname(Vm *vm, int argc, Value *argv, Value *out)
+{
+  Value p = arg(argc, argv, 0);
+  if (!IS_STRING(p)) return ret_nil(out);
+  const char *s = AS_CSTR(p);
+  size_t n = trim_slashes(s, AS_STRING(p)->len);
+  if (n == 0 || (n == 1 && s[0] == '/')) {
+    *out = cstr_val(vm, "");
+    return true;
+  }
+  size_t i = n;
+  while (i > 0 && s[i - 1] != '/') i--;
+  if (i == 0) {
+    *out = cstr_val(vm, "");
+    return true;
+  }
+  size_t d = i;
+  while (d > 1 && s[d - 1] == '/') d--; /* drop the separator(s) */
+  *out = OBJ_VAL(str_new(vm, s, d));
+  return true;
+}
+
+static bool bi_extname(Vm *vm, int argc, Value *argv, Value *out)
+{
+  Value p = arg(argc, argv, 0);
+  if (!IS_STRING(p)) return ret_nil(out);
+  size_t st, ln;
+  const char *s = AS_CSTR(p);
+  if (file_name(s, AS_STRING(p)->len, &st, &ln)) {
+    const char *name = s + st;
+    for (size_t i = ln; i > 1; i--) { /* a leading dot is not an extension */
+      if (name[i - 1] == '.') {
+        *out = OBJ_VAL(str_new(vm, name + i - 1, ln - (i - 1)));
+        return true;
+      }
+    }
+  }
+  *out = cstr_val(vm, "");
+  return true;
+}
+
+/* ======================================================================
+ * 12.5 Collections and sets
+ * ====================================================================== */
+
+static ObjDict *dict_of(Value v)
+{
+  if (IS_DICT(v)) return AS_DICT(v);
+  if (IS_STRUCT(v)) return AS_STRUCT(v)->fields;
+  return NULL;
+}
+
+static bool bi_keys(Vm *vm, int argc, Value *argv, Value *out)
+{
+  ObjDict *d = dict_of(arg(argc, argv, 0));
+  if (!d) return ret_nil(out);
+  ObjList *l = list_new(vm, d->count);
+  for (uint32_t i = 0; i < d->count; i++) list_push(vm, l, OBJ_VAL(d->entries[i].key));
+  *out = OBJ_VAL(l);
+  return true;
+}
+
+static bool bi_values(Vm *vm, int argc, Value *argv, Value *out)
+{
+  ObjDict *d = dict_of(arg(argc, argv, 0));
+  if (!d) return ret_nil(out);
+  ObjList *l = list_new(vm, d->count);
+  for (uint32_t i = 0; i < d->count; i++) list_push(vm, l, d->entries[i].value);
+  *out = OBJ_VAL(l);
+  return true;
+}
+
+static bool bi_entries(Vm *vm, int argc, Value *argv, Value *out)
+{
+  ObjDict *d = dict_of(arg(argc, argv, 0));
+  if (!d) return ret_nil(out);
+  ObjList *l = list_new(vm, d->count);
+  for (uint32_t i = 0; i < d->count; i++) {
+    ObjDict *e = dict_new(vm, 2);
+    dict_set_cstr(vm, e, "key", OBJ_VAL(d->entries[i].key));
+    dict_set_cstr(vm, e, "value", d->entries[i].value);
+    list_push(vm, l, OBJ_VAL(e));
+  }
+  *out = OBJ_VAL(l);
+  return true;
+}
+
+/* partition(list, f) -> {match: [...], no_match: [...]} (the method gives
+ * a 2-list [matching, non_matching]). */
+static bool bi_partition(Vm *vm, int argc, Value *argv, Value *out)
+{
+  if (argc < 1) return ret_nil(out);
+  Value r;
+  if (!call_method(vm, "partition", argv[0], argc - 1, argv + 1, &r)) return false;
+  if (!IS_LIST(r) || AS_LIST(r)->count != 2) {
+    *out = r;
+    return true;
+  }
+  ObjDict *d = dict_new(vm, 2);
+  dict_set_cstr(vm, d, "match", AS_LIST(r)->items[0]);
+  dict_set_cstr(vm, d, "no_match", AS_LIST(r)->items[1]);
+  *out = OBJ_VAL(d);
+  return true;
+}
+
+/* dedup_by(list, f): the first item for each distinct key f(item). */
+static bool bi_dedup_by(Vm *vm, int argc, Value *argv, Value *out)
+{
+  Value l = arg(argc, argv, 0), f = arg(argc, argv, 1);
+  if (!IS_LIST(l) || !vm_is_callable(f)) return ret_nil(out);
+  ObjList *res = list_new(vm, 0);
+  ObjList *seen = list_new(vm, 0);
+  gc_push_root(vm, OBJ_VAL(res));
+  gc_push_root(vm, OBJ_VAL(seen));
+  bool ok = true;
+  for (uint32_t i = 0; i < AS_LIST(l)->count; i++) {
+    Value item = AS_LIST(l)->items[i], key;
+    if (!vm_call(vm, f, 1, &item, &key)) {
+      ok = false;
+      break;
+    }
+    bool dup = false;
+    for (uint32_t k = 0; k < seen->count && !dup; k++) dup = val_equal(seen->items[k], key);
+    if (!dup) {
+      list_push(vm, seen, key);
+      list_push(vm, res, item);
+    }
+  }
+  gc_pop_root(vm);
+  gc_pop_root(vm);
+  if (ok) *out = OBJ_VAL(res);
+  return ok;
+}
+
+static bool bi_iter(Vm *vm, int argc, Value *argv, Value *out)
+{
+  return iter_from(vm, arg(argc, argv, 0), out);
+}
+
+static bool bi_pair(Vm *vm, int argc, Value *argv, Value *out)
+{
+  if (argc != 2) return err_runtime(vm, "pair: expected exactly 2 arguments, got %d", argc);
+  *out = OBJ_VAL(pair_new(vm, argv[0], argv[1]));
+  return true;
+}
+
+/* Is [x] an element of the set or list [c]? */
+static bool coll_has(Value c, Value x)
+{
+  if (IS_SET(c)) return set_has(AS_SET(c), x);
+  if (IS_LIST(c)) {
+    for (uint32_t i = 0; i < AS_LIST(c)->count; i++)
+      if (val_equal(AS_LIST(c)->items[i], x)) return true;
+  }
+  return false;
+}
+
+/* Items of a set or list ([*n] = 0 for anything else). */
+static Value *coll_items(Value c, uint32_t *n)
+{
+  if (IS_SET(c)) {
+    *n = AS_SET(c)->count;
+    return AS_SET(c)->items;
+  }
+  if (IS_LIST(c)) {
+    *n = AS_LIST(c)->count;
+    return AS_LIST(c)->items;
+  }
+  *n = 0;
+  return NULL;
+}
+
+static bool bi_set(Vm *vm, int argc, Value *argv, Value *out)
+{
+  ObjSet *s = set_new(vm, (uint32_t)argc);
+  for (int i = 0; i < argc; i++) {
+    if (IS_LIST(argv[i]) || IS_SET(argv[i])) {
+      uint32_t n;
+      Value *items = coll_items(argv[i], &n);
+      for (uint32_t k = 0; k < n; k++) set_add(vm, s, items[k]);
+    } else {
+      set_add(vm, s, argv[i]);
+    }
+  }
+  *out = OBJ_VAL(s);
+  return true;
+}
+
+static bool bi_set_add(Vm *vm, int argc, Value *argv, Value *out)
+{
+  Value s = arg(argc, argv, 0);
+  if (!IS_SET(s)) return ret_nil(out);
+  ObjSet *r = set_copy(vm, AS_SET(s));
+  set_add(vm, r, arg(argc, argv, 1));
+  *out = OBJ_VAL(r);
+  return true;
+}
+
+static bool bi_set_remove(Vm *vm, int argc, Value *argv, Value *out)
+{
+  Value s = arg(argc, argv, 0), x = arg(argc, argv, 1);
+  if (!IS_SET(s)) return ret_nil(out);
+  ObjSet *src = AS_SET(s);
+  ObjSet *r = set_new(vm, src->count);
+  for (uint32_t i = 0; i < src->count; i++)
+    if (!val_equal(src->items[i], x)) set_add(vm, r, src->items[i]);
+  *out = OBJ_VAL(r);
+  return true;
+}
+
+static bool bi_set_contains(Vm *vm, int argc, Value *argv, Value *out)
+{
+  Value s = arg(argc, argv, 0);
+  return ret_bool(out, IS_SET(s) && set_has(AS_SET(s), arg(argc, argv, 1)));
+}
+
+typedef enum { SOP_UNION, SOP_INTERSECT, SOP_DIFFERENCE, SOP_SYMDIFF } SetOp;
+
+static bool set_op(Vm *vm, int argc, Value *argv, Value *out, SetOp op)
+{
+  Value a = arg(argc, argv, 0), b = arg(argc, argv, 1);
+  if (!IS_SET(a)) return ret_nil(out);
+  uint32_t na, nb;
+  Value *ia = coll_items(a, &na), *ib = coll_items(b, &nb);
+  ObjSet *r = set_new(vm, na);
+  for (uint32_t i = 0; i < na; i++) {
+    bool in_b = coll_has(b, ia[i]);
+    if (op == SOP_UNION || (op == SOP_INTERSECT && in_b) || ((op == SOP_DIFFERENCE || op == SOP_SYMDIFF) && !in_b))
+      set_add(vm, r, ia[i]);
+  }
+  if (op == SOP_UNION || op == SOP_SYMDIFF) {
+    for (uint32_t i = 0; i < nb; i++)
+      if (op == SOP_UNION || !set_has(AS_SET(a), ib[i])) set_add(vm, r, ib[i]);
+  }
+  *out = OBJ_VAL(r);
+  return true;
+}
+
+static bool bi_set_union(Vm *vm, int argc, Value *argv, Value *out)
+{
+  return set_op(vm, argc, argv, out, SOP_UNION);
+}
+static bool bi_set_intersect(Vm *vm, int argc, Value *argv, Value *out)
+{
+  return set_op(vm, argc, argv, out, SOP_INTERSECT);
+}
+static bool bi_set_difference(Vm *vm, int argc, Value *argv, Value *out)
+{
+  return set_op(vm, argc, argv, out, SOP_DIFFERENCE);
+}
+static bool bi_set_symmetric_difference(Vm *vm, int argc, Value *argv, Value *out)
+{
+  return set_op(vm, argc, argv, out, SOP_SYMDIFF);
+}
+
+/* Every item of [a] is in [b]. */
+static bool all_in(Value a, Value b)
+{
+  uint32_t n;
+  Value *items = coll_items(a, &n);
+  for (uint32_t i = 0; i < n; i++)
+    if (!coll_has(b, items[i])) return false;
+  return true;
+}
+
+static bool bi_set_is_subset(Vm *vm, int argc, Value *argv, Value *out)
+{
+  Value a = arg(argc, argv, 0), b = arg(argc, argv, 1);
+  return ret_bool(out, IS_SET(a) && (IS_SET(b) || IS_LIST(b)) && all_in(a, b));
+}
+
+static bool bi_set_is_superset(Vm *vm, int argc, Value *argv, Value *out)
+{
+  Value a = arg(argc, argv, 0), b = arg(argc, argv, 1);
+  return ret_bool(out, IS_SET(a) && (IS_SET(b) || IS_LIST(b)) && all_in(b, a));
+}
+
+static bool bi_set_is_disjoint(Vm *vm, int argc, Value *argv, Value *out)
+{
+  Value a = arg(argc, argv, 0), b = arg(argc, argv, 1);
+  if (!IS_SET(a) || !(IS_SET(b) || IS_LIST(b))) return ret_bool(out, false);
+  uint32_t n;
+  Value *items = coll_items(a, &n);
+  for (uint32_t i = 0; i < n; i++)
+    if (coll_has(b, items[i])) return ret_bool(out, false);
+  return ret_bool(out, true);
+}
+
+/* ======================================================================
+ * 12.6 JSON and schemas
+ * ====================================================================== */
+
+static bool bi_json_parse(Vm *vm, int argc, Value *argv, Value *out)
+{
+  Value t = arg(argc, argv, 0);
+  if (!IS_STRING(t))
+    return err_throw_str(vm, "JSON parse error: expected a string, got %s", val_type_name(t));
+  return json_parse_value(vm, AS_CSTR(t), AS_STRING(t)->len, out);
+}
+
+static bool bi_json_stringify(Vm *vm, int argc, Value *argv, Value *out)
+{
+  Buf b = {0};
+  json_stringify_value(vm, arg(argc, argv, 0), &b);
+  *out = buf_val(vm, &b);
+  return true;
+}
+
+/*
+ * Schema validation. A schema is a dict; keys understood:
+ *   type        a type name or a list of them (any one matches). Names are
+ *               the type_of names plus JSON-Schema spellings: object (dict
+ *               or struct), array, integer, number (int or float), boolean,
+ *               null, and any. `float` also accepts an int, `dict` a struct
+ *               (as in LANGUAGE.md 8.5).
+ *   nullable    true: nil is accepted whatever `type` says.
+ *   required    list of keys a dict/struct must have.
+ *   properties  dict key -> schema for the keys present.
+ *   additional_properties / additionalProperties
+ *               false: keys not in `properties` are problems; a schema:
+ *               they must match it.
+ *   items       schema every list/set element must match.
+ *   enum        list of allowed values (==).
+ *   minimum maximum (min max)          numbers.
+ *   min_length max_length (minLength maxLength min_items max_items
+ *   minItems maxItems)                 characters of a string, size of a
+ *                                      list/set/dict.
+ * A type mismatch stops the checks below that value. Problems are
+ * collected in order (type, enum, bounds, required keys in list order,
+ * properties in key order, extra keys, items in order) as
+ * `at PATH: TEXT` joined by "; ", PATH being root, root.key, root[3].
+ */
+#define SCHEMA_MAX_DEPTH 200
+
+typedef struct Schema {
+  Vm *vm;
+  Buf problems;
+  Buf path;
+} Schema;
+
+static void problem(Schema *sc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void problem(Schema *sc, const char *fmt, ...)
+{
+  if (sc->problems.len) buf_puts(&sc->problems, "; ");
+  buf_printf(&sc->problems, "at %s: ", sc->path.data);
+  va_list ap;
+  va_start(ap, fmt);
+  buf_vprintf(&sc->problems, fmt, ap);
+  va_end(ap);
+}
+
+static bool type_name_matches(const char *t, Value v)
+{
+  const char *have = val_type_name(v);
+  if (strcmp(t, "any") == 0) return true;
+  if (strcmp(t, "object") == 0 || strcmp(t, "dict") == 0) return IS_DICT(v) || IS_STRUCT(v);
+  if (strcmp(t, "array") == 0) return IS_LIST(v);
+  if (strcmp(t, "integer") == 0) return IS_INT(v);
+  if (strcmp(t, "number") == 0 || strcmp(t, "float") == 0) return IS_NUMBER(v);
+  if (strcmp(t, "boolean") == 0) return IS_BOOL(v);
+  if (strcmp(t, "null") == 0) return IS_NIL(v);
+  return strcmp(t, have) == 0;
+}
+
+static bool schema_num(ObjDict *s, const char *k1, const char *k2, double *out)
+{
+  Value v;
+  if ((dict_get_cstr(s, k1, &v) || (k2 && dict_get_cstr(s, k2, &v))) && IS_NUMBER(v)) {
+    *out = AS_NUMBER(v);
+    return true;
+  }
+  return false;
+}
+
+static void fmt_num(Buf *b, double d)
+{
+  if (d == (double)(int64_t)d && fabs(d) < 1e15) buf_printf(b, "%lld", (long long)d);
+  else fmt_float(d, true, b);
+}
+
+static void validate(Schema *sc, Value v, Value schema, int depth)
+{
+  if (!IS_DICT(schema) || depth > SCHEMA_MAX_DEPTH) return;
+  ObjDict *s = AS_DICT(schema);
+  Value t;
+
+  Value nullable;
+  if (IS_NIL(v) && dict_get_cstr(s, "nullable", &nullable) && val_truthy(nullable)) return;
+
+  if (dict_get_cstr(s, "type", &t)) {
+    if (IS_STRING(t)) {
+      if (!type_name_matches(AS_CSTR(t), v)) {
+        problem(sc, "expected type '%s', got '%s'", AS_CSTR(t), val_type_name(v));
+        return;
+      }
+    } else if (IS_LIST(t) && AS_LIST(t)->count > 0) {
+      ObjList *ts = AS_LIST(t);
+      bool any = false;
+      for (uint32_t i = 0; i < ts->count && !any; i++)
+        any = IS_STRING(ts->items[i]) && type_name_matches(AS_CSTR(ts->items[i]), v);
+      if (!any) {
+        Buf names = {0};
+        for (uint32_t i = 0; i < ts->count; i++) {
+          if (i) buf_puts(&names, " | ");
+          val_display(sc->vm, ts->items[i], &names);
+        }
+        problem(sc, "expected type '%s', got '%s'", names.data ? names.data : "", val_type_name(v));
+        buf_free(&names);
+        return;
+      }
+    }
+  }
+
+  Value en;
+  if (dict_get_cstr(s, "enum", &en) && IS_LIST(en) && !coll_has(en, v)) {
+    Buf a = {0}, b = {0};
+    val_display(sc->vm, en, &a);
+    val_display(sc->vm, v, &b);
+    problem(sc, "expected one of %s, got %s", a.data, b.data);
+    buf_free(&a);
+    buf_free(&b);
+  }
+
+  double lim;
+  if (IS_NUMBER(v)) {
+    double x = AS_NUMBER(v);
+    if (schema_num(s, "minimum", "min", &lim) && x < lim) {
+      Buf a = {0}, b = {0};
+      fmt_num(&a, lim);
+      val_display(sc->vm, v, &b);
+      problem(sc, "expected a value >= %s, got %s", a.data, b.data);
+      buf_free(&a);
+      buf_free(&b);
+    }
+    if (schema_num(s, "maximum", "max", &lim) && x > lim) {
+      Buf a = {0}, b = {0};
+      fmt_num(&a, lim);
+      val_display(sc->vm, v, &b);
+      problem(sc, "expected a value <= %s, got %s", a.data, b.data);
+      buf_free(&a);
+      buf_free(&b);
+    }
+  }
+
+  int64_t size = -1;
+  if (IS_STRING(v)) size = AS_STRING(v)->nchars;
+  else if (IS_LIST(v)) size = AS_LIST(v)->count;
+  else if (IS_SET(v)) size = AS_SET(v)->count;
+  else if (IS_DICT(v)) size = AS_DICT(v)->count;
+  if (size >= 0) {
+    if ((schema_num(s, "min_length", "minLength", &lim) ||
+         schema_num(s, "min_items", "minItems", &lim)) && (double)size < lim) {
+      Buf a = {0};
+      fmt_num(&a, lim);
+      problem(sc, "expected length >= %s, got %lld", a.data, (long long)size);
+      buf_free(&a);
+    }
+    if ((schema_num(s, "max_length", "maxLength", &lim) ||
+         schema_num(s, "max_items", "maxItems", &lim)) && (double)size > lim) {
+      Buf a = {0};
+      fmt_num(&a, lim);
+      problem(sc, "expected length <= %s, got %lld", a.data, (long long)size);
+      buf_free(&a);
+    }
+  }
+
+  size_t plen = sc->path.len;
+  ObjDict *d = dict_of(v);
+  if (d) {
+    Value req, props, extra;
+    if (dict_get_cstr(s, "required", &req) && IS_LIST(req)) {
+      for (uint32_t i = 0; i < AS_LIST(req)->count; i++) {
+        Value k = AS_LIST(req)->items[i];
+        if (IS_STRING(k) && !dict_get(d, AS_STRING(k), &t))
+          problem(sc, "missing required key '%s'", AS_CSTR(k));
+      }
+    }
+    bool has_props = dict_get_cstr(s, "properties", &props) && IS_DICT(props);
+    if (has_props) {
+      ObjDict *pd = AS_DICT(props);
+      for (uint32_t i = 0; i < pd->count; i++) {
+        Value fv;
+        if (!dict_get(d, pd->entries[i].key, &fv)) continue;
+        buf_printf(&sc->path, ".%s", pd->entries[i].key->chars);
+        validate(sc, fv, pd->entries[i].value, depth + 1);
+        sc->path.len = plen;
+        sc->path.data[plen] = 0;
+      }
+    }
+    if (dict_get_cstr(s, "additional_properties", &extra) ||
+        dict_get_cstr(s, "additionalProperties", &extra)) {
+      for (uint32_t i = 0; i < d->count; i++) {
+        Value unused;
+        if (has_props && dict_get(AS_DICT(props), d->entries[i].key, &unused)) continue;
+        if (IS_BOOL(extra) && !AS_BOOL(extra)) {
+          problem(sc, "unexpected key '%s'", d->entries[i].key->chars);
+        } else if (IS_DICT(extra)) {
+          buf_printf(&sc->path, ".%s", d->entries[i].key->chars);
+          validate(sc, d->entries[i].value, extra, depth + 1);
+          sc->path.len = plen;
+          sc->path.data[plen] = 0;
+        }
+      }
+    }
+  }
+
+  Value items;
+  if ((IS_LIST(v) || IS_SET(v)) && dict_get_cstr(s, "items", &items) && IS_DICT(items)) {
+    uint32_t n;
+    Value *xs = coll_items(v, &n);
+    for (uint32_t i = 0; i < n; i++) {
+      buf_printf(&sc->path, "[%u]", i);
+      validate(sc, xs[i], items, depth + 1);
+      sc->path.len = plen;
+      sc->path.data[plen] = 0;
+    }
+  }
+}
+
+/* Validate [v] against [schema]: true when valid, else false with the
+ * problems (joined by "; ") in *msg (a fresh string). */
+static bool schema_validate(Vm *vm, Value v, Value schema, ObjString **msg)
+{
+  Schema sc = {vm, {0}, {0}};
+  buf_puts(&sc.path, "root");
+  validate(&sc, v, schema, 0);
+  buf_free(&sc.path);
+  if (sc.problems.len == 0) {
+    buf_free(&sc.problems);
+    return true;
+  }
+  *msg = str_new(vm, sc.problems.data, sc.problems.len);
+  buf_free(&sc.problems);
+  return false;
+}
+
+static bool bi_json_validate(Vm *vm, int argc, Value *argv, Value *out)
+{
+  ObjString *msg;
+  if (!schema_validate(vm, arg(argc, argv, 0), arg(argc, argv, 1), &msg))
+    return err_throw(vm, OBJ_VAL(msg));
+  return ret_bool(out, true);
+}
+
+static bool bi_schema_is(Vm *vm, int argc, Value *argv, Value *out)
+{
+  ObjString *msg;
+  return ret_bool(out, schema_validate(vm, arg(argc, argv, 0), arg(argc, argv, 1), &msg));
+}
+
+static bool bi_schema_check(Vm *vm, int argc, Value *argv, Value *out)
+{
+  ObjString *msg;
+  Value v = arg(argc, argv, 0);
+  if (schema_validate(vm, v, arg(argc, argv, 1), &msg)) *out = enum_ok(vm, v);
+  else *out = enum_err(vm, OBJ_VAL(msg));
+  return true;
+}
+
+/* ======================================================================
+ * 12.7 Time
+ * ====================================================================== */
+
+#define MAX_TIMERS 64
+
+static struct {
+  Vm *owner;     /* the VM this state belongs to (reset when it changes) */
+  bool mocked;
+  int64_t mock_ms;
+  int64_t mock_base; /* mock clock value when mocking started (elapsed) */
+  int ntimers;
+  struct {
+    char *name; /* malloc'd; reachable from this static, so never a leak */
+    int64_t start;
+  } timers[MAX_TIMERS];
+} clk;
+
+static int64_t process_start_ms;
+
+static int64_t real_ms(clockid_t id)
+{
+  struct timespec ts;
+  clock_gettime(id, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+__attribute__((constructor)) static void record_process_start(void)
+{
+  process_start_ms = real_ms(CLOCK_MONOTONIC);
+}
+
+static void clock_for(Vm *vm)
+{
+  if (clk.owner == vm) return;
+  for (int i = 0; i < clk.ntimers; i++) free(clk.timers[i].name);
+  clk.ntimers = 0;
+  clk.mocked = false;
+  clk.mock_ms = clk.mock_base = 0;
+  clk.owner = vm;
+}
+
+static int64_t now_wall(Vm *vm)
+{
+  clock_for(vm);
+  return clk.mocked ? clk.mock_ms : real_ms(CLOCK_REALTIME);
+}
+
+static int64_t now_mono(Vm *vm)
+{
+  clock_for(vm);
+  return clk.mocked ? clk.mock_ms : real_ms(CLOCK_MONOTONIC);
+}
+
+static bool bi_now_ms(Vm *vm, int argc, Value *argv, Value *out)
+{
+  *out = val_int(now_wall(vm));
+  return true;
+}
+
+static bool bi_monotonic_ms(Vm *vm, int argc, Value *argv, Value *out)
+{
+  *out = val_int(now_mono(vm));
+  return true;
+}
+
+static bool bi_elapsed(Vm *vm, int argc, Value *argv, Value *out)
+{
+  clock_for(vm);
+  *out = val_int(clk.mocked ? clk.mock_ms - clk.mock_base : real_ms(CLOCK_MONOTONIC) - process_start_ms);
+  return true;
+}
+
+static bool bi_mock_time(Vm *vm, int argc, Value *argv, Value *out)
+{
+  clock_for(vm);
+  int64_t ms = 0;
+  to_ms(arg(argc, argv, 0), &ms);
+  clk.mocked = true;
+  clk.mock_ms = clk.mock_base = ms;
+  return ret_nil(out);
+}
+
+static void advance(Vm *vm, int64_t ms)
+{
+  clock_for(vm);
+  if (!clk.mocked) {
+    clk.mocked = true;
+    clk.mock_ms = clk.mock_base = real_ms(CLOCK_REALTIME);
+  }
+  clk.mock_ms += ms;
+}
+
+static bool bi_advance_time(Vm *vm, int argc, Value *argv, Value *out)
+{
+  int64_t ms = 0;
+  to_ms(arg(argc, argv, 0), &ms);
+  advance(vm, ms);
+  return ret_nil(out);
+}
+
+static bool bi_unmock_time(Vm *vm, int argc, Value *argv, Value *out)
+{
+  clock_for(vm);
+  clk.mocked = false;
+  return ret_nil(out);
+}
+
+/* Blocking sleep (a plain nanosleep for now; returns early when a signal
+ * interrupts it so the interpreter sees host interrupts promptly). With a
+ * mocked clock it only advances the clock. */
+static bool do_sleep(Vm *vm, int64_t ms, Value *out)
+{
+  clock_for(vm);
+  if (ms < 0) ms = 0;
+  if (clk.mocked) {
+    clk.mock_ms += ms;
+    return ret_nil(out);
+  }
+  struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
+  nanosleep(&ts, NULL);
+  return ret_nil(out);
+}
+
+static bool bi_sleep(Vm *vm, int argc, Value *argv, Value *out)
+{
+  int64_t ms = 0;
+  to_ms(arg(argc, argv, 0), &ms);
+  return do_sleep(vm, ms, out);
+}
+
+static bool bi_sleep_ms(Vm *vm, int argc, Value *argv, Value *out)
+{
+  return bi_sleep(vm, argc, argv, out);
+}
+
+static const char *timer_name(Vm *vm, int argc, Value *argv)
+{
+  Value n = arg(argc, argv, 0);
+  return IS_NIL(n) ? "default" : disp(vm, n)->chars;
+}
+
+static bool bi_timer_start(Vm *vm, int argc, Value *argv, Value *out)
+{
+  const char *name = timer_name(vm, argc, argv);
+  int64_t now = now_mono(vm);
+  for (int i = 0; i < clk.ntimers; i++) {
+    if (strcmp(clk.timers[i].name, name) == 0) {
+      clk.timers[i].start = now;
+      return ret_nil(out);
+    }
+  }
+  if (clk.ntimers == MAX_TIMERS) { /* drop the oldest */
+    free(clk.timers[0].name);
+    memmove(&clk.timers[0], &clk.timers[1], sizeof clk.timers[0] * (MAX_TIMERS - 1));
+    clk.ntimers--;
+  }
+  char *copy = strdup(name);
+  if (!copy) abort();
+  clk.timers[clk.ntimers].name = copy;
+  clk.timers[clk.ntimers].start = now;
+  clk.ntimers++;
+  return ret_nil(out);
+}
+
+/* timer_end(name): writes `[timer] name: Nms` and returns N (0 for a
+ * timer that was never started). */
+static bool bi_timer_end(Vm *vm, int argc, Value *argv, Value *out)
+{
+  const char *name = timer_name(vm, argc, argv);
+  int64_t now = now_mono(vm), ms = 0;
+  for (int i = 0; i < clk.ntimers; i++) {
+    if (strcmp(clk.timers[i].name, name) == 0) {
+      ms = now - clk.timers[i].start;
+      free(clk.timers[i].name);
+      memmove(&clk.timers[i], &clk.timers[i + 1], sizeof clk.timers[0] * (size_t)(clk.ntimers - i - 1));
+      clk.ntimers--;
+      break;
+    }
+  }
+  Buf b = {0};
+  buf_printf(&b, "[timer] %s: %lldms\n", name, (long long)ms);
+  vm_write(vm, 1, b.data, b.len);
+  buf_free(&b);
+  *out = val_int(ms);
+  return true;
+}
+
+/* ======================================================================
+ * Cancellation (RUNTIME.md 5.2): the state belongs to the interpreter.
+ * ====================================================================== */
+
+static bool bi_is_cancelled(Vm *vm, int argc, Value *argv, Value *out)
+{
+  return ret_bool(out, interp_is_cancelled(vm));
+}
+
+/* ======================================================================
+ * The table (sorted by name, byte order: keep it so; see the unit test)
+ * ====================================================================== */
+
+const BuiltinDef builtin_table[] = {
+  {"Err", bi_Err},
+  {"Ok", bi_Ok},
+  {"abs", bi_abs},
+  {"acos", bi_acos},
+  {"advance_time", bi_advance_time},
+  {"asin", bi_asin},
+  {"assert", bi_assert},
+  {"assert_eq", bi_assert_eq},
+  {"assert_ne", bi_assert_ne},
+  {"atan", bi_atan},
+  {"atan2", bi_atan2},
+  {"basename", bi_basename},
+  {"camel_to_kebab", bi_camel_to_kebab},
+  {"camel_to_pascal", bi_uppercase_first},
+  {"camel_to_snake", bi_camel_to_snake},
+  {"ceil", bi_ceil},
+  {"chunk", bi_chunk},
+  {"contains", bi_contains},
+  {"cos", bi_cos},
+  {"dedup_by", bi_dedup_by},
+  {"dirname", bi_dirname},
+  {"elapsed", bi_elapsed},
+  {"ends_with", bi_ends_with},
+  {"entries", bi_entries},
+  {"eprint", bi_eprint},
+  {"eprintln", bi_eprintln},
+  {"error_category", bi_error_category},
+  {"exp", bi_exp},
+  {"extname", bi_extname},
+  {"flat_map", bi_flat_map},
+  {"floor", bi_floor},
+  {"format", bi_format},
+  {"group_by", bi_group_by},
+  {"is_cancelled", bi_is_cancelled},
+  {"is_err", bi_is_err},
+  {"is_infinite", bi_is_infinite},
+  {"is_nan", bi_is_nan},
+  {"is_ok", bi_is_ok},
+  {"is_rate_limited", bi_is_rate_limited},
+  {"is_timeout", bi_is_timeout},
+  {"iter", bi_iter},
+  {"join", bi_join},
+  {"json_parse", bi_json_parse},
+  {"json_stringify", bi_json_stringify},
+  {"json_validate", bi_json_validate},
+  {"kebab_to_camel", bi_kebab_to_camel},
+  {"kebab_to_snake", bi_kebab_to_snake},
+  {"keys", bi_keys},
+  {"len", bi_len},
+  {"ln", bi_ln},
+  {"log", bi_log},
+  {"log10", bi_log10},
+  {"log2", bi_log2},
+  {"lowercase", bi_lowercase},
+  {"lowercase_first", bi_lowercase_first},
+  {"max", bi_max},
+  {"min", bi_min},
+  {"mock_time", bi_mock_time},
+  {"monotonic_ms", bi_monotonic_ms},
+  {"now_ms", bi_now_ms},
+  {"pair", bi_pair},
+  {"partition", bi_partition},
+  {"pascal_to_camel", bi_lowercase_first},
+  {"pascal_to_snake", bi_pascal_to_snake},
+  {"pow", bi_pow},
+  {"print", bi_print},
+  {"println", bi_println},
+  {"random", bi_random},
+  {"random_int", bi_random_int},
+  {"range", bi_range},
+  {"replace", bi_replace},
+  {"rng_seed", bi_rng_seed},
+  {"round", bi_round},
+  {"schema_check", bi_schema_check},
+  {"schema_is", bi_schema_is},
+  {"schema_parse", bi_schema_check},
+  {"set", bi_set},
+  {"set_add", bi_set_add},
+  {"set_contains", bi_set_contains},
+  {"set_difference", bi_set_difference},
+  {"set_intersect", bi_set_intersect},
+  {"set_is_disjoint", bi_set_is_disjoint},
+  {"set_is_subset", bi_set_is_subset},
+  {"set_is_superset", bi_set_is_superset},
+  {"set_remove", bi_set_remove},
+  {"set_symmetric_difference", bi_set_symmetric_difference},
+  {"set_union", bi_set_union},
+  {"sign", bi_sign},
+  {"sin", bi_sin},
+  {"sleep", bi_sleep},
+  {"sleep_ms", bi_sleep_ms},
+  {"snake_to_camel", bi_snake_to_camel},
+  {"snake_to_kebab", bi_snake_to_kebab},
+  {"snake_to_pascal", bi_snake_to_pascal},
+  {"split", bi_split},
+  {"sqrt", bi_sqrt},
+  {"starts_with", bi_starts_with},
+  {"substring", bi_substring},
+  {"tan", bi_tan},
+  {"throw_error", bi_throw_error},
+  {"timer_end", bi_timer_end},
+  {"timer_start", bi_timer_start},
+  {"title_case", bi_title_case},
+  {"to_float", bi_to_float},
+  {"to_int", bi_to_int},
+  {"to_list", bi_to_list},
+  {"to_string", bi_to_string},
+  {"trim", bi_trim},
+  {"type_of", bi_type_of},
+  {"unmock_time", bi_unmock_time},
+  {"unreachable", bi_unreachable},
+  {"unwrap", bi_unwrap},
+  {"unwrap_err", bi_unwrap_err},
+  {"unwrap_or", bi_unwrap_or},
+  {"uppercase", bi_uppercase},
+  {"uppercase_first", bi_uppercase_first},
+  {"values", bi_values},
+  {"window", bi_window},
+};
+
+const int builtin_count = (int)(sizeof builtin_table / sizeof builtin_table[0]);
+
+int builtin_lookup(const char *name)
+{
+  int lo = 0, hi = builtin_count - 1;
+  while (lo <= hi) {
+    int mid = lo + (hi - lo) / 2;
+    int c = strcmp(name, builtin_table[mid].name);
+    if (c == 0) return mid;
+    if (c < 0) hi = mid - 1;
+    else lo = mid + 1;
+  }
+  return -1;
+}

@@ -1,0 +1,1590 @@
+/*
+ * interp.c: the bytecode interpreter (interp_), its calls, errors and
+ * safe points, and the services builtins use (vm_call, vm_write...).
+ *
+ * Design
+ * ------
+ * Stack machine over the Values of value.h. One operand stack per VM
+ * (INTERP_STACK_VALUES, plain malloc, never moved, so pointers into it such
+ * as a builtin's argv stay valid while the builtin calls back into the VM).
+ * A frame's callee sits at slots[-1], its slots[0 .. nlocals) hold the
+ * parameters then the other locals, and its operands follow. The compiler
+ * guarantees at most INTERP_MAX_OPERANDS operands per frame, so a call only
+ * checks `sp + nlocals + INTERP_MAX_OPERANDS <= stack_end`.
+ *
+ * Dispatch is written with DISPATCH()/CASE()/NEXT() and builds either as a
+ * computed-goto table (VM_COMPUTED_GOTO) or as a switch. The hot registers
+ * (ip, sp, slots, consts) are locals of run(), written back (SYNC) before
+ * anything that may call back into the VM or raise.
+ *
+ * Calls (RUNTIME.md 1.2): CALL n finds the callee below its n arguments.
+ * A closure gets a new frame (missing arguments are nil, extras are dropped,
+ * a rest parameter collects the surplus; defaults are computed by the
+ * callee's prologue from frame->argc). Builtins run at once on argv inside
+ * the stack. `return f(x)` compiles to TAIL_CALL, which reuses the frame.
+ * At most INTERP_MAX_FRAMES frames are live (callback frames included).
+ *
+ * Callbacks (RUNTIME.md 1.4): vm_call pushes the callee and arguments,
+ * hides the caller's handler records (handler_base), and runs a nested
+ * dispatch loop until the frame count is back to where it started. An
+ * error that escapes has already unwound to that depth; vm_call returns
+ * false with it pending, and the builtin that called it fails with it.
+ *
+ * Errors (RUNTIME.md 2.2, 3.3): every failure goes to the `throw_error`
+ * label: capture the trace if it is empty (every live frame, outermost
+ * first, line/col of the instruction at ip-1), then search the handler
+ * records above handler_base from the top. A typed record catches only a
+ * thrown enum variant of its enum; records skipped are discarded. A catch
+ * restores the frame count and operand height recorded by SETUP_TRY
+ * (locals live in slots, iterator state in hidden slots, so that is all the
+ * state there is), pushes err_caught_value() and jumps to the catch ip.
+ * Uncatchable kinds (err_catchable) skip every record. Without a record the
+ * loop unwinds to its target depth and returns false.
+ *
+ * Safe points (RUNTIME.md 1.5): backward jumps, calls and returns test
+ * `attention | heap.gc_pending`; only when set does the slow poll run: it
+ * collects garbage, turns heap.over_limit into the uncatchable memory
+ * error, records a host interrupt (vm_interrupt) and starts the 1024
+ * instruction countdown of RUNTIME.md 5.3 step 6. Counting mode (an
+ * instruction limit or a countdown) adds a per-instruction hook to
+ * DISPATCH() through the `counting` local, re-read at safe points.
+ *
+ * Hooks left for later (tier 2): interrupt handlers (on_interrupt) would
+ * be dispatched in slow_poll() before the countdown starts; deadlines,
+ * steps and tasks would add their checks there too.
+ */
+#include "interp.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "builtins.h"
+#include "error.h"
+#include "gc.h"
+#include "methods.h"
+#include "object.h"
+#include "state.h"
+
+#define UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define LIKELY(x) __builtin_expect(!!(x), 1)
+
+/* ---- opcode tables (ORDER OP: generated from opcodes.def) ------------- */
+
+const char *const interp_op_names[NUM_OPS] = {
+#define OP(name, bytes, effect, meaning) #name,
+#include "opcodes.def"
+#undef OP
+};
+
+const uint8_t interp_op_operands[NUM_OPS] = {
+#define OP(name, bytes, effect, meaning) bytes,
+#include "opcodes.def"
+#undef OP
+};
+
+const int8_t interp_op_effects[NUM_OPS] = {
+#define OP(name, bytes, effect, meaning) effect,
+#include "opcodes.def"
+#undef OP
+};
+
+/* ---- state ---------------------------------------------------------------- */
+
+void interp_init(Vm *vm)
+{
+  Interp *in = calloc(1, sizeof(Interp));
+  if (!in) abort();
+  in->stack = malloc(sizeof(Value) * INTERP_STACK_VALUES);
+  if (!in->stack) abort();
+  in->sp = in->stack;
+  in->stack_end = in->stack + INTERP_STACK_VALUES;
+  in->main_closure = NIL_VAL;
+  in->input = NIL_VAL;
+  in->result = NIL_VAL;
+  vm->interp = in;
+}
+
+static void trace_clear(Interp *in)
+{
+  for (int i = 0; i < in->ntrace; i++) {
+    free((char *)in->trace[i].fn);
+    free((char *)in->trace[i].file);
+  }
+  in->ntrace = 0;
+}
+
+void interp_free(Vm *vm)
+{
+  Interp *in = vm->interp;
+  if (!in) return;
+  trace_clear(in);
+  free(in->trace);
+  free(in->stack);
+  free(in->handlers);
+  free(in->globals);
+  free(in->gindex);
+  free(in);
+  vm->interp = NULL;
+}
+
+void interp_reset(Vm *vm)
+{
+  Interp *in = vm->interp;
+  in->sp = in->stack;
+  in->nframes = 0;
+  in->peak_frames = 0;
+  in->nhandlers = 0;
+  in->handler_base = 0;
+  in->nglobals = 0;
+  if (in->gindex) memset(in->gindex, 0, sizeof(int) * (size_t)in->gindexcap);
+  in->main_closure = NIL_VAL;
+  in->input = NIL_VAL;
+  in->result = NIL_VAL;
+  in->has_result = false;
+  trace_clear(in);
+  in->first_signal = 0;
+  in->sig_pending = 0;
+  in->cancel_requested = false;
+  in->cancelled = false;
+  in->countdown = 0;
+  in->instructions = 0;
+  interp_update_modes(vm);
+}
+
+void interp_update_modes(Vm *vm)
+{
+  Interp *in = vm->interp;
+#ifdef VM_GC_STRESS
+  vm->heap.stress = true;
+#endif
+  if (vm->cfg.gc_stress) vm->heap.stress = true;
+  vm->heap.limit = vm->cfg.memory_limit;
+  in->counting = vm->cfg.max_instructions != 0 || in->countdown > 0;
+  bool modes = vm->heap.stress || vm->heap.limit != 0 || in->counting;
+  in->attention = (modes ? ATTN_MODES : 0) | (in->sig_pending ? ATTN_SIGNAL : 0);
+}
+
+bool interp_is_cancelled(Vm *vm) { return vm->interp && vm->interp->cancelled; }
+
+/* ---- globals --------------------------------------------------------------- */
+
+static uint32_t hash_name(const char *s, size_t len)
+{
+  uint32_t h = 2166136261u;
+  for (size_t i = 0; i < len; i++) {
+    h ^= (uint8_t)s[i];
+    h *= 16777619u;
+  }
+  return h;
+}
+
+static void gindex_insert(Interp *in, int g)
+{
+  ObjString *name = in->globals[g].name;
+  uint32_t mask = (uint32_t)in->gindexcap - 1;
+  uint32_t i = hash_name(name->chars, name->len) & mask;
+  while (in->gindex[i]) i = (i + 1) & mask;
+  in->gindex[i] = g + 1;
+}
+
+int interp_global_index(Vm *vm, const char *name, size_t len)
+{
+  Interp *in = vm->interp;
+  if (in->gindexcap) {
+    uint32_t mask = (uint32_t)in->gindexcap - 1;
+    uint32_t i = hash_name(name, len) & mask;
+    while (in->gindex[i]) {
+      Global *gl = &in->globals[in->gindex[i] - 1];
+      if (gl->name->len == len && memcmp(gl->name->chars, name, len) == 0) return in->gindex[i] - 1;
+      i = (i + 1) & mask;
+    }
+  }
+  if (in->nglobals >= in->globalcap) {
+    in->globalcap = in->globalcap ? in->globalcap * 2 : 64;
+    in->globals = realloc(in->globals, sizeof(Global) * (size_t)in->globalcap);
+    if (!in->globals) abort();
+  }
+  int g = in->nglobals++;
+  Global *gl = &in->globals[g];
+  gl->name = str_new(vm, name, len);
+  gl->value = NIL_VAL;
+  gl->defined = false;
+  gl->mutable_ = false;
+  gl->is_let = false;
+  gl->builtin = builtin_lookup(gl->name->chars);
+  if ((in->nglobals) * 2 > in->gindexcap) {
+    free(in->gindex);
+    in->gindexcap = in->gindexcap ? in->gindexcap * 2 : 128;
+    in->gindex = calloc((size_t)in->gindexcap, sizeof(int));
+    if (!in->gindex) abort();
+    for (int i = 0; i < in->nglobals; i++) gindex_insert(in, i);
+  } else {
+    gindex_insert(in, g);
+  }
+  return g;
+}
+
+/* ---- GC roots ---------------------------------------------------------------- */
+
+void vm_mark_roots(Vm *vm)
+{
+  Interp *in = vm->interp;
+  if (!in) return;
+  for (Value *v = in->stack; v < in->sp; v++) gc_mark_value(vm, *v);
+  for (int i = 0; i < in->nframes; i++) gc_mark_obj(vm, (Obj *)in->frames[i].closure);
+  for (int i = 0; i < in->nhandlers; i++) gc_mark_obj(vm, (Obj *)in->handlers[i].type);
+  for (int i = 0; i < in->nglobals; i++) {
+    gc_mark_obj(vm, (Obj *)in->globals[i].name);
+    gc_mark_value(vm, in->globals[i].value);
+  }
+  gc_mark_value(vm, in->main_closure);
+  gc_mark_value(vm, in->input);
+  gc_mark_value(vm, in->result);
+  gc_mark_value(vm, vm->err_value);
+}
+
+/* ---- source positions and traces ------------------------------------------- */
+
+int interp_line_at(const ObjFunction *fn, long off)
+{
+  if (!fn->chunk.lines || off < 0 || off >= (long)fn->chunk.count) return 0;
+  return fn->chunk.lines[off];
+}
+
+static int col_at(const ObjFunction *fn, long off)
+{
+  if (!fn->chunk.cols || off < 0 || off >= (long)fn->chunk.count) return 0;
+  return fn->chunk.cols[off];
+}
+
+static char *dupstr(const char *s)
+{
+  char *p = strdup(s ? s : "");
+  if (!p) abort();
+  return p;
+}
+
+/* Record every live frame (outermost first) as the trace of the error. */
+static void capture_trace(Vm *vm)
+{
+  Interp *in = vm->interp;
+  trace_clear(in);
+  if (in->nframes > in->tracecap) {
+    in->tracecap = in->nframes;
+    in->trace = realloc(in->trace, sizeof(TraceEntry) * (size_t)in->tracecap);
+    if (!in->trace) abort();
+  }
+  for (int i = 0; i < in->nframes; i++) {
+    Frame *f = &in->frames[i];
+    long off = (long)(f->ip - f->fn->chunk.code) - 1;
+    TraceEntry *t = &in->trace[in->ntrace++];
+    t->fn = dupstr(f->fn->name ? f->fn->name->chars : "");
+    t->file = dupstr(f->fn->file ? f->fn->file->chars : "");
+    t->line = interp_line_at(f->fn, off);
+    t->col = col_at(f->fn, off);
+  }
+}
+
+int vm_trace(Vm *vm, const struct TraceEntry **out)
+{
+  Interp *in = vm->interp;
+  *out = in->trace;
+  return in->ntrace;
+}
+
+/* Raise the pending error: catch it at the innermost matching handler
+ * record above handler_base (true: execution continues at its catch ip),
+ * or unwind to [target] frames (false). */
+static bool handle_error(Vm *vm, int target)
+{
+  Interp *in = vm->interp;
+  if (in->ntrace == 0) capture_trace(vm);
+  ErrKind kind = vm->err_kind;
+  if (err_catchable(kind)) {
+    for (int i = in->nhandlers - 1; i >= in->handler_base; i--) {
+      Handler *h = &in->handlers[i];
+      if (h->type) {
+        Value v = vm->err_value;
+        if (!(kind == ERR_THROWN && IS_ENUM(v) && AS_ENUM(v)->enum_name &&
+              str_eq(AS_ENUM(v)->enum_name, h->type)))
+          continue;
+      }
+      Value caught = err_caught_value(vm);
+      in->nframes = h->depth;
+      in->sp = in->stack + h->sp;
+      *in->sp++ = caught;
+      in->frames[in->nframes - 1].ip = h->catch_ip;
+      in->nhandlers = i;
+      trace_clear(in);
+      err_clear(vm);
+      return true;
+    }
+  }
+  in->nhandlers = in->handler_base;
+  if (in->nframes > target) in->nframes = target;
+  return false;
+}
+
+/* ---- safe points -------------------------------------------------------------- */
+
+/* The slow poll: something is pending (attention set or GC due). Returns
+ * false with an error set when the script must stop here. */
+static bool slow_poll(Vm *vm)
+{
+  Interp *in = vm->interp;
+  /* clear first, then read the flags, so a signal arriving meanwhile
+   * re-arms the word for the next safe point */
+  in->attention = 0;
+  if (vm->heap.gc_pending || vm->heap.stress) gc_collect(vm);
+  if (vm->heap.over_limit) {
+    interp_update_modes(vm);
+    return err_memory(vm);
+  }
+  int sig = in->sig_pending;
+  if (sig) {
+    in->sig_pending = 0;
+    if (!in->first_signal) in->first_signal = sig;
+    /* RUNTIME.md 5.1: a host cancellation request. Hook: interrupt
+     * handlers registered with on_interrupt (tier 2) would be dispatched
+     * here and could clear cancel_requested. */
+    in->cancelled = true;
+    if (!in->cancel_requested) {
+      in->cancel_requested = true;
+      in->countdown = INTERP_COUNTDOWN; /* RUNTIME.md 5.3 step 6 */
+    }
+  }
+  interp_update_modes(vm);
+  return true;
+}
+
+/* Per-instruction hook of counting mode; false with an error set when the
+ * instruction must not run. */
+static bool count_instruction(Vm *vm)
+{
+  Interp *in = vm->interp;
+  in->instructions++;
+  if (vm->cfg.max_instructions && in->instructions > vm->cfg.max_instructions)
+    return err_limit(vm, NULL);
+  if (in->countdown > 0 && --in->countdown == 0) {
+    /* the grace is over: in place of this instruction, cancel (fires once) */
+    in->cancel_requested = false;
+    interp_update_modes(vm);
+    return err_throw_str(vm, "kind:cancelled:VM cancelled by host");
+  }
+  return true;
+}
+
+void vm_interrupt(Vm *vm, int signo)
+{
+  /* async-signal-safe: two stores to volatile sig_atomic_t */
+  Interp *in = vm->interp;
+  if (!in) return;
+  if (!in->sig_pending) in->sig_pending = signo ? signo : 15;
+  in->attention = in->attention | ATTN_SIGNAL;
+}
+
+bool vm_was_interrupted(Vm *vm, int *signo)
+{
+  Interp *in = vm->interp;
+  if (signo) *signo = in->first_signal;
+  return in->first_signal != 0;
+}
+
+/* ---- calls ----------------------------------------------------------------------- */
+
+enum { CALL_ERROR = 0, CALL_VALUE = 1, CALL_FRAME = 2 };
+
+/* Push a frame for [cl] whose [argc] arguments are the top of the stack
+ * (the callee right below them). */
+static bool push_frame(Vm *vm, ObjClosure *cl, int argc)
+{
+  Interp *in = vm->interp;
+  ObjFunction *fn = cl->fn;
+  if (in->nframes >= INTERP_MAX_FRAMES) return err_stack_overflow(vm);
+  Value *args = in->sp - argc;
+  if (args + fn->nlocals + argc + INTERP_MAX_OPERANDS >= in->stack_end) return err_stack_overflow(vm);
+  int np = fn->nparams;
+  if (fn->has_rest && np > 0) {
+    int fixed = np - 1;
+    ObjList *rest = list_new(vm, argc > fixed ? (uint32_t)(argc - fixed) : 0);
+    for (int i = fixed; i < argc; i++) list_push(vm, rest, args[i]);
+    for (int i = argc; i < fixed; i++) args[i] = NIL_VAL;
+    args[fixed] = OBJ_VAL(rest);
+  } else {
+    for (int i = argc; i < np; i++) args[i] = NIL_VAL;
+  }
+  Value *sp = args + np;
+  for (int i = np; i < fn->nlocals; i++) *sp++ = NIL_VAL;
+  in->sp = sp;
+  Frame *f = &in->frames[in->nframes++];
+  f->closure = cl;
+  f->fn = fn;
+  f->ip = fn->chunk.code;
+  f->slots = args;
+  f->argc = argc;
+  if (in->nframes > in->peak_frames) in->peak_frames = in->nframes;
+  return true;
+}
+
+/* Put [v] in place of the callee and its [argc] arguments. */
+static int call_result(Interp *in, int argc, Value v)
+{
+  Value *base = in->sp - argc - 1;
+  *base = v;
+  in->sp = base + 1;
+  return CALL_VALUE;
+}
+
+static int invoke_method(Vm *vm, ObjString *name, int argc, bool optional);
+
+/* Insert [first] as the first argument of the call at the top of the
+ * stack and make [callee] the callee. */
+static void insert_arg(Interp *in, int argc, Value callee, Value first)
+{
+  Value *base = in->sp - argc - 1;
+  memmove(base + 2, base + 1, sizeof(Value) * (size_t)argc);
+  base[0] = callee;
+  base[1] = first;
+  in->sp++;
+}
+
+/* Call the value below the top [argc] values. Returns CALL_VALUE (result
+ * in place of the callee), CALL_FRAME (a frame was pushed) or CALL_ERROR. */
+static int call_value(Vm *vm, int argc)
+{
+  Interp *in = vm->interp;
+  Value *base = in->sp - argc - 1;
+  Value callee = *base;
+  if (IS_CLOSURE(callee)) return push_frame(vm, AS_CLOSURE(callee), argc) ? CALL_FRAME : CALL_ERROR;
+  if (IS_BUILTIN(callee)) {
+    int idx = (int)AS_INT(callee);
+    if (idx < 0 || idx >= builtin_count) return err_type(vm, "Cannot call <builtin>");
+    Value out = NIL_VAL;
+    if (!builtin_table[idx].fn(vm, argc, base + 1, &out)) return CALL_ERROR;
+    return call_result(in, argc, out);
+  }
+  if (IS_OBJ(callee)) {
+    switch (OBJ_TYPE(callee)) {
+    case OBJ_BOUND: {
+      ObjBound *b = AS_BOUND(callee);
+      if (IS_STRING(b->method)) {
+        /* a method name bound to its receiver (E.V constructors...) */
+        memmove(base + 1, base, sizeof(Value) * (size_t)(argc + 1));
+        base[0] = b->receiver;
+        in->sp++;
+        return invoke_method(vm, AS_STRING(b->method), argc, false);
+      }
+      insert_arg(in, argc, b->method, b->receiver);
+      return call_value(vm, argc + 1);
+    }
+    case OBJ_STRUCT_TYPE: {
+      ObjStructType *t = (ObjStructType *)AS_OBJ(callee);
+      ObjDict *fields = argc >= 1 && IS_DICT(base[1]) ? dict_copy(vm, AS_DICT(base[1])) : dict_new(vm, 0);
+      return call_result(in, argc, OBJ_VAL(struct_new(vm, t, NULL, fields)));
+    }
+    default: break;
+    }
+  }
+  Buf b = {0};
+  val_display(vm, callee, &b);
+  err_type(vm, "Cannot call %s", b.data ? b.data : "");
+  buf_free(&b);
+  return CALL_ERROR;
+}
+
+/* Enum variant constructor E.V(args): [argc] arguments at the top. */
+static int construct_variant(Vm *vm, ObjEnumType *t, ObjString *name, int argc)
+{
+  Interp *in = vm->interp;
+  for (uint32_t i = 0; i < t->nvariants; i++) {
+    if (!str_eq(t->variants[i], name)) continue;
+    uint32_t n = t->arity[i];
+    if ((uint32_t)argc > n) n = (uint32_t)argc;
+    ObjEnum *e = enum_new(vm, t->name, t->variants[i], n);
+    Value *args = in->sp - argc;
+    for (uint32_t j = 0; j < n; j++) e->fields[j] = j < (uint32_t)argc ? args[j] : NIL_VAL;
+    return call_result(in, argc, OBJ_VAL(e));
+  }
+  return err_runtime(vm, "Unknown variant %s.%s", t->name->chars, name->chars);
+}
+
+/* Method call recv.name(args): receiver below [argc] arguments. */
+static int invoke_method(Vm *vm, ObjString *name, int argc, bool optional)
+{
+  Interp *in = vm->interp;
+  Value *base = in->sp - argc - 1;
+  Value recv = *base;
+  Value m;
+  if (IS_NIL(recv)) return call_result(in, argc, NIL_VAL);
+  if (IS_OBJ(recv)) {
+    switch (OBJ_TYPE(recv)) {
+    case OBJ_STRUCT: {
+      ObjStructType *t = AS_STRUCT(recv)->type;
+      if (t && t->methods && dict_get(t->methods, name, &m)) {
+        insert_arg(in, argc, m, recv);
+        return call_value(vm, argc + 1);
+      }
+      ObjDict *f = AS_STRUCT(recv)->fields;
+      if (f && dict_get(f, name, &m) && vm_is_callable(m)) {
+        *base = m;
+        return call_value(vm, argc);
+      }
+      return call_result(in, argc, NIL_VAL);
+    }
+    case OBJ_DICT:
+      if (dict_get(AS_DICT(recv), name, &m) && vm_is_callable(m)) {
+        *base = m;
+        return call_value(vm, argc);
+      }
+      break;
+    case OBJ_ENUM_TYPE: return construct_variant(vm, (ObjEnumType *)AS_OBJ(recv), name, argc);
+    case OBJ_STRUCT_TYPE: {
+      ObjStructType *t = (ObjStructType *)AS_OBJ(recv);
+      if (t->methods && dict_get(t->methods, name, &m)) {
+        *base = m;
+        return call_value(vm, argc);
+      }
+      return call_result(in, argc, NIL_VAL);
+    }
+    default: break;
+    }
+  }
+  (void)optional;
+  Value out = NIL_VAL;
+  if (!method_call(vm, recv, name, argc, base + 1, &out)) return CALL_ERROR;
+  return call_result(in, argc, out);
+}
+
+bool vm_is_callable(Value v)
+{
+  if (IS_BUILTIN(v)) return true;
+  if (!IS_OBJ(v)) return false;
+  switch (OBJ_TYPE(v)) {
+  case OBJ_CLOSURE:
+  case OBJ_BOUND:
+  case OBJ_STRUCT_TYPE: return true;
+  default: return false;
+  }
+}
+
+/* ---- the dispatch loop ---------------------------------------------------------- */
+
+static bool run(Vm *vm, int target);
+
+bool vm_call(Vm *vm, Value callee, int argc, Value *argv, Value *out)
+{
+  Interp *in = vm->interp;
+  *out = NIL_VAL;
+  if (in->sp + argc + 1 + INTERP_MAX_OPERANDS >= in->stack_end || in->nframes >= INTERP_MAX_FRAMES)
+    return err_stack_overflow(vm);
+  /* safe point (RUNTIME.md 1.5 b): callee and arguments are rooted by
+   * the caller (argv lives on the stack or in temp roots) */
+  Value *base = in->sp;
+  *in->sp++ = callee;
+  for (int i = 0; i < argc; i++) *in->sp++ = argv[i];
+  if (UNLIKELY(in->attention | vm->heap.gc_pending)) {
+    if (!slow_poll(vm)) {
+      in->sp = base;
+      return false;
+    }
+  }
+  int saved_base = in->handler_base;
+  int depth = in->nframes;
+  in->handler_base = in->nhandlers;
+  int r = call_value(vm, argc);
+  bool ok = r != CALL_ERROR;
+  if (r == CALL_FRAME) ok = run(vm, depth);
+  in->nhandlers = in->handler_base;
+  in->handler_base = saved_base;
+  if (ok) *out = in->sp[-1];
+  in->nframes = depth;
+  in->sp = base;
+  return ok;
+}
+
+/* Ordering of a < b etc.: <0, 0, >0 with the fast paths inline. */
+static inline int compare(Value a, Value b)
+{
+  if (IS_INT(a) && IS_INT(b)) return AS_INT(a) < AS_INT(b) ? -1 : AS_INT(a) > AS_INT(b);
+  return val_compare(a, b);
+}
+
+static bool destruct_error(Vm *vm, Value v, bool dict)
+{
+  if (dict)
+    return err_type(vm, "cannot destructure %s with {...} pattern \xe2\x80\x94 expected dict",
+                    val_type_name(v));
+  return err_type(vm, "cannot destructure %s with [...] pattern \xe2\x80\x94 expected list",
+                  val_type_name(v));
+}
+
+static ObjString *key_string(Vm *vm, Value k)
+{
+  return IS_STRING(k) ? AS_STRING(k) : val_to_string(vm, k);
+}
+
+static inline uint16_t rd16(const uint8_t *p) { return (uint16_t)(p[0] | (p[1] << 8)); }
+
+static inline uint32_t rd32(const uint8_t *p)
+{
+  return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
+}
+
+/* Run frames until the frame count drops back to [target]; the value the
+ * last frame returned is then on top of the stack. False: an error left
+ * this run uncaught (frames above [target] are gone, error pending). */
+static bool run(Vm *vm, int target)
+{
+  Interp *in = vm->interp;
+  Frame *frame;
+  uint8_t *ip;
+  Value *slots, *sp, *consts;
+  bool counting;
+
+#define READ_BYTE() (*ip++)
+#define READ_U16() (ip += 2, rd16(ip - 2))
+#define READ_U32() (ip += 4, rd32(ip - 4))
+#define PUSH(v) (*sp++ = (v))
+#define POP() (*--sp)
+#define PEEK(n) (sp[-1 - (n)])
+#define SYNC() (frame->ip = ip, in->sp = sp)
+#define RELOAD()                                                                             \
+  do {                                                                                       \
+    frame = &in->frames[in->nframes - 1];                                                    \
+    ip = frame->ip;                                                                          \
+    slots = frame->slots;                                                                    \
+    consts = frame->fn->chunk.consts;                                                        \
+    sp = in->sp;                                                                             \
+  } while (0)
+#define THROW() goto throw_error
+#define SAFE_POINT()                                                                         \
+  do {                                                                                       \
+    if (UNLIKELY(in->attention | vm->heap.gc_pending)) {                                     \
+      SYNC();                                                                                \
+      if (!slow_poll(vm)) THROW();                                                           \
+      counting = in->counting;                                                               \
+    }                                                                                        \
+  } while (0)
+#define COUNT_HOOK()                                                                         \
+  do {                                                                                       \
+    if (UNLIKELY(counting) && !count_instruction(vm)) {                                      \
+      counting = in->counting;                                                               \
+      THROW();                                                                               \
+    }                                                                                        \
+  } while (0)
+
+#if VM_COMPUTED_GOTO
+  static void *const labels[NUM_OPS] = {
+#define OP(name, bytes, effect, meaning) &&L_##name,
+#include "opcodes.def"
+#undef OP
+  };
+#define DISPATCH()                                                                           \
+  do {                                                                                       \
+    COUNT_HOOK();                                                                            \
+    goto *labels[*ip++];                                                                     \
+  } while (0)
+#define CASE(name) L_##name:
+#define NEXT() DISPATCH()
+#define LOOP_BEGIN DISPATCH();
+#define LOOP_END
+#else
+#define CASE(name) case OP_##name:
+#define NEXT() continue
+#define LOOP_BEGIN                                                                           \
+  for (;;) {                                                                                 \
+    COUNT_HOOK();                                                                            \
+    switch (*ip++) {
+#define LOOP_END                                                                             \
+  default:                                                                                   \
+    SYNC();                                                                                  \
+    err_bad_opcode(vm, ip[-1]);                                                              \
+    THROW();                                                                                 \
+    }                                                                                        \
+    }
+#endif
+
+  counting = in->counting;
+  RELOAD();
+
+resume:
+  LOOP_BEGIN
+
+  CASE(NOP) NEXT();
+  CASE(CONST) {
+    uint16_t k = READ_U16();
+    PUSH(consts[k]);
+    NEXT();
+  }
+  CASE(NIL) PUSH(NIL_VAL); NEXT();
+  CASE(TRUE) PUSH(BOOL_VAL(true)); NEXT();
+  CASE(FALSE) PUSH(BOOL_VAL(false)); NEXT();
+  CASE(INT8) {
+    int8_t v = (int8_t)READ_BYTE();
+    PUSH(INT_VAL(v));
+    NEXT();
+  }
+  CASE(POP) sp--; NEXT();
+  CASE(POPN) {
+    uint16_t n = READ_U16();
+    sp -= n;
+    NEXT();
+  }
+  CASE(DUP) {
+    Value v = PEEK(0);
+    PUSH(v);
+    NEXT();
+  }
+  CASE(SWAP) {
+    Value t = sp[-1];
+    sp[-1] = sp[-2];
+    sp[-2] = t;
+    NEXT();
+  }
+  CASE(PUSH_INPUT) PUSH(in->input); NEXT();
+
+  CASE(GET_LOCAL) {
+    uint16_t s = READ_U16();
+    PUSH(slots[s]);
+    NEXT();
+  }
+  CASE(SET_LOCAL) {
+    uint16_t s = READ_U16();
+    slots[s] = POP();
+    NEXT();
+  }
+  CASE(GET_CAPTURE) {
+    uint16_t c = READ_U16();
+    PUSH(frame->closure->captures[c]);
+    NEXT();
+  }
+  CASE(SET_CAPTURE) {
+    uint16_t c = READ_U16();
+    frame->closure->captures[c] = POP();
+    NEXT();
+  }
+  CASE(GET_GLOBAL)
+  CASE(GET_CALLEE) {
+    bool callee = ip[-1] == OP_GET_CALLEE;
+    uint16_t g = READ_U16();
+    uint16_t k = READ_U16();
+    Global *gl = &in->globals[g];
+    if (LIKELY(gl->defined)) {
+      PUSH(gl->value);
+      NEXT();
+    }
+    if (gl->builtin >= 0) {
+      PUSH(val_builtin(gl->builtin));
+      NEXT();
+    }
+    Value cv;
+    if (builtin_constant(gl->name->chars, &cv)) {
+      PUSH(cv);
+      NEXT();
+    }
+    const char *sugg = k != NO_CONST ? AS_CSTR(consts[k]) : NULL;
+    SYNC();
+    if (callee) err_undefined_builtin(vm, gl->name->chars, sugg);
+    else err_undefined_var(vm, gl->name->chars, sugg);
+    THROW();
+  }
+  CASE(SET_GLOBAL) {
+    uint16_t g = READ_U16();
+    Global *gl = &in->globals[g];
+    if (UNLIKELY(!gl->defined)) {
+      SYNC();
+      err_undefined_var(vm, gl->name->chars, NULL);
+      THROW();
+    }
+    if (UNLIKELY(!gl->mutable_)) {
+      SYNC();
+      err_immutable(vm, gl->name->chars);
+      THROW();
+    }
+    gl->value = POP();
+    NEXT();
+  }
+  CASE(DEFINE_GLOBAL) {
+    uint16_t g = READ_U16();
+    uint8_t flags = READ_BYTE();
+    Global *gl = &in->globals[g];
+    if (UNLIKELY(gl->defined && gl->is_let && (flags & 2))) {
+      SYNC();
+      err_runtime(vm,
+                  "Cannot redeclare immutable variable '%s' in the same scope (use 'var' for "
+                  "mutable bindings)",
+                  gl->name->chars);
+      THROW();
+    }
+    Value v = POP();
+    /* a struct redeclared after an impl keeps the impl's methods */
+    if (gl->defined && IS_OBJ_TYPE(gl->value, OBJ_STRUCT_TYPE) && IS_OBJ_TYPE(v, OBJ_STRUCT_TYPE)) {
+      ObjStructType *old = AS_STRUCT_TYPE(gl->value), *nt = AS_STRUCT_TYPE(v);
+      if (!nt->methods) nt->methods = old->methods;
+    }
+    gl->value = v;
+    gl->defined = true;
+    gl->mutable_ = flags & 1;
+    gl->is_let = (flags & 2) != 0;
+    NEXT();
+  }
+
+  /* ---- arithmetic ---- */
+#define BINARY_SLOW(fn)                                                                      \
+  do {                                                                                       \
+    Value r_;                                                                                \
+    SYNC();                                                                                  \
+    if (!fn(vm, sp[-2], sp[-1], &r_)) THROW();                                               \
+    sp[-2] = r_;                                                                             \
+    sp--;                                                                                    \
+  } while (0)
+  CASE(ADD) {
+    Value a = sp[-2], b = sp[-1];
+    if (LIKELY(IS_INT(a) && IS_INT(b))) {
+      sp[-2] = INT_VAL((int64_t)((uint64_t)AS_INT(a) + (uint64_t)AS_INT(b)));
+      sp--;
+    } else if (IS_FLOAT(a) && IS_FLOAT(b)) {
+      sp[-2] = FLOAT_VAL(AS_FLOAT(a) + AS_FLOAT(b));
+      sp--;
+    } else {
+      BINARY_SLOW(op_add);
+    }
+    NEXT();
+  }
+  CASE(SUB) {
+    Value a = sp[-2], b = sp[-1];
+    if (LIKELY(IS_INT(a) && IS_INT(b))) {
+      sp[-2] = INT_VAL((int64_t)((uint64_t)AS_INT(a) - (uint64_t)AS_INT(b)));
+      sp--;
+    } else if (IS_FLOAT(a) && IS_FLOAT(b)) {
+      sp[-2] = FLOAT_VAL(AS_FLOAT(a) - AS_FLOAT(b));
+      sp--;
+    } else {
+      BINARY_SLOW(op_sub);
+    }
+    NEXT();
+  }
+  CASE(MUL) {
+    Value a = sp[-2], b = sp[-1];
+    if (LIKELY(IS_INT(a) && IS_INT(b))) {
+      sp[-2] = INT_VAL((int64_t)((uint64_t)AS_INT(a) * (uint64_t)AS_INT(b)));
+      sp--;
+    } else if (IS_FLOAT(a) && IS_FLOAT(b)) {
+      sp[-2] = FLOAT_VAL(AS_FLOAT(a) * AS_FLOAT(b));
+      sp--;
+    } else {
+      BINARY_SLOW(op_mul);
+    }
+    NEXT();
+  }
+  CASE(DIV) {
+    Value a = sp[-2], b = sp[-1];
+    if (IS_INT(a) && IS_INT(b) && AS_INT(b) != 0) {
+      int64_t y = AS_INT(b);
+      sp[-2] = y == -1 ? INT_VAL((int64_t)(0 - (uint64_t)AS_INT(a))) : INT_VAL(AS_INT(a) / y);
+      sp--;
+    } else {
+      BINARY_SLOW(op_div);
+    }
+    NEXT();
+  }
+  CASE(MOD) {
+    Value a = sp[-2], b = sp[-1];
+    if (IS_INT(a) && IS_INT(b) && AS_INT(b) != 0) {
+      int64_t y = AS_INT(b);
+      sp[-2] = y == -1 ? INT_VAL(0) : INT_VAL(AS_INT(a) % y);
+      sp--;
+    } else {
+      BINARY_SLOW(op_mod);
+    }
+    NEXT();
+  }
+  CASE(POW) BINARY_SLOW(op_pow); NEXT();
+  CASE(NEG) {
+    Value a = sp[-1];
+    if (IS_INT(a)) {
+      sp[-1] = INT_VAL((int64_t)(0 - (uint64_t)AS_INT(a)));
+    } else if (IS_FLOAT(a)) {
+      sp[-1] = FLOAT_VAL(-AS_FLOAT(a));
+    } else {
+      Value r;
+      SYNC();
+      if (!op_neg(vm, a, &r)) THROW();
+      sp[-1] = r;
+    }
+    NEXT();
+  }
+  CASE(NOT) sp[-1] = BOOL_VAL(!val_truthy(sp[-1])); NEXT();
+  CASE(TO_BOOL) sp[-1] = BOOL_VAL(val_truthy(sp[-1])); NEXT();
+  CASE(EQ) {
+    Value a = sp[-2], b = sp[-1];
+    bool r = IS_INT(a) && IS_INT(b) ? AS_INT(a) == AS_INT(b) : val_equal(a, b);
+    sp[-2] = BOOL_VAL(r);
+    sp--;
+    NEXT();
+  }
+  CASE(NE) {
+    Value a = sp[-2], b = sp[-1];
+    bool r = IS_INT(a) && IS_INT(b) ? AS_INT(a) != AS_INT(b) : !val_equal(a, b);
+    sp[-2] = BOOL_VAL(r);
+    sp--;
+    NEXT();
+  }
+  CASE(LT) sp[-2] = BOOL_VAL(compare(sp[-2], sp[-1]) < 0); sp--; NEXT();
+  CASE(GT) sp[-2] = BOOL_VAL(compare(sp[-2], sp[-1]) > 0); sp--; NEXT();
+  CASE(LE) sp[-2] = BOOL_VAL(compare(sp[-2], sp[-1]) <= 0); sp--; NEXT();
+  CASE(GE) sp[-2] = BOOL_VAL(compare(sp[-2], sp[-1]) >= 0); sp--; NEXT();
+  CASE(IN) {
+    SYNC();
+    bool r = op_in(vm, sp[-2], sp[-1]);
+    sp[-2] = BOOL_VAL(r);
+    sp--;
+    NEXT();
+  }
+  CASE(NOT_IN) {
+    SYNC();
+    bool r = !op_in(vm, sp[-2], sp[-1]);
+    sp[-2] = BOOL_VAL(r);
+    sp--;
+    NEXT();
+  }
+
+  /* ---- jumps ---- */
+  CASE(JUMP) {
+    uint32_t t = READ_U32();
+    ip = frame->fn->chunk.code + t;
+    NEXT();
+  }
+  CASE(LOOP) {
+    uint32_t t = READ_U32();
+    ip = frame->fn->chunk.code + t;
+    SAFE_POINT();
+    NEXT();
+  }
+  CASE(JUMP_IF_FALSE) {
+    uint32_t t = READ_U32();
+    Value v = POP();
+    bool truthy = IS_BOOL(v) ? AS_BOOL(v) : val_truthy(v);
+    if (!truthy) ip = frame->fn->chunk.code + t;
+    NEXT();
+  }
+  CASE(JUMP_IF_TRUE) {
+    uint32_t t = READ_U32();
+    Value v = POP();
+    bool truthy = IS_BOOL(v) ? AS_BOOL(v) : val_truthy(v);
+    if (truthy) ip = frame->fn->chunk.code + t;
+    NEXT();
+  }
+  CASE(JUMP_IF_NOT_NIL) {
+    uint32_t t = READ_U32();
+    if (!IS_NIL(sp[-1])) ip = frame->fn->chunk.code + t;
+    else sp--;
+    NEXT();
+  }
+  CASE(ARG_GIVEN) {
+    uint8_t n = READ_BYTE();
+    uint32_t t = READ_U32();
+    if (frame->argc > n) ip = frame->fn->chunk.code + t;
+    NEXT();
+  }
+
+  /* ---- calls ---- */
+  CASE(CALL) {
+    int argc = READ_BYTE();
+    SAFE_POINT();
+    SYNC();
+    if (!call_value(vm, argc)) THROW();
+    RELOAD();
+    NEXT();
+  }
+  CASE(TAIL_CALL) {
+    int argc = READ_BYTE();
+    SAFE_POINT();
+    SYNC();
+    Value callee = sp[-argc - 1];
+    if (IS_CLOSURE(callee)) {
+      /* the compiler emits TAIL_CALL only outside try/finally regions, so
+       * this frame owns no handler record */
+      /* reuse the frame: move callee and arguments down to our callee slot */
+      memmove(slots - 1, sp - argc - 1, sizeof(Value) * (size_t)(argc + 1));
+      in->sp = slots + argc;
+      in->nframes--;
+      if (!push_frame(vm, AS_CLOSURE(callee), argc)) {
+        in->nframes++; /* keep the caller's frame for the trace */
+        sp = in->sp;
+        THROW();
+      }
+    } else if (!call_value(vm, argc)) {
+      THROW();
+    }
+    RELOAD();
+    NEXT();
+  }
+  CASE(CALL_BUILTIN) {
+    uint16_t idx = READ_U16();
+    int argc = READ_BYTE();
+    SAFE_POINT();
+    SYNC();
+    Value out = NIL_VAL;
+    if (!builtin_table[idx].fn(vm, argc, sp - argc, &out)) THROW();
+    sp -= argc;
+    PUSH(out);
+    NEXT();
+  }
+  CASE(CALL_SPREAD) {
+    Value args = sp[-1];
+    if (!IS_LIST(args)) {
+      SYNC();
+      destruct_error(vm, args, false);
+      THROW();
+    }
+    ObjList *l = AS_LIST(args);
+    if (l->count > 4096 || sp + l->count + INTERP_MAX_OPERANDS >= in->stack_end) {
+      SYNC();
+      err_stack_overflow(vm);
+      THROW();
+    }
+    sp--;
+    for (uint32_t i = 0; i < l->count; i++) PUSH(l->items[i]);
+    SAFE_POINT();
+    SYNC();
+    if (!call_value(vm, (int)l->count)) THROW();
+    RELOAD();
+    NEXT();
+  }
+  CASE(INVOKE) {
+    uint16_t k = READ_U16();
+    int argc = READ_BYTE();
+    bool opt = READ_BYTE();
+    SAFE_POINT();
+    SYNC();
+    if (!invoke_method(vm, AS_STRING(consts[k]), argc, opt)) THROW();
+    RELOAD();
+    NEXT();
+  }
+  CASE(INVOKE_SPREAD) {
+    uint16_t k = READ_U16();
+    bool opt = READ_BYTE();
+    Value args = sp[-1];
+    if (!IS_LIST(args)) {
+      SYNC();
+      destruct_error(vm, args, false);
+      THROW();
+    }
+    ObjList *l = AS_LIST(args);
+    if (l->count > 4096 || sp + l->count + INTERP_MAX_OPERANDS >= in->stack_end) {
+      SYNC();
+      err_stack_overflow(vm);
+      THROW();
+    }
+    sp--;
+    for (uint32_t i = 0; i < l->count; i++) PUSH(l->items[i]);
+    SAFE_POINT();
+    SYNC();
+    if (!invoke_method(vm, AS_STRING(consts[k]), (int)l->count, opt)) THROW();
+    RELOAD();
+    NEXT();
+  }
+  CASE(RETURN) {
+    Value result = POP();
+    in->nframes--;
+    sp = slots - 1;
+    *sp++ = result;
+    while (in->nhandlers > in->handler_base && in->handlers[in->nhandlers - 1].depth > in->nframes)
+      in->nhandlers--;
+    in->sp = sp;
+    if (in->nframes <= target) return true;
+    RELOAD();
+    SAFE_POINT();
+    NEXT();
+  }
+  CASE(CLOSURE) {
+    uint16_t k = READ_U16();
+    ObjFunction *fn = AS_FUNCTION(consts[k]);
+    ObjClosure *cl = closure_new(vm, fn, NIL_VAL);
+    for (uint16_t i = 0; i < fn->ncaptures; i++) {
+      uint8_t from_local = READ_BYTE();
+      uint16_t idx = READ_U16();
+      cl->captures[i] = from_local ? slots[idx] : frame->closure->captures[idx];
+    }
+    PUSH(OBJ_VAL(cl));
+    NEXT();
+  }
+  CASE(PATCH_SELF) {
+    uint16_t c = READ_U16();
+    ObjClosure *cl = AS_CLOSURE(sp[-1]);
+    cl->captures[c] = sp[-1];
+    NEXT();
+  }
+
+  /* ---- literals ---- */
+  CASE(NEW_LIST) PUSH(OBJ_VAL(list_new(vm, 0))); NEXT();
+  CASE(LIST_APPEND) {
+    Value v = POP();
+    list_push(vm, AS_LIST(sp[-1]), v);
+    NEXT();
+  }
+  CASE(LIST_SPREAD) {
+    Value v = POP();
+    if (!IS_LIST(v)) {
+      SYNC();
+      destruct_error(vm, v, false);
+      THROW();
+    }
+    ObjList *src = AS_LIST(v), *dst = AS_LIST(sp[-1]);
+    for (uint32_t i = 0; i < src->count; i++) list_push(vm, dst, src->items[i]);
+    NEXT();
+  }
+  CASE(NEW_DICT) PUSH(OBJ_VAL(dict_new(vm, 0))); NEXT();
+  CASE(DICT_SET) {
+    Value v = POP();
+    Value key = POP();
+    dict_set(vm, AS_DICT(sp[-1]), key_string(vm, key), v);
+    NEXT();
+  }
+  CASE(DICT_SPREAD) {
+    Value v = POP();
+    ObjDict *src;
+    if (IS_DICT(v)) src = AS_DICT(v);
+    else if (IS_STRUCT(v) && AS_STRUCT(v)->fields) src = AS_STRUCT(v)->fields;
+    else {
+      SYNC();
+      destruct_error(vm, v, true);
+      THROW();
+    }
+    ObjDict *dst = AS_DICT(sp[-1]);
+    for (uint32_t i = 0; i < src->count; i++) dict_set(vm, dst, src->entries[i].key, src->entries[i].value);
+    NEXT();
+  }
+  CASE(RANGE) {
+    bool excl = READ_BYTE();
+    Value a = sp[-2], b = sp[-1];
+    if (!IS_INT(a) || !IS_INT(b)) {
+      SYNC();
+      err_type(vm, "range bounds must be integers, got %s and %s", val_type_name(a), val_type_name(b));
+      THROW();
+    }
+    sp[-2] = OBJ_VAL(range_new(vm, AS_INT(a), AS_INT(b), excl));
+    sp--;
+    NEXT();
+  }
+  CASE(INTERP) {
+    int n = READ_BYTE();
+    Buf b = {0};
+    for (int i = n; i > 0; i--) {
+      Value v = sp[-i];
+      if (IS_STRING(v)) buf_append(&b, AS_CSTR(v), AS_STRING(v)->len);
+      else val_display(vm, v, &b);
+    }
+    ObjString *s = str_from_buf(vm, &b);
+    buf_free(&b);
+    sp -= n;
+    PUSH(OBJ_VAL(s));
+    NEXT();
+  }
+  CASE(MAKE_STRUCT) {
+    uint16_t g = READ_U16();
+    Global *gl = &in->globals[g];
+    ObjDict *fields = AS_DICT(sp[-1]);
+    ObjStruct *s;
+    if (gl->defined && IS_OBJ_TYPE(gl->value, OBJ_STRUCT_TYPE))
+      s = struct_new(vm, AS_STRUCT_TYPE(gl->value), NULL, fields);
+    else
+      s = struct_new(vm, NULL, gl->name, fields);
+    sp[-1] = OBJ_VAL(s);
+    NEXT();
+  }
+  CASE(IMPL_METHOD) {
+    uint16_t g = READ_U16();
+    uint16_t k = READ_U16();
+    Global *gl = &in->globals[g];
+    if (!gl->defined || !IS_OBJ_TYPE(gl->value, OBJ_STRUCT_TYPE)) {
+      /* impl before (or without) its struct: a type to hold the methods */
+      gl->value = OBJ_VAL(struct_type_new(vm, gl->name, 0));
+      gl->defined = true;
+    }
+    ObjStructType *t = AS_STRUCT_TYPE(gl->value);
+    if (!t->methods) t->methods = dict_new(vm, 4);
+    dict_set(vm, t->methods, AS_STRING(consts[k]), POP());
+    NEXT();
+  }
+
+  /* ---- properties, indexing ---- */
+  CASE(GET_PROP) {
+    uint16_t k = READ_U16();
+    bool opt = READ_BYTE();
+    Value x = sp[-1];
+    ObjString *name = AS_STRING(consts[k]);
+    Value out = NIL_VAL;
+    if (IS_OBJ_TYPE(x, OBJ_ENUM_TYPE)) {
+      ObjEnumType *t = AS_ENUM_TYPE(x);
+      uint32_t i = 0;
+      while (i < t->nvariants && !str_eq(t->variants[i], name)) i++;
+      if (i == t->nvariants) {
+        if (!opt) {
+          SYNC();
+          err_runtime(vm, "Unknown variant %s.%s", t->name->chars, name->chars);
+          THROW();
+        }
+      } else if (t->arity[i] == 0) {
+        out = OBJ_VAL(enum_new(vm, t->name, t->variants[i], 0));
+      } else {
+        out = OBJ_VAL(bound_new(vm, x, OBJ_VAL(name)));
+      }
+    } else if (IS_OBJ_TYPE(x, OBJ_STRUCT_TYPE)) {
+      ObjStructType *t = AS_STRUCT_TYPE(x);
+      if (t->methods) dict_get(t->methods, name, &out);
+    } else {
+      SYNC();
+      if (!op_get_prop(vm, x, name, opt, &out)) THROW();
+    }
+    sp[-1] = out;
+    NEXT();
+  }
+  CASE(SET_PROP) {
+    uint16_t k = READ_U16();
+    Value out;
+    SYNC();
+    if (!op_set_prop(vm, sp[-1], AS_STRING(consts[k]), sp[-2], &out)) THROW();
+    sp[-2] = out;
+    sp--;
+    NEXT();
+  }
+  CASE(GET_INDEX) {
+    bool opt = READ_BYTE();
+    Value x = sp[-2], i = sp[-1];
+    Value out = NIL_VAL;
+    if (IS_LIST(x) && IS_INT(i)) {
+      ObjList *l = AS_LIST(x);
+      int64_t n = AS_INT(i);
+      if (n < 0) n += l->count;
+      if (n >= 0 && n < (int64_t)l->count) out = l->items[n];
+    } else if (!(opt && IS_NIL(x))) {
+      SYNC();
+      if (!op_index(vm, x, i, &out)) THROW();
+    }
+    sp[-2] = out;
+    sp--;
+    NEXT();
+  }
+  CASE(SET_INDEX) {
+    Value out;
+    SYNC();
+    if (!op_set_index(vm, sp[-2], sp[-1], sp[-3], &out)) THROW();
+    sp[-3] = out;
+    sp -= 2;
+    NEXT();
+  }
+  CASE(SLICE) {
+    Value out;
+    SYNC();
+    if (!op_slice(vm, sp[-3], sp[-2], sp[-1], &out)) THROW();
+    sp[-3] = out;
+    sp -= 2;
+    NEXT();
+  }
+
+  /* ---- exceptions ---- */
+  CASE(THROW) {
+    Value v = POP();
+    SYNC();
+    err_throw(vm, v);
+    THROW();
+  }
+  CASE(SETUP_TRY) {
+    uint32_t t = READ_U32();
+    uint16_t k = READ_U16();
+    if (in->nhandlers >= in->handlercap) {
+      in->handlercap = in->handlercap ? in->handlercap * 2 : 16;
+      in->handlers = realloc(in->handlers, sizeof(Handler) * (size_t)in->handlercap);
+      if (!in->handlers) abort();
+    }
+    Handler *h = &in->handlers[in->nhandlers++];
+    h->catch_ip = frame->fn->chunk.code + t;
+    h->type = k != NO_CONST ? AS_STRING(consts[k]) : NULL;
+    h->sp = (int)(sp - in->stack);
+    h->depth = in->nframes;
+    NEXT();
+  }
+  CASE(POP_HANDLER) {
+    if (in->nhandlers > in->handler_base) in->nhandlers--;
+    NEXT();
+  }
+  CASE(WRAP_OK) {
+    Value v = sp[-1];
+    if (!is_result_ok(v) && !is_result_err(v)) sp[-1] = enum_ok(vm, v);
+    NEXT();
+  }
+  CASE(WRAP_ERR) sp[-1] = enum_err(vm, sp[-1]); NEXT();
+  CASE(TRY_UNWRAP) {
+    uint32_t t = READ_U32();
+    Value v = sp[-1];
+    if (is_result_ok(v)) {
+      ObjEnum *e = AS_ENUM(v);
+      sp[-1] = e->nfields ? e->fields[0] : NIL_VAL;
+      ip = frame->fn->chunk.code + t;
+    } else if (!is_result_err(v)) {
+      SYNC();
+      err_type(vm, "? operator requires a Result value, got %s", val_type_name(v));
+      THROW();
+    }
+    NEXT();
+  }
+  CASE(RAISE) {
+    uint8_t kind = READ_BYTE();
+    uint16_t k = READ_U16();
+    SYNC();
+    err_set(vm, (ErrKind)kind, consts[k]);
+    THROW();
+  }
+  CASE(NO_MATCH) {
+    SYNC();
+    err_throw_str(vm, "No match arm matched the value");
+    THROW();
+  }
+
+  /* ---- loops, patterns, destructuring ---- */
+  CASE(FOR_PREP) {
+    uint16_t s = READ_U16();
+    Value x = POP();
+    if (IS_OBJ(x)) {
+      switch (OBJ_TYPE(x)) {
+      case OBJ_LIST:
+      case OBJ_SET:
+      case OBJ_DICT:
+      case OBJ_RANGE:
+      case OBJ_ITER: break;
+      case OBJ_NATIVE:
+        /* tier-2 hook: generators, streams and channels register an
+         * iterator kind with iter_register_native */
+        if (iter_accepts(x)) {
+          SYNC();
+          if (!iter_from(vm, x, &x)) THROW();
+        } else {
+          x = NIL_VAL;
+        }
+        break;
+      default: x = NIL_VAL; break;
+      }
+    } else {
+      x = NIL_VAL;
+    }
+    slots[s] = x;
+    slots[s + 1] = INT_VAL(0);
+    NEXT();
+  }
+  CASE(FOR_NEXT) {
+    uint16_t s = READ_U16();
+    uint32_t t = READ_U32();
+    Value src = slots[s];
+    int64_t i = AS_INT(slots[s + 1]);
+    if (IS_NIL(src)) {
+      ip = frame->fn->chunk.code + t;
+      NEXT();
+    }
+    switch (OBJ_TYPE(src)) {
+    case OBJ_LIST: {
+      ObjList *l = AS_LIST(src);
+      if (i >= (int64_t)l->count) goto for_done;
+      PUSH(l->items[i]);
+      break;
+    }
+    case OBJ_SET: {
+      ObjSet *st = AS_SET(src);
+      if (i >= (int64_t)st->count) goto for_done;
+      PUSH(st->items[i]);
+      break;
+    }
+    case OBJ_DICT: {
+      ObjDict *d = AS_DICT(src);
+      if (i >= (int64_t)d->count) goto for_done;
+      ObjDict *e = dict_new(vm, 2);
+      dict_set_cstr(vm, e, "key", OBJ_VAL(d->entries[i].key));
+      dict_set_cstr(vm, e, "value", d->entries[i].value);
+      PUSH(OBJ_VAL(e));
+      break;
+    }
+    case OBJ_RANGE: {
+      ObjRange *r = AS_RANGE(src);
+      if (i >= range_len(r)) goto for_done;
+      PUSH(INT_VAL(r->start + i));
+      break;
+    }
+    case OBJ_ITER: {
+      Value out;
+      SYNC();
+      int got = iter_next(vm, src, &out);
+      if (got < 0) THROW();
+      if (got == 0) goto for_done;
+      PUSH(out);
+      break;
+    }
+    default: goto for_done;
+    }
+    slots[s + 1] = INT_VAL(i + 1);
+    NEXT();
+  for_done:
+    ip = frame->fn->chunk.code + t;
+    NEXT();
+  }
+  CASE(DESTRUCT_DICT) {
+    if (!IS_DICT(sp[-1])) {
+      SYNC();
+      destruct_error(vm, sp[-1], true);
+      THROW();
+    }
+    NEXT();
+  }
+  CASE(DESTRUCT_LIST) {
+    if (!IS_LIST(sp[-1])) {
+      SYNC();
+      destruct_error(vm, sp[-1], false);
+      THROW();
+    }
+    NEXT();
+  }
+  CASE(DICT_REST) {
+    uint16_t k = READ_U16();
+    ObjList *keys = AS_LIST(consts[k]);
+    ObjDict *d = dict_copy(vm, AS_DICT(sp[-1]));
+    for (uint32_t i = 0; i < keys->count; i++) dict_remove(d, AS_STRING(keys->items[i]));
+    sp[-1] = OBJ_VAL(d);
+    NEXT();
+  }
+  CASE(LIST_REST) {
+    uint16_t n = READ_U16();
+    ObjList *l = AS_LIST(sp[-1]);
+    ObjList *r = list_new(vm, l->count > n ? l->count - n : 0);
+    for (uint32_t i = n; i < l->count; i++) list_push(vm, r, l->items[i]);
+    sp[-1] = OBJ_VAL(r);
+    NEXT();
+  }
+  CASE(UNPACK_PAIR) {
+    Value x = sp[-1], a = NIL_VAL, b = NIL_VAL;
+    if (IS_PAIR(x)) {
+      a = AS_PAIR(x)->first;
+      b = AS_PAIR(x)->second;
+    } else if (IS_LIST(x)) {
+      ObjList *l = AS_LIST(x);
+      if (l->count > 0) a = l->items[0];
+      if (l->count > 1) b = l->items[1];
+    } else if (IS_DICT(x)) {
+      dict_get_cstr(AS_DICT(x), "key", &a);
+      dict_get_cstr(AS_DICT(x), "value", &b);
+    } else {
+      SYNC();
+      err_type(vm, "cannot destructure %s with (a, b) pattern \xe2\x80\x94 expected pair",
+               val_type_name(x));
+      THROW();
+    }
+    sp[-1] = a;
+    PUSH(b);
+    NEXT();
+  }
+  CASE(MATCH_ENUM) {
+    uint16_t k1 = READ_U16();
+    uint16_t k2 = READ_U16();
+    Value x = sp[-1];
+    bool r = IS_ENUM(x) && AS_ENUM(x)->enum_name && str_eq(AS_ENUM(x)->enum_name, AS_STRING(consts[k1])) &&
+             str_eq(AS_ENUM(x)->variant, AS_STRING(consts[k2]));
+    sp[-1] = BOOL_VAL(r);
+    NEXT();
+  }
+  CASE(ENUM_FIELD) {
+    uint16_t i = READ_U16();
+    Value x = sp[-1];
+    sp[-1] = IS_ENUM(x) && i < AS_ENUM(x)->nfields ? AS_ENUM(x)->fields[i] : NIL_VAL;
+    NEXT();
+  }
+  CASE(IS_DICT) sp[-1] = BOOL_VAL(IS_DICT(sp[-1])); NEXT();
+  CASE(LIST_LEN_GE) {
+    uint16_t n = READ_U16();
+    Value x = sp[-1];
+    sp[-1] = BOOL_VAL(IS_LIST(x) && AS_LIST(x)->count >= n);
+    NEXT();
+  }
+  CASE(UNSUPPORTED) {
+    uint16_t k = READ_U16();
+    SYNC();
+    err_runtime(vm, "%s is not supported yet", AS_CSTR(consts[k]));
+    THROW();
+  }
+
+  LOOP_END
+
+throw_error:
+  /* `frame` is still the top frame here (failed calls push nothing and
+   * callbacks unwind what they pushed) */
+  frame->ip = ip;
+  in->sp = sp;
+  if (handle_error(vm, target)) {
+    counting = in->counting;
+    RELOAD();
+    goto resume;
+  }
+  return false;
+
+#undef READ_BYTE
+#undef READ_U16
+#undef READ_U32
+#undef PUSH
+#undef POP
+#undef PEEK
+#undef SYNC
+#undef RELOAD
+#undef THROW
+#undef SAFE_POINT
+#undef COUNT_HOOK
+#undef DISPATCH
+#undef CASE
+#undef NEXT
+#undef LOOP_BEGIN
+#undef LOOP_END
+#undef BINARY_SLOW
+}
+
+bool interp_run_main(Vm *vm, ObjFunction *fn)
+{
+  Interp *in = vm->interp;
+  in->sp = in->stack;
+  in->nframes = 0;
+  in->nhandlers = 0;
+  in->handler_base = 0;
+  ObjClosure *cl = closure_new(vm, fn, NIL_VAL);
+  in->main_closure = OBJ_VAL(cl);
+  *in->sp++ = OBJ_VAL(cl);
+  if (!push_frame(vm, cl, 0)) {
+    capture_trace(vm);
+    return false;
+  }
+  bool ok = run(vm, 0);
+  if (ok) {
+    in->result = in->sp[-1];
+    in->has_result = true;
+  } else {
+    in->result = NIL_VAL;
+    in->has_result = false;
+  }
+  in->sp = in->stack;
+  in->nframes = 0;
+  return ok;
+}
+
+Value vm_result_value(Vm *vm) { return vm->interp && vm->interp->has_result ? vm->interp->result : NIL_VAL; }
+
+/* ---- output ------------------------------------------------------------------------ */
+
+void vm_write(Vm *vm, int stream, const char *data, size_t len)
+{
+  if (vm->cfg.write) {
+    vm->cfg.write(vm->cfg.write_ud, stream, data, len);
+    return;
+  }
+  if (stream == 2) {
+    fflush(stdout);
+    fwrite(data, 1, len, stderr);
+  } else {
+    fwrite(data, 1, len, stdout);
+  }
+}

@@ -1,0 +1,264 @@
+/*
+ * module.c: the public entry points of vm.h: create a VM, compile and run
+ * a program (parse -> compile -> interpret), and report its outcome.
+ *
+ * A run: reset the interpreter state, parse (parser.h), compile
+ * (compiler.h), parse the job input (json_parse_value), run the main
+ * function (interp_run_main), then build the outcome:
+ *  - parse/compile error: VM_COMPILE_ERROR, vm_error_text() is the parser's
+ *    message or `Compile error at line N: ...`, the diagnostic is
+ *    `error: <text>\n`;
+ *  - uncaught error: VM_RUNTIME_ERROR, the text is the uncaught display
+ *    form with the ` (line N)` suffix applied here and only here (the root
+ *    run; RUNTIME.md 3.2, N = innermost trace line), the diagnostic is
+ *    diag_render() over the trace and the source text;
+ *  - success: VM_OK; the final value decides the exit code (an int is the
+ *    code, Result.Err(msg) is 1 with display(msg) as the error text).
+ *
+ * The strings handed out (vm_error_text, vm_diagnostic, vm_trace) belong to
+ * the VM and live until the next run or vm_free.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "builtins.h"
+#include "compiler.h"
+#include "diag.h"
+#include "error.h"
+#include "gc.h"
+#include "interp.h"
+#include "object.h"
+#include "parser.h"
+#include "state.h"
+#include "vm.h"
+
+/* ---- life cycle ------------------------------------------------------------ */
+
+Vm *vm_new(const VmConfig *cfg)
+{
+  Vm *vm = calloc(1, sizeof(Vm));
+  if (!vm) abort();
+  if (cfg) vm->cfg = *cfg;
+  vm->heap.next_gc = GC_MIN_HEAP;
+  vm->heap.limit = vm->cfg.memory_limit;
+  vm->heap.stress = vm->cfg.gc_stress;
+  vm->err_kind = ERR_NONE;
+  vm->err_value = NIL_VAL;
+  interp_init(vm);
+  interp_reset(vm);
+  return vm;
+}
+
+static void clear_texts(Interp *in)
+{
+  free(in->error_text);
+  free(in->diagnostic);
+  free(in->source);
+  free(in->path);
+  in->error_text = in->diagnostic = in->source = in->path = NULL;
+  in->exit_code = 0;
+}
+
+void vm_free(Vm *vm)
+{
+  if (!vm) return;
+  gc_free_all(vm);
+  if (vm->interp) clear_texts(vm->interp);
+  interp_free(vm);
+  free(vm);
+}
+
+static char *dup_n(const char *s, size_t n)
+{
+  char *p = malloc(n + 1);
+  if (!p) abort();
+  if (n) memcpy(p, s, n);
+  p[n] = 0;
+  return p;
+}
+
+static char *dup_s(const char *s) { return dup_n(s, strlen(s)); }
+
+/* Start a new run of [src] from [path]. */
+static void begin(Vm *vm, const char *path, const char *src, size_t len)
+{
+  Interp *in = vm->interp;
+  clear_texts(in);
+  interp_reset(vm);
+  err_clear(vm);
+  vm->heap.over_limit = false;
+  in->path = dup_s(path ? path : "<input>");
+  in->source = dup_n(src ? src : "", src ? len : 0);
+}
+
+static VmStatus compile_failed(Vm *vm, const char *text)
+{
+  Interp *in = vm->interp;
+  in->error_text = dup_s(text);
+  Buf b = {0};
+  buf_printf(&b, "error: %s\n", text);
+  in->diagnostic = buf_take(&b);
+  in->exit_code = 1;
+  return VM_COMPILE_ERROR;
+}
+
+/* Parse and compile the current source; NULL on error (texts set). */
+static ObjFunction *compile(Vm *vm, VmStatus *status)
+{
+  Interp *in = vm->interp;
+  Arena arena = {0};
+  ParseError perr;
+  memset(&perr, 0, sizeof perr);
+  Node *prog = parse_program(&arena, in->source, strlen(in->source), &perr);
+  if (!prog) {
+    arena_free(&arena);
+    *status = compile_failed(vm, perr.message[0] ? perr.message : "Parse error");
+    return NULL;
+  }
+  char err[512];
+  int line = 0;
+  ObjFunction *fn = comp_compile(vm, prog, in->path, err, sizeof err, &line);
+  arena_free(&arena);
+  if (!fn) {
+    *status = compile_failed(vm, err);
+    return NULL;
+  }
+  *status = VM_OK;
+  return fn;
+}
+
+static const char *source_of(void *ud, const char *file)
+{
+  Interp *in = ud;
+  (void)file; /* one module for now: every frame's file is the entry file */
+  return in->source;
+}
+
+/* Texts of an uncaught error (the root run failed). */
+static VmStatus runtime_failed(Vm *vm)
+{
+  Interp *in = vm->interp;
+  int line = in->ntrace > 0 ? in->trace[in->ntrace - 1].line : 0;
+  Buf b = {0};
+  err_display_uncaught(vm, line, &b);
+  in->error_text = buf_take(&b);
+  Buf d = {0};
+  diag_render(&d, in->error_text, in->trace, in->ntrace, in->path, source_of, in);
+  in->diagnostic = buf_take(&d);
+  in->exit_code = 1;
+  return VM_RUNTIME_ERROR;
+}
+
+VmStatus vm_run_source(Vm *vm, const char *path, const char *src, size_t len,
+                       const char *input_json)
+{
+  Interp *in = vm->interp;
+  begin(vm, path, src, len);
+  VmStatus st;
+  ObjFunction *fn = compile(vm, &st);
+  if (!fn) return st;
+  if (input_json) {
+    Value v = NIL_VAL;
+    if (!json_parse_value(vm, input_json, strlen(input_json), &v)) return runtime_failed(vm);
+    in->input = v;
+  }
+  in->running = true;
+  bool ok = interp_run_main(vm, fn);
+  in->running = false;
+  if (!vm->cfg.write) fflush(stdout);
+  if (!ok) return runtime_failed(vm);
+  Value r = in->result;
+  if (IS_INT(r)) {
+    in->exit_code = (int)AS_INT(r);
+  } else if (is_result_err(r)) {
+    in->exit_code = 1;
+    ObjEnum *e = AS_ENUM(r);
+    Buf b = {0};
+    if (e->nfields) val_display(vm, e->fields[0], &b);
+    else buf_puts(&b, "");
+    in->error_text = buf_take(&b);
+  }
+  return VM_OK;
+}
+
+VmStatus vm_run_file(Vm *vm, const char *path, const char *input_json)
+{
+  FILE *f = fopen(path, "rb");
+  if (!f) {
+    begin(vm, path, "", 0);
+    char msg[600];
+    snprintf(msg, sizeof msg, "Cannot read file %s: %s", path, strerror(errno));
+    return compile_failed(vm, msg);
+  }
+  Buf b = {0};
+  char chunk[65536];
+  size_t n;
+  while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) buf_append(&b, chunk, n);
+  bool bad = ferror(f) != 0;
+  fclose(f);
+  if (bad) {
+    buf_free(&b);
+    begin(vm, path, "", 0);
+    char msg[600];
+    snprintf(msg, sizeof msg, "Cannot read file %s", path);
+    return compile_failed(vm, msg);
+  }
+  VmStatus st = vm_run_source(vm, path, b.data ? b.data : "", b.len, input_json);
+  buf_free(&b);
+  return st;
+}
+
+VmStatus vm_check_source(Vm *vm, const char *path, const char *src, size_t len)
+{
+  begin(vm, path, src, len);
+  VmStatus st;
+  compile(vm, &st);
+  return st;
+}
+
+VmStatus vm_disasm_source(Vm *vm, const char *path, const char *src, size_t len, char **out)
+{
+  begin(vm, path, src, len);
+  *out = NULL;
+  VmStatus st;
+  ObjFunction *fn = compile(vm, &st);
+  if (!fn) return st;
+  Buf b = {0};
+  dbg_disasm_function(vm, fn, &b);
+  *out = buf_take(&b);
+  return VM_OK;
+}
+
+/* ---- outcome ------------------------------------------------------------------ */
+
+const char *vm_error_text(Vm *vm)
+{
+  return vm->interp->error_text ? vm->interp->error_text : "";
+}
+
+const char *vm_diagnostic(Vm *vm)
+{
+  return vm->interp->diagnostic ? vm->interp->diagnostic : "";
+}
+
+int vm_exit_code(Vm *vm) { return vm->interp->exit_code; }
+
+char *vm_result_json(Vm *vm)
+{
+  Interp *in = vm->interp;
+  if (!in->has_result || IS_NIL(in->result)) return NULL;
+  Buf b = {0};
+  json_stringify_value(vm, in->result, &b);
+  return buf_take(&b);
+}
+
+void vm_stats(Vm *vm, VmStats *out)
+{
+  memset(out, 0, sizeof *out);
+  out->instructions = vm->interp->instructions;
+  out->heap_peak = vm->heap.peak;
+  out->collections = vm->heap.collections;
+  out->peak_frames = vm->interp->peak_frames;
+}

@@ -1,0 +1,439 @@
+/*
+ * ops.c: the language's operators on values, with the exact error texts of
+ * LANGUAGE.md 5.2 (arithmetic), 5.4 (`in`), 5.6 (indexing, slicing,
+ * properties) and 6.3 (index/property assignment).
+ *
+ * Every function returns false with the VM error set (error.h) on failure
+ * and never collects (allocation only sets gc_pending). Results are fresh or
+ * shared immutable values: `x[i] = v` and `x.f = v` build an updated copy
+ * and never change the receiver (value semantics, value.h).
+ *
+ * Integer arithmetic wraps (computed in uint64_t, so no undefined
+ * behaviour, including INT64_MIN / -1 and INT64_MIN % -1). Durations take no
+ * part in arithmetic. Results whose size is known in advance (string repeat
+ * and concatenation, list concatenation) are checked before allocating: a
+ * result larger than the VM memory limit, or than a string/list can hold
+ * (uint32 lengths), raises the uncatchable memory error instead of asking
+ * malloc for gigabytes.
+ */
+#define _GNU_SOURCE /* memmem */
+#include <inttypes.h>
+#include <math.h>
+#include <string.h>
+
+#include "error.h"
+#include "gc.h"
+#include "object.h"
+#include "state.h"
+
+#define TN(v) val_type_name(v)
+
+/* Can a result of [bytes] bytes and [count] elements be built? */
+static bool size_ok(Vm *vm, uint64_t bytes, uint64_t count)
+{
+  if (count >= UINT32_MAX || bytes >= UINT32_MAX) return false;
+  if (vm->heap.limit != 0 && bytes > vm->heap.limit) return false;
+  return true;
+}
+
+/* ---- arithmetic ------------------------------------------------------------ */
+
+static ObjList *list_concat(Vm *vm, ObjList *a, ObjList *b)
+{
+  ObjList *l = list_new(vm, a->count + b->count);
+  if (a->count) memcpy(l->items, a->items, a->count * sizeof(Value));
+  if (b->count) memcpy(l->items + a->count, b->items, b->count * sizeof(Value));
+  l->count = a->count + b->count;
+  return l;
+}
+
+/* Merge of two sorted dicts; on equal keys the right side wins. */
+static ObjDict *dict_merge(Vm *vm, ObjDict *a, ObjDict *b)
+{
+  ObjDict *d = dict_new(vm, a->count + b->count);
+  uint32_t i = 0, j = 0, n = 0;
+  while (i < a->count || j < b->count) {
+    int c;
+    if (i == a->count) c = 1;
+    else if (j == b->count) c = -1;
+    else c = str_cmp(a->entries[i].key, b->entries[j].key);
+    if (c < 0) d->entries[n++] = a->entries[i++];
+    else if (c > 0) d->entries[n++] = b->entries[j++];
+    else {
+      d->entries[n++] = b->entries[j++];
+      i++;
+    }
+  }
+  d->count = n;
+  return d;
+}
+
+bool op_add(Vm *vm, Value a, Value b, Value *out)
+{
+  if (IS_INT(a) && IS_INT(b)) {
+    *out = INT_VAL((int64_t)((uint64_t)a.as.i + (uint64_t)b.as.i));
+    return true;
+  }
+  if (IS_NUMBER(a) && IS_NUMBER(b)) {
+    *out = FLOAT_VAL(AS_NUMBER(a) + AS_NUMBER(b));
+    return true;
+  }
+  if (IS_STRING(a) && IS_STRING(b)) {
+    ObjString *x = AS_STRING(a), *y = AS_STRING(b);
+    uint64_t n = (uint64_t)x->len + y->len;
+    if (!size_ok(vm, n, n)) return err_memory(vm);
+    *out = OBJ_VAL(str_concat(vm, x, y));
+    return true;
+  }
+  if (IS_LIST(a) && IS_LIST(b)) {
+    uint64_t n = (uint64_t)AS_LIST(a)->count + AS_LIST(b)->count;
+    if (!size_ok(vm, n * sizeof(Value), n)) return err_memory(vm);
+    *out = OBJ_VAL(list_concat(vm, AS_LIST(a), AS_LIST(b)));
+    return true;
+  }
+  if (IS_DICT(a) && IS_DICT(b)) {
+    *out = OBJ_VAL(dict_merge(vm, AS_DICT(a), AS_DICT(b)));
+    return true;
+  }
+  return err_type(vm, "Cannot add %s and %s", TN(a), TN(b));
+}
+
+bool op_sub(Vm *vm, Value a, Value b, Value *out)
+{
+  if (IS_INT(a) && IS_INT(b)) {
+    *out = INT_VAL((int64_t)((uint64_t)a.as.i - (uint64_t)b.as.i));
+    return true;
+  }
+  if (IS_NUMBER(a) && IS_NUMBER(b)) {
+    *out = FLOAT_VAL(AS_NUMBER(a) - AS_NUMBER(b));
+    return true;
+  }
+  /* Note the order: right operand first (reference text). */
+  return err_type(vm, "Cannot subtract %s from %s", TN(b), TN(a));
+}
+
+static bool str_repeat(Vm *vm, ObjString *s, int64_t n, Value *out)
+{
+  if (n <= 0 || s->len == 0) {
+    *out = OBJ_VAL(str_new(vm, "", 0));
+    return true;
+  }
+  if ((uint64_t)n > UINT32_MAX || !size_ok(vm, (uint64_t)s->len * (uint64_t)n, 0))
+    return err_memory(vm);
+  size_t total = (size_t)s->len * (size_t)n;
+  Buf b = {0};
+  buf_reserve(&b, total);
+  buf_append(&b, s->chars, s->len);
+  while (b.len < total) {
+    size_t chunk = b.len < total - b.len ? b.len : total - b.len;
+    buf_append(&b, b.data, chunk);
+  }
+  *out = OBJ_VAL(str_from_buf(vm, &b));
+  return true;
+}
+
+bool op_mul(Vm *vm, Value a, Value b, Value *out)
+{
+  if (IS_INT(a) && IS_INT(b)) {
+    *out = INT_VAL((int64_t)((uint64_t)a.as.i * (uint64_t)b.as.i));
+    return true;
+  }
+  if (IS_NUMBER(a) && IS_NUMBER(b)) {
+    *out = FLOAT_VAL(AS_NUMBER(a) * AS_NUMBER(b));
+    return true;
+  }
+  if (IS_STRING(a) && IS_INT(b)) return str_repeat(vm, AS_STRING(a), b.as.i, out);
+  if (IS_INT(a) && IS_STRING(b)) return str_repeat(vm, AS_STRING(b), a.as.i, out);
+  return err_type(vm, "Cannot multiply %s and %s", TN(a), TN(b));
+}
+
+bool op_div(Vm *vm, Value a, Value b, Value *out)
+{
+  if (IS_INT(a) && IS_INT(b)) {
+    if (b.as.i == 0) return err_div_zero(vm);
+    if (b.as.i == -1) *out = INT_VAL((int64_t)((uint64_t)0 - (uint64_t)a.as.i));
+    else *out = INT_VAL(a.as.i / b.as.i);
+    return true;
+  }
+  if (IS_NUMBER(a) && IS_NUMBER(b)) {
+    *out = FLOAT_VAL(AS_NUMBER(a) / AS_NUMBER(b));
+    return true;
+  }
+  return err_runtime(vm, "Cannot divide %s by %s", TN(a), TN(b));
+}
+
+bool op_mod(Vm *vm, Value a, Value b, Value *out)
+{
+  if (IS_INT(a) && IS_INT(b)) {
+    if (b.as.i == 0) return err_div_zero(vm);
+    *out = INT_VAL(b.as.i == -1 ? 0 : a.as.i % b.as.i);
+    return true;
+  }
+  if (IS_NUMBER(a) && IS_NUMBER(b)) {
+    double y = AS_NUMBER(b);
+    if (y == 0.0) return err_div_zero(vm);
+    *out = FLOAT_VAL(fmod(AS_NUMBER(a), y));
+    return true;
+  }
+  return err_runtime(vm, "Cannot modulo %s by %s", TN(a), TN(b));
+}
+
+bool op_pow(Vm *vm, Value a, Value b, Value *out)
+{
+  if (IS_INT(a) && IS_INT(b)) {
+    if (b.as.i < 0) {
+      *out = FLOAT_VAL(pow((double)a.as.i, (double)b.as.i));
+      return true;
+    }
+    uint64_t base = (uint64_t)a.as.i, r = 1;
+    uint64_t e = (uint64_t)b.as.i;
+    while (e) {
+      if (e & 1) r *= base;
+      base *= base;
+      e >>= 1;
+    }
+    *out = INT_VAL((int64_t)r);
+    return true;
+  }
+  if (IS_NUMBER(a) && IS_NUMBER(b)) {
+    *out = FLOAT_VAL(pow(AS_NUMBER(a), AS_NUMBER(b)));
+    return true;
+  }
+  return err_type(vm, "Cannot exponentiate %s by %s", TN(a), TN(b));
+}
+
+bool op_neg(Vm *vm, Value a, Value *out)
+{
+  if (IS_INT(a)) {
+    *out = INT_VAL((int64_t)((uint64_t)0 - (uint64_t)a.as.i));
+    return true;
+  }
+  if (IS_FLOAT(a)) {
+    *out = FLOAT_VAL(-a.as.f);
+    return true;
+  }
+  return err_runtime(vm, "Cannot negate value of type %s", TN(a));
+}
+
+/* ---- membership ------------------------------------------------------------ */
+
+bool op_in(Vm *vm, Value a, Value b)
+{
+  if (!IS_OBJ(b)) return false;
+  switch (OBJ_TYPE(b)) {
+  case OBJ_LIST: {
+    ObjList *l = AS_LIST(b);
+    for (uint32_t i = 0; i < l->count; i++)
+      if (val_equal(l->items[i], a)) return true;
+    return false;
+  }
+  case OBJ_SET:
+    return set_has(AS_SET(b), a);
+  case OBJ_DICT:
+    return dict_get(AS_DICT(b), val_to_string(vm, a), NULL);
+  case OBJ_STRING: {
+    ObjString *hay = AS_STRING(b);
+    ObjString *needle = val_to_string(vm, a);
+    if (needle->len == 0) return true;
+    return memmem(hay->chars, hay->len, needle->chars, needle->len) != NULL;
+  }
+  case OBJ_RANGE: {
+    if (!IS_INT(a)) return false;
+    ObjRange *r = AS_RANGE(b);
+    int64_t i = a.as.i;
+    return i >= r->start && (r->exclusive ? i < r->end : i <= r->end);
+  }
+  default:
+    return false;
+  }
+}
+
+/* ---- indexing and slicing ---------------------------------------------------- */
+
+bool op_index(Vm *vm, Value x, Value i, Value *out)
+{
+  if (IS_LIST(x) && IS_INT(i)) {
+    ObjList *l = AS_LIST(x);
+    int64_t k = i.as.i < 0 ? i.as.i + (int64_t)l->count : i.as.i;
+    *out = k >= 0 && k < (int64_t)l->count ? l->items[k] : NIL_VAL;
+    return true;
+  }
+  if (IS_STRING(x) && IS_INT(i)) {
+    ObjString *s = AS_STRING(x);
+    int64_t k = i.as.i < 0 ? i.as.i + (int64_t)s->nchars : i.as.i;
+    if (k < 0 || k >= (int64_t)s->nchars) *out = NIL_VAL;
+    else *out = OBJ_VAL(str_sub(vm, s, k, k + 1));
+    return true;
+  }
+  if (IS_DICT(x)) {
+    Value v;
+    *out = dict_get(AS_DICT(x), val_to_string(vm, i), &v) ? v : NIL_VAL;
+    return true;
+  }
+  if (IS_RANGE(x) && IS_INT(i)) {
+    ObjRange *r = AS_RANGE(x);
+    int64_t n = range_len(r);
+    int64_t k = i.as.i < 0 ? i.as.i + n : i.as.i;
+    if (k < 0 || k >= n)
+      return err_runtime(vm, "range index out of range: index %" PRId64
+                         " for range of length %" PRId64, i.as.i, n);
+    *out = INT_VAL((int64_t)((uint64_t)r->start + (uint64_t)k));
+    return true;
+  }
+  return err_type(vm, "cannot index into %s with %s", TN(x), TN(i));
+}
+
+/* Resolve a slice bound: nil -> [dflt], negative counts from the end,
+ * clamped to [0, len]. */
+static bool slice_bound(Vm *vm, Value v, int64_t len, int64_t dflt, const char *which,
+                        int64_t *out)
+{
+  if (IS_NIL(v)) {
+    *out = dflt;
+    return true;
+  }
+  if (!IS_INT(v))
+    return err_type(vm, "slice %s must be an integer, got %s", which, TN(v));
+  int64_t k = v.as.i;
+  if (k < 0) k = k < -len ? 0 : k + len;
+  if (k > len) k = len;
+  *out = k;
+  return true;
+}
+
+bool op_slice(Vm *vm, Value x, Value a, Value b, Value *out)
+{
+  int64_t len;
+  if (IS_LIST(x)) len = AS_LIST(x)->count;
+  else if (IS_STRING(x)) len = AS_STRING(x)->nchars;
+  else return err_type(vm, "cannot slice %s", TN(x));
+  int64_t from = 0, to = 0;
+  if (!slice_bound(vm, a, len, 0, "start", &from)) return false;
+  if (!slice_bound(vm, b, len, len, "end", &to)) return false;
+  if (from > to) to = from;
+  if (IS_STRING(x)) {
+    *out = OBJ_VAL(str_sub(vm, AS_STRING(x), from, to));
+    return true;
+  }
+  ObjList *src = AS_LIST(x);
+  ObjList *l = list_new(vm, (uint32_t)(to - from));
+  if (to > from) memcpy(l->items, src->items + from, (size_t)(to - from) * sizeof(Value));
+  l->count = (uint32_t)(to - from);
+  *out = OBJ_VAL(l);
+  return true;
+}
+
+/* ---- properties -------------------------------------------------------------- */
+
+static bool name_is(const ObjString *s, const char *lit)
+{
+  size_t n = strlen(lit);
+  return s->len == n && memcmp(s->chars, lit, n) == 0;
+}
+
+bool op_get_prop(Vm *vm, Value x, ObjString *name, bool optional, Value *out)
+{
+  *out = NIL_VAL;
+  if (IS_NIL(x)) {
+    if (optional) return true;
+    return err_type(vm, "cannot access property `%s` on nil", name->chars);
+  }
+  if (IS_OBJ(x)) {
+    switch (OBJ_TYPE(x)) {
+    case OBJ_DICT: {
+      Value v;
+      if (dict_get(AS_DICT(x), name, &v)) *out = v;
+      return true;
+    }
+    case OBJ_STRUCT: {
+      Value v;
+      ObjDict *f = AS_STRUCT(x)->fields;
+      if (f && dict_get(f, name, &v)) *out = v;
+      return true;
+    }
+    case OBJ_LIST: {
+      ObjList *l = AS_LIST(x);
+      if (name_is(name, "count")) *out = INT_VAL(l->count);
+      else if (name_is(name, "empty")) *out = BOOL_VAL(l->count == 0);
+      else if (name_is(name, "first")) *out = l->count ? l->items[0] : NIL_VAL;
+      else if (name_is(name, "last")) *out = l->count ? l->items[l->count - 1] : NIL_VAL;
+      return true;
+    }
+    case OBJ_STRING: {
+      ObjString *s = AS_STRING(x);
+      if (name_is(name, "count")) *out = INT_VAL(s->nchars);
+      else if (name_is(name, "empty")) *out = BOOL_VAL(s->len == 0);
+      return true;
+    }
+    case OBJ_ENUM: {
+      ObjEnum *e = AS_ENUM(x);
+      if (name_is(name, "variant")) {
+        *out = e->variant ? OBJ_VAL(e->variant) : OBJ_VAL(str_new(vm, "", 0));
+      } else if (name_is(name, "fields")) {
+        ObjList *l = list_new(vm, e->nfields);
+        if (e->nfields) memcpy(l->items, e->fields, e->nfields * sizeof(Value));
+        l->count = e->nfields;
+        *out = OBJ_VAL(l);
+      }
+      return true;
+    }
+    case OBJ_PAIR: {
+      ObjPair *p = AS_PAIR(x);
+      if (name_is(name, "first")) *out = p->first;
+      else if (name_is(name, "second")) *out = p->second;
+      else if (!optional)
+        return err_type(vm,
+                        "cannot access property `%s` on pair (expected `first` or `second`)",
+                        name->chars);
+      return true;
+    }
+    default:
+      break;
+    }
+  }
+  if (optional) return true;
+  return err_type(vm, "cannot access property `%s` on %s", name->chars, TN(x));
+}
+
+/* ---- assignment (updated copies) ------------------------------------------ */
+
+bool op_set_index(Vm *vm, Value x, Value i, Value v, Value *out)
+{
+  if (IS_LIST(x) && IS_INT(i)) {
+    ObjList *l = AS_LIST(x);
+    int64_t k = i.as.i < 0 ? i.as.i + (int64_t)l->count : i.as.i;
+    if (k < 0 || k >= (int64_t)l->count)
+      return err_runtime(vm, "Index %" PRId64 " out of bounds for list of length %" PRIu32,
+                         i.as.i, l->count);
+    ObjList *c = list_copy(vm, l);
+    c->items[k] = v;
+    *out = OBJ_VAL(c);
+    return true;
+  }
+  if (IS_DICT(x)) {
+    ObjString *key = val_to_string(vm, i);
+    ObjDict *c = dict_copy(vm, AS_DICT(x));
+    dict_set(vm, c, key, v);
+    *out = OBJ_VAL(c);
+    return true;
+  }
+  return err_type(vm, "cannot index into %s with %s", TN(x), TN(i));
+}
+
+bool op_set_prop(Vm *vm, Value x, ObjString *name, Value v, Value *out)
+{
+  if (IS_DICT(x)) {
+    ObjDict *c = dict_copy(vm, AS_DICT(x));
+    dict_set(vm, c, name, v);
+    *out = OBJ_VAL(c);
+    return true;
+  }
+  if (IS_STRUCT(x)) {
+    ObjStruct *s = AS_STRUCT(x);
+    ObjDict *f = s->fields ? dict_copy(vm, s->fields) : dict_new(vm, 1);
+    dict_set(vm, f, name, v);
+    *out = OBJ_VAL(struct_new(vm, s->type, s->name, f));
+    return true;
+  }
+  return err_type(vm, "cannot set property `%s` on %s", name->chars, TN(x));
+}

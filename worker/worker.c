@@ -1,0 +1,573 @@
+/*
+ * worker.c: `harn worker`, one job in one VM, events to the supervisor
+ * (worker.h; RUNTIME.md 5.1, 5.6 "Worker", 9; docs/protocol.md).
+ *
+ * Sequence: block SIGTERM/SIGINT/SIGHUP (they normally arrive blocked from
+ * the supervisor already), install their handlers, ignore SIGPIPE, start
+ * the output flusher thread (it inherits the blocked mask, so signals are
+ * only ever handled on the VM's thread), unblock; read the job frame from
+ * fd 3; send `started`; run the program; send `final`; exit 0.
+ *
+ * Signals. The handler is async-signal-safe: it stores the first signal
+ * number and its CLOCK_MONOTONIC arrival time, counts arrivals, and calls
+ * vm_interrupt() once a VM exists. A signal that arrives before the VM is
+ * created (while the job is being read) is forwarded right after creation,
+ * so it is neither lost nor fatal. A run that saw a host signal ends with
+ * status `cancelled` and `signal` set (5.6), whatever its value or error.
+ *
+ * Output and frame order. All frames go through one mutex-protected writer
+ * that assigns seq numbers. Program output is buffered (one pending chunk,
+ * one stream at a time) and flushed as an `output` frame when 4 KiB are
+ * pending, when the other stream is written, 20 ms after the first pending
+ * byte (the flusher thread's timer, which also covers a program blocked in
+ * a builtin), and before any other frame, so output written before a step
+ * record precedes it on the wire.
+ *
+ * Failure modes. If fd 4 breaks (supervisor gone: EPIPE, SIGPIPE is
+ * ignored) the writer goes quiet, the program still runs to its end (the
+ * parent-death signal normally kills us first), and the exit code is
+ * WRK_EXIT_IO. A final frame that would exceed IPC_MAX_FRAME (a huge
+ * result) is replaced by an error final saying so.
+ */
+#define _GNU_SOURCE
+#include "worker/worker.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ipc/ipc.h"
+#include "vm/diag.h"
+#include "vm/vm.h"
+
+#define FLUSH_BYTES 4096       /* RUNTIME.md 9.2 */
+#define FLUSH_NS (20 * 1000000LL)
+#define MAX_OUTPUT_CHUNK (1u << 20) /* bytes per output frame */
+
+/* ---- clocks ---------------------------------------------------------------- */
+
+static int64_t mono_ns(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static double epoch_ms(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
+}
+
+static double cpu_ms(void)
+{
+  struct rusage ru;
+  if (getrusage(RUSAGE_SELF, &ru) != 0) return 0;
+  return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000.0 +
+         (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1000.0;
+}
+
+/* ---- signals --------------------------------------------------------------- */
+
+static volatile sig_atomic_t sig_first;  /* first signal number, 0 = none */
+static volatile sig_atomic_t sig_count;
+static struct timespec sig_first_at;     /* written once, before sig_first */
+static Vm *volatile sig_vm;              /* set once the VM exists */
+
+static void on_signal(int signo)
+{
+  int saved = errno;
+  if (!sig_first) {
+    clock_gettime(CLOCK_MONOTONIC, &sig_first_at);
+    sig_first = signo;
+  }
+  sig_count++;
+  Vm *vm = sig_vm;
+  if (vm) vm_interrupt(vm, signo);
+  errno = saved;
+}
+
+static void host_signal_set(sigset_t *set)
+{
+  sigemptyset(set);
+  sigaddset(set, SIGTERM);
+  sigaddset(set, SIGINT);
+  sigaddset(set, SIGHUP);
+}
+
+static void install_signals(void)
+{
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_signal;
+  sa.sa_flags = SA_RESTART;
+  host_signal_set(&sa.sa_mask); /* one handler at a time: first-arrival is exact */
+  sigaction(SIGTERM, &sa, NULL);
+  sigaction(SIGINT, &sa, NULL);
+  sigaction(SIGHUP, &sa, NULL);
+  struct sigaction ign;
+  memset(&ign, 0, sizeof ign);
+  ign.sa_handler = SIG_IGN;
+  sigaction(SIGPIPE, &ign, NULL);
+}
+
+static const char *signal_name(int signo)
+{
+  switch (signo) {
+  case SIGTERM: return "SIGTERM";
+  case SIGINT: return "SIGINT";
+  case SIGHUP: return "SIGHUP";
+  default: return NULL;
+  }
+}
+
+/* ---- the frame writer ------------------------------------------------------------ */
+
+typedef struct Writer {
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  int fd;
+  bool broken;          /* a write failed: send nothing more */
+  bool stop;            /* flusher thread: exit */
+  const char *job;
+  int64_t attempt;
+  uint64_t seq;
+  int64_t t0;           /* mono_ns at worker start: t_ms origin */
+  Buf pending;          /* buffered output of stream pending_stream */
+  int pending_stream;
+  int64_t pending_since;/* mono_ns of the first pending byte */
+  uint64_t output_bytes;
+  Buf frame;            /* scratch for encoded frames */
+} Writer;
+
+static IpcEnvelope next_env(Writer *w)
+{
+  IpcEnvelope e = {w->job, w->attempt, w->seq, (double)(mono_ns() - w->t0) / 1e6};
+  return e;
+}
+
+/* Write the frame in w->frame (encoded with the current seq) and advance
+ * seq. Caller holds the mutex. */
+static void send_frame_locked(Writer *w)
+{
+  if (!w->broken && ipc_write_all(w->fd, w->frame.data, w->frame.len) != 0) {
+    w->broken = true;
+    fprintf(stderr, "harn worker: writing to the event pipe failed: %s\n", strerror(errno));
+  }
+  w->seq++;
+  buf_clear(&w->frame);
+}
+
+static void flush_output_locked(Writer *w)
+{
+  size_t off = 0;
+  while (off < w->pending.len) {
+    size_t n = w->pending.len - off;
+    if (n > MAX_OUTPUT_CHUNK) n = MAX_OUTPUT_CHUNK;
+    IpcEnvelope e = next_env(w);
+    buf_clear(&w->frame);
+    ipc_encode_output(&w->frame, &e, w->pending_stream, w->pending.data + off, n);
+    send_frame_locked(w);
+    off += n;
+  }
+  buf_clear(&w->pending);
+}
+
+static void on_output(void *ud, int stream, const char *data, size_t len)
+{
+  Writer *w = ud;
+  if (len == 0) return;
+  pthread_mutex_lock(&w->mu);
+  if (w->pending.len > 0 && w->pending_stream != stream) flush_output_locked(w);
+  if (w->pending.len == 0) {
+    w->pending_since = mono_ns();
+    w->pending_stream = stream;
+    pthread_cond_signal(&w->cv); /* arm the flusher's 20 ms timer */
+  }
+  buf_append(&w->pending, data, len);
+  w->output_bytes += len;
+  if (w->pending.len >= FLUSH_BYTES) flush_output_locked(w);
+  pthread_mutex_unlock(&w->mu);
+}
+
+/* The 20 ms timer: flushes output that nobody else flushed in time. */
+static void *flusher_main(void *arg)
+{
+  Writer *w = arg;
+  pthread_mutex_lock(&w->mu);
+  while (!w->stop) {
+    if (w->pending.len == 0) {
+      pthread_cond_wait(&w->cv, &w->mu);
+      continue;
+    }
+    int64_t due = w->pending_since + FLUSH_NS;
+    int64_t now = mono_ns();
+    if (now >= due) {
+      flush_output_locked(w);
+      continue;
+    }
+    struct timespec ts = {(time_t)(due / 1000000000LL), (long)(due % 1000000000LL)};
+    pthread_cond_timedwait(&w->cv, &w->mu, &ts);
+  }
+  pthread_mutex_unlock(&w->mu);
+  return NULL;
+}
+
+/* Pack a VM event body into a msgpack object (in [z]); false if the packer
+ * failed or the body is not what RUNTIME.md 9.2 says. */
+static bool body_object(Vm *vm, const void *body, msgpack_sbuffer *sb, msgpack_zone *z,
+                        msgpack_object *out)
+{
+  msgpack_packer pk;
+  msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
+  if (!vm_value_pack(vm, body, &pk)) return false;
+  size_t off = 0;
+  return msgpack_unpack(sb->data, sb->size, &off, z, out) == MSGPACK_UNPACK_SUCCESS;
+}
+
+static const msgpack_object *map_get(const msgpack_object *m, const char *key)
+{
+  if (m->type != MSGPACK_OBJECT_MAP) return NULL;
+  size_t n = strlen(key);
+  for (uint32_t i = 0; i < m->via.map.size; i++) {
+    const msgpack_object *k = &m->via.map.ptr[i].key;
+    if (k->type == MSGPACK_OBJECT_STR && k->via.str.size == n && memcmp(k->via.str.ptr, key, n) == 0)
+      return &m->via.map.ptr[i].val;
+  }
+  return NULL;
+}
+
+/* A NUL-terminated copy of a str object, or NULL when [o] is not a str. */
+static char *ostrdup(const msgpack_object *o)
+{
+  if (!o || o->type != MSGPACK_OBJECT_STR) return NULL;
+  return strndup(o->via.str.ptr, o->via.str.size);
+}
+
+/* VmEventFn: step records, harness.emit, lifecycle events. */
+static void on_vm_event(void *ud, Vm *vm, const char *type, const void *body)
+{
+  Writer *w = ud;
+  msgpack_sbuffer sb;
+  msgpack_sbuffer_init(&sb);
+  msgpack_zone *z = msgpack_zone_new(8192);
+  msgpack_object o;
+  const char *bad = NULL;
+  if (!z || !body_object(vm, body, &sb, z, &o)) bad = "cannot encode the event body";
+
+  pthread_mutex_lock(&w->mu);
+  flush_output_locked(w);
+  IpcEnvelope e = next_env(w);
+  int rc = 0;
+  buf_clear(&w->frame);
+  if (!bad && strcmp(type, "step") == 0) {
+    if (o.type != MSGPACK_OBJECT_MAP) bad = "step record is not a dict";
+    else rc = ipc_encode_step(&w->frame, &e, &o);
+  } else if (!bad && strcmp(type, "emit") == 0) {
+    char *name = ostrdup(map_get(&o, "name"));
+    const msgpack_object *data = map_get(&o, "data");
+    if (!name) bad = "emit body has no string `name`";
+    else rc = ipc_encode_emit(&w->frame, &e, name, data);
+    free(name);
+  } else if (!bad && strcmp(type, "lifecycle") == 0) {
+    IpcLifecycle l;
+    memset(&l, 0, sizeof l);
+    char *event = ostrdup(map_get(&o, "event"));
+    char *control = ostrdup(map_get(&o, "control"));
+    const msgpack_object *payload = map_get(&o, "payload");
+    const msgpack_object *hooks = map_get(&o, "hooks");
+    if (payload) l.payload = *payload;
+    if (hooks) l.hooks = *hooks;
+    l.event = event;
+    l.control = control;
+    if (!event || !control) bad = "lifecycle body needs string `event` and `control`";
+    else rc = ipc_encode_lifecycle(&w->frame, &e, &l);
+    free(event);
+    free(control);
+  } else if (!bad) {
+    bad = "unknown event type";
+  }
+  if (!bad && rc != 0) bad = "event frame exceeds the maximum frame size";
+  if (bad) {
+    buf_clear(&w->frame);
+    fprintf(stderr, "harn worker: dropped a `%s` event: %s\n", type, bad);
+  } else {
+    send_frame_locked(w);
+  }
+  pthread_mutex_unlock(&w->mu);
+  if (z) msgpack_zone_free(z);
+  msgpack_sbuffer_destroy(&sb);
+}
+
+/* ---- the final frame ------------------------------------------------------------- */
+
+typedef struct Outcome {
+  IpcStatus status;
+  bool pack_value;      /* value from vm_result_pack */
+  bool pack_error_value;
+  const char *error;
+  const char *diagnostic;
+  const char *signal;
+  bool hard_stop;
+  int64_t exit_code;
+  IpcCounters counters;
+  const TraceEntry *trace;
+  int ntrace;
+} Outcome;
+
+/* Encode the final frame into w->frame. [oversize]: replace the value and
+ * error payload by nil (the first attempt did not fit). */
+static int encode_final(Writer *w, Vm *vm, const Outcome *oc, bool oversize)
+{
+  IpcFrame f;
+  ipc_frame_init(&f);
+  IpcEnvelope e = next_env(w);
+  ipc_frame_begin(&f, IPC_MSG_FINAL, &e, 10);
+  msgpack_packer *pk = ipc_frame_packer(&f);
+  const char *err = oc->error;
+  IpcStatus st = oc->status;
+  if (oversize) {
+    err = "Runtime error: the job's result exceeds the maximum frame size (16 MiB)";
+    if (st == IPC_STATUS_OK) st = IPC_STATUS_ERROR;
+  }
+  ipc_pack_str(pk, "status");
+  ipc_pack_str(pk, ipc_status_name(st));
+  ipc_pack_str(pk, "value");
+  if (oc->pack_value && !oversize) vm_result_pack(vm, pk);
+  else msgpack_pack_nil(pk);
+  ipc_pack_str(pk, "error");
+  ipc_pack_str_or_nil(pk, err);
+  ipc_pack_str(pk, "error_value");
+  if (oc->pack_error_value && !oversize) vm_error_value_pack(vm, pk);
+  else msgpack_pack_nil(pk);
+  ipc_pack_str(pk, "diagnostic");
+  ipc_pack_str_or_nil(pk, oversize ? NULL : oc->diagnostic);
+  ipc_pack_str(pk, "trace");
+  msgpack_pack_array(pk, (size_t)oc->ntrace);
+  for (int i = 0; i < oc->ntrace; i++) {
+    const TraceEntry *t = &oc->trace[i];
+    msgpack_pack_map(pk, 4);
+    ipc_pack_str(pk, "fn");
+    ipc_pack_str(pk, t->fn ? t->fn : "");
+    ipc_pack_str(pk, "line");
+    msgpack_pack_int64(pk, t->line);
+    ipc_pack_str(pk, "col");
+    msgpack_pack_int64(pk, t->col);
+    ipc_pack_str(pk, "file");
+    ipc_pack_str(pk, t->file ? t->file : "");
+  }
+  ipc_pack_str(pk, "signal");
+  ipc_pack_str_or_nil(pk, oc->signal);
+  ipc_pack_str(pk, "hard_stop");
+  if (oc->hard_stop) msgpack_pack_true(pk);
+  else msgpack_pack_false(pk);
+  ipc_pack_str(pk, "exit_code");
+  msgpack_pack_int64(pk, oversize && oc->status == IPC_STATUS_OK ? 1 : oc->exit_code);
+  const IpcCounters *c = &oc->counters;
+  ipc_pack_str(pk, "counters");
+  msgpack_pack_map(pk, 7);
+  ipc_pack_str(pk, "wall_ms");
+  msgpack_pack_double(pk, c->wall_ms);
+  ipc_pack_str(pk, "cpu_ms");
+  msgpack_pack_double(pk, c->cpu_ms);
+  ipc_pack_str(pk, "instructions");
+  if (c->has_instructions) msgpack_pack_uint64(pk, c->instructions);
+  else msgpack_pack_nil(pk);
+  ipc_pack_str(pk, "tasks_spawned");
+  msgpack_pack_uint64(pk, c->tasks_spawned);
+  ipc_pack_str(pk, "steps_recorded");
+  msgpack_pack_uint64(pk, c->steps_recorded);
+  ipc_pack_str(pk, "output_bytes");
+  msgpack_pack_uint64(pk, c->output_bytes);
+  ipc_pack_str(pk, "peak_frames");
+  msgpack_pack_int64(pk, c->peak_frames);
+  buf_clear(&w->frame);
+  int rc = ipc_frame_end(&f, &w->frame);
+  ipc_frame_destroy(&f);
+  return rc;
+}
+
+/* ---- entry point ---------------------------------------------------------------- */
+
+static int parse_fd(const char *s)
+{
+  char *end;
+  long v = strtol(s, &end, 10);
+  if (*s == '\0' || *end != '\0' || v < 0 || v > 1 << 20) return -1;
+  return (int)v;
+}
+
+int wrk_main(int argc, char **argv)
+{
+  int64_t t0 = mono_ns();
+  int job_fd = IPC_JOB_FD, ev_fd = IPC_EVENT_FD;
+  for (int i = 1; i < argc; i++) {
+    if (strcmp(argv[i], "--job-fd") == 0 && i + 1 < argc) job_fd = parse_fd(argv[++i]);
+    else if (strcmp(argv[i], "--event-fd") == 0 && i + 1 < argc) ev_fd = parse_fd(argv[++i]);
+    else {
+      fprintf(stderr, "usage: harn worker [--job-fd N] [--event-fd N]\n"
+                      "  (internal: started by the supervisor; see docs/protocol.md)\n");
+      return WRK_EXIT_USAGE;
+    }
+  }
+  if (job_fd < 0 || ev_fd < 0 || fcntl(job_fd, F_GETFD) < 0 || fcntl(ev_fd, F_GETFD) < 0) {
+    fprintf(stderr, "harn worker: the job fd (%d) and event fd (%d) must be open\n", job_fd, ev_fd);
+    return WRK_EXIT_USAGE;
+  }
+
+  /* Signals: block, install, start the flusher (inherits the block), unblock. */
+  sigset_t hs, old;
+  host_signal_set(&hs);
+  pthread_sigmask(SIG_BLOCK, &hs, &old);
+  install_signals();
+
+  Writer w;
+  memset(&w, 0, sizeof w);
+  pthread_mutex_init(&w.mu, NULL);
+  pthread_condattr_t ca;
+  pthread_condattr_init(&ca);
+  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+  pthread_cond_init(&w.cv, &ca);
+  pthread_condattr_destroy(&ca);
+  w.fd = ev_fd;
+  w.t0 = t0;
+  pthread_t flusher;
+  bool have_flusher = pthread_create(&flusher, NULL, flusher_main, &w) == 0;
+  sigset_t unblock = old;
+  sigdelset(&unblock, SIGTERM);
+  sigdelset(&unblock, SIGINT);
+  sigdelset(&unblock, SIGHUP);
+  pthread_sigmask(SIG_SETMASK, &unblock, NULL);
+
+  /* The job. */
+  IpcDecoder *dec = ipc_decoder_new(IPC_READ_JOB, 0);
+  IpcMsg msg;
+  memset(&msg, 0, sizeof msg);
+  int rc = dec ? ipc_read_msg(job_fd, dec, &msg) : IPC_E_NOMEM;
+  if (rc != 1) {
+    fprintf(stderr, "harn worker: no valid job frame on fd %d: %s\n", job_fd,
+            rc == IPC_E_EOF ? "end of stream before a job" : rc == IPC_E_IO ? strerror(errno)
+                            : ipc_decoder_error(dec));
+    ipc_decoder_free(dec);
+    if (have_flusher) {
+      pthread_mutex_lock(&w.mu);
+      w.stop = true;
+      pthread_cond_signal(&w.cv);
+      pthread_mutex_unlock(&w.mu);
+      pthread_join(flusher, NULL);
+    }
+    return WRK_EXIT_PROTOCOL;
+  }
+  ipc_decoder_free(dec);
+  close(job_fd);
+  const IpcJob *job = &msg.u.job;
+  w.job = msg.job;
+  w.attempt = msg.attempt;
+
+  /* started */
+  pthread_mutex_lock(&w.mu);
+  IpcStarted st = {IPC_PROTOCOL_VERSION, (int64_t)getpid(), (int64_t)getpgrp(), epoch_ms()};
+  IpcEnvelope e = next_env(&w);
+  ipc_encode_started(&w.frame, &e, &st);
+  send_frame_locked(&w);
+  pthread_mutex_unlock(&w.mu);
+
+  /* Run. */
+  VmConfig cfg;
+  memset(&cfg, 0, sizeof cfg);
+  cfg.write = on_output;
+  cfg.write_ud = &w;
+  if (job->count_instructions) cfg.max_instructions = UINT64_MAX; /* counting, no limit */
+  cfg.job.supervised = true;
+  cfg.job.job_id = msg.job;
+  cfg.job.attempt = msg.attempt;
+  cfg.job.has_deadline = job->has_deadline;
+  cfg.job.deadline_at_ms = job->deadline_at_ms;
+  cfg.job.grace_ms = job->grace_ms;
+  cfg.job.event = on_vm_event;
+  cfg.job.event_ud = &w;
+  Vm *vm = vm_new(&cfg);
+  sig_vm = vm;
+  if (sig_first) vm_interrupt(vm, sig_first); /* arrived before the VM existed */
+
+  VmStatus vs;
+  if (job->program) {
+    vs = vm_run_file(vm, job->program, job->input_json);
+  } else {
+    vs = vm_run_source(vm, job->name ? job->name : "<inline>", job->source, job->source_len,
+                       job->input_json);
+  }
+  /* From here on signals wait (and die with the process): the run is over,
+   * and the handler must not touch the VM once it is freed. */
+  pthread_sigmask(SIG_BLOCK, &hs, NULL);
+  int seen_sig = 0;
+  bool interrupted = vm_was_interrupted(vm, &seen_sig);
+  if (!interrupted && sig_first) {
+    interrupted = true;
+    seen_sig = sig_first;
+  }
+
+  /* The outcome. */
+  Outcome oc;
+  memset(&oc, 0, sizeof oc);
+  VmStats stats;
+  memset(&stats, 0, sizeof stats);
+  vm_stats(vm, &stats);
+  if (vs == VM_OK) {
+    oc.status = IPC_STATUS_OK;
+    oc.pack_value = true;
+    oc.exit_code = vm_exit_code(vm);
+    const char *t = vm_error_text(vm);
+    if (oc.exit_code != 0 && t && *t) oc.error = t; /* a returned Err(msg) */
+  } else {
+    oc.status = IPC_STATUS_ERROR;
+    oc.exit_code = 1;
+    oc.error = vm_error_text(vm);
+    oc.diagnostic = vm_diagnostic(vm);
+    oc.pack_error_value = vs == VM_RUNTIME_ERROR;
+    oc.pack_value = false;
+    oc.ntrace = vm_trace(vm, &oc.trace);
+    if (oc.ntrace < 0) oc.ntrace = 0;
+  }
+  if (interrupted) {
+    oc.status = IPC_STATUS_CANCELLED;
+    oc.signal = signal_name(seen_sig);
+  }
+  oc.hard_stop = stats.hard_stop;
+
+  pthread_mutex_lock(&w.mu);
+  flush_output_locked(&w);
+  oc.counters.wall_ms = (double)(mono_ns() - t0) / 1e6;
+  oc.counters.cpu_ms = cpu_ms();
+  oc.counters.has_instructions = job->count_instructions;
+  oc.counters.instructions = stats.instructions;
+  oc.counters.tasks_spawned = stats.tasks_spawned;
+  oc.counters.steps_recorded = stats.steps_recorded;
+  oc.counters.output_bytes = w.output_bytes;
+  oc.counters.peak_frames = stats.peak_frames;
+  if (encode_final(&w, vm, &oc, false) != 0) encode_final(&w, vm, &oc, true);
+  send_frame_locked(&w);
+  w.stop = true;
+  pthread_cond_signal(&w.cv);
+  bool broken = w.broken;
+  pthread_mutex_unlock(&w.mu);
+  if (have_flusher) pthread_join(flusher, NULL);
+  close(ev_fd);
+
+  sig_vm = NULL;
+  vm_free(vm);
+  ipc_msg_free(&msg);
+  buf_free(&w.pending);
+  buf_free(&w.frame);
+  pthread_cond_destroy(&w.cv);
+  pthread_mutex_destroy(&w.mu);
+  return broken ? WRK_EXIT_IO : WRK_EXIT_OK;
+}

@@ -1,0 +1,33 @@
+/*
+ * worker.h: `harn worker`, the process that runs one job for the
+ * supervisor (RUNTIME.md 5.1, 5.6 "Worker", 9; docs/protocol.md).
+ *
+ * The worker reads exactly one `job` frame from fd 3 (IPC_JOB_FD), runs the
+ * program in one VM and writes event frames to fd 4 (IPC_EVENT_FD):
+ * `started`, then `output` chunks / `step` / `emit` / `lifecycle` as they
+ * happen, then exactly one `final`, and exits 0. Its stdin, stdout and
+ * stderr are not part of the protocol (stderr carries only the worker's own
+ * complaints about a broken protocol).
+ *
+ * Signals: SIGTERM, SIGINT and SIGHUP are recorded (first signal and its
+ * arrival time) and forwarded to the VM with vm_interrupt(); SIGPIPE is
+ * ignored. The supervisor blocks the three before exec; the worker unblocks
+ * them only after its handlers are installed, so an early signal is neither
+ * lost nor fatal.
+ */
+#ifndef HARN_WORKER_H
+#define HARN_WORKER_H
+
+/* Exit codes of `harn worker` (a final frame was sent only with 0). */
+#define WRK_EXIT_OK 0         /* the final frame was written */
+#define WRK_EXIT_USAGE 100    /* bad arguments, or fd 3 / fd 4 not open */
+#define WRK_EXIT_PROTOCOL 76  /* malformed job frame, wrong protocol
+                                 version, or EOF before a job (EX_PROTOCOL) */
+#define WRK_EXIT_IO 111       /* writing to fd 4 failed (supervisor gone) */
+
+/* Entry point of `harn worker [--job-fd N] [--event-fd N]` ([argv][0] is
+ * "worker"; the fd options exist for tests and default to 3 and 4).
+ * Returns the process exit code (one of WRK_EXIT_*). */
+int wrk_main(int argc, char **argv);
+
+#endif

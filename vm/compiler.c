@@ -17,7 +17,9 @@
  *    `fn` that calls itself captures its own slot, which PATCH_SELF points
  *    at the new closure right after creation.
  *  - anything else -> a global of the module, by index (interp.h Global):
- *    top-level let/var and declarations at the main chunk's scope depth 0.
+ *    the fn, struct, enum and impl declarations of the main chunk's scope
+ *    depth 0 (top-level let/var are locals of the main chunk, so closures
+ *    snapshot them like any other binding).
  *    Whether the global exists is decided at run time, so `Undefined
  *    variable: x` / `Undefined builtin: f` are raised only when reached.
  *    A global that was never defined falls back to the builtin of that
@@ -485,18 +487,13 @@ static void emit_set_name(Comp *c, const char *name)
 
 static bool at_global_scope(Comp *c) { return c->fs->is_main && c->fs->scope_depth == 0; }
 
-/* Declare [name] and store the top value into it (let/var/for/catch...). */
+/* Declare [name] and store the top value into it (let/var/for/catch...).
+ * Top-level let/var are locals of the main chunk too: closures created
+ * later capture them by copy like any other binding (LANGUAGE.md 7). */
 static void declare_store(Comp *c, const char *name, bool mutable_, bool is_let)
 {
   if (strcmp(name, "_") == 0) {
     emit_op(c, OP_POP);
-    return;
-  }
-  if (at_global_scope(c)) {
-    int g = global_index(c, name);
-    emit_op(c, OP_DEFINE_GLOBAL);
-    emit_u16(c, (unsigned)g);
-    emit_byte(c, (uint8_t)((mutable_ ? 1 : 0) | (is_let ? 2 : 0)));
     return;
   }
   FnState *fs = c->fs;
@@ -1733,6 +1730,18 @@ static void compile_stmt(Comp *c, Node *n)
       compile_call(c, e, true);
       AT(n);
       emit_op(c, OP_RETURN);
+    } else if (e && e->kind == N_PIPE && !e->as.pipe.placeholder && e->as.pipe.right->kind == N_IDENT &&
+               !has_unwind_work(c)) {
+      /* return x |> f: a tail call too (f is a name, so evaluating it
+       * before x changes nothing) */
+      AT(e->as.pipe.right);
+      emit_get_name(c, e->as.pipe.right->as.str.s, true);
+      compile_expr(c, e->as.pipe.left);
+      AT(e);
+      emit_op_eff(c, OP_TAIL_CALL, -1);
+      emit_byte(c, 1);
+      AT(n);
+      emit_op(c, OP_RETURN);
     } else {
       if (e) compile_expr(c, e);
       else emit_op(c, OP_NIL);
@@ -1834,23 +1843,6 @@ static void collect_enums(Comp *c, Node *n, Node ***out, int *count, int *cap, i
   }
 }
 
-static void collect_binding_names(Comp *c, Binding *b, int depth)
-{
-  if (!b || depth > COMP_MAX_NEST) return;
-  switch (b->kind) {
-  case BIND_NAME: add_known(c, b->name); break;
-  case BIND_DICT:
-  case BIND_LIST:
-  case BIND_PAIR:
-    for (int i = 0; i < b->nfields; i++) {
-      if (b->fields[i].target) collect_binding_names(c, b->fields[i].target, depth + 1);
-      else if (b->kind == BIND_DICT) add_known(c, b->fields[i].key);
-    }
-    if (b->rest) add_known(c, b->rest);
-    break;
-  }
-}
-
 static Node *find_pipeline(NodeList *items, const char *name)
 {
   for (int i = 0; i < items->count; i++) {
@@ -1879,7 +1871,6 @@ static void compile_program(Comp *c, Node *prog)
   for (int i = 0; i < items->count; i++) {
     Node *it = items->items[i];
     switch (it->kind) {
-    case N_LET: collect_binding_names(c, it->as.let.target, 0); break;
     case N_FN_DECL: add_known(c, it->as.fn.name); break;
     case N_STRUCT_DECL: add_known(c, it->as.struct_decl.name); break;
     case N_PIPELINE: c->pipeline_mode = true; break;

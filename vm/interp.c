@@ -351,7 +351,9 @@ static bool slow_poll(Vm *vm)
     in->cancelled = true;
     if (!in->cancel_requested) {
       in->cancel_requested = true;
-      in->countdown = INTERP_COUNTDOWN; /* RUNTIME.md 5.3 step 6 */
+      /* RUNTIME.md 5.3 step 6: exactly 1024 more instructions run; the
+       * hook decrements before each, so the 1025th finds it at zero */
+      in->countdown = INTERP_COUNTDOWN + 1;
     }
   }
   interp_update_modes(vm);
@@ -470,9 +472,7 @@ static int call_value(Vm *vm, int argc)
       ObjBound *b = AS_BOUND(callee);
       if (IS_STRING(b->method)) {
         /* a method name bound to its receiver (E.V constructors...) */
-        memmove(base + 1, base, sizeof(Value) * (size_t)(argc + 1));
         base[0] = b->receiver;
-        in->sp++;
         return invoke_method(vm, AS_STRING(b->method), argc, false);
       }
       insert_arg(in, argc, b->method, b->receiver);

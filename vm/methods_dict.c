@@ -330,9 +330,9 @@ static bool st_symmetric_difference(Vm *vm, Value self, int argc, Value *argv, V
 /* Every item of [a] is in [b]. */
 static bool subset_of(Value a, Value b)
 {
-  const Value *items;
-  uint32_t n;
-  coll_items(a, &items, &n);
+  const Value *items = NULL;
+  uint32_t n = 0;
+  if (!coll_items(a, &items, &n)) return false;
   for (uint32_t i = 0; i < n; i++)
     if (!coll_has(b, items[i])) return false;
   return true;

@@ -91,6 +91,7 @@ struct SupJob {
   bool eof, protocol, reaped;
   char *protocol_text;
   int spawn_err;
+  int spawn_tries;
 
   IpcDecoder *dec;
   uint64_t ignored_after_final;
@@ -173,7 +174,9 @@ static char *xstrdup(const char *s)
 /* Send [sig] to the job's process group and remember it for the record. */
 static void signal_group(SupJob *j, int sig, bool record)
 {
-  if (j->reaped) return; /* the pgid may belong to someone else now */
+  /* Never kill(-0): that is our own group. After the reap the pgid may
+   * belong to someone else. */
+  if (j->pid <= 0 || j->reaped) return;
   kill(-j->pid, sig);
   if (record && j->nsigs < MAX_SIGNALS) {
     j->sigs[j->nsigs].sig = sig;
@@ -183,12 +186,17 @@ static void signal_group(SupJob *j, int sig, bool record)
 }
 
 static void arm_timer(SupJob *j, double ms);
+static void job_spawn(SupJob *j);
 
 static void timer_cb(uv_timer_t *t)
 {
   SupJob *j = container_of(t, SupJob, timer);
   if (j->spawn_err) {
     job_finish(j);
+    return;
+  }
+  if (j->pid == 0) {
+    job_spawn(j); /* retrying a transient spawn failure */
     return;
   }
   dispatch(j, EV_TIMER, 0);
@@ -795,6 +803,8 @@ static void write_cb(uv_write_t *req, int status)
   }
 }
 
+static void job_spawn(SupJob *j);
+
 SupJob *sup_pool_start(SupPool *p, SupSpec *spec)
 {
   SupJob *j = calloc(1, sizeof *j);
@@ -810,16 +820,31 @@ SupJob *sup_pool_start(SupPool *p, SupSpec *spec)
   j->dec = ipc_decoder_new(IPC_READ_EVENTS, 0);
   if (!j->dec) abort();
   ipc_decoder_expect(j->dec, j->spec.id, j->spec.attempt);
+  job_spawn(j);
+  return j;
+}
 
+/* fork+exec the worker and wire its pipes. A transient failure (EAGAIN,
+ * ENOMEM: process or memory limits under load) is retried a few times
+ * with a growing delay before the job is reported crashed/spawn:<error>:
+ * the worker never ran, so this is not an attempt. */
+static void job_spawn(SupJob *j)
+{
+  SupPool *p = j->pool;
   int job_w = -1, ev_r = -1;
   pid_t pid = 0;
   j->t0 = sup_now_ms();
   j->epoch0 = sup_epoch_ms();
   int rc = sup_spawn_worker(p->argv, &job_w, &ev_r, &pid);
   if (rc < 0) {
+    if ((rc == -EAGAIN || rc == -ENOMEM) && j->spawn_tries < 6) {
+      uv_timer_start(&j->timer, timer_cb, 20u << j->spawn_tries, 0);
+      j->spawn_tries++;
+      return;
+    }
     j->spawn_err = rc; /* negative errno == libuv error code on Unix */
     uv_timer_start(&j->timer, timer_cb, 0, 0);
-    return j;
+    return;
   }
   j->pid = pid;
   j->next = p->running;
@@ -867,7 +892,6 @@ SupJob *sup_pool_start(SupPool *p, SupSpec *spec)
   uv_read_start((uv_stream_t *)&j->ev_pipe, alloc_cb, read_cb);
   j->ev_reading = true;
   if (j->spec.timeout_ms > 0) arm_timer(j, j->spec.timeout_ms - (sup_now_ms() - j->t0));
-  return j;
 }
 
 void sup_pool_cancel_all(SupPool *p, int sig)

@@ -31,7 +31,7 @@
 #include "value.h"
 
 #define GC_MIN_HEAP (1u << 20) /* first collection after 1 MiB */
-#define GC_MAX_TEMP_ROOTS 256
+#define GC_MAX_TEMP_ROOTS 1024
 
 typedef struct Heap {
   Obj *objects;        /* every live-or-garbage object */

@@ -698,6 +698,12 @@ static void print_stats(void)
   if (waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT) < 0) children = "none";
   else children = si.si_pid ? "zombie" : "live";
   fprintf(stderr, "harn-stats: fds=%d children=%s\n", fds, children);
+  /* The supervisor's own cost (its children's is not included). */
+  struct rusage ru;
+  if (getrusage(RUSAGE_SELF, &ru) == 0)
+    fprintf(stderr, "harn-stats: self user_ms=%.1f sys_ms=%.1f minflt=%ld\n",
+            (double)ru.ru_utime.tv_sec * 1e3 + (double)ru.ru_utime.tv_usec / 1e3,
+            (double)ru.ru_stime.tv_sec * 1e3 + (double)ru.ru_stime.tv_usec / 1e3, ru.ru_minflt);
 }
 
 int sup_cmd_batch(int argc, char **argv)

@@ -59,6 +59,7 @@
 #include <unistd.h>
 
 #include "ipc/ipc.h"
+#include "worker/worker.h"
 
 #define MAX_SIGNALS 8
 
@@ -824,7 +825,7 @@ SupJob *sup_pool_start(SupPool *p, SupSpec *spec)
   return j;
 }
 
-/* fork+exec the worker and wire its pipes. A transient failure (EAGAIN,
+/* Fork (+exec) the worker and wire its pipes. A transient failure (EAGAIN,
  * ENOMEM: process or memory limits under load) is retried a few times
  * with a growing delay before the job is reported crashed/spawn:<error>:
  * the worker never ran, so this is not an attempt. */
@@ -835,7 +836,7 @@ static void job_spawn(SupJob *j)
   pid_t pid = 0;
   j->t0 = sup_now_ms();
   j->epoch0 = sup_epoch_ms();
-  int rc = sup_spawn_worker(p->argv, &job_w, &ev_r, &pid);
+  int rc = sup_spawn_worker(p->argv, p->entry, &job_w, &ev_r, &pid);
   if (rc < 0) {
     if ((rc == -EAGAIN || rc == -ENOMEM) && j->spawn_tries < 6) {
       uv_timer_start(&j->timer, timer_cb, 20u << j->spawn_tries, 0);
@@ -901,6 +902,7 @@ void sup_pool_cancel_all(SupPool *p, int sig)
 
 /* ------------------------------------------------------------------ pool */
 
+/* HARN_WORKER_CMD split on spaces, or NULL (in-process worker). */
 static char **worker_command(void)
 {
   const char *env = getenv("HARN_WORKER_CMD");
@@ -918,11 +920,7 @@ static char **worker_command(void)
     if (n > 0) return argv;
     free(argv);
   }
-  argv = malloc(3 * sizeof *argv);
-  argv[0] = xstrdup("/proc/self/exe");
-  argv[1] = xstrdup("worker");
-  argv[2] = NULL;
-  return argv;
+  return NULL; /* the in-process worker */
 }
 
 int sup_pool_init(SupPool *p, uv_loop_t *loop, const SupPoolConfig *cfg, const SupHooks *hooks)
@@ -940,6 +938,7 @@ int sup_pool_init(SupPool *p, uv_loop_t *loop, const SupPoolConfig *cfg, const S
     p->argv = malloc((n + 1) * sizeof *p->argv);
     for (size_t i = 0; i <= n; i++) p->argv[i] = xstrdup(cfg->worker_argv[i]);
   }
+  p->entry = p->argv ? NULL : wrk_main;
   /* Orphans of a worker's group (grandchildren) are reparented to us rather
    * than to an init that may not reap them; sigchld_cb reaps them. */
   prctl(PR_SET_CHILD_SUBREAPER, 1);

@@ -1,5 +1,20 @@
 /*
- * spawn.c: fork+exec of one worker process (RUNTIME.md 5.6, "Spawn").
+ * spawn.c: fork (+exec) of one worker process (RUNTIME.md 5.6, "Spawn").
+ *
+ * Two ways to start a worker, with the same child environment (below):
+ *   - exec: fork, then execvp(argv) -- HARN_WORKER_CMD, tests' fake workers;
+ *   - in-process (the default for the harn binary itself): fork, then call
+ *     the worker's entry point (wrk_main) in the child and _exit with its
+ *     result. The child is the same harn image the exec would load, so the
+ *     result is the same process, minus the dynamic loader's work, which
+ *     was ~85% of a trivial job's cost (bench/batch). Before the entry
+ *     point runs, the child closes every fd above 4 (the supervisor's loop,
+ *     signal pipes, results file: what O_CLOEXEC would have closed) and
+ *     sets its name to "harn-worker". It never returns into the supervisor's
+ *     code and never runs its atexit handlers or flushes its stdio buffers
+ *     (_exit). Invariant this relies on: the supervisor is single-threaded
+ *     when it forks (libuv's thread pool is never used by the supervisor),
+ *     so no lock can be held by a thread that does not exist in the child.
  *
  * The child gets exactly this environment:
  *   - fd 0 = /dev/null, fd 1 = /dev/null, fd 2 = the supervisor's stderr
@@ -34,7 +49,10 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <string.h>
+#include <dirent.h>
+#include <stdlib.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -58,9 +76,26 @@ static void child_fail(int status_fd, int err)
   _exit(127);
 }
 
+/* Close every fd >= [lowfd] (the child of an in-process spawn). */
+static void close_from(int lowfd)
+{
+#ifdef SYS_close_range
+  if (syscall(SYS_close_range, (unsigned)lowfd, ~0u, 0u) == 0) return;
+#endif
+  DIR *d = opendir("/proc/self/fd");
+  if (!d) return;
+  int self = dirfd(d);
+  struct dirent *e;
+  while ((e = readdir(d))) {
+    int fd = atoi(e->d_name);
+    if (fd >= lowfd && fd != self) close(fd);
+  }
+  closedir(d);
+}
+
 /* The child side: never returns. */
-static void child_main(char *const *argv, pid_t parent, int job_r, int ev_w,
-                       int status_fd)
+static void child_main(char *const *argv, SupWorkerMain entry, pid_t parent, int job_r,
+                       int ev_w, int status_fd)
 {
   /* Default dispositions for every signal the supervisor handles (handlers
    * are reset by exec anyway, but not ignored signals such as SIGPIPE, and a
@@ -90,11 +125,20 @@ static void child_main(char *const *argv, pid_t parent, int job_r, int ev_w,
   sigaddset(&set, SIGHUP);
   sigprocmask(SIG_SETMASK, &set, NULL);
 
+  if (entry) {
+    /* The status pipe is closed here too: the parent reads EOF, "started". */
+    close_from(5);
+    prctl(PR_SET_NAME, "harn-worker");
+    static char name[] = "worker";
+    char *wargv[] = {name, NULL};
+    _exit(entry(1, wargv));
+  }
   execvp(argv[0], argv);
   child_fail(status_fd, errno);
 }
 
-int sup_spawn_worker(char *const *argv, int *job_w, int *ev_r, pid_t *pid_out)
+int sup_spawn_worker(char *const *argv, SupWorkerMain entry, int *job_w, int *ev_r,
+                     pid_t *pid_out)
 {
   int jp[2] = {-1, -1}, ep[2] = {-1, -1}, sp[2] = {-1, -1};
   int err = 0;
@@ -110,7 +154,7 @@ int sup_spawn_worker(char *const *argv, int *job_w, int *ev_r, pid_t *pid_out)
   pid_t pid = fork();
   if (pid == 0) {
     close(sp[0]);
-    child_main(argv, parent, jp[0], ep[1], sp[1]);
+    child_main(argv, entry, parent, jp[0], ep[1], sp[1]);
   }
   int fork_err = errno;
   if (pid > 0) setpgid(pid, pid); /* EACCES after exec / ESRCH: child did it */

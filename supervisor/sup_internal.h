@@ -3,7 +3,7 @@
  * components; supervisor.h is the public header).
  *
  * Layers, bottom up:
- *   spawn.c   fork+exec of one worker with the protocol fds (no libuv).
+ *   spawn.c   fork (+exec) of one worker with the protocol fds (no libuv).
  *   json.c    JSON writer (records, event lines) and a small DOM parser.
  *   pool.c    the engine: one libuv loop, jobs as explicit state machines
  *             (RUNNING, STOPPING, DRAINING, KILLING, DEAD) driven by events
@@ -39,13 +39,19 @@
 
 /* ------------------------------------------------------------------ spawn */
 
-/* fork+exec [argv] (argv[0] searched in PATH) as a worker: its fd 3 reads
- * the job pipe whose write end is returned in *job_w, its fd 4 writes the
- * event pipe whose read end is returned in *ev_r (both O_CLOEXEC in the
- * supervisor), its own process group (pgid == pid), SIGTERM/SIGINT/SIGHUP
- * blocked, parent-death signal SIGKILL. Returns 0, or a negative errno
- * (fork, pipe or exec failure; nothing is left open or unreaped then). */
-int sup_spawn_worker(char *const *argv, int *job_w, int *ev_r, pid_t *pid);
+/* The worker's entry point for in-process spawns (wrk_main). */
+typedef int (*SupWorkerMain)(int argc, char **argv);
+
+/* Start a worker: fork, then in the child either exec [argv] (argv[0]
+ * searched in PATH) when [entry] is NULL, or run entry(1, {"worker"}) and
+ * _exit with its result (spawn.c explains the in-process way). Either way
+ * its fd 3 reads the job pipe whose write end is returned in *job_w, its
+ * fd 4 writes the event pipe whose read end is returned in *ev_r (both
+ * O_CLOEXEC in the supervisor), nothing else above fd 2 is open in it, it
+ * has its own process group (pgid == pid), SIGTERM/SIGINT/SIGHUP blocked,
+ * parent-death signal SIGKILL. Returns 0, or a negative errno (fork, pipe
+ * or exec failure; nothing is left open or unreaped then). */
+int sup_spawn_worker(char *const *argv, SupWorkerMain entry, int *job_w, int *ev_r, pid_t *pid);
 
 /* ------------------------------------------------------------------ JSON */
 
@@ -148,8 +154,9 @@ typedef struct SupHooks {
 } SupHooks;
 
 typedef struct SupPoolConfig {
-  char **worker_argv;   /* command to exec; NULL: /proc/self/exe worker,
-                           or HARN_WORKER_CMD split on spaces */
+  char **worker_argv;   /* command to exec; NULL: HARN_WORKER_CMD split on
+                           spaces when set, else the in-process worker
+                           (wrk_main in a forked child, see spawn.c) */
   double grace_ms;      /* kill grace (default 250) */
   size_t max_output;    /* output cap per job in bytes (default 1 MiB) */
   bool count_instructions;
@@ -159,7 +166,8 @@ struct SupPool {
   uv_loop_t *loop;
   SupPoolConfig cfg;
   SupHooks hooks;
-  char **argv;          /* resolved worker command */
+  char **argv;          /* resolved worker command (exec), or NULL */
+  SupWorkerMain entry;  /* in-process worker (when argv is NULL) */
   uv_signal_t sigchld;
   SupJob *running;      /* doubly linked list of jobs not yet reaped */
   int nrunning;         /* jobs started and not yet done (on_done not run) */

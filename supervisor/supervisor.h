@@ -4,8 +4,9 @@
  * up to -j at once), called by the CLI dispatcher (supervisor/main.c).
  *
  * Both run one libuv loop in the calling process and fork one worker per
- * job attempt (`/proc/self/exe worker`, or the command in the environment
- * variable HARN_WORKER_CMD, split on spaces, for tests). Each worker lives
+ * job attempt (the worker entry point wrk_main run in the forked child, or
+ * an exec of the command in the environment variable HARN_WORKER_CMD,
+ * split on spaces, e.g. tests' fake workers). Each worker lives
  * in its own process group, gets the job frame on its fd 3 and writes
  * events to its fd 4 (ipc/ipc.h). Deadlines, grace and kill follow
  * RUNTIME.md 5.6; records follow PRODUCT.md. docs/cli.md is the user

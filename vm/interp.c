@@ -46,8 +46,9 @@
  * collects garbage, turns heap.over_limit into the uncatchable memory
  * error, records a host interrupt (vm_interrupt) and starts the 1024
  * instruction countdown of RUNTIME.md 5.3 step 6. Counting mode (an
- * instruction limit or a countdown) adds a per-instruction hook to
- * DISPATCH() through the `counting` local, re-read at safe points.
+ * instruction limit or a countdown) switches the computed-goto loop to a
+ * second label table whose entries all run the counting stub first; the
+ * table is chosen at safe points (the switch build tests a flag instead).
  *
  * Hooks left for later (tier 2): interrupt handlers (on_interrupt) would
  * be dispatched in slow_poll() before the countdown starts; deadlines,
@@ -149,6 +150,7 @@ void interp_reset(Vm *vm)
   in->cancelled = false;
   in->countdown = 0;
   in->instructions = 0;
+  in->slow_polls = 0;
   interp_update_modes(vm);
 }
 
@@ -333,6 +335,7 @@ static bool handle_error(Vm *vm, int target)
 static bool slow_poll(Vm *vm)
 {
   Interp *in = vm->interp;
+  in->slow_polls++;
   /* clear first, then read the flags, so a signal arriving meanwhile
    * re-arms the word for the next safe point */
   in->attention = 0;
@@ -640,7 +643,6 @@ static bool run(Vm *vm, int target)
   Frame *frame;
   uint8_t *ip;
   Value *slots, *sp, *consts;
-  bool counting;
 
 #define READ_BYTE() (*ip++)
 #define READ_U16() (ip += 2, rd16(ip - 2))
@@ -663,33 +665,38 @@ static bool run(Vm *vm, int target)
     if (UNLIKELY(in->attention | vm->heap.gc_pending)) {                                     \
       SYNC();                                                                                \
       if (!slow_poll(vm)) THROW();                                                           \
-      counting = in->counting;                                                               \
-    }                                                                                        \
-  } while (0)
-#define COUNT_HOOK()                                                                         \
-  do {                                                                                       \
-    if (UNLIKELY(counting) && !count_instruction(vm)) {                                      \
-      counting = in->counting;                                                               \
-      THROW();                                                                               \
+      SET_MODE();                                                                            \
     }                                                                                        \
   } while (0)
 
 #if VM_COMPUTED_GOTO
+  /* Two tables: the plain one, and the counting one whose every entry is
+   * the COUNTED stub (count, then jump to the real handler). The loop
+   * switches tables only at safe points, so nothing runs per instruction
+   * unless counting mode is on (RUNTIME.md 1.5). */
   static void *const labels[NUM_OPS] = {
 #define OP(name, bytes, effect, meaning) &&L_##name,
 #include "opcodes.def"
 #undef OP
   };
-#define DISPATCH()                                                                           \
-  do {                                                                                       \
-    COUNT_HOOK();                                                                            \
-    goto *labels[*ip++];                                                                     \
-  } while (0)
+  static void *const count_labels[NUM_OPS] = {[0 ... NUM_OPS - 1] = &&L_COUNTED};
+  void *const *table;
+#define SET_MODE() (table = in->counting ? count_labels : labels)
+#define DISPATCH() goto *table[*ip++]
 #define CASE(name) L_##name:
 #define NEXT() DISPATCH()
 #define LOOP_BEGIN DISPATCH();
 #define LOOP_END
 #else
+  bool counting;
+#define SET_MODE() (counting = in->counting)
+#define COUNT_HOOK()                                                                         \
+  do {                                                                                       \
+    if (UNLIKELY(counting) && !count_instruction(vm)) {                                      \
+      SET_MODE();                                                                            \
+      THROW();                                                                               \
+    }                                                                                        \
+  } while (0)
 #define CASE(name) case OP_##name:
 #define NEXT() continue
 #define LOOP_BEGIN                                                                           \
@@ -705,7 +712,7 @@ static bool run(Vm *vm, int target)
     }
 #endif
 
-  counting = in->counting;
+  SET_MODE();
   RELOAD();
 
 resume:
@@ -1513,13 +1520,23 @@ resume:
 
   LOOP_END
 
+#if VM_COMPUTED_GOTO
+L_COUNTED:
+  /* counting mode: the instruction at ip-1 runs only if the hook allows */
+  if (!count_instruction(vm)) {
+    SET_MODE();
+    THROW();
+  }
+  goto *labels[ip[-1]];
+#endif
+
 throw_error:
   /* `frame` is still the top frame here (failed calls push nothing and
    * callbacks unwind what they pushed) */
   frame->ip = ip;
   in->sp = sp;
   if (handle_error(vm, target)) {
-    counting = in->counting;
+    SET_MODE();
     RELOAD();
     goto resume;
   }
@@ -1535,7 +1552,7 @@ throw_error:
 #undef RELOAD
 #undef THROW
 #undef SAFE_POINT
-#undef COUNT_HOOK
+#undef SET_MODE
 #undef DISPATCH
 #undef CASE
 #undef NEXT

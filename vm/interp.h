@@ -136,6 +136,7 @@ typedef struct Interp {
   bool counting;                     /* count instructions (slow mode) */
   int countdown;                     /* > 0: instructions left before cancel */
   uint64_t instructions;
+  uint64_t slow_polls;               /* debug counter: slow-poll calls */
 } Interp;
 
 /* ---- services (interp.c) ------------------------------------------------ */

@@ -3,25 +3,43 @@
  * (worker.h; RUNTIME.md 5.1, 5.6 "Worker", 9; docs/protocol.md).
  *
  * Sequence: block SIGTERM/SIGINT/SIGHUP (they normally arrive blocked from
- * the supervisor already), install their handlers, ignore SIGPIPE, start
- * the output flusher thread (it inherits the blocked mask, so signals are
- * only ever handled on the VM's thread), unblock; read the job frame from
- * fd 3; send `started`; run the program; send `final`; exit 0.
+ * the supervisor already), install their handlers and the relay tick's,
+ * ignore SIGPIPE, unblock; read the job frame from fd 3; send `started`;
+ * run the program; send `final`; exit 0. No thread is started unless the
+ * program writes output (the flusher, below): a trivial job stays
+ * single-threaded, which matters for `harn batch` throughput (a thread
+ * costs ~15% of such a job).
  *
  * Signals. The handler is async-signal-safe: it stores the first signal
- * number and its CLOCK_MONOTONIC arrival time, counts arrivals, and calls
- * vm_interrupt() once a VM exists. A signal that arrives before the VM is
- * created (while the job is being read) is forwarded right after creation,
- * so it is neither lost nor fatal. A run that saw a host signal ends with
- * status `cancelled` and `signal` set (5.6), whatever its value or error.
+ * number and its CLOCK_MONOTONIC arrival time, counts arrivals, calls
+ * vm_interrupt() once a VM exists, and on the first signal arms the relay
+ * tick. A run that saw a host signal ends with status `cancelled` and
+ * `signal` set (5.6), whatever its value or error. Host signals (and the
+ * tick) are only ever handled on the VM's thread: the flusher blocks them.
+ *
+ * The relay tick. vm_run_source()/vm_run_file() start by resetting the
+ * VM's interrupt state (vm/module.c begin() -> interp_reset()), so a
+ * vm_interrupt() made before the run begins -- a signal during start-up,
+ * while the job is read, or while the program file is read -- would be
+ * dropped, and the program would run to its end uncancelled (only the
+ * final frame's status would say `cancelled`). The first host signal
+ * therefore arms a 1 ms periodic POSIX timer (SIGALRM, created at start-up;
+ * timer_settime is async-signal-safe) whose handler, on the VM's thread,
+ * re-forwards the signal with vm_interrupt() until vm_was_interrupted()
+ * says the VM has recorded it, then disarms itself. A redundant
+ * vm_interrupt() is harmless (the flags are idempotent while the
+ * cancellation stands). Side effect, bounded to the first ms after the
+ * VM records the signal: one tick may cut short a blocking sleep (EINTR);
+ * the run is being cancelled at that point anyway.
  *
  * Output and frame order. All frames go through one mutex-protected writer
  * that assigns seq numbers. Program output is buffered (one pending chunk,
  * one stream at a time) and flushed as an `output` frame when 4 KiB are
  * pending, when the other stream is written, 20 ms after the first pending
  * byte (the flusher thread's timer, which also covers a program blocked in
- * a builtin), and before any other frame, so output written before a step
- * record precedes it on the wire.
+ * a builtin; the thread is started with the first output), and before any
+ * other frame, so output written before a step record precedes it on the
+ * wire.
  *
  * Failure modes. If fd 4 breaks (supervisor gone: EPIPE, SIGPIPE is
  * ignored) the writer goes quiet, the program still runs to its end (the
@@ -81,6 +99,31 @@ static volatile sig_atomic_t sig_first;  /* first signal number, 0 = none */
 static volatile sig_atomic_t sig_count;
 static struct timespec sig_first_at;     /* written once, before sig_first */
 static Vm *volatile sig_vm;              /* set once the VM exists */
+static timer_t relay_timer;              /* the relay tick (see the top) */
+static volatile sig_atomic_t relay_ok;   /* relay_timer exists */
+
+/* Start (1 ms period) or stop the relay tick; async-signal-safe. */
+static void relay_arm(bool on)
+{
+  if (!relay_ok) return;
+  struct itimerspec its;
+  memset(&its, 0, sizeof its);
+  if (on) its.it_value.tv_nsec = its.it_interval.tv_nsec = 1000000;
+  timer_settime(relay_timer, 0, &its, NULL);
+}
+
+/* SIGALRM: the relay tick. */
+static void on_relay_tick(int signo)
+{
+  int saved = errno;
+  Vm *vm = sig_vm;
+  if (vm && sig_first) {
+    int seen = 0;
+    if (vm_was_interrupted(vm, &seen)) relay_arm(false); /* delivered */
+    else vm_interrupt(vm, sig_first);
+  }
+  errno = saved;
+}
 
 static void on_signal(int signo)
 {
@@ -88,6 +131,7 @@ static void on_signal(int signo)
   if (!sig_first) {
     clock_gettime(CLOCK_MONOTONIC, &sig_first_at);
     sig_first = signo;
+    relay_arm(true);
   }
   sig_count++;
   Vm *vm = sig_vm;
@@ -103,16 +147,30 @@ static void host_signal_set(sigset_t *set)
   sigaddset(set, SIGHUP);
 }
 
+/* The host signals plus the relay tick's SIGALRM. */
+static void handled_signal_set(sigset_t *set)
+{
+  host_signal_set(set);
+  sigaddset(set, SIGALRM);
+}
+
 static void install_signals(void)
 {
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);
   sa.sa_handler = on_signal;
   sa.sa_flags = SA_RESTART;
-  host_signal_set(&sa.sa_mask); /* one handler at a time: first-arrival is exact */
+  handled_signal_set(&sa.sa_mask); /* one handler at a time: first-arrival is exact */
   sigaction(SIGTERM, &sa, NULL);
   sigaction(SIGINT, &sa, NULL);
   sigaction(SIGHUP, &sa, NULL);
+  sa.sa_handler = on_relay_tick;
+  sigaction(SIGALRM, &sa, NULL);
+  struct sigevent sev;
+  memset(&sev, 0, sizeof sev);
+  sev.sigev_notify = SIGEV_SIGNAL;
+  sev.sigev_signo = SIGALRM;
+  if (timer_create(CLOCK_MONOTONIC, &sev, &relay_timer) == 0) relay_ok = 1;
   struct sigaction ign;
   memset(&ign, 0, sizeof ign);
   ign.sa_handler = SIG_IGN;
@@ -137,6 +195,9 @@ typedef struct Writer {
   int fd;
   bool broken;          /* a write failed: send nothing more */
   bool stop;            /* flusher thread: exit */
+  bool flusher_tried;   /* start_flusher ran (first output) */
+  bool have_flusher;    /* ... and the thread exists */
+  pthread_t flusher;
   const char *job;
   int64_t attempt;
   uint64_t seq;
@@ -181,6 +242,8 @@ static void flush_output_locked(Writer *w)
   buf_clear(&w->pending);
 }
 
+static void start_flusher(Writer *w);
+
 static void on_output(void *ud, int stream, const char *data, size_t len)
 {
   Writer *w = ud;
@@ -190,6 +253,7 @@ static void on_output(void *ud, int stream, const char *data, size_t len)
   if (w->pending.len == 0) {
     w->pending_since = mono_ns();
     w->pending_stream = stream;
+    if (!w->flusher_tried) start_flusher(w);
     pthread_cond_signal(&w->cv); /* arm the flusher's 20 ms timer */
   }
   buf_append(&w->pending, data, len);
@@ -219,6 +283,20 @@ static void *flusher_main(void *arg)
   }
   pthread_mutex_unlock(&w->mu);
   return NULL;
+}
+
+/* Start the flusher (caller holds the mutex, on the VM's thread). It must
+ * never handle a signal, so it starts with every signal blocked. Without
+ * it (pthread_create failed) output is still flushed at 4 KiB and before
+ * every other frame, only not on the 20 ms timer. */
+static void start_flusher(Writer *w)
+{
+  sigset_t all, old;
+  w->flusher_tried = true;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  w->have_flusher = pthread_create(&w->flusher, NULL, flusher_main, w) == 0;
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
 }
 
 /* Pack a VM event body into a msgpack object (in [z]); false if the packer
@@ -397,6 +475,17 @@ static int encode_final(Writer *w, Vm *vm, const Outcome *oc, bool oversize)
 
 /* ---- entry point ---------------------------------------------------------------- */
 
+/* Stop and join the flusher, if it was started. */
+static void stop_flusher(Writer *w)
+{
+  pthread_mutex_lock(&w->mu);
+  w->stop = true;
+  pthread_cond_signal(&w->cv);
+  bool have = w->have_flusher;
+  pthread_mutex_unlock(&w->mu);
+  if (have) pthread_join(w->flusher, NULL);
+}
+
 static int parse_fd(const char *s)
 {
   char *end;
@@ -423,9 +512,9 @@ int wrk_main(int argc, char **argv)
     return WRK_EXIT_USAGE;
   }
 
-  /* Signals: block, install, start the flusher (inherits the block), unblock. */
+  /* Signals: block, install, unblock. */
   sigset_t hs, old;
-  host_signal_set(&hs);
+  handled_signal_set(&hs);
   pthread_sigmask(SIG_BLOCK, &hs, &old);
   install_signals();
 
@@ -439,12 +528,11 @@ int wrk_main(int argc, char **argv)
   pthread_condattr_destroy(&ca);
   w.fd = ev_fd;
   w.t0 = t0;
-  pthread_t flusher;
-  bool have_flusher = pthread_create(&flusher, NULL, flusher_main, &w) == 0;
   sigset_t unblock = old;
   sigdelset(&unblock, SIGTERM);
   sigdelset(&unblock, SIGINT);
   sigdelset(&unblock, SIGHUP);
+  sigdelset(&unblock, SIGALRM);
   pthread_sigmask(SIG_SETMASK, &unblock, NULL);
 
   /* The job. */
@@ -457,13 +545,6 @@ int wrk_main(int argc, char **argv)
             rc == IPC_E_EOF ? "end of stream before a job" : rc == IPC_E_IO ? strerror(errno)
                             : ipc_decoder_error(dec));
     ipc_decoder_free(dec);
-    if (have_flusher) {
-      pthread_mutex_lock(&w.mu);
-      w.stop = true;
-      pthread_cond_signal(&w.cv);
-      pthread_mutex_unlock(&w.mu);
-      pthread_join(flusher, NULL);
-    }
     return WRK_EXIT_PROTOCOL;
   }
   ipc_decoder_free(dec);
@@ -495,8 +576,7 @@ int wrk_main(int argc, char **argv)
   cfg.job.event = on_vm_event;
   cfg.job.event_ud = &w;
   Vm *vm = vm_new(&cfg);
-  sig_vm = vm;
-  if (sig_first) vm_interrupt(vm, sig_first); /* arrived before the VM existed */
+  sig_vm = vm; /* from here the handler and the relay tick forward to it */
 
   VmStatus vs;
   if (job->program) {
@@ -508,6 +588,7 @@ int wrk_main(int argc, char **argv)
   /* From here on signals wait (and die with the process): the run is over,
    * and the handler must not touch the VM once it is freed. */
   pthread_sigmask(SIG_BLOCK, &hs, NULL);
+  relay_arm(false);
   int seen_sig = 0;
   bool interrupted = vm_was_interrupted(vm, &seen_sig);
   if (!interrupted && sig_first) {
@@ -555,11 +636,9 @@ int wrk_main(int argc, char **argv)
   oc.counters.peak_frames = stats.peak_frames;
   if (encode_final(&w, vm, &oc, false) != 0) encode_final(&w, vm, &oc, true);
   send_frame_locked(&w);
-  w.stop = true;
-  pthread_cond_signal(&w.cv);
   bool broken = w.broken;
   pthread_mutex_unlock(&w.mu);
-  if (have_flusher) pthread_join(flusher, NULL);
+  stop_flusher(&w);
   close(ev_fd);
 
   sig_vm = NULL;

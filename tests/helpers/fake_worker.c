@@ -27,6 +27,12 @@
  *   finalhang     final ok, then sleeps forever ignoring SIGTERM
  *   slow          sleeps 300 ms, then behaves like ok
  *   flaky         crashes (exit 3) on attempt 1, ok from attempt 2 on
+ *
+ * Exits: every mode that ends with a plain exit status (ok, exit0, partial,
+ * a missing job...) first frees all it allocated (release()), so that under
+ * LeakSanitizer (HARN_SANITIZE builds) the status is the intended one and
+ * not LSan's abort; modes that mean "die abruptly" use _exit() or a signal,
+ * which skip the leak check by design.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -154,23 +160,35 @@ static void sleep_forever(void)
   for (;;) pause();
 }
 
+/* What main() allocates, freed by release() before a normal exit. */
+static IpcDecoder *dec;
+static IpcMsg msg;
+
+static void release(void)
+{
+  ipc_msg_free(&msg);
+  ipc_decoder_free(dec);
+  dec = NULL;
+  free((char *)job_id);
+  job_id = NULL;
+}
+
 int main(int argc, char **argv)
 {
   clock_gettime(CLOCK_MONOTONIC, &t_start);
-  IpcDecoder *d = ipc_decoder_new(IPC_READ_JOB, 0);
-  IpcMsg m;
-  memset(&m, 0, sizeof m);
-  int rc = ipc_read_msg(IPC_JOB_FD, d, &m);
+  dec = ipc_decoder_new(IPC_READ_JOB, 0);
+  int rc = ipc_read_msg(IPC_JOB_FD, dec, &msg);
   if (rc != 1) {
-    fprintf(stderr, "fake_worker: no job frame: %s\n", ipc_decoder_error(d));
+    fprintf(stderr, "fake_worker: no job frame: %s\n", ipc_decoder_error(dec));
+    release();
     return 76;
   }
-  job_id = strdup(m.job);
-  attempt = m.attempt;
+  job_id = strdup(msg.job);
+  attempt = msg.attempt;
   char mode[64] = "ok";
-  const char *src = m.u.job.program ? m.u.job.program : m.u.job.source;
+  const char *src = msg.u.job.program ? msg.u.job.program : msg.u.job.source;
   if (src) {
-    const char *base = m.u.job.program ? strrchr(src, '/') : NULL;
+    const char *base = msg.u.job.program ? strrchr(src, '/') : NULL;
     base = base ? base + 1 : src;
     size_t n = strcspn(base, ". \n\t");
     if (n >= sizeof mode) n = sizeof mode - 1;
@@ -240,11 +258,14 @@ int main(int argc, char **argv)
     ipc_write_all(IPC_EVENT_FD, bad, sizeof bad);
     sleep_forever();
   } else if (!strcmp(mode, "exit0")) {
+    release();
     return 0;
   } else if (!strcmp(mode, "partial")) {
     Buf b = {0};
     encode_final(&b, IPC_STATUS_OK, 1, NULL, NULL);
     ipc_write_all(IPC_EVENT_FD, b.data, b.len / 2);
+    buf_free(&b);
+    release();
     return 0;
   } else if (!strcmp(mode, "segv")) {
     signal(SIGSEGV, SIG_DFL);
@@ -259,9 +280,9 @@ int main(int argc, char **argv)
     sleep_forever();
   } else {
     fprintf(stderr, "fake_worker: unknown mode '%s'\n", mode);
+    release();
     return 100;
   }
-  ipc_msg_free(&m);
-  ipc_decoder_free(d);
+  release();
   return 0;
 }

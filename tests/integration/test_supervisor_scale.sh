@@ -3,6 +3,10 @@
 # (fake worker via HARN_WORKER_CMD): exactly one record per job, no fd leak
 # and no zombie children in the supervisor, during and after the batch.
 #
+# The job count is HARN_SCALE_JOBS (default 10000, the figure the issue
+# asks for). CMake passes 2000 to sanitizer builds (HARN_SANITIZE=ON),
+# where each job costs ~10x more and 10,000 take minutes.
+#
 # During the run we sample /proc/<supervisor>/fd and the supervisor's
 # children a few times: the fd count must stay bounded (a leak of one fd
 # per job would show thousands) and at most -j workers (plus a worker
@@ -14,7 +18,7 @@ HARN_BIN=${HARN_BIN:-$(dirname "$0")/../../build/harn}
 FAKE=$(dirname "$HARN_BIN")/fake_worker
 [ -x "$HARN_BIN" ] && [ -x "$FAKE" ] || { echo "FAIL: need harn and fake_worker"; exit 1; }
 export HARN_WORKER_CMD=$FAKE
-N=${SCALE_JOBS:-10000}
+N=${HARN_SCALE_JOBS:-${SCALE_JOBS:-10000}}
 
 T=$(mktemp -d)
 [ -n "${KEEP_TMP:-}" ] || trap 'rm -rf "$T"' EXIT

@@ -25,6 +25,8 @@
 #include <string.h>
 
 #include "vm/buf.h"
+#include "vm/interp.h"
+#include "vm/state.h"
 #include "vm/vm.h"
 
 static Buf out1, out2;
@@ -273,6 +275,25 @@ static void test_interrupt_countdown(void **state)
   vm_free(vm);
 }
 
+static void test_fast_path(void **state)
+{
+  (void)state;
+  /* with nothing armed, safe points never take the slow path */
+  Vm *vm = new_vm(0, 0);
+  assert_int_equal(run_in(vm, "var s = 0\nvar i = 0\nwhile i < 100000 { s = s + i % 7\n i = i + 1 }\n"
+                              "fn f(n) { if n < 2 { return n }\n return f(n - 1) + f(n - 2) }\n"
+                              "println([s, f(15)])"),
+                   VM_OK);
+  assert_string_equal(out1.data, "[299997, 610]\n");
+#ifndef VM_GC_STRESS
+  assert_int_equal(vm->interp->slow_polls, 0);
+#endif
+  VmStats st;
+  vm_stats(vm, &st);
+  assert_int_equal(st.instructions, 0); /* not counted unless asked */
+  vm_free(vm);
+}
+
 static void test_pipeline_mode(void **state)
 {
   (void)state;
@@ -325,6 +346,7 @@ int main(void)
       cmocka_unit_test_teardown(test_gc_bounded, teardown_bufs),
       cmocka_unit_test_teardown(test_limits, teardown_bufs),
       cmocka_unit_test_teardown(test_interrupt_countdown, teardown_bufs),
+      cmocka_unit_test_teardown(test_fast_path, teardown_bufs),
       cmocka_unit_test_teardown(test_pipeline_mode, teardown_bufs),
       cmocka_unit_test_teardown(test_disasm, teardown_bufs),
   };

@@ -2,17 +2,30 @@
  * cli_inline.c: `harn run --inline`, `harn check` and `harn disasm`: the
  * commands that run the VM inside the calling process.
  *
- * Output goes straight to this process's stdout as the program produces it;
- * an uncaught error's diagnostic goes to stderr after it (LANGUAGE.md 10.3,
+ * Output goes straight to this process's stdout as the program produces it
+ * (line-buffered, so nothing printed is lost if the process is killed); an
+ * uncaught error's diagnostic goes to stderr after it (LANGUAGE.md 10.3,
  * 16). Nothing here forks: this is the debugging and benchmarking path.
+ *
+ * Signals and deadlines without a supervisor (RUNTIME.md 5.1, 5.6): SIGINT,
+ * SIGTERM and SIGHUP only call vm_interrupt(), so the VM cancels at its next
+ * safe point. `--timeout DUR` arms a one-shot SIGALRM that does the same with
+ * SIGTERM. If the program is still running `--grace DUR` (default 250 ms)
+ * after the first of these, the process exits 137 on its own, as the
+ * supervisor's SIGKILL would (GNU `timeout -k`). Exit codes as `harn run`:
+ * 124 deadline, 130 SIGINT, 128+N for another signal, 137 hard kill.
  */
 #include "cli.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/time.h>
+#include <unistd.h>
 
+#include "supervisor/sup_internal.h"
 #include "vm/vm.h"
 
 char *cli_read_file(const char *path, size_t *len)
@@ -52,41 +65,111 @@ char *cli_read_file(const char *path, size_t *len)
   return data;
 }
 
-/* Parse "FILE [--input JSON]" (and --inline, ignored) for run-like commands. */
-static int parse_file_args(int argc, char **argv, const char **file, const char **input)
+/* Arguments of run-like commands. */
+typedef struct RunArgs {
+  const char *file;
+  const char *input;
+  double timeout_ms; /* 0 = none */
+  double grace_ms;
+} RunArgs;
+
+/* Parse "FILE [--input JSON] [--timeout DUR] [--grace DUR]" (and --inline,
+ * ignored). [full] is false for check/disasm, which take only FILE. */
+static int parse_args(int argc, char **argv, bool full, RunArgs *a)
 {
-  *file = NULL;
-  if (input) *input = NULL;
+  memset(a, 0, sizeof *a);
+  a->grace_ms = 250;
   for (int i = 1; i < argc; i++) {
-    if (strcmp(argv[i], "--inline") == 0) continue;
-    if (input && strcmp(argv[i], "--input") == 0 && i + 1 < argc) {
-      *input = argv[++i];
+    const char *opt = argv[i];
+    if (strcmp(opt, "--inline") == 0) continue;
+    if (full && i + 1 < argc && strcmp(opt, "--input") == 0) {
+      a->input = argv[++i];
       continue;
     }
-    if (argv[i][0] == '-' && argv[i][1]) {
-      fprintf(stderr, "harn %s: unknown option '%s'\n", argv[0], argv[i]);
+    if (full && i + 1 < argc && (strcmp(opt, "--timeout") == 0 || strcmp(opt, "--grace") == 0)) {
+      double *dst = opt[2] == 't' ? &a->timeout_ms : &a->grace_ms;
+      if (sup_parse_duration(argv[++i], dst) != 0) {
+        fprintf(stderr, "harn %s: bad duration '%s' for %s\n", argv[0], argv[i], opt);
+        return 2;
+      }
+      continue;
+    }
+    if (opt[0] == '-' && opt[1]) {
+      fprintf(stderr, "harn %s: unknown option '%s'\n", argv[0], opt);
       return 2;
     }
-    if (*file) {
+    if (a->file) {
       fprintf(stderr, "harn %s: only one FILE may be given\n", argv[0]);
       return 2;
     }
-    *file = argv[i];
+    a->file = opt;
   }
-  if (!*file) {
-    fprintf(stderr, "usage: harn %s FILE%s\n", argv[0], input ? " [--input JSON]" : "");
+  if (!a->file) {
+    fprintf(stderr, "usage: harn %s FILE%s\n", argv[0],
+            full ? " [--input JSON] [--timeout DUR] [--grace DUR]" : "");
     return 2;
   }
   return 0;
 }
 
+/* Signal state of the one inline run (handlers only touch these). */
+static Vm *volatile running_vm;
+static volatile sig_atomic_t first_signal, timed_out, grace_armed;
+static double grace_ms_setting;
+
+static void arm_alarm(double ms)
+{
+  struct itimerval it = {{0, 0}, {(time_t)(ms / 1000), (suseconds_t)((long)ms % 1000) * 1000}};
+  if (it.it_value.tv_sec == 0 && it.it_value.tv_usec == 0) it.it_value.tv_usec = 1;
+  setitimer(ITIMER_REAL, &it, NULL);
+}
+
+/* SIGINT/SIGTERM/SIGHUP/SIGALRM: ask the VM to cancel; the first one also
+ * starts the grace, whose own SIGALRM ends the process (async-signal-safe:
+ * flags, vm_interrupt, setitimer and _exit only). */
+static void on_signal(int sig)
+{
+  if (sig == SIGALRM) {
+    if (grace_armed) {
+      static const char msg[] = "harn: killed after the grace period\n";
+      ssize_t w = write(2, msg, sizeof msg - 1);
+      (void)w;
+      _exit(137);
+    }
+    timed_out = 1;
+    sig = SIGTERM;
+  }
+  if (!first_signal) {
+    first_signal = sig;
+    grace_armed = 1;
+    arm_alarm(grace_ms_setting);
+  }
+  if (running_vm) vm_interrupt(running_vm, sig);
+}
+
 int cli_run_inline(int argc, char **argv)
 {
-  const char *file, *input;
-  int rc = parse_file_args(argc, argv, &file, &input);
+  RunArgs a;
+  int rc = parse_args(argc, argv, true, &a);
   if (rc) return rc;
+  setvbuf(stdout, NULL, _IOLBF, 0);
   Vm *vm = vm_new(NULL);
-  VmStatus st = vm_run_file(vm, file, input);
+  running_vm = vm;
+  grace_ms_setting = a.grace_ms;
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_signal;
+  sa.sa_flags = SA_RESTART;
+  sigemptyset(&sa.sa_mask);
+  int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGALRM};
+  for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++) sigaction(sigs[i], &sa, NULL);
+  if (a.timeout_ms > 0) arm_alarm(a.timeout_ms);
+
+  VmStatus st = vm_run_file(vm, a.file, a.input);
+
+  struct itimerval off = {{0, 0}, {0, 0}};
+  setitimer(ITIMER_REAL, &off, NULL);
+  running_vm = NULL;
   fflush(stdout);
   int code;
   if (st != VM_OK) {
@@ -98,6 +181,7 @@ int cli_run_inline(int argc, char **argv)
     if (code != 0 && vm_error_text(vm) && *vm_error_text(vm))
       fprintf(stderr, "%s\n", vm_error_text(vm));
   }
+  if (first_signal) code = timed_out ? 124 : 128 + first_signal;
   vm_free(vm);
   return code;
 }
@@ -105,9 +189,10 @@ int cli_run_inline(int argc, char **argv)
 /* Shared body of check and disasm. */
 static int compile_only(int argc, char **argv, bool disasm)
 {
-  const char *file;
-  int rc = parse_file_args(argc, argv, &file, NULL);
+  RunArgs a;
+  int rc = parse_args(argc, argv, false, &a);
   if (rc) return rc;
+  const char *file = a.file;
   size_t len;
   char *src = cli_read_file(file, &len);
   if (!src) {

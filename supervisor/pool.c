@@ -4,14 +4,25 @@
  * explicit state machine (STYLE.md 13, RUNTIME.md 5.6, 9).
  *
  * Per job the pool embeds three handles in the SupJob (STYLE.md 14):
- *   timer     the only timer of the job. In RUNNING it is the deadline
- *             (measured from spawn); in STOPPING it is the grace after the
- *             SIGTERM/SIGINT; in DRAINING it is the grace after the final
- *             frame or an early EOF. Whatever it means, when it fires in
- *             STOPPING or DRAINING the group gets SIGKILL.
+ *   timer     a libuv timer, used only to retry a failed spawn (and to
+ *             report a spawn failure from the loop).
  *   ev_pipe   read end of the worker's fd 4, fed to the ipc decoder.
  *   job_pipe  write end of the worker's fd 3; closed once the job frame is
  *             written (the worker sees the frame, then EOF).
+ * and one deadline ([due], on the pool's precise timer): in RUNNING it is
+ * the job deadline (measured from spawn); in STOPPING it is the grace after
+ * the SIGTERM/SIGINT; in DRAINING it is the grace after the final frame or
+ * an early EOF. Whatever it means, when it fires in STOPPING or DRAINING
+ * the group gets SIGKILL.
+ *
+ * The precise timer. libuv timers count whole milliseconds of a truncated
+ * loop clock, so one armed for T ms fires up to ~2 ms late (it must be
+ * rounded up never to fire early). The pool therefore keeps its deadlines
+ * itself: one timerfd (CLOCK_MONOTONIC, absolute, ns resolution) watched
+ * by a uv_poll handle, programmed for the earliest [due] of the jobs in
+ * its list; at expiry every job whose [due] has passed gets EV_TIMER.
+ * bench/batch measures the result (SIGTERM and SIGKILL within ~0.1 ms of
+ * their instants when the machine is not overloaded).
  * The job is freed only after the close callbacks of all three have run.
  *
  * State machine (events x states, dispatched through sup_actions):
@@ -54,6 +65,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/timerfd.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -77,6 +89,9 @@ struct SupJob {
 
   uv_timer_t timer;
   uv_pipe_t ev_pipe, job_pipe;
+  double due;            /* monotonic ms of the armed deadline/grace */
+  bool timed;            /* in the pool's timed list */
+  SupJob *tprev, *tnext; /* the pool's timed list */
   bool ev_open, job_open, ev_reading;
   int pending_closes;
   uv_write_t wreq;
@@ -203,16 +218,99 @@ static void timer_cb(uv_timer_t *t)
   dispatch(j, EV_TIMER, 0);
 }
 
+/* Program the timerfd for absolute monotonic [ms] (0: disarm). */
+static void program_tfd(SupPool *p, double ms)
+{
+  struct itimerspec its;
+  memset(&its, 0, sizeof its);
+  if (ms > 0) {
+    int64_t ns = (int64_t)(ms * 1e6);
+    if (ns <= 0) ns = 1;
+    its.it_value.tv_sec = (time_t)(ns / 1000000000);
+    its.it_value.tv_nsec = (long)(ns % 1000000000);
+  }
+  timerfd_settime(p->tfd, TFD_TIMER_ABSTIME, &its, NULL);
+  p->tfd_due = ms;
+}
+
+/* Re-program the timerfd for the earliest deadline left. */
+static void reprogram(SupPool *p)
+{
+  double min = 0;
+  for (SupJob *j = p->timed; j; j = j->tnext)
+    if (min == 0 || j->due < min) min = j->due;
+  program_tfd(p, min);
+}
+
+static void timed_unlink(SupJob *j)
+{
+  SupPool *p = j->pool;
+  if (!j->timed) return;
+  if (j->tprev) j->tprev->tnext = j->tnext;
+  else p->timed = j->tnext;
+  if (j->tnext) j->tnext->tprev = j->tprev;
+  j->tprev = j->tnext = NULL;
+  j->timed = false;
+}
+
+/* Stop the job's deadline/grace (a timerfd expiry meant for it is then
+ * ignored: spurious wake-ups are harmless). */
+static void stop_timer(SupJob *j)
+{
+  timed_unlink(j);
+  uv_timer_stop(&j->timer);
+}
+
+/* Arm the job's deadline/grace [ms] from now (replacing any). Falls back
+ * to a libuv timer (ms granularity, rounded up) without a timerfd. */
 static void arm_timer(SupJob *j, double ms)
 {
+  SupPool *p = j->pool;
   if (ms < 0) ms = 0;
-  uv_update_time(j->pool->loop);
-  /* Round up, plus one: the loop clock is whole milliseconds (truncated),
-   * and a timer must never fire before its instant. */
-  uint64_t t = (uint64_t)ms;
-  if ((double)t < ms) t++;
-  t++;
-  uv_timer_start(&j->timer, timer_cb, t, 0);
+  stop_timer(j);
+  if (p->tfd < 0) {
+    uv_update_time(p->loop);
+    uint64_t t = (uint64_t)ms;
+    if ((double)t < ms) t++;
+    uv_timer_start(&j->timer, timer_cb, t + 1, 0);
+    return;
+  }
+  j->due = sup_now_ms() + ms;
+  j->timed = true;
+  j->tprev = NULL;
+  j->tnext = p->timed;
+  if (p->timed) p->timed->tprev = j;
+  p->timed = j;
+  if (p->tfd_due == 0 || j->due < p->tfd_due) program_tfd(p, j->due);
+}
+
+/* The timerfd expired: EV_TIMER to every job whose instant has come. No
+ * action of EV_TIMER frees a job (only EV_EXIT does), so the due jobs are
+ * first taken out of the list, then dispatched. */
+static void tfd_cb(uv_poll_t *h, int status, int events)
+{
+  SupPool *p = container_of(h, SupPool, tpoll);
+  uint64_t expirations;
+  ssize_t r = read(p->tfd, &expirations, sizeof expirations);
+  (void)r;
+  p->tfd_due = 0;
+  double now = sup_now_ms();
+  SupJob *due = NULL;
+  for (SupJob *j = p->timed, *next; j; j = next) {
+    next = j->tnext;
+    if (j->due <= now) {
+      timed_unlink(j);
+      j->tnext = due; /* reuse the link for the local list */
+      due = j;
+    }
+  }
+  while (due) {
+    SupJob *j = due;
+    due = j->tnext;
+    j->tnext = NULL;
+    dispatch(j, EV_TIMER, 0);
+  }
+  reprogram(p);
 }
 
 /* ------------------------------------------------------------------ actions */
@@ -248,14 +346,13 @@ static void act_grace_kill(SupJob *j, int arg)
  * worker has not exited within the grace. */
 static void act_drain(SupJob *j, int arg)
 {
-  uv_timer_stop(&j->timer);
   j->state = SUP_ST_DRAINING;
   arm_timer(j, j->pool->cfg.grace_ms);
 }
 
 static void act_protocol_kill(SupJob *j, int arg)
 {
-  uv_timer_stop(&j->timer);
+  stop_timer(j);
   signal_group(j, SIGKILL, true);
   j->state = SUP_ST_KILLING;
 }
@@ -509,61 +606,83 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 
 /* ------------------------------------------------------------------ decide */
 
-static void decide(SupJob *j, SupOutcome *o)
+void sup_decide(const SupFacts *f, SupVerdict *v)
 {
-  memset(o, 0, sizeof *o);
-  static char reason[64];
-  reason[0] = 0;
-  if (WIFSIGNALED(j->wstatus)) o->term_signal = WTERMSIG(j->wstatus);
-  if (j->got_final) {
-    if (j->stop == SUP_STOP_DEADLINE) {
-      o->status = SUP_STATUS_TIMEOUT;
-      snprintf(reason, sizeof reason, "deadline");
-    } else if (j->stop == SUP_STOP_CANCEL) {
-      o->status = SUP_STATUS_CANCELLED;
-      snprintf(reason, sizeof reason, "cancel");
-    } else if (j->f_status == IPC_STATUS_OK) {
-      o->status = SUP_STATUS_OK;
-    } else if (j->f_status == IPC_STATUS_ERROR) {
-      o->status = SUP_STATUS_ERROR;
-      snprintf(reason, sizeof reason, "error");
+  memset(v, 0, sizeof *v);
+  char *reason = v->reason;
+  size_t rs = sizeof v->reason;
+  bool signaled = !f->spawn_err && WIFSIGNALED(f->wstatus);
+  if (signaled) v->term_signal = WTERMSIG(f->wstatus);
+  if (f->got_final) {
+    if (f->stop == SUP_STOP_DEADLINE) {
+      v->status = SUP_STATUS_TIMEOUT;
+      snprintf(reason, rs, "deadline");
+    } else if (f->stop == SUP_STOP_CANCEL) {
+      v->status = SUP_STATUS_CANCELLED;
+      snprintf(reason, rs, "cancel");
+    } else if (f->f_status == IPC_STATUS_OK) {
+      v->status = SUP_STATUS_OK;
+    } else if (f->f_status == IPC_STATUS_ERROR) {
+      v->status = SUP_STATUS_ERROR;
+      snprintf(reason, rs, "error");
     } else {
-      o->status = SUP_STATUS_CANCELLED;
-      snprintf(reason, sizeof reason, "signal:%s", j->f_signal ? j->f_signal : "unknown");
+      v->status = SUP_STATUS_CANCELLED;
+      snprintf(reason, rs, "signal:%s", f->f_signal ? f->f_signal : "unknown");
     }
-  } else if (j->kill_after_signal) {
-    o->status = SUP_STATUS_KILLED;
-    snprintf(reason, sizeof reason, "%s", j->stop == SUP_STOP_DEADLINE ? "deadline" : "cancel");
-  } else if (j->protocol) {
-    o->status = SUP_STATUS_CRASHED;
-    snprintf(reason, sizeof reason, "protocol");
-  } else if (j->spawn_err) {
-    o->status = SUP_STATUS_CRASHED;
-    snprintf(reason, sizeof reason, "spawn:%s", uv_err_name(j->spawn_err));
+  } else if (f->kill_after_signal) {
+    v->status = SUP_STATUS_KILLED;
+    snprintf(reason, rs, "%s", f->stop == SUP_STOP_DEADLINE ? "deadline" : "cancel");
+  } else if (f->protocol) {
+    v->status = SUP_STATUS_CRASHED;
+    snprintf(reason, rs, "protocol");
+  } else if (f->spawn_err) {
+    v->status = SUP_STATUS_CRASHED;
+    snprintf(reason, rs, "spawn:%s", uv_err_name(f->spawn_err));
   } else {
-    o->status = SUP_STATUS_CRASHED;
-    if (WIFSIGNALED(j->wstatus))
-      snprintf(reason, sizeof reason, "signal:%s", sup_signame(WTERMSIG(j->wstatus)));
+    v->status = SUP_STATUS_CRASHED;
+    if (signaled)
+      snprintf(reason, rs, "signal:%s", sup_signame(WTERMSIG(f->wstatus)));
     else
-      snprintf(reason, sizeof reason, "exit:%d", WEXITSTATUS(j->wstatus));
+      snprintf(reason, rs, "exit:%d", WEXITSTATUS(f->wstatus));
   }
-  o->reason = reason[0] ? reason : NULL;
-  switch (o->status) {
-  case SUP_STATUS_OK: o->exit_code = (int)(j->f_exit_code & 0xFF); break;
-  case SUP_STATUS_ERROR: o->exit_code = 1; break;
-  case SUP_STATUS_TIMEOUT: o->exit_code = 124; break;
+  switch (v->status) {
+  case SUP_STATUS_OK: v->exit_code = (int)(f->f_exit_code & 0xFF); break;
+  case SUP_STATUS_ERROR: v->exit_code = 1; break;
+  case SUP_STATUS_TIMEOUT: v->exit_code = 124; break;
   case SUP_STATUS_CANCELLED: {
     int sig = SIGINT;
-    if (j->stop != SUP_STOP_CANCEL && j->f_signal) {
-      if (!strcmp(j->f_signal, "SIGTERM")) sig = SIGTERM;
-      else if (!strcmp(j->f_signal, "SIGHUP")) sig = SIGHUP;
+    if (f->stop != SUP_STOP_CANCEL && f->f_signal) {
+      if (!strcmp(f->f_signal, "SIGTERM")) sig = SIGTERM;
+      else if (!strcmp(f->f_signal, "SIGHUP")) sig = SIGHUP;
     }
-    o->exit_code = 128 + sig;
+    v->exit_code = 128 + sig;
     break;
   }
-  case SUP_STATUS_KILLED: o->exit_code = 137; break;
-  case SUP_STATUS_CRASHED: o->exit_code = 1; break;
+  case SUP_STATUS_KILLED: v->exit_code = 137; break;
+  case SUP_STATUS_CRASHED: v->exit_code = 1; break;
   }
+}
+
+static void decide(SupJob *j, SupOutcome *o)
+{
+  SupFacts f = {
+    .got_final = j->got_final,
+    .f_status = j->f_status,
+    .f_signal = j->f_signal,
+    .f_exit_code = j->f_exit_code,
+    .stop = j->stop,
+    .kill_after_signal = j->kill_after_signal,
+    .protocol = j->protocol,
+    .spawn_err = j->spawn_err,
+    .wstatus = j->wstatus,
+  };
+  static SupVerdict v; /* o->reason points into it during on_done */
+  sup_decide(&f, &v);
+  memset(o, 0, sizeof *o);
+  o->status = v.status;
+  o->reason = v.reason[0] ? v.reason : NULL;
+  o->exit_code = v.exit_code;
+  o->term_signal = v.term_signal;
   o->error_text = j->f_error;
   o->diagnostic = j->f_diag;
   o->err_result = j->f_err_result;
@@ -722,7 +841,7 @@ static void job_finish(SupJob *j)
   }
   j->end = sup_now_ms();
   j->state = SUP_ST_DEAD;
-  uv_timer_stop(&j->timer);
+  stop_timer(j);
 
   /* Final drain of whatever the worker wrote before it died: everything is
    * in the pipe already; read without blocking and never wait for EOF. */
@@ -806,6 +925,34 @@ static void write_cb(uv_write_t *req, int status)
 
 static void job_spawn(SupJob *j);
 
+/* Start one worker: through the zygote when the pool runs the in-process
+ * worker, else fork (+exec). The zygote is started at the second spawn
+ * (one job, as for `harn run`, is cheaper to fork directly than to start
+ * a zygote for); HARN_NO_ZYGOTE=1 disables it. A zygote that has died is
+ * dropped (its reaping is sigchld_cb's business) and this and later
+ * workers are forked directly. */
+static int spawn_one(SupPool *p, int *job_w, int *ev_r, pid_t *pid)
+{
+  if (p->entry && !p->zygote_tried && p->nspawned++ > 0) {
+    p->zygote_tried = true;
+    const char *no = getenv("HARN_NO_ZYGOTE");
+    if (!(no && *no && strcmp(no, "0")) && sup_zygote_start(&p->zsock, &p->zpid) < 0) {
+      p->zsock = -1;
+      p->zpid = 0;
+    }
+  }
+  if (p->entry && p->zsock >= 0) {
+    int rc = sup_zygote_spawn(p->zsock, job_w, ev_r, pid);
+    if (rc == 0 || rc == -EAGAIN || rc == -ENOMEM) return rc;
+    /* The zygote is gone or broken: never ask it again. */
+    fprintf(stderr, "harn: the worker zygote failed (%s); forking workers directly\n",
+            strerror(-rc));
+    close(p->zsock);
+    p->zsock = -1;
+  }
+  return sup_spawn_worker(p->argv, p->entry, job_w, ev_r, pid);
+}
+
 SupJob *sup_pool_start(SupPool *p, SupSpec *spec)
 {
   SupJob *j = calloc(1, sizeof *j);
@@ -836,7 +983,7 @@ static void job_spawn(SupJob *j)
   pid_t pid = 0;
   j->t0 = sup_now_ms();
   j->epoch0 = sup_epoch_ms();
-  int rc = sup_spawn_worker(p->argv, p->entry, &job_w, &ev_r, &pid);
+  int rc = spawn_one(p, &job_w, &ev_r, &pid);
   if (rc < 0) {
     if ((rc == -EAGAIN || rc == -ENOMEM) && j->spawn_tries < 6) {
       uv_timer_start(&j->timer, timer_cb, 20u << j->spawn_tries, 0);
@@ -926,6 +1073,8 @@ static char **worker_command(void)
 int sup_pool_init(SupPool *p, uv_loop_t *loop, const SupPoolConfig *cfg, const SupHooks *hooks)
 {
   memset(p, 0, sizeof *p);
+  p->zsock = -1;
+  p->tfd = -1;
   p->loop = loop;
   p->cfg = *cfg;
   if (p->cfg.grace_ms < 0) p->cfg.grace_ms = 250;
@@ -947,7 +1096,25 @@ int sup_pool_init(SupPool *p, uv_loop_t *loop, const SupPoolConfig *cfg, const S
   int rc = uv_signal_init(loop, &p->sigchld);
   if (rc == 0) rc = uv_signal_start(&p->sigchld, sigchld_cb, SIGCHLD);
   uv_unref((uv_handle_t *)&p->sigchld);
+  /* The precise timer (unreferenced: a running job keeps the loop alive
+   * through its pipe and the SIGCHLD watcher). */
+  p->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+  if (p->tfd >= 0 && uv_poll_init(loop, &p->tpoll, p->tfd) == 0) {
+    uv_poll_start(&p->tpoll, UV_READABLE, tfd_cb);
+    uv_unref((uv_handle_t *)&p->tpoll);
+    p->tpoll_open = true;
+  } else if (p->tfd >= 0) {
+    close(p->tfd);
+    p->tfd = -1;
+  }
   return rc;
+}
+
+static void tpoll_closed(uv_handle_t *h)
+{
+  SupPool *p = container_of((uv_poll_t *)h, SupPool, tpoll);
+  close(p->tfd);
+  p->tfd = -1;
 }
 
 void sup_pool_close(SupPool *p)
@@ -955,6 +1122,19 @@ void sup_pool_close(SupPool *p)
   if (p->closing) return;
   p->closing = true;
   uv_close((uv_handle_t *)&p->sigchld, NULL);
+  if (p->tpoll_open) {
+    uv_close((uv_handle_t *)&p->tpoll, tpoll_closed);
+    p->tpoll_open = false;
+  }
+  if (p->zsock >= 0) {
+    close(p->zsock); /* EOF: the zygote exits at once */
+    p->zsock = -1;
+  }
+  if (p->zpid > 0) {
+    /* Reap it (unless sigchld_cb already did: ECHILD). */
+    while (waitpid(p->zpid, NULL, 0) < 0 && errno == EINTR) {}
+    p->zpid = 0;
+  }
   for (size_t i = 0; p->argv && p->argv[i]; i++) free(p->argv[i]);
   free(p->argv);
   p->argv = NULL;

@@ -1,20 +1,27 @@
 /*
- * spawn.c: fork (+exec) of one worker process (RUNTIME.md 5.6, "Spawn").
+ * spawn.c: starting worker processes (RUNTIME.md 5.6, "Spawn").
  *
- * Two ways to start a worker, with the same child environment (below):
+ * Three ways to start a worker, with the same child environment (below):
  *   - exec: fork, then execvp(argv) -- HARN_WORKER_CMD, tests' fake workers;
- *   - in-process (the default for the harn binary itself): fork, then call
- *     the worker's entry point (wrk_main) in the child and _exit with its
- *     result. The child is the same harn image the exec would load, so the
- *     result is the same process, minus the dynamic loader's work, which
- *     was ~85% of a trivial job's cost (bench/batch). Before the entry
- *     point runs, the child closes every fd above 4 (the supervisor's loop,
- *     signal pipes, results file: what O_CLOEXEC would have closed) and
- *     sets its name to "harn-worker". It never returns into the supervisor's
- *     code and never runs its atexit handlers or flushes its stdio buffers
- *     (_exit). Invariant this relies on: the supervisor is single-threaded
- *     when it forks (libuv's thread pool is never used by the supervisor),
- *     so no lock can be held by a thread that does not exist in the child.
+ *   - zygote (the default for the harn binary itself): the pool starts one
+ *     `harn worker --zygote` (sup_zygote_start, exec'd with LD_BIND_NOW=1)
+ *     and asks it for each worker (sup_zygote_spawn): the zygote clones the
+ *     worker with CLONE_PARENT, so the worker is still our child, and runs
+ *     wrk_main in it (worker/zygote.c explains why and how). No exec per
+ *     job: the dynamic loader was ~85% of a trivial job's cost; and no fork
+ *     of the supervisor per job: each fork made the supervisor pay
+ *     copy-on-write faults on every page it wrote afterwards;
+ *   - in-process fork (the fallback when the zygote cannot be started or
+ *     has died): fork, then call the worker's entry point (wrk_main) in the
+ *     child and _exit with its result. The child is the same harn image the
+ *     exec would load. Before the entry point runs, the child closes every
+ *     fd above 4 (the supervisor's loop, signal pipes, results file: what
+ *     O_CLOEXEC would have closed) and sets its name to "harn-worker". It
+ *     never returns into the supervisor's code and never runs its atexit
+ *     handlers or flushes its stdio buffers (_exit). Invariant this relies
+ *     on: the supervisor is single-threaded when it forks (libuv's thread
+ *     pool is never used by the supervisor), so no lock can be held by a
+ *     thread that does not exist in the child.
  *
  * The child gets exactly this environment:
  *   - fd 0 = /dev/null, fd 1 = /dev/null, fd 2 = the supervisor's stderr
@@ -52,10 +59,15 @@
 #include <dirent.h>
 #include <stdlib.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include "worker/worker.h"
+
+extern char **environ;
 
 /* Move [fd] to exactly [target] with CLOEXEC cleared. */
 static int place_fd(int fd, int target)
@@ -93,9 +105,10 @@ static void close_from(int lowfd)
   closedir(d);
 }
 
-/* The child side: never returns. */
-static void child_main(char *const *argv, SupWorkerMain entry, pid_t parent, int job_r,
-                       int ev_w, int status_fd)
+/* The child side: never returns. [job_r] becomes fd 3 and [ev_w] fd 4
+ * ([ev_w] may be -1: the zygote has only fd 3); [envp] NULL = ours. */
+static void child_main(char *const *argv, char *const *envp, SupWorkerMain entry, pid_t parent,
+                       int job_r, int ev_w, int status_fd)
 {
   /* Default dispositions for every signal the supervisor handles (handlers
    * are reset by exec anyway, but not ignored signals such as SIGPIPE, and a
@@ -111,12 +124,12 @@ static void child_main(char *const *argv, SupWorkerMain entry, pid_t parent, int
   /* Lift the protocol fds above 4 first, so placing one cannot clobber the
    * other (job_r may already be 4, ev_w 3). */
   int jr = fcntl(job_r, F_DUPFD_CLOEXEC, 5);
-  int ew = fcntl(ev_w, F_DUPFD_CLOEXEC, 5);
-  if (jr < 0 || ew < 0) child_fail(status_fd, errno);
+  int ew = ev_w >= 0 ? fcntl(ev_w, F_DUPFD_CLOEXEC, 5) : -1;
+  if (jr < 0 || (ev_w >= 0 && ew < 0)) child_fail(status_fd, errno);
   int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
   if (devnull < 0) child_fail(status_fd, errno);
   if (place_fd(devnull, 0) < 0 || place_fd(devnull, 1) < 0) child_fail(status_fd, errno);
-  if (place_fd(jr, 3) < 0 || place_fd(ew, 4) < 0) child_fail(status_fd, errno);
+  if (place_fd(jr, 3) < 0 || (ew >= 0 && place_fd(ew, 4) < 0)) child_fail(status_fd, errno);
 
   sigset_t set;
   sigemptyset(&set);
@@ -133,20 +146,18 @@ static void child_main(char *const *argv, SupWorkerMain entry, pid_t parent, int
     char *wargv[] = {name, NULL};
     _exit(entry(1, wargv));
   }
-  execvp(argv[0], argv);
+  if (envp) execvpe(argv[0], argv, envp);
+  else execvp(argv[0], argv);
   child_fail(status_fd, errno);
 }
 
-int sup_spawn_worker(char *const *argv, SupWorkerMain entry, int *job_w, int *ev_r,
-                     pid_t *pid_out)
+/* fork + child_main, with the exec failure reported through a status pipe:
+ * 0 and *pid_out, or a negative errno (the child is reaped then). */
+static int fork_child(char *const *argv, char *const *envp, SupWorkerMain entry, int job_r,
+                      int ev_w, pid_t *pid_out)
 {
-  int jp[2] = {-1, -1}, ep[2] = {-1, -1}, sp[2] = {-1, -1};
-  int err = 0;
-  if (pipe2(jp, O_CLOEXEC) < 0 || pipe2(ep, O_CLOEXEC) < 0 || pipe2(sp, O_CLOEXEC) < 0) {
-    err = -errno;
-    goto fail;
-  }
-
+  int sp[2];
+  if (pipe2(sp, O_CLOEXEC) < 0) return -errno;
   sigset_t all, old;
   sigfillset(&all);
   pthread_sigmask(SIG_SETMASK, &all, &old);
@@ -154,34 +165,140 @@ int sup_spawn_worker(char *const *argv, SupWorkerMain entry, int *job_w, int *ev
   pid_t pid = fork();
   if (pid == 0) {
     close(sp[0]);
-    child_main(argv, entry, parent, jp[0], ep[1], sp[1]);
+    child_main(argv, envp, entry, parent, job_r, ev_w, sp[1]);
   }
   int fork_err = errno;
   if (pid > 0) setpgid(pid, pid); /* EACCES after exec / ESRCH: child did it */
   pthread_sigmask(SIG_SETMASK, &old, NULL);
-  if (pid < 0) {
-    err = -fork_err;
-    goto fail;
-  }
-
   close(sp[1]);
-  sp[1] = -1;
+  if (pid < 0) {
+    close(sp[0]);
+    return -fork_err;
+  }
   int child_errno = 0;
   ssize_t r;
   do r = read(sp[0], &child_errno, sizeof child_errno);
   while (r < 0 && errno == EINTR);
   close(sp[0]);
-  sp[0] = -1;
-  close(jp[0]);
-  close(ep[1]);
   if (r == (ssize_t)sizeof child_errno) {
     /* exec failed: the child exits 127 at once; reap it here. */
     int st;
     while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {}
-    close(jp[1]);
-    close(ep[0]);
     return -child_errno;
   }
+  *pid_out = pid;
+  return 0;
+}
+
+int sup_spawn_worker(char *const *argv, SupWorkerMain entry, int *job_w, int *ev_r,
+                     pid_t *pid_out)
+{
+  int jp[2] = {-1, -1}, ep[2] = {-1, -1};
+  if (pipe2(jp, O_CLOEXEC) < 0 || pipe2(ep, O_CLOEXEC) < 0) {
+    int err = -errno;
+    for (int i = 0; i < 2; i++)
+      if (jp[i] >= 0) close(jp[i]);
+    return err;
+  }
+  pid_t pid = 0;
+  int rc = fork_child(argv, NULL, entry, jp[0], ep[1], &pid);
+  close(jp[0]);
+  close(ep[1]);
+  if (rc < 0) {
+    close(jp[1]);
+    close(ep[0]);
+    return rc;
+  }
+  *job_w = jp[1];
+  *ev_r = ep[0];
+  *pid_out = pid;
+  return 0;
+}
+
+int sup_zygote_start(int *sock_out, pid_t *pid_out)
+{
+  int sv[2];
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) return -errno;
+  /* Our environment plus LD_BIND_NOW=1 (see worker/zygote.c). */
+  size_t n = 0;
+  while (environ && environ[n]) n++;
+  char **envp = malloc((n + 2) * sizeof *envp);
+  if (!envp) {
+    close(sv[0]);
+    close(sv[1]);
+    return -ENOMEM;
+  }
+  size_t k = 0;
+  for (size_t i = 0; i < n; i++)
+    if (strncmp(environ[i], "LD_BIND_NOW=", 12) != 0) envp[k++] = environ[i];
+  static char bind_now[] = "LD_BIND_NOW=1";
+  envp[k++] = bind_now;
+  envp[k] = NULL;
+  static char exe[] = "/proc/self/exe", worker[] = "worker", zygote[] = "--zygote";
+  char *argv[] = {exe, worker, zygote, NULL};
+  pid_t pid = 0;
+  int rc = fork_child(argv, envp, NULL, sv[1], -1, &pid);
+  free(envp);
+  close(sv[1]);
+  if (rc < 0) {
+    close(sv[0]);
+    return rc;
+  }
+  *sock_out = sv[0];
+  *pid_out = pid;
+  return 0;
+}
+
+int sup_zygote_spawn(int sock, int *job_w, int *ev_r, pid_t *pid_out)
+{
+  int jp[2] = {-1, -1}, ep[2] = {-1, -1};
+  int err = 0;
+  if (pipe2(jp, O_CLOEXEC) < 0 || pipe2(ep, O_CLOEXEC) < 0) {
+    err = -errno;
+    goto fail;
+  }
+  WrkZygoteReq req = {WRK_ZYGOTE_MAGIC};
+  union {
+    char buf[CMSG_SPACE(2 * sizeof(int))];
+    struct cmsghdr align;
+  } u;
+  memset(&u, 0, sizeof u);
+  struct iovec iov = {&req, sizeof req};
+  struct msghdr mh;
+  memset(&mh, 0, sizeof mh);
+  mh.msg_iov = &iov;
+  mh.msg_iovlen = 1;
+  mh.msg_control = u.buf;
+  mh.msg_controllen = sizeof u.buf;
+  struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(2 * sizeof(int));
+  int fds[2] = {jp[0], ep[1]};
+  memcpy(CMSG_DATA(c), fds, sizeof fds);
+  ssize_t w;
+  do w = sendmsg(sock, &mh, MSG_NOSIGNAL);
+  while (w < 0 && errno == EINTR);
+  if (w != (ssize_t)sizeof req) {
+    err = w < 0 ? -errno : -EPIPE;
+    goto fail;
+  }
+  int32_t reply = 0;
+  ssize_t r;
+  do r = recv(sock, &reply, sizeof reply, 0);
+  while (r < 0 && errno == EINTR);
+  if (r != (ssize_t)sizeof reply) {
+    err = r < 0 ? -errno : -EPIPE; /* EOF: the zygote is gone */
+    goto fail;
+  }
+  if (reply <= 0) {
+    err = reply < 0 ? (int)reply : -EPROTO;
+    goto fail;
+  }
+  pid_t pid = (pid_t)reply;
+  setpgid(pid, pid); /* it is our child (CLONE_PARENT); it does the same */
+  close(jp[0]);
+  close(ep[1]);
   *job_w = jp[1];
   *ev_r = ep[0];
   *pid_out = pid;
@@ -191,7 +308,6 @@ fail:
   for (int i = 0; i < 2; i++) {
     if (jp[i] >= 0) close(jp[i]);
     if (ep[i] >= 0) close(ep[i]);
-    if (sp[i] >= 0) close(sp[i]);
   }
   return err;
 }

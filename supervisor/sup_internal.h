@@ -53,6 +53,15 @@ typedef int (*SupWorkerMain)(int argc, char **argv);
  * or exec failure; nothing is left open or unreaped then). */
 int sup_spawn_worker(char *const *argv, SupWorkerMain entry, int *job_w, int *ev_r, pid_t *pid);
 
+/* Start the zygote (`/proc/self/exe worker --zygote` with LD_BIND_NOW=1;
+ * worker/zygote.c): *sock is our end of its request socket (CLOEXEC),
+ * *pid its pid (our child, in its own group). 0 or a negative errno. */
+int sup_zygote_start(int *sock, pid_t *pid);
+/* Ask the zygote on [sock] for a worker, with the same result as
+ * sup_spawn_worker (the worker is our child). A negative errno on failure;
+ * -EPIPE (or another socket error) means the zygote is gone. */
+int sup_zygote_spawn(int sock, int *job_w, int *ev_r, pid_t *pid);
+
 /* ------------------------------------------------------------------ JSON */
 
 typedef enum {
@@ -168,6 +177,15 @@ struct SupPool {
   SupHooks hooks;
   char **argv;          /* resolved worker command (exec), or NULL */
   SupWorkerMain entry;  /* in-process worker (when argv is NULL) */
+  int tfd;              /* the precise timer (pool.c), -1 when none */
+  uv_poll_t tpoll;      /* watches tfd */
+  bool tpoll_open;
+  double tfd_due;       /* absolute monotonic ms tfd is set for, 0 = none */
+  SupJob *timed;        /* jobs with an armed deadline/grace */
+  int zsock;            /* request socket of the zygote, -1 when none */
+  pid_t zpid;           /* the zygote, 0 when none */
+  bool zygote_tried;    /* started once (it is not restarted) */
+  long nspawned;        /* spawns before the zygote was tried */
   uv_signal_t sigchld;
   SupJob *running;      /* doubly linked list of jobs not yet reaped */
   int nrunning;         /* jobs started and not yet done (on_done not run) */
@@ -193,6 +211,31 @@ void sup_pool_close(SupPool *p);
 const SupSpec *sup_job_spec(const SupJob *j);
 void *sup_job_data(const SupJob *j);
 void sup_job_set_data(SupJob *j, void *data);
+
+/* The facts the job status table of RUNTIME.md 5.6 looks at, gathered
+ * by the pool when a job ends. */
+typedef struct SupFacts {
+  bool got_final;         /* a valid final frame was received */
+  IpcStatus f_status;     /* its status (when got_final) */
+  const char *f_signal;   /* its `signal`, or NULL */
+  int64_t f_exit_code;    /* its `exit_code` */
+  SupStop stop;           /* the supervisor's first trigger, if any */
+  bool kill_after_signal; /* SIGKILL because the grace after it ran out */
+  bool protocol;          /* malformed or oversize frame (before a final) */
+  int spawn_err;          /* the spawn failed (negative errno), else 0 */
+  int wstatus;            /* wait status of the reaped worker */
+} SupFacts;
+
+typedef struct SupVerdict {
+  SupStatus status;
+  char reason[64];        /* "deadline", "signal:SIGSEGV"...; "" for none */
+  int exit_code;          /* what `harn run` exits with (PRODUCT.md) */
+  int term_signal;        /* signal that ended the worker, 0 if it exited */
+} SupVerdict;
+
+/* The job status table of RUNTIME.md 5.6 (the first matching row wins),
+ * with the record's reason and the exit code. Pure; no side effects. */
+void sup_decide(const SupFacts *f, SupVerdict *v);
 
 /* Append event [m] as one JSON object (the frame's map, as ipc_to_json
  * renders it; output data as a string rather than base64) to [b]. */

@@ -34,8 +34,9 @@ int sup_cmd_run(int argc, char **argv);
  * Writes one terminal record per job attempt to --results (or to stdout
  * when there is none). Returns 0 when every job's last attempt ended ok,
  * 1 otherwise, 2 on usage errors, 130 after Ctrl-C. The environment
- * variable HARN_SUP_STATS=1 makes it print its open fd count and child
- * count on stderr at the end (tests). */
+ * variable HARN_SUP_STATS=1 makes it print its open fd count, child
+ * count and own CPU time / page faults on stderr at the end (tests,
+ * profiling). */
 int sup_cmd_batch(int argc, char **argv);
 
 #endif

@@ -26,8 +26,26 @@
 #define WRK_EXIT_IO 111       /* writing to fd 4 failed (supervisor gone) */
 
 /* Entry point of `harn worker [--job-fd N] [--event-fd N]` ([argv][0] is
- * "worker"; the fd options exist for tests and default to 3 and 4).
+ * "worker"; the fd options exist for tests and default to 3 and 4), and of
+ * `harn worker --zygote` (wrk_zygote_main on WRK_ZYGOTE_FD).
  * Returns the process exit code (one of WRK_EXIT_*). */
 int wrk_main(int argc, char **argv);
+
+/* ---- the zygote (worker/zygote.c) -------------------------------------- */
+
+/* `harn worker --zygote`: a fork server for the supervisor. It reads spawn
+ * requests from the SOCK_SEQPACKET socket [sock] (normally fd
+ * WRK_ZYGOTE_FD): one WrkZygoteReq with exactly two fds attached
+ * (SCM_RIGHTS): the new worker's job pipe read end, then its event pipe
+ * write end. For each it clones a worker whose parent is the zygote's
+ * parent (CLONE_PARENT: the supervisor), with those fds as 3 and 4, and
+ * replies one int32: the pid, or -errno. Returns WRK_EXIT_OK at EOF on the
+ * socket, WRK_EXIT_USAGE when [sock] is not such a socket. */
+#define WRK_ZYGOTE_FD 3
+#define WRK_ZYGOTE_MAGIC 0x4841524eu /* "HARN" */
+typedef struct WrkZygoteReq {
+  unsigned magic; /* WRK_ZYGOTE_MAGIC */
+} WrkZygoteReq;
+int wrk_zygote_main(int sock);
 
 #endif

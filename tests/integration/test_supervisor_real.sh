@@ -3,7 +3,10 @@
 # `harn worker` (no HARN_WORKER_CMD): output streaming, exit codes,
 # diagnostics, input binding, and the job deadline stopping a pipeline in a
 # tight loop and one blocked in `sleep` (status timeout, exit 124), Ctrl-C
-# (exit 130), and a directory batch with a results file.
+# (exit 130), a directory batch with a results file, a deadline that
+# passes during worker start-up, and the process model of the default
+# (zygote) spawn: workers are the supervisor's children in their own
+# groups, nothing is left behind, and losing the zygote loses no job.
 set -u
 HARN_BIN=${HARN_BIN:-$(dirname "$0")/../../build/harn}
 [ -x "$HARN_BIN" ] || { echo "FAIL: no harn binary at $HARN_BIN"; exit 1; }
@@ -104,6 +107,55 @@ cp div.harn jobs/c.harn
 [ "$rc" = 1 ] && pass "batch with an error job exits 1" || fail "batch rc=$rc"
 check "batch of a directory: sorted, one record each, statuses" res.jsonl \
   "sorted((x['file'],x['status']) for x in rs)==[('jobs/a.harn','ok'),('jobs/b.harn','ok'),('jobs/c.harn','error')] and [x for x in rs if x['status']=='error'][0]['error']['message'].startswith('Runtime error: Division by zero')"
+
+# --- signal at start-up: a deadline that passes while the worker starts ----------
+# The SIGTERM reaches the worker before its VM runs; it must still cancel
+# the run (final frame, status timeout), not leave it to the SIGKILL.
+"$HARN_BIN" batch loop.harn loop.harn loop.harn -j 3 --timeout 1ms --grace 2s --results early.jsonl --no-bar
+check "deadline during worker start-up: cancelled by the VM (timeout, no SIGKILL)" early.jsonl \
+  "len(rs)==3 and all(x['status']=='timeout' and [s['sig'] for s in x['signals']]==['SIGTERM'] and 'kind:cancelled' in x['error']['message'] for x in rs)"
+
+# --- process model: workers are our children, each in its own group; zygote ------
+printf '%s\n' '{"id":"z1","file":"sleepy.harn","timeout":"3s"}' '{"id":"z2","file":"sleepy.harn","timeout":"3s"}' > z.jsonl
+"$HARN_BIN" batch z.jsonl -j 2 --results z.out --no-bar &
+bp=$!
+sleep 0.5
+kids=$(ps -o pid=,pgid=,comm= --ppid "$bp")
+nwork=$(echo "$kids" | awk '$3 == "harn-worker" && $1 == $2' | wc -l)
+nzyg=$(echo "$kids" | awk '$3 == "harn-zygote"' | wc -l)
+[ "$nwork" = 2 ] && [ "$nzyg" = 1 ] && pass "workers are the supervisor's children, each leading its group; one zygote" \
+  || fail "process tree under the supervisor: $(echo $kids)"
+kill -INT "$bp"
+wait "$bp"
+sleep 0.2
+left=$(ps -o pid=,comm= --ppid "$bp" 2>/dev/null; pgrep -f "harn-zygote|harn-worker" -P "$bp" 2>/dev/null)
+[ -z "$left" ] && pass "after the batch: no worker and no zygote left" || fail "left behind: $left"
+
+# The zygote dies mid-batch: the remaining jobs are forked directly. (The
+# first job is forked directly and starts nothing; the zygote comes with
+# the second, a sleeper, during which it is killed.)
+for i in 1 2 3 4 5 6; do cp hello.harn "z$i.harn"; done
+printf '%s\n' '{"id":"k0","file":"hello.harn"}' '{"id":"ks","file":"sleepy.harn","timeout":"600ms"}' > zk.jsonl
+for i in 1 2 3 4 5 6; do printf '{"id":"k%d","file":"z%d.harn"}\n' "$i" "$i"; done >> zk.jsonl
+"$HARN_BIN" batch zk.jsonl -j 1 --results zk.out --no-bar 2> zk.err &
+bp=$!
+sleep 0.3
+pkill -KILL -P "$bp" -x harn-zygote || echo "   (no zygote found to kill)"
+wait "$bp"
+check "zygote killed mid-batch: every later job still runs (forked directly)" zk.out \
+  "len(rs)==8 and sorted(x['id'] for x in rs if x['status']=='ok')==['k0','k1','k2','k3','k4','k5','k6']"
+grep -q "zygote failed" zk.err && pass "zygote loss is reported on stderr" || fail "zygote loss: $(cat zk.err)"
+
+# One job (harn run) is forked directly: no zygote is started for it.
+"$HARN_BIN" run sleepy.harn --timeout 1s > /dev/null 2>&1 &
+rp=$!
+sleep 0.3
+kids=$(ps -o comm= --ppid "$rp" | sort | tr '\n' ' ')
+wait "$rp"
+[ "$kids" = "harn-worker " ] && pass "harn run: one worker child, no zygote" || fail "harn run children: '$kids'"
+
+HARN_NO_ZYGOTE=1 "$HARN_BIN" batch hello.harn z1.harn -j 2 --results nz.out --no-bar
+check "HARN_NO_ZYGOTE=1: workers forked directly" nz.out "len(rs)==2 and all(x['status']=='ok' and x['output']=='hello\n' for x in rs)"
 
 echo "$fails failed"
 [ "$fails" = 0 ]

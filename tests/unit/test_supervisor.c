@@ -1,0 +1,189 @@
+/*
+ * test_supervisor.c: the supervisor's pure pieces, without processes.
+ *
+ * The job status table of RUNTIME.md 5.6 (sup_decide): every row, the
+ * reason text and `harn run` exit code of each, and the "first matching
+ * row wins" order where several facts hold at once (a final frame beats a
+ * later protocol error or SIGKILL; a kill after the supervisor's signal
+ * beats a protocol error). Also the duration and size parsers and the
+ * status/signal names used in records.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "supervisor/sup_internal.h"
+
+/* wait statuses as wait4 reports them */
+static int exited(int code) { return (code & 0xff) << 8; }
+static int signaled(int sig) { return sig & 0x7f; }
+
+static SupFacts final_facts(IpcStatus st, const char *sig, int64_t exit_code)
+{
+  SupFacts f;
+  memset(&f, 0, sizeof f);
+  f.got_final = true;
+  f.f_status = st;
+  f.f_signal = sig;
+  f.f_exit_code = exit_code;
+  f.wstatus = exited(0);
+  return f;
+}
+
+static void expect(const SupFacts *f, SupStatus status, const char *reason, int exit_code)
+{
+  SupVerdict v;
+  sup_decide(f, &v);
+  assert_string_equal(sup_status_name(v.status), sup_status_name(status));
+  assert_string_equal(v.reason, reason ? reason : "");
+  assert_int_equal(v.exit_code, exit_code);
+}
+
+static void test_final_frame_rows(void **state)
+{
+  (void)state;
+  /* final frame, no supervisor signal: the frame's status */
+  SupFacts f = final_facts(IPC_STATUS_OK, NULL, 42);
+  expect(&f, SUP_STATUS_OK, NULL, 42);
+  f.f_exit_code = 300; /* an int result is an exit code: low 8 bits */
+  expect(&f, SUP_STATUS_OK, NULL, 44);
+  f = final_facts(IPC_STATUS_ERROR, NULL, 1);
+  expect(&f, SUP_STATUS_ERROR, "error", 1);
+  f = final_facts(IPC_STATUS_CANCELLED, "SIGTERM", 0);
+  expect(&f, SUP_STATUS_CANCELLED, "signal:SIGTERM", 128 + SIGTERM);
+  f = final_facts(IPC_STATUS_CANCELLED, "SIGHUP", 0);
+  expect(&f, SUP_STATUS_CANCELLED, "signal:SIGHUP", 128 + SIGHUP);
+  f = final_facts(IPC_STATUS_CANCELLED, "SIGINT", 0);
+  expect(&f, SUP_STATUS_CANCELLED, "signal:SIGINT", 128 + SIGINT);
+  f = final_facts(IPC_STATUS_CANCELLED, NULL, 0);
+  expect(&f, SUP_STATUS_CANCELLED, "signal:unknown", 128 + SIGINT);
+}
+
+static void test_supervisor_signal_rows(void **state)
+{
+  (void)state;
+  /* final frame after the deadline signal: timeout, whatever the frame says */
+  IpcStatus sts[] = {IPC_STATUS_OK, IPC_STATUS_ERROR, IPC_STATUS_CANCELLED};
+  for (size_t i = 0; i < 3; i++) {
+    SupFacts f = final_facts(sts[i], "SIGTERM", 0);
+    f.stop = SUP_STOP_DEADLINE;
+    expect(&f, SUP_STATUS_TIMEOUT, "deadline", 124);
+    /* ... and after a user cancel: cancelled/cancel, exit 130 even when the
+     * frame names another signal */
+    f.stop = SUP_STOP_CANCEL;
+    expect(&f, SUP_STATUS_CANCELLED, "cancel", 130);
+  }
+  /* no final frame, SIGKILL after the grace */
+  SupFacts f;
+  memset(&f, 0, sizeof f);
+  f.stop = SUP_STOP_DEADLINE;
+  f.kill_after_signal = true;
+  f.wstatus = signaled(SIGKILL);
+  expect(&f, SUP_STATUS_KILLED, "deadline", 137);
+  f.stop = SUP_STOP_CANCEL;
+  expect(&f, SUP_STATUS_KILLED, "cancel", 137);
+}
+
+static void test_crash_rows(void **state)
+{
+  (void)state;
+  SupFacts f;
+  memset(&f, 0, sizeof f);
+  /* malformed frame: group SIGKILLed at once */
+  f.protocol = true;
+  f.wstatus = signaled(SIGKILL);
+  expect(&f, SUP_STATUS_CRASHED, "protocol", 1);
+  /* no final frame otherwise */
+  memset(&f, 0, sizeof f);
+  f.wstatus = exited(0);
+  expect(&f, SUP_STATUS_CRASHED, "exit:0", 1);
+  f.wstatus = exited(76);
+  expect(&f, SUP_STATUS_CRASHED, "exit:76", 1);
+  f.wstatus = signaled(SIGSEGV);
+  SupVerdict v;
+  sup_decide(&f, &v);
+  assert_int_equal(v.status, SUP_STATUS_CRASHED);
+  assert_string_equal(v.reason, "signal:SIGSEGV");
+  assert_int_equal(v.term_signal, SIGSEGV);
+  /* killed from outside while running: no supervisor signal, so crashed */
+  f.wstatus = signaled(SIGKILL);
+  expect(&f, SUP_STATUS_CRASHED, "signal:SIGKILL", 1);
+  /* the worker never started */
+  memset(&f, 0, sizeof f);
+  f.spawn_err = -ENOENT;
+  sup_decide(&f, &v);
+  assert_int_equal(v.status, SUP_STATUS_CRASHED);
+  assert_string_equal(v.reason, "spawn:ENOENT");
+  assert_int_equal(v.term_signal, 0);
+}
+
+static void test_first_row_wins(void **state)
+{
+  (void)state;
+  /* a final frame, then garbage (only logged) and a SIGKILL: the frame */
+  SupFacts f = final_facts(IPC_STATUS_OK, NULL, 5);
+  f.protocol = true;
+  f.wstatus = signaled(SIGKILL);
+  expect(&f, SUP_STATUS_OK, NULL, 5);
+  /* a deaf worker killed after the grace that also wrote garbage */
+  memset(&f, 0, sizeof f);
+  f.stop = SUP_STOP_DEADLINE;
+  f.kill_after_signal = true;
+  f.protocol = true;
+  f.wstatus = signaled(SIGKILL);
+  expect(&f, SUP_STATUS_KILLED, "deadline", 137);
+  /* signalled for the deadline but it exited without a final frame before
+   * the grace ran out: not killed by us, so crashed */
+  memset(&f, 0, sizeof f);
+  f.stop = SUP_STOP_DEADLINE;
+  f.wstatus = exited(3);
+  expect(&f, SUP_STATUS_CRASHED, "exit:3", 1);
+}
+
+static void test_parsers_and_names(void **state)
+{
+  (void)state;
+  double ms = -1;
+  assert_int_equal(sup_parse_duration("250ms", &ms), 0);
+  assert_true(ms == 250);
+  assert_int_equal(sup_parse_duration("5s", &ms), 0);
+  assert_true(ms == 5000);
+  assert_int_equal(sup_parse_duration("2m", &ms), 0);
+  assert_true(ms == 120000);
+  assert_int_equal(sup_parse_duration("1.5s", &ms), 0);
+  assert_true(ms == 1500);
+  assert_int_equal(sup_parse_duration("300", &ms), 0);
+  assert_true(ms == 300);
+  assert_int_equal(sup_parse_duration("5parsecs", &ms), -1);
+  assert_int_equal(sup_parse_duration("", &ms), -1);
+  size_t n = 0;
+  assert_int_equal(sup_parse_size("1M", &n), 0);
+  assert_int_equal(n, 1u << 20);
+  assert_int_equal(sup_parse_size("1000", &n), 0);
+  assert_int_equal(n, 1000);
+  assert_int_equal(sup_parse_size("x", &n), -1);
+  assert_string_equal(sup_status_name(SUP_STATUS_TIMEOUT), "timeout");
+  assert_string_equal(sup_status_name(SUP_STATUS_KILLED), "killed");
+  assert_string_equal(sup_signame(SIGTERM), "SIGTERM");
+  assert_string_equal(sup_signame(SIGKILL), "SIGKILL");
+  assert_string_equal(sup_signame(SIGRTMIN + 1), "SIG35");
+}
+
+int main(void)
+{
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_final_frame_rows),
+      cmocka_unit_test(test_supervisor_signal_rows),
+      cmocka_unit_test(test_crash_rows),
+      cmocka_unit_test(test_first_row_wins),
+      cmocka_unit_test(test_parsers_and_names),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}

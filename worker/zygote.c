@@ -1,0 +1,175 @@
+/*
+ * zygote.c: `harn worker --zygote`, the supervisor's fork server
+ * (worker.h; docs/protocol.md "The zygote").
+ *
+ * Why. A worker started by fork+exec spends most of a trivial job in the
+ * dynamic loader; a worker forked straight from the supervisor skips that,
+ * but every fork then write-protects the supervisor's memory, and each page
+ * the supervisor writes afterwards (its allocator, its stack, its buffers)
+ * costs a copy-on-write fault, job after job. The zygote is a small,
+ * quiescent harn process, exec'd once per pool with LD_BIND_NOW=1 (so its
+ * symbol bindings are all resolved and none is redone in a worker), that
+ * forks the workers on request: the supervisor never forks per job and a
+ * worker's copy-on-write faults are only its own.
+ *
+ * Each worker is created with the clone system call and CLONE_PARENT: its
+ * parent is the supervisor, not the zygote, so the supervisor's process
+ * model is unchanged -- SIGCHLD, waitid(WNOWAIT) + group sweep + wait4 with
+ * rusage, setpgid from the parent, and the parent-death signal all refer to
+ * the supervisor. The zygote never waits for a worker. The raw system call
+ * is used like fork (no new stack: the child continues on its copy of the
+ * zygote's stack, which also keeps AddressSanitizer's idea of the stack
+ * right); the argument order of SYS_clone with zero pointers is the same on
+ * x86-64 and arm64.
+ *
+ * Protocol, on the SOCK_SEQPACKET socket at fd 3 (WRK_ZYGOTE_FD):
+ *   request  one WrkZygoteReq, with exactly two fds attached (SCM_RIGHTS):
+ *            the worker's job pipe read end and event pipe write end;
+ *   reply    one int32: the worker's pid (> 0), or -errno when the clone
+ *            failed.
+ * EOF on the socket (the supervisor closed it or died): the zygote exits 0.
+ * It also has a parent-death signal (SIGKILL), and keeps SIGTERM, SIGINT
+ * and SIGHUP blocked as the supervisor gave them, which is exactly the mask
+ * a worker must start with (worker.c unblocks them after installing its
+ * handlers).
+ *
+ * The worker, in the clone child:
+ * its own process group (setpgid(0, 0); the supervisor also calls
+ * setpgid(pid, pid)), parent-death SIGKILL (and exit at once if the
+ * supervisor is already gone), fds 0-1 /dev/null (inherited from the
+ * zygote), 2 stderr, 3 job pipe, 4 event pipe, nothing else open; name
+ * "harn-worker"; then wrk_main() and _exit with its code. The raw clone
+ * runs no fork handlers: this is safe because the zygote is single-threaded
+ * and never inside the allocator when it clones. glibc's cached thread id
+ * in the child is the zygote's; glibc's pthread_kill and raise use the
+ * kernel's thread id for the calling thread, so they act on the worker.
+ */
+#define _GNU_SOURCE
+#include "worker/worker.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+typedef struct ChildArg {
+  pid_t supervisor;
+  int job_r, ev_w;
+} ChildArg;
+
+/* Move [fd] to exactly [target] without FD_CLOEXEC. */
+static int place_fd(int fd, int target)
+{
+  if (fd == target) {
+    int fl = fcntl(fd, F_GETFD);
+    return fl < 0 ? -1 : fcntl(fd, F_SETFD, fl & ~FD_CLOEXEC);
+  }
+  return dup2(fd, target) < 0 ? -1 : 0;
+}
+
+/* The worker (clone child). Never returns. */
+static void child_main(const ChildArg *a) __attribute__((noreturn));
+static void child_main(const ChildArg *a)
+{
+  if (setpgid(0, 0) < 0) _exit(127);
+  if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0) _exit(127);
+  if (getppid() != a->supervisor) _exit(127); /* the supervisor is gone */
+  /* Lift both above 4 first so that placing one cannot clobber the other;
+   * dup2 onto 3 also closes this copy of the zygote's socket. */
+  int jr = fcntl(a->job_r, F_DUPFD_CLOEXEC, 5);
+  int ew = fcntl(a->ev_w, F_DUPFD_CLOEXEC, 5);
+  if (jr < 0 || ew < 0 || place_fd(jr, 3) < 0 || place_fd(ew, 4) < 0) _exit(127);
+#ifdef SYS_close_range
+  syscall(SYS_close_range, 5u, ~0u, 0u);
+#else
+  for (int fd = 5; fd < 1024; fd++) close(fd);
+#endif
+  prctl(PR_SET_NAME, "harn-worker");
+  static char name[] = "worker";
+  char *argv[] = {name, NULL};
+  _exit(wrk_main(1, argv));
+}
+
+/* Receive one request: 1 with the two fds, 0 on EOF, -1 on a bad message
+ * (any fds that came with it are closed). */
+static int recv_req(int sock, int *job_r, int *ev_w)
+{
+  WrkZygoteReq req;
+  union {
+    char buf[CMSG_SPACE(2 * sizeof(int))];
+    struct cmsghdr align;
+  } u;
+  struct iovec iov = {&req, sizeof req};
+  struct msghdr mh;
+  memset(&mh, 0, sizeof mh);
+  mh.msg_iov = &iov;
+  mh.msg_iovlen = 1;
+  mh.msg_control = u.buf;
+  mh.msg_controllen = sizeof u.buf;
+  ssize_t n;
+  do n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);
+  while (n < 0 && errno == EINTR);
+  if (n <= 0) return 0;
+  int fds[2] = {-1, -1}, nfds = 0;
+  for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+    size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+    for (size_t i = 0; i < k; i++) {
+      int fd;
+      memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
+      if (nfds < 2) fds[nfds++] = fd;
+      else close(fd);
+    }
+  }
+  if ((size_t)n != sizeof req || req.magic != WRK_ZYGOTE_MAGIC || nfds != 2 ||
+      (mh.msg_flags & MSG_CTRUNC)) {
+    for (int i = 0; i < nfds; i++) close(fds[i]);
+    return -1;
+  }
+  *job_r = fds[0];
+  *ev_w = fds[1];
+  return 1;
+}
+
+int wrk_zygote_main(int sock)
+{
+  pid_t supervisor = getppid();
+  if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != supervisor) return WRK_EXIT_USAGE;
+  prctl(PR_SET_NAME, "harn-zygote");
+  unsetenv("LD_BIND_NOW"); /* its job is done (at exec); workers do not need it */
+  int type = 0;
+  socklen_t tl = sizeof type;
+  if (getsockopt(sock, SOL_SOCKET, SO_TYPE, &type, &tl) < 0 || type != SOCK_SEQPACKET) {
+    fprintf(stderr, "harn worker --zygote: fd %d is not a seqpacket socket\n", sock);
+    return WRK_EXIT_USAGE;
+  }
+  for (;;) {
+    int job_r, ev_w;
+    int r = recv_req(sock, &job_r, &ev_w);
+    if (r == 0) break;
+    int32_t reply;
+    if (r < 0) {
+      reply = -EPROTO;
+    } else {
+      ChildArg a = {supervisor, job_r, ev_w};
+      long pid = syscall(SYS_clone, (unsigned long)(CLONE_PARENT | SIGCHLD), 0L, 0L, 0L, 0L);
+      if (pid == 0) child_main(&a);
+      reply = pid > 0 ? (int32_t)pid : -errno;
+      close(job_r);
+      close(ev_w);
+    }
+    ssize_t w;
+    do w = send(sock, &reply, sizeof reply, MSG_NOSIGNAL);
+    while (w < 0 && errno == EINTR);
+    if (w != (ssize_t)sizeof reply) break;
+  }
+  return WRK_EXIT_OK;
+}

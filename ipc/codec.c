@@ -116,6 +116,7 @@ struct IpcDecoder {
   uint64_t frames;    /* frames returned */
   uint64_t next_seq;  /* events: the seq the next frame must carry */
   bool saw_final;
+  bool saw_sandbox;      /* a `sandbox` event was decoded (at most one) */
   bool has_expect;
   char *expect_job;
   int64_t expect_attempt;
@@ -291,7 +292,9 @@ static const FieldSpec env_job[] = {
 static const FieldSpec f_job[] = {
     {"program", K_STR_NIL, false}, {"source", K_STR_NIL, false}, {"name", K_STR_NIL, false},
     {"input", K_STR_NIL, true},    {"deadline_at_ms", K_INT_NIL, true},
-    {"grace_ms", K_UINT, true},    {"count_instructions", K_BOOL, true}};
+    {"grace_ms", K_UINT, true},    {"count_instructions", K_BOOL, true},
+    {"sandbox", K_BOOL, false},    {"memory", K_UINT, false},
+    {"cpu_ms", K_UINT, false},     {"address_space", K_UINT, false}};
 static const FieldSpec f_started[] = {
     {"version", K_INT, true}, {"pid", K_INT, true}, {"pgid", K_INT, true},
     {"started_at_ms", K_NUM, true}};
@@ -305,7 +308,8 @@ static const FieldSpec f_final[] = {
     {"status", K_STR, true},      {"value", K_VALUE, true},    {"error", K_STR_NIL, true},
     {"error_value", K_VALUE, true}, {"diagnostic", K_STR_NIL, true}, {"trace", K_ARRAY, true},
     {"signal", K_STR_NIL, true},  {"hard_stop", K_BOOL, true}, {"exit_code", K_INT, true},
-    {"counters", K_MAP, true}};
+    {"counters", K_MAP, true},    {"limit", K_STR_NIL, false}};
+static const FieldSpec f_sandbox[] = {{"applied", K_MAP, true}};
 static const FieldSpec f_counters[] = {
     {"wall_ms", K_NUM, true},        {"cpu_ms", K_NUM, true},
     {"instructions", K_UINT_NIL, true}, {"tasks_spawned", K_UINT, true},
@@ -329,6 +333,7 @@ static const TypeSchema schemas[IPC_MSG_COUNT] = {
     [IPC_MSG_EMIT] = {f_emit, NFIELDS(f_emit)},
     [IPC_MSG_LIFECYCLE] = {f_lifecycle, NFIELDS(f_lifecycle)},
     [IPC_MSG_FINAL] = {f_final, NFIELDS(f_final)},
+    [IPC_MSG_SANDBOX] = {f_sandbox, NFIELDS(f_sandbox)},
 };
 
 static const char *kind_text(Kind k)
@@ -652,6 +657,10 @@ static int decode_job(const Ctx *c, msgpack_zone *z, const msgpack_object **f, I
   j->deadline_at_ms = j->has_deadline ? oint(b[4]) : 0;
   j->grace_ms = oint(b[5]);
   j->count_instructions = b[6]->via.boolean;
+  j->sandbox = b[7] && b[7]->via.boolean;
+  j->memory = b[8] ? (uint64_t)oint(b[8]) : 0;
+  j->cpu_ms = b[9] ? (uint64_t)oint(b[9]) : 0;
+  j->address_space = b[10] ? (uint64_t)oint(b[10]) : 0;
   return 0;
 }
 
@@ -714,6 +723,12 @@ static int decode_final(const Ctx *c, msgpack_zone *z, const msgpack_object **b,
   ct->steps_recorded = (uint64_t)oint(k[4]);
   ct->output_bytes = (uint64_t)oint(k[5]);
   ct->peak_frames = oint(k[6]);
+  if (b[10] && b[10]->type == MSGPACK_OBJECT_STR) {
+    if (!ostr_eq(b[10], "memory"))
+      return fail(c, IPC_E_FIELD_VALUE, "field `limit`: expected \"memory\" or nil, got \"%.*s\"",
+                  (int)(b[10]->via.str.size > 40 ? 40 : b[10]->via.str.size), b[10]->via.str.ptr);
+    fin->limit = zstr(z, b[10], NULL);
+  }
   return 0;
 }
 
@@ -772,6 +787,11 @@ static int decode_event(const Ctx *c, msgpack_zone *z, IpcMsgType t, const msgpa
     m->u.lifecycle.hooks = *b[3];
     return 0;
   case IPC_MSG_FINAL: return decode_final(c, z, b, m);
+  case IPC_MSG_SANDBOX:
+    if (c->d->saw_sandbox) return fail(c, IPC_E_ORDER, "a second `sandbox` event");
+    c->d->saw_sandbox = true;
+    m->u.sandbox.applied = *b[0];
+    return 0;
   default: break;
   }
   return fail(c, IPC_E_DIRECTION, "message type not allowed on the event pipe");

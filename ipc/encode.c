@@ -105,7 +105,9 @@ int ipc_frame_end(IpcFrame *f, Buf *out)
 int ipc_encode_job(Buf *out, const char *job, int64_t attempt, const IpcJob *j)
 {
   IpcEnvelope env = {job, attempt, 0, 0};
-  uint32_t n = 4 + (j->program ? 1 : 0) + (j->source ? 1 : 0) + (j->name ? 1 : 0);
+  uint32_t n = 4 + (j->program ? 1 : 0) + (j->source ? 1 : 0) + (j->name ? 1 : 0) +
+               (j->sandbox ? 1 : 0) + (j->memory ? 1 : 0) + (j->cpu_ms ? 1 : 0) +
+               (j->address_space ? 1 : 0);
   WITH_FRAME(IPC_MSG_JOB, &env, n, {
     if (j->program) {
       ipc_pack_str(pk, "program");
@@ -129,6 +131,23 @@ int ipc_encode_job(Buf *out, const char *job, int64_t attempt, const IpcJob *j)
     ipc_pack_str(pk, "count_instructions");
     if (j->count_instructions) msgpack_pack_true(pk);
     else msgpack_pack_false(pk);
+    /* v2 fields, written only when set (absent = 0/false) */
+    if (j->sandbox) {
+      ipc_pack_str(pk, "sandbox");
+      msgpack_pack_true(pk);
+    }
+    if (j->memory) {
+      ipc_pack_str(pk, "memory");
+      msgpack_pack_uint64(pk, j->memory);
+    }
+    if (j->cpu_ms) {
+      ipc_pack_str(pk, "cpu_ms");
+      msgpack_pack_uint64(pk, j->cpu_ms);
+    }
+    if (j->address_space) {
+      ipc_pack_str(pk, "address_space");
+      msgpack_pack_uint64(pk, j->address_space);
+    }
   });
 }
 
@@ -192,7 +211,7 @@ int ipc_encode_lifecycle(Buf *out, const IpcEnvelope *env, const IpcLifecycle *l
 
 int ipc_encode_final(Buf *out, const IpcEnvelope *env, const IpcFinal *f)
 {
-  WITH_FRAME(IPC_MSG_FINAL, env, 10, {
+  WITH_FRAME(IPC_MSG_FINAL, env, f->limit ? 11 : 10, {
     ipc_pack_str(pk, "status");
     ipc_pack_str(pk, ipc_status_name(f->status));
     ipc_pack_str(pk, "value");
@@ -242,5 +261,17 @@ int ipc_encode_final(Buf *out, const IpcEnvelope *env, const IpcFinal *f)
     msgpack_pack_uint64(pk, c->output_bytes);
     ipc_pack_str(pk, "peak_frames");
     msgpack_pack_int64(pk, c->peak_frames);
+    if (f->limit) {
+      ipc_pack_str(pk, "limit");
+      ipc_pack_str(pk, f->limit);
+    }
+  });
+}
+
+int ipc_encode_sandbox(Buf *out, const IpcEnvelope *env, const msgpack_object *applied)
+{
+  WITH_FRAME(IPC_MSG_SANDBOX, env, 1, {
+    ipc_pack_str(pk, "applied");
+    ipc_pack_object(pk, applied);
   });
 }

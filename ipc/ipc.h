@@ -45,7 +45,7 @@
 
 /* ---- constants ---------------------------------------------------------- */
 
-#define IPC_PROTOCOL_VERSION 1
+#define IPC_PROTOCOL_VERSION 2
 /* Largest frame body accepted or produced (RUNTIME.md tunables). */
 #define IPC_MAX_FRAME (16u * 1024u * 1024u)
 /* Bytes of the length prefix. */
@@ -69,7 +69,8 @@
   X(STEP, "step", 'E')           /* a step record (RUNTIME.md 7.5) */        \
   X(EMIT, "emit", 'E')           /* harness.emit(name, data) */              \
   X(LIFECYCLE, "lifecycle", 'E') /* a finish-lifecycle event (8.2) */        \
-  X(FINAL, "final", 'E')         /* the result, exactly once, last */
+  X(FINAL, "final", 'E')         /* the result, exactly once, last */       \
+  X(SANDBOX, "sandbox", 'E')     /* protections applied (v2), at most once */
 
 typedef enum {
 #define X(name, wire, dir) IPC_MSG_##name,
@@ -150,6 +151,14 @@ typedef struct IpcJob {
   int64_t deadline_at_ms;  /* CLOCK_MONOTONIC ms, when has_deadline */
   int64_t grace_ms;        /* kill grace, >= 0 */
   bool count_instructions;
+  /* Added in protocol version 2; optional on the wire (absent = 0/false). */
+  bool sandbox;            /* lock the worker down before the first
+                              instruction (docs/sandbox.md) */
+  uint64_t memory;         /* VM heap limit in bytes (VmConfig.memory_limit),
+                              0 = none */
+  uint64_t cpu_ms;         /* RLIMIT_CPU in ms (rounded up to seconds),
+                              0 = none */
+  uint64_t address_space;  /* RLIMIT_AS in bytes, 0 = none */
 } IpcJob;
 
 typedef struct IpcStarted {
@@ -209,7 +218,15 @@ typedef struct IpcFinal {
   int64_t exit_code;           /* vm_exit_code(): what `harn run` exits with
                                   for an ok run (int pipeline result) */
   IpcCounters counters;
+  const char *limit;           /* v2, optional: "memory" when the run ended
+                                  on the VM's memory limit, else NULL */
 } IpcFinal;
+
+/* `sandbox` (v2): what the worker's lock-down applied, sent once, after
+ * `started` and before the first instruction (docs/sandbox.md). */
+typedef struct IpcSandbox {
+  msgpack_object applied;  /* a map, rendered as is into the record */
+} IpcSandbox;
 
 /* One decoded frame. The envelope fields are set for events; for a job
  * frame [job]/[attempt] are set and [seq]/[t_ms] are 0. */
@@ -227,6 +244,7 @@ typedef struct IpcMsg {
     IpcEmit emit;
     IpcLifecycle lifecycle;
     IpcFinal final;
+    IpcSandbox sandbox;
   } u;
   msgpack_zone *zone;      /* owns everything above; internal */
 } IpcMsg;
@@ -331,6 +349,8 @@ int ipc_encode_emit(Buf *out, const IpcEnvelope *env, const char *name,
                     const msgpack_object *data);
 int ipc_encode_lifecycle(Buf *out, const IpcEnvelope *env, const IpcLifecycle *l);
 int ipc_encode_final(Buf *out, const IpcEnvelope *env, const IpcFinal *f);
+/* [applied] must be a map (a 9.3 value). */
+int ipc_encode_sandbox(Buf *out, const IpcEnvelope *env, const msgpack_object *applied);
 
 /* ---- values ----------------------------------------------------------------- */
 

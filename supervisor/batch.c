@@ -201,7 +201,8 @@ static int spec_from_line(Feeder *f, const char *text, size_t len, SupSpec *s, d
   }
   const SupJson *id = sup_json_get(j, "id"), *file = sup_json_get(j, "file"),
                 *source = sup_json_get(j, "source"), *input = sup_json_get(j, "input"),
-                *timeout = sup_json_get(j, "timeout"), *retries = sup_json_get(j, "retries");
+                *timeout = sup_json_get(j, "timeout"), *retries = sup_json_get(j, "retries"),
+                *memory = sup_json_get(j, "memory"), *cpu = sup_json_get(j, "cpu");
   const char *bad = NULL;
   if (file && file->type != SUP_JSON_STRING) bad = "\"file\" must be a string";
   else if (source && source->type != SUP_JSON_STRING) bad = "\"source\" must be a string";
@@ -217,6 +218,26 @@ static int spec_from_line(Feeder *f, const char *text, size_t len, SupSpec *s, d
       if (tmo < 0) bad = "bad \"timeout\"";
     } else {
       bad = "bad \"timeout\"";
+    }
+  }
+  size_t mem = 0;
+  double cpu_ms = 0;
+  if (!bad && memory && memory->type != SUP_JSON_NULL) {
+    if (memory->type == SUP_JSON_STRING) {
+      if (sup_parse_size(memory->str, &mem) < 0) bad = "bad \"memory\" size";
+    } else if (memory->type == SUP_JSON_INT && memory->i > 0) {
+      mem = (size_t)memory->i;
+    } else {
+      bad = "bad \"memory\"";
+    }
+  }
+  if (!bad && cpu && cpu->type != SUP_JSON_NULL) {
+    if (cpu->type == SUP_JSON_STRING) {
+      if (sup_parse_duration(cpu->str, &cpu_ms) < 0) bad = "bad \"cpu\" duration";
+    } else if ((cpu->type == SUP_JSON_INT && cpu->i > 0) || (cpu->type == SUP_JSON_FLOAT && cpu->d > 0)) {
+      cpu_ms = cpu->type == SUP_JSON_INT ? (double)cpu->i : cpu->d;
+    } else {
+      bad = "bad \"cpu\"";
     }
   }
   if (bad) {
@@ -252,6 +273,8 @@ static int spec_from_line(Feeder *f, const char *text, size_t len, SupSpec *s, d
     s->input_json = buf_take(&b);
   }
   s->timeout_ms = tmo;
+  s->memory = mem;
+  s->cpu_ms = cpu_ms;
   s->retries = retries ? (int)retries->i : def_retries;
   sup_json_free(j);
   return 0;
@@ -548,6 +571,8 @@ static void batch_done(SupJob *job, const SupOutcome *o, void *ud)
     r->spec.first_attempt = s->first_attempt;
     r->spec.seq = s->seq;
     r->spec.retries = s->retries;
+    r->spec.memory = s->memory;
+    r->spec.cpu_ms = s->cpu_ms;
     int k = s->attempt - s->first_attempt;
     double delay = 100.0 * pow(2, k < 10 ? k : 10);
     if (delay > 5000) delay = 5000;
@@ -676,7 +701,8 @@ static int usage(const char *msg, const char *arg)
   if (msg) fprintf(stderr, "harn batch: %s%s%s\n", msg, arg ? ": " : "", arg ? arg : "");
   fputs("usage: harn batch SOURCE... [-j N] [--timeout DUR] [--grace DUR] [--retries N]\n"
         "                  [--results FILE.jsonl] [--joblog FILE] [--resume | --resume-failed]\n"
-        "                  [--halt now|soon,fail=N|N%] [--bar | --no-bar] [--max-output BYTES]\n",
+        "                  [--halt now|soon,fail=N|N%] [--bar | --no-bar] [--max-output BYTES]\n"
+        "                  [--no-sandbox] [--memory BYTES] [--cpu DUR]\n",
         stderr);
   return 2;
 }
@@ -712,8 +738,9 @@ int sup_cmd_batch(int argc, char **argv)
   if (!b) abort();
   b->jobs = 0;
   b->all_ok = true;
-  double grace = 250;
-  size_t max_output = 1u << 20;
+  double grace = 250, cpu_ms = 0;
+  size_t max_output = 1u << 20, memory = 0;
+  bool no_sandbox = false;
   const char *results = NULL, *joblog = NULL;
   int bar = -1, rc = 2;
   char **srcs = calloc((size_t)argc + 1, sizeof *srcs);
@@ -725,6 +752,7 @@ int sup_cmd_batch(int argc, char **argv)
     if (!strcmp(a, "--resume-failed")) { b->resume_failed = true; continue; }
     if (!strcmp(a, "--bar")) { bar = 1; continue; }
     if (!strcmp(a, "--no-bar")) { bar = 0; continue; }
+    if (!strcmp(a, "--no-sandbox")) { no_sandbox = true; continue; }
     if (!strncmp(a, "-j", 2) && a[2]) {
       val = a + 2;
       a = "-j";
@@ -732,7 +760,8 @@ int sup_cmd_batch(int argc, char **argv)
     }
     if (!strcmp(a, "-j") || !strcmp(a, "--jobs") || !strcmp(a, "--timeout") ||
         !strcmp(a, "--grace") || !strcmp(a, "--retries") || !strcmp(a, "--results") ||
-        !strcmp(a, "--joblog") || !strcmp(a, "--halt") || !strcmp(a, "--max-output")) {
+        !strcmp(a, "--joblog") || !strcmp(a, "--halt") || !strcmp(a, "--max-output") ||
+        !strcmp(a, "--memory") || !strcmp(a, "--cpu")) {
       if (!val) { rc = usage("missing value for", a); goto out; }
       i++;
       char *end;
@@ -754,6 +783,10 @@ int sup_cmd_batch(int argc, char **argv)
         joblog = val;
       } else if (!strcmp(a, "--halt")) {
         if (parse_halt(b, val) < 0) { rc = usage("bad --halt", val); goto out; }
+      } else if (!strcmp(a, "--cpu")) {
+        if (sup_parse_duration(val, &cpu_ms) < 0) { rc = usage("bad duration", val); goto out; }
+      } else if (!strcmp(a, "--memory")) {
+        if (sup_parse_size(val, &memory) < 0) { rc = usage("bad size", val); goto out; }
       } else if (sup_parse_size(val, &max_output) < 0) {
         rc = usage("bad size", val);
         goto out;
@@ -809,7 +842,8 @@ int sup_cmd_batch(int argc, char **argv)
     rc = 1;
     goto out;
   }
-  SupPoolConfig cfg = {.grace_ms = grace, .max_output = max_output};
+  SupPoolConfig cfg = {.grace_ms = grace, .max_output = max_output, .no_sandbox = no_sandbox,
+                       .memory = memory, .cpu_ms = cpu_ms};
   SupHooks hooks = {NULL, batch_done, b};
   sup_pool_init(&b->pool, &b->loop, &cfg, &hooks);
   static const int sigs[2] = {SIGINT, SIGTERM};

@@ -71,6 +71,7 @@
 #include <unistd.h>
 
 #include "ipc/ipc.h"
+#include "worker/sandbox.h"
 #include "worker/worker.h"
 
 #define MAX_SIGNALS 8
@@ -119,6 +120,9 @@ struct SupJob {
   Buf steps, lifecycle, emits;  /* JSON array bodies (no brackets) */
   bool has_started;
   int64_t worker_pid;
+  Buf sandbox;           /* the `sandbox` event's map as JSON, or empty */
+  bool seccomp;          /* ... and it says seccomp: true */
+  bool f_limit_memory;
   bool got_final;
   IpcStatus f_status;
   Buf f_value, f_error_value, f_trace, f_counters;
@@ -389,6 +393,7 @@ static void take_final(SupJob *j, const IpcFinal *f)
   j->f_signal = xstrdup(f->signal);
   j->f_hard_stop = f->hard_stop;
   j->f_exit_code = f->exit_code;
+  j->f_limit_memory = f->limit && !strcmp(f->limit, "memory");
   /* A returned Err(msg): {"$harn": "result", ok: false, value: msg}. */
   const msgpack_object *v = &f->value;
   if (v->type == MSGPACK_OBJECT_MAP) {
@@ -491,6 +496,18 @@ static void handle_msg(SupJob *j, IpcMsg *m)
   case IPC_MSG_FINAL:
     take_final(j, &m->u.final);
     break;
+  case IPC_MSG_SANDBOX: {
+    const msgpack_object *a = &m->u.sandbox.applied;
+    buf_clear(&j->sandbox);
+    ipc_to_json(&j->sandbox, a);
+    for (uint32_t i = 0; i < a->via.map.size; i++) {
+      const msgpack_object_kv *kv = &a->via.map.ptr[i];
+      if (kv->key.type == MSGPACK_OBJECT_STR && kv->key.via.str.size == 7 &&
+          !memcmp(kv->key.via.str.ptr, "seccomp", 7) && kv->val.type == MSGPACK_OBJECT_BOOLEAN)
+        j->seccomp = kv->val.via.boolean;
+    }
+    break;
+  }
   default:
     break;
   }
@@ -511,6 +528,7 @@ void sup_event_json(Buf *out, const IpcMsg *m)
   case IPC_MSG_EMIT: rc = ipc_encode_emit(&b, &env, m->u.emit.name, &m->u.emit.data); break;
   case IPC_MSG_LIFECYCLE: rc = ipc_encode_lifecycle(&b, &env, &m->u.lifecycle); break;
   case IPC_MSG_FINAL: rc = ipc_encode_final(&b, &env, &m->u.final); break;
+  case IPC_MSG_SANDBOX: rc = ipc_encode_sandbox(&b, &env, &m->u.sandbox.applied); break;
   default: break;
   }
   msgpack_unpacked up;
@@ -624,7 +642,7 @@ void sup_decide(const SupFacts *f, SupVerdict *v)
       v->status = SUP_STATUS_OK;
     } else if (f->f_status == IPC_STATUS_ERROR) {
       v->status = SUP_STATUS_ERROR;
-      snprintf(reason, rs, "error");
+      snprintf(reason, rs, "%s", f->f_limit_memory ? "memory" : "error");
     } else {
       v->status = SUP_STATUS_CANCELLED;
       snprintf(reason, rs, "signal:%s", f->f_signal ? f->f_signal : "unknown");
@@ -638,6 +656,15 @@ void sup_decide(const SupFacts *f, SupVerdict *v)
   } else if (f->spawn_err) {
     v->status = SUP_STATUS_CRASHED;
     snprintf(reason, rs, "spawn:%s", uv_err_name(f->spawn_err));
+  } else if (signaled && WTERMSIG(f->wstatus) == SIGSYS && f->seccomp) {
+    v->status = SUP_STATUS_CRASHED;
+    snprintf(reason, rs, "seccomp");
+  } else if (signaled && WTERMSIG(f->wstatus) == SIGXCPU && f->cpu_limited) {
+    v->status = SUP_STATUS_KILLED;
+    snprintf(reason, rs, "cpu");
+  } else if (!signaled && f->real_worker && WEXITSTATUS(f->wstatus) == WRK_EXIT_OOM) {
+    v->status = SUP_STATUS_CRASHED;
+    snprintf(reason, rs, "oom");
   } else {
     v->status = SUP_STATUS_CRASHED;
     if (signaled)
@@ -663,6 +690,25 @@ void sup_decide(const SupFacts *f, SupVerdict *v)
   }
 }
 
+static double job_cpu_ms(const SupJob *j)
+{
+  return j->spec.cpu_ms > 0 ? j->spec.cpu_ms : j->pool->cfg.cpu_ms;
+}
+
+static uint64_t job_memory(const SupJob *j)
+{
+  return j->spec.memory ? j->spec.memory : j->pool->cfg.memory;
+}
+
+uint64_t sup_address_space(uint64_t memory)
+{
+  /* The VM's own limit hits first (reason `memory`); the kernel's is a
+   * backstop with room for the allocator's slack, the bytecode and the
+   * stacks: 2x the heap + 512 MiB, or 4 GiB without a heap limit. */
+  if (!memory) return 4ull << 30;
+  return memory * 2 + (512ull << 20);
+}
+
 static void decide(SupJob *j, SupOutcome *o)
 {
   SupFacts f = {
@@ -675,6 +721,10 @@ static void decide(SupJob *j, SupOutcome *o)
     .protocol = j->protocol,
     .spawn_err = j->spawn_err,
     .wstatus = j->wstatus,
+    .seccomp = j->seccomp,
+    .f_limit_memory = j->f_limit_memory,
+    .real_worker = j->pool->entry != NULL,
+    .cpu_limited = job_cpu_ms(j) > 0,
   };
   static SupVerdict v; /* o->reason points into it during on_done */
   sup_decide(&f, &v);
@@ -767,6 +817,8 @@ static void build_record(SupJob *j, const SupOutcome *o)
     buf_printf(b, ",\"exit\":null,\"signal\":\"%s\"}", sup_signame(WTERMSIG(j->wstatus)));
   else
     buf_puts(b, ",\"exit\":null,\"signal\":null}");
+  buf_puts(b, ",\"sandbox\":");
+  buf_puts(b, j->sandbox.len ? j->sandbox.data : "null");
   buf_putc(b, '}');
 }
 
@@ -789,6 +841,7 @@ static void job_free(SupJob *j)
   buf_free(&j->f_trace);
   buf_free(&j->f_counters);
   buf_free(&j->record);
+  buf_free(&j->sandbox);
   free(j->f_error);
   free(j->f_diag);
   free(j->f_signal);
@@ -1023,6 +1076,11 @@ static void job_spawn(SupJob *j)
   }
   jf.grace_ms = (int64_t)p->cfg.grace_ms;
   jf.count_instructions = p->cfg.count_instructions;
+  jf.sandbox = !p->cfg.no_sandbox;
+  jf.memory = job_memory(j);
+  double cpu = job_cpu_ms(j);
+  jf.cpu_ms = cpu > 0 ? (uint64_t)cpu : 0;
+  jf.address_space = jf.sandbox ? sup_address_space(jf.memory) : 0;
   if (ipc_encode_job(&j->frame, j->spec.id, j->spec.attempt, &jf) == 0) {
     uv_buf_t b = uv_buf_init(j->frame.data, (unsigned)j->frame.len);
     if (uv_write(&j->wreq, (uv_stream_t *)&j->job_pipe, &b, 1, write_cb) != 0) {

@@ -119,7 +119,8 @@ static int usage(const char *msg, const char *arg)
 {
   if (msg) fprintf(stderr, "harn run: %s%s%s\n", msg, arg ? ": " : "", arg ? arg : "");
   fputs("usage: harn run FILE [--input JSON] [--timeout DUR] [--grace DUR] [--json] [--events]"
-        " [--max-output BYTES]\n",
+        " [--max-output BYTES]\n"
+        "                [--no-sandbox] [--memory BYTES] [--cpu DUR]\n",
         stderr);
   return 2;
 }
@@ -127,7 +128,9 @@ static int usage(const char *msg, const char *arg)
 int sup_cmd_run(int argc, char **argv)
 {
   const char *file = NULL, *input = NULL;
-  double timeout = 0, grace = 250;
+  double timeout = 0, grace = 250, cpu_ms = 0;
+  size_t memory = 0;
+  bool no_sandbox = false;
   Run r;
   memset(&r, 0, sizeof r);
   r.max_output = 1u << 20;
@@ -137,8 +140,9 @@ int sup_cmd_run(int argc, char **argv)
     if (!strcmp(a, "--inline")) continue;
     if (!strcmp(a, "--json")) { r.json = true; continue; }
     if (!strcmp(a, "--events")) { r.events = true; continue; }
+    if (!strcmp(a, "--no-sandbox")) { no_sandbox = true; continue; }
     if (!strcmp(a, "--input") || !strcmp(a, "--timeout") || !strcmp(a, "--grace") ||
-        !strcmp(a, "--max-output")) {
+        !strcmp(a, "--max-output") || !strcmp(a, "--memory") || !strcmp(a, "--cpu")) {
       if (!val) return usage("missing value for", a);
       i++;
       if (!strcmp(a, "--input")) {
@@ -151,6 +155,10 @@ int sup_cmd_run(int argc, char **argv)
         if (sup_parse_duration(val, &timeout) < 0) return usage("bad duration", val);
       } else if (!strcmp(a, "--grace")) {
         if (sup_parse_duration(val, &grace) < 0) return usage("bad duration", val);
+      } else if (!strcmp(a, "--cpu")) {
+        if (sup_parse_duration(val, &cpu_ms) < 0) return usage("bad duration", val);
+      } else if (!strcmp(a, "--memory")) {
+        if (sup_parse_size(val, &memory) < 0) return usage("bad size", val);
       } else if (sup_parse_size(val, &r.max_output) < 0) {
         return usage("bad size", val);
       }
@@ -167,7 +175,8 @@ int sup_cmd_run(int argc, char **argv)
     fprintf(stderr, "harn run: cannot start the event loop\n");
     return 1;
   }
-  SupPoolConfig cfg = {.grace_ms = grace, .max_output = r.max_output};
+  SupPoolConfig cfg = {.grace_ms = grace, .max_output = r.max_output,
+                       .no_sandbox = no_sandbox, .memory = memory, .cpu_ms = cpu_ms};
   SupHooks hooks = {run_event, run_done, &r};
   if (sup_pool_init(&r.pool, &loop, &cfg, &hooks) != 0) {
     fprintf(stderr, "harn run: cannot watch SIGCHLD\n");

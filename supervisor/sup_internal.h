@@ -124,6 +124,8 @@ typedef struct SupSpec {
   long seq;          /* order of the job in its batch (1-based) */
   int retries;       /* owner's business (batch retries); the pool ignores it */
   int first_attempt; /* owner's business: attempt number of the first try */
+  uint64_t memory;   /* VM heap limit in bytes; 0: the pool's default */
+  double cpu_ms;     /* CPU-time limit; <= 0: the pool's default */
 } SupSpec;
 
 typedef struct SupPool SupPool;
@@ -169,6 +171,9 @@ typedef struct SupPoolConfig {
   double grace_ms;      /* kill grace (default 250) */
   size_t max_output;    /* output cap per job in bytes (default 1 MiB) */
   bool count_instructions;
+  bool no_sandbox;      /* --no-sandbox: workers are not locked down */
+  uint64_t memory;      /* default VM heap limit per job (--memory), 0 none */
+  double cpu_ms;        /* default CPU-time limit per job (--cpu), 0 none */
 } SupPoolConfig;
 
 struct SupPool {
@@ -224,6 +229,12 @@ typedef struct SupFacts {
   bool protocol;          /* malformed or oversize frame (before a final) */
   int spawn_err;          /* the spawn failed (negative errno), else 0 */
   int wstatus;            /* wait status of the reaped worker */
+  /* Added by the sandbox brief (docs/sandbox.md): */
+  bool seccomp;           /* the worker reported its seccomp filter on */
+  bool f_limit_memory;    /* the final frame says limit "memory" */
+  bool real_worker;       /* the in-process worker (its exit codes mean
+                             what worker.h says), not HARN_WORKER_CMD */
+  bool cpu_limited;       /* an RLIMIT_CPU was asked for */
 } SupFacts;
 
 typedef struct SupVerdict {
@@ -246,6 +257,8 @@ void sup_event_json(Buf *b, const IpcMsg *m);
 /* Parse a duration: Harn syntax ("250ms", "5s", "2m", "1h", "1.5s") or a
  * plain number of milliseconds. Returns 0 and *ms, or -1. */
 int sup_parse_duration(const char *s, double *ms);
+/* RLIMIT_AS given to a worker with VM heap limit [memory] (0: none). */
+uint64_t sup_address_space(uint64_t memory);
 /* Parse a byte count: a number with an optional K, M, G (KiB, MiB, GiB)
  * suffix. Returns 0 and *out, or -1. */
 int sup_parse_size(const char *s, size_t *out);

@@ -185,3 +185,5 @@ bool vm_error_value_pack(Vm *vm, void *packer)
   }
   }
 }
+
+bool vm_error_is_memory(Vm *vm) { return vm->err_kind == ERR_MEMORY; }

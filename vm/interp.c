@@ -341,8 +341,14 @@ static bool slow_poll(Vm *vm)
   in->attention = 0;
   if (vm->heap.gc_pending || vm->heap.stress) gc_collect(vm);
   if (vm->heap.over_limit) {
-    interp_update_modes(vm);
-    return err_memory(vm);
+    /* one emergency collection: fail only if live data is over the limit */
+    gc_collect(vm);
+    if (vm->heap.limit == 0 || vm->heap.bytes <= vm->heap.limit) {
+      vm->heap.over_limit = false;
+    } else {
+      interp_update_modes(vm);
+      return err_memory(vm);
+    }
   }
   int sig = in->sig_pending;
   if (sig) {

@@ -49,6 +49,11 @@ typedef struct VmConfig {
                                after this many instructions (fuzzing) */
   size_t memory_limit;      /* bytes of Harn heap; 0 = unlimited */
   bool gc_stress;           /* collect at every safe point */
+  /* Called once the program and all its imports are compiled, right before
+   * the first instruction runs (the worker locks itself down here). A false
+   * return aborts the run with a runtime error naming the failure. */
+  bool (*on_compiled)(void *ud);
+  void *on_compiled_ud;
   bool fake_sleep;          /* sleep() advances a virtual clock instead of
                                waiting (fuzzing: every input terminates) */
   VmJobConfig job;          /* worker context; zero when standalone */
@@ -113,6 +118,11 @@ bool vm_error_value_pack(Vm *vm, void *packer);
 /* Pack the VM Value at [value] (a const Value *, e.g. the body of a
  * VmEventFn call) the same way (vm/export.c). */
 bool vm_value_pack(Vm *vm, const void *value, void *packer);
+
+/* After a failed run: true when the uncaught error is the VM's own
+ * `memory limit exceeded` (VmConfig.memory_limit; vm/export.c). Added by
+ * the sandbox brief (the worker reports reason `memory`). */
+bool vm_error_is_memory(Vm *vm);
 
 /* Counters of the last run. */
 typedef struct VmStats {

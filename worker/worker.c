@@ -64,6 +64,17 @@
 #include "ipc/ipc.h"
 #include "vm/diag.h"
 #include "vm/vm.h"
+#include "worker/sandbox.h"
+
+/* Where the lock-down runs (docs/sandbox.md). 1: in VmConfig.on_compiled,
+ * after every import is read and compiled, right before the first
+ * instruction. 0: just before vm_run_source(), the worker having read the
+ * program file itself -- the same for programs without imports; an import
+ * then fails under the sandbox (its open() is forbidden). Set to 1 once the
+ * VM calls on_compiled (the only change needed). */
+#ifndef WRK_LOCKDOWN_IN_VM
+#define WRK_LOCKDOWN_IN_VM 0
+#endif
 
 #define FLUSH_BYTES 4096       /* RUNTIME.md 9.2 */
 #define FLUSH_NS (20 * 1000000LL)
@@ -399,6 +410,7 @@ typedef struct Outcome {
   IpcCounters counters;
   const TraceEntry *trace;
   int ntrace;
+  const char *limit;    /* "memory": the VM's memory limit ended the run */
 } Outcome;
 
 /* Encode the final frame into w->frame. [oversize]: replace the value and
@@ -408,7 +420,7 @@ static int encode_final(Writer *w, Vm *vm, const Outcome *oc, bool oversize)
   IpcFrame f;
   ipc_frame_init(&f);
   IpcEnvelope e = next_env(w);
-  ipc_frame_begin(&f, IPC_MSG_FINAL, &e, 10);
+  ipc_frame_begin(&f, IPC_MSG_FINAL, &e, oc->limit ? 11 : 10);
   msgpack_packer *pk = ipc_frame_packer(&f);
   const char *err = oc->error;
   IpcStatus st = oc->status;
@@ -467,10 +479,78 @@ static int encode_final(Writer *w, Vm *vm, const Outcome *oc, bool oversize)
   msgpack_pack_uint64(pk, c->output_bytes);
   ipc_pack_str(pk, "peak_frames");
   msgpack_pack_int64(pk, c->peak_frames);
+  if (oc->limit) {
+    ipc_pack_str(pk, "limit");
+    ipc_pack_str(pk, oc->limit);
+  }
   buf_clear(&w->frame);
   int rc = ipc_frame_end(&f, &w->frame);
   ipc_frame_destroy(&f);
   return rc;
+}
+
+/* ---- the lock-down -------------------------------------------------------------- */
+
+typedef struct Lockdown {
+  Writer *w;
+  const IpcJob *job;
+  int ev_fd;
+  bool done;            /* ran (it runs at most once) */
+  bool ok;              /* every mandatory protection is in place */
+} Lockdown;
+
+/* VmConfig.on_compiled (or called just before the run): lock down (when
+ * the job asks for the sandbox) and send the `sandbox` event. Idempotent. */
+static bool lock_down(void *ud)
+{
+  Lockdown *l = ud;
+  if (l->done) return l->ok;
+  l->done = true;
+  l->ok = true;
+  if (!l->job->sandbox) return true;
+  /* Everything this needs is allocated before the filter goes on. */
+  msgpack_sbuffer sb;
+  msgpack_sbuffer_init(&sb);
+  msgpack_packer pk;
+  msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+  msgpack_zone *z = msgpack_zone_new(2048);
+  const char *forbidden = getenv("HARN_TEST_FORBIDDEN_SYSCALL");
+  WrkSandboxConfig sc = {l->ev_fd, l->job->cpu_ms, l->job->address_space};
+  pthread_mutex_lock(&l->w->mu);
+  l->ok = wrk_sandbox_apply(&sc, &pk);
+  msgpack_object o;
+  size_t off = 0;
+  if (z && msgpack_unpack(sb.data, sb.size, &off, z, &o) == MSGPACK_UNPACK_SUCCESS) {
+    flush_output_locked(l->w);
+    IpcEnvelope e = next_env(l->w);
+    buf_clear(&l->w->frame);
+    if (ipc_encode_sandbox(&l->w->frame, &e, &o) == 0) send_frame_locked(l->w);
+    else buf_clear(&l->w->frame);
+  }
+  pthread_mutex_unlock(&l->w->mu);
+  if (z) msgpack_zone_free(z);
+  msgpack_sbuffer_destroy(&sb);
+  if (forbidden && *forbidden) wrk_sandbox_forbidden_syscall(forbidden); /* test-only */
+  return l->ok;
+}
+
+/* Read all of [path] (before the lock-down); NULL when it cannot be read. */
+static char *slurp(const char *path, size_t *len)
+{
+  FILE *f = fopen(path, "rb");
+  if (!f) return NULL;
+  Buf b = {0};
+  char tmp[65536];
+  size_t n;
+  while ((n = fread(tmp, 1, sizeof tmp, f)) > 0) buf_append(&b, tmp, n);
+  bool bad = ferror(f);
+  fclose(f);
+  if (bad) {
+    buf_free(&b);
+    return NULL;
+  }
+  *len = b.len;
+  return b.data ? buf_take(&b) : strdup("");
 }
 
 /* ---- entry point ---------------------------------------------------------------- */
@@ -568,6 +648,12 @@ int wrk_main(int argc, char **argv)
   cfg.write = on_output;
   cfg.write_ud = &w;
   if (job->count_instructions) cfg.max_instructions = UINT64_MAX; /* counting, no limit */
+  cfg.memory_limit = (size_t)job->memory;
+  Lockdown ld = {&w, job, ev_fd, false, true};
+#if WRK_LOCKDOWN_IN_VM
+  cfg.on_compiled = lock_down;
+  cfg.on_compiled_ud = &ld;
+#endif
   cfg.job.supervised = true;
   cfg.job.job_id = msg.job;
   cfg.job.attempt = msg.attempt;
@@ -580,14 +666,29 @@ int wrk_main(int argc, char **argv)
   sig_vm = vm; /* from here the handler and the relay tick forward to it */
 
   VmStatus vs;
+#if WRK_LOCKDOWN_IN_VM
   if (job->program) {
     vs = vm_run_file(vm, job->program, job->input_json);
   } else {
+#else
+  size_t prog_len = 0;
+  char *prog = job->program ? slurp(job->program, &prog_len) : NULL;
+  if (job->program && !prog) {
+    vs = vm_run_file(vm, job->program, job->input_json); /* its compile error */
+  } else if (!lock_down(&ld)) {
+    vs = VM_RUNTIME_ERROR;
+  } else if (prog) {
+    vs = vm_run_source(vm, job->program, prog, prog_len, job->input_json);
+  } else {
+#endif
     vs = vm_run_source(vm, job->name ? job->name : "<inline>", job->source, job->source_len,
                        job->input_json);
   }
   /* From here on signals wait (and die with the process): the run is over,
    * and the handler must not touch the VM once it is freed. */
+#if !WRK_LOCKDOWN_IN_VM
+  free(prog);
+#endif
   pthread_sigmask(SIG_BLOCK, &hs, NULL);
   relay_arm(false);
   int seen_sig = 0;
@@ -618,6 +719,13 @@ int wrk_main(int argc, char **argv)
     oc.pack_value = false;
     oc.ntrace = vm_trace(vm, &oc.trace);
     if (oc.ntrace < 0) oc.ntrace = 0;
+    if (vs == VM_RUNTIME_ERROR && vm_error_is_memory(vm)) oc.limit = "memory";
+    if (ld.done && !ld.ok) {
+      oc.error = "Runtime error: the sandbox could not be applied (see the `sandbox` event)";
+      oc.diagnostic = NULL;
+      oc.pack_error_value = false;
+      oc.ntrace = 0;
+    }
   }
   if (interrupted) {
     oc.status = IPC_STATUS_CANCELLED;

@@ -754,7 +754,7 @@ static void test_malformed_fields(void **state)
 
   /* protocol version of the worker */
   raw_event(&b, "started", 0, 4, fill_negative_seqless);
-  expect_error(&b, IPC_E_VERSION, "worker speaks protocol version 2, this build speaks 1");
+  expect_error(&b, IPC_E_VERSION, "worker speaks protocol version 3, this build speaks 2");
   buf_clear(&b);
 
   /* final: bad status, bad signal, bad counters, bad trace */
@@ -860,7 +860,7 @@ static void test_job_errors(void **state)
     ipc_frame_destroy(&f);
     assert_int_equal(decode_one(IPC_READ_JOB, &b, &m, &d), IPC_E_VERSION);
     assert_string_equal(ipc_decoder_error(d),
-                        "frame 1 (type job): protocol version 99 is not supported (this build speaks 1)");
+                        "frame 1 (type job): protocol version 99 is not supported (this build speaks 2)");
     ipc_decoder_free(d);
   }
   buf_free(&b);

@@ -1,0 +1,378 @@
+/*
+ * sandbox.c: the worker's lock-down (sandbox.h, docs/sandbox.md).
+ *
+ * Order (each step is independent; a failure is recorded under "skipped"
+ * with its errno name and the next step still runs):
+ *   1. fds: close_range(3, ~0) except the event fd (fds 0 and 1 are
+ *      /dev/null, 2 the supervisor's stderr);
+ *   2. PR_SET_PDEATHSIG = SIGKILL (again: a zygote child already has it,
+ *      a fork+exec worker too; cheap, and it makes the record honest);
+ *   3. namespaces, one unshare() each: pid, net, mnt, ipc, uts. As root
+ *      they all work; without CAP_SYS_ADMIN each fails with EPERM and is
+ *      skipped. A new PID namespace applies to children only (the worker
+ *      keeps its pid): with seccomp forbidding fork it is a second wall;
+ *   4. rlimits: RLIMIT_CORE 0, RLIMIT_FSIZE 0, RLIMIT_NOFILE 16, RLIMIT_CPU
+ *      (soft = the job's cpu limit rounded up to seconds, hard = soft + 1:
+ *      SIGXCPU, then SIGKILL), RLIMIT_AS (the job's address space).
+ *      RLIMIT_NPROC is not set: it counts every process of the uid (the
+ *      supervisor's own included) and would also refuse the output
+ *      thread; seccomp's ban on fork/vfork/clone-without-CLONE_THREAD
+ *      gives the guarantee instead (reported under "skipped");
+ *   5. PR_SET_NO_NEW_PRIVS;
+ *   6. seccomp (libseccomp, HARN_HAVE_SECCOMP), default SCMP_ACT_KILL_PROCESS,
+ *      allow-list below. clone3 returns ENOSYS (its flags live in memory,
+ *      which a filter cannot inspect) so glibc falls back to clone, which is
+ *      allowed only with CLONE_THREAD. ioctl returns ENOTTY (isatty probes).
+ *
+ * Sanitizer builds: AddressSanitizer reserves terabytes of shadow memory
+ * (RLIMIT_AS would break it) and its reports open files and read /proc, so
+ * seccomp and RLIMIT_AS are compiled out there (HARN_SANDBOX_SANITIZER) and
+ * reported as skipped with reason "sanitizer build".
+ *
+ * Out-of-memory under RLIMIT_AS: the VM aborts when malloc fails. With an
+ * address-space limit a one-shot handler for SIGABRT/SIGSEGV/SIGBUS probes
+ * whether an anonymous mapping of 1/8 of the limit still fits; when it does
+ * not, the address space is exhausted and the worker exits WRK_EXIT_OOM
+ * (the supervisor's reason `oom`); otherwise the signal takes its default
+ * action (the handler is SA_RESETHAND).
+ */
+#define _GNU_SOURCE
+#include "worker/sandbox.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#ifdef HARN_HAVE_SECCOMP
+#include <seccomp.h>
+#endif
+
+#if defined(__SANITIZE_ADDRESS__)
+#define HARN_SANDBOX_SANITIZER 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define HARN_SANDBOX_SANITIZER 1
+#endif
+#endif
+
+#define MAX_SKIPPED 12
+#define NOFILE_LIMIT 16
+
+typedef struct Report {
+  bool no_new_privs, seccomp, rlimits, fds_closed, pdeathsig;
+  const char *ns[5];
+  int nns;
+  struct { const char *what, *why; } skipped[MAX_SKIPPED];
+  int nskipped;
+} Report;
+
+static void skip(Report *r, const char *what, const char *why)
+{
+  if (r->nskipped < MAX_SKIPPED) {
+    r->skipped[r->nskipped].what = what;
+    r->skipped[r->nskipped].why = why;
+    r->nskipped++;
+  }
+}
+
+static const char *errno_name(int e)
+{
+  switch (e) {
+  case EPERM: return "EPERM";
+  case EINVAL: return "EINVAL";
+  case ENOMEM: return "ENOMEM";
+  case ENOSPC: return "ENOSPC";
+  case EUSERS: return "EUSERS";
+  case ENOSYS: return "ENOSYS";
+  case EACCES: return "EACCES";
+  case EFAULT: return "EFAULT";
+  case EBUSY: return "EBUSY";
+  default: return "error";
+  }
+}
+
+/* ---- out of memory ------------------------------------------------------- */
+
+static size_t oom_probe;
+
+static void on_fatal(int signo)
+{
+  void *p = mmap(NULL, oom_probe, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (p == MAP_FAILED) _exit(WRK_EXIT_OOM);
+  munmap(p, oom_probe);
+  /* SA_RESETHAND: returning re-raises with the default action (abort()
+   * raises again, a fault faults again). */
+}
+
+static void install_oom_handler(uint64_t as)
+{
+  oom_probe = (size_t)(as / 8);
+  if (oom_probe < (1u << 20)) oom_probe = 1u << 20;
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_fatal;
+  sa.sa_flags = SA_RESETHAND | SA_NODEFER;
+  sigaction(SIGABRT, &sa, NULL);
+  sigaction(SIGSEGV, &sa, NULL);
+  sigaction(SIGBUS, &sa, NULL);
+}
+
+/* ---- steps ------------------------------------------------------------------ */
+
+static void close_fds(const WrkSandboxConfig *cfg, Report *r)
+{
+  int ev = cfg->event_fd;
+  bool ok = true;
+#ifdef SYS_close_range
+  if (ev > 3 && syscall(SYS_close_range, 3u, (unsigned)ev - 1, 0u) != 0) ok = false;
+  if (ok && syscall(SYS_close_range, (unsigned)ev + 1, ~0u, 0u) != 0) ok = false;
+#else
+  for (int fd = 3; fd < 1024; fd++)
+    if (fd != ev) close(fd);
+#endif
+  if (ev < 3) ok = false; /* not a protocol layout we know */
+  r->fds_closed = ok;
+  if (!ok) skip(r, "fds", errno_name(errno));
+}
+
+static void namespaces(Report *r)
+{
+  static const struct { int flag; const char *name; } ns[] = {
+    {CLONE_NEWPID, "pid"}, {CLONE_NEWNET, "net"}, {CLONE_NEWNS, "mnt"},
+    {CLONE_NEWIPC, "ipc"}, {CLONE_NEWUTS, "uts"},
+  };
+  const char *off = getenv("HARN_SANDBOX_NO_NAMESPACES"); /* tests, benchmarks */
+  for (size_t i = 0; i < sizeof ns / sizeof ns[0]; i++) {
+    if (off && *off && strcmp(off, "0")) {
+      skip(r, ns[i].name, "disabled");
+      continue;
+    }
+    if (unshare(ns[i].flag) == 0) r->ns[r->nns++] = ns[i].name;
+    else skip(r, ns[i].name, errno_name(errno));
+  }
+}
+
+static bool set_limit(int res, rlim_t soft, rlim_t hard)
+{
+  struct rlimit rl = {soft, hard};
+  return setrlimit(res, &rl) == 0;
+}
+
+static void rlimits(const WrkSandboxConfig *cfg, Report *r)
+{
+  bool ok = set_limit(RLIMIT_CORE, 0, 0);
+  ok = set_limit(RLIMIT_FSIZE, 0, 0) && ok;
+  ok = set_limit(RLIMIT_NOFILE, NOFILE_LIMIT, NOFILE_LIMIT) && ok;
+  if (cfg->cpu_ms) {
+    rlim_t s = (rlim_t)((cfg->cpu_ms + 999) / 1000);
+    ok = set_limit(RLIMIT_CPU, s, s + 1) && ok;
+  }
+  if (cfg->address_space) {
+#ifdef HARN_SANDBOX_SANITIZER
+    skip(r, "rlimit_as", "sanitizer build");
+#else
+    ok = set_limit(RLIMIT_AS, (rlim_t)cfg->address_space, (rlim_t)cfg->address_space) && ok;
+    install_oom_handler(cfg->address_space);
+#endif
+  }
+  skip(r, "rlimit_nproc", "per-uid count; fork is denied by seccomp instead");
+  r->rlimits = ok;
+  if (!ok) skip(r, "rlimits", errno_name(errno));
+}
+
+#ifdef HARN_HAVE_SECCOMP
+/* Add one rule; a system call this architecture does not have (negative
+ * number from seccomp_syscall_resolve_name) is ignored. */
+static int rule(scmp_filter_ctx ctx, uint32_t action, const char *name, unsigned n,
+                const struct scmp_arg_cmp *args)
+{
+  int nr = seccomp_syscall_resolve_name(name);
+  if (nr == __NR_SCMP_ERROR || nr < 0) return 0;
+  return seccomp_rule_add_array(ctx, action, nr, n, args);
+}
+
+#define ALLOW(name) rc |= rule(ctx, SCMP_ACT_ALLOW, name, 0, NULL)
+#define ALLOW_IF(name, ...)                                                    \
+  do {                                                                         \
+    struct scmp_arg_cmp a_[] = {__VA_ARGS__};                                  \
+    rc |= rule(ctx, SCMP_ACT_ALLOW, name, sizeof a_ / sizeof a_[0], a_);       \
+  } while (0)
+
+static bool load_seccomp(const WrkSandboxConfig *cfg, Report *r)
+{
+  scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_KILL_PROCESS);
+  if (!ctx) {
+    skip(r, "seccomp", "seccomp_init failed");
+    return false;
+  }
+  int rc = 0;
+  pid_t self = getpid();
+  /* memory: no executable mappings */
+  ALLOW("brk");
+  ALLOW_IF("mmap", SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0));
+  ALLOW_IF("mprotect", SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0));
+  ALLOW("munmap");
+  ALLOW("mremap");
+  ALLOW("madvise");
+  /* time */
+  ALLOW("clock_gettime");
+  ALLOW("clock_getres");
+  ALLOW("gettimeofday");
+  ALLOW("time");
+  ALLOW("nanosleep");
+  ALLOW("clock_nanosleep");
+  ALLOW("timer_create");
+  ALLOW("timer_settime");
+  ALLOW("timer_gettime");
+  ALLOW("timer_getoverrun");
+  ALLOW("timer_delete");
+  ALLOW("restart_syscall");
+  /* the protocol fds: read 0 (/dev/null), write 1 and 2 (/dev/null, the
+   * supervisor's stderr) and the event fd */
+  ALLOW_IF("read", SCMP_A0(SCMP_CMP_EQ, 0));
+  static const char *const writes[] = {"write", "writev"};
+  for (int i = 0; i < 2; i++) {
+    ALLOW_IF(writes[i], SCMP_A0(SCMP_CMP_EQ, 1));
+    ALLOW_IF(writes[i], SCMP_A0(SCMP_CMP_EQ, 2));
+    ALLOW_IF(writes[i], SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)cfg->event_fd));
+  }
+  ALLOW("close");
+  ALLOW("fstat");
+  ALLOW_IF("newfstatat", SCMP_A3(SCMP_CMP_MASKED_EQ, AT_EMPTY_PATH, AT_EMPTY_PATH));
+  ALLOW("poll");
+  ALLOW("ppoll");
+  ALLOW("epoll_wait");
+  ALLOW("epoll_pwait");
+  /* signals: only to ourselves */
+  ALLOW("rt_sigaction");
+  ALLOW("rt_sigprocmask");
+  ALLOW("rt_sigreturn");
+  ALLOW("sigaltstack");
+  ALLOW_IF("kill", SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)self));
+  ALLOW_IF("tgkill", SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)self));
+  /* threads (the output flusher) and their synchronisation */
+  ALLOW_IF("clone", SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_THREAD, CLONE_THREAD));
+  rc |= rule(ctx, SCMP_ACT_ERRNO(ENOSYS), "clone3", 0, NULL);
+  ALLOW("futex");
+  ALLOW("set_robust_list");
+  ALLOW("rseq");
+  ALLOW("sched_yield");
+  ALLOW("gettid");
+  ALLOW("getpid");
+  ALLOW("getppid");
+  ALLOW("getrandom");
+  ALLOW("getrusage");
+  ALLOW_IF("prlimit64", SCMP_A0(SCMP_CMP_EQ, 0), SCMP_A2(SCMP_CMP_EQ, 0));
+  ALLOW("getrlimit");
+  ALLOW("exit");
+  ALLOW("exit_group");
+  rc |= rule(ctx, SCMP_ACT_ERRNO(ENOTTY), "ioctl", 0, NULL);
+  if (rc != 0) {
+    seccomp_release(ctx);
+    skip(r, "seccomp", "rule rejected");
+    return false;
+  }
+  rc = seccomp_load(ctx);
+  seccomp_release(ctx);
+  if (rc != 0) {
+    skip(r, "seccomp", errno_name(-rc));
+    return false;
+  }
+  return true;
+}
+#endif
+
+void wrk_sandbox_forbidden_syscall(const char *what)
+{
+  if (!strcmp(what, "socket")) {
+    syscall(SYS_socket, AF_INET, SOCK_STREAM, 0);
+  } else if (!strcmp(what, "fork")) {
+#ifdef SYS_fork
+    syscall(SYS_fork);
+#else
+    syscall(SYS_clone, (unsigned long)SIGCHLD, 0L, 0L, 0L, 0L);
+#endif
+  } else if (!strcmp(what, "exec")) {
+    static char *const argv[] = {(char *)"/bin/true", NULL};
+    syscall(SYS_execve, "/bin/true", argv, NULL);
+  } else {
+    syscall(SYS_openat, AT_FDCWD, "/etc/passwd", O_RDONLY);
+  }
+}
+
+/* ---- entry ------------------------------------------------------------------ */
+
+static void pack_str(msgpack_packer *pk, const char *s)
+{
+  size_t n = strlen(s);
+  msgpack_pack_str(pk, n);
+  msgpack_pack_str_body(pk, s, n);
+}
+
+static void pack_bool(msgpack_packer *pk, const char *k, bool v)
+{
+  pack_str(pk, k);
+  if (v) msgpack_pack_true(pk);
+  else msgpack_pack_false(pk);
+}
+
+bool wrk_sandbox_apply(const WrkSandboxConfig *cfg, msgpack_packer *pk)
+{
+  Report r;
+  memset(&r, 0, sizeof r);
+  close_fds(cfg, &r);
+  r.pdeathsig = prctl(PR_SET_PDEATHSIG, SIGKILL) == 0;
+  if (!r.pdeathsig) skip(&r, "pdeathsig", errno_name(errno));
+  namespaces(&r);
+  rlimits(cfg, &r);
+  r.no_new_privs = prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0;
+  if (!r.no_new_privs) skip(&r, "no_new_privs", errno_name(errno));
+#if defined(HARN_SANDBOX_SANITIZER)
+  skip(&r, "seccomp", "sanitizer build");
+  bool seccomp_required = false;
+#elif defined(HARN_HAVE_SECCOMP)
+  r.seccomp = load_seccomp(cfg, &r);
+  bool seccomp_required = true;
+#else
+  skip(&r, "seccomp", "built without libseccomp");
+  bool seccomp_required = false;
+#endif
+
+  msgpack_pack_map(pk, 8);
+  pack_bool(pk, "no_new_privs", r.no_new_privs);
+  pack_bool(pk, "seccomp", r.seccomp);
+  pack_bool(pk, "rlimits", r.rlimits);
+  pack_bool(pk, "fds_closed", r.fds_closed);
+  pack_bool(pk, "pdeathsig", r.pdeathsig);
+  pack_str(pk, "namespaces");
+  msgpack_pack_array(pk, (size_t)r.nns);
+  for (int i = 0; i < r.nns; i++) pack_str(pk, r.ns[i]);
+  pack_str(pk, "skipped");
+  msgpack_pack_map(pk, (size_t)r.nskipped);
+  for (int i = 0; i < r.nskipped; i++) {
+    pack_str(pk, r.skipped[i].what);
+    pack_str(pk, r.skipped[i].why);
+  }
+  pack_str(pk, "limits");
+  msgpack_pack_map(pk, 3);
+  pack_str(pk, "cpu_s");
+  if (cfg->cpu_ms) msgpack_pack_uint64(pk, (cfg->cpu_ms + 999) / 1000);
+  else msgpack_pack_nil(pk);
+  pack_str(pk, "address_space");
+  if (cfg->address_space) msgpack_pack_uint64(pk, cfg->address_space);
+  else msgpack_pack_nil(pk);
+  pack_str(pk, "nofile");
+  msgpack_pack_uint64(pk, NOFILE_LIMIT);
+  return r.no_new_privs && (r.seccomp || !seccomp_required) && r.rlimits && r.fds_closed &&
+         r.pdeathsig;
+}

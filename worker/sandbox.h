@@ -1,0 +1,53 @@
+/*
+ * sandbox.h: the worker's lock-down (docs/sandbox.md; PRODUCT.md "Process
+ * model and isolation").
+ *
+ * wrk_sandbox_apply() runs once, in the worker process, after the program
+ * and its imports are read and compiled and before the first instruction
+ * (VmConfig.on_compiled), while the worker is still single-threaded. It
+ * applies, in this order: close every fd except 0, 1, 2 and the event fd;
+ * the parent-death signal (SIGKILL); new PID, network, mount, IPC and UTS
+ * namespaces (each one separately, skipped with its errno where the kernel
+ * refuses); resource limits; PR_SET_NO_NEW_PRIVS; the seccomp allow-list
+ * (default action: kill the process, so a forbidden system call ends the
+ * job with SIGSYS). What was applied and what was skipped (with why) is
+ * packed as one msgpack map, the body of the worker's `sandbox` event and
+ * the record's "sandbox" field.
+ *
+ * Invariant: after a successful return the process cannot open files,
+ * create processes, use the network, exec or ptrace; only the memory,
+ * clock, signal, thread (CLONE_THREAD) and protocol-fd system calls the VM
+ * and the worker need remain (the list is in sandbox.c).
+ */
+#ifndef HARN_WORKER_SANDBOX_H
+#define HARN_WORKER_SANDBOX_H
+
+#include <msgpack.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+typedef struct WrkSandboxConfig {
+  int event_fd;            /* the protocol fd kept open (4) */
+  uint64_t cpu_ms;         /* RLIMIT_CPU (rounded up to whole s), 0 = none */
+  uint64_t address_space;  /* RLIMIT_AS in bytes, 0 = none */
+} WrkSandboxConfig;
+
+/* Lock the calling process down as described above and pack the report
+ * (a map: no_new_privs, seccomp, rlimits, fds_closed, pdeathsig (bools),
+ * namespaces (array of names), skipped (map name -> reason), limits (map))
+ * with [pk]. Returns true when every mandatory protection (no_new_privs,
+ * seccomp unless compiled out, rlimits, fds, pdeathsig) is in place. */
+bool wrk_sandbox_apply(const WrkSandboxConfig *cfg, msgpack_packer *pk);
+
+/* Test-only (the worker calls it when HARN_TEST_FORBIDDEN_SYSCALL is set,
+ * after sending its `sandbox` event): make the forbidden system call
+ * [what] ("socket", "fork", "exec", anything else = openat of /etc/passwd).
+ * Under the filter the process dies of SIGSYS; it returns only when the
+ * call was allowed (no sandbox), and the test then fails. */
+void wrk_sandbox_forbidden_syscall(const char *what);
+
+/* Exit code of a worker that died of a failed allocation under its
+ * RLIMIT_AS (the supervisor reports reason `oom`). */
+#define WRK_EXIT_OOM 102
+
+#endif

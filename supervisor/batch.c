@@ -30,6 +30,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
@@ -46,6 +47,9 @@ typedef struct Seen {
   char *id;
   int max_attempt;
   bool ok;
+  bool lost;        /* the record of max_attempt says supervisor_lost */
+  int started;      /* journal: highest attempt started (resume) */
+  char *file;       /* journal: the start entry's file (resume) */
 } Seen;
 
 typedef struct SeenSet {
@@ -90,6 +94,7 @@ static Seen *seen_find(SeenSet *set, const char *id, bool create)
 
 static void seen_free(SeenSet *set)
 {
+  for (size_t i = 0; i < set->cap; i++) free(set->slots[i].file);
   for (size_t i = 0; i < set->cap; i++) free(set->slots[i].id);
   free(set->slots);
 }
@@ -403,6 +408,7 @@ typedef struct Batch {
   double timeout_ms;
   int retries;
   FILE *results, *joblog;
+  int journal;       /* fd of FILE.journal (O_APPEND), -1 when none */
   bool resume, resume_failed;
   SeenSet seen;
   /* halt */
@@ -541,15 +547,61 @@ static void check_halt(Batch *b)
   if (b->halt_mode == 2) sup_pool_cancel_all(&b->pool, SIGTERM);
 }
 
+/* ------------------------------------------------------------------ journal */
+
+/* Append one journal entry and make it durable (fdatasync) before
+ * returning. [ev] is "start" or "end". Failures are reported once and
+ * otherwise ignored: the journal protects against a supervisor crash, it
+ * must not become a reason to fail jobs. */
+static void journal_put(Batch *b, const char *ev, const SupSpec *s)
+{
+  if (b->journal < 0) return;
+  Buf l = {0};
+  buf_printf(&l, "{\"ev\":\"%s\",\"id\":", ev);
+  sup_json_cstr(&l, s->id);
+  buf_printf(&l, ",\"attempt\":%d,\"file\":", s->attempt);
+  sup_json_cstr(&l, s->file);
+  buf_puts(&l, "}\n");
+  size_t off = 0;
+  while (off < l.len) {
+    ssize_t w = write(b->journal, l.data + off, l.len - off);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) break;
+    off += (size_t)w;
+  }
+  static bool warned;
+  if ((off < l.len || fdatasync(b->journal) != 0) && !warned) {
+    warned = true;
+    fprintf(stderr, "harn batch: writing the journal failed: %s\n", strerror(errno));
+  }
+  buf_free(&l);
+}
+
+/* Start one attempt: journal first (durable), then the pool. */
+static void start_job(Batch *b, SupSpec *spec)
+{
+  journal_put(b, "start", spec);
+  sup_pool_start(&b->pool, spec);
+}
+
+/* Write one terminal record line to the results (durable when it is a
+ * file). */
+static void put_record(Batch *b, const char *record)
+{
+  FILE *out = b->results ? b->results : stdout;
+  fputs(record, out);
+  fputc('\n', out);
+  fflush(out);
+  if (b->results && b->journal >= 0) fdatasync(fileno(b->results));
+}
+
 static void batch_done(SupJob *job, const SupOutcome *o, void *ud)
 {
   Batch *b = ud;
   const SupSpec *s = sup_job_spec(job);
   b->attempts++;
-  FILE *out = b->results ? b->results : stdout;
-  fputs(o->record, out);
-  fputc('\n', out);
-  fflush(out);
+  put_record(b, o->record);
+  journal_put(b, "end", s);
   if (b->joblog) {
     fprintf(b->joblog, "%ld\t:\t%.3f\t%8.3f\t0\t%zu\t%d\t%d\t%s\n", s->seq,
             o->start_epoch_ms / 1000.0, o->duration_ms / 1000.0, o->output_bytes, o->exit_code,
@@ -606,7 +658,7 @@ static void pump(Batch *b)
       SupSpec spec = ready->spec;
       memset(&ready->spec, 0, sizeof ready->spec);
       retry_unlink(b, ready);
-      sup_pool_start(&b->pool, &spec);
+      start_job(b, &spec);
       continue;
     }
     if (b->exhausted) break;
@@ -618,7 +670,7 @@ static void pump(Batch *b)
     spec.attempt = 1;
     if (b->resume || b->resume_failed) {
       Seen *seen = seen_find(&b->seen, spec.id, false);
-      if (seen && (b->resume || seen->ok)) {
+      if (seen && seen->max_attempt > 0 && (b->resume || seen->ok) && !(seen->lost && !seen->ok)) {
         if (!seen->ok) b->all_ok = false; /* its last run did not succeed */
         free(spec.id);
         free(spec.file);
@@ -632,7 +684,7 @@ static void pump(Batch *b)
       if (seen) spec.attempt = seen->max_attempt + 1;
     }
     spec.first_attempt = spec.attempt;
-    sup_pool_start(&b->pool, &spec);
+    start_job(b, &spec);
   }
   maybe_finish(b);
 }
@@ -650,6 +702,86 @@ static void on_interrupt(uv_signal_t *h, int signum)
   maybe_finish(b);
 }
 
+/* A supervisor killed while writing a record leaves a partial last line:
+ * cut the file back to its last newline (that attempt then counts as lost,
+ * the journal has its start). */
+static void repair_tail(const char *path)
+{
+  int fd = open(path, O_RDWR | O_CLOEXEC);
+  if (fd < 0) return;
+  off_t end = lseek(fd, 0, SEEK_END), pos = end;
+  char buf[4096];
+  while (pos > 0) {
+    size_t n = pos < (off_t)sizeof buf ? (size_t)pos : sizeof buf;
+    if (pread(fd, buf, n, pos - (off_t)n) != (ssize_t)n) break;
+    size_t k = n;
+    while (k > 0 && buf[k - 1] != '\n') k--;
+    if (k > 0) {
+      pos = pos - (off_t)n + (off_t)k;
+      break;
+    }
+    pos -= (off_t)n;
+  }
+  if (pos < end && ftruncate(fd, pos) == 0)
+    fprintf(stderr, "harn batch: %s: dropped a partial last record (%lld bytes)\n", path,
+            (long long)(end - pos));
+  close(fd);
+}
+
+/* Read the journal of an interrupted run: every attempt started there and
+ * without a record in the results (the supervisor died while it ran) gets
+ * its terminal record now: crashed / supervisor_lost. The job then runs
+ * again (attempt + 1) like any job without an ok record. */
+static void recover_journal(Batch *b, const char *jpath)
+{
+  FILE *f = fopen(jpath, "re");
+  if (!f) return;
+  char *line = NULL;
+  size_t cap = 0;
+  ssize_t n;
+  while ((n = getline(&line, &cap, f)) > 0) {
+    SupJson *j = sup_json_parse(line, (size_t)n, NULL);
+    const SupJson *ev = sup_json_get(j, "ev"), *id = sup_json_get(j, "id"),
+                  *att = sup_json_get(j, "attempt"), *file = sup_json_get(j, "file");
+    if (ev && ev->type == SUP_JSON_STRING && !strcmp(ev->str, "start") && id &&
+        id->type == SUP_JSON_STRING && att && att->type == SUP_JSON_INT) {
+      Seen *s = seen_find(&b->seen, id->str, true);
+      if (att->i > s->started) {
+        s->started = (int)att->i;
+        free(s->file);
+        s->file = file && file->type == SUP_JSON_STRING ? strdup(file->str) : NULL;
+      }
+    }
+    sup_json_free(j);
+  }
+  free(line);
+  fclose(f);
+  long lost = 0;
+  for (size_t i = 0; i < b->seen.cap; i++) {
+    Seen *s = &b->seen.slots[i];
+    if (!s->id || s->started <= s->max_attempt) continue;
+    Buf r = {0};
+    buf_puts(&r, "{\"id\":");
+    sup_json_cstr(&r, s->id);
+    buf_printf(&r, ",\"attempt\":%d,\"file\":", s->started);
+    sup_json_cstr(&r, s->file);
+    buf_puts(&r, ",\"status\":\"crashed\",\"reason\":\"supervisor_lost\",\"value\":null,"
+                 "\"exit_code\":1,\"error\":null,\"output\":\"\",\"output_truncated\":false,"
+                 "\"steps\":[],\"lifecycle\":[],\"emits\":[],\"started_at\":null,"
+                 "\"duration_ms\":null,\"cpu_ms\":null,\"max_rss_kb\":null,\"signals\":[],"
+                 "\"hard_stop\":false,\"worker\":null,\"sandbox\":null}");
+    put_record(b, r.data);
+    buf_free(&r);
+    s->max_attempt = s->started;
+    s->lost = true;
+    lost++;
+  }
+  if (b->results) fdatasync(fileno(b->results));
+  if (lost)
+    fprintf(stderr, "harn batch: %ld attempt%s lost with the previous supervisor (recorded as "
+                    "crashed/supervisor_lost)\n", lost, lost == 1 ? "" : "s");
+}
+
 /* Read a previous results file into b->seen. */
 static void load_results(Batch *b, const char *path)
 {
@@ -662,9 +794,13 @@ static void load_results(Batch *b, const char *path)
     SupJson *j = sup_json_parse(line, (size_t)n, NULL);
     const SupJson *id = sup_json_get(j, "id"), *att = sup_json_get(j, "attempt"),
                   *st = sup_json_get(j, "status");
+    const SupJson *rs = sup_json_get(j, "reason");
     if (id && id->type == SUP_JSON_STRING) {
       Seen *s = seen_find(&b->seen, id->str, true);
-      if (att && att->type == SUP_JSON_INT && att->i > s->max_attempt) s->max_attempt = (int)att->i;
+      if (att && att->type == SUP_JSON_INT && att->i > s->max_attempt) {
+        s->max_attempt = (int)att->i;
+        s->lost = rs && rs->type == SUP_JSON_STRING && !strcmp(rs->str, "supervisor_lost");
+      }
       if (st && st->type == SUP_JSON_STRING && !strcmp(st->str, "ok")) s->ok = true;
     }
     sup_json_free(j);
@@ -737,6 +873,7 @@ int sup_cmd_batch(int argc, char **argv)
   Batch *b = calloc(1, sizeof *b);
   if (!b) abort();
   b->jobs = 0;
+  b->journal = -1;
   b->all_ok = true;
   double grace = 250, cpu_ms = 0;
   size_t max_output = 1u << 20, memory = 0;
@@ -812,12 +949,27 @@ int sup_cmd_batch(int argc, char **argv)
   }
 
   if (results) {
-    if (b->resume || b->resume_failed) load_results(b, results);
-    b->results = fopen(results, (b->resume || b->resume_failed) ? "ae" : "we");
+    bool resuming = b->resume || b->resume_failed;
+    if (resuming) {
+      repair_tail(results);
+      load_results(b, results);
+    }
+    b->results = fopen(results, resuming ? "ae" : "we");
     if (!b->results) {
       fprintf(stderr, "harn batch: cannot open %s: %s\n", results, strerror(errno));
       rc = 2;
       goto out;
+    }
+    const char *nj = getenv("HARN_NO_JOURNAL");
+    if (!(nj && *nj && strcmp(nj, "0"))) {
+      char *jpath;
+      if (asprintf(&jpath, "%s.journal", results) < 0) abort();
+      if (resuming) recover_journal(b, jpath);
+      b->journal = open(jpath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | (resuming ? 0 : O_TRUNC),
+                        0644);
+      if (b->journal < 0)
+        fprintf(stderr, "harn batch: cannot open the journal %s: %s\n", jpath, strerror(errno));
+      free(jpath);
     }
   }
   if (joblog) {
@@ -874,6 +1026,7 @@ int sup_cmd_batch(int argc, char **argv)
 out:
   if (b->results) fclose(b->results);
   if (b->joblog) fclose(b->joblog);
+  if (b->journal >= 0) close(b->journal);
   if (getenv("HARN_SUP_STATS")) print_stats();
   free(b->feeder.line);
   seen_free(&b->seen);

@@ -934,16 +934,55 @@ static SupJob *find_job(SupPool *p, pid_t pid)
   return NULL;
 }
 
+/* Whole-tree kill, part 2 (docs/sandbox.md "Guarantees"). We are a child
+ * subreaper, so every process a job started whose parent has died comes
+ * back to us, whatever its process group or session (setsid does not
+ * help it). Any child of ours that is neither a running worker nor the
+ * zygote is therefore a stray of a finished or dying job: SIGKILL it.
+ * When it dies its own children come back to us and the next SIGCHLD
+ * sweeps them too, so a whole tree goes down level by level. Children are
+ * listed from /proc/self/task/<tid>/children (CONFIG_PROC_CHILDREN); the
+ * supervisor is single-threaded, so the main thread's list is complete. */
+static void sweep_strays(SupPool *p)
+{
+  char path[64];
+  snprintf(path, sizeof path, "/proc/self/task/%d/children", (int)getpid());
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return;
+  char buf[4096];
+  size_t len = 0;
+  for (;;) {
+    ssize_t n = read(fd, buf + len, sizeof buf - 1 - len);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    len += (size_t)n;
+    if (len == sizeof buf - 1) break; /* the rest is swept next time */
+  }
+  close(fd);
+  buf[len] = 0;
+  char *s = buf, *end;
+  for (;;) {
+    long pid = strtol(s, &end, 10);
+    if (end == s) break;
+    s = end;
+    if (pid <= 0 || pid == p->zpid || find_job(p, (pid_t)pid)) continue;
+    kill((pid_t)pid, SIGKILL);
+  }
+}
+
 static void sigchld_cb(uv_signal_t *h, int signum)
 {
   SupPool *p = container_of(h, SupPool, sigchld);
   SupJob *j = p->running;
+  bool strays = false, ended = false;
   while (j) {
     SupJob *next = j->next;
     siginfo_t si;
     memset(&si, 0, sizeof si);
-    if (waitid(P_PID, (id_t)j->pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0 && si.si_pid == j->pid)
+    if (waitid(P_PID, (id_t)j->pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0 && si.si_pid == j->pid) {
       dispatch(j, EV_EXIT, 0);
+      ended = true;
+    }
     j = next;
   }
   /* We are a child subreaper: strays of a swept group (already SIGKILLed)
@@ -959,8 +998,11 @@ static void sigchld_cb(uv_signal_t *h, int signum)
     } else {
       int st;
       waitpid(si.si_pid, &st, WNOHANG);
+      strays = true;
     }
   }
+  /* A job ended or a stray died: what they left behind is now ours. */
+  if (strays || ended) sweep_strays(p);
 }
 
 /* ------------------------------------------------------------------ start */
@@ -1025,6 +1067,22 @@ SupJob *sup_pool_start(SupPool *p, SupSpec *spec)
   return j;
 }
 
+/* Test-only fault injection (docs/sandbox.md): HARN_TEST_SPAWN_EAGAIN=N
+ * makes the first N spawn attempts of this process fail with EAGAIN, as a
+ * fork under a low RLIMIT_NPROC would. Returns 0 or -EAGAIN. */
+static int test_spawn_failure(void)
+{
+  static long left = -1;
+  if (left < 0) {
+    const char *e = getenv("HARN_TEST_SPAWN_EAGAIN");
+    left = e && *e ? strtol(e, NULL, 10) : 0;
+    if (left < 0) left = 0;
+  }
+  if (left == 0) return 0;
+  left--;
+  return -EAGAIN;
+}
+
 /* Fork (+exec) the worker and wire its pipes. A transient failure (EAGAIN,
  * ENOMEM: process or memory limits under load) is retried a few times
  * with a growing delay before the job is reported crashed/spawn:<error>:
@@ -1036,11 +1094,17 @@ static void job_spawn(SupJob *j)
   pid_t pid = 0;
   j->t0 = sup_now_ms();
   j->epoch0 = sup_epoch_ms();
-  int rc = spawn_one(p, &job_w, &ev_r, &pid);
+  int rc = test_spawn_failure();
+  if (rc == 0) rc = spawn_one(p, &job_w, &ev_r, &pid);
   if (rc < 0) {
-    if ((rc == -EAGAIN || rc == -ENOMEM) && j->spawn_tries < 6) {
-      uv_timer_start(&j->timer, timer_cb, 20u << j->spawn_tries, 0);
-      j->spawn_tries++;
+    bool transient = rc == -EAGAIN || rc == -ENOMEM || rc == -EMFILE || rc == -ENFILE;
+    /* While other jobs run they hold the processes and fds we lack: wait
+     * for them (queue) without using up the tries; alone, give up after
+     * six tries (20 ms .. 640 ms). */
+    if (transient && (j->spawn_tries < 6 || p->nrunning > 1)) {
+      int k = j->spawn_tries < 6 ? j->spawn_tries : 5;
+      uv_timer_start(&j->timer, timer_cb, 20u << k, 0);
+      if (p->nrunning <= 1) j->spawn_tries++;
       return;
     }
     j->spawn_err = rc; /* negative errno == libuv error code on Unix */
@@ -1192,6 +1256,17 @@ void sup_pool_close(SupPool *p)
     /* Reap it (unless sigchld_cb already did: ECHILD). */
     while (waitpid(p->zpid, NULL, 0) < 0 && errno == EINTR) {}
     p->zpid = 0;
+  }
+  /* Nothing a job started may outlive the pool: kill and reap every child
+   * left (strays reparented to us, level by level), for at most 2 s. */
+  double until = sup_now_ms() + 2000;
+  while (sup_now_ms() < until) {
+    sweep_strays(p);
+    int st;
+    pid_t r = waitpid(-1, &st, WNOHANG);
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) break;          /* ECHILD: no child left */
+    if (r == 0) usleep(200);   /* killed, not dead yet */
   }
   for (size_t i = 0; p->argv && p->argv[i]; i++) free(p->argv[i]);
   free(p->argv);

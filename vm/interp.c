@@ -144,8 +144,10 @@ void interp_reset(Vm *vm)
   in->result = NIL_VAL;
   in->has_result = false;
   trace_clear(in);
+  /* A host signal that arrived before the run started (vm_interrupt between
+   * vm_new and vm_run_*) stays pending: it is consumed only by the slow poll,
+   * which moves it to first_signal. */
   in->first_signal = 0;
-  in->sig_pending = 0;
   in->cancel_requested = false;
   in->cancelled = false;
   in->countdown = 0;

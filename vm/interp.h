@@ -118,6 +118,7 @@ typedef struct Interp {
 
   /* the last run's texts (module.c; malloc'd, NULL when none) */
   char *error_text;   /* display text with the line suffix */
+  size_t source_len;  /* bytes of `source` (it may contain NUL bytes) */
   char *diagnostic;   /* RUNTIME.md 3.4 rendering */
   char *source;       /* NUL-terminated copy of the entry source */
   char *path;         /* entry file name */

@@ -91,6 +91,7 @@ static void begin(Vm *vm, const char *path, const char *src, size_t len)
   vm->heap.over_limit = false;
   in->path = dup_s(path ? path : "<input>");
   in->source = dup_n(src ? src : "", src ? len : 0);
+  in->source_len = src ? len : 0;
 }
 
 static VmStatus compile_failed(Vm *vm, const char *text)
@@ -111,7 +112,7 @@ static ObjFunction *compile(Vm *vm, VmStatus *status)
   Arena arena = {0};
   ParseError perr;
   memset(&perr, 0, sizeof perr);
-  Node *prog = parse_program(&arena, in->source, strlen(in->source), &perr);
+  Node *prog = parse_program(&arena, in->source, in->source_len, &perr);
   if (!prog) {
     arena_free(&arena);
     *status = compile_failed(vm, perr.message[0] ? perr.message : "Parse error");
@@ -163,6 +164,10 @@ VmStatus vm_run_source(Vm *vm, const char *path, const char *src, size_t len,
     Value v = NIL_VAL;
     if (!json_parse_value(vm, input_json, strlen(input_json), &v)) return runtime_failed(vm);
     in->input = v;
+  }
+  if (vm->cfg.on_compiled && !vm->cfg.on_compiled(vm->cfg.on_compiled_ud)) {
+    err_runtime(vm, "the host refused to run the program (on_compiled failed)");
+    return runtime_failed(vm);
   }
   in->running = true;
   bool ok = interp_run_main(vm, fn);

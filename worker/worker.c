@@ -530,7 +530,18 @@ static bool lock_down(void *ud)
   pthread_mutex_unlock(&l->w->mu);
   if (z) msgpack_zone_free(z);
   msgpack_sbuffer_destroy(&sb);
-  if (forbidden && *forbidden) wrk_sandbox_forbidden_syscall(forbidden); /* test-only */
+  /* Test-only: "WHAT" for every job, or "WHAT:JOBID" for one job. */
+  if (forbidden && *forbidden) {
+    const char *colon = strchr(forbidden, ':');
+    if (!colon || (l->w->job && !strcmp(colon + 1, l->w->job))) {
+      char what[32];
+      size_t n = colon ? (size_t)(colon - forbidden) : strlen(forbidden);
+      if (n >= sizeof what) n = sizeof what - 1;
+      memcpy(what, forbidden, n);
+      what[n] = 0;
+      wrk_sandbox_forbidden_syscall(what);
+    }
+  }
   return l->ok;
 }
 

@@ -27,6 +27,14 @@
  *   finalhang     final ok, then sleeps forever ignoring SIGTERM
  *   slow          sleeps 300 ms, then behaves like ok
  *   flaky         crashes (exit 3) on attempt 1, ok from attempt 2 on
+ *   escape        forks a child that calls setsid() and forks a grandchild;
+ *                 both sleep forever outside the worker's process group;
+ *                 outputs "escape <child> <grandchild>\n", final ok, exits
+ *                 (the supervisor must still kill both: test_sandbox.sh)
+ *   chaos         picks one behaviour from a hash of job id and attempt:
+ *                 ok (about half), ok after 1-50 ms, error, segv, garbage,
+ *                 exit0, or a final frame with one random byte flipped
+ *                 (test_chaos.sh)
  *
  * Exits: every mode that ends with a plain exit status (ok, exit0, partial,
  * a missing job...) first frees all it allocated (release()), so that under
@@ -37,6 +45,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -216,6 +225,59 @@ int main(int argc, char **argv)
   }
 
   send_started();
+  if (!strcmp(mode, "chaos")) {
+    uint64_t h = 1469598103934665603ull;
+    for (const char *p = job_id; *p; p++) h = (h ^ (unsigned char)*p) * 1099511628211ull;
+    h = (h ^ (uint64_t)attempt) * 1099511628211ull;
+    h ^= h >> 29;
+    int pick = (int)(h % 16);
+    if (pick < 7) {
+      strcpy(mode, "ok");
+    } else if (pick < 9) {
+      usleep((useconds_t)(1000 + (h >> 8) % 50000));
+      strcpy(mode, "ok");
+    } else if (pick == 9) {
+      strcpy(mode, "error");
+    } else if (pick == 10) {
+      strcpy(mode, "segv");
+    } else if (pick == 11) {
+      strcpy(mode, "garbage");
+    } else if (pick == 12) {
+      strcpy(mode, "exit0");
+    } else {
+      /* a final frame with one byte flipped somewhere */
+      Buf b = {0};
+      encode_final(&b, IPC_STATUS_OK, 42, NULL, NULL);
+      size_t at = (size_t)((h >> 12) % b.len);
+      b.data[at] = (char)(b.data[at] ^ (char)(1 + (h >> 40) % 255));
+      ipc_write_all(IPC_EVENT_FD, b.data, b.len);
+      buf_free(&b);
+      release();
+      return 0;
+    }
+  }
+  if (!strcmp(mode, "escape")) {
+    int pp[2];
+    if (pipe(pp) != 0) _exit(5);
+    pid_t c = fork();
+    if (c == 0) {
+      setsid();
+      pid_t g = fork();
+      if (g == 0) sleep_forever();
+      ssize_t w = write(pp[1], &g, sizeof g);
+      (void)w;
+      sleep_forever();
+    }
+    pid_t g = 0;
+    ssize_t r = read(pp[0], &g, sizeof g);
+    (void)r;
+    char line[64];
+    int n = snprintf(line, sizeof line, "escape %d %d\n", (int)c, (int)g);
+    send_output(line, (size_t)n);
+    send_final(IPC_STATUS_OK, 1, NULL, NULL);
+    release();
+    return 0;
+  }
   if (!strcmp(mode, "slow")) {
     usleep(300000);
     strcpy(mode, "ok");

@@ -1,0 +1,136 @@
+#!/usr/bin/env bash
+# test_sandbox.sh: the worker lock-down and the resource limits, checked
+# from outside (the record, /proc/PID/{status,fd,ns} of a running worker)
+# and from inside (forbidden system calls made by the worker after its
+# lock-down through the test-only HARN_TEST_FORBIDDEN_SYSCALL), plus the
+# whole-tree kill (fake worker "escape": a setsid()ed child and grandchild)
+# and the supervisor's survival of EMFILE and fork failures.
+# docs/sandbox.md describes what is checked here.
+set -u
+HARN_BIN=${HARN_BIN:-$(dirname "$0")/../../build/harn}
+FAKE=$(dirname "$HARN_BIN")/fake_worker
+[ -x "$HARN_BIN" ] && [ -x "$FAKE" ] || { echo "FAIL: need harn and fake_worker"; exit 1; }
+unset HARN_WORKER_CMD HARN_TEST_FORBIDDEN_SYSCALL HARN_TEST_SPAWN_EAGAIN
+T=$(mktemp -d)
+[ -n "${KEEP_TMP:-}" ] || trap 'rm -rf "$T"' EXIT
+cd "$T"
+fails=0
+pass() { echo "ok   - $1"; }
+fail() { echo "FAIL - $1"; fails=$((fails + 1)); }
+# field FILE EXPR: evaluate a Python expression on record r (the last line)
+field() { python3 -c "import json,sys; r=json.loads(open(sys.argv[1]).read().splitlines()[-1]); print($2)" "$1"; }
+sanitizer=0
+"$HARN_BIN" run /dev/null 2>/dev/null # warm-up
+cat > ok.harn <<'EOF'
+println("hi")
+EOF
+cat > nap.harn <<'EOF'
+sleep(1500ms)
+println("woke")
+EOF
+cat > mem.harn <<'EOF'
+var s = "x"
+while true {
+  s = s + s
+}
+EOF
+cat > spin.harn <<'EOF'
+var n = 0
+while true {
+  n += 1
+}
+EOF
+
+# 1. the record says what was applied
+"$HARN_BIN" run ok.harn --json > r1.json
+[ "$(field r1.json 'r["status"]')" = ok ] && pass "sandboxed job runs ok" || fail "status: $(cat r1.json)"
+sb=$(field r1.json 'r["sandbox"]')
+if [ "$(field r1.json '"sanitizer build" in json.dumps(r["sandbox"]["skipped"])')" = True ]; then sanitizer=1; fi
+for k in no_new_privs rlimits fds_closed pdeathsig; do
+  [ "$(field r1.json "r['sandbox']['$k']")" = True ] && pass "record: $k" || fail "record: $k in $sb"
+done
+if [ $sanitizer = 0 ]; then
+  [ "$(field r1.json "r['sandbox']['seccomp']")" = True ] && pass "record: seccomp" || fail "record: seccomp in $sb"
+fi
+ns=$(field r1.json '",".join(r["sandbox"]["namespaces"]) + "|" + ",".join(sorted(r["sandbox"]["skipped"]))')
+echo "     namespaces|skipped: $ns"
+[ "$(field r1.json 'len(r["sandbox"]["namespaces"]) + len([k for k in r["sandbox"]["skipped"] if k in ("pid","net","mnt","ipc","uts")])')" = 5 ] \
+  && pass "every namespace is applied or skipped with a reason" || fail "namespaces: $ns"
+"$HARN_BIN" run ok.harn --json --no-sandbox > r2.json
+[ "$(field r2.json 'r["sandbox"]')" = None ] && pass "--no-sandbox: no sandbox in the record" || fail "--no-sandbox: $(cat r2.json)"
+
+# 2. from outside: /proc of a running sandboxed worker
+"$HARN_BIN" run nap.harn --events > ev.jsonl &
+rp=$!
+for _ in $(seq 1 100); do grep -q '"type":"sandbox"' ev.jsonl 2>/dev/null && break; sleep 0.02; done
+wp=$(python3 -c "import json; print([json.loads(l) for l in open('ev.jsonl') if '\"started\"' in l][0]['pid'])" 2>/dev/null)
+if [ -n "$wp" ] && [ -r "/proc/$wp/status" ]; then
+  grep -q '^NoNewPrivs:[[:space:]]*1' /proc/$wp/status && pass "/proc: NoNewPrivs: 1" || fail "/proc: $(grep NoNewPrivs /proc/$wp/status)"
+  if [ $sanitizer = 0 ]; then
+    grep -q '^Seccomp:[[:space:]]*2' /proc/$wp/status && pass "/proc: Seccomp: 2" || fail "/proc: $(grep Seccomp: /proc/$wp/status)"
+  fi
+  fds=$(ls /proc/$wp/fd | sort -n | tr '\n' ' ')
+  [ "$fds" = "0 1 2 4 " ] && pass "/proc: only fds 0 1 2 4 open" || fail "/proc: fds $fds"
+  for n in $(python3 -c "import json; print(' '.join([json.loads(l) for l in open('ev.jsonl') if '\"sandbox\"' in l][0]['applied']['namespaces']))"); do
+    [ "$n" = pid ] && continue # applies to children only
+    [ "$(readlink /proc/$wp/ns/$n)" != "$(readlink /proc/self/ns/$n)" ] && pass "/proc: own $n namespace" \
+      || fail "/proc: $n namespace shared"
+  done
+  grep -q "^Max address space.*4294967296" /proc/$wp/limits && pass "/proc: RLIMIT_AS set" \
+    || { [ $sanitizer = 1 ] && pass "RLIMIT_AS skipped (sanitizer build)" || fail "/proc: $(grep 'address space' /proc/$wp/limits)"; }
+  grep -q "^Max open files *16 " /proc/$wp/limits && pass "/proc: RLIMIT_NOFILE 16" || fail "/proc: $(grep 'open files' /proc/$wp/limits)"
+else
+  fail "could not find the running worker ($wp)"
+fi
+wait $rp
+grep -q '"woke' ev.jsonl && pass "the sandboxed job sleeps and writes (output thread allowed)" || fail "events: $(tail -2 ev.jsonl)"
+
+# 3. from inside: forbidden system calls kill only that job
+if [ $sanitizer = 0 ]; then
+  for what in open socket fork exec; do
+    HARN_TEST_FORBIDDEN_SYSCALL=$what "$HARN_BIN" run ok.harn --json > f.json
+    got="$(field f.json 'r["status"] + "/" + str(r.get("reason")) + "/" + str(r["worker"]["signal"])')"
+    [ "$got" = "crashed/seccomp/SIGSYS" ] && pass "forbidden $what: crashed/seccomp (SIGSYS)" || fail "forbidden $what: $got"
+  done
+  printf '{"id":"a","file":"ok.harn"}\n{"id":"bad","file":"ok.harn"}\n{"id":"c","file":"ok.harn"}\n' > three.jsonl
+  HARN_TEST_FORBIDDEN_SYSCALL=open:bad "$HARN_BIN" batch three.jsonl -j 3 --no-bar > three.out
+  st=$(python3 -c "import json; print(' '.join(sorted(r['id']+'='+r['status'] for r in map(json.loads, open('three.out')))))")
+  [ "$st" = "a=ok bad=crashed c=ok" ] && pass "only the offending job dies" || fail "batch: $st"
+  HARN_TEST_FORBIDDEN_SYSCALL=open "$HARN_BIN" run ok.harn --json --no-sandbox > f.json
+  [ "$(field f.json 'r["status"]')" = ok ] && pass "--no-sandbox: open is allowed" || fail "--no-sandbox: $(cat f.json)"
+fi
+
+# 4. limits: VM memory limit -> error/memory; RLIMIT_CPU -> killed/cpu
+"$HARN_BIN" run mem.harn --memory 16M --json > m.json
+got="$(field m.json 'r["status"] + "/" + str(r.get("reason"))')"
+[ "$got" = "error/memory" ] && pass "--memory 16M: error/memory" || fail "--memory: $got"
+printf '{"id":"m","file":"mem.harn","memory":"8M"}\n{"id":"c","file":"spin.harn","cpu":"1s","timeout":"20s"}\n' > lim.jsonl
+"$HARN_BIN" batch lim.jsonl -j 2 --no-bar > lim.out
+st=$(python3 -c "import json; print(' '.join(sorted(r['id']+'='+r['status']+'/'+str(r.get('reason')) for r in map(json.loads, open('lim.out')))))")
+[ "$st" = "c=killed/cpu m=error/memory" ] && pass "manifest memory/cpu keys: $st" || fail "manifest limits: $st"
+
+# 5. whole-tree kill: a setsid()ed child and grandchild still die
+printf '// escape\n' > escape.harn
+for i in 1 2 3 4; do printf '{"id":"e%d","file":"escape.harn"}\n' $i; done > esc.jsonl
+HARN_WORKER_CMD=$FAKE "$HARN_BIN" batch esc.jsonl -j 2 --no-bar > esc.out
+pids=$(grep -o 'escape [0-9]* [0-9]*' esc.out | awk '{print $2, $3}')
+alive=""
+for p in $pids; do [ -e /proc/$p ] && alive="$alive $p"; done
+[ -n "$pids" ] && [ -z "$alive" ] && pass "escaped descendants are dead after the batch ($(echo $pids | wc -w) checked)" \
+  || fail "alive:$alive (pids: $pids)"
+HARN_WORKER_CMD=$FAKE "$HARN_BIN" run escape.harn > esc1.out
+alive=""
+for p in $(awk '{print $2, $3}' esc1.out); do [ -e /proc/$p ] && alive="$alive $p"; done
+[ -z "$alive" ] && pass "harn run: escaped descendants are dead" || fail "harn run: alive:$alive"
+
+# 6. robustness: EMFILE (low ulimit -n) and fork failures queue, not die
+for i in $(seq 1 30); do printf '{"id":"q%d","file":"ok.harn"}\n' $i; done > q.jsonl
+(ulimit -n 24; HARN_WORKER_CMD=$FAKE "$HARN_BIN" batch q.jsonl -j 8 --results q.out --no-bar 2> q.err); rc=$?
+n=$(grep -c '"status":"ok"' q.out)
+[ "$rc" = 0 ] && [ "$n" = 30 ] && pass "ulimit -n 24, -j 8: 30 ok records" || fail "EMFILE: rc=$rc ok=$n $(tail -2 q.err)"
+HARN_TEST_SPAWN_EAGAIN=5 HARN_WORKER_CMD=$FAKE "$HARN_BIN" batch q.jsonl -j 4 --no-bar > q2.out; rc=$?
+n=$(grep -c '"status":"ok"' q2.out)
+[ "$rc" = 0 ] && [ "$n" = 30 ] && pass "5 injected fork failures (EAGAIN): 30 ok records" || fail "EAGAIN: rc=$rc ok=$n"
+
+echo "$fails failed"
+[ "$fails" = 0 ]

@@ -24,6 +24,9 @@ struct Vm {
 
   /* ---- interpreter state (interp.c) ---- */
   struct Interp *interp;
+
+  /* ---- modules loaded by the current run (import.c) ---- */
+  struct ImpRegistry *imports;
 };
 
 /* ---- services the interpreter offers to builtins (interp.c) ---- */

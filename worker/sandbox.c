@@ -114,6 +114,7 @@ static void on_fatal(int signo)
    * raises again, a fault faults again). */
 }
 
+static void install_oom_handler(uint64_t as) __attribute__((unused));
 static void install_oom_handler(uint64_t as)
 {
   oom_probe = (size_t)(as / 8);
@@ -208,6 +209,7 @@ static int rule(scmp_filter_ctx ctx, uint32_t action, const char *name, unsigned
     rc |= rule(ctx, SCMP_ACT_ALLOW, name, sizeof a_ / sizeof a_[0], a_);       \
   } while (0)
 
+static bool load_seccomp(const WrkSandboxConfig *cfg, Report *r) __attribute__((unused));
 static bool load_seccomp(const WrkSandboxConfig *cfg, Report *r)
 {
   scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_KILL_PROCESS);

@@ -1015,6 +1015,72 @@ static void test_fd_helpers(void **state)
   buf_free(&b);
 }
 
+/* v2: the job's sandbox fields, the `sandbox` event (at most once) and
+ * the final frame's `limit`. */
+static void test_sandbox_v2(void **state)
+{
+  (void)state;
+  Buf b = {0};
+  IpcJob j;
+  memset(&j, 0, sizeof j);
+  j.program = "p.harn";
+  j.sandbox = true;
+  j.memory = 1u << 24;
+  j.cpu_ms = 1500;
+  j.address_space = 1ull << 32;
+  assert_int_equal(ipc_encode_job(&b, "job", 1, &j), 0);
+  IpcDecoder *d = ipc_decoder_new(IPC_READ_JOB, 0);
+  assert_int_equal(ipc_decoder_feed(d, b.data, b.len), 0);
+  IpcMsg m;
+  assert_int_equal(ipc_decoder_next(d, &m), 1);
+  assert_true(m.u.job.sandbox);
+  assert_int_equal(m.u.job.memory, 1u << 24);
+  assert_int_equal(m.u.job.cpu_ms, 1500);
+  assert_int_equal(m.u.job.address_space, 1ull << 32);
+  ipc_msg_free(&m);
+  ipc_decoder_free(d);
+  buf_free(&b);
+
+  IpcEnvelope e = {"job", 1, 0, 0};
+  IpcStarted st = {IPC_PROTOCOL_VERSION, 1, 1, 0};
+  ipc_encode_started(&b, &e, &st);
+  msgpack_object applied;
+  memset(&applied, 0, sizeof applied);
+  applied.type = MSGPACK_OBJECT_MAP;
+  e.seq = 1;
+  assert_int_equal(ipc_encode_sandbox(&b, &e, &applied), 0);
+  e.seq = 2;
+  assert_int_equal(ipc_encode_sandbox(&b, &e, &applied), 0);
+  d = ipc_decoder_new(IPC_READ_EVENTS, 0);
+  assert_int_equal(ipc_decoder_feed(d, b.data, b.len), 0);
+  assert_int_equal(ipc_decoder_next(d, &m), 1);
+  ipc_msg_free(&m);
+  assert_int_equal(ipc_decoder_next(d, &m), 1);
+  assert_int_equal(m.type, IPC_MSG_SANDBOX);
+  ipc_msg_free(&m);
+  assert_int_equal(ipc_decoder_next(d, &m), IPC_E_ORDER); /* a second one */
+  ipc_decoder_free(d);
+  buf_free(&b);
+
+  IpcFinal f;
+  memset(&f, 0, sizeof f);
+  f.status = IPC_STATUS_ERROR;
+  f.limit = "memory";
+  e.seq = 0;
+  ipc_encode_started(&b, &e, &st);
+  e.seq = 1;
+  assert_int_equal(ipc_encode_final(&b, &e, &f), 0);
+  d = ipc_decoder_new(IPC_READ_EVENTS, 0);
+  assert_int_equal(ipc_decoder_feed(d, b.data, b.len), 0);
+  assert_int_equal(ipc_decoder_next(d, &m), 1);
+  ipc_msg_free(&m);
+  assert_int_equal(ipc_decoder_next(d, &m), 1);
+  assert_string_equal(m.u.final.limit, "memory");
+  ipc_msg_free(&m);
+  ipc_decoder_free(d);
+  buf_free(&b);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
@@ -1023,6 +1089,7 @@ int main(void)
       cmocka_unit_test(test_malformed_framing), cmocka_unit_test(test_malformed_fields),
       cmocka_unit_test(test_job_errors),     cmocka_unit_test(test_order),
       cmocka_unit_test(test_max_frame),      cmocka_unit_test(test_fd_helpers),
+      cmocka_unit_test(test_sandbox_v2),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

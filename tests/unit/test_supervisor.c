@@ -20,6 +20,7 @@
 #include <cmocka.h>
 
 #include "supervisor/sup_internal.h"
+#include "worker/sandbox.h"
 
 /* wait statuses as wait4 reports them */
 static int exited(int code) { return (code & 0xff) << 8; }
@@ -176,6 +177,32 @@ static void test_parsers_and_names(void **state)
   assert_string_equal(sup_signame(SIGRTMIN + 1), "SIG35");
 }
 
+/* The sandbox rows (docs/sandbox.md): memory, seccomp, cpu, oom. */
+static void test_sandbox_rows(void **state)
+{
+  (void)state;
+  SupFacts f = final_facts(IPC_STATUS_ERROR, NULL, 1);
+  f.f_limit_memory = true;
+  expect(&f, SUP_STATUS_ERROR, "memory", 1);
+  memset(&f, 0, sizeof f);
+  f.wstatus = signaled(SIGSYS);
+  expect(&f, SUP_STATUS_CRASHED, "signal:SIGSYS", 1); /* no filter reported */
+  f.seccomp = true;
+  expect(&f, SUP_STATUS_CRASHED, "seccomp", 1);
+  memset(&f, 0, sizeof f);
+  f.wstatus = signaled(SIGXCPU);
+  expect(&f, SUP_STATUS_CRASHED, "signal:SIGXCPU", 1);
+  f.cpu_limited = true;
+  expect(&f, SUP_STATUS_KILLED, "cpu", 137);
+  memset(&f, 0, sizeof f);
+  f.wstatus = exited(WRK_EXIT_OOM);
+  expect(&f, SUP_STATUS_CRASHED, "exit:102", 1); /* a fake worker's 102 */
+  f.real_worker = true;
+  expect(&f, SUP_STATUS_CRASHED, "oom", 1);
+  assert_int_equal(sup_address_space(0), 4ull << 30);
+  assert_int_equal(sup_address_space(256u << 20), (512ull << 20) + (512ull << 20));
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
@@ -184,6 +211,7 @@ int main(void)
       cmocka_unit_test(test_crash_rows),
       cmocka_unit_test(test_first_row_wins),
       cmocka_unit_test(test_parsers_and_names),
+      cmocka_unit_test(test_sandbox_rows),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

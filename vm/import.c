@@ -1,0 +1,381 @@
+/*
+ * import.c: the module registry of a run (imp_; see import.h).
+ *
+ * Path resolution (LANGUAGE.md 9.2): `std/<name>` is an embedded library
+ * module; anything else is joined to the directory of the importing file
+ * (an absolute path is kept), normalized (`.` and `x/..` segments
+ * removed) and gets `.harn` appended when it does not end with it. A path
+ * reached from inside a std module that stays under `std/` is embedded
+ * too. The canonical key of a file is its realpath(), so two spellings of
+ * one file load it once.
+ *
+ * Loading: a module is registered IMP_LOADING before it is parsed and
+ * compiled and becomes IMP_DONE afterwards; meeting an IMP_LOADING module
+ * again is a cycle, reported with the chain of files being loaded. A parse
+ * or compile error inside a module becomes an import error of the import
+ * site (the importer raises it at run time, with the module's file named).
+ * A module that failed is dropped from the registry, so its error is
+ * reported again by every site that imports it.
+ */
+#include "import.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+#include "compiler.h"
+#include "parser.h"
+#include "state.h"
+
+typedef struct ImpRegistry {
+  ImpModule **mods;
+  int count, cap;
+  int next_id;
+} ImpRegistry;
+
+static char *dupn(const char *s, size_t n)
+{
+  char *p = malloc(n + 1);
+  if (!p) abort();
+  if (n) memcpy(p, s, n);
+  p[n] = 0;
+  return p;
+}
+
+static char *dups(const char *s) { return dupn(s, strlen(s)); }
+
+static ImpRegistry *reg(Vm *vm)
+{
+  if (!vm->imports) {
+    vm->imports = calloc(1, sizeof(ImpRegistry));
+    if (!vm->imports) abort();
+  }
+  return vm->imports;
+}
+
+static void names_free(ImpNames *n)
+{
+  for (int i = 0; i < n->count; i++) free(n->items[i].name);
+  free(n->items);
+  memset(n, 0, sizeof *n);
+}
+
+static void module_free(ImpModule *m)
+{
+  if (!m) return;
+  free(m->key);
+  free(m->file);
+  free(m->source);
+  names_free(&m->exports);
+  names_free(&m->defined);
+  free(m);
+}
+
+void imp_reset(Vm *vm)
+{
+  ImpRegistry *r = vm->imports;
+  if (!r) return;
+  for (int i = 0; i < r->count; i++) module_free(r->mods[i]);
+  r->count = 0;
+  r->next_id = 0;
+}
+
+void imp_free(Vm *vm)
+{
+  imp_reset(vm);
+  if (vm->imports) free(vm->imports->mods);
+  free(vm->imports);
+  vm->imports = NULL;
+}
+
+void imp_names_add(ImpNames *names, const char *name, int global)
+{
+  if (imp_names_find(names, name)) return;
+  if (names->count >= names->cap) {
+    names->cap = names->cap ? names->cap * 2 : 8;
+    names->items = realloc(names->items, sizeof(ImpName) * (size_t)names->cap);
+    if (!names->items) abort();
+  }
+  names->items[names->count].name = dups(name);
+  names->items[names->count].global = global;
+  names->count++;
+}
+
+const ImpName *imp_names_find(const ImpNames *names, const char *name)
+{
+  for (int i = 0; i < names->count; i++)
+    if (strcmp(names->items[i].name, name) == 0) return &names->items[i];
+  return NULL;
+}
+
+static ImpModule *add_module(Vm *vm, const char *key, const char *file, const char *src,
+                             size_t len)
+{
+  ImpRegistry *r = reg(vm);
+  if (r->count >= r->cap) {
+    r->cap = r->cap ? r->cap * 2 : 8;
+    r->mods = realloc(r->mods, sizeof(ImpModule *) * (size_t)r->cap);
+    if (!r->mods) abort();
+  }
+  ImpModule *m = calloc(1, sizeof(ImpModule));
+  if (!m) abort();
+  m->id = r->next_id++;
+  m->key = dups(key);
+  m->file = dups(file);
+  m->source = dupn(src, len);
+  m->source_len = len;
+  m->state = IMP_LOADING;
+  r->mods[r->count++] = m;
+  return m;
+}
+
+static void drop_module(Vm *vm, ImpModule *m)
+{
+  ImpRegistry *r = reg(vm);
+  for (int i = 0; i < r->count; i++)
+    if (r->mods[i] == m) {
+      memmove(r->mods + i, r->mods + i + 1, sizeof(ImpModule *) * (size_t)(r->count - i - 1));
+      r->count--;
+      break;
+    }
+  module_free(m);
+}
+
+static ImpModule *find_key(Vm *vm, const char *key)
+{
+  ImpRegistry *r = reg(vm);
+  for (int i = 0; i < r->count; i++)
+    if (strcmp(r->mods[i]->key, key) == 0) return r->mods[i];
+  return NULL;
+}
+
+/* The canonical key of an existing file (its realpath), else [path]. */
+static char *canonical(const char *path)
+{
+  char buf[PATH_MAX];
+  if (realpath(path, buf)) return dups(buf);
+  return dups(path);
+}
+
+void imp_register_entry(Vm *vm, const char *path, const char *src, size_t len)
+{
+  char *key = canonical(path);
+  add_module(vm, key, path, src ? src : "", src ? len : 0);
+  free(key);
+}
+
+const char *imp_source_of(Vm *vm, const char *file)
+{
+  if (!vm->imports || !file) return NULL;
+  ImpRegistry *r = vm->imports;
+  for (int i = 0; i < r->count; i++)
+    if (strcmp(r->mods[i]->file, file) == 0) return r->mods[i]->source;
+  return NULL;
+}
+
+const char *imp_std_source(const char *name, size_t *len)
+{
+  for (int i = 0; i < imp_std_count; i++)
+    if (strcmp(imp_std_modules[i].name, name) == 0) {
+      *len = imp_std_modules[i].len;
+      return (const char *)imp_std_modules[i].source;
+    }
+  return NULL;
+}
+
+/* ---- paths ------------------------------------------------------------------ */
+
+/* [dir]/[rel] (or [rel] alone when absolute or [dir] is empty), with `.`
+ * and `x/..` segments removed. */
+static char *join_normalize(const char *dir, const char *rel)
+{
+  Buf joined = {0};
+  if (rel[0] != '/' && dir[0]) {
+    buf_puts(&joined, dir);
+    buf_putc(&joined, '/');
+  }
+  buf_puts(&joined, rel);
+  char *s = buf_take(&joined);
+  bool absolute = s[0] == '/';
+  /* split into segments */
+  int n = 0, cap = 16;
+  char **seg = malloc(sizeof(char *) * (size_t)cap);
+  if (!seg) abort();
+  char *save = NULL;
+  for (char *t = strtok_r(s, "/", &save); t; t = strtok_r(NULL, "/", &save)) {
+    if (strcmp(t, ".") == 0) continue;
+    if (strcmp(t, "..") == 0 && n > 0 && strcmp(seg[n - 1], "..") != 0) {
+      n--;
+      continue;
+    }
+    if (strcmp(t, "..") == 0 && absolute) continue;
+    if (n >= cap) {
+      cap *= 2;
+      seg = realloc(seg, sizeof(char *) * (size_t)cap);
+      if (!seg) abort();
+    }
+    seg[n++] = t;
+  }
+  Buf out = {0};
+  if (absolute) buf_putc(&out, '/');
+  for (int i = 0; i < n; i++) {
+    if (i) buf_putc(&out, '/');
+    buf_puts(&out, seg[i]);
+  }
+  if (!out.len) buf_putc(&out, '.');
+  free(seg);
+  free(s);
+  return buf_take(&out);
+}
+
+static char *dir_of(const char *file)
+{
+  const char *slash = strrchr(file, '/');
+  if (!slash) return dups("");
+  if (slash == file) return dups("/");
+  return dupn(file, (size_t)(slash - file));
+}
+
+static bool ends_with(const char *s, const char *suffix)
+{
+  size_t a = strlen(s), b = strlen(suffix);
+  return a >= b && memcmp(s + a - b, suffix, b) == 0;
+}
+
+static bool read_file(const char *path, Buf *out)
+{
+  FILE *f = fopen(path, "rb");
+  if (!f) return false;
+  char chunk[65536];
+  size_t n;
+  while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) buf_append(out, chunk, n);
+  bool ok = ferror(f) == 0;
+  fclose(f);
+  return ok;
+}
+
+/* ---- loading ------------------------------------------------------------------ */
+
+static void cycle_error(Vm *vm, ImpModule *again, char *err, size_t errlen)
+{
+  ImpRegistry *r = reg(vm);
+  Buf b = {0};
+  buf_puts(&b, "Import error: import cycle: ");
+  bool on = false;
+  for (int i = 0; i < r->count; i++) {
+    ImpModule *m = r->mods[i];
+    if (m == again) on = true;
+    if (on && m->state == IMP_LOADING) {
+      buf_puts(&b, m->file);
+      buf_puts(&b, " -> ");
+    }
+  }
+  buf_puts(&b, again->file);
+  snprintf(err, errlen, "%s", b.data);
+  buf_free(&b);
+}
+
+/* Parse and compile [m] (registered, IMP_LOADING). */
+static bool compile_module(Vm *vm, ImpModule *m, char *err, size_t errlen)
+{
+  Arena arena = {0};
+  ParseError perr;
+  memset(&perr, 0, sizeof perr);
+  Node *prog = parse_program(&arena, m->source, m->source_len, &perr);
+  if (!prog) {
+    snprintf(err, errlen, "Import error: %s: %s", m->file, perr.message[0] ? perr.message : "Parse error");
+    arena_free(&arena);
+    return false;
+  }
+  char cerr[512];
+  int line = 0;
+  ObjFunction *fn = comp_compile_module(vm, prog, m, cerr, sizeof cerr, &line);
+  arena_free(&arena);
+  if (!fn) {
+    snprintf(err, errlen, "Import error: %s: %s", m->file, cerr);
+    return false;
+  }
+  m->main_fn = fn;
+  m->state = IMP_DONE;
+  return true;
+}
+
+ImpModule *imp_load(Vm *vm, const char *importer_file, const char *path, char *err,
+                    size_t errlen)
+{
+  const char *ifile = importer_file ? importer_file : "";
+  bool std_module = strncmp(path, "std/", 4) == 0;
+  char *resolved = NULL;
+  if (std_module) {
+    resolved = dups(path);
+  } else {
+    char *dir = dir_of(ifile);
+    resolved = join_normalize(dir, path);
+    free(dir);
+    /* a relative import inside a std module stays in std/ */
+    if (strncmp(ifile, "std/", 4) == 0 && strncmp(resolved, "std/", 4) == 0) std_module = true;
+  }
+  if (ends_with(resolved, ".harn")) resolved[strlen(resolved) - 5] = 0;
+
+  ImpModule *m = NULL;
+  if (std_module) {
+    size_t len = 0;
+    const char *src = imp_std_source(resolved + 4, &len);
+    if (!src) {
+      snprintf(err, errlen, "Unknown stdlib module: %s", std_module && strncmp(path, "std/", 4) == 0 ? path : resolved);
+      free(resolved);
+      return NULL;
+    }
+    m = find_key(vm, resolved);
+    if (!m) {
+      Buf file = {0};
+      buf_printf(&file, "%s.harn", resolved);
+      m = add_module(vm, resolved, file.data, src, len);
+      buf_free(&file);
+      if (!compile_module(vm, m, err, errlen)) {
+        drop_module(vm, m);
+        m = NULL;
+      }
+      free(resolved);
+      return m;
+    }
+  } else {
+    Buf file = {0};
+    buf_printf(&file, "%s.harn", resolved);
+    char *key = canonical(file.data);
+    m = find_key(vm, key);
+    if (!m) {
+      Buf src = {0};
+      if (!read_file(file.data, &src)) {
+        snprintf(err, errlen, "Import error: cannot read module '%s' (%s): %s", path, file.data,
+                 errno ? strerror(errno) : "read error");
+        buf_free(&src);
+        buf_free(&file);
+        free(key);
+        free(resolved);
+        return NULL;
+      }
+      m = add_module(vm, key, file.data, src.data ? src.data : "", src.len);
+      buf_free(&src);
+      if (!compile_module(vm, m, err, errlen)) {
+        drop_module(vm, m);
+        m = NULL;
+      }
+      buf_free(&file);
+      free(key);
+      free(resolved);
+      return m;
+    }
+    buf_free(&file);
+    free(key);
+  }
+  free(resolved);
+  if (m->state == IMP_LOADING) {
+    cycle_error(vm, m, err, errlen);
+    return NULL;
+  }
+  return m;
+}

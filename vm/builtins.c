@@ -9,8 +9,11 @@
  * immediate VAL_BUILTIN holding its index, so the order of the table is part
  * of no persistent format, but it must stay sorted (checked by
  * tests/unit/test_builtins.c). `pi` and `e` are not functions: see
- * builtin_constant(). Tier-2 concurrency builtins (spawn, channels,
- * atomics...) live elsewhere and are not in this table.
+ * builtin_constant(). The shared-state builtins of LANGUAGE.md 13
+ * (atomics, shared cells/maps, sync_*, mailbox_*, circuit breakers) are
+ * here, in their own section; the scheduler's builtins (await, channels,
+ * cancel...) are implemented by the concurrency files and only listed
+ * here, because the table is the one place builtin names are known.
  *
  * Contract of every builtin (builtins.h): `bool fn(vm, argc, argv, out)`.
  * [argv] is rooted (it lives on the VM stack); a missing argument is simply
@@ -1901,6 +1904,786 @@ static bool bi_timer_end(Vm *vm, int argc, Value *argv, Value *out)
 }
 
 /* ======================================================================
+ * 12.5 to_set, 12.6 schema_of
+ * ====================================================================== */
+
+/* to_set(x): a set is returned as is; a list (or anything iter() accepts:
+ * range, dict -> pairs, string -> characters, iter, generator...) is
+ * collected into a set (first occurrences, insertion order); nil gives the
+ * empty set; any other value gives a one-element set. */
+static bool bi_to_set(Vm *vm, int argc, Value *argv, Value *out)
+{
+  Value v = arg(argc, argv, 0);
+  if (IS_SET(v)) {
+    *out = v;
+    return true;
+  }
+  ObjSet *s = set_new(vm, IS_LIST(v) ? AS_LIST(v)->count : 0);
+  if (IS_NIL(v)) {
+    *out = OBJ_VAL(s);
+    return true;
+  }
+  if (IS_LIST(v)) {
+    for (uint32_t i = 0; i < AS_LIST(v)->count; i++) set_add(vm, s, AS_LIST(v)->items[i]);
+    *out = OBJ_VAL(s);
+    return true;
+  }
+  if (!iter_accepts(v)) {
+    set_add(vm, s, v);
+    *out = OBJ_VAL(s);
+    return true;
+  }
+  Value it;
+  if (!iter_from(vm, v, &it)) return false;
+  gc_push_root(vm, it);
+  gc_push_root(vm, OBJ_VAL(s));
+  int r;
+  Value x;
+  while ((r = iter_next(vm, it, &x)) == 1) set_add(vm, s, x);
+  gc_pop_root(vm);
+  gc_pop_root(vm);
+  if (r < 0) return false;
+  *out = OBJ_VAL(s);
+  return true;
+}
+
+/* schema_of(T) (LANGUAGE.md 12.6). Contract with the compiler of `type`
+ * aliases (V2, compiler.c N_TYPE_ALIAS): a type alias is bound to its
+ * schema, a dict in the form validate() above understands (a shape
+ * `{name: string, age?: int}` becomes {type: "object", required: [name],
+ * properties: {...}}), so schema_of returns a dict argument as is. A type
+ * name string ("int", "list"...) gives {type: name}. Anything else (an
+ * alias the compiler does not bind yet) gives nil. */
+static bool bi_schema_of(Vm *vm, int argc, Value *argv, Value *out)
+{
+  Value t = arg(argc, argv, 0);
+  if (IS_DICT(t)) {
+    *out = t;
+    return true;
+  }
+  if (IS_STRING(t)) {
+    ObjDict *d = dict_new(vm, 1);
+    dict_set_cstr(vm, d, "type", t);
+    *out = OBJ_VAL(d);
+    return true;
+  }
+  return ret_nil(out);
+}
+
+/* ======================================================================
+ * 13 Shared state: atomics, shared cells and maps, sync primitives,
+ * mailboxes, circuit breakers
+ *
+ * The scheduler is cooperative and single-threaded (LANGUAGE.md 13), so
+ * none of these needs a real lock: an operation runs from start to end
+ * without another task interleaving. They are reference objects (host
+ * natives): every task holding one sees the same state, unlike lists and
+ * dicts (value semantics).
+ *
+ *  - atomic(v=0): `<atomic:V>`; atomic_get(a); atomic_set(a, v) -> old;
+ *    atomic_add(a, d=1) -> old (the new value is a + d, LANGUAGE.md 5.2
+ *    addition); atomic_cas(a, expected, new) -> bool (structural ==).
+ *  - shared_cell(v=nil): `<shared_cell:V>`; shared_map(dict={}):
+ *    `<shared_map:{...}>`. The accessors are shared by both kinds (the name
+ *    rule of LANGUAGE.md 13: shared_cell/get/... = shared_cell, shared_get,
+ *    ...): shared_get(c) / shared_get(m, key, default=nil);
+ *    shared_set(c, v) / shared_set(m, key, v) -> old value (nil if none);
+ *    shared_cas(c, expected, new) / shared_cas(m, key, expected, new) ->
+ *    bool (an absent key compares as nil); shared_snapshot -> the value /
+ *    a dict copy; shared_entries(m) -> [{key, value}] sorted by key;
+ *    shared_metrics -> {cas_failures, cas_successes, reads, version,
+ *    writes} (+ size for maps). version counts successful writes.
+ *  - Named primitives live in a per-run registry (below). Permits are
+ *    dicts {id, kind, name}:
+ *    sync_mutex_acquire(name="default");
+ *    sync_semaphore_acquire(name, limit=1, n=1) (the first acquire of a
+ *    name fixes its limit); sync_rwlock_acquire(name, mode="read"|"write");
+ *    sync_gate_acquire(name, limit=1) (a concurrency gate: a semaphore
+ *    taking one permit); sync_release(permit) -> true, false when that
+ *    permit was already released; sync_metrics(name) -> {acquired,
+ *    contended, held, kind, limit, name, released} (nil for an unknown
+ *    name), sync_metrics() -> dict name -> metrics.
+ *    HOOK (scheduler, V1): an acquire that cannot be granted at once would
+ *    have to suspend the task until a release. That needs the scheduler;
+ *    sync_wait() below is the single place to plug it in. Without it the
+ *    acquire fails with `Runtime error: sync_mutex_acquire: 'NAME' is held
+ *    (waiting needs the scheduler)`, the honest outcome in a program with
+ *    one task, where waiting could never end.
+ *  - mailbox_open(name, capacity=1024) -> name (re-opening keeps the
+ *    queue); mailbox_send(name, v) -> true, false when full or not open;
+ *    mailbox_receive(name) -> the oldest message or nil when empty
+ *    (HOOK: a blocking receive would wait through the scheduler, as
+ *    sync_wait); mailbox_metrics(name) -> {capacity, name, pending,
+ *    received, rejected, sent} (nil for an unknown mailbox).
+ *  - circuit_breaker(name, threshold=5, reset=30s (duration or ms)) ->
+ *    name (re-declaring updates the settings, keeps the state);
+ *    circuit_check(name) -> "closed" | "open" | "half_open" (open turns
+ *    half_open once `reset` has passed on the monotonic clock, which
+ *    mock_time drives); circuit_record_failure(name) -> state (opens
+ *    when consecutive failures reach the threshold, or at once when
+ *    half_open); circuit_record_success(name) -> "closed" (clears the
+ *    failures); circuit_reset(name) -> nil. An unknown name is a closed
+ *    breaker with the default settings. Aliases circuit_breaker_check /
+ *    _record_success / _record_failure / _reset exist.
+ *
+ * Registry. Named primitives must outlive every handle the program holds,
+ * and mailboxes hold Values the collector must see. The registry is one
+ * host object stored in a hidden interpreter global (REGISTRY_GLOBAL: a
+ * name no identifier can spell), so vm_mark_roots marks it with the other
+ * globals and interp_reset drops it with them: a new run starts empty.
+ * Its C arrays are allocated through mem_realloc (accounted heap).
+ * ====================================================================== */
+
+static bool need_native(Vm *vm, const char *fn, const char *what, const NativeVtbl *vt,
+                        int argc, Value *argv, void **data)
+{
+  Value v = arg(argc, argv, 0);
+  if (!IS_NATIVE(v) || AS_NATIVE(v)->vt != vt)
+    return err_throw_str(vm, "%s: first argument must be %s", fn, what);
+  *data = AS_NATIVE(v)->data;
+  return true;
+}
+
+static void native_free_data(Vm *vm, ObjNative *n)
+{
+  if (n->data) mem_free(vm, n->data, n->size);
+  n->data = NULL;
+}
+
+static bool native_same(ObjNative *a, ObjNative *b) { return a == b; }
+
+/* ---- atomics ---------------------------------------------------------------- */
+
+typedef struct AtomicData {
+  Value value;
+} AtomicData;
+
+static void atomic_display(Vm *vm, ObjNative *n, Buf *out)
+{
+  buf_puts(out, "<atomic:");
+  val_display(vm, ((AtomicData *)n->data)->value, out);
+  buf_putc(out, '>');
+}
+
+static void atomic_mark(Vm *vm, ObjNative *n) { gc_mark_value(vm, ((AtomicData *)n->data)->value); }
+
+static const NativeVtbl atomic_vt = {
+  "atomic", atomic_display, atomic_mark, native_free_data, false, native_same,
+};
+
+static bool bi_atomic(Vm *vm, int argc, Value *argv, Value *out)
+{
+  AtomicData *a = mem_alloc(vm, sizeof *a);
+  a->value = argc >= 1 ? argv[0] : val_int(0);
+  *out = OBJ_VAL(native_new(vm, &atomic_vt, a, sizeof *a));
+  return true;
+}
+
+#define ATOMIC_ARG(fn)                                                           \
+  AtomicData *a = NULL;                                                          \
+  if (!need_native(vm, fn, "an atomic", &atomic_vt, argc, argv, (void **)&a)) return false
+
+static bool bi_atomic_get(Vm *vm, int argc, Value *argv, Value *out)
+{
+  ATOMIC_ARG("atomic_get");
+  *out = a->value;
+  return true;
+}
+
+static bool bi_atomic_set(Vm *vm, int argc, Value *argv, Value *out)
+{
+  ATOMIC_ARG("atomic_set");
+  *out = a->value;
+  a->value = arg(argc, argv, 1);
+  return true;
+}
+
+static bool bi_atomic_add(Vm *vm, int argc, Value *argv, Value *out)
+{
+  ATOMIC_ARG("atomic_add");
+  Value d = argc >= 2 ? argv[1] : val_int(1), sum;
+  if (!op_add(vm, a->value, d, &sum)) return false;
+  *out = a->value;
+  a->value = sum;
+  return true;
+}
+
+static bool bi_atomic_cas(Vm *vm, int argc, Value *argv, Value *out)
+{
+  ATOMIC_ARG("atomic_cas");
+  if (!val_equal(a->value, arg(argc, argv, 1))) return ret_bool(out, false);
+  a->value = arg(argc, argv, 2);
+  return ret_bool(out, true);
+}
+#undef ATOMIC_ARG
+
+/* ---- shared cells and maps -------------------------------------------------- */
+
+typedef struct SharedData {
+  bool is_map;
+  Value value;  /* the cell's value, or the map's private ObjDict (never
+                   published: snapshots and entries copy it) */
+  int64_t reads, writes, cas_ok, cas_fail, version;
+} SharedData;
+
+static void shared_display(Vm *vm, ObjNative *n, Buf *out)
+{
+  SharedData *s = n->data;
+  buf_puts(out, s->is_map ? "<shared_map:" : "<shared_cell:");
+  val_display(vm, s->value, out);
+  buf_putc(out, '>');
+}
+
+static void shared_mark(Vm *vm, ObjNative *n) { gc_mark_value(vm, ((SharedData *)n->data)->value); }
+
+static const NativeVtbl shared_cell_vt = {
+  "shared_cell", shared_display, shared_mark, native_free_data, false, native_same,
+};
+static const NativeVtbl shared_map_vt = {
+  "shared_map", shared_display, shared_mark, native_free_data, false, native_same,
+};
+
+static Value shared_new(Vm *vm, bool is_map, Value v)
+{
+  SharedData *s = mem_alloc(vm, sizeof *s);
+  memset(s, 0, sizeof *s);
+  s->is_map = is_map;
+  s->value = v;
+  return OBJ_VAL(native_new(vm, is_map ? &shared_map_vt : &shared_cell_vt, s, sizeof *s));
+}
+
+static bool bi_shared_cell(Vm *vm, int argc, Value *argv, Value *out)
+{
+  *out = shared_new(vm, false, arg(argc, argv, 0));
+  return true;
+}
+
+static bool bi_shared_map(Vm *vm, int argc, Value *argv, Value *out)
+{
+  Value init = arg(argc, argv, 0);
+  ObjDict *d = IS_DICT(init) ? dict_copy(vm, AS_DICT(init)) : dict_new(vm, 4);
+  *out = shared_new(vm, true, OBJ_VAL(d));
+  return true;
+}
+
+/* The SharedData of argument 0 (a cell or a map), or a thrown error. */
+static bool shared_arg(Vm *vm, const char *fn, int argc, Value *argv, SharedData **out)
+{
+  Value v = arg(argc, argv, 0);
+  if (!IS_NATIVE(v) || (AS_NATIVE(v)->vt != &shared_cell_vt && AS_NATIVE(v)->vt != &shared_map_vt))
+    return err_throw_str(vm, "%s: first argument must be a shared_cell or shared_map", fn);
+  *out = AS_NATIVE(v)->data;
+  return true;
+}
+
+static ObjString *key_of(Vm *vm, Value k) { return disp(vm, k); }
+
+static bool bi_shared_get(Vm *vm, int argc, Value *argv, Value *out)
+{
+  SharedData *s = NULL;
+  if (!shared_arg(vm, "shared_get", argc, argv, &s)) return false;
+  s->reads++;
+  if (!s->is_map) {
+    *out = s->value;
+    return true;
+  }
+  if (!dict_get(AS_DICT(s->value), key_of(vm, arg(argc, argv, 1)), out)) *out = arg(argc, argv, 2);
+  return true;
+}
+
+static bool bi_shared_set(Vm *vm, int argc, Value *argv, Value *out)
+{
+  SharedData *s = NULL;
+  if (!shared_arg(vm, "shared_set", argc, argv, &s)) return false;
+  s->writes++;
+  s->version++;
+  if (!s->is_map) {
+    *out = s->value;
+    s->value = arg(argc, argv, 1);
+    return true;
+  }
+  ObjString *k = key_of(vm, arg(argc, argv, 1));
+  if (!dict_get(AS_DICT(s->value), k, out)) *out = val_nil();
+  dict_set(vm, AS_DICT(s->value), k, arg(argc, argv, 2));
+  return true;
+}
+
+static bool bi_shared_cas(Vm *vm, int argc, Value *argv, Value *out)
+{
+  SharedData *s = NULL;
+  if (!shared_arg(vm, "shared_cas", argc, argv, &s)) return false;
+  int base = s->is_map ? 2 : 1;
+  Value cur = s->value;
+  ObjString *k = NULL;
+  if (s->is_map) {
+    k = key_of(vm, arg(argc, argv, 1));
+    if (!dict_get(AS_DICT(s->value), k, &cur)) cur = val_nil();
+  }
+  if (!val_equal(cur, arg(argc, argv, base))) {
+    s->cas_fail++;
+    return ret_bool(out, false);
+  }
+  s->cas_ok++;
+  s->writes++;
+  s->version++;
+  if (s->is_map) dict_set(vm, AS_DICT(s->value), k, arg(argc, argv, base + 1));
+  else s->value = arg(argc, argv, base + 1);
+  return ret_bool(out, true);
+}
+
+static bool bi_shared_snapshot(Vm *vm, int argc, Value *argv, Value *out)
+{
+  SharedData *s = NULL;
+  if (!shared_arg(vm, "shared_snapshot", argc, argv, &s)) return false;
+  s->reads++;
+  *out = s->is_map ? OBJ_VAL(dict_copy(vm, AS_DICT(s->value))) : s->value;
+  return true;
+}
+
+static bool bi_shared_entries(Vm *vm, int argc, Value *argv, Value *out)
+{
+  SharedData *s = NULL;
+  if (!shared_arg(vm, "shared_entries", argc, argv, &s)) return false;
+  if (!s->is_map) return err_throw_str(vm, "shared_entries: first argument must be a shared_map");
+  s->reads++;
+  Value d = s->value;
+  return bi_entries(vm, 1, &d, out);
+}
+
+static bool bi_shared_metrics(Vm *vm, int argc, Value *argv, Value *out)
+{
+  SharedData *s = NULL;
+  if (!shared_arg(vm, "shared_metrics", argc, argv, &s)) return false;
+  ObjDict *d = dict_new(vm, 6);
+  dict_set_cstr(vm, d, "cas_failures", val_int(s->cas_fail));
+  dict_set_cstr(vm, d, "cas_successes", val_int(s->cas_ok));
+  dict_set_cstr(vm, d, "reads", val_int(s->reads));
+  dict_set_cstr(vm, d, "version", val_int(s->version));
+  dict_set_cstr(vm, d, "writes", val_int(s->writes));
+  if (s->is_map) dict_set_cstr(vm, d, "size", val_int(AS_DICT(s->value)->count));
+  *out = OBJ_VAL(d);
+  return true;
+}
+
+/* ---- the registry of named primitives ---------------------------------------- */
+
+#define REGISTRY_GLOBAL "\001harn.builtins.registry"
+
+typedef enum { SYNC_MUTEX, SYNC_SEMAPHORE, SYNC_RWLOCK, SYNC_GATE } BiSyncKind;
+static const char *const sync_kind_names[] = {"mutex", "semaphore", "rwlock", "gate"};
+
+typedef struct BiSyncPrim {
+  char *name;
+  BiSyncKind kind;
+  int64_t limit;              /* permits (mutex: 1) */
+  int64_t held;               /* permits in use (rwlock: readers) */
+  bool writer;                /* rwlock held for writing */
+  int64_t acquired, released, contended;
+} BiSyncPrim;
+
+typedef struct BiPermit {
+  int64_t id;
+  int prim;                   /* index into prims */
+  int64_t n;                  /* permits taken */
+  bool write;
+} BiPermit;
+
+typedef struct BiMailbox {
+  char *name;
+  Value *items;               /* ring buffer of cap slots */
+  uint32_t head, count, cap;
+  int64_t capacity, sent, received, rejected;
+} BiMailbox;
+
+typedef enum { CB_CLOSED, CB_OPEN, CB_HALF_OPEN } BiCbState;
+static const char *const cb_state_names[] = {"closed", "open", "half_open"};
+
+typedef struct BiBreaker {
+  char *name;
+  int64_t threshold, reset_ms;
+  int64_t failures;           /* consecutive */
+  int64_t opened_at;          /* monotonic ms */
+  BiCbState state;
+} BiBreaker;
+
+typedef struct BiRegistry {
+  BiSyncPrim *prims;
+  int nprims, primcap;
+  BiPermit *permits;            /* outstanding permits */
+  int npermits, permitcap;
+  int64_t next_permit;
+  BiMailbox *boxes;
+  int nboxes, boxcap;
+  BiBreaker *breakers;
+  int nbreakers, breakercap;
+} BiRegistry;
+
+/* Grow [*arr] (elements of [elem] bytes, capacity *cap) to hold [need]. */
+static void reg_grow(Vm *vm, void **arr, int *cap, int need, size_t elem)
+{
+  if (need <= *cap) return;
+  int nc = *cap ? *cap * 2 : 8;
+  while (nc < need) nc *= 2;
+  *arr = mem_realloc(vm, *arr, (size_t)*cap * elem, (size_t)nc * elem);
+  *cap = nc;
+}
+
+static char *reg_strdup(Vm *vm, const char *s)
+{
+  size_t n = strlen(s) + 1;
+  char *p = mem_alloc(vm, n);
+  memcpy(p, s, n);
+  return p;
+}
+
+static void reg_strfree(Vm *vm, char *s)
+{
+  if (s) mem_free(vm, s, strlen(s) + 1);
+}
+
+static void registry_mark(Vm *vm, ObjNative *n)
+{
+  BiRegistry *r = n->data;
+  for (int i = 0; i < r->nboxes; i++) {
+    BiMailbox *m = &r->boxes[i];
+    for (uint32_t k = 0; k < m->count; k++) gc_mark_value(vm, m->items[(m->head + k) % m->cap]);
+  }
+}
+
+static void registry_finalize(Vm *vm, ObjNative *n)
+{
+  BiRegistry *r = n->data;
+  if (!r) return;
+  for (int i = 0; i < r->nprims; i++) reg_strfree(vm, r->prims[i].name);
+  for (int i = 0; i < r->nboxes; i++) {
+    reg_strfree(vm, r->boxes[i].name);
+    mem_free(vm, r->boxes[i].items, r->boxes[i].cap * sizeof(Value));
+  }
+  for (int i = 0; i < r->nbreakers; i++) reg_strfree(vm, r->breakers[i].name);
+  mem_free(vm, r->prims, (size_t)r->primcap * sizeof(BiSyncPrim));
+  mem_free(vm, r->permits, (size_t)r->permitcap * sizeof(BiPermit));
+  mem_free(vm, r->boxes, (size_t)r->boxcap * sizeof(BiMailbox));
+  mem_free(vm, r->breakers, (size_t)r->breakercap * sizeof(BiBreaker));
+  native_free_data(vm, n);
+}
+
+static const NativeVtbl registry_vt = {
+  "registry", NULL, registry_mark, registry_finalize, true, NULL,
+};
+
+/* The run's registry, created on first use in the hidden global. */
+static BiRegistry *registry(Vm *vm)
+{
+  int g = interp_global_index(vm, REGISTRY_GLOBAL, sizeof REGISTRY_GLOBAL - 1);
+  Global *gl = &vm->interp->globals[g];
+  if (IS_NATIVE(gl->value) && AS_NATIVE(gl->value)->vt == &registry_vt)
+    return AS_NATIVE(gl->value)->data;
+  BiRegistry *r = mem_alloc(vm, sizeof *r);
+  memset(r, 0, sizeof *r);
+  r->next_permit = 1;
+  gl->value = OBJ_VAL(native_new(vm, &registry_vt, r, sizeof *r));
+  return r;
+}
+
+/* Name argument [i]: its display string, or [dflt] when nil / missing. */
+static const char *name_arg(Vm *vm, int argc, Value *argv, int i, const char *dflt)
+{
+  Value v = arg(argc, argv, i);
+  return IS_NIL(v) ? dflt : disp(vm, v)->chars;
+}
+
+/* ---- sync primitives ---------------------------------------------------------- */
+
+static int sync_find(BiRegistry *r, const char *name)
+{
+  for (int i = 0; i < r->nprims; i++)
+    if (strcmp(r->prims[i].name, name) == 0) return i;
+  return -1;
+}
+
+/* HOOK (scheduler): suspend the current task until [p] can grant the
+ * request. Without a scheduler nothing else can release it, so this fails
+ * with the text documented in the section comment. */
+static bool sync_wait(Vm *vm, const char *fn, BiSyncPrim *p)
+{
+  p->contended++;
+  return err_runtime(vm, "%s: '%s' is held (waiting needs the scheduler)", fn, p->name);
+}
+
+static bool sync_acquire(Vm *vm, const char *fn, BiSyncKind kind, const char *name, int64_t limit,
+                         int64_t n, bool write, Value *out)
+{
+  BiRegistry *r = registry(vm);
+  int i = sync_find(r, name);
+  if (i < 0) {
+    reg_grow(vm, (void **)&r->prims, &r->primcap, r->nprims + 1, sizeof(BiSyncPrim));
+    i = r->nprims++;
+    BiSyncPrim *p = &r->prims[i];
+    memset(p, 0, sizeof *p);
+    p->name = reg_strdup(vm, name);
+    p->kind = kind;
+    p->limit = limit < 1 ? 1 : limit;
+  }
+  BiSyncPrim *p = &r->prims[i];
+  if (p->kind != kind)
+    return err_runtime(vm, "%s: '%s' is a %s, not a %s", fn, name, sync_kind_names[p->kind],
+                       sync_kind_names[kind]);
+  if (n < 1) n = 1;
+  bool free_now;
+  if (kind == SYNC_RWLOCK) free_now = !p->writer && (!write || p->held == 0);
+  else free_now = p->held + n <= p->limit;
+  if (!free_now) return sync_wait(vm, fn, p);
+  if (kind == SYNC_RWLOCK && write) p->writer = true;
+  else p->held += n;
+  p->acquired++;
+  reg_grow(vm, (void **)&r->permits, &r->permitcap, r->npermits + 1, sizeof(BiPermit));
+  BiPermit *pm = &r->permits[r->npermits++];
+  pm->id = r->next_permit++;
+  pm->prim = i;
+  pm->n = n;
+  pm->write = kind == SYNC_RWLOCK && write;
+  ObjDict *d = dict_new(vm, 3);
+  dict_set_cstr(vm, d, "id", val_int(pm->id));
+  dict_set_cstr(vm, d, "kind", cstr_val(vm, sync_kind_names[kind]));
+  dict_set_cstr(vm, d, "name", cstr_val(vm, name));
+  if (kind == SYNC_RWLOCK) dict_set_cstr(vm, d, "mode", cstr_val(vm, write ? "write" : "read"));
+  *out = OBJ_VAL(d);
+  return true;
+}
+
+static bool bi_sync_mutex_acquire(Vm *vm, int argc, Value *argv, Value *out)
+{
+  return sync_acquire(vm, "sync_mutex_acquire", SYNC_MUTEX, name_arg(vm, argc, argv, 0, "default"),
+                      1, 1, false, out);
+}
+
+static bool bi_sync_semaphore_acquire(Vm *vm, int argc, Value *argv, Value *out)
+{
+  int64_t limit = 1, n = 1;
+  num_to_i64(arg(argc, argv, 1), &limit);
+  num_to_i64(arg(argc, argv, 2), &n);
+  return sync_acquire(vm, "sync_semaphore_acquire", SYNC_SEMAPHORE,
+                      name_arg(vm, argc, argv, 0, "default"), limit, n, false, out);
+}
+
+static bool bi_sync_rwlock_acquire(Vm *vm, int argc, Value *argv, Value *out)
+{
+  Value mode = arg(argc, argv, 1);
+  bool write = IS_STRING(mode) && strcmp(AS_CSTR(mode), "write") == 0;
+  return sync_acquire(vm, "sync_rwlock_acquire", SYNC_RWLOCK, name_arg(vm, argc, argv, 0, "default"),
+                      1, 1, write, out);
+}
+
+static bool bi_sync_gate_acquire(Vm *vm, int argc, Value *argv, Value *out)
+{
+  int64_t limit = 1;
+  num_to_i64(arg(argc, argv, 1), &limit);
+  return sync_acquire(vm, "sync_gate_acquire", SYNC_GATE, name_arg(vm, argc, argv, 0, "default"),
+                      limit, 1, false, out);
+}
+
+static bool bi_sync_release(Vm *vm, int argc, Value *argv, Value *out)
+{
+  Value p = arg(argc, argv, 0), idv;
+  if (!IS_DICT(p) || !dict_get_cstr(AS_DICT(p), "id", &idv) || !IS_INT(idv))
+    return err_throw_str(vm, "sync_release: argument must be a permit from sync_*_acquire");
+  BiRegistry *r = registry(vm);
+  for (int i = 0; i < r->npermits; i++) {
+    BiPermit *pm = &r->permits[i];
+    if (pm->id != AS_INT(idv)) continue;
+    BiSyncPrim *sp = &r->prims[pm->prim];
+    if (pm->write) sp->writer = false;
+    else sp->held -= pm->n;
+    sp->released++;
+    r->permits[i] = r->permits[--r->npermits];
+    return ret_bool(out, true);
+  }
+  return ret_bool(out, false);
+}
+
+static Value sync_metrics_of(Vm *vm, BiSyncPrim *p)
+{
+  ObjDict *d = dict_new(vm, 7);
+  dict_set_cstr(vm, d, "acquired", val_int(p->acquired));
+  dict_set_cstr(vm, d, "contended", val_int(p->contended));
+  dict_set_cstr(vm, d, "held", val_int(p->held + (p->writer ? 1 : 0)));
+  dict_set_cstr(vm, d, "kind", cstr_val(vm, sync_kind_names[p->kind]));
+  dict_set_cstr(vm, d, "limit", val_int(p->limit));
+  dict_set_cstr(vm, d, "name", cstr_val(vm, p->name));
+  dict_set_cstr(vm, d, "released", val_int(p->released));
+  return OBJ_VAL(d);
+}
+
+static bool bi_sync_metrics(Vm *vm, int argc, Value *argv, Value *out)
+{
+  BiRegistry *r = registry(vm);
+  if (argc >= 1 && !IS_NIL(argv[0])) {
+    int i = sync_find(r, disp(vm, argv[0])->chars);
+    *out = i < 0 ? val_nil() : sync_metrics_of(vm, &r->prims[i]);
+    return true;
+  }
+  ObjDict *all = dict_new(vm, (uint32_t)r->nprims);
+  for (int i = 0; i < r->nprims; i++)
+    dict_set_cstr(vm, all, r->prims[i].name, sync_metrics_of(vm, &r->prims[i]));
+  *out = OBJ_VAL(all);
+  return true;
+}
+
+/* ---- mailboxes ------------------------------------------------------------------ */
+
+#define MAILBOX_DEFAULT_CAPACITY 1024
+
+static BiMailbox *mailbox_find(BiRegistry *r, const char *name)
+{
+  for (int i = 0; i < r->nboxes; i++)
+    if (strcmp(r->boxes[i].name, name) == 0) return &r->boxes[i];
+  return NULL;
+}
+
+static bool bi_mailbox_open(Vm *vm, int argc, Value *argv, Value *out)
+{
+  const char *name = name_arg(vm, argc, argv, 0, "default");
+  BiRegistry *r = registry(vm);
+  BiMailbox *m = mailbox_find(r, name);
+  int64_t cap = MAILBOX_DEFAULT_CAPACITY;
+  if (num_to_i64(arg(argc, argv, 1), &cap) && cap < 1) cap = 1;
+  if (!m) {
+    reg_grow(vm, (void **)&r->boxes, &r->boxcap, r->nboxes + 1, sizeof(BiMailbox));
+    m = &r->boxes[r->nboxes++];
+    memset(m, 0, sizeof *m);
+    m->name = reg_strdup(vm, name);
+    m->capacity = cap;
+  } else if (argc >= 2 && !IS_NIL(argv[1])) {
+    m->capacity = cap;
+  }
+  *out = cstr_val(vm, name);
+  return true;
+}
+
+static bool bi_mailbox_send(Vm *vm, int argc, Value *argv, Value *out)
+{
+  BiMailbox *m = mailbox_find(registry(vm), name_arg(vm, argc, argv, 0, "default"));
+  if (!m) return ret_bool(out, false);
+  if ((int64_t)m->count >= m->capacity) {
+    m->rejected++;
+    return ret_bool(out, false);
+  }
+  if (m->count == m->cap) { /* grow the ring, unrolling it */
+    uint32_t nc = m->cap ? m->cap * 2 : 8;
+    Value *items = mem_alloc(vm, nc * sizeof(Value));
+    for (uint32_t k = 0; k < m->count; k++) items[k] = m->items[(m->head + k) % m->cap];
+    mem_free(vm, m->items, m->cap * sizeof(Value));
+    m->items = items;
+    m->cap = nc;
+    m->head = 0;
+  }
+  m->items[(m->head + m->count) % m->cap] = arg(argc, argv, 1);
+  m->count++;
+  m->sent++;
+  return ret_bool(out, true);
+}
+
+static bool bi_mailbox_receive(Vm *vm, int argc, Value *argv, Value *out)
+{
+  BiMailbox *m = mailbox_find(registry(vm), name_arg(vm, argc, argv, 0, "default"));
+  if (!m || m->count == 0) return ret_nil(out); /* HOOK: a blocking receive waits here */
+  *out = m->items[m->head];
+  m->head = (m->head + 1) % m->cap;
+  m->count--;
+  m->received++;
+  return true;
+}
+
+static bool bi_mailbox_metrics(Vm *vm, int argc, Value *argv, Value *out)
+{
+  BiMailbox *m = mailbox_find(registry(vm), name_arg(vm, argc, argv, 0, "default"));
+  if (!m) return ret_nil(out);
+  ObjDict *d = dict_new(vm, 6);
+  dict_set_cstr(vm, d, "capacity", val_int(m->capacity));
+  dict_set_cstr(vm, d, "name", cstr_val(vm, m->name));
+  dict_set_cstr(vm, d, "pending", val_int(m->count));
+  dict_set_cstr(vm, d, "received", val_int(m->received));
+  dict_set_cstr(vm, d, "rejected", val_int(m->rejected));
+  dict_set_cstr(vm, d, "sent", val_int(m->sent));
+  *out = OBJ_VAL(d);
+  return true;
+}
+
+/* ---- circuit breakers ---------------------------------------------------------- */
+
+#define CB_DEFAULT_THRESHOLD 5
+#define CB_DEFAULT_RESET_MS 30000
+
+static BiBreaker *breaker(Vm *vm, const char *name)
+{
+  BiRegistry *r = registry(vm);
+  for (int i = 0; i < r->nbreakers; i++)
+    if (strcmp(r->breakers[i].name, name) == 0) return &r->breakers[i];
+  reg_grow(vm, (void **)&r->breakers, &r->breakercap, r->nbreakers + 1, sizeof(BiBreaker));
+  BiBreaker *b = &r->breakers[r->nbreakers++];
+  memset(b, 0, sizeof *b);
+  b->name = reg_strdup(vm, name);
+  b->threshold = CB_DEFAULT_THRESHOLD;
+  b->reset_ms = CB_DEFAULT_RESET_MS;
+  return b;
+}
+
+/* The state now: an open breaker whose reset time has passed is half open. */
+static BiCbState cb_state(Vm *vm, BiBreaker *b)
+{
+  if (b->state == CB_OPEN && now_mono(vm) - b->opened_at >= b->reset_ms) b->state = CB_HALF_OPEN;
+  return b->state;
+}
+
+static bool bi_circuit_breaker(Vm *vm, int argc, Value *argv, Value *out)
+{
+  const char *name = name_arg(vm, argc, argv, 0, "default");
+  BiBreaker *b = breaker(vm, name);
+  int64_t v;
+  if (num_to_i64(arg(argc, argv, 1), &v)) b->threshold = v < 1 ? 1 : v;
+  if (to_ms(arg(argc, argv, 2), &v)) b->reset_ms = v < 0 ? 0 : v;
+  *out = cstr_val(vm, name);
+  return true;
+}
+
+static bool bi_circuit_check(Vm *vm, int argc, Value *argv, Value *out)
+{
+  BiBreaker *b = breaker(vm, name_arg(vm, argc, argv, 0, "default"));
+  *out = cstr_val(vm, cb_state_names[cb_state(vm, b)]);
+  return true;
+}
+
+static bool bi_circuit_record_success(Vm *vm, int argc, Value *argv, Value *out)
+{
+  BiBreaker *b = breaker(vm, name_arg(vm, argc, argv, 0, "default"));
+  b->failures = 0;
+  b->state = CB_CLOSED;
+  *out = cstr_val(vm, cb_state_names[CB_CLOSED]);
+  return true;
+}
+
+static bool bi_circuit_record_failure(Vm *vm, int argc, Value *argv, Value *out)
+{
+  BiBreaker *b = breaker(vm, name_arg(vm, argc, argv, 0, "default"));
+  BiCbState s = cb_state(vm, b);
+  b->failures++;
+  if (s == CB_HALF_OPEN || (s == CB_CLOSED && b->failures >= b->threshold)) {
+    b->state = CB_OPEN;
+    b->opened_at = now_mono(vm);
+  }
+  *out = cstr_val(vm, cb_state_names[b->state]);
+  return true;
+}
+
+static bool bi_circuit_reset(Vm *vm, int argc, Value *argv, Value *out)
+{
+  BiBreaker *b = breaker(vm, name_arg(vm, argc, argv, 0, "default"));
+  b->failures = 0;
+  b->state = CB_CLOSED;
+  return ret_nil(out);
+}
+
+/* ======================================================================
  * Cancellation (RUNTIME.md 5.2): the state belongs to the interpreter.
  * ====================================================================== */
 
@@ -1925,12 +2708,26 @@ const BuiltinDef builtin_table[] = {
   {"assert_ne", bi_assert_ne},
   {"atan", bi_atan},
   {"atan2", bi_atan2},
+  {"atomic", bi_atomic},
+  {"atomic_add", bi_atomic_add},
+  {"atomic_cas", bi_atomic_cas},
+  {"atomic_get", bi_atomic_get},
+  {"atomic_set", bi_atomic_set},
   {"basename", bi_basename},
   {"camel_to_kebab", bi_camel_to_kebab},
   {"camel_to_pascal", bi_uppercase_first},
   {"camel_to_snake", bi_camel_to_snake},
   {"ceil", bi_ceil},
   {"chunk", bi_chunk},
+  {"circuit_breaker", bi_circuit_breaker},
+  {"circuit_breaker_check", bi_circuit_check},
+  {"circuit_breaker_record_failure", bi_circuit_record_failure},
+  {"circuit_breaker_record_success", bi_circuit_record_success},
+  {"circuit_breaker_reset", bi_circuit_reset},
+  {"circuit_check", bi_circuit_check},
+  {"circuit_record_failure", bi_circuit_record_failure},
+  {"circuit_record_success", bi_circuit_record_success},
+  {"circuit_reset", bi_circuit_reset},
   {"contains", bi_contains},
   {"cos", bi_cos},
   {"dedup_by", bi_dedup_by},
@@ -1969,6 +2766,10 @@ const BuiltinDef builtin_table[] = {
   {"log2", bi_log2},
   {"lowercase", bi_lowercase},
   {"lowercase_first", bi_lowercase_first},
+  {"mailbox_metrics", bi_mailbox_metrics},
+  {"mailbox_open", bi_mailbox_open},
+  {"mailbox_receive", bi_mailbox_receive},
+  {"mailbox_send", bi_mailbox_send},
   {"max", bi_max},
   {"min", bi_min},
   {"mock_time", bi_mock_time},
@@ -1989,6 +2790,7 @@ const BuiltinDef builtin_table[] = {
   {"round", bi_round},
   {"schema_check", bi_schema_check},
   {"schema_is", bi_schema_is},
+  {"schema_of", bi_schema_of},
   {"schema_parse", bi_schema_check},
   {"set", bi_set},
   {"set_add", bi_set_add},
@@ -2001,6 +2803,14 @@ const BuiltinDef builtin_table[] = {
   {"set_remove", bi_set_remove},
   {"set_symmetric_difference", bi_set_symmetric_difference},
   {"set_union", bi_set_union},
+  {"shared_cas", bi_shared_cas},
+  {"shared_cell", bi_shared_cell},
+  {"shared_entries", bi_shared_entries},
+  {"shared_get", bi_shared_get},
+  {"shared_map", bi_shared_map},
+  {"shared_metrics", bi_shared_metrics},
+  {"shared_set", bi_shared_set},
+  {"shared_snapshot", bi_shared_snapshot},
   {"sign", bi_sign},
   {"sin", bi_sin},
   {"sleep", bi_sleep},
@@ -2012,6 +2822,12 @@ const BuiltinDef builtin_table[] = {
   {"sqrt", bi_sqrt},
   {"starts_with", bi_starts_with},
   {"substring", bi_substring},
+  {"sync_gate_acquire", bi_sync_gate_acquire},
+  {"sync_metrics", bi_sync_metrics},
+  {"sync_mutex_acquire", bi_sync_mutex_acquire},
+  {"sync_release", bi_sync_release},
+  {"sync_rwlock_acquire", bi_sync_rwlock_acquire},
+  {"sync_semaphore_acquire", bi_sync_semaphore_acquire},
   {"tan", bi_tan},
   {"throw_error", bi_throw_error},
   {"timer_end", bi_timer_end},
@@ -2020,6 +2836,7 @@ const BuiltinDef builtin_table[] = {
   {"to_float", bi_to_float},
   {"to_int", bi_to_int},
   {"to_list", bi_to_list},
+  {"to_set", bi_to_set},
   {"to_string", bi_to_string},
   {"trim", bi_trim},
   {"type_of", bi_type_of},

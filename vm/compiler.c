@@ -49,6 +49,23 @@
  * job input; other top-level statements are ignored. In script mode the
  * statements run in order.
  *
+ * Modules (LANGUAGE.md 9.2, import.h): imports are resolved while
+ * compiling. `import` loads and compiles the module file (once per run),
+ * the first import site of the run calls the module's top level, and every
+ * site copies the imported values into the importer's namespace
+ * (GET_GLOBAL of the module's slot, DEFINE_GLOBAL of the importer's). The
+ * entry program's namespace is the plain global names; an imported
+ * module's names are globals named `name` NUL `module id` (global_index),
+ * its top-level let/var included, so its functions share its state and
+ * two modules never see each other's private names. Names a module uses
+ * but does not define fall back to builtins as usual. Import errors
+ * (unknown module, a name not defined, `Import collision`) are raised at
+ * run time by the import statement.
+ *
+ * Typed parameters (LANGUAGE.md 8.5): each checkable parameter type is
+ * compiled by typecheck.h into a constant in fn->param_types, which stays
+ * NULL for a function without one; the interpreter checks at call time.
+ *
  * Errors: compile errors longjmp out of the whole compilation with the
  * text `Compile error at line N: <message>`. Recursion is bounded
  * (COMP_MAX_NEST) so a deep tree cannot overflow the C stack.
@@ -58,7 +75,7 @@
  * runs at interpreter safe points, never during compilation.
  *
  * Not built yet (tier 2, clearly marked hooks): spawn, parallel, select,
- * mutex, deadline, yield, emit and import compile to UNSUPPORTED / RAISE
+ * mutex, deadline, yield and emit compile to UNSUPPORTED / RAISE
  * instructions that fail with `Runtime error: <form> is not supported yet`
  * when reached.
  */
@@ -76,6 +93,8 @@
 #include "interp.h"
 #include "object.h"
 #include "state.h"
+#include "import.h"
+#include "typecheck.h"
 
 #define COMP_MAX_NEST 400   /* recursion depth of the tree walk */
 #define COMP_MAX_LOCALS 8000 /* slots per function */
@@ -144,7 +163,19 @@ typedef struct Comp {
   int nknown, knowncap;
   bool pipeline_mode;
   bool has_user_result;
+  /* imports and module namespaces (see "Modules" in the design comment) */
+  ImpModule *mod;          /* the module being compiled; NULL for the entry */
+  Node *program;           /* the N_PROGRAM (type aliases for param checks) */
+  Node **imports_done;     /* import statements already compiled */
+  int nimports_done, capimports_done;
+  struct CompImported *imported; /* names bound by imports (collisions) */
+  int nimported, capimported;
 } Comp;
+
+typedef struct CompImported {
+  const char *name;
+  int origin;              /* global of the original definition */
+} CompImported;
 
 /* ---- errors ------------------------------------------------------------ */
 
@@ -391,7 +422,20 @@ static void add_known(Comp *c, const char *name)
 
 static int global_index(Comp *c, const char *name)
 {
-  int g = interp_global_index(c->vm, name, strlen(name));
+  int g;
+  if (c->mod) {
+    /* a module's namespace: `name` NUL `id`. The interpreter names a
+     * global by gl->name->chars, which stops at the NUL, so errors and
+     * the builtin fallback see the source name. */
+    Buf b = {0};
+    buf_puts(&b, name);
+    buf_putc(&b, 0);
+    buf_printf(&b, "%d", c->mod->id);
+    g = interp_global_index(c->vm, b.data, b.len);
+    buf_free(&b);
+  } else {
+    g = interp_global_index(c->vm, name, strlen(name));
+  }
   if (g >= 0xffff) comp_fail(c, c->line, "too many global names");
   return g;
 }
@@ -496,6 +540,15 @@ static void declare_store(Comp *c, const char *name, bool mutable_, bool is_let)
     emit_op(c, OP_POP);
     return;
   }
+  if (c->mod && at_global_scope(c)) {
+    /* a module's top-level let/var: a global of its namespace, so its
+     * functions share it (module state) */
+    add_known(c, name);
+    emit_op(c, OP_DEFINE_GLOBAL);
+    emit_u16(c, (unsigned)global_index(c, name));
+    emit_byte(c, (uint8_t)((mutable_ ? 1 : 0) | (is_let ? 2 : 0)));
+    return;
+  }
   FnState *fs = c->fs;
   for (int i = fs->nlocals - 1; i >= 0 && fs->locals[i].depth == fs->scope_depth; i--) {
     Local *l = &fs->locals[i];
@@ -587,6 +640,35 @@ static void leave(Comp *c) { c->nest--; }
 
 static ObjString *intern(Comp *c, const char *s) { return str_cstr(c->vm, s ? s : ""); }
 
+/* The `type X = ...` alias named [name] in the program, or NULL. */
+static const TypeExpr *find_alias(void *ud, const char *name)
+{
+  Comp *c = ud;
+  if (!c->program) return NULL;
+  NodeList *items = &c->program->as.list;
+  for (int i = 0; i < items->count; i++) {
+    Node *it = items->items[i];
+    if (it->kind == N_TYPE_ALIAS && it->as.type_alias.name && strcmp(it->as.type_alias.name, name) == 0)
+      return it->as.type_alias.type;
+  }
+  return NULL;
+}
+
+/* Record the run-time check of parameter [i] (LANGUAGE.md 8.5).
+ * fn->param_types stays NULL while no parameter has a checkable type, so
+ * untyped functions pay nothing at call time. */
+static void set_param_type(Comp *c, ObjFunction *fn, int i, Param *p)
+{
+  if (!p->type || p->rest) return;
+  Value t = tc_compile_type(c->vm, p->type, find_alias, c);
+  if (IS_NIL(t)) return;
+  if (!fn->param_types) {
+    fn->param_types = mem_alloc(c->vm, (size_t)fn->nparams * sizeof(Value));
+    for (int j = 0; j < fn->nparams; j++) fn->param_types[j] = NIL_VAL;
+  }
+  fn->param_types[i] = t;
+}
+
 /* Compile a function and emit, in the enclosing function, the CLOSURE that
  * creates it. [self_slot] >= 0: the enclosing local the function is bound
  * to (a named local fn); its capture of that slot is patched to the new
@@ -607,15 +689,12 @@ static void compile_function(Comp *c, const char *name, ParamList *params, Node 
   if (np > 250) comp_fail(c, line, "too many parameters");
   fn->nparams = (uint16_t)np;
   fn->nrequired = (uint16_t)np;
-  if (np) {
-    fn->param_names = mem_alloc(c->vm, (size_t)np * sizeof(ObjString *));
-    fn->param_types = mem_alloc(c->vm, (size_t)np * sizeof(Value));
-  }
+  if (np) fn->param_names = mem_alloc(c->vm, (size_t)np * sizeof(ObjString *));
   bool seen_default = false;
   for (int i = 0; i < np; i++) {
     Param *p = &params->items[i];
     fn->param_names[i] = intern(c, p->name);
-    fn->param_types[i] = NIL_VAL;
+    set_param_type(c, fn, i, p);
     if (p->rest) fn->has_rest = true;
     if (p->default_ && !seen_default) {
       seen_default = true;
@@ -1701,6 +1780,171 @@ static void compile_impl(Comp *c, Node *n)
   }
 }
 
+/* ---- imports and module namespaces (LANGUAGE.md 9.2; import.h) ---------------- */
+
+/* Bind [name] (the value of global [src], first defined in [origin]) in
+ * the namespace being compiled; `pub import` also re-exports it. */
+static void bind_import(Comp *c, const char *name, int src, int origin, bool reexport)
+{
+  for (int i = 0; i < c->nimported; i++) {
+    if (strcmp(c->imported[i].name, name) != 0) continue;
+    if (c->imported[i].origin != origin) {
+      char msg[300];
+      snprintf(msg, sizeof msg, "Import collision: '%s'", name);
+      emit_raise(c, ERR_RUNTIME, msg);
+      return;
+    }
+    break;
+  }
+  const char *own = arena_strndup(&c->arena, name, strlen(name));
+  c->imported = grow(c, c->imported, c->nimported, &c->capimported, sizeof(CompImported));
+  c->imported[c->nimported].name = own;
+  c->imported[c->nimported].origin = origin;
+  c->nimported++;
+  add_known(c, own);
+  int dst = global_index(c, own);
+  emit_op(c, OP_GET_GLOBAL);
+  emit_u16(c, (unsigned)src);
+  emit_u16(c, NO_CONST);
+  emit_op(c, OP_DEFINE_GLOBAL);
+  emit_u16(c, (unsigned)dst);
+  emit_byte(c, 0);
+  if (reexport && c->mod) {
+    imp_names_add(&c->mod->exports, own, dst, origin);
+    imp_names_add(&c->mod->defined, own, dst, origin);
+  }
+}
+
+/* `import "p"`, `import { a, b } from "p"`, `pub import ...`: load the
+ * module (compiling it on first use), call its top level at the first
+ * import site of the run, then copy the imported names in. Errors of the
+ * import itself (unknown module, a name it does not define, a collision)
+ * are raised here at run time. */
+static void compile_import(Comp *c, Node *n)
+{
+  for (int i = 0; i < c->nimports_done; i++)
+    if (c->imports_done[i] == n) return; /* hoisted: already compiled */
+  c->imports_done = grow(c, c->imports_done, c->nimports_done, &c->capimports_done, sizeof(Node *));
+  c->imports_done[c->nimports_done++] = n;
+  const char *path = n->as.import.path ? n->as.import.path : "";
+  char err[700];
+  ImpModule *m = imp_load(c->vm, c->file->chars, path, err, sizeof err);
+  AT(n);
+  if (!m) {
+    emit_raise(c, ERR_RUNTIME, err);
+    return;
+  }
+  if (!m->called) {
+    m->called = true;
+    emit_op_u16(c, OP_CLOSURE, add_const(c, OBJ_VAL(m->main_fn)));
+    emit_op_eff(c, OP_CALL, 0);
+    emit_byte(c, 0);
+    emit_op(c, OP_POP);
+  }
+  if (n->as.import.names) {
+    for (int i = 0; i < n->as.import.nnames; i++) {
+      const char *name = n->as.import.names[i];
+      const ImpName *e = imp_names_find(&m->defined, name);
+      if (!e) {
+        char msg[600];
+        snprintf(msg, sizeof msg, "Import error: '%s' is not defined in %s", name, path);
+        emit_raise(c, ERR_RUNTIME, msg);
+        continue;
+      }
+      bind_import(c, name, e->global, e->origin, n->as.import.pub);
+    }
+    return;
+  }
+  /* m->exports may grow while this loop runs only if m imports us, which
+   * is a cycle and was refused by imp_load */
+  for (int i = 0; i < m->exports.count; i++) {
+    ImpName *e = &m->exports.items[i];
+    bind_import(c, e->name, e->global, e->origin, n->as.import.pub);
+  }
+}
+
+/* Record the names bound by a top-level let/var pattern. */
+static void module_binding_names(Comp *c, Binding *b, bool has_pub)
+{
+  if (!b) return;
+  if (b->kind == BIND_NAME) {
+    if (b->name && strcmp(b->name, "_") != 0) {
+      int g = global_index(c, b->name);
+      imp_names_add(&c->mod->defined, b->name, g, g);
+      if (!has_pub) imp_names_add(&c->mod->exports, b->name, g, g);
+    }
+    return;
+  }
+  for (int i = 0; i < b->nfields; i++) module_binding_names(c, b->fields[i].target, has_pub);
+  if (b->rest) {
+    int g = global_index(c, b->rest);
+    imp_names_add(&c->mod->defined, b->rest, g, g);
+    if (!has_pub) imp_names_add(&c->mod->exports, b->rest, g, g);
+  }
+}
+
+/* The names a module offers: its `pub` declarations, or every top-level
+ * name when nothing is `pub` (re-exports are added by bind_import). */
+static void module_exports(Comp *c, NodeList *items)
+{
+  bool has_pub = false;
+  for (int i = 0; i < items->count; i++) {
+    Node *it = items->items[i];
+    switch (it->kind) {
+    case N_FN_DECL: has_pub = has_pub || it->as.fn.pub; break;
+    case N_STRUCT_DECL: has_pub = has_pub || it->as.struct_decl.pub; break;
+    case N_ENUM_DECL: has_pub = has_pub || it->as.enum_decl.pub; break;
+    case N_TYPE_ALIAS: has_pub = has_pub || it->as.type_alias.pub; break;
+    case N_IMPORT: has_pub = has_pub || it->as.import.pub; break;
+    case N_PIPELINE: has_pub = has_pub || it->as.pipeline.pub; break;
+    default: break;
+    }
+  }
+  c->mod->has_pub = has_pub;
+  for (int i = 0; i < items->count; i++) {
+    Node *it = items->items[i];
+    const char *name = NULL;
+    bool pub = false;
+    switch (it->kind) {
+    case N_FN_DECL: name = it->as.fn.name; pub = it->as.fn.pub; break;
+    case N_STRUCT_DECL: name = it->as.struct_decl.name; pub = it->as.struct_decl.pub; break;
+    case N_ENUM_DECL: name = it->as.enum_decl.name; pub = it->as.enum_decl.pub; break;
+    case N_LET: module_binding_names(c, it->as.let.target, has_pub); break;
+    default: break;
+    }
+    if (!name) continue;
+    int g = global_index(c, name);
+    imp_names_add(&c->mod->defined, name, g, g);
+    if (pub || !has_pub) imp_names_add(&c->mod->exports, name, g, g);
+  }
+}
+
+/* The rest of a module's top level, after its enums and imports: structs,
+ * impls and fns first (so top-level let initializers may call them), then
+ * the let/var and, unless the module declares pipelines, the other
+ * statements in source order. A module's pipelines never run. */
+static void compile_module_rest(Comp *c, NodeList *items)
+{
+  module_exports(c, items);
+  static const NodeKind decls[] = {N_STRUCT_DECL, N_IMPL, N_FN_DECL};
+  for (size_t k = 0; k < sizeof decls / sizeof decls[0]; k++)
+    for (int i = 0; i < items->count; i++)
+      if (items->items[i]->kind == decls[k]) compile_stmt(c, items->items[i]);
+  for (int i = 0; i < items->count; i++) {
+    Node *it = items->items[i];
+    switch (it->kind) {
+    case N_STRUCT_DECL: case N_IMPL: case N_FN_DECL: case N_IMPORT: case N_ENUM_DECL:
+    case N_PIPELINE: case N_INTERFACE: case N_TYPE_ALIAS: break;
+    case N_LET: compile_stmt(c, it); break;
+    default:
+      if (!c->pipeline_mode) compile_stmt(c, it);
+      break;
+    }
+  }
+  emit_op(c, OP_NIL);
+  emit_op(c, OP_RETURN);
+}
+
 /* ---- statements ----------------------------------------------------------- */
 
 static void compile_stmt(Comp *c, Node *n)
@@ -1787,13 +2031,7 @@ static void compile_stmt(Comp *c, Node *n)
   case N_IMPL: compile_impl(c, n); break;
   case N_INTERFACE:
   case N_TYPE_ALIAS: break;
-  case N_IMPORT: {
-    /* tier-2 hook: imports are not supported yet */
-    char msg[300];
-    snprintf(msg, sizeof msg, "import \"%s\" is not supported yet", n->as.import.path ? n->as.import.path : "");
-    emit_raise(c, ERR_RUNTIME, msg);
-    break;
-  }
+  case N_IMPORT: compile_import(c, n); break;
   case N_PIPELINE: break; /* only meaningful at the top level */
   default:
     compile_expr(c, n);
@@ -1898,13 +2136,18 @@ static void compile_program(Comp *c, Node *prog)
   }
   for (int i = 0; i < nenums; i++) define_enum(c, enums[i]);
 
-  /* imports first (tier-2 hook: they raise "not supported yet") */
+  /* imports first (each compiles once: the copy in the statement list
+   * below compiles to nothing) */
   for (int i = 0; i < items->count; i++)
     if (items->items[i]->kind == N_IMPORT) compile_stmt(c, items->items[i]);
 
+  if (c->mod) {
+    compile_module_rest(c, items);
+    return;
+  }
+
   if (!c->pipeline_mode) {
-    /* script mode: every statement in order (an import, already compiled
-     * above, raises before its second copy could be reached) */
+    /* script mode: every statement in order */
     compile_stmts(c, items, 0, false);
     emit_op(c, OP_NIL);
     emit_op(c, OP_RETURN);
@@ -1945,12 +2188,15 @@ static void compile_program(Comp *c, Node *prog)
   emit_op(c, OP_RETURN);
 }
 
-ObjFunction *comp_compile(Vm *vm, Node *program, const char *path, char *err, size_t errlen,
-                          int *errline)
+/* Compile the entry program ([mod] NULL) or the module [mod]. */
+static ObjFunction *compile_root(Vm *vm, Node *program, const char *path, ImpModule *mod,
+                                 char *err, size_t errlen, int *errline)
 {
   Comp *c = calloc(1, sizeof(Comp));
   if (!c) abort();
   c->vm = vm;
+  c->mod = mod;
+  c->program = program;
   c->err = err;
   c->errlen = errlen;
   c->errline = errline;
@@ -1976,4 +2222,16 @@ ObjFunction *comp_compile(Vm *vm, Node *program, const char *path, char *err, si
   arena_free(&c->arena);
   free(c);
   return result;
+}
+
+ObjFunction *comp_compile(Vm *vm, Node *program, const char *path, char *err, size_t errlen,
+                          int *errline)
+{
+  return compile_root(vm, program, path, NULL, err, errlen, errline);
+}
+
+ObjFunction *comp_compile_module(Vm *vm, Node *program, ImpModule *mod, char *err,
+                                 size_t errlen, int *errline)
+{
+  return compile_root(vm, program, mod->file, mod, err, errlen, errline);
 }

@@ -24,4 +24,14 @@
 ObjFunction *comp_compile(Vm *vm, Node *program, const char *path, char *err,
                           size_t errlen, int *errline);
 
+struct ImpModule;
+
+/* Compile [program] as the imported module [mod] (import.h): its top-level
+ * names (let/var included) become globals of the module's own namespace,
+ * its exports are recorded in mod->exports / mod->defined, and the returned
+ * function runs its imports, declarations and top-level let/var once (its
+ * pipelines never run). Errors as for comp_compile. */
+ObjFunction *comp_compile_module(Vm *vm, Node *program, struct ImpModule *mod, char *err,
+                                 size_t errlen, int *errline);
+
 #endif

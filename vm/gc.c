@@ -161,7 +161,7 @@ static size_t free_obj(Vm *vm, Obj *o)
   case OBJ_FUNCTION: {
     ObjFunction *f = (ObjFunction *)o;
     mem_free(vm, f->param_names, f->nparams * sizeof(ObjString *));
-    mem_free(vm, f->param_types, f->nparams * sizeof(Value));
+    if (f->param_types) mem_free(vm, f->param_types, f->nparams * sizeof(Value));
     chunk_free(vm, &f->chunk);
     break;
   }

@@ -91,7 +91,7 @@ void imp_free(Vm *vm)
   vm->imports = NULL;
 }
 
-void imp_names_add(ImpNames *names, const char *name, int global)
+void imp_names_add(ImpNames *names, const char *name, int global, int origin)
 {
   if (imp_names_find(names, name)) return;
   if (names->count >= names->cap) {
@@ -101,6 +101,7 @@ void imp_names_add(ImpNames *names, const char *name, int global)
   }
   names->items[names->count].name = dups(name);
   names->items[names->count].global = global;
+  names->items[names->count].origin = origin;
   names->count++;
 }
 
@@ -325,7 +326,7 @@ ImpModule *imp_load(Vm *vm, const char *importer_file, const char *path, char *e
     size_t len = 0;
     const char *src = imp_std_source(resolved + 4, &len);
     if (!src) {
-      snprintf(err, errlen, "Unknown stdlib module: %s", std_module && strncmp(path, "std/", 4) == 0 ? path : resolved);
+      snprintf(err, errlen, "Unknown stdlib module: %s", strncmp(path, "std/", 4) == 0 ? path : resolved);
       free(resolved);
       return NULL;
     }

@@ -33,6 +33,9 @@
 typedef struct ImpName {
   char *name;
   int global;
+  int origin;           /* global of the original definition: a name that
+                           arrives twice from the same origin (a module
+                           imported twice, a re-export) is no collision */
 } ImpName;
 
 typedef struct ImpNames {
@@ -57,7 +60,8 @@ typedef struct ImpModule {
   bool called;          /* an import site already calls main_fn */
 } ImpModule;
 
-/* An embedded std/ module (generated from vm/std/*.harn at build time). */
+/* An embedded std/ module (generated from the .harn files of vm/std/ at
+ * build time by vm/std/embed.cmake). */
 typedef struct ImpStdModule {
   const char *name;     /* "math" for std/math */
   const unsigned char *source;
@@ -84,8 +88,9 @@ void imp_register_entry(Vm *vm, const char *path, const char *src, size_t len);
 ImpModule *imp_load(Vm *vm, const char *importer_file, const char *path, char *err,
                     size_t errlen);
 
-/* Add [name] (global [global]) to [names] unless it is there already. */
-void imp_names_add(ImpNames *names, const char *name, int global);
+/* Add [name] (global [global], first defined in global [origin]) to
+ * [names] unless it is there already. */
+void imp_names_add(ImpNames *names, const char *name, int global, int origin);
 /* The entry named [name] in [names], or NULL. */
 const ImpName *imp_names_find(const ImpNames *names, const char *name);
 

@@ -56,16 +56,21 @@
  */
 #include "interp.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "builtins.h"
 #include "error.h"
 #include "gc.h"
 #include "methods.h"
 #include "object.h"
+#include "sched.h"
 #include "state.h"
+#include "typecheck.h"
 
 #define UNLIKELY(x) __builtin_expect(!!(x), 0)
 #define LIKELY(x) __builtin_expect(!!(x), 1)
@@ -100,10 +105,15 @@ void interp_init(Vm *vm)
   if (!in->stack) abort();
   in->sp = in->stack;
   in->stack_end = in->stack + INTERP_STACK_VALUES;
+  in->frames = malloc(sizeof(Frame) * INTERP_MAX_FRAMES);
+  if (!in->frames) abort();
+  in->wake_fd[0] = in->wake_fd[1] = -1;
+  if (pipe2(in->wake_fd, O_CLOEXEC | O_NONBLOCK) != 0) in->wake_fd[0] = in->wake_fd[1] = -1;
   in->main_closure = NIL_VAL;
   in->input = NIL_VAL;
   in->result = NIL_VAL;
   vm->interp = in;
+  sched_init(vm);
 }
 
 static void trace_clear(Interp *in)
@@ -119,8 +129,14 @@ void interp_free(Vm *vm)
 {
   Interp *in = vm->interp;
   if (!in) return;
+  sched_free(vm);
   trace_clear(in);
   free(in->trace);
+  free(in->frames);
+  free(in->deadlines);
+  free(in->permits);
+  if (in->wake_fd[0] >= 0) close(in->wake_fd[0]);
+  if (in->wake_fd[1] >= 0) close(in->wake_fd[1]);
   free(in->stack);
   free(in->handlers);
   free(in->globals);
@@ -132,6 +148,10 @@ void interp_free(Vm *vm)
 void interp_reset(Vm *vm)
 {
   Interp *in = vm->interp;
+  sched_reset(vm);
+  in->ndeadlines = 0;
+  in->npermits = 0;
+  in->cancel_seen_ms = 0;
   in->sp = in->stack;
   in->nframes = 0;
   in->peak_frames = 0;
@@ -166,7 +186,88 @@ void interp_update_modes(Vm *vm)
   vm->heap.limit = vm->cfg.memory_limit;
   in->counting = vm->cfg.max_instructions != 0 || in->countdown > 0;
   bool modes = vm->heap.stress || vm->heap.limit != 0 || in->counting;
-  in->attention = (modes ? ATTN_MODES : 0) | (in->sig_pending ? ATTN_SIGNAL : 0);
+  in->attention = (modes ? ATTN_MODES : 0) | (in->sig_pending ? ATTN_SIGNAL : 0) |
+                  (in->ndeadlines ? ATTN_TIMER : 0);
+}
+
+/* ---- per-fiber state (sched.c switches fibers with these) ------------------ */
+
+void interp_state_save(Vm *vm, ExecState *st)
+{
+  Interp *in = vm->interp;
+  st->stack = in->stack;
+  st->sp = in->sp;
+  st->stack_end = in->stack_end;
+  st->frames = in->frames;
+  st->nframes = in->nframes;
+  st->handlers = in->handlers;
+  st->nhandlers = in->nhandlers;
+  st->handlercap = in->handlercap;
+  st->handler_base = in->handler_base;
+  st->deadlines = in->deadlines;
+  st->ndeadlines = in->ndeadlines;
+  st->deadlinecap = in->deadlinecap;
+  st->permits = in->permits;
+  st->npermits = in->npermits;
+  st->permitcap = in->permitcap;
+  int n = vm->heap.ntemp;
+  if (n > st->trootcap) {
+    st->trootcap = n;
+    st->troots = realloc(st->troots, sizeof(Value) * (size_t)n);
+    if (!st->troots) abort();
+  }
+  if (n) memcpy(st->troots, vm->heap.temp_roots, sizeof(Value) * (size_t)n);
+  st->ntroots = n;
+}
+
+void interp_state_load(Vm *vm, const ExecState *st)
+{
+  Interp *in = vm->interp;
+  in->stack = st->stack;
+  in->sp = st->sp;
+  in->stack_end = st->stack_end;
+  in->frames = st->frames;
+  in->nframes = st->nframes;
+  in->handlers = st->handlers;
+  in->nhandlers = st->nhandlers;
+  in->handlercap = st->handlercap;
+  in->handler_base = st->handler_base;
+  in->deadlines = st->deadlines;
+  in->ndeadlines = st->ndeadlines;
+  in->deadlinecap = st->deadlinecap;
+  in->permits = st->permits;
+  in->npermits = st->npermits;
+  in->permitcap = st->permitcap;
+  if (st->ntroots) memcpy(vm->heap.temp_roots, st->troots, sizeof(Value) * (size_t)st->ntroots);
+  vm->heap.ntemp = st->ntroots;
+}
+
+void interp_state_mark(Vm *vm, const ExecState *st)
+{
+  for (Value *v = st->stack; v && v < st->sp; v++) gc_mark_value(vm, *v);
+  for (int i = 0; i < st->nframes; i++) gc_mark_obj(vm, (Obj *)st->frames[i].closure);
+  for (int i = 0; i < st->nhandlers; i++) gc_mark_obj(vm, (Obj *)st->handlers[i].type);
+  for (int i = 0; i < st->ntroots; i++) gc_mark_value(vm, st->troots[i]);
+}
+
+void interp_scope_cut(Vm *vm, int d)
+{
+  Interp *in = vm->interp;
+  bool had = in->ndeadlines != 0;
+  while (in->ndeadlines > 0 && in->deadlines[in->ndeadlines - 1].depth > d) in->ndeadlines--;
+  while (in->npermits > 0 && in->permits[in->npermits - 1].depth > d)
+    sched_mutex_release(vm, in->permits[--in->npermits].mutex);
+  if (had && !in->ndeadlines) interp_update_modes(vm);
+}
+
+/* Cut the deadline and permit stacks back to the heights [nd] / [np]. */
+static void scope_cut_to(Vm *vm, int nd, int np)
+{
+  Interp *in = vm->interp;
+  bool had = in->ndeadlines != 0;
+  if (in->ndeadlines > nd) in->ndeadlines = nd;
+  while (in->npermits > np) sched_mutex_release(vm, in->permits[--in->npermits].mutex);
+  if (had && !in->ndeadlines) interp_update_modes(vm);
 }
 
 bool interp_is_cancelled(Vm *vm) { return vm->interp && vm->interp->cancelled; }
@@ -242,6 +343,7 @@ void vm_mark_roots(Vm *vm)
     gc_mark_obj(vm, (Obj *)in->globals[i].name);
     gc_mark_value(vm, in->globals[i].value);
   }
+  sched_mark(vm);
   gc_mark_value(vm, in->main_closure);
   gc_mark_value(vm, in->input);
   gc_mark_value(vm, in->result);
@@ -315,6 +417,8 @@ static bool handle_error(Vm *vm, int target)
           continue;
       }
       Value caught = err_caught_value(vm);
+      if (UNLIKELY(in->ndeadlines > h->ndeadlines || in->npermits > h->npermits))
+        scope_cut_to(vm, h->ndeadlines, h->npermits);
       in->nframes = h->depth;
       in->sp = in->stack + h->sp;
       *in->sp++ = caught;
@@ -327,6 +431,7 @@ static bool handle_error(Vm *vm, int target)
   }
   in->nhandlers = in->handler_base;
   if (in->nframes > target) in->nframes = target;
+  if (UNLIKELY(in->ndeadlines | in->npermits)) interp_scope_cut(vm, in->nframes);
   return false;
 }
 
@@ -362,14 +467,26 @@ static bool slow_poll(Vm *vm)
     in->cancelled = true;
     if (!in->cancel_requested) {
       in->cancel_requested = true;
+      in->cancel_seen_ms = sched_now(vm);
       /* RUNTIME.md 5.3 step 6: exactly 1024 more instructions run; the
        * hook decrements before each, so the 1025th finds it at zero */
       in->countdown = INTERP_COUNTDOWN + 1;
     }
   }
   interp_update_modes(vm);
+  /* RUNTIME.md 5.3 step 7: the earliest unfired deadline */
+  if (in->ndeadlines && !sched_check_deadlines(vm)) return false;
   return true;
 }
+
+bool interp_safe_point(Vm *vm)
+{
+  Interp *in = vm->interp;
+  if (in->attention | vm->heap.gc_pending) return slow_poll(vm);
+  return true;
+}
+
+void interp_clear_trace(Vm *vm) { trace_clear(vm->interp); }
 
 /* Per-instruction hook of counting mode; false with an error set when the
  * instruction must not run. */
@@ -395,6 +512,13 @@ void vm_interrupt(Vm *vm, int signo)
   if (!in) return;
   if (!in->sig_pending) in->sig_pending = signo ? signo : 15;
   in->attention = in->attention | ATTN_SIGNAL;
+  /* wake a scheduler blocked in poll() (write is async-signal-safe) */
+  if (in->wake_fd[1] >= 0) {
+    int saved = errno;
+    ssize_t r = write(in->wake_fd[1], "", 1);
+    (void)r;
+    errno = saved;
+  }
 }
 
 bool vm_was_interrupted(Vm *vm, int *signo)
@@ -427,6 +551,8 @@ static bool push_frame(Vm *vm, ObjClosure *cl, int argc)
   } else {
     for (int i = argc; i < np; i++) args[i] = NIL_VAL;
   }
+  /* typed parameters (LANGUAGE.md 8.5; V2's typecheck.c): NULL unless typed */
+  if (UNLIKELY(fn->param_types != NULL) && !tc_check_params(vm, fn, args, argc)) return false;
   Value *sp = args + np;
   for (int i = np; i < fn->nlocals; i++) *sp++ = NIL_VAL;
   in->sp = sp;
@@ -469,7 +595,16 @@ static int call_value(Vm *vm, int argc)
   Interp *in = vm->interp;
   Value *base = in->sp - argc - 1;
   Value callee = *base;
-  if (IS_CLOSURE(callee)) return push_frame(vm, AS_CLOSURE(callee), argc) ? CALL_FRAME : CALL_ERROR;
+  if (IS_CLOSURE(callee)) {
+    ObjFunction *fn = AS_CLOSURE(callee)->fn;
+    if (UNLIKELY(fn->is_generator || fn->is_stream)) {
+      /* LANGUAGE.md 14: calling a generator function pushes no frame */
+      Value g;
+      if (!sched_make_generator(vm, AS_CLOSURE(callee), argc, base + 1, &g)) return CALL_ERROR;
+      return call_result(in, argc, g);
+    }
+    return push_frame(vm, AS_CLOSURE(callee), argc) ? CALL_FRAME : CALL_ERROR;
+  }
   if (IS_BUILTIN(callee)) {
     int idx = (int)AS_INT(callee);
     if (idx < 0 || idx >= builtin_count) return err_type(vm, "Cannot call <builtin>");
@@ -550,6 +685,14 @@ static int invoke_method(Vm *vm, ObjString *name, int argc, bool optional)
       }
       break;
     case OBJ_ENUM_TYPE: return construct_variant(vm, (ObjEnumType *)AS_OBJ(recv), name, argc);
+    case OBJ_NATIVE: {
+      /* generators, streams, channels, task handles (sched.c) */
+      Value out = NIL_VAL;
+      int r = sched_method(vm, recv, name, argc, base + 1, &out);
+      if (r < 0) return CALL_ERROR;
+      if (r > 0) return call_result(in, argc, out);
+      break;
+    }
     case OBJ_STRUCT_TYPE: {
       ObjStructType *t = (ObjStructType *)AS_OBJ(recv);
       if (t->methods && dict_get(t->methods, name, &m)) {
@@ -608,6 +751,7 @@ bool vm_call(Vm *vm, Value callee, int argc, Value *argv, Value *out)
   if (r == CALL_FRAME) ok = run(vm, depth);
   in->nhandlers = in->handler_base;
   in->handler_base = saved_base;
+  if (!ok && UNLIKELY(in->ndeadlines | in->npermits)) interp_scope_cut(vm, depth);
   if (ok) *out = in->sp[-1];
   in->nframes = depth;
   in->sp = base;
@@ -1018,7 +1162,7 @@ resume:
     SAFE_POINT();
     SYNC();
     Value callee = sp[-argc - 1];
-    if (IS_CLOSURE(callee)) {
+    if (IS_CLOSURE(callee) && !AS_CLOSURE(callee)->fn->is_generator && !AS_CLOSURE(callee)->fn->is_stream) {
       /* the compiler emits TAIL_CALL only outside try/finally regions, so
        * this frame owns no handler record */
       /* reuse the frame: move callee and arguments down to our callee slot */
@@ -1109,6 +1253,7 @@ resume:
     while (in->nhandlers > in->handler_base && in->handlers[in->nhandlers - 1].depth > in->nframes)
       in->nhandlers--;
     in->sp = sp;
+    if (UNLIKELY(in->ndeadlines | in->npermits)) interp_scope_cut(vm, in->nframes);
     if (in->nframes <= target) return true;
     RELOAD();
     SAFE_POINT();
@@ -1320,6 +1465,8 @@ resume:
     h->type = k != NO_CONST ? AS_STRING(consts[k]) : NULL;
     h->sp = (int)(sp - in->stack);
     h->depth = in->nframes;
+    h->ndeadlines = in->ndeadlines;
+    h->npermits = in->npermits;
     NEXT();
   }
   CASE(POP_HANDLER) {
@@ -1519,6 +1666,82 @@ resume:
     sp[-1] = BOOL_VAL(IS_LIST(x) && AS_LIST(x)->count >= n);
     NEXT();
   }
+  /* ---- concurrency, deadlines, generators (sched.c) ---- */
+  /* The blocking ones may switch fibers: `in` then holds another fiber's
+   * state until this one is resumed, with its own state loaded again; the
+   * locals (ip, sp, frame) stay valid because every fiber has its own
+   * operand stack and frames. SET_MODE() picks up a changed counting mode. */
+  CASE(SPAWN) {
+    SYNC();
+    Value h;
+    if (!sched_spawn(vm, sp[-1], &h)) THROW();
+    sp[-1] = h;
+    NEXT();
+  }
+  CASE(PARALLEL) {
+    uint8_t mode = READ_BYTE();
+    uint8_t flags = READ_BYTE();
+    SAFE_POINT();
+    SYNC();
+    Value out;
+    bool ok = sched_parallel(vm, mode, flags & 1, sp[-3], sp[-2], sp[-1], &out);
+    SET_MODE();
+    if (!ok) THROW();
+    sp -= 2;
+    sp[-1] = out;
+    NEXT();
+  }
+  CASE(DEADLINE_SETUP) {
+    SYNC();
+    if (!sched_deadline_push(vm, sp[-1])) THROW();
+    sp--;
+    SET_MODE();
+    NEXT();
+  }
+  CASE(DEADLINE_END) {
+    if (in->ndeadlines > 0 && --in->ndeadlines == 0) {
+      interp_update_modes(vm);
+      SET_MODE();
+    }
+    NEXT();
+  }
+  CASE(MUTEX_ENTER) {
+    SYNC();
+    bool ok = sched_mutex_enter(vm, sp[-1]);
+    SET_MODE();
+    if (!ok) THROW();
+    sp--;
+    NEXT();
+  }
+  CASE(MUTEX_EXIT) {
+    if (in->npermits > 0) sched_mutex_release(vm, in->permits[--in->npermits].mutex);
+    NEXT();
+  }
+  CASE(SELECT) {
+    int n = READ_BYTE();
+    int mode = READ_BYTE();
+    int total = n + (mode == 1);
+    SAFE_POINT();
+    SYNC();
+    Value val = NIL_VAL;
+    int idx = -1;
+    bool ok = sched_select(vm, sp - total, n, mode, mode == 1 ? sp[-1] : NIL_VAL, &val, &idx);
+    SET_MODE();
+    if (!ok) THROW();
+    sp -= total;
+    PUSH(val);
+    PUSH(INT_VAL(idx));
+    NEXT();
+  }
+  CASE(YIELD) {
+    SYNC();
+    bool ok = sched_yield(vm, sp[-1]);
+    SET_MODE();
+    if (!ok) THROW();
+    sp[-1] = NIL_VAL;
+    NEXT();
+  }
+
   CASE(UNSUPPORTED) {
     uint16_t k = READ_U16();
     SYNC();
@@ -1601,6 +1824,13 @@ Value vm_result_value(Vm *vm) { return vm->interp && vm->interp->has_result ? vm
 /* ---- output ------------------------------------------------------------------------ */
 
 void vm_write(Vm *vm, int stream, const char *data, size_t len)
+{
+  /* LANGUAGE.md 13: a task's stdout is buffered until it is joined */
+  if (stream == 1 && sched_buffer_output(vm, data, len)) return;
+  vm_write_raw(vm, stream, data, len);
+}
+
+void vm_write_raw(Vm *vm, int stream, const char *data, size_t len)
 {
   if (vm->cfg.write) {
     vm->cfg.write(vm->cfg.write_ud, stream, data, len);

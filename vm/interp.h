@@ -5,7 +5,8 @@
  * debug.c (the disassembler). Code outside vm/ never sees it.
  *
  * Machine model (see the design comment of interp.c for the details):
- *  - One fixed operand stack of Values. A frame's callee sits at slots[-1],
+ *  - One fixed operand stack of Values per fiber (the root task's, and one
+ *    per spawned task and per generator: ExecState). A frame's callee sits at slots[-1],
  *    its local slots (parameters first) are slots[0 .. fn->nlocals), its
  *    operands follow. Locals are resolved to slot numbers at compile time.
  *  - At most INTERP_MAX_FRAMES live frames (RUNTIME.md 1.2), callback
@@ -70,7 +71,42 @@ typedef struct Handler {
   ObjString *type;  /* typed catch: enum name; NULL = catch everything */
   int sp;           /* operand height (index into the stack) */
   int depth;        /* frame count when set up */
+  int ndeadlines;   /* deadline / permit stack heights when set up: a catch */
+  int npermits;     /* cuts both back (RUNTIME.md 4, 6 "catch rule") */
 } Handler;
+
+/* One `deadline DUR { }` entry (RUNTIME.md 4). */
+typedef struct Deadline {
+  int64_t at;       /* monotonic ms (sched_now) */
+  int depth;        /* frame count at setup; 0 = inherited by a task */
+  bool fired;
+  uint64_t mark;    /* task spawn counter at setup */
+} Deadline;
+
+/* A held `mutex` permit (RUNTIME.md 6), released when the block ends, its
+ * frame pops, a catch cuts below it, or its task ends. */
+typedef struct Permit {
+  void *mutex;      /* sched.c's lock record */
+  int depth;        /* frame count at acquisition */
+} Permit;
+
+/* The per-fiber part of the interpreter state (RUNTIME.md 1.1 "per task"):
+ * while a fiber runs, these live in struct Interp; when it is switched out
+ * they are saved here (interp_state_save / interp_state_load). The heap's
+ * temp-root stack is per fiber too. */
+typedef struct ExecState {
+  Value *stack, *sp, *stack_end;
+  Frame *frames;
+  int nframes;
+  Handler *handlers;
+  int nhandlers, handlercap, handler_base;
+  Deadline *deadlines;
+  int ndeadlines, deadlinecap;
+  Permit *permits;
+  int npermits, permitcap;
+  Value *troots;    /* saved temp roots (heap.temp_roots) */
+  int ntroots, trootcap;
+} ExecState;
 
 typedef struct Global {
   ObjString *name;
@@ -84,7 +120,8 @@ typedef struct Global {
 /* Attention bits (interp->attention). */
 enum {
   ATTN_SIGNAL = 1,  /* vm_interrupt was called */
-  ATTN_MODES = 2    /* memory limit / GC stress / counting: always poll */
+  ATTN_MODES = 2,   /* memory limit / GC stress / counting: always poll */
+  ATTN_TIMER = 4    /* a deadline is active: read the clock at safe points */
 };
 
 typedef struct Interp {
@@ -93,8 +130,8 @@ typedef struct Interp {
   Value *sp;
   Value *stack_end;
 
-  /* frames */
-  Frame frames[INTERP_MAX_FRAMES];
+  /* frames (INTERP_MAX_FRAMES entries, per fiber) */
+  Frame *frames;
   int nframes;
   int peak_frames;
 
@@ -102,6 +139,17 @@ typedef struct Interp {
   Handler *handlers;
   int nhandlers, handlercap;
   int handler_base;   /* records below this belong to an outer run (vm_call) */
+
+  /* deadline entries and held mutex permits of the running fiber */
+  Deadline *deadlines;
+  int ndeadlines, deadlinecap;
+  Permit *permits;
+  int npermits, permitcap;
+
+  /* scheduler (sched.c): tasks, generators, channels, mutexes */
+  struct Sched *sched;
+  int wake_fd[2];     /* self-pipe written by vm_interrupt (-1 when none) */
+  int64_t cancel_seen_ms; /* when the host cancellation was first seen */
 
   /* globals of the main module */
   Global *globals;
@@ -154,6 +202,21 @@ int interp_global_index(Vm *vm, const char *name, size_t len);
 /* Run [fn] (the compiled main chunk) as the root run. Returns true with
  * interp->result set, or false with the error pending and the trace set. */
 bool interp_run_main(Vm *vm, ObjFunction *fn);
+
+/* Save the running fiber's state into [st] / make [st] the running state
+ * (sched.c switches fibers with these). */
+void interp_state_save(Vm *vm, ExecState *st);
+void interp_state_load(Vm *vm, const ExecState *st);
+/* Mark the values a saved state holds. */
+void interp_state_mark(Vm *vm, const ExecState *st);
+/* Drop deadline entries and release permits deeper than frame count [d]. */
+void interp_scope_cut(Vm *vm, int d);
+/* Forget the trace of the pending error (a task's error moves to its
+ * handle; the awaiter captures its own). */
+void interp_clear_trace(Vm *vm);
+/* A safe point for blocking operations: run the slow poll if anything is
+ * pending. False with the error set when the operation must fail. */
+bool interp_safe_point(Vm *vm);
 
 /* Recompute interp->attention / counting from the configuration. */
 void interp_update_modes(Vm *vm);

@@ -15,6 +15,11 @@
  *  - success: VM_OK; the final value decides the exit code (an int is the
  *    code, Result.Err(msg) is 1 with display(msg) as the error text).
  *
+ * Imports are compiled together with the program (import.h): the module
+ * registry is reset at the start of every run, the entry file registered
+ * as module 0, and the diagnostic shows each trace entry's line from that
+ * entry's own file (the entry source or the module's kept text).
+ *
  * The strings handed out (vm_error_text, vm_diagnostic, vm_trace) belong to
  * the VM and live until the next run or vm_free.
  */
@@ -28,6 +33,7 @@
 #include "diag.h"
 #include "error.h"
 #include "gc.h"
+#include "import.h"
 #include "interp.h"
 #include "object.h"
 #include "parser.h"
@@ -65,6 +71,7 @@ void vm_free(Vm *vm)
 {
   if (!vm) return;
   gc_free_all(vm);
+  imp_free(vm);
   if (vm->interp) clear_texts(vm->interp);
   interp_free(vm);
   free(vm);
@@ -92,6 +99,8 @@ static void begin(Vm *vm, const char *path, const char *src, size_t len)
   in->path = dup_s(path ? path : "<input>");
   in->source = dup_n(src ? src : "", src ? len : 0);
   in->source_len = src ? len : 0;
+  imp_reset(vm);
+  imp_register_entry(vm, in->path, in->source, in->source_len);
 }
 
 static VmStatus compile_failed(Vm *vm, const char *text)
@@ -130,11 +139,14 @@ static ObjFunction *compile(Vm *vm, VmStatus *status)
   return fn;
 }
 
+/* The text of [file]: the entry source, or an imported module's (every
+ * file loaded by this run is kept until the next run, import.h). */
 static const char *source_of(void *ud, const char *file)
 {
-  Interp *in = ud;
-  (void)file; /* one module for now: every frame's file is the entry file */
-  return in->source;
+  Vm *vm = ud;
+  Interp *in = vm->interp;
+  if (!file || !*file || (in->path && strcmp(file, in->path) == 0)) return in->source;
+  return imp_source_of(vm, file);
 }
 
 /* Texts of an uncaught error (the root run failed). */
@@ -146,7 +158,7 @@ static VmStatus runtime_failed(Vm *vm)
   err_display_uncaught(vm, line, &b);
   in->error_text = buf_take(&b);
   Buf d = {0};
-  diag_render(&d, in->error_text, in->trace, in->ntrace, in->path, source_of, in);
+  diag_render(&d, in->error_text, in->trace, in->ntrace, in->path, source_of, vm);
   in->diagnostic = buf_take(&d);
   in->exit_code = 1;
   return VM_RUNTIME_ERROR;

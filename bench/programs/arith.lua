@@ -2,7 +2,7 @@
 local i = 0
 local acc = 0
 local f = 0.0
-while i < 1500000 do
+while i < 3000000 do
   acc = (acc + i * 7 - i // 3 + i % 11) % 1000003
   f = f + 0.5
   i = i + 1

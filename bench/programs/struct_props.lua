@@ -7,7 +7,7 @@ end
 local function main()
   local vs = {new_vec3(1, 2, 3), new_vec3(4, 5, 6), new_vec3(7, 8, 9), new_vec3(10, 11, 12)}
   local acc = 0
-  for i = 0, 2000000 - 1 do
+  for i = 0, 4000000 - 1 do
     local v = vs[i % 4 + 1]
     acc = acc + v.x * v.y - v.z
   end

@@ -7,7 +7,7 @@ class Vec3:
 def main():
     vs = [Vec3(1, 2, 3), Vec3(4, 5, 6), Vec3(7, 8, 9), Vec3(10, 11, 12)]
     acc = 0
-    for i in range(2000000):
+    for i in range(4000000):
         v = vs[i % 4]
         acc = acc + v.x * v.y - v.z
     print(acc)

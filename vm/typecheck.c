@@ -1,0 +1,309 @@
+/*
+ * typecheck.c: compiled parameter types and their run-time check (tc_;
+ * see typecheck.h).
+ *
+ * A compiled type is a list whose first item is its kind and second its
+ * source text (for messages):
+ *   [TC_NAME,  text, name]                 a type_of name (int, dict...)
+ *   [TC_UNION, text, member...]            accepted if any member accepts
+ *   [TC_SHAPE, text, n, (field, optional, type, ftext) * n, sorted index * n]
+ * where a shape field's type may be nil (presence checked, type not) and
+ * the sorted indexes give the fields in name order (LANGUAGE.md 8.5:
+ * required fields first in declaration order, then field types in sorted
+ * field order). Anything not checkable compiles to nil, and a union with
+ * an unchecked member is not checked at all.
+ */
+#include "typecheck.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+#include "error.h"
+#include "object.h"
+#include "state.h"
+
+enum { TC_NAME, TC_UNION, TC_SHAPE };
+
+#define TC_MAX_DEPTH 64 /* alias / nesting depth followed when compiling */
+
+/* type_of names a parameter may be checked against (besides `any`). */
+static const char *const checkable[] = {"int",   "float", "string", "bool",     "nil",  "list",
+                                        "dict",  "set",   "range",  "closure",  "pair", "iter",
+                                        "enum",  "struct", "duration", "builtin"};
+
+static bool is_checkable(const char *name)
+{
+  for (size_t i = 0; i < sizeof checkable / sizeof checkable[0]; i++)
+    if (strcmp(checkable[i], name) == 0) return true;
+  return false;
+}
+
+/* ---- source text ----------------------------------------------------------- */
+
+static void render(const TypeExpr *t, Buf *b, int depth)
+{
+  if (!t || depth > TC_MAX_DEPTH) {
+    buf_puts(b, "any");
+    return;
+  }
+  switch (t->kind) {
+  case TY_NAME:
+    buf_puts(b, t->name ? t->name : "any");
+    if (t->nargs) {
+      buf_putc(b, '<');
+      for (int i = 0; i < t->nargs; i++) {
+        if (i) buf_puts(b, ", ");
+        render(t->args[i], b, depth + 1);
+      }
+      buf_putc(b, '>');
+    }
+    break;
+  case TY_UNION:
+    for (int i = 0; i < t->nargs; i++) {
+      if (i) buf_puts(b, " | ");
+      render(t->args[i], b, depth + 1);
+    }
+    break;
+  case TY_SHAPE:
+    buf_putc(b, '{');
+    for (int i = 0; i < t->nfields; i++) {
+      if (i) buf_puts(b, ", ");
+      buf_printf(b, "%s%s: ", t->fields[i].name, t->fields[i].optional ? "?" : "");
+      render(t->fields[i].type, b, depth + 1);
+    }
+    buf_putc(b, '}');
+    break;
+  case TY_LIST:
+    buf_putc(b, '[');
+    render(t->nargs ? t->args[0] : NULL, b, depth + 1);
+    buf_putc(b, ']');
+    break;
+  case TY_LITERAL: {
+    Node *n = t->literal;
+    if (!n) buf_puts(b, "nil");
+    else if (n->kind == N_STRING) buf_printf(b, "\"%s\"", n->as.str.s);
+    else if (n->kind == N_INT) buf_printf(b, "%lld", (long long)n->as.i);
+    else if (n->kind == N_BOOL) buf_puts(b, n->as.b ? "true" : "false");
+    else if (n->kind == N_FLOAT) buf_printf(b, "%g", n->as.f);
+    else buf_puts(b, "nil");
+    break;
+  }
+  case TY_FN: buf_puts(b, "fn"); break;
+  case TY_OTHER: buf_puts(b, "any"); break;
+  }
+}
+
+static Value text_of(Vm *vm, const TypeExpr *t)
+{
+  Buf b = {0};
+  render(t, &b, 0);
+  Value v = OBJ_VAL(str_new(vm, b.data ? b.data : "", b.len));
+  buf_free(&b);
+  return v;
+}
+
+/* ---- compiling ---------------------------------------------------------------- */
+
+typedef struct Ctx {
+  Vm *vm;
+  TcAliasFn alias;
+  void *ud;
+} Ctx;
+
+static Value compile(Ctx *x, const TypeExpr *t, int depth);
+
+static Value compile_shape(Ctx *x, const TypeExpr *t, int depth)
+{
+  Vm *vm = x->vm;
+  int n = t->nfields;
+  ObjList *l = list_new(vm, (uint32_t)(3 + 5 * n));
+  list_push(vm, l, INT_VAL(TC_SHAPE));
+  list_push(vm, l, text_of(vm, t));
+  list_push(vm, l, INT_VAL(n));
+  for (int i = 0; i < n; i++) {
+    ShapeField *f = &t->fields[i];
+    list_push(vm, l, OBJ_VAL(str_cstr(vm, f->name ? f->name : "")));
+    list_push(vm, l, BOOL_VAL(f->optional));
+    list_push(vm, l, compile(x, f->type, depth + 1));
+    list_push(vm, l, text_of(vm, f->type));
+  }
+  /* field indexes in name order (insertion sort: shapes are small) */
+  int *idx = malloc(sizeof(int) * (size_t)(n ? n : 1));
+  if (!idx) abort();
+  for (int i = 0; i < n; i++) {
+    int j = i;
+    while (j > 0 && strcmp(t->fields[idx[j - 1]].name, t->fields[i].name) > 0) {
+      idx[j] = idx[j - 1];
+      j--;
+    }
+    idx[j] = i;
+  }
+  for (int i = 0; i < n; i++) list_push(vm, l, INT_VAL(idx[i]));
+  free(idx);
+  return OBJ_VAL(l);
+}
+
+static Value compile_name(Ctx *x, const TypeExpr *t, const char *name, int depth)
+{
+  Vm *vm = x->vm;
+  if (strcmp(name, "any") == 0) return NIL_VAL;
+  if (!is_checkable(name)) {
+    const TypeExpr *a = x->alias ? x->alias(x->ud, name) : NULL;
+    return a ? compile(x, a, depth + 1) : NIL_VAL;
+  }
+  ObjList *l = list_new(vm, 3);
+  list_push(vm, l, INT_VAL(TC_NAME));
+  list_push(vm, l, text_of(vm, t));
+  list_push(vm, l, OBJ_VAL(str_cstr(vm, name)));
+  return OBJ_VAL(l);
+}
+
+static Value compile(Ctx *x, const TypeExpr *t, int depth)
+{
+  if (!t || depth > TC_MAX_DEPTH) return NIL_VAL;
+  switch (t->kind) {
+  case TY_NAME: return t->name ? compile_name(x, t, t->name, depth) : NIL_VAL;
+  case TY_LIST: return compile_name(x, t, "list", depth);
+  case TY_SHAPE: return compile_shape(x, t, depth);
+  case TY_UNION: {
+    if (t->nargs == 0) return NIL_VAL;
+    ObjList *l = list_new(x->vm, (uint32_t)(2 + t->nargs));
+    list_push(x->vm, l, INT_VAL(TC_UNION));
+    list_push(x->vm, l, text_of(x->vm, t));
+    for (int i = 0; i < t->nargs; i++) {
+      Value m = compile(x, t->args[i], depth + 1);
+      if (IS_NIL(m)) return NIL_VAL; /* an unchecked member accepts anything */
+      list_push(x->vm, l, m);
+    }
+    return OBJ_VAL(l);
+  }
+  case TY_LITERAL:
+  case TY_FN:
+  case TY_OTHER: return NIL_VAL;
+  }
+  return NIL_VAL;
+}
+
+Value tc_compile_type(Vm *vm, const TypeExpr *t, TcAliasFn alias, void *ud)
+{
+  Ctx x = {vm, alias, ud};
+  return compile(&x, t, 0);
+}
+
+/* ---- checking ------------------------------------------------------------------ */
+
+static int kind_of(ObjList *t) { return (int)AS_INT(t->items[0]); }
+static const char *text(ObjList *t) { return AS_CSTR(t->items[1]); }
+
+static ObjDict *fields_of(Value v)
+{
+  if (IS_DICT(v)) return AS_DICT(v);
+  if (IS_OBJ_TYPE(v, OBJ_STRUCT)) return AS_STRUCT(v)->fields;
+  return NULL;
+}
+
+static bool accepts(Value type, Value v, int depth);
+
+static bool shape_accepts(ObjList *t, Value v, int depth)
+{
+  ObjDict *d = fields_of(v);
+  if (!d) return false;
+  int n = (int)AS_INT(t->items[2]);
+  for (int i = 0; i < n; i++) {
+    Value *f = &t->items[3 + 4 * i];
+    Value fv;
+    bool present = d && dict_get_cstr(d, AS_CSTR(f[0]), &fv);
+    if (!present) {
+      if (!AS_BOOL(f[1])) return false;
+      continue;
+    }
+    if (AS_BOOL(f[1]) && IS_NIL(fv)) continue;
+    if (!IS_NIL(f[2]) && !accepts(f[2], fv, depth + 1)) return false;
+  }
+  return true;
+}
+
+static bool accepts(Value type, Value v, int depth)
+{
+  if (IS_NIL(type) || depth > TC_MAX_DEPTH) return true;
+  ObjList *t = AS_LIST(type);
+  switch (kind_of(t)) {
+  case TC_NAME: {
+    const char *want = AS_CSTR(t->items[2]);
+    if (strcmp(want, "int") == 0 || strcmp(want, "float") == 0) return IS_INT(v) || IS_FLOAT(v);
+    if (strcmp(want, "dict") == 0) return fields_of(v) != NULL;
+    return strcmp(want, val_type_name(v)) == 0;
+  }
+  case TC_UNION:
+    for (uint32_t i = 2; i < t->count; i++)
+      if (accepts(t->items[i], v, depth + 1)) return true;
+    return false;
+  case TC_SHAPE: return shape_accepts(t, v, depth);
+  }
+  return true;
+}
+
+/* Check [v] against the shape [t]; [path] names it (`u`, `u.inner`). */
+static bool check_shape(Vm *vm, const char *path, ObjList *t, Value v, int depth)
+{
+  ObjDict *d = fields_of(v);
+  if (!d) return err_type(vm, "parameter '%s': expected dict or struct, got %s", path, val_type_name(v));
+  int n = (int)AS_INT(t->items[2]);
+  /* required fields, in declaration order */
+  for (int i = 0; i < n; i++) {
+    Value *f = &t->items[3 + 4 * i];
+    if (!AS_BOOL(f[1]) && !dict_get_cstr(d, AS_CSTR(f[0]), NULL))
+      return err_type(vm, "parameter '%s': missing field '%s' (%s)", path, AS_CSTR(f[0]),
+                      AS_CSTR(f[3]));
+  }
+  /* field types, in field name order */
+  for (int k = 0; k < n; k++) {
+    int i = (int)AS_INT(t->items[3 + 4 * n + k]);
+    Value *f = &t->items[3 + 4 * i];
+    Value fv;
+    if (IS_NIL(f[2]) || !dict_get_cstr(d, AS_CSTR(f[0]), &fv)) continue;
+    if (AS_BOOL(f[1]) && IS_NIL(fv)) continue;
+    ObjList *ft = AS_LIST(f[2]);
+    if (kind_of(ft) == TC_SHAPE && depth < TC_MAX_DEPTH) {
+      if (!fields_of(fv))
+        return err_type(vm, "parameter '%s': field '%s' expected dict or struct, got %s", path,
+                        AS_CSTR(f[0]), val_type_name(fv));
+      Buf sub = {0};
+      buf_printf(&sub, "%s.%s", path, AS_CSTR(f[0]));
+      bool ok = check_shape(vm, sub.data, ft, fv, depth + 1);
+      buf_free(&sub);
+      if (!ok) return false;
+      continue;
+    }
+    if (!accepts(f[2], fv, depth + 1))
+      return err_type(vm, "parameter '%s': field '%s' expected %s, got %s", path, AS_CSTR(f[0]),
+                      AS_CSTR(f[3]), val_type_name(fv));
+  }
+  return true;
+}
+
+static bool check_param(Vm *vm, const char *name, Value type, Value v)
+{
+  ObjList *t = AS_LIST(type);
+  if (kind_of(t) == TC_SHAPE) return check_shape(vm, name, t, v, 0);
+  if (accepts(type, v, 0)) return true;
+  Buf b = {0};
+  val_display(vm, v, &b);
+  err_runtime(vm, "TypeError: parameter '%s' expected %s, got %s (%s)", name, text(t),
+              val_type_name(v), b.data ? b.data : "");
+  buf_free(&b);
+  return false;
+}
+
+bool tc_check_params(Vm *vm, const ObjFunction *fn, const Value *args, int argc)
+{
+  for (int i = 0; i < fn->nparams; i++) {
+    Value t = fn->param_types[i];
+    if (IS_NIL(t)) continue;
+    if (i >= argc && i >= fn->nrequired) continue; /* its default applies */
+    if (!check_param(vm, fn->param_names[i]->chars, t, args[i])) return false;
+  }
+  return true;
+}

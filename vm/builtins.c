@@ -54,6 +54,7 @@
 #include "interp.h"
 #include "methods.h"
 #include "object.h"
+#include "sched.h" /* concurrency builtins (sched.c, channel.c) */
 #include "state.h"
 
 /* ======================================================================
@@ -1822,21 +1823,20 @@ static bool bi_unmock_time(Vm *vm, int argc, Value *argv, Value *out)
   return ret_nil(out);
 }
 
-/* Blocking sleep (a plain nanosleep for now; returns early when a signal
- * interrupts it so the interpreter sees host interrupts promptly). With a
- * mocked clock, or a VM configured with fake_sleep (fuzzing), it only
- * advances the clock. */
+/* Sleep (sched_sleep: suspends the calling task, wakes promptly for
+ * deadlines and host signals). With a mocked clock, or a VM configured with
+ * fake_sleep (fuzzing), it advances the clock instead of waiting. */
 static bool do_sleep(Vm *vm, int64_t ms, Value *out)
 {
   clock_for(vm);
   if (ms < 0) ms = 0;
   if (clk.mocked || vm->cfg.fake_sleep) {
     clk.mock_ms += ms;
-    return ret_nil(out);
+    /* the other tasks still get to run (sched.c; fake_sleep: virtual clock) */
+    return (clk.mocked ? sched_yield_now(vm) : sched_sleep(vm, ms)) && ret_nil(out);
   }
-  struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
-  nanosleep(&ts, NULL);
-  return ret_nil(out);
+  /* suspends this task only; wakes for deadlines and host signals */
+  return sched_sleep(vm, ms) && ret_nil(out);
 }
 
 static bool bi_sleep(Vm *vm, int argc, Value *argv, Value *out)
@@ -2708,6 +2708,12 @@ const BuiltinDef builtin_table[] = {
   {"assert_ne", bi_assert_ne},
   {"atan", bi_atan},
   {"atan2", bi_atan2},
+  {"atomic", chan_bi_atomic},
+  {"atomic_add", chan_bi_atomic_add},
+  {"atomic_cas", chan_bi_atomic_cas},
+  {"atomic_get", chan_bi_atomic_get},
+  {"atomic_set", chan_bi_atomic_set},
+  {"await", sched_bi_await},
   {"atomic", bi_atomic},
   {"atomic_add", bi_atomic_add},
   {"atomic_cas", bi_atomic_cas},
@@ -2717,8 +2723,12 @@ const BuiltinDef builtin_table[] = {
   {"camel_to_kebab", bi_camel_to_kebab},
   {"camel_to_pascal", bi_uppercase_first},
   {"camel_to_snake", bi_camel_to_snake},
+  {"cancel", sched_bi_cancel},
+  {"cancel_graceful", sched_bi_cancel_graceful},
   {"ceil", bi_ceil},
+  {"channel", chan_bi_channel},
   {"chunk", bi_chunk},
+  {"close_channel", chan_bi_close_channel},
   {"circuit_breaker", bi_circuit_breaker},
   {"circuit_breaker_check", bi_circuit_check},
   {"circuit_breaker_record_failure", bi_circuit_record_failure},
@@ -2785,6 +2795,7 @@ const BuiltinDef builtin_table[] = {
   {"random", bi_random},
   {"random_int", bi_random_int},
   {"range", bi_range},
+  {"receive", chan_bi_receive},
   {"replace", bi_replace},
   {"rng_seed", bi_rng_seed},
   {"round", bi_round},
@@ -2792,6 +2803,7 @@ const BuiltinDef builtin_table[] = {
   {"schema_is", bi_schema_is},
   {"schema_of", bi_schema_of},
   {"schema_parse", bi_schema_check},
+  {"send", chan_bi_send},
   {"set", bi_set},
   {"set_add", bi_set_add},
   {"set_contains", bi_set_contains},
@@ -2839,6 +2851,7 @@ const BuiltinDef builtin_table[] = {
   {"to_set", bi_to_set},
   {"to_string", bi_to_string},
   {"trim", bi_trim},
+  {"try_receive", chan_bi_try_receive},
   {"type_of", bi_type_of},
   {"unmock_time", bi_unmock_time},
   {"unreachable", bi_unreachable},

@@ -54,6 +54,7 @@
  * be dispatched in slow_poll() before the countdown starts; deadlines,
  * steps and tasks would add their checks there too.
  */
+#define _GNU_SOURCE /* pipe2 */
 #include "interp.h"
 
 #include <errno.h>
@@ -726,7 +727,21 @@ bool vm_is_callable(Value v)
 
 static bool run(Vm *vm, int target);
 
+static bool call_impl(Vm *vm, Value callee, int argc, Value *argv, Value *out, bool direct);
+
 bool vm_call(Vm *vm, Value callee, int argc, Value *argv, Value *out)
+{
+  return call_impl(vm, callee, argc, argv, out, false);
+}
+
+bool interp_call_direct(Vm *vm, ObjClosure *cl, int argc, Value *argv, Value *out)
+{
+  return call_impl(vm, OBJ_VAL(cl), argc, argv, out, true);
+}
+
+/* vm_call; [direct]: [callee] is a closure whose body runs even if it is a
+ * generator function (the generator's own fiber starting its body). */
+static bool call_impl(Vm *vm, Value callee, int argc, Value *argv, Value *out, bool direct)
 {
   Interp *in = vm->interp;
   *out = NIL_VAL;
@@ -746,7 +761,7 @@ bool vm_call(Vm *vm, Value callee, int argc, Value *argv, Value *out)
   int saved_base = in->handler_base;
   int depth = in->nframes;
   in->handler_base = in->nhandlers;
-  int r = call_value(vm, argc);
+  int r = direct ? (push_frame(vm, AS_CLOSURE(callee), argc) ? CALL_FRAME : CALL_ERROR) : call_value(vm, argc);
   bool ok = r != CALL_ERROR;
   if (r == CALL_FRAME) ok = run(vm, depth);
   in->nhandlers = in->handler_base;

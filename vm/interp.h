@@ -211,6 +211,9 @@ void interp_state_load(Vm *vm, const ExecState *st);
 void interp_state_mark(Vm *vm, const ExecState *st);
 /* Drop deadline entries and release permits deeper than frame count [d]. */
 void interp_scope_cut(Vm *vm, int d);
+/* vm_call of closure [cl] that runs its body even when it is a generator
+ * function (used by the generator's fiber). */
+bool interp_call_direct(Vm *vm, ObjClosure *cl, int argc, Value *argv, Value *out);
 /* Forget the trace of the pending error (a task's error moves to its
  * handle; the awaiter captures its own). */
 void interp_clear_trace(Vm *vm);

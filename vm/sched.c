@@ -1,0 +1,1228 @@
+/*
+ * sched.c: the single-threaded cooperative scheduler of the VM (sched_):
+ * fibers, tasks (spawn, await, cancel, parallel), blocking waits, sleep,
+ * deadlines, mutexes, and generators / streams (LANGUAGE.md 13, 14;
+ * RUNTIME.md 4, 5.4, 6). Channels, select and atomics are in channel.c.
+ *
+ * Fibers
+ * ------
+ * Every task and every generator runs on a fiber: a C stack of its own
+ * (mmap'd, MAP_NORESERVE, with a PROT_NONE guard page below it) plus the
+ * interpreter's per-fiber state (ExecState of interp.h: operand stack,
+ * frames, handler records, deadline entries, mutex permits, temp roots).
+ * The root task runs on the process stack with the state interp_init made.
+ * A switch saves the running state into the outgoing Ctx, loads the
+ * incoming one into struct Interp and swaps C contexts. We use
+ * ucontext's swapcontext: portable and understood by ASan (annotated with
+ * __sanitizer_{start,finish}_switch_fiber), at the cost of one
+ * rt_sigprocmask system call per switch (~0.3 us). Switches happen only
+ * when a task blocks or a generator is pulled / yields, never per
+ * instruction, so that cost is acceptable; an assembly switch can replace
+ * ctx_switch() without touching anything else.
+ *
+ * Invariants
+ *  - Exactly one Ctx is "loaded" (s->loaded): its state lives in Interp,
+ *    its saved copy is stale. Marking uses Interp for it and the saved
+ *    copies for every other live Ctx (sched_mark, gen_mark).
+ *  - s->current is the running task; current->cur is the Ctx running for
+ *    it: its own, or a generator's that it is pulling.
+ *  - A fiber never frees its own C stack: a finished one leaves itself in
+ *    s->zombie and the fiber switched to frees it on arrival.
+ *  - No switch happens while a VM error is pending: a finished task or
+ *    generator moves its error into its record first.
+ *
+ * Scheduling: a FIFO ready queue. A task runs until it blocks
+ * (sched_block); the blocked task then runs the next ready task, or, with
+ * none ready, waits in poll() on the self-pipe that vm_interrupt writes,
+ * with a timeout for the earliest timer (sleep end, select timeout,
+ * deadline, in-flight grace of a host cancellation). With
+ * VmConfig.fake_sleep the clock is virtual and jumps to the next timer.
+ * Waits re-check their condition after every wake (wakes may be spurious),
+ * so waking is a broadcast to a WaitList. When nothing can ever wake any
+ * task in a standalone run (no timer, not supervised) the blocked task
+ * fails with `Runtime error: deadlock: every task is blocked` instead of
+ * hanging; a supervised worker waits for its job deadline (RUNTIME.md 6).
+ *
+ * Tasks: spawn queues the task (it starts when the spawner next
+ * suspends); its output (stdout) goes to its own buffer, appended to the
+ * awaiter's buffer -- or to the real output for the root -- when joined.
+ * cancel() of a task that has not started finishes it at once; a started
+ * one is flagged and made ready: its pending wait fails with an
+ * uncatchable error, so its fiber unwinds with no bytecode run (no catch,
+ * no finally) and its permits are released on the way out.
+ *
+ * Generators: calling a function containing `yield` (or a `gen fn`) makes
+ * a Gen (interp.c's call_value); each pull switches to the generator's
+ * fiber, and `yield`/`emit` switches back to the puller with the value.
+ */
+#define _GNU_SOURCE
+#include "sched.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <ucontext.h>
+#include <unistd.h>
+
+#include "ast.h"
+#include "error.h"
+#include "gc.h"
+#include "interp.h"
+#include "methods.h"
+#include "object.h"
+#include "state.h"
+
+#if defined(__SANITIZE_ADDRESS__)
+#define SCHED_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define SCHED_ASAN 1
+#endif
+#endif
+#ifdef SCHED_ASAN
+#include <sanitizer/common_interface_defs.h>
+#define FIBER_STACK (8u << 20)
+#else
+#define FIBER_STACK (1u << 20)
+#endif
+
+#define TASK_STACK_VALUES (1 << 16) /* operand stack of a task / generator */
+#define CANCEL_GRACE_MS 250         /* RUNTIME.md 5.4 in-flight grace */
+
+/* ---- records ------------------------------------------------------------------ */
+
+typedef struct Gen Gen;
+
+typedef struct Ctx {
+  ExecState st;
+  ucontext_t uc;
+  void *map;          /* C stack mapping (guard page first); NULL: process stack */
+  size_t maplen;
+  bool live;          /* st holds allocated stacks (fibers) */
+  Gen *gen;           /* the generator this context runs, if any */
+  const void *asan_bottom;
+  size_t asan_size;
+  void *asan_fake;
+} Ctx;
+
+enum { T_NEW, T_READY, T_RUNNING, T_BLOCKED, T_DONE };
+
+struct Task {
+  uint64_t id;        /* vm_task_<id>; 0 for the root */
+  int state;
+  Ctx ctx;
+  Ctx *cur;           /* the context running for this task */
+  Value fn, arg;
+  bool has_arg;
+  Value result;
+  bool failed;
+  ErrKind err_kind;
+  Value err_value;
+  Buf out;            /* buffered stdout (LANGUAGE.md 13) */
+  Task *parent;
+  bool started;
+  bool abandon;       /* cancelled: fail the pending wait, uncatchably */
+  bool cancelled;     /* await gives nil */
+  bool awaited;
+  bool deadlocked;
+  bool has_inherit;
+  Deadline inherit;   /* the parent's earliest unfired deadline (RUNTIME.md 4) */
+  int64_t wake_at;    /* timer of the pending wait (0 = none) */
+  WaitList waiters;   /* tasks awaiting this one */
+};
+
+typedef struct Mutex {
+  ObjString *key;
+  Task *holder;
+  int count;
+  WaitList waiters;
+  struct Mutex *next;
+} Mutex;
+
+struct Gen {
+  Ctx ctx;
+  int state;          /* G_* */
+  bool stream;
+  Value closure, args;
+  Value yielded;
+  bool has_value;
+  bool failed;
+  ErrKind err_kind;
+  Value err_value;
+  Ctx *resumer;
+  bool list_mode;     /* a stream over a finished list (parallel ... as stream) */
+  Value list;
+  uint32_t pos;
+};
+
+enum { G_NEW, G_SUSPENDED, G_RUNNING, G_DONE };
+
+typedef struct Sched {
+  Task root;
+  Task *current;
+  Ctx *loaded;
+  Ctx *prev;          /* the context that switched to the running one */
+  Task **all;         /* every spawned task of the run (owned) */
+  int nall, capall;
+  Task **queue;       /* ready queue (FIFO) */
+  int qhead, qtail, qcap;
+  uint64_t spawned;
+  Ctx *zombie;
+  Gen *boot_gen;
+  int64_t virt_ms;
+  Mutex *mutexes;
+} Sched;
+
+#define S(vm) ((vm)->interp->sched)
+
+static __thread Vm *boot_vm;
+
+/* ---- clock ---------------------------------------------------------------------- */
+
+static int64_t mono_ms(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t sched_now(Vm *vm)
+{
+  Sched *s = S(vm);
+  if (vm->cfg.fake_sleep) {
+    if (!s->virt_ms) s->virt_ms = mono_ms();
+    return s->virt_ms;
+  }
+  return mono_ms();
+}
+
+/* ---- wait lists ------------------------------------------------------------------- */
+
+void sched_wait_add(Vm *vm, WaitList *w)
+{
+  if (w->n == w->cap) {
+    w->cap = w->cap ? w->cap * 2 : 4;
+    w->items = realloc(w->items, sizeof(Task *) * (size_t)w->cap);
+    if (!w->items) abort();
+  }
+  w->items[w->n++] = S(vm)->current;
+}
+
+void sched_wait_remove(Vm *vm, WaitList *w)
+{
+  Task *me = S(vm)->current;
+  for (int i = 0; i < w->n; i++)
+    if (w->items[i] == me) {
+      memmove(w->items + i, w->items + i + 1, sizeof(Task *) * (size_t)(w->n - i - 1));
+      w->n--;
+      return;
+    }
+}
+
+void sched_waitlist_free(WaitList *w)
+{
+  free(w->items);
+  w->items = NULL;
+  w->n = w->cap = 0;
+}
+
+static void queue_push(Sched *s, Task *t)
+{
+  if (s->qtail == s->qcap) {
+    if (s->qhead > 0) {
+      memmove(s->queue, s->queue + s->qhead, sizeof(Task *) * (size_t)(s->qtail - s->qhead));
+      s->qtail -= s->qhead;
+      s->qhead = 0;
+    } else {
+      s->qcap = s->qcap ? s->qcap * 2 : 16;
+      s->queue = realloc(s->queue, sizeof(Task *) * (size_t)s->qcap);
+      if (!s->queue) abort();
+    }
+  }
+  s->queue[s->qtail++] = t;
+}
+
+static Task *queue_pop(Sched *s)
+{
+  while (s->qhead < s->qtail) {
+    Task *t = s->queue[s->qhead++];
+    if (t->state == T_READY) return t;
+  }
+  s->qhead = s->qtail = 0;
+  return NULL;
+}
+
+static void make_ready(Sched *s, Task *t)
+{
+  if (t->state != T_BLOCKED) return;
+  t->state = T_READY;
+  queue_push(s, t);
+}
+
+void sched_wake_all(Vm *vm, WaitList *w)
+{
+  Sched *s = S(vm);
+  for (int i = 0; i < w->n; i++) make_ready(s, w->items[i]);
+}
+
+/* ---- fibers ------------------------------------------------------------------------ */
+
+static void ctx_free(Ctx *c)
+{
+  if (!c->live) return;
+  free(c->st.stack);
+  free(c->st.frames);
+  free(c->st.handlers);
+  free(c->st.deadlines);
+  free(c->st.permits);
+  free(c->st.troots);
+  memset(&c->st, 0, sizeof c->st);
+  if (c->map) munmap(c->map, c->maplen);
+  c->map = NULL;
+  c->live = false;
+}
+
+/* Give [c] a fresh interpreter state and a C stack starting at [entry]. */
+static void ctx_prepare(Ctx *c, void (*entry)(void))
+{
+  memset(&c->st, 0, sizeof c->st);
+  c->st.stack = malloc(sizeof(Value) * TASK_STACK_VALUES);
+  c->st.frames = malloc(sizeof(Frame) * INTERP_MAX_FRAMES);
+  if (!c->st.stack || !c->st.frames) abort();
+  c->st.sp = c->st.stack;
+  c->st.stack_end = c->st.stack + TASK_STACK_VALUES;
+  size_t page = (size_t)sysconf(_SC_PAGESIZE);
+  c->maplen = FIBER_STACK + page;
+  c->map = mmap(NULL, c->maplen, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK,
+                -1, 0);
+  if (c->map == MAP_FAILED) abort();
+  mprotect(c->map, page, PROT_NONE);
+  if (getcontext(&c->uc) != 0) abort();
+  c->uc.uc_stack.ss_sp = (char *)c->map + page;
+  c->uc.uc_stack.ss_size = FIBER_STACK;
+  c->uc.uc_link = NULL;
+  makecontext(&c->uc, entry, 0);
+  c->asan_bottom = (char *)c->map + page;
+  c->asan_size = FIBER_STACK;
+  c->live = true;
+}
+
+/* Run on every arrival in a fiber: finish the ASan switch and free the
+ * context of a fiber that ended. */
+static void arrived(Vm *vm, Ctx *me)
+{
+  Sched *s = S(vm);
+#ifdef SCHED_ASAN
+  const void *bottom = NULL;
+  size_t size = 0;
+  __sanitizer_finish_switch_fiber(me ? me->asan_fake : NULL, &bottom, &size);
+  if (s->prev && !s->prev->map) {
+    s->prev->asan_bottom = bottom;
+    s->prev->asan_size = size;
+  }
+#else
+  (void)me;
+#endif
+  if (s->zombie && s->zombie != s->loaded) {
+    ctx_free(s->zombie);
+    s->zombie = NULL;
+  }
+}
+
+static void ctx_switch(Vm *vm, Ctx *from, Ctx *to, bool dying)
+{
+  Sched *s = S(vm);
+  interp_state_save(vm, &from->st);
+  interp_state_load(vm, &to->st);
+  s->loaded = to;
+  s->prev = from;
+  interp_update_modes(vm);
+#ifdef SCHED_ASAN
+  __sanitizer_start_switch_fiber(dying ? NULL : &from->asan_fake, to->asan_bottom, to->asan_size);
+#else
+  (void)dying;
+#endif
+  swapcontext(&from->uc, &to->uc);
+  arrived(vm, from);
+}
+
+/* ---- tasks ------------------------------------------------------------------------- */
+
+static void task_main(void);
+
+static void switch_task(Vm *vm, Task *from, Task *to)
+{
+  Sched *s = S(vm);
+  if (!to->started) {
+    to->started = true;
+    ctx_prepare(&to->ctx, task_main);
+    if (to->has_inherit) {
+      to->ctx.st.deadlines = malloc(sizeof(Deadline));
+      if (!to->ctx.st.deadlines) abort();
+      to->ctx.st.deadlines[0] = to->inherit;
+      to->ctx.st.ndeadlines = to->ctx.st.deadlinecap = 1;
+    }
+  }
+  to->state = T_RUNNING;
+  s->current = to;
+  ctx_switch(vm, from->cur, to->cur, from->state == T_DONE);
+}
+
+static void poll_wake(Interp *in, int64_t ms)
+{
+  if (in->wake_fd[0] < 0) {
+    if (ms > 0) {
+      struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
+      nanosleep(&ts, NULL);
+    }
+    return;
+  }
+  struct pollfd p = {.fd = in->wake_fd[0], .events = POLLIN};
+  poll(&p, 1, ms > INT32_MAX ? INT32_MAX : (int)ms);
+}
+
+/* Nothing is ready: wait for the earliest timer or a host signal and make
+ * the tasks whose time came ready. False when nothing can ever wake a task. */
+static bool wait_events(Vm *vm)
+{
+  Sched *s = S(vm);
+  Interp *in = vm->interp;
+  int64_t earliest = 0;
+  if (s->root.state == T_BLOCKED && s->root.wake_at) earliest = s->root.wake_at;
+  for (int i = 0; i < s->nall; i++) {
+    Task *t = s->all[i];
+    if (t->state == T_BLOCKED && t->wake_at && (!earliest || t->wake_at < earliest)) earliest = t->wake_at;
+  }
+  if (!in->sig_pending) {
+    if (!earliest) {
+      if (vm->cfg.fake_sleep || !vm->cfg.job.supervised || in->wake_fd[0] < 0) return false;
+      poll_wake(in, -1);
+    } else {
+      int64_t now = sched_now(vm);
+      if (earliest > now) {
+        if (vm->cfg.fake_sleep) s->virt_ms = earliest;
+        else poll_wake(in, earliest - now);
+      }
+    }
+  }
+  if (in->wake_fd[0] >= 0) {
+    char buf[64];
+    while (read(in->wake_fd[0], buf, sizeof buf) > 0) {
+    }
+  }
+  if (in->sig_pending) make_ready(s, &s->root);
+  int64_t now = sched_now(vm);
+  if (s->root.state == T_BLOCKED && s->root.wake_at && s->root.wake_at <= now) make_ready(s, &s->root);
+  for (int i = 0; i < s->nall; i++) {
+    Task *t = s->all[i];
+    if (t->state == T_BLOCKED && t->wake_at && t->wake_at <= now) make_ready(s, t);
+  }
+  return true;
+}
+
+/* The current task has set its state (blocked or ready): run others until
+ * it is resumed. */
+static void sched_wait(Vm *vm)
+{
+  Sched *s = S(vm);
+  Task *me = s->current;
+  for (;;) {
+    Task *next = queue_pop(s);
+    if (next) {
+      if (next == me) {
+        me->state = T_RUNNING;
+        return;
+      }
+      switch_task(vm, me, next);
+      return;
+    }
+    if (!wait_events(vm)) {
+      me->deadlocked = true;
+      me->state = T_RUNNING;
+      return;
+    }
+  }
+}
+
+static bool abandon_error(Vm *vm)
+{
+  return err_set(vm, ERR_LIMIT, OBJ_VAL(str_cstr(vm, "task cancelled")));
+}
+
+static bool is_descendant(Task *t, Task *anc)
+{
+  for (Task *p = t->parent; p; p = p->parent)
+    if (p == anc) return true;
+  return false;
+}
+
+static void task_abandon(Vm *vm, Task *t);
+
+/* Cancel the live descendants of [anc] spawned after [mark]. */
+static void cancel_descendants(Vm *vm, Task *anc, uint64_t mark)
+{
+  Sched *s = S(vm);
+  for (int i = 0; i < s->nall; i++) {
+    Task *t = s->all[i];
+    if (t->id > mark && t->state != T_DONE && is_descendant(t, anc)) task_abandon(vm, t);
+  }
+}
+
+static void task_abandon(Vm *vm, Task *t)
+{
+  Sched *s = S(vm);
+  if (t->state == T_DONE || t == &s->root) return;
+  t->cancelled = true;
+  if (!t->started) {
+    t->state = T_DONE;
+    sched_wake_all(vm, &t->waiters);
+  } else {
+    t->abandon = true;
+    make_ready(s, t);
+  }
+  cancel_descendants(vm, t, t->id);
+}
+
+static const Deadline *earliest_deadline(Interp *in)
+{
+  const Deadline *best = NULL;
+  for (int i = 0; i < in->ndeadlines; i++) {
+    const Deadline *d = &in->deadlines[i];
+    if (!d->fired && (!best || d->at < best->at)) best = d;
+  }
+  return best;
+}
+
+int sched_block(Vm *vm, int64_t until)
+{
+  Sched *s = S(vm);
+  Interp *in = vm->interp;
+  Task *me = s->current;
+  if (me->abandon) return abandon_error(vm), -1;
+  if (!interp_safe_point(vm)) return -1;
+  bool root = me == &s->root;
+  int64_t wake = until;
+  const Deadline *d = earliest_deadline(in);
+  if (d && (!wake || d->at < wake)) wake = d->at;
+  if (root && in->cancel_requested) {
+    int64_t g = in->cancel_seen_ms + CANCEL_GRACE_MS;
+    if (!wake || g < wake) wake = g;
+  }
+  me->wake_at = wake;
+  me->state = T_BLOCKED;
+  sched_wait(vm);
+  me->wake_at = 0;
+  if (me->deadlocked) {
+    me->deadlocked = false;
+    err_runtime(vm, "deadlock: every task is blocked");
+    return -1;
+  }
+  if (me->abandon) return abandon_error(vm), -1;
+  if (!interp_safe_point(vm)) return -1;
+  int64_t now = sched_now(vm);
+  if (root && in->cancel_requested && now >= in->cancel_seen_ms + CANCEL_GRACE_MS) {
+    cancel_descendants(vm, me, 0);
+    err_throw_str(vm, "kind:cancelled:VM cancelled by host");
+    return -1;
+  }
+  if (until && now >= until) return 1;
+  return 0;
+}
+
+bool sched_yield_now(Vm *vm)
+{
+  Sched *s = S(vm);
+  Task *me = s->current;
+  if (me->abandon) return abandon_error(vm);
+  if (s->qhead == s->qtail) return interp_safe_point(vm);
+  me->state = T_READY;
+  queue_push(s, me);
+  sched_wait(vm);
+  if (me->abandon) return abandon_error(vm);
+  return interp_safe_point(vm);
+}
+
+bool sched_sleep(Vm *vm, int64_t ms)
+{
+  if (ms <= 0) return sched_yield_now(vm);
+  int64_t end = sched_now(vm) + ms;
+  for (;;) {
+    int r = sched_block(vm, end);
+    if (r < 0) return false;
+    if (sched_now(vm) >= end) return true;
+  }
+}
+
+/* Append a finished task's output to the current task's (or the real
+ * output for the root). */
+static void join_output(Vm *vm, Task *t)
+{
+  Sched *s = S(vm);
+  if (t->out.len) {
+    if (s->current == &s->root) vm_write_raw(vm, 1, t->out.data, t->out.len);
+    else buf_append(&s->current->out, t->out.data, t->out.len);
+  }
+  buf_free(&t->out);
+}
+
+bool sched_buffer_output(Vm *vm, const char *data, size_t len)
+{
+  Sched *s = S(vm);
+  if (!s || s->current == &s->root) return false;
+  buf_append(&s->current->out, data, len);
+  return true;
+}
+
+static void task_finish(Vm *vm, Task *t, bool ok, Value out)
+{
+  Sched *s = S(vm);
+  if (t->abandon) {
+    t->result = NIL_VAL;
+  } else if (ok) {
+    t->result = out;
+  } else {
+    t->failed = true;
+    t->err_kind = vm->err_kind;
+    t->err_value = vm->err_value;
+  }
+  err_clear(vm);
+  interp_clear_trace(vm);
+  interp_scope_cut(vm, -1); /* drops deadlines, releases permits */
+  if (t->abandon) {
+    buf_free(&t->out);
+    cancel_descendants(vm, t, t->id);
+  }
+  t->state = T_DONE;
+  sched_wake_all(vm, &t->waiters);
+  s->zombie = &t->ctx;
+  for (;;) {
+    Task *next = queue_pop(s);
+    if (next) switch_task(vm, t, next); /* never returns */
+    if (!wait_events(vm)) {
+      /* nothing can run: the root is blocked for ever */
+      s->root.deadlocked = true;
+      make_ready(s, &s->root);
+    }
+  }
+}
+
+static void task_main(void)
+{
+  Vm *vm = boot_vm;
+  Sched *s = S(vm);
+  arrived(vm, NULL);
+  Task *t = s->current;
+  Value out = NIL_VAL;
+  bool ok = false;
+  if (!t->abandon) ok = vm_call(vm, t->fn, t->has_arg ? 1 : 0, &t->arg, &out);
+  task_finish(vm, t, ok, out);
+}
+
+static void task_display(Vm *vm, ObjNative *n, Buf *out)
+{
+  Task *t = n->data;
+  buf_printf(out, "<task:vm_task_%llu>", (unsigned long long)(t ? t->id : 0));
+}
+
+static bool task_equal(ObjNative *a, ObjNative *b) { return a->data == b->data; }
+
+static const NativeVtbl task_vt = {"task_handle", task_display, NULL, NULL, false, task_equal};
+
+static Task *task_new(Vm *vm, Value fn, Value arg, bool has_arg)
+{
+  Sched *s = S(vm);
+  Interp *in = vm->interp;
+  Task *t = calloc(1, sizeof(Task));
+  if (!t) abort();
+  t->id = ++s->spawned;
+  t->fn = fn;
+  t->arg = arg;
+  t->has_arg = has_arg;
+  t->result = NIL_VAL;
+  t->err_value = NIL_VAL;
+  t->cur = &t->ctx;
+  t->parent = s->current;
+  const Deadline *d = earliest_deadline(in);
+  if (d) {
+    t->has_inherit = true;
+    t->inherit.at = d->at;
+    t->inherit.depth = 0;
+    t->inherit.fired = false;
+    t->inherit.mark = t->id;
+  }
+  if (s->nall == s->capall) {
+    s->capall = s->capall ? s->capall * 2 : 16;
+    s->all = realloc(s->all, sizeof(Task *) * (size_t)s->capall);
+    if (!s->all) abort();
+  }
+  s->all[s->nall++] = t;
+  t->state = T_READY;
+  queue_push(s, t);
+  return t;
+}
+
+bool sched_spawn(Vm *vm, Value closure, Value *out)
+{
+  if (!vm_is_callable(closure)) return err_type(vm, "spawn: expected a closure");
+  Task *t = task_new(vm, closure, NIL_VAL, false);
+  *out = OBJ_VAL(native_new(vm, &task_vt, t, 0));
+  return true;
+}
+
+static Task *as_task(Value v)
+{
+  if (!IS_NATIVE(v) || AS_NATIVE(v)->vt != &task_vt) return NULL;
+  return AS_NATIVE(v)->data;
+}
+
+/* Wait until [t] is done (any task of the run). */
+static bool wait_done(Vm *vm, Task *t)
+{
+  while (t->state != T_DONE) {
+    sched_wait_add(vm, &t->waiters);
+    int r = sched_block(vm, 0);
+    sched_wait_remove(vm, &t->waiters);
+    if (r < 0) return false;
+  }
+  return true;
+}
+
+bool sched_bi_await(Vm *vm, int argc, Value *argv, Value *out)
+{
+  Value h = argc > 0 ? argv[0] : NIL_VAL;
+  Task *t = as_task(h);
+  *out = NIL_VAL;
+  if (!t) {
+    *out = h;
+    return true;
+  }
+  if (t->awaited || t->cancelled) return true;
+  if (!wait_done(vm, t)) return false;
+  if (t->awaited || t->cancelled) return true;
+  t->awaited = true;
+  join_output(vm, t);
+  if (t->failed) return err_set(vm, t->err_kind, t->err_value);
+  *out = t->result;
+  return true;
+}
+
+bool sched_bi_cancel(Vm *vm, int argc, Value *argv, Value *out)
+{
+  Task *t = as_task(argc > 0 ? argv[0] : NIL_VAL);
+  *out = NIL_VAL;
+  if (t) task_abandon(vm, t);
+  return true;
+}
+
+bool sched_bi_cancel_graceful(Vm *vm, int argc, Value *argv, Value *out)
+{
+  /* RUNTIME.md 6: without per-task cancel flags the request cannot be
+   * observed by the task (is_cancelled() is the host's); wait up to the
+   * timeout for it to finish on its own, else abort it. */
+  Task *t = as_task(argc > 0 ? argv[0] : NIL_VAL);
+  if (!t) {
+    *out = enum_ok(vm, NIL_VAL);
+    return true;
+  }
+  int64_t ms = 5000;
+  if (argc > 1 && (IS_INT(argv[1]) || IS_DURATION(argv[1]))) ms = AS_INT(argv[1]);
+  int64_t end = sched_now(vm) + ms;
+  while (t->state != T_DONE) {
+    sched_wait_add(vm, &t->waiters);
+    int r = sched_block(vm, end);
+    sched_wait_remove(vm, &t->waiters);
+    if (r < 0) return false;
+    if (r == 1 && t->state != T_DONE) {
+      task_abandon(vm, t);
+      *out = enum_err(vm, OBJ_VAL(str_cstr(vm, "cancel_graceful: timeout, task forcefully aborted")));
+      return true;
+    }
+  }
+  t->awaited = true;
+  join_output(vm, t);
+  if (t->failed) {
+    err_set(vm, t->err_kind, t->err_value);
+    Buf b = {0};
+    err_display(vm, &b);
+    err_clear(vm);
+    ObjString *msg = str_new(vm, b.data ? b.data : "", b.len);
+    buf_free(&b);
+    *out = enum_err(vm, OBJ_VAL(msg));
+    return true;
+  }
+  *out = enum_ok(vm, t->result);
+  return true;
+}
+
+/* ---- parallel (RUNTIME.md 6) ------------------------------------------------------ */
+
+static Value make_list_stream(Vm *vm, Value list);
+
+bool sched_parallel(Vm *vm, int mode, bool as_stream, Value arg, Value fn, Value opts, Value *out)
+{
+  ObjList *items = NULL;
+  int64_t n = 0;
+  int rooted = 0;
+  if (mode == PAR_COUNT) {
+    if (IS_INT(arg)) n = AS_INT(arg);
+    else if (IS_FLOAT(arg)) n = (int64_t)AS_FLOAT(arg);
+    else return err_type(vm, "parallel: expected an int count, got %s", val_type_name(arg));
+    if (n < 0) n = 0;
+  } else if (IS_LIST(arg)) {
+    items = AS_LIST(arg);
+    n = items->count;
+  } else {
+    Value it;
+    if (!iter_from(vm, arg, &it)) return false;
+    gc_push_root(vm, it);
+    items = list_new(vm, 0);
+    gc_push_root(vm, OBJ_VAL(items));
+    rooted = 2;
+    for (;;) {
+      Value x;
+      int r = iter_next(vm, it, &x);
+      if (r < 0) {
+        while (rooted--) gc_pop_root(vm);
+        return false;
+      }
+      if (r == 0) break;
+      list_push(vm, items, x);
+    }
+    n = items->count;
+  }
+  int64_t k = 0;
+  Value mc;
+  if (IS_DICT(opts) && dict_get_cstr(AS_DICT(opts), "max_concurrent", &mc) && IS_INT(mc)) k = AS_INT(mc);
+  Task **ch = calloc((size_t)(n > 0 ? n : 1), sizeof(Task *));
+  if (!ch) abort();
+  int64_t spawned = 0, collected = 0, running = 0, failed_at = -1;
+  bool *got = calloc((size_t)(n > 0 ? n : 1), sizeof(bool));
+  if (!got) abort();
+  bool ok = true;
+  while (collected < n) {
+    while (spawned < n && (k <= 0 || running < k)) {
+      Value x = items ? items->items[spawned] : INT_VAL(spawned);
+      ch[spawned++] = task_new(vm, fn, x, true);
+      running++;
+    }
+    bool progress = false;
+    for (int64_t i = 0; i < spawned; i++) {
+      if (got[i] || ch[i]->state != T_DONE) continue;
+      got[i] = true;
+      collected++;
+      running--;
+      progress = true;
+      if (ch[i]->failed && mode != PAR_SETTLE && failed_at < 0) failed_at = i;
+    }
+    if (failed_at >= 0) break;
+    if (progress || collected == n) continue;
+    for (int64_t i = 0; i < spawned; i++)
+      if (!got[i]) sched_wait_add(vm, &ch[i]->waiters);
+    int r = sched_block(vm, 0);
+    for (int64_t i = 0; i < spawned; i++)
+      if (!got[i]) sched_wait_remove(vm, &ch[i]->waiters);
+    if (r < 0) {
+      ok = false;
+      break;
+    }
+  }
+  if (!ok || failed_at >= 0) {
+    for (int64_t i = 0; i < spawned; i++)
+      if (!got[i]) task_abandon(vm, ch[i]);
+    if (ok) {
+      for (int64_t i = 0; i < spawned; i++)
+        if (got[i] && !ch[i]->cancelled) {
+          ch[i]->awaited = true;
+          join_output(vm, ch[i]);
+        }
+      err_set(vm, ch[failed_at]->err_kind, ch[failed_at]->err_value);
+    }
+    free(ch);
+    free(got);
+    while (rooted--) gc_pop_root(vm);
+    return false;
+  }
+  ObjList *res = list_new(vm, (uint32_t)n);
+  int64_t nok = 0, nfail = 0;
+  for (int64_t i = 0; i < n; i++) {
+    Task *t = ch[i];
+    t->awaited = true;
+    join_output(vm, t);
+    if (mode == PAR_SETTLE) {
+      if (t->failed) {
+        nfail++;
+        err_set(vm, t->err_kind, t->err_value);
+        Buf b = {0};
+        err_display(vm, &b);
+        err_clear(vm);
+        ObjString *msg = str_new(vm, b.data ? b.data : "", b.len);
+        buf_free(&b);
+        list_push(vm, res, enum_err(vm, OBJ_VAL(msg)));
+      } else {
+        nok++;
+        list_push(vm, res, enum_ok(vm, t->result));
+      }
+    } else {
+      list_push(vm, res, t->result);
+    }
+  }
+  free(ch);
+  free(got);
+  while (rooted--) gc_pop_root(vm);
+  if (mode == PAR_SETTLE) {
+    ObjDict *d = dict_new(vm, 3);
+    dict_set_cstr(vm, d, "failed", INT_VAL(nfail));
+    dict_set_cstr(vm, d, "results", OBJ_VAL(res));
+    dict_set_cstr(vm, d, "succeeded", INT_VAL(nok));
+    *out = OBJ_VAL(d);
+  } else {
+    *out = OBJ_VAL(res);
+  }
+  if (as_stream) *out = make_list_stream(vm, *out);
+  return true;
+}
+
+/* ---- deadlines (RUNTIME.md 4) ----------------------------------------------------- */
+
+bool sched_deadline_push(Vm *vm, Value dur)
+{
+  Interp *in = vm->interp;
+  int64_t ms;
+  if (IS_DURATION(dur) || IS_INT(dur)) ms = AS_INT(dur);
+  else return err_type(vm, "deadline: expected a duration or int, got %s", val_type_name(dur));
+  if (ms < 0) ms = 0;
+  if (in->ndeadlines == in->deadlinecap) {
+    in->deadlinecap = in->deadlinecap ? in->deadlinecap * 2 : 4;
+    in->deadlines = realloc(in->deadlines, sizeof(Deadline) * (size_t)in->deadlinecap);
+    if (!in->deadlines) abort();
+  }
+  Deadline *d = &in->deadlines[in->ndeadlines++];
+  d->at = sched_now(vm) + ms;
+  d->depth = in->nframes;
+  d->fired = false;
+  d->mark = S(vm)->spawned;
+  interp_update_modes(vm);
+  return true;
+}
+
+bool sched_check_deadlines(Vm *vm)
+{
+  Interp *in = vm->interp;
+  Deadline *best = NULL;
+  for (int i = 0; i < in->ndeadlines; i++) {
+    Deadline *d = &in->deadlines[i];
+    if (!d->fired && (!best || d->at < best->at)) best = d;
+  }
+  if (!best || sched_now(vm) < best->at) return true;
+  best->fired = true;
+  cancel_descendants(vm, S(vm)->current, best->mark);
+  return err_throw_str(vm, "Deadline exceeded");
+}
+
+/* ---- mutex (RUNTIME.md 6) ----------------------------------------------------------- */
+
+bool sched_mutex_enter(Vm *vm, Value key)
+{
+  Sched *s = S(vm);
+  Interp *in = vm->interp;
+  ObjString *k = IS_NIL(key) ? str_cstr(vm, "__default__") : IS_STRING(key) ? AS_STRING(key) : val_to_string(vm, key);
+  Mutex *m = s->mutexes;
+  while (m && !str_eq(m->key, k)) m = m->next;
+  if (!m) {
+    m = calloc(1, sizeof(Mutex));
+    if (!m) abort();
+    m->key = k;
+    m->next = s->mutexes;
+    s->mutexes = m;
+  }
+  Task *me = s->current;
+  while (m->holder && m->holder != me) {
+    sched_wait_add(vm, &m->waiters);
+    int r = sched_block(vm, 0);
+    sched_wait_remove(vm, &m->waiters);
+    if (r < 0) return false;
+  }
+  m->holder = me;
+  m->count++;
+  if (in->npermits == in->permitcap) {
+    in->permitcap = in->permitcap ? in->permitcap * 2 : 4;
+    in->permits = realloc(in->permits, sizeof(Permit) * (size_t)in->permitcap);
+    if (!in->permits) abort();
+  }
+  in->permits[in->npermits].mutex = m;
+  in->permits[in->npermits].depth = in->nframes;
+  in->npermits++;
+  return true;
+}
+
+void sched_mutex_release(Vm *vm, void *mutex)
+{
+  Mutex *m = mutex;
+  if (--m->count > 0) return;
+  m->count = 0;
+  m->holder = NULL;
+  sched_wake_all(vm, &m->waiters);
+}
+
+/* ---- generators and streams (LANGUAGE.md 14) --------------------------------------- */
+
+static void gen_display(Vm *vm, ObjNative *n, Buf *out)
+{
+  Gen *g = n->data;
+  bool done = g->list_mode ? g->pos >= AS_LIST(g->list)->count : g->state == G_DONE;
+  buf_printf(out, "<%s%s>", g->stream ? "stream" : "generator", done ? " (done)" : "");
+}
+
+static void gen_mark(Vm *vm, ObjNative *n)
+{
+  Gen *g = n->data;
+  gc_mark_value(vm, g->closure);
+  gc_mark_value(vm, g->args);
+  gc_mark_value(vm, g->yielded);
+  gc_mark_value(vm, g->err_value);
+  gc_mark_value(vm, g->list);
+  if (g->ctx.live && vm->interp && vm->interp->sched && &g->ctx != S(vm)->loaded) interp_state_mark(vm, &g->ctx.st);
+}
+
+static void gen_finalize(Vm *vm, ObjNative *n)
+{
+  Gen *g = n->data;
+  if (!g) return;
+  ctx_free(&g->ctx);
+  free(g);
+  n->data = NULL;
+}
+
+static const NativeVtbl gen_vt = {"generator", gen_display, gen_mark, gen_finalize, false, NULL};
+static const NativeVtbl stream_vt = {"stream", gen_display, gen_mark, gen_finalize, false, NULL};
+
+static Gen *gen_alloc(void)
+{
+  Gen *g = calloc(1, sizeof(Gen));
+  if (!g) abort();
+  g->closure = g->args = g->yielded = g->err_value = g->list = NIL_VAL;
+  g->ctx.gen = g;
+  return g;
+}
+
+bool sched_make_generator(Vm *vm, ObjClosure *cl, int argc, Value *argv, Value *out)
+{
+  ObjList *args = list_new(vm, (uint32_t)(argc > 0 ? argc : 0));
+  for (int i = 0; i < argc; i++) list_push(vm, args, argv[i]);
+  Gen *g = gen_alloc();
+  g->stream = cl->fn->is_stream;
+  g->closure = OBJ_VAL(cl);
+  g->args = OBJ_VAL(args);
+  *out = OBJ_VAL(native_new(vm, g->stream ? &stream_vt : &gen_vt, g, sizeof(Gen)));
+  return true;
+}
+
+static Value make_list_stream(Vm *vm, Value list)
+{
+  Gen *g = gen_alloc();
+  g->stream = true;
+  g->list_mode = true;
+  g->list = IS_LIST(list) ? list : OBJ_VAL(list_new(vm, 0));
+  if (!IS_LIST(list)) list_push(vm, AS_LIST(g->list), list);
+  return OBJ_VAL(native_new(vm, &stream_vt, g, sizeof(Gen)));
+}
+
+static void gen_main(void)
+{
+  Vm *vm = boot_vm;
+  Sched *s = S(vm);
+  Gen *g = s->boot_gen;
+  arrived(vm, NULL);
+  ObjList *args = AS_LIST(g->args);
+  Value out;
+  bool ok = interp_call_direct(vm, AS_CLOSURE(g->closure), (int)args->count, args->items, &out);
+  if (!ok) {
+    g->failed = true;
+    g->err_kind = vm->err_kind;
+    g->err_value = vm->err_value;
+    err_clear(vm);
+    interp_clear_trace(vm);
+  }
+  interp_scope_cut(vm, -1);
+  g->state = G_DONE;
+  Task *t = s->current;
+  t->cur = g->resumer;
+  s->zombie = &g->ctx;
+  ctx_switch(vm, &g->ctx, g->resumer, true);
+  abort(); /* a finished generator is never resumed */
+}
+
+/* Pull the next value: 1 value, 0 finished, -1 error. */
+static int gen_pull(Vm *vm, Gen *g, Value *out)
+{
+  if (g->list_mode) {
+    ObjList *l = AS_LIST(g->list);
+    if (g->pos >= l->count) return 0;
+    *out = l->items[g->pos++];
+    return 1;
+  }
+  if (g->state == G_DONE) return 0;
+  if (g->state == G_RUNNING) {
+    err_runtime(vm, "generator is already running");
+    return -1;
+  }
+  Sched *s = S(vm);
+  Task *t = s->current;
+  Ctx *from = t->cur;
+  if (g->state == G_NEW) {
+    ctx_prepare(&g->ctx, gen_main);
+    s->boot_gen = g;
+  }
+  g->state = G_RUNNING;
+  g->resumer = from;
+  g->has_value = false;
+  t->cur = &g->ctx;
+  ctx_switch(vm, from, &g->ctx, false);
+  if (g->has_value) {
+    *out = g->yielded;
+    g->yielded = NIL_VAL;
+    g->has_value = false;
+    return 1;
+  }
+  if (g->failed) {
+    g->failed = false;
+    err_set(vm, g->err_kind, g->err_value);
+    g->err_value = NIL_VAL;
+    return -1;
+  }
+  return 0;
+}
+
+bool sched_yield(Vm *vm, Value v)
+{
+  Sched *s = S(vm);
+  Task *t = s->current;
+  Ctx *c = t->cur;
+  Gen *g = c->gen;
+  if (!g) return err_runtime(vm, "yield outside of a generator");
+  g->yielded = v;
+  g->has_value = true;
+  g->state = G_SUSPENDED;
+  t->cur = g->resumer;
+  ctx_switch(vm, c, g->resumer, false);
+  if (S(vm)->current->abandon) return abandon_error(vm);
+  return true;
+}
+
+static Gen *as_gen(Value v)
+{
+  if (!IS_NATIVE(v)) return NULL;
+  const NativeVtbl *vt = AS_NATIVE(v)->vt;
+  return vt == &gen_vt || vt == &stream_vt ? AS_NATIVE(v)->data : NULL;
+}
+
+static int gen_iter_next(Vm *vm, ObjNative *n, Value *out) { return gen_pull(vm, n->data, out); }
+
+int sched_method(Vm *vm, Value recv, ObjString *name, int argc, Value *argv, Value *out)
+{
+  Gen *g = as_gen(recv);
+  if (g) {
+    if (strcmp(name->chars, "next") == 0) {
+      Value v = NIL_VAL;
+      int r = gen_pull(vm, g, &v);
+      if (r < 0) return -1;
+      ObjDict *d = dict_new(vm, 2);
+      dict_set_cstr(vm, d, "done", BOOL_VAL(r == 0));
+      dict_set_cstr(vm, d, "value", v);
+      *out = OBJ_VAL(d);
+      return 1;
+    }
+  }
+  if (IS_NATIVE(recv) && iter_accepts(recv) && strcmp(name->chars, "iter") == 0) {
+    if (!iter_from(vm, recv, out)) return -1;
+    return 1;
+  }
+  return 0;
+}
+
+/* ---- lifetime ------------------------------------------------------------------------ */
+
+void sched_init(Vm *vm)
+{
+  static bool registered;
+  if (!registered) {
+    registered = true;
+    iter_register_native(&gen_vt, gen_iter_next);
+    iter_register_native(&stream_vt, gen_iter_next);
+    chan_register();
+  }
+  Sched *s = calloc(1, sizeof(Sched));
+  if (!s) abort();
+  s->root.state = T_RUNNING;
+  s->root.started = true;
+  s->root.cur = &s->root.ctx;
+  s->root.fn = s->root.arg = s->root.result = s->root.err_value = NIL_VAL;
+  s->current = &s->root;
+  s->loaded = &s->root.ctx;
+  vm->interp->sched = s;
+  boot_vm = vm;
+}
+
+void sched_reset(Vm *vm)
+{
+  Sched *s = S(vm);
+  if (!s) return;
+  boot_vm = vm;
+  for (int i = 0; i < s->nall; i++) {
+    Task *t = s->all[i];
+    ctx_free(&t->ctx);
+    buf_free(&t->out);
+    sched_waitlist_free(&t->waiters);
+    free(t);
+  }
+  s->nall = 0;
+  s->qhead = s->qtail = 0;
+  s->spawned = 0;
+  s->zombie = NULL;
+  s->virt_ms = 0;
+  sched_waitlist_free(&s->root.waiters);
+  buf_free(&s->root.out);
+  s->root.state = T_RUNNING;
+  s->root.abandon = s->root.deadlocked = false;
+  s->root.cur = &s->root.ctx;
+  s->current = &s->root;
+  s->loaded = &s->root.ctx;
+  while (s->mutexes) {
+    Mutex *m = s->mutexes;
+    s->mutexes = m->next;
+    sched_waitlist_free(&m->waiters);
+    free(m);
+  }
+}
+
+void sched_free(Vm *vm)
+{
+  Sched *s = S(vm);
+  if (!s) return;
+  sched_reset(vm);
+  free(s->root.ctx.st.troots);
+  free(s->all);
+  free(s->queue);
+  free(s);
+  vm->interp->sched = NULL;
+}
+
+void sched_mark(Vm *vm)
+{
+  Sched *s = S(vm);
+  if (!s) return;
+  if (s->loaded != &s->root.ctx) interp_state_mark(vm, &s->root.ctx.st);
+  for (int i = 0; i < s->nall; i++) {
+    Task *t = s->all[i];
+    gc_mark_value(vm, t->fn);
+    gc_mark_value(vm, t->arg);
+    gc_mark_value(vm, t->result);
+    gc_mark_value(vm, t->err_value);
+    if (t->ctx.live && &t->ctx != s->loaded) interp_state_mark(vm, &t->ctx.st);
+  }
+  for (Mutex *m = s->mutexes; m; m = m->next) gc_mark_obj(vm, (Obj *)m->key);
+}

@@ -10,10 +10,10 @@
  * of no persistent format, but it must stay sorted (checked by
  * tests/unit/test_builtins.c). `pi` and `e` are not functions: see
  * builtin_constant(). The shared-state builtins of LANGUAGE.md 13
- * (atomics, shared cells/maps, sync_*, mailbox_*, circuit breakers) are
- * here, in their own section; the scheduler's builtins (await, channels,
- * cancel...) are implemented by the concurrency files and only listed
- * here, because the table is the one place builtin names are known.
+ * (shared cells/maps, sync_*, mailbox_*, circuit breakers) are here, in
+ * their own section; the scheduler's builtins (await, channels, atomics,
+ * cancel...) are implemented by the concurrency files (sched.h) and only
+ * listed here, because the table is the one place builtin names are known.
  *
  * Contract of every builtin (builtins.h): `bool fn(vm, argc, argv, out)`.
  * [argv] is rooted (it lives on the VM stack); a missing argument is simply
@@ -1971,8 +1971,8 @@ static bool bi_schema_of(Vm *vm, int argc, Value *argv, Value *out)
 }
 
 /* ======================================================================
- * 13 Shared state: atomics, shared cells and maps, sync primitives,
- * mailboxes, circuit breakers
+ * 13 Shared state: shared cells and maps, sync primitives, mailboxes,
+ * circuit breakers
  *
  * The scheduler is cooperative and single-threaded (LANGUAGE.md 13), so
  * none of these needs a real lock: an operation runs from start to end
@@ -1980,9 +1980,8 @@ static bool bi_schema_of(Vm *vm, int argc, Value *argv, Value *out)
  * natives): every task holding one sees the same state, unlike lists and
  * dicts (value semantics).
  *
- *  - atomic(v=0): `<atomic:V>`; atomic_get(a); atomic_set(a, v) -> old;
- *    atomic_add(a, d=1) -> old (the new value is a + d, LANGUAGE.md 5.2
- *    addition); atomic_cas(a, expected, new) -> bool (structural ==).
+ *  - Atomics (atomic, atomic_get/set/add/cas) are the scheduler's
+ *    (channel.c, chan_bi_atomic*); they are only listed in the table.
  *  - shared_cell(v=nil): `<shared_cell:V>`; shared_map(dict={}):
  *    `<shared_map:{...}>`. The accessors are shared by both kinds (the name
  *    rule of LANGUAGE.md 13: shared_cell/get/... = shared_cell, shared_get,
@@ -2034,16 +2033,6 @@ static bool bi_schema_of(Vm *vm, int argc, Value *argv, Value *out)
  * Its C arrays are allocated through mem_realloc (accounted heap).
  * ====================================================================== */
 
-static bool need_native(Vm *vm, const char *fn, const char *what, const NativeVtbl *vt,
-                        int argc, Value *argv, void **data)
-{
-  Value v = arg(argc, argv, 0);
-  if (!IS_NATIVE(v) || AS_NATIVE(v)->vt != vt)
-    return err_throw_str(vm, "%s: first argument must be %s", fn, what);
-  *data = AS_NATIVE(v)->data;
-  return true;
-}
-
 static void native_free_data(Vm *vm, ObjNative *n)
 {
   if (n->data) mem_free(vm, n->data, n->size);
@@ -2051,71 +2040,6 @@ static void native_free_data(Vm *vm, ObjNative *n)
 }
 
 static bool native_same(ObjNative *a, ObjNative *b) { return a == b; }
-
-/* ---- atomics ---------------------------------------------------------------- */
-
-typedef struct AtomicData {
-  Value value;
-} AtomicData;
-
-static void atomic_display(Vm *vm, ObjNative *n, Buf *out)
-{
-  buf_puts(out, "<atomic:");
-  val_display(vm, ((AtomicData *)n->data)->value, out);
-  buf_putc(out, '>');
-}
-
-static void atomic_mark(Vm *vm, ObjNative *n) { gc_mark_value(vm, ((AtomicData *)n->data)->value); }
-
-static const NativeVtbl atomic_vt = {
-  "atomic", atomic_display, atomic_mark, native_free_data, false, native_same,
-};
-
-static bool bi_atomic(Vm *vm, int argc, Value *argv, Value *out)
-{
-  AtomicData *a = mem_alloc(vm, sizeof *a);
-  a->value = argc >= 1 ? argv[0] : val_int(0);
-  *out = OBJ_VAL(native_new(vm, &atomic_vt, a, sizeof *a));
-  return true;
-}
-
-#define ATOMIC_ARG(fn)                                                           \
-  AtomicData *a = NULL;                                                          \
-  if (!need_native(vm, fn, "an atomic", &atomic_vt, argc, argv, (void **)&a)) return false
-
-static bool bi_atomic_get(Vm *vm, int argc, Value *argv, Value *out)
-{
-  ATOMIC_ARG("atomic_get");
-  *out = a->value;
-  return true;
-}
-
-static bool bi_atomic_set(Vm *vm, int argc, Value *argv, Value *out)
-{
-  ATOMIC_ARG("atomic_set");
-  *out = a->value;
-  a->value = arg(argc, argv, 1);
-  return true;
-}
-
-static bool bi_atomic_add(Vm *vm, int argc, Value *argv, Value *out)
-{
-  ATOMIC_ARG("atomic_add");
-  Value d = argc >= 2 ? argv[1] : val_int(1), sum;
-  if (!op_add(vm, a->value, d, &sum)) return false;
-  *out = a->value;
-  a->value = sum;
-  return true;
-}
-
-static bool bi_atomic_cas(Vm *vm, int argc, Value *argv, Value *out)
-{
-  ATOMIC_ARG("atomic_cas");
-  if (!val_equal(a->value, arg(argc, argv, 1))) return ret_bool(out, false);
-  a->value = arg(argc, argv, 2);
-  return ret_bool(out, true);
-}
-#undef ATOMIC_ARG
 
 /* ---- shared cells and maps -------------------------------------------------- */
 
@@ -2714,11 +2638,6 @@ const BuiltinDef builtin_table[] = {
   {"atomic_get", chan_bi_atomic_get},
   {"atomic_set", chan_bi_atomic_set},
   {"await", sched_bi_await},
-  {"atomic", bi_atomic},
-  {"atomic_add", bi_atomic_add},
-  {"atomic_cas", bi_atomic_cas},
-  {"atomic_get", bi_atomic_get},
-  {"atomic_set", bi_atomic_set},
   {"basename", bi_basename},
   {"camel_to_kebab", bi_camel_to_kebab},
   {"camel_to_pascal", bi_uppercase_first},
@@ -2728,7 +2647,6 @@ const BuiltinDef builtin_table[] = {
   {"ceil", bi_ceil},
   {"channel", chan_bi_channel},
   {"chunk", bi_chunk},
-  {"close_channel", chan_bi_close_channel},
   {"circuit_breaker", bi_circuit_breaker},
   {"circuit_breaker_check", bi_circuit_check},
   {"circuit_breaker_record_failure", bi_circuit_record_failure},
@@ -2738,6 +2656,7 @@ const BuiltinDef builtin_table[] = {
   {"circuit_record_failure", bi_circuit_record_failure},
   {"circuit_record_success", bi_circuit_record_success},
   {"circuit_reset", bi_circuit_reset},
+  {"close_channel", chan_bi_close_channel},
   {"contains", bi_contains},
   {"cos", bi_cos},
   {"dedup_by", bi_dedup_by},

@@ -74,10 +74,13 @@
  * produced ObjFunctions are GC objects, safe because the collector only
  * runs at interpreter safe points, never during compilation.
  *
- * Not built yet (tier 2, clearly marked hooks): spawn, parallel, select,
- * mutex, deadline, yield and emit compile to UNSUPPORTED / RAISE
- * instructions that fail with `Runtime error: <form> is not supported yet`
- * when reached.
+ * Concurrency (V1): spawn and parallel bodies compile to closures (the
+ * snapshot of LANGUAGE.md 13) handed to SPAWN / PARALLEL; deadline and
+ * mutex blocks bracket their body with SETUP/END instructions and an unwind
+ * entry (U_DEADLINE, U_MUTEX) so break/continue/return emit the END; select
+ * compiles to SELECT plus a chain of case-index tests; `yield`/`emit` mark
+ * the function as a generator / stream (interp.c's call_value then builds
+ * a generator instead of pushing a frame), and `gen fn` sets is_stream.
  */
 #include "compiler.h"
 
@@ -124,7 +127,7 @@ typedef struct LoopInfo {
   int nbreaks, capbreaks;
 } LoopInfo;
 
-enum { U_LOOP, U_HANDLER, U_FINALLY };
+enum { U_LOOP, U_HANDLER, U_FINALLY, U_DEADLINE, U_MUTEX };
 
 typedef struct Unwind {
   int kind;
@@ -170,6 +173,7 @@ typedef struct Comp {
   int nimports_done, capimports_done;
   struct CompImported *imported; /* names bound by imports (collisions) */
   int nimported, capimported;
+  bool next_is_stream; /* the next compile_function compiles a `gen fn` (V1) */
 } Comp;
 
 typedef struct CompImported {
@@ -319,7 +323,7 @@ static void emit_raise(Comp *c, ErrKind kind, const char *msg)
   emit_u16(c, const_str(c, msg));
 }
 
-static void emit_unsupported(Comp *c, const char *what)
+static __attribute__((unused)) void emit_unsupported(Comp *c, const char *what)
 {
   emit_op_u16(c, OP_UNSUPPORTED, const_str(c, what));
 }
@@ -593,6 +597,10 @@ static void emit_unwind_to(Comp *c, int stop)
   for (int i = n - 1; i >= stop; i--) {
     if (saved[i].kind == U_HANDLER) {
       emit_op(c, OP_POP_HANDLER);
+    } else if (saved[i].kind == U_DEADLINE) {
+      emit_op(c, OP_DEADLINE_END);
+    } else if (saved[i].kind == U_MUTEX) {
+      emit_op(c, OP_MUTEX_EXIT);
     } else if (saved[i].kind == U_FINALLY) {
       int line = c->line, col = c->col;
       fs->nunwind = i; /* the finally body runs outside its own try */
@@ -683,6 +691,8 @@ static void compile_function(Comp *c, const char *name, ParamList *params, Node 
   fs.fn = fn;
   fn->name = intern(c, name);
   fn->file = c->file;
+  fn->is_stream = c->next_is_stream; /* `gen fn` (V1) */
+  c->next_is_stream = false;
   c->fs = &fs;
 
   int np = params ? params->count : 0;
@@ -1108,6 +1118,124 @@ static void compile_retry(Comp *c, Node *n)
   end_scope(c);
 }
 
+/* ---- concurrency, deadlines, generators (V1; RUNTIME.md 4, 6) ---------------- */
+
+/* spawn { body }: the body becomes a closure (a snapshot of the variables
+ * it uses) that SPAWN turns into a task handle. */
+static void compile_spawn(Comp *c, Node *n)
+{
+  compile_function(c, "", NULL, n->as.unop.expr, -1, n->line);
+  AT(n);
+  emit_op(c, OP_SPAWN);
+}
+
+/* parallel(n) { i -> } / parallel each xs { x -> } / parallel settle:
+ * arg, the body as a one-parameter closure, the options dict (or nil). */
+static void compile_parallel(Comp *c, Node *n)
+{
+  compile_expr(c, n->as.parallel.arg);
+  Param p;
+  memset(&p, 0, sizeof p);
+  p.name = n->as.parallel.var ? n->as.parallel.var : "_";
+  p.line = n->line;
+  ParamList pl = {&p, 1};
+  compile_function(c, "", &pl, n->as.parallel.body, -1, n->line);
+  if (n->as.parallel.options) compile_expr(c, n->as.parallel.options);
+  else emit_op(c, OP_NIL);
+  AT(n);
+  emit_op(c, OP_PARALLEL);
+  emit_byte(c, (uint8_t)n->as.parallel.mode);
+  emit_byte(c, n->as.parallel.as_stream ? 1 : 0);
+}
+
+/* deadline DUR { body }: DEADLINE_SETUP, body, DEADLINE_END; exits by
+ * break/continue/return emit the END through the unwind entry. */
+static void compile_deadline_block(Comp *c, Node *n)
+{
+  compile_expr(c, n->as.deadline.arg);
+  AT(n);
+  emit_op(c, OP_DEADLINE_SETUP);
+  push_unwind(c, U_DEADLINE, NULL, NULL);
+  compile_block_expr(c, n->as.deadline.body);
+  pop_unwind(c);
+  AT(n);
+  emit_op(c, OP_DEADLINE_END);
+}
+
+/* mutex [key] { body }: the permit is released at the end, by exits
+ * through the unwind entry, and by the interpreter on frame pops and
+ * catches. */
+static void compile_mutex_block(Comp *c, Node *n)
+{
+  if (n->as.deadline.arg) compile_expr(c, n->as.deadline.arg);
+  else emit_op(c, OP_NIL);
+  AT(n);
+  emit_op(c, OP_MUTEX_ENTER);
+  push_unwind(c, U_MUTEX, NULL, NULL);
+  compile_block_expr(c, n->as.deadline.body);
+  pop_unwind(c);
+  AT(n);
+  emit_op(c, OP_MUTEX_EXIT);
+}
+
+/* select { v from ch { } ... timeout DUR { } | default { } }: SELECT
+ * pushes the received value and the case index (-1: timeout / default),
+ * then a chain of index tests runs the chosen body. */
+static void compile_select(Comp *c, Node *n)
+{
+  int d0 = c->fs->depth;
+  int cnt = n->as.select.count;
+  if (cnt > 200) comp_fail(c, n->line, "too many select cases");
+  int mode = n->as.select.timeout ? 1 : n->as.select.default_body ? 2 : 0;
+  for (int i = 0; i < cnt; i++) compile_expr(c, n->as.select.cases[i].channel);
+  if (mode == 1) compile_expr(c, n->as.select.timeout);
+  AT(n);
+  emit_op_eff(c, OP_SELECT, 2 - cnt - (mode == 1 ? 1 : 0));
+  emit_byte(c, (uint8_t)cnt);
+  emit_byte(c, (uint8_t)mode);
+  begin_scope(c);
+  int idx = hidden_slot(c);
+  emit_op_u16(c, OP_SET_LOCAL, (unsigned)idx);
+  int val = hidden_slot(c);
+  emit_op_u16(c, OP_SET_LOCAL, (unsigned)val);
+  long *ends = arena_alloc(&c->arena, (size_t)(cnt + 1) * sizeof(long));
+  for (int i = 0; i < cnt; i++) {
+    SelectCase *sc = &n->as.select.cases[i];
+    emit_op_u16(c, OP_GET_LOCAL, (unsigned)idx);
+    emit_int(c, i);
+    emit_op(c, OP_EQ);
+    long jf = emit_jump(c, OP_JUMP_IF_FALSE);
+    begin_scope(c);
+    if (sc->var) {
+      emit_op_u16(c, OP_GET_LOCAL, (unsigned)val);
+      declare_store(c, sc->var, true, false);
+    }
+    compile_block_expr(c, sc->body);
+    end_scope(c);
+    ends[i] = emit_jump(c, OP_JUMP);
+    patch_here(c, jf);
+    c->fs->depth = d0;
+  }
+  if (mode == 1) compile_block_expr(c, n->as.select.timeout_body);
+  else if (mode == 2) compile_block_expr(c, n->as.select.default_body);
+  else emit_op(c, OP_NIL);
+  for (int i = 0; i < cnt; i++) patch_here(c, ends[i]);
+  c->fs->depth = d0 + 1;
+  end_scope(c);
+}
+
+/* yield [v] / emit v: the enclosing function becomes a generator (a
+ * stream for `gen fn`, or when it uses emit). */
+static void compile_yield(Comp *c, Node *n)
+{
+  if (n->as.unop.expr) compile_expr(c, n->as.unop.expr);
+  else emit_op(c, OP_NIL);
+  AT(n);
+  if (n->kind == N_EMIT) c->fs->fn->is_stream = true;
+  else if (!c->fs->fn->is_stream) c->fs->fn->is_generator = true;
+  emit_op(c, OP_YIELD);
+}
+
 /* ---- match ---------------------------------------------------------------- */
 
 typedef struct Fails {
@@ -1380,13 +1508,14 @@ static void compile_expr(Comp *c, Node *n)
     break;
   case N_RETRY: compile_retry(c, n); break;
   /* ---- tier-2 hooks: not supported yet ---- */
-  case N_SPAWN: emit_unsupported(c, "spawn"); emit_op(c, OP_NIL); break;
-  case N_PARALLEL: emit_unsupported(c, "parallel"); emit_op(c, OP_NIL); break;
-  case N_DEADLINE: emit_unsupported(c, "deadline"); emit_op(c, OP_NIL); break;
-  case N_MUTEX: emit_unsupported(c, "mutex"); emit_op(c, OP_NIL); break;
-  case N_SELECT: emit_unsupported(c, "select"); emit_op(c, OP_NIL); break;
-  case N_YIELD: emit_unsupported(c, "yield"); emit_op(c, OP_NIL); break;
-  case N_EMIT: emit_unsupported(c, "emit"); emit_op(c, OP_NIL); break;
+  /* ---- concurrency, deadlines, generators (V1) ---- */
+  case N_SPAWN: compile_spawn(c, n); break;
+  case N_PARALLEL: compile_parallel(c, n); break;
+  case N_DEADLINE: compile_deadline_block(c, n); break;
+  case N_MUTEX: compile_mutex_block(c, n); break;
+  case N_SELECT: compile_select(c, n); break;
+  case N_YIELD:
+  case N_EMIT: compile_yield(c, n); break;
   default:
     if (n->kind >= N_LET && n->kind < N_PROGRAM) {
       /* statements used as expressions: their value is nil */
@@ -1715,6 +1844,7 @@ static void compile_break(Comp *c, Node *n, bool is_break)
 static void compile_fn_decl(Comp *c, Node *n)
 {
   const char *name = n->as.fn.name;
+  c->next_is_stream = n->as.fn.is_gen; /* V1: gen fn returns a stream */
   if (at_global_scope(c)) {
     compile_function(c, name, &n->as.fn.params, n->as.fn.body, -1, n->line);
     AT(n);
@@ -1724,6 +1854,7 @@ static void compile_fn_decl(Comp *c, Node *n)
     return;
   }
   int slot = add_local(c, name, false, false);
+  c->next_is_stream = n->as.fn.is_gen;
   compile_function(c, name, &n->as.fn.params, n->as.fn.body, slot, n->line);
   AT(n);
   emit_op_u16(c, OP_SET_LOCAL, (unsigned)slot);

@@ -125,6 +125,8 @@ long dbg_disasm_instruction(Vm *vm, ObjFunction *fn, long off, Buf *out)
   case OP_CALL:
   case OP_TAIL_CALL:
   case OP_INTERP: buf_printf(out, "%u", p[0]); break;
+  case OP_PARALLEL: buf_printf(out, "mode %u%s", p[0], p[1] ? " as stream" : ""); break;
+  case OP_SELECT: buf_printf(out, "cases %u mode %u", p[0], p[1]); break;
   case OP_CALL_BUILTIN: {
     unsigned idx = u16_at(p);
     buf_printf(out, "%s argc %u", (int)idx < builtin_count ? builtin_table[idx].name : "?", p[2]);

@@ -54,15 +54,11 @@
  * be dispatched in slow_poll() before the countdown starts; deadlines,
  * steps and tasks would add their checks there too.
  */
-#define _GNU_SOURCE /* pipe2 */
 #include "interp.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "builtins.h"
 #include "error.h"
@@ -108,8 +104,6 @@ void interp_init(Vm *vm)
   in->stack_end = in->stack + INTERP_STACK_VALUES;
   in->frames = malloc(sizeof(Frame) * INTERP_MAX_FRAMES);
   if (!in->frames) abort();
-  in->wake_fd[0] = in->wake_fd[1] = -1;
-  if (pipe2(in->wake_fd, O_CLOEXEC | O_NONBLOCK) != 0) in->wake_fd[0] = in->wake_fd[1] = -1;
   in->main_closure = NIL_VAL;
   in->input = NIL_VAL;
   in->result = NIL_VAL;
@@ -136,8 +130,6 @@ void interp_free(Vm *vm)
   free(in->frames);
   free(in->deadlines);
   free(in->permits);
-  if (in->wake_fd[0] >= 0) close(in->wake_fd[0]);
-  if (in->wake_fd[1] >= 0) close(in->wake_fd[1]);
   free(in->stack);
   free(in->handlers);
   free(in->globals);
@@ -513,13 +505,8 @@ void vm_interrupt(Vm *vm, int signo)
   if (!in) return;
   if (!in->sig_pending) in->sig_pending = signo ? signo : 15;
   in->attention = in->attention | ATTN_SIGNAL;
-  /* wake a scheduler blocked in poll() (write is async-signal-safe) */
-  if (in->wake_fd[1] >= 0) {
-    int saved = errno;
-    ssize_t r = write(in->wake_fd[1], "", 1);
-    (void)r;
-    errno = saved;
-  }
+  /* a scheduler blocked waiting (sched.c) wakes because the signal
+   * interrupts its poll(), or at its next bounded wait slice */
 }
 
 bool vm_was_interrupted(Vm *vm, int *signo)

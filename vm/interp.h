@@ -148,7 +148,6 @@ typedef struct Interp {
 
   /* scheduler (sched.c): tasks, generators, channels, mutexes */
   struct Sched *sched;
-  int wake_fd[2];     /* self-pipe written by vm_interrupt (-1 when none) */
   int64_t cancel_seen_ms; /* when the host cancellation was first seen */
 
   /* globals of the main module */

@@ -33,8 +33,8 @@
  *
  * Scheduling: a FIFO ready queue. A task runs until it blocks
  * (sched_block); the blocked task then runs the next ready task, or, with
- * none ready, waits in poll() on the self-pipe that vm_interrupt writes,
- * with a timeout for the earliest timer (sleep end, select timeout,
+ * none ready, sleeps in poll() (no descriptors: a host signal interrupts
+ * it, and each sleep is at most WAIT_SLICE_MS) until the earliest timer (sleep end, select timeout,
  * deadline, in-flight grace of a host cancellation). With
  * VmConfig.fake_sleep the clock is virtual and jumps to the next timer.
  * Waits re-check their condition after every wake (wakes may be spurious),
@@ -92,6 +92,7 @@
 
 #define TASK_STACK_VALUES (1 << 16) /* operand stack of a task / generator */
 #define CANCEL_GRACE_MS 250         /* RUNTIME.md 5.4 in-flight grace */
+#define WAIT_SLICE_MS 50            /* longest single poll() when idle */
 
 /* ---- records ------------------------------------------------------------------ */
 
@@ -372,17 +373,14 @@ static void switch_task(Vm *vm, Task *from, Task *to)
   ctx_switch(vm, from->cur, to->cur, from->state == T_DONE);
 }
 
-static void poll_wake(Interp *in, int64_t ms)
+/* Sleep up to [ms] (< 0: one slice). A host signal interrupts poll()
+ * (EINTR) in the worker; the slice bounds the wait when vm_interrupt is
+ * called from another thread or lands just before poll() starts. The
+ * worker's seccomp filter allows poll() but no extra file descriptors. */
+static void poll_wake(int64_t ms)
 {
-  if (in->wake_fd[0] < 0) {
-    if (ms > 0) {
-      struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
-      nanosleep(&ts, NULL);
-    }
-    return;
-  }
-  struct pollfd p = {.fd = in->wake_fd[0], .events = POLLIN};
-  poll(&p, 1, ms > INT32_MAX ? INT32_MAX : (int)ms);
+  if (ms < 0 || ms > WAIT_SLICE_MS) ms = WAIT_SLICE_MS;
+  poll(NULL, 0, (int)ms);
 }
 
 /* Nothing is ready: wait for the earliest timer or a host signal and make
@@ -399,19 +397,14 @@ static bool wait_events(Vm *vm)
   }
   if (!in->sig_pending) {
     if (!earliest) {
-      if (vm->cfg.fake_sleep || !vm->cfg.job.supervised || in->wake_fd[0] < 0) return false;
-      poll_wake(in, -1);
+      if (vm->cfg.fake_sleep || !vm->cfg.job.supervised) return false;
+      poll_wake(-1);
     } else {
       int64_t now = sched_now(vm);
       if (earliest > now) {
         if (vm->cfg.fake_sleep) s->virt_ms = earliest;
-        else poll_wake(in, earliest - now);
+        else poll_wake(earliest - now);
       }
-    }
-  }
-  if (in->wake_fd[0] >= 0) {
-    char buf[64];
-    while (read(in->wake_fd[0], buf, sizeof buf) > 0) {
     }
   }
   if (in->sig_pending) make_ready(s, &s->root);

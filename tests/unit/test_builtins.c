@@ -714,6 +714,53 @@ static void test_time(void **state)
   assert_true(AS_INT(CALL0("now_ms")) > 1600000000000LL);
 }
 
+/* ---- 12.5 to_set, 13 shared state (builtins.c) ----------------------------- */
+
+static void test_shared_state(void **state)
+{
+  assert_string_equal(D(CALL("to_set", list_of(4, I(2), I(1), I(2), I(3)))), "set(2, 1, 3)");
+  assert_string_equal(D(CALL("to_set", val_nil())), "set()");
+
+  Value c = CALL("shared_cell", I(1));
+  gc_push_root(vm, c);
+  assert_string_equal(val_type_name(c), "shared_cell");
+  assert_int_equal(AS_INT(CALL("shared_set", c, I(2))), 1);
+  assert_true(AS_BOOL(CALL("shared_cas", c, I(2), S("x"))));
+  assert_false(AS_BOOL(CALL("shared_cas", c, I(2), I(3))));
+  assert_string_equal(D(c), "<shared_cell:x>");
+  assert_string_equal(FAILS("shared_get", I(1)),
+                      "Thrown: shared_get: first argument must be a shared_cell or shared_map");
+
+  /* mailbox messages and map contents survive collections */
+  Value m = CALL("shared_map", val_nil());
+  gc_push_root(vm, m);
+  CALL("shared_set", m, S("k"), list_of(2, S("a"), S("b")));
+  CALL("mailbox_open", S("box"));
+  assert_true(AS_BOOL(CALL("mailbox_send", S("box"), list_of(1, S("payload")))));
+  gc_collect(vm);
+  gc_collect(vm);
+  assert_string_equal(D(CALL("shared_get", m, S("k"))), "[a, b]");
+  assert_string_equal(D(CALL("mailbox_receive", S("box"))), "[payload]");
+  assert_true(IS_NIL(CALL("mailbox_receive", S("box"))));
+  gc_pop_root(vm);
+  gc_pop_root(vm);
+
+  Value p = CALL("sync_mutex_acquire", S("m"));
+  gc_push_root(vm, p);
+  assert_string_equal(FAILS("sync_mutex_acquire", S("m")),
+                      "Runtime error: sync_mutex_acquire: 'm' is held (waiting needs the scheduler)");
+  assert_true(AS_BOOL(CALL("sync_release", p)));
+  assert_false(AS_BOOL(CALL("sync_release", p)));
+  gc_pop_root(vm);
+
+  CALL("mock_time", I(0));
+  CALL("circuit_breaker", S("cb"), I(1), val_duration(100));
+  assert_string_equal(D(CALL("circuit_record_failure", S("cb"))), "open");
+  CALL("advance_time", I(100));
+  assert_string_equal(D(CALL("circuit_check", S("cb"))), "half_open");
+  CALL0("unmock_time");
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
@@ -732,6 +779,7 @@ int main(void)
     cmocka_unit_test_setup_teardown(test_json_stringify, setup, teardown),
     cmocka_unit_test_setup_teardown(test_schemas, setup, teardown),
     cmocka_unit_test_setup_teardown(test_time, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_shared_state, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -24,11 +24,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "buf.h"
 #include "compiler.h"
 #include "parser.h"
 #include "state.h"
+
+#define IMP_MAX_FILE (64L << 20) /* bytes of one module file */
 
 typedef struct ImpRegistry {
   ImpModule **mods;
@@ -246,14 +249,22 @@ static bool ends_with(const char *s, const char *suffix)
   return a >= b && memcmp(s + a - b, suffix, b) == 0;
 }
 
+/* Read the regular file [path] (at most IMP_MAX_FILE bytes: a device or
+ * a FIFO such as /dev/zero must not hang the compiler). */
 static bool read_file(const char *path, Buf *out)
 {
   FILE *f = fopen(path, "rb");
   if (!f) return false;
+  struct stat st;
+  if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > IMP_MAX_FILE) {
+    fclose(f);
+    errno = EINVAL;
+    return false;
+  }
   char chunk[65536];
   size_t n;
-  while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) buf_append(out, chunk, n);
-  bool ok = ferror(f) == 0;
+  while ((n = fread(chunk, 1, sizeof chunk, f)) > 0 && out->len <= IMP_MAX_FILE) buf_append(out, chunk, n);
+  bool ok = ferror(f) == 0 && out->len <= IMP_MAX_FILE;
   fclose(f);
   return ok;
 }
@@ -350,9 +361,12 @@ ImpModule *imp_load(Vm *vm, const char *importer_file, const char *path, char *e
     m = find_key(vm, key);
     if (!m) {
       Buf src = {0};
+      errno = 0;
       if (!read_file(file.data, &src)) {
         snprintf(err, errlen, "Import error: cannot read module '%s' (%s): %s", path, file.data,
-                 errno ? strerror(errno) : "read error");
+                 errno == EINVAL ? "not a regular file of at most 64 MiB"
+                 : errno         ? strerror(errno)
+                                 : "read error");
         buf_free(&src);
         buf_free(&file);
         free(key);

@@ -4,9 +4,11 @@
  *
  * Design
  * ------
- * Stack machine over the Values of value.h. One operand stack per VM
- * (INTERP_STACK_VALUES, plain malloc, never moved, so pointers into it such
- * as a builtin's argv stay valid while the builtin calls back into the VM).
+ * Stack machine over the Values of value.h. One operand stack per fiber
+ * (the root's: INTERP_STACK_VALUES, plain malloc; tasks and generators get
+ * their own from sched.c), never moved, so pointers into it such as a
+ * builtin's argv stay valid while the builtin calls back into the VM or
+ * blocks.
  * A frame's callee sits at slots[-1], its slots[0 .. nlocals) hold the
  * parameters then the other locals, and its operands follow. The compiler
  * guarantees at most INTERP_MAX_OPERANDS operands per frame, so a call only
@@ -50,9 +52,23 @@
  * second label table whose entries all run the counting stub first; the
  * table is chosen at safe points (the switch build tests a flag instead).
  *
+ * Tasks, generators, deadlines, mutexes (sched.c): struct Interp holds the
+ * state of the fiber that runs (ExecState of interp.h: stack, frames,
+ * handler records, deadline entries, permits); sched.c saves and loads it
+ * when it switches fibers, so this loop never knows which task it runs.
+ * The blocking instructions (PARALLEL, MUTEX_ENTER, SELECT, YIELD) and
+ * blocking builtins (await, sleep, receive...) may switch; the locals of
+ * run() stay valid because each fiber has its own stack and frames. A
+ * deadline entry or permit is dropped when its frame pops (RETURN, error
+ * unwinding, vm_call's unwind) and when a catch cuts below the heights its
+ * handler record saved (RUNTIME.md 4, 6). While a deadline is active the
+ * attention word keeps ATTN_TIMER, so safe points read the clock
+ * (RUNTIME.md 1.5 "simpler alternative"). Calling a generator function
+ * builds a generator (call_value) instead of pushing a frame.
+ *
  * Hooks left for later (tier 2): interrupt handlers (on_interrupt) would
- * be dispatched in slow_poll() before the countdown starts; deadlines,
- * steps and tasks would add their checks there too.
+ * be dispatched in slow_poll() before the countdown starts; steps would
+ * add their checks there too.
  */
 #include "interp.h"
 
@@ -1737,7 +1753,7 @@ resume:
   }
   CASE(YIELD) {
     SYNC();
-    bool ok = sched_yield(vm, sp[-1]);
+    bool ok = sched_gen_yield(vm, sp[-1]);
     SET_MODE();
     if (!ok) THROW();
     sp[-1] = NIL_VAL;

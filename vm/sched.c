@@ -480,6 +480,17 @@ static void task_abandon(Vm *vm, Task *t)
   cancel_descendants(vm, t, t->id);
 }
 
+/* The end of the in-flight grace of a host cancellation (RUNTIME.md 5.4):
+ * 250 ms from when it was seen, capped under a supervisor at the kill
+ * instant minus the 25 ms final-frame reserve. */
+static int64_t cancel_grace_end(Vm *vm)
+{
+  int64_t g = CANCEL_GRACE_MS;
+  if (vm->cfg.job.supervised && vm->cfg.job.grace_ms > 0 && vm->cfg.job.grace_ms - 25 < g)
+    g = vm->cfg.job.grace_ms - 25 > 0 ? vm->cfg.job.grace_ms - 25 : 0;
+  return vm->interp->cancel_seen_ms + g;
+}
+
 static const Deadline *earliest_deadline(Interp *in)
 {
   const Deadline *best = NULL;
@@ -502,7 +513,7 @@ int sched_block(Vm *vm, int64_t until)
   const Deadline *d = earliest_deadline(in);
   if (d && (!wake || d->at < wake)) wake = d->at;
   if (root && in->cancel_requested) {
-    int64_t g = in->cancel_seen_ms + CANCEL_GRACE_MS;
+    int64_t g = cancel_grace_end(vm);
     if (!wake || g < wake) wake = g;
   }
   me->wake_at = wake;
@@ -517,7 +528,7 @@ int sched_block(Vm *vm, int64_t until)
   if (me->abandon) return abandon_error(vm), -1;
   if (!interp_safe_point(vm)) return -1;
   int64_t now = sched_now(vm);
-  if (root && in->cancel_requested && now >= in->cancel_seen_ms + CANCEL_GRACE_MS) {
+  if (root && in->cancel_requested && now >= cancel_grace_end(vm)) {
     cancel_descendants(vm, me, 0);
     err_throw_str(vm, "kind:cancelled:VM cancelled by host");
     return -1;
@@ -1090,7 +1101,7 @@ static int gen_pull(Vm *vm, Gen *g, Value *out)
   return 0;
 }
 
-bool sched_yield(Vm *vm, Value v)
+bool sched_gen_yield(Vm *vm, Value v)
 {
   Sched *s = S(vm);
   Task *t = s->current;

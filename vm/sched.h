@@ -83,7 +83,7 @@ bool sched_select(Vm *vm, Value *chans, int n, int mode, Value timeout, Value *v
 bool sched_make_generator(Vm *vm, ObjClosure *cl, int argc, Value *argv, Value *out);
 /* `yield v` / `emit v` inside a generator body: hand [v] to the puller and
  * suspend until the next pull. */
-bool sched_yield(Vm *vm, Value v);
+bool sched_gen_yield(Vm *vm, Value v);
 
 /* ---- methods on host objects (generator, stream, channel, task, atomic) -- */
 

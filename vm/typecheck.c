@@ -130,7 +130,7 @@ static Value compile_shape(Ctx *x, const TypeExpr *t, int depth)
     list_push(vm, l, text_of(vm, f->type));
   }
   /* field indexes in name order (insertion sort: shapes are small) */
-  int *idx = malloc(sizeof(int) * (size_t)(n ? n : 1));
+  int *idx = malloc(sizeof(int) * (n > 0 ? (size_t)n : 1u));
   if (!idx) abort();
   for (int i = 0; i < n; i++) {
     int j = i;

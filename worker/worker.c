@@ -66,16 +66,6 @@
 #include "vm/vm.h"
 #include "worker/sandbox.h"
 
-/* Where the lock-down runs (docs/sandbox.md). 1: in VmConfig.on_compiled,
- * after every import is read and compiled, right before the first
- * instruction. 0: just before vm_run_source(), the worker having read the
- * program file itself -- the same for programs without imports; an import
- * then fails under the sandbox (its open() is forbidden). Set to 1 once the
- * VM calls on_compiled (the only change needed). */
-#ifndef WRK_LOCKDOWN_IN_VM
-#define WRK_LOCKDOWN_IN_VM 0
-#endif
-
 #define FLUSH_BYTES 4096       /* RUNTIME.md 9.2 */
 #define FLUSH_NS (20 * 1000000LL)
 #define MAX_OUTPUT_CHUNK (1u << 20) /* bytes per output frame */
@@ -499,7 +489,7 @@ typedef struct Lockdown {
   bool ok;              /* every mandatory protection is in place */
 } Lockdown;
 
-/* VmConfig.on_compiled (or called just before the run): lock down (when
+/* VmConfig.on_compiled, right before the first instruction: lock down (when
  * the job asks for the sandbox) and send the `sandbox` event. Idempotent. */
 static bool lock_down(void *ud)
 {
@@ -543,25 +533,6 @@ static bool lock_down(void *ud)
     }
   }
   return l->ok;
-}
-
-/* Read all of [path] (before the lock-down); NULL when it cannot be read. */
-static char *slurp(const char *path, size_t *len)
-{
-  FILE *f = fopen(path, "rb");
-  if (!f) return NULL;
-  Buf b = {0};
-  char tmp[65536];
-  size_t n;
-  while ((n = fread(tmp, 1, sizeof tmp, f)) > 0) buf_append(&b, tmp, n);
-  bool bad = ferror(f);
-  fclose(f);
-  if (bad) {
-    buf_free(&b);
-    return NULL;
-  }
-  *len = b.len;
-  return b.data ? buf_take(&b) : strdup("");
 }
 
 /* ---- entry point ---------------------------------------------------------------- */
@@ -661,10 +632,10 @@ int wrk_main(int argc, char **argv)
   if (job->count_instructions) cfg.max_instructions = UINT64_MAX; /* counting, no limit */
   cfg.memory_limit = (size_t)job->memory;
   Lockdown ld = {&w, job, ev_fd, false, true};
-#if WRK_LOCKDOWN_IN_VM
+  /* The VM calls lock_down once the program and every import are read and
+   * compiled, right before the first instruction (docs/sandbox.md). */
   cfg.on_compiled = lock_down;
   cfg.on_compiled_ud = &ld;
-#endif
   cfg.job.supervised = true;
   cfg.job.job_id = msg.job;
   cfg.job.attempt = msg.attempt;
@@ -677,29 +648,14 @@ int wrk_main(int argc, char **argv)
   sig_vm = vm; /* from here the handler and the relay tick forward to it */
 
   VmStatus vs;
-#if WRK_LOCKDOWN_IN_VM
   if (job->program) {
     vs = vm_run_file(vm, job->program, job->input_json);
   } else {
-#else
-  size_t prog_len = 0;
-  char *prog = job->program ? slurp(job->program, &prog_len) : NULL;
-  if (job->program && !prog) {
-    vs = vm_run_file(vm, job->program, job->input_json); /* its compile error */
-  } else if (!lock_down(&ld)) {
-    vs = VM_RUNTIME_ERROR;
-  } else if (prog) {
-    vs = vm_run_source(vm, job->program, prog, prog_len, job->input_json);
-  } else {
-#endif
     vs = vm_run_source(vm, job->name ? job->name : "<inline>", job->source, job->source_len,
                        job->input_json);
   }
   /* From here on signals wait (and die with the process): the run is over,
    * and the handler must not touch the VM once it is freed. */
-#if !WRK_LOCKDOWN_IN_VM
-  free(prog);
-#endif
   pthread_sigmask(SIG_BLOCK, &hs, NULL);
   relay_arm(false);
   int seen_sig = 0;

@@ -180,6 +180,8 @@ void interp_reset(Vm *vm)
   in->cancel_requested = false;
   in->cancelled = false;
   in->countdown = 0;
+  in->hard_stop_at = 0;
+  in->hard_stopped = false;
   in->instructions = 0;
   in->slow_polls = 0;
   interp_update_modes(vm);
@@ -194,7 +196,10 @@ void interp_update_modes(Vm *vm)
   if (vm->cfg.gc_stress) vm->heap.stress = true;
   vm->heap.limit = vm->cfg.memory_limit;
   in->counting = vm->cfg.max_instructions != 0 || in->countdown > 0;
-  bool modes = vm->heap.stress || vm->heap.limit != 0 || in->counting;
+  /* an armed hard stop keeps every safe point on the slow path, which reads
+   * the clock: this costs only during the grace before the kill */
+  bool modes = vm->heap.stress || vm->heap.limit != 0 || in->counting ||
+               (in->hard_stop_at != 0 && !in->hard_stopped);
   in->attention = (modes ? ATTN_MODES : 0) | (in->sig_pending ? ATTN_SIGNAL : 0) |
                   (in->ndeadlines ? ATTN_TIMER : 0);
 }
@@ -455,6 +460,10 @@ static bool slow_poll(Vm *vm)
   /* clear first, then read the flags, so a signal arriving meanwhile
    * re-arms the word for the next safe point */
   in->attention = 0;
+  /* RUNTIME.md 5.3 step 1 / 5.6: the hard stop abandons the run here: an
+   * uncatchable error, so no catch, finally or handler runs again */
+  if (in->hard_stop_at && (in->hard_stopped || sched_now(vm) >= in->hard_stop_at))
+    return interp_hard_stop(vm);
   if (vm->heap.gc_pending || vm->heap.stress) gc_collect(vm);
   if (vm->heap.over_limit) {
     /* one emergency collection: fail only if live data is over the limit */
@@ -477,6 +486,12 @@ static bool slow_poll(Vm *vm)
     if (!in->cancel_requested) {
       in->cancel_requested = true;
       in->cancel_seen_ms = sched_now(vm);
+      /* under a supervisor the group is SIGKILLed grace_ms after its
+       * signal: stop on our own 25 ms before that (RUNTIME.md 5.6) */
+      if (vm->cfg.job.supervised && vm->cfg.job.grace_ms > 0) {
+        int64_t g = (int64_t)vm->cfg.job.grace_ms - INTERP_FINAL_RESERVE_MS;
+        in->hard_stop_at = in->cancel_seen_ms + (g > 0 ? g : 0);
+      }
       /* RUNTIME.md 5.3 step 6: exactly 1024 more instructions run; the
        * hook decrements before each, so the 1025th finds it at zero */
       in->countdown = INTERP_COUNTDOWN + 1;
@@ -486,6 +501,13 @@ static bool slow_poll(Vm *vm)
   /* RUNTIME.md 5.3 step 7: the earliest unfired deadline */
   if (in->ndeadlines && !sched_check_deadlines(vm)) return false;
   return true;
+}
+
+bool interp_hard_stop(Vm *vm)
+{
+  Interp *in = vm->interp;
+  in->hard_stopped = true;
+  return err_limit(vm, "kind:cancelled:VM cancelled by host");
 }
 
 bool interp_safe_point(Vm *vm)

@@ -55,6 +55,7 @@ extern const int8_t interp_op_effects[NUM_OPS];
 #define INTERP_MAX_OPERANDS 1024    /* per-frame operand depth the compiler
                                        guarantees (checked when compiling) */
 #define INTERP_COUNTDOWN 1024       /* instruction grace after a host cancel */
+#define INTERP_FINAL_RESERVE_MS 25  /* hard stop this long before the kill */
 
 /* ---- state ------------------------------------------------------------- */
 
@@ -178,6 +179,10 @@ typedef struct Interp {
   /* limits, counting, interrupts */
   volatile sig_atomic_t attention;
   volatile sig_atomic_t sig_pending; /* signal number from vm_interrupt */
+  int64_t hard_stop_at; /* RUNTIME.md 5.6: under a supervisor, the instant
+                           (sched_now ms) the run is abandoned: kill_at
+                           minus the final-frame reserve; 0 = not armed */
+  bool hard_stopped;    /* the run was abandoned by the hard stop */
   int first_signal;                  /* first signal recorded (0 = none) */
   bool cancel_requested;
   bool cancelled;                    /* sticky: is_cancelled() */
@@ -216,6 +221,9 @@ bool interp_call_direct(Vm *vm, ObjClosure *cl, int argc, Value *argv, Value *ou
 /* Forget the trace of the pending error (a task's error moves to its
  * handle; the awaiter captures its own). */
 void interp_clear_trace(Vm *vm);
+/* The hard stop (RUNTIME.md 5.6): mark the run abandoned and set the
+ * uncatchable error that unwinds it; returns false. */
+bool interp_hard_stop(Vm *vm);
 /* A safe point for blocking operations: run the slow poll if anything is
  * pending. False with the error set when the operation must fail. */
 bool interp_safe_point(Vm *vm);

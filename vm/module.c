@@ -278,4 +278,5 @@ void vm_stats(Vm *vm, VmStats *out)
   out->heap_peak = vm->heap.peak;
   out->collections = vm->heap.collections;
   out->peak_frames = vm->interp->peak_frames;
+  out->hard_stop = vm->interp->hard_stopped;
 }

@@ -516,6 +516,7 @@ int sched_block(Vm *vm, int64_t until)
     int64_t g = cancel_grace_end(vm);
     if (!wake || g < wake) wake = g;
   }
+  if (in->hard_stop_at && (!wake || in->hard_stop_at < wake)) wake = in->hard_stop_at;
   me->wake_at = wake;
   me->state = T_BLOCKED;
   sched_wait(vm);

@@ -5,10 +5,11 @@
  * Sequence: block SIGTERM/SIGINT/SIGHUP (they normally arrive blocked from
  * the supervisor already), install their handlers and the relay tick's,
  * ignore SIGPIPE, unblock; read the job frame from fd 3; send `started`;
- * run the program; send `final`; exit 0. No thread is started unless the
- * program writes output (the flusher, below): a trivial job stays
- * single-threaded, which matters for `harn batch` throughput (a thread
- * costs ~15% of such a job).
+ * run the program; send `final`; exit 0. Without the sandbox no thread is
+ * started unless the program writes output (the flusher, below): a trivial
+ * unsandboxed job stays single-threaded (a thread costs ~15% of such a
+ * job). A sandboxed worker starts the flusher right before locking down,
+ * since the seccomp filter forbids creating it later.
  *
  * Signals. The handler is async-signal-safe: it stores the first signal
  * number and its CLOCK_MONOTONIC arrival time, counts arrivals, calls
@@ -37,7 +38,8 @@
  * one stream at a time) and flushed as an `output` frame when 4 KiB are
  * pending, when the other stream is written, 20 ms after the first pending
  * byte (the flusher thread's timer, which also covers a program blocked in
- * a builtin; the thread is started with the first output), and before any
+ * a builtin or spinning in a loop; the thread is started with the first
+ * output, or at the lock-down), and before any
  * other frame, so output written before a step record precedes it on the
  * wire.
  *
@@ -498,6 +500,12 @@ static bool lock_down(void *ud)
   l->done = true;
   l->ok = true;
   if (!l->job->sandbox) return true;
+  /* The seccomp filter forbids creating threads, so the 20 ms output flusher
+   * must exist before it goes on: without it, output written just before a
+   * loop that never ends would sit in the buffer until the SIGKILL. */
+  pthread_mutex_lock(&l->w->mu);
+  if (!l->w->flusher_tried) start_flusher(l->w);
+  pthread_mutex_unlock(&l->w->mu);
   /* Everything this needs is allocated before the filter goes on. */
   msgpack_sbuffer sb;
   msgpack_sbuffer_init(&sb);

@@ -2,7 +2,9 @@
 # test_supervisor_real.sh: `harn run` / `harn batch` with the real
 # `harn worker` (no HARN_WORKER_CMD): output streaming, exit codes,
 # diagnostics, input binding, and the job deadline stopping a pipeline in a
-# tight loop and one blocked in `sleep` (status timeout, exit 124), Ctrl-C
+# tight loop and one blocked in `sleep` (status timeout, exit 124), one
+# that catches the cancellation and keeps looping (hard-stopped by its own
+# worker before the grace ends: timeout, hard_stop), Ctrl-C
 # (exit 130), a directory batch with a results file, a deadline that
 # passes during worker start-up, and the process model of the default
 # (zygote) spawn: workers are the supervisor's children in their own
@@ -54,6 +56,20 @@ pipeline main(task) {
   return 1
 }
 EOF
+cat > stubborn.harn <<'EOF'
+pipeline main(task) {
+  var n = 0
+  while true {
+    try {
+      while true { n = n + 1 }
+    } catch (e) {
+      println("caught: ${e}")
+    } finally {
+      n = 0
+    }
+  }
+}
+EOF
 cat > div.harn <<'EOF'
 pipeline main(task) {
   let a = 1
@@ -91,6 +107,14 @@ check "tight loop: timeout/deadline, SIGTERM at ~300 ms, ended within the grace"
 [ "$rc" = 124 ] && pass "sleep(10s) stopped at its deadline: exit 124" || fail "sleepy rc=$rc"
 check "sleep: timeout/deadline, output before the deadline kept" sleepy.json \
   "r['status']=='timeout' and r['reason']=='deadline' and r['output']=='going to sleep\n' and r['duration_ms'] < 300 + 250 + 200"
+
+# RUNTIME.md 5.6: a pipeline that catches the cancellation and keeps looping
+# is hard-stopped by its own worker at kill_at - 25 ms, before the
+# supervisor's SIGKILL: status timeout, hard_stop, no SIGKILL sent.
+"$HARN_BIN" run stubborn.harn --timeout 300ms --grace 400ms --json > stubborn.json; rc=$?
+[ "$rc" = 124 ] && pass "catch-and-loop stopped by the worker's hard stop: exit 124" || fail "stubborn rc=$rc"
+check "hard stop: timeout/deadline, hard_stop true, only SIGTERM sent, ended before the kill" stubborn.json \
+  "r['status']=='timeout' and r['reason']=='deadline' and r['hard_stop'] is True and [s['sig'] for s in r['signals']]==['SIGTERM'] and r['output']=='caught: kind:cancelled:VM cancelled by host\n' and r['duration_ms'] < 300 + 400"
 
 "$HARN_BIN" run sleepy.harn > /dev/null 2>&1 &
 p=$!

@@ -52,10 +52,12 @@
 #include "error.h"
 #include "gc.h"
 #include "interp.h"
+#include "lifecycle.h" /* interrupts.c, lifecycle.c */
 #include "methods.h"
 #include "object.h"
 #include "sched.h" /* concurrency builtins (sched.c, channel.c) */
 #include "state.h"
+#include "steps.h"
 
 /* ======================================================================
  * Small helpers
@@ -2623,6 +2625,8 @@ static bool bi_is_cancelled(Vm *vm, int argc, Value *argv, Value *out)
 const BuiltinDef builtin_table[] = {
   {"Err", bi_Err},
   {"Ok", bi_Ok},
+  {"__harness_emit", lc_bi_harness_emit},
+  {"__step_register", steps_bi_register},
   {"abs", bi_abs},
   {"acos", bi_acos},
   {"advance_time", bi_advance_time},
@@ -2704,17 +2708,22 @@ const BuiltinDef builtin_table[] = {
   {"mock_time", bi_mock_time},
   {"monotonic_ms", bi_monotonic_ms},
   {"now_ms", bi_now_ms},
+  {"off_interrupt", lc_bi_off_interrupt},
+  {"on_interrupt", lc_bi_on_interrupt},
   {"pair", bi_pair},
   {"partition", bi_partition},
   {"pascal_to_camel", bi_lowercase_first},
   {"pascal_to_snake", bi_pascal_to_snake},
+  {"pipeline_on_finish", lc_bi_pipeline_on_finish},
   {"pow", bi_pow},
   {"print", bi_print},
   {"println", bi_println},
+  {"raise_signal", lc_bi_raise_signal},
   {"random", bi_random},
   {"random_int", bi_random_int},
   {"range", bi_range},
   {"receive", chan_bi_receive},
+  {"register_lifecycle_hook", lc_bi_register_lifecycle_hook},
   {"replace", bi_replace},
   {"rng_seed", bi_rng_seed},
   {"round", bi_round},
@@ -2734,6 +2743,7 @@ const BuiltinDef builtin_table[] = {
   {"set_remove", bi_set_remove},
   {"set_symmetric_difference", bi_set_symmetric_difference},
   {"set_union", bi_set_union},
+  {"settle_pending", sched_bi_settle_pending},
   {"shared_cas", bi_shared_cas},
   {"shared_cell", bi_shared_cell},
   {"shared_entries", bi_shared_entries},
@@ -2752,6 +2762,7 @@ const BuiltinDef builtin_table[] = {
   {"split", bi_split},
   {"sqrt", bi_sqrt},
   {"starts_with", bi_starts_with},
+  {"step_charge", steps_bi_charge},
   {"substring", bi_substring},
   {"sync_gate_acquire", bi_sync_gate_acquire},
   {"sync_metrics", bi_sync_metrics},

@@ -1841,6 +1841,35 @@ static void compile_break(Comp *c, Node *n, bool is_break)
 
 /* ---- declarations --------------------------------------------------------- */
 
+/* `@step(...)` on a fn declaration (RUNTIME.md 7.1): after the
+ * declaration, call the hidden builtin __step_register(fn, {args}) so the
+ * step registers when the declaration executes. Other attributes are
+ * ignored. */
+static void compile_fn_attrs(Comp *c, Node *n)
+{
+  for (int i = 0; i < n->as.fn.nattrs; i++) {
+    Attribute *a = &n->as.fn.attrs[i];
+    if (strcmp(a->name, "step") != 0) continue;
+    int bi = builtin_lookup("__step_register");
+    if (bi < 0) return;
+    Node d;
+    memset(&d, 0, sizeof d);
+    d.kind = N_DICT;
+    d.line = a->line;
+    d.col = a->col;
+    d.as.dict.entries = a->args;
+    d.as.dict.count = a->nargs;
+    AT(n);
+    emit_get_name(c, n->as.fn.name, false);
+    compile_expr(c, &d);
+    AT(n);
+    emit_op_eff(c, OP_CALL_BUILTIN, 1 - 2);
+    emit_u16(c, (unsigned)bi);
+    emit_byte(c, 2);
+    emit_op(c, OP_POP);
+  }
+}
+
 static void compile_fn_decl(Comp *c, Node *n)
 {
   const char *name = n->as.fn.name;
@@ -1851,6 +1880,7 @@ static void compile_fn_decl(Comp *c, Node *n)
     emit_op(c, OP_DEFINE_GLOBAL);
     emit_u16(c, (unsigned)global_index(c, name));
     emit_byte(c, 0);
+    if (n->as.fn.nattrs) compile_fn_attrs(c, n);
     return;
   }
   int slot = add_local(c, name, false, false);
@@ -1858,6 +1888,7 @@ static void compile_fn_decl(Comp *c, Node *n)
   compile_function(c, name, &n->as.fn.params, n->as.fn.body, slot, n->line);
   AT(n);
   emit_op_u16(c, OP_SET_LOCAL, (unsigned)slot);
+  if (n->as.fn.nattrs) compile_fn_attrs(c, n);
 }
 
 static void compile_struct_decl(Comp *c, Node *n)

@@ -66,9 +66,18 @@
  * (RUNTIME.md 1.5 "simpler alternative"). Calling a generator function
  * builds a generator (call_value) instead of pushing a frame.
  *
- * Hooks left for later (tier 2): interrupt handlers (on_interrupt) would
- * be dispatched in slow_poll() before the countdown starts; steps would
- * add their checks there too.
+ * Interrupt handlers (on_interrupt, interrupts.c) are dispatched from
+ * slow_poll() on the root task right after a host signal is recorded
+ * (lc_interrupt_poll), which may clear cancel_requested and the countdown.
+ *
+ * Steps (RUNTIME.md 7, steps.c): push_frame opens an invocation when the
+ * callee is a registered step (tested only while interp->steps exists);
+ * RETURN records it `completed`; handle_error applies the error boundary
+ * before the catch (a `continue` boundary resumes in the step's caller
+ * with nil) and closes the unwound invocations `failed`. While one is
+ * open, counting mode is on and count_instruction runs steps_check when
+ * the instruction count reaches step_check_at (max_instructions, max_ms).
+ * TAIL_CALL never replaces a step frame.
  */
 #include "interp.h"
 
@@ -79,10 +88,12 @@
 #include "builtins.h"
 #include "error.h"
 #include "gc.h"
+#include "lifecycle.h"
 #include "methods.h"
 #include "object.h"
 #include "sched.h"
 #include "state.h"
+#include "steps.h"
 #include "typecheck.h"
 
 #define UNLIKELY(x) __builtin_expect(!!(x), 0)
@@ -123,6 +134,7 @@ void interp_init(Vm *vm)
   in->main_closure = NIL_VAL;
   in->input = NIL_VAL;
   in->result = NIL_VAL;
+  in->step_check_at = UINT64_MAX;
   vm->interp = in;
   sched_init(vm);
 }
@@ -141,6 +153,7 @@ void interp_free(Vm *vm)
   Interp *in = vm->interp;
   if (!in) return;
   sched_free(vm);
+  steps_free(vm);
   trace_clear(in);
   free(in->trace);
   free(in->frames);
@@ -158,6 +171,7 @@ void interp_reset(Vm *vm)
 {
   Interp *in = vm->interp;
   sched_reset(vm);
+  steps_reset(vm);
   in->ndeadlines = 0;
   in->npermits = 0;
   in->cancel_seen_ms = 0;
@@ -195,11 +209,11 @@ void interp_update_modes(Vm *vm)
 #endif
   if (vm->cfg.gc_stress) vm->heap.stress = true;
   vm->heap.limit = vm->cfg.memory_limit;
-  in->counting = vm->cfg.max_instructions != 0 || in->countdown > 0;
+  in->counting = vm->cfg.max_instructions != 0 || in->countdown > 0 || in->steps_open > 0;
   /* an armed hard stop keeps every safe point on the slow path, which reads
    * the clock: this costs only during the grace before the kill */
   bool modes = vm->heap.stress || vm->heap.limit != 0 || in->counting ||
-               (in->hard_stop_at != 0 && !in->hard_stopped);
+               (in->hard_stop_at != 0 && !in->hard_stopped) || lc_wants_poll(vm);
   in->attention = (modes ? ATTN_MODES : 0) | (in->sig_pending ? ATTN_SIGNAL : 0) |
                   (in->ndeadlines ? ATTN_TIMER : 0);
 }
@@ -358,6 +372,8 @@ void vm_mark_roots(Vm *vm)
     gc_mark_value(vm, in->globals[i].value);
   }
   sched_mark(vm);
+  lc_mark(vm);
+  steps_mark(vm);
   gc_mark_value(vm, in->main_closure);
   gc_mark_value(vm, in->input);
   gc_mark_value(vm, in->result);
@@ -413,14 +429,52 @@ int vm_trace(Vm *vm, const struct TraceEntry **out)
   return in->ntrace;
 }
 
+/* A `continue` step boundary (RUNTIME.md 7.4): unwind every frame up to
+ * and including the step frame at frame count [sd], put nil in place of
+ * the step call and clear the error. */
+static void step_continue(Vm *vm, int sd)
+{
+  Interp *in = vm->interp;
+  Value *base = in->frames[sd - 1].slots - 1;
+  int d = sd - 1;
+  steps_close_above(vm, d);
+  while (in->nhandlers > in->handler_base && in->handlers[in->nhandlers - 1].depth > d) in->nhandlers--;
+  in->nframes = d;
+  if (in->ndeadlines | in->npermits) interp_scope_cut(vm, d);
+  in->sp = base;
+  *in->sp++ = NIL_VAL;
+  trace_clear(in);
+  err_clear(vm);
+}
+
+enum { HANDLED_UNCAUGHT = 0, HANDLED_CATCH = 1, HANDLED_RETURN = 2 };
+
 /* Raise the pending error: catch it at the innermost matching handler
- * record above handler_base (true: execution continues at its catch ip),
- * or unwind to [target] frames (false). */
-static bool handle_error(Vm *vm, int target)
+ * record above handler_base (HANDLED_CATCH: execution continues at its
+ * catch ip), or unwind to [target] frames (HANDLED_UNCAUGHT). A `continue`
+ * step boundary resumes in the step's caller (HANDLED_CATCH), or, when
+ * that is the target depth, returns nil from the loop (HANDLED_RETURN). */
+static int handle_error(Vm *vm, int target)
 {
   Interp *in = vm->interp;
   if (in->ntrace == 0) capture_trace(vm);
   ErrKind kind = vm->err_kind;
+  if (UNLIKELY(in->steps_open) && err_catchable(kind)) {
+    /* RUNTIME.md 2.2 step 3: the boundary applies before the catch */
+    int hd = -1;
+    for (int i = in->nhandlers - 1; i >= in->handler_base && hd < 0; i--) {
+      Handler *h = &in->handlers[i];
+      Value v = vm->err_value;
+      if (!h->type || (kind == ERR_THROWN && IS_ENUM(v) && AS_ENUM(v)->enum_name &&
+                       str_eq(AS_ENUM(v)->enum_name, h->type)))
+        hd = h->depth;
+    }
+    int sd;
+    if (steps_boundary(vm, hd, target, &sd)) {
+      step_continue(vm, sd);
+      return in->nframes <= target ? HANDLED_RETURN : HANDLED_CATCH;
+    }
+  }
   if (err_catchable(kind)) {
     for (int i = in->nhandlers - 1; i >= in->handler_base; i--) {
       Handler *h = &in->handlers[i];
@@ -430,6 +484,7 @@ static bool handle_error(Vm *vm, int target)
               str_eq(AS_ENUM(v)->enum_name, h->type)))
           continue;
       }
+      if (UNLIKELY(in->steps_open)) steps_close_above(vm, h->depth);
       Value caught = err_caught_value(vm);
       if (UNLIKELY(in->ndeadlines > h->ndeadlines || in->npermits > h->npermits))
         scope_cut_to(vm, h->ndeadlines, h->npermits);
@@ -440,13 +495,14 @@ static bool handle_error(Vm *vm, int target)
       in->nhandlers = i;
       trace_clear(in);
       err_clear(vm);
-      return true;
+      return HANDLED_CATCH;
     }
   }
   in->nhandlers = in->handler_base;
+  if (UNLIKELY(in->steps_open)) steps_close_above(vm, target);
   if (in->nframes > target) in->nframes = target;
   if (UNLIKELY(in->ndeadlines | in->npermits)) interp_scope_cut(vm, in->nframes);
-  return false;
+  return HANDLED_UNCAUGHT;
 }
 
 /* ---- safe points -------------------------------------------------------------- */
@@ -479,16 +535,15 @@ static bool slow_poll(Vm *vm)
   if (sig) {
     in->sig_pending = 0;
     if (!in->first_signal) in->first_signal = sig;
-    /* RUNTIME.md 5.1: a host cancellation request. Hook: interrupt
-     * handlers registered with on_interrupt (tier 2) would be dispatched
-     * here and could clear cancel_requested. */
+    /* RUNTIME.md 5.1: a host cancellation request; the on_interrupt
+     * handlers (lc_interrupt_poll below) may clear cancel_requested. */
     in->cancelled = true;
     if (!in->cancel_requested) {
       in->cancel_requested = true;
       in->cancel_seen_ms = sched_now(vm);
       /* under a supervisor the group is SIGKILLed grace_ms after its
        * signal: stop on our own 25 ms before that (RUNTIME.md 5.6) */
-      if (vm->cfg.job.supervised && vm->cfg.job.grace_ms > 0) {
+      if (vm->cfg.job.supervised && vm->cfg.job.grace_ms > 0 && !in->hard_stop_at) {
         int64_t g = (int64_t)vm->cfg.job.grace_ms - INTERP_FINAL_RESERVE_MS;
         in->hard_stop_at = in->cancel_seen_ms + (g > 0 ? g : 0);
       }
@@ -498,6 +553,9 @@ static bool slow_poll(Vm *vm)
     }
   }
   interp_update_modes(vm);
+  /* RUNTIME.md 5.3 steps 4-5: handler dispatch, handler deadline
+   * (interrupts.c; handlers run on the root task only) */
+  if (!lc_interrupt_poll(vm, sig)) return false;
   /* RUNTIME.md 5.3 step 7: the earliest unfired deadline */
   if (in->ndeadlines && !sched_check_deadlines(vm)) return false;
   return true;
@@ -527,6 +585,8 @@ static bool count_instruction(Vm *vm)
   in->instructions++;
   if (vm->cfg.max_instructions && in->instructions > vm->cfg.max_instructions)
     return err_limit(vm, NULL);
+  /* step budgets (RUNTIME.md 7.2): max_instructions / max_ms */
+  if (UNLIKELY(in->instructions >= in->step_check_at) && !steps_check(vm)) return false;
   if (in->countdown > 0 && --in->countdown == 0) {
     /* the grace is over: in place of this instruction, cancel (fires once) */
     in->cancel_requested = false;
@@ -589,6 +649,8 @@ static bool push_frame(Vm *vm, ObjClosure *cl, int argc)
   f->slots = args;
   f->argc = argc;
   if (in->nframes > in->peak_frames) in->peak_frames = in->nframes;
+  /* RUNTIME.md 1.2 step 5: a step frame opens an invocation */
+  if (UNLIKELY(in->steps != NULL)) steps_on_push(vm);
   return true;
 }
 
@@ -1202,7 +1264,8 @@ resume:
     SAFE_POINT();
     SYNC();
     Value callee = sp[-argc - 1];
-    if (IS_CLOSURE(callee) && !AS_CLOSURE(callee)->fn->is_generator && !AS_CLOSURE(callee)->fn->is_stream) {
+    if (IS_CLOSURE(callee) && !AS_CLOSURE(callee)->fn->is_generator && !AS_CLOSURE(callee)->fn->is_stream &&
+        (LIKELY(!in->steps_open) || !steps_top_is_step(vm))) {
       /* the compiler emits TAIL_CALL only outside try/finally regions, so
        * this frame owns no handler record */
       /* reuse the frame: move callee and arguments down to our callee slot */
@@ -1287,6 +1350,7 @@ resume:
   }
   CASE(RETURN) {
     Value result = POP();
+    if (UNLIKELY(in->steps_open)) steps_on_return(vm, in->nframes);
     in->nframes--;
     sp = slots - 1;
     *sp++ = result;
@@ -1806,12 +1870,14 @@ throw_error:
    * callbacks unwind what they pushed) */
   frame->ip = ip;
   in->sp = sp;
-  if (handle_error(vm, target)) {
+  switch (handle_error(vm, target)) {
+  case HANDLED_CATCH:
     SET_MODE();
     RELOAD();
     goto resume;
+  case HANDLED_RETURN: return true;
+  default: return false;
   }
-  return false;
 
 #undef READ_BYTE
 #undef READ_U16

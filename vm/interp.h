@@ -190,6 +190,12 @@ typedef struct Interp {
   int countdown;                     /* > 0: instructions left before cancel */
   uint64_t instructions;
   uint64_t slow_polls;               /* debug counter: slow-poll calls */
+
+  /* steps (steps.c, RUNTIME.md 7) */
+  struct Steps *steps;               /* NULL until a step registers */
+  int steps_open;                    /* open step invocations (all fibers) */
+  uint64_t step_check_at;            /* run steps_check when instructions
+                                        reaches this (UINT64_MAX: never) */
 } Interp;
 
 /* ---- services (interp.c) ------------------------------------------------ */

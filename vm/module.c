@@ -12,7 +12,9 @@
  *    form with the ` (line N)` suffix applied here and only here (the root
  *    run; RUNTIME.md 3.2, N = innermost trace line), the diagnostic is
  *    diag_render() over the trace and the source text;
- *  - success: VM_OK; the final value decides the exit code (an int is the
+ *  - success: the finish lifecycle (lifecycle.c, RUNTIME.md 8) runs unless
+ *    the root saw a host signal; a hook or on_finish error turns the run
+ *    into an uncaught error; then VM_OK and the final value decides the exit code (an int is the
  *    code, Result.Err(msg) is 1 with display(msg) as the error text).
  *
  * Imports are compiled together with the program (import.h): the module
@@ -35,9 +37,11 @@
 #include "gc.h"
 #include "import.h"
 #include "interp.h"
+#include "lifecycle.h"
 #include "object.h"
 #include "parser.h"
 #include "state.h"
+#include "steps.h"
 #include "vm.h"
 
 /* ---- life cycle ------------------------------------------------------------ */
@@ -72,6 +76,7 @@ void vm_free(Vm *vm)
   if (!vm) return;
   gc_free_all(vm);
   imp_free(vm);
+  lc_free(vm);
   if (vm->interp) clear_texts(vm->interp);
   interp_free(vm);
   free(vm);
@@ -101,6 +106,20 @@ static void begin(Vm *vm, const char *path, const char *src, size_t len)
   in->source_len = src ? len : 0;
   imp_reset(vm);
   imp_register_entry(vm, in->path, in->source, in->source_len);
+  lc_reset(vm); /* registrations belong to one run (RUNTIME.md 8) */
+}
+
+/* The pipeline name hook patterns match: the entry file's base name
+ * without `.harn` (RUNTIME.md 8.2), written into [out]. */
+static void pipeline_name(const char *path, char *out, size_t cap)
+{
+  const char *b = strrchr(path, '/');
+  b = b ? b + 1 : path;
+  size_t n = strlen(b);
+  if (n > 5 && strcmp(b + n - 5, ".harn") == 0) n -= 5;
+  if (n >= cap) n = cap - 1;
+  memcpy(out, b, n);
+  out[n] = 0;
 }
 
 static VmStatus compile_failed(Vm *vm, const char *text)
@@ -183,6 +202,19 @@ VmStatus vm_run_source(Vm *vm, const char *path, const char *src, size_t len,
   }
   in->running = true;
   bool ok = interp_run_main(vm, fn);
+  /* RUNTIME.md 8: the finish lifecycle runs only after a successful run
+   * that saw no host signal (a cancelled run's cleanup path is its
+   * on_interrupt handlers); otherwise the registrations are dropped */
+  if (ok && !in->first_signal) {
+    char name[256];
+    pipeline_name(in->path, name, sizeof name);
+    ok = lc_finish(vm, name, &in->result);
+    if (!ok) {
+      in->result = NIL_VAL;
+      in->has_result = false;
+    }
+  }
+  lc_reset(vm);
   in->running = false;
   if (!vm->cfg.write) fflush(stdout);
   if (!ok) return runtime_failed(vm);
@@ -279,4 +311,5 @@ void vm_stats(Vm *vm, VmStats *out)
   out->collections = vm->heap.collections;
   out->peak_frames = vm->interp->peak_frames;
   out->hard_stop = vm->interp->hard_stopped;
+  out->steps_recorded = steps_recorded(vm); /* steps.c (W1) */
 }

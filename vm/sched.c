@@ -72,6 +72,7 @@
 #include "error.h"
 #include "gc.h"
 #include "interp.h"
+#include "lifecycle.h"
 #include "methods.h"
 #include "object.h"
 #include "state.h"
@@ -84,6 +85,7 @@
 #endif
 #endif
 #ifdef SCHED_ASAN
+#include <sanitizer/asan_interface.h>
 #include <sanitizer/common_interface_defs.h>
 #define FIBER_STACK (8u << 20)
 #else
@@ -302,6 +304,12 @@ static void ctx_prepare(Ctx *c, void (*entry)(void))
                 -1, 0);
   if (c->map == MAP_FAILED) abort();
   mprotect(c->map, page, PROT_NONE);
+#ifdef SCHED_ASAN
+  /* ASan keeps shadow memory across munmap/mmap: a fiber that was abandoned
+   * mid-call (cancel, hard stop) leaves its frames' redzones poisoned, and
+   * a later mapping at the same address would inherit them. */
+  __asan_unpoison_memory_region((char *)c->map + page, FIBER_STACK);
+#endif
   if (getcontext(&c->uc) != 0) abort();
   c->uc.uc_stack.ss_sp = (char *)c->map + page;
   c->uc.uc_stack.ss_size = FIBER_STACK;
@@ -517,6 +525,8 @@ int sched_block(Vm *vm, int64_t until)
     if (!wake || g < wake) wake = g;
   }
   if (in->hard_stop_at && (!wake || in->hard_stop_at < wake)) wake = in->hard_stop_at;
+  int64_t hd = root ? lc_handler_deadline(vm) : 0; /* RUNTIME.md 5.4 */
+  if (hd && (!wake || hd < wake)) wake = hd;
   me->wake_at = wake;
   me->state = T_BLOCKED;
   sched_wait(vm);
@@ -1230,4 +1240,77 @@ void sched_mark(Vm *vm)
     if (t->ctx.live && &t->ctx != s->loaded) interp_state_mark(vm, &t->ctx.st);
   }
   for (Mutex *m = s->mutexes; m; m = m->next) gc_mark_obj(vm, (Obj *)m->key);
+}
+
+/* ---- finish lifecycle services (RUNTIME.md 8.1; lifecycle.h) ----------------- */
+
+bool sched_is_root(Vm *vm)
+{
+  Sched *s = S(vm);
+  return !s || s->current == &s->root;
+}
+
+/* A task is unsettled while neither finished nor awaited (nor cancelled). */
+static bool task_unsettled(const Task *t) { return t->state != T_DONE && !t->awaited && !t->cancelled; }
+
+Value sched_unsettled_snapshot(Vm *vm, bool *empty)
+{
+  Sched *s = S(vm);
+  ObjDict *d = dict_new(vm, 3);
+  gc_push_root(vm, OBJ_VAL(d));
+  ObjList *tasks = list_new(vm, 4);
+  dict_set_cstr(vm, d, "pending_tasks", OBJ_VAL(tasks));
+  dict_set_cstr(vm, d, "pending_channel_messages", OBJ_VAL(list_new(vm, 0)));
+  dict_set_cstr(vm, d, "pending_host_calls", OBJ_VAL(list_new(vm, 0)));
+  for (int i = 0; i < s->nall; i++) {
+    Task *t = s->all[i];
+    if (!task_unsettled(t)) continue;
+    ObjDict *e = dict_new(vm, 2);
+    list_push(vm, tasks, OBJ_VAL(e));
+    dict_set_cstr(vm, e, "id", OBJ_VAL(str_printf(vm, "vm_task_%llu", (unsigned long long)t->id)));
+    dict_set_cstr(vm, e, "started", BOOL_VAL(t->started));
+  }
+  gc_pop_root(vm);
+  *empty = tasks->count == 0;
+  return OBJ_VAL(d);
+}
+
+bool sched_bi_settle_pending(Vm *vm, int argc, Value *argv, Value *out)
+{
+  Sched *s = S(vm);
+  Value tv = argc > 0 ? argv[0] : NIL_VAL;
+  int64_t timeout = 5000;
+  if (IS_INT(tv) || IS_DURATION(tv)) timeout = AS_INT(tv) > 0 ? AS_INT(tv) : 0;
+  else if (!IS_NIL(tv))
+    return err_type(vm, "settle_pending: timeout must be a duration or int, got %s", val_type_name(tv));
+  int64_t end = sched_now(vm) + timeout;
+  bool settled = true;
+  /* spawn order; s->nall may grow while we wait (tasks spawned meanwhile) */
+  for (int i = 0; i < s->nall && settled; i++) {
+    Task *t = s->all[i];
+    if (t->awaited || t->cancelled || t == s->current || is_descendant(s->current, t)) continue;
+    while (t->state != T_DONE) {
+      if (sched_now(vm) >= end) {
+        settled = false;
+        break;
+      }
+      sched_wait_add(vm, &t->waiters);
+      int r = sched_block(vm, end);
+      sched_wait_remove(vm, &t->waiters);
+      if (r < 0) return false;
+    }
+    if (!settled) break;
+    if (t->awaited || t->cancelled) continue;
+    t->awaited = true;
+    join_output(vm, t); /* its error is not re-raised */
+  }
+  bool empty;
+  Value snap = sched_unsettled_snapshot(vm, &empty);
+  gc_push_root(vm, snap);
+  ObjDict *d = dict_new(vm, 2);
+  dict_set_cstr(vm, d, "settled", BOOL_VAL(settled));
+  dict_set_cstr(vm, d, "unsettled", snap);
+  gc_pop_root(vm);
+  *out = OBJ_VAL(d);
+  return true;
 }

@@ -27,6 +27,10 @@ struct Vm {
 
   /* ---- modules loaded by the current run (import.c) ---- */
   struct ImpRegistry *imports;
+
+  /* ---- interrupt handlers and finish lifecycle (lifecycle.h; NULL until
+   * first used, emptied at the start of every run) ---- */
+  struct Lifecycle *lifecycle;
 };
 
 /* ---- services the interpreter offers to builtins (interp.c) ---- */

@@ -26,7 +26,8 @@
  *
  * Sanitizer builds: AddressSanitizer reserves terabytes of shadow memory
  * (RLIMIT_AS would break it) and its reports open files and read /proc, so
- * seccomp and RLIMIT_AS are compiled out there (HARN_SANDBOX_SANITIZER) and
+ * seccomp, RLIMIT_AS and RLIMIT_FSIZE (ASan writes warnings to the
+ * inherited fd 2) are compiled out there (HARN_SANDBOX_SANITIZER) and
  * reported as skipped with reason "sanitizer build".
  *
  * Out-of-memory under RLIMIT_AS: the VM aborts when malloc fails. With an
@@ -172,7 +173,13 @@ static bool set_limit(int res, rlim_t soft, rlim_t hard)
 static void rlimits(const WrkSandboxConfig *cfg, Report *r)
 {
   bool ok = set_limit(RLIMIT_CORE, 0, 0);
+#ifdef HARN_SANDBOX_SANITIZER
+  /* ASan writes its own warnings (e.g. about swapcontext) to the inherited
+   * fd 2, which may be a file: RLIMIT_FSIZE 0 would kill it with SIGXFSZ */
+  skip(r, "rlimit_fsize", "sanitizer build");
+#else
   ok = set_limit(RLIMIT_FSIZE, 0, 0) && ok;
+#endif
   ok = set_limit(RLIMIT_NOFILE, NOFILE_LIMIT, NOFILE_LIMIT) && ok;
   if (cfg->cpu_ms) {
     rlim_t s = (rlim_t)((cfg->cpu_ms + 999) / 1000);

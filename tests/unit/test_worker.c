@@ -262,13 +262,17 @@ static void test_normal_job(void **state)
   const IpcFinal *f = check_shape(&r, "normal");
   assert_int_equal(f->status, IPC_STATUS_OK);
   assert_string_equal(r.out.data, "hello worker\nagain\n");
-  /* stdout, stderr, stdout: three output frames in program order */
+  /* stdout, stderr, stdout: three output frames in program order, then
+   * the PreFinish and PostFinish lifecycle events (sent even without
+   * hooks, RUNTIME.md 8.2) */
   int outs = 0;
-  for (int i = 1; i < r.n - 1; i++) {
+  for (int i = 1; i < r.n - 3; i++) {
     assert_int_equal(r.ev[i].type, IPC_MSG_OUTPUT);
     outs++;
   }
   assert_int_equal(outs, 3);
+  assert_int_equal(r.ev[r.n - 3].type, IPC_MSG_LIFECYCLE);
+  assert_int_equal(r.ev[r.n - 2].type, IPC_MSG_LIFECYCLE);
   assert_int_equal(r.ev[2].u.output.stream, 2);
   assert_string_equal(r.ev[2].u.output.data, "to stderr\n");
   char *v = json_of(&f->value);
@@ -464,7 +468,7 @@ static void test_output_flush_timing(void **state)
   run_job(&r, &j, "flush", 10000, NULL, NULL, false);
   const IpcFinal *f = check_shape(&r, "flush");
   assert_int_equal(f->status, IPC_STATUS_OK);
-  assert_int_equal(r.n, 4);
+  assert_int_equal(r.n, 6); /* started, 2 outputs, PreFinish, PostFinish, final */
   assert_string_equal(r.ev[1].u.output.data, "early\n");
   assert_string_equal(r.ev[2].u.output.data, "late\n");
   /* "early" left within the 20 ms window, long before the sleep ended */

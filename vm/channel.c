@@ -197,6 +197,41 @@ bool sched_select(Vm *vm, Value *chans, int n, int mode, Value timeout, Value *v
   }
 }
 
+/* channel_select(channels, timeout=nil) (LANGUAGE.md 13; our semantics,
+ * the spec only names it): the builtin form of `select`. The first
+ * channel of the list (list order) holding a value or closed wins and
+ * gives {channel, value} (value nil for a closed, drained channel);
+ * otherwise the task waits for one. [timeout] (duration or int ms) bounds
+ * the wait: nil when it passes with none ready (0: do not wait at all);
+ * a nil timeout waits for ever. */
+bool chan_bi_channel_select(Vm *vm, int argc, Value *argv, Value *out)
+{
+  Value lv = arg(argc, argv, 0), tv = arg(argc, argv, 1);
+  *out = NIL_VAL;
+  if (!IS_LIST(lv)) return err_type(vm, "channel_select: expected a list of channels, got %s", val_type_name(lv));
+  if (!IS_NIL(tv) && !IS_INT(tv) && !IS_DURATION(tv))
+    return err_type(vm, "channel_select: timeout must be a duration or int, got %s", val_type_name(tv));
+  ObjList *l = AS_LIST(lv);
+  int n = (int)l->count;
+  if (n == 0 && IS_NIL(tv)) return err_throw_str(vm, "channel_select: no channels to wait on");
+  /* a private copy: the list's storage may move while the task waits */
+  Value *chans = malloc(sizeof(Value) * (size_t)(n > 0 ? n : 1));
+  if (!chans) abort();
+  memcpy(chans, l->items, sizeof(Value) * (size_t)n);
+  Value v = NIL_VAL;
+  int idx = -1;
+  bool ok = sched_select(vm, chans, n, IS_NIL(tv) ? 0 : 1, tv, &v, &idx);
+  Value ch = idx >= 0 ? chans[idx] : NIL_VAL;
+  free(chans);
+  if (!ok) return false;
+  if (idx < 0) return true;
+  ObjDict *d = dict_new(vm, 2);
+  dict_set_cstr(vm, d, "channel", ch);
+  dict_set_cstr(vm, d, "value", v);
+  *out = OBJ_VAL(d);
+  return true;
+}
+
 /* ---- atomics ---------------------------------------------------------------- */
 
 typedef struct Atomic {

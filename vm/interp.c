@@ -77,7 +77,11 @@
  * with nil) and closes the unwound invocations `failed`. While one is
  * open, counting mode is on and count_instruction runs steps_check when
  * the instruction count reaches step_check_at (max_instructions, max_ms).
- * TAIL_CALL never replaces a step frame.
+ * TAIL_CALL never replaces a step frame nor calls a step function (its
+ * PreStep hooks run before the frame exists). push_frame runs the PreStep
+ * hooks (steps_pre); RETURN runs the PostStep hooks with the value still
+ * on the stack, and a PostStep failure is raised after the pop, at the
+ * call site.
  */
 #include "interp.h"
 
@@ -194,6 +198,7 @@ void interp_reset(Vm *vm)
   in->cancel_requested = false;
   in->cancelled = false;
   in->countdown = 0;
+  in->task_countdown = 0;
   in->hard_stop_at = 0;
   in->hard_stopped = false;
   in->instructions = 0;
@@ -209,7 +214,8 @@ void interp_update_modes(Vm *vm)
 #endif
   if (vm->cfg.gc_stress) vm->heap.stress = true;
   vm->heap.limit = vm->cfg.memory_limit;
-  in->counting = vm->cfg.max_instructions != 0 || in->countdown > 0 || in->steps_open > 0;
+  in->counting = vm->cfg.max_instructions != 0 || in->countdown > 0 || in->task_countdown > 0 ||
+                in->steps_open > 0;
   /* an armed hard stop keeps every safe point on the slow path, which reads
    * the clock: this costs only during the grace before the kill */
   bool modes = vm->heap.stress || vm->heap.limit != 0 || in->counting ||
@@ -298,7 +304,11 @@ static void scope_cut_to(Vm *vm, int nd, int np)
   if (had && !in->ndeadlines) interp_update_modes(vm);
 }
 
-bool interp_is_cancelled(Vm *vm) { return vm->interp && vm->interp->cancelled; }
+bool interp_is_cancelled(Vm *vm)
+{
+  /* the host's (sticky) cancellation, or cancel_graceful of this task */
+  return vm->interp && (vm->interp->cancelled || sched_task_cancel_flag(vm));
+}
 
 /* ---- globals --------------------------------------------------------------- */
 
@@ -593,6 +603,11 @@ static bool count_instruction(Vm *vm)
     interp_update_modes(vm);
     return err_throw_str(vm, "kind:cancelled:VM cancelled by host");
   }
+  /* the same countdown for a task asked to stop by cancel_graceful */
+  if (in->task_countdown > 0 && --in->task_countdown == 0) {
+    interp_update_modes(vm);
+    return sched_task_countdown_expired(vm);
+  }
   return true;
 }
 
@@ -625,6 +640,8 @@ static bool push_frame(Vm *vm, ObjClosure *cl, int argc)
   Interp *in = vm->interp;
   ObjFunction *fn = cl->fn;
   if (in->nframes >= INTERP_MAX_FRAMES) return err_stack_overflow(vm);
+  /* RUNTIME.md 7.6: PreStep hooks see (and may rewrite) the arguments */
+  if (UNLIKELY(in->steps != NULL) && !steps_pre(vm, cl, &argc)) return false;
   Value *args = in->sp - argc;
   if (args + fn->nlocals + argc + INTERP_MAX_OPERANDS >= in->stack_end) return err_stack_overflow(vm);
   int np = fn->nparams;
@@ -1265,7 +1282,8 @@ resume:
     SYNC();
     Value callee = sp[-argc - 1];
     if (IS_CLOSURE(callee) && !AS_CLOSURE(callee)->fn->is_generator && !AS_CLOSURE(callee)->fn->is_stream &&
-        (LIKELY(!in->steps_open) || !steps_top_is_step(vm))) {
+        (LIKELY(!in->steps_open) || !steps_top_is_step(vm)) &&
+        (LIKELY(!in->steps) || !steps_is_step_fn(vm, AS_CLOSURE(callee)->fn))) {
       /* the compiler emits TAIL_CALL only outside try/finally regions, so
        * this frame owns no handler record */
       /* reuse the frame: move callee and arguments down to our callee slot */
@@ -1349,8 +1367,14 @@ resume:
     NEXT();
   }
   CASE(RETURN) {
+    bool post_ok = true;
+    if (UNLIKELY(in->steps_open)) {
+      /* PostStep hooks (RUNTIME.md 7.6) run with the value still on the
+       * stack (rooted); they may replace it */
+      SYNC();
+      post_ok = steps_on_return(vm, in->nframes, &sp[-1]);
+    }
     Value result = POP();
-    if (UNLIKELY(in->steps_open)) steps_on_return(vm, in->nframes);
     in->nframes--;
     sp = slots - 1;
     *sp++ = result;
@@ -1358,6 +1382,11 @@ resume:
       in->nhandlers--;
     in->sp = sp;
     if (UNLIKELY(in->ndeadlines | in->npermits)) interp_scope_cut(vm, in->nframes);
+    if (UNLIKELY(!post_ok)) {
+      /* a PostStep failure is the error of the call instruction */
+      if (in->nframes > target) RELOAD();
+      THROW();
+    }
     if (in->nframes <= target) return true;
     RELOAD();
     SAFE_POINT();

@@ -188,6 +188,9 @@ typedef struct Interp {
   bool cancelled;                    /* sticky: is_cancelled() */
   bool counting;                     /* count instructions (slow mode) */
   int countdown;                     /* > 0: instructions left before cancel */
+  int task_countdown;                /* > 0: instructions left before the running
+                                        task's cancel_graceful (RUNTIME.md 6);
+                                        per task, swapped by sched.c */
   uint64_t instructions;
   uint64_t slow_polls;               /* debug counter: slow-poll calls */
 

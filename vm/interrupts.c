@@ -9,7 +9,7 @@
  * select the handlers whose set holds S (their closures are copied into
  * Lifecycle.selected, which lc_mark roots, so off_interrupt inside a
  * handler cannot free one that is about to run), clear cancel_requested
- * and the countdown, call each with no arguments through vm_call (a
+ * and the countdown, call each with no arguments through steps_call_hook (a
  * hook-type callback on the same frame stack, RUNTIME.md 1.4) with the
  * handler deadline armed when it has graceful_timeout_ms, stop at the first
  * error, then remove the selected `once` handlers by handle.
@@ -36,6 +36,7 @@
 #include "object.h"
 #include "sched.h"
 #include "state.h"
+#include "steps.h"
 
 static const char *const sig_names[3] = {"SIGHUP", "SIGINT", "SIGTERM"};
 
@@ -121,7 +122,7 @@ static bool dispatch(Vm *vm, unsigned bit, bool *found)
     }
     interp_update_modes(vm);
     Value r = NIL_VAL;
-    ok = vm_call(vm, lc->selected[base + j], 0, NULL, &r);
+    ok = steps_call_hook(vm, lc->selected[base + j], 0, NULL, &r); /* hook-type (1.4) */
     lc->handler_deadline = prev;
     interp_update_modes(vm);
   }

@@ -31,6 +31,7 @@
 #include "object.h"
 #include "sched.h"
 #include "state.h"
+#include "steps.h"
 
 /* ---- registry ------------------------------------------------------------------ */
 
@@ -278,7 +279,7 @@ static bool fire(Vm *vm, int e, const char *pipeline, Value payload, bool *block
     if (h->pattern && fnmatch(h->pattern, pipeline, 0) != 0) continue;
     Value fn = h->fn, r = NIL_VAL;
     gc_push_root(vm, fn);
-    ok = vm_call(vm, fn, 1, &cur, &r);
+    ok = steps_call_hook(vm, fn, 1, &cur, &r); /* hook-type (1.4) */
     gc_pop_root(vm);
     int c;
     Value rs = NIL_VAL, mod = NIL_VAL, dec = NIL_VAL;
@@ -393,7 +394,7 @@ bool lc_finish(Vm *vm, const char *pipeline, Value *v)
     gc_push_root(vm, args[0]);
     args[1] = *v;
     Value r = NIL_VAL;
-    ok = vm_call(vm, of, 2, args, &r);
+    ok = steps_call_hook(vm, of, 2, args, &r); /* hook-type (1.4) */
     ErrKind k = vm->err_kind;
     Value errv = vm->err_value;
     gc_push_root(vm, errv);

@@ -132,6 +132,8 @@ struct Task {
   bool cancelled;     /* await gives nil */
   bool awaited;
   bool deadlocked;
+  bool graceful;      /* cancel_graceful asked it to stop: is_cancelled() */
+  int tcountdown;     /* its saved Interp.task_countdown while not running */
   bool has_inherit;
   Deadline inherit;   /* the parent's earliest unfired deadline (RUNTIME.md 4) */
   int64_t wake_at;    /* timer of the pending wait (0 = none) */
@@ -378,6 +380,13 @@ static void switch_task(Vm *vm, Task *from, Task *to)
   }
   to->state = T_RUNNING;
   s->current = to;
+  /* the cancel_graceful countdown belongs to the task, not the VM */
+  Interp *in = vm->interp;
+  if (in->task_countdown || to->tcountdown) {
+    from->tcountdown = in->task_countdown;
+    in->task_countdown = to->tcountdown;
+    interp_update_modes(vm);
+  }
   ctx_switch(vm, from->cur, to->cur, from->state == T_DONE);
 }
 
@@ -733,20 +742,58 @@ bool sched_bi_cancel(Vm *vm, int argc, Value *argv, Value *out)
   return true;
 }
 
+bool sched_task_cancel_flag(Vm *vm)
+{
+  Sched *s = S(vm);
+  return s && s->current->graceful;
+}
+
+bool sched_task_countdown_expired(Vm *vm)
+{
+  Sched *s = S(vm);
+  cancel_descendants(vm, s->current, 0);
+  return err_throw_str(vm, "kind:cancelled:VM cancelled by host");
+}
+
+/* Display text of a finished task's error, as a Result.Err. */
+static Value task_err_result(Vm *vm, Task *t)
+{
+  err_set(vm, t->err_kind, t->err_value);
+  Buf b = {0};
+  err_display(vm, &b);
+  err_clear(vm);
+  ObjString *msg = str_new(vm, b.data ? b.data : "", b.len);
+  buf_free(&b);
+  return enum_err(vm, OBJ_VAL(msg));
+}
+
 bool sched_bi_cancel_graceful(Vm *vm, int argc, Value *argv, Value *out)
 {
-  /* RUNTIME.md 6: without per-task cancel flags the request cannot be
-   * observed by the task (is_cancelled() is the host's); wait up to the
-   * timeout for it to finish on its own, else abort it. */
+  /* RUNTIME.md 6: set the task's cancel flag (is_cancelled() turns true
+   * in that task only) and start its own 1024-instruction countdown (5.3
+   * step 6, counted only while it runs: Interp.task_countdown is swapped
+   * per task by switch_task); then wait up to the timeout. A task that
+   * has not started yet still starts, and sees the flag at once. */
+  Sched *s = S(vm);
   Task *t = as_task(argc > 0 ? argv[0] : NIL_VAL);
-  if (!t) {
+  if (!t || t->awaited || t->cancelled) {
     *out = enum_ok(vm, NIL_VAL);
     return true;
   }
   int64_t ms = 5000;
   if (argc > 1 && (IS_INT(argv[1]) || IS_DURATION(argv[1]))) ms = AS_INT(argv[1]);
-  int64_t end = sched_now(vm) + ms;
+  if (t->state != T_DONE && !t->graceful) {
+    t->graceful = true;
+    if (t == s->current) {
+      vm->interp->task_countdown = INTERP_COUNTDOWN + 1;
+      interp_update_modes(vm);
+    } else {
+      t->tcountdown = INTERP_COUNTDOWN + 1;
+    }
+  }
+  int64_t end = sched_now(vm) + (ms > 0 ? ms : 0);
   while (t->state != T_DONE) {
+    if (t == s->current) break; /* cancelling itself: nothing to wait for */
     sched_wait_add(vm, &t->waiters);
     int r = sched_block(vm, end);
     sched_wait_remove(vm, &t->waiters);
@@ -757,19 +804,58 @@ bool sched_bi_cancel_graceful(Vm *vm, int argc, Value *argv, Value *out)
       return true;
     }
   }
-  t->awaited = true;
-  join_output(vm, t);
-  if (t->failed) {
-    err_set(vm, t->err_kind, t->err_value);
-    Buf b = {0};
-    err_display(vm, &b);
-    err_clear(vm);
-    ObjString *msg = str_new(vm, b.data ? b.data : "", b.len);
-    buf_free(&b);
-    *out = enum_err(vm, OBJ_VAL(msg));
+  if (t->state != T_DONE) {
+    *out = enum_ok(vm, NIL_VAL);
     return true;
   }
-  *out = enum_ok(vm, t->result);
+  t->awaited = true;
+  join_output(vm, t);
+  *out = t->failed ? task_err_result(vm, t) : enum_ok(vm, t->result);
+  return true;
+}
+
+/* parallel_race(closures) (LANGUAGE.md 13; our semantics, the spec only
+ * names it): every closure runs as a task (spawned in list order, no
+ * arguments); the first task to finish decides: its value is returned
+ * (its output joined) or its error re-raised unchanged, and every other
+ * task is cancelled (cancel(): abandoned, output discarded). An empty
+ * list gives nil; a non-callable item is a type error before any spawn. */
+bool sched_bi_parallel_race(Vm *vm, int argc, Value *argv, Value *out)
+{
+  Value lv = argc > 0 ? argv[0] : NIL_VAL;
+  *out = NIL_VAL;
+  if (!IS_LIST(lv)) return err_type(vm, "parallel_race: expected a list of closures, got %s", val_type_name(lv));
+  ObjList *l = AS_LIST(lv);
+  uint32_t n = l->count;
+  for (uint32_t i = 0; i < n; i++)
+    if (!vm_is_callable(l->items[i]))
+      return err_type(vm, "parallel_race: item %u is not callable (%s)", i, val_type_name(l->items[i]));
+  if (n == 0) return true;
+  Task **ch = calloc(n, sizeof(Task *));
+  if (!ch) abort();
+  for (uint32_t i = 0; i < n; i++) ch[i] = task_new(vm, l->items[i], NIL_VAL, false);
+  Task *win = NULL;
+  bool ok = true;
+  while (!win) {
+    for (uint32_t i = 0; i < n && !win; i++)
+      if (ch[i]->state == T_DONE && !ch[i]->cancelled) win = ch[i];
+    if (win) break;
+    for (uint32_t i = 0; i < n; i++) sched_wait_add(vm, &ch[i]->waiters);
+    int r = sched_block(vm, 0);
+    for (uint32_t i = 0; i < n; i++) sched_wait_remove(vm, &ch[i]->waiters);
+    if (r < 0) {
+      ok = false;
+      break;
+    }
+  }
+  for (uint32_t i = 0; i < n; i++)
+    if (ch[i] != win) task_abandon(vm, ch[i]);
+  free(ch);
+  if (!ok) return false;
+  win->awaited = true;
+  join_output(vm, win);
+  if (win->failed) return err_set(vm, win->err_kind, win->err_value);
+  *out = win->result;
   return true;
 }
 
@@ -1203,6 +1289,8 @@ void sched_reset(Vm *vm)
   buf_free(&s->root.out);
   s->root.state = T_RUNNING;
   s->root.abandon = s->root.deadlocked = false;
+  s->root.graceful = false;
+  s->root.tcountdown = 0;
   s->root.cur = &s->root.ctx;
   s->current = &s->root;
   s->loaded = &s->root.ctx;

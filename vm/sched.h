@@ -54,6 +54,13 @@ bool sched_parallel(Vm *vm, int mode, bool as_stream, Value arg, Value fn, Value
  * True when [data] was buffered. */
 bool sched_buffer_output(Vm *vm, const char *data, size_t len);
 
+/* Has cancel_graceful asked the running task to stop (is_cancelled())? */
+bool sched_task_cancel_flag(Vm *vm);
+/* The running task's cancel_graceful countdown (Interp.task_countdown, 1024
+ * instructions, RUNTIME.md 5.3 step 6) ran out: cancel its own tasks and
+ * throw `kind:cancelled:VM cancelled by host`. Always false. */
+bool sched_task_countdown_expired(Vm *vm);
+
 /* ---- deadlines (RUNTIME.md 4) -------------------------------------------- */
 
 /* DeadlineSetup: [dur] is a duration or int ms, else the type error. */
@@ -95,6 +102,8 @@ int sched_method(Vm *vm, Value recv, ObjString *name, int argc, Value *argv, Val
 bool sched_bi_await(Vm *vm, int argc, Value *argv, Value *out);
 bool sched_bi_cancel(Vm *vm, int argc, Value *argv, Value *out);
 bool sched_bi_cancel_graceful(Vm *vm, int argc, Value *argv, Value *out);
+bool sched_bi_parallel_race(Vm *vm, int argc, Value *argv, Value *out);
+bool chan_bi_channel_select(Vm *vm, int argc, Value *argv, Value *out);
 bool chan_bi_channel(Vm *vm, int argc, Value *argv, Value *out);
 bool chan_bi_send(Vm *vm, int argc, Value *argv, Value *out);
 bool chan_bi_receive(Vm *vm, int argc, Value *argv, Value *out);

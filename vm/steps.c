@@ -27,11 +27,29 @@
  * path before a catch, when the pending error is an exhaustion dict and
  * the step frame lies above the catching record.
  *
- * Not done yet: PreStep/PostStep hooks (register_step_hook), max_ms inside
- * blocking operations, closing the invocations of an abandoned task.
+ * Hooks (7.6): register_step_hook adds {glob, event, fn}. PreStep hooks
+ * run from push_frame (steps_pre) before the frame exists, on the
+ * arguments still on the operand stack, which an `args` control rewrites
+ * in place; a deny makes a `failed` record with no frame (duration 0) and
+ * throws the hook_denied dict. PostStep hooks run from RETURN
+ * (steps_on_return) with the return value still on the stack; the
+ * invocation's duration and instruction count are frozen first (7.5:
+ * "before PostStep"), then the hooks may replace the value; a hook error
+ * records `failed` and the interpreter raises it at the call site.
+ *
+ * Hook-type callbacks (1.4): steps_call_hook hides every open invocation
+ * of the running fiber (StepInv.hidden) while the closure runs: hidden
+ * invocations are skipped by step_charge and the budget checks, and the
+ * instructions run meanwhile are added to their insn_start when the
+ * outermost hiding hook returns, so nothing is charged. Lifecycle hooks,
+ * on_finish and interrupt handlers call through it too.
+ *
+ * Not done yet: max_ms inside blocking operations, closing the
+ * invocations of an abandoned task.
  */
 #include "steps.h"
 
+#include <fnmatch.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -70,7 +88,22 @@ typedef struct StepInv {
   double cost;
   Value exhausted;       /* the exhaustion dict once raised, else nil: a
                             later check raises it again */
+  Value args;            /* list of the call's arguments (PostStep payload),
+                            nil when no PostStep hook matches */
+  uint64_t serial;       /* identity across hooks that may block */
+  int hidden;            /* > 0 while a hook-type callback runs above it */
+  bool ended;            /* PostStep: end_ms / end_insn are frozen */
+  int64_t end_ms;
+  uint64_t end_insn;
 } StepInv;
+
+enum { EV_PRE = 0, EV_POST = 1 };
+
+typedef struct StepHook {
+  char *glob;
+  int event;
+  Value fn;
+} StepHook;
 
 typedef struct Steps {
   StepDef *defs;
@@ -78,6 +111,9 @@ typedef struct Steps {
   StepInv *inv;
   int ninv, invcap;
   uint64_t recorded;
+  uint64_t serial;
+  StepHook *hooks;
+  int nhooks, hookcap;
 } Steps;
 
 static int64_t epoch_ms(void)
@@ -107,6 +143,8 @@ void steps_reset(Vm *vm)
   s->ndefs = 0;
   s->ninv = 0;
   s->recorded = 0;
+  for (int i = 0; i < s->nhooks; i++) free(s->hooks[i].glob);
+  s->nhooks = 0;
 }
 
 void steps_free(Vm *vm)
@@ -114,6 +152,8 @@ void steps_free(Vm *vm)
   Interp *in = vm->interp;
   Steps *s = in->steps;
   if (!s) return;
+  for (int i = 0; i < s->nhooks; i++) free(s->hooks[i].glob);
+  free(s->hooks);
   free(s->defs);
   free(s->inv);
   free(s);
@@ -129,7 +169,11 @@ void steps_mark(Vm *vm)
     gc_mark_obj(vm, (Obj *)s->defs[i].name);
     gc_mark_value(vm, s->defs[i].opts);
   }
-  for (int i = 0; i < s->ninv; i++) gc_mark_value(vm, s->inv[i].exhausted);
+  for (int i = 0; i < s->ninv; i++) {
+    gc_mark_value(vm, s->inv[i].exhausted);
+    gc_mark_value(vm, s->inv[i].args);
+  }
+  for (int i = 0; i < s->nhooks; i++) gc_mark_value(vm, s->hooks[i].fn);
 }
 
 uint64_t steps_recorded(Vm *vm)
@@ -206,6 +250,7 @@ static void update_check(Vm *vm)
   for (int i = 0; s && i < s->ninv; i++) {
     StepInv *iv = &s->inv[i];
     StepDef *d = &s->defs[iv->def];
+    if (iv->hidden) continue;
     if (d->max_ms) {
       uint64_t a = in->instructions + 256;
       if (a < at) at = a;
@@ -216,6 +261,14 @@ static void update_check(Vm *vm)
     }
   }
   in->step_check_at = at;
+}
+
+/* Does any hook of [event] match step name [name]? */
+static bool hook_matches(Steps *s, int event, ObjString *name)
+{
+  for (int i = 0; i < s->nhooks; i++)
+    if (s->hooks[i].event == event && fnmatch(s->hooks[i].glob, name->chars, 0) == 0) return true;
+  return false;
 }
 
 void steps_on_push(Vm *vm)
@@ -240,6 +293,14 @@ void steps_on_push(Vm *vm)
   iv->start_epoch = epoch_ms();
   iv->insn_start = in->instructions;
   iv->exhausted = NIL_VAL;
+  iv->args = NIL_VAL;
+  iv->serial = ++s->serial;
+  if (hook_matches(s, EV_POST, s->defs[i].name)) {
+    Frame *f = &in->frames[in->nframes - 1];
+    ObjList *l = list_new(vm, (uint32_t)f->argc);
+    s->inv[s->ninv - 1].args = OBJ_VAL(l); /* rooted from here on */
+    for (int k = 0; k < f->argc; k++) list_push(vm, l, f->slots[k]);
+  }
   if (in->steps_open++ == 0) interp_update_modes(vm);
   update_check(vm);
 }
@@ -253,6 +314,14 @@ static int find_inv(Vm *vm, int depth)
   for (int i = s ? s->ninv - 1 : -1; i >= 0; i--)
     if (s->inv[i].fiber == in->frames && s->inv[i].depth == depth) return i;
   return -1;
+}
+
+bool steps_is_step_fn(Vm *vm, ObjFunction *fn)
+{
+  Steps *s = vm->interp->steps;
+  for (int i = 0; s && i < s->ndefs; i++)
+    if (s->defs[i].fn == fn) return true;
+  return false;
 }
 
 bool steps_top_is_step(Vm *vm)
@@ -283,8 +352,8 @@ static void record(Vm *vm, int i, const char *status, const char *error)
   set_str(vm, r, "status", status);
   set_str(vm, r, "error", error);
   set_int(vm, r, "started_at_ms", iv->start_epoch);
-  set_int(vm, r, "duration_ms", sched_now(vm) - iv->start_mono);
-  set_int(vm, r, "instructions", (int64_t)(in->instructions - iv->insn_start));
+  set_int(vm, r, "duration_ms", (iv->ended ? iv->end_ms : sched_now(vm)) - iv->start_mono);
+  set_int(vm, r, "instructions", (int64_t)((iv->ended ? iv->end_insn : in->instructions) - iv->insn_start));
   set_int(vm, r, "input_tokens", iv->in_tokens);
   set_int(vm, r, "output_tokens", iv->out_tokens);
   dict_set_cstr(vm, r, "cost_usd", FLOAT_VAL(iv->cost));
@@ -301,11 +370,6 @@ static void record(Vm *vm, int i, const char *status, const char *error)
   gc_pop_root(vm);
 }
 
-void steps_on_return(Vm *vm, int depth)
-{
-  int i = find_inv(vm, depth);
-  if (i >= 0) record(vm, i, "completed", NULL);
-}
 
 /* The record's error text for the pending error: a thrown dict's
  * `message`, else the display text without suffix. malloc'd. */
@@ -403,7 +467,7 @@ bool steps_check(Vm *vm)
   int64_t now = -1;
   for (int i = s->ninv - 1; i >= 0; i--) {
     StepInv *iv = &s->inv[i];
-    if (iv->fiber != in->frames) continue;
+    if (iv->fiber != in->frames || iv->hidden) continue;
     StepDef *d = &s->defs[iv->def];
     if (d->max_insn && in->instructions - iv->insn_start > (uint64_t)d->max_insn)
       return exhaust(vm, i, "max_instructions");
@@ -441,7 +505,7 @@ bool steps_bi_charge(Vm *vm, int argc, Value *argv, Value *out)
   if (!s || !in->steps_open) return true;
   for (int i = 0; i < s->ninv; i++) {
     StepInv *iv = &s->inv[i];
-    if (iv->fiber != in->frames) continue;
+    if (iv->fiber != in->frames || iv->hidden) continue;
     iv->in_tokens += (int64_t)it;
     iv->out_tokens += (int64_t)ot;
     iv->cost += cost;
@@ -449,7 +513,7 @@ bool steps_bi_charge(Vm *vm, int argc, Value *argv, Value *out)
   }
   for (int i = s->ninv - 1; i >= 0; i--) {
     StepInv *iv = &s->inv[i];
-    if (iv->fiber != in->frames) continue;
+    if (iv->fiber != in->frames || iv->hidden) continue;
     if (!IS_NIL(iv->exhausted)) return err_throw(vm, iv->exhausted);
     StepDef *d = &s->defs[iv->def];
     if (d->max_tokens && iv->in_tokens + iv->out_tokens > d->max_tokens) return exhaust(vm, i, "max_tokens");
@@ -510,4 +574,229 @@ int steps_boundary(Vm *vm, int hdepth, int target, int *step_depth)
     free(text);
   }
   return 0;
+}
+
+/* ---- hooks (RUNTIME.md 7.6) --------------------------------------------------- */
+
+bool steps_call_hook(Vm *vm, Value fn, int argc, Value *argv, Value *out)
+{
+  Interp *in = vm->interp;
+  Steps *s = in->steps;
+  if (!s || !in->steps_open) return vm_call(vm, fn, argc, argv, out);
+  Frame *fiber = in->frames;
+  uint64_t start = in->instructions;
+  for (int i = 0; i < s->ninv; i++)
+    if (s->inv[i].fiber == fiber) s->inv[i].hidden++;
+  bool ok = vm_call(vm, fn, argc, argv, out);
+  /* the hook may have blocked: re-read the (possibly moved) array */
+  s = in->steps;
+  for (int i = 0; i < s->ninv; i++) {
+    StepInv *iv = &s->inv[i];
+    if (iv->fiber != fiber || iv->hidden <= 0) continue;
+    if (--iv->hidden == 0 && !iv->ended) iv->insn_start += in->instructions - start;
+  }
+  update_check(vm);
+  return ok;
+}
+
+bool steps_bi_register_hook(Vm *vm, int argc, Value *argv, Value *out)
+{
+  *out = NIL_VAL;
+  Value g = argc >= 1 ? argv[0] : NIL_VAL, e = argc >= 2 ? argv[1] : NIL_VAL, fn = argc >= 3 ? argv[2] : NIL_VAL;
+  if (!IS_STRING(g)) return err_type(vm, "register_step_hook: step_glob must be a string, got %s", val_type_name(g));
+  if (!IS_STRING(e)) return err_type(vm, "register_step_hook: event must be a string, got %s", val_type_name(e));
+  int ev;
+  if (strcmp(AS_CSTR(e), "PreStep") == 0) ev = EV_PRE;
+  else if (strcmp(AS_CSTR(e), "PostStep") == 0) ev = EV_POST;
+  else return err_runtime(vm, "register_step_hook: unsupported event '%s'", AS_CSTR(e));
+  if (!vm_is_callable(fn))
+    return err_type(vm, "register_step_hook: handler must be callable, got %s", val_type_name(fn));
+  Steps *s = steps_get(vm);
+  if (s->nhooks >= s->hookcap) {
+    s->hookcap = s->hookcap ? s->hookcap * 2 : 8;
+    s->hooks = realloc(s->hooks, sizeof(StepHook) * (size_t)s->hookcap);
+    if (!s->hooks) abort();
+  }
+  StepHook *h = &s->hooks[s->nhooks++];
+  h->glob = strdup(AS_CSTR(g));
+  if (!h->glob) abort();
+  h->event = ev;
+  h->fn = fn;
+  return true;
+}
+
+/* The payload {event, target, step: {name, function, args}} (rooted by
+ * the caller). */
+static ObjDict *hook_payload(Vm *vm, const char *event, StepDef *d, Value args)
+{
+  ObjDict *p = dict_new(vm, 4);
+  gc_push_root(vm, OBJ_VAL(p));
+  set_str(vm, p, "event", event);
+  dict_set_cstr(vm, p, "target", OBJ_VAL(d->name));
+  ObjDict *st = dict_new(vm, 3);
+  dict_set_cstr(vm, p, "step", OBJ_VAL(st));
+  dict_set_cstr(vm, st, "name", OBJ_VAL(d->name));
+  dict_set_cstr(vm, st, "function", OBJ_VAL(d->fn->name));
+  dict_set_cstr(vm, st, "args", args);
+  gc_pop_root(vm);
+  return p;
+}
+
+static bool is_str(Value v, const char *s) { return IS_STRING(v) && strcmp(AS_CSTR(v), s) == 0; }
+
+/* A record for a step call denied by PreStep: no frame, duration 0. */
+static void record_denied(Vm *vm, int def, const char *reason)
+{
+  Interp *in = vm->interp;
+  Steps *s = in->steps;
+  if (s->ninv >= s->invcap) {
+    s->invcap = s->invcap ? s->invcap * 2 : 16;
+    s->inv = realloc(s->inv, sizeof(StepInv) * (size_t)s->invcap);
+    if (!s->inv) abort();
+  }
+  StepInv *iv = &s->inv[s->ninv++];
+  memset(iv, 0, sizeof *iv);
+  iv->def = def;
+  iv->fiber = NULL; /* never found by the fiber filters */
+  iv->start_mono = sched_now(vm);
+  iv->start_epoch = epoch_ms();
+  iv->insn_start = in->instructions;
+  iv->exhausted = NIL_VAL;
+  iv->args = NIL_VAL;
+  iv->ended = true;
+  iv->end_ms = iv->start_mono;
+  iv->end_insn = iv->insn_start;
+  in->steps_open++;
+  Buf b = {0};
+  buf_printf(&b, "hook_denied: %s", reason);
+  record(vm, s->ninv - 1, "failed", b.data ? b.data : "");
+  buf_free(&b);
+}
+
+bool steps_pre(Vm *vm, ObjClosure *cl, int *argc)
+{
+  Interp *in = vm->interp;
+  Steps *s = in->steps;
+  int di = 0;
+  while (di < s->ndefs && s->defs[di].fn != cl->fn) di++;
+  if (di == s->ndefs || !hook_matches(s, EV_PRE, s->defs[di].name)) return true;
+  int n = *argc;
+  Value *args = in->sp - n;
+  ObjList *al = list_new(vm, (uint32_t)n);
+  gc_push_root(vm, OBJ_VAL(al));
+  for (int k = 0; k < n; k++) list_push(vm, al, args[k]);
+  ObjDict *p = hook_payload(vm, "PreStep", &s->defs[di], OBJ_VAL(al));
+  gc_push_root(vm, OBJ_VAL(p));
+  Value newargs = NIL_VAL;
+  for (int i = 0; i < s->nhooks; i++) {
+    s = in->steps;
+    StepHook *h = &s->hooks[i];
+    if (h->event != EV_PRE || fnmatch(h->glob, s->defs[di].name->chars, 0) != 0) continue;
+    Value pv = OBJ_VAL(p), r;
+    if (!steps_call_hook(vm, h->fn, 1, &pv, &r)) goto fail;
+    if (IS_NIL(r) || is_str(r, "Allow")) continue;
+    if (!IS_DICT(r)) {
+      err_runtime(vm, "PreStep hook must return nil, Allow, or {deny|args}, got %s", val_type_name(r));
+      goto fail;
+    }
+    ObjDict *rd = AS_DICT(r);
+    Value dv, rv, av;
+    bool has_deny = dict_get_cstr(rd, "deny", &dv) && !IS_NIL(dv);
+    bool has_reason = dict_get_cstr(rd, "reason", &rv) && !IS_NIL(rv);
+    if (has_deny || has_reason || (dict_get_cstr(rd, "action", &av) && is_str(av, "deny"))) {
+      const char *reason = has_reason && IS_STRING(rv) ? AS_CSTR(rv)
+                           : has_deny && IS_STRING(dv) ? AS_CSTR(dv)
+                                                       : "denied by PreStep hook";
+      ObjDict *e = dict_new(vm, 4);
+      gc_push_root(vm, OBJ_VAL(e));
+      set_str(vm, e, "category", "hook_denied");
+      set_str(vm, e, "event", "PreStep");
+      set_str(vm, e, "reason", reason);
+      dict_set_cstr(vm, e, "step", OBJ_VAL(in->steps->defs[di].name));
+      record_denied(vm, di, reason);
+      err_throw(vm, OBJ_VAL(e));
+      gc_pop_root(vm);
+      goto fail;
+    }
+    if ((dict_get_cstr(rd, "args", &av) && IS_LIST(av)) || (dict_get_cstr(rd, "modify", &av) && IS_LIST(av))) {
+      newargs = av;
+      gc_push_root(vm, newargs);
+      Value stv;
+      if (dict_get_cstr(p, "step", &stv) && IS_DICT(stv)) dict_set_cstr(vm, AS_DICT(stv), "args", av);
+      gc_pop_root(vm);
+    }
+  }
+  if (IS_LIST(newargs)) {
+    ObjList *l = AS_LIST(newargs);
+    if (l->count > 4096 || args + l->count + cl->fn->nlocals + INTERP_MAX_OPERANDS >= in->stack_end) {
+      gc_pop_root(vm);
+      gc_pop_root(vm);
+      return err_stack_overflow(vm);
+    }
+    for (uint32_t k = 0; k < l->count; k++) args[k] = l->items[k];
+    in->sp = args + l->count;
+    *argc = (int)l->count;
+  }
+  gc_pop_root(vm);
+  gc_pop_root(vm);
+  return true;
+fail:
+  gc_pop_root(vm);
+  gc_pop_root(vm);
+  return false;
+}
+
+bool steps_on_return(Vm *vm, int depth, Value *result)
+{
+  Interp *in = vm->interp;
+  int i = find_inv(vm, depth);
+  if (i < 0) return true;
+  Steps *s = in->steps;
+  StepInv *iv = &s->inv[i];
+  if (IS_NIL(iv->args) || !hook_matches(s, EV_POST, s->defs[iv->def].name)) {
+    record(vm, i, "completed", NULL);
+    return true;
+  }
+  /* 7.5: duration and instructions up to the return value */
+  iv->ended = true;
+  iv->end_ms = sched_now(vm);
+  iv->end_insn = in->instructions;
+  uint64_t serial = iv->serial;
+  int di = iv->def;
+  ObjDict *p = hook_payload(vm, "PostStep", &s->defs[di], iv->args);
+  gc_push_root(vm, OBJ_VAL(p));
+  dict_set_cstr(vm, p, "output", *result);
+  bool ok = true;
+  for (int h = 0; ok && h < in->steps->nhooks; h++) {
+    StepHook *hk = &in->steps->hooks[h];
+    if (hk->event != EV_POST || fnmatch(hk->glob, in->steps->defs[di].name->chars, 0) != 0) continue;
+    Value pv = OBJ_VAL(p), r;
+    if (!steps_call_hook(vm, hk->fn, 1, &pv, &r)) {
+      ok = false;
+      break;
+    }
+    if (IS_NIL(r) || is_str(r, "Pass")) continue;
+    if (!IS_DICT(r)) {
+      ok = err_runtime(vm, "PostStep hook must return nil, Pass, or {output}, got %s", val_type_name(r));
+      break;
+    }
+    Value v;
+    ObjDict *rd = AS_DICT(r);
+    if (dict_get_cstr(rd, "output", &v) || dict_get_cstr(rd, "result", &v) || dict_get_cstr(rd, "modify", &v)) {
+      *result = v;
+      dict_set_cstr(vm, p, "output", v);
+    }
+  }
+  gc_pop_root(vm);
+  s = in->steps;
+  for (i = s->ninv - 1; i >= 0 && s->inv[i].serial != serial; i--) {}
+  if (i < 0) return ok;
+  if (ok) {
+    record(vm, i, "completed", NULL);
+  } else {
+    char *text = pending_error_text(vm);
+    record(vm, i, "failed", text);
+    free(text);
+  }
+  return ok;
 }

@@ -23,6 +23,21 @@
  * step_charge({input_tokens, output_tokens, cost_usd}): RUNTIME.md 7.2. */
 bool steps_bi_register(Vm *vm, int argc, Value *argv, Value *out);
 bool steps_bi_charge(Vm *vm, int argc, Value *argv, Value *out);
+/* register_step_hook(step_glob, event, fn): RUNTIME.md 7.6. */
+bool steps_bi_register_hook(Vm *vm, int argc, Value *argv, Value *out);
+
+/* vm_call of a hook-type closure (RUNTIME.md 1.4: lifecycle and step
+ * hooks, interrupt handlers, on_finish): the running fiber's open step
+ * invocations are hidden while it runs, so it charges none of them. Same
+ * contract as vm_call. */
+bool steps_call_hook(Vm *vm, Value fn, int argc, Value *argv, Value *out);
+
+/* PreStep (7.6), from push_frame before a frame for [cl] is pushed, with
+ * the *[argc] arguments on top of the operand stack (interp->sp synced).
+ * Runs the matching PreStep hooks; an `args` control rewrites the
+ * arguments in place and updates *[argc]. False with the error set (a
+ * deny throws the hook_denied dict after a `failed` record). */
+bool steps_pre(Vm *vm, ObjClosure *cl, int *argc);
 
 /* Free / forget every definition and invocation (new run, vm_free). */
 void steps_reset(Vm *vm);
@@ -36,9 +51,15 @@ void steps_on_push(Vm *vm);
 /* Is the top frame of the running fiber a step frame? (tail calls never
  * replace one) */
 bool steps_top_is_step(Vm *vm);
-/* The top frame (frame count [depth]) returns normally: record
- * `completed` if it is a step frame. */
-void steps_on_return(Vm *vm, int depth);
+/* Is [fn] a registered step function? */
+bool steps_is_step_fn(Vm *vm, ObjFunction *fn);
+/* The top frame (frame count [depth]) returns normally with *[result]
+ * (a rooted slot: it stays on the operand stack): if it is a step frame,
+ * run the matching PostStep hooks (which may replace *[result]) and
+ * record `completed`. False (record `failed`, error set) when a hook
+ * failed: the caller raises it at the call site, after popping the
+ * frame. */
+bool steps_on_return(Vm *vm, int depth, Value *result);
 /* Close every invocation of the running fiber deeper than frame count
  * [d] as `failed` (unwinding); the error text comes from the pending error. */
 void steps_close_above(Vm *vm, int d);

@@ -61,9 +61,15 @@
  * run() stay valid because each fiber has its own stack and frames. A
  * deadline entry or permit is dropped when its frame pops (RETURN, error
  * unwinding, vm_call's unwind) and when a catch cuts below the heights its
- * handler record saved (RUNTIME.md 4, 6). While a deadline is active the
- * attention word keeps ATTN_TIMER, so safe points read the clock
- * (RUNTIME.md 1.5 "simpler alternative"). Calling a generator function
+ * handler record saved (RUNTIME.md 4, 6). While a deadline is active,
+ * interp_update_modes arms one process-wide one-shot POSIX timer
+ * (CLOCK_MONOTONIC, absolute, signal INTERP_TIMER_SIGNAL) for the earliest
+ * unfired deadline of the running fiber; its handler only sets ATTN_TIMER
+ * in the owning VM's attention word, so a far-away deadline costs nothing
+ * at safe points (RUNTIME.md 1.5). The word keeps ATTN_TIMER (safe points
+ * read the clock, the "simpler alternative") when the instant has passed,
+ * under fake_sleep (virtual time), when the timer cannot be created, or
+ * when another live VM of the process owns the timer. Calling a generator function
  * builds a generator (call_value) instead of pushing a frame.
  *
  * Interrupt handlers (on_interrupt, interrupts.c) are dispatched from
@@ -85,9 +91,11 @@
  */
 #include "interp.h"
 
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "builtins.h"
 #include "error.h"
@@ -152,10 +160,13 @@ static void trace_clear(Interp *in)
   in->ntrace = 0;
 }
 
+static void deadline_timer_release(Interp *in);
+
 void interp_free(Vm *vm)
 {
   Interp *in = vm->interp;
   if (!in) return;
+  deadline_timer_release(in);
   sched_free(vm);
   steps_free(vm);
   trace_clear(in);
@@ -206,6 +217,75 @@ void interp_reset(Vm *vm)
   interp_update_modes(vm);
 }
 
+/* ---- the deadline timer (RUNTIME.md 1.5) ------------------------------------- */
+
+#define INTERP_TIMER_SIGNAL (SIGRTMIN + 2)
+
+static timer_t deadline_timer;
+static int deadline_timer_state;          /* 0 untried, 1 ready, -1 unavailable */
+static Interp *volatile deadline_owner;   /* the VM whose word the handler sets */
+static int64_t deadline_armed_at = -1;    /* monotonic ms armed, -1 = none */
+
+static void deadline_timer_fired(int signo, siginfo_t *si, void *uc)
+{
+  (void)signo, (void)si, (void)uc;
+  Interp *in = deadline_owner;
+  if (in) in->attention = in->attention | ATTN_TIMER;
+}
+
+static void deadline_timer_release(Interp *in)
+{
+  if (deadline_owner != in) return;
+  struct itimerspec its;
+  memset(&its, 0, sizeof its);
+  timer_settime(deadline_timer, 0, &its, NULL);
+  deadline_owner = NULL;
+  deadline_armed_at = -1;
+}
+
+/* Arm the timer for the earliest unfired deadline of the running fiber.
+ * False when safe points must read the clock instead (see the top). */
+static bool deadline_timer_arm(Vm *vm)
+{
+  Interp *in = vm->interp;
+  if (vm->cfg.fake_sleep) return false;
+  int64_t at = -1;
+  for (int i = 0; i < in->ndeadlines; i++)
+    if (!in->deadlines[i].fired && (at < 0 || in->deadlines[i].at < at)) at = in->deadlines[i].at;
+  if (at < 0) return true;
+  if (sched_now(vm) >= at) return false;
+  if (deadline_owner && deadline_owner != in) return false;
+  if (deadline_timer_state == 0) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = deadline_timer_fired;
+    sa.sa_flags = SA_SIGINFO | SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    struct sigevent sev;
+    memset(&sev, 0, sizeof sev);
+    sev.sigev_notify = SIGEV_SIGNAL;
+    sev.sigev_signo = INTERP_TIMER_SIGNAL;
+    deadline_timer_state = sigaction(INTERP_TIMER_SIGNAL, &sa, NULL) == 0 &&
+                                   timer_create(CLOCK_MONOTONIC, &sev, &deadline_timer) == 0
+                               ? 1
+                               : -1;
+  }
+  if (deadline_timer_state < 0) return false;
+  deadline_owner = in;
+  if (deadline_armed_at == at) return true;
+  struct itimerspec its;
+  memset(&its, 0, sizeof its);
+  its.it_value.tv_sec = at / 1000;
+  its.it_value.tv_nsec = (at % 1000) * 1000000;
+  if (timer_settime(deadline_timer, TIMER_ABSTIME, &its, NULL) != 0) {
+    deadline_armed_at = -1;
+    return false;
+  }
+  deadline_armed_at = at;
+  /* the instant may have passed while arming */
+  return sched_now(vm) < at;
+}
+
 void interp_update_modes(Vm *vm)
 {
   Interp *in = vm->interp;
@@ -220,8 +300,10 @@ void interp_update_modes(Vm *vm)
    * the clock: this costs only during the grace before the kill */
   bool modes = vm->heap.stress || vm->heap.limit != 0 || in->counting ||
                (in->hard_stop_at != 0 && !in->hard_stopped) || lc_wants_poll(vm);
-  in->attention = (modes ? ATTN_MODES : 0) | (in->sig_pending ? ATTN_SIGNAL : 0) |
-                  (in->ndeadlines ? ATTN_TIMER : 0);
+  in->attention = (modes ? ATTN_MODES : 0) | (in->sig_pending ? ATTN_SIGNAL : 0);
+  /* store first, then arm: a timer firing from here on sets its bit in
+   * the stored word; one that fired before is seen by the clock check */
+  if (in->ndeadlines && !deadline_timer_arm(vm)) in->attention = in->attention | ATTN_TIMER;
 }
 
 /* ---- per-fiber state (sched.c switches fibers with these) ------------------ */

@@ -50,6 +50,11 @@
  * one is flagged and made ready: its pending wait fails with an
  * uncatchable error, so its fiber unwinds with no bytecode run (no catch,
  * no finally) and its permits are released on the way out.
+ * cancel_graceful() instead sets the task's own flag (is_cancelled() is
+ * true in that task only) and starts its own 1024-instruction countdown:
+ * Interp.task_countdown belongs to the running task, switch_task saves and
+ * loads it (Task.tcountdown), so only that task's instructions count.
+ * parallel_race (first finished task wins, the rest are cancelled) is here.
  *
  * Generators: calling a function containing `yield` (or a `gen fn`) makes
  * a Gen (interp.c's call_value); each pull switches to the generator's
@@ -400,6 +405,18 @@ static void poll_wake(int64_t ms)
   poll(NULL, 0, (int)ms);
 }
 
+/* Make the blocked tasks whose timer has come ready. */
+static void wake_due(Vm *vm)
+{
+  Sched *s = S(vm);
+  int64_t now = sched_now(vm);
+  if (s->root.state == T_BLOCKED && s->root.wake_at && s->root.wake_at <= now) make_ready(s, &s->root);
+  for (int i = 0; i < s->nall; i++) {
+    Task *t = s->all[i];
+    if (t->state == T_BLOCKED && t->wake_at && t->wake_at <= now) make_ready(s, t);
+  }
+}
+
 /* Nothing is ready: wait for the earliest timer or a host signal and make
  * the tasks whose time came ready. False when nothing can ever wake a task. */
 static bool wait_events(Vm *vm)
@@ -425,12 +442,7 @@ static bool wait_events(Vm *vm)
     }
   }
   if (in->sig_pending) make_ready(s, &s->root);
-  int64_t now = sched_now(vm);
-  if (s->root.state == T_BLOCKED && s->root.wake_at && s->root.wake_at <= now) make_ready(s, &s->root);
-  for (int i = 0; i < s->nall; i++) {
-    Task *t = s->all[i];
-    if (t->state == T_BLOCKED && t->wake_at && t->wake_at <= now) make_ready(s, t);
-  }
+  wake_due(vm);
   return true;
 }
 
@@ -562,6 +574,9 @@ bool sched_yield_now(Vm *vm)
   Sched *s = S(vm);
   Task *me = s->current;
   if (me->abandon) return abandon_error(vm);
+  /* tasks whose sleep ended go first: a loop of yields must not starve
+   * a task waiting on a timer (with real time) */
+  wake_due(vm);
   if (s->qhead == s->qtail) return interp_safe_point(vm);
   me->state = T_READY;
   queue_push(s, me);

@@ -81,6 +81,7 @@
 #include "methods.h"
 #include "object.h"
 #include "state.h"
+#include "steps.h"
 
 #if defined(__SANITIZE_ADDRESS__)
 #define SCHED_ASAN 1
@@ -546,6 +547,8 @@ int sched_block(Vm *vm, int64_t until)
     if (!wake || g < wake) wake = g;
   }
   if (in->hard_stop_at && (!wake || in->hard_stop_at < wake)) wake = in->hard_stop_at;
+  int64_t step_at = steps_wake_at(vm);
+  if (step_at && (!wake || step_at < wake)) wake = step_at;
   int64_t hd = root ? lc_handler_deadline(vm) : 0; /* RUNTIME.md 5.4 */
   if (hd && (!wake || hd < wake)) wake = hd;
   me->wake_at = wake;
@@ -559,6 +562,7 @@ int sched_block(Vm *vm, int64_t until)
   }
   if (me->abandon) return abandon_error(vm), -1;
   if (!interp_safe_point(vm)) return -1;
+  if (step_at && !steps_check(vm)) return -1; /* a step's max_ms ran out */
   int64_t now = sched_now(vm);
   if (root && in->cancel_requested && now >= cancel_grace_end(vm)) {
     cancel_descendants(vm, me, 0);

@@ -44,7 +44,8 @@
  * outermost hiding hook returns, so nothing is charged. Lifecycle hooks,
  * on_finish and interrupt handlers call through it too.
  *
- * Not done yet: max_ms inside blocking operations, closing the
+ * max_ms inside blocking operations: sched_block wakes at steps_wake_at()
+ * and runs steps_check. Not done yet: closing the
  * invocations of an abandoned task.
  */
 #include "steps.h"
@@ -478,6 +479,23 @@ bool steps_check(Vm *vm)
   }
   update_check(vm);
   return true;
+}
+
+int64_t steps_wake_at(Vm *vm)
+{
+  Interp *in = vm->interp;
+  Steps *s = in->steps;
+  int64_t at = 0;
+  if (!s) return 0;
+  for (int i = 0; i < s->ninv; i++) {
+    StepInv *iv = &s->inv[i];
+    if (iv->fiber != in->frames || iv->hidden) continue;
+    int64_t ms = s->defs[iv->def].max_ms;
+    if (!ms) continue;
+    int64_t t = iv->start_mono + ms + 1; /* exceeded means consumed > limit */
+    if (!at || t < at) at = t;
+  }
+  return at;
 }
 
 static bool charge_num(Vm *vm, ObjDict *d, const char *key, double *out)

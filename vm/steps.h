@@ -77,6 +77,11 @@ int steps_boundary(Vm *vm, int hdepth, int target, int *step_depth);
  * interp->step_check_at. */
 bool steps_check(Vm *vm);
 
+/* The earliest instant (sched_now ms) at which an open step of the running
+ * task exceeds its max_ms, or 0 when none has one: blocking operations wake
+ * then and call steps_check (RUNTIME.md 7.2: max_ms also by timer). */
+int64_t steps_wake_at(Vm *vm);
+
 /* Number of records made in this run. */
 uint64_t steps_recorded(Vm *vm);
 

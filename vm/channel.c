@@ -19,6 +19,11 @@
  * waits on every channel's receive list until one is ready or the timeout
  * passes.
  *
+ * Live channels are also linked into a process-wide list (tagged with
+ * their VM; unlinked by the finalizer, so the list never keeps a channel
+ * alive), which chan_backlog walks for the finish lifecycle's unsettled
+ * snapshot (RUNTIME.md 8.1: channels holding undelivered messages).
+ *
  * Atomics are a plain boxed value: the scheduler is single-threaded and
  * never preempts inside a builtin, so every operation is atomic.
  */
@@ -39,7 +44,11 @@ typedef struct Chan {
   int64_t head, count;
   bool closed;
   WaitList receivers, senders;
+  Vm *vm;                 /* owner, for chan_backlog */
+  struct Chan *prev, *next; /* the live-channel list */
 } Chan;
+
+static Chan *live_chans;
 
 static void chan_display(Vm *vm, ObjNative *n, Buf *out)
 {
@@ -60,6 +69,9 @@ static void chan_finalize(Vm *vm, ObjNative *n)
 {
   Chan *c = n->data;
   if (!c) return;
+  if (c->prev) c->prev->next = c->next;
+  else if (live_chans == c) live_chans = c->next;
+  if (c->next) c->next->prev = c->prev;
   free(c->items);
   sched_waitlist_free(&c->receivers);
   sched_waitlist_free(&c->senders);
@@ -87,8 +99,23 @@ bool chan_bi_channel(Vm *vm, int argc, Value *argv, Value *out)
   if (c->capacity > (1 << 24)) c->capacity = 1 << 24;
   c->items = malloc(sizeof(Value) * (size_t)c->capacity);
   if (!c->items) abort();
+  c->vm = vm;
+  c->next = live_chans;
+  if (live_chans) live_chans->prev = c;
+  live_chans = c;
   *out = OBJ_VAL(native_new(vm, &chan_vt, c, sizeof(Chan)));
   return true;
+}
+
+void chan_backlog(Vm *vm, ObjList *out)
+{
+  for (Chan *c = live_chans; c; c = c->next) {
+    if (c->vm != vm || c->count == 0) continue;
+    ObjDict *e = dict_new(vm, 2);
+    list_push(vm, out, OBJ_VAL(e));
+    dict_set_cstr(vm, e, "channel", OBJ_VAL(c->name));
+    dict_set_cstr(vm, e, "count", INT_VAL(c->count));
+  }
 }
 
 /* Take the oldest value (the channel is not empty). */

@@ -1367,7 +1367,9 @@ Value sched_unsettled_snapshot(Vm *vm, bool *empty)
   gc_push_root(vm, OBJ_VAL(d));
   ObjList *tasks = list_new(vm, 4);
   dict_set_cstr(vm, d, "pending_tasks", OBJ_VAL(tasks));
-  dict_set_cstr(vm, d, "pending_channel_messages", OBJ_VAL(list_new(vm, 0)));
+  ObjList *chans = list_new(vm, 0);
+  dict_set_cstr(vm, d, "pending_channel_messages", OBJ_VAL(chans));
+  chan_backlog(vm, chans);
   dict_set_cstr(vm, d, "pending_host_calls", OBJ_VAL(list_new(vm, 0)));
   for (int i = 0; i < s->nall; i++) {
     Task *t = s->all[i];
@@ -1378,7 +1380,7 @@ Value sched_unsettled_snapshot(Vm *vm, bool *empty)
     dict_set_cstr(vm, e, "started", BOOL_VAL(t->started));
   }
   gc_pop_root(vm);
-  *empty = tasks->count == 0;
+  *empty = tasks->count == 0 && chans->count == 0;
   return OBJ_VAL(d);
 }
 

@@ -105,6 +105,9 @@ bool sched_bi_cancel_graceful(Vm *vm, int argc, Value *argv, Value *out);
 bool sched_bi_parallel_race(Vm *vm, int argc, Value *argv, Value *out);
 bool chan_bi_channel_select(Vm *vm, int argc, Value *argv, Value *out);
 bool chan_bi_channel(Vm *vm, int argc, Value *argv, Value *out);
+/* Append {channel: NAME, count: N} to [out] for every live channel of [vm]
+ * holding undelivered messages (the unsettled snapshot, RUNTIME.md 8.1). */
+void chan_backlog(Vm *vm, ObjList *out);
 bool chan_bi_send(Vm *vm, int argc, Value *argv, Value *out);
 bool chan_bi_receive(Vm *vm, int argc, Value *argv, Value *out);
 bool chan_bi_try_receive(Vm *vm, int argc, Value *argv, Value *out);

@@ -505,6 +505,8 @@ static void task_abandon(Vm *vm, Task *t)
     sched_wake_all(vm, &t->waiters);
   } else {
     t->abandon = true;
+    /* its open steps end now: the task may never run again (RUNTIME.md 6) */
+    steps_close_fiber(vm, t->ctx.st.frames, "task cancelled");
     make_ready(s, t);
   }
   cancel_descendants(vm, t, t->id);
@@ -632,6 +634,9 @@ static void task_finish(Vm *vm, Task *t, bool ok, Value out)
     t->err_kind = vm->err_kind;
     t->err_value = vm->err_value;
   }
+  /* steps still open in this fiber end `failed` (RUNTIME.md 6: an abandoned
+   * task's steps read `task cancelled`, the pending error's text) */
+  if (!ok) steps_close_above(vm, -1);
   err_clear(vm);
   interp_clear_trace(vm);
   interp_scope_cut(vm, -1); /* drops deadlines, releases permits */

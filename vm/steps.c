@@ -45,8 +45,8 @@
  * on_finish and interrupt handlers call through it too.
  *
  * max_ms inside blocking operations: sched_block wakes at steps_wake_at()
- * and runs steps_check. Not done yet: closing the
- * invocations of an abandoned task.
+ * and runs steps_check. A task that ends with an error or is abandoned
+ * closes its fiber's open invocations in task_finish (sched.c).
  */
 #include "steps.h"
 
@@ -399,6 +399,14 @@ void steps_close_above(Vm *vm, int d)
     record(vm, i, "failed", text);
   }
   free(text);
+}
+
+void steps_close_fiber(Vm *vm, const struct Frame *fiber, const char *error)
+{
+  Steps *s = vm->interp->steps;
+  if (!s) return;
+  for (int i = s->ninv - 1; i >= 0; i--)
+    if (s->inv[i].fiber == fiber) record(vm, i, "failed", error);
 }
 
 /* ---- budgets ---------------------------------------------------------------- */

@@ -63,6 +63,10 @@ bool steps_on_return(Vm *vm, int depth, Value *result);
 /* Close every invocation of the running fiber deeper than frame count
  * [d] as `failed` (unwinding); the error text comes from the pending error. */
 void steps_close_above(Vm *vm, int d);
+/* Record every invocation opened by the fiber whose frame array is
+ * [fiber] as `failed` with [error] (an abandoned task: "task cancelled"). */
+struct Frame;
+void steps_close_fiber(Vm *vm, const struct Frame *fiber, const char *error);
 
 /* RUNTIME.md 7.4, called with the error pending before the catch at a
  * handler record of frame count [hdepth] (-1: no record in this run;

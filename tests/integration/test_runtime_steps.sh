@@ -109,5 +109,23 @@ wait "$hp"
 check "worker SIGKILLed after three steps: crashed/signal:SIGKILL, three records kept" kill.json \
   "r['status']=='crashed' and r['reason']=='signal:SIGKILL' and [(s['name'], s['status']) for s in r['steps']]==[('one','completed')]*3"
 
+# --- a cancelled task's open step is recorded failed, `task cancelled` ----------
+cat > abandon.harn <<'EOF'
+@step(name: "waiter")
+fn waiter() {
+  sleep(5s)
+  return 1
+}
+pipeline main(task) {
+  let h = spawn { waiter() }
+  sleep(20ms)
+  cancel(h)
+  return await(h)
+}
+EOF
+"$HARN_BIN" run abandon.harn --json > abandon.json
+check "cancel(h) mid-step: one failed record with error 'task cancelled'" abandon.json \
+  "r['status']=='ok' and [(s['name'], s['status'], s['error']) for s in r['steps']]==[('waiter','failed','task cancelled')]"
+
 [ "$fails" = 0 ] && echo "all passed" || echo "$fails failed"
 [ "$fails" = 0 ]

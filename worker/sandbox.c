@@ -10,7 +10,12 @@
  *   3. namespaces, one unshare() each: pid, net, mnt, ipc, uts. As root
  *      they all work; without CAP_SYS_ADMIN each fails with EPERM and is
  *      skipped. A new PID namespace applies to children only (the worker
- *      keeps its pid): with seccomp forbidding fork it is a second wall;
+ *      keeps its pid): with seccomp forbidding fork it is a second wall.
+ *      A worker cloned by the zygote instead joins (setns, before its
+ *      output thread exists) the net, mnt, ipc and uts namespaces the
+ *      zygote made once (wrk_sandbox_share; fds WRK_SANDBOX_NS_FD..+3,
+ *      inherited with the shared_fd array) and only unshares pid; the
+ *      record then says "namespaces_shared": true (docs/sandbox.md);
  *   4. rlimits: RLIMIT_CORE 0, RLIMIT_FSIZE 0, RLIMIT_NOFILE 16, RLIMIT_CPU
  *      (soft = the job's cpu limit rounded up to seconds, hard = soft + 1:
  *      SIGXCPU, then SIGKILL), RLIMIT_AS (the job's address space).
@@ -23,6 +28,11 @@
  *      allow-list below. clone3 returns ENOSYS (its flags live in memory,
  *      which a filter cannot inspect) so glibc falls back to clone, which is
  *      allowed only with CLONE_THREAD. ioctl returns ENOTTY (isatty probes).
+ *      The zygote exports the filter once as BPF (wrk_sandbox_precompile)
+ *      with PID_SENTINEL for the worker's pid; a worker patches its pid in
+ *      and installs it with seccomp(SECCOMP_FILTER_FLAG_TSYNC), so every
+ *      thread (the output flusher too) is filtered. Without that (fork+exec, first
+ *      worker) the filter is built and loaded with libseccomp per process.
  *
  * Sanitizer builds: AddressSanitizer reserves terabytes of shadow memory
  * (RLIMIT_AS would break it) and its reports open files and read /proc, so
@@ -47,6 +57,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -73,6 +85,7 @@ typedef struct Report {
   bool no_new_privs, seccomp, rlimits, fds_closed, pdeathsig;
   const char *ns[5];
   int nns;
+  bool shared;  /* some namespaces are the zygote's, shared by its workers */
   struct { const char *what, *why; } skipped[MAX_SKIPPED];
   int nskipped;
 } Report;
@@ -147,20 +160,120 @@ static void close_fds(const WrkSandboxConfig *cfg, Report *r)
   if (!ok) skip(r, "fds", errno_name(errno));
 }
 
+/* ---- namespaces ------------------------------------------------------------ */
+
+static const struct { int flag; const char *name; } NS[] = {
+  {CLONE_NEWPID, "pid"}, {CLONE_NEWNET, "net"}, {CLONE_NEWNS, "mnt"},
+  {CLONE_NEWIPC, "ipc"}, {CLONE_NEWUTS, "uts"},
+};
+#define NNS ((int)(sizeof NS / sizeof NS[0]))
+
+/* The zygote's shared namespaces (wrk_sandbox_share): fds at
+ * WRK_SANDBOX_NS_FD + i for NS[i] (i >= 1; pid is never shared), -1 where
+ * none. A clone child inherits this array and the fds; entered[i] is set
+ * once wrk_sandbox_enter_shared() has joined NS[i]. */
+static int shared_fd[sizeof NS / sizeof NS[0]] = {-1, -1, -1, -1, -1};
+static bool entered[sizeof NS / sizeof NS[0]];
+
+static bool namespaces_off(void)
+{
+  const char *off = getenv("HARN_SANDBOX_NO_NAMESPACES"); /* tests, benchmarks */
+  return off && *off && strcmp(off, "0");
+}
+
+int wrk_sandbox_share(void)
+{
+  if (namespaces_off()) return 0;
+  int host[sizeof NS / sizeof NS[0]], made[sizeof NS / sizeof NS[0]], n = 0;
+  for (int i = 0; i < NNS; i++) host[i] = made[i] = -1;
+  char path[64];
+  for (int i = 1; i < NNS; i++) {
+    snprintf(path, sizeof path, "/proc/self/ns/%s", NS[i].name);
+    host[i] = open(path, O_RDONLY | O_CLOEXEC);
+  }
+  /* Joining a mount namespace resets root and cwd: keep them to restore. */
+  int root = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+  int cwd = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+  /* One at a time: a kernel that refuses one still gives the others. */
+  for (int i = 1; i < NNS; i++) {
+    if (host[i] < 0 || unshare(NS[i].flag) != 0) continue;
+    snprintf(path, sizeof path, "/proc/self/ns/%s", NS[i].name);
+    made[i] = open(path, O_RDONLY | O_CLOEXEC);
+    /* back to the host's: the zygote itself, and the workers of jobs
+     * without the sandbox, stay in the host namespaces */
+    if (setns(host[i], NS[i].flag) != 0) {
+      /* cannot go back: the zygote must not stay in a namespace its
+       * unsandboxed workers would inherit */
+      if (made[i] >= 0) close(made[i]);
+      if (root >= 0) close(root);
+      if (cwd >= 0) close(cwd);
+      for (int k = 0; k < NNS; k++) {
+        if (host[k] >= 0) close(host[k]);
+        if (k != i && made[k] >= 0) close(made[k]);
+      }
+      return -1;
+    }
+  }
+  if (made[2] >= 0) {
+    bool ok = root >= 0 && cwd >= 0 && fchdir(root) == 0 && chroot(".") == 0 && fchdir(cwd) == 0;
+    if (!ok) {
+      for (int k = 0; k < NNS; k++) {
+        if (host[k] >= 0) close(host[k]);
+        if (made[k] >= 0) close(made[k]);
+      }
+      if (root >= 0) close(root);
+      if (cwd >= 0) close(cwd);
+      return -1;
+    }
+  }
+  if (root >= 0) close(root);
+  if (cwd >= 0) close(cwd);
+  /* Lift every new fd above the targets first, so that placing one can
+   * never clobber another (or a host fd). */
+  for (int i = 1; i < NNS; i++) {
+    if (host[i] >= 0) close(host[i]);
+    if (made[i] < 0) continue;
+    int hi = fcntl(made[i], F_DUPFD_CLOEXEC, WRK_SANDBOX_NS_FD + NNS);
+    close(made[i]);
+    made[i] = hi;
+  }
+  for (int i = 1; i < NNS; i++) {
+    if (made[i] < 0) continue;
+    int fd = WRK_SANDBOX_NS_FD + i - 1;
+    if (dup3(made[i], fd, O_CLOEXEC) == fd) {
+      shared_fd[i] = fd;
+      n++;
+    }
+    close(made[i]);
+  }
+  return n;
+}
+
+void wrk_sandbox_enter_shared(bool sandbox)
+{
+  for (int i = 0; i < NNS; i++) {
+    if (shared_fd[i] < 0) continue;
+    if (sandbox && setns(shared_fd[i], NS[i].flag) == 0) entered[i] = true;
+    close(shared_fd[i]);
+    shared_fd[i] = -1;
+  }
+}
+
 static void namespaces(Report *r)
 {
-  static const struct { int flag; const char *name; } ns[] = {
-    {CLONE_NEWPID, "pid"}, {CLONE_NEWNET, "net"}, {CLONE_NEWNS, "mnt"},
-    {CLONE_NEWIPC, "ipc"}, {CLONE_NEWUTS, "uts"},
-  };
-  const char *off = getenv("HARN_SANDBOX_NO_NAMESPACES"); /* tests, benchmarks */
-  for (size_t i = 0; i < sizeof ns / sizeof ns[0]; i++) {
-    if (off && *off && strcmp(off, "0")) {
-      skip(r, ns[i].name, "disabled");
+  bool off = namespaces_off();
+  for (int i = 0; i < NNS; i++) {
+    if (entered[i]) {
+      r->ns[r->nns++] = NS[i].name;
+      r->shared = true;
       continue;
     }
-    if (unshare(ns[i].flag) == 0) r->ns[r->nns++] = ns[i].name;
-    else skip(r, ns[i].name, errno_name(errno));
+    if (off) {
+      skip(r, NS[i].name, "disabled");
+      continue;
+    }
+    if (unshare(NS[i].flag) == 0) r->ns[r->nns++] = NS[i].name;
+    else skip(r, NS[i].name, errno_name(errno));
   }
 }
 
@@ -216,16 +329,17 @@ static int rule(scmp_filter_ctx ctx, uint32_t action, const char *name, unsigned
     rc |= rule(ctx, SCMP_ACT_ALLOW, name, sizeof a_ / sizeof a_[0], a_);       \
   } while (0)
 
-static bool load_seccomp(const WrkSandboxConfig *cfg, Report *r) __attribute__((unused));
-static bool load_seccomp(const WrkSandboxConfig *cfg, Report *r)
+/* The allow-list for a worker whose event fd is [event_fd] and whose pid
+ * (as it sees itself) is [self]; NULL when a rule is rejected. */
+static scmp_filter_ctx build_filter(int event_fd, pid_t self) __attribute__((unused));
+static scmp_filter_ctx build_filter(int event_fd, pid_t self)
 {
   scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_KILL_PROCESS);
-  if (!ctx) {
-    skip(r, "seccomp", "seccomp_init failed");
-    return false;
-  }
-  int rc = 0;
-  pid_t self = getpid();
+  if (!ctx) return NULL;
+  /* A binary tree of system call numbers instead of a linear list: the
+   * kernel runs the program for every system call number when it attaches
+   * the filter (its action cache), so its length is most of the cost. */
+  int rc = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_OPTIMIZE, 2);
   /* memory: no executable mappings */
   ALLOW("brk");
   ALLOW_IF("mmap", SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0));
@@ -253,7 +367,7 @@ static bool load_seccomp(const WrkSandboxConfig *cfg, Report *r)
   for (int i = 0; i < 2; i++) {
     ALLOW_IF(writes[i], SCMP_A0(SCMP_CMP_EQ, 1));
     ALLOW_IF(writes[i], SCMP_A0(SCMP_CMP_EQ, 2));
-    ALLOW_IF(writes[i], SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)cfg->event_fd));
+    ALLOW_IF(writes[i], SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)event_fd));
   }
   ALLOW("close");
   ALLOW("fstat");
@@ -288,16 +402,104 @@ static bool load_seccomp(const WrkSandboxConfig *cfg, Report *r)
   rc |= rule(ctx, SCMP_ACT_ERRNO(ENOTTY), "ioctl", 0, NULL);
   if (rc != 0) {
     seccomp_release(ctx);
-    skip(r, "seccomp", "rule rejected");
+    return NULL;
+  }
+  return ctx;
+}
+
+/* The filter compiled once by wrk_sandbox_precompile (a clone child
+ * inherits it): BPF with PID_SENTINEL where the worker's own pid goes. */
+#define PID_SENTINEL 0x3ead5eedu
+static struct sock_filter *pre_prog;
+static unsigned short pre_len;
+static int pre_event_fd = -1;
+
+int wrk_sandbox_precompile(int event_fd)
+{
+#ifdef HARN_SANDBOX_SANITIZER
+  (void)event_fd;
+  return -1;
+#else
+  scmp_filter_ctx ctx = build_filter(event_fd, (pid_t)PID_SENTINEL);
+  if (!ctx) return -1;
+  int fd = (int)syscall(SYS_memfd_create, "harn-seccomp", (unsigned)MFD_CLOEXEC);
+  int rc = fd >= 0 ? seccomp_export_bpf(ctx, fd) : -1;
+  seccomp_release(ctx);
+  off_t size = rc == 0 ? lseek(fd, 0, SEEK_END) : -1;
+  struct sock_filter *prog = NULL;
+  if (size > 0 && size % (off_t)sizeof *prog == 0 &&
+      size / (off_t)sizeof *prog <= BPF_MAXINSNS && (prog = malloc((size_t)size)))
+    if (pread(fd, prog, (size_t)size, 0) != (ssize_t)size) {
+      free(prog);
+      prog = NULL;
+    }
+  if (fd >= 0) close(fd);
+  if (!prog) return -1;
+  /* the sentinel must appear, and only as the operand of a comparison */
+  size_t n = (size_t)size / sizeof *prog, hits = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (prog[i].k != PID_SENTINEL) continue;
+    if (prog[i].code != (BPF_JMP | BPF_JEQ | BPF_K)) {
+      free(prog);
+      return -1;
+    }
+    hits++;
+  }
+  if (hits == 0) {
+    free(prog);
+    return -1;
+  }
+  free(pre_prog);
+  pre_prog = prog;
+  pre_len = (unsigned short)n;
+  pre_event_fd = event_fd;
+  return 0;
+#endif
+}
+
+/* Install the precompiled filter with our pid patched in (the program is
+ * this process's own copy). */
+static bool load_precompiled(Report *r) __attribute__((unused));
+static bool load_precompiled(Report *r)
+{
+  uint32_t self = (uint32_t)getpid();
+  for (unsigned i = 0; i < pre_len; i++)
+    if (pre_prog[i].code == (BPF_JMP | BPF_JEQ | BPF_K) && pre_prog[i].k == PID_SENTINEL)
+      pre_prog[i].k = self;
+  struct sock_fprog fp = {pre_len, pre_prog};
+  /* TSYNC: the filter covers every thread of the worker, including the
+   * output flusher, which exists already (worker.c starts it before the
+   * lock-down because the filter forbids creating it later) */
+  if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_TSYNC, &fp) != 0) {
+    skip(r, "seccomp", errno_name(errno));
     return false;
   }
-  rc = seccomp_load(ctx);
+  return true;
+}
+
+static bool load_seccomp(const WrkSandboxConfig *cfg, Report *r) __attribute__((unused));
+static bool load_seccomp(const WrkSandboxConfig *cfg, Report *r)
+{
+  if (pre_prog && pre_event_fd == cfg->event_fd) return load_precompiled(r);
+  scmp_filter_ctx ctx = build_filter(cfg->event_fd, getpid());
+  if (!ctx) {
+    skip(r, "seccomp", "seccomp_init failed or rule rejected");
+    return false;
+  }
+  int rc = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_TSYNC, 1); /* every thread */
+  if (rc == 0) rc = seccomp_load(ctx);
   seccomp_release(ctx);
   if (rc != 0) {
     skip(r, "seccomp", errno_name(-rc));
     return false;
   }
   return true;
+}
+#else
+int wrk_sandbox_precompile(int event_fd)
+{
+  (void)event_fd;
+  return -1;
 }
 #endif
 
@@ -357,7 +559,7 @@ bool wrk_sandbox_apply(const WrkSandboxConfig *cfg, msgpack_packer *pk)
   bool seccomp_required = false;
 #endif
 
-  msgpack_pack_map(pk, 8);
+  msgpack_pack_map(pk, 9);
   pack_bool(pk, "no_new_privs", r.no_new_privs);
   pack_bool(pk, "seccomp", r.seccomp);
   pack_bool(pk, "rlimits", r.rlimits);
@@ -366,6 +568,7 @@ bool wrk_sandbox_apply(const WrkSandboxConfig *cfg, msgpack_packer *pk)
   pack_str(pk, "namespaces");
   msgpack_pack_array(pk, (size_t)r.nns);
   for (int i = 0; i < r.nns; i++) pack_str(pk, r.ns[i]);
+  pack_bool(pk, "namespaces_shared", r.shared);
   pack_str(pk, "skipped");
   msgpack_pack_map(pk, (size_t)r.nskipped);
   for (int i = 0; i < r.nskipped; i++) {

@@ -34,10 +34,43 @@ typedef struct WrkSandboxConfig {
 
 /* Lock the calling process down as described above and pack the report
  * (a map: no_new_privs, seccomp, rlimits, fds_closed, pdeathsig (bools),
- * namespaces (array of names), skipped (map name -> reason), limits (map))
+ * namespaces (array of names), namespaces_shared (bool: true when some of
+ * them were joined from the zygote, i.e. shared with the other jobs of the
+ * same pool), skipped (map name -> reason), limits (map))
  * with [pk]. Returns true when every mandatory protection (no_new_privs,
  * seccomp unless compiled out, rlimits, fds, pdeathsig) is in place. */
 bool wrk_sandbox_apply(const WrkSandboxConfig *cfg, msgpack_packer *pk);
+
+/* ---- done once per zygote (worker/zygote.c) ------------------------------ */
+
+/* First fd of the zygote's shared namespaces: net, mnt, ipc, uts at
+ * WRK_SANDBOX_NS_FD .. WRK_SANDBOX_NS_FD + 3 (CLOEXEC). */
+#define WRK_SANDBOX_NS_FD 5
+
+/* In the zygote, before any worker is cloned: create one new network,
+ * mount, IPC and UTS namespace each (per kind, where the kernel allows),
+ * keep an fd to each at WRK_SANDBOX_NS_FD + k and return the zygote itself
+ * to the namespaces it had, so that workers of jobs without the sandbox
+ * still run in the host's. Returns how many were created (0 when none,
+ * e.g. without CAP_SYS_ADMIN or with HARN_SANDBOX_NO_NAMESPACES set), -1
+ * when the zygote could not return to a namespace of its own (it must
+ * then not clone workers). The PID namespace is never shared: it is
+ * cheap and stays per job. */
+int wrk_sandbox_share(void);
+
+/* In the zygote: compile the seccomp allow-list once for event fd
+ * [event_fd] into BPF (the worker's pid patched in by wrk_sandbox_apply),
+ * so a worker only installs it. Returns 0, or -1 when unavailable (no
+ * libseccomp, sanitizer build, export failed): workers then build the
+ * filter themselves. */
+int wrk_sandbox_precompile(int event_fd);
+
+/* In a worker, once its job is known and while it is single-threaded
+ * (before wrk_sandbox_apply): with [sandbox], join the namespaces the
+ * zygote shared (wrk_sandbox_apply then reports them with
+ * "namespaces_shared": true instead of creating its own); either way close
+ * their fds. No-op in a worker that was not cloned by a zygote. */
+void wrk_sandbox_enter_shared(bool sandbox);
 
 /* Test-only (the worker calls it when HARN_TEST_FORBIDDEN_SYSCALL is set,
  * after sending its `sandbox` event): make the forbidden system call

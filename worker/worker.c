@@ -499,6 +499,10 @@ static bool lock_down(void *ud)
   if (l->done) return l->ok;
   l->done = true;
   l->ok = true;
+  /* Join the namespaces the zygote created once for all its workers (while
+   * still single-threaded: setns into a mount namespace requires it), or,
+   * without the sandbox, just close their fds. */
+  wrk_sandbox_enter_shared(l->job->sandbox);
   if (!l->job->sandbox) return true;
   /* The seccomp filter forbids creating threads, so the 20 ms output flusher
    * must exist before it goes on: without it, output written just before a

@@ -28,6 +28,12 @@
  *   reply    one int32: the worker's pid (> 0), or -errno when the clone
  *            failed.
  * EOF on the socket (the supervisor closed it or died): the zygote exits 0.
+ *
+ * Before serving, the zygote does the sandbox's expensive parts once
+ * (docs/sandbox.md "Shared namespaces"): wrk_sandbox_share makes the net,
+ * mnt, ipc and uts namespaces its sandboxed workers join (fds 5..8; the
+ * zygote itself stays in the host's), wrk_sandbox_precompile the seccomp
+ * BPF program.
  * It also has a parent-death signal (SIGKILL), and keeps SIGTERM, SIGINT
  * and SIGHUP blocked as the supervisor gave them, which is exactly the mask
  * a worker must start with (worker.c unblocks them after installing its
@@ -37,7 +43,8 @@
  * its own process group (setpgid(0, 0); the supervisor also calls
  * setpgid(pid, pid)), parent-death SIGKILL (and exit at once if the
  * supervisor is already gone), fds 0-1 /dev/null (inherited from the
- * zygote), 2 stderr, 3 job pipe, 4 event pipe, nothing else open; name
+ * zygote), 2 stderr, 3 job pipe, 4 event pipe, 5..8 the shared namespaces
+ * (when made; the worker closes them in lock_down), nothing else open; name
  * "harn-worker"; then wrk_main() and _exit with its code. The raw clone
  * runs no fork handlers: this is safe because the zygote is single-threaded
  * and never inside the allocator when it clones. glibc's cached thread id
@@ -46,6 +53,8 @@
  */
 #define _GNU_SOURCE
 #include "worker/worker.h"
+#include "worker/sandbox.h"
+#include "ipc/ipc.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -59,6 +68,9 @@
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+
+/* Above the shared namespaces' fds (WRK_SANDBOX_NS_FD .. + 3). */
+#define FIRST_FREE_FD (WRK_SANDBOX_NS_FD + 4)
 
 typedef struct ChildArg {
   pid_t supervisor;
@@ -84,13 +96,17 @@ static void child_main(const ChildArg *a)
   if (getppid() != a->supervisor) _exit(127); /* the supervisor is gone */
   /* Lift both above 4 first so that placing one cannot clobber the other;
    * dup2 onto 3 also closes this copy of the zygote's socket. */
-  int jr = fcntl(a->job_r, F_DUPFD_CLOEXEC, 5);
-  int ew = fcntl(a->ev_w, F_DUPFD_CLOEXEC, 5);
+  int jr = fcntl(a->job_r, F_DUPFD_CLOEXEC, FIRST_FREE_FD);
+  int ew = fcntl(a->ev_w, F_DUPFD_CLOEXEC, FIRST_FREE_FD);
   if (jr < 0 || ew < 0 || place_fd(jr, 3) < 0 || place_fd(ew, 4) < 0) _exit(127);
+  /* fds 5..8 are the shared namespaces (wrk_sandbox_share) or free, except
+   * that a received fd may have landed there */
+  if (a->job_r >= 5) close(a->job_r);
+  if (a->ev_w >= 5) close(a->ev_w);
 #ifdef SYS_close_range
-  syscall(SYS_close_range, 5u, ~0u, 0u);
+  syscall(SYS_close_range, (unsigned)FIRST_FREE_FD, ~0u, 0u);
 #else
-  for (int fd = 5; fd < 1024; fd++) close(fd);
+  for (int fd = FIRST_FREE_FD; fd < 1024; fd++) close(fd);
 #endif
   prctl(PR_SET_NAME, "harn-worker");
   static char name[] = "worker";
@@ -151,6 +167,15 @@ int wrk_zygote_main(int sock)
     fprintf(stderr, "harn worker --zygote: fd %d is not a seqpacket socket\n", sock);
     return WRK_EXIT_USAGE;
   }
+  /* Done once here instead of in every worker (docs/sandbox.md "Shared
+   * namespaces"): the network, mount, IPC and UTS namespaces, and the
+   * seccomp filter compiled to BPF. Either may be unavailable; the workers
+   * then do it themselves, as a fork+exec worker does. */
+  if (wrk_sandbox_share() < 0) {
+    fprintf(stderr, "harn worker --zygote: cannot return to its own namespaces\n");
+    return WRK_EXIT_USAGE;
+  }
+  wrk_sandbox_precompile(IPC_EVENT_FD);
   for (;;) {
     int job_r, ev_w;
     int r = recv_req(sock, &job_r, &ev_w);

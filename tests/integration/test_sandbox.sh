@@ -68,6 +68,10 @@ if [ -n "$wp" ] && [ -r "/proc/$wp/status" ]; then
   grep -q '^NoNewPrivs:[[:space:]]*1' /proc/$wp/status && pass "/proc: NoNewPrivs: 1" || fail "/proc: $(grep NoNewPrivs /proc/$wp/status)"
   if [ $sanitizer = 0 ]; then
     grep -q '^Seccomp:[[:space:]]*2' /proc/$wp/status && pass "/proc: Seccomp: 2" || fail "/proc: $(grep Seccomp: /proc/$wp/status)"
+    # every thread, the output flusher included (SECCOMP_FILTER_FLAG_TSYNC)
+    unfiltered=$(for t in /proc/$wp/task/*; do grep -L '^Seccomp:[[:space:]]*2' $t/status; done)
+    nthreads=$(ls /proc/$wp/task | wc -l)
+    [ -z "$unfiltered" ] && pass "/proc: all $nthreads threads filtered (Seccomp: 2)" || fail "/proc: unfiltered threads: $unfiltered"
   fi
   fds=$(ls /proc/$wp/fd | sort -n | tr '\n' ' ')
   [ "$fds" = "0 1 2 4 " ] && pass "/proc: only fds 0 1 2 4 open" || fail "/proc: fds $fds"

@@ -33,6 +33,26 @@ void ipc_pack_strn(msgpack_packer *pk, const char *s, size_t len)
 
 void ipc_pack_str(msgpack_packer *pk, const char *s) { ipc_pack_strn(pk, s, strlen(s)); }
 
+void ipc_pack_counters(msgpack_packer *pk, const IpcCounters *c)
+{
+  msgpack_pack_map(pk, 7);
+  ipc_pack_str(pk, "wall_ms");
+  msgpack_pack_double(pk, c->wall_ms);
+  ipc_pack_str(pk, "cpu_ms");
+  msgpack_pack_double(pk, c->cpu_ms);
+  ipc_pack_str(pk, "instructions");
+  if (c->has_instructions) msgpack_pack_uint64(pk, c->instructions);
+  else msgpack_pack_nil(pk);
+  ipc_pack_str(pk, "tasks_spawned");
+  msgpack_pack_uint64(pk, c->tasks_spawned);
+  ipc_pack_str(pk, "steps_recorded");
+  msgpack_pack_uint64(pk, c->steps_recorded);
+  ipc_pack_str(pk, "output_bytes");
+  msgpack_pack_uint64(pk, c->output_bytes);
+  ipc_pack_str(pk, "peak_frames");
+  msgpack_pack_int64(pk, c->peak_frames);
+}
+
 void ipc_pack_str_or_nil(msgpack_packer *pk, const char *s)
 {
   if (s) ipc_pack_str(pk, s);
@@ -244,23 +264,7 @@ int ipc_encode_final(Buf *out, const IpcEnvelope *env, const IpcFinal *f)
     ipc_pack_str(pk, "exit_code");
     msgpack_pack_int64(pk, f->exit_code);
     ipc_pack_str(pk, "counters");
-    const IpcCounters *c = &f->counters;
-    msgpack_pack_map(pk, 7);
-    ipc_pack_str(pk, "wall_ms");
-    msgpack_pack_double(pk, c->wall_ms);
-    ipc_pack_str(pk, "cpu_ms");
-    msgpack_pack_double(pk, c->cpu_ms);
-    ipc_pack_str(pk, "instructions");
-    if (c->has_instructions) msgpack_pack_uint64(pk, c->instructions);
-    else msgpack_pack_nil(pk);
-    ipc_pack_str(pk, "tasks_spawned");
-    msgpack_pack_uint64(pk, c->tasks_spawned);
-    ipc_pack_str(pk, "steps_recorded");
-    msgpack_pack_uint64(pk, c->steps_recorded);
-    ipc_pack_str(pk, "output_bytes");
-    msgpack_pack_uint64(pk, c->output_bytes);
-    ipc_pack_str(pk, "peak_frames");
-    msgpack_pack_int64(pk, c->peak_frames);
+    ipc_pack_counters(pk, &f->counters);
     if (f->limit) {
       ipc_pack_str(pk, "limit");
       ipc_pack_str(pk, f->limit);

@@ -333,6 +333,9 @@ int ipc_frame_end(IpcFrame *f, Buf *out);
 void ipc_pack_str(msgpack_packer *pk, const char *s);
 void ipc_pack_strn(msgpack_packer *pk, const char *s, size_t len);
 void ipc_pack_str_or_nil(msgpack_packer *pk, const char *s);
+/* Pack the `counters` map of a final frame (RUNTIME.md 9.2) from [c]; the
+ * worker and ipc_encode_final share it. */
+void ipc_pack_counters(msgpack_packer *pk, const IpcCounters *c);
 /* Pack a copy of [o] (NULL packs nil). */
 void ipc_pack_object(msgpack_packer *pk, const msgpack_object *o);
 

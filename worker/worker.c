@@ -453,24 +453,8 @@ static int encode_final(Writer *w, Vm *vm, const Outcome *oc, bool oversize)
   else msgpack_pack_false(pk);
   ipc_pack_str(pk, "exit_code");
   msgpack_pack_int64(pk, oversize && oc->status == IPC_STATUS_OK ? 1 : oc->exit_code);
-  const IpcCounters *c = &oc->counters;
   ipc_pack_str(pk, "counters");
-  msgpack_pack_map(pk, 7);
-  ipc_pack_str(pk, "wall_ms");
-  msgpack_pack_double(pk, c->wall_ms);
-  ipc_pack_str(pk, "cpu_ms");
-  msgpack_pack_double(pk, c->cpu_ms);
-  ipc_pack_str(pk, "instructions");
-  if (c->has_instructions) msgpack_pack_uint64(pk, c->instructions);
-  else msgpack_pack_nil(pk);
-  ipc_pack_str(pk, "tasks_spawned");
-  msgpack_pack_uint64(pk, c->tasks_spawned);
-  ipc_pack_str(pk, "steps_recorded");
-  msgpack_pack_uint64(pk, c->steps_recorded);
-  ipc_pack_str(pk, "output_bytes");
-  msgpack_pack_uint64(pk, c->output_bytes);
-  ipc_pack_str(pk, "peak_frames");
-  msgpack_pack_int64(pk, c->peak_frames);
+  ipc_pack_counters(pk, &oc->counters);
   if (oc->limit) {
     ipc_pack_str(pk, "limit");
     ipc_pack_str(pk, oc->limit);

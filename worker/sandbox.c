@@ -513,6 +513,13 @@ void wrk_sandbox_forbidden_syscall(const char *what)
 #else
     syscall(SYS_clone, (unsigned long)SIGCHLD, 0L, 0L, 0L, 0L);
 #endif
+  } else if (!strcmp(what, "oom")) {
+    /* not a system call: exhaust the address space (RLIMIT_AS) the way a
+     * runaway allocation outside the VM's accounting would, then fail as
+     * mem_realloc does when malloc returns NULL */
+    for (size_t n = 64u << 20;;) {
+      if (!malloc(n)) abort();
+    }
   } else if (!strcmp(what, "exec")) {
     static char *const argv[] = {(char *)"/bin/true", NULL};
     syscall(SYS_execve, "/bin/true", argv, NULL);

@@ -76,7 +76,9 @@ void wrk_sandbox_enter_shared(bool sandbox);
  * after sending its `sandbox` event): make the forbidden system call
  * [what] ("socket", "fork", "exec", anything else = openat of /etc/passwd).
  * Under the filter the process dies of SIGSYS; it returns only when the
- * call was allowed (no sandbox), and the test then fails. */
+ * call was allowed (no sandbox), and the test then fails. "oom" instead
+ * allocates until RLIMIT_AS refuses, then aborts as the VM does on a failed
+ * malloc (the kernel-limit path: reason `oom`). */
 void wrk_sandbox_forbidden_syscall(const char *what);
 
 /* Exit code of a worker that died of a failed allocation under its

@@ -112,6 +112,13 @@ printf '{"id":"m","file":"mem.harn","memory":"8M"}\n{"id":"c","file":"spin.harn"
 "$HARN_BIN" batch lim.jsonl -j 2 --no-bar > lim.out
 st=$(python3 -c "import json; print(' '.join(sorted(r['id']+'='+r['status']+'/'+str(r.get('reason')) for r in map(json.loads, open('lim.out')))))")
 [ "$st" = "c=killed/cpu m=error/memory" ] && pass "manifest memory/cpu keys: $st" || fail "manifest limits: $st"
+# the kernel's limit anyway (an allocation outside the VM's accounting,
+# test-only hook): RLIMIT_AS refuses, the worker reports it -> crashed/oom
+if [ $sanitizer = 0 ]; then
+  HARN_TEST_FORBIDDEN_SYSCALL=oom "$HARN_BIN" run ok.harn --memory 16M --json > oom.json
+  got=$(field oom.json 'r["status"] + "/" + str(r["reason"])')
+  [ "$got" = "crashed/oom" ] && pass "RLIMIT_AS exhausted: crashed/oom" || fail "oom: $got"
+fi
 
 # 5. whole-tree kill: a setsid()ed child and grandchild still die
 printf '// escape\n' > escape.harn

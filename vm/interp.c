@@ -975,6 +975,27 @@ static bool destruct_error(Vm *vm, Value v, bool dict)
                   val_type_name(v));
 }
 
+/* CALL_SPREAD / INVOKE_SPREAD: replace the argument list on top of the
+ * operand stack ([sp] is the current top) with its items. Returns the new
+ * top with *argc set, or NULL with the error set (the stack unchanged). */
+static Value *spread_args(Vm *vm, Value *sp, int *argc)
+{
+  Value args = sp[-1];
+  if (!IS_LIST(args)) {
+    destruct_error(vm, args, false);
+    return NULL;
+  }
+  ObjList *l = AS_LIST(args);
+  if (l->count > 4096 || sp + l->count + INTERP_MAX_OPERANDS >= vm->interp->stack_end) {
+    err_stack_overflow(vm);
+    return NULL;
+  }
+  sp--; /* the list's slot takes its first item */
+  for (uint32_t i = 0; i < l->count; i++) sp[i] = l->items[i];
+  *argc = (int)l->count;
+  return sp + l->count;
+}
+
 static ObjString *key_string(Vm *vm, Value k)
 {
   return IS_STRING(k) ? AS_STRING(k) : val_to_string(vm, k);
@@ -1395,23 +1416,16 @@ resume:
     NEXT();
   }
   CASE(CALL_SPREAD) {
-    Value args = sp[-1];
-    if (!IS_LIST(args)) {
+    int n;
+    Value *top = spread_args(vm, sp, &n);
+    if (!top) {
       SYNC();
-      destruct_error(vm, args, false);
       THROW();
     }
-    ObjList *l = AS_LIST(args);
-    if (l->count > 4096 || sp + l->count + INTERP_MAX_OPERANDS >= in->stack_end) {
-      SYNC();
-      err_stack_overflow(vm);
-      THROW();
-    }
-    sp--;
-    for (uint32_t i = 0; i < l->count; i++) PUSH(l->items[i]);
+    sp = top;
     SAFE_POINT();
     SYNC();
-    if (!call_value(vm, (int)l->count)) THROW();
+    if (!call_value(vm, n)) THROW();
     RELOAD();
     NEXT();
   }
@@ -1428,23 +1442,16 @@ resume:
   CASE(INVOKE_SPREAD) {
     uint16_t k = READ_U16();
     bool opt = READ_BYTE();
-    Value args = sp[-1];
-    if (!IS_LIST(args)) {
+    int n;
+    Value *top = spread_args(vm, sp, &n);
+    if (!top) {
       SYNC();
-      destruct_error(vm, args, false);
       THROW();
     }
-    ObjList *l = AS_LIST(args);
-    if (l->count > 4096 || sp + l->count + INTERP_MAX_OPERANDS >= in->stack_end) {
-      SYNC();
-      err_stack_overflow(vm);
-      THROW();
-    }
-    sp--;
-    for (uint32_t i = 0; i < l->count; i++) PUSH(l->items[i]);
+    sp = top;
     SAFE_POINT();
     SYNC();
-    if (!invoke_method(vm, AS_STRING(consts[k]), (int)l->count, opt)) THROW();
+    if (!invoke_method(vm, AS_STRING(consts[k]), n, opt)) THROW();
     RELOAD();
     NEXT();
   }

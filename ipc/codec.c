@@ -314,7 +314,7 @@ static const FieldSpec f_counters[] = {
     {"wall_ms", K_NUM, true},        {"cpu_ms", K_NUM, true},
     {"instructions", K_UINT_NIL, true}, {"tasks_spawned", K_UINT, true},
     {"steps_recorded", K_UINT, true}, {"output_bytes", K_UINT, true},
-    {"peak_frames", K_INT, true}};
+    {"peak_frames", K_INT, true},  {"slow_polls", K_UINT, false}};
 static const FieldSpec f_trace[] = {
     {"fn", K_STR, true}, {"line", K_INT, true}, {"col", K_INT, true}, {"file", K_STR, true}};
 
@@ -379,12 +379,47 @@ static bool key_is(const msgpack_object *k, const char *s)
   return k->type == MSGPACK_OBJECT_STR && k->via.str.size == n && memcmp(k->via.str.ptr, s, n) == 0;
 }
 
-/* Validate a 9.3 value: no ext, str map keys. [path] names it in errors and
- * is extended in place (truncated if long). */
-static int check_value(const Ctx *c, const msgpack_object *o, char *path, size_t plen, size_t pcap)
+/* Where a value sits, for error texts: a chain of segments on the C stack,
+ * rendered only when a check fails (validation of a valid frame formats
+ * nothing). Rendering reproduces the texts of the eager version exactly:
+ * the root is `where` + field name cut to 95 bytes, then "[i]" for array
+ * elements and ".key" (key cut to 40 bytes) for map values, the whole cut
+ * to 159 bytes. */
+typedef struct PathSeg {
+  const struct PathSeg *up;  /* NULL for the root */
+  const char *where, *name;  /* root: prefix and field name */
+  const msgpack_object *key; /* map value: its key (a str) */
+  uint32_t index;            /* array element */
+} PathSeg;
+
+#define PATH_CAP 160
+
+static size_t render_path(const PathSeg *s, char *buf, size_t cap)
 {
+  if (!s->up) {
+    char full[96];
+    snprintf(full, sizeof full, "%s%s", s->where, s->name);
+    snprintf(buf, cap, "%s", full);
+    return strlen(buf);
+  }
+  size_t n = render_path(s->up, buf, cap);
+  if (n < cap) {
+    if (s->key)
+      snprintf(buf + n, cap - n, ".%.*s", (int)(s->key->via.str.size > 40 ? 40 : s->key->via.str.size),
+               s->key->via.str.ptr);
+    else
+      snprintf(buf + n, cap - n, "[%" PRIu32 "]", s->index);
+  }
+  return strlen(buf);
+}
+
+/* Validate a 9.3 value: no ext, str map keys. [at] names it in errors. */
+static int check_value(const Ctx *c, const msgpack_object *o, const PathSeg *at)
+{
+  char path[PATH_CAP];
   switch (o->type) {
   case MSGPACK_OBJECT_EXT:
+    render_path(at, path, sizeof path);
     return fail(c, IPC_E_FIELD_TYPE, "field `%s`: ext values are not allowed", path);
   case MSGPACK_OBJECT_FLOAT32:
   case MSGPACK_OBJECT_FLOAT64:
@@ -394,39 +429,39 @@ static int check_value(const Ctx *c, const msgpack_object *o, char *path, size_t
   case MSGPACK_OBJECT_NEGATIVE_INTEGER:
   case MSGPACK_OBJECT_STR:
   case MSGPACK_OBJECT_BIN:
-    if (o->type == MSGPACK_OBJECT_POSITIVE_INTEGER && o->via.u64 > INT64_MAX)
+    if (o->type == MSGPACK_OBJECT_POSITIVE_INTEGER && o->via.u64 > INT64_MAX) {
+      render_path(at, path, sizeof path);
       return fail(c, IPC_E_FIELD_VALUE, "field `%s`: int %" PRIu64 " does not fit in int64", path,
                   o->via.u64);
+    }
     return 0;
   case MSGPACK_OBJECT_ARRAY:
     for (uint32_t i = 0; i < o->via.array.size; i++) {
-      if (plen < pcap) snprintf(path + plen, pcap - plen, "[%" PRIu32 "]", i);
-      size_t nl = strlen(path);
-      int r = check_value(c, &o->via.array.ptr[i], path, nl, pcap);
+      PathSeg el = {at, NULL, NULL, NULL, i};
+      int r = check_value(c, &o->via.array.ptr[i], &el);
       if (r) return r;
-      path[plen] = '\0';
     }
     return 0;
   case MSGPACK_OBJECT_MAP:
     for (uint32_t i = 0; i < o->via.map.size; i++) {
       const msgpack_object_kv *kv = &o->via.map.ptr[i];
-      if (kv->key.type != MSGPACK_OBJECT_STR)
+      if (kv->key.type != MSGPACK_OBJECT_STR) {
+        render_path(at, path, sizeof path);
         return fail(c, IPC_E_KEY, "field `%s`: map key %" PRIu32 " is %s, not str", path, i,
                     obj_type_text(&kv->key));
-      if (plen < pcap)
-        snprintf(path + plen, pcap - plen, ".%.*s", (int)(kv->key.via.str.size > 40 ? 40 : kv->key.via.str.size),
-                 kv->key.via.str.ptr);
-      size_t nl = strlen(path);
-      int r = check_value(c, &kv->val, path, nl, pcap);
+      }
+      PathSeg val = {at, NULL, NULL, &kv->key, 0};
+      int r = check_value(c, &kv->val, &val);
       if (r) return r;
-      path[plen] = '\0';
     }
     return 0;
   }
+  render_path(at, path, sizeof path);
   return fail(c, IPC_E_FIELD_TYPE, "field `%s`: unknown msgpack type", path);
 }
 
-static int check_kind(const Ctx *c, const char *name, Kind k, const msgpack_object *o)
+/* [at] is the field's root segment (where + name). */
+static int check_kind(const Ctx *c, const PathSeg *at, Kind k, const msgpack_object *o)
 {
   bool ok = false;
   bool is_nil = o->type == MSGPACK_OBJECT_NIL;
@@ -447,21 +482,26 @@ static int check_kind(const Ctx *c, const char *name, Kind k, const msgpack_obje
   case K_MAP: ok = o->type == MSGPACK_OBJECT_MAP; break;
   case K_ARRAY: ok = o->type == MSGPACK_OBJECT_ARRAY; break;
   }
-  if (!ok)
+  char name[96];
+  if (!ok) {
+    render_path(at, name, sizeof name);
     return fail(c, IPC_E_FIELD_TYPE, "field `%s`: expected %s, got %s", name, kind_text(k),
                 obj_type_text(o));
-  if (is_int && o->type == MSGPACK_OBJECT_POSITIVE_INTEGER && o->via.u64 > INT64_MAX)
+  }
+  if (is_int && o->type == MSGPACK_OBJECT_POSITIVE_INTEGER && o->via.u64 > INT64_MAX) {
+    render_path(at, name, sizeof name);
     return fail(c, IPC_E_FIELD_VALUE, "field `%s`: %" PRIu64 " does not fit in int64", name, o->via.u64);
-  if ((k == K_UINT || k == K_UINT_NIL) && o->type == MSGPACK_OBJECT_NEGATIVE_INTEGER)
+  }
+  if ((k == K_UINT || k == K_UINT_NIL) && o->type == MSGPACK_OBJECT_NEGATIVE_INTEGER) {
+    render_path(at, name, sizeof name);
     return fail(c, IPC_E_FIELD_VALUE, "field `%s`: must not be negative, got %" PRId64, name,
                 o->via.i64);
-  if (k == K_NUM && !is_int && !isfinite(o->via.f64))
-    return fail(c, IPC_E_FIELD_VALUE, "field `%s`: must be finite", name);
-  if (k == K_VALUE || k == K_MAP || k == K_ARRAY) {
-    char path[160];
-    snprintf(path, sizeof path, "%s", name);
-    return check_value(c, o, path, strlen(path), sizeof path);
   }
+  if (k == K_NUM && !is_int && !isfinite(o->via.f64)) {
+    render_path(at, name, sizeof name);
+    return fail(c, IPC_E_FIELD_VALUE, "field `%s`: must be finite", name);
+  }
+  if (k == K_VALUE || k == K_MAP || k == K_ARRAY) return check_value(c, o, at);
   return 0;
 }
 
@@ -490,9 +530,8 @@ static int match_fields(const Ctx *c, const msgpack_object *m, const FieldSpec *
                   (int)(kv->key.via.str.size > 64 ? 64 : kv->key.via.str.size), kv->key.via.str.ptr);
     const FieldSpec *s = j < na ? &a[j] : &b[j - na];
     if (found[j]) return fail(c, IPC_E_DUPKEY, "duplicate field `%s%s`", where, s->name);
-    char full[96];
-    snprintf(full, sizeof full, "%s%s", where, s->name);
-    int r = check_kind(c, full, s->kind, &kv->val);
+    PathSeg root = {NULL, where, s->name, NULL, 0};
+    int r = check_kind(c, &root, s->kind, &kv->val);
     if (r) return r;
     found[j] = &kv->val;
   }
@@ -723,6 +762,7 @@ static int decode_final(const Ctx *c, msgpack_zone *z, const msgpack_object **b,
   ct->steps_recorded = (uint64_t)oint(k[4]);
   ct->output_bytes = (uint64_t)oint(k[5]);
   ct->peak_frames = oint(k[6]);
+  ct->slow_polls = k[7] ? (uint64_t)oint(k[7]) : 0;
   if (b[10] && b[10]->type == MSGPACK_OBJECT_STR) {
     if (!ostr_eq(b[10], "memory"))
       return fail(c, IPC_E_FIELD_VALUE, "field `limit`: expected \"memory\" or nil, got \"%.*s\"",

@@ -35,7 +35,7 @@ void ipc_pack_str(msgpack_packer *pk, const char *s) { ipc_pack_strn(pk, s, strl
 
 void ipc_pack_counters(msgpack_packer *pk, const IpcCounters *c)
 {
-  msgpack_pack_map(pk, 7);
+  msgpack_pack_map(pk, 8);
   ipc_pack_str(pk, "wall_ms");
   msgpack_pack_double(pk, c->wall_ms);
   ipc_pack_str(pk, "cpu_ms");
@@ -51,6 +51,8 @@ void ipc_pack_counters(msgpack_packer *pk, const IpcCounters *c)
   msgpack_pack_uint64(pk, c->output_bytes);
   ipc_pack_str(pk, "peak_frames");
   msgpack_pack_int64(pk, c->peak_frames);
+  ipc_pack_str(pk, "slow_polls");
+  msgpack_pack_uint64(pk, c->slow_polls);
 }
 
 void ipc_pack_str_or_nil(msgpack_packer *pk, const char *s)

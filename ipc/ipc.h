@@ -203,6 +203,7 @@ typedef struct IpcCounters {
   uint64_t instructions;
   uint64_t tasks_spawned, steps_recorded, output_bytes;
   int64_t peak_frames;
+  uint64_t slow_polls;     /* RUNTIME.md 1.5 debug counter (optional on decode, 0 if absent) */
 } IpcCounters;
 
 typedef struct IpcFinal {

@@ -23,6 +23,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+/* A decimal integer, "-" first when [neg] (printf's cost avoided). */
+static void put_u64(Buf *out, bool neg, uint64_t v)
+{
+  char tmp[24];
+  size_t i = sizeof tmp;
+  do tmp[--i] = (char)('0' + v % 10);
+  while ((v /= 10) != 0);
+  if (neg) tmp[--i] = '-';
+  buf_append(out, tmp, sizeof tmp - i);
+}
+
 static void put_float(Buf *out, double x)
 {
   if (!isfinite(x)) {
@@ -118,8 +129,11 @@ static int put_value(Buf *out, const msgpack_object *o, int depth)
   switch (o->type) {
   case MSGPACK_OBJECT_NIL: buf_puts(out, "null"); return 0;
   case MSGPACK_OBJECT_BOOLEAN: buf_puts(out, o->via.boolean ? "true" : "false"); return 0;
-  case MSGPACK_OBJECT_POSITIVE_INTEGER: buf_printf(out, "%" PRIu64, o->via.u64); return 0;
-  case MSGPACK_OBJECT_NEGATIVE_INTEGER: buf_printf(out, "%" PRId64, o->via.i64); return 0;
+  case MSGPACK_OBJECT_POSITIVE_INTEGER: put_u64(out, false, o->via.u64); return 0;
+  case MSGPACK_OBJECT_NEGATIVE_INTEGER:
+    if (o->via.i64 < 0) put_u64(out, true, 0ull - (uint64_t)o->via.i64);
+    else put_u64(out, false, (uint64_t)o->via.i64);
+    return 0;
   case MSGPACK_OBJECT_FLOAT32:
   case MSGPACK_OBJECT_FLOAT64: put_float(out, o->via.f64); return 0;
   case MSGPACK_OBJECT_STR: put_string(out, o->via.str.ptr, o->via.str.size); return 0;

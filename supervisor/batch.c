@@ -581,9 +581,13 @@ static void journal_put(Batch *b, const char *ev, const SupSpec *s)
 {
   if (b->journal < 0) return;
   Buf l = {0};
-  buf_printf(&l, "{\"ev\":\"%s\",\"id\":", ev);
+  buf_puts(&l, "{\"ev\":\"");
+  buf_puts(&l, ev);
+  buf_puts(&l, "\",\"id\":");
   sup_json_cstr(&l, s->id);
-  buf_printf(&l, ",\"attempt\":%d,\"file\":", s->attempt);
+  buf_puts(&l, ",\"attempt\":");
+  sup_json_int(&l, s->attempt);
+  buf_puts(&l, ",\"file\":");
   sup_json_cstr(&l, s->file);
   buf_puts(&l, "}\n");
   size_t off = 0;

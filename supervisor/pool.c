@@ -428,8 +428,11 @@ static void take_final(SupJob *j, const IpcFinal *f)
     if (i) buf_putc(&j->f_trace, ',');
     buf_puts(&j->f_trace, "{\"fn\":");
     sup_json_cstr(&j->f_trace, t->fn);
-    buf_printf(&j->f_trace, ",\"line\":%lld,\"col\":%lld,\"file\":", (long long)t->line,
-               (long long)t->col);
+    buf_puts(&j->f_trace, ",\"line\":");
+    sup_json_int(&j->f_trace, (long long)t->line);
+    buf_puts(&j->f_trace, ",\"col\":");
+    sup_json_int(&j->f_trace, (long long)t->col);
+    buf_puts(&j->f_trace, ",\"file\":");
     sup_json_cstr(&j->f_trace, t->file);
     buf_putc(&j->f_trace, '}');
   }
@@ -440,11 +443,20 @@ static void take_final(SupJob *j, const IpcFinal *f)
   sup_json_num(cb, c->wall_ms);
   buf_puts(cb, ",\"cpu_ms\":");
   sup_json_num(cb, c->cpu_ms);
-  if (c->has_instructions) buf_printf(cb, ",\"instructions\":%llu", (unsigned long long)c->instructions);
-  else buf_puts(cb, ",\"instructions\":null");
-  buf_printf(cb, ",\"tasks_spawned\":%llu,\"steps_recorded\":%llu,\"output_bytes\":%llu,\"peak_frames\":%lld}",
-             (unsigned long long)c->tasks_spawned, (unsigned long long)c->steps_recorded,
-             (unsigned long long)c->output_bytes, (long long)c->peak_frames);
+  buf_puts(cb, ",\"instructions\":");
+  if (c->has_instructions) sup_json_uint(cb, (unsigned long long)c->instructions);
+  else buf_puts(cb, "null");
+  buf_puts(cb, ",\"tasks_spawned\":");
+  sup_json_uint(cb, (unsigned long long)c->tasks_spawned);
+  buf_puts(cb, ",\"steps_recorded\":");
+  sup_json_uint(cb, (unsigned long long)c->steps_recorded);
+  buf_puts(cb, ",\"output_bytes\":");
+  sup_json_uint(cb, (unsigned long long)c->output_bytes);
+  buf_puts(cb, ",\"peak_frames\":");
+  sup_json_int(cb, (long long)c->peak_frames);
+  buf_puts(cb, ",\"slow_polls\":");
+  sup_json_uint(cb, (unsigned long long)c->slow_polls);
+  buf_putc(cb, '}');
 }
 
 static void handle_msg(SupJob *j, IpcMsg *m)
@@ -749,7 +761,19 @@ static void iso_time(Buf *b, double epoch_ms)
   gmtime_r(&secs, &tm);
   char tmp[40];
   strftime(tmp, sizeof tmp, "%Y-%m-%dT%H:%M:%S", &tm);
-  buf_printf(b, "\"%s.%03dZ\"", tmp, ms);
+  size_t n = strlen(tmp);
+  if (ms >= 0 && ms < 1000) {
+    tmp[n++] = '.';
+    tmp[n++] = (char)('0' + ms / 100);
+    tmp[n++] = (char)('0' + ms / 10 % 10);
+    tmp[n++] = (char)('0' + ms % 10);
+    tmp[n++] = 'Z';
+    buf_putc(b, '"');
+    buf_append(b, tmp, n);
+    buf_putc(b, '"');
+  } else {
+    buf_printf(b, "\"%s.%03dZ\"", tmp, ms);
+  }
 }
 
 static void build_record(SupJob *j, const SupOutcome *o)
@@ -757,16 +781,22 @@ static void build_record(SupJob *j, const SupOutcome *o)
   Buf *b = &j->record;
   buf_puts(b, "{\"id\":");
   sup_json_cstr(b, j->spec.id);
-  buf_printf(b, ",\"attempt\":%d,\"file\":", j->spec.attempt);
+  buf_puts(b, ",\"attempt\":");
+  sup_json_int(b, j->spec.attempt);
+  buf_puts(b, ",\"file\":");
   sup_json_cstr(b, j->spec.file);
-  buf_printf(b, ",\"status\":\"%s\"", sup_status_name(o->status));
+  buf_puts(b, ",\"status\":\"");
+  buf_puts(b, sup_status_name(o->status));
+  buf_putc(b, '"');
   if (o->reason) {
     buf_puts(b, ",\"reason\":");
     sup_json_cstr(b, o->reason);
   }
   buf_puts(b, ",\"value\":");
   buf_puts(b, j->got_final && j->f_value.len ? j->f_value.data : "null");
-  buf_printf(b, ",\"exit_code\":%d,\"error\":", o->exit_code);
+  buf_puts(b, ",\"exit_code\":");
+  sup_json_int(b, o->exit_code);
+  buf_puts(b, ",\"error\":");
   if (j->got_final && (j->f_error || j->f_diag)) {
     buf_puts(b, "{\"message\":");
     sup_json_cstr(b, j->f_error);
@@ -786,10 +816,14 @@ static void build_record(SupJob *j, const SupOutcome *o)
   }
   buf_puts(b, ",\"output\":");
   sup_json_str(b, j->output.data ? j->output.data : "", j->output.len);
-  buf_printf(b, ",\"output_truncated\":%s", j->output_truncated ? "true" : "false");
-  buf_printf(b, ",\"steps\":[%s]", j->steps.len ? j->steps.data : "");
-  buf_printf(b, ",\"lifecycle\":[%s]", j->lifecycle.len ? j->lifecycle.data : "");
-  buf_printf(b, ",\"emits\":[%s]", j->emits.len ? j->emits.data : "");
+  buf_puts(b, j->output_truncated ? ",\"output_truncated\":true" : ",\"output_truncated\":false");
+  buf_puts(b, ",\"steps\":[");
+  buf_append(b, j->steps.data, j->steps.len);
+  buf_puts(b, "],\"lifecycle\":[");
+  buf_append(b, j->lifecycle.data, j->lifecycle.len);
+  buf_puts(b, "],\"emits\":[");
+  buf_append(b, j->emits.data, j->emits.len);
+  buf_putc(b, ']');
   buf_puts(b, ",\"started_at\":");
   iso_time(b, j->epoch0);
   buf_puts(b, ",\"duration_ms\":");
@@ -798,7 +832,8 @@ static void build_record(SupJob *j, const SupOutcome *o)
                (double)j->ru.ru_stime.tv_sec * 1e3 + (double)j->ru.ru_stime.tv_usec / 1e3;
   buf_puts(b, ",\"cpu_ms\":");
   sup_json_ms(b, cpu);
-  buf_printf(b, ",\"max_rss_kb\":%ld", j->ru.ru_maxrss);
+  buf_puts(b, ",\"max_rss_kb\":");
+  sup_json_int(b, j->ru.ru_maxrss);
   buf_puts(b, ",\"signals\":[");
   for (int i = 0; i < j->nsigs; i++) {
     buf_printf(b, "%s{\"sig\":\"%s\",\"at_ms\":", i ? "," : "", sup_signame(j->sigs[i].sig));
@@ -806,13 +841,19 @@ static void build_record(SupJob *j, const SupOutcome *o)
     buf_putc(b, '}');
   }
   buf_puts(b, "]");
-  buf_printf(b, ",\"hard_stop\":%s", j->f_hard_stop ? "true" : "false");
-  if (j->got_final && j->f_counters.len) buf_printf(b, ",\"counters\":%s", j->f_counters.data);
+  buf_puts(b, j->f_hard_stop ? ",\"hard_stop\":true" : ",\"hard_stop\":false");
+  if (j->got_final && j->f_counters.len) {
+    buf_puts(b, ",\"counters\":");
+    buf_append(b, j->f_counters.data, j->f_counters.len);
+  }
   buf_puts(b, ",\"worker\":{\"pid\":");
-  if (j->pid > 0) buf_printf(b, "%d", (int)j->pid);
+  if (j->pid > 0) sup_json_int(b, (int)j->pid);
   else buf_puts(b, "null");
-  if (j->reaped && WIFEXITED(j->wstatus))
-    buf_printf(b, ",\"exit\":%d,\"signal\":null}", WEXITSTATUS(j->wstatus));
+  if (j->reaped && WIFEXITED(j->wstatus)) {
+    buf_puts(b, ",\"exit\":");
+    sup_json_int(b, WEXITSTATUS(j->wstatus));
+    buf_puts(b, ",\"signal\":null}");
+  }
   else if (j->reaped && WIFSIGNALED(j->wstatus))
     buf_printf(b, ",\"exit\":null,\"signal\":\"%s\"}", sup_signame(WTERMSIG(j->wstatus)));
   else

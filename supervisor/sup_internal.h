@@ -95,8 +95,11 @@ void sup_json_str(Buf *b, const char *s, size_t n);
 void sup_json_cstr(Buf *b, const char *s);
 /* Append a number (shortest round-trip form; non-finite -> null). */
 void sup_json_num(Buf *b, double d);
-/* Append milliseconds with one decimal ("12.3"). */
+/* Append milliseconds with one decimal ("12.3"), exactly as printf "%.1f". */
 void sup_json_ms(Buf *b, double ms);
+/* Append a decimal integer (as printf "%lld", without printf's cost). */
+void sup_json_int(Buf *b, long long v);
+void sup_json_uint(Buf *b, unsigned long long v);
 
 /* ------------------------------------------------------------------ pool */
 

@@ -10,6 +10,7 @@
 
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
 
 typedef struct Buf {
   char *data;
@@ -24,6 +25,15 @@ void buf_putc(Buf *b, char c);
 /* printf-style append. */
 void buf_printf(Buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void buf_vprintf(Buf *b, const char *fmt, va_list ap);
+/* Decimal text of [v] / [u] (no stdio): written to [out], which needs room
+ * for BUF_INT_MAX bytes, without a terminator; returns the length. */
+#define BUF_INT_MAX 21
+size_t buf_fmt_i64(char *out, int64_t v);
+size_t buf_fmt_u64(char *out, uint64_t u);
+/* Append the decimal text of [v] / [u] (same bytes as printf's PRId64 /
+ * PRIu64). */
+void buf_put_i64(Buf *b, int64_t v);
+void buf_put_u64(Buf *b, uint64_t u);
 /* Make sure [n] more bytes fit without reallocating. */
 void buf_reserve(Buf *b, size_t n);
 /* Empty the buffer, keeping its memory. */

@@ -2205,6 +2205,7 @@ typedef struct BiSyncPrim {
   int64_t held;               /* permits in use (rwlock: readers) */
   bool writer;                /* rwlock held for writing */
   int64_t acquired, released, contended;
+  WaitList waiters;           /* tasks blocked in an acquire, FIFO */
 } BiSyncPrim;
 
 typedef struct BiPermit {
@@ -2219,6 +2220,7 @@ typedef struct BiMailbox {
   Value *items;               /* ring buffer of cap slots */
   uint32_t head, count, cap;
   int64_t capacity, sent, received, rejected;
+  WaitList waiters;           /* tasks blocked in a receive, FIFO */
 } BiMailbox;
 
 typedef enum { CB_CLOSED, CB_OPEN, CB_HALF_OPEN } BiCbState;
@@ -2280,9 +2282,13 @@ static void registry_finalize(Vm *vm, ObjNative *n)
 {
   BiRegistry *r = n->data;
   if (!r) return;
-  for (int i = 0; i < r->nprims; i++) reg_strfree(vm, r->prims[i].name);
+  for (int i = 0; i < r->nprims; i++) {
+    reg_strfree(vm, r->prims[i].name);
+    sched_waitlist_free(&r->prims[i].waiters);
+  }
   for (int i = 0; i < r->nboxes; i++) {
     reg_strfree(vm, r->boxes[i].name);
+    sched_waitlist_free(&r->boxes[i].waiters);
     mem_free(vm, r->boxes[i].items, r->boxes[i].cap * sizeof(Value));
   }
   for (int i = 0; i < r->nbreakers; i++) reg_strfree(vm, r->breakers[i].name);
@@ -2327,13 +2333,39 @@ static int sync_find(BiRegistry *r, const char *name)
   return -1;
 }
 
-/* HOOK (scheduler): suspend the current task until [p] can grant the
- * request. Without a scheduler nothing else can release it, so this fails
- * with the text documented in the section comment. */
-static bool sync_wait(Vm *vm, const char *fn, BiSyncPrim *p)
+/* Can [p] grant [n] permits (rwlock: a read or a [write] lock) now? */
+static bool sync_grantable(const BiSyncPrim *p, int64_t n, bool write)
 {
-  p->contended++;
-  return err_runtime(vm, "%s: '%s' is held (waiting needs the scheduler)", fn, p->name);
+  if (p->kind == SYNC_RWLOCK) return !p->writer && (!write || p->held == 0);
+  return p->held + n <= p->limit;
+}
+
+/* Suspend the current task until prims[i] of [r] can grant the request
+ * and the task is the first waiter (FIFO: sched_wait_is_first). The prims
+ * array may move while we sleep (a new name registered by another task),
+ * so the record is looked up by index after every wake. On success the
+ * next waiter is woken to check in turn (a run of readers, or semaphore
+ * permits left over); on failure (cancel, deadline, interrupt, deadlock:
+ * sched_block's error) the task leaves the queue and wakes the new first
+ * waiter, which may now be grantable. */
+static bool sync_wait(Vm *vm, BiRegistry *r, int i, int64_t n, bool write)
+{
+  r->prims[i].contended++;
+  sched_wait_add(vm, &r->prims[i].waiters);
+  for (;;) {
+    int rc = sched_block(vm, 0);
+    BiSyncPrim *p = &r->prims[i];
+    if (rc < 0) {
+      sched_wait_remove(vm, &p->waiters);
+      sched_wake_first(vm, &p->waiters);
+      return false;
+    }
+    if (sched_wait_is_first(vm, &p->waiters) && sync_grantable(p, n, write)) {
+      sched_wait_remove(vm, &p->waiters);
+      sched_wake_first(vm, &p->waiters);
+      return true;
+    }
+  }
 }
 
 static bool sync_acquire(Vm *vm, const char *fn, BiSyncKind kind, const char *name, int64_t limit,
@@ -2355,10 +2387,15 @@ static bool sync_acquire(Vm *vm, const char *fn, BiSyncKind kind, const char *na
     return err_runtime(vm, "%s: '%s' is a %s, not a %s", fn, name, sync_kind_names[p->kind],
                        sync_kind_names[kind]);
   if (n < 1) n = 1;
-  bool free_now;
-  if (kind == SYNC_RWLOCK) free_now = !p->writer && (!write || p->held == 0);
-  else free_now = p->held + n <= p->limit;
-  if (!free_now) return sync_wait(vm, fn, p);
+  if (kind != SYNC_RWLOCK && n > p->limit)
+    return err_runtime(vm, "%s: '%s' asks for %lld permits, its limit is %lld", fn, name, (long long)n,
+                       (long long)p->limit);
+  /* FIFO: an acquire queues behind the waiters even when it could be
+   * granted, so a writer (or a large semaphore request) is not starved */
+  if (p->waiters.n > 0 || !sync_grantable(p, n, write)) {
+    if (!sync_wait(vm, r, i, n, write)) return false;
+    p = &r->prims[i];
+  }
   if (kind == SYNC_RWLOCK && write) p->writer = true;
   else p->held += n;
   p->acquired++;
@@ -2371,7 +2408,7 @@ static bool sync_acquire(Vm *vm, const char *fn, BiSyncKind kind, const char *na
   ObjDict *d = dict_new(vm, 3);
   dict_set_cstr(vm, d, "id", val_int(pm->id));
   dict_set_cstr(vm, d, "kind", cstr_val(vm, sync_kind_names[kind]));
-  dict_set_cstr(vm, d, "name", cstr_val(vm, name));
+  dict_set_cstr(vm, d, "name", cstr_val(vm, r->prims[i].name)); /* [name] may be gone after a wait */
   if (kind == SYNC_RWLOCK) dict_set_cstr(vm, d, "mode", cstr_val(vm, write ? "write" : "read"));
   *out = OBJ_VAL(d);
   return true;
@@ -2421,6 +2458,7 @@ static bool bi_sync_release(Vm *vm, int argc, Value *argv, Value *out)
     if (pm->write) sp->writer = false;
     else sp->held -= pm->n;
     sp->released++;
+    sched_wake_first(vm, &sp->waiters);
     r->permits[i] = r->permits[--r->npermits];
     return ret_bool(out, true);
   }
@@ -2506,13 +2544,44 @@ static bool bi_mailbox_send(Vm *vm, int argc, Value *argv, Value *out)
   m->items[(m->head + m->count) % m->cap] = arg(argc, argv, 1);
   m->count++;
   m->sent++;
+  sched_wake_first(vm, &m->waiters);
   return ret_bool(out, true);
 }
 
+/* mailbox_receive(name, timeout=nil): the oldest message. While the
+ * mailbox is empty (or other receivers queued first: FIFO) the task waits
+ * through the scheduler for a send, at most [timeout] (duration or int
+ * ms; 0: do not wait) and then gives nil; nil/absent waits for ever (a
+ * standalone run where nothing can send fails with the deadlock error). An
+ * unknown mailbox gives nil at once. The boxes array may move while we
+ * wait, so the mailbox is found again by index after every wake. */
 static bool bi_mailbox_receive(Vm *vm, int argc, Value *argv, Value *out)
 {
-  BiMailbox *m = mailbox_find(registry(vm), name_arg(vm, argc, argv, 0, "default"));
-  if (!m || m->count == 0) return ret_nil(out); /* HOOK: a blocking receive waits here */
+  BiRegistry *r = registry(vm);
+  BiMailbox *m = mailbox_find(r, name_arg(vm, argc, argv, 0, "default"));
+  if (!m) return ret_nil(out);
+  Value tv = arg(argc, argv, 1);
+  int64_t until = 0;
+  if (IS_INT(tv) || IS_DURATION(tv)) until = sched_now(vm) + (AS_INT(tv) > 0 ? AS_INT(tv) : 0);
+  else if (!IS_NIL(tv))
+    return err_type(vm, "mailbox_receive: timeout must be a duration or int, got %s", val_type_name(tv));
+  if (m->count == 0 || m->waiters.n > 0) {
+    if (until && sched_now(vm) >= until) return ret_nil(out);
+    int idx = (int)(m - r->boxes);
+    sched_wait_add(vm, &m->waiters);
+    for (;;) {
+      int rc = sched_block(vm, until);
+      m = &r->boxes[idx];
+      bool ready = rc >= 0 && m->count > 0 && sched_wait_is_first(vm, &m->waiters);
+      if (ready || rc != 0) {
+        sched_wait_remove(vm, &m->waiters);
+        sched_wake_first(vm, &m->waiters);
+        if (rc < 0) return false;
+        if (!ready) return ret_nil(out); /* timed out */
+        break;
+      }
+    }
+  }
   *out = m->items[m->head];
   m->head = (m->head + 1) % m->cap;
   m->count--;

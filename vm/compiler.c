@@ -27,6 +27,13 @@
  *    call to a name that no top-level declaration defines and that is a
  *    builtin compiles straight to CALL_BUILTIN.
  *
+ * Copy-on-write (value.h, Obj.owned): `x[i] = v`, `x.f = v` and
+ * `x = x.push(v)` on a mutable local compile to GET_LOCAL_BORROW s; ...;
+ * SET_INDEX_OWN / SET_PROP_OWN / PUSH_OWN; SET_LOCAL s (same instruction
+ * count as the copying form), and the container of GET_INDEX / GET_PROP,
+ * `len(x)` and a few read-only methods (INVOKE_BORROW) is borrowed, all
+ * only when the operands compiled after the borrow pass `no_assign`.
+ *
  * Operand depth: the compiler tracks the operand-stack depth of every
  * instruction it emits (the stack effects of opcodes.def), so `break`,
  * `continue` and `return` know how many temporaries to drop and every
@@ -290,7 +297,7 @@ static uint16_t add_const(Comp *c, Value v)
 
 static uint16_t const_str(Comp *c, const char *s)
 {
-  return add_const(c, OBJ_VAL(str_cstr(c->vm, s)));
+  return add_const(c, OBJ_VAL(str_intern_cstr(c->vm, s)));
 }
 
 static void emit_const(Comp *c, Value v) { emit_op_u16(c, OP_CONST, add_const(c, v)); }
@@ -586,6 +593,20 @@ static void pop_unwind(Comp *c) { c->fs->nunwind--; }
 
 static void compile_block_stmt(Comp *c, Node *block);
 
+/* return / throw / break / continue: nothing after it in its block runs. */
+static bool is_exit_stmt(const Node *s)
+{
+  return s && (s->kind == N_RETURN || s->kind == N_THROW || s->kind == N_BREAK || s->kind == N_CONTINUE);
+}
+
+/* Does the block (or statement) [b] end with an exit statement? */
+static bool ends_in_exit(const Node *b)
+{
+  if (!b) return false;
+  if (b->kind == N_BLOCK) return b->as.list.count > 0 && is_exit_stmt(b->as.list.items[b->as.list.count - 1]);
+  return is_exit_stmt(b);
+}
+
 /* Emit the exits of the unwind entries above index [stop] (innermost
  * first): POP_HANDLER for handler records, a copy of each finally body. */
 static void emit_unwind_to(Comp *c, int stop)
@@ -646,7 +667,7 @@ static void leave(Comp *c) { c->nest--; }
 
 /* ---- functions ---------------------------------------------------------- */
 
-static ObjString *intern(Comp *c, const char *s) { return str_cstr(c->vm, s ? s : ""); }
+static ObjString *intern(Comp *c, const char *s) { return str_intern_cstr(c->vm, s ? s : ""); }
 
 /* The `type X = ...` alias named [name] in the program, or NULL. */
 static const TypeExpr *find_alias(void *ud, const char *name)
@@ -735,6 +756,8 @@ static void compile_function(Comp *c, const char *name, ParamList *params, Node 
 
   fn->nlocals = (uint16_t)fs.max_slot;
   fn->ncaptures = (uint16_t)fs.ncaps;
+  /* interp.c's inline call path needs nothing but a frame for it */
+  fn->plain = !fn->has_rest && !fn->is_generator && !fn->is_stream && !fn->param_types;
   c->fs = fs.enclosing;
 
   c->line = line;
@@ -750,6 +773,111 @@ static void compile_function(Comp *c, const char *name, ParamList *params, Node 
 }
 
 /* ---- expressions -------------------------------------------------------- */
+
+/* ---- copy-on-write borrows (value.h, Obj.owned) ------------------------------ */
+
+/* True when the code compiled for expression [n] cannot assign to a named
+ * local of the current function (so a value borrowed from a slot before it
+ * runs cannot be updated in place under the borrower). Conservative: only
+ * expression kinds made of other expressions qualify; blocks, if, match,
+ * try, pipes, yields... do not. Lambdas do: their body is another function
+ * and captures are copies. */
+static bool no_assign(Node *n, int depth)
+{
+  if (!n) return true;
+  if (depth > 32) return false;
+  depth++;
+  switch (n->kind) {
+  case N_NIL: case N_BOOL: case N_INT: case N_FLOAT: case N_DURATION: case N_STRING:
+  case N_IDENT: case N_LAMBDA:
+    return true;
+  case N_INTERP:
+  case N_LIST:
+    for (int i = 0; i < n->as.list.count; i++)
+      if (!no_assign(n->as.list.items[i], depth)) return false;
+    return true;
+  case N_DICT:
+    for (int i = 0; i < n->as.dict.count; i++)
+      if (!no_assign(n->as.dict.entries[i].key, depth) ||
+          !no_assign(n->as.dict.entries[i].value, depth))
+        return false;
+    return true;
+  case N_STRUCT_LIT:
+    for (int i = 0; i < n->as.struct_lit.count; i++)
+      if (!no_assign(n->as.struct_lit.fields[i].key, depth) ||
+          !no_assign(n->as.struct_lit.fields[i].value, depth))
+        return false;
+    return true;
+  case N_UNARY: return no_assign(n->as.unary.operand, depth);
+  case N_BINARY: return no_assign(n->as.binary.left, depth) && no_assign(n->as.binary.right, depth);
+  case N_TERNARY:
+    return no_assign(n->as.ternary.cond, depth) && no_assign(n->as.ternary.then, depth) &&
+           no_assign(n->as.ternary.else_, depth);
+  case N_RANGE: return no_assign(n->as.range.start, depth) && no_assign(n->as.range.end, depth);
+  case N_CALL:
+    for (int i = 0; i < n->as.call.args.count; i++)
+      if (!no_assign(n->as.call.args.items[i], depth)) return false;
+    return true;
+  case N_METHOD:
+    for (int i = 0; i < n->as.method.args.count; i++)
+      if (!no_assign(n->as.method.args.items[i], depth)) return false;
+    return no_assign(n->as.method.recv, depth);
+  case N_PROPERTY: return no_assign(n->as.prop.recv, depth);
+  case N_INDEX: return no_assign(n->as.index.recv, depth) && no_assign(n->as.index.index, depth);
+  case N_SLICE:
+    return no_assign(n->as.slice.recv, depth) && no_assign(n->as.slice.start, depth) &&
+           no_assign(n->as.slice.end, depth);
+  case N_TRY_OP:
+  case N_SPREAD: return no_assign(n->as.unop.expr, depth);
+  default: return false;
+  }
+}
+
+/* Push [recv], the container operand of GET_INDEX / GET_PROP, whose other
+ * operand [later] (or NULL) is compiled after it: a local is borrowed (it
+ * stays owned; the consumer keeps only an element) when [later] cannot
+ * assign to it. */
+static void compile_recv(Comp *c, Node *recv, Node *later)
+{
+  if (recv->kind == N_IDENT && no_assign(later, 0)) {
+    Local *l = find_local(c->fs, recv->as.str.s);
+    if (l) {
+      AT(recv);
+      emit_op_u16(c, OP_GET_LOCAL_BORROW, (unsigned)l->slot);
+      return;
+    }
+  }
+  compile_expr(c, recv);
+}
+
+/* The slot of [n] when it names a mutable local of the current function
+ * (a target whose updates may be done in place), else -1. */
+static int owned_slot(Comp *c, Node *n)
+{
+  if (n->kind != N_IDENT) return -1;
+  Local *l = find_local(c->fs, n->as.str.s);
+  return l && l->mutable_ ? l->slot : -1;
+}
+
+/* Builtin list/dict methods that return a scalar or an element, never the
+ * receiver nor anything holding it: their receiver may be borrowed
+ * (INVOKE_BORROW shares any other kind of receiver before the call). */
+static bool borrow_method(const char *name)
+{
+  static const char *const names[] = {"contains", "count", "empty", "first", "get",
+                                      "has", "index_of", "last", "len"};
+  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+    if (strcmp(name, names[i]) == 0) return true;
+  return false;
+}
+
+/* Can the arguments [args] be compiled after a borrowed receiver? */
+static bool args_no_assign(NodeList *args)
+{
+  for (int i = 0; i < args->count; i++)
+    if (args->items[i]->kind == N_SPREAD || !no_assign(args->items[i], 0)) return false;
+  return true;
+}
 
 static bool node_is_ident(Node *n, const char *name)
 {
@@ -807,7 +935,13 @@ static void compile_call(Comp *c, Node *n, bool tail)
     }
   }
   if (direct_builtin) {
-    int argc = compile_args(c, args, n);
+    int argc;
+    if (args->count == 1 && strcmp(name, "len") == 0) {
+      compile_recv(c, args->items[0], NULL); /* len(xs) keeps xs owned */
+      argc = 1;
+    } else {
+      argc = compile_args(c, args, n);
+    }
     AT(n);
     emit_op_eff(c, OP_CALL_BUILTIN, 1 - argc);
     emit_u16(c, (unsigned)bi);
@@ -830,8 +964,12 @@ static void compile_call(Comp *c, Node *n, bool tail)
 
 static void compile_method(Comp *c, Node *n)
 {
-  compile_expr(c, n->as.method.recv);
   NodeList *args = &n->as.method.args;
+  /* copy-on-write: `xs.contains(x)` does not make xs shared */
+  bool borrow = n->as.method.recv->kind == N_IDENT && find_local(c->fs, n->as.method.recv->as.str.s) &&
+                borrow_method(n->as.method.name) && args_no_assign(args);
+  if (borrow) compile_recv(c, n->as.method.recv, NULL);
+  else compile_expr(c, n->as.method.recv);
   uint16_t k = const_str(c, n->as.method.name);
   if (has_spread(args)) {
     compile_args_list(c, args);
@@ -843,15 +981,117 @@ static void compile_method(Comp *c, Node *n)
   }
   int argc = compile_args(c, args, n);
   AT(n);
-  emit_op_eff(c, OP_INVOKE, -argc);
+  emit_op_eff(c, borrow ? OP_INVOKE_BORROW : OP_INVOKE, -argc);
   emit_u16(c, k);
   emit_byte(c, (uint8_t)argc);
   emit_byte(c, n->as.method.optional ? 1 : 0);
+  emit_byte(c, 0); /* inline cache */
+}
+
+/* ---- operand forms (superinstructions, interp.c "operand forms") ----
+ * A binary operator whose operand is a local of this function or a number
+ * literal compiles to one instruction that reads it in place (ADD_LK s k,
+ * MUL_LL s t, MOD_K k, ...), and a comparison used as a condition to a
+ * compare-and-branch (LT_LK_JF s k T, ...). The fused instruction gets the
+ * operator's line, which is where the unfused operator raised its errors. */
+
+/* The slot of [n] when it reads a local of the current function, else -1. */
+static int local_operand(Comp *c, Node *n)
+{
+  if (n->kind != N_IDENT) return -1;
+  Local *l = find_local(c->fs, n->as.str.s);
+  return l ? l->slot : -1;
+}
+
+static bool is_num_literal(const Node *n)
+{
+  return n->kind == N_INT || n->kind == N_FLOAT ||
+         (n->kind == N_UNARY && n->as.unary.op == '-' && n->as.unary.operand->kind == N_INT);
+}
+
+/* The constant index of the number literal [n] (is_num_literal). */
+static uint16_t num_const(Comp *c, const Node *n)
+{
+  if (n->kind == N_FLOAT) return add_const(c, FLOAT_VAL(n->as.f));
+  if (n->kind == N_INT) return add_const(c, INT_VAL(n->as.i));
+  return add_const(c, INT_VAL((int64_t)(0 - (uint64_t)n->as.unary.operand->as.i)));
+}
+
+/* Emit [op] with two u16 operands. */
+static void emit_op_u16x2(Comp *c, Opcode op, unsigned a, unsigned b)
+{
+  emit_op(c, op);
+  emit_u16(c, a);
+  emit_u16(c, b);
+}
+
+/* Arithmetic [op] (+ - * / %) in its operand forms; false if [op] has none. */
+static bool compile_arith_form(Comp *c, Node *n, BinOp op)
+{
+  static const Opcode fk[] = {OP_ADD_K, OP_SUB_K, OP_MUL_K, OP_DIV_K, OP_MOD_K};
+  static const Opcode fl[] = {OP_ADD_L, OP_SUB_L, OP_MUL_L, OP_DIV_L, OP_MOD_L};
+  static const Opcode flk[] = {OP_ADD_LK, OP_SUB_LK, OP_MUL_LK, OP_DIV_LK, OP_MOD_LK};
+  static const Opcode fll[] = {OP_ADD_LL, OP_SUB_LL, OP_MUL_LL, OP_DIV_LL, OP_MOD_LL};
+  if (op > OP_MOD_) return false;
+  int i = (int)op - (int)OP_ADD_;
+  Node *l = n->as.binary.left, *r = n->as.binary.right;
+  int ls = local_operand(c, l), rs = local_operand(c, r);
+  if (ls >= 0 && (rs >= 0 || is_num_literal(r))) {
+    unsigned b = rs >= 0 ? (unsigned)rs : num_const(c, r);
+    AT(n);
+    emit_op_u16x2(c, rs >= 0 ? fll[i] : flk[i], (unsigned)ls, b);
+    return true;
+  }
+  if (rs < 0 && !is_num_literal(r)) return false;
+  compile_expr(c, l);
+  AT(n);
+  if (rs >= 0) emit_op_u16(c, fl[i], (unsigned)rs);
+  else emit_op_u16(c, fk[i], num_const(c, r));
+  return true;
+}
+
+/* Compile the condition [cond] followed by a jump taken when it is falsy
+ * ([n]: the statement, for the line); returns the jump's operand offset. */
+static long compile_jump_if_false(Comp *c, Node *cond, Node *n)
+{
+  if (cond->kind == N_BINARY && cond->as.binary.op >= OP_EQ_ && cond->as.binary.op <= OP_GE_) {
+    /* BinOp order: EQ NE LT GT LE GE */
+    static const Opcode fjf[] = {OP_EQ_JF, OP_NE_JF, OP_LT_JF, OP_GT_JF, OP_LE_JF, OP_GE_JF};
+    static const Opcode fk[] = {OP_EQ_K_JF, OP_NE_K_JF, OP_LT_K_JF, OP_GT_K_JF, OP_LE_K_JF, OP_GE_K_JF};
+    static const Opcode flk[] = {OP_EQ_LK_JF, OP_NE_LK_JF, OP_LT_LK_JF,
+                                 OP_GT_LK_JF, OP_LE_LK_JF, OP_GE_LK_JF};
+    static const Opcode fll[] = {OP_EQ_LL_JF, OP_NE_LL_JF, OP_LT_LL_JF,
+                                 OP_GT_LL_JF, OP_LE_LL_JF, OP_GE_LL_JF};
+    int i = (int)cond->as.binary.op - (int)OP_EQ_;
+    Node *l = cond->as.binary.left, *r = cond->as.binary.right;
+    int ls = local_operand(c, l), rs = local_operand(c, r);
+    if (ls >= 0 && (rs >= 0 || is_num_literal(r))) {
+      unsigned b = rs >= 0 ? (unsigned)rs : num_const(c, r);
+      AT(cond);
+      emit_op_u16x2(c, rs >= 0 ? fll[i] : flk[i], (unsigned)ls, b);
+    } else if (is_num_literal(r)) {
+      compile_expr(c, l);
+      AT(cond);
+      emit_op_u16(c, fk[i], num_const(c, r));
+    } else {
+      compile_expr(c, l);
+      compile_expr(c, r);
+      AT(cond);
+      emit_op(c, fjf[i]);
+    }
+    long at = here(c);
+    emit_u32(c, 0);
+    return at;
+  }
+  compile_expr(c, cond);
+  AT(n);
+  return emit_jump(c, OP_JUMP_IF_FALSE);
 }
 
 static void compile_binary(Comp *c, Node *n)
 {
   BinOp op = n->as.binary.op;
+  if (compile_arith_form(c, n, op)) return;
   if (op == OP_AND_ || op == OP_OR_) {
     int d0 = c->fs->depth;
     compile_expr(c, n->as.binary.left);
@@ -894,11 +1134,9 @@ static void compile_binary(Comp *c, Node *n)
 static void compile_cond(Comp *c, Node *n, Node *cond, Node *then, Node *else_)
 {
   int d0 = c->fs->depth;
-  compile_expr(c, cond);
-  AT(n);
-  long jf = emit_jump(c, OP_JUMP_IF_FALSE);
+  long jf = compile_jump_if_false(c, cond, n);
   compile_expr(c, then);
-  long jend = emit_jump(c, OP_JUMP);
+  long jend = ends_in_exit(then) ? -1 : emit_jump(c, OP_JUMP);
   patch_here(c, jf);
   c->fs->depth = d0;
   if (else_) {
@@ -906,9 +1144,10 @@ static void compile_cond(Comp *c, Node *n, Node *cond, Node *then, Node *else_)
   } else {
     emit_op(c, OP_NIL);
   }
-  patch_here(c, jend);
+  if (jend >= 0) patch_here(c, jend);
   c->fs->depth = d0 + 1;
 }
+
 
 static void compile_pipe(Comp *c, Node *n)
 {
@@ -1338,6 +1577,7 @@ static void compile_pattern(Comp *c, Pattern *p, int slot, Fails *fails)
       emit_op(c, OP_GET_PROP);
       emit_u16(c, const_str(c, p->keys[i]));
       emit_byte(c, 1);
+      emit_byte(c, 0); /* inline cache */
       match_sub(c, p->items[i], fails);
     }
     break;
@@ -1453,14 +1693,15 @@ static void compile_expr(Comp *c, Node *n)
   case N_CALL: compile_call(c, n, false); break;
   case N_METHOD: compile_method(c, n); break;
   case N_PROPERTY:
-    compile_expr(c, n->as.prop.recv);
+    compile_recv(c, n->as.prop.recv, NULL);
     AT(n);
     emit_op(c, OP_GET_PROP);
     emit_u16(c, const_str(c, n->as.prop.name));
     emit_byte(c, n->as.prop.optional ? 1 : 0);
+    emit_byte(c, 0); /* inline cache */
     break;
   case N_INDEX:
-    compile_expr(c, n->as.index.recv);
+    compile_recv(c, n->as.index.recv, n->as.index.index);
     compile_expr(c, n->as.index.index);
     AT(n);
     emit_op(c, OP_GET_INDEX);
@@ -1571,7 +1812,8 @@ static void compile_stmts(Comp *c, NodeList *l, int from, bool want_value)
         compile_expr(c, s);
       } else {
         compile_stmt(c, s);
-        emit_op(c, OP_NIL);
+        if (is_exit_stmt(s)) adjust(c, 1); /* the block's value is never reached: no dead NIL */
+        else emit_op(c, OP_NIL);
       }
       return;
     }
@@ -1640,6 +1882,7 @@ static void bind_pattern(Comp *c, Binding *b, bool mutable_, bool is_let)
       emit_op(c, OP_GET_PROP);
       emit_u16(c, const_str(c, f->key));
       emit_byte(c, 1);
+      emit_byte(c, 0); /* inline cache */
       apply_default(c, f->default_);
       if (f->target) {
         bind_pattern(c, f->target, mutable_, is_let);
@@ -1707,6 +1950,7 @@ static bool is_lvalue(Node *n)
  * targets update the nested copy and store it back (LANGUAGE.md 16). */
 static void compile_store(Comp *c, Node *target)
 {
+  int slot;
   if (++c->nest > COMP_MAX_NEST) comp_fail(c, target->line, "assignment nested too deeply");
   switch (target->kind) {
   case N_IDENT:
@@ -1714,6 +1958,16 @@ static void compile_store(Comp *c, Node *target)
     emit_set_name(c, target->as.str.s);
     break;
   case N_PROPERTY:
+    if ((slot = owned_slot(c, target->as.prop.recv)) >= 0) {
+      /* copy-on-write: in place when the local owns its value */
+      AT(target->as.prop.recv);
+      emit_op_u16(c, OP_GET_LOCAL_BORROW, (unsigned)slot);
+      AT(target);
+      emit_op_u16(c, OP_SET_PROP_OWN, const_str(c, target->as.prop.name));
+      AT(target->as.prop.recv);
+      emit_op_u16(c, OP_SET_LOCAL, (unsigned)slot);
+      break;
+    }
     compile_expr(c, target->as.prop.recv);
     AT(target);
     emit_op_u16(c, OP_SET_PROP, const_str(c, target->as.prop.name));
@@ -1721,6 +1975,16 @@ static void compile_store(Comp *c, Node *target)
     else emit_op(c, OP_POP);
     break;
   case N_INDEX:
+    if ((slot = owned_slot(c, target->as.index.recv)) >= 0 && no_assign(target->as.index.index, 0)) {
+      AT(target->as.index.recv);
+      emit_op_u16(c, OP_GET_LOCAL_BORROW, (unsigned)slot);
+      compile_expr(c, target->as.index.index);
+      AT(target);
+      emit_op(c, OP_SET_INDEX_OWN);
+      AT(target->as.index.recv);
+      emit_op_u16(c, OP_SET_LOCAL, (unsigned)slot);
+      break;
+    }
     compile_expr(c, target->as.index.recv);
     compile_expr(c, target->as.index.index);
     AT(target);
@@ -1737,6 +2001,20 @@ static void compile_assign(Comp *c, Node *n)
 {
   Node *target = n->as.assign.target;
   int op = n->as.assign.op;
+  {
+    /* `i = i + K` / `i += K` on a mutable local: INC_LOCAL (operand forms) */
+    Node *v = n->as.assign.value, *sum = NULL;
+    if (op == '+') sum = n;
+    else if (!op && v->kind == N_BINARY && v->as.binary.op == OP_ADD_ && target->kind == N_IDENT &&
+             node_is_ident(v->as.binary.left, target->as.str.s))
+      sum = v, v = v->as.binary.right;
+    Local *l = target->kind == N_IDENT ? find_local(c->fs, target->as.str.s) : NULL;
+    if (sum && l && l->mutable_ && is_num_literal(v)) {
+      AT(sum);
+      emit_op_u16x2(c, OP_INC_LOCAL, (unsigned)l->slot, num_const(c, v));
+      return;
+    }
+  }
   if (op) {
     compile_expr(c, target);
     compile_expr(c, n->as.assign.value);
@@ -1750,7 +2028,23 @@ static void compile_assign(Comp *c, Node *n)
     default: comp_fail(c, n->line, "unknown compound assignment");
     }
   } else {
-    compile_expr(c, n->as.assign.value);
+    Node *v = n->as.assign.value;
+    int slot = owned_slot(c, target);
+    if (slot >= 0 && v->kind == N_METHOD && !v->as.method.optional &&
+        strcmp(v->as.method.name, "push") == 0 && node_is_ident(v->as.method.recv, target->as.str.s) &&
+        v->as.method.args.count == 1 && v->as.method.args.items[0]->kind != N_SPREAD &&
+        no_assign(v->as.method.args.items[0], 0)) {
+      /* `xs = xs.push(e)`: copy-on-write append (value.h) */
+      AT(v->as.method.recv);
+      emit_op_u16(c, OP_GET_LOCAL_BORROW, (unsigned)slot);
+      compile_expr(c, v->as.method.args.items[0]);
+      AT(v);
+      emit_op_u16(c, OP_PUSH_OWN, const_str(c, "push"));
+      AT(target);
+      emit_op_u16(c, OP_SET_LOCAL, (unsigned)slot);
+      return;
+    }
+    compile_expr(c, v);
   }
   compile_store(c, target);
 }
@@ -1774,9 +2068,7 @@ static void compile_while(Comp *c, Node *n)
   LoopInfo *loop = new_loop(c);
   long start = here(c);
   loop->continue_target = start;
-  compile_expr(c, n->as.deadline.arg);
-  AT(n);
-  long jexit = emit_jump(c, OP_JUMP_IF_FALSE);
+  long jexit = compile_jump_if_false(c, n->as.deadline.arg, n);
   push_unwind(c, U_LOOP, NULL, loop);
   compile_block_stmt(c, n->as.deadline.body);
   pop_unwind(c);

@@ -10,7 +10,9 @@
  * then the functions found among its constants, recursively. The operand
  * layouts come from opcodes.def (interp_op_operands); the few instructions
  * whose operands mean something special (constants, globals, jump
- * targets, CLOSURE's capture list) are decoded by name here.
+ * targets, CLOSURE's capture list) are decoded by name here, the fused
+ * operand forms (ADD_LK, LT_LK_JF...) from the operand letters of their
+ * opcodes.def meaning.
  */
 #include <string.h>
 
@@ -62,6 +64,35 @@ static void show_global(Vm *vm, unsigned g, Buf *out)
   Interp *in = vm->interp;
   if ((int)g < in->nglobals) buf_printf(out, "g%u (%s)", g, in->globals[g].name->chars);
   else buf_printf(out, "g%u", g);
+}
+
+/* The meaning texts of opcodes.def: the operand forms are decoded from
+ * their leading operand letters ("s k T: ..."). */
+static const char *const op_meanings[NUM_OPS] = {
+#define OP(name, bytes, effect, meaning) meaning,
+#include "opcodes.def"
+#undef OP
+};
+
+/* Operands of a fused instruction (opcodes.def "operand forms"): the
+ * letters before the ':' of its meaning, k a u16 constant, s/t a u16
+ * slot, T a u32 jump target. */
+static void show_operand_form(Vm *vm, ObjFunction *fn, uint8_t op, const uint8_t *p, Buf *out)
+{
+  for (const char *m = op_meanings[op]; *m && *m != ':'; m++) {
+    if (*m == ' ') continue;
+    if (*m == 'k') {
+      show_const(vm, fn, u16_at(p), out);
+      p += 2;
+    } else if (*m == 's' || *m == 't') {
+      buf_printf(out, "s%u", u16_at(p));
+      p += 2;
+    } else if (*m == 'T') {
+      buf_printf(out, "-> %04u", u32_at(p));
+      p += 4;
+    }
+    if (m[1] == ' ') buf_putc(out, ' ');
+  }
 }
 
 long dbg_disasm_instruction(Vm *vm, ObjFunction *fn, long off, Buf *out)
@@ -162,6 +193,51 @@ long dbg_disasm_instruction(Vm *vm, ObjFunction *fn, long off, Buf *out)
     }
     break;
   }
+  case OP_ADD_K:
+  case OP_ADD_L:
+  case OP_ADD_LK:
+  case OP_ADD_LL:
+  case OP_SUB_K:
+  case OP_SUB_L:
+  case OP_SUB_LK:
+  case OP_SUB_LL:
+  case OP_MUL_K:
+  case OP_MUL_L:
+  case OP_MUL_LK:
+  case OP_MUL_LL:
+  case OP_DIV_K:
+  case OP_DIV_L:
+  case OP_DIV_LK:
+  case OP_DIV_LL:
+  case OP_MOD_K:
+  case OP_MOD_L:
+  case OP_MOD_LK:
+  case OP_MOD_LL:
+  case OP_INC_LOCAL:
+  case OP_EQ_JF:
+  case OP_EQ_K_JF:
+  case OP_EQ_LK_JF:
+  case OP_EQ_LL_JF:
+  case OP_NE_JF:
+  case OP_NE_K_JF:
+  case OP_NE_LK_JF:
+  case OP_NE_LL_JF:
+  case OP_LT_JF:
+  case OP_LT_K_JF:
+  case OP_LT_LK_JF:
+  case OP_LT_LL_JF:
+  case OP_LE_JF:
+  case OP_LE_K_JF:
+  case OP_LE_LK_JF:
+  case OP_LE_LL_JF:
+  case OP_GT_JF:
+  case OP_GT_K_JF:
+  case OP_GT_LK_JF:
+  case OP_GT_LL_JF:
+  case OP_GE_JF:
+  case OP_GE_K_JF:
+  case OP_GE_LK_JF:
+  case OP_GE_LL_JF: show_operand_form(vm, fn, op, p, out); break;
   default:
     if (interp_op_operands[op] == 1) buf_printf(out, "%u", p[0]);
     else if (interp_op_operands[op] == 2) buf_printf(out, "%u", u16_at(p));

@@ -8,6 +8,9 @@
  * cannot trigger or be disturbed by a collection. Strings are raw, nested or
  * not. Floats follow the rule of section 4 (fmt_float below). Dicts and
  * struct fields come out sorted because they are stored sorted (object.c).
+ * Ints (and integral floats below 1e15) are formatted by buf.c's digit
+ * writer, never printf; interpolation (val_concat_display) sizes its
+ * result from string and int parts and fills one string without a Buf.
  *
  * Equality follows the reference's quirks on purpose: two durations are
  * never equal, closures/bound methods/generators/streams/channels are never
@@ -50,8 +53,11 @@ void fmt_float(double x, bool json, Buf *out)
     return;
   }
   if (fabs(x) < 1e15 && x == (double)(int64_t)x) {
-    if (json) buf_printf(out, "%" PRId64, (int64_t)x);
-    else buf_printf(out, "%.1f", x);
+    /* an integral float below 1e15 prints as its exact integer digits
+     * ("%.1f" then adds ".0"; only -0.0 keeps a sign the int loses) */
+    if (!json && x == 0 && signbit(x)) buf_putc(out, '-');
+    buf_put_i64(out, (int64_t)x);
+    if (!json) buf_append(out, ".0", 2);
     return;
   }
   /* Shortest %.*e precision that reads back as the same double. */
@@ -96,10 +102,20 @@ void fmt_duration(int64_t ms, Buf *out)
   /* Magnitude in unsigned arithmetic: -INT64_MIN does not fit in int64. */
   uint64_t a = ms < 0 ? (uint64_t)0 - (uint64_t)ms : (uint64_t)ms;
   const char *sign = ms < 0 ? "-" : "";
-  if (a != 0 && a % 3600000u == 0) buf_printf(out, "%s%" PRIu64 "h", sign, a / 3600000u);
-  else if (a != 0 && a % 60000u == 0) buf_printf(out, "%s%" PRIu64 "m", sign, a / 60000u);
-  else if (a != 0 && a % 1000u == 0) buf_printf(out, "%s%" PRIu64 "s", sign, a / 1000u);
-  else buf_printf(out, "%s%" PRIu64 "ms", sign, a);
+  buf_puts(out, sign);
+  if (a != 0 && a % 3600000u == 0) {
+    buf_put_u64(out, a / 3600000u);
+    buf_putc(out, 'h');
+  } else if (a != 0 && a % 60000u == 0) {
+    buf_put_u64(out, a / 60000u);
+    buf_putc(out, 'm');
+  } else if (a != 0 && a % 1000u == 0) {
+    buf_put_u64(out, a / 1000u);
+    buf_putc(out, 's');
+  } else {
+    buf_put_u64(out, a);
+    buf_append(out, "ms", 2);
+  }
 }
 
 /* ---- display -------------------------------------------------------------- */
@@ -240,7 +256,7 @@ static void display(Vm *vm, Value v, Buf *out, int depth)
   switch (v.type) {
   case VAL_NIL: buf_puts(out, "nil"); break;
   case VAL_BOOL: buf_puts(out, v.as.b ? "true" : "false"); break;
-  case VAL_INT: buf_printf(out, "%" PRId64, v.as.i); break;
+  case VAL_INT: buf_put_i64(out, v.as.i); break;
   case VAL_FLOAT: fmt_float(v.as.f, false, out); break;
   case VAL_DURATION: fmt_duration(v.as.i, out); break;
   case VAL_BUILTIN:
@@ -253,6 +269,64 @@ static void display(Vm *vm, Value v, Buf *out, int depth)
 }
 
 void val_display(Vm *vm, Value v, Buf *out) { display(vm, v, out, 0); }
+
+/* Parts up to this many go through the fast path of val_concat_display. */
+#define CONCAT_FAST_PARTS 16
+
+ObjString *val_concat_display(Vm *vm, const Value *parts, int n)
+{
+  if (n <= CONCAT_FAST_PARTS) {
+    /* strings and ints only: size the result first, then fill it once */
+    char nums[CONCAT_FAST_PARTS][BUF_INT_MAX];
+    const char *ptr[CONCAT_FAST_PARTS];
+    size_t len[CONCAT_FAST_PARTS];
+    size_t total = 0;
+    bool ascii = true;
+    int i;
+    for (i = 0; i < n; i++) {
+      Value v = parts[i];
+      if (IS_STRING(v)) {
+        ObjString *s = AS_STRING(v);
+        ptr[i] = s->chars;
+        len[i] = s->len;
+        /* `ascii` means one character per byte, which invalid bytes also
+         * give: parts join without recounting only when no high byte
+         * touches a boundary (two could form one sequence) */
+        ascii = ascii && s->ascii &&
+                (s->len == 0 || ((unsigned char)s->chars[0] < 0x80 &&
+                                 (unsigned char)s->chars[s->len - 1] < 0x80));
+      } else if (IS_INT(v)) {
+        ptr[i] = nums[i];
+        len[i] = buf_fmt_i64(nums[i], v.as.i);
+      } else {
+        break;
+      }
+      total += len[i];
+    }
+    if (i == n) {
+      ObjString *s = str_alloc(vm, total);
+      char *p = s->chars;
+      for (i = 0; i < n; i++) {
+        /* parts are mostly short: a byte loop beats calling memcpy */
+        if (len[i] <= 16) {
+          for (size_t j = 0; j < len[i]; j++) p[j] = ptr[i][j];
+        } else {
+          memcpy(p, ptr[i], len[i]);
+        }
+        p += len[i];
+      }
+      str_seal(s, ascii);
+      return s;
+    }
+  }
+  Buf b = {0};
+  for (int i = 0; i < n; i++) {
+    Value v = parts[i];
+    if (IS_STRING(v)) buf_append(&b, AS_CSTR(v), AS_STRING(v)->len);
+    else display(vm, v, &b, 0);
+  }
+  return str_from_buf(vm, &b);
+}
 
 ObjString *val_to_string(Vm *vm, Value v)
 {

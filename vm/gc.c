@@ -24,12 +24,14 @@
  * child of each object kind of value.h. The sweep walks the all-objects list,
  * frees unmarked objects (calling the native finalizer first) and clears the
  * mark on survivors. Afterwards next_gc = max(2 * bytes, GC_MIN_HEAP).
+ * The intern table (object.c str_intern) is weak: between marking and the
+ * sweep, its entries for unmarked strings become tombstones.
  *
  * Ownership of the arrays hanging off objects (all freed here, with sizes
  * derived from the object's own counts, so the code that fills them must
  * allocate them with mem_alloc and exactly these sizes):
  *  - ObjList/ObjSet items: cap Values; ObjSet index: icap uint32s;
- *    ObjDict entries: cap DictEntries.
+ *    ObjDict entries: cap DictEntries, ObjDict index: icap uint32s.
  *  - ObjEnumType: variants (nvariants pointers), arity (nvariants uint32),
  *    fieldnames (nvariants pointers), and each fieldnames[i] (arity[i]
  *    pointers, may be NULL).
@@ -133,6 +135,7 @@ static size_t free_obj(Vm *vm, Obj *o)
   case OBJ_DICT: {
     ObjDict *d = (ObjDict *)o;
     mem_free(vm, d->entries, d->cap * sizeof(DictEntry));
+    mem_free(vm, d->index, d->icap * sizeof(uint32_t));
     break;
   }
   case OBJ_SET: {
@@ -324,6 +327,16 @@ void gc_collect(Vm *vm)
     blacken(vm, o);
   }
 
+  /* The intern table is weak: forget the strings about to be freed. */
+  for (uint32_t i = 0; i < h->icap; i++) {
+    ObjString *s = h->itab[i];
+    if (s && s != GC_INTERN_TOMB && !s->obj.marked) {
+      h->itab[i] = GC_INTERN_TOMB;
+      h->icount--;
+      h->itomb++;
+    }
+  }
+
   size_t freed = 0;
   Obj **link = &h->objects;
   while (*link) {
@@ -369,6 +382,9 @@ void gc_free_all(Vm *vm)
     o = next;
   }
   h->objects = NULL;
+  free(h->itab);
+  h->itab = NULL;
+  h->icap = h->icount = h->itomb = 0;
   free(h->gray);
   h->gray = NULL;
   h->ngray = h->graycap = 0;

@@ -32,6 +32,7 @@
 
 #define GC_MIN_HEAP (1u << 20) /* first collection after 1 MiB */
 #define GC_MAX_TEMP_ROOTS 1024
+#define GC_INTERN_TOMB ((ObjString *)(uintptr_t)1)
 
 typedef struct Heap {
   Obj *objects;        /* every live-or-garbage object */
@@ -46,6 +47,12 @@ typedef struct Heap {
   size_t ngray, graycap;
   Value temp_roots[GC_MAX_TEMP_ROOTS];
   int ntemp;
+  /* Weak intern table of strings (object.c str_intern): open addressing,
+   * icap slots (power of two or 0), NULL = empty, GC_INTERN_TOMB = deleted.
+   * Plain malloc, not accounted. gc_collect drops the entries whose string
+   * was not marked, before the sweep frees them. */
+  ObjString **itab;
+  uint32_t icap, icount, itomb;
   size_t collections;  /* statistics */
   size_t freed_total;
 } Heap;

@@ -52,6 +52,12 @@
  * second label table whose entries all run the counting stub first; the
  * table is chosen at safe points (the switch build tests a flag instead).
  *
+ * Copy-on-write (value.h, Obj.owned): GET_LOCAL and CLOSURE clear the
+ * `owned` flag of what they read from a slot (val_share); GET_LOCAL_BORROW
+ * does not, and SET_INDEX_OWN / SET_PROP_OWN / PUSH_OWN update an owned
+ * receiver in place. Any new instruction that copies a slot's value
+ * somewhere that outlives the instruction must call val_share.
+ *
  * Tasks, generators, deadlines, mutexes (sched.c): struct Interp holds the
  * state of the fiber that runs (ExecState of interp.h: stack, frames,
  * handler records, deadline entries, permits); sched.c saves and loads it
@@ -842,8 +848,35 @@ static int construct_variant(Vm *vm, ObjEnumType *t, ObjString *name, int argc)
   return err_runtime(vm, "Unknown variant %s.%s", t->name->chars, name->chars);
 }
 
+/* ---- inline caches ----
+ * GET_PROP and INVOKE carry a one-byte cache operand (opcodes.def `i`): the
+ * position in the dict (dict value, struct fields, struct type methods) at
+ * which the site last found its key. A hit needs the entry at that position
+ * to hold the very same key object, which is common because names and
+ * literal keys are interned constants (object.c chunk_add_const); anything
+ * else falls back to the binary search, so a stale cache costs a lookup,
+ * never a wrong result. The bytecode is private to one VM (single thread). */
+static inline DictEntry *ic_lookup(ObjDict *d, ObjString *name, uint8_t *ic)
+{
+  uint32_t pos = *ic;
+  if (LIKELY(pos < d->count && d->entries[pos].key == name)) return &d->entries[pos];
+  if (!dict_lookup(d, name, &pos)) return NULL;
+  if (pos < 256) *ic = (uint8_t)pos;
+  return &d->entries[pos];
+}
+
+static int invoke_method_ic(Vm *vm, ObjString *name, int argc, uint8_t *ic);
+
 /* Method call recv.name(args): receiver below [argc] arguments. */
 static int invoke_method(Vm *vm, ObjString *name, int argc, bool optional)
+{
+  uint8_t ic = 0;
+  (void)optional;
+  return invoke_method_ic(vm, name, argc, &ic);
+}
+
+/* invoke_method with the call site's inline cache [ic]. */
+static int invoke_method_ic(Vm *vm, ObjString *name, int argc, uint8_t *ic)
 {
   Interp *in = vm->interp;
   Value *base = in->sp - argc - 1;
@@ -854,8 +887,9 @@ static int invoke_method(Vm *vm, ObjString *name, int argc, bool optional)
     switch (OBJ_TYPE(recv)) {
     case OBJ_STRUCT: {
       ObjStructType *t = AS_STRUCT(recv)->type;
-      if (t && t->methods && dict_get(t->methods, name, &m)) {
-        insert_arg(in, argc, m, recv);
+      DictEntry *e;
+      if (t && t->methods && (e = ic_lookup(t->methods, name, ic))) {
+        insert_arg(in, argc, e->value, recv);
         return call_value(vm, argc + 1);
       }
       ObjDict *f = AS_STRUCT(recv)->fields;
@@ -878,6 +912,15 @@ static int invoke_method(Vm *vm, ObjString *name, int argc, bool optional)
       int r = sched_method(vm, recv, name, argc, base + 1, &out);
       if (r < 0) return CALL_ERROR;
       if (r > 0) return call_result(in, argc, out);
+      /* a callable property of a host object (harness.emit) */
+      NativePropFn prop = op_native_props(AS_NATIVE(recv)->vt);
+      if (prop) {
+        if (!prop(vm, AS_NATIVE(recv), name, &m)) return CALL_ERROR;
+        if (vm_is_callable(m)) {
+          *base = m;
+          return call_value(vm, argc);
+        }
+      }
       break;
     }
     case OBJ_STRUCT_TYPE: {
@@ -891,7 +934,6 @@ static int invoke_method(Vm *vm, ObjString *name, int argc, bool optional)
     default: break;
     }
   }
-  (void)optional;
   Value out = NIL_VAL;
   if (!method_call(vm, recv, name, argc, base + 1, &out)) return CALL_ERROR;
   return call_result(in, argc, out);
@@ -964,6 +1006,95 @@ static inline int compare(Value a, Value b)
 {
   if (IS_INT(a) && IS_INT(b)) return AS_INT(a) < AS_INT(b) ? -1 : AS_INT(a) > AS_INT(b);
   return val_compare(a, b);
+}
+
+/* ---- operand forms (superinstructions) ----
+ * The compiler fuses the hot sequences of the arithmetic and of conditions
+ * into one instruction (opcodes.def: ADD_K, ADD_LK, LT_LK_JF, INC_LOCAL...),
+ * operands read straight from a local slot (L) or the constant pool (K).
+ * Each does exactly what the sequence it replaces does: the same int/int
+ * and float/float fast paths as ADD..MOD, the same ops.c function (same
+ * error text, same wrapping) otherwise, the same comparison. Arithmetic
+ * results never alias an operand (ops.c builds new objects), so reading a
+ * slot here publishes no reference to it (value.h copy-on-write).
+ * In counting mode a fused instruction counts as the instructions it
+ * replaces (op_weight): budgets, the 1024-instruction grace and the
+ * instruction counters see the same numbers as for the unfused code. */
+enum { AR_ADD, AR_SUB, AR_MUL, AR_DIV, AR_MOD };
+enum { CM_EQ, CM_NE, CM_LT, CM_LE, CM_GT, CM_GE };
+
+/* The inline fast path of arithmetic [op] (a constant at every use): true
+ * with the result stored in *dst, false (nothing stored) when the ops.c
+ * function must decide. The result is stored field by field straight into
+ * its destination: a Value built in a temporary and copied as 16 bytes
+ * would cost a store-forwarding stall per instruction. */
+static inline bool arith_fast(int op, Value a, Value b, Value *dst)
+{
+  if (LIKELY(IS_INT(a) && IS_INT(b))) {
+    uint64_t x = (uint64_t)AS_INT(a), y = (uint64_t)AS_INT(b);
+    int64_t r;
+    switch (op) {
+    case AR_ADD: r = (int64_t)(x + y); break;
+    case AR_SUB: r = (int64_t)(x - y); break;
+    case AR_MUL: r = (int64_t)(x * y); break;
+    case AR_DIV:
+      if (AS_INT(b) == 0) return false;
+      r = AS_INT(b) == -1 ? (int64_t)(0 - x) : AS_INT(a) / AS_INT(b);
+      break;
+    default:
+      if (AS_INT(b) == 0) return false;
+      r = AS_INT(b) == -1 ? 0 : AS_INT(a) % AS_INT(b);
+      break;
+    }
+    dst->type = VAL_INT;
+    dst->as.i = r;
+    return true;
+  }
+  if (op <= AR_MUL && IS_FLOAT(a) && IS_FLOAT(b)) {
+    double x = AS_FLOAT(a), y = AS_FLOAT(b);
+    dst->type = VAL_FLOAT;
+    dst->as.f = op == AR_ADD ? x + y : op == AR_SUB ? x - y : x * y;
+    return true;
+  }
+  return false;
+}
+
+static bool (*const arith_slow[])(Vm *, Value, Value, Value *) = {op_add, op_sub, op_mul, op_div, op_mod};
+
+/* The comparison [op] (a constant at every use), as EQ..GE compute it. */
+static inline bool compare_op(int op, Value a, Value b)
+{
+  switch (op) {
+  case CM_EQ: return IS_INT(a) && IS_INT(b) ? AS_INT(a) == AS_INT(b) : val_equal(a, b);
+  case CM_NE: return IS_INT(a) && IS_INT(b) ? AS_INT(a) != AS_INT(b) : !val_equal(a, b);
+  case CM_LT: return compare(a, b) < 0;
+  case CM_LE: return compare(a, b) <= 0;
+  case CM_GT: return compare(a, b) > 0;
+  default: return compare(a, b) >= 0;
+  }
+}
+
+#define FUSED_ARITH_EXTRA(X) [OP_##X##_K] = 1, [OP_##X##_L] = 1, [OP_##X##_LK] = 2, [OP_##X##_LL] = 2
+#define FUSED_CMP_EXTRA(X) [OP_##X##_JF] = 1, [OP_##X##_K_JF] = 2, [OP_##X##_LK_JF] = 3, [OP_##X##_LL_JF] = 3
+
+/* Instructions each opcode stands for in counting mode, minus one (0
+ * unless fused). */
+static const uint8_t op_extra[NUM_OPS] = {
+    FUSED_ARITH_EXTRA(ADD), FUSED_ARITH_EXTRA(SUB), FUSED_ARITH_EXTRA(MUL),
+    FUSED_ARITH_EXTRA(DIV), FUSED_ARITH_EXTRA(MOD), [OP_INC_LOCAL] = 3,
+    FUSED_CMP_EXTRA(EQ),    FUSED_CMP_EXTRA(NE),    FUSED_CMP_EXTRA(LT),
+    FUSED_CMP_EXTRA(LE),    FUSED_CMP_EXTRA(GT),    FUSED_CMP_EXTRA(GE),
+};
+
+/* Counting mode: count the instruction [op] about to run as 1 + op_extra[op]
+ * instructions; false with the error set when it must not run. */
+static bool count_weighted(Vm *vm, uint8_t op)
+{
+  int w = op < NUM_OPS ? op_extra[op] : 0;
+  if (!count_instruction(vm)) return false;
+  for (; w > 0; w--)
+    if (!count_instruction(vm)) return false;
+  return true;
 }
 
 static bool destruct_error(Vm *vm, Value v, bool dict)
@@ -1066,7 +1197,7 @@ static bool run(Vm *vm, int target)
 #define SET_MODE() (counting = in->counting)
 #define COUNT_HOOK()                                                                         \
   do {                                                                                       \
-    if (UNLIKELY(counting) && !count_instruction(vm)) {                                      \
+    if (UNLIKELY(counting) && !count_weighted(vm, *ip)) {                                    \
       SET_MODE();                                                                            \
       THROW();                                                                               \
     }                                                                                        \
@@ -1127,12 +1258,22 @@ resume:
 
   CASE(GET_LOCAL) {
     uint16_t s = READ_U16();
-    PUSH(slots[s]);
+    val_share(slots[s]); /* the reference may leave the slot (value.h) */
+    sp->as.i = slots[s].as.i;
+    sp->type = slots[s].type;
+    sp++;
+    NEXT();
+  }
+  CASE(GET_LOCAL_BORROW) {
+    uint16_t s = READ_U16();
+    PUSH(slots[s]); /* stays owned: the consumer does not keep it */
     NEXT();
   }
   CASE(SET_LOCAL) {
     uint16_t s = READ_U16();
-    slots[s] = POP();
+    sp--;
+    slots[s].as.i = sp->as.i;
+    slots[s].type = sp->type;
     NEXT();
   }
   CASE(GET_CAPTURE) {
@@ -1331,6 +1472,55 @@ resume:
     NEXT();
   }
 
+  /* ---- operand forms of the arithmetic ("operand forms" above) ---- */
+#define ARITH_STORE(OPN, A, B, DST)                                                          \
+  do {                                                                                       \
+    Value a_ = (A), b_ = (B);                                                                \
+    if (UNLIKELY(!arith_fast(OPN, a_, b_, &(DST)))) {                                        \
+      Value r_;                                                                              \
+      SYNC();                                                                                \
+      if (!arith_slow[OPN](vm, a_, b_, &r_)) THROW();                                        \
+      DST = r_;                                                                              \
+    }                                                                                        \
+  } while (0)
+#define FUSED_ARITH(X, OPN)                                                                  \
+  CASE(X##_K) {                                                                              \
+    uint16_t k = READ_U16();                                                                 \
+    ARITH_STORE(OPN, sp[-1], consts[k], sp[-1]);                                             \
+    NEXT();                                                                                  \
+  }                                                                                          \
+  CASE(X##_L) {                                                                              \
+    uint16_t s = READ_U16();                                                                 \
+    ARITH_STORE(OPN, sp[-1], slots[s], sp[-1]);                                              \
+    NEXT();                                                                                  \
+  }                                                                                          \
+  CASE(X##_LK) {                                                                             \
+    uint16_t s = READ_U16();                                                                 \
+    uint16_t k = READ_U16();                                                                 \
+    ARITH_STORE(OPN, slots[s], consts[k], *sp);                                              \
+    sp++;                                                                                    \
+    NEXT();                                                                                  \
+  }                                                                                          \
+  CASE(X##_LL) {                                                                             \
+    uint16_t s = READ_U16();                                                                 \
+    uint16_t t = READ_U16();                                                                 \
+    ARITH_STORE(OPN, slots[s], slots[t], *sp);                                               \
+    sp++;                                                                                    \
+    NEXT();                                                                                  \
+  }
+  FUSED_ARITH(ADD, AR_ADD)
+  FUSED_ARITH(SUB, AR_SUB)
+  FUSED_ARITH(MUL, AR_MUL)
+  FUSED_ARITH(DIV, AR_DIV)
+  FUSED_ARITH(MOD, AR_MOD)
+  CASE(INC_LOCAL) {
+    uint16_t s = READ_U16();
+    uint16_t k = READ_U16();
+    ARITH_STORE(AR_ADD, slots[s], consts[k], slots[s]);
+    NEXT();
+  }
+#undef FUSED_ARITH
+
   /* ---- jumps ---- */
   CASE(JUMP) {
     uint32_t t = READ_U32();
@@ -1370,10 +1560,70 @@ resume:
     NEXT();
   }
 
+  /* ---- compare-and-branch forms ("operand forms" above) ---- */
+#define FUSED_CMP(X, OPN)                                                                    \
+  CASE(X##_JF) {                                                                             \
+    uint32_t t = READ_U32();                                                                 \
+    sp -= 2;                                                                                 \
+    if (!compare_op(OPN, sp[0], sp[1])) ip = frame->fn->chunk.code + t;                      \
+    NEXT();                                                                                  \
+  }                                                                                          \
+  CASE(X##_K_JF) {                                                                           \
+    uint16_t k = READ_U16();                                                                 \
+    uint32_t t = READ_U32();                                                                 \
+    sp--;                                                                                    \
+    if (!compare_op(OPN, sp[0], consts[k])) ip = frame->fn->chunk.code + t;                  \
+    NEXT();                                                                                  \
+  }                                                                                          \
+  CASE(X##_LK_JF) {                                                                          \
+    uint16_t s = READ_U16();                                                                 \
+    uint16_t k = READ_U16();                                                                 \
+    uint32_t t = READ_U32();                                                                 \
+    if (!compare_op(OPN, slots[s], consts[k])) ip = frame->fn->chunk.code + t;               \
+    NEXT();                                                                                  \
+  }                                                                                          \
+  CASE(X##_LL_JF) {                                                                          \
+    uint16_t s = READ_U16();                                                                 \
+    uint16_t u = READ_U16();                                                                 \
+    uint32_t t = READ_U32();                                                                 \
+    if (!compare_op(OPN, slots[s], slots[u])) ip = frame->fn->chunk.code + t;                \
+    NEXT();                                                                                  \
+  }
+  FUSED_CMP(EQ, CM_EQ)
+  FUSED_CMP(NE, CM_NE)
+  FUSED_CMP(LT, CM_LT)
+  FUSED_CMP(LE, CM_LE)
+  FUSED_CMP(GT, CM_GT)
+  FUSED_CMP(GE, CM_GE)
+#undef FUSED_CMP
+
   /* ---- calls ---- */
   CASE(CALL) {
     int argc = READ_BYTE();
     SAFE_POINT();
+    Value callee = sp[-argc - 1];
+    if (LIKELY(IS_CLOSURE(callee))) {
+      /* the inline path (see "Calls" at the top): what push_frame does
+       * for a plain function called with all its arguments */
+      ObjClosure *cl = AS_CLOSURE(callee);
+      ObjFunction *fn = cl->fn;
+      Value *args = sp - argc;
+      if (LIKELY(fn->plain && argc == fn->nparams && in->steps == NULL &&
+                 in->nframes < INTERP_MAX_FRAMES &&
+                 args + fn->nlocals + argc + INTERP_MAX_OPERANDS < in->stack_end)) {
+        for (int i = argc; i < fn->nlocals; i++) *sp++ = NIL_VAL;
+        frame->ip = ip;
+        frame = &in->frames[in->nframes++];
+        if (in->nframes > in->peak_frames) in->peak_frames = in->nframes;
+        frame->closure = cl;
+        frame->fn = fn;
+        frame->ip = ip = fn->chunk.code;
+        frame->slots = slots = args;
+        frame->argc = argc;
+        consts = fn->chunk.consts;
+        NEXT();
+      }
+    }
     SYNC();
     if (!call_value(vm, argc)) THROW();
     RELOAD();
@@ -1382,6 +1632,25 @@ resume:
   CASE(TAIL_CALL) {
     int argc = READ_BYTE();
     SAFE_POINT();
+    Value tcallee = sp[-argc - 1];
+    if (LIKELY(IS_CLOSURE(tcallee))) {
+      /* inline path: reuse the frame for a plain function (no step is
+       * involved while in->steps is NULL) */
+      ObjClosure *cl = AS_CLOSURE(tcallee);
+      ObjFunction *fn = cl->fn;
+      if (LIKELY(fn->plain && argc == fn->nparams && in->steps == NULL &&
+                 slots + fn->nlocals + argc + INTERP_MAX_OPERANDS < in->stack_end)) {
+        memmove(slots - 1, sp - argc - 1, sizeof(Value) * (size_t)(argc + 1));
+        sp = slots + argc;
+        for (int i = argc; i < fn->nlocals; i++) *sp++ = NIL_VAL;
+        frame->closure = cl;
+        frame->fn = fn;
+        frame->ip = ip = fn->chunk.code;
+        frame->argc = argc;
+        consts = fn->chunk.consts;
+        NEXT();
+      }
+    }
     SYNC();
     Value callee = sp[-argc - 1];
     if (IS_CLOSURE(callee) && !AS_CLOSURE(callee)->fn->is_generator && !AS_CLOSURE(callee)->fn->is_stream &&
@@ -1432,10 +1701,26 @@ resume:
   CASE(INVOKE) {
     uint16_t k = READ_U16();
     int argc = READ_BYTE();
-    bool opt = READ_BYTE();
+    ip++; /* o: ?. changes nothing for a call on nil */
+    uint8_t *ic = ip++;
     SAFE_POINT();
     SYNC();
-    if (!invoke_method(vm, AS_STRING(consts[k]), argc, opt)) THROW();
+    if (!invoke_method_ic(vm, AS_STRING(consts[k]), argc, ic)) THROW();
+    RELOAD();
+    NEXT();
+  }
+  CASE(INVOKE_BORROW) {
+    uint16_t k = READ_U16();
+    int argc = READ_BYTE();
+    ip++;
+    uint8_t *ic = ip++;
+    Value recv = sp[-argc - 1];
+    /* a builtin list/dict method of this name keeps no reference to its
+     * receiver; anything else (a struct's own method) may */
+    if (!IS_LIST(recv) && !IS_DICT(recv)) val_share(recv);
+    SAFE_POINT();
+    SYNC();
+    if (!invoke_method_ic(vm, AS_STRING(consts[k]), argc, ic)) THROW();
     RELOAD();
     NEXT();
   }
@@ -1456,6 +1741,26 @@ resume:
     NEXT();
   }
   CASE(RETURN) {
+    if (LIKELY(!(in->steps_open | in->ndeadlines | in->npermits)) &&
+        (in->nhandlers == in->handler_base || in->handlers[in->nhandlers - 1].depth < in->nframes)) {
+      /* inline path: no step, deadline, permit or handler record to drop.
+       * The value moves field by field: it was usually just stored that
+       * way, and a 16-byte reload of it would stall store forwarding. */
+      Value *res = slots - 1;
+      res->as.i = sp[-1].as.i;
+      res->type = sp[-1].type;
+      sp = slots;
+      if (--in->nframes <= target) {
+        in->sp = sp;
+        return true;
+      }
+      frame = &in->frames[in->nframes - 1];
+      ip = frame->ip;
+      slots = frame->slots;
+      consts = frame->fn->chunk.consts;
+      SAFE_POINT();
+      NEXT();
+    }
     bool post_ok = true;
     if (UNLIKELY(in->steps_open)) {
       /* PostStep hooks (RUNTIME.md 7.6) run with the value still on the
@@ -1488,6 +1793,7 @@ resume:
     for (uint16_t i = 0; i < fn->ncaptures; i++) {
       uint8_t from_local = READ_BYTE();
       uint16_t idx = READ_U16();
+      if (from_local) val_share(slots[idx]);
       cl->captures[i] = from_local ? slots[idx] : frame->closure->captures[idx];
     }
     PUSH(OBJ_VAL(cl));
@@ -1553,14 +1859,7 @@ resume:
   }
   CASE(INTERP) {
     int n = READ_BYTE();
-    Buf b = {0};
-    for (int i = n; i > 0; i--) {
-      Value v = sp[-i];
-      if (IS_STRING(v)) buf_append(&b, AS_CSTR(v), AS_STRING(v)->len);
-      else val_display(vm, v, &b);
-    }
-    ObjString *s = str_from_buf(vm, &b);
-    buf_free(&b);
+    ObjString *s = val_concat_display(vm, sp - n, n);
     sp -= n;
     PUSH(OBJ_VAL(s));
     NEXT();
@@ -1594,12 +1893,31 @@ resume:
 
   /* ---- properties, indexing ---- */
   CASE(GET_PROP) {
+    Value x = sp[-1];
+    if (LIKELY(IS_OBJ(x))) {
+      /* dicts and struct fields: the inline cache hit, without decoding
+       * the other operands */
+      ObjType ot = OBJ_TYPE(x);
+      ObjDict *d = ot == OBJ_DICT ? AS_DICT(x) : ot == OBJ_STRUCT ? AS_STRUCT(x)->fields : NULL;
+      uint32_t pos = ip[3];
+      if (LIKELY(d && pos < d->count && (Obj *)d->entries[pos].key == consts[rd16(ip)].as.o)) {
+        sp[-1] = d->entries[pos].value;
+        ip += 4;
+        NEXT();
+      }
+    }
     uint16_t k = READ_U16();
     bool opt = READ_BYTE();
-    Value x = sp[-1];
+    uint8_t *ic = ip++;
     ObjString *name = AS_STRING(consts[k]);
     Value out = NIL_VAL;
-    if (IS_OBJ_TYPE(x, OBJ_ENUM_TYPE)) {
+    if (LIKELY(IS_OBJ(x)) && (OBJ_TYPE(x) == OBJ_DICT || OBJ_TYPE(x) == OBJ_STRUCT)) {
+      /* dicts and struct fields: through the inline cache (a missing key
+       * gives nil, as op_get_prop does) */
+      ObjDict *d = OBJ_TYPE(x) == OBJ_DICT ? AS_DICT(x) : AS_STRUCT(x)->fields;
+      DictEntry *e = d ? ic_lookup(d, name, ic) : NULL;
+      if (e) out = e->value;
+    } else if (IS_OBJ_TYPE(x, OBJ_ENUM_TYPE)) {
       ObjEnumType *t = AS_ENUM_TYPE(x);
       uint32_t i = 0;
       while (i < t->nvariants && !str_eq(t->variants[i], name)) i++;
@@ -1656,6 +1974,42 @@ resume:
     if (!op_set_index(vm, sp[-2], sp[-1], sp[-3], &out)) THROW();
     sp[-3] = out;
     sp -= 2;
+    NEXT();
+  }
+  /* copy-on-write updates of a mutable local (value.h): the receiver was
+   * pushed by GET_LOCAL_BORROW and the result goes to SET_LOCAL of the
+   * same slot */
+  CASE(SET_INDEX_OWN) {
+    Value out;
+    SYNC();
+    if (!op_set_index_own(vm, sp[-2], sp[-1], sp[-3], &out)) THROW();
+    sp[-3] = out;
+    sp -= 2;
+    NEXT();
+  }
+  CASE(SET_PROP_OWN) {
+    uint16_t k = READ_U16();
+    Value out;
+    SYNC();
+    if (!op_set_prop_own(vm, sp[-1], AS_STRING(consts[k]), sp[-2], &out)) THROW();
+    sp[-2] = out;
+    sp--;
+    NEXT();
+  }
+  CASE(PUSH_OWN) {
+    uint16_t k = READ_U16();
+    SAFE_POINT();
+    Value out;
+    if (LIKELY(op_push_own(vm, sp[-2], sp[-1], &out))) {
+      sp[-2] = out;
+      sp--;
+      NEXT();
+    }
+    /* not a list: the ordinary method call, which may keep the receiver */
+    val_share(sp[-2]);
+    SYNC();
+    if (!invoke_method(vm, AS_STRING(consts[k]), 1, false)) THROW();
+    RELOAD();
     NEXT();
   }
   CASE(SLICE) {
@@ -1734,10 +2088,17 @@ resume:
     Value x = POP();
     if (IS_OBJ(x)) {
       switch (OBJ_TYPE(x)) {
+      case OBJ_RANGE: {
+        /* ranges run as two ints: the next value and the items left
+         * (FOR_NEXT's first test), so no range_len per iteration */
+        ObjRange *r = AS_RANGE(x);
+        slots[s] = INT_VAL(r->start);
+        slots[s + 1] = INT_VAL(range_len(r));
+        NEXT();
+      }
       case OBJ_LIST:
       case OBJ_SET:
       case OBJ_DICT:
-      case OBJ_RANGE:
       case OBJ_ITER: break;
       case OBJ_NATIVE:
         /* tier-2 hook: generators, streams and channels register an
@@ -1763,6 +2124,17 @@ resume:
     uint32_t t = READ_U32();
     Value src = slots[s];
     int64_t i = AS_INT(slots[s + 1]);
+    if (LIKELY(IS_INT(src))) {
+      /* a range (FOR_PREP): src the next value, i the items left */
+      if (i <= 0) {
+        ip = frame->fn->chunk.code + t;
+        NEXT();
+      }
+      PUSH(src);
+      slots[s] = INT_VAL((int64_t)((uint64_t)AS_INT(src) + 1));
+      slots[s + 1] = INT_VAL(i - 1);
+      NEXT();
+    }
     if (IS_NIL(src)) {
       ip = frame->fn->chunk.code + t;
       NEXT();
@@ -1787,12 +2159,6 @@ resume:
       dict_set_cstr(vm, e, "key", OBJ_VAL(d->entries[i].key));
       dict_set_cstr(vm, e, "value", d->entries[i].value);
       PUSH(OBJ_VAL(e));
-      break;
-    }
-    case OBJ_RANGE: {
-      ObjRange *r = AS_RANGE(src);
-      if (i >= range_len(r)) goto for_done;
-      PUSH(INT_VAL(r->start + i));
       break;
     }
     case OBJ_ITER: {
@@ -1975,8 +2341,9 @@ resume:
 
 #if VM_COMPUTED_GOTO
 L_COUNTED:
-  /* counting mode: the instruction at ip-1 runs only if the hook allows */
-  if (!count_instruction(vm)) {
+  /* counting mode: the instruction at ip-1 runs only if the hook allows
+   * (a fused one counts as the instructions it replaces) */
+  if (!count_weighted(vm, ip[-1])) {
     SET_MODE();
     THROW();
   }
@@ -2014,6 +2381,7 @@ throw_error:
 #undef LOOP_BEGIN
 #undef LOOP_END
 #undef BINARY_SLOW
+#undef ARITH_STORE
 }
 
 bool interp_run_main(Vm *vm, ObjFunction *fn)

@@ -1,7 +1,7 @@
 /*
  * lifecycle.c: the per-run registry (struct Lifecycle) and the finish
  * lifecycle of RUNTIME.md 8: pipeline_on_finish, register_lifecycle_hook,
- * the harness value, and lc_finish (PreFinish, OnUnsettledDetected,
+ * the harness host object, and lc_finish (PreFinish, OnUnsettledDetected,
  * on_finish, PostFinish, with hook controls and `lifecycle` events).
  *
  * Design
@@ -14,6 +14,13 @@
  * and once the hooks are done the event goes to the host through
  * VmConfig.job.event as {event, payload (the original), control, hooks}.
  * Every Value built here is rooted (gc_push_root) across the vm_calls.
+ * Payloads are copies through the JSON mapping (json_copy): the event's
+ * payload is copied once (that copy goes to the host), and every hook gets
+ * its own copy of the current payload, so no hook can change v, the
+ * payload another hook sees, or what the host receives.
+ * `harness` is a native host object (harness_vt) whose properties are
+ * computed on read; after PostFinish module.c aborts the tasks still
+ * pending (sched_abort_pending) before the final result is built.
  *
  * Invariants: registrations belong to one run (lc_reset at every start);
  * hooks never change v (only on_finish's result replaces it).
@@ -153,25 +160,62 @@ bool lc_bi_harness_emit(Vm *vm, int argc, Value *argv, Value *out)
   return true;
 }
 
-/* The harness value (RUNTIME.md 8.1): a dict, its `emit` entry the
- * builtin behind harness.emit. */
+/* The harness (RUNTIME.md 8.1): a read-only host object. It holds no data:
+ * every property is computed on read from vm->cfg.job, so
+ * deadline_ms_remaining is the time left at the moment of the read.
+ * Assignments to it fail in op_set_prop (`Type error: cannot set property
+ * `f` on harness`, LANGUAGE.md 6.3), an unknown property reads nil. */
+static void harness_display(Vm *vm, ObjNative *n, Buf *out) { buf_puts(out, "<harness>"); }
+
+static bool harness_get(Vm *vm, ObjNative *n, ObjString *name, Value *out)
+{
+  const VmJobConfig *j = &vm->cfg.job;
+  *out = NIL_VAL;
+  if (strcmp(name->chars, "job_id") == 0) {
+    if (j->job_id) *out = OBJ_VAL(str_cstr(vm, j->job_id));
+  } else if (strcmp(name->chars, "attempt") == 0) {
+    *out = INT_VAL(j->attempt);
+  } else if (strcmp(name->chars, "deadline_ms_remaining") == 0) {
+    if (j->has_deadline) {
+      int64_t r = j->deadline_at_ms - sched_now(vm);
+      *out = INT_VAL(r > 0 ? r : 0);
+    }
+  } else if (strcmp(name->chars, "emit") == 0) {
+    int bi = builtin_lookup("__harness_emit");
+    if (bi >= 0) *out = val_builtin(bi);
+  }
+  return true;
+}
+
+/* truthy_if_empty: the harness has no data (size 0) but is truthy */
+static const NativeVtbl harness_vt = {"harness", harness_display, NULL, NULL, true, NULL};
+
 static Value make_harness(Vm *vm)
 {
-  ObjDict *d = dict_new(vm, 4);
-  gc_push_root(vm, OBJ_VAL(d));
-  const VmJobConfig *j = &vm->cfg.job;
-  dict_set_cstr(vm, d, "job_id", j->job_id ? OBJ_VAL(str_cstr(vm, j->job_id)) : NIL_VAL);
-  dict_set_cstr(vm, d, "attempt", INT_VAL(j->attempt));
-  Value rem = NIL_VAL;
-  if (j->has_deadline) {
-    int64_t r = j->deadline_at_ms - sched_now(vm);
-    rem = INT_VAL(r > 0 ? r : 0);
+  op_native_props_register(&harness_vt, harness_get);
+  return OBJ_VAL(native_new(vm, &harness_vt, NULL, 0));
+}
+
+/* A copy of [v] through the JSON mapping of LANGUAGE.md 12.6 (RUNTIME.md
+ * 8.1: hooks get copies, so they cannot mutate v): dicts, lists, strings,
+ * numbers, bools and nil survive (a float with an integral value reads back
+ * as an int, as JSON has one number type); sets become lists, structs dicts,
+ * ranges their display string, everything else (closures, enums, tasks,
+ * durations...) nil. The parse allocates only builders and never collects. */
+static Value json_copy(Vm *vm, Value v)
+{
+  Buf b = {0};
+  json_stringify_value(vm, v, &b);
+  Value out = NIL_VAL;
+  ErrKind k = vm->err_kind;
+  Value ev = vm->err_value;
+  if (!json_parse_value(vm, b.data ? b.data : "null", b.len ? b.len : 4, &out)) {
+    out = NIL_VAL; /* not reachable for our own output; keep the old error */
+    vm->err_kind = k;
+    vm->err_value = ev;
   }
-  dict_set_cstr(vm, d, "deadline_ms_remaining", rem);
-  int bi = builtin_lookup("__harness_emit");
-  dict_set_cstr(vm, d, "emit", bi >= 0 ? val_builtin(bi) : NIL_VAL);
-  gc_pop_root(vm);
-  return OBJ_VAL(d);
+  buf_free(&b);
+  return out;
 }
 
 /* ---- events and controls ---------------------------------------------------------- */
@@ -268,6 +312,8 @@ static bool fire(Vm *vm, int e, const char *pipeline, Value payload, bool *block
   *blocked = false;
   ObjList *hooks = list_new(vm, 4);
   gc_push_root(vm, OBJ_VAL(hooks));
+  payload = json_copy(vm, payload); /* the original, as hooks and the host see it */
+  gc_push_root(vm, payload);
   Value cur = payload;
   gc_push_root(vm, cur);
   int curslot = vm->heap.ntemp - 1;
@@ -279,7 +325,10 @@ static bool fire(Vm *vm, int e, const char *pipeline, Value payload, bool *block
     if (h->pattern && fnmatch(h->pattern, pipeline, 0) != 0) continue;
     Value fn = h->fn, r = NIL_VAL;
     gc_push_root(vm, fn);
-    ok = steps_call_hook(vm, fn, 1, &cur, &r); /* hook-type (1.4) */
+    Value arg = json_copy(vm, cur); /* each hook its own copy (8.1) */
+    gc_push_root(vm, arg);
+    ok = steps_call_hook(vm, fn, 1, &arg, &r); /* hook-type (1.4) */
+    gc_pop_root(vm);
     gc_pop_root(vm);
     int c;
     Value rs = NIL_VAL, mod = NIL_VAL, dec = NIL_VAL;
@@ -341,6 +390,7 @@ static bool fire(Vm *vm, int e, const char *pipeline, Value payload, bool *block
     vm->err_value = errv;
   }
   gc_pop_root(vm); /* cur */
+  gc_pop_root(vm); /* payload */
   gc_pop_root(vm); /* hooks */
   return ok;
 }
@@ -406,7 +456,7 @@ bool lc_finish(Vm *vm, const char *pipeline, Value *v)
     gc_push_root(vm, OBJ_VAL(body));
     ObjDict *pl = dict_new(vm, 1);
     dict_set_cstr(vm, body, "payload", OBJ_VAL(pl));
-    dict_set_cstr(vm, pl, "return_value", args[1]);
+    dict_set_cstr(vm, pl, "return_value", json_copy(vm, args[1]));
     dict_set_cstr(vm, body, "event", cstr_val(vm, "OnFinish"));
     dict_set_cstr(vm, body, "control", cstr_val(vm, ok ? "allow" : "error"));
     ObjList *hooks = list_new(vm, 1);

@@ -101,7 +101,7 @@ bool lc_finish(Vm *vm, const char *pipeline, Value *v);
 
 bool lc_bi_pipeline_on_finish(Vm *vm, int argc, Value *argv, Value *out);
 bool lc_bi_register_lifecycle_hook(Vm *vm, int argc, Value *argv, Value *out);
-/* harness.emit (the `emit` entry of the harness dict). */
+/* harness.emit (the builtin the harness's `emit` property reads as). */
 bool lc_bi_harness_emit(Vm *vm, int argc, Value *argv, Value *out);
 
 /* ---- services of sched.c ------------------------------------------------ */
@@ -112,6 +112,12 @@ bool sched_is_root(Vm *vm);
  * {pending_channel_messages, pending_host_calls, pending_tasks}; *empty
  * tells whether all three lists are empty. */
 Value sched_unsettled_snapshot(Vm *vm, bool *empty);
+/* RUNTIME.md 8.1 step 7 and 5.6: abort every task not finished (as
+ * cancel(h): a task not started never runs, a suspended one runs no more
+ * bytecode and its open steps are recorded `failed` with `task cancelled`).
+ * Called once the root run is over, before the final result is built, so a
+ * pending task's output never lands after the result. */
+void sched_abort_pending(Vm *vm);
 /* settle_pending(timeout = 5000 ms) (RUNTIME.md 8.1). */
 bool sched_bi_settle_pending(Vm *vm, int argc, Value *argv, Value *out);
 

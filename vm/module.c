@@ -214,6 +214,9 @@ VmStatus vm_run_source(Vm *vm, const char *path, const char *src, size_t len,
       in->has_result = false;
     }
   }
+  /* RUNTIME.md 8.1 step 7 / 5.6: tasks still pending are aborted before
+   * the result is built (their open steps are recorded `failed`) */
+  sched_abort_pending(vm);
   lc_reset(vm);
   in->running = false;
   if (!vm->cfg.write) fflush(stdout);
@@ -312,4 +315,5 @@ void vm_stats(Vm *vm, VmStats *out)
   out->peak_frames = vm->interp->peak_frames;
   out->hard_stop = vm->interp->hard_stopped;
   out->steps_recorded = steps_recorded(vm); /* steps.c (W1) */
+  out->slow_polls = vm->interp->slow_polls;
 }

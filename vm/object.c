@@ -15,8 +15,11 @@
  *    utf8_count, str_byte_offset and str_sub all walk with the same rule.
  *    `hash` is FNV-1a over the bytes, computed on first use (0 = unknown;
  *    a real hash of 0 is stored as 1).
- *  - Dict entries are kept sorted by key in byte order (str_cmp), so lookup
- *    is a binary search and iteration/display order is the sorted order.
+ *  - Dict entries are kept sorted by key in byte order (str_cmp), so
+ *    iteration/display order is the sorted order; lookup is a binary search
+ *    that matches the same key object first, or a hash probe for large
+ *    dicts (see the dicts section). String constants are interned (weak
+ *    table in vm->heap, swept by gc.c): an interned key matches by pointer.
  *  - Sets keep insertion order and never hold two val_equal() items;
  *    large ones carry a hash index (see the sets section).
  *  - Growable arrays (list/set items, dict entries, chunk arrays) are
@@ -142,30 +145,127 @@ ObjString *str_concat(Vm *vm, ObjString *a, ObjString *b)
   memcpy(s->chars, a->chars, a->len);
   memcpy(s->chars + a->len, b->chars, b->len);
   s->chars[len] = 0;
-  /* Two ASCII halves give an ASCII string; otherwise recount, because an
+  /* Two one-byte-per-character halves stay so unless high bytes meet at
+   * the junction (`ascii` also holds for strings of invalid bytes): an
    * invalid tail of [a] and head of [b] may form one valid sequence. */
-  if (a->ascii && b->ascii) s->nchars = (uint32_t)len;
+  if (a->ascii && b->ascii && (a->len == 0 || (unsigned char)a->chars[a->len - 1] < 0x80) &&
+      (b->len == 0 || (unsigned char)b->chars[0] < 0x80))
+    s->nchars = (uint32_t)len;
   else s->nchars = utf8_count(s->chars, len);
   s->ascii = s->nchars == s->len;
   return s;
 }
 
+static uint32_t bytes_hash(const char *p, size_t n)
+{
+  uint32_t h = 2166136261u;
+  for (size_t i = 0; i < n; i++) {
+    h ^= (unsigned char)p[i];
+    h *= 16777619u;
+  }
+  return h ? h : 1;
+}
+
 uint32_t str_hash(ObjString *s)
 {
   if (s->hash) return s->hash;
-  uint32_t h = 2166136261u;
-  for (uint32_t i = 0; i < s->len; i++) {
-    h ^= (unsigned char)s->chars[i];
-    h *= 16777619u;
+  s->hash = bytes_hash(s->chars, s->len);
+  return s->hash;
+}
+
+ObjString *str_alloc(Vm *vm, size_t len)
+{
+  check_len(len);
+  ObjString *s = (ObjString *)gc_alloc_obj(vm, sizeof(ObjString) + len + 1, OBJ_STRING);
+  s->len = (uint32_t)len;
+  s->chars[len] = 0;
+  return s;
+}
+
+void str_seal(ObjString *s, bool ascii)
+{
+  s->nchars = ascii ? s->len : utf8_count(s->chars, s->len);
+  s->ascii = s->nchars == s->len;
+}
+
+/* ---- the intern table ------------------------------------------------------
+ * Open addressing with linear probing over vm->heap.itab (gc.h), load kept
+ * at most 1/2 counting tombstones. Only this section inserts; gc.c turns
+ * entries of unmarked strings into tombstones before sweeping. */
+
+static void intern_insert_slot(ObjString **tab, uint32_t cap, ObjString *s)
+{
+  uint32_t mask = cap - 1;
+  uint32_t i = s->hash & mask;
+  while (tab[i] && tab[i] != GC_INTERN_TOMB) i = (i + 1) & mask;
+  tab[i] = s;
+}
+
+static void intern_grow(Heap *h)
+{
+  uint32_t cap = h->icap ? h->icap : 256;
+  while ((uint64_t)(h->icount + 1) * 2 > cap) cap *= 2;
+  ObjString **tab = calloc(cap, sizeof(ObjString *));
+  if (!tab) {
+    fputs("harn: out of memory\n", stderr);
+    abort();
   }
-  if (h == 0) h = 1;
-  s->hash = h;
-  return h;
+  for (uint32_t i = 0; i < h->icap; i++)
+    if (h->itab[i] && h->itab[i] != GC_INTERN_TOMB) intern_insert_slot(tab, cap, h->itab[i]);
+  free(h->itab);
+  h->itab = tab;
+  h->icap = cap;
+  h->itomb = 0;
+}
+
+/* The interned string with these bytes (hash [hash]), or NULL. */
+static ObjString *intern_find(Heap *h, const char *p, size_t n, uint32_t hash)
+{
+  if (!h->icap) return NULL;
+  uint32_t mask = h->icap - 1;
+  for (uint32_t i = hash & mask;; i = (i + 1) & mask) {
+    ObjString *t = h->itab[i];
+    if (!t) return NULL;
+    if (t != GC_INTERN_TOMB && t->hash == hash && t->len == n && memcmp(t->chars, p, n) == 0)
+      return t;
+  }
+}
+
+static void intern_add(Heap *h, ObjString *s)
+{
+  if ((uint64_t)(h->icount + h->itomb + 1) * 2 > h->icap) intern_grow(h);
+  intern_insert_slot(h->itab, h->icap, s);
+  h->icount++;
+  s->interned = true;
+}
+
+ObjString *str_intern(Vm *vm, const char *p, size_t n)
+{
+  uint32_t hash = bytes_hash(p, n);
+  ObjString *s = intern_find(&vm->heap, p, n, hash);
+  if (s) return s;
+  s = str_new(vm, p, n);
+  s->hash = hash;
+  intern_add(&vm->heap, s);
+  return s;
+}
+
+ObjString *str_intern_cstr(Vm *vm, const char *s) { return str_intern(vm, s, strlen(s)); }
+
+ObjString *str_intern_obj(Vm *vm, ObjString *s)
+{
+  if (s->interned) return s;
+  uint32_t hash = str_hash(s);
+  ObjString *t = intern_find(&vm->heap, s->chars, s->len, hash);
+  if (t) return t;
+  intern_add(&vm->heap, s);
+  return s;
 }
 
 bool str_eq(const ObjString *a, const ObjString *b)
 {
   if (a == b) return true;
+  if (a->interned && b->interned) return false;
   if (a->len != b->len) return false;
   if (a->hash && b->hash && a->hash != b->hash) return false;
   return memcmp(a->chars, b->chars, a->len) == 0;
@@ -257,11 +357,70 @@ ObjDict *dict_new(Vm *vm, uint32_t cap)
   return d;
 }
 
+/* Dicts of DICT_INDEX_MIN entries or more carry a hash index (value.h) of
+ * string hashes (str_hash, cached in the key), so a lookup is a probe
+ * instead of a binary search over byte comparisons. Entries stay sorted:
+ * the binary search remains the source of insertion positions, and the
+ * index is kept in step by dict_insert_at (positions after the insertion
+ * point shift by one) and dropped by dict_remove (rebuilt by the next
+ * dict_set or dict_copy). A probe trusts a slot only after comparing the
+ * key, so a stale index could only miss, and icount == count guards it. */
+#define DICT_INDEX_MIN 16
+
+static bool dict_indexed(const ObjDict *d) { return d->index && d->icount == d->count; }
+
+static void dict_index_put(ObjDict *d, uint32_t h, uint32_t pos)
+{
+  uint32_t mask = d->icap - 1;
+  uint32_t i = h & mask;
+  while (d->index[i]) i = (i + 1) & mask;
+  d->index[i] = pos + 1;
+}
+
+/* (Re)build the index with room for the entries at a load of at most 1/2. */
+static void dict_index_rebuild(Vm *vm, ObjDict *d)
+{
+  uint64_t cap = 32;
+  while (cap < (uint64_t)d->count * 2 + 2) cap *= 2;
+  if (cap > UINT32_MAX / 2) return; /* absurd size: binary search only */
+  if (cap != d->icap) {
+    mem_free(vm, d->index, d->icap * sizeof(uint32_t));
+    d->index = mem_alloc(vm, (size_t)cap * sizeof(uint32_t));
+    d->icap = (uint32_t)cap;
+  }
+  memset(d->index, 0, (size_t)cap * sizeof(uint32_t));
+  for (uint32_t i = 0; i < d->count; i++) dict_index_put(d, str_hash(d->entries[i].key), i);
+  d->icount = d->count;
+}
+
+/* Position of the key equal to [k] (hash [h]) in an indexed dict, or -1. */
+static int64_t dict_index_find(const ObjDict *d, const ObjString *k, uint32_t h)
+{
+  uint32_t mask = d->icap - 1;
+  for (uint32_t i = h & mask;; i = (i + 1) & mask) {
+    uint32_t slot = d->index[i];
+    if (slot == 0) return -1;
+    const ObjString *key = d->entries[slot - 1].key;
+    if (key == k) return slot - 1;
+    if (key->hash == h && key->len == k->len && !(key->interned && k->interned) &&
+        memcmp(key->chars, k->chars, k->len) == 0)
+      return slot - 1;
+  }
+}
+
 ObjDict *dict_copy(Vm *vm, ObjDict *d)
 {
   ObjDict *c = dict_new(vm, d->count);
   if (d->count) memcpy(c->entries, d->entries, d->count * sizeof(DictEntry));
   c->count = d->count;
+  if (dict_indexed(d)) {
+    c->index = mem_alloc(vm, d->icap * sizeof(uint32_t));
+    memcpy(c->index, d->index, d->icap * sizeof(uint32_t));
+    c->icap = d->icap;
+    c->icount = c->count;
+  } else if (c->count >= DICT_INDEX_MIN) {
+    dict_index_rebuild(vm, c);
+  }
   return c;
 }
 
@@ -285,10 +444,61 @@ static bool dict_find(const ObjDict *d, const char *k, size_t n, uint32_t *pos)
   return false;
 }
 
+/* dict_find for a key object: the same search, but an entry that is the
+ * very same string object matches without comparing bytes (interned keys
+ * and keys taken from the dict itself, the common cases). */
+static bool dict_search(const ObjDict *d, const ObjString *k, uint32_t *pos)
+{
+  uint32_t lo = 0, hi = d->count;
+  while (lo < hi) {
+    uint32_t mid = lo + (hi - lo) / 2;
+    const ObjString *key = d->entries[mid].key;
+    int c;
+    if (key == k) {
+      *pos = mid;
+      return true;
+    }
+    /* first bytes decide most comparisons without calling memcmp */
+    if (key->len && k->len && key->chars[0] != k->chars[0])
+      c = (unsigned char)key->chars[0] < (unsigned char)k->chars[0] ? -1 : 1;
+    else
+      c = bytes_cmp(key->chars, key->len, k->chars, k->len);
+    if (c == 0) {
+      *pos = mid;
+      return true;
+    }
+    if (c < 0) lo = mid + 1;
+    else hi = mid;
+  }
+  *pos = lo;
+  return false;
+}
+
+/* Find [k]: through the index when there is one. [need_pos]: on a miss,
+ * *pos must be the insertion position (a binary search). */
+static bool dict_find_str(const ObjDict *d, const ObjString *k, uint32_t *pos, bool need_pos)
+{
+  if (dict_indexed(d)) {
+    int64_t p = dict_index_find(d, k, str_hash((ObjString *)k));
+    if (p >= 0) {
+      *pos = (uint32_t)p;
+      return true;
+    }
+    if (need_pos) dict_search(d, k, pos);
+    return false;
+  }
+  return dict_search(d, k, pos);
+}
+
+bool dict_lookup(const ObjDict *d, const ObjString *key, uint32_t *pos)
+{
+  return dict_find_str(d, key, pos, true);
+}
+
 bool dict_get(ObjDict *d, ObjString *key, Value *out)
 {
   uint32_t pos;
-  if (!dict_find(d, key->chars, key->len, &pos)) return false;
+  if (!dict_find_str(d, key, &pos, false)) return false;
   if (out) *out = d->entries[pos].value;
   return true;
 }
@@ -303,6 +513,7 @@ bool dict_get_cstr(ObjDict *d, const char *key, Value *out)
 
 static void dict_insert_at(Vm *vm, ObjDict *d, uint32_t pos, ObjString *key, Value v)
 {
+  bool indexed = dict_indexed(d);
   if (d->count == d->cap) {
     uint32_t cap = grow_cap(d->cap, d->count + 1);
     d->entries = mem_realloc(vm, d->entries, d->cap * sizeof(DictEntry), cap * sizeof(DictEntry));
@@ -312,12 +523,21 @@ static void dict_insert_at(Vm *vm, ObjDict *d, uint32_t pos, ObjString *key, Val
   d->entries[pos].key = key;
   d->entries[pos].value = v;
   d->count++;
+  if (indexed && (uint64_t)d->count * 2 + 2 <= d->icap) {
+    /* entries at pos.. moved up one: so do their slots (position + 1) */
+    for (uint32_t i = 0; i < d->icap; i++)
+      if (d->index[i] > pos) d->index[i]++;
+    dict_index_put(d, str_hash(key), pos);
+    d->icount = d->count;
+  } else if (d->count >= DICT_INDEX_MIN) {
+    dict_index_rebuild(vm, d);
+  }
 }
 
 void dict_set(Vm *vm, ObjDict *d, ObjString *key, Value v)
 {
   uint32_t pos;
-  if (dict_find(d, key->chars, key->len, &pos)) {
+  if (dict_find_str(d, key, &pos, true)) {
     d->entries[pos].value = v;
     return;
   }
@@ -338,9 +558,10 @@ void dict_set_cstr(Vm *vm, ObjDict *d, const char *key, Value v)
 bool dict_remove(ObjDict *d, ObjString *key)
 {
   uint32_t pos;
-  if (!dict_find(d, key->chars, key->len, &pos)) return false;
+  if (!dict_find_str(d, key, &pos, false)) return false;
   memmove(d->entries + pos, d->entries + pos + 1, (d->count - pos - 1) * sizeof(DictEntry));
   d->count--;
+  d->icount = UINT32_MAX; /* positions moved: the index is stale until rebuilt */
   return true;
 }
 
@@ -732,6 +953,9 @@ static bool same_const(Value a, Value b)
 
 uint32_t chunk_add_const(Vm *vm, Chunk *c, Value v)
 {
+  /* string constants (names, keys, literals) are interned, so property
+   * and method lookups can match keys by pointer */
+  if (IS_STRING(v)) v = OBJ_VAL(str_intern_obj(vm, AS_STRING(v)));
   for (uint32_t i = 0; i < c->nconsts; i++)
     if (same_const(c->consts[i], v)) return i;
   if (c->nconsts == c->constcap) {

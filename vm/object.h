@@ -29,6 +29,21 @@ ObjString *str_from_buf(Vm *vm, Buf *b);
 ObjString *str_printf(Vm *vm, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 ObjString *str_concat(Vm *vm, ObjString *a, ObjString *b);
 uint32_t str_hash(ObjString *s);
+/* The VM's canonical (interned) string with the [len] bytes at [s],
+ * created on first use. Interned strings compare equal by pointer; the
+ * table is weak (gc.c drops entries whose string is collected), so an
+ * interned string lives only as long as something references it. */
+ObjString *str_intern(Vm *vm, const char *s, size_t len);
+ObjString *str_intern_cstr(Vm *vm, const char *s);
+/* The canonical string equal to [s]: an existing interned one, or [s]
+ * itself, which becomes canonical ([s] must be finished and immutable). */
+ObjString *str_intern_obj(Vm *vm, ObjString *s);
+/* A new string of [len] bytes to be filled by the caller (chars[len] is
+ * already 0), then finished with str_seal() before anyone else sees it. */
+ObjString *str_alloc(Vm *vm, size_t len);
+/* Compute nchars/ascii of a str_alloc'd string; [ascii]: the caller knows
+ * every byte is < 0x80 (skips the scan). */
+void str_seal(ObjString *s, bool ascii);
 bool str_eq(const ObjString *a, const ObjString *b);
 /* Byte-order comparison: <0, 0, >0. */
 int str_cmp(const ObjString *a, const ObjString *b);
@@ -56,6 +71,9 @@ ObjDict *dict_copy(Vm *vm, ObjDict *d);
 /* Lookup; returns false when absent. */
 bool dict_get(ObjDict *d, ObjString *key, Value *out);
 bool dict_get_cstr(ObjDict *d, const char *key, Value *out);
+/* Position of [key] in d->entries: true with *pos = its index, or false
+ * with *pos = where it would be inserted (inline caches remember it). */
+bool dict_lookup(const ObjDict *d, const ObjString *key, uint32_t *pos);
 /* Insert or replace on a builder (keeps keys sorted). */
 void dict_set(Vm *vm, ObjDict *d, ObjString *key, Value v);
 void dict_set_cstr(Vm *vm, ObjDict *d, const char *key, Value v);
@@ -104,6 +122,10 @@ void chunk_free(Vm *vm, Chunk *c);
 void val_display(Vm *vm, Value v, Buf *out);
 /* The display form as a new string (strings are returned as is). */
 ObjString *val_to_string(Vm *vm, Value v);
+/* The displays of the [n] values at [parts] concatenated, as one new
+ * string (string interpolation). Strings and ints are formatted straight
+ * into the result, other kinds through a Buf. */
+ObjString *val_concat_display(Vm *vm, const Value *parts, int n);
 /* Shortest round-trip positional float text, as in display: "3.0", "0.1",
  * "100000000000000000000", "NaN", "inf". [json] drops the forced ".0". */
 void fmt_float(double x, bool json, Buf *out);
@@ -134,9 +156,33 @@ bool op_index(Vm *vm, Value x, Value i, Value *out);
 bool op_slice(Vm *vm, Value x, Value a, Value b, Value *out);
 /* x.name (5.6); [optional] for ?. (missing property gives nil). */
 bool op_get_prop(Vm *vm, Value x, ObjString *name, bool optional, Value *out);
+/* Property reads of a host object kind (added by RT for the harness,
+ * RUNTIME.md 8.1): sets *out (nil for an unknown name) and returns true, or
+ * returns false with the VM error set. op_get_prop uses the reader
+ * registered for the native's vtable; a method call x.name(args) on such a
+ * native calls the property when it is callable. Natives without one have
+ * no properties (reading one is a type error). */
+typedef bool (*NativePropFn)(Vm *vm, ObjNative *n, ObjString *name, Value *out);
+/* Register [fn] for natives of [vt] (idempotent; a handful at most). */
+void op_native_props_register(const NativeVtbl *vt, NativePropFn fn);
+/* The reader registered for [vt], or NULL. */
+NativePropFn op_native_props(const NativeVtbl *vt);
 /* x[i] = v: returns the updated copy of x in *out. */
 bool op_set_index(Vm *vm, Value x, Value i, Value v, Value *out);
 /* x.name = v: returns the updated copy of x in *out. */
 bool op_set_prop(Vm *vm, Value x, ObjString *name, Value v, Value *out);
+
+/* Copy-on-write forms used by the VM for a mutable local (value.h,
+ * Obj.owned): same results and errors as op_set_index / op_set_prop, but an
+ * owned [x] is updated in place and returned, and otherwise the updated
+ * copy is returned owned. The caller must store *out back into the one
+ * local slot [x] came from. */
+bool op_set_index_own(Vm *vm, Value x, Value i, Value v, Value *out);
+bool op_set_prop_own(Vm *vm, Value x, ObjString *name, Value v, Value *out);
+/* `x = x.push(v)` for a list [x] from a mutable local: as op_set_index_own
+ * (in place when owned, else an owned copy with room to grow). Returns
+ * false, without error, when [x] is not a list (the caller then runs the
+ * ordinary method call). */
+bool op_push_own(Vm *vm, Value x, Value v, Value *out);
 
 #endif

@@ -6,7 +6,11 @@
  * Every function returns false with the VM error set (error.h) on failure
  * and never collects (allocation only sets gc_pending). Results are fresh or
  * shared immutable values: `x[i] = v` and `x.f = v` build an updated copy
- * and never change the receiver (value semantics, value.h).
+ * and never change the receiver (value semantics, value.h). The *_own
+ * variants are the copy-on-write paths of the VM (value.h, Obj.owned): an
+ * owned receiver is updated in place (only after every check has passed,
+ * so a failed update leaves it intact), any other one is copied and the
+ * copy is returned owned.
  *
  * Integer arithmetic wraps (computed in uint64_t, so no undefined
  * behaviour, including INT64_MIN / -1 and INT64_MIN % -1). Durations take no
@@ -331,6 +335,34 @@ static bool name_is(const ObjString *s, const char *lit)
   return s->len == n && memcmp(s->chars, lit, n) == 0;
 }
 
+/* Property readers of host object kinds (object.h): process-wide, set
+ * once per vtable by its module. */
+#define OPS_MAX_PROP_NATIVES 8
+static struct {
+  const NativeVtbl *vt;
+  NativePropFn fn;
+} prop_natives[OPS_MAX_PROP_NATIVES];
+static int nprop_natives;
+
+void op_native_props_register(const NativeVtbl *vt, NativePropFn fn)
+{
+  for (int i = 0; i < nprop_natives; i++)
+    if (prop_natives[i].vt == vt) {
+      prop_natives[i].fn = fn;
+      return;
+    }
+  if (nprop_natives == OPS_MAX_PROP_NATIVES) __builtin_trap(); /* raise the max */
+  prop_natives[nprop_natives].vt = vt;
+  prop_natives[nprop_natives++].fn = fn;
+}
+
+NativePropFn op_native_props(const NativeVtbl *vt)
+{
+  for (int i = 0; i < nprop_natives; i++)
+    if (prop_natives[i].vt == vt) return prop_natives[i].fn;
+  return NULL;
+}
+
 bool op_get_prop(Vm *vm, Value x, ObjString *name, bool optional, Value *out)
 {
   *out = NIL_VAL;
@@ -387,6 +419,12 @@ bool op_get_prop(Vm *vm, Value x, ObjString *name, bool optional, Value *out)
                         name->chars);
       return true;
     }
+    case OBJ_NATIVE: {
+      /* host objects with readable properties (the harness, RUNTIME.md 8.1) */
+      NativePropFn fn = op_native_props(AS_NATIVE(x)->vt);
+      if (fn) return fn(vm, AS_NATIVE(x), name, out);
+      break;
+    }
     default:
       break;
     }
@@ -436,4 +474,68 @@ bool op_set_prop(Vm *vm, Value x, ObjString *name, Value v, Value *out)
     return true;
   }
   return err_type(vm, "cannot set property `%s` on %s", name->chars, TN(x));
+}
+
+/* ---- copy-on-write updates of an owned local (value.h) -------------------- */
+
+bool op_set_index_own(Vm *vm, Value x, Value i, Value v, Value *out)
+{
+  if (IS_OBJ(x) && x.as.o->owned) {
+    if (IS_LIST(x) && IS_INT(i)) {
+      ObjList *l = AS_LIST(x);
+      int64_t k = i.as.i < 0 ? i.as.i + (int64_t)l->count : i.as.i;
+      if (k < 0 || k >= (int64_t)l->count)
+        return err_runtime(vm, "Index %" PRId64 " out of bounds for list of length %" PRIu32,
+                           i.as.i, l->count);
+      l->items[k] = v;
+      *out = x;
+      return true;
+    }
+    if (IS_DICT(x)) {
+      dict_set(vm, AS_DICT(x), val_to_string(vm, i), v);
+      *out = x;
+      return true;
+    }
+  }
+  if (!op_set_index(vm, x, i, v, out)) return false;
+  out->as.o->owned = true; /* a fresh copy, referenced only from here */
+  return true;
+}
+
+bool op_set_prop_own(Vm *vm, Value x, ObjString *name, Value v, Value *out)
+{
+  if (IS_OBJ(x) && x.as.o->owned) {
+    if (IS_DICT(x)) {
+      dict_set(vm, AS_DICT(x), name, v);
+      *out = x;
+      return true;
+    }
+    if (IS_STRUCT(x) && AS_STRUCT(x)->fields) {
+      /* an owned struct was made by op_set_prop below: its fields dict is
+       * its own */
+      dict_set(vm, AS_STRUCT(x)->fields, name, v);
+      *out = x;
+      return true;
+    }
+  }
+  if (!op_set_prop(vm, x, name, v, out)) return false;
+  out->as.o->owned = true;
+  return true;
+}
+
+bool op_push_own(Vm *vm, Value x, Value v, Value *out)
+{
+  if (!IS_LIST(x)) return false;
+  ObjList *l = AS_LIST(x);
+  if (!x.as.o->owned) {
+    /* the first push: copy with room to grow (list_push then doubles) */
+    ObjList *c = list_new(vm, l->count + 1 + l->count / 2);
+    if (l->count) memcpy(c->items, l->items, l->count * sizeof(Value));
+    c->count = l->count;
+    c->obj.owned = true;
+    l = c;
+  }
+  list_push(vm, l, v);
+  *out = OBJ_VAL(l);
+  return true;
 }

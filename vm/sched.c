@@ -280,6 +280,13 @@ void sched_wake_all(Vm *vm, WaitList *w)
   for (int i = 0; i < w->n; i++) make_ready(s, w->items[i]);
 }
 
+bool sched_wait_is_first(Vm *vm, const WaitList *w) { return w->n > 0 && w->items[0] == S(vm)->current; }
+
+void sched_wake_first(Vm *vm, WaitList *w)
+{
+  if (w->n > 0) make_ready(S(vm), w->items[0]);
+}
+
 /* ---- fibers ------------------------------------------------------------------------ */
 
 static void ctx_free(Ctx *c)
@@ -1065,11 +1072,21 @@ bool sched_mutex_enter(Vm *vm, Value key)
     s->mutexes = m;
   }
   Task *me = s->current;
-  while (m->holder && m->holder != me) {
+  /* FIFO per key (RUNTIME.md 6): no barging past a queued waiter; the
+   * first waiter takes the free mutex, then wakes nobody (the next waiter
+   * is woken by the next release) */
+  if (m->holder != me && (m->holder || m->waiters.n > 0)) {
     sched_wait_add(vm, &m->waiters);
-    int r = sched_block(vm, 0);
+    for (;;) {
+      int r = sched_block(vm, 0);
+      if (r < 0) {
+        sched_wait_remove(vm, &m->waiters);
+        if (!m->holder) sched_wake_first(vm, &m->waiters);
+        return false;
+      }
+      if (!m->holder && sched_wait_is_first(vm, &m->waiters)) break;
+    }
     sched_wait_remove(vm, &m->waiters);
-    if (r < 0) return false;
   }
   m->holder = me;
   m->count++;
@@ -1090,7 +1107,7 @@ void sched_mutex_release(Vm *vm, void *mutex)
   if (--m->count > 0) return;
   m->count = 0;
   m->holder = NULL;
-  sched_wake_all(vm, &m->waiters);
+  sched_wake_first(vm, &m->waiters);
 }
 
 /* ---- generators and streams (LANGUAGE.md 14) --------------------------------------- */
@@ -1364,6 +1381,15 @@ bool sched_is_root(Vm *vm)
 
 /* A task is unsettled while neither finished nor awaited (nor cancelled). */
 static bool task_unsettled(const Task *t) { return t->state != T_DONE && !t->awaited && !t->cancelled; }
+
+void sched_abort_pending(Vm *vm)
+{
+  Sched *s = S(vm);
+  if (!s) return;
+  /* RUNTIME.md 8.1 step 7 (added by RT): like cancel(h) on every live task */
+  for (int i = 0; i < s->nall; i++)
+    if (s->all[i]->state != T_DONE) task_abandon(vm, s->all[i]);
+}
 
 Value sched_unsettled_snapshot(Vm *vm, bool *empty)
 {

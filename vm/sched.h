@@ -131,6 +131,13 @@ void sched_wait_add(Vm *vm, WaitList *w);
 void sched_wait_remove(Vm *vm, WaitList *w);
 /* Make every task of [w] ready (they re-check their condition). */
 void sched_wake_all(Vm *vm, WaitList *w);
+/* FIFO hand-off (mutex, sync_* primitives, mailboxes): a waiter stays in
+ * [w] from its first block to its grant, in arrival order, and only the
+ * first may take the resource. sched_wait_is_first: is the current task
+ * the first of [w]? sched_wake_first: make the first task of [w] ready
+ * (call after a release, and after a waiter left the list). */
+bool sched_wait_is_first(Vm *vm, const WaitList *w);
+void sched_wake_first(Vm *vm, WaitList *w);
 void sched_waitlist_free(WaitList *w);
 /* Block the current task until woken or until [until] (sched_now ms, 0 =
  * none): 0 woken, 1 [until] reached, -1 error (deadline, cancellation,

@@ -15,7 +15,27 @@
  *    them by never mutating an object that another place may still see:
  *    operations that "modify" (push, x[i] = v, x.f = v) build a new object.
  *    The only in-place mutations allowed are on objects that were created by
- *    the current operation and not yet published (builders).
+ *    the current operation and not yet published (builders), and on
+ *    "owned" objects (next point).
+ *  - Copy-on-write for locals (Obj.owned). Invariant: an object whose
+ *    `owned` flag is set is referenced from exactly one place, one local
+ *    slot of one frame (plus, transiently, the operand stack of the
+ *    instruction sequence that updates or reads it, see below), and
+ *    nothing else references its internals (items, entries, a struct's
+ *    fields dict). Every object is created with the flag clear (gc_alloc_obj
+ *    zeroes it), so C code that builds, stores or copies values never has to
+ *    think about it. Only the VM sets it: SET_INDEX_OWN / SET_PROP_OWN /
+ *    PUSH_OWN (interp.c), which the compiler emits only as
+ *    `GET_LOCAL_BORROW s; ...; <op>_OWN; SET_LOCAL s` for a mutable local s,
+ *    mutate an owned receiver in place, else update a copy and mark the copy
+ *    owned. Every read through which a reference can leave the slot clears
+ *    the flag first (val_share): GET_LOCAL, CLOSURE's captures of slots,
+ *    and any future instruction that reads a slot. GET_LOCAL_BORROW does not:
+ *    the compiler emits it only for a consumer that cannot keep the
+ *    container (GET_INDEX, GET_PROP, the *_OWN updates), with operands in
+ *    between that cannot assign to the slot (compiler.c `no_assign`).
+ *    Elements of containers are never owned (values reach a container only
+ *    through the operand stack, where no owned object is left standing).
  *  - The collector runs only at interpreter safe points (calls and backward
  *    jumps, see gc.h), never inside an allocation. A C function that calls
  *    back into the VM (vm_call) while holding heap objects in C locals must
@@ -80,6 +100,7 @@ typedef enum {
 struct Obj {
   ObjType type;
   bool marked;
+  bool owned; /* copy-on-write: only one local slot refers to it (see top) */
   struct Obj *next; /* all-objects list, owned by the heap */
 };
 
@@ -91,6 +112,9 @@ typedef struct ObjString {
   uint32_t nchars; /* code points */
   uint32_t hash;   /* 0 = not computed yet */
   bool ascii;      /* nchars == len: character index == byte index */
+  bool interned;   /* the VM's canonical copy of these bytes (object.h
+                      str_intern): two interned strings are equal exactly
+                      when they are the same object; hash is computed */
   char chars[];    /* NUL-terminated */
 } ObjString;
 
@@ -108,11 +132,19 @@ typedef struct DictEntry {
 } DictEntry;
 
 /* A dict keeps its entries sorted by key (byte order), which is the order
- * in which Harn iterates and displays them. Lookup is a binary search. */
+ * in which Harn iterates and displays them. Lookup is a binary search, or
+ * goes through the hash index that large dicts carry. */
 typedef struct ObjDict {
   Obj obj;
   uint32_t count, cap;
   DictEntry *entries;
+  /* Hash index over entries (object.c dict_* functions only): icap slots
+   * holding entry position + 1 (0 = empty), or NULL for small dicts. It is
+   * trusted only while icount == count, so code that edits `entries`
+   * directly must either keep keys and positions or change `count` (or
+   * start from a fresh dict); the index is then merely lost. */
+  uint32_t *index;
+  uint32_t icap, icount;
 } ObjDict;
 
 /* A set keeps insertion order; membership is structural equality. */
@@ -196,6 +228,9 @@ typedef struct ObjFunction {
   bool has_rest;
   bool is_generator;    /* body contains `yield` */
   bool is_stream;       /* `gen fn` */
+  bool plain;           /* set by the compiler: no rest parameter, not a
+                           generator/stream, no typed parameter, so a call
+                           with argc == nparams takes CALL's inline path */
   uint16_t nlocals;     /* slots the frame needs, parameters included */
   uint16_t ncaptures;   /* captured variables (copied at creation) */
   ObjString **param_names; /* nparams names, for <fn(a, b)> and type checks */
@@ -321,6 +356,13 @@ static inline Value val_float(double f) { Value v; v.type = VAL_FLOAT; v.as.f = 
 static inline Value val_duration(int64_t ms) { Value v; v.type = VAL_DURATION; v.as.i = ms; return v; }
 static inline Value val_builtin(int idx) { Value v; v.type = VAL_BUILTIN; v.as.i = idx; return v; }
 static inline Value val_obj(void *o) { Value v; v.type = VAL_OBJ; v.as.o = (Obj *)o; return v; }
+
+/* A reference to [v] is about to leave its local slot: it is no longer
+ * owned (copy-on-write invariant at the top of this file). */
+static inline void val_share(Value v)
+{
+  if (v.type == VAL_OBJ && v.as.o->owned) v.as.o->owned = false;
+}
 
 #define NIL_VAL val_nil()
 #define BOOL_VAL(b) val_bool(b)

@@ -134,6 +134,9 @@ typedef struct VmStats {
   bool hard_stop;          /* the run was abandoned by the hard stop (5.6) */
   uint64_t tasks_spawned;  /* tasks created during the run */
   uint64_t steps_recorded; /* step records made (7.5) */
+  /* Added by RT (RUNTIME.md 1.5): slow-poll calls of the run, a debug
+   * counter that stays 0 while nothing is armed. */
+  uint64_t slow_polls;
 } VmStats;
 void vm_stats(Vm *vm, VmStats *out);
 

@@ -5,11 +5,13 @@
  * Sequence: block SIGTERM/SIGINT/SIGHUP (they normally arrive blocked from
  * the supervisor already), install their handlers and the relay tick's,
  * ignore SIGPIPE, unblock; read the job frame from fd 3; send `started`;
- * run the program; send `final`; exit 0. Without the sandbox no thread is
- * started unless the program writes output (the flusher, below): a trivial
- * unsandboxed job stays single-threaded (a thread costs ~15% of such a
- * job). A sandboxed worker starts the flusher right before locking down,
- * since the seccomp filter forbids creating it later.
+ * run the program; send `final`; exit 0. No thread is started unless the
+ * program writes output (the flusher, below): a trivial job stays
+ * single-threaded, sandboxed or not (a thread, and the TLB shootdowns a
+ * second CPU in the address space brings to every copy-on-write fault,
+ * cost ~15% of such a job). A sandboxed worker creates it after the
+ * lock-down: the seccomp filter allows clone with CLONE_THREAD, and the
+ * thread inherits the filter.
  *
  * Signals. The handler is async-signal-safe: it stores the first signal
  * number and its CLOCK_MONOTONIC arrival time, counts arrivals, calls
@@ -39,8 +41,7 @@
  * pending, when the other stream is written, 20 ms after the first pending
  * byte (the flusher thread's timer, which also covers a program blocked in
  * a builtin or spinning in a loop; the thread is started with the first
- * output, or at the lock-down), and before any
- * other frame, so output written before a step record precedes it on the
+ * output), and before any other frame, so output written before a step record precedes it on the
  * wire.
  *
  * Failure modes. If fd 4 breaks (supervisor gone: EPIPE, SIGPIPE is
@@ -71,6 +72,7 @@
 #define FLUSH_BYTES 4096       /* RUNTIME.md 9.2 */
 #define FLUSH_NS (20 * 1000000LL)
 #define MAX_OUTPUT_CHUNK (1u << 20) /* bytes per output frame */
+#define FLUSHER_STACK (256u << 10)  /* the flusher thread's stack */
 
 /* ---- clocks ---------------------------------------------------------------- */
 
@@ -298,7 +300,13 @@ static void start_flusher(Writer *w)
   w->flusher_tried = true;
   sigfillset(&all);
   pthread_sigmask(SIG_SETMASK, &all, &old);
-  w->have_flusher = pthread_create(&w->flusher, NULL, flusher_main, w) == 0;
+  pthread_attr_t attr;
+  bool attr_ok = pthread_attr_init(&attr) == 0;
+  /* a small stack: it waits, encodes a frame and writes it (a sandboxed
+   * worker maps it under RLIMIT_AS, after the lock-down) */
+  if (attr_ok) pthread_attr_setstacksize(&attr, FLUSHER_STACK);
+  w->have_flusher = pthread_create(&w->flusher, attr_ok ? &attr : NULL, flusher_main, w) == 0;
+  if (attr_ok) pthread_attr_destroy(&attr);
   pthread_sigmask(SIG_SETMASK, &old, NULL);
 }
 
@@ -488,12 +496,12 @@ static bool lock_down(void *ud)
    * without the sandbox, just close their fds. */
   wrk_sandbox_enter_shared(l->job->sandbox);
   if (!l->job->sandbox) return true;
-  /* The seccomp filter forbids creating threads, so the 20 ms output flusher
-   * must exist before it goes on: without it, output written just before a
-   * loop that never ends would sit in the buffer until the SIGKILL. */
-  pthread_mutex_lock(&l->w->mu);
-  if (!l->w->flusher_tried) start_flusher(l->w);
-  pthread_mutex_unlock(&l->w->mu);
+  /* The 20 ms output flusher is not started here: like an unsandboxed
+   * worker, a sandboxed one starts it with its first output (on_output).
+   * The filter allows that (clone with CLONE_THREAD, a stack mapped without
+   * PROT_EXEC) and the thread inherits the filter, so a job that writes
+   * nothing never pays for a thread (nor for TSYNC with one). */
+  if (getenv("HARN_EXP_EAGER")) { pthread_mutex_lock(&l->w->mu); if (!l->w->flusher_tried) start_flusher(l->w); pthread_mutex_unlock(&l->w->mu); } /* EXP */
   /* Everything this needs is allocated before the filter goes on. */
   msgpack_sbuffer sb;
   msgpack_sbuffer_init(&sb);
@@ -529,6 +537,76 @@ static bool lock_down(void *ud)
     }
   }
   return l->ok;
+}
+
+/* ---- the zygote's warm-up ---------------------------------------------------------- */
+
+static void warm_write(void *ud, int stream, const char *data, size_t len) {}
+
+void wrk_warm_up(void)
+{
+  static const char src[] = "pipeline default(task) {\n  return 0\n}\n";
+  /* the job frame, as the supervisor sends it */
+  IpcJob j;
+  memset(&j, 0, sizeof j);
+  j.version = IPC_PROTOCOL_VERSION;
+  j.source = src;
+  j.source_len = sizeof src - 1;
+  j.name = "warm-up.harn";
+  j.grace_ms = 250;
+  j.sandbox = true;
+  Buf jf = {0};
+  IpcDecoder *dec = ipc_decoder_new(IPC_READ_JOB, 0);
+  IpcMsg msg;
+  memset(&msg, 0, sizeof msg);
+  if (!dec || ipc_encode_job(&jf, "warm-up", 1, &j) != 0 ||
+      ipc_decoder_feed(dec, jf.data, jf.len) != 0 || ipc_decoder_next(dec, &msg) != 1) {
+    ipc_decoder_free(dec);
+    buf_free(&jf);
+    return;
+  }
+  ipc_decoder_free(dec);
+  buf_free(&jf);
+  /* a writer that sends nothing */
+  Writer w;
+  memset(&w, 0, sizeof w);
+  pthread_mutex_init(&w.mu, NULL);
+  pthread_cond_init(&w.cv, NULL);
+  w.fd = -1;
+  w.broken = true;
+  w.job = msg.job;
+  w.attempt = msg.attempt;
+  w.t0 = mono_ns();
+  IpcStarted st = {IPC_PROTOCOL_VERSION, 1, 1, epoch_ms()};
+  IpcEnvelope e = next_env(&w);
+  ipc_encode_started(&w.frame, &e, &st);
+  send_frame_locked(&w);
+  /* the run, its events and its final frame */
+  VmConfig cfg;
+  memset(&cfg, 0, sizeof cfg);
+  cfg.write = warm_write;
+  cfg.job.supervised = true;
+  cfg.job.job_id = msg.job;
+  cfg.job.attempt = msg.attempt;
+  cfg.job.grace_ms = msg.u.job.grace_ms;
+  cfg.job.event = on_vm_event;
+  cfg.job.event_ud = &w;
+  Vm *vm = vm_new(&cfg);
+  if (vm) {
+    VmStatus vs = vm_run_source(vm, msg.u.job.name, msg.u.job.source, msg.u.job.source_len,
+                                msg.u.job.input_json);
+    Outcome oc;
+    memset(&oc, 0, sizeof oc);
+    oc.status = vs == VM_OK ? IPC_STATUS_OK : IPC_STATUS_ERROR;
+    oc.pack_value = vs == VM_OK;
+    if (encode_final(&w, vm, &oc, false) == 0) send_frame_locked(&w);
+    vm_free(vm);
+  }
+  ipc_msg_free(&msg);
+  buf_free(&w.pending);
+  buf_free(&w.frame);
+  pthread_cond_destroy(&w.cv);
+  pthread_mutex_destroy(&w.mu);
 }
 
 /* ---- entry point ---------------------------------------------------------------- */
@@ -706,6 +784,7 @@ int wrk_main(int argc, char **argv)
   oc.counters.steps_recorded = stats.steps_recorded;
   oc.counters.output_bytes = w.output_bytes;
   oc.counters.peak_frames = stats.peak_frames;
+  oc.counters.slow_polls = stats.slow_polls;
   if (encode_final(&w, vm, &oc, false) != 0) encode_final(&w, vm, &oc, true);
   send_frame_locked(&w);
   bool broken = w.broken;

@@ -31,6 +31,14 @@
  * Returns the process exit code (one of WRK_EXIT_*). */
 int wrk_main(int argc, char **argv);
 
+/* Run one trivial job in this process, with nothing read or written: the
+ * zygote calls it once before it serves, so that the allocator's caches
+ * (jemalloc's thread cache bins, slabs and extents for every size a job
+ * uses) are already filled in the workers it clones, which then skip
+ * jemalloc's slow first-use paths. No signal handler, timer, thread or fd
+ * is left behind. */
+void wrk_warm_up(void);
+
 /* ---- the zygote (worker/zygote.c) -------------------------------------- */
 
 /* `harn worker --zygote`: a fork server for the supervisor. It reads spawn

@@ -176,6 +176,7 @@ int wrk_zygote_main(int sock)
     return WRK_EXIT_USAGE;
   }
   wrk_sandbox_precompile(IPC_EVENT_FD);
+  if (!getenv("HARN_EXP_NOWARM")) wrk_warm_up(); /* EXP */
   for (;;) {
     int job_r, ev_w;
     int r = recv_req(sock, &job_r, &ev_w);

@@ -31,7 +31,7 @@ static void put_u64(Buf *out, bool neg, uint64_t v)
   do tmp[--i] = (char)('0' + v % 10);
   while ((v /= 10) != 0);
   if (neg) tmp[--i] = '-';
-  buf_append(out, tmp, sizeof tmp - i);
+  buf_append(out, tmp + i, sizeof tmp - i);
 }
 
 static void put_float(Buf *out, double x)

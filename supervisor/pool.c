@@ -982,8 +982,10 @@ static SupJob *find_job(SupPool *p, pid_t pid)
  * zygote is therefore a stray of a finished or dying job: SIGKILL it.
  * When it dies its own children come back to us and the next SIGCHLD
  * sweeps them too, so a whole tree goes down level by level. Children are
- * listed from /proc/self/task/<tid>/children (CONFIG_PROC_CHILDREN); the
- * supervisor is single-threaded, so the main thread's list is complete. */
+ * listed from /proc/self/task/<tid>/children (CONFIG_PROC_CHILDREN) of
+ * the main thread: it is the only thread that creates children (libuv's
+ * pool threads only fdatasync), and the kernel hands reparented strays to
+ * the first live thread, the main one, so its list is complete. */
 static void sweep_strays(SupPool *p)
 {
   char path[64];

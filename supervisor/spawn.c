@@ -19,9 +19,12 @@
  *     O_CLOEXEC would have closed) and sets its name to "harn-worker". It
  *     never returns into the supervisor's code and never runs its atexit
  *     handlers or flushes its stdio buffers (_exit). Invariant this relies
- *     on: the supervisor is single-threaded when it forks (libuv's thread
- *     pool is never used by the supervisor), so no lock can be held by a
- *     thread that does not exist in the child.
+ *     on: no lock the child uses can be held by a thread that does not
+ *     exist in the child. The supervisor's only other threads are libuv's
+ *     thread-pool workers, used for nothing but `harn batch`'s grouped
+ *     fdatasync (batch.c sync_tick): they take only libuv's own locks,
+ *     which the child never touches, and fork() makes malloc (jemalloc's
+ *     atfork handlers) and stdio safe in the child.
  *
  * The child gets exactly this environment:
  *   - fd 0 = /dev/null, fd 1 = /dev/null, fd 2 = the supervisor's stderr

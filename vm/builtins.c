@@ -1949,18 +1949,40 @@ static bool bi_to_set(Vm *vm, int argc, Value *argv, Value *out)
   return true;
 }
 
-/* schema_of(T) (LANGUAGE.md 12.6). Contract with the compiler of `type`
- * aliases (V2, compiler.c N_TYPE_ALIAS): a type alias is bound to its
- * schema, a dict in the form validate() above understands (a shape
- * `{name: string, age?: int}` becomes {type: "object", required: [name],
- * properties: {...}}), so schema_of returns a dict argument as is. A type
- * name string ("int", "list"...) gives {type: name}. Anything else (an
- * alias the compiler does not bind yet) gives nil. */
+/* A copy of the dicts and lists of [v] (schemas are small trees). */
+static Value schema_copy(Vm *vm, Value v, int depth)
+{
+  if (depth > SCHEMA_MAX_DEPTH) return v;
+  if (IS_DICT(v)) {
+    ObjDict *d = dict_copy(vm, AS_DICT(v));
+    gc_push_root(vm, OBJ_VAL(d));
+    for (uint32_t i = 0; i < d->count; i++) d->entries[i].value = schema_copy(vm, d->entries[i].value, depth + 1);
+    gc_pop_root(vm);
+    return OBJ_VAL(d);
+  }
+  if (IS_LIST(v)) {
+    ObjList *l = list_copy(vm, AS_LIST(v));
+    gc_push_root(vm, OBJ_VAL(l));
+    for (uint32_t i = 0; i < l->count; i++) l->items[i] = schema_copy(vm, l->items[i], depth + 1);
+    gc_pop_root(vm);
+    return OBJ_VAL(l);
+  }
+  return v;
+}
+
+/* schema_of(T) (LANGUAGE.md 12.6). Contract with the compiler: a `type`
+ * alias used as a value compiles to its schema, a constant dict in the
+ * form validate() above understands (compiler.c emit_alias_schema,
+ * typecheck.c tc_schema_of: a shape `{name: string, age?: int}` becomes
+ * {type: "object", required: [name], properties: {...}}), so schema_of
+ * returns a copy of a dict argument (the constant itself is never handed
+ * out). A type name string ("int", "list"...) gives {type: name}.
+ * Anything else gives nil. */
 static bool bi_schema_of(Vm *vm, int argc, Value *argv, Value *out)
 {
   Value t = arg(argc, argv, 0);
   if (IS_DICT(t)) {
-    *out = t;
+    *out = schema_copy(vm, t, 0);
     return true;
   }
   if (IS_STRING(t)) {
@@ -2004,18 +2026,24 @@ static bool bi_schema_of(Vm *vm, int argc, Value *argv, Value *out)
  *    permit was already released; sync_metrics(name) -> {acquired,
  *    contended, held, kind, limit, name, released} (nil for an unknown
  *    name), sync_metrics() -> dict name -> metrics.
- *    HOOK (scheduler, V1): an acquire that cannot be granted at once would
- *    have to suspend the task until a release. That needs the scheduler;
- *    sync_wait() below is the single place to plug it in. Without it the
- *    acquire fails with `Runtime error: sync_mutex_acquire: 'NAME' is held
- *    (waiting needs the scheduler)`, the honest outcome in a program with
- *    one task, where waiting could never end.
+ *    An acquire that cannot be granted at once suspends the task through
+ *    the scheduler (sync_wait: sched.h WaitList, sched_block) until a
+ *    sync_release makes room, FIFO per name: a request queues behind the
+ *    earlier waiters even when it could be granted (no barging, so a
+ *    writer or a large semaphore request is not starved), and only the
+ *    first waiter may take it. The wait is a safe point like every
+ *    blocking op: cancel, deadline and host interrupts end it with their
+ *    error; when nothing can ever release (a lone task), it fails with the
+ *    scheduler's `Runtime error: deadlock: every task is blocked`, as a
+ *    receive on an empty channel does. A semaphore request for more
+ *    permits than the limit fails at once (it could never be granted).
  *  - mailbox_open(name, capacity=1024) -> name (re-opening keeps the
  *    queue); mailbox_send(name, v) -> true, false when full or not open;
- *    mailbox_receive(name) -> the oldest message or nil when empty
- *    (HOOK: a blocking receive would wait through the scheduler, as
- *    sync_wait); mailbox_metrics(name) -> {capacity, name, pending,
- *    received, rejected, sent} (nil for an unknown mailbox).
+ *    mailbox_receive(name, timeout=nil) -> the oldest message; while empty
+ *    it waits (FIFO among receivers) for a send, at most [timeout] (0: no
+ *    wait) and then gives nil; an unknown mailbox gives nil at once;
+ *    mailbox_metrics(name) -> {capacity, name, pending, received,
+ *    rejected, sent} (nil for an unknown mailbox).
  *  - circuit_breaker(name, threshold=5, reset=30s (duration or ms)) ->
  *    name (re-declaring updates the settings, keeps the state);
  *    circuit_check(name) -> "closed" | "open" | "half_open" (open turns

@@ -69,6 +69,16 @@
  * (unknown module, a name not defined, `Import collision`) are raised at
  * run time by the import statement.
  *
+ * Operand forms (interp.c): a binary + - * / % whose operand is a local
+ * of the function or a number literal compiles to one fused instruction
+ * (ADD_LK s k, MUL_LL s t, MOD_K k, SUB_L s), a comparison used as an
+ * if/while/ternary condition to a compare-and-branch (LT_LK_JF s k T...),
+ * and `x = x + k` / `x += k` on a mutable local to INC_LOCAL. Reading the
+ * operands in place is the same as the unfused order because nothing runs
+ * between the reads. Code after a return/throw/break/continue that ends a
+ * block (its value, the jump over the else) is not emitted. Each function
+ * records whether it is `plain` (interp.c's inline call path).
+ *
  * Typed parameters (LANGUAGE.md 8.5): each checkable parameter type is
  * compiled by typecheck.h into a constant in fn->param_types, which stays
  * NULL for a function without one; the interpreter checks at call time.
@@ -681,6 +691,19 @@ static const TypeExpr *find_alias(void *ud, const char *name)
       return it->as.type_alias.type;
   }
   return NULL;
+}
+
+/* A `type` alias used as a value (`schema_of(User)`, LANGUAGE.md 12.6)
+ * is its schema (typecheck.c tc_schema_of), a constant. Only when the
+ * name is no local or capture (a variable shadows the alias); true when
+ * emitted. bi_schema_of copies a dict argument, so the constant is never
+ * handed out to be updated. */
+static bool emit_alias_schema(Comp *c, const char *name)
+{
+  const TypeExpr *t = find_alias(c, name);
+  if (!t || resolve(c, name).kind != R_GLOBAL) return false;
+  emit_const(c, tc_schema_of(c->vm, t, find_alias, c));
+  return true;
 }
 
 /* Record the run-time check of parameter [i] (LANGUAGE.md 8.5).
@@ -1661,7 +1684,9 @@ static void compile_expr(Comp *c, Node *n)
     emit_const(c, OBJ_VAL(str_new(c->vm, n->as.str.s ? n->as.str.s : "", n->as.str.len)));
     break;
   case N_INTERP: compile_interp(c, n); break;
-  case N_IDENT: emit_get_name(c, n->as.str.s, false); break;
+  case N_IDENT:
+    if (!emit_alias_schema(c, n->as.str.s)) emit_get_name(c, n->as.str.s, false);
+    break;
   case N_LIST: compile_list(c, n); break;
   case N_DICT:
     emit_op(c, OP_NEW_DICT);

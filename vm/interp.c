@@ -25,6 +25,20 @@
  * callee's prologue from frame->argc). Builtins run at once on argv inside
  * the stack. `return f(x)` compiles to TAIL_CALL, which reuses the frame.
  * At most INTERP_MAX_FRAMES frames are live (callback frames included).
+ * The common case runs inline in the dispatch loop: CALL / TAIL_CALL of a
+ * closure whose function is `plain` (compiler-set: no rest parameter, not
+ * a generator or stream, no typed parameter) with argc == nparams, while
+ * no step is registered, stores the frame, nil-fills the other locals and
+ * keeps ip/sp/slots in registers; RETURN pops inline when no step,
+ * deadline, permit or handler record belongs to the frame. Everything else
+ * (and the frame/stack limits, whose errors push_frame raises) takes the
+ * out-of-line path. A FOR over a range keeps two ints in its hidden slots
+ * (next value, items left) instead of the range.
+ *
+ * Operand forms: the compiler fuses hot sequences (a local or number
+ * literal operand of + - * / %, compare-and-branch conditions, `i += k`)
+ * into single instructions; see "operand forms" below. In counting mode
+ * each counts as the instructions it replaces.
  *
  * Callbacks (RUNTIME.md 1.4): vm_call pushes the callee and arguments,
  * hides the caller's handler records (handler_base), and runs a nested

@@ -38,7 +38,10 @@
  * deadline, in-flight grace of a host cancellation). With
  * VmConfig.fake_sleep the clock is virtual and jumps to the next timer.
  * Waits re-check their condition after every wake (wakes may be spurious),
- * so waking is a broadcast to a WaitList. When nothing can ever wake any
+ * so waking is a broadcast to a WaitList -- except for mutexes (and the
+ * sync_* primitives and mailboxes of builtins.c), which are FIFO: a
+ * waiter stays queued until granted, only the first may take the
+ * resource, and a release wakes just that one (sched_wake_first). When nothing can ever wake any
  * task in a standalone run (no timer, not supervised) the blocked task
  * fails with `Runtime error: deadlock: every task is blocked` instead of
  * hanging; a supervised worker waits for its job deadline (RUNTIME.md 6).
@@ -54,7 +57,9 @@
  * true in that task only) and starts its own 1024-instruction countdown:
  * Interp.task_countdown belongs to the running task, switch_task saves and
  * loads it (Task.tcountdown), so only that task's instructions count.
- * parallel_race (first finished task wins, the rest are cancelled) is here.
+ * parallel_race (first finished task wins, the rest are cancelled) is here,
+ * and the lazy `parallel ... as stream` (ParStream, par_pull: results in
+ * completion order, Task.done_seq).
  *
  * Generators: calling a function containing `yield` (or a `gen fn`) makes
  * a Gen (interp.c's call_value); each pull switches to the generator's
@@ -144,6 +149,7 @@ struct Task {
   Deadline inherit;   /* the parent's earliest unfired deadline (RUNTIME.md 4) */
   int64_t wake_at;    /* timer of the pending wait (0 = none) */
   WaitList waiters;   /* tasks awaiting this one */
+  uint64_t done_seq;  /* completion order (Sched.done_seq when it finished) */
 };
 
 typedef struct Mutex {
@@ -165,9 +171,7 @@ struct Gen {
   ErrKind err_kind;
   Value err_value;
   Ctx *resumer;
-  bool list_mode;     /* a stream over a finished list (parallel ... as stream) */
-  Value list;
-  uint32_t pos;
+  struct ParStream *par; /* parallel ... as stream (lazy, see par_pull) */
 };
 
 enum { G_NEW, G_SUSPENDED, G_RUNNING, G_DONE };
@@ -186,6 +190,7 @@ typedef struct Sched {
   Gen *boot_gen;
   int64_t virt_ms;
   Mutex *mutexes;
+  uint64_t done_seq;  /* tasks finished so far (Task.done_seq) */
 } Sched;
 
 #define S(vm) ((vm)->interp->sched)
@@ -509,6 +514,7 @@ static void task_abandon(Vm *vm, Task *t)
   t->cancelled = true;
   if (!t->started) {
     t->state = T_DONE;
+    t->done_seq = ++s->done_seq;
     sched_wake_all(vm, &t->waiters);
   } else {
     t->abandon = true;
@@ -652,6 +658,7 @@ static void task_finish(Vm *vm, Task *t, bool ok, Value out)
     cancel_descendants(vm, t, t->id);
   }
   t->state = T_DONE;
+  t->done_seq = ++s->done_seq;
   sched_wake_all(vm, &t->waiters);
   s->zombie = &t->ctx;
   for (;;) {
@@ -892,7 +899,94 @@ bool sched_bi_parallel_race(Vm *vm, int argc, Value *argv, Value *out)
 
 /* ---- parallel (RUNTIME.md 6) ------------------------------------------------------ */
 
-static Value make_list_stream(Vm *vm, Value list);
+/* ---- parallel ... as stream -------------------------------------------------------- */
+
+/* A lazy stream over the tasks of a parallel form (LANGUAGE.md 13: "a
+ * stream of results"). Items come in *completion* order (the order in
+ * which the tasks finished; spawn order among those that finished before
+ * the pull looked), not input order: that is what streaming the results
+ * is for, and the tests compare sorted results. Up to max_concurrent tasks
+ * (all when <= 0) are spawned when the stream is made -- like spawn, they
+ * start when the creator next suspends -- and each pull, after taking a
+ * result, spawns more to keep that many running, so a consumer that stops
+ * pulling stops the spawning. A pull waits for the next task to finish
+ * (a blocking op: deadlines, cancel, interrupts). Each result's task is
+ * joined at its pull (its output appended to the puller's). parallel each
+ * and parallel(n) raise a task's error at the pull that reaches it and
+ * cancel the other tasks (the stream is then done); parallel settle yields
+ * Result.Ok(v) / Result.Err("<error display>") per task and never throws. */
+typedef struct ParStream {
+  int mode;            /* PAR_* of ast.h */
+  Value items;         /* the input list (nil for parallel(n)) */
+  Value fn;
+  int64_t n, k;        /* task count; max_concurrent (<= 0: unlimited) */
+  Task **tasks;        /* the n tasks, spawned in order */
+  bool *got;           /* result taken */
+  int64_t spawned, delivered;
+  bool done;           /* an error ended it */
+} ParStream;
+
+/* Spawn tasks until k run (or all n are spawned). */
+static void par_top_up(Vm *vm, ParStream *ps)
+{
+  int64_t running = 0;
+  for (int64_t i = 0; i < ps->spawned; i++)
+    if (ps->tasks[i]->state != T_DONE) running++;
+  while (ps->spawned < ps->n && (ps->k <= 0 || running < ps->k)) {
+    Value x = IS_LIST(ps->items) ? AS_LIST(ps->items)->items[ps->spawned] : INT_VAL(ps->spawned);
+    ps->tasks[ps->spawned++] = task_new(vm, ps->fn, x, true);
+    running++;
+  }
+}
+
+static void par_free(ParStream *ps)
+{
+  if (!ps) return;
+  free(ps->tasks);
+  free(ps->got);
+  free(ps);
+}
+
+/* Pull the next result: 1 value, 0 finished, -1 error. */
+static int par_pull(Vm *vm, ParStream *ps, Value *out)
+{
+  for (;;) {
+    if (ps->done || ps->delivered >= ps->n) return 0;
+    par_top_up(vm, ps);
+    Task *best = NULL;
+    int64_t bi = -1;
+    for (int64_t i = 0; i < ps->spawned; i++) {
+      Task *t = ps->tasks[i];
+      if (ps->got[i] || t->state != T_DONE) continue;
+      if (!best || t->done_seq < best->done_seq) best = t, bi = i;
+    }
+    if (best) {
+      ps->got[bi] = true;
+      ps->delivered++;
+      best->awaited = true;
+      join_output(vm, best);
+      if (best->failed && ps->mode != PAR_SETTLE) {
+        ps->done = true;
+        for (int64_t i = 0; i < ps->spawned; i++)
+          if (!ps->got[i]) task_abandon(vm, ps->tasks[i]);
+        err_set(vm, best->err_kind, best->err_value);
+        return -1;
+      }
+      if (ps->mode == PAR_SETTLE) *out = best->failed ? task_err_result(vm, best) : enum_ok(vm, best->result);
+      else *out = best->result;
+      par_top_up(vm, ps); /* keep k running while the consumer works */
+      return 1;
+    }
+    for (int64_t i = 0; i < ps->spawned; i++)
+      if (!ps->got[i]) sched_wait_add(vm, &ps->tasks[i]->waiters);
+    int r = sched_block(vm, 0);
+    for (int64_t i = 0; i < ps->spawned; i++)
+      if (!ps->got[i]) sched_wait_remove(vm, &ps->tasks[i]->waiters);
+    if (r < 0) return -1;
+  }
+}
+
+static Value par_stream_new(Vm *vm, int mode, ObjList *items, int64_t n, Value fn, int64_t k);
 
 bool sched_parallel(Vm *vm, int mode, bool as_stream, Value arg, Value fn, Value opts, Value *out)
 {
@@ -929,6 +1023,11 @@ bool sched_parallel(Vm *vm, int mode, bool as_stream, Value arg, Value fn, Value
   int64_t k = 0;
   Value mc;
   if (IS_DICT(opts) && dict_get_cstr(AS_DICT(opts), "max_concurrent", &mc) && IS_INT(mc)) k = AS_INT(mc);
+  if (as_stream) {
+    *out = par_stream_new(vm, mode, items, n, fn, k);
+    while (rooted--) gc_pop_root(vm);
+    return true;
+  }
   Task **ch = calloc((size_t)(n > 0 ? n : 1), sizeof(Task *));
   if (!ch) abort();
   int64_t spawned = 0, collected = 0, running = 0, failed_at = -1;
@@ -1014,7 +1113,6 @@ bool sched_parallel(Vm *vm, int mode, bool as_stream, Value arg, Value fn, Value
   } else {
     *out = OBJ_VAL(res);
   }
-  if (as_stream) *out = make_list_stream(vm, *out);
   return true;
 }
 
@@ -1115,7 +1213,7 @@ void sched_mutex_release(Vm *vm, void *mutex)
 static void gen_display(Vm *vm, ObjNative *n, Buf *out)
 {
   Gen *g = n->data;
-  bool done = g->list_mode ? g->pos >= AS_LIST(g->list)->count : g->state == G_DONE;
+  bool done = g->par ? g->par->done || g->par->delivered >= g->par->n : g->state == G_DONE;
   buf_printf(out, "<%s%s>", g->stream ? "stream" : "generator", done ? " (done)" : "");
 }
 
@@ -1126,7 +1224,10 @@ static void gen_mark(Vm *vm, ObjNative *n)
   gc_mark_value(vm, g->args);
   gc_mark_value(vm, g->yielded);
   gc_mark_value(vm, g->err_value);
-  gc_mark_value(vm, g->list);
+  if (g->par) {
+    gc_mark_value(vm, g->par->items);
+    gc_mark_value(vm, g->par->fn);
+  }
   if (g->ctx.live && vm->interp && vm->interp->sched && &g->ctx != S(vm)->loaded) interp_state_mark(vm, &g->ctx.st);
 }
 
@@ -1135,6 +1236,7 @@ static void gen_finalize(Vm *vm, ObjNative *n)
   Gen *g = n->data;
   if (!g) return;
   ctx_free(&g->ctx);
+  par_free(g->par);
   free(g);
   n->data = NULL;
 }
@@ -1146,7 +1248,7 @@ static Gen *gen_alloc(void)
 {
   Gen *g = calloc(1, sizeof(Gen));
   if (!g) abort();
-  g->closure = g->args = g->yielded = g->err_value = g->list = NIL_VAL;
+  g->closure = g->args = g->yielded = g->err_value = NIL_VAL;
   g->ctx.gen = g;
   return g;
 }
@@ -1163,14 +1265,33 @@ bool sched_make_generator(Vm *vm, ObjClosure *cl, int argc, Value *argv, Value *
   return true;
 }
 
-static Value make_list_stream(Vm *vm, Value list)
+static Value par_stream_new(Vm *vm, int mode, ObjList *items, int64_t n, Value fn, int64_t k)
 {
+  /* a private copy of the input: the caller's list may be updated in
+   * place later (copy-on-write), the stream spawns from it lazily */
+  ObjList *copy = NULL;
+  if (items) {
+    copy = list_new(vm, (uint32_t)n);
+    for (int64_t i = 0; i < n; i++) list_push(vm, copy, items->items[i]);
+    gc_push_root(vm, OBJ_VAL(copy));
+  }
+  ParStream *ps = calloc(1, sizeof *ps);
+  if (!ps) abort();
+  ps->mode = mode;
+  ps->items = copy ? OBJ_VAL(copy) : NIL_VAL;
+  ps->fn = fn;
+  ps->n = n;
+  ps->k = k;
+  ps->tasks = calloc((size_t)(n > 0 ? n : 1), sizeof(Task *));
+  ps->got = calloc((size_t)(n > 0 ? n : 1), sizeof(bool));
+  if (!ps->tasks || !ps->got) abort();
   Gen *g = gen_alloc();
   g->stream = true;
-  g->list_mode = true;
-  g->list = IS_LIST(list) ? list : OBJ_VAL(list_new(vm, 0));
-  if (!IS_LIST(list)) list_push(vm, AS_LIST(g->list), list);
-  return OBJ_VAL(native_new(vm, &stream_vt, g, sizeof(Gen)));
+  g->par = ps;
+  Value v = OBJ_VAL(native_new(vm, &stream_vt, g, sizeof(Gen)));
+  if (copy) gc_pop_root(vm);
+  par_top_up(vm, ps); /* the first k start when the creator next suspends */
+  return v;
 }
 
 static void gen_main(void)
@@ -1201,12 +1322,7 @@ static void gen_main(void)
 /* Pull the next value: 1 value, 0 finished, -1 error. */
 static int gen_pull(Vm *vm, Gen *g, Value *out)
 {
-  if (g->list_mode) {
-    ObjList *l = AS_LIST(g->list);
-    if (g->pos >= l->count) return 0;
-    *out = l->items[g->pos++];
-    return 1;
-  }
+  if (g->par) return par_pull(vm, g->par, out);
   if (g->state == G_DONE) return 0;
   if (g->state == G_RUNNING) {
     err_runtime(vm, "generator is already running");
@@ -1324,6 +1440,7 @@ void sched_reset(Vm *vm)
   s->nall = 0;
   s->qhead = s->qtail = 0;
   s->spawned = 0;
+  s->done_seq = 0;
   s->zombie = NULL;
   s->virt_ms = 0;
   sched_waitlist_free(&s->root.waiters);

@@ -307,3 +307,134 @@ bool tc_check_params(Vm *vm, const ObjFunction *fn, const Value *args, int argc)
   }
   return true;
 }
+
+/* ---- schema_of (LANGUAGE.md 12.6) ------------------------------------------------ */
+
+/* A schema dict in the form json_validate / schema_is understand
+ * (builtins.c validate): the type_of name in `type` (a list of names for
+ * a union of plain types), `items` for list element types, `required` +
+ * `properties` for shapes (`type: "object"`, optional fields nullable),
+ * `enum` for literal types (and unions of them), `nullable` for `T | nil`.
+ * A type it cannot express (any, fn, generics, other user names, unions
+ * of shapes) gives {} which accepts everything, so a schema never rejects
+ * a value the type would accept. */
+static Value schema(Ctx *x, const TypeExpr *t, int depth);
+
+static ObjDict *schema_dict(Vm *vm, const char *type)
+{
+  ObjDict *d = dict_new(vm, 2);
+  if (type) dict_set_cstr(vm, d, "type", OBJ_VAL(str_cstr(vm, type)));
+  return d;
+}
+
+static bool literal_value(const Node *n, Vm *vm, Value *out)
+{
+  if (!n || n->kind == N_NIL) *out = NIL_VAL;
+  else if (n->kind == N_STRING) *out = OBJ_VAL(str_cstr(vm, n->as.str.s ? n->as.str.s : ""));
+  else if (n->kind == N_INT) *out = INT_VAL(n->as.i);
+  else if (n->kind == N_FLOAT) *out = FLOAT_VAL(n->as.f);
+  else if (n->kind == N_BOOL) *out = BOOL_VAL(n->as.b);
+  else return false;
+  return true;
+}
+
+static Value schema_union(Ctx *x, const TypeExpr *t, int depth)
+{
+  Vm *vm = x->vm;
+  ObjList *names = list_new(vm, (uint32_t)t->nargs), *lits = list_new(vm, (uint32_t)t->nargs);
+  Value other = NIL_VAL; /* the one complex member, if any */
+  bool has_nil = false, complex = false;
+  for (int i = 0; i < t->nargs; i++) {
+    ObjDict *m = AS_DICT(schema(x, t->args[i], depth + 1));
+    Value tv, ev;
+    if (m->count == 0) return OBJ_VAL(schema_dict(vm, NULL)); /* any member: anything goes */
+    if (m->count == 1 && dict_get_cstr(m, "type", &tv) && IS_STRING(tv)) {
+      if (strcmp(AS_CSTR(tv), "nil") == 0) has_nil = true;
+      list_push(vm, names, tv);
+    } else if (m->count == 1 && dict_get_cstr(m, "enum", &ev) && IS_LIST(ev)) {
+      for (uint32_t k = 0; k < AS_LIST(ev)->count; k++) list_push(vm, lits, AS_LIST(ev)->items[k]);
+    } else {
+      if (complex) return OBJ_VAL(schema_dict(vm, NULL));
+      complex = true;
+      other = OBJ_VAL(m);
+    }
+  }
+  if (complex) { /* T | nil only */
+    if (names->count != 1 || !has_nil || lits->count) return OBJ_VAL(schema_dict(vm, NULL));
+    ObjDict *d = dict_copy(vm, AS_DICT(other));
+    dict_set_cstr(vm, d, "nullable", BOOL_VAL(true));
+    return OBJ_VAL(d);
+  }
+  if (lits->count && names->count) return OBJ_VAL(schema_dict(vm, NULL));
+  ObjDict *d = dict_new(vm, 1);
+  if (lits->count) dict_set_cstr(vm, d, "enum", OBJ_VAL(lits));
+  else dict_set_cstr(vm, d, "type", OBJ_VAL(names));
+  return OBJ_VAL(d);
+}
+
+static Value schema(Ctx *x, const TypeExpr *t, int depth)
+{
+  Vm *vm = x->vm;
+  if (!t || depth > TC_MAX_DEPTH) return OBJ_VAL(schema_dict(vm, NULL));
+  switch (t->kind) {
+  case TY_NAME: {
+    const char *name = t->name ? t->name : "any";
+    if (strcmp(name, "any") == 0) return OBJ_VAL(schema_dict(vm, NULL));
+    if (!is_checkable(name) && strcmp(name, "number") != 0) {
+      const TypeExpr *a = x->alias ? x->alias(x->ud, name) : NULL;
+      return a ? schema(x, a, depth + 1) : OBJ_VAL(schema_dict(vm, NULL));
+    }
+    ObjDict *d = schema_dict(vm, name);
+    if (strcmp(name, "list") == 0 && t->nargs == 1)
+      dict_set_cstr(vm, d, "items", schema(x, t->args[0], depth + 1));
+    else if (strcmp(name, "dict") == 0 && t->nargs == 2)
+      dict_set_cstr(vm, d, "additional_properties", schema(x, t->args[1], depth + 1));
+    return OBJ_VAL(d);
+  }
+  case TY_LIST: {
+    ObjDict *d = schema_dict(vm, "list");
+    if (t->nargs) dict_set_cstr(vm, d, "items", schema(x, t->args[0], depth + 1));
+    return OBJ_VAL(d);
+  }
+  case TY_SHAPE: {
+    ObjDict *d = schema_dict(vm, "object");
+    ObjList *req = list_new(vm, (uint32_t)t->nfields);
+    ObjDict *props = dict_new(vm, (uint32_t)t->nfields);
+    dict_set_cstr(vm, d, "required", OBJ_VAL(req));
+    dict_set_cstr(vm, d, "properties", OBJ_VAL(props));
+    for (int i = 0; i < t->nfields; i++) {
+      const ShapeField *f = &t->fields[i];
+      Value fs = schema(x, f->type, depth + 1);
+      if (f->optional) {
+        ObjDict *o = dict_copy(vm, AS_DICT(fs));
+        dict_set_cstr(vm, o, "nullable", BOOL_VAL(true));
+        fs = OBJ_VAL(o);
+      } else {
+        list_push(vm, req, OBJ_VAL(str_cstr(vm, f->name ? f->name : "")));
+      }
+      dict_set_cstr(vm, props, f->name ? f->name : "", fs);
+    }
+    return OBJ_VAL(d);
+  }
+  case TY_UNION: return t->nargs ? schema_union(x, t, depth) : OBJ_VAL(schema_dict(vm, NULL));
+  case TY_LITERAL: {
+    Value v;
+    if (!literal_value(t->literal, vm, &v)) return OBJ_VAL(schema_dict(vm, NULL));
+    if (IS_NIL(v)) return OBJ_VAL(schema_dict(vm, "nil")); /* `T | nil` */
+    ObjDict *d = dict_new(vm, 1);
+    ObjList *l = list_new(vm, 1);
+    list_push(vm, l, v);
+    dict_set_cstr(vm, d, "enum", OBJ_VAL(l));
+    return OBJ_VAL(d);
+  }
+  case TY_FN:
+  case TY_OTHER: break;
+  }
+  return OBJ_VAL(schema_dict(vm, NULL));
+}
+
+Value tc_schema_of(Vm *vm, const TypeExpr *t, TcAliasFn alias, void *ud)
+{
+  Ctx x = {vm, alias, ud};
+  return schema(&x, t, 0);
+}

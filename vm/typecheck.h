@@ -30,6 +30,14 @@ typedef const TypeExpr *(*TcAliasFn)(void *ud, const char *name);
  * cannot run (the compiler). */
 Value tc_compile_type(Vm *vm, const TypeExpr *t, TcAliasFn alias, void *ud);
 
+/* The schema (a dict for json_validate / schema_is, LANGUAGE.md 12.6) of
+ * the type [t], for `schema_of(Alias)`: shapes become object schemas
+ * ({type: "object", required, properties}), `type_of` names {type: name},
+ * list types add `items`, unions of plain types a list of type names,
+ * literals `enum`; what it cannot express gives {} (accepts anything).
+ * Allocates like tc_compile_type (compiler only). */
+Value tc_schema_of(Vm *vm, const TypeExpr *t, TcAliasFn alias, void *ud);
+
 /* Check the parameters args[0 .. fn->nparams) of a call of [fn] that
  * passed [argc] arguments (a parameter left to its default is not
  * checked). Returns false with the error of LANGUAGE.md 8.5 set:

@@ -501,7 +501,6 @@ static bool lock_down(void *ud)
    * The filter allows that (clone with CLONE_THREAD, a stack mapped without
    * PROT_EXEC) and the thread inherits the filter, so a job that writes
    * nothing never pays for a thread (nor for TSYNC with one). */
-  if (getenv("HARN_EXP_EAGER")) { pthread_mutex_lock(&l->w->mu); if (!l->w->flusher_tried) start_flusher(l->w); pthread_mutex_unlock(&l->w->mu); } /* EXP */
   /* Everything this needs is allocated before the filter goes on. */
   msgpack_sbuffer sb;
   msgpack_sbuffer_init(&sb);

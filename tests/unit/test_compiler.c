@@ -10,7 +10,8 @@
  * uncaught, the 512-frame limit, catch restoring the operand stack,
  * finally running once per exit, GC keeping a long allocation loop
  * bounded, the instruction and memory limits (uncatchable), the host
- * interrupt countdown (exactly 1024 instructions), compile errors and the
+ * interrupt countdown (exactly 1024 instructions), fused instructions
+ * counting as the instructions they replace, compile errors and the
  * disassembler.
  */
 #include <setjmp.h>
@@ -323,6 +324,43 @@ static void test_pipeline_mode(void **state)
   vm_free(vm);
 }
 
+/* Instructions counted for [src] in counting mode (a generous limit). */
+static uint64_t counted(const char *src, const char *expected)
+{
+  Vm *vm = new_vm(10000000, 0);
+  assert_int_equal(run_in(vm, src), VM_OK);
+  assert_string_equal(out1.data ? out1.data : "", expected);
+  VmStats st;
+  vm_stats(vm, &st);
+  vm_free(vm);
+  buf_clear(&out1);
+  return st.instructions;
+}
+
+/* The fused operand forms (ADD_LK, LT_LK_JF, INC_LOCAL...) count as the
+ * instructions they replace: the totals are those the unfused bytecode
+ * had (measured on the tree before the fusion), so max_instructions
+ * budgets and the 1024-instruction grace see the same numbers. */
+static void test_fused_counts(void **state)
+{
+  (void)state;
+  /* INT8 0, SET_LOCAL; 11 x (GET_LOCAL, INT8, LT, JUMP_IF_FALSE); 10 x
+   * (GET_LOCAL, INT8, ADD, SET_LOCAL, LOOP); the top level's tail */
+  assert_int_equal(counted("var i = 0\nwhile i < 10 { i = i + 1 }\nprintln(i)", "10\n"), 103);
+  assert_int_equal(counted("fn f(n) {\nvar s = 0\nvar j = 0\n"
+                           "while j < n { s = s + j * 3 % 7 - j / 2\n j += 1 }\n"
+                           "if s >= 3 { s = s - 1 } else { s = s + 1 }\n"
+                           "for k in 1 to 5 { if k != 2 && s <= 100 { s = s + k } }\n"
+                           "return s }\nprintln(f(20))",
+                           "-17\n"),
+                   547);
+  assert_int_equal(counted("fn g(a, b) { return a - 1 + b }\nprintln(g(2, 3) + g(1, 1))", "5\n"), 29);
+  assert_int_equal(counted("fn fib(n) { if n < 2 { return n }\n return fib(n - 1) + fib(n - 2) }\n"
+                           "println(fib(15))",
+                           "610\n"),
+                   23681);
+}
+
 static void test_disasm(void **state)
 {
   (void)state;
@@ -354,6 +392,7 @@ int main(void)
       cmocka_unit_test_teardown(test_interrupt_countdown, teardown_bufs),
       cmocka_unit_test_teardown(test_fast_path, teardown_bufs),
       cmocka_unit_test_teardown(test_pipeline_mode, teardown_bufs),
+      cmocka_unit_test_teardown(test_fused_counts, teardown_bufs),
       cmocka_unit_test_teardown(test_disasm, teardown_bufs),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

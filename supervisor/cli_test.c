@@ -15,6 +15,10 @@
  * the runner down: the parent kills a child after TEST_TIMEOUT_MS. Tests
  * run in sorted path order; failures print a line diff; the last line is
  * always "N passed, N failed".
+ *
+ * `harn test --gc-stress PATH...` runs every test with VmConfig.gc_stress
+ * (a collection at every safe point, as a VM_GC_STRESS build does), so a
+ * normal build can run the suite as a GC stress test (ctest lang_gc_stress).
  */
 #include "cli.h"
 
@@ -37,6 +41,8 @@
 #include "vm/vm.h"
 
 #define TEST_TIMEOUT_MS 20000
+
+static bool test_gc_stress; /* --gc-stress */
 #define DIFF_MAX_LINES 400
 
 typedef struct PathList {
@@ -162,7 +168,10 @@ static void run_child(const char *path, int out_fd, int err_fd)
   if (devnull >= 0) dup2(devnull, 0);
   dup2(out_fd, 1);
   dup2(err_fd, 2);
-  Vm *vm = vm_new(NULL);
+  VmConfig cfg;
+  memset(&cfg, 0, sizeof cfg);
+  cfg.gc_stress = test_gc_stress;
+  Vm *vm = vm_new(&cfg);
   VmStatus st = vm_run_file(vm, path, NULL);
   fflush(stdout);
   if (st != VM_OK) fputs(vm_diagnostic(vm), stderr);
@@ -380,13 +389,18 @@ static bool check_test(const char *path, const char *expected, const char *error
 
 int cli_test(int argc, char **argv)
 {
-  if (argc < 2) {
-    fprintf(stderr, "usage: harn test PATH...\n");
+  int first = 1;
+  if (argc > 1 && strcmp(argv[1], "--gc-stress") == 0) {
+    test_gc_stress = true;
+    first = 2;
+  }
+  if (argc <= first) {
+    fprintf(stderr, "usage: harn test [--gc-stress] PATH...\n");
     return 2;
   }
   signal(SIGPIPE, SIG_IGN);
   PathList files = {0};
-  for (int i = 1; i < argc; i++) collect(&files, argv[i]);
+  for (int i = first; i < argc; i++) collect(&files, argv[i]);
   qsort(files.items, files.count, sizeof *files.items, cmp_str);
   int passed = 0, failed = 0;
   for (size_t i = 0; i < files.count; i++) {

@@ -20,9 +20,14 @@
  * passes.
  *
  * Live channels are also linked into a process-wide list (tagged with
- * their VM; unlinked by the finalizer, so the list never keeps a channel
- * alive), which chan_backlog walks for the finish lifecycle's unsettled
- * snapshot (RUNTIME.md 8.1: channels holding undelivered messages).
+ * their VM, unlinked by the finalizer), which chan_backlog walks for the
+ * finish lifecycle's unsettled snapshot (RUNTIME.md 8.1: channels holding
+ * undelivered messages). The snapshot must not depend on GC timing: a
+ * channel holding undelivered messages is pending whether or not the
+ * program still references it, so the list is a root for exactly those
+ * channels (chan_mark_backlog, called by gc_collect) and weak for the empty
+ * ones. The cost: messages sent to a channel nobody can receive from any
+ * more stay allocated until the VM is freed (they are reported as pending).
  *
  * Atomics are a plain boxed value: the scheduler is single-threaded and
  * never preempts inside a builtin, so every operation is atomic.
@@ -45,6 +50,7 @@ typedef struct Chan {
   bool closed;
   WaitList receivers, senders;
   Vm *vm;                 /* owner, for chan_backlog */
+  ObjNative *self;        /* the channel object, for chan_mark_backlog */
   struct Chan *prev, *next; /* the live-channel list */
 } Chan;
 
@@ -103,8 +109,15 @@ bool chan_bi_channel(Vm *vm, int argc, Value *argv, Value *out)
   c->next = live_chans;
   if (live_chans) live_chans->prev = c;
   live_chans = c;
-  *out = OBJ_VAL(native_new(vm, &chan_vt, c, sizeof(Chan)));
+  c->self = native_new(vm, &chan_vt, c, sizeof(Chan));
+  *out = OBJ_VAL(c->self);
   return true;
+}
+
+void chan_mark_backlog(Vm *vm)
+{
+  for (Chan *c = live_chans; c; c = c->next)
+    if (c->vm == vm && c->count > 0) gc_mark_obj(vm, (Obj *)c->self);
 }
 
 void chan_backlog(Vm *vm, ObjList *out)

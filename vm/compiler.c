@@ -1717,14 +1717,29 @@ static void compile_expr(Comp *c, Node *n)
   case N_PIPE: compile_pipe(c, n); break;
   case N_CALL: compile_call(c, n, false); break;
   case N_METHOD: compile_method(c, n); break;
-  case N_PROPERTY:
-    compile_recv(c, n->as.prop.recv, NULL);
+  case N_PROPERTY: {
+    Node *r = n->as.prop.recv;
+    Local *l = r->kind == N_IDENT ? find_local(c->fs, r->as.str.s) : NULL;
+    if (l) {
+      /* operand form of compile_recv's borrow + GET_PROP: the opcode byte
+       * carries the local's position (where a budget error of the
+       * GET_LOCAL_BORROW pointed), the rest the property's (its errors) */
+      AT(r);
+      emit_op_u16(c, OP_GET_PROP_L, (unsigned)l->slot);
+      AT(n);
+      emit_u16(c, const_str(c, n->as.prop.name));
+      emit_byte(c, n->as.prop.optional ? 1 : 0);
+      emit_byte(c, 0); /* inline cache */
+      break;
+    }
+    compile_recv(c, r, NULL);
     AT(n);
     emit_op(c, OP_GET_PROP);
     emit_u16(c, const_str(c, n->as.prop.name));
     emit_byte(c, n->as.prop.optional ? 1 : 0);
     emit_byte(c, 0); /* inline cache */
     break;
+  }
   case N_INDEX:
     compile_recv(c, n->as.index.recv, n->as.index.index);
     compile_expr(c, n->as.index.index);
@@ -2426,12 +2441,32 @@ static void compile_module_rest(Comp *c, NodeList *items)
 
 /* ---- statements ----------------------------------------------------------- */
 
+/* `if c { ...; return }` (no else, the branch ends in an exit) as a
+ * statement: compile_cond's code with its NIL and the statement's POP fused
+ * into NIL_POP, which counts as both (nothing else jumps to the POP: the
+ * branch emits no jump to the end). False (nothing emitted) otherwise. */
+static bool compile_exit_if_stmt(Comp *c, Node *n)
+{
+  if (n->kind != N_IF || n->as.ternary.else_ || !ends_in_exit(n->as.ternary.then)) return false;
+  enter(c, n); /* what compile_expr does before compile_cond */
+  AT(n);
+  int d0 = c->fs->depth;
+  long jf = compile_jump_if_false(c, n->as.ternary.cond, n);
+  compile_expr(c, n->as.ternary.then);
+  patch_here(c, jf);
+  c->fs->depth = d0;
+  emit_op(c, OP_NIL_POP);
+  leave(c);
+  return true;
+}
+
 static void compile_stmt(Comp *c, Node *n)
 {
   enter(c, n);
   AT(n);
   switch (n->kind) {
   case N_EXPR_STMT:
+    if (compile_exit_if_stmt(c, n->as.unop.expr)) break;
     compile_expr(c, n->as.unop.expr);
     emit_op(c, OP_POP);
     break;
@@ -2513,6 +2548,7 @@ static void compile_stmt(Comp *c, Node *n)
   case N_IMPORT: compile_import(c, n); break;
   case N_PIPELINE: break; /* only meaningful at the top level */
   default:
+    if (compile_exit_if_stmt(c, n)) break;
     compile_expr(c, n);
     emit_op(c, OP_POP);
     break;

@@ -12,7 +12,11 @@
  * whose operands mean something special (constants, globals, jump
  * targets, CLOSURE's capture list) are decoded by name here, the fused
  * operand forms (ADD_LK, LT_LK_JF...) from the operand letters of their
- * opcodes.def meaning.
+ * opcodes.def meaning. The copy-on-write forms print like their plain
+ * relatives (GET_LOCAL_BORROW a slot, SET_PROP_OWN / PUSH_OWN their name
+ * constant, INVOKE_BORROW as INVOKE); the inline cache byte of GET_PROP /
+ * INVOKE is 0 as compiled and is shown (`[ic N]`) only once a run has
+ * rewritten it.
  */
 #include <string.h>
 
@@ -66,6 +70,13 @@ static void show_global(Vm *vm, unsigned g, Buf *out)
   else buf_printf(out, "g%u", g);
 }
 
+/* The inline cache byte of GET_PROP / INVOKE (interp.c "inline caches"):
+ * 0 as compiled, so shown only once a run has rewritten it. */
+static void show_cache(uint8_t ic, Buf *out)
+{
+  if (ic) buf_printf(out, " [ic %u]", ic);
+}
+
 /* The meaning texts of opcodes.def: the operand forms are decoded from
  * their leading operand letters ("s k T: ..."). */
 static const char *const op_meanings[NUM_OPS] = {
@@ -112,6 +123,8 @@ long dbg_disasm_instruction(Vm *vm, ObjFunction *fn, long off, Buf *out)
   case OP_CONST:
   case OP_UNSUPPORTED:
   case OP_SET_PROP:
+  case OP_SET_PROP_OWN:
+  case OP_PUSH_OWN:
   case OP_DICT_REST:
     show_const(vm, fn, u16_at(p), out);
     break;
@@ -149,6 +162,7 @@ long dbg_disasm_instruction(Vm *vm, ObjFunction *fn, long off, Buf *out)
   case OP_FOR_NEXT: buf_printf(out, "s%u done -> %04u", u16_at(p), u32_at(p + 2)); break;
   case OP_FOR_PREP:
   case OP_GET_LOCAL:
+  case OP_GET_LOCAL_BORROW:
   case OP_SET_LOCAL: buf_printf(out, "s%u", u16_at(p)); break;
   case OP_GET_CAPTURE:
   case OP_SET_CAPTURE:
@@ -164,13 +178,31 @@ long dbg_disasm_instruction(Vm *vm, ObjFunction *fn, long off, Buf *out)
     break;
   }
   case OP_INVOKE:
+  case OP_INVOKE_BORROW:
     show_const(vm, fn, u16_at(p), out);
     buf_printf(out, " argc %u%s", p[2], p[3] ? " ?." : "");
+    show_cache(p[4], out);
     break;
   case OP_INVOKE_SPREAD:
+    show_const(vm, fn, u16_at(p), out);
+    if (p[2]) buf_puts(out, " ?.");
+    break;
   case OP_GET_PROP:
     show_const(vm, fn, u16_at(p), out);
     if (p[2]) buf_puts(out, " ?.");
+    show_cache(p[3], out);
+    break;
+  case OP_GET_INDEX:
+    if (p[0]) buf_puts(out, "?[");
+    break;
+  case OP_RANGE:
+    if (p[0]) buf_puts(out, "exclusive");
+    break;
+  case OP_GET_PROP_L:
+    buf_printf(out, "s%u ", u16_at(p));
+    show_const(vm, fn, u16_at(p + 2), out);
+    if (p[4]) buf_puts(out, " ?.");
+    show_cache(p[5], out);
     break;
   case OP_MATCH_ENUM:
     show_const(vm, fn, u16_at(p), out);

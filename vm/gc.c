@@ -17,7 +17,8 @@
  * `stress` makes every growing allocation set `gc_pending`.
  *
  * Collection. Roots are vm_mark_roots() (interpreter state), the temp-root
- * stack and the pending error value (vm->err_value). Marking sets the
+ * stack, the pending error value (vm->err_value) and the channels holding
+ * undelivered messages (chan_mark_backlog, channel.c). Marking sets the
  * header's `marked` bit and pushes the object on the gray stack (plain
  * malloc, never accounted, so that marking cannot change the accounting);
  * leaf objects (strings, ranges) are not pushed. Blackening traces every
@@ -49,6 +50,7 @@
 #include <string.h>
 
 #include "object.h"
+#include "sched.h"
 #include "state.h"
 
 /* ---- allocation ------------------------------------------------------- */
@@ -81,7 +83,9 @@ void *mem_realloc(Vm *vm, void *p, size_t oldsize, size_t newsize)
     free(p);
     return NULL;
   }
-  void *q = realloc(p, newsize);
+  /* a fresh block through malloc: jemalloc's realloc(NULL, n) takes a
+   * longer path than its malloc fast path (most calls are new objects) */
+  void *q = p ? realloc(p, newsize) : malloc(newsize);
   if (!q) out_of_memory(newsize);
   return q;
 }
@@ -321,6 +325,7 @@ void gc_collect(Vm *vm)
   vm_mark_roots(vm);
   for (int i = 0; i < h->ntemp; i++) gc_mark_value(vm, h->temp_roots[i]);
   gc_mark_value(vm, vm->err_value);
+  chan_mark_backlog(vm);
 
   while (h->ngray > 0) {
     Obj *o = h->gray[--h->ngray];

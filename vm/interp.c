@@ -987,13 +987,15 @@ static bool call_impl(Vm *vm, Value callee, int argc, Value *argv, Value *out, b
 {
   Interp *in = vm->interp;
   *out = NIL_VAL;
-  if (in->sp + argc + 1 + INTERP_MAX_OPERANDS >= in->stack_end || in->nframes >= INTERP_MAX_FRAMES)
+  Value *base = in->sp;
+  if (base + argc + 1 + INTERP_MAX_OPERANDS >= in->stack_end || in->nframes >= INTERP_MAX_FRAMES)
     return err_stack_overflow(vm);
   /* safe point (RUNTIME.md 1.5 b): callee and arguments are rooted by
    * the caller (argv lives on the stack or in temp roots) */
-  Value *base = in->sp;
-  *in->sp++ = callee;
-  for (int i = 0; i < argc; i++) *in->sp++ = argv[i];
+  base[0] = callee;
+  for (int i = 0; i < argc; i++) base[1 + i] = argv[i];
+  Value *sp = base + 1 + argc;
+  in->sp = sp;
   if (UNLIKELY(in->attention | vm->heap.gc_pending)) {
     if (!slow_poll(vm)) {
       in->sp = base;
@@ -1003,7 +1005,26 @@ static bool call_impl(Vm *vm, Value callee, int argc, Value *argv, Value *out, b
   int saved_base = in->handler_base;
   int depth = in->nframes;
   in->handler_base = in->nhandlers;
-  int r = direct ? (push_frame(vm, AS_CLOSURE(callee), argc) ? CALL_FRAME : CALL_ERROR) : call_value(vm, argc);
+  int r;
+  ObjFunction *fn = IS_CLOSURE(callee) ? AS_CLOSURE(callee)->fn : NULL;
+  if (LIKELY(fn && fn->plain && argc == fn->nparams && in->steps == NULL &&
+             base + 1 + fn->nlocals + argc + INTERP_MAX_OPERANDS < in->stack_end)) {
+    /* a plain closure with all its arguments (a map/filter/reduce
+     * callback): what push_frame does, without call_value's dispatch */
+    for (int i = argc; i < fn->nlocals; i++) *sp++ = NIL_VAL;
+    in->sp = sp;
+    Frame *f = &in->frames[depth];
+    in->nframes = depth + 1;
+    f->closure = AS_CLOSURE(callee);
+    f->fn = fn;
+    f->ip = fn->chunk.code;
+    f->slots = base + 1;
+    f->argc = argc;
+    if (depth + 1 > in->peak_frames) in->peak_frames = depth + 1;
+    r = CALL_FRAME;
+  } else {
+    r = direct ? (push_frame(vm, AS_CLOSURE(callee), argc) ? CALL_FRAME : CALL_ERROR) : call_value(vm, argc);
+  }
   bool ok = r != CALL_ERROR;
   if (r == CALL_FRAME) ok = run(vm, depth);
   in->nhandlers = in->handler_base;
@@ -1098,6 +1119,7 @@ static const uint8_t op_extra[NUM_OPS] = {
     FUSED_ARITH_EXTRA(DIV), FUSED_ARITH_EXTRA(MOD), [OP_INC_LOCAL] = 3,
     FUSED_CMP_EXTRA(EQ),    FUSED_CMP_EXTRA(NE),    FUSED_CMP_EXTRA(LT),
     FUSED_CMP_EXTRA(LE),    FUSED_CMP_EXTRA(GT),    FUSED_CMP_EXTRA(GE),
+    [OP_GET_PROP_L] = 1, [OP_NIL_POP] = 1,
 };
 
 /* Counting mode: count the instruction [op] about to run as 1 + op_extra[op]
@@ -1146,12 +1168,31 @@ static ObjString *key_string(Vm *vm, Value k)
   return IS_STRING(k) ? AS_STRING(k) : val_to_string(vm, k);
 }
 
+/* Little-endian operands. On a little-endian host one unaligned load (GCC
+ * does not always merge the byte loads inside run(): 4 instructions per
+ * u16 operand instead of 1). */
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+static inline uint16_t rd16(const uint8_t *p)
+{
+  uint16_t v;
+  memcpy(&v, p, sizeof v);
+  return v;
+}
+
+static inline uint32_t rd32(const uint8_t *p)
+{
+  uint32_t v;
+  memcpy(&v, p, sizeof v);
+  return v;
+}
+#else
 static inline uint16_t rd16(const uint8_t *p) { return (uint16_t)(p[0] | (p[1] << 8)); }
 
 static inline uint32_t rd32(const uint8_t *p)
 {
   return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
 }
+#endif
 
 /* Run frames until the frame count drops back to [target]; the value the
  * last frame returned is then on top of the stack. False: an error left
@@ -1252,6 +1293,7 @@ resume:
     NEXT();
   }
   CASE(POP) sp--; NEXT();
+  CASE(NIL_POP) NEXT();
   CASE(POPN) {
     uint16_t n = READ_U16();
     sp -= n;
@@ -1718,6 +1760,42 @@ resume:
     ip++; /* o: ?. changes nothing for a call on nil */
     uint8_t *ic = ip++;
     SAFE_POINT();
+    Value recv = sp[-argc - 1];
+    if (LIKELY(IS_OBJ_TYPE(recv, OBJ_STRUCT))) {
+      /* inline path: a struct method found at the site's cached position
+       * (what invoke_method_ic + insert_arg + push_frame do for a plain
+       * method called with all its arguments; anything else, a cache
+       * miss included, takes the out-of-line path) */
+      ObjStructType *t = AS_STRUCT(recv)->type;
+      ObjDict *md = t ? t->methods : NULL;
+      uint32_t pos = *ic;
+      if (LIKELY(md && pos < md->count && (Obj *)md->entries[pos].key == consts[k].as.o &&
+                 IS_CLOSURE(md->entries[pos].value))) {
+        ObjClosure *cl = AS_CLOSURE(md->entries[pos].value);
+        ObjFunction *fn = cl->fn;
+        Value *base = sp - argc - 1;
+        int n = argc + 1; /* the receiver is argument 0 */
+        if (LIKELY(fn->plain && n == fn->nparams && in->steps == NULL &&
+                   in->nframes < INTERP_MAX_FRAMES &&
+                   base + 1 + fn->nlocals + n + INTERP_MAX_OPERANDS < in->stack_end)) {
+          for (int i = argc; i > 0; i--) base[i + 1] = base[i];
+          base[1] = recv;
+          base[0] = md->entries[pos].value;
+          sp++;
+          for (int i = n; i < fn->nlocals; i++) *sp++ = NIL_VAL;
+          frame->ip = ip;
+          frame = &in->frames[in->nframes++];
+          if (in->nframes > in->peak_frames) in->peak_frames = in->nframes;
+          frame->closure = cl;
+          frame->fn = fn;
+          frame->ip = ip = fn->chunk.code;
+          frame->slots = slots = base + 1;
+          frame->argc = n;
+          consts = fn->chunk.consts;
+          NEXT();
+        }
+      }
+    }
     SYNC();
     if (!invoke_method_ic(vm, AS_STRING(consts[k]), argc, ic)) THROW();
     RELOAD();
@@ -1906,7 +1984,26 @@ resume:
   }
 
   /* ---- properties, indexing ---- */
-  CASE(GET_PROP) {
+  CASE(GET_PROP_L) {
+    /* GET_LOCAL_BORROW s; GET_PROP k o i: the cache hit reads the local in
+     * place, anything else pushes it (borrowed) and runs GET_PROP */
+    Value x = slots[rd16(ip)];
+    if (LIKELY(IS_OBJ(x))) {
+      ObjType ot = OBJ_TYPE(x);
+      ObjDict *d = ot == OBJ_DICT ? AS_DICT(x) : ot == OBJ_STRUCT ? AS_STRUCT(x)->fields : NULL;
+      uint32_t pos = ip[5];
+      if (LIKELY(d && pos < d->count && (Obj *)d->entries[pos].key == consts[rd16(ip + 2)].as.o)) {
+        PUSH(d->entries[pos].value);
+        ip += 6;
+        NEXT();
+      }
+    }
+    PUSH(x);
+    ip += 2;
+    goto get_prop;
+  }
+  CASE(GET_PROP)
+  get_prop: {
     Value x = sp[-1];
     if (LIKELY(IS_OBJ(x))) {
       /* dicts and struct fields: the inline cache hit, without decoding

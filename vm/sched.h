@@ -108,6 +108,11 @@ bool chan_bi_channel(Vm *vm, int argc, Value *argv, Value *out);
 /* Append {channel: NAME, count: N} to [out] for every live channel of [vm]
  * holding undelivered messages (the unsettled snapshot, RUNTIME.md 8.1). */
 void chan_backlog(Vm *vm, ObjList *out);
+/* Mark every channel of [vm] holding undelivered messages (a GC root, called
+ * by gc_collect): such a channel stays pending for the unsettled snapshot
+ * even when the program dropped it, so the snapshot does not depend on GC
+ * timing. */
+void chan_mark_backlog(Vm *vm);
 bool chan_bi_send(Vm *vm, int argc, Value *argv, Value *out);
 bool chan_bi_receive(Vm *vm, int argc, Value *argv, Value *out);
 bool chan_bi_try_receive(Vm *vm, int argc, Value *argv, Value *out);

@@ -361,6 +361,25 @@ static void test_fused_counts(void **state)
                    23681);
 }
 
+/* The property/method/callback fast paths (GET_PROP_L, the inline INVOKE
+ * of a struct method, vm_call's closure path) keep the counts the unfused
+ * bytecode had: totals measured on the tree before them. */
+static void test_prop_call_counts(void **state)
+{
+  (void)state;
+  assert_int_equal(counted("struct P {\n x: int\n y: int\n}\n"
+                           "impl P {\n fn sum(self) { return self.x + self.y }\n"
+                           " fn scale(self, k) { return self.x * k }\n}\n"
+                           "fn main() {\n let ps = [P {x: 1, y: 2}, P {x: 3, y: 4}]\n"
+                           " let d = {a: 5, b: 6}\n var acc = 0\n"
+                           " for i in 0 to 10 exclusive {\n let p = ps[i % 2]\n"
+                           " acc = acc + p.x + p.sum() + p.scale(i) + d.a - d.b\n }\n"
+                           " let ys = [1, 2, 3].map({v -> v * acc}).filter({v -> v % 2 == 0})\n"
+                           " println(acc)\n println(ys.reduce(0, {a, b -> a + b}))\n}\nmain()",
+                           "155\n310\n"),
+                   485);
+}
+
 static void test_disasm(void **state)
 {
   (void)state;
@@ -393,6 +412,7 @@ int main(void)
       cmocka_unit_test_teardown(test_fast_path, teardown_bufs),
       cmocka_unit_test_teardown(test_pipeline_mode, teardown_bufs),
       cmocka_unit_test_teardown(test_fused_counts, teardown_bufs),
+      cmocka_unit_test_teardown(test_prop_call_counts, teardown_bufs),
       cmocka_unit_test_teardown(test_disasm, teardown_bufs),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

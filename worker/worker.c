@@ -44,6 +44,16 @@
  * output), and before any other frame, so output written before a step record precedes it on the
  * wire.
  *
+ * Coalesced frames. The supervisor wakes up once per write it sees, so a
+ * frame that is always followed at once by another is held (hold_frame_locked)
+ * and written together with the next one, in one write: `started` goes with
+ * the `sandbox` frame (or, without the sandbox, alone right before the first
+ * instruction; with the `final` frame when the program does not compile),
+ * the PostFinish `lifecycle` event with `final`. Any frame written in between
+ * (output, a step record) takes the held ones along, so order and seq are
+ * unchanged, and no frame is held while program code runs. A trivial
+ * sandboxed job writes 3 times instead of 5.
+ *
  * Failure modes. If fd 4 breaks (supervisor gone: EPIPE, SIGPIPE is
  * ignored) the writer goes quiet, the program still runs to its end (the
  * parent-death signal normally kills us first), and the exit code is
@@ -212,6 +222,8 @@ typedef struct Writer {
   int64_t pending_since;/* mono_ns of the first pending byte */
   uint64_t output_bytes;
   Buf frame;            /* scratch for encoded frames */
+  Buf held;             /* encoded frames not yet written (see "Coalesced
+                           frames" at the top): written with the next frame */
 } Writer;
 
 static IpcEnvelope next_env(Writer *w)
@@ -220,16 +232,45 @@ static IpcEnvelope next_env(Writer *w)
   return e;
 }
 
-/* Write the frame in w->frame (encoded with the current seq) and advance
- * seq. Caller holds the mutex. */
-static void send_frame_locked(Writer *w)
+static void write_or_break(Writer *w, const Buf *b)
 {
-  if (!w->broken && ipc_write_all(w->fd, w->frame.data, w->frame.len) != 0) {
+  if (!w->broken && b->len && ipc_write_all(w->fd, b->data, b->len) != 0) {
     w->broken = true;
     fprintf(stderr, "harn worker: writing to the event pipe failed: %s\n", strerror(errno));
   }
+}
+
+/* Write the frame in w->frame (encoded with the current seq), preceded in
+ * the same write by the held frames, and advance seq. Caller holds the
+ * mutex. */
+static void send_frame_locked(Writer *w)
+{
+  if (w->held.len) {
+    buf_append(&w->held, w->frame.data, w->frame.len);
+    write_or_break(w, &w->held);
+    buf_clear(&w->held);
+  } else {
+    write_or_break(w, &w->frame);
+  }
   w->seq++;
   buf_clear(&w->frame);
+}
+
+/* Like send_frame_locked, but keep the frame to be written with the next
+ * one (or by flush_held_locked). Only for frames that are always followed
+ * by another frame without the program running in between. */
+static void hold_frame_locked(Writer *w)
+{
+  if (!w->broken) buf_append(&w->held, w->frame.data, w->frame.len);
+  w->seq++;
+  buf_clear(&w->frame);
+}
+
+/* Write the held frames now. Caller holds the mutex. */
+static void flush_held_locked(Writer *w)
+{
+  write_or_break(w, &w->held);
+  buf_clear(&w->held);
 }
 
 static void flush_output_locked(Writer *w)
@@ -350,6 +391,7 @@ static void on_vm_event(void *ud, Vm *vm, const char *type, const void *body)
   msgpack_zone *z = msgpack_zone_new(8192);
   msgpack_object o;
   const char *bad = NULL;
+  bool hold = false;
   if (!z || !body_object(vm, body, &sb, z, &o)) bad = "cannot encode the event body";
 
   pthread_mutex_lock(&w->mu);
@@ -379,6 +421,9 @@ static void on_vm_event(void *ud, Vm *vm, const char *type, const void *body)
     l.control = control;
     if (!event || !control) bad = "lifecycle body needs string `event` and `control`";
     else rc = ipc_encode_lifecycle(&w->frame, &e, &l);
+    /* PostFinish is the run's last event: only bounded work (aborting the
+     * tasks left, whose step frames flush it) separates it from `final` */
+    hold = event && strcmp(event, "PostFinish") == 0;
     free(event);
     free(control);
   } else if (!bad) {
@@ -388,6 +433,8 @@ static void on_vm_event(void *ud, Vm *vm, const char *type, const void *body)
   if (bad) {
     buf_clear(&w->frame);
     fprintf(stderr, "harn worker: dropped a `%s` event: %s\n", type, bad);
+  } else if (hold) {
+    hold_frame_locked(w);
   } else {
     send_frame_locked(w);
   }
@@ -495,7 +542,13 @@ static bool lock_down(void *ud)
    * still single-threaded: setns into a mount namespace requires it), or,
    * without the sandbox, just close their fds. */
   wrk_sandbox_enter_shared(l->job->sandbox);
-  if (!l->job->sandbox) return true;
+  if (!l->job->sandbox) {
+    /* `started` goes out before the first instruction */
+    pthread_mutex_lock(&l->w->mu);
+    flush_held_locked(l->w);
+    pthread_mutex_unlock(&l->w->mu);
+    return true;
+  }
   /* The 20 ms output flusher is not started here: like an unsandboxed
    * worker, a sandboxed one starts it with its first output (on_output).
    * The filter allows that (clone with CLONE_THREAD, a stack mapped without
@@ -520,6 +573,7 @@ static bool lock_down(void *ud)
     if (ipc_encode_sandbox(&l->w->frame, &e, &o) == 0) send_frame_locked(l->w);
     else buf_clear(&l->w->frame);
   }
+  flush_held_locked(l->w); /* `started`, if the sandbox frame did not take it */
   pthread_mutex_unlock(&l->w->mu);
   if (z) msgpack_zone_free(z);
   msgpack_sbuffer_destroy(&sb);
@@ -604,6 +658,7 @@ void wrk_warm_up(void)
   ipc_msg_free(&msg);
   buf_free(&w.pending);
   buf_free(&w.frame);
+  buf_free(&w.held);
   pthread_cond_destroy(&w.cv);
   pthread_mutex_destroy(&w.mu);
 }
@@ -694,7 +749,8 @@ int wrk_main(int argc, char **argv)
   IpcStarted st = {IPC_PROTOCOL_VERSION, (int64_t)getpid(), (int64_t)getpgrp(), epoch_ms()};
   IpcEnvelope e = next_env(&w);
   ipc_encode_started(&w.frame, &e, &st);
-  send_frame_locked(&w);
+  hold_frame_locked(&w); /* written with the next frame, at the latest before
+                            the first instruction (lock_down) */
   pthread_mutex_unlock(&w.mu);
 
   /* Run. */
@@ -796,6 +852,7 @@ int wrk_main(int argc, char **argv)
   ipc_msg_free(&msg);
   buf_free(&w.pending);
   buf_free(&w.frame);
+  buf_free(&w.held);
   pthread_cond_destroy(&w.cv);
   pthread_mutex_destroy(&w.mu);
   return broken ? WRK_EXIT_IO : WRK_EXIT_OK;

@@ -15,37 +15,9 @@
 #    handlers installed (the worker's signal handlers always are) and under a
 #    far-away script deadline; a deadline that fires does take it.
 set -u
-HARN_BIN=${HARN_BIN:-$(dirname "$0")/../../build/harn}
-[ -x "$HARN_BIN" ] || { echo "FAIL: no harn binary at $HARN_BIN"; exit 1; }
-command -v python3 >/dev/null || { echo "FAIL: python3 is needed"; exit 1; }
-unset HARN_WORKER_CMD
-
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-cd "$T"
-
-fails=0
-pass() { echo "ok   - $1"; }
-fail() { echo "FAIL - $1"; fails=$((fails + 1)); }
-# check NAME FILE EXPR: EXPR over rs (every JSON line of FILE), r (the
-# last one: the --json record), ev (the --events lines before it), lc
-# (the lifecycle events) and types (the event types in order)
-check() {
-  local name=$1 file=$2 expr=$3
-  if python3 - "$file" "$expr" <<'EOF'
-import json, sys
-rs = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
-r = rs[-1] if rs else None
-ev = rs[:-1]
-lc = [e for e in ev if e.get("type") == "lifecycle"]
-types = [e.get("type") for e in ev]
-ok = eval(sys.argv[2])
-if not ok:
-    print("   records:", json.dumps(rs)[:3000])
-sys.exit(0 if ok else 1)
-EOF
-  then pass "$name"; else fail "$name"; fi
-}
+. "$(dirname "$0")/lib.sh"
+lib_init python
+CHECK_PICK=last # `run --events --json`: the terminal record is the last line
 
 # ---- harness.deadline_ms_remaining is computed on read ---------------------
 cat > harness.harn <<'EOF'
@@ -147,5 +119,4 @@ check "slow_polls: 0 with handlers installed and a far script deadline" armed.ou
 check "slow_polls: a deadline that fires takes the slow path (the counter is live)" fired.out \
   'r["status"] == "ok" and r["counters"]["slow_polls"] >= 1 and r["output"] == "Result.Err(Deadline exceeded)\n"'
 
-[ "$fails" -eq 0 ] && echo "all passed" || echo "$fails failed"
-exit $((fails > 0))
+lib_finish

@@ -8,35 +8,9 @@
 # OnUnsettledDetected, OnFinish, PostFinish in order with their controls,
 # and harness.emit as an `emit` event; a failing run sends no lifecycle.
 set -u
-HARN_BIN=${HARN_BIN:-$(dirname "$0")/../../build/harn}
-[ -x "$HARN_BIN" ] || { echo "FAIL: no harn binary at $HARN_BIN"; exit 1; }
-command -v python3 >/dev/null || { echo "FAIL: python3 is needed"; exit 1; }
-unset HARN_WORKER_CMD
-
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-cd "$T"
-
-fails=0
-pass() { echo "ok   - $1"; }
-fail() { echo "FAIL - $1"; fails=$((fails + 1)); }
-# check NAME FILE EXPR: EXPR over rs (every JSON line of FILE), r (the
-# last one: the --json record) and ev (the --events lines before it)
-check() {
-  local name=$1 file=$2 expr=$3
-  if python3 - "$file" "$expr" <<'EOF'
-import json, sys
-rs = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
-r = rs[-1] if rs else None
-ev = rs[:-1]
-lc = [e for e in ev if e.get("type") == "lifecycle"]
-ok = eval(sys.argv[2])
-if not ok:
-    print("   records:", json.dumps(rs)[:3000])
-sys.exit(0 if ok else 1)
-EOF
-  then pass "$name"; else fail "$name"; fi
-}
+. "$(dirname "$0")/lib.sh"
+lib_init python
+CHECK_PICK=last # `run --events --json`: the terminal record is the last line
 
 cat > handler.harn <<'EOF'
 pipeline main(task) {
@@ -113,5 +87,4 @@ EOF
 check "PreFinish block: run error with the text, event sent with control block" hookfail.out \
   'r["status"] == "error" and r["error"]["message"].startswith("Runtime error: PreFinish hook returned block, which is not a valid control: PreFinish hook returned false.") and [e["control"] for e in lc] == ["block"]'
 
-[ "$fails" -eq 0 ] && echo "all passed" || echo "$fails failed"
-exit $((fails > 0))
+lib_finish

@@ -11,33 +11,9 @@
 #    grace: the supervisor's SIGCONT after the SIGTERM resumes it, its
 #    handler runs, and it ends `timeout` (not `killed`).
 set -u
-HARN_BIN=${HARN_BIN:-$(dirname "$0")/../../build/harn}
-[ -x "$HARN_BIN" ] || { echo "FAIL: no harn binary at $HARN_BIN"; exit 1; }
-command -v python3 >/dev/null || { echo "FAIL: python3 is needed"; exit 1; }
-unset HARN_WORKER_CMD
-
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-cd "$T"
-
-fails=0
-pass() { echo "ok   - $1"; }
-fail() { echo "FAIL - $1"; fails=$((fails + 1)); }
-# check NAME FILE EXPR: EXPR over r (the last JSON line of FILE: the
-# --json record)
-check() {
-  local name=$1 file=$2 expr=$3
-  if python3 - "$file" "$expr" <<'EOF'
-import json, sys
-rs = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
-r = rs[-1] if rs else {}
-ok = eval(sys.argv[2])
-if not ok:
-    print("   record:", json.dumps(r)[:2000])
-sys.exit(0 if ok else 1)
-EOF
-  then pass "$name"; else fail "$name"; fi
-}
+. "$(dirname "$0")/lib.sh"
+lib_init python
+CHECK_PICK=last # `run --events --json`: the terminal record is the last line
 
 cat > poll.harn <<'EOF'
 pipeline poll(task) {
@@ -97,5 +73,4 @@ wait "$runpid"
 check "stopped worker: resumed by the supervisor, handler ran, timeout (not killed)" stopped.out \
   'r["status"] == "timeout" and r["reason"] == "deadline" and r["output"] == "working\ncleanup after SIGCONT\n" and r["value"] == "done"'
 
-[ "$fails" -eq 0 ] && echo "all passed" || echo "$fails failed"
-exit $((fails > 0))
+lib_finish

@@ -6,31 +6,8 @@
 # a worker SIGKILLed from outside after three completed steps still has
 # the three records in its terminal record (crashed/signal:SIGKILL).
 set -u
-HARN_BIN=${HARN_BIN:-$(dirname "$0")/../../build/harn}
-[ -x "$HARN_BIN" ] || { echo "FAIL: no harn binary at $HARN_BIN"; exit 1; }
-command -v python3 >/dev/null || { echo "FAIL: python3 is needed"; exit 1; }
-unset HARN_WORKER_CMD
-
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-cd "$T"
-
-fails=0
-pass() { echo "ok   - $1"; }
-fail() { echo "FAIL - $1"; fails=$((fails + 1)); }
-check() {
-  local name=$1 file=$2 expr=$3
-  if python3 - "$file" "$expr" <<'EOF'
-import json, sys
-rs = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
-r = rs[0] if rs else None
-ok = eval(sys.argv[2])
-if not ok:
-    print("   records:", json.dumps(rs)[:3000])
-sys.exit(0 if ok else 1)
-EOF
-  then pass "$name"; else fail "$name"; fi
-}
+. "$(dirname "$0")/lib.sh"
+lib_init python
 
 cat > records.harn <<'EOF'
 @step(name: "fetch", model: "m")
@@ -127,5 +104,4 @@ EOF
 check "cancel(h) mid-step: one failed record with error 'task cancelled'" abandon.json \
   "r['status']=='ok' and [(s['name'], s['status'], s['error']) for s in r['steps']]==[('waiter','failed','task cancelled')]"
 
-[ "$fails" = 0 ] && echo "all passed" || echo "$fails failed"
-[ "$fails" = 0 ]
+lib_finish

@@ -1,0 +1,66 @@
+# lib.sh: the prelude every integration script sources (not a test itself:
+# ctest registers only test_*.sh).
+#
+#   . "$(dirname "$0")/lib.sh"
+#   lib_init [fake] [python]   # HARN_BIN checked (and build/fake_worker with
+#                              # `fake`, python3 with `python`); a fresh
+#                              # temporary directory $T, removed on exit
+#                              # unless KEEP_TMP is set; the cwd is $T
+#   pass NAME / fail NAME      # one "ok   - " / "FAIL - " line; fail counts
+#   check NAME FILE EXPR       # EXPR (Python) over the JSON lines of FILE
+#   lib_finish                 # the summary line; exit 1 if anything failed
+#
+# In check's EXPR: rs is every JSON line of FILE, first / last the first
+# and last ones, r the one the script picked with CHECK_PICK=first|last
+# (default first: a --results file holds one record per line; `harn run
+# --events --json` prints the terminal record last), ev the lines before
+# the last one (the events), lc the lifecycle events among them and types
+# the event types in order. On failure the records are printed.
+# HARN_WORKER_CMD is unset: a script that wants a stand-in worker exports
+# it after lib_init (FAKE is the path of the protocol-speaking test helper).
+
+lib_init() {
+  HARN_BIN=${HARN_BIN:-$(dirname "$0")/../../build/harn}
+  [ -x "$HARN_BIN" ] && HARN_BIN=$(realpath "$HARN_BIN") # the tests cd to $T
+  FAKE=$(dirname "$HARN_BIN")/fake_worker
+  [ -x "$HARN_BIN" ] || { echo "FAIL: no harn binary at $HARN_BIN"; exit 1; }
+  local need
+  for need in "$@"; do
+    case $need in
+      fake) [ -x "$FAKE" ] || { echo "FAIL: no fake_worker at $FAKE"; exit 1; } ;;
+      python) command -v python3 >/dev/null || { echo "FAIL: python3 is needed"; exit 1; } ;;
+    esac
+  done
+  unset HARN_WORKER_CMD
+  T=$(mktemp -d)
+  [ -n "${KEEP_TMP:-}" ] || trap 'rm -rf "$T"' EXIT
+  cd "$T" || exit 1
+  fails=0
+}
+
+pass() { echo "ok   - $1"; }
+fail() { echo "FAIL - $1"; fails=$((fails + 1)); }
+
+check() {
+  local name=$1 file=$2 expr=$3
+  if CHECK_PICK=${CHECK_PICK:-first} python3 - "$file" "$expr" <<'EOF'
+import json, os, sys
+rs = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+first = rs[0] if rs else None
+last = rs[-1] if rs else None
+r = last if os.environ["CHECK_PICK"] == "last" else first
+ev = rs[:-1]
+lc = [e for e in ev if e.get("type") == "lifecycle"]
+types = [e.get("type") for e in ev]
+ok = eval(sys.argv[2])
+if not ok:
+    print("   records:", json.dumps(rs)[:3000])
+sys.exit(0 if ok else 1)
+EOF
+  then pass "$name"; else fail "$name"; fi
+}
+
+lib_finish() {
+  if [ "$fails" -eq 0 ]; then echo "all passed"; else echo "$fails failed"; fi
+  exit $((fails > 0))
+}

@@ -73,7 +73,10 @@
  * of the function or a number literal compiles to one fused instruction
  * (ADD_LK s k, MUL_LL s t, MOD_K k, SUB_L s), a comparison used as an
  * if/while/ternary condition to a compare-and-branch (LT_LK_JF s k T...),
- * and `x = x + k` / `x += k` on a mutable local to INC_LOCAL. Reading the
+ * and `x = x + k` / `x += k` on a mutable local to INC_LOCAL, `l.name` on
+ * a local to GET_PROP_L (the borrow + GET_PROP), and the `NIL; POP` after
+ * an if statement without else whose branch exits to NIL_POP (counted as
+ * two, so instruction counts do not change). Reading the
  * operands in place is the same as the unfused order because nothing runs
  * between the reads. Code after a return/throw/break/continue that ends a
  * block (its value, the jump over the else) is not emitted. Each function

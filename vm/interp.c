@@ -32,13 +32,17 @@
  * keeps ip/sp/slots in registers; RETURN pops inline when no step,
  * deadline, permit or handler record belongs to the frame. Everything else
  * (and the frame/stack limits, whose errors push_frame raises) takes the
- * out-of-line path. A FOR over a range keeps two ints in its hidden slots
- * (next value, items left) instead of the range.
+ * out-of-line path. INVOKE of a struct method found at the site's cached
+ * position takes the same inline path (the receiver becomes argument 0),
+ * and vm_call pushes a plain closure's frame itself (no call_value). A FOR
+ * over a range keeps two ints in its hidden slots (next value, items left)
+ * instead of the range.
  *
  * Operand forms: the compiler fuses hot sequences (a local or number
- * literal operand of + - * / %, compare-and-branch conditions, `i += k`)
- * into single instructions; see "operand forms" below. In counting mode
- * each counts as the instructions it replaces.
+ * literal operand of + - * / %, compare-and-branch conditions, `i += k`,
+ * `local.name` (GET_PROP_L), the `NIL; POP` ending an if statement whose
+ * branch exits (NIL_POP)) into single instructions; see "operand forms"
+ * below. In counting mode each counts as the instructions it replaces.
  *
  * Callbacks (RUNTIME.md 1.4): vm_call pushes the callee and arguments,
  * hides the caller's handler records (handler_base), and runs a nested
@@ -2071,6 +2075,11 @@ resume:
       int64_t n = AS_INT(i);
       if (n < 0) n += l->count;
       if (n >= 0 && n < (int64_t)l->count) out = l->items[n];
+    } else if (IS_DICT(x) && IS_STRING(i)) {
+      /* op_index's dict case without its key conversion (a string key is
+       * its own display) */
+      Value v;
+      if (dict_get(AS_DICT(x), AS_STRING(i), &v)) out = v;
     } else if (!(opt && IS_NIL(x))) {
       SYNC();
       if (!op_index(vm, x, i, &out)) THROW();

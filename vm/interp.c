@@ -1224,6 +1224,12 @@ static bool run(Vm *vm, int target)
     sp = in->sp;                                                                             \
   } while (0)
 #define THROW() goto throw_error
+#if VM_NO_SAFEPOINT_TEST
+/* Benchmark-only build (bench/fastpath): the dispatch loop without its
+ * safe-point test, the baseline RUNTIME.md 1.5 measures the test against.
+ * Nothing is ever polled: no GC, deadline, cancel or signal in the loop. */
+#define SAFE_POINT() ((void)0)
+#else
 #define SAFE_POINT()                                                                         \
   do {                                                                                       \
     if (UNLIKELY(in->attention | vm->heap.gc_pending)) {                                     \
@@ -1232,6 +1238,7 @@ static bool run(Vm *vm, int target)
       SET_MODE();                                                                            \
     }                                                                                        \
   } while (0)
+#endif
 
 #if VM_COMPUTED_GOTO
   /* Two tables: the plain one, and the counting one whose every entry is

@@ -90,10 +90,32 @@ void *mem_realloc(Vm *vm, void *p, size_t oldsize, size_t newsize)
   return q;
 }
 
+/* malloc, out of line: inlined next to the memset below, GCC turns the
+ * pair into calloc, which is slower than jemalloc's malloc fast path. */
+static __attribute__((noinline)) void *obj_malloc(size_t size)
+{
+  void *p = malloc(size);
+  if (!p) out_of_memory(size);
+  return p;
+}
+
 Obj *gc_alloc_obj(Vm *vm, size_t size, ObjType type)
 {
-  Obj *o = mem_alloc(vm, size);
-  memset(o, 0, size);
+  /* mem_realloc(vm, NULL, 0, size) inline (one call per object) */
+  Heap *h = &vm->heap;
+  if (h->next_gc == 0) h->next_gc = GC_MIN_HEAP;
+  h->bytes += size;
+  if (h->bytes > h->peak) h->peak = h->bytes;
+  if (h->bytes > h->next_gc || h->stress) h->gc_pending = true;
+  if (h->limit != 0 && h->bytes > h->limit) {
+    h->over_limit = true;
+    h->gc_pending = true;
+  }
+  Obj *o = obj_malloc(size);
+  /* a string's constructor (object.c) writes every byte of its chars and
+   * the NUL: only the header needs zeroing (a constant-size memset) */
+  if (type == OBJ_STRING) memset(o, 0, sizeof(ObjString));
+  else memset(o, 0, size);
   o->type = type;
   o->marked = false;
   o->next = vm->heap.objects;
@@ -351,7 +373,17 @@ void gc_collect(Vm *vm)
       link = &o->next;
     } else {
       *link = o->next;
-      freed += free_obj(vm, o);
+      if (o->type == OBJ_STRING) {
+        /* the common garbage, inline: what free_obj + mem_free do for a
+         * string (it owns no array) */
+        size_t n = sizeof(ObjString) + ((ObjString *)o)->len + 1;
+        if (n > h->bytes) n = h->bytes;
+        h->bytes -= n;
+        freed += n;
+        free(o);
+      } else {
+        freed += free_obj(vm, o);
+      }
     }
   }
 

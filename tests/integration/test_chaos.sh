@@ -9,20 +9,13 @@
 # supervisor_lost), no worker survives, no child or fd is left in the last
 # supervisor (HARN_SUP_STATS).
 set -u
-HARN_BIN=${HARN_BIN:-$(dirname "$0")/../../build/harn}
-FAKE=$(dirname "$HARN_BIN")/fake_worker
-[ -x "$HARN_BIN" ] && [ -x "$FAKE" ] || { echo "FAIL: need harn and fake_worker"; exit 1; }
+. "$(dirname "$0")/lib.sh"
+lib_init fake
 N=${HARN_CHAOS_JOBS:-2000}
-T=$(mktemp -d)
-[ -n "${KEEP_TMP:-}" ] || trap 'rm -rf "$T"' EXIT
-cd "$T"
 # A private copy, so that pgrep finds our workers only.
 cp "$FAKE" ./chaosw$$
 W=chaosw$$
 export HARN_WORKER_CMD=$T/$W
-fails=0
-pass() { echo "ok   - $1"; }
-fail() { echo "FAIL - $1"; fails=$((fails + 1)); }
 echo "// chaos" > chaos.harn
 for i in $(seq 1 "$N"); do printf '{"id":"c%d","file":"chaos.harn"}\n' "$i"; done > jobs.jsonl
 printf '{"id":"one","file":"chaos.harn"}\n' > one.jsonl
@@ -101,5 +94,4 @@ kids=$(sed -n 's/^harn-stats: fds=[0-9]* children=\([a-z]*\).*/\1/p' last.err)
   || fail "last supervisor: fds $fds (base $base), children $kids"
 zombies=$(ps -eo stat=,comm= | awk -v w="$W" '$1 ~ /^Z/ && $2 == w' | wc -l)
 [ "$zombies" = 0 ] && pass "no zombie worker" || fail "$zombies zombies"
-echo "$fails failed"
-[ "$fails" = 0 ]
+lib_finish

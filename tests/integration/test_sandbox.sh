@@ -7,16 +7,9 @@
 # and the supervisor's survival of EMFILE and fork failures.
 # docs/sandbox.md describes what is checked here.
 set -u
-HARN_BIN=${HARN_BIN:-$(dirname "$0")/../../build/harn}
-FAKE=$(dirname "$HARN_BIN")/fake_worker
-[ -x "$HARN_BIN" ] && [ -x "$FAKE" ] || { echo "FAIL: need harn and fake_worker"; exit 1; }
-unset HARN_WORKER_CMD HARN_TEST_FORBIDDEN_SYSCALL HARN_TEST_SPAWN_EAGAIN
-T=$(mktemp -d)
-[ -n "${KEEP_TMP:-}" ] || trap 'rm -rf "$T"' EXIT
-cd "$T"
-fails=0
-pass() { echo "ok   - $1"; }
-fail() { echo "FAIL - $1"; fails=$((fails + 1)); }
+. "$(dirname "$0")/lib.sh"
+lib_init fake python
+unset HARN_TEST_FORBIDDEN_SYSCALL HARN_TEST_SPAWN_EAGAIN
 # field FILE EXPR: evaluate a Python expression on record r (the last line)
 field() { python3 -c "import json,sys; r=json.loads(open(sys.argv[1]).read().splitlines()[-1]); print($2)" "$1"; }
 sanitizer=0
@@ -143,5 +136,4 @@ HARN_TEST_SPAWN_EAGAIN=5 HARN_WORKER_CMD=$FAKE "$HARN_BIN" batch q.jsonl -j 4 --
 n=$(grep -c '"status":"ok"' q2.out)
 [ "$rc" = 0 ] && [ "$n" = 30 ] && pass "5 injected fork failures (EAGAIN): 30 ok records" || fail "EAGAIN: rc=$rc ok=$n"
 
-echo "$fails failed"
-[ "$fails" = 0 ]
+lib_finish

@@ -1051,6 +1051,26 @@ static void emit_op_u16x2(Comp *c, Opcode op, unsigned a, unsigned b)
   emit_u16(c, b);
 }
 
+/* Source positions of a fused instruction emitted at [at], whose n
+ * sub-instructions (the unfused sequence it counts as, interp.c op_extra)
+ * came from the nodes subs[0..n-1]. A budget, instruction limit or cancel
+ * countdown that runs out at sub-instruction j must point where the
+ * unfused instruction j pointed: interp.c (count_weighted) reports j < n-1
+ * at byte at+1+j and the last one at the opcode byte, so those bytes get
+ * the nodes' positions. The last operand byte keeps the instruction's own
+ * position, which its runtime errors use (they are raised with ip past the
+ * operands); every fused form has at least n operand bytes. */
+static void fused_positions(Comp *c, long at, Node *const *subs, int n)
+{
+  Chunk *ch = chunk(c);
+  ch->lines[at] = subs[n - 1]->line;
+  ch->cols[at] = subs[n - 1]->col;
+  for (int j = 0; j < n - 1; j++) {
+    ch->lines[at + 1 + j] = subs[j]->line;
+    ch->cols[at + 1 + j] = subs[j]->col;
+  }
+}
+
 /* Arithmetic [op] (+ - * / %) in its operand forms; false if [op] has none. */
 static bool compile_arith_form(Comp *c, Node *n, BinOp op)
 {
@@ -1065,14 +1085,18 @@ static bool compile_arith_form(Comp *c, Node *n, BinOp op)
   if (ls >= 0 && (rs >= 0 || is_num_literal(r))) {
     unsigned b = rs >= 0 ? (unsigned)rs : num_const(c, r);
     AT(n);
+    long at = here(c);
     emit_op_u16x2(c, rs >= 0 ? fll[i] : flk[i], (unsigned)ls, b);
+    fused_positions(c, at, (Node *[]){l, r, n}, 3);
     return true;
   }
   if (rs < 0 && !is_num_literal(r)) return false;
   compile_expr(c, l);
   AT(n);
+  long at = here(c);
   if (rs >= 0) emit_op_u16(c, fl[i], (unsigned)rs);
   else emit_op_u16(c, fk[i], num_const(c, r));
+  fused_positions(c, at, (Node *[]){r, n}, 2);
   return true;
 }
 
@@ -1091,22 +1115,33 @@ static long compile_jump_if_false(Comp *c, Node *cond, Node *n)
     int i = (int)cond->as.binary.op - (int)OP_EQ_;
     Node *l = cond->as.binary.left, *r = cond->as.binary.right;
     int ls = local_operand(c, l), rs = local_operand(c, r);
+    /* sub-instructions: [GET_LOCAL l] [CONST r] compare (cond) JUMP_IF_FALSE (n) */
+    Node *subs[4] = {l, r, cond, n};
+    int first;
+    long op_at;
     if (ls >= 0 && (rs >= 0 || is_num_literal(r))) {
       unsigned b = rs >= 0 ? (unsigned)rs : num_const(c, r);
       AT(cond);
+      op_at = here(c);
+      first = 0;
       emit_op_u16x2(c, rs >= 0 ? fll[i] : flk[i], (unsigned)ls, b);
     } else if (is_num_literal(r)) {
       compile_expr(c, l);
       AT(cond);
+      op_at = here(c);
+      first = 1;
       emit_op_u16(c, fk[i], num_const(c, r));
     } else {
       compile_expr(c, l);
       compile_expr(c, r);
       AT(cond);
+      op_at = here(c);
+      first = 2;
       emit_op(c, fjf[i]);
     }
     long at = here(c);
     emit_u32(c, 0);
+    fused_positions(c, op_at, subs + first, 4 - first);
     return at;
   }
   compile_expr(c, cond);
@@ -1724,15 +1759,17 @@ static void compile_expr(Comp *c, Node *n)
     Node *r = n->as.prop.recv;
     Local *l = r->kind == N_IDENT ? find_local(c->fs, r->as.str.s) : NULL;
     if (l) {
-      /* operand form of compile_recv's borrow + GET_PROP: the opcode byte
-       * carries the local's position (where a budget error of the
-       * GET_LOCAL_BORROW pointed), the rest the property's (its errors) */
+      /* operand form of compile_recv's borrow + GET_PROP: its operands
+       * after s carry the property's position (GET_PROP's errors), and
+       * fused_positions gives the two counted halves theirs */
       AT(r);
+      long at = here(c);
       emit_op_u16(c, OP_GET_PROP_L, (unsigned)l->slot);
       AT(n);
       emit_u16(c, const_str(c, n->as.prop.name));
       emit_byte(c, n->as.prop.optional ? 1 : 0);
       emit_byte(c, 0); /* inline cache */
+      fused_positions(c, at, (Node *[]){r, n}, 2);
       break;
     }
     compile_recv(c, r, NULL);
@@ -2054,7 +2091,11 @@ static void compile_assign(Comp *c, Node *n)
     Local *l = target->kind == N_IDENT ? find_local(c->fs, target->as.str.s) : NULL;
     if (sum && l && l->mutable_ && is_num_literal(v)) {
       AT(sum);
+      long at = here(c);
       emit_op_u16x2(c, OP_INC_LOCAL, (unsigned)l->slot, num_const(c, v));
+      /* GET_LOCAL (the target, or the sum's left operand), CONST, ADD, SET_LOCAL */
+      Node *get = sum == n ? target : sum->as.binary.left;
+      fused_positions(c, at, (Node *[]){get, v, sum, target}, 4);
       return;
     }
   }

@@ -2,7 +2,8 @@
  * gc.c: memory accounting (mem_realloc) and the mark-and-sweep collector.
  *
  * Accounting. Every block of Harn heap memory goes through mem_realloc(),
- * which adjusts vm->heap.bytes by (newsize - oldsize) and keeps the peak.
+ * which adjusts vm->heap.bytes by (newsize - oldsize) and keeps the peak
+ * (gc_alloc_obj and the sweep's string case do the same accounting inline).
  * Callers must pass the size they allocated as [oldsize] when growing,
  * shrinking or freeing; the sweep below frees every object with the exact
  * size it was allocated with (see obj_size()), so after gc_free_all() the

@@ -34,7 +34,8 @@
  * (and the frame/stack limits, whose errors push_frame raises) takes the
  * out-of-line path. INVOKE of a struct method found at the site's cached
  * position takes the same inline path (the receiver becomes argument 0),
- * and vm_call pushes a plain closure's frame itself (no call_value). A FOR
+ * and vm_call pushes a plain closure's frame itself (no call_value, no
+ * call_impl when no slow poll is due). A FOR
  * over a range keeps two ints in its hidden slots (next value, items left)
  * instead of the range.
  *
@@ -1168,14 +1169,17 @@ static const uint8_t op_extra[NUM_OPS] = {
 };
 
 /* Counting mode: count the instruction [op] about to run as 1 + op_extra[op]
- * instructions; false with the error set when it must not run. */
-static bool count_weighted(Vm *vm, uint8_t op)
+ * instructions. Returns -1 when it may run; else the error is set and the
+ * result is how far to move ip (just past the opcode) so that ip-1 is the
+ * byte holding the position of the sub-instruction at which counting ran
+ * out: byte j+1 after the opcode for sub-instruction j < op_extra[op], the
+ * opcode itself for the last (compiler.c fused_positions). */
+static int count_weighted(Vm *vm, uint8_t op)
 {
   int w = op < NUM_OPS ? op_extra[op] : 0;
-  if (!count_instruction(vm)) return false;
-  for (; w > 0; w--)
-    if (!count_instruction(vm)) return false;
-  return true;
+  for (int j = 0; j <= w; j++)
+    if (!count_instruction(vm)) return j < w && j < interp_op_operands[op] ? j + 1 : 0;
+  return -1;
 }
 
 static bool destruct_error(Vm *vm, Value v, bool dict)
@@ -1304,7 +1308,9 @@ static bool run(Vm *vm, int target)
 #define SET_MODE() (counting = in->counting)
 #define COUNT_HOOK()                                                                         \
   do {                                                                                       \
-    if (UNLIKELY(counting) && !count_weighted(vm, *ip)) {                                    \
+    int adv_;                                                                                \
+    if (UNLIKELY(counting) && (adv_ = count_weighted(vm, *ip)) >= 0) {                       \
+      ip += 1 + adv_;                                                                        \
       SET_MODE();                                                                            \
       THROW();                                                                               \
     }                                                                                        \
@@ -2511,9 +2517,13 @@ resume:
 L_COUNTED:
   /* counting mode: the instruction at ip-1 runs only if the hook allows
    * (a fused one counts as the instructions it replaces) */
-  if (!count_weighted(vm, ip[-1])) {
-    SET_MODE();
-    THROW();
+  {
+    int adv = count_weighted(vm, ip[-1]);
+    if (adv >= 0) {
+      ip += adv;
+      SET_MODE();
+      THROW();
+    }
   }
   goto *labels[ip[-1]];
 #endif

@@ -2111,11 +2111,17 @@ resume:
     sp[-1] = out;
     NEXT();
   }
-  CASE(SET_PROP) {
+  /* SET_PROP_OWN / SET_INDEX_OWN: copy-on-write updates of a mutable local
+   * (value.h): the receiver was pushed by GET_LOCAL_BORROW and the result
+   * goes to SET_LOCAL of the same slot */
+  CASE(SET_PROP)
+  CASE(SET_PROP_OWN) {
+    bool own = ip[-1] == OP_SET_PROP_OWN;
     uint16_t k = READ_U16();
     Value out;
     SYNC();
-    if (!op_set_prop(vm, sp[-1], AS_STRING(consts[k]), sp[-2], &out)) THROW();
+    if (!(own ? op_set_prop_own : op_set_prop)(vm, sp[-1], AS_STRING(consts[k]), sp[-2], &out))
+      THROW();
     sp[-2] = out;
     sp--;
     NEXT();
@@ -2142,32 +2148,14 @@ resume:
     sp--;
     NEXT();
   }
-  CASE(SET_INDEX) {
-    Value out;
-    SYNC();
-    if (!op_set_index(vm, sp[-2], sp[-1], sp[-3], &out)) THROW();
-    sp[-3] = out;
-    sp -= 2;
-    NEXT();
-  }
-  /* copy-on-write updates of a mutable local (value.h): the receiver was
-   * pushed by GET_LOCAL_BORROW and the result goes to SET_LOCAL of the
-   * same slot */
+  CASE(SET_INDEX)
   CASE(SET_INDEX_OWN) {
+    bool own = ip[-1] == OP_SET_INDEX_OWN;
     Value out;
     SYNC();
-    if (!op_set_index_own(vm, sp[-2], sp[-1], sp[-3], &out)) THROW();
+    if (!(own ? op_set_index_own : op_set_index)(vm, sp[-2], sp[-1], sp[-3], &out)) THROW();
     sp[-3] = out;
     sp -= 2;
-    NEXT();
-  }
-  CASE(SET_PROP_OWN) {
-    uint16_t k = READ_U16();
-    Value out;
-    SYNC();
-    if (!op_set_prop_own(vm, sp[-1], AS_STRING(consts[k]), sp[-2], &out)) THROW();
-    sp[-2] = out;
-    sp--;
     NEXT();
   }
   CASE(PUSH_OWN) {

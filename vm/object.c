@@ -369,26 +369,38 @@ ObjDict *dict_new(Vm *vm, uint32_t cap)
 
 static bool dict_indexed(const ObjDict *d) { return d->index && d->icount == d->count; }
 
-static void dict_index_put(ObjDict *d, uint32_t h, uint32_t pos)
+/* The position indexes of dicts and sets: *icap (a power of two) slots
+ * holding position + 1 (0 = empty), linear probing, load at most 1/2. */
+static void hindex_put(uint32_t *index, uint32_t icap, uint32_t h, uint32_t pos)
 {
-  uint32_t mask = d->icap - 1;
+  uint32_t mask = icap - 1;
   uint32_t i = h & mask;
-  while (d->index[i]) i = (i + 1) & mask;
-  d->index[i] = pos + 1;
+  while (index[i]) i = (i + 1) & mask;
+  index[i] = pos + 1;
 }
 
-/* (Re)build the index with room for the entries at a load of at most 1/2. */
-static void dict_index_rebuild(Vm *vm, ObjDict *d)
+/* Make *index an empty index with room for [count] positions; false (the
+ * index untouched) for an absurd size, where the caller goes without. */
+static bool hindex_reset(Vm *vm, uint32_t **index, uint32_t *icap, uint32_t count)
 {
   uint64_t cap = 32;
-  while (cap < (uint64_t)d->count * 2 + 2) cap *= 2;
-  if (cap > UINT32_MAX / 2) return; /* absurd size: binary search only */
-  if (cap != d->icap) {
-    mem_free(vm, d->index, d->icap * sizeof(uint32_t));
-    d->index = mem_alloc(vm, (size_t)cap * sizeof(uint32_t));
-    d->icap = (uint32_t)cap;
+  while (cap < (uint64_t)count * 2 + 2) cap *= 2;
+  if (cap > UINT32_MAX / 2) return false;
+  if (cap != *icap) {
+    mem_free(vm, *index, *icap * sizeof(uint32_t));
+    *index = mem_alloc(vm, (size_t)cap * sizeof(uint32_t));
+    *icap = (uint32_t)cap;
   }
-  memset(d->index, 0, (size_t)cap * sizeof(uint32_t));
+  memset(*index, 0, (size_t)cap * sizeof(uint32_t));
+  return true;
+}
+
+static void dict_index_put(ObjDict *d, uint32_t h, uint32_t pos) { hindex_put(d->index, d->icap, h, pos); }
+
+/* (Re)build the index (absurd sizes: binary search only). */
+static void dict_index_rebuild(Vm *vm, ObjDict *d)
+{
+  if (!hindex_reset(vm, &d->index, &d->icap, d->count)) return;
   for (uint32_t i = 0; i < d->count; i++) dict_index_put(d, str_hash(d->entries[i].key), i);
   d->icount = d->count;
 }
@@ -690,24 +702,12 @@ static int64_t index_find(const ObjSet *s, Value v, uint32_t h)
   }
 }
 
-static void index_insert(ObjSet *s, uint32_t h, uint32_t pos)
-{
-  uint32_t mask = s->icap - 1;
-  uint32_t i = h & mask;
-  while (s->index[i]) i = (i + 1) & mask;
-  s->index[i] = pos + 1;
-}
+static void index_insert(ObjSet *s, uint32_t h, uint32_t pos) { hindex_put(s->index, s->icap, h, pos); }
 
-/* (Re)build the index with room for the items at a load of at most 1/2. */
+/* (Re)build the index (absurd sizes: stay linear). */
 static void index_rebuild(Vm *vm, ObjSet *s)
 {
-  uint64_t cap = 32;
-  while (cap < (uint64_t)s->count * 2 + 2) cap *= 2;
-  if (cap > UINT32_MAX / 2) return; /* absurd size: stay linear */
-  mem_free(vm, s->index, s->icap * sizeof(uint32_t));
-  s->index = mem_alloc(vm, (size_t)cap * sizeof(uint32_t));
-  memset(s->index, 0, (size_t)cap * sizeof(uint32_t));
-  s->icap = (uint32_t)cap;
+  if (!hindex_reset(vm, &s->index, &s->icap, s->count)) return;
   for (uint32_t i = 0; i < s->count; i++) index_insert(s, hash_value(s->items[i], 0), i);
   s->icount = s->count;
 }

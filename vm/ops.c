@@ -435,14 +435,21 @@ bool op_get_prop(Vm *vm, Value x, ObjString *name, bool optional, Value *out)
 
 /* ---- assignment (updated copies) ------------------------------------------ */
 
+/* The item position `l[i] = v` writes (a negative index counts from the
+ * end), or false with the out-of-bounds error set. */
+static bool list_store_pos(Vm *vm, const ObjList *l, int64_t i, int64_t *k)
+{
+  *k = i < 0 ? i + (int64_t)l->count : i;
+  if (*k >= 0 && *k < (int64_t)l->count) return true;
+  return err_runtime(vm, "Index %" PRId64 " out of bounds for list of length %" PRIu32, i, l->count);
+}
+
 bool op_set_index(Vm *vm, Value x, Value i, Value v, Value *out)
 {
   if (IS_LIST(x) && IS_INT(i)) {
     ObjList *l = AS_LIST(x);
-    int64_t k = i.as.i < 0 ? i.as.i + (int64_t)l->count : i.as.i;
-    if (k < 0 || k >= (int64_t)l->count)
-      return err_runtime(vm, "Index %" PRId64 " out of bounds for list of length %" PRIu32,
-                         i.as.i, l->count);
+    int64_t k;
+    if (!list_store_pos(vm, l, i.as.i, &k)) return false;
     ObjList *c = list_copy(vm, l);
     c->items[k] = v;
     *out = OBJ_VAL(c);
@@ -483,10 +490,8 @@ bool op_set_index_own(Vm *vm, Value x, Value i, Value v, Value *out)
   if (IS_OBJ(x) && x.as.o->owned) {
     if (IS_LIST(x) && IS_INT(i)) {
       ObjList *l = AS_LIST(x);
-      int64_t k = i.as.i < 0 ? i.as.i + (int64_t)l->count : i.as.i;
-      if (k < 0 || k >= (int64_t)l->count)
-        return err_runtime(vm, "Index %" PRId64 " out of bounds for list of length %" PRIu32,
-                           i.as.i, l->count);
+      int64_t k;
+      if (!list_store_pos(vm, l, i.as.i, &k)) return false;
       l->items[k] = v;
       *out = x;
       return true;

@@ -975,115 +975,6 @@ static SupJob *find_job(SupPool *p, pid_t pid)
   return NULL;
 }
 
-/* ------------------------------------------------------------ ready worker */
-
-/* The ready worker. With the zygote, a job's worker is normally cloned
- * ahead of time: right after a job is handed to a worker, the pool sends
- * the zygote the request for the next one (sup_zygote_request) and does
- * not wait; the zygote clones it while the pool and the jobs run, and the
- * child does every job-independent step of its start (process group,
- * parent-death signal, fds, signal handlers, the event writer) and blocks
- * reading its job frame on fd 3, named "harn-ready" (it is renamed
- * "harn-worker" when the frame arrives). The next job start takes it: no
- * round trip to the zygote and no clone on the job's critical path. The
- * reply (its pid) is read lazily (ready_settle): when the next job starts,
- * on SIGCHLD (before any sweep, so the ready worker is never mistaken for
- * a stray) and when the pool closes. A job started from sigchld_cb (the
- * next job of a batch, from on_done) sends its request only at the end of
- * sigchld_cb, after the sweep: a child cloned meanwhile, whose pid we do
- * not know yet, would look like a stray.
- * Invariants: at most one ready worker (or one outstanding request) per
- * pool; it runs no job code, holds no job and is not in the running list
- * (so "-j N" still bounds running jobs); the deadline of a job starts
- * when the job is handed over (job_spawn's t0); it is our child with a
- * parent-death SIGKILL like any worker; one found dead (SIGKILLed from
- * outside) is reaped as a stray and replaced by a direct spawn; the pool
- * SIGKILLs it before closing its pipes (it never sees EOF, so it prints
- * nothing) and reaps it in sup_pool_close. */
-enum { READY_NONE, READY_ASKED, READY_OK };
-
-static void ready_close_fds(SupPool *p)
-{
-  close(p->ready.job_w);
-  close(p->ready.ev_r);
-  p->ready.job_w = p->ready.ev_r = -1;
-  p->ready.pid = 0;
-  p->ready.state = READY_NONE;
-}
-
-/* The zygote failed with [rc] (not a transient clone failure): never ask
- * it again; workers are forked directly from now on. */
-static void zygote_drop(SupPool *p, int rc)
-{
-  fprintf(stderr, "harn: the worker zygote failed (%s); forking workers directly\n",
-          strerror(-rc));
-  close(p->zsock);
-  p->zsock = -1;
-}
-
-/* Read the reply to the outstanding request, if any. */
-static void ready_settle(SupPool *p)
-{
-  if (p->ready.state != READY_ASKED) return;
-  pid_t pid = 0;
-  int rc = sup_zygote_reply(p->zsock, &pid);
-  if (rc == 0) {
-    p->ready.pid = pid;
-    p->ready.state = READY_OK;
-    return;
-  }
-  ready_close_fds(p);
-  if (rc != -EAGAIN && rc != -ENOMEM) zygote_drop(p, rc);
-}
-
-/* Ask the zygote for the next job's worker (does not wait). */
-static void ready_request(SupPool *p)
-{
-  if (p->closing || p->zsock < 0 || p->ready.state != READY_NONE) return;
-  if (p->ready.hold) {
-    p->ready.wanted = true;
-    return;
-  }
-  int jw = -1, er = -1;
-  if (sup_zygote_request(p->zsock, &jw, &er) < 0) return; /* the next spawn finds out */
-  p->ready.job_w = jw;
-  p->ready.ev_r = er;
-  p->ready.state = READY_ASKED;
-}
-
-/* SIGKILL the ready worker and forget it (it is reaped as a stray). */
-static void ready_discard(SupPool *p)
-{
-  ready_settle(p);
-  if (p->ready.state != READY_OK) return;
-  kill(p->ready.pid, SIGKILL);
-  ready_close_fds(p);
-}
-
-/* Take the ready worker for a job: 0 and its pipes and pid, or -1 when
- * there is none (or it has died: it is reaped here). */
-static int ready_take(SupPool *p, int *job_w, int *ev_r, pid_t *pid)
-{
-  ready_settle(p);
-  if (p->ready.state != READY_OK) return -1;
-  siginfo_t si;
-  memset(&si, 0, sizeof si);
-  if (waitid(P_PID, (id_t)p->ready.pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0 &&
-      si.si_pid == p->ready.pid) {
-    int st;
-    waitpid(p->ready.pid, &st, WNOHANG);
-    ready_close_fds(p);
-    return -1;
-  }
-  *job_w = p->ready.job_w;
-  *ev_r = p->ready.ev_r;
-  *pid = p->ready.pid;
-  p->ready.job_w = p->ready.ev_r = -1;
-  p->ready.pid = 0;
-  p->ready.state = READY_NONE;
-  return 0;
-}
-
 /* Whole-tree kill, part 2 (docs/sandbox.md "Guarantees"). We are a child
  * subreaper, so every process a job started whose parent has died comes
  * back to us, whatever its process group or session (setsid does not
@@ -1118,7 +1009,6 @@ static void sweep_strays(SupPool *p)
     if (end == s) break;
     s = end;
     if (pid <= 0 || pid == p->zpid || find_job(p, (pid_t)pid)) continue;
-    if (p->ready.state == READY_OK && pid == p->ready.pid) continue;
     kill((pid_t)pid, SIGKILL);
   }
 }
@@ -1126,8 +1016,6 @@ static void sweep_strays(SupPool *p)
 static void sigchld_cb(uv_signal_t *h, int signum)
 {
   SupPool *p = container_of(h, SupPool, sigchld);
-  ready_settle(p); /* know the ready worker's pid before any sweep */
-  p->ready.hold = true;
   SupJob *j = p->running;
   bool strays = false, ended = false;
   while (j) {
@@ -1151,8 +1039,6 @@ static void sigchld_cb(uv_signal_t *h, int signum)
     if (w) {
       dispatch(w, EV_EXIT, 0);
     } else {
-      /* the ready worker died (killed from outside): forget it */
-      if (p->ready.state == READY_OK && si.si_pid == p->ready.pid) ready_close_fds(p);
       int st;
       waitpid(si.si_pid, &st, WNOHANG);
       strays = true;
@@ -1160,11 +1046,6 @@ static void sigchld_cb(uv_signal_t *h, int signum)
   }
   /* A job ended or a stray died: what they left behind is now ours. */
   if (strays || ended) sweep_strays(p);
-  p->ready.hold = false;
-  if (p->ready.wanted) {
-    p->ready.wanted = false;
-    ready_request(p);
-  }
 }
 
 /* ------------------------------------------------------------------ start */
@@ -1198,12 +1079,14 @@ static int spawn_one(SupPool *p, int *job_w, int *ev_r, pid_t *pid)
       p->zpid = 0;
     }
   }
-  if (p->entry && ready_take(p, job_w, ev_r, pid) == 0) return 0;
   if (p->entry && p->zsock >= 0) {
     int rc = sup_zygote_spawn(p->zsock, job_w, ev_r, pid);
     if (rc == 0 || rc == -EAGAIN || rc == -ENOMEM) return rc;
     /* The zygote is gone or broken: never ask it again. */
-    zygote_drop(p, rc);
+    fprintf(stderr, "harn: the worker zygote failed (%s); forking workers directly\n",
+            strerror(-rc));
+    close(p->zsock);
+    p->zsock = -1;
   }
   return sup_spawn_worker(p->argv, p->entry, job_w, ev_r, pid);
 }
@@ -1322,8 +1205,6 @@ static void job_spawn(SupJob *j)
   uv_read_start((uv_stream_t *)&j->ev_pipe, alloc_cb, read_cb);
   j->ev_reading = true;
   if (j->spec.timeout_ms > 0) arm_timer(j, j->spec.timeout_ms - (sup_now_ms() - j->t0));
-  /* The job has its worker and frame: have the next one cloned meanwhile. */
-  if (p->entry) ready_request(p);
 }
 
 void sup_pool_cancel_all(SupPool *p, int sig)
@@ -1358,7 +1239,6 @@ int sup_pool_init(SupPool *p, uv_loop_t *loop, const SupPoolConfig *cfg, const S
 {
   memset(p, 0, sizeof *p);
   p->zsock = -1;
-  p->ready.job_w = p->ready.ev_r = -1;
   p->tfd = -1;
   p->loop = loop;
   p->cfg = *cfg;
@@ -1411,7 +1291,6 @@ void sup_pool_close(SupPool *p)
     uv_close((uv_handle_t *)&p->tpoll, tpoll_closed);
     p->tpoll_open = false;
   }
-  ready_discard(p); /* before its pipes close: it must not see EOF */
   if (p->zsock >= 0) {
     close(p->zsock); /* EOF: the zygote exits at once */
     p->zsock = -1;

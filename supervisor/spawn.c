@@ -10,9 +10,7 @@
  *     wrk_main in it (worker/zygote.c explains why and how). No exec per
  *     job: the dynamic loader was ~85% of a trivial job's cost; and no fork
  *     of the supervisor per job: each fork made the supervisor pay
- *     copy-on-write faults on every page it wrote afterwards. The pool
- *     normally asks one worker ahead (sup_zygote_request now, the reply
- *     with sup_zygote_reply later: pool.c "The ready worker");
+ *     copy-on-write faults on every page it wrote afterwards;
  *   - in-process fork (the fallback when the zygote cannot be started or
  *     has died): fork, then call the worker's entry point (wrk_main) in the
  *     child and _exit with its result. The child is the same harn image the
@@ -254,7 +252,7 @@ int sup_zygote_start(int *sock_out, pid_t *pid_out)
   return 0;
 }
 
-int sup_zygote_request(int sock, int *job_w, int *ev_r)
+int sup_zygote_spawn(int sock, int *job_w, int *ev_r, pid_t *pid_out)
 {
   int jp[2] = {-1, -1}, ep[2] = {-1, -1};
   int err = 0;
@@ -288,11 +286,25 @@ int sup_zygote_request(int sock, int *job_w, int *ev_r)
     err = w < 0 ? -errno : -EPIPE;
     goto fail;
   }
-  /* The zygote has its own copies now (in flight or received). */
+  int32_t reply = 0;
+  ssize_t r;
+  do r = recv(sock, &reply, sizeof reply, 0);
+  while (r < 0 && errno == EINTR);
+  if (r != (ssize_t)sizeof reply) {
+    err = r < 0 ? -errno : -EPIPE; /* EOF: the zygote is gone */
+    goto fail;
+  }
+  if (reply <= 0) {
+    err = reply < 0 ? (int)reply : -EPROTO;
+    goto fail;
+  }
+  pid_t pid = (pid_t)reply;
+  setpgid(pid, pid); /* it is our child (CLONE_PARENT); it does the same */
   close(jp[0]);
   close(ep[1]);
   *job_w = jp[1];
   *ev_r = ep[0];
+  *pid_out = pid;
   return 0;
 
 fail:
@@ -301,33 +313,4 @@ fail:
     if (ep[i] >= 0) close(ep[i]);
   }
   return err;
-}
-
-int sup_zygote_reply(int sock, pid_t *pid_out)
-{
-  int32_t reply = 0;
-  ssize_t r;
-  do r = recv(sock, &reply, sizeof reply, 0);
-  while (r < 0 && errno == EINTR);
-  if (r != (ssize_t)sizeof reply) return r < 0 ? -errno : -EPIPE; /* EOF: the zygote is gone */
-  if (reply <= 0) return reply < 0 ? (int)reply : -EPROTO;
-  pid_t pid = (pid_t)reply;
-  setpgid(pid, pid); /* it is our child (CLONE_PARENT); it does the same */
-  *pid_out = pid;
-  return 0;
-}
-
-int sup_zygote_spawn(int sock, int *job_w, int *ev_r, pid_t *pid_out)
-{
-  int jw = -1, er = -1;
-  int rc = sup_zygote_request(sock, &jw, &er);
-  if (rc == 0) rc = sup_zygote_reply(sock, pid_out);
-  if (rc < 0) {
-    if (jw >= 0) close(jw);
-    if (er >= 0) close(er);
-    return rc;
-  }
-  *job_w = jw;
-  *ev_r = er;
-  return 0;
 }

@@ -61,16 +61,6 @@ int sup_zygote_start(int *sock, pid_t *pid);
  * sup_spawn_worker (the worker is our child). A negative errno on failure;
  * -EPIPE (or another socket error) means the zygote is gone. */
 int sup_zygote_spawn(int sock, int *job_w, int *ev_r, pid_t *pid);
-/* sup_zygote_spawn in two halves, so that the zygote clones while we do
- * something else (pool.c "The ready worker"). sup_zygote_request sends one
- * request with a fresh pair of pipes: *job_w and *ev_r are our ends (the
- * worker's, once it exists), or a negative errno with nothing left open.
- * sup_zygote_reply reads the answer to the oldest outstanding request
- * (blocking; the zygote answers right after its clone): 0 and *pid (our
- * child, its group set), or a negative errno -- then the worker does not
- * exist and the caller closes the pipes of that request. */
-int sup_zygote_request(int sock, int *job_w, int *ev_r);
-int sup_zygote_reply(int sock, pid_t *pid);
 
 /* ------------------------------------------------------------------ JSON */
 
@@ -204,12 +194,6 @@ struct SupPool {
   pid_t zpid;           /* the zygote, 0 when none */
   bool zygote_tried;    /* started once (it is not restarted) */
   long nspawned;        /* spawns before the zygote was tried */
-  struct {              /* the ready worker (pool.c "The ready worker") */
-    int state;          /* READY_NONE, READY_ASKED (reply unread), READY_OK */
-    pid_t pid;          /* READY_OK: our child, blocked reading its job */
-    int job_w, ev_r;    /* our ends of its pipes (ASKED and OK) */
-    bool hold, wanted;  /* in sigchld_cb: the request waits for its end */
-  } ready;
   uv_signal_t sigchld;
   SupJob *running;      /* doubly linked list of jobs not yet reaped */
   int nrunning;         /* jobs started and not yet done (on_done not run) */

@@ -70,7 +70,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
@@ -677,8 +676,6 @@ static void stop_flusher(Writer *w)
   if (have) pthread_join(w->flusher, NULL);
 }
 
-bool wrk_ready_named;
-
 static int parse_fd(const char *s)
 {
   char *end;
@@ -743,11 +740,6 @@ int wrk_main(int argc, char **argv)
   }
   ipc_decoder_free(dec);
   close(job_fd);
-  /* The job starts now: a worker may have waited for it, ready, since its
-   * clone (supervisor/pool.c "The ready worker"). */
-  if (wrk_ready_named) prctl(PR_SET_NAME, "harn-worker");
-  t0 = mono_ns();
-  w.t0 = t0;
   const IpcJob *job = &msg.u.job;
   w.job = msg.job;
   w.attempt = msg.attempt;
@@ -854,10 +846,6 @@ int wrk_main(int argc, char **argv)
   pthread_mutex_unlock(&w.mu);
   stop_flusher(&w);
   close(ev_fd);
-  /* A zygote's child _exits right after this: freeing would only write to
-   * (and copy) allocator pages and delay the exit the supervisor waits for
-   * to start the next job (supervisor/pool.c "The ready worker"). */
-  if (wrk_ready_named) return broken ? WRK_EXIT_IO : WRK_EXIT_OK;
 
   sig_vm = NULL;
   vm_free(vm);

@@ -18,8 +18,6 @@
 #ifndef HARN_WORKER_H
 #define HARN_WORKER_H
 
-#include <stdbool.h>
-
 /* Exit codes of `harn worker` (a final frame was sent only with 0). */
 #define WRK_EXIT_OK 0         /* the final frame was written */
 #define WRK_EXIT_USAGE 100    /* bad arguments, or fd 3 / fd 4 not open */
@@ -32,12 +30,6 @@
  * `harn worker --zygote` (wrk_zygote_main on WRK_ZYGOTE_FD).
  * Returns the process exit code (one of WRK_EXIT_*). */
 int wrk_main(int argc, char **argv);
-
-/* Set (by the zygote's child, before wrk_main) when the process was
- * started ahead of its job, named "harn-ready": wrk_main renames it
- * "harn-worker" once its job frame has arrived. Its clocks (the envelope
- * times, wall_ms) start at that moment either way. */
-extern bool wrk_ready_named;
 
 /* Run one trivial job in this process, with nothing read or written: the
  * zygote calls it once before it serves, so that the allocator's caches

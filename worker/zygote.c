@@ -49,12 +49,7 @@
  * supervisor is already gone), fds 0-1 /dev/null (inherited from the
  * zygote), 2 stderr, 3 job pipe, 4 event pipe, 5..8 the shared namespaces
  * (when made; the worker closes them in lock_down), nothing else open; name
- * "harn-ready" (wrk_ready_named: wrk_main renames it "harn-worker" when its
- * job frame arrives, and skips the frees before its _exit); then wrk_main()
- * and _exit with its code. The supervisor usually asks for a worker ahead of
- * its job (supervisor/pool.c "The ready worker"): the child then does all
- * of the above and wrk_main's job-independent start, and waits in the read
- * of its job frame, which costs nothing here. The raw clone
+ * "harn-worker"; then wrk_main() and _exit with its code. The raw clone
  * runs no fork handlers: this is safe because the zygote is single-threaded
  * and never inside the allocator when it clones. glibc's cached thread id
  * in the child is the zygote's; glibc's pthread_kill and raise use the
@@ -117,9 +112,7 @@ static void child_main(const ChildArg *a)
 #else
   for (int fd = FIRST_FREE_FD; fd < 1024; fd++) close(fd);
 #endif
-  /* Ready, not yet a worker: wrk_main renames it when its job arrives. */
-  prctl(PR_SET_NAME, "harn-ready");
-  wrk_ready_named = true;
+  prctl(PR_SET_NAME, "harn-worker");
   static char name[] = "worker";
   char *argv[] = {name, NULL};
   _exit(wrk_main(1, argv));

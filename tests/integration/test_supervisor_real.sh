@@ -8,9 +8,7 @@
 # (exit 130), a directory batch with a results file, a deadline that
 # passes during worker start-up, and the process model of the default
 # (zygote) spawn: workers are the supervisor's children in their own
-# groups, nothing is left behind, and losing the zygote loses no job; the
-# ready worker (cloned ahead of its job: deadline from the hand-over, none
-# left behind, ready workers killed from outside are replaced).
+# groups, nothing is left behind, and losing the zygote loses no job.
 set -u
 HARN_BIN=${HARN_BIN:-$(dirname "$0")/../../build/harn}
 [ -x "$HARN_BIN" ] || { echo "FAIL: no harn binary at $HARN_BIN"; exit 1; }
@@ -154,7 +152,7 @@ nzyg=$(echo "$kids" | awk '$3 == "harn-zygote"' | wc -l)
 kill -INT "$bp"
 wait "$bp"
 sleep 0.2
-left=$(ps -o pid=,comm= --ppid "$bp" 2>/dev/null; pgrep -f "harn-zygote|harn-worker|harn-ready" -P "$bp" 2>/dev/null)
+left=$(ps -o pid=,comm= --ppid "$bp" 2>/dev/null; pgrep -f "harn-zygote|harn-worker" -P "$bp" 2>/dev/null)
 [ -z "$left" ] && pass "after the batch: no worker and no zygote left" || fail "left behind: $left"
 
 # The zygote dies mid-batch: the remaining jobs are forked directly. (The
@@ -182,59 +180,6 @@ wait "$rp"
 
 HARN_NO_ZYGOTE=1 "$HARN_BIN" batch hello.harn z1.harn -j 2 --results nz.out --no-bar
 check "HARN_NO_ZYGOTE=1: workers forked directly" nz.out "len(rs)==2 and all(x['status']=='ok' and x['output']=='hello\n' for x in rs)"
-
-# --- the ready worker (supervisor/pool.c "The ready worker") ---------------------
-# While a batch runs, the zygote has cloned the next job's worker ahead: a
-# "harn-ready" child of the supervisor in its own group, blocked on its job.
-cat > nap.harn <<'EOF'
-pipeline main(task) {
-  sleep(1s)
-  return 7
-}
-EOF
-cat > quick.harn <<'EOF'
-pipeline main(task) {
-  sleep(100ms)
-  return 8
-}
-EOF
-printf '%s\n' '{"id":"r0","file":"hello.harn"}' '{"id":"r1","file":"nap.harn"}' \
-  '{"id":"r2","file":"quick.harn","timeout":"400ms"}' > ready.jsonl
-"$HARN_BIN" batch ready.jsonl -j 1 --results ready.out --no-bar &
-bp=$!
-sleep 0.5
-kids=$(ps -o pid=,pgid=,comm= --ppid "$bp")
-nready=$(echo "$kids" | awk '$3 == "harn-ready" && $1 == $2' | wc -l)
-nwork=$(echo "$kids" | awk '$3 == "harn-worker"' | wc -l)
-[ "$nready" = 1 ] && [ "$nwork" = 1 ] && pass "a ready worker waits for the next job, in its own group (-j 1: one worker)" \
-  || fail "ready worker: $(echo $kids)"
-wait "$bp"
-# r2's worker was cloned ~1 s before its job: its deadline (400 ms) and its
-# clocks start at the hand-over, not at the clone.
-check "ready worker: the deadline and clocks start when the job is handed over" ready.out \
-  "[x['id'] for x in rs]==['r0','r1','r2'] and [x['status'] for x in rs]==['ok']*3 and rs[2]['value']==8 and 90 <= rs[2]['duration_ms'] < 400"
-sleep 0.1
-left=$(pgrep -f "harn-zygote|harn-worker|harn-ready" -P "$bp" 2>/dev/null; ps -o pid= --ppid "$bp" 2>/dev/null)
-[ -z "$left" ] && pass "after the batch: no ready worker left" || fail "left behind: $left"
-
-# Ready workers SIGKILLed from outside, at random: each is replaced, and the
-# jobs still run (a worker killed in the instant it is handed its job is a
-# crashed/signal:SIGKILL record, as any worker killed mid-job).
-for i in $(seq 1 300); do printf '{"id":"q%d","file":"hello.harn"}\n' "$i"; done > rk.jsonl
-"$HARN_BIN" batch rk.jsonl -j 2 --results rk.out --no-bar 2> rk.err &
-bp=$!
-kills=0
-while kill -0 "$bp" 2>/dev/null; do
-  for p in $(pgrep -x harn-ready -P "$bp"); do kill -KILL "$p" 2>/dev/null && kills=$((kills + 1)); done
-  sleep 0.002
-done
-wait "$bp"
-echo "   ($kills ready workers killed)"
-check "ready workers killed at random: one record per job, all ok but SIGKILLed ones" rk.out \
-  "len(rs)==300 and len(set(x['id'] for x in rs))==300 and all(x['status']=='ok' or x['reason']=='signal:SIGKILL' for x in rs) and sum(x['status']=='ok' for x in rs) >= 270"
-[ ! -s rk.err ] && pass "ready workers killed: nothing on stderr" || fail "stderr: $(head -3 rk.err)"
-zombies=$(ps -eo stat=,ppid= | awk -v p="$bp" '$1 ~ /^Z/ && $2 == p' | wc -l)
-[ "$zombies" = 0 ] && pass "ready workers killed: no zombie" || fail "$zombies zombies"
 
 echo "$fails failed"
 [ "$fails" = 0 ]

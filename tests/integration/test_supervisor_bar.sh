@@ -9,28 +9,18 @@
 # --no-bar silences it on a tty; it is off by default when stderr is not a
 # tty and --bar forces it there; the results file is the same either way.
 set -u
-HARN_BIN=${HARN_BIN:-$(dirname "$0")/../../build/harn}
-FAKE=$(dirname "$HARN_BIN")/fake_worker
-[ -x "$HARN_BIN" ] && [ -x "$FAKE" ] || { echo "FAIL: need harn and fake_worker"; exit 1; }
-command -v python3 >/dev/null || { echo "FAIL: python3 is needed"; exit 1; }
+. "$(dirname "$0")/lib.sh"
+lib_init fake python
 if ! command -v script >/dev/null; then
   echo "skip: script(1) is not installed"
   echo "0 failed"
   exit 0
 fi
 export HARN_WORKER_CMD=$FAKE
-
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-cd "$T"
 echo "// fake worker mode slow" > slow.harn
 echo "// fake worker mode segv" > segv.harn
 for i in $(seq 1 11); do printf '{"id":"b%d","file":"slow.harn"}\n' "$i"; done > bar.jsonl
 printf '{"id":"bad","file":"segv.harn"}\n' >> bar.jsonl
-
-fails=0
-pass() { echo "ok   - $1"; }
-fail() { echo "FAIL - $1"; fails=$((fails + 1)); }
 
 # check NAME FILE PYTHON-EXPR: EXPR over t = the captured terminal text.
 check() {
@@ -74,5 +64,4 @@ a, b = ([(r["id"], r["status"]) for r in map(json.loads, open(p))] for p in sys.
 sys.exit(0 if sorted(a) == sorted(b) else 1)
 EOF
 
-echo "$fails failed"
-[ "$fails" = 0 ]
+lib_finish

@@ -12,39 +12,12 @@
 # resume, joblog, Ctrl-C on batch (a record per started job, no worker
 # left, exit 130), and usage errors.
 set -u
-HARN_BIN=${HARN_BIN:-$(dirname "$0")/../../build/harn}
-FAKE=$(dirname "$HARN_BIN")/fake_worker
-[ -x "$HARN_BIN" ] || { echo "FAIL: no harn binary at $HARN_BIN"; exit 1; }
-[ -x "$FAKE" ] || { echo "FAIL: no fake_worker at $FAKE"; exit 1; }
-command -v python3 >/dev/null || { echo "FAIL: python3 is needed"; exit 1; }
+. "$(dirname "$0")/lib.sh"
+lib_init fake python
 export HARN_WORKER_CMD=$FAKE
-
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-cd "$T"
 for m in ok exitcode error coop ignore sleep garbage biglen exit0 partial segv flood finalhang slow flaky; do
   echo "// fake worker mode $m" > "$m.harn"
 done
-
-fails=0
-pass() { echo "ok   - $1"; }
-fail() { echo "FAIL - $1"; fails=$((fails + 1)); }
-
-# check NAME FILE PYTHON-EXPR: evaluate EXPR with r = the JSON record in FILE
-# (first line), or rs = all records when FILE has several lines.
-check() {
-  local name=$1 file=$2 expr=$3
-  if python3 - "$file" "$expr" <<'EOF'
-import json, sys
-rs = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
-r = rs[0] if rs else None
-ok = eval(sys.argv[2])
-if not ok:
-    print("   records:", json.dumps(rs)[:2000])
-sys.exit(0 if ok else 1)
-EOF
-  then pass "$name"; else fail "$name"; fi
-}
 
 sig_at() { echo "[s['at_ms'] for s in r['signals'] if s['sig']=='$1']"; }
 
@@ -178,5 +151,4 @@ check "Ctrl-C on run: cancelled/cancel with SIGINT" rc.json \
 "$HARN_BIN" run ok.harn --input '{bad' 2>/dev/null; rc=$?
 [ "$rc" = 2 ] && pass "bad --input JSON: exit 2" || fail "bad --input rc=$rc"
 
-echo "$fails failed"
-[ "$fails" = 0 ]
+lib_finish

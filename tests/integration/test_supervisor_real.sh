@@ -10,31 +10,8 @@
 # (zygote) spawn: workers are the supervisor's children in their own
 # groups, nothing is left behind, and losing the zygote loses no job.
 set -u
-HARN_BIN=${HARN_BIN:-$(dirname "$0")/../../build/harn}
-[ -x "$HARN_BIN" ] || { echo "FAIL: no harn binary at $HARN_BIN"; exit 1; }
-command -v python3 >/dev/null || { echo "FAIL: python3 is needed"; exit 1; }
-unset HARN_WORKER_CMD
-
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-cd "$T"
-
-fails=0
-pass() { echo "ok   - $1"; }
-fail() { echo "FAIL - $1"; fails=$((fails + 1)); }
-check() {
-  local name=$1 file=$2 expr=$3
-  if python3 - "$file" "$expr" <<'EOF'
-import json, sys
-rs = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
-r = rs[0] if rs else None
-ok = eval(sys.argv[2])
-if not ok:
-    print("   records:", json.dumps(rs)[:2000])
-sys.exit(0 if ok else 1)
-EOF
-  then pass "$name"; else fail "$name"; fi
-}
+. "$(dirname "$0")/lib.sh"
+lib_init python
 
 cat > hello.harn <<'EOF'
 pipeline main(task) {
@@ -181,5 +158,4 @@ wait "$rp"
 HARN_NO_ZYGOTE=1 "$HARN_BIN" batch hello.harn z1.harn -j 2 --results nz.out --no-bar
 check "HARN_NO_ZYGOTE=1: workers forked directly" nz.out "len(rs)==2 and all(x['status']=='ok' and x['output']=='hello\n' for x in rs)"
 
-echo "$fails failed"
-[ "$fails" = 0 ]
+lib_finish

@@ -14,22 +14,14 @@
 # hidden HARN_SUP_STATS=1 switch makes batch print its open fd count and
 # whether any child is left: the fd count must equal that of a 1-job batch.
 set -u
-HARN_BIN=${HARN_BIN:-$(dirname "$0")/../../build/harn}
-FAKE=$(dirname "$HARN_BIN")/fake_worker
-[ -x "$HARN_BIN" ] && [ -x "$FAKE" ] || { echo "FAIL: need harn and fake_worker"; exit 1; }
+. "$(dirname "$0")/lib.sh"
+lib_init fake
 export HARN_WORKER_CMD=$FAKE
 N=${HARN_SCALE_JOBS:-${SCALE_JOBS:-10000}}
 
-T=$(mktemp -d)
-[ -n "${KEEP_TMP:-}" ] || trap 'rm -rf "$T"' EXIT
-cd "$T"
 echo "// trivial" > ok.harn
 for i in $(seq 1 "$N"); do printf '{"id":"t%d","file":"ok.harn"}\n' "$i"; done > big.jsonl
 printf '{"id":"one","file":"ok.harn"}\n' > one.jsonl
-
-fails=0
-pass() { echo "ok   - $1"; }
-fail() { echo "FAIL - $1"; fails=$((fails + 1)); }
 
 HARN_SUP_STATS=1 "$HARN_BIN" batch one.jsonl -j 2 --results one.out --no-bar 2> one.err
 base=$(sed -n 's/^harn-stats: fds=\([0-9]*\).*/\1/p' one.err)
@@ -66,5 +58,4 @@ end=$(sed -n 's/^harn-stats: fds=\([0-9]*\) children=\(.*\)$/\1 \2/p' big.err)
 [ "$end" = "$base none" ] && pass "after the batch: same fds as a 1-job batch ($base), no child left" \
   || fail "after the batch: '$end' (expected '$base none')"
 
-echo "$fails failed"
-[ "$fails" = 0 ]
+lib_finish

@@ -226,6 +226,30 @@ typedef struct Writer {
                            frames" at the top): written with the next frame */
 } Writer;
 
+/* A writer of frames to [fd] (its condition variable waits on
+ * CLOCK_MONOTONIC, the flusher's clock). */
+static void writer_init(Writer *w, int fd)
+{
+  memset(w, 0, sizeof *w);
+  pthread_mutex_init(&w->mu, NULL);
+  pthread_condattr_t ca;
+  pthread_condattr_init(&ca);
+  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+  pthread_cond_init(&w->cv, &ca);
+  pthread_condattr_destroy(&ca);
+  w->fd = fd;
+}
+
+/* Free what writer_init and the frames made (the flusher is stopped). */
+static void writer_free(Writer *w)
+{
+  buf_free(&w->pending);
+  buf_free(&w->frame);
+  buf_free(&w->held);
+  pthread_cond_destroy(&w->cv);
+  pthread_mutex_destroy(&w->mu);
+}
+
 static IpcEnvelope next_env(Writer *w)
 {
   IpcEnvelope e = {w->job, w->attempt, w->seq, (double)(mono_ns() - w->t0) / 1e6};
@@ -622,10 +646,7 @@ void wrk_warm_up(void)
   buf_free(&jf);
   /* a writer that sends nothing */
   Writer w;
-  memset(&w, 0, sizeof w);
-  pthread_mutex_init(&w.mu, NULL);
-  pthread_cond_init(&w.cv, NULL);
-  w.fd = -1;
+  writer_init(&w, -1);
   w.broken = true;
   w.job = msg.job;
   w.attempt = msg.attempt;
@@ -656,11 +677,7 @@ void wrk_warm_up(void)
     vm_free(vm);
   }
   ipc_msg_free(&msg);
-  buf_free(&w.pending);
-  buf_free(&w.frame);
-  buf_free(&w.held);
-  pthread_cond_destroy(&w.cv);
-  pthread_mutex_destroy(&w.mu);
+  writer_free(&w);
 }
 
 /* ---- entry point ---------------------------------------------------------------- */
@@ -710,14 +727,7 @@ int wrk_main(int argc, char **argv)
   install_signals();
 
   Writer w;
-  memset(&w, 0, sizeof w);
-  pthread_mutex_init(&w.mu, NULL);
-  pthread_condattr_t ca;
-  pthread_condattr_init(&ca);
-  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-  pthread_cond_init(&w.cv, &ca);
-  pthread_condattr_destroy(&ca);
-  w.fd = ev_fd;
+  writer_init(&w, ev_fd);
   w.t0 = t0;
   sigset_t unblock = old;
   sigdelset(&unblock, SIGTERM);
@@ -850,10 +860,6 @@ int wrk_main(int argc, char **argv)
   sig_vm = NULL;
   vm_free(vm);
   ipc_msg_free(&msg);
-  buf_free(&w.pending);
-  buf_free(&w.frame);
-  buf_free(&w.held);
-  pthread_cond_destroy(&w.cv);
-  pthread_mutex_destroy(&w.mu);
+  writer_free(&w);
   return broken ? WRK_EXIT_IO : WRK_EXIT_OK;
 }

@@ -34,17 +34,19 @@
  * Scheduling: a FIFO ready queue. A task runs until it blocks
  * (sched_block); the blocked task then runs the next ready task, or, with
  * none ready, sleeps in poll() (no descriptors: a host signal interrupts
- * it, and each sleep is at most WAIT_SLICE_MS) until the earliest timer (sleep end, select timeout,
- * deadline, in-flight grace of a host cancellation). With
- * VmConfig.fake_sleep the clock is virtual and jumps to the next timer.
+ * it, and each sleep is at most WAIT_SLICE_MS) until the earliest timer
+ * (sleep end, select timeout, deadline, in-flight grace of a host
+ * cancellation). With VmConfig.fake_sleep the clock is virtual and jumps
+ * to the next timer.
  * Waits re-check their condition after every wake (wakes may be spurious),
  * so waking is a broadcast to a WaitList -- except for mutexes (and the
  * sync_* primitives and mailboxes of builtins.c), which are FIFO: a
  * waiter stays queued until granted, only the first may take the
- * resource, and a release wakes just that one (sched_wake_first). When nothing can ever wake any
- * task in a standalone run (no timer, not supervised) the blocked task
- * fails with `Runtime error: deadlock: every task is blocked` instead of
- * hanging; a supervised worker waits for its job deadline (RUNTIME.md 6).
+ * resource, and a release wakes just that one (sched_wake_first). When
+ * nothing can ever wake any task in a standalone run (no timer, not
+ * supervised) the blocked task fails with `Runtime error: deadlock: every
+ * task is blocked` instead of hanging; a supervised worker waits for its
+ * job deadline (RUNTIME.md 6).
  *
  * Tasks: spawn queues the task (it starts when the spawner next
  * suspends); its output (stdout) goes to its own buffer, appended to the

@@ -2241,6 +2241,7 @@ typedef struct BiPermit {
   int prim;                   /* index into prims */
   int64_t n;                  /* permits taken */
   bool write;
+  uint64_t owner;             /* the task that took it (released if cancelled) */
 } BiPermit;
 
 typedef struct BiMailbox {
@@ -2332,13 +2333,23 @@ static const NativeVtbl registry_vt = {
 };
 
 /* The run's registry, created on first use in the hidden global. */
-static BiRegistry *registry(Vm *vm)
+/* The registry, or NULL when the program never made it. */
+static BiRegistry *registry_if_any(Vm *vm)
 {
   int g = interp_global_index(vm, REGISTRY_GLOBAL, sizeof REGISTRY_GLOBAL - 1);
   Global *gl = &vm->interp->globals[g];
   if (IS_NATIVE(gl->value) && AS_NATIVE(gl->value)->vt == &registry_vt)
     return AS_NATIVE(gl->value)->data;
-  BiRegistry *r = mem_alloc(vm, sizeof *r);
+  return NULL;
+}
+
+static BiRegistry *registry(Vm *vm)
+{
+  BiRegistry *r = registry_if_any(vm);
+  if (r) return r;
+  int g = interp_global_index(vm, REGISTRY_GLOBAL, sizeof REGISTRY_GLOBAL - 1);
+  Global *gl = &vm->interp->globals[g];
+  r = mem_alloc(vm, sizeof *r);
   memset(r, 0, sizeof *r);
   r->next_permit = 1;
   gl->value = OBJ_VAL(native_new(vm, &registry_vt, r, sizeof *r));
@@ -2433,6 +2444,7 @@ static bool sync_acquire(Vm *vm, const char *fn, BiSyncKind kind, const char *na
   pm->prim = i;
   pm->n = n;
   pm->write = kind == SYNC_RWLOCK && write;
+  pm->owner = sched_current_id(vm);
   ObjDict *d = dict_new(vm, 3);
   dict_set_cstr(vm, d, "id", val_int(pm->id));
   dict_set_cstr(vm, d, "kind", cstr_val(vm, sync_kind_names[kind]));
@@ -2473,6 +2485,18 @@ static bool bi_sync_gate_acquire(Vm *vm, int argc, Value *argv, Value *out)
                       limit, 1, false, out);
 }
 
+/* Give back outstanding permit [i] and wake the first waiter. */
+static void permit_release(Vm *vm, BiRegistry *r, int i)
+{
+  BiPermit *pm = &r->permits[i];
+  BiSyncPrim *sp = &r->prims[pm->prim];
+  if (pm->write) sp->writer = false;
+  else sp->held -= pm->n;
+  sp->released++;
+  sched_wake_first(vm, &sp->waiters);
+  r->permits[i] = r->permits[--r->npermits];
+}
+
 static bool bi_sync_release(Vm *vm, int argc, Value *argv, Value *out)
 {
   Value p = arg(argc, argv, 0), idv;
@@ -2480,17 +2504,19 @@ static bool bi_sync_release(Vm *vm, int argc, Value *argv, Value *out)
     return err_throw_str(vm, "sync_release: argument must be a permit from sync_*_acquire");
   BiRegistry *r = registry(vm);
   for (int i = 0; i < r->npermits; i++) {
-    BiPermit *pm = &r->permits[i];
-    if (pm->id != AS_INT(idv)) continue;
-    BiSyncPrim *sp = &r->prims[pm->prim];
-    if (pm->write) sp->writer = false;
-    else sp->held -= pm->n;
-    sp->released++;
-    sched_wake_first(vm, &sp->waiters);
-    r->permits[i] = r->permits[--r->npermits];
+    if (r->permits[i].id != AS_INT(idv)) continue;
+    permit_release(vm, r, i);
     return ret_bool(out, true);
   }
   return ret_bool(out, false);
+}
+
+void sync_release_task_permits(Vm *vm, uint64_t id)
+{
+  BiRegistry *r = id ? registry_if_any(vm) : NULL;
+  if (!r) return;
+  for (int i = r->npermits - 1; i >= 0; i--)
+    if (r->permits[i].owner == id) permit_release(vm, r, i);
 }
 
 static Value sync_metrics_of(Vm *vm, BiSyncPrim *p)

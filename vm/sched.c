@@ -520,8 +520,10 @@ static void task_abandon(Vm *vm, Task *t)
     sched_wake_all(vm, &t->waiters);
   } else {
     t->abandon = true;
-    /* its open steps end now: the task may never run again (RUNTIME.md 6) */
+    /* its open steps end and its sync_* permits are released now: the task
+     * may never run again (RUNTIME.md 6) */
     steps_close_fiber(vm, t->ctx.st.frames, "task cancelled");
+    sync_release_task_permits(vm, t->id);
     make_ready(s, t);
   }
   cancel_descendants(vm, t, t->id);
@@ -780,6 +782,12 @@ bool sched_bi_cancel(Vm *vm, int argc, Value *argv, Value *out)
   *out = NIL_VAL;
   if (t) task_abandon(vm, t);
   return true;
+}
+
+uint64_t sched_current_id(Vm *vm)
+{
+  Sched *s = S(vm);
+  return s && s->current ? s->current->id : 0;
 }
 
 bool sched_task_cancel_flag(Vm *vm)

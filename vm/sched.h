@@ -54,6 +54,12 @@ bool sched_parallel(Vm *vm, int mode, bool as_stream, Value arg, Value fn, Value
  * True when [data] was buffered. */
 bool sched_buffer_output(Vm *vm, const char *data, size_t len);
 
+/* The running task's id (vm_task_<id>; 0 for the root task). */
+uint64_t sched_current_id(Vm *vm);
+/* builtins.c: release the sync_*_acquire permits task [id] took and still
+ * holds (RUNTIME.md 6: a cancelled task's permits are released). */
+void sync_release_task_permits(Vm *vm, uint64_t id);
+
 /* Has cancel_graceful asked the running task to stop (is_cancelled())? */
 bool sched_task_cancel_flag(Vm *vm);
 /* The running task's cancel_graceful countdown (Interp.task_countdown, 1024

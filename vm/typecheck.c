@@ -110,7 +110,27 @@ typedef struct Ctx {
   Vm *vm;
   TcAliasFn alias;
   void *ud;
+  /* aliases being expanded (outermost first): a recursive alias meets
+   * itself here and stops, as a type the check/schema cannot express
+   * (else `type T = {l?: T, r?: T}` would unroll exponentially) */
+  const TypeExpr *expanding[TC_MAX_DEPTH + 1];
+  int nexpanding;
 } Ctx;
+
+/* The alias [name] resolves to, or NULL when there is none or it is
+ * already being expanded (then the caller treats it as `any`). On
+ * success the alias is pushed on x->expanding: alias_leave pops it. */
+static const TypeExpr *alias_enter(Ctx *x, const char *name)
+{
+  const TypeExpr *a = x->alias ? x->alias(x->ud, name) : NULL;
+  if (!a || x->nexpanding > TC_MAX_DEPTH) return NULL;
+  for (int i = 0; i < x->nexpanding; i++)
+    if (x->expanding[i] == a) return NULL;
+  x->expanding[x->nexpanding++] = a;
+  return a;
+}
+
+static void alias_leave(Ctx *x) { x->nexpanding--; }
 
 static Value compile(Ctx *x, const TypeExpr *t, int depth);
 
@@ -150,8 +170,11 @@ static Value compile_name(Ctx *x, const TypeExpr *t, const char *name, int depth
   Vm *vm = x->vm;
   if (strcmp(name, "any") == 0) return NIL_VAL;
   if (!is_checkable(name)) {
-    const TypeExpr *a = x->alias ? x->alias(x->ud, name) : NULL;
-    return a ? compile(x, a, depth + 1) : NIL_VAL;
+    const TypeExpr *a = alias_enter(x, name);
+    if (!a) return NIL_VAL;
+    Value c = compile(x, a, depth + 1);
+    alias_leave(x);
+    return c;
   }
   ObjList *l = list_new(vm, 3);
   list_push(vm, l, INT_VAL(TC_NAME));
@@ -188,7 +211,7 @@ static Value compile(Ctx *x, const TypeExpr *t, int depth)
 
 Value tc_compile_type(Vm *vm, const TypeExpr *t, TcAliasFn alias, void *ud)
 {
-  Ctx x = {vm, alias, ud};
+  Ctx x = {.vm = vm, .alias = alias, .ud = ud};
   return compile(&x, t, 0);
 }
 
@@ -366,6 +389,14 @@ static Value schema_union(Ctx *x, const TypeExpr *t, int depth)
     return OBJ_VAL(d);
   }
   if (lits->count && names->count) return OBJ_VAL(schema_dict(vm, NULL));
+  if (has_nil && names->count == 2) { /* T | nil of a plain T */
+    Value tn = names->items[0];
+    if (strcmp(AS_CSTR(tn), "nil") == 0) tn = names->items[1];
+    ObjDict *d = schema_dict(vm, NULL);
+    dict_set_cstr(vm, d, "type", tn);
+    dict_set_cstr(vm, d, "nullable", BOOL_VAL(true));
+    return OBJ_VAL(d);
+  }
   ObjDict *d = dict_new(vm, 1);
   if (lits->count) dict_set_cstr(vm, d, "enum", OBJ_VAL(lits));
   else dict_set_cstr(vm, d, "type", OBJ_VAL(names));
@@ -381,8 +412,11 @@ static Value schema(Ctx *x, const TypeExpr *t, int depth)
     const char *name = t->name ? t->name : "any";
     if (strcmp(name, "any") == 0) return OBJ_VAL(schema_dict(vm, NULL));
     if (!is_checkable(name) && strcmp(name, "number") != 0) {
-      const TypeExpr *a = x->alias ? x->alias(x->ud, name) : NULL;
-      return a ? schema(x, a, depth + 1) : OBJ_VAL(schema_dict(vm, NULL));
+      const TypeExpr *a = alias_enter(x, name);
+      if (!a) return OBJ_VAL(schema_dict(vm, NULL));
+      Value sc = schema(x, a, depth + 1);
+      alias_leave(x);
+      return sc;
     }
     ObjDict *d = schema_dict(vm, name);
     if (strcmp(name, "list") == 0 && t->nargs == 1)
@@ -435,6 +469,9 @@ static Value schema(Ctx *x, const TypeExpr *t, int depth)
 
 Value tc_schema_of(Vm *vm, const TypeExpr *t, TcAliasFn alias, void *ud)
 {
-  Ctx x = {vm, alias, ud};
+  Ctx x = {.vm = vm, .alias = alias, .ud = ud};
+  /* [t] may be an alias's own type (schema_of(Alias)): a reference to
+   * that alias inside it is then already recursive */
+  x.expanding[x.nexpanding++] = t;
   return schema(&x, t, 0);
 }

@@ -12,7 +12,10 @@
  * safe point. `--timeout DUR` arms a one-shot SIGALRM that does the same with
  * SIGTERM. If the program is still running `--grace DUR` (default 250 ms)
  * after the first of these, the process exits 137 on its own, as the
- * supervisor's SIGKILL would (GNU `timeout -k`). Exit codes as `harn run`:
+ * supervisor's SIGKILL would (GNU `timeout -k`); the VM knows that grace
+ * (VmJobConfig.grace_ms) and stops on its own 25 ms before, as a worker
+ * does, so the exit 137 is only for a VM stuck outside its safe points
+ * (a long builtin). Exit codes as `harn run`:
  * 124 deadline, 130 SIGINT, 128+N for another signal, 137 hard kill.
  */
 #include "cli.h"
@@ -153,7 +156,12 @@ int cli_run_inline(int argc, char **argv)
   int rc = parse_args(argc, argv, true, &a);
   if (rc) return rc;
   setvbuf(stdout, NULL, _IOLBF, 0);
-  Vm *vm = vm_new(NULL);
+  /* the VM stops on its own 25 ms before our exit 137 (RUNTIME.md 5.6),
+   * so an in-flight sleep fails with the cancelled error, not a kill */
+  VmConfig cfg;
+  memset(&cfg, 0, sizeof cfg);
+  cfg.job.grace_ms = (int64_t)a.grace_ms;
+  Vm *vm = vm_new(&cfg);
   running_vm = vm;
   grace_ms_setting = a.grace_ms;
   struct sigaction sa;

@@ -658,9 +658,10 @@ static bool slow_poll(Vm *vm)
     if (!in->cancel_requested) {
       in->cancel_requested = true;
       in->cancel_seen_ms = sched_now(vm);
-      /* under a supervisor the group is SIGKILLed grace_ms after its
-       * signal: stop on our own 25 ms before that (RUNTIME.md 5.6) */
-      if (vm->cfg.job.supervised && vm->cfg.job.grace_ms > 0 && !in->hard_stop_at) {
+      /* the host kills us grace_ms after its signal (the supervisor's
+       * SIGKILL of the group, or `harn run --inline`'s own exit 137):
+       * stop on our own 25 ms before that (RUNTIME.md 5.6) */
+      if (vm->cfg.job.grace_ms > 0 && !in->hard_stop_at) {
         int64_t g = (int64_t)vm->cfg.job.grace_ms - INTERP_FINAL_RESERVE_MS;
         in->hard_stop_at = in->cancel_seen_ms + (g > 0 ? g : 0);
       }

@@ -530,12 +530,13 @@ static void task_abandon(Vm *vm, Task *t)
 }
 
 /* The end of the in-flight grace of a host cancellation (RUNTIME.md 5.4):
- * 250 ms from when it was seen, capped under a supervisor at the kill
- * instant minus the 25 ms final-frame reserve. */
+ * 250 ms from when it was seen, capped, when the host kills after a grace
+ * (VmJobConfig.grace_ms), at the kill instant minus the 25 ms final-frame
+ * reserve. */
 static int64_t cancel_grace_end(Vm *vm)
 {
   int64_t g = CANCEL_GRACE_MS;
-  if (vm->cfg.job.supervised && vm->cfg.job.grace_ms > 0 && vm->cfg.job.grace_ms - 25 < g)
+  if (vm->cfg.job.grace_ms > 0 && vm->cfg.job.grace_ms - 25 < g)
     g = vm->cfg.job.grace_ms - 25 > 0 ? vm->cfg.job.grace_ms - 25 : 0;
   return vm->interp->cancel_seen_ms + g;
 }

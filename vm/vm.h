@@ -37,7 +37,8 @@ typedef struct VmJobConfig {
   bool has_deadline;
   int64_t deadline_at_ms; /* CLOCK_MONOTONIC ms (harness.deadline_ms_remaining) */
   int64_t grace_ms;       /* kill grace: kill_at = first host signal + grace_ms;
-                             hard stop at kill_at - 25 ms (5.6 "Worker") */
+                             hard stop at kill_at - 25 ms (5.6 "Worker"); also
+                             set standalone by `harn run --inline` (0: none) */
   VmEventFn event;        /* step / emit / lifecycle sink, may be NULL */
   void *event_ud;
 } VmJobConfig;

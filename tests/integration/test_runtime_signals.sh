@@ -73,4 +73,41 @@ wait "$runpid"
 check "stopped worker: resumed by the supervisor, handler ran, timeout (not killed)" stopped.out \
   'r["status"] == "timeout" and r["reason"] == "deadline" and r["output"] == "working\ncleanup after SIGCONT\n" and r["value"] == "done"'
 
+# ---- standalone (`harn run --inline`): the same rules without a supervisor --
+# The CLI exits 137 on its own --grace after the first signal; the VM knows
+# that grace and stops 25 ms before, so a sleep(10s) in flight at SIGTERM
+# fails with the cancelled error after about 250 ms (exit 128+15), and a
+# loop that catches the cancellation is hard-stopped (exit 124 with
+# --timeout), never killed.
+cat > nap.harn <<'EOF'
+println("before")
+sleep(10s)
+println("after (wrong)")
+EOF
+"$HARN_BIN" run --inline nap.harn > nap.out 2> nap.err &
+np=$!
+for _ in $(seq 1 100); do grep -q before nap.out 2>/dev/null && break; sleep 0.02; done
+t0=$(date +%s%N)
+kill -TERM "$np"
+wait "$np"; rc=$?
+ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+if [ "$rc" = 143 ] && grep -q "kind:cancelled:VM cancelled by host" nap.err && [ "$(cat nap.out)" = before ] \
+   && [ "$ms" -ge 150 ] && [ "$ms" -lt 2000 ]; then
+  pass "inline: sleep(10s) at SIGTERM fails with the cancelled error after ~250 ms (${ms} ms, exit 143)"
+else
+  fail "inline sleep at SIGTERM: rc=$rc after ${ms} ms, stderr: $(head -2 nap.err)"
+fi
+
+cat > stubborn.harn <<'EOF'
+var i = 0
+while true { try { while true { i = i + 1 } } catch (e) { i = 0 } }
+EOF
+"$HARN_BIN" run --inline --timeout 200ms stubborn.harn > stubborn.out 2> stubborn.err; rc=$?
+if [ "$rc" = 124 ] && grep -q "kind:cancelled:VM cancelled by host" stubborn.err \
+   && ! grep -q "killed after the grace" stubborn.err; then
+  pass "inline: a loop catching the cancellation is hard-stopped before the grace (exit 124)"
+else
+  fail "inline catch-and-loop: rc=$rc, stderr: $(head -2 stubborn.err)"
+fi
+
 lib_finish

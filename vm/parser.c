@@ -1385,140 +1385,67 @@ static Node *parse_pow(Parser *P)
   return l;
 }
 
-static Node *parse_mul(Parser *P)
-{
-  int chain = 0;
-  Node *l = parse_pow(P);
-  for (;;) {
-    BinOp k;
-    if (at_op(P, TK_STAR)) k = OP_MUL_;
-    else if (at_op(P, TK_SLASH)) k = OP_DIV_;
-    else if (at_op(P, TK_PERCENT)) k = OP_MOD_;
-    else {
-      P->depth -= chain;
-      return l;
-    }
-    Token *op = next(P);
-    enter(P);
-    chain++;
-    skip_nl(P);
-    l = mk_bin(P, op, k, l, parse_pow(P));
-  }
-}
+/* Levels 4-10: the left-associative binary operators, tightest first
+ * (mul, `??`, add, compare, equality, `&&`, `||`); the operands of level L
+ * are level L-1 expressions, those of the tightest level `**` ones. An
+ * operator may continue an expression on the next line (at_op), except
+ * where `same_line` says it must stay on the operator's line: a leading
+ * `-` starts a new statement (2.6), and `in`. Each operator of a chain
+ * counts one nesting level until the chain ends. */
+typedef struct BinTok {
+  TokKind tok;
+  BinOp op;
+  bool same_line;
+} BinTok;
 
-static Node *parse_nullish(Parser *P)
-{
-  int chain = 0;
-  Node *l = parse_mul(P);
-  while (at_op(P, TK_QQ)) {
-    Token *op = next(P);
-    enter(P);
-    chain++;
-    skip_nl(P);
-    l = mk_bin(P, op, OP_NULLISH_, l, parse_mul(P));
-  }
-  P->depth -= chain;
-  return l;
-}
+typedef struct BinLevel {
+  BinTok ops[5];
+  int nops;
+} BinLevel;
 
-static Node *parse_add(Parser *P)
-{
-  int chain = 0;
-  Node *l = parse_nullish(P);
-  for (;;) {
-    BinOp k;
-    /* `+` continues a line; a leading `-` starts a new statement (2.6). */
-    if (at_op(P, TK_PLUS)) k = OP_ADD_;
-    else if (at(P, TK_MINUS)) k = OP_SUB_;
-    else {
-      P->depth -= chain;
-      return l;
-    }
-    Token *op = next(P);
-    enter(P);
-    chain++;
-    skip_nl(P);
-    l = mk_bin(P, op, k, l, parse_nullish(P));
-  }
-}
+enum { LV_MUL, LV_NULLISH, LV_ADD, LV_CMP, LV_EQ, LV_AND, LV_OR };
 
-static Node *parse_cmp(Parser *P)
+static const BinLevel BIN_LEVELS[] = {
+  [LV_MUL] = {{{TK_STAR, OP_MUL_, false}, {TK_SLASH, OP_DIV_, false}, {TK_PERCENT, OP_MOD_, false}}, 3},
+  [LV_NULLISH] = {{{TK_QQ, OP_NULLISH_, false}}, 1},
+  [LV_ADD] = {{{TK_PLUS, OP_ADD_, false}, {TK_MINUS, OP_SUB_, true}}, 2},
+  [LV_CMP] = {{{TK_LT, OP_LT_, false}, {TK_GT, OP_GT_, false}, {TK_LE, OP_LE_, false},
+               {TK_GE, OP_GE_, false}, {TK_KW_IN, OP_IN_, true}}, 5},
+  [LV_EQ] = {{{TK_EQEQ, OP_EQ_, false}, {TK_NEQ, OP_NE_, false}}, 2},
+  [LV_AND] = {{{TK_ANDAND, OP_AND_, false}}, 1},
+  [LV_OR] = {{{TK_OROR, OP_OR_, false}}, 1},
+};
+
+static Node *parse_binary(Parser *P, int level)
 {
+  Node *l = level == LV_MUL ? parse_pow(P) : parse_binary(P, level - 1);
+  const BinLevel *lv = &BIN_LEVELS[level];
   int chain = 0;
-  Node *l = parse_add(P);
   for (;;) {
-    BinOp k;
+    int i = 0;
+    while (i < lv->nops && !(lv->ops[i].same_line ? at(P, lv->ops[i].tok) : at_op(P, lv->ops[i].tok)))
+      i++;
     Token *op = cur(P);
-    if (at_op(P, TK_LT)) k = OP_LT_;
-    else if (at_op(P, TK_GT)) k = OP_GT_;
-    else if (at_op(P, TK_LE)) k = OP_LE_;
-    else if (at_op(P, TK_GE)) k = OP_GE_;
-    else if (at(P, TK_KW_IN)) k = OP_IN_;
-    else if (is_ident(P, "not") && la(P, 1)->kind == TK_KW_IN) {
-      next(P);
+    BinOp k;
+    if (i < lv->nops) {
+      k = lv->ops[i].op;
+    } else if (level == LV_CMP && is_ident(P, "not") && la(P, 1)->kind == TK_KW_IN) {
+      next(P); /* `not in`: the node takes the `not` token's position */
       k = OP_NOT_IN_;
     } else {
       P->depth -= chain;
       return l;
     }
-    if (k != OP_NOT_IN_) op = cur(P);
     next(P);
     enter(P);
     chain++;
     skip_nl(P);
-    l = mk_bin(P, op, k, l, parse_add(P));
+    Node *r = level == LV_MUL ? parse_pow(P) : parse_binary(P, level - 1);
+    l = mk_bin(P, op, k, l, r);
   }
 }
 
-static Node *parse_eq(Parser *P)
-{
-  int chain = 0;
-  Node *l = parse_cmp(P);
-  for (;;) {
-    BinOp k;
-    if (at_op(P, TK_EQEQ)) k = OP_EQ_;
-    else if (at_op(P, TK_NEQ)) k = OP_NE_;
-    else {
-      P->depth -= chain;
-      return l;
-    }
-    Token *op = next(P);
-    enter(P);
-    chain++;
-    skip_nl(P);
-    l = mk_bin(P, op, k, l, parse_cmp(P));
-  }
-}
-
-static Node *parse_and(Parser *P)
-{
-  int chain = 0;
-  Node *l = parse_eq(P);
-  while (at_op(P, TK_ANDAND)) {
-    Token *op = next(P);
-    enter(P);
-    chain++;
-    skip_nl(P);
-    l = mk_bin(P, op, OP_AND_, l, parse_eq(P));
-  }
-  P->depth -= chain;
-  return l;
-}
-
-static Node *parse_or(Parser *P)
-{
-  int chain = 0;
-  Node *l = parse_and(P);
-  while (at_op(P, TK_OROR)) {
-    Token *op = next(P);
-    enter(P);
-    chain++;
-    skip_nl(P);
-    l = mk_bin(P, op, OP_OR_, l, parse_and(P));
-  }
-  P->depth -= chain;
-  return l;
-}
+static Node *parse_or(Parser *P) { return parse_binary(P, LV_OR); }
 
 /* Level 3: `c ? x : y`, non-associative, operands at level 4. */
 static Node *parse_ternary(Parser *P)

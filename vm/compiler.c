@@ -1448,34 +1448,22 @@ static void compile_parallel(Comp *c, Node *n)
   emit_byte(c, n->as.parallel.as_stream ? 1 : 0);
 }
 
-/* deadline DUR { body }: DEADLINE_SETUP, body, DEADLINE_END; exits by
- * break/continue/return emit the END through the unwind entry. */
-static void compile_deadline_block(Comp *c, Node *n)
-{
-  compile_expr(c, n->as.deadline.arg);
-  AT(n);
-  emit_op(c, OP_DEADLINE_SETUP);
-  push_unwind(c, U_DEADLINE, NULL, NULL);
-  compile_block_expr(c, n->as.deadline.body);
-  pop_unwind(c);
-  AT(n);
-  emit_op(c, OP_DEADLINE_END);
-}
-
-/* mutex [key] { body }: the permit is released at the end, by exits
- * through the unwind entry, and by the interpreter on frame pops and
- * catches. */
-static void compile_mutex_block(Comp *c, Node *n)
+/* deadline DUR { body } (DEADLINE_SETUP, body, DEADLINE_END) and
+ * mutex [key] { body } (MUTEX_ENTER, body, MUTEX_EXIT; a missing key is
+ * nil): exits by break/continue/return emit the end instruction through
+ * the unwind entry [kind]; the interpreter also drops the deadline entry
+ * or the permit on frame pops and catches. */
+static void compile_scoped_block(Comp *c, Node *n, Opcode enter_op, Opcode exit_op, int kind)
 {
   if (n->as.deadline.arg) compile_expr(c, n->as.deadline.arg);
   else emit_op(c, OP_NIL);
   AT(n);
-  emit_op(c, OP_MUTEX_ENTER);
-  push_unwind(c, U_MUTEX, NULL, NULL);
+  emit_op(c, enter_op);
+  push_unwind(c, kind, NULL, NULL);
   compile_block_expr(c, n->as.deadline.body);
   pop_unwind(c);
   AT(n);
-  emit_op(c, OP_MUTEX_EXIT);
+  emit_op(c, exit_op);
 }
 
 /* select { v from ch { } ... timeout DUR { } | default { } }: SELECT
@@ -1832,8 +1820,8 @@ static void compile_expr(Comp *c, Node *n)
   /* ---- concurrency, deadlines, generators (V1) ---- */
   case N_SPAWN: compile_spawn(c, n); break;
   case N_PARALLEL: compile_parallel(c, n); break;
-  case N_DEADLINE: compile_deadline_block(c, n); break;
-  case N_MUTEX: compile_mutex_block(c, n); break;
+  case N_DEADLINE: compile_scoped_block(c, n, OP_DEADLINE_SETUP, OP_DEADLINE_END, U_DEADLINE); break;
+  case N_MUTEX: compile_scoped_block(c, n, OP_MUTEX_ENTER, OP_MUTEX_EXIT, U_MUTEX); break;
   case N_SELECT: compile_select(c, n); break;
   case N_YIELD:
   case N_EMIT: compile_yield(c, n); break;

@@ -2341,18 +2341,12 @@ resume:
     ip = frame->fn->chunk.code + t;
     NEXT();
   }
-  CASE(DESTRUCT_DICT) {
-    if (!IS_DICT(sp[-1])) {
-      SYNC();
-      destruct_error(vm, sp[-1], true);
-      THROW();
-    }
-    NEXT();
-  }
+  CASE(DESTRUCT_DICT)
   CASE(DESTRUCT_LIST) {
-    if (!IS_LIST(sp[-1])) {
+    bool dict = ip[-1] == OP_DESTRUCT_DICT;
+    if (dict ? !IS_DICT(sp[-1]) : !IS_LIST(sp[-1])) {
       SYNC();
-      destruct_error(vm, sp[-1], false);
+      destruct_error(vm, sp[-1], dict);
       THROW();
     }
     NEXT();

@@ -175,24 +175,6 @@ static SupJson *node_new(SupJsonType t)
   return n;
 }
 
-static void put_utf8(Buf *b, unsigned cp)
-{
-  char t[4];
-  if (cp < 0x80) { t[0] = (char)cp; buf_append(b, t, 1); }
-  else if (cp < 0x800) {
-    t[0] = (char)(0xC0 | (cp >> 6)); t[1] = (char)(0x80 | (cp & 0x3F));
-    buf_append(b, t, 2);
-  } else if (cp < 0x10000) {
-    t[0] = (char)(0xE0 | (cp >> 12)); t[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
-    t[2] = (char)(0x80 | (cp & 0x3F));
-    buf_append(b, t, 3);
-  } else {
-    t[0] = (char)(0xF0 | (cp >> 18)); t[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
-    t[2] = (char)(0x80 | ((cp >> 6) & 0x3F)); t[3] = (char)(0x80 | (cp & 0x3F));
-    buf_append(b, t, 4);
-  }
-}
-
 static int hex4(const char *s, unsigned *out)
 {
   unsigned v = 0;
@@ -242,7 +224,7 @@ static int parse_string(Parser *ps, Buf *b)
         }
       }
       if (cp >= 0xD800 && cp <= 0xDFFF) cp = 0xFFFD;
-      put_utf8(b, cp);
+      buf_put_utf8(b, cp);
       break;
     }
     default: ps->err = "bad escape"; return -1;

@@ -34,6 +34,8 @@ size_t buf_fmt_u64(char *out, uint64_t u);
  * PRIu64). */
 void buf_put_i64(Buf *b, int64_t v);
 void buf_put_u64(Buf *b, uint64_t u);
+/* Append code point [cp] (at most 0x10FFFF) encoded as UTF-8. */
+void buf_put_utf8(Buf *b, uint32_t cp);
 /* Make sure [n] more bytes fit without reallocating. */
 void buf_reserve(Buf *b, size_t n);
 /* Empty the buffer, keeping its memory. */

@@ -122,30 +122,6 @@ static size_t u8_decode(const unsigned char *s, size_t n, uint32_t *cp)
   return (size_t)len;
 }
 
-static void u8_put(Buf *b, uint32_t cp)
-{
-  char t[4];
-  if (cp < 0x80) {
-    t[0] = (char)cp;
-    buf_append(b, t, 1);
-  } else if (cp < 0x800) {
-    t[0] = (char)(0xC0 | (cp >> 6));
-    t[1] = (char)(0x80 | (cp & 0x3F));
-    buf_append(b, t, 2);
-  } else if (cp < 0x10000) {
-    t[0] = (char)(0xE0 | (cp >> 12));
-    t[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
-    t[2] = (char)(0x80 | (cp & 0x3F));
-    buf_append(b, t, 3);
-  } else {
-    t[0] = (char)(0xF0 | (cp >> 18));
-    t[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
-    t[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
-    t[3] = (char)(0x80 | (cp & 0x3F));
-    buf_append(b, t, 4);
-  }
-}
-
 /* Integer value of an int or a (truncated, finite) float. */
 static bool num_to_i64(Value v, int64_t *out)
 {
@@ -1043,7 +1019,7 @@ static Value convert_words(Vm *vm, ObjString *s, WordSrc src, WordDst dst)
       uint32_t c = cp.c[k];
       if (dst == DST_SNAKE || dst == DST_KEBAB) c = cp_lower(c);
       else if (k == i) c = (dst == DST_CAMEL && word == 0) ? cp_lower(c) : cp_upper(c);
-      u8_put(&b, c);
+      buf_put_utf8(&b, c);
     }
     word++;
     i = j;
@@ -1084,7 +1060,7 @@ static bool first_char(Vm *vm, int argc, Value *argv, Value *out, uint32_t (*f)(
   uint32_t c;
   size_t n = u8_decode((const unsigned char *)str->chars, str->len, &c);
   Buf b = {0};
-  u8_put(&b, f(c));
+  buf_put_utf8(&b, f(c));
   buf_append(&b, str->chars + n, str->len - n);
   *out = buf_val(vm, &b);
   return true;
@@ -1112,10 +1088,10 @@ static bool bi_title_case(Vm *vm, int argc, Value *argv, Value *out)
     i += u8_decode(p + i, str->len - i, &c);
     if (cp_is_space(c)) {
       at_word_start = true;
-      u8_put(&b, c);
+      buf_put_utf8(&b, c);
       continue;
     }
-    u8_put(&b, at_word_start ? cp_upper(c) : cp_lower(c));
+    buf_put_utf8(&b, at_word_start ? cp_upper(c) : cp_lower(c));
     at_word_start = false;
   }
   *out = buf_val(vm, &b);

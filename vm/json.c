@@ -104,30 +104,6 @@ static bool read_hex4(Parser *p, uint32_t *out)
   return true;
 }
 
-static void put_utf8(Buf *b, uint32_t cp)
-{
-  char t[4];
-  if (cp < 0x80) {
-    t[0] = (char)cp;
-    buf_append(b, t, 1);
-  } else if (cp < 0x800) {
-    t[0] = (char)(0xC0 | (cp >> 6));
-    t[1] = (char)(0x80 | (cp & 0x3F));
-    buf_append(b, t, 2);
-  } else if (cp < 0x10000) {
-    t[0] = (char)(0xE0 | (cp >> 12));
-    t[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
-    t[2] = (char)(0x80 | (cp & 0x3F));
-    buf_append(b, t, 3);
-  } else {
-    t[0] = (char)(0xF0 | (cp >> 18));
-    t[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
-    t[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
-    t[3] = (char)(0x80 | (cp & 0x3F));
-    buf_append(b, t, 4);
-  }
-}
-
 /* A string; p->pos is just after the opening quote. */
 static bool parse_string(Parser *p, ObjString **out)
 {
@@ -203,7 +179,7 @@ static bool parse_string(Parser *p, ObjString **out)
         buf_free(&b);
         return fail(p, "lone trailing surrogate in hex escape");
       }
-      put_utf8(&b, cp);
+      buf_put_utf8(&b, cp);
       break;
     }
     default:

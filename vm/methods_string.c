@@ -49,29 +49,6 @@ static size_t decode(const char *s, size_t len, size_t i, uint32_t *cp)
   return n;
 }
 
-static void put_cp(Buf *b, uint32_t c)
-{
-  char tmp[4];
-  if (c < 0x80) {
-    buf_putc(b, (char)c);
-  } else if (c < 0x800) {
-    tmp[0] = (char)(0xC0 | (c >> 6));
-    tmp[1] = (char)(0x80 | (c & 0x3F));
-    buf_append(b, tmp, 2);
-  } else if (c < 0x10000) {
-    tmp[0] = (char)(0xE0 | (c >> 12));
-    tmp[1] = (char)(0x80 | ((c >> 6) & 0x3F));
-    tmp[2] = (char)(0x80 | (c & 0x3F));
-    buf_append(b, tmp, 3);
-  } else {
-    tmp[0] = (char)(0xF0 | (c >> 18));
-    tmp[1] = (char)(0x80 | ((c >> 12) & 0x3F));
-    tmp[2] = (char)(0x80 | ((c >> 6) & 0x3F));
-    tmp[3] = (char)(0x80 | (c & 0x3F));
-    buf_append(b, tmp, 4);
-  }
-}
-
 /* Character index of byte offset [off] (a character boundary). */
 static int64_t char_index(const ObjString *s, size_t off)
 {
@@ -349,7 +326,7 @@ static Value map_case(Vm *vm, ObjString *s, bool upper)
     } else if (upper && c == 0xDF) {
       buf_puts(&b, "SS");
     } else {
-      put_cp(&b, upper ? to_upper_cp(c) : to_lower_cp(c));
+      buf_put_utf8(&b, upper ? to_upper_cp(c) : to_lower_cp(c));
     }
     i += n;
   }

@@ -310,6 +310,16 @@ static bool at_spread(Parser *P)
   return at(P, TK_DOT) && la(P, 1)->kind == TK_DOT && la(P, 2)->kind == TK_DOT;
 }
 
+/* At `...`: consume it and return its first token; else NULL. */
+static Token *accept_spread(Parser *P)
+{
+  if (!at_spread(P)) return NULL;
+  Token *t = next(P);
+  next(P);
+  next(P);
+  return t;
+}
+
 /* ------------------------------------------------------------------ */
 /* Forward declarations                                                */
 /* ------------------------------------------------------------------ */
@@ -512,12 +522,7 @@ static Param parse_param(Parser *P)
   Token *t = cur(P);
   p.line = t->line;
   p.col = t->col;
-  if (at_spread(P)) {
-    next(P);
-    next(P);
-    next(P);
-    p.rest = true;
-  }
+  p.rest = accept_spread(P) != NULL;
   p.name = expect_ident(P);
   if (accept(P, TK_COLON)) p.type = parse_type(P);
   if (accept(P, TK_ASSIGN)) {
@@ -613,23 +618,23 @@ static Node *parse_string(Parser *P)
 /* Primary expressions                                                 */
 /* ------------------------------------------------------------------ */
 
+/* An element of an argument list or list literal: `...expr` or expr. */
+static Node *parse_element(Parser *P)
+{
+  Token *t = accept_spread(P);
+  if (!t) return parse_expr(P);
+  Node *s = mk(P, N_SPREAD, t);
+  s->as.unop.expr = parse_expr(P);
+  return s;
+}
+
 static void parse_args(Parser *P, NodeList *out)
 {
   NodeVec v = {{0}, 0};
   expect(P, TK_LPAREN, "(");
   skip_nl(P);
   while (more(P, TK_RPAREN, ")")) {
-    if (at_spread(P)) {
-      Token *t = cur(P);
-      next(P);
-      next(P);
-      next(P);
-      Node *s = mk(P, N_SPREAD, t);
-      s->as.unop.expr = parse_expr(P);
-      nv_push(P, &v, s);
-    } else {
-      nv_push(P, &v, parse_expr(P));
-    }
+    nv_push(P, &v, parse_element(P));
     list_sep(P, TK_RPAREN, ")");
   }
   next(P);
@@ -732,12 +737,7 @@ static Node *parse_dict(Parser *P)
   while (more(P, TK_RBRACE, "}")) {
     Token *t = cur(P);
     if (at_spread(P)) {
-      next(P);
-      next(P);
-      next(P);
-      Node *s = mk(P, N_SPREAD, t);
-      s->as.unop.expr = parse_expr(P);
-      ev_push(P, &v, NULL, s);
+      ev_push(P, &v, NULL, parse_element(P));
     } else {
       Node *key;
       if (at(P, TK_LBRACKET)) {
@@ -777,17 +777,7 @@ static Node *parse_list(Parser *P)
   enter(P);
   skip_nl(P);
   while (more(P, TK_RBRACKET, "]")) {
-    if (at_spread(P)) {
-      Token *t = cur(P);
-      next(P);
-      next(P);
-      next(P);
-      Node *s = mk(P, N_SPREAD, t);
-      s->as.unop.expr = parse_expr(P);
-      nv_push(P, &v, s);
-    } else {
-      nv_push(P, &v, parse_expr(P));
-    }
+    nv_push(P, &v, parse_element(P));
     list_sep(P, TK_RBRACKET, "]");
   }
   next(P);
@@ -1523,9 +1513,7 @@ static Binding *bind_name(Parser *P, const char *name, const Token *t)
 
 static const char *parse_rest_name(Parser *P)
 {
-  next(P);
-  next(P);
-  next(P);
+  accept_spread(P);
   return expect_ident(P);
 }
 

@@ -55,6 +55,20 @@ void ipc_pack_counters(msgpack_packer *pk, const IpcCounters *c)
   msgpack_pack_uint64(pk, c->slow_polls);
 }
 
+void ipc_pack_trace_entry(msgpack_packer *pk, const char *fn, int64_t line, int64_t col,
+                          const char *file)
+{
+  msgpack_pack_map(pk, 4);
+  ipc_pack_str(pk, "fn");
+  ipc_pack_str(pk, fn ? fn : "");
+  ipc_pack_str(pk, "line");
+  msgpack_pack_int64(pk, line);
+  ipc_pack_str(pk, "col");
+  msgpack_pack_int64(pk, col);
+  ipc_pack_str(pk, "file");
+  ipc_pack_str(pk, file ? file : "");
+}
+
 void ipc_pack_str_or_nil(msgpack_packer *pk, const char *s)
 {
   if (s) ipc_pack_str(pk, s);
@@ -248,15 +262,7 @@ int ipc_encode_final(Buf *out, const IpcEnvelope *env, const IpcFinal *f)
     msgpack_pack_array(pk, f->trace_len);
     for (size_t i = 0; i < f->trace_len; i++) {
       const IpcTraceEntry *t = &f->trace[i];
-      msgpack_pack_map(pk, 4);
-      ipc_pack_str(pk, "fn");
-      ipc_pack_str(pk, t->fn ? t->fn : "");
-      ipc_pack_str(pk, "line");
-      msgpack_pack_int64(pk, t->line);
-      ipc_pack_str(pk, "col");
-      msgpack_pack_int64(pk, t->col);
-      ipc_pack_str(pk, "file");
-      ipc_pack_str(pk, t->file ? t->file : "");
+      ipc_pack_trace_entry(pk, t->fn, t->line, t->col, t->file);
     }
     ipc_pack_str(pk, "signal");
     ipc_pack_str_or_nil(pk, f->signal);

@@ -337,6 +337,10 @@ void ipc_pack_str_or_nil(msgpack_packer *pk, const char *s);
 /* Pack the `counters` map of a final frame (RUNTIME.md 9.2) from [c]; the
  * worker and ipc_encode_final share it. */
 void ipc_pack_counters(msgpack_packer *pk, const IpcCounters *c);
+/* Pack one stack-trace entry of a final frame: {fn, line, col, file}
+ * (NULL names pack as ""); the worker and ipc_encode_final share it. */
+void ipc_pack_trace_entry(msgpack_packer *pk, const char *fn, int64_t line, int64_t col,
+                          const char *file);
 /* Pack a copy of [o] (NULL packs nil). */
 void ipc_pack_object(msgpack_packer *pk, const msgpack_object *o);
 

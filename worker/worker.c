@@ -515,15 +515,7 @@ static int encode_final(Writer *w, Vm *vm, const Outcome *oc, bool oversize)
   msgpack_pack_array(pk, (size_t)oc->ntrace);
   for (int i = 0; i < oc->ntrace; i++) {
     const TraceEntry *t = &oc->trace[i];
-    msgpack_pack_map(pk, 4);
-    ipc_pack_str(pk, "fn");
-    ipc_pack_str(pk, t->fn ? t->fn : "");
-    ipc_pack_str(pk, "line");
-    msgpack_pack_int64(pk, t->line);
-    ipc_pack_str(pk, "col");
-    msgpack_pack_int64(pk, t->col);
-    ipc_pack_str(pk, "file");
-    ipc_pack_str(pk, t->file ? t->file : "");
+    ipc_pack_trace_entry(pk, t->fn, t->line, t->col, t->file);
   }
   ipc_pack_str(pk, "signal");
   ipc_pack_str_or_nil(pk, oc->signal);

@@ -785,34 +785,48 @@ static void repair_tail(const char *path)
   close(fd);
 }
 
-/* Read the journal of an interrupted run: every attempt started there and
- * without a record in the results (the supervisor died while it ran) gets
- * its terminal record now: crashed / supervisor_lost. The job then runs
- * again (attempt + 1) like any job without an ok record. */
-static void recover_journal(Batch *b, const char *jpath)
+/* Call [fn] with each line of the JSONL file [path] parsed (NULL for a
+ * line that does not parse: a torn last line); nothing when it cannot be
+ * opened. */
+static void each_json_line(const char *path, void (*fn)(Batch *, const SupJson *), Batch *b)
 {
-  FILE *f = fopen(jpath, "re");
+  FILE *f = fopen(path, "re");
   if (!f) return;
   char *line = NULL;
   size_t cap = 0;
   ssize_t n;
   while ((n = getline(&line, &cap, f)) > 0) {
     SupJson *j = sup_json_parse(line, (size_t)n, NULL);
-    const SupJson *ev = sup_json_get(j, "ev"), *id = sup_json_get(j, "id"),
-                  *att = sup_json_get(j, "attempt"), *file = sup_json_get(j, "file");
-    if (ev && ev->type == SUP_JSON_STRING && !strcmp(ev->str, "start") && id &&
-        id->type == SUP_JSON_STRING && att && att->type == SUP_JSON_INT) {
-      Seen *s = seen_find(&b->seen, id->str, true);
-      if (att->i > s->started) {
-        s->started = (int)att->i;
-        free(s->file);
-        s->file = file && file->type == SUP_JSON_STRING ? strdup(file->str) : NULL;
-      }
-    }
+    fn(b, j);
     sup_json_free(j);
   }
   free(line);
   fclose(f);
+}
+
+/* A journal line: the latest start of each job. */
+static void journal_line(Batch *b, const SupJson *j)
+{
+  const SupJson *ev = sup_json_get(j, "ev"), *id = sup_json_get(j, "id"),
+                *att = sup_json_get(j, "attempt"), *file = sup_json_get(j, "file");
+  if (ev && ev->type == SUP_JSON_STRING && !strcmp(ev->str, "start") && id &&
+      id->type == SUP_JSON_STRING && att && att->type == SUP_JSON_INT) {
+    Seen *s = seen_find(&b->seen, id->str, true);
+    if (att->i > s->started) {
+      s->started = (int)att->i;
+      free(s->file);
+      s->file = file && file->type == SUP_JSON_STRING ? strdup(file->str) : NULL;
+    }
+  }
+}
+
+/* Read the journal of an interrupted run: every attempt started there and
+ * without a record in the results (the supervisor died while it ran) gets
+ * its terminal record now: crashed / supervisor_lost. The job then runs
+ * again (attempt + 1) like any job without an ok record. */
+static void recover_journal(Batch *b, const char *jpath)
+{
+  each_json_line(jpath, journal_line, b);
   long lost = 0;
   for (size_t i = 0; i < b->seen.cap; i++) {
     Seen *s = &b->seen.slots[i];
@@ -839,31 +853,18 @@ static void recover_journal(Batch *b, const char *jpath)
                     "crashed/supervisor_lost)\n", lost, lost == 1 ? "" : "s");
 }
 
-/* Read a previous results file into b->seen. */
-static void load_results(Batch *b, const char *path)
+/* A line of a previous results file, into b->seen. */
+static void results_line(Batch *b, const SupJson *j)
 {
-  FILE *f = fopen(path, "re");
-  if (!f) return;
-  char *line = NULL;
-  size_t cap = 0;
-  ssize_t n;
-  while ((n = getline(&line, &cap, f)) > 0) {
-    SupJson *j = sup_json_parse(line, (size_t)n, NULL);
-    const SupJson *id = sup_json_get(j, "id"), *att = sup_json_get(j, "attempt"),
-                  *st = sup_json_get(j, "status");
-    const SupJson *rs = sup_json_get(j, "reason");
-    if (id && id->type == SUP_JSON_STRING) {
-      Seen *s = seen_find(&b->seen, id->str, true);
-      if (att && att->type == SUP_JSON_INT && att->i > s->max_attempt) {
-        s->max_attempt = (int)att->i;
-        s->lost = rs && rs->type == SUP_JSON_STRING && !strcmp(rs->str, "supervisor_lost");
-      }
-      if (st && st->type == SUP_JSON_STRING && !strcmp(st->str, "ok")) s->ok = true;
-    }
-    sup_json_free(j);
+  const SupJson *id = sup_json_get(j, "id"), *att = sup_json_get(j, "attempt"),
+                *st = sup_json_get(j, "status"), *rs = sup_json_get(j, "reason");
+  if (!id || id->type != SUP_JSON_STRING) return;
+  Seen *s = seen_find(&b->seen, id->str, true);
+  if (att && att->type == SUP_JSON_INT && att->i > s->max_attempt) {
+    s->max_attempt = (int)att->i;
+    s->lost = rs && rs->type == SUP_JSON_STRING && !strcmp(rs->str, "supervisor_lost");
   }
-  free(line);
-  fclose(f);
+  if (st && st->type == SUP_JSON_STRING && !strcmp(st->str, "ok")) s->ok = true;
 }
 
 static int parse_halt(Batch *b, const char *v)
@@ -1009,7 +1010,7 @@ int sup_cmd_batch(int argc, char **argv)
     bool resuming = b->resume || b->resume_failed;
     if (resuming) {
       repair_tail(results);
-      load_results(b, results);
+      each_json_line(results, results_line, b);
     }
     b->results = fopen(results, resuming ? "ae" : "we");
     if (!b->results) {

@@ -1097,13 +1097,7 @@ bool sched_parallel(Vm *vm, int mode, bool as_stream, Value arg, Value fn, Value
     if (mode == PAR_SETTLE) {
       if (t->failed) {
         nfail++;
-        err_set(vm, t->err_kind, t->err_value);
-        Buf b = {0};
-        err_display(vm, &b);
-        err_clear(vm);
-        ObjString *msg = str_new(vm, b.data ? b.data : "", b.len);
-        buf_free(&b);
-        list_push(vm, res, enum_err(vm, OBJ_VAL(msg)));
+        list_push(vm, res, task_err_result(vm, t));
       } else {
         nok++;
         list_push(vm, res, enum_ok(vm, t->result));

@@ -134,6 +134,19 @@ static Steps *steps_get(Vm *vm)
   return in->steps;
 }
 
+/* A new, zeroed invocation at the end of s->inv. */
+static StepInv *inv_push(Steps *s)
+{
+  if (s->ninv >= s->invcap) {
+    s->invcap = s->invcap ? s->invcap * 2 : 16;
+    s->inv = realloc(s->inv, sizeof(StepInv) * (size_t)s->invcap);
+    if (!s->inv) abort();
+  }
+  StepInv *iv = &s->inv[s->ninv++];
+  memset(iv, 0, sizeof *iv);
+  return iv;
+}
+
 void steps_reset(Vm *vm)
 {
   Interp *in = vm->interp;
@@ -280,13 +293,7 @@ void steps_on_push(Vm *vm)
   int i = 0;
   while (i < s->ndefs && s->defs[i].fn != fn) i++;
   if (i == s->ndefs) return;
-  if (s->ninv >= s->invcap) {
-    s->invcap = s->invcap ? s->invcap * 2 : 16;
-    s->inv = realloc(s->inv, sizeof(StepInv) * (size_t)s->invcap);
-    if (!s->inv) abort();
-  }
-  StepInv *iv = &s->inv[s->ninv++];
-  memset(iv, 0, sizeof *iv);
+  StepInv *iv = inv_push(s);
   iv->def = i;
   iv->fiber = in->frames;
   iv->depth = in->nframes;
@@ -675,13 +682,7 @@ static void record_denied(Vm *vm, int def, const char *reason)
 {
   Interp *in = vm->interp;
   Steps *s = in->steps;
-  if (s->ninv >= s->invcap) {
-    s->invcap = s->invcap ? s->invcap * 2 : 16;
-    s->inv = realloc(s->inv, sizeof(StepInv) * (size_t)s->invcap);
-    if (!s->inv) abort();
-  }
-  StepInv *iv = &s->inv[s->ninv++];
-  memset(iv, 0, sizeof *iv);
+  StepInv *iv = inv_push(s);
   iv->def = def;
   iv->fiber = NULL; /* never found by the fiber filters */
   iv->start_mono = sched_now(vm);

@@ -395,6 +395,14 @@ static bool hindex_reset(Vm *vm, uint32_t **index, uint32_t *icap, uint32_t coun
   return true;
 }
 
+/* A copy of the index [from] of [icap] slots (the copy of a container). */
+static uint32_t *hindex_dup(Vm *vm, const uint32_t *from, uint32_t icap)
+{
+  uint32_t *index = mem_alloc(vm, icap * sizeof(uint32_t));
+  memcpy(index, from, icap * sizeof(uint32_t));
+  return index;
+}
+
 static void dict_index_put(ObjDict *d, uint32_t h, uint32_t pos) { hindex_put(d->index, d->icap, h, pos); }
 
 /* (Re)build the index (absurd sizes: binary search only). */
@@ -426,8 +434,7 @@ ObjDict *dict_copy(Vm *vm, ObjDict *d)
   if (d->count) memcpy(c->entries, d->entries, d->count * sizeof(DictEntry));
   c->count = d->count;
   if (dict_indexed(d)) {
-    c->index = mem_alloc(vm, d->icap * sizeof(uint32_t));
-    memcpy(c->index, d->index, d->icap * sizeof(uint32_t));
+    c->index = hindex_dup(vm, d->index, d->icap);
     c->icap = d->icap;
     c->icount = c->count;
   } else if (c->count >= DICT_INDEX_MIN) {
@@ -728,8 +735,7 @@ ObjSet *set_copy(Vm *vm, ObjSet *s)
   if (s->count) memcpy(c->items, s->items, s->count * sizeof(Value));
   c->count = s->count;
   if (set_indexed(s)) {
-    c->index = mem_alloc(vm, s->icap * sizeof(uint32_t));
-    memcpy(c->index, s->index, s->icap * sizeof(uint32_t));
+    c->index = hindex_dup(vm, s->index, s->icap);
     c->icap = s->icap;
     c->icount = c->count;
   }

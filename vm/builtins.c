@@ -1210,14 +1210,7 @@ static bool bi_entries(Vm *vm, int argc, Value *argv, Value *out)
 {
   ObjDict *d = dict_of(arg(argc, argv, 0));
   if (!d) return ret_nil(out);
-  ObjList *l = list_new(vm, d->count);
-  for (uint32_t i = 0; i < d->count; i++) {
-    ObjDict *e = dict_new(vm, 2);
-    dict_set_cstr(vm, e, "key", OBJ_VAL(d->entries[i].key));
-    dict_set_cstr(vm, e, "value", d->entries[i].value);
-    list_push(vm, l, OBJ_VAL(e));
-  }
-  *out = OBJ_VAL(l);
+  *out = OBJ_VAL(dict_entries(vm, d));
   return true;
 }
 

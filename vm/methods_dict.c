@@ -80,14 +80,7 @@ static bool d_values(Vm *vm, Value self, int argc, Value *argv, Value *out)
 
 static bool d_entries(Vm *vm, Value self, int argc, Value *argv, Value *out)
 {
-  ObjList *l = list_new(vm, DSELF->count);
-  for (uint32_t i = 0; i < DSELF->count; i++) {
-    ObjDict *e = dict_new(vm, 2);
-    dict_set_cstr(vm, e, "key", OBJ_VAL(DSELF->entries[i].key));
-    dict_set_cstr(vm, e, "value", DSELF->entries[i].value);
-    list_push(vm, l, OBJ_VAL(e));
-  }
-  *out = OBJ_VAL(l);
+  *out = OBJ_VAL(dict_entries(vm, DSELF));
   return true;
 }
 

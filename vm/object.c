@@ -428,6 +428,18 @@ static int64_t dict_index_find(const ObjDict *d, const ObjString *k, uint32_t h)
   }
 }
 
+ObjList *dict_entries(Vm *vm, const ObjDict *d)
+{
+  ObjList *l = list_new(vm, d->count);
+  for (uint32_t i = 0; i < d->count; i++) {
+    ObjDict *e = dict_new(vm, 2);
+    dict_set_cstr(vm, e, "key", OBJ_VAL(d->entries[i].key));
+    dict_set_cstr(vm, e, "value", d->entries[i].value);
+    list_push(vm, l, OBJ_VAL(e));
+  }
+  return l;
+}
+
 ObjDict *dict_copy(Vm *vm, ObjDict *d)
 {
   ObjDict *c = dict_new(vm, d->count);

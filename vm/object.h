@@ -68,6 +68,8 @@ ObjList *list_copy(Vm *vm, ObjList *l);
 
 ObjDict *dict_new(Vm *vm, uint32_t cap);
 ObjDict *dict_copy(Vm *vm, ObjDict *d);
+/* [d] as a list of {key, value} dicts, in key order (entries(d), d.entries()). */
+ObjList *dict_entries(Vm *vm, const ObjDict *d);
 /* Lookup; returns false when absent. */
 bool dict_get(ObjDict *d, ObjString *key, Value *out);
 bool dict_get_cstr(ObjDict *d, const char *key, Value *out);

@@ -506,10 +506,7 @@ static void maybe_finish(Batch *b)
 static void retry_closed(uv_handle_t *h)
 {
   Retry *r = h->data;
-  free(r->spec.id);
-  free(r->spec.file);
-  free(r->spec.program);
-  free(r->spec.input_json);
+  sup_spec_free(&r->spec);
   free(r);
 }
 
@@ -729,10 +726,7 @@ static void pump(Batch *b)
       Seen *seen = seen_find(&b->seen, spec.id, false);
       if (seen && seen->max_attempt > 0 && (b->resume || seen->ok) && !(seen->lost && !seen->ok)) {
         if (!seen->ok) b->all_ok = false; /* its last run did not succeed */
-        free(spec.id);
-        free(spec.file);
-        free(spec.program);
-        free(spec.input_json);
+        sup_spec_free(&spec);
         b->done++;
         if (seen->ok) b->ok++;
         else b->failed++;

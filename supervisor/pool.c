@@ -865,13 +865,18 @@ static void build_record(SupJob *j, const SupOutcome *o)
 
 /* ------------------------------------------------------------------ end */
 
+void sup_spec_free(SupSpec *s)
+{
+  free(s->id);
+  free(s->file);
+  free(s->program);
+  free(s->input_json);
+}
+
 static void job_free(SupJob *j)
 {
   SupPool *p = j->pool;
-  free(j->spec.id);
-  free(j->spec.file);
-  free(j->spec.program);
-  free(j->spec.input_json);
+  sup_spec_free(&j->spec);
   buf_free(&j->frame);
   buf_free(&j->output);
   buf_free(&j->steps);

@@ -131,6 +131,9 @@ typedef struct SupSpec {
   double cpu_ms;     /* CPU-time limit; <= 0: the pool's default */
 } SupSpec;
 
+/* Free the strings [s] owns (id, file, program, input_json). */
+void sup_spec_free(SupSpec *s);
+
 typedef struct SupPool SupPool;
 typedef struct SupJob SupJob;
 

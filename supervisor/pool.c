@@ -7,8 +7,10 @@
  *   timer     a libuv timer, used only to retry a failed spawn (and to
  *             report a spawn failure from the loop).
  *   ev_pipe   read end of the worker's fd 4, fed to the ipc decoder.
- *   job_pipe  write end of the worker's fd 3; closed once the job frame is
- *             written (the worker sees the frame, then EOF).
+ *   job_pipe  write end of the worker's fd 3, only when the job frame did
+ *             not fit into the pipe before the spawn (spawn.c writes it
+ *             there first, SupSpawned); closed once the rest is written
+ *             (the worker sees the frame, then EOF).
  * and one deadline ([due], on the pool's precise timer): in RUNNING it is
  * the job deadline (measured from spawn); in STOPPING it is the grace after
  * the SIGTERM/SIGINT; in DRAINING it is the grace after the final frame or
@@ -1074,7 +1076,7 @@ static void job_spawn(SupJob *j);
  * a zygote for); HARN_NO_ZYGOTE=1 disables it. A zygote that has died is
  * dropped (its reaping is sigchld_cb's business) and this and later
  * workers are forked directly. */
-static int spawn_one(SupPool *p, int *job_w, int *ev_r, pid_t *pid)
+static int spawn_one(SupPool *p, const Buf *frame, SupSpawned *out)
 {
   if (p->entry && !p->zygote_tried && p->nspawned++ > 0) {
     p->zygote_tried = true;
@@ -1085,7 +1087,7 @@ static int spawn_one(SupPool *p, int *job_w, int *ev_r, pid_t *pid)
     }
   }
   if (p->entry && p->zsock >= 0) {
-    int rc = sup_zygote_spawn(p->zsock, job_w, ev_r, pid);
+    int rc = sup_zygote_spawn(p->zsock, frame->data, frame->len, out);
     if (rc == 0 || rc == -EAGAIN || rc == -ENOMEM) return rc;
     /* The zygote is gone or broken: never ask it again. */
     fprintf(stderr, "harn: the worker zygote failed (%s); forking workers directly\n",
@@ -1093,7 +1095,7 @@ static int spawn_one(SupPool *p, int *job_w, int *ev_r, pid_t *pid)
     close(p->zsock);
     p->zsock = -1;
   }
-  return sup_spawn_worker(p->argv, p->entry, job_w, ev_r, pid);
+  return sup_spawn_worker(p->argv, p->entry, frame->data, frame->len, out);
 }
 
 SupJob *sup_pool_start(SupPool *p, SupSpec *spec)
@@ -1135,43 +1137,12 @@ static int test_spawn_failure(void)
  * ENOMEM: process or memory limits under load) is retried a few times
  * with a growing delay before the job is reported crashed/spawn:<error>:
  * the worker never ran, so this is not an attempt. */
-static void job_spawn(SupJob *j)
+/* The job frame for [j]'s worker into j->frame (empty when the source or
+ * input is over the frame limit: the worker then reads EOF and exits
+ * without a final frame, crashed). */
+static void encode_job(SupJob *j)
 {
   SupPool *p = j->pool;
-  int job_w = -1, ev_r = -1;
-  pid_t pid = 0;
-  j->t0 = sup_now_ms();
-  j->epoch0 = sup_epoch_ms();
-  int rc = test_spawn_failure();
-  if (rc == 0) rc = spawn_one(p, &job_w, &ev_r, &pid);
-  if (rc < 0) {
-    bool transient = rc == -EAGAIN || rc == -ENOMEM || rc == -EMFILE || rc == -ENFILE;
-    /* While other jobs run they hold the processes and fds we lack: wait
-     * for them (queue) without using up the tries; alone, give up after
-     * six tries (20 ms .. 640 ms). */
-    if (transient && (j->spawn_tries < 6 || p->nrunning > 1)) {
-      int k = j->spawn_tries < 6 ? j->spawn_tries : 5;
-      uv_timer_start(&j->timer, timer_cb, 20u << k, 0);
-      if (p->nrunning <= 1) j->spawn_tries++;
-      return;
-    }
-    j->spawn_err = rc; /* negative errno == libuv error code on Unix */
-    uv_timer_start(&j->timer, timer_cb, 0, 0);
-    return;
-  }
-  j->pid = pid;
-  j->next = p->running;
-  if (p->running) p->running->prev = j;
-  p->running = j;
-  uv_ref((uv_handle_t *)&p->sigchld);
-
-  uv_pipe_init(p->loop, &j->ev_pipe, 0);
-  uv_pipe_open(&j->ev_pipe, ev_r);
-  j->ev_open = true;
-  uv_pipe_init(p->loop, &j->job_pipe, 0);
-  uv_pipe_open(&j->job_pipe, job_w);
-  j->job_open = true;
-
   IpcJob jf;
   memset(&jf, 0, sizeof jf);
   if (j->spec.is_source) {
@@ -1193,18 +1164,61 @@ static void job_spawn(SupJob *j)
   double cpu = job_cpu_ms(j);
   jf.cpu_ms = cpu > 0 ? (uint64_t)cpu : 0;
   jf.address_space = jf.sandbox ? sup_address_space(jf.memory) : 0;
-  if (ipc_encode_job(&j->frame, j->spec.id, j->spec.attempt, &jf) == 0) {
-    uv_buf_t b = uv_buf_init(j->frame.data, (unsigned)j->frame.len);
+  buf_clear(&j->frame);
+  if (ipc_encode_job(&j->frame, j->spec.id, j->spec.attempt, &jf) != 0) buf_clear(&j->frame);
+}
+
+/* Fork (+exec) the worker and wire its pipes. A transient failure (EAGAIN,
+ * ENOMEM: process or memory limits under load) is retried a few times
+ * with a growing delay before the job is reported crashed/spawn:<error>:
+ * the worker never ran, so this is not an attempt. */
+static void job_spawn(SupJob *j)
+{
+  SupPool *p = j->pool;
+  SupSpawned sp;
+  j->t0 = sup_now_ms();
+  j->epoch0 = sup_epoch_ms();
+  encode_job(j);
+  int rc = test_spawn_failure();
+  if (rc == 0) rc = spawn_one(p, &j->frame, &sp);
+  if (rc < 0) {
+    buf_free(&j->frame);
+    bool transient = rc == -EAGAIN || rc == -ENOMEM || rc == -EMFILE || rc == -ENFILE;
+    /* While other jobs run they hold the processes and fds we lack: wait
+     * for them (queue) without using up the tries; alone, give up after
+     * six tries (20 ms .. 640 ms). */
+    if (transient && (j->spawn_tries < 6 || p->nrunning > 1)) {
+      int k = j->spawn_tries < 6 ? j->spawn_tries : 5;
+      uv_timer_start(&j->timer, timer_cb, 20u << k, 0);
+      if (p->nrunning <= 1) j->spawn_tries++;
+      return;
+    }
+    j->spawn_err = rc; /* negative errno == libuv error code on Unix */
+    uv_timer_start(&j->timer, timer_cb, 0, 0);
+    return;
+  }
+  j->pid = sp.pid;
+  j->next = p->running;
+  if (p->running) p->running->prev = j;
+  p->running = j;
+  uv_ref((uv_handle_t *)&p->sigchld);
+
+  uv_pipe_init(p->loop, &j->ev_pipe, 0);
+  uv_pipe_open(&j->ev_pipe, sp.ev_r);
+  j->ev_open = true;
+  if (sp.job_w >= 0) {
+    /* The frame did not fit in the pipe: the rest goes from the loop. */
+    uv_pipe_init(p->loop, &j->job_pipe, 0);
+    uv_pipe_open(&j->job_pipe, sp.job_w);
+    j->job_open = true;
+    uv_buf_t b = uv_buf_init(j->frame.data + sp.sent, (unsigned)(j->frame.len - sp.sent));
     if (uv_write(&j->wreq, (uv_stream_t *)&j->job_pipe, &b, 1, write_cb) != 0) {
       buf_free(&j->frame);
       close_handle(j, (uv_handle_t *)&j->job_pipe);
       j->job_open = false;
     }
   } else {
-    /* Source or input over the frame limit: the worker gets EOF and exits
-     * without a final frame (crashed). */
-    close_handle(j, (uv_handle_t *)&j->job_pipe);
-    j->job_open = false;
+    buf_free(&j->frame);
   }
 
   uv_read_start((uv_stream_t *)&j->ev_pipe, alloc_cb, read_cb);

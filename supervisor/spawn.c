@@ -193,28 +193,62 @@ static int fork_child(char *const *argv, char *const *envp, SupWorkerMain entry,
   return 0;
 }
 
-int sup_spawn_worker(char *const *argv, SupWorkerMain entry, int *job_w, int *ev_r,
-                     pid_t *pid_out)
+/* Both pipes of a worker, with the job frame already in the job pipe
+ * (SupSpawned). jp[0] and ep[1] are the worker's ends. 0 or -errno, with
+ * nothing left open on failure. */
+static int open_pipes(int jp[2], int ep[2], const char *job, size_t len, SupSpawned *out)
 {
-  int jp[2] = {-1, -1}, ep[2] = {-1, -1};
-  if (pipe2(jp, O_CLOEXEC) < 0 || pipe2(ep, O_CLOEXEC) < 0) {
-    int err = -errno;
-    for (int i = 0; i < 2; i++)
-      if (jp[i] >= 0) close(jp[i]);
-    return err;
+  jp[0] = jp[1] = ep[0] = ep[1] = -1;
+  if (pipe2(jp, O_CLOEXEC) < 0 || pipe2(ep, O_CLOEXEC) < 0) goto fail;
+  if (fcntl(jp[1], F_SETFL, O_NONBLOCK) < 0) goto fail;
+  out->sent = 0;
+  while (out->sent < len) {
+    ssize_t w = write(jp[1], job + out->sent, len - out->sent);
+    if (w < 0 && errno == EINTR) continue;
+    if (w < 0 && errno == EAGAIN) break;
+    if (w < 0) goto fail;
+    out->sent += (size_t)w;
   }
-  pid_t pid = 0;
-  int rc = fork_child(argv, NULL, entry, jp[0], ep[1], &pid);
+  if (out->sent == len) {
+    close(jp[1]);
+    jp[1] = -1;
+  }
+  return 0;
+fail:;
+  int err = -errno;
+  for (int i = 0; i < 2; i++) {
+    if (jp[i] >= 0) close(jp[i]);
+    if (ep[i] >= 0) close(ep[i]);
+  }
+  return err;
+}
+
+/* Keep our ends of the pipes in *out and close the worker's. */
+static void hand_over(int jp[2], int ep[2], pid_t pid, SupSpawned *out)
+{
   close(jp[0]);
   close(ep[1]);
+  out->job_w = jp[1];
+  out->ev_r = ep[0];
+  out->pid = pid;
+}
+
+int sup_spawn_worker(char *const *argv, SupWorkerMain entry, const char *job, size_t len,
+                     SupSpawned *out)
+{
+  int jp[2], ep[2];
+  int rc = open_pipes(jp, ep, job, len, out);
+  if (rc < 0) return rc;
+  pid_t pid = 0;
+  rc = fork_child(argv, NULL, entry, jp[0], ep[1], &pid);
   if (rc < 0) {
-    close(jp[1]);
-    close(ep[0]);
+    for (int i = 0; i < 2; i++) {
+      if (jp[i] >= 0) close(jp[i]);
+      close(ep[i]);
+    }
     return rc;
   }
-  *job_w = jp[1];
-  *ev_r = ep[0];
-  *pid_out = pid;
+  hand_over(jp, ep, pid, out);
   return 0;
 }
 
@@ -252,14 +286,11 @@ int sup_zygote_start(int *sock_out, pid_t *pid_out)
   return 0;
 }
 
-int sup_zygote_spawn(int sock, int *job_w, int *ev_r, pid_t *pid_out)
+int sup_zygote_spawn(int sock, const char *job, size_t len, SupSpawned *out)
 {
-  int jp[2] = {-1, -1}, ep[2] = {-1, -1};
-  int err = 0;
-  if (pipe2(jp, O_CLOEXEC) < 0 || pipe2(ep, O_CLOEXEC) < 0) {
-    err = -errno;
-    goto fail;
-  }
+  int jp[2], ep[2];
+  int err = open_pipes(jp, ep, job, len, out);
+  if (err < 0) return err;
   WrkZygoteReq req = {WRK_ZYGOTE_MAGIC};
   union {
     char buf[CMSG_SPACE(2 * sizeof(int))];
@@ -300,17 +331,13 @@ int sup_zygote_spawn(int sock, int *job_w, int *ev_r, pid_t *pid_out)
   }
   pid_t pid = (pid_t)reply;
   setpgid(pid, pid); /* it is our child (CLONE_PARENT); it does the same */
-  close(jp[0]);
-  close(ep[1]);
-  *job_w = jp[1];
-  *ev_r = ep[0];
-  *pid_out = pid;
+  hand_over(jp, ep, pid, out);
   return 0;
 
 fail:
   for (int i = 0; i < 2; i++) {
     if (jp[i] >= 0) close(jp[i]);
-    if (ep[i] >= 0) close(ep[i]);
+    close(ep[i]);
   }
   return err;
 }

@@ -42,16 +42,29 @@
 /* The worker's entry point for in-process spawns (wrk_main). */
 typedef int (*SupWorkerMain)(int argc, char **argv);
 
+/* Our ends of a new worker's two pipes. The job frame is written into the
+ * job pipe before the worker exists (the pipe buffer holds it, so a worker
+ * never waits for its job): [sent] bytes of it went in, and when that is
+ * all of it, the write end is already closed (job_w == -1; the worker reads
+ * the frame, then EOF). Otherwise job_w is non-blocking and the caller
+ * writes the rest. */
+typedef struct SupSpawned {
+  int job_w, ev_r;
+  pid_t pid;
+  size_t sent;
+} SupSpawned;
+
 /* Start a worker: fork, then in the child either exec [argv] (argv[0]
  * searched in PATH) when [entry] is NULL, or run entry(1, {"worker"}) and
  * _exit with its result (spawn.c explains the in-process way). Either way
- * its fd 3 reads the job pipe whose write end is returned in *job_w, its
- * fd 4 writes the event pipe whose read end is returned in *ev_r (both
- * O_CLOEXEC in the supervisor), nothing else above fd 2 is open in it, it
- * has its own process group (pgid == pid), SIGTERM/SIGINT/SIGHUP blocked,
- * parent-death signal SIGKILL. Returns 0, or a negative errno (fork, pipe
- * or exec failure; nothing is left open or unreaped then). */
-int sup_spawn_worker(char *const *argv, SupWorkerMain entry, int *job_w, int *ev_r, pid_t *pid);
+ * its fd 3 reads the job pipe, which holds [job] (len bytes, or as much of
+ * it as fits; see SupSpawned), its fd 4 writes the event pipe (our ends are
+ * O_CLOEXEC), nothing else above fd 2 is open in it, it has its own
+ * process group (pgid == pid), SIGTERM/SIGINT/SIGHUP blocked, parent-death
+ * signal SIGKILL. Returns 0 and fills *out, or a negative errno (fork,
+ * pipe or exec failure; nothing is left open or unreaped then). */
+int sup_spawn_worker(char *const *argv, SupWorkerMain entry, const char *job, size_t len,
+                     SupSpawned *out);
 
 /* Start the zygote (`/proc/self/exe worker --zygote` with LD_BIND_NOW=1;
  * worker/zygote.c): *sock is our end of its request socket (CLOEXEC),
@@ -60,7 +73,7 @@ int sup_zygote_start(int *sock, pid_t *pid);
 /* Ask the zygote on [sock] for a worker, with the same result as
  * sup_spawn_worker (the worker is our child). A negative errno on failure;
  * -EPIPE (or another socket error) means the zygote is gone. */
-int sup_zygote_spawn(int sock, int *job_w, int *ev_r, pid_t *pid);
+int sup_zygote_spawn(int sock, const char *job, size_t len, SupSpawned *out);
 
 /* ------------------------------------------------------------------ JSON */
 

@@ -67,6 +67,28 @@ out=$("$HARN_BIN" run hello.harn); rc=$?
 out=$("$HARN_BIN" run input.harn --input '{"name": "ada"}'); rc=$?
 [ "$rc" = 0 ] && [ "$out" = ada ] && pass "run --input binds the pipeline's parameter" \
   || fail "run --input: rc=$rc out=$out"
+# Job frames bigger than a pipe buffer (64 KiB): spawn.c puts what fits into
+# the job pipe before the worker exists, the loop writes the rest. `harn run`
+# forks its worker; the batch's later workers come from the zygote.
+big=$(python3 -c 'print("x" * 100000)')
+out=$("$HARN_BIN" run input.harn --input "{\"name\": \"$big\"}"); rc=$?
+[ "$rc" = 0 ] && [ "$out" = "$big" ] && pass "run: a 100 KB job frame reaches the worker whole" \
+  || fail "run big frame: rc=$rc, ${#out} bytes of output"
+python3 - "$big" > big.jsonl <<'EOF'
+import json, sys
+for i in range(4):
+    print(json.dumps({"id": f"big{i}", "file": "input.harn", "input": {"name": sys.argv[1] + str(i)}}))
+EOF
+"$HARN_BIN" batch -j 2 big.jsonl --results big.results > /dev/null 2>&1; rc=$?
+[ "$rc" = 0 ] && python3 - "$big" big.results <<'EOF' && pass "batch: 100 KB job frames, through the zygote too" || fail "batch big frames: rc=$rc"
+import json, sys
+rs = {r["id"]: r for r in map(json.loads, open(sys.argv[2]))}
+assert sorted(rs) == ["big0", "big1", "big2", "big3"], rs.keys()
+for i in range(4):
+    r = rs[f"big{i}"]
+    assert r["status"] == "ok" and r["output"] == sys.argv[1] + str(i) + "\n", r["status"]
+EOF
+
 "$HARN_BIN" run div.harn 2> div.err; rc=$?
 [ "$rc" = 1 ] && grep -q '^error: Runtime error: Division by zero (line 4)$' div.err \
   && grep -q -- '--> div.harn:4:' div.err && pass "run: uncaught error diagnostic on stderr, exit 1" \

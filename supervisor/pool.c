@@ -111,6 +111,9 @@ struct SupJob {
   char *protocol_text;
   int spawn_err;
   int spawn_tries;
+  SupJob *znext;         /* the pool's queue of zygote requests */
+  SupSpawned sp;         /* while in that queue: our ends of its pipes */
+  int cancel_sig;        /* a cancel that came while in that queue */
 
   IpcDecoder *dec;
   uint64_t ignored_after_final;
@@ -139,6 +142,9 @@ struct SupJob {
 
 static void dispatch(SupJob *j, Event ev, int arg);
 static void job_finish(SupJob *j);
+static void reap_children(SupPool *p);
+static void zygote_lost(SupPool *p, int err);
+static void zpoll_cb(uv_poll_t *h, int status, int events);
 
 /* ------------------------------------------------------------------ utils */
 
@@ -1020,24 +1026,31 @@ static void sweep_strays(SupPool *p)
   }
 }
 
-static void sigchld_cb(uv_signal_t *h, int signum)
+/* Look at every exit: jobs' workers first, then (we are a child
+ * subreaper) strays of swept groups, which are reaped, and then the sweep.
+ * While the zygote is making workers (requests in its queue) a child we do
+ * not know may be one of them: the strays' part waits until the queue is
+ * empty (reap_deferred; zpoll_cb comes back here), so that no worker is
+ * taken for a stray. */
+static void reap_children(SupPool *p)
 {
-  SupPool *p = container_of(h, SupPool, sigchld);
-  SupJob *j = p->running;
-  bool strays = false, ended = false;
-  while (j) {
-    SupJob *next = j->next;
+  bool ended = false, strays = p->reap_deferred;
+  for (SupJob *j = p->running, *next; j; j = next) {
+    next = j->next;
     siginfo_t si;
     memset(&si, 0, sizeof si);
     if (waitid(P_PID, (id_t)j->pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0 && si.si_pid == j->pid) {
       dispatch(j, EV_EXIT, 0);
       ended = true;
     }
-    j = next;
   }
-  /* We are a child subreaper: strays of a swept group (already SIGKILLed)
-   * are reparented to us. Reap every exited child that is not a worker;
-   * a worker found here exited meanwhile and goes through its job. */
+  if (p->zhead) {
+    p->reap_deferred = true;
+    return;
+  }
+  p->reap_deferred = false;
+  /* Reap every exited child that is not a worker; a worker found here
+   * exited meanwhile and goes through its job. */
   for (;;) {
     siginfo_t si;
     memset(&si, 0, sizeof si);
@@ -1055,6 +1068,12 @@ static void sigchld_cb(uv_signal_t *h, int signum)
   if (strays || ended) sweep_strays(p);
 }
 
+static void sigchld_cb(uv_signal_t *h, int signum)
+{
+  (void)signum;
+  reap_children(container_of(h, SupPool, sigchld));
+}
+
 /* ------------------------------------------------------------------ start */
 
 static void write_cb(uv_write_t *req, int status)
@@ -1070,32 +1089,26 @@ static void write_cb(uv_write_t *req, int status)
 
 static void job_spawn(SupJob *j);
 
-/* Start one worker: through the zygote when the pool runs the in-process
- * worker, else fork (+exec). The zygote is started at the second spawn
- * (one job, as for `harn run`, is cheaper to fork directly than to start
- * a zygote for); HARN_NO_ZYGOTE=1 disables it. A zygote that has died is
- * dropped (its reaping is sigchld_cb's business) and this and later
- * workers are forked directly. */
-static int spawn_one(SupPool *p, const Buf *frame, SupSpawned *out)
+/* Is the zygote there to ask? It is started at the second spawn of a pool
+ * that runs the in-process worker (one job, as for `harn run`, is cheaper
+ * to fork directly than to start a zygote for); HARN_NO_ZYGOTE=1 disables
+ * it. */
+static bool zygote_ready(SupPool *p)
 {
   if (p->entry && !p->zygote_tried && p->nspawned++ > 0) {
     p->zygote_tried = true;
     const char *no = getenv("HARN_NO_ZYGOTE");
-    if (!(no && *no && strcmp(no, "0")) && sup_zygote_start(&p->zsock, &p->zpid) < 0) {
+    if (!(no && *no && strcmp(no, "0")) && sup_zygote_start(&p->zsock, &p->zpid) == 0 &&
+        uv_poll_init(p->loop, &p->zpoll, p->zsock) == 0) {
+      p->zpoll_open = true;
+      uv_poll_start(&p->zpoll, UV_READABLE | UV_DISCONNECT, zpoll_cb);
+      uv_unref((uv_handle_t *)&p->zpoll);
+    } else if (p->zsock >= 0) {
+      close(p->zsock);
       p->zsock = -1;
-      p->zpid = 0;
     }
   }
-  if (p->entry && p->zsock >= 0) {
-    int rc = sup_zygote_spawn(p->zsock, frame->data, frame->len, out);
-    if (rc == 0 || rc == -EAGAIN || rc == -ENOMEM) return rc;
-    /* The zygote is gone or broken: never ask it again. */
-    fprintf(stderr, "harn: the worker zygote failed (%s); forking workers directly\n",
-            strerror(-rc));
-    close(p->zsock);
-    p->zsock = -1;
-  }
-  return sup_spawn_worker(p->argv, p->entry, frame->data, frame->len, out);
+  return p->entry && p->zsock >= 0;
 }
 
 SupJob *sup_pool_start(SupPool *p, SupSpec *spec)
@@ -1133,10 +1146,6 @@ static int test_spawn_failure(void)
   return -EAGAIN;
 }
 
-/* Fork (+exec) the worker and wire its pipes. A transient failure (EAGAIN,
- * ENOMEM: process or memory limits under load) is retried a few times
- * with a growing delay before the job is reported crashed/spawn:<error>:
- * the worker never ran, so this is not an attempt. */
 /* The job frame for [j]'s worker into j->frame (empty when the source or
  * input is over the frame limit: the worker then reads EOF and exits
  * without a final frame, crashed). */
@@ -1168,50 +1177,49 @@ static void encode_job(SupJob *j)
   if (ipc_encode_job(&j->frame, j->spec.id, j->spec.attempt, &jf) != 0) buf_clear(&j->frame);
 }
 
-/* Fork (+exec) the worker and wire its pipes. A transient failure (EAGAIN,
- * ENOMEM: process or memory limits under load) is retried a few times
- * with a growing delay before the job is reported crashed/spawn:<error>:
- * the worker never ran, so this is not an attempt. */
-static void job_spawn(SupJob *j)
+/* The spawn of [j] failed with [rc] (a negative errno). A transient
+ * failure (EAGAIN, ENOMEM: process or memory limits under load; EMFILE,
+ * ENFILE) is retried a few times with a growing delay before the job is
+ * reported crashed/spawn:<error>: the worker never ran, so this is not an
+ * attempt. */
+static void spawn_failed(SupJob *j, int rc)
 {
   SupPool *p = j->pool;
-  SupSpawned sp;
-  j->t0 = sup_now_ms();
-  j->epoch0 = sup_epoch_ms();
-  encode_job(j);
-  int rc = test_spawn_failure();
-  if (rc == 0) rc = spawn_one(p, &j->frame, &sp);
-  if (rc < 0) {
-    buf_free(&j->frame);
-    bool transient = rc == -EAGAIN || rc == -ENOMEM || rc == -EMFILE || rc == -ENFILE;
-    /* While other jobs run they hold the processes and fds we lack: wait
-     * for them (queue) without using up the tries; alone, give up after
-     * six tries (20 ms .. 640 ms). */
-    if (transient && (j->spawn_tries < 6 || p->nrunning > 1)) {
-      int k = j->spawn_tries < 6 ? j->spawn_tries : 5;
-      uv_timer_start(&j->timer, timer_cb, 20u << k, 0);
-      if (p->nrunning <= 1) j->spawn_tries++;
-      return;
-    }
-    j->spawn_err = rc; /* negative errno == libuv error code on Unix */
-    uv_timer_start(&j->timer, timer_cb, 0, 0);
+  buf_free(&j->frame);
+  bool transient = rc == -EAGAIN || rc == -ENOMEM || rc == -EMFILE || rc == -ENFILE;
+  /* While other jobs run they hold the processes and fds we lack: wait
+   * for them (queue) without using up the tries; alone, give up after
+   * six tries (20 ms .. 640 ms). */
+  if (transient && (j->spawn_tries < 6 || p->nrunning > 1)) {
+    int k = j->spawn_tries < 6 ? j->spawn_tries : 5;
+    uv_timer_start(&j->timer, timer_cb, 20u << k, 0);
+    if (p->nrunning <= 1) j->spawn_tries++;
     return;
   }
-  j->pid = sp.pid;
+  j->spawn_err = rc; /* negative errno == libuv error code on Unix */
+  uv_timer_start(&j->timer, timer_cb, 0, 0);
+}
+
+/* The worker of [j] exists (sp->pid): wire its pipes, arm its deadline,
+ * and deliver a cancel that came while it was being made. */
+static void spawn_done(SupJob *j, const SupSpawned *sp)
+{
+  SupPool *p = j->pool;
+  j->pid = sp->pid;
   j->next = p->running;
   if (p->running) p->running->prev = j;
   p->running = j;
   uv_ref((uv_handle_t *)&p->sigchld);
 
   uv_pipe_init(p->loop, &j->ev_pipe, 0);
-  uv_pipe_open(&j->ev_pipe, sp.ev_r);
+  uv_pipe_open(&j->ev_pipe, sp->ev_r);
   j->ev_open = true;
-  if (sp.job_w >= 0) {
+  if (sp->job_w >= 0) {
     /* The frame did not fit in the pipe: the rest goes from the loop. */
     uv_pipe_init(p->loop, &j->job_pipe, 0);
-    uv_pipe_open(&j->job_pipe, sp.job_w);
+    uv_pipe_open(&j->job_pipe, sp->job_w);
     j->job_open = true;
-    uv_buf_t b = uv_buf_init(j->frame.data + sp.sent, (unsigned)(j->frame.len - sp.sent));
+    uv_buf_t b = uv_buf_init(j->frame.data + sp->sent, (unsigned)(j->frame.len - sp->sent));
     if (uv_write(&j->wreq, (uv_stream_t *)&j->job_pipe, &b, 1, write_cb) != 0) {
       buf_free(&j->frame);
       close_handle(j, (uv_handle_t *)&j->job_pipe);
@@ -1224,11 +1232,116 @@ static void job_spawn(SupJob *j)
   uv_read_start((uv_stream_t *)&j->ev_pipe, alloc_cb, read_cb);
   j->ev_reading = true;
   if (j->spec.timeout_ms > 0) arm_timer(j, j->spec.timeout_ms - (sup_now_ms() - j->t0));
+  if (j->cancel_sig) dispatch(j, EV_CANCEL, j->cancel_sig);
+}
+
+/* Close our ends of the pipes of a request that made no worker. */
+static void close_spawned(SupSpawned *sp)
+{
+  if (sp->job_w >= 0) close(sp->job_w);
+  if (sp->ev_r >= 0) close(sp->ev_r);
+  sp->job_w = sp->ev_r = -1;
+}
+
+/* Start [j]'s worker. Through the zygote this only sends the request: the
+ * job waits in the pool's queue (zhead..ztail, in request order) until
+ * zpoll_cb reads its pid, while the loop goes on serving the other jobs.
+ * Otherwise fork (+exec), synchronously. */
+static void job_spawn(SupJob *j)
+{
+  SupPool *p = j->pool;
+  j->t0 = sup_now_ms();
+  j->epoch0 = sup_epoch_ms();
+  encode_job(j);
+  SupSpawned sp;
+  int rc = test_spawn_failure();
+  if (rc == 0 && zygote_ready(p)) {
+    rc = sup_zygote_request(p->zsock, j->frame.data, j->frame.len, &j->sp);
+    if (rc == 0) {
+      j->znext = NULL;
+      if (p->ztail) p->ztail->znext = j;
+      else p->zhead = j;
+      p->ztail = j;
+      uv_ref((uv_handle_t *)&p->zpoll);
+      return;
+    }
+    if (rc != -EAGAIN && rc != -ENOMEM && rc != -EMFILE && rc != -ENFILE) {
+      zygote_lost(p, rc);
+      rc = 0; /* fork this one */
+    }
+  }
+  if (rc == 0) rc = sup_spawn_worker(p->argv, p->entry, j->frame.data, j->frame.len, &sp);
+  if (rc < 0) spawn_failed(j, rc);
+  else spawn_done(j, &sp);
+}
+
+/* Take the oldest job waiting for the zygote, or NULL. */
+static SupJob *zqueue_pop(SupPool *p)
+{
+  SupJob *j = p->zhead;
+  if (!j) return NULL;
+  p->zhead = j->znext;
+  if (!p->zhead) {
+    p->ztail = NULL;
+    uv_unref((uv_handle_t *)&p->zpoll);
+  }
+  j->znext = NULL;
+  return j;
+}
+
+/* The zygote is gone or broken ([err]): never ask it again, and fork the
+ * workers of the jobs that were waiting for it. (One it cloned before it
+ * died without telling us is a stray: it has no pipes to us left, and
+ * sigchld_cb kills and reaps it.) */
+static void zygote_lost(SupPool *p, int err)
+{
+  if (p->zsock < 0) return;
+  fprintf(stderr, "harn: the worker zygote failed (%s); forking workers directly\n",
+          strerror(-err));
+  uv_close((uv_handle_t *)&p->zpoll, NULL);
+  p->zpoll_open = false;
+  close(p->zsock);
+  p->zsock = -1;
+  SupJob *j;
+  while ((j = zqueue_pop(p))) {
+    close_spawned(&j->sp);
+    job_spawn(j);
+  }
+  if (p->reap_deferred) reap_children(p);
+}
+
+/* Replies of the zygote (or its end). */
+static void zpoll_cb(uv_poll_t *h, int status, int events)
+{
+  SupPool *p = container_of(h, SupPool, zpoll);
+  (void)events;
+  for (;;) {
+    pid_t pid = 0;
+    int err = 0;
+    int r = status < 0 ? status : sup_zygote_reply(p->zsock, &pid, &err);
+    if (r == 0) break;
+    SupJob *j = r > 0 ? zqueue_pop(p) : NULL;
+    if (!j) {
+      zygote_lost(p, r < 0 ? r : -EPROTO); /* gone, or a reply nobody asked for */
+      return;
+    }
+    if (pid > 0) {
+      j->sp.pid = pid;
+      spawn_done(j, &j->sp);
+    } else {
+      close_spawned(&j->sp);
+      spawn_failed(j, err);
+    }
+  }
+  /* Exits seen while workers were being made can be looked at now. */
+  if (!p->zhead && p->reap_deferred) reap_children(p);
 }
 
 void sup_pool_cancel_all(SupPool *p, int sig)
 {
   for (SupJob *j = p->running; j; j = j->next) dispatch(j, EV_CANCEL, sig);
+  for (SupJob *j = p->zhead; j; j = j->znext)
+    if (!j->cancel_sig) j->cancel_sig = sig;
 }
 
 /* ------------------------------------------------------------------ pool */
@@ -1309,6 +1422,10 @@ void sup_pool_close(SupPool *p)
   if (p->tpoll_open) {
     uv_close((uv_handle_t *)&p->tpoll, tpoll_closed);
     p->tpoll_open = false;
+  }
+  if (p->zpoll_open) {
+    uv_close((uv_handle_t *)&p->zpoll, NULL);
+    p->zpoll_open = false;
   }
   if (p->zsock >= 0) {
     close(p->zsock); /* EOF: the zygote exits at once */

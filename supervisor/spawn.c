@@ -286,7 +286,7 @@ int sup_zygote_start(int *sock_out, pid_t *pid_out)
   return 0;
 }
 
-int sup_zygote_spawn(int sock, const char *job, size_t len, SupSpawned *out)
+int sup_zygote_request(int sock, const char *job, size_t len, SupSpawned *out)
 {
   int jp[2], ep[2];
   int err = open_pipes(jp, ep, job, len, out);
@@ -315,29 +315,30 @@ int sup_zygote_spawn(int sock, const char *job, size_t len, SupSpawned *out)
   while (w < 0 && errno == EINTR);
   if (w != (ssize_t)sizeof req) {
     err = w < 0 ? -errno : -EPIPE;
-    goto fail;
+    for (int i = 0; i < 2; i++) {
+      if (jp[i] >= 0) close(jp[i]);
+      close(ep[i]);
+    }
+    return err;
   }
+  /* The message carries its own copies of the worker's ends. */
+  hand_over(jp, ep, 0, out);
+  return 0;
+}
+
+int sup_zygote_reply(int sock, pid_t *pid, int *err)
+{
   int32_t reply = 0;
   ssize_t r;
-  do r = recv(sock, &reply, sizeof reply, 0);
+  do r = recv(sock, &reply, sizeof reply, MSG_DONTWAIT);
   while (r < 0 && errno == EINTR);
-  if (r != (ssize_t)sizeof reply) {
-    err = r < 0 ? -errno : -EPIPE; /* EOF: the zygote is gone */
-    goto fail;
-  }
-  if (reply <= 0) {
-    err = reply < 0 ? (int)reply : -EPROTO;
-    goto fail;
-  }
-  pid_t pid = (pid_t)reply;
-  setpgid(pid, pid); /* it is our child (CLONE_PARENT); it does the same */
-  hand_over(jp, ep, pid, out);
-  return 0;
-
-fail:
-  for (int i = 0; i < 2; i++) {
-    if (jp[i] >= 0) close(jp[i]);
-    close(ep[i]);
-  }
-  return err;
+  if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return 0;
+  if (r < 0) return -errno;
+  if (r != (ssize_t)sizeof reply) return -EPIPE; /* EOF: the zygote is gone */
+  if (reply == 0) return -EPROTO;
+  *pid = reply > 0 ? (pid_t)reply : 0;
+  *err = reply > 0 ? 0 : (int)reply;
+  /* it is our child (CLONE_PARENT); it makes its own group too */
+  if (reply > 0) setpgid(*pid, *pid);
+  return 1;
 }

@@ -70,10 +70,19 @@ int sup_spawn_worker(char *const *argv, SupWorkerMain entry, const char *job, si
  * worker/zygote.c): *sock is our end of its request socket (CLOEXEC),
  * *pid its pid (our child, in its own group). 0 or a negative errno. */
 int sup_zygote_start(int *sock, pid_t *pid);
-/* Ask the zygote on [sock] for a worker, with the same result as
- * sup_spawn_worker (the worker is our child). A negative errno on failure;
- * -EPIPE (or another socket error) means the zygote is gone. */
-int sup_zygote_spawn(int sock, const char *job, size_t len, SupSpawned *out);
+/* Ask the zygote on [sock] for a worker, without waiting for it: the pipes
+ * are made (and the job frame put in, as for sup_spawn_worker) and the
+ * worker's ends sent. *out is filled except for the pid, which comes with
+ * the reply (sup_zygote_reply); replies come in the order of the requests.
+ * 0, or a negative errno (nothing left open); -EPIPE (or another socket
+ * error) means the zygote is gone. */
+int sup_zygote_request(int sock, const char *job, size_t len, SupSpawned *out);
+/* Collect the next reply without blocking. 1: a reply, with *pid the new
+ * worker (our child: CLONE_PARENT; its process group is made), or *pid 0
+ * and *err the clone's negative errno (the request failed; closing the
+ * pipes is the caller's business). 0: no reply yet. A negative errno: the
+ * zygote is gone (EOF: -EPIPE) or broke the protocol (-EPROTO). */
+int sup_zygote_reply(int sock, pid_t *pid, int *err);
 
 /* ------------------------------------------------------------------ JSON */
 
@@ -208,6 +217,10 @@ struct SupPool {
   SupJob *timed;        /* jobs with an armed deadline/grace */
   int zsock;            /* request socket of the zygote, -1 when none */
   pid_t zpid;           /* the zygote, 0 when none */
+  uv_poll_t zpoll;      /* watches zsock for the zygote's replies */
+  bool zpoll_open;
+  SupJob *zhead, *ztail; /* jobs waiting for their worker's pid, in request order */
+  bool reap_deferred;   /* an exit came while workers were being made */
   bool zygote_tried;    /* started once (it is not restarted) */
   long nspawned;        /* spawns before the zygote was tried */
   uv_signal_t sigchld;

@@ -6,8 +6,12 @@
  * (an absolute path is kept), normalized (`.` and `x/..` segments
  * removed) and gets `.harn` appended when it does not end with it. A path
  * reached from inside a std module that stays under `std/` is embedded
- * too. The canonical key of a file is its realpath(), so two spellings of
- * one file load it once.
+ * too. The key of a file is its device and inode numbers, taken with
+ * fstat from the open file, so two spellings of one file (symlinks, hard
+ * links, `x/../`) load it once. Only open() touches a path: a sandboxed
+ * worker's inherited seccomp filter allows nothing else that takes one
+ * (no stat or readlink of paths; docs/sandbox.md "The pool filter"), and
+ * after the lock-down Landlock refuses the open.
  *
  * Loading: a module is registered IMP_LOADING before it is parsed and
  * compiled and becomes IMP_DONE afterwards; meeting an IMP_LOADING module
@@ -20,11 +24,14 @@
 #include "import.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "buf.h"
 #include "compiler.h"
@@ -156,12 +163,23 @@ static ImpModule *find_key(Vm *vm, const char *key)
   return NULL;
 }
 
-/* The canonical key of an existing file (its realpath), else [path]. */
+/* The key of the file open at [fd]: "@dev:ino", or NULL if fstat fails. */
+static char *file_key(int fd)
+{
+  struct stat st;
+  if (fstat(fd, &st) != 0) return NULL;
+  char buf[64];
+  snprintf(buf, sizeof buf, "@%" PRIuMAX ":%" PRIuMAX, (uintmax_t)st.st_dev, (uintmax_t)st.st_ino);
+  return dups(buf);
+}
+
+/* The key of the file at [path] if it can be opened, else [path]. */
 static char *canonical(const char *path)
 {
-  char buf[PATH_MAX];
-  if (realpath(path, buf)) return dups(buf);
-  return dups(path);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  char *key = fd >= 0 ? file_key(fd) : NULL;
+  if (fd >= 0) close(fd);
+  return key ? key : dups(path);
 }
 
 void imp_register_entry(Vm *vm, const char *path, const char *src, size_t len)
@@ -249,14 +267,18 @@ static bool ends_with(const char *s, const char *suffix)
   return a >= b && memcmp(s + a - b, suffix, b) == 0;
 }
 
-/* Read the regular file [path] (at most IMP_MAX_FILE bytes: a device or
- * a FIFO such as /dev/zero must not hang the compiler). */
-static bool read_file(const char *path, Buf *out)
+/* Read the regular file open at [fd] (at most IMP_MAX_FILE bytes: a
+ * device or a FIFO such as /dev/zero must not hang the compiler). Closes
+ * [fd]. */
+static bool read_file(int fd, Buf *out)
 {
-  FILE *f = fopen(path, "rb");
-  if (!f) return false;
+  FILE *f = fdopen(fd, "rb");
+  if (!f) {
+    close(fd);
+    return false;
+  }
   struct stat st;
-  if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > IMP_MAX_FILE) {
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > IMP_MAX_FILE) {
     fclose(f);
     errno = EINVAL;
     return false;
@@ -357,12 +379,16 @@ ImpModule *imp_load(Vm *vm, const char *importer_file, const char *path, char *e
   } else {
     Buf file = {0};
     buf_printf(&file, "%s.harn", resolved);
-    char *key = canonical(file.data);
+    int fd = open(file.data, O_RDONLY | O_CLOEXEC);
+    int open_errno = errno;
+    char *key = fd >= 0 ? file_key(fd) : NULL;
+    if (!key) key = dups(file.data);
     m = find_key(vm, key);
+    if (m && fd >= 0) close(fd);
     if (!m) {
       Buf src = {0};
-      errno = 0;
-      if (!read_file(file.data, &src)) {
+      errno = fd < 0 ? open_errno : 0;
+      if (fd < 0 || !read_file(fd, &src)) {
         snprintf(err, errlen, "Import error: cannot read module '%s' (%s): %s", path, file.data,
                  errno == EINVAL ? "not a regular file of at most 64 MiB"
                  : errno         ? strerror(errno)

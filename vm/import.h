@@ -47,7 +47,7 @@ enum { IMP_LOADING, IMP_DONE };
 
 typedef struct ImpModule {
   int id;               /* 0 = the entry program, then 1, 2... in load order */
-  char *key;            /* canonical path (realpath) or "std/<name>" */
+  char *key;            /* "@dev:ino" of the file, its path when it could not be opened, or "std/<name>" */
   char *file;           /* the name traces show: resolved path, "std/x.harn" */
   char *source;         /* NUL-terminated text of the file */
   size_t source_len;

@@ -1098,7 +1098,7 @@ static bool zygote_ready(SupPool *p)
   if (p->entry && !p->zygote_tried && p->nspawned++ > 0) {
     p->zygote_tried = true;
     const char *no = getenv("HARN_NO_ZYGOTE");
-    if (!(no && *no && strcmp(no, "0")) && sup_zygote_start(&p->zsock, &p->zpid) == 0 &&
+    if (!(no && *no && strcmp(no, "0")) && sup_zygote_start(&p->zsock, &p->zpid, !p->cfg.no_sandbox) == 0 &&
         uv_poll_init(p->loop, &p->zpoll, p->zsock) == 0) {
       p->zpoll_open = true;
       uv_poll_start(&p->zpoll, UV_READABLE | UV_DISCONNECT, zpoll_cb);

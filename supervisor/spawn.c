@@ -252,7 +252,7 @@ int sup_spawn_worker(char *const *argv, SupWorkerMain entry, const char *job, si
   return 0;
 }
 
-int sup_zygote_start(int *sock_out, pid_t *pid_out)
+int sup_zygote_start(int *sock_out, pid_t *pid_out, bool sandboxed)
 {
   int sv[2];
   if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) return -errno;
@@ -271,8 +271,9 @@ int sup_zygote_start(int *sock_out, pid_t *pid_out)
   static char bind_now[] = "LD_BIND_NOW=1";
   envp[k++] = bind_now;
   envp[k] = NULL;
-  static char exe[] = "/proc/self/exe", worker[] = "worker", zygote[] = "--zygote";
-  char *argv[] = {exe, worker, zygote, NULL};
+  static char exe[] = "/proc/self/exe", worker[] = "worker", zygote[] = "--zygote",
+              sb[] = "--sandboxed";
+  char *argv[] = {exe, worker, zygote, sandboxed ? sb : NULL, NULL};
   pid_t pid = 0;
   int rc = fork_child(argv, envp, NULL, sv[1], -1, &pid);
   free(envp);

@@ -66,10 +66,12 @@ typedef struct SupSpawned {
 int sup_spawn_worker(char *const *argv, SupWorkerMain entry, const char *job, size_t len,
                      SupSpawned *out);
 
-/* Start the zygote (`/proc/self/exe worker --zygote` with LD_BIND_NOW=1;
- * worker/zygote.c): *sock is our end of its request socket (CLOEXEC),
- * *pid its pid (our child, in its own group). 0 or a negative errno. */
-int sup_zygote_start(int *sock, pid_t *pid);
+/* Start the zygote (`/proc/self/exe worker --zygote` with LD_BIND_NOW=1,
+ * plus `--sandboxed` for a pool whose jobs are all sandboxed: it then
+ * installs the pool filter; worker/zygote.c): *sock is our end of its
+ * request socket (CLOEXEC), *pid its pid (our child, in its own group). 0
+ * or a negative errno. */
+int sup_zygote_start(int *sock, pid_t *pid, bool sandboxed);
 /* Ask the zygote on [sock] for a worker, without waiting for it: the pipes
  * are made (and the job frame put in, as for sup_spawn_worker) and the
  * worker's ends sent. *out is filled except for the pid, which comes with

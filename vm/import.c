@@ -176,7 +176,7 @@ static char *file_key(int fd)
 /* The key of the file at [path] if it can be opened, else [path]. */
 static char *canonical(const char *path)
 {
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  int fd = open(path, IMP_OPEN_FLAGS);
   char *key = fd >= 0 ? file_key(fd) : NULL;
   if (fd >= 0) close(fd);
   return key ? key : dups(path);
@@ -379,7 +379,7 @@ ImpModule *imp_load(Vm *vm, const char *importer_file, const char *path, char *e
   } else {
     Buf file = {0};
     buf_printf(&file, "%s.harn", resolved);
-    int fd = open(file.data, O_RDONLY | O_CLOEXEC);
+    int fd = open(file.data, IMP_OPEN_FLAGS);
     int open_errno = errno;
     char *key = fd >= 0 ? file_key(fd) : NULL;
     if (!key) key = dups(file.data);

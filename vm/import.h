@@ -23,10 +23,17 @@
 #ifndef HARN_IMPORT_H
 #define HARN_IMPORT_H
 
+#include <fcntl.h>
 #include <stdbool.h>
 #include <stddef.h>
 
 #include "value.h"
+
+/* How the VM opens a program or module file (read-only, O_NOCTTY,
+ * O_CLOEXEC): the only form of open() a sandboxed worker's pool filter
+ * lets through before its lock-down (docs/sandbox.md "The pool filter").
+ * O_NOCTTY changes nothing for a regular file. */
+#define IMP_OPEN_FLAGS (O_RDONLY | O_NOCTTY | O_CLOEXEC)
 
 /* One name a module offers: its source name and the global slot (in the
  * module's namespace) that holds the value once the module ran. */

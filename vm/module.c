@@ -26,9 +26,11 @@
  * the VM and live until the next run or vm_free.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "builtins.h"
 #include "compiler.h"
@@ -237,8 +239,12 @@ VmStatus vm_run_source(Vm *vm, const char *path, const char *src, size_t len,
 
 VmStatus vm_run_file(Vm *vm, const char *path, const char *input_json)
 {
-  FILE *f = fopen(path, "rb");
+  int fd = open(path, IMP_OPEN_FLAGS);
+  FILE *f = fd >= 0 ? fdopen(fd, "rb") : NULL;
   if (!f) {
+    int e = errno;
+    if (fd >= 0) close(fd);
+    errno = e;
     begin(vm, path, "", 0);
     char msg[600];
     snprintf(msg, sizeof msg, "Cannot read file %s: %s", path, strerror(errno));

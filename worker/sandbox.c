@@ -24,7 +24,11 @@
  *      thread; seccomp's ban on fork/vfork/clone-without-CLONE_THREAD
  *      gives the guarantee instead (reported under "skipped");
  *   5. PR_SET_NO_NEW_PRIVS;
- *   6. seccomp (libseccomp, HARN_HAVE_SECCOMP), default SCMP_ACT_KILL_PROCESS,
+ *   6. Landlock: every filesystem right, TCP bind/connect and (ABI 6)
+ *      signals and abstract sockets outside the worker handled, nothing
+ *      allowed;
+ *   7. capabilities: all dropped (capset);
+ *   8. seccomp (libseccomp, HARN_HAVE_SECCOMP), default SCMP_ACT_KILL_PROCESS,
  *      allow-list below. clone3 returns ENOSYS (its flags live in memory,
  *      which a filter cannot inspect) so glibc falls back to clone, which is
  *      allowed only with CLONE_THREAD. ioctl returns ENOTTY (isatty probes).
@@ -33,6 +37,14 @@
  *      and installs it with seccomp(SECCOMP_FILTER_FLAG_TSYNC), so every
  *      thread (the output flusher too) is filtered. Without that (fork+exec, first
  *      worker) the filter is built and loaded with libseccomp per process.
+ *
+ * Pool mode (wrk_sandbox_pool_enter, docs/sandbox.md "The pool filter"):
+ * the zygote of a pool of sandboxed jobs installs once a wider filter that
+ * its clones inherit, so step 8 costs nothing; each addition is narrowed
+ * to what steps 6 and 7 make harmless, which is why they are mandatory in
+ * this mode. The zygote lives in the shared net, mnt and ipc namespaces
+ * and clones each worker with CLONE_NEWUTS (the only process clone the
+ * pool filter allows: it needs CAP_SYS_ADMIN, which step 7 removes).
  *
  * Sanitizer builds: AddressSanitizer reserves terabytes of shadow memory
  * (RLIMIT_AS would break it) and its reports open files and read /proc, so
@@ -64,6 +76,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #ifdef HARN_HAVE_SECCOMP
@@ -83,6 +96,7 @@
 
 typedef struct Report {
   bool no_new_privs, seccomp, rlimits, fds_closed, pdeathsig;
+  bool landlock, caps_dropped, seccomp_shared;
   const char *ns[5];
   int nns;
   bool shared;  /* some namespaces are the zygote's, shared by its workers */
@@ -175,6 +189,13 @@ static const struct { int flag; const char *name; } NS[] = {
 static int shared_fd[sizeof NS / sizeof NS[0]] = {-1, -1, -1, -1, -1};
 static bool entered[sizeof NS / sizeof NS[0]];
 
+/* Pool mode (wrk_sandbox_pool_enter, in the zygote; every clone inherits
+ * these): the zygote lives in the namespaces it made (pool_ns[i]), its
+ * clones get their own UTS namespace (CLONE_NEWUTS) and the seccomp pool
+ * filter is already in force. */
+static bool pool_mode;
+static bool pool_ns[sizeof NS / sizeof NS[0]];
+
 static bool namespaces_off(void)
 {
   const char *off = getenv("HARN_SANDBOX_NO_NAMESPACES"); /* tests, benchmarks */
@@ -263,9 +284,17 @@ static void namespaces(Report *r)
 {
   bool off = namespaces_off();
   for (int i = 0; i < NNS; i++) {
-    if (entered[i]) {
+    if (pool_mode && NS[i].flag == CLONE_NEWUTS) {
+      r->ns[r->nns++] = NS[i].name; /* its own: the zygote's clone made it */
+      continue;
+    }
+    if (entered[i] || pool_ns[i]) {
       r->ns[r->nns++] = NS[i].name;
       r->shared = true;
+      continue;
+    }
+    if (pool_mode && NS[i].flag != CLONE_NEWPID) {
+      skip(r, NS[i].name, "the zygote could not make it"); /* the pool filter forbids unshare */
       continue;
     }
     if (off) {
@@ -311,6 +340,72 @@ static void rlimits(const WrkSandboxConfig *cfg, Report *r)
   if (!ok) skip(r, "rlimits", errno_name(errno));
 }
 
+/* ---- Landlock and capabilities ----------------------------------------- */
+
+/* Landlock's system calls have the same numbers on every architecture;
+ * Debian 12's headers predate some of its constants. */
+#ifndef SYS_landlock_create_ruleset
+#define SYS_landlock_create_ruleset 444
+#define SYS_landlock_restrict_self 446
+#endif
+#define LL_CREATE_RULESET_VERSION (1u << 0)
+
+/* The running kernel's Landlock ABI version, or -1. */
+static int landlock_abi(void) __attribute__((unused));
+static int landlock_abi(void)
+{
+  long v = syscall(SYS_landlock_create_ruleset, NULL, 0, LL_CREATE_RULESET_VERSION);
+  return v < 0 ? -1 : (int)v;
+}
+
+/* Forbid every filesystem access (open, create, exec, ...), TCP bind and
+ * connect, and (ABI 6) signals and abstract Unix sockets outside this
+ * process's own Landlock domain: no rule allows anything. Files already
+ * open stay usable. Needs PR_SET_NO_NEW_PRIVS (or CAP_SYS_ADMIN). */
+static void landlock(Report *r)
+{
+#ifdef HARN_SANDBOX_SANITIZER
+  /* AddressSanitizer opens files for its reports */
+  skip(r, "landlock", "sanitizer build");
+#else
+  int abi = landlock_abi();
+  if (abi < 1) {
+    skip(r, "landlock", errno_name(errno));
+    return;
+  }
+  struct {
+    uint64_t fs, net, scoped;
+  } attr = {(1ull << 13) - 1, 0, 0}; /* ABI 1: execute .. make_sym */
+  size_t size = sizeof attr.fs;
+  if (abi >= 2) attr.fs |= 1ull << 13;       /* refer */
+  if (abi >= 3) attr.fs |= 1ull << 14;       /* truncate */
+  if (abi >= 5) attr.fs |= 1ull << 15;       /* ioctl_dev */
+  if (abi >= 4) attr.net = 3, size += 8;     /* bind_tcp, connect_tcp */
+  if (abi >= 6) attr.scoped = 3, size += 8;  /* abstract_unix_socket, signal */
+  int fd = (int)syscall(SYS_landlock_create_ruleset, &attr, size, 0u);
+  r->landlock = fd >= 0 && syscall(SYS_landlock_restrict_self, fd, 0u) == 0;
+  if (!r->landlock) skip(r, "landlock", errno_name(errno));
+  if (fd >= 0) close(fd);
+#endif
+}
+
+/* Drop every capability (effective, permitted, inheritable; the bounding
+ * set does not matter without exec). Root keeps its uid but no privilege:
+ * no new namespaces, no raised limits, no CAP_SYS_ADMIN clone. */
+static void drop_caps(Report *r)
+{
+  struct {
+    uint32_t version;
+    int pid;
+  } hdr = {0x20080522 /* _LINUX_CAPABILITY_VERSION_3 */, 0};
+  struct {
+    uint32_t effective, permitted, inheritable;
+  } data[2];
+  memset(data, 0, sizeof data);
+  r->caps_dropped = syscall(SYS_capset, &hdr, data) == 0;
+  if (!r->caps_dropped) skip(r, "capabilities", errno_name(errno));
+}
+
 #ifdef HARN_HAVE_SECCOMP
 /* Add one rule; a system call this architecture does not have (negative
  * number from seccomp_syscall_resolve_name) is ignored. */
@@ -330,9 +425,17 @@ static int rule(scmp_filter_ctx ctx, uint32_t action, const char *name, unsigned
   } while (0)
 
 /* The allow-list for a worker whose event fd is [event_fd] and whose pid
- * (as it sees itself) is [self]; NULL when a rule is rejected. */
-static scmp_filter_ctx build_filter(int event_fd, pid_t self) __attribute__((unused));
-static scmp_filter_ctx build_filter(int event_fd, pid_t self)
+ * (as it sees itself) is [self]; NULL when a rule is rejected.
+ *
+ * With [pool_sock] >= 0 it is instead the pool filter, installed once in
+ * a sandboxed pool's zygote (socket [pool_sock]) and inherited by every
+ * worker it clones: the same list, plus what the zygote and a worker
+ * before its lock-down need, each narrowed to a form that is harmless
+ * once the lock-down has dropped the capabilities and applied Landlock
+ * (docs/sandbox.md "The pool filter" argues each one). [self] is unused:
+ * signals are confined by Landlock's signal scope instead. */
+static scmp_filter_ctx build_filter(int event_fd, pid_t self, int pool_sock) __attribute__((unused));
+static scmp_filter_ctx build_filter(int event_fd, pid_t self, int pool_sock)
 {
   scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_KILL_PROCESS);
   if (!ctx) return NULL;
@@ -381,8 +484,13 @@ static scmp_filter_ctx build_filter(int event_fd, pid_t self)
   ALLOW("rt_sigprocmask");
   ALLOW("rt_sigreturn");
   ALLOW("sigaltstack");
-  ALLOW_IF("kill", SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)self));
-  ALLOW_IF("tgkill", SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)self));
+  if (pool_sock < 0) {
+    ALLOW_IF("kill", SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)self));
+    ALLOW_IF("tgkill", SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)self));
+  } else {
+    ALLOW("kill");   /* Landlock: only within the worker's own domain */
+    ALLOW("tgkill");
+  }
   /* threads (the output flusher) and their synchronisation */
   ALLOW_IF("clone", SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_THREAD, CLONE_THREAD));
   rc |= rule(ctx, SCMP_ACT_ERRNO(ENOSYS), "clone3", 0, NULL);
@@ -400,6 +508,38 @@ static scmp_filter_ctx build_filter(int event_fd, pid_t self)
   ALLOW("exit");
   ALLOW("exit_group");
   rc |= rule(ctx, SCMP_ACT_ERRNO(ENOTTY), "ioctl", 0, NULL);
+  if (pool_sock >= 0) {
+    /* the zygote: requests, and clones that make a UTS namespace (which
+     * takes CAP_SYS_ADMIN: a worker has none after its lock-down) */
+    ALLOW_IF("recvmsg", SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)pool_sock));
+    ALLOW_IF("sendto", SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)pool_sock));
+    ALLOW_IF("clone", SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_NEWUTS | CLONE_NEWUSER | CLONE_THREAD,
+                              CLONE_NEWUTS));
+    /* a new worker: its group, parent-death signal, name, fds */
+    ALLOW_IF("setpgid", SCMP_A0(SCMP_CMP_EQ, 0), SCMP_A1(SCMP_CMP_EQ, 0));
+    ALLOW("getpgrp");
+    ALLOW_IF("prctl", SCMP_A0(SCMP_CMP_EQ, PR_SET_PDEATHSIG), SCMP_A1(SCMP_CMP_EQ, SIGKILL));
+    ALLOW_IF("prctl", SCMP_A0(SCMP_CMP_EQ, PR_SET_NAME));
+    ALLOW_IF("prctl", SCMP_A0(SCMP_CMP_EQ, PR_SET_NO_NEW_PRIVS), SCMP_A1(SCMP_CMP_EQ, 1));
+    ALLOW_IF("fcntl", SCMP_A1(SCMP_CMP_EQ, F_GETFD));
+    ALLOW_IF("fcntl", SCMP_A1(SCMP_CMP_EQ, F_GETFL)); /* fdopen */
+    ALLOW("close_range");
+    /* reading its job (fd 3) and its files: read-only opens marked
+     * O_NOCTTY (vm/import.c, vm/module.c), which Landlock refuses after the
+     * lock-down; any other open still kills */
+    ALLOW_IF("read", SCMP_A0(SCMP_CMP_GE, 3));
+    ALLOW_IF("openat", SCMP_A2(SCMP_CMP_MASKED_EQ,
+                               O_ACCMODE | O_NOCTTY | O_PATH | O_CREAT | O_TRUNC | O_APPEND |
+                                   O_TMPFILE,
+                               O_RDONLY | O_NOCTTY));
+    /* its lock-down: a PID namespace (CAP_SYS_ADMIN), limits (only lowered
+     * without CAP_SYS_RESOURCE), Landlock, dropping the capabilities */
+    ALLOW_IF("unshare", SCMP_A0(SCMP_CMP_EQ, CLONE_NEWPID));
+    ALLOW_IF("prlimit64", SCMP_A0(SCMP_CMP_EQ, 0));
+    ALLOW("capset");
+    ALLOW("landlock_create_ruleset");
+    ALLOW("landlock_restrict_self");
+  }
   if (rc != 0) {
     seccomp_release(ctx);
     return NULL;
@@ -420,7 +560,7 @@ int wrk_sandbox_precompile(int event_fd)
   (void)event_fd;
   return -1;
 #else
-  scmp_filter_ctx ctx = build_filter(event_fd, (pid_t)PID_SENTINEL);
+  scmp_filter_ctx ctx = build_filter(event_fd, (pid_t)PID_SENTINEL, -1);
   if (!ctx) return -1;
   int fd = (int)syscall(SYS_memfd_create, "harn-seccomp", (unsigned)MFD_CLOEXEC);
   int rc = fd >= 0 ? seccomp_export_bpf(ctx, fd) : -1;
@@ -481,7 +621,7 @@ static bool load_seccomp(const WrkSandboxConfig *cfg, Report *r) __attribute__((
 static bool load_seccomp(const WrkSandboxConfig *cfg, Report *r)
 {
   if (pre_prog && pre_event_fd == cfg->event_fd) return load_precompiled(r);
-  scmp_filter_ctx ctx = build_filter(cfg->event_fd, getpid());
+  scmp_filter_ctx ctx = build_filter(cfg->event_fd, getpid(), -1);
   if (!ctx) {
     skip(r, "seccomp", "seccomp_init failed or rule rejected");
     return false;
@@ -495,13 +635,64 @@ static bool load_seccomp(const WrkSandboxConfig *cfg, Report *r)
   }
   return true;
 }
+
+/* Can this process clone with CLONE_NEWUTS (it has CAP_SYS_ADMIN)? Tried
+ * for real: a child that exits at once. */
+static bool can_clone_newuts(void) __attribute__((unused));
+static bool can_clone_newuts(void)
+{
+  long pid = syscall(SYS_clone, (unsigned long)(CLONE_NEWUTS | SIGCHLD), 0L, 0L, 0L, 0L);
+  if (pid == 0) _exit(0);
+  if (pid < 0) return false;
+  int st;
+  while (waitpid((pid_t)pid, &st, 0) < 0 && errno == EINTR) {}
+  return true;
+}
+
+int wrk_sandbox_pool_enter(int event_fd, int sock)
+{
+#ifdef HARN_SANDBOX_SANITIZER
+  (void)event_fd;
+  (void)sock;
+  return -1;
+#else
+  /* what the workers' lock-down will rely on, checked before any change */
+  if (namespaces_off() || landlock_abi() < 6 || !can_clone_newuts()) return -1;
+  scmp_filter_ctx ctx = build_filter(event_fd, 0, sock);
+  if (!ctx) return -1;
+  for (int i = 1; i < NNS; i++)
+    if (NS[i].flag != CLONE_NEWUTS && unshare(NS[i].flag) == 0) pool_ns[i] = true;
+  int rc = prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0 ? seccomp_load(ctx) : -1;
+  seccomp_release(ctx);
+  if (rc != 0) {
+    /* no filter: this zygote must not serve (it is in the new namespaces
+     * already, and a sandboxed job has no way to build its own filter
+     * from here that we want to rely on) */
+    return -2;
+  }
+  pool_mode = true;
+  return 0;
+#endif
+}
 #else
 int wrk_sandbox_precompile(int event_fd)
 {
   (void)event_fd;
   return -1;
 }
+
+int wrk_sandbox_pool_enter(int event_fd, int sock)
+{
+  (void)event_fd;
+  (void)sock;
+  return -1;
+}
 #endif
+
+unsigned long wrk_sandbox_clone_flags(void)
+{
+  return pool_mode ? CLONE_NEWUTS : 0;
+}
 
 void wrk_sandbox_forbidden_syscall(const char *what)
 {
@@ -523,6 +714,31 @@ void wrk_sandbox_forbidden_syscall(const char *what)
   } else if (!strcmp(what, "exec")) {
     static char *const argv[] = {(char *)"/bin/true", NULL};
     syscall(SYS_execve, "/bin/true", argv, NULL);
+  } else if (!strcmp(what, "read_stderr")) {
+    char c;
+    syscall(SYS_read, 2, &c, 1);
+  } else if (!strcmp(what, "setpgid")) {
+    syscall(SYS_setpgid, 0, getppid());
+  } else if (!strcmp(what, "pdeathsig")) {
+    syscall(SYS_prctl, PR_SET_PDEATHSIG, 0L, 0L, 0L, 0L);
+  } else if (!strcmp(what, "open_noctty") || !strcmp(what, "kill_parent") ||
+             !strcmp(what, "clone_newuts") || !strcmp(what, "unshare_pid")) {
+    /* What the pool filter lets through in some form, for Landlock or the
+     * dropped capabilities to refuse (docs/sandbox.md "The pool filter").
+     * The worker then exits with the errno of the refusal (99: it was
+     * allowed); stderr may be a file, which RLIMIT_FSIZE 0 forbids. */
+    long rc;
+    if (!strcmp(what, "open_noctty")) {
+      rc = syscall(SYS_openat, AT_FDCWD, "/etc/passwd", O_RDONLY | O_NOCTTY);
+    } else if (!strcmp(what, "kill_parent")) {
+      rc = syscall(SYS_kill, getppid(), SIGCONT);
+    } else if (!strcmp(what, "clone_newuts")) {
+      rc = syscall(SYS_clone, (unsigned long)(CLONE_NEWUTS | SIGCHLD), 0L, 0L, 0L, 0L);
+      if (rc == 0) _exit(0);
+    } else {
+      rc = syscall(SYS_unshare, CLONE_NEWPID);
+    }
+    _exit(rc < 0 ? errno : 99);
   } else {
     syscall(SYS_openat, AT_FDCWD, "/etc/passwd", O_RDONLY);
   }
@@ -555,20 +771,30 @@ bool wrk_sandbox_apply(const WrkSandboxConfig *cfg, msgpack_packer *pk)
   rlimits(cfg, &r);
   r.no_new_privs = prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0;
   if (!r.no_new_privs) skip(&r, "no_new_privs", errno_name(errno));
+  landlock(&r);
+  drop_caps(&r);
 #if defined(HARN_SANDBOX_SANITIZER)
   skip(&r, "seccomp", "sanitizer build");
   bool seccomp_required = false;
 #elif defined(HARN_HAVE_SECCOMP)
-  r.seccomp = load_seccomp(cfg, &r);
+  /* in pool mode the filter is the zygote's, already in force */
+  r.seccomp = r.seccomp_shared = pool_mode;
+  if (!pool_mode) r.seccomp = load_seccomp(cfg, &r);
   bool seccomp_required = true;
 #else
   skip(&r, "seccomp", "built without libseccomp");
   bool seccomp_required = false;
 #endif
+  /* The pool filter lets a crafted open or a CAP_SYS_ADMIN clone through:
+   * Landlock and the dropped capabilities are what refuse them. */
+  bool pool_ok = !pool_mode || (r.landlock && r.caps_dropped);
 
-  msgpack_pack_map(pk, 9);
+  msgpack_pack_map(pk, 12);
   pack_bool(pk, "no_new_privs", r.no_new_privs);
   pack_bool(pk, "seccomp", r.seccomp);
+  pack_bool(pk, "seccomp_shared", r.seccomp_shared);
+  pack_bool(pk, "landlock", r.landlock);
+  pack_bool(pk, "capabilities_dropped", r.caps_dropped);
   pack_bool(pk, "rlimits", r.rlimits);
   pack_bool(pk, "fds_closed", r.fds_closed);
   pack_bool(pk, "pdeathsig", r.pdeathsig);
@@ -593,5 +819,5 @@ bool wrk_sandbox_apply(const WrkSandboxConfig *cfg, msgpack_packer *pk)
   pack_str(pk, "nofile");
   msgpack_pack_uint64(pk, NOFILE_LIMIT);
   return r.no_new_privs && (r.seccomp || !seccomp_required) && r.rlimits && r.fds_closed &&
-         r.pdeathsig;
+         r.pdeathsig && pool_ok;
 }

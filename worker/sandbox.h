@@ -8,9 +8,11 @@
  * applies, in this order: close every fd except 0, 1, 2 and the event fd;
  * the parent-death signal (SIGKILL); new PID, network, mount, IPC and UTS
  * namespaces (each one separately, skipped with its errno where the kernel
- * refuses); resource limits; PR_SET_NO_NEW_PRIVS; the seccomp allow-list
- * (default action: kill the process, so a forbidden system call ends the
- * job with SIGSYS). What was applied and what was skipped (with why) is
+ * refuses); resource limits; PR_SET_NO_NEW_PRIVS; Landlock (no file
+ * access, no signals outside the worker); all capabilities dropped; the
+ * seccomp allow-list (default action: kill the process, so a forbidden
+ * system call ends the job with SIGSYS), unless the zygote's pool filter is
+ * already in force. What was applied and what was skipped (with why) is
  * packed as one msgpack map, the body of the worker's `sandbox` event and
  * the record's "sandbox" field.
  *
@@ -33,12 +35,14 @@ typedef struct WrkSandboxConfig {
 } WrkSandboxConfig;
 
 /* Lock the calling process down as described above and pack the report
- * (a map: no_new_privs, seccomp, rlimits, fds_closed, pdeathsig (bools),
+ * (a map: no_new_privs, seccomp, seccomp_shared (the pool filter),
+ * landlock, capabilities_dropped, rlimits, fds_closed, pdeathsig (bools),
  * namespaces (array of names), namespaces_shared (bool: true when some of
  * them were joined from the zygote, i.e. shared with the other jobs of the
  * same pool), skipped (map name -> reason), limits (map))
  * with [pk]. Returns true when every mandatory protection (no_new_privs,
- * seccomp unless compiled out, rlimits, fds, pdeathsig) is in place. */
+ * seccomp unless compiled out, rlimits, fds, pdeathsig; in pool mode also
+ * Landlock and the dropped capabilities) is in place. */
 bool wrk_sandbox_apply(const WrkSandboxConfig *cfg, msgpack_packer *pk);
 
 /* ---- done once per zygote (worker/zygote.c) ------------------------------ */
@@ -65,6 +69,24 @@ int wrk_sandbox_share(void);
  * filter themselves. */
 int wrk_sandbox_precompile(int event_fd);
 
+/* In the zygote of a pool whose jobs are all sandboxed, after its warm-up
+ * and instead of wrk_sandbox_share + wrk_sandbox_precompile (docs/sandbox.md
+ * "The pool filter"): move the zygote for good into new network, mount and
+ * IPC namespaces, set PR_SET_NO_NEW_PRIVS and install the pool filter (for
+ * event fd [event_fd] and the zygote's socket [sock]), which every worker
+ * it clones inherits, so that a worker attaches no filter of its own; its
+ * lock-down adds Landlock and drops the capabilities instead. Needs
+ * libseccomp, Landlock ABI 6 (signal scoping) and CAP_SYS_ADMIN (checked
+ * by a test clone). Returns 0 (pool mode: clone with
+ * wrk_sandbox_clone_flags()), -1 when unavailable and nothing changed
+ * (use the per-job way), -2 when the filter could not be installed after
+ * the namespaces were entered (the zygote must exit). */
+int wrk_sandbox_pool_enter(int event_fd, int sock);
+
+/* Extra clone flags for the zygote's workers: CLONE_NEWUTS in pool mode
+ * (the pool filter allows no other process clone), else 0. */
+unsigned long wrk_sandbox_clone_flags(void);
+
 /* In a worker, once its job is known and while it is single-threaded
  * (before wrk_sandbox_apply): with [sandbox], join the namespaces the
  * zygote shared (wrk_sandbox_apply then reports them with
@@ -74,9 +96,13 @@ void wrk_sandbox_enter_shared(bool sandbox);
 
 /* Test-only (the worker calls it when HARN_TEST_FORBIDDEN_SYSCALL is set,
  * after sending its `sandbox` event): make the forbidden system call
- * [what] ("socket", "fork", "exec", anything else = openat of /etc/passwd).
- * Under the filter the process dies of SIGSYS; it returns only when the
- * call was allowed (no sandbox), and the test then fails. "oom" instead
+ * [what] ("socket", "fork", "exec", "read_stderr", "setpgid" (into the
+ * supervisor's group), "pdeathsig" (clear it), anything else = openat of
+ * /etc/passwd). Under the filter the process dies of SIGSYS; it returns
+ * only when the call was allowed (no sandbox), and the test then fails.
+ * "open_noctty", "kill_parent", "clone_newuts" and "unshare_pid" are calls
+ * the pool filter lets through in some form: when refused the worker
+ * exits with the errno (99 when the call was allowed). "oom" instead
  * allocates until RLIMIT_AS refuses, then aborts as the VM does on a failed
  * malloc (the kernel-limit path: reason `oom`). */
 void wrk_sandbox_forbidden_syscall(const char *what);

@@ -700,9 +700,10 @@ int wrk_main(int argc, char **argv)
   for (int i = 1; i < argc; i++) {
     if (strcmp(argv[i], "--job-fd") == 0 && i + 1 < argc) job_fd = parse_fd(argv[++i]);
     else if (strcmp(argv[i], "--event-fd") == 0 && i + 1 < argc) ev_fd = parse_fd(argv[++i]);
-    else if (strcmp(argv[i], "--zygote") == 0 && argc == 2) return wrk_zygote_main(WRK_ZYGOTE_FD);
+    else if (strcmp(argv[i], "--zygote") == 0 && (argc == 2 || (argc == 3 && !strcmp(argv[2], "--sandboxed"))))
+      return wrk_zygote_main(WRK_ZYGOTE_FD, argc == 3);
     else {
-      fprintf(stderr, "usage: harn worker [--job-fd N] [--event-fd N] | --zygote\n"
+      fprintf(stderr, "usage: harn worker [--job-fd N] [--event-fd N] | --zygote [--sandboxed]\n"
                       "  (internal: started by the supervisor; see docs/protocol.md)\n");
       return WRK_EXIT_USAGE;
     }

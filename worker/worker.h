@@ -18,6 +18,8 @@
 #ifndef HARN_WORKER_H
 #define HARN_WORKER_H
 
+#include <stdbool.h>
+
 /* Exit codes of `harn worker` (a final frame was sent only with 0). */
 #define WRK_EXIT_OK 0         /* the final frame was written */
 #define WRK_EXIT_USAGE 100    /* bad arguments, or fd 3 / fd 4 not open */
@@ -54,6 +56,6 @@ void wrk_warm_up(void);
 typedef struct WrkZygoteReq {
   unsigned magic; /* WRK_ZYGOTE_MAGIC */
 } WrkZygoteReq;
-int wrk_zygote_main(int sock);
+int wrk_zygote_main(int sock, bool sandboxed);
 
 #endif

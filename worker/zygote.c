@@ -22,22 +22,30 @@
  * right); the argument order of SYS_clone with zero pointers is the same on
  * x86-64 and arm64.
  *
- * Protocol, on the SOCK_SEQPACKET socket at fd 3 (WRK_ZYGOTE_FD):
+ * Protocol, on the SOCK_SEQPACKET socket at fd 3 (WRK_ZYGOTE_FD; the
+ * zygote moves it to SOCK_FD, so that fds 3 and 4 are free):
  *   request  one WrkZygoteReq, with exactly two fds attached (SCM_RIGHTS):
- *            the worker's job pipe read end and event pipe write end;
+ *            the worker's job pipe read end and event pipe write end,
+ *            which arrive at fds 3 and 4 (the lowest free ones; anything
+ *            else is refused with -EPROTO);
  *   reply    one int32: the worker's pid (> 0), or -errno when the clone
  *            failed.
  * EOF on the socket (the supervisor closed it or died): the zygote exits 0.
  *
- * Before serving, the zygote does the sandbox's expensive parts once
- * (docs/sandbox.md "Shared namespaces"): wrk_sandbox_share makes the net,
- * mnt, ipc and uts namespaces its sandboxed workers join (fds 5..8; the
- * zygote itself stays in the host's), wrk_sandbox_precompile the seccomp
- * BPF program. Then it runs one trivial job in-process (wrk_warm_up, with
+ * Before serving, the zygote runs one trivial job in-process (wrk_warm_up, with
  * nothing read or written) so that jemalloc's caches hold what a job
  * allocates: a worker's allocations then take the allocator's fast paths
  * instead of its first-use paths (about 170k of a trivial job's 300k
  * instructions were jemalloc filling empty thread-cache bins and slabs).
+ * Then it does the sandbox's expensive parts once. For a pool of sandboxed
+ * jobs (`--sandboxed`) that is the pool filter (docs/sandbox.md "The pool
+ * filter"; wrk_sandbox_pool_enter): the zygote moves into the shared net,
+ * mnt and ipc namespaces and installs a seccomp filter that its workers
+ * inherit, and clones each worker with CLONE_NEWUTS. Otherwise, or where
+ * the kernel lacks what that needs ("Shared namespaces"): wrk_sandbox_share
+ * makes the net, mnt, ipc and uts namespaces its sandboxed workers join
+ * (fds 5..8; the zygote itself stays in the host's), and
+ * wrk_sandbox_precompile the per-job seccomp BPF program.
  * It also has a parent-death signal (SIGKILL), and keeps SIGTERM, SIGINT
  * and SIGHUP blocked as the supervisor gave them, which is exactly the mask
  * a worker must start with (worker.c unblocks them after installing its
@@ -47,8 +55,9 @@
  * its own process group (setpgid(0, 0); the supervisor also calls
  * setpgid(pid, pid)), parent-death SIGKILL (and exit at once if the
  * supervisor is already gone), fds 0-1 /dev/null (inherited from the
- * zygote), 2 stderr, 3 job pipe, 4 event pipe, 5..8 the shared namespaces
- * (when made; the worker closes them in lock_down), nothing else open; name
+ * zygote), 2 stderr, 3 job pipe, 4 event pipe (both received there by the
+ * zygote), 5..8 the shared namespaces (when made; the worker closes them
+ * in lock_down), nothing else open; name
  * "harn-worker"; then wrk_main() and _exit with its code. The raw clone
  * runs no fork handlers: this is safe because the zygote is single-threaded
  * and never inside the allocator when it clones. glibc's cached thread id
@@ -61,7 +70,6 @@
 #include "ipc/ipc.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdint.h>
@@ -73,40 +81,24 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-/* Above the shared namespaces' fds (WRK_SANDBOX_NS_FD .. + 3). */
+/* Above the shared namespaces' fds (WRK_SANDBOX_NS_FD .. + 3): the
+ * zygote's own socket lives here, so that fds 3 and 4 are free and the two
+ * fds of each request arrive exactly there (SCM_RIGHTS installs them at
+ * the lowest free numbers). A worker then inherits its protocol fds in
+ * place and never needs dup2 or fcntl (the pool filter has neither). */
 #define FIRST_FREE_FD (WRK_SANDBOX_NS_FD + 4)
-
-typedef struct ChildArg {
-  pid_t supervisor;
-  int job_r, ev_w;
-} ChildArg;
-
-/* Move [fd] to exactly [target] without FD_CLOEXEC. */
-static int place_fd(int fd, int target)
-{
-  if (fd == target) {
-    int fl = fcntl(fd, F_GETFD);
-    return fl < 0 ? -1 : fcntl(fd, F_SETFD, fl & ~FD_CLOEXEC);
-  }
-  return dup2(fd, target) < 0 ? -1 : 0;
-}
+#define SOCK_FD FIRST_FREE_FD
 
 /* The worker (clone child). Never returns. */
-static void child_main(const ChildArg *a) __attribute__((noreturn));
-static void child_main(const ChildArg *a)
+static void child_main(pid_t supervisor) __attribute__((noreturn));
+static void child_main(pid_t supervisor)
 {
   if (setpgid(0, 0) < 0) _exit(127);
   if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0) _exit(127);
-  if (getppid() != a->supervisor) _exit(127); /* the supervisor is gone */
-  /* Lift both above 4 first so that placing one cannot clobber the other;
-   * dup2 onto 3 also closes this copy of the zygote's socket. */
-  int jr = fcntl(a->job_r, F_DUPFD_CLOEXEC, FIRST_FREE_FD);
-  int ew = fcntl(a->ev_w, F_DUPFD_CLOEXEC, FIRST_FREE_FD);
-  if (jr < 0 || ew < 0 || place_fd(jr, 3) < 0 || place_fd(ew, 4) < 0) _exit(127);
-  /* fds 5..8 are the shared namespaces (wrk_sandbox_share) or free, except
-   * that a received fd may have landed there */
-  if (a->job_r >= 5) close(a->job_r);
-  if (a->ev_w >= 5) close(a->ev_w);
+  if (getppid() != supervisor) _exit(127); /* the supervisor is gone */
+  /* 3 and 4 are the job pipe and the event pipe already; 5..8 are the
+   * shared namespaces (wrk_sandbox_share) or free; the rest (the zygote's
+   * socket) goes */
 #ifdef SYS_close_range
   syscall(SYS_close_range, (unsigned)FIRST_FREE_FD, ~0u, 0u);
 #else
@@ -118,9 +110,9 @@ static void child_main(const ChildArg *a)
   _exit(wrk_main(1, argv));
 }
 
-/* Receive one request: 1 with the two fds, 0 on EOF, -1 on a bad message
- * (any fds that came with it are closed). */
-static int recv_req(int sock, int *job_r, int *ev_w)
+/* Receive one request: 1 with its two fds at 3 and 4, 0 on EOF, -1 on a
+ * bad message (any fds that came with it are closed). */
+static int recv_req(int sock)
 {
   WrkZygoteReq req;
   union {
@@ -135,7 +127,7 @@ static int recv_req(int sock, int *job_r, int *ev_w)
   mh.msg_control = u.buf;
   mh.msg_controllen = sizeof u.buf;
   ssize_t n;
-  do n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);
+  do n = recvmsg(sock, &mh, 0);
   while (n < 0 && errno == EINTR);
   if (n <= 0) return 0;
   int fds[2] = {-1, -1}, nfds = 0;
@@ -150,16 +142,14 @@ static int recv_req(int sock, int *job_r, int *ev_w)
     }
   }
   if ((size_t)n != sizeof req || req.magic != WRK_ZYGOTE_MAGIC || nfds != 2 ||
-      (mh.msg_flags & MSG_CTRUNC)) {
+      (mh.msg_flags & MSG_CTRUNC) || fds[0] != IPC_JOB_FD || fds[1] != IPC_EVENT_FD) {
     for (int i = 0; i < nfds; i++) close(fds[i]);
     return -1;
   }
-  *job_r = fds[0];
-  *ev_w = fds[1];
   return 1;
 }
 
-int wrk_zygote_main(int sock)
+int wrk_zygote_main(int sock, bool sandboxed)
 {
   pid_t supervisor = getppid();
   if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != supervisor) return WRK_EXIT_USAGE;
@@ -167,34 +157,45 @@ int wrk_zygote_main(int sock)
   unsetenv("LD_BIND_NOW"); /* its job is done (at exec); workers do not need it */
   int type = 0;
   socklen_t tl = sizeof type;
-  if (getsockopt(sock, SOL_SOCKET, SO_TYPE, &type, &tl) < 0 || type != SOCK_SEQPACKET) {
+  if (getsockopt(sock, SOL_SOCKET, SO_TYPE, &type, &tl) < 0 || type != SOCK_SEQPACKET ||
+      dup2(sock, SOCK_FD) != SOCK_FD) {
     fprintf(stderr, "harn worker --zygote: fd %d is not a seqpacket socket\n", sock);
     return WRK_EXIT_USAGE;
   }
-  /* Done once here instead of in every worker (docs/sandbox.md "Shared
-   * namespaces"): the network, mount, IPC and UTS namespaces, and the
-   * seccomp filter compiled to BPF. Either may be unavailable; the workers
-   * then do it themselves, as a fork+exec worker does. */
-  if (wrk_sandbox_share() < 0) {
-    fprintf(stderr, "harn worker --zygote: cannot return to its own namespaces\n");
+  if (sock != SOCK_FD) close(sock);
+  sock = SOCK_FD;
+  wrk_warm_up();
+  /* Done once here instead of in every worker: for a pool of sandboxed
+   * jobs, the pool filter (docs/sandbox.md "The pool filter"); else, or
+   * where the kernel lacks what it needs, the shared namespaces and the
+   * seccomp filter compiled to BPF ("Shared namespaces"). Either may be
+   * unavailable; the workers then do it themselves, as a fork+exec worker
+   * does. */
+  int pool = sandboxed ? wrk_sandbox_pool_enter(IPC_EVENT_FD, sock) : -1;
+  if (pool == -2) {
+    fprintf(stderr, "harn worker --zygote: cannot install the pool filter\n");
     return WRK_EXIT_USAGE;
   }
-  wrk_sandbox_precompile(IPC_EVENT_FD);
-  wrk_warm_up();
+  if (pool < 0) {
+    if (wrk_sandbox_share() < 0) {
+      fprintf(stderr, "harn worker --zygote: cannot return to its own namespaces\n");
+      return WRK_EXIT_USAGE;
+    }
+    wrk_sandbox_precompile(IPC_EVENT_FD);
+  }
+  unsigned long flags = CLONE_PARENT | SIGCHLD | wrk_sandbox_clone_flags();
   for (;;) {
-    int job_r, ev_w;
-    int r = recv_req(sock, &job_r, &ev_w);
+    int r = recv_req(sock);
     if (r == 0) break;
     int32_t reply;
     if (r < 0) {
       reply = -EPROTO;
     } else {
-      ChildArg a = {supervisor, job_r, ev_w};
-      long pid = syscall(SYS_clone, (unsigned long)(CLONE_PARENT | SIGCHLD), 0L, 0L, 0L, 0L);
-      if (pid == 0) child_main(&a);
+      long pid = syscall(SYS_clone, flags, 0L, 0L, 0L, 0L);
+      if (pid == 0) child_main(supervisor);
       reply = pid > 0 ? (int32_t)pid : -errno;
-      close(job_r);
-      close(ev_w);
+      close(IPC_JOB_FD);
+      close(IPC_EVENT_FD);
     }
     ssize_t w;
     do w = send(sock, &reply, sizeof reply, MSG_NOSIGNAL);

@@ -59,6 +59,8 @@ for _ in $(seq 1 100); do grep -q '"type":"sandbox"' ev.jsonl 2>/dev/null && bre
 wp=$(python3 -c "import json; print([json.loads(l) for l in open('ev.jsonl') if '\"started\"' in l][0]['pid'])" 2>/dev/null)
 if [ -n "$wp" ] && [ -r "/proc/$wp/status" ]; then
   grep -q '^NoNewPrivs:[[:space:]]*1' /proc/$wp/status && pass "/proc: NoNewPrivs: 1" || fail "/proc: $(grep NoNewPrivs /proc/$wp/status)"
+  grep -q '^CapEff:[[:space:]]*0000000000000000' /proc/$wp/status && pass "/proc: no capabilities" \
+    || fail "/proc: $(grep CapEff /proc/$wp/status)"
   if [ $sanitizer = 0 ]; then
     grep -q '^Seccomp:[[:space:]]*2' /proc/$wp/status && pass "/proc: Seccomp: 2" || fail "/proc: $(grep Seccomp: /proc/$wp/status)"
     # every thread, the output flusher included (SECCOMP_FILTER_FLAG_TSYNC)
@@ -93,6 +95,40 @@ if [ $sanitizer = 0 ]; then
   HARN_TEST_FORBIDDEN_SYSCALL=open:bad "$HARN_BIN" batch three.jsonl -j 3 --no-bar > three.out
   st=$(python3 -c "import json; print(' '.join(sorted(r['id']+'='+r['status'] for r in map(json.loads, open('three.out')))))")
   [ "$st" = "a=ok bad=crashed c=ok" ] && pass "only the offending job dies" || fail "batch: $st"
+  # The pool filter (docs/sandbox.md): a batch's later workers are cloned by
+  # a zygote whose seccomp filter they inherit. The same calls kill them; the
+  # few the pool filter lets through in some form are refused by Landlock
+  # or for want of capabilities (the worker exits with the errno).
+  # It needs CAP_SYS_ADMIN and Landlock (ABI 6); elsewhere the zygote's
+  # workers attach their own filter as the first one does.
+  printf '{"id":"a","file":"ok.harn"}\n{"id":"b","file":"ok.harn"}\n{"id":"c","file":"ok.harn"}\n{"id":"x","file":"ok.harn"}\n' > four.jsonl
+  pool=1
+  if [ "$(id -u)" != 0 ] || ! grep -qs landlock /sys/kernel/security/lsm; then
+    pool=0
+    echo "skip - pool filter: needs root and Landlock"
+  fi
+  for what in open socket fork exec read_stderr setpgid pdeathsig; do
+    [ $pool = 1 ] || break
+    HARN_TEST_FORBIDDEN_SYSCALL=$what:x "$HARN_BIN" batch four.jsonl -j 2 --no-bar > four.out
+    got=$(python3 -c "import json; r=[r for r in map(json.loads, open('four.out')) if r['id']=='x'][0]; print(r['status'], r.get('reason'), r['worker']['signal'], r['sandbox']['seccomp_shared'])")
+    [ "$got" = "crashed seccomp SIGSYS True" ] && pass "pool filter: forbidden $what: crashed/seccomp (SIGSYS)" \
+      || fail "pool filter: forbidden $what: $got"
+  done
+  for pair in open_noctty:13 kill_parent:1 clone_newuts:1 unshare_pid:1; do
+    [ $pool = 1 ] || break
+    what=${pair%:*}
+    HARN_TEST_FORBIDDEN_SYSCALL=$what:x "$HARN_BIN" batch four.jsonl -j 2 --no-bar > four.out
+    got=$(python3 -c "import json; r=[r for r in map(json.loads, open('four.out')) if r['id']=='x'][0]; print(r['worker']['exit'], r['sandbox']['seccomp_shared'])")
+    [ "$got" = "${pair#*:} True" ] && pass "pool filter: $what refused (errno ${pair#*:})" \
+      || fail "pool filter: $what: exit/shared $got"
+  done
+  if [ $pool = 1 ]; then
+    "$HARN_BIN" batch four.jsonl -j 2 --no-bar > four.out
+    got=$(python3 -c "import json; print(' '.join(sorted('%s=%s/%s/%s/%s' % (r['id'], r['status'], r['sandbox']['seccomp_shared'], r['sandbox']['landlock'], r['sandbox']['capabilities_dropped']) for r in map(json.loads, open('four.out')))))")
+    [ "$got" = "a=ok/False/True/True b=ok/True/True/True c=ok/True/True/True x=ok/True/True/True" ] \
+      && pass "record: the first worker attaches its own filter, the zygote's inherit the pool filter" \
+      || fail "pool filter records: $got"
+  fi
   HARN_TEST_FORBIDDEN_SYSCALL=open "$HARN_BIN" run ok.harn --json --no-sandbox > f.json
   [ "$(field f.json 'r["status"]')" = ok ] && pass "--no-sandbox: open is allowed" || fail "--no-sandbox: $(cat f.json)"
 fi

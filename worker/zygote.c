@@ -164,6 +164,16 @@ int wrk_zygote_main(int sock, bool sandboxed)
   }
   if (sock != SOCK_FD) close(sock);
   sock = SOCK_FD;
+  /* Whatever else we inherited (a parent of the supervisor may leak fds
+   * into it, and exec keeps them) would take the places where a request's
+   * fds must arrive, and leak into every worker. */
+#ifdef SYS_close_range
+  syscall(SYS_close_range, 3u, (unsigned)SOCK_FD - 1, 0u);
+  syscall(SYS_close_range, (unsigned)SOCK_FD + 1, ~0u, 0u);
+#else
+  for (int fd = 3; fd < 1024; fd++)
+    if (fd != SOCK_FD) close(fd);
+#endif
   wrk_warm_up();
   /* Done once here instead of in every worker: for a pool of sandboxed
    * jobs, the pool filter (docs/sandbox.md "The pool filter"); else, or

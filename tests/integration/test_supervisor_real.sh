@@ -177,6 +177,13 @@ kids=$(ps -o comm= --ppid "$rp" | sort | tr '\n' ' ')
 wait "$rp"
 [ "$kids" = "harn-worker " ] && pass "harn run: one worker child, no zygote" || fail "harn run children: '$kids'"
 
+# Descriptors leaked into harn by its parent (kept across exec) must not
+# take the zygote's places for a request's fds (3 and 4) nor reach a worker.
+(exec 4</dev/null 5</dev/null 7</dev/null 12</dev/null
+ "$HARN_BIN" batch z1.harn z2.harn z3.harn z4.harn -j 2 --results lk.out --no-bar)
+check "fds leaked into harn: every job still runs" lk.out \
+  "len(rs)==4 and all(x['status']=='ok' and x['output']=='hello\n' for x in rs)"
+
 HARN_NO_ZYGOTE=1 "$HARN_BIN" batch hello.harn z1.harn -j 2 --results nz.out --no-bar
 check "HARN_NO_ZYGOTE=1: workers forked directly" nz.out "len(rs)==2 and all(x['status']=='ok' and x['output']=='hello\n' for x in rs)"
 

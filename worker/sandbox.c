@@ -42,9 +42,10 @@
  * the zygote of a pool of sandboxed jobs installs once a wider filter that
  * its clones inherit, so step 8 costs nothing; each addition is narrowed
  * to what steps 6 and 7 make harmless, which is why they are mandatory in
- * this mode. The zygote lives in the shared net, mnt and ipc namespaces
- * and clones each worker with CLONE_NEWUTS (the only process clone the
- * pool filter allows: it needs CAP_SYS_ADMIN, which step 7 removes).
+ * this mode. The zygote lives in the shared net, mnt and ipc namespaces,
+ * makes one PID namespace for the pool (its init: pidns_init), and clones
+ * each worker into it with CLONE_NEWUTS (the only process clone the pool
+ * filter allows: it needs CAP_SYS_ADMIN, which step 7 removes).
  *
  * Sanitizer builds: AddressSanitizer reserves terabytes of shadow memory
  * (RLIMIT_AS would break it) and its reports open files and read /proc, so
@@ -636,6 +637,19 @@ static bool load_seccomp(const WrkSandboxConfig *cfg, Report *r)
   return true;
 }
 
+/* PID 1 of a pool's PID namespace (wrk_sandbox_pool_enter): it holds the
+ * namespace open for the workers and dies with the zygote. Never returns. */
+static void pidns_init(void) __attribute__((noreturn, unused));
+static void pidns_init(void)
+{
+  prctl(PR_SET_PDEATHSIG, SIGKILL);
+  prctl(PR_SET_NAME, "harn-pidns-init");
+#ifdef SYS_close_range
+  syscall(SYS_close_range, 0u, ~0u, 0u);
+#endif
+  for (;;) pause();
+}
+
 /* Can this process clone with CLONE_NEWUTS (it has CAP_SYS_ADMIN)? Tried
  * for real: a child that exits at once. */
 static bool can_clone_newuts(void) __attribute__((unused));
@@ -662,6 +676,20 @@ int wrk_sandbox_pool_enter(int event_fd, int sock)
   if (!ctx) return -1;
   for (int i = 1; i < NNS; i++)
     if (NS[i].flag != CLONE_NEWUTS && unshare(NS[i].flag) == 0) pool_ns[i] = true;
+  /* One PID namespace for the pool too: a new one per worker costs about
+   * 65 us of CPU (created, then torn down by a kworker), and it stops the
+   * worker from starting threads (docs/sandbox.md). Its init is a child of
+   * ours that only waits; when the zygote goes, it goes, and the kernel
+   * kills whatever is left in the namespace. */
+  if (unshare(CLONE_NEWPID) == 0) {
+    long init = syscall(SYS_clone, (unsigned long)SIGCHLD, 0L, 0L, 0L, 0L);
+    if (init == 0) pidns_init();
+    if (init < 0) {
+      seccomp_release(ctx); /* no process can be made in it any more */
+      return -2;
+    }
+    pool_ns[0] = true;
+  }
   int rc = prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0 ? seccomp_load(ctx) : -1;
   seccomp_release(ctx);
   if (rc != 0) {
@@ -694,6 +722,11 @@ unsigned long wrk_sandbox_clone_flags(void)
   return pool_mode ? CLONE_NEWUTS : 0;
 }
 
+bool wrk_sandbox_pool_pidns(void)
+{
+  return pool_mode && pool_ns[0];
+}
+
 void wrk_sandbox_forbidden_syscall(const char *what)
 {
   if (!strcmp(what, "socket")) {
@@ -718,10 +751,10 @@ void wrk_sandbox_forbidden_syscall(const char *what)
     char c;
     syscall(SYS_read, 2, &c, 1);
   } else if (!strcmp(what, "setpgid")) {
-    syscall(SYS_setpgid, 0, getppid());
+    syscall(SYS_setpgid, 0, 1); /* into another group */
   } else if (!strcmp(what, "pdeathsig")) {
     syscall(SYS_prctl, PR_SET_PDEATHSIG, 0L, 0L, 0L, 0L);
-  } else if (!strcmp(what, "open_noctty") || !strcmp(what, "kill_parent") ||
+  } else if (!strcmp(what, "open_noctty") || !strcmp(what, "kill_other") ||
              !strcmp(what, "clone_newuts") || !strcmp(what, "unshare_pid")) {
     /* What the pool filter lets through in some form, for Landlock or the
      * dropped capabilities to refuse (docs/sandbox.md "The pool filter").
@@ -730,8 +763,10 @@ void wrk_sandbox_forbidden_syscall(const char *what)
     long rc;
     if (!strcmp(what, "open_noctty")) {
       rc = syscall(SYS_openat, AT_FDCWD, "/etc/passwd", O_RDONLY | O_NOCTTY);
-    } else if (!strcmp(what, "kill_parent")) {
-      rc = syscall(SYS_kill, getppid(), SIGCONT);
+    } else if (!strcmp(what, "kill_other")) {
+      /* pid 1: the pool's PID namespace init (another process, outside the
+       * worker's Landlock domain), or the host's init */
+      rc = syscall(SYS_kill, 1, SIGCONT);
     } else if (!strcmp(what, "clone_newuts")) {
       rc = syscall(SYS_clone, (unsigned long)(CLONE_NEWUTS | SIGCHLD), 0L, 0L, 0L, 0L);
       if (rc == 0) _exit(0);

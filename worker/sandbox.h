@@ -75,7 +75,9 @@ int wrk_sandbox_precompile(int event_fd);
  * IPC namespaces, set PR_SET_NO_NEW_PRIVS and install the pool filter (for
  * event fd [event_fd] and the zygote's socket [sock]), which every worker
  * it clones inherits, so that a worker attaches no filter of its own; its
- * lock-down adds Landlock and drops the capabilities instead. Needs
+ * lock-down adds Landlock and drops the capabilities instead. The pool
+ * also gets one PID namespace (its init a child of the zygote) instead of
+ * one per worker (wrk_sandbox_pool_pidns). Needs
  * libseccomp, Landlock ABI 6 (signal scoping) and CAP_SYS_ADMIN (checked
  * by a test clone). Returns 0 (pool mode: clone with
  * wrk_sandbox_clone_flags()), -1 when unavailable and nothing changed
@@ -87,6 +89,12 @@ int wrk_sandbox_pool_enter(int event_fd, int sock);
  * (the pool filter allows no other process clone), else 0. */
 unsigned long wrk_sandbox_clone_flags(void);
 
+/* True when the zygote's workers are created in the pool's own PID
+ * namespace (pool mode): their parent, the supervisor, is outside it, so
+ * getppid() returns 0 while it lives (1, the namespace's init, once it is
+ * gone), and getpid() is their pid inside it. */
+bool wrk_sandbox_pool_pidns(void);
+
 /* In a worker, once its job is known and while it is single-threaded
  * (before wrk_sandbox_apply): with [sandbox], join the namespaces the
  * zygote shared (wrk_sandbox_apply then reports them with
@@ -96,11 +104,11 @@ void wrk_sandbox_enter_shared(bool sandbox);
 
 /* Test-only (the worker calls it when HARN_TEST_FORBIDDEN_SYSCALL is set,
  * after sending its `sandbox` event): make the forbidden system call
- * [what] ("socket", "fork", "exec", "read_stderr", "setpgid" (into the
- * supervisor's group), "pdeathsig" (clear it), anything else = openat of
+ * [what] ("socket", "fork", "exec", "read_stderr", "setpgid" (into
+ * another group), "pdeathsig" (clear it), anything else = openat of
  * /etc/passwd). Under the filter the process dies of SIGSYS; it returns
  * only when the call was allowed (no sandbox), and the test then fails.
- * "open_noctty", "kill_parent", "clone_newuts" and "unshare_pid" are calls
+ * "open_noctty", "kill_other" (SIGCONT to pid 1), "clone_newuts" and "unshare_pid" are calls
  * the pool filter lets through in some form: when refused the worker
  * exits with the errno (99 when the call was allowed). "oom" instead
  * allocates until RLIMIT_AS refuses, then aborts as the VM does on a failed

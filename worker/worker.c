@@ -328,7 +328,11 @@ static void on_output(void *ud, int stream, const char *data, size_t len)
   }
   buf_append(&w->pending, data, len);
   w->output_bytes += len;
-  if (w->pending.len >= FLUSH_BYTES) flush_output_locked(w);
+  /* Without the flusher (no thread could be made: e.g. a worker in a PID
+   * namespace of its own, where the kernel refuses CLONE_THREAD) nothing
+   * would send this before the next frame or 4 KiB: a job that prints and
+   * then sleeps would show its output only at the end. Write it now. */
+  if (w->pending.len >= FLUSH_BYTES || !w->have_flusher) flush_output_locked(w);
   pthread_mutex_unlock(&w->mu);
 }
 

@@ -95,7 +95,9 @@ static void child_main(pid_t supervisor)
 {
   if (setpgid(0, 0) < 0) _exit(127);
   if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0) _exit(127);
-  if (getppid() != supervisor) _exit(127); /* the supervisor is gone */
+  /* the supervisor is gone (in the pool's PID namespace our parent is
+   * outside: 0; once reparented, the namespace's init: 1) */
+  if (getppid() != (wrk_sandbox_pool_pidns() ? 0 : supervisor)) _exit(127);
   /* 3 and 4 are the job pipe and the event pipe already; 5..8 are the
    * shared namespaces (wrk_sandbox_share) or free; the rest (the zygote's
    * socket) goes */

@@ -84,6 +84,26 @@ fi
 wait $rp
 grep -q '"woke' ev.jsonl && pass "the sandboxed job sleeps and writes (output thread allowed)" || fail "events: $(tail -2 ev.jsonl)"
 
+# Output streams while a sandboxed job runs (RUNTIME.md: output events as
+# they happen): the line printed before a 1 s sleep arrives well before the
+# end. `harn run`'s worker cannot start its flusher thread inside its own
+# PID namespace, so it writes output at once instead.
+cat > talk.harn <<'EOF'
+println("first")
+sleep(1s)
+println("second")
+EOF
+python3 - "$HARN_BIN" <<'EOF' && pass "harn run: output streams while the sandboxed job sleeps" || fail "harn run: output held back"
+import subprocess, sys, time
+t0 = time.monotonic()
+p = subprocess.Popen([sys.argv[1], "run", "talk.harn"], stdout=subprocess.PIPE)
+first = p.stdout.readline()
+t1 = time.monotonic()
+p.wait()
+t2 = time.monotonic()
+sys.exit(0 if first == b"first\n" and t2 - t1 > 0.5 else 1)
+EOF
+
 # 3. from inside: forbidden system calls kill only that job
 if [ $sanitizer = 0 ]; then
   for what in open socket fork exec; do
@@ -114,7 +134,7 @@ if [ $sanitizer = 0 ]; then
     [ "$got" = "crashed seccomp SIGSYS True" ] && pass "pool filter: forbidden $what: crashed/seccomp (SIGSYS)" \
       || fail "pool filter: forbidden $what: $got"
   done
-  for pair in open_noctty:13 kill_parent:1 clone_newuts:1 unshare_pid:1; do
+  for pair in open_noctty:13 kill_other:1 clone_newuts:1 unshare_pid:1; do
     [ $pool = 1 ] || break
     what=${pair%:*}
     HARN_TEST_FORBIDDEN_SYSCALL=$what:x "$HARN_BIN" batch four.jsonl -j 2 --no-bar > four.out

@@ -10,9 +10,16 @@
  *   harn worker                internal: the worker process entry point
  *
  * Exit code 2 is a usage error everywhere (PRODUCT.md).
+ *
+ * Before anything else, fds 0, 1 and 2 are made open (on /dev/null when
+ * closed): otherwise the first descriptor harn opens would take the place
+ * of a standard one (libuv's epoll fd as "stderr"; in the zygote, a
+ * request's fds one place too low).
  */
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "supervisor/cli.h"
 #include "supervisor/supervisor.h"
@@ -40,8 +47,19 @@ static int has_flag(int argc, char **argv, const char *flag)
   return 0;
 }
 
+/* Open /dev/null on each of fds 0-2 that is closed. */
+static void standard_fds(void)
+{
+  for (int fd = 0; fd < 3; fd++) {
+    if (fcntl(fd, F_GETFD) >= 0) continue;
+    int n = open("/dev/null", O_RDWR);
+    if (n >= 0 && n != fd) close(n); /* cannot happen: fd is the lowest free */
+  }
+}
+
 int main(int argc, char **argv)
 {
+  standard_fds();
   if (argc < 2) {
     fputs(usage, stderr);
     return 2;

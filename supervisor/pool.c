@@ -112,6 +112,8 @@ struct SupJob {
   int spawn_err;
   int spawn_tries;
   SupJob *znext;         /* the pool's queue of zygote requests */
+  SupJob *wnext;         /* the pool's list of jobs waiting to retry a spawn */
+  bool waiting;          /* ... and in it */
   SupSpawned sp;         /* while in that queue: our ends of its pipes */
   int cancel_sig;        /* a cancel that came while in that queue */
 
@@ -216,6 +218,21 @@ static void signal_group(SupJob *j, int sig, bool record)
 static void arm_timer(SupJob *j, double ms);
 static void job_spawn(SupJob *j);
 
+/* Take [j] out of the pool's list of jobs waiting to retry a spawn. */
+static void waiting_remove(SupJob *j)
+{
+  if (!j->waiting) return;
+  SupPool *p = j->pool;
+  for (SupJob **pp = &p->waiting; *pp; pp = &(*pp)->wnext)
+    if (*pp == j) {
+      *pp = j->wnext;
+      break;
+    }
+  j->wnext = NULL;
+  j->waiting = false;
+  p->nwaiting--;
+}
+
 static void timer_cb(uv_timer_t *t)
 {
   SupJob *j = container_of(t, SupJob, timer);
@@ -224,6 +241,7 @@ static void timer_cb(uv_timer_t *t)
     return;
   }
   if (j->pid == 0) {
+    waiting_remove(j);
     job_spawn(j); /* retrying a transient spawn failure */
     return;
   }
@@ -673,6 +691,9 @@ void sup_decide(const SupFacts *f, SupVerdict *v)
   } else if (f->protocol) {
     v->status = SUP_STATUS_CRASHED;
     snprintf(reason, rs, "protocol");
+  } else if (f->spawn_err == -ECANCELED) {
+    v->status = SUP_STATUS_CANCELLED; /* cancelled while waiting to retry its spawn */
+    snprintf(reason, rs, "cancel");
   } else if (f->spawn_err) {
     v->status = SUP_STATUS_CRASHED;
     snprintf(reason, rs, "spawn:%s", uv_err_name(f->spawn_err));
@@ -1188,12 +1209,17 @@ static void spawn_failed(SupJob *j, int rc)
   buf_free(&j->frame);
   bool transient = rc == -EAGAIN || rc == -ENOMEM || rc == -EMFILE || rc == -ENFILE;
   /* While other jobs run they hold the processes and fds we lack: wait
-   * for them (queue) without using up the tries; alone, give up after
-   * six tries (20 ms .. 640 ms). */
-  if (transient && (j->spawn_tries < 6 || p->nrunning > 1)) {
+   * for them (queue) without using up the tries; alone, or when all the
+   * others are waiting too, give up after six tries (20 ms .. 640 ms). */
+  bool others = p->nrunning - p->nwaiting > 1;
+  if (transient && (j->spawn_tries < 6 || others)) {
     int k = j->spawn_tries < 6 ? j->spawn_tries : 5;
     uv_timer_start(&j->timer, timer_cb, 20u << k, 0);
-    if (p->nrunning <= 1) j->spawn_tries++;
+    if (!others) j->spawn_tries++;
+    j->waiting = true;
+    j->wnext = p->waiting;
+    p->waiting = j;
+    p->nwaiting++;
     return;
   }
   j->spawn_err = rc; /* negative errno == libuv error code on Unix */
@@ -1342,6 +1368,13 @@ void sup_pool_cancel_all(SupPool *p, int sig)
   for (SupJob *j = p->running; j; j = j->next) dispatch(j, EV_CANCEL, sig);
   for (SupJob *j = p->zhead; j; j = j->znext)
     if (!j->cancel_sig) j->cancel_sig = sig;
+  /* A job waiting to retry its spawn never ran: it ends cancelled now. */
+  while (p->waiting) {
+    SupJob *j = p->waiting;
+    waiting_remove(j);
+    j->spawn_err = -ECANCELED;
+    uv_timer_start(&j->timer, timer_cb, 0, 0);
+  }
 }
 
 /* ------------------------------------------------------------------ pool */

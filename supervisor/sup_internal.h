@@ -223,6 +223,8 @@ struct SupPool {
   bool zpoll_open;
   SupJob *zhead, *ztail; /* jobs waiting for their worker's pid, in request order */
   bool reap_deferred;   /* an exit came while workers were being made */
+  SupJob *waiting;      /* jobs waiting to retry a failed spawn (timer armed) */
+  int nwaiting;
   bool zygote_tried;    /* started once (it is not restarted) */
   long nspawned;        /* spawns before the zygote was tried */
   uv_signal_t sigchld;

@@ -73,6 +73,7 @@
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -533,10 +534,15 @@ static scmp_filter_ctx build_filter(int event_fd, pid_t self, int pool_sock)
                                O_ACCMODE | O_NOCTTY | O_PATH | O_CREAT | O_TRUNC | O_APPEND |
                                    O_TMPFILE,
                                O_RDONLY | O_NOCTTY));
-    /* its lock-down: a PID namespace (CAP_SYS_ADMIN), limits (only lowered
+    /* its lock-down: a PID namespace (CAP_SYS_ADMIN), the five limits it
+     * sets (soft = hard, but for RLIMIT_CPU; a hard limit only goes down
      * without CAP_SYS_RESOURCE), Landlock, dropping the capabilities */
     ALLOW_IF("unshare", SCMP_A0(SCMP_CMP_EQ, CLONE_NEWPID));
-    ALLOW_IF("prlimit64", SCMP_A0(SCMP_CMP_EQ, 0));
+    static const int set_limits[] = {RLIMIT_CORE, RLIMIT_FSIZE, RLIMIT_NOFILE, RLIMIT_CPU,
+                                     RLIMIT_AS}; /* rlimits() */
+    for (size_t k = 0; k < sizeof set_limits / sizeof set_limits[0]; k++)
+      ALLOW_IF("prlimit64", SCMP_A0(SCMP_CMP_EQ, 0),
+               SCMP_A1(SCMP_CMP_EQ, (scmp_datum_t)set_limits[k]));
     ALLOW("capset");
     ALLOW("landlock_create_ruleset");
     ALLOW("landlock_restrict_self");
@@ -676,6 +682,17 @@ int wrk_sandbox_pool_enter(int event_fd, int sock)
   if (!ctx) return -1;
   for (int i = 1; i < NNS; i++)
     if (NS[i].flag != CLONE_NEWUTS && unshare(NS[i].flag) == 0) pool_ns[i] = true;
+  /* No /proc in the pool's mount namespace. Landlock checks every path a
+   * worker opens, but /proc/self/fd/N and /proc/self/ns/ lead to pipes and
+   * namespace files that no Landlock rule covers: a worker could reopen its
+   * fd 2 for reading (when it is a pipe: another job's records). The
+   * mounts are made private first, so that the unmount stays here. Without
+   * its own mount namespace the pool cannot do this, and must not serve. */
+  if (!pool_ns[2] || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0 ||
+      umount2("/proc", MNT_DETACH) != 0) {
+    seccomp_release(ctx);
+    return -2;
+  }
   /* One PID namespace for the pool too: a new one per worker costs about
    * 65 us of CPU (created, then torn down by a kworker), and it stops the
    * worker from starting threads (docs/sandbox.md). Its init is a child of
@@ -752,9 +769,13 @@ void wrk_sandbox_forbidden_syscall(const char *what)
     syscall(SYS_read, 2, &c, 1);
   } else if (!strcmp(what, "setpgid")) {
     syscall(SYS_setpgid, 0, 1); /* into another group */
+  } else if (!strcmp(what, "rlimit_stack")) {
+    struct rlimit rl = {RLIM_INFINITY, RLIM_INFINITY};
+    syscall(SYS_prlimit64, 0, RLIMIT_STACK, &rl, NULL);
   } else if (!strcmp(what, "pdeathsig")) {
     syscall(SYS_prctl, PR_SET_PDEATHSIG, 0L, 0L, 0L, 0L);
-  } else if (!strcmp(what, "open_noctty") || !strcmp(what, "kill_other") ||
+  } else if (!strcmp(what, "open_noctty") || !strcmp(what, "reopen_stderr") ||
+             !strcmp(what, "kill_other") ||
              !strcmp(what, "clone_newuts") || !strcmp(what, "unshare_pid")) {
     /* What the pool filter lets through in some form, for Landlock or the
      * dropped capabilities to refuse (docs/sandbox.md "The pool filter").
@@ -763,6 +784,9 @@ void wrk_sandbox_forbidden_syscall(const char *what)
     long rc;
     if (!strcmp(what, "open_noctty")) {
       rc = syscall(SYS_openat, AT_FDCWD, "/etc/passwd", O_RDONLY | O_NOCTTY);
+    } else if (!strcmp(what, "reopen_stderr")) {
+      /* a pipe (no Landlock rule covers it) reached through /proc */
+      rc = syscall(SYS_openat, AT_FDCWD, "/proc/self/fd/2", O_RDONLY | O_NOCTTY | O_NONBLOCK);
     } else if (!strcmp(what, "kill_other")) {
       /* pid 1: the pool's PID namespace init (another process, outside the
        * worker's Landlock domain), or the host's init */

@@ -105,10 +105,12 @@ void wrk_sandbox_enter_shared(bool sandbox);
 /* Test-only (the worker calls it when HARN_TEST_FORBIDDEN_SYSCALL is set,
  * after sending its `sandbox` event): make the forbidden system call
  * [what] ("socket", "fork", "exec", "read_stderr", "setpgid" (into
- * another group), "pdeathsig" (clear it), anything else = openat of
+ * another group), "pdeathsig" (clear it), "rlimit_stack" (set a limit the
+ * lock-down does not set), anything else = openat of
  * /etc/passwd). Under the filter the process dies of SIGSYS; it returns
  * only when the call was allowed (no sandbox), and the test then fails.
- * "open_noctty", "kill_other" (SIGCONT to pid 1), "clone_newuts" and "unshare_pid" are calls
+ * "open_noctty", "reopen_stderr" (/proc/self/fd/2), "kill_other"
+ * (SIGCONT to pid 1), "clone_newuts" and "unshare_pid" are calls
  * the pool filter lets through in some form: when refused the worker
  * exits with the errno (99 when the call was allowed). "oom" instead
  * allocates until RLIMIT_AS refuses, then aborts as the VM does on a failed

@@ -205,6 +205,10 @@ int wrk_zygote_main(int sock, bool sandboxed)
     } else {
       long pid = syscall(SYS_clone, flags, 0L, 0L, 0L, 0L);
       if (pid == 0) child_main(supervisor);
+      /* The pool's PID namespace is dead (its init was killed): no clone
+       * can succeed again. Going away makes the supervisor fork the
+       * workers itself. */
+      if (pid < 0 && errno == ENOMEM && wrk_sandbox_pool_pidns()) break;
       reply = pid > 0 ? (int32_t)pid : -errno;
       close(IPC_JOB_FD);
       close(IPC_EVENT_FD);

@@ -169,6 +169,33 @@ check "zygote killed mid-batch: every later job still runs (forked directly)" zk
   "len(rs)==8 and sorted(x['id'] for x in rs if x['status']=='ok')==['k0','k1','k2','k3','k4','k5','k6']"
 grep -q "zygote failed" zk.err && pass "zygote loss is reported on stderr" || fail "zygote loss: $(cat zk.err)"
 
+# The pool's PID-namespace init is killed mid-batch (sandboxed pools, as
+# root): the running jobs die with the namespace, the zygote can clone no
+# more and goes away, and the rest are forked directly.
+cat > nap3.harn <<'EOF'
+pipeline main(task) {
+  sleep(300ms)
+  return 0
+}
+EOF
+for i in $(seq 1 12); do printf '{"id":"n%d","file":"nap3.harn"}\n' "$i"; done > n12.jsonl
+"$HARN_BIN" batch n12.jsonl -j 2 --results n12.out --no-bar 2> n12.err &
+bp=$!
+sleep 1
+zp=$(pgrep -P "$bp" -x harn-zygote)
+ip=$([ -n "$zp" ] && pgrep -P "$zp" -x harn-pidns-init)
+if [ -n "$ip" ]; then
+  kill -KILL "$ip"
+  ( sleep 20; kill -KILL "$bp" 2>/dev/null ) & wd=$!
+  wait "$bp"
+  kill "$wd" 2>/dev/null
+  check "pool PID-namespace init killed: a record for every job, the later ones ok" n12.out \
+    "len(rs)==12 and sum(x['status']=='ok' for x in rs)>=8 and all(x['status']=='ok' or x.get('reason')=='signal:SIGKILL' for x in rs)"
+else
+  wait "$bp"
+  echo "skip - no pool PID namespace here (needs root and Landlock)"
+fi
+
 # One job (harn run) is forked directly: no zygote is started for it.
 "$HARN_BIN" run sleepy.harn --timeout 1s > /dev/null 2>&1 &
 rp=$!
@@ -183,6 +210,13 @@ wait "$rp"
  "$HARN_BIN" batch z1.harn z2.harn z3.harn z4.harn -j 2 --results lk.out --no-bar)
 check "fds leaked into harn: every job still runs" lk.out \
   "len(rs)==4 and all(x['status']=='ok' and x['output']=='hello\n' for x in rs)"
+
+# ... nor must a closed stderr (the first fd harn opens would become fd 2).
+"$HARN_BIN" batch z1.harn z2.harn z3.harn z4.harn -j 2 --results cl.out --no-bar 2>&-
+check "stderr closed: every job still runs" cl.out \
+  "len(rs)==4 and all(x['status']=='ok' for x in rs)"
+out=$("$HARN_BIN" run hello.harn 2>&-); rc=$?
+[ "$rc" = 3 ] && [ "$out" = hello ] && pass "harn run with stderr closed" || fail "run, stderr closed: rc=$rc out=$out"
 
 HARN_NO_ZYGOTE=1 "$HARN_BIN" batch hello.harn z1.harn -j 2 --results nz.out --no-bar
 check "HARN_NO_ZYGOTE=1: workers forked directly" nz.out "len(rs)==2 and all(x['status']=='ok' and x['output']=='hello\n' for x in rs)"

@@ -123,6 +123,12 @@ static void test_crash_rows(void **state)
   assert_int_equal(v.status, SUP_STATUS_CRASHED);
   assert_string_equal(v.reason, "spawn:ENOENT");
   assert_int_equal(v.term_signal, 0);
+  /* cancelled while waiting to retry a failed spawn */
+  f.spawn_err = -ECANCELED;
+  sup_decide(&f, &v);
+  assert_int_equal(v.status, SUP_STATUS_CANCELLED);
+  assert_string_equal(v.reason, "cancel");
+  assert_int_equal(v.exit_code, 130);
 }
 
 static void test_first_row_wins(void **state)

@@ -195,9 +195,12 @@ n=$(grep -c '"status":"ok"' q2.out)
 [ "$rc" = 0 ] && [ "$n" = 30 ] && pass "5 injected fork failures (EAGAIN): 30 ok records" || fail "EAGAIN: rc=$rc ok=$n"
 # Every spawn failing (EAGAIN, for ever): the jobs wait to retry, and
 # Ctrl-C ends them `cancelled` instead of leaving the batch waiting.
-HARN_TEST_SPAWN_EAGAIN=1000000 HARN_WORKER_CMD=$FAKE "$HARN_BIN" batch q.jsonl -j 4 --no-bar > q3.out 2>/dev/null &
+rm -f q3.out q3.out.journal
+HARN_TEST_SPAWN_EAGAIN=1000000 HARN_WORKER_CMD=$FAKE "$HARN_BIN" batch q.jsonl -j 4 --no-bar --results q3.out 2>/dev/null &
 bp=$!
-sleep 0.5
+# the 4 jobs have started (their journal lines) before the Ctrl-C
+for _ in $(seq 1 200); do [ "$(grep -c '"start"' q3.out.journal 2>/dev/null)" -ge 4 ] && break; sleep 0.05; done
+sleep 0.1
 kill -INT $bp
 ( sleep 10; kill -KILL $bp 2>/dev/null ) & wd=$!
 wait $bp; rc=$?

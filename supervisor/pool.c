@@ -1212,6 +1212,10 @@ static void spawn_failed(SupJob *j, int rc)
    * for them (queue) without using up the tries; alone, or when all the
    * others are waiting too, give up after six tries (20 ms .. 640 ms). */
   bool others = p->nrunning - p->nwaiting > 1;
+  if (j->cancel_sig) {
+    rc = -ECANCELED; /* cancelled while the zygote was making it: no retry */
+    transient = false;
+  }
   if (transient && (j->spawn_tries < 6 || others)) {
     int k = j->spawn_tries < 6 ? j->spawn_tries : 5;
     uv_timer_start(&j->timer, timer_cb, 20u << k, 0);

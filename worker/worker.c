@@ -224,6 +224,11 @@ typedef struct Writer {
   Buf frame;            /* scratch for encoded frames */
   Buf held;             /* encoded frames not yet written (see "Coalesced
                            frames" at the top): written with the next frame */
+  /* The VM thread's scratch for event bodies (on_vm_event), kept from one
+   * event to the next: a zone and a buffer per event cost a worker fresh
+   * pages (copy-on-write faults) for each of them. */
+  msgpack_sbuffer ev_sb;
+  msgpack_zone *ev_zone;
 } Writer;
 
 /* A writer of frames to [fd] (its condition variable waits on
@@ -243,6 +248,8 @@ static void writer_init(Writer *w, int fd)
 /* Free what writer_init and the frames made (the flusher is stopped). */
 static void writer_free(Writer *w)
 {
+  msgpack_sbuffer_destroy(&w->ev_sb);
+  if (w->ev_zone) msgpack_zone_free(w->ev_zone);
   buf_free(&w->pending);
   buf_free(&w->frame);
   buf_free(&w->held);
@@ -414,13 +421,14 @@ static char *ostrdup(const msgpack_object *o)
 static void on_vm_event(void *ud, Vm *vm, const char *type, const void *body)
 {
   Writer *w = ud;
-  msgpack_sbuffer sb;
-  msgpack_sbuffer_init(&sb);
-  msgpack_zone *z = msgpack_zone_new(8192);
+  msgpack_sbuffer_clear(&w->ev_sb);
+  if (w->ev_zone) msgpack_zone_clear(w->ev_zone);
+  else w->ev_zone = msgpack_zone_new(2048);
+  msgpack_zone *z = w->ev_zone;
   msgpack_object o;
   const char *bad = NULL;
   bool hold = false;
-  if (!z || !body_object(vm, body, &sb, z, &o)) bad = "cannot encode the event body";
+  if (!z || !body_object(vm, body, &w->ev_sb, z, &o)) bad = "cannot encode the event body";
 
   pthread_mutex_lock(&w->mu);
   flush_output_locked(w);
@@ -467,8 +475,6 @@ static void on_vm_event(void *ud, Vm *vm, const char *type, const void *body)
     send_frame_locked(w);
   }
   pthread_mutex_unlock(&w->mu);
-  if (z) msgpack_zone_free(z);
-  msgpack_sbuffer_destroy(&sb);
 }
 
 /* ---- the final frame ------------------------------------------------------------- */

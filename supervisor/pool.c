@@ -1198,6 +1198,13 @@ static void encode_job(SupJob *j)
   if (ipc_encode_job(&j->frame, j->spec.id, j->spec.attempt, &jf) != 0) buf_clear(&j->frame);
 }
 
+/* Is spawn error [rc] (a negative errno) one that passes: process or
+ * memory limits under load (EAGAIN, ENOMEM), fds (EMFILE, ENFILE)? */
+static bool spawn_transient(int rc)
+{
+  return rc == -EAGAIN || rc == -ENOMEM || rc == -EMFILE || rc == -ENFILE;
+}
+
 /* The spawn of [j] failed with [rc] (a negative errno). A transient
  * failure (EAGAIN, ENOMEM: process or memory limits under load; EMFILE,
  * ENFILE) is retried a few times with a growing delay before the job is
@@ -1207,7 +1214,7 @@ static void spawn_failed(SupJob *j, int rc)
 {
   SupPool *p = j->pool;
   buf_free(&j->frame);
-  bool transient = rc == -EAGAIN || rc == -ENOMEM || rc == -EMFILE || rc == -ENFILE;
+  bool transient = spawn_transient(rc);
   /* While other jobs run they hold the processes and fds we lack: wait
    * for them (queue) without using up the tries; alone, or when all the
    * others are waiting too, give up after six tries (20 ms .. 640 ms). */
@@ -1295,7 +1302,7 @@ static void job_spawn(SupJob *j)
       uv_ref((uv_handle_t *)&p->zpoll);
       return;
     }
-    if (rc != -EAGAIN && rc != -ENOMEM && rc != -EMFILE && rc != -ENFILE) {
+    if (!spawn_transient(rc)) {
       zygote_lost(p, rc);
       rc = 0; /* fork this one */
     }

@@ -392,6 +392,11 @@ static long count_jobs(char **srcs, int n)
 
 /* ------------------------------------------------------------------ batch */
 
+/* Workers made ahead by default: min(-j, this). Two hide the zygote's
+ * clone and the worker's start-up behind the running jobs
+ * (docs/performance.md "Spare workers"); more buy nothing measurable. */
+#define DEFAULT_SPARES 2
+
 typedef struct Retry {
   struct Retry *next;
   SupSpec spec;
@@ -405,6 +410,7 @@ typedef struct Batch {
   SupPool pool;
   Feeder feeder;
   int jobs;
+  int spares;        /* workers made ahead (--spares; sup_pool_spares) */
   double timeout_ms;
   int retries;
   FILE *results, *joblog;
@@ -418,6 +424,8 @@ typedef struct Batch {
   bool halting;
   /* state */
   bool exhausted, interrupted, finished;
+  SupSpec ahead;     /* the sources' next job, read one ahead (take_spec) */
+  bool has_ahead, sources_done;
   int interrupt_sig;
   Retry *retries_head;
   int npending_retries;
@@ -702,6 +710,27 @@ static void batch_done(SupJob *job, const SupOutcome *o, void *ud)
   maybe_finish(b);
 }
 
+/* Is there a next job in the sources? It is read one ahead, so that the
+ * pool knows whether to make workers for it. */
+static bool peek_spec(Batch *b)
+{
+  if (!b->has_ahead && !b->sources_done) {
+    if (feeder_next(&b->feeder, &b->ahead, b->timeout_ms, b->retries)) b->has_ahead = true;
+    else b->sources_done = true;
+  }
+  return b->has_ahead;
+}
+
+/* The next job from the sources into *spec; false when there is none. */
+static bool take_spec(Batch *b, SupSpec *spec)
+{
+  if (!peek_spec(b)) return false;
+  *spec = b->ahead;
+  memset(&b->ahead, 0, sizeof b->ahead);
+  b->has_ahead = false;
+  return true;
+}
+
 static void pump(Batch *b)
 {
   while (!b->interrupted && !b->halting && b->pool.nrunning < b->jobs) {
@@ -717,7 +746,7 @@ static void pump(Batch *b)
     }
     if (b->exhausted) break;
     SupSpec spec;
-    if (!feeder_next(&b->feeder, &spec, b->timeout_ms, b->retries)) {
+    if (!take_spec(b, &spec)) {
       b->exhausted = true;
       break;
     }
@@ -737,6 +766,9 @@ static void pump(Batch *b)
     spec.first_attempt = spec.attempt;
     start_job(b, &spec);
   }
+  /* Workers are made ahead only while more jobs may start. */
+  bool more = !b->interrupted && !b->halting && (peek_spec(b) || b->npending_retries > 0);
+  sup_pool_spares(&b->pool, more ? b->spares : 0);
   maybe_finish(b);
 }
 
@@ -925,6 +957,7 @@ int sup_cmd_batch(int argc, char **argv)
   Batch *b = calloc(1, sizeof *b);
   if (!b) abort();
   b->jobs = 0;
+  b->spares = -1;
   b->journal = -1;
   b->all_ok = true;
   double grace = 250, cpu_ms = 0;
@@ -950,7 +983,7 @@ int sup_cmd_batch(int argc, char **argv)
     if (!strcmp(a, "-j") || !strcmp(a, "--jobs") || !strcmp(a, "--timeout") ||
         !strcmp(a, "--grace") || !strcmp(a, "--retries") || !strcmp(a, "--results") ||
         !strcmp(a, "--joblog") || !strcmp(a, "--halt") || !strcmp(a, "--max-output") ||
-        !strcmp(a, "--memory") || !strcmp(a, "--cpu")) {
+        !strcmp(a, "--memory") || !strcmp(a, "--cpu") || !strcmp(a, "--spares")) {
       if (!val) { rc = usage("missing value for", a); goto out; }
       i++;
       char *end;
@@ -958,6 +991,10 @@ int sup_cmd_batch(int argc, char **argv)
         long n = strtol(val, &end, 10);
         if (*end || n < 1 || n > 4096) { rc = usage("-j needs a count from 1 to 4096", val); goto out; }
         b->jobs = (int)n;
+      } else if (!strcmp(a, "--spares")) {
+        long n = strtol(val, &end, 10);
+        if (*end || n < 0 || n > 4096) { rc = usage("--spares needs a count from 0 to 4096", val); goto out; }
+        b->spares = (int)n;
       } else if (!strcmp(a, "--timeout")) {
         if (sup_parse_duration(val, &b->timeout_ms) < 0) { rc = usage("bad duration", val); goto out; }
       } else if (!strcmp(a, "--grace")) {
@@ -999,6 +1036,7 @@ int sup_cmd_batch(int argc, char **argv)
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     b->jobs = n > 0 ? (int)n : 1;
   }
+  if (b->spares < 0) b->spares = b->jobs < DEFAULT_SPARES ? b->jobs : DEFAULT_SPARES;
 
   if (results) {
     bool resuming = b->resume || b->resume_failed;
@@ -1088,6 +1126,7 @@ out:
   if (b->joblog) fclose(b->joblog);
   if (b->journal >= 0) close(b->journal);
   if (getenv("HARN_SUP_STATS")) print_stats();
+  if (b->has_ahead) sup_spec_free(&b->ahead);
   free(b->feeder.line);
   seen_free(&b->seen);
   free(srcs);

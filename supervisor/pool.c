@@ -111,11 +111,9 @@ struct SupJob {
   char *protocol_text;
   int spawn_err;
   int spawn_tries;
-  SupJob *znext;         /* the pool's queue of zygote requests */
+  SupJob *znext;         /* the pool's queue of jobs waiting for the zygote */
   SupJob *wnext;         /* the pool's list of jobs waiting to retry a spawn */
   bool waiting;          /* ... and in it */
-  SupSpawned sp;         /* while in that queue: our ends of its pipes */
-  int cancel_sig;        /* a cancel that came while in that queue */
 
   IpcDecoder *dec;
   uint64_t ignored_after_final;
@@ -147,6 +145,8 @@ static void job_finish(SupJob *j);
 static void reap_children(SupPool *p);
 static void zygote_lost(SupPool *p, int err);
 static void zpoll_cb(uv_poll_t *h, int status, int events);
+static bool is_spare(const SupPool *p, pid_t pid);
+static bool spare_forget(SupPool *p, pid_t pid);
 
 /* ------------------------------------------------------------------ utils */
 
@@ -1012,8 +1012,8 @@ static SupJob *find_job(SupPool *p, pid_t pid)
 /* Whole-tree kill, part 2 (docs/sandbox.md "Guarantees"). We are a child
  * subreaper, so every process a job started whose parent has died comes
  * back to us, whatever its process group or session (setsid does not
- * help it). Any child of ours that is neither a running worker nor the
- * zygote is therefore a stray of a finished or dying job: SIGKILL it.
+ * help it). Any child of ours that is neither a running worker, a ready
+ * spare nor the zygote is therefore a stray of a finished or dying job: SIGKILL it.
  * When it dies its own children come back to us and the next SIGCHLD
  * sweeps them too, so a whole tree goes down level by level. Children are
  * listed from /proc/self/task/<tid>/children (CONFIG_PROC_CHILDREN) of
@@ -1042,7 +1042,7 @@ static void sweep_strays(SupPool *p)
     long pid = strtol(s, &end, 10);
     if (end == s) break;
     s = end;
-    if (pid <= 0 || pid == p->zpid || find_job(p, (pid_t)pid)) continue;
+    if (pid <= 0 || pid == p->zpid || find_job(p, (pid_t)pid) || is_spare(p, (pid_t)pid)) continue;
     kill((pid_t)pid, SIGKILL);
   }
 }
@@ -1065,21 +1065,24 @@ static void reap_children(SupPool *p)
       ended = true;
     }
   }
-  if (p->zhead) {
-    p->reap_deferred = true;
-    return;
-  }
-  p->reap_deferred = false;
   /* Reap every exited child that is not a worker; a worker found here
-   * exited meanwhile and goes through its job. */
+   * exited meanwhile and goes through its job. Its end may start another
+   * job, whose worker the zygote then makes: every step checks again. */
   for (;;) {
+    if (p->zhead) {
+      p->reap_deferred = true;
+      return;
+    }
+    p->reap_deferred = false;
     siginfo_t si;
     memset(&si, 0, sizeof si);
     if (waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT) < 0 || si.si_pid == 0) break;
     SupJob *w = find_job(p, si.si_pid);
     if (w) {
       dispatch(w, EV_EXIT, 0);
+      ended = true;
     } else {
+      spare_forget(p, si.si_pid); /* a ready spare died: not a stray's end */
       int st;
       waitpid(si.si_pid, &st, WNOHANG);
       strays = true;
@@ -1112,11 +1115,12 @@ static void job_spawn(SupJob *j);
 
 /* Is the zygote there to ask? It is started at the second spawn of a pool
  * that runs the in-process worker (one job, as for `harn run`, is cheaper
- * to fork directly than to start a zygote for); HARN_NO_ZYGOTE=1 disables
+ * to fork directly than to start a zygote for), or when the owner says
+ * more jobs will come ([more]: it wants spares); HARN_NO_ZYGOTE=1 disables
  * it. */
-static bool zygote_ready(SupPool *p)
+static bool zygote_ready(SupPool *p, bool more)
 {
-  if (p->entry && !p->zygote_tried && p->nspawned++ > 0) {
+  if (p->entry && !p->zygote_tried && (more || p->nspawned++ > 0)) {
     p->zygote_tried = true;
     const char *no = getenv("HARN_NO_ZYGOTE");
     if (!(no && *no && strcmp(no, "0")) && sup_zygote_start(&p->zsock, &p->zpid, !p->cfg.no_sandbox) == 0 &&
@@ -1168,8 +1172,7 @@ static int test_spawn_failure(void)
 }
 
 /* The job frame for [j]'s worker into j->frame (empty when the source or
- * input is over the frame limit: the worker then reads EOF and exits
- * without a final frame, crashed). */
+ * input is over the frame limit). */
 static void encode_job(SupJob *j)
 {
   SupPool *p = j->pool;
@@ -1219,10 +1222,6 @@ static void spawn_failed(SupJob *j, int rc)
    * for them (queue) without using up the tries; alone, or when all the
    * others are waiting too, give up after six tries (20 ms .. 640 ms). */
   bool others = p->nrunning - p->nwaiting > 1;
-  if (j->cancel_sig) {
-    rc = -ECANCELED; /* cancelled while the zygote was making it: no retry */
-    transient = false;
-  }
   if (transient && (j->spawn_tries < 6 || others)) {
     int k = j->spawn_tries < 6 ? j->spawn_tries : 5;
     uv_timer_start(&j->timer, timer_cb, 20u << k, 0);
@@ -1269,10 +1268,9 @@ static void spawn_done(SupJob *j, const SupSpawned *sp)
   uv_read_start((uv_stream_t *)&j->ev_pipe, alloc_cb, read_cb);
   j->ev_reading = true;
   if (j->spec.timeout_ms > 0) arm_timer(j, j->spec.timeout_ms - (sup_now_ms() - j->t0));
-  if (j->cancel_sig) dispatch(j, EV_CANCEL, j->cancel_sig);
 }
 
-/* Close our ends of the pipes of a request that made no worker. */
+/* Close our ends of the pipes of a worker that gets no job. */
 static void close_spawned(SupSpawned *sp)
 {
   if (sp->job_w >= 0) close(sp->job_w);
@@ -1280,26 +1278,192 @@ static void close_spawned(SupSpawned *sp)
   sp->job_w = sp->ev_r = -1;
 }
 
-/* Start [j]'s worker. Through the zygote this only sends the request: the
- * job waits in the pool's queue (zhead..ztail, in request order) until
- * zpoll_cb reads its pid, while the loop goes on serving the other jobs.
+/* ---------------------------------------------------------------- spares
+ *
+ * Workers made ahead of their jobs (docs/architecture.md "Spare workers").
+ * Every worker the zygote makes starts as a spare: a process blocked in
+ * read on its empty job pipe, with nothing of any job. A job takes a ready
+ * spare (p->ready) when it starts: its frame goes into that pipe
+ * (bind_spare) and from there on the worker is the job's. When none is
+ * ready the job waits in p->whead..wtail for the next reply of the zygote,
+ * and the pool asks for one more if every worker being made is already
+ * promised. Besides those, the pool keeps up to p->spares workers ready or
+ * being made for the jobs its owner will start next (sup_pool_spares):
+ * the clone and the worker's start-up then happen while other jobs run,
+ * instead of between one job's end and the next one's start.
+ *
+ * Invariants: jobs wait only while no spare is ready (nready == 0 ||
+ * nwant == 0); nrequested >= nwant (each waiting job has a reply coming);
+ * a ready spare has not been reaped (its pid is at least a zombie, so
+ * killing it is safe); a spare that gets no job is killed before its
+ * pipes are closed (spare_retire), so it never sees EOF and dies silently;
+ * the sweep of strays spares the ready ones, and a ready one that dies is
+ * dropped where its exit is reaped. */
+
+static void job_start_worker(SupJob *j);
+
+static void spare_free(SupSpare *s)
+{
+  close_spawned(&s->sp);
+  free(s);
+}
+
+static void spare_retire(SupSpare *s)
+{
+  kill(s->sp.pid, SIGKILL);
+  spare_free(s);
+}
+
+static SupSpare *ready_pop(SupPool *p)
+{
+  SupSpare *s = p->ready;
+  if (s) {
+    p->ready = s->next;
+    p->nready--;
+  }
+  return s;
+}
+
+/* Drop the ready spare [pid] (it died; its exit is being reaped). Returns
+ * whether there was one. */
+static bool spare_forget(SupPool *p, pid_t pid)
+{
+  for (SupSpare **pp = &p->ready; *pp; pp = &(*pp)->next)
+    if ((*pp)->sp.pid == pid) {
+      SupSpare *s = *pp;
+      *pp = s->next;
+      p->nready--;
+      spare_free(s);
+      return true;
+    }
+  return false;
+}
+
+static bool is_spare(const SupPool *p, pid_t pid)
+{
+  for (const SupSpare *s = p->ready; s; s = s->next)
+    if (s->sp.pid == pid) return true;
+  return false;
+}
+
+/* Keep spare [s] ready if the pool wants one more, else retire it. */
+static void spare_keep(SupPool *p, SupSpare *s)
+{
+  if (p->nready >= p->spares) {
+    spare_retire(s);
+    return;
+  }
+  s->next = p->ready;
+  p->ready = s;
+  p->nready++;
+}
+
+/* Give the worker of [s] to [j]: its job frame goes into the pipe the
+ * worker is reading. False when the worker is gone (EPIPE): [s] is then
+ * dropped and [j] untouched. */
+static bool bind_spare(SupJob *j, SupSpare *s)
+{
+  if (sup_feed_job(&s->sp, j->frame.data, j->frame.len) < 0) {
+    spare_retire(s);
+    return false;
+  }
+  spawn_done(j, &s->sp);
+  free(s);
+  return true;
+}
+
+/* Ask the zygote for one more worker. 0 or a negative errno. */
+static int zrequest(SupPool *p)
+{
+  SupSpare *s = calloc(1, sizeof *s);
+  if (!s) abort();
+  int rc = sup_zygote_request(p->zsock, &s->sp);
+  if (rc < 0) {
+    free(s);
+    return rc;
+  }
+  if (p->ztail) p->ztail->next = s;
+  else p->zhead = s;
+  p->ztail = s;
+  p->nrequested++;
+  uv_ref((uv_handle_t *)&p->zpoll);
+  return 0;
+}
+
+/* The oldest request, whose reply comes next, or NULL. */
+static SupSpare *zqueue_pop(SupPool *p)
+{
+  SupSpare *s = p->zhead;
+  if (!s) return NULL;
+  p->zhead = s->next;
+  if (!p->zhead) {
+    p->ztail = NULL;
+    uv_unref((uv_handle_t *)&p->zpoll);
+  }
+  p->nrequested--;
+  s->next = NULL;
+  return s;
+}
+
+static SupJob *want_pop(SupPool *p)
+{
+  SupJob *j = p->whead;
+  if (!j) return NULL;
+  p->whead = j->znext;
+  if (!p->whead) p->wtail = NULL;
+  p->nwant--;
+  j->znext = NULL;
+  return j;
+}
+
+/* Ask for workers until those ready and those being made cover the
+ * waiting jobs plus p->spares. A failed request stops it until the next
+ * job starts (spare_failed): spares are worth no retry loop. */
+static void top_up(SupPool *p)
+{
+  while (p->zsock >= 0 && !p->spare_failed && p->nready + p->nrequested < p->nwant + p->spares) {
+    int rc = zrequest(p);
+    if (rc < 0) {
+      p->spare_failed = true;
+      if (!spawn_transient(rc)) zygote_lost(p, rc);
+      return;
+    }
+  }
+}
+
+void sup_pool_spares(SupPool *p, int n)
+{
+  p->spares = n > 0 ? n : 0;
+  while (p->nready > p->spares) spare_retire(ready_pop(p));
+  if (p->spares > 0 && zygote_ready(p, true)) top_up(p);
+}
+
+/* Start [j]'s worker. Through the zygote: a ready spare, else the next
+ * worker the zygote makes (the job waits in the pool's queue until
+ * zpoll_cb reads its pid, while the loop goes on serving the other jobs).
  * Otherwise fork (+exec), synchronously. */
-static void job_spawn(SupJob *j)
+static void job_start_worker(SupJob *j)
 {
   SupPool *p = j->pool;
-  j->t0 = sup_now_ms();
-  j->epoch0 = sup_epoch_ms();
-  encode_job(j);
   SupSpawned sp;
   int rc = test_spawn_failure();
-  if (rc == 0 && zygote_ready(p)) {
-    rc = sup_zygote_request(p->zsock, j->frame.data, j->frame.len, &j->sp);
+  if (rc == 0 && zygote_ready(p, false)) {
+    p->spare_failed = false;
+    SupSpare *s;
+    while ((s = ready_pop(p)))
+      if (bind_spare(j, s)) {
+        top_up(p);
+        return;
+      }
+    /* a worker being made that no job waits for yet is this one's */
+    rc = p->nrequested > p->nwant ? 0 : zrequest(p);
     if (rc == 0) {
       j->znext = NULL;
-      if (p->ztail) p->ztail->znext = j;
-      else p->zhead = j;
-      p->ztail = j;
-      uv_ref((uv_handle_t *)&p->zpoll);
+      if (p->wtail) p->wtail->znext = j;
+      else p->whead = j;
+      p->wtail = j;
+      p->nwant++;
+      top_up(p);
       return;
     }
     if (!spawn_transient(rc)) {
@@ -1312,24 +1476,25 @@ static void job_spawn(SupJob *j)
   else spawn_done(j, &sp);
 }
 
-/* Take the oldest job waiting for the zygote, or NULL. */
-static SupJob *zqueue_pop(SupPool *p)
+static void job_spawn(SupJob *j)
 {
-  SupJob *j = p->zhead;
-  if (!j) return NULL;
-  p->zhead = j->znext;
-  if (!p->zhead) {
-    p->ztail = NULL;
-    uv_unref((uv_handle_t *)&p->zpoll);
+  j->t0 = sup_now_ms();
+  j->epoch0 = sup_epoch_ms();
+  encode_job(j);
+  if (j->frame.len == 0) {
+    /* Its source or input does not fit in a frame: no worker could ever
+     * get it (crashed, spawn:E2BIG). */
+    j->spawn_err = -E2BIG;
+    uv_timer_start(&j->timer, timer_cb, 0, 0);
+    return;
   }
-  j->znext = NULL;
-  return j;
+  job_start_worker(j);
 }
 
-/* The zygote is gone or broken ([err]): never ask it again, and fork the
- * workers of the jobs that were waiting for it. (One it cloned before it
- * died without telling us is a stray: it has no pipes to us left, and
- * sigchld_cb kills and reaps it.) */
+/* The zygote is gone or broken ([err]): never ask it again, drop the
+ * spares, and fork the workers of the jobs that were waiting for it. (A
+ * worker it cloned before it died without telling us is a stray: it has
+ * no pipes to us left, and sigchld_cb kills and reaps it.) */
 static void zygote_lost(SupPool *p, int err)
 {
   if (p->zsock < 0) return;
@@ -1339,11 +1504,11 @@ static void zygote_lost(SupPool *p, int err)
   p->zpoll_open = false;
   close(p->zsock);
   p->zsock = -1;
+  SupSpare *s;
+  while ((s = zqueue_pop(p))) spare_free(s);
+  while ((s = ready_pop(p))) spare_retire(s);
   SupJob *j;
-  while ((j = zqueue_pop(p))) {
-    close_spawned(&j->sp);
-    job_spawn(j);
-  }
+  while ((j = want_pop(p))) job_start_worker(j);
   if (p->reap_deferred) reap_children(p);
 }
 
@@ -1357,19 +1522,23 @@ static void zpoll_cb(uv_poll_t *h, int status, int events)
     int err = 0;
     int r = status < 0 ? status : sup_zygote_reply(p->zsock, &pid, &err);
     if (r == 0) break;
-    SupJob *j = r > 0 ? zqueue_pop(p) : NULL;
-    if (!j) {
+    SupSpare *s = r > 0 ? zqueue_pop(p) : NULL;
+    if (!s) {
       zygote_lost(p, r < 0 ? r : -EPROTO); /* gone, or a reply nobody asked for */
       return;
     }
+    SupJob *j = want_pop(p);
     if (pid > 0) {
-      j->sp.pid = pid;
-      spawn_done(j, &j->sp);
+      s->sp.pid = pid;
+      if (!j) spare_keep(p, s);
+      else if (!bind_spare(j, s)) job_start_worker(j); /* it died at once */
     } else {
-      close_spawned(&j->sp);
-      spawn_failed(j, err);
+      spare_free(s);
+      if (j) spawn_failed(j, err);
+      else p->spare_failed = true;
     }
   }
+  top_up(p);
   /* Exits seen while workers were being made can be looked at now. */
   if (!p->zhead && p->reap_deferred) reap_children(p);
 }
@@ -1377,15 +1546,20 @@ static void zpoll_cb(uv_poll_t *h, int status, int events)
 void sup_pool_cancel_all(SupPool *p, int sig)
 {
   for (SupJob *j = p->running; j; j = j->next) dispatch(j, EV_CANCEL, sig);
-  for (SupJob *j = p->zhead; j; j = j->znext)
-    if (!j->cancel_sig) j->cancel_sig = sig;
-  /* A job waiting to retry its spawn never ran: it ends cancelled now. */
+  /* A job waiting for its worker, or to retry its spawn, never ran: it
+   * ends cancelled now; and no worker is made ahead any more. */
+  SupJob *j;
+  while ((j = want_pop(p))) {
+    j->spawn_err = -ECANCELED;
+    uv_timer_start(&j->timer, timer_cb, 0, 0);
+  }
   while (p->waiting) {
-    SupJob *j = p->waiting;
+    j = p->waiting;
     waiting_remove(j);
     j->spawn_err = -ECANCELED;
     uv_timer_start(&j->timer, timer_cb, 0, 0);
   }
+  sup_pool_spares(p, 0);
 }
 
 /* ------------------------------------------------------------------ pool */
@@ -1471,6 +1645,11 @@ void sup_pool_close(SupPool *p)
     uv_close((uv_handle_t *)&p->zpoll, NULL);
     p->zpoll_open = false;
   }
+  /* Spares die with their pipes (the sweep below reaps them and kills any
+   * worker still being made). */
+  SupSpare *s;
+  while ((s = ready_pop(p))) spare_retire(s);
+  while ((s = zqueue_pop(p))) spare_free(s);
   if (p->zsock >= 0) {
     close(p->zsock); /* EOF: the zygote exits at once */
     p->zsock = -1;

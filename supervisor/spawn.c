@@ -193,34 +193,36 @@ static int fork_child(char *const *argv, char *const *envp, SupWorkerMain entry,
   return 0;
 }
 
-/* Both pipes of a worker, with the job frame already in the job pipe
- * (SupSpawned). jp[0] and ep[1] are the worker's ends. 0 or -errno, with
- * nothing left open on failure. */
-static int open_pipes(int jp[2], int ep[2], const char *job, size_t len, SupSpawned *out)
+/* Both pipes of a worker; jp[0] and ep[1] are the worker's ends, jp[1]
+ * (ours) is non-blocking. 0 or -errno, with nothing left open on failure. */
+static int open_pipes(int jp[2], int ep[2])
 {
   jp[0] = jp[1] = ep[0] = ep[1] = -1;
-  if (pipe2(jp, O_CLOEXEC) < 0 || pipe2(ep, O_CLOEXEC) < 0) goto fail;
-  if (fcntl(jp[1], F_SETFL, O_NONBLOCK) < 0) goto fail;
-  out->sent = 0;
-  while (out->sent < len) {
-    ssize_t w = write(jp[1], job + out->sent, len - out->sent);
-    if (w < 0 && errno == EINTR) continue;
-    if (w < 0 && errno == EAGAIN) break;
-    if (w < 0) goto fail;
-    out->sent += (size_t)w;
-  }
-  if (out->sent == len) {
-    close(jp[1]);
-    jp[1] = -1;
+  if (pipe2(jp, O_CLOEXEC) < 0 || pipe2(ep, O_CLOEXEC) < 0 ||
+      fcntl(jp[1], F_SETFL, O_NONBLOCK) < 0) {
+    int err = -errno;
+    for (int i = 0; i < 2; i++) {
+      if (jp[i] >= 0) close(jp[i]);
+      if (ep[i] >= 0) close(ep[i]);
+    }
+    return err;
   }
   return 0;
-fail:;
-  int err = -errno;
-  for (int i = 0; i < 2; i++) {
-    if (jp[i] >= 0) close(jp[i]);
-    if (ep[i] >= 0) close(ep[i]);
+}
+
+int sup_feed_job(SupSpawned *sp, const char *job, size_t len)
+{
+  sp->sent = 0;
+  while (sp->sent < len) {
+    ssize_t w = write(sp->job_w, job + sp->sent, len - sp->sent);
+    if (w < 0 && errno == EINTR) continue;
+    if (w < 0 && errno == EAGAIN) return 0; /* the rest: the caller's */
+    if (w < 0) return -errno;
+    sp->sent += (size_t)w;
   }
-  return err;
+  close(sp->job_w);
+  sp->job_w = -1;
+  return 0;
 }
 
 /* Keep our ends of the pipes in *out and close the worker's. */
@@ -237,10 +239,14 @@ int sup_spawn_worker(char *const *argv, SupWorkerMain entry, const char *job, si
                      SupSpawned *out)
 {
   int jp[2], ep[2];
-  int rc = open_pipes(jp, ep, job, len, out);
+  int rc = open_pipes(jp, ep);
   if (rc < 0) return rc;
+  /* The frame goes in first: the worker never waits for it. */
+  out->job_w = jp[1];
+  rc = sup_feed_job(out, job, len);
+  jp[1] = out->job_w;
   pid_t pid = 0;
-  rc = fork_child(argv, NULL, entry, jp[0], ep[1], &pid);
+  if (rc == 0) rc = fork_child(argv, NULL, entry, jp[0], ep[1], &pid);
   if (rc < 0) {
     for (int i = 0; i < 2; i++) {
       if (jp[i] >= 0) close(jp[i]);
@@ -287,10 +293,10 @@ int sup_zygote_start(int *sock_out, pid_t *pid_out, bool sandboxed)
   return 0;
 }
 
-int sup_zygote_request(int sock, const char *job, size_t len, SupSpawned *out)
+int sup_zygote_request(int sock, SupSpawned *out)
 {
   int jp[2], ep[2];
-  int err = open_pipes(jp, ep, job, len, out);
+  int err = open_pipes(jp, ep);
   if (err < 0) return err;
   WrkZygoteReq req = {WRK_ZYGOTE_MAGIC};
   union {
@@ -317,11 +323,12 @@ int sup_zygote_request(int sock, const char *job, size_t len, SupSpawned *out)
   if (w != (ssize_t)sizeof req) {
     err = w < 0 ? -errno : -EPIPE;
     for (int i = 0; i < 2; i++) {
-      if (jp[i] >= 0) close(jp[i]);
+      close(jp[i]);
       close(ep[i]);
     }
     return err;
   }
+  out->sent = 0;
   /* The message carries its own copies of the worker's ends. */
   hand_over(jp, ep, 0, out);
   return 0;

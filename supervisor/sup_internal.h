@@ -42,11 +42,10 @@
 /* The worker's entry point for in-process spawns (wrk_main). */
 typedef int (*SupWorkerMain)(int argc, char **argv);
 
-/* Our ends of a new worker's two pipes. The job frame is written into the
- * job pipe before the worker exists (the pipe buffer holds it, so a worker
- * never waits for its job): [sent] bytes of it went in, and when that is
- * all of it, the write end is already closed (job_w == -1; the worker reads
- * the frame, then EOF). Otherwise job_w is non-blocking and the caller
+/* Our ends of a worker's two pipes. [job_w] is non-blocking and stays
+ * open until the whole job frame is in it (sup_feed_job): [sent] bytes of
+ * it went in, and when that is all of it, the write end is already closed
+ * (job_w == -1; the worker reads the frame, then EOF). Otherwise the caller
  * writes the rest. */
 typedef struct SupSpawned {
   int job_w, ev_r;
@@ -65,6 +64,11 @@ typedef struct SupSpawned {
  * pipe or exec failure; nothing is left open or unreaped then). */
 int sup_spawn_worker(char *const *argv, SupWorkerMain entry, const char *job, size_t len,
                      SupSpawned *out);
+/* Put job frame [job] ([len] bytes) into sp->job_w without blocking: as
+ * much as the pipe takes (sp->sent), closing job_w (-1) once it is all in.
+ * 0, or a negative errno (-EPIPE: the worker is gone); job_w stays open
+ * on an error. */
+int sup_feed_job(SupSpawned *sp, const char *job, size_t len);
 
 /* Start the zygote (`/proc/self/exe worker --zygote` with LD_BIND_NOW=1,
  * plus `--sandboxed` for a pool whose jobs are all sandboxed: it then
@@ -73,12 +77,13 @@ int sup_spawn_worker(char *const *argv, SupWorkerMain entry, const char *job, si
  * or a negative errno. */
 int sup_zygote_start(int *sock, pid_t *pid, bool sandboxed);
 /* Ask the zygote on [sock] for a worker, without waiting for it: the pipes
- * are made (and the job frame put in, as for sup_spawn_worker) and the
- * worker's ends sent. *out is filled except for the pid, which comes with
- * the reply (sup_zygote_reply); replies come in the order of the requests.
- * 0, or a negative errno (nothing left open); -EPIPE (or another socket
- * error) means the zygote is gone. */
-int sup_zygote_request(int sock, const char *job, size_t len, SupSpawned *out);
+ * are made and the worker's ends sent. *out holds our ends, with job_w
+ * open and empty (the job comes later, sup_feed_job: the worker waits for
+ * it in read), and no pid yet: that comes with the reply
+ * (sup_zygote_reply); replies come in the order of the requests. 0, or a
+ * negative errno (nothing left open); -EPIPE (or another socket error)
+ * means the zygote is gone. */
+int sup_zygote_request(int sock, SupSpawned *out);
 /* Collect the next reply without blocking. 1: a reply, with *pid the new
  * worker (our child: CLONE_PARENT; its process group is made), or *pid 0
  * and *err the clone's negative errno (the request failed; closing the
@@ -206,6 +211,13 @@ typedef struct SupPoolConfig {
   double cpu_ms;        /* default CPU-time limit per job (--cpu), 0 none */
 } SupPoolConfig;
 
+/* A worker made ahead of its job (pool.c "spares"): our ends of its
+ * pipes, and its pid once the zygote replied. */
+typedef struct SupSpare {
+  struct SupSpare *next;
+  SupSpawned sp;
+} SupSpare;
+
 struct SupPool {
   uv_loop_t *loop;
   SupPoolConfig cfg;
@@ -221,7 +233,14 @@ struct SupPool {
   pid_t zpid;           /* the zygote, 0 when none */
   uv_poll_t zpoll;      /* watches zsock for the zygote's replies */
   bool zpoll_open;
-  SupJob *zhead, *ztail; /* jobs waiting for their worker's pid, in request order */
+  SupSpare *zhead, *ztail; /* workers asked of the zygote, in request order */
+  int nrequested;       /* ... how many */
+  SupSpare *ready;      /* spares made and not yet given a job */
+  int nready;
+  SupJob *whead, *wtail; /* jobs waiting for the next worker the zygote makes */
+  int nwant;
+  int spares;           /* workers to keep ready for jobs to come */
+  bool spare_failed;    /* a request failed: no spares until a job starts */
   bool reap_deferred;   /* an exit came while workers were being made */
   SupJob *waiting;      /* jobs waiting to retry a failed spawn (timer armed) */
   int nwaiting;
@@ -246,6 +265,10 @@ SupJob *sup_pool_start(SupPool *p, SupSpec *spec);
  * deadline-like stop) + SIGCONT to its group, then SIGKILL after the grace.
  * Reason "cancel". Jobs already signalled are left alone. */
 void sup_pool_cancel_all(SupPool *p, int sig);
+/* Keep up to [n] workers made ahead (spares) for the jobs the owner will
+ * start next; 0 retires those there are. Only a pool that uses the zygote
+ * makes them (docs/architecture.md "Spare workers"). */
+void sup_pool_spares(SupPool *p, int n);
 /* Close the pool's own handles; call when no job is running. */
 void sup_pool_close(SupPool *p);
 /* Accessors for hook code. */

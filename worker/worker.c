@@ -216,7 +216,7 @@ typedef struct Writer {
   const char *job;
   int64_t attempt;
   uint64_t seq;
-  int64_t t0;           /* mono_ns at worker start: t_ms origin */
+  int64_t t0;           /* mono_ns when the job was read: t_ms origin */
   Buf pending;          /* buffered output of stream pending_stream */
   int pending_stream;
   int64_t pending_since;/* mono_ns of the first pending byte */
@@ -700,15 +700,17 @@ static int parse_fd(const char *s)
 
 int wrk_main(int argc, char **argv)
 {
-  int64_t t0 = mono_ns();
+  int64_t t0;
   int job_fd = IPC_JOB_FD, ev_fd = IPC_EVENT_FD;
+  bool spare = false;
   for (int i = 1; i < argc; i++) {
-    if (strcmp(argv[i], "--job-fd") == 0 && i + 1 < argc) job_fd = parse_fd(argv[++i]);
+    if (strcmp(argv[i], "--spare") == 0) spare = true;
+    else if (strcmp(argv[i], "--job-fd") == 0 && i + 1 < argc) job_fd = parse_fd(argv[++i]);
     else if (strcmp(argv[i], "--event-fd") == 0 && i + 1 < argc) ev_fd = parse_fd(argv[++i]);
     else if (strcmp(argv[i], "--zygote") == 0 && (argc == 2 || (argc == 3 && !strcmp(argv[2], "--sandboxed"))))
       return wrk_zygote_main(WRK_ZYGOTE_FD, argc == 3);
     else {
-      fprintf(stderr, "usage: harn worker [--job-fd N] [--event-fd N] | --zygote [--sandboxed]\n"
+      fprintf(stderr, "usage: harn worker [--job-fd N] [--event-fd N] [--spare] | --zygote [--sandboxed]\n"
                       "  (internal: started by the supervisor; see docs/protocol.md)\n");
       return WRK_EXIT_USAGE;
     }
@@ -726,7 +728,6 @@ int wrk_main(int argc, char **argv)
 
   Writer w;
   writer_init(&w, ev_fd);
-  w.t0 = t0;
   sigset_t unblock = old;
   sigdelset(&unblock, SIGTERM);
   sigdelset(&unblock, SIGINT);
@@ -739,6 +740,13 @@ int wrk_main(int argc, char **argv)
   IpcMsg msg;
   memset(&msg, 0, sizeof msg);
   int rc = dec ? ipc_read_msg(job_fd, dec, &msg) : IPC_E_NOMEM;
+  if (rc == IPC_E_EOF && spare) {
+    /* A worker made ahead that got no job: the supervisor had no use for
+     * it (it normally kills a spare instead; this is when the zygote died
+     * while making it). Nothing went wrong. */
+    ipc_decoder_free(dec);
+    return WRK_EXIT_PROTOCOL;
+  }
   if (rc != 1) {
     fprintf(stderr, "harn worker: no valid job frame on fd %d: %s\n", job_fd,
             rc == IPC_E_EOF ? "end of stream before a job" : rc == IPC_E_IO ? strerror(errno)
@@ -748,6 +756,10 @@ int wrk_main(int argc, char **argv)
   }
   ipc_decoder_free(dec);
   close(job_fd);
+  /* A worker made ahead (a spare) may have waited for its job: the job's
+   * clock starts now. */
+  t0 = mono_ns();
+  w.t0 = t0;
   const IpcJob *job = &msg.u.job;
   w.job = msg.job;
   w.attempt = msg.attempt;

@@ -107,9 +107,9 @@ static void child_main(pid_t supervisor)
   for (int fd = FIRST_FREE_FD; fd < 1024; fd++) close(fd);
 #endif
   prctl(PR_SET_NAME, "harn-worker");
-  static char name[] = "worker";
-  char *argv[] = {name, NULL};
-  _exit(wrk_main(1, argv));
+  static char name[] = "worker", spare[] = "--spare";
+  char *argv[] = {name, spare, NULL};
+  _exit(wrk_main(2, argv));
 }
 
 /* Receive one request: 1 with its two fds at 3 and 4, 0 on EOF, -1 on a

@@ -10,7 +10,7 @@
 # malformed frames (crashed/protocol) while other jobs run, exit without
 # final, cut-off final, final then hang, output flood (capped), retries,
 # resume, joblog, Ctrl-C on batch (a record per started job, no worker
-# left, exit 130), and usage errors.
+# left, exit 130), a job over the frame limit, and usage errors.
 set -u
 . "$(dirname "$0")/lib.sh"
 lib_init fake python
@@ -140,6 +140,12 @@ wait "$rp"; rc=$?
 [ "$rc" = 130 ] && pass "Ctrl-C on run: exit 130" || fail "Ctrl-C on run rc=$rc"
 check "Ctrl-C on run: cancelled/cancel with SIGINT" rc.json \
   "r['status']=='cancelled' and r['reason']=='cancel' and r['signals'][0]['sig']=='SIGINT'"
+
+# --- a job over the frame limit (16 MiB): no worker could get it --------------------
+python3 -c 'import json; print(json.dumps({"id": "big", "file": "ok.harn", "input": "x" * (17 << 20)})); print(json.dumps({"id": "small", "file": "ok.harn"}))' > big.jsonl
+"$HARN_BIN" batch big.jsonl -j 2 --results big.out --no-bar; rc=$?
+check "job over the frame limit: crashed, spawn:E2BIG; the next one runs (rc $rc)" big.out \
+  "sorted((x['id'], x['status'], x.get('reason')) for x in rs)==[('big','crashed','spawn:E2BIG'),('small','ok',None)]"
 
 # --- usage --------------------------------------------------------------------------------
 "$HARN_BIN" run ok.harn --timeout 5parsecs 2>/dev/null; rc=$?

@@ -8,7 +8,8 @@
 # (exit 130), a directory batch with a results file, a deadline that
 # passes during worker start-up, and the process model of the default
 # (zygote) spawn: workers are the supervisor's children in their own
-# groups, nothing is left behind, and losing the zygote loses no job.
+# groups, nothing is left behind, and losing the zygote loses no job; and
+# spare workers (made ahead of their jobs; killing one loses nothing).
 set -u
 . "$(dirname "$0")/lib.sh"
 lib_init python
@@ -228,6 +229,63 @@ check "stderr closed: every job still runs" cl.out \
   "len(rs)==4 and all(x['status']=='ok' for x in rs)"
 out=$("$HARN_BIN" run hello.harn 2>&-); rc=$?
 [ "$rc" = 3 ] && [ "$out" = hello ] && pass "harn run with stderr closed" || fail "run, stderr closed: rc=$rc out=$out"
+
+# --- spares: workers made ahead of their jobs --------------------------------
+cat > nap.harn <<'EOF'
+pipeline main(task) {
+  sleep(400ms)
+  println("rested")
+  return 0
+}
+EOF
+# A spare has its job pipe (fd 3) still open: it has not read a job yet.
+spares_of() {
+  for k in $(ps -o pid=,comm= --ppid "$1" | awk '$2 == "harn-worker" {print $1}'); do
+    [ -e "/proc/$k/fd/3" ] && echo "$k"
+  done
+}
+# -j 1, four jobs: while the first runs, one spare waits (min(-j, 2)).
+"$HARN_BIN" batch nap.harn nap.harn nap.harn nap.harn -j 1 --results sp.out --no-bar 2> sp.err &
+bp=$!
+sleep 0.25
+n1=$(spares_of "$bp" | wc -l)
+# Kill them: the jobs they were made for must not notice.
+for k in $(spares_of "$bp"); do kill -KILL "$k"; done
+wait "$bp"; rc=$?
+[ "$n1" = 1 ] && pass "-j 1: one spare worker waits while a job runs" || fail "spares while running: $n1"
+check "spares killed from outside: every job still runs (rc $rc)" sp.out \
+  "len(rs)==4 and all(x['status']=='ok' and x['output']=='rested\n' for x in rs)"
+[ ! -s sp.err ] && pass "spares killed from outside: nothing on stderr" || fail "stderr: $(head -3 sp.err)"
+# The last job has no spare (none is made when no job is left), and the
+# spares of a batch die with it.
+"$HARN_BIN" batch nap.harn nap.harn nap.harn -j 1 --results sp2.out --no-bar 2> sp2.err &
+bp=$!
+sleep 1.0
+n2=$(spares_of "$bp" | wc -l)
+wait "$bp"
+[ "$n2" = 0 ] && pass "no spare is made when no job is left" || fail "spares during the last job: $n2"
+check "spares: results" sp2.out "len(rs)==3 and all(x['status']=='ok' for x in rs)"
+[ ! -s sp2.err ] && pass "retired spares: nothing on stderr" || fail "stderr: $(head -3 sp2.err)"
+"$HARN_BIN" batch nap.harn nap.harn nap.harn -j 1 --spares 0 --results sp3.out --no-bar &
+bp=$!
+sleep 0.25
+n3=$(spares_of "$bp" | wc -l)
+wait "$bp"
+[ "$n3" = 0 ] && pass "--spares 0: none" || fail "--spares 0: $n3 spares"
+check "--spares 0: each job waits for its worker from the zygote" sp3.out \
+  "len(rs)==3 and all(x['status']=='ok' for x in rs)"
+# Ctrl-C with spares waiting: no process is left behind.
+"$HARN_BIN" batch nap.harn nap.harn nap.harn nap.harn -j 1 --results sp4.out --no-bar &
+bp=$!
+sleep 0.25
+kids=$(ps -o pid= --ppid "$bp" | tr '\n' ' ')
+kill -INT "$bp"
+wait "$bp"; rc=$?
+sleep 0.1
+left=0
+for k in $kids; do kill -0 "$k" 2>/dev/null && left=$((left + 1)); done
+[ "$rc" = 130 ] && [ "$left" = 0 ] && pass "Ctrl-C with spares waiting: exit 130, no process left" \
+  || fail "Ctrl-C with spares: rc=$rc, $left of ($kids) left"
 
 HARN_NO_ZYGOTE=1 "$HARN_BIN" batch hello.harn z1.harn -j 2 --results nz.out --no-bar
 check "HARN_NO_ZYGOTE=1: workers forked directly" nz.out "len(rs)==2 and all(x['status']=='ok' and x['output']=='hello\n' for x in rs)"

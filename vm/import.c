@@ -163,14 +163,19 @@ static ImpModule *find_key(Vm *vm, const char *key)
   return NULL;
 }
 
-/* The key of the file open at [fd]: "@dev:ino", or NULL if fstat fails. */
+/* The key of a file: "@dev:ino". */
+static char *stat_key(const struct stat *st)
+{
+  char buf[64];
+  snprintf(buf, sizeof buf, "@%" PRIuMAX ":%" PRIuMAX, (uintmax_t)st->st_dev, (uintmax_t)st->st_ino);
+  return dups(buf);
+}
+
+/* The key of the file open at [fd], or NULL if fstat fails. */
 static char *file_key(int fd)
 {
   struct stat st;
-  if (fstat(fd, &st) != 0) return NULL;
-  char buf[64];
-  snprintf(buf, sizeof buf, "@%" PRIuMAX ":%" PRIuMAX, (uintmax_t)st.st_dev, (uintmax_t)st.st_ino);
-  return dups(buf);
+  return fstat(fd, &st) == 0 ? stat_key(&st) : NULL;
 }
 
 /* The key of the file at [path] if it can be opened, else [path]. */
@@ -182,11 +187,11 @@ static char *canonical(const char *path)
   return key ? key : dups(path);
 }
 
-void imp_register_entry(Vm *vm, const char *path, const char *src, size_t len)
+void imp_register_entry(Vm *vm, const char *key, const char *path, const char *src, size_t len)
 {
-  char *key = canonical(path);
-  add_module(vm, key, path, src ? src : "", src ? len : 0);
-  free(key);
+  char *own = key ? NULL : canonical(path);
+  add_module(vm, key ? key : own, path, src ? src : "", src ? len : 0);
+  free(own);
 }
 
 const char *imp_source_of(Vm *vm, const char *file)
@@ -267,27 +272,36 @@ static bool ends_with(const char *s, const char *suffix)
   return a >= b && memcmp(s + a - b, suffix, b) == 0;
 }
 
-/* Read the regular file open at [fd] (at most IMP_MAX_FILE bytes: a
- * device or a FIFO such as /dev/zero must not hang the compiler). Closes
- * [fd]. */
-static bool read_file(int fd, Buf *out)
+bool imp_read_file(int fd, Buf *out, char **key)
 {
-  FILE *f = fdopen(fd, "rb");
-  if (!f) {
-    close(fd);
-    return false;
-  }
   struct stat st;
-  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > IMP_MAX_FILE) {
-    fclose(f);
+  bool ok = fstat(fd, &st) == 0;
+  if (ok && (!S_ISREG(st.st_mode) || st.st_size > IMP_MAX_FILE)) {
     errno = EINVAL;
-    return false;
+    ok = false;
   }
-  char chunk[65536];
-  size_t n;
-  while ((n = fread(chunk, 1, sizeof chunk, f)) > 0 && out->len <= IMP_MAX_FILE) buf_append(out, chunk, n);
-  bool ok = ferror(f) == 0 && out->len <= IMP_MAX_FILE;
-  fclose(f);
+  /* The size fstat gave, in one read as a rule; a file that grows
+   * meanwhile is read as it was, one that reports no size (as some
+   * kernel files do) until EOF, within the limit. */
+  size_t want = ok ? (size_t)st.st_size : 0;
+  while (ok && (want == 0 || out->len < want)) {
+    if (out->len > IMP_MAX_FILE) {
+      errno = EINVAL;
+      ok = false;
+      break;
+    }
+    buf_reserve(out, want > out->len ? want - out->len : 4096);
+    ssize_t n = read(fd, out->data + out->len, out->cap - 1 - out->len);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) ok = false;
+    if (n <= 0) break;
+    out->len += (size_t)n;
+  }
+  if (ok && out->data) out->data[out->len] = 0;
+  if (ok && key) *key = stat_key(&st);
+  int e = errno;
+  close(fd);
+  errno = e;
   return ok;
 }
 
@@ -388,7 +402,7 @@ ImpModule *imp_load(Vm *vm, const char *importer_file, const char *path, char *e
     if (!m) {
       Buf src = {0};
       errno = fd < 0 ? open_errno : 0;
-      if (fd < 0 || !read_file(fd, &src)) {
+      if (fd < 0 || !imp_read_file(fd, &src, NULL)) {
         snprintf(err, errlen, "Import error: cannot read module '%s' (%s): %s", path, file.data,
                  errno == EINVAL ? "not a regular file of at most 64 MiB"
                  : errno         ? strerror(errno)

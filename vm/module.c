@@ -102,7 +102,9 @@ static char *dup_n(const char *s, size_t n)
 static char *dup_s(const char *s) { return dup_n(s, strlen(s)); }
 
 /* Start a new run of [src] from [path]. */
-static void begin(Vm *vm, const char *path, const char *src, size_t len)
+/* Start a run of [src] as the entry program [path], whose registry key
+ * is [key] (NULL: found from [path]; imp_register_entry). */
+static void begin_keyed(Vm *vm, const char *key, const char *path, const char *src, size_t len)
 {
   Interp *in = vm->interp;
   clear_texts(in);
@@ -113,8 +115,13 @@ static void begin(Vm *vm, const char *path, const char *src, size_t len)
   in->source = dup_n(src ? src : "", src ? len : 0);
   in->source_len = src ? len : 0;
   imp_reset(vm);
-  imp_register_entry(vm, in->path, in->source, in->source_len);
+  imp_register_entry(vm, key, in->path, in->source, in->source_len);
   lc_reset(vm); /* registrations belong to one run (RUNTIME.md 8) */
+}
+
+static void begin(Vm *vm, const char *path, const char *src, size_t len)
+{
+  begin_keyed(vm, NULL, path, src, len);
 }
 
 /* The pipeline name hook patterns match: the entry file's base name
@@ -191,11 +198,11 @@ static VmStatus runtime_failed(Vm *vm)
   return VM_RUNTIME_ERROR;
 }
 
-VmStatus vm_run_source(Vm *vm, const char *path, const char *src, size_t len,
-                       const char *input_json)
+static VmStatus run_source(Vm *vm, const char *key, const char *path, const char *src,
+                           size_t len, const char *input_json)
 {
   Interp *in = vm->interp;
-  begin(vm, path, src, len);
+  begin_keyed(vm, key, path, src, len);
   VmStatus st;
   ObjFunction *fn = compile(vm, &st);
   if (!fn) return st;
@@ -243,34 +250,31 @@ VmStatus vm_run_source(Vm *vm, const char *path, const char *src, size_t len,
   return VM_OK;
 }
 
+VmStatus vm_run_source(Vm *vm, const char *path, const char *src, size_t len,
+                       const char *input_json)
+{
+  return run_source(vm, NULL, path, src, len, input_json);
+}
+
 VmStatus vm_run_file(Vm *vm, const char *path, const char *input_json)
 {
+  /* One open, one fstat and (as a rule) one read: the file's identity
+   * comes with it, for the import registry. */
   int fd = open(path, IMP_OPEN_FLAGS);
-  FILE *f = fd >= 0 ? fdopen(fd, "rb") : NULL;
-  if (!f) {
-    int e = errno;
-    if (fd >= 0) close(fd);
-    errno = e;
-    begin(vm, path, "", 0);
-    char msg[600];
-    snprintf(msg, sizeof msg, "Cannot read file %s: %s", path, strerror(errno));
-    return compile_failed(vm, msg);
-  }
   Buf b = {0};
-  char chunk[65536];
-  size_t n;
-  while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) buf_append(&b, chunk, n);
-  bool bad = ferror(f) != 0;
-  fclose(f);
-  if (bad) {
+  char *key = NULL;
+  if (fd < 0 || !imp_read_file(fd, &b, &key)) {
+    int e = errno;
     buf_free(&b);
     begin(vm, path, "", 0);
     char msg[600];
-    snprintf(msg, sizeof msg, "Cannot read file %s", path);
+    snprintf(msg, sizeof msg, "Cannot read file %s: %s", path,
+             e == EINVAL ? "not a regular file of at most 64 MiB" : strerror(e));
     return compile_failed(vm, msg);
   }
-  VmStatus st = vm_run_source(vm, path, b.data ? b.data : "", b.len, input_json);
+  VmStatus st = run_source(vm, key, path, b.data ? b.data : "", b.len, input_json);
   buf_free(&b);
+  free(key);
   return st;
 }
 

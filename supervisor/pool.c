@@ -1022,20 +1022,28 @@ static SupJob *find_job(SupPool *p, pid_t pid)
  * the first live thread, the main one, so its list is complete. */
 static void sweep_strays(SupPool *p)
 {
-  char path[64];
-  snprintf(path, sizeof path, "/proc/self/task/%d/children", (int)getpid());
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return;
+  /* Opened once; each pread from offset 0 lists the children anew. */
+  if (p->kids_fd < 0) {
+    char path[64];
+    snprintf(path, sizeof path, "/proc/self/task/%d/children", (int)getpid());
+    p->kids_fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (p->kids_fd < 0) return;
+  }
   char buf[4096];
   size_t len = 0;
   for (;;) {
-    ssize_t n = read(fd, buf + len, sizeof buf - 1 - len);
+    ssize_t n = pread(p->kids_fd, buf + len, sizeof buf - 1 - len, (off_t)len);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break;
     len += (size_t)n;
     if (len == sizeof buf - 1) break; /* the rest is swept next time */
   }
-  close(fd);
+  if (p->closing) {
+    /* A closed pool keeps nothing open (it may still reap: the owner can
+     * close it from a job's on_done, in the middle of reap_children). */
+    close(p->kids_fd);
+    p->kids_fd = -1;
+  }
   buf[len] = 0;
   char *s = buf, *end;
   for (;;) {
@@ -1590,6 +1598,7 @@ int sup_pool_init(SupPool *p, uv_loop_t *loop, const SupPoolConfig *cfg, const S
   memset(p, 0, sizeof *p);
   p->zsock = -1;
   p->tfd = -1;
+  p->kids_fd = -1;
   p->loop = loop;
   p->cfg = *cfg;
   if (p->cfg.grace_ms < 0) p->cfg.grace_ms = 250;
@@ -1670,6 +1679,8 @@ void sup_pool_close(SupPool *p)
     if (r < 0) break;          /* ECHILD: no child left */
     if (r == 0) usleep(200);   /* killed, not dead yet */
   }
+  if (p->kids_fd >= 0) close(p->kids_fd);
+  p->kids_fd = -1;
   for (size_t i = 0; p->argv && p->argv[i]; i++) free(p->argv[i]);
   free(p->argv);
   p->argv = NULL;

@@ -225,6 +225,7 @@ struct SupPool {
   char **argv;          /* resolved worker command (exec), or NULL */
   SupWorkerMain entry;  /* in-process worker (when argv is NULL) */
   int tfd;              /* the precise timer (pool.c), -1 when none */
+  int kids_fd;          /* /proc/self/task/<tid>/children (sweep_strays), or -1 */
   uv_poll_t tpoll;      /* watches tfd */
   bool tpoll_open;
   double tfd_due;       /* absolute monotonic ms tfd is set for, 0 = none */

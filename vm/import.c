@@ -272,18 +272,18 @@ static bool ends_with(const char *s, const char *suffix)
   return a >= b && memcmp(s + a - b, suffix, b) == 0;
 }
 
-bool imp_read_file(int fd, Buf *out, char **key)
+bool imp_read_file(int fd, bool any_kind, Buf *out, char **key)
 {
   struct stat st;
   bool ok = fstat(fd, &st) == 0;
-  if (ok && (!S_ISREG(st.st_mode) || st.st_size > IMP_MAX_FILE)) {
+  if (ok && ((!any_kind && !S_ISREG(st.st_mode)) || st.st_size > IMP_MAX_FILE)) {
     errno = EINVAL;
     ok = false;
   }
   /* The size fstat gave, in one read as a rule; a file that grows
-   * meanwhile is read as it was, one that reports no size (as some
-   * kernel files do) until EOF, within the limit. */
-  size_t want = ok ? (size_t)st.st_size : 0;
+   * meanwhile is read as it was; one that reports no size (as some
+   * kernel files do, and pipes) until EOF, within the limit. */
+  size_t want = ok && S_ISREG(st.st_mode) ? (size_t)st.st_size : 0;
   while (ok && (want == 0 || out->len < want)) {
     if (out->len > IMP_MAX_FILE) {
       errno = EINVAL;
@@ -402,7 +402,7 @@ ImpModule *imp_load(Vm *vm, const char *importer_file, const char *path, char *e
     if (!m) {
       Buf src = {0};
       errno = fd < 0 ? open_errno : 0;
-      if (fd < 0 || !imp_read_file(fd, &src, NULL)) {
+      if (fd < 0 || !imp_read_file(fd, false, &src, NULL)) {
         snprintf(err, errlen, "Import error: cannot read module '%s' (%s): %s", path, file.data,
                  errno == EINVAL ? "not a regular file of at most 64 MiB"
                  : errno         ? strerror(errno)

@@ -89,12 +89,13 @@ void imp_free(Vm *vm);
  * module is an import cycle. */
 void imp_register_entry(Vm *vm, const char *key, const char *path, const char *src, size_t len);
 
-/* Read the regular file open at [fd] into [out] and close [fd]: at most
- * 64 MiB, so that a device or a FIFO such as /dev/zero cannot hang the
- * compiler. When [key] is not NULL, *key gets the file's identity
- * ("@dev:ino", the registry's key; malloc'd). false with errno on failure
- * (EINVAL: not a regular file, or too big). */
-bool imp_read_file(int fd, Buf *out, char **key);
+/* Read the file open at [fd] into [out] and close [fd]: a regular file,
+ * or with [any_kind] also a pipe or a device (`harn run /dev/stdin`); at
+ * most 64 MiB either way, so that /dev/zero cannot hang the compiler.
+ * When [key] is not NULL, *key gets the file's identity ("@dev:ino", the
+ * registry's key; malloc'd). false with errno on failure (EINVAL: not a
+ * regular file, or too big). */
+bool imp_read_file(int fd, bool any_kind, Buf *out, char **key);
 
 /* Resolve [path] (as written in an import of the file [importer_file]),
  * then load, parse and compile the module unless it was loaded before in

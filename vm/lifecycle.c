@@ -67,6 +67,7 @@ void lc_reset(Vm *vm)
   lc->nhooks = 0;
   lc->on_finish = NIL_VAL;
   lc->has_on_finish = false;
+  lc->code_ahead = false;
 }
 
 void lc_free(Vm *vm)
@@ -395,6 +396,19 @@ static bool fire(Vm *vm, int e, const char *pipeline, Value payload, bool *block
   return ok;
 }
 
+/* Is a hook registered for event [e] (whatever its pattern)? */
+static bool has_hook(const Lifecycle *lc, int e)
+{
+  for (int i = 0; i < lc->nhooks; i++)
+    if (lc->hooks[i].event == e) return true;
+  return false;
+}
+
+bool vm_finish_code_ahead(Vm *vm)
+{
+  return lc_get(vm)->code_ahead;
+}
+
 bool lc_finish(Vm *vm, const char *pipeline, Value *v)
 {
   Lifecycle *lc = lc_get(vm);
@@ -409,7 +423,8 @@ bool lc_finish(Vm *vm, const char *pipeline, Value *v)
   gc_push_root(vm, snap);
   bool blocked, ok = true;
   Value reason = NIL_VAL;
-  /* 3. PreFinish */
+  /* 3. PreFinish; after it, program code runs only in these */
+  lc->code_ahead = has_of || (!empty && has_hook(lc, LC_ON_UNSETTLED)) || has_hook(lc, LC_POST_FINISH);
   ObjDict *p = dict_new(vm, 4);
   gc_push_root(vm, OBJ_VAL(p));
   dict_set_cstr(vm, p, "event", cstr_val(vm, "PreFinish"));
@@ -469,6 +484,7 @@ bool lc_finish(Vm *vm, const char *pipeline, Value *v)
     }
   }
   /* 6. PostFinish (a block is ignored) */
+  lc->code_ahead = false;
   p = dict_new(vm, 3);
   gc_push_root(vm, OBJ_VAL(p));
   dict_set_cstr(vm, p, "event", cstr_val(vm, "PostFinish"));
@@ -478,10 +494,12 @@ bool lc_finish(Vm *vm, const char *pipeline, Value *v)
   vm->heap.ntemp = troots;
   lc->on_finish = NIL_VAL;
   lc->has_on_finish = false;
+  lc->code_ahead = false;
   return true;
 fail:
   vm->heap.ntemp = troots;
   lc->on_finish = NIL_VAL;
   lc->has_on_finish = false;
+  lc->code_ahead = false;
   return false;
 }

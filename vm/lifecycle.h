@@ -56,6 +56,8 @@ typedef struct Lifecycle {
   int nhooks, hookcap;
   Value on_finish;
   bool has_on_finish;
+  bool code_ahead;    /* in lc_finish: program code may run after the
+                         event being sent (vm_finish_code_ahead) */
 } Lifecycle;
 
 /* ---- registry (lifecycle.c) ------------------------------------------- */

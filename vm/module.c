@@ -263,13 +263,13 @@ VmStatus vm_run_file(Vm *vm, const char *path, const char *input_json)
   int fd = open(path, IMP_OPEN_FLAGS);
   Buf b = {0};
   char *key = NULL;
-  if (fd < 0 || !imp_read_file(fd, &b, &key)) {
+  if (fd < 0 || !imp_read_file(fd, true, &b, &key)) {
     int e = errno;
     buf_free(&b);
     begin(vm, path, "", 0);
     char msg[600];
     snprintf(msg, sizeof msg, "Cannot read file %s: %s", path,
-             e == EINVAL ? "not a regular file of at most 64 MiB" : strerror(e));
+             e == EINVAL ? "more than 64 MiB" : strerror(e));
     return compile_failed(vm, msg);
   }
   VmStatus st = run_source(vm, key, path, b.data ? b.data : "", b.len, input_json);

@@ -105,6 +105,13 @@ void vm_interrupt(Vm *vm, int signo);
 /* Did the last run see a host interrupt? *signo gets the first one. */
 bool vm_was_interrupted(Vm *vm, int *signo);
 
+/* For a job event handler, while the finish sequence (RUNTIME.md 8) sends
+ * its `lifecycle` events: may program code (an on_finish closure, a hook
+ * of a later finish event) still run before the run ends? When not, only
+ * bounded work separates the event from the run's end, and the host may
+ * hold it to send with what follows (worker.c, "Coalesced frames"). */
+bool vm_finish_code_ahead(Vm *vm);
+
 /* The trace of the last uncaught error, outermost frame first (RUNTIME.md
  * 3.3); returns the number of entries. The array belongs to the VM. */
 struct TraceEntry;

@@ -230,6 +230,38 @@ check "stderr closed: every job still runs" cl.out \
 out=$("$HARN_BIN" run hello.harn 2>&-); rc=$?
 [ "$rc" = 3 ] && [ "$out" = hello ] && pass "harn run with stderr closed" || fail "run, stderr closed: rc=$rc out=$out"
 
+# --- PreFinish is held for the final frame only when no program code follows --
+cat > slowfinish.harn <<'EOF'
+pipeline main(task) {
+  pipeline_on_finish(fn(h, v) {
+    sleep(600ms)
+    return v
+  })
+  return 1
+}
+EOF
+cat > slowpost.harn <<'EOF'
+pipeline main(task) {
+  register_lifecycle_hook("PostFinish", fn(p) { sleep(600ms) })
+  return 1
+}
+EOF
+for f in slowfinish slowpost; do
+  gap=$("$HARN_BIN" run "$f.harn" --events | python3 -c '
+import json, sys, time
+t0 = time.monotonic()
+at = {}
+for line in sys.stdin:
+    e = json.loads(line)
+    k = e.get("event") if e.get("type") == "lifecycle" else e.get("type")
+    at.setdefault(k, time.monotonic() - t0)
+print(round(at.get("final", 0) - at.get("PreFinish", 9), 3))
+')
+  python3 -c "import sys; sys.exit(0 if $gap > 0.4 else 1)" \
+    && pass "$f: PreFinish is streamed before the finish code runs" \
+    || fail "$f: PreFinish only ${gap}s before the final frame"
+done
+
 # --- spares: workers made ahead of their jobs --------------------------------
 cat > nap.harn <<'EOF'
 pipeline main(task) {

@@ -657,6 +657,16 @@ static void put_record(Batch *b, const char *record)
   if (b->results) b->sync_due = true;
 }
 
+/* A worker is gone: its slot goes to the next job at once, before the
+ * record of the one that ended is built and written (on_done), which
+ * shortens the gap between one job and the next by that much. Not when
+ * the end may be a failure that --halt must see first. */
+static void batch_reaped(SupStatus status, void *ud)
+{
+  Batch *b = ud;
+  if (status == SUP_STATUS_OK || !b->halt_mode) pump(b);
+}
+
 static void batch_done(SupJob *job, const SupOutcome *o, void *ud)
 {
   Batch *b = ud;
@@ -733,7 +743,7 @@ static bool take_spec(Batch *b, SupSpec *spec)
 
 static void pump(Batch *b)
 {
-  while (!b->interrupted && !b->halting && b->pool.nrunning < b->jobs) {
+  while (!b->interrupted && !b->halting && b->pool.nrunning - b->pool.nreaped < b->jobs) {
     Retry *ready = NULL;
     for (Retry *r = b->retries_head; r; r = r->next)
       if (r->ready) ready = r; /* the oldest ready one is last */
@@ -1086,7 +1096,7 @@ int sup_cmd_batch(int argc, char **argv)
   }
   SupPoolConfig cfg = {.grace_ms = grace, .max_output = max_output, .no_sandbox = no_sandbox,
                        .memory = memory, .cpu_ms = cpu_ms};
-  SupHooks hooks = {NULL, batch_done, b};
+  SupHooks hooks = {.on_done = batch_done, .on_reaped = batch_reaped, .ud = b};
   sup_pool_init(&b->pool, &b->loop, &cfg, &hooks);
   static const int sigs[2] = {SIGINT, SIGTERM};
   for (int i = 0; i < 2; i++) {

@@ -991,6 +991,13 @@ static void job_finish(SupJob *j)
 
   SupOutcome o;
   decide(j, &o);
+  if (p->hooks.on_reaped) {
+    /* Its slot is free: the owner may start the next job before this
+     * one's record is built (the critical path of a batch). */
+    p->nreaped++;
+    p->hooks.on_reaped(o.status, p->hooks.ud);
+    p->nreaped--;
+  }
   build_record(j, &o);
   o.record = j->record.data;
   p->nrunning--;

@@ -177,7 +177,7 @@ int sup_cmd_run(int argc, char **argv)
   }
   SupPoolConfig cfg = {.grace_ms = grace, .max_output = r.max_output,
                        .no_sandbox = no_sandbox, .memory = memory, .cpu_ms = cpu_ms};
-  SupHooks hooks = {run_event, run_done, &r};
+  SupHooks hooks = {.on_event = run_event, .on_done = run_done, .ud = &r};
   if (sup_pool_init(&r.pool, &loop, &cfg, &hooks) != 0) {
     fprintf(stderr, "harn run: cannot watch SIGCHLD\n");
     return 1;

@@ -196,6 +196,11 @@ typedef struct SupHooks {
   void (*on_event)(SupJob *job, const IpcMsg *m, void *ud);
   /* Exactly once per started job, after the reap. */
   void (*on_done)(SupJob *job, const SupOutcome *out, void *ud);
+  /* A job's worker is gone and its status known ([status]; may be NULL):
+   * called right after the reap, before the record is built and on_done
+   * runs, so that the owner can start the next job at once. The job still
+   * counts in nrunning until its on_done, and in nreaped meanwhile. */
+  void (*on_reaped)(SupStatus status, void *ud);
   void *ud;
 } SupHooks;
 
@@ -250,6 +255,7 @@ struct SupPool {
   uv_signal_t sigchld;
   SupJob *running;      /* doubly linked list of jobs not yet reaped */
   int nrunning;         /* jobs started and not yet done (on_done not run) */
+  int nreaped;          /* ... of which the worker is reaped (SupHooks.on_reaped) */
   int nalive;           /* jobs whose handles are not all closed yet */
   bool closing;
 };

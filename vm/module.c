@@ -101,7 +101,6 @@ static char *dup_n(const char *s, size_t n)
 
 static char *dup_s(const char *s) { return dup_n(s, strlen(s)); }
 
-/* Start a new run of [src] from [path]. */
 /* Start a run of [src] as the entry program [path], whose registry key
  * is [key] (NULL: found from [path]; imp_register_entry). */
 static void begin_keyed(Vm *vm, const char *key, const char *path, const char *src, size_t len)

@@ -5,7 +5,10 @@
  * Sequence: block SIGTERM/SIGINT/SIGHUP (they normally arrive blocked from
  * the supervisor already), install their handlers and the relay tick's,
  * ignore SIGPIPE, unblock; read the job frame from fd 3; send `started`;
- * run the program; send `final`; exit 0. No thread is started unless the
+ * run the program; send `final`; exit 0. A spare (`--spare`: made by the
+ * zygote ahead of its job) has the zygote's handlers already, may wait in
+ * that read, exits quietly if the pipe ends before a job (the supervisor
+ * retired it), and frees nothing at the end: its process ends with it. No thread is started unless the
  * program writes output (the flusher, below): a trivial job stays
  * single-threaded, sandboxed or not (a thread, and the TLB shootdowns a
  * second CPU in the address space brings to every copy-on-write fault,
@@ -171,7 +174,7 @@ static void handled_signal_set(sigset_t *set)
   sigaddset(set, SIGALRM);
 }
 
-static void install_signals(void)
+void wrk_install_signals(void)
 {
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);
@@ -183,15 +186,20 @@ static void install_signals(void)
   sigaction(SIGHUP, &sa, NULL);
   sa.sa_handler = on_relay_tick;
   sigaction(SIGALRM, &sa, NULL);
+  struct sigaction ign;
+  memset(&ign, 0, sizeof ign);
+  ign.sa_handler = SIG_IGN;
+  sigaction(SIGPIPE, &ign, NULL);
+}
+
+/* The relay tick's timer: one per process (a clone does not inherit it). */
+static void create_relay_timer(void)
+{
   struct sigevent sev;
   memset(&sev, 0, sizeof sev);
   sev.sigev_notify = SIGEV_SIGNAL;
   sev.sigev_signo = SIGALRM;
   if (timer_create(CLOCK_MONOTONIC, &sev, &relay_timer) == 0) relay_ok = 1;
-  struct sigaction ign;
-  memset(&ign, 0, sizeof ign);
-  ign.sa_handler = SIG_IGN;
-  sigaction(SIGPIPE, &ign, NULL);
 }
 
 static const char *signal_name(int signo)
@@ -719,25 +727,25 @@ int wrk_main(int argc, char **argv)
       return WRK_EXIT_USAGE;
     }
   }
-  if (job_fd < 0 || ev_fd < 0 || fcntl(job_fd, F_GETFD) < 0 || fcntl(ev_fd, F_GETFD) < 0) {
+  /* (a spare got both from the zygote, at 3 and 4) */
+  if (!spare && (job_fd < 0 || ev_fd < 0 || fcntl(job_fd, F_GETFD) < 0 || fcntl(ev_fd, F_GETFD) < 0)) {
     fprintf(stderr, "harn worker: the job fd (%d) and event fd (%d) must be open\n", job_fd, ev_fd);
     return WRK_EXIT_USAGE;
   }
 
-  /* Signals: block, install, unblock. */
-  sigset_t hs, old;
+  /* Signals: block, install, unblock. A spare has the zygote's handlers
+   * already (wrk_install_signals), and the host signals still blocked. */
+  sigset_t hs;
   handled_signal_set(&hs);
-  pthread_sigmask(SIG_BLOCK, &hs, &old);
-  install_signals();
+  if (!spare) {
+    pthread_sigmask(SIG_BLOCK, &hs, NULL);
+    wrk_install_signals();
+  }
+  create_relay_timer();
 
   Writer w;
   writer_init(&w, ev_fd);
-  sigset_t unblock = old;
-  sigdelset(&unblock, SIGTERM);
-  sigdelset(&unblock, SIGINT);
-  sigdelset(&unblock, SIGHUP);
-  sigdelset(&unblock, SIGALRM);
-  pthread_sigmask(SIG_SETMASK, &unblock, NULL);
+  pthread_sigmask(SIG_UNBLOCK, &hs, NULL);
 
   /* The job. */
   IpcDecoder *dec = ipc_decoder_new(IPC_READ_JOB, 0);
@@ -870,6 +878,10 @@ int wrk_main(int argc, char **argv)
   pthread_mutex_unlock(&w.mu);
   stop_flusher(&w);
   close(ev_fd);
+  /* A spare's process ends as this returns (zygote.c: _exit), and what it
+   * allocated with it: freeing would only delay its exit, which the
+   * supervisor waits for. */
+  if (spare) return broken ? WRK_EXIT_IO : WRK_EXIT_OK;
 
   sig_vm = NULL;
   vm_free(vm);

@@ -177,6 +177,9 @@ int wrk_zygote_main(int sock, bool sandboxed)
     if (fd != SOCK_FD) close(fd);
 #endif
   wrk_warm_up();
+  /* For its workers (spares: wrk_main --spare). Harmless here: the host
+   * signals stay blocked, and no relay timer exists to raise SIGALRM. */
+  wrk_install_signals();
   /* Done once here instead of in every worker: for a pool of sandboxed
    * jobs, the pool filter (docs/sandbox.md "The pool filter"); else, or
    * where the kernel lacks what it needs, the shared namespaces and the

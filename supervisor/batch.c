@@ -933,7 +933,7 @@ static int usage(const char *msg, const char *arg)
   fputs("usage: harn batch SOURCE... [-j N] [--timeout DUR] [--grace DUR] [--retries N]\n"
         "                  [--results FILE.jsonl] [--joblog FILE] [--resume | --resume-failed]\n"
         "                  [--halt now|soon,fail=N|N%] [--bar | --no-bar] [--max-output BYTES]\n"
-        "                  [--no-sandbox] [--memory BYTES] [--cpu DUR]\n",
+        "                  [--no-sandbox] [--memory BYTES] [--cpu DUR] [--spares N]\n",
         stderr);
   return 2;
 }

@@ -8,9 +8,9 @@
  *             report a spawn failure from the loop).
  *   ev_pipe   read end of the worker's fd 4, fed to the ipc decoder.
  *   job_pipe  write end of the worker's fd 3, only when the job frame did
- *             not fit into the pipe before the spawn (spawn.c writes it
- *             there first, SupSpawned); closed once the rest is written
- *             (the worker sees the frame, then EOF).
+ *             not fit into the pipe at once (sup_feed_job writes it there
+ *             first, SupSpawned); closed once the rest is written (the
+ *             worker sees the frame, then EOF).
  * and one deadline ([due], on the pool's precise timer): in RUNNING it is
  * the job deadline (measured from spawn); in STOPPING it is the grace after
  * the SIGTERM/SIGINT; in DRAINING it is the grace after the final frame or

@@ -5,9 +5,10 @@
  *   - exec: fork, then execvp(argv) -- HARN_WORKER_CMD, tests' fake workers;
  *   - zygote (the default for the harn binary itself): the pool starts one
  *     `harn worker --zygote` (sup_zygote_start, exec'd with LD_BIND_NOW=1)
- *     and asks it for each worker (sup_zygote_spawn): the zygote clones the
- *     worker with CLONE_PARENT, so the worker is still our child, and runs
- *     wrk_main in it (worker/zygote.c explains why and how). No exec per
+ *     and asks it for workers (sup_zygote_request), ahead of the jobs that
+ *     will take them (pool.c, "spares"): the zygote clones the worker with
+ *     CLONE_PARENT, so the worker is still our child, and runs wrk_main in
+ *     it (worker/zygote.c explains why and how). No exec per
  *     job: the dynamic loader was ~85% of a trivial job's cost; and no fork
  *     of the supervisor per job: each fork made the supervisor pay
  *     copy-on-write faults on every page it wrote afterwards;

@@ -394,8 +394,9 @@ static long count_jobs(char **srcs, int n)
 
 /* Workers made ahead by default: two per job slot, at most this many.
  * They hide the zygote's clone and the worker's start-up behind the
- * running jobs (docs/performance.md "Spare workers"); at -j 2, four
- * measured 2% faster than two and 5% faster than one, and steadier. */
+ * running jobs (docs/architecture.md "Spare workers"); at -j 2, four
+ * measured 2% faster than two and 5% faster than one, and steadier
+ * (docs/performance.md, session 4). */
 #define DEFAULT_SPARES 4
 
 typedef struct Retry {

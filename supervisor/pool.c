@@ -1020,7 +1020,8 @@ static SupJob *find_job(SupPool *p, pid_t pid)
  * subreaper, so every process a job started whose parent has died comes
  * back to us, whatever its process group or session (setsid does not
  * help it). Any child of ours that is neither a running worker, a ready
- * spare nor the zygote is therefore a stray of a finished or dying job: SIGKILL it.
+ * spare nor the zygote is therefore a stray of a finished or dying job:
+ * SIGKILL it.
  * When it dies its own children come back to us and the next SIGCHLD
  * sweeps them too, so a whole tree goes down level by level. Children are
  * listed from /proc/self/task/<tid>/children (CONFIG_PROC_CHILDREN) of
@@ -1661,8 +1662,8 @@ void sup_pool_close(SupPool *p)
     uv_close((uv_handle_t *)&p->zpoll, NULL);
     p->zpoll_open = false;
   }
-  /* Spares die with their pipes (the sweep below reaps them and kills any
-   * worker still being made). */
+  /* Ready spares are killed; a worker still being made finds its pipes
+   * closed (the sweep below kills and reaps them all). */
   SupSpare *s;
   while ((s = ready_pop(p))) spare_retire(s);
   while ((s = zqueue_pop(p))) spare_free(s);

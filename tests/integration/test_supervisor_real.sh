@@ -319,6 +319,16 @@ for k in $kids; do kill -0 "$k" 2>/dev/null && left=$((left + 1)); done
 [ "$rc" = 130 ] && [ "$left" = 0 ] && pass "Ctrl-C with spares waiting: exit 130, no process left" \
   || fail "Ctrl-C with spares: rc=$rc, $left of ($kids) left"
 
+# The program file is read in one go (a regular file), or to its end (a
+# pipe, `--inline /dev/stdin`); a directory is refused with a precise error.
+out=$(cat hello.harn | "$HARN_BIN" run --inline /dev/stdin); rc=$?
+[ "$rc" = 3 ] && [ "$out" = hello ] && pass "run --inline /dev/stdin reads the program from a pipe" \
+  || fail "run --inline /dev/stdin: rc=$rc out=$out"
+mkdir -p adir
+err=$("$HARN_BIN" run --inline adir 2>&1); rc=$?
+[ "$rc" = 1 ] && [ "$err" = "error: Cannot read file adir: Is a directory" ] \
+  && pass "a directory as the program: a precise error" || fail "directory: rc=$rc err=$err"
+
 HARN_NO_ZYGOTE=1 "$HARN_BIN" batch hello.harn z1.harn -j 2 --results nz.out --no-bar
 check "HARN_NO_ZYGOTE=1: workers forked directly" nz.out "len(rs)==2 and all(x['status']=='ok' and x['output']=='hello\n' for x in rs)"
 

@@ -25,7 +25,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -163,11 +162,17 @@ static ImpModule *find_key(Vm *vm, const char *key)
   return NULL;
 }
 
-/* The key of a file: "@dev:ino". */
+/* The key of a file: "@dev:ino" (without printf: a worker reads its
+ * program through here, and printf's code is pages it need not touch). */
 static char *stat_key(const struct stat *st)
 {
   char buf[64];
-  snprintf(buf, sizeof buf, "@%" PRIuMAX ":%" PRIuMAX, (uintmax_t)st->st_dev, (uintmax_t)st->st_ino);
+  size_t n = 0;
+  buf[n++] = '@';
+  n += buf_fmt_u64(buf + n, (uint64_t)st->st_dev);
+  buf[n++] = ':';
+  n += buf_fmt_u64(buf + n, (uint64_t)st->st_ino);
+  buf[n] = 0;
   return dups(buf);
 }
 

@@ -462,7 +462,7 @@ static void write_value(Vm *vm, Value v, Buf *out, int depth)
   switch (v.type) {
   case VAL_NIL: buf_puts(out, "null"); return;
   case VAL_BOOL: buf_puts(out, AS_BOOL(v) ? "true" : "false"); return;
-  case VAL_INT: buf_printf(out, "%lld", (long long)AS_INT(v)); return;
+  case VAL_INT: buf_put_i64(out, AS_INT(v)); return;
   case VAL_FLOAT:
     if (!isfinite(AS_FLOAT(v))) buf_puts(out, "null");
     else fmt_float(AS_FLOAT(v), true, out);

@@ -38,9 +38,10 @@
  * instead of its first-use paths (about 170k of a trivial job's 300k
  * instructions were jemalloc filling empty thread-cache bins and slabs).
  * It installs the worker's signal handlers (wrk_install_signals), which
- * its clones inherit. Then it does the sandbox's expensive parts once. For a pool of sandboxed
- * jobs (`--sandboxed`) that is the pool filter (docs/sandbox.md "The pool
- * filter"; wrk_sandbox_pool_enter): the zygote moves into the shared net,
+ * its clones inherit. Then it does the sandbox's expensive parts once.
+ * For a pool of sandboxed jobs (`--sandboxed`) that is the pool filter
+ * (docs/sandbox.md "The pool filter"; wrk_sandbox_pool_enter): the
+ * zygote moves into the shared net,
  * mnt and ipc namespaces and installs a seccomp filter that its workers
  * inherit, and clones each worker with CLONE_NEWUTS. Otherwise, or where
  * the kernel lacks what that needs ("Shared namespaces"): wrk_sandbox_share
@@ -60,9 +61,9 @@
  * zygote), 5..8 the shared namespaces (when made; the worker closes them
  * in lock_down), nothing else open; name
  * "harn-worker"; then wrk_main(--spare: the worker is made before the job
- * that will take it, and waits for it on fd 3) and _exit with its code. The raw clone
- * runs no fork handlers: this is safe because the zygote is single-threaded
- * and never inside the allocator when it clones. glibc's cached thread id
+ * that will take it, and waits for it on fd 3) and _exit with its code.
+ * The raw clone runs no fork handlers: this is safe because the zygote is
+ * single-threaded and never inside the allocator when it clones. glibc's cached thread id
  * in the child is the zygote's; glibc's pthread_kill and raise use the
  * kernel's thread id for the calling thread, so they act on the worker.
  */

@@ -10,9 +10,9 @@
  * that read, exits quietly if the pipe ends before a job (the supervisor
  * retired it), and frees nothing at the end: its process ends with it.
  * No thread is started unless the program writes output (the flusher,
- * below): a trivial job stays
- * single-threaded, sandboxed or not (a thread, and the TLB shootdowns a
- * second CPU in the address space brings to every copy-on-write fault,
+ * below): a trivial job stays single-threaded, sandboxed or not (a
+ * thread, and the TLB shootdowns a second CPU in the address space brings
+ * to every copy-on-write fault,
  * cost ~15% of such a job). A sandboxed worker creates it after the
  * lock-down: the seccomp filter allows clone with CLONE_THREAD, and the
  * thread inherits the filter.

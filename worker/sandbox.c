@@ -523,8 +523,6 @@ static scmp_filter_ctx build_filter(int event_fd, pid_t self, int pool_sock)
     ALLOW_IF("prctl", SCMP_A0(SCMP_CMP_EQ, PR_SET_PDEATHSIG), SCMP_A1(SCMP_CMP_EQ, SIGKILL));
     ALLOW_IF("prctl", SCMP_A0(SCMP_CMP_EQ, PR_SET_NAME));
     ALLOW_IF("prctl", SCMP_A0(SCMP_CMP_EQ, PR_SET_NO_NEW_PRIVS), SCMP_A1(SCMP_CMP_EQ, 1));
-    ALLOW_IF("fcntl", SCMP_A1(SCMP_CMP_EQ, F_GETFD));
-    ALLOW_IF("fcntl", SCMP_A1(SCMP_CMP_EQ, F_GETFL)); /* fdopen */
     ALLOW("close_range");
     /* reading its job (fd 3) and its files: read-only opens marked
      * O_NOCTTY (vm/import.c, vm/module.c), which Landlock refuses after the

@@ -145,7 +145,7 @@ static void job_finish(SupJob *j);
 static void reap_children(SupPool *p);
 static void zygote_lost(SupPool *p, int err);
 static void zpoll_cb(uv_poll_t *h, int status, int events);
-static bool is_spare(const SupPool *p, pid_t pid);
+static bool is_spare(SupPool *p, pid_t pid);
 static bool spare_forget(SupPool *p, pid_t pid);
 
 /* ------------------------------------------------------------------ utils */
@@ -1340,26 +1340,27 @@ static SupSpare *ready_pop(SupPool *p)
   return s;
 }
 
+/* The link to the ready spare [pid] in p->ready, or NULL. */
+static SupSpare **spare_link(SupPool *p, pid_t pid)
+{
+  for (SupSpare **pp = &p->ready; *pp; pp = &(*pp)->next)
+    if ((*pp)->sp.pid == pid) return pp;
+  return NULL;
+}
+
+static bool is_spare(SupPool *p, pid_t pid) { return spare_link(p, pid) != NULL; }
+
 /* Drop the ready spare [pid] (it died; its exit is being reaped). Returns
  * whether there was one. */
 static bool spare_forget(SupPool *p, pid_t pid)
 {
-  for (SupSpare **pp = &p->ready; *pp; pp = &(*pp)->next)
-    if ((*pp)->sp.pid == pid) {
-      SupSpare *s = *pp;
-      *pp = s->next;
-      p->nready--;
-      spare_free(s);
-      return true;
-    }
-  return false;
-}
-
-static bool is_spare(const SupPool *p, pid_t pid)
-{
-  for (const SupSpare *s = p->ready; s; s = s->next)
-    if (s->sp.pid == pid) return true;
-  return false;
+  SupSpare **pp = spare_link(p, pid);
+  if (!pp) return false;
+  SupSpare *s = *pp;
+  *pp = s->next;
+  p->nready--;
+  spare_free(s);
+  return true;
 }
 
 /* Keep spare [s] ready if the pool wants one more, else retire it. */
@@ -1419,6 +1420,15 @@ static SupSpare *zqueue_pop(SupPool *p)
   p->nrequested--;
   s->next = NULL;
   return s;
+}
+
+/* Let go of every spare: the ready ones are killed; a worker still being
+ * made finds its pipes closed (whoever reaps it kills it as a stray). */
+static void spares_drop(SupPool *p)
+{
+  SupSpare *s;
+  while ((s = ready_pop(p))) spare_retire(s);
+  while ((s = zqueue_pop(p))) spare_free(s);
 }
 
 static SupJob *want_pop(SupPool *p)
@@ -1520,9 +1530,7 @@ static void zygote_lost(SupPool *p, int err)
   p->zpoll_open = false;
   close(p->zsock);
   p->zsock = -1;
-  SupSpare *s;
-  while ((s = zqueue_pop(p))) spare_free(s);
-  while ((s = ready_pop(p))) spare_retire(s);
+  spares_drop(p);
   SupJob *j;
   while ((j = want_pop(p))) job_start_worker(j);
   if (p->reap_deferred) reap_children(p);
@@ -1662,11 +1670,7 @@ void sup_pool_close(SupPool *p)
     uv_close((uv_handle_t *)&p->zpoll, NULL);
     p->zpoll_open = false;
   }
-  /* Ready spares are killed; a worker still being made finds its pipes
-   * closed (the sweep below kills and reaps them all). */
-  SupSpare *s;
-  while ((s = ready_pop(p))) spare_retire(s);
-  while ((s = zqueue_pop(p))) spare_free(s);
+  spares_drop(p); /* the sweep below reaps them all */
   if (p->zsock >= 0) {
     close(p->zsock); /* EOF: the zygote exits at once */
     p->zsock = -1;

@@ -72,6 +72,7 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -152,7 +153,18 @@ struct Task {
   int64_t wake_at;    /* timer of the pending wait (0 = none) */
   WaitList waiters;   /* tasks awaiting this one */
   uint64_t done_seq;  /* completion order (Sched.done_seq when it finished) */
+  struct Scratch *scratch; /* C blocks its builtins hold across a wait */
 };
+
+/* A C block that a builtin holds across a wait (scratch_alloc). A task
+ * abandoned when the run ends is never resumed: its fiber is freed with
+ * its C frames, and a plain malloc'd block that only those frames knew
+ * would leak. Such blocks are therefore linked to the task, and
+ * sched_reset frees what a dropped task still holds. */
+typedef struct Scratch {
+  struct Scratch *next;
+  max_align_t data[];
+} Scratch;
 
 typedef struct Mutex {
   ObjString *key;
@@ -196,6 +208,40 @@ typedef struct Sched {
 } Sched;
 
 #define S(vm) ((vm)->interp->sched)
+
+/* A zeroed block of [n] bytes held by the running task (Scratch). */
+static void *scratch_alloc(Vm *vm, size_t n)
+{
+  Task *t = S(vm)->current;
+  Scratch *b = calloc(1, sizeof *b + n);
+  if (!b) abort();
+  b->next = t->scratch;
+  t->scratch = b;
+  return b->data;
+}
+
+/* Give back block [p] of the running task (the one that took it). */
+static void scratch_free(Vm *vm, void *p)
+{
+  Task *t = S(vm)->current;
+  for (Scratch **pp = &t->scratch; *pp; pp = &(*pp)->next)
+    if ((void *)(*pp)->data == p) {
+      Scratch *b = *pp;
+      *pp = b->next;
+      free(b);
+      return;
+    }
+}
+
+/* Free every block task [t] still holds (it is dropped). */
+static void scratch_release(Task *t)
+{
+  while (t->scratch) {
+    Scratch *b = t->scratch;
+    t->scratch = b->next;
+    free(b);
+  }
+}
 
 static __thread Vm *boot_vm;
 
@@ -880,8 +926,7 @@ bool sched_bi_parallel_race(Vm *vm, int argc, Value *argv, Value *out)
     if (!vm_is_callable(l->items[i]))
       return err_type(vm, "parallel_race: item %u is not callable (%s)", i, val_type_name(l->items[i]));
   if (n == 0) return true;
-  Task **ch = calloc(n, sizeof(Task *));
-  if (!ch) abort();
+  Task **ch = scratch_alloc(vm, n * sizeof(Task *));
   for (uint32_t i = 0; i < n; i++) ch[i] = task_new(vm, l->items[i], NIL_VAL, false);
   Task *win = NULL;
   bool ok = true;
@@ -899,7 +944,7 @@ bool sched_bi_parallel_race(Vm *vm, int argc, Value *argv, Value *out)
   }
   for (uint32_t i = 0; i < n; i++)
     if (ch[i] != win) task_abandon(vm, ch[i]);
-  free(ch);
+  scratch_free(vm, ch);
   if (!ok) return false;
   win->awaited = true;
   join_output(vm, win);
@@ -1039,11 +1084,9 @@ bool sched_parallel(Vm *vm, int mode, bool as_stream, Value arg, Value fn, Value
     while (rooted--) gc_pop_root(vm);
     return true;
   }
-  Task **ch = calloc((size_t)(n > 0 ? n : 1), sizeof(Task *));
-  if (!ch) abort();
+  Task **ch = scratch_alloc(vm, (size_t)(n > 0 ? n : 1) * sizeof(Task *));
   int64_t spawned = 0, collected = 0, running = 0, failed_at = -1;
-  bool *got = calloc((size_t)(n > 0 ? n : 1), sizeof(bool));
-  if (!got) abort();
+  bool *got = scratch_alloc(vm, (size_t)(n > 0 ? n : 1) * sizeof(bool));
   bool ok = true;
   while (collected < n) {
     while (spawned < n && (k <= 0 || running < k)) {
@@ -1083,8 +1126,8 @@ bool sched_parallel(Vm *vm, int mode, bool as_stream, Value arg, Value fn, Value
         }
       err_set(vm, ch[failed_at]->err_kind, ch[failed_at]->err_value);
     }
-    free(ch);
-    free(got);
+    scratch_free(vm, ch);
+    scratch_free(vm, got);
     while (rooted--) gc_pop_root(vm);
     return false;
   }
@@ -1106,8 +1149,8 @@ bool sched_parallel(Vm *vm, int mode, bool as_stream, Value arg, Value fn, Value
       list_push(vm, res, t->result);
     }
   }
-  free(ch);
-  free(got);
+  scratch_free(vm, ch);
+  scratch_free(vm, got);
   while (rooted--) gc_pop_root(vm);
   if (mode == PAR_SETTLE) {
     ObjDict *d = dict_new(vm, 3);
@@ -1440,6 +1483,7 @@ void sched_reset(Vm *vm)
     ctx_free(&t->ctx);
     buf_free(&t->out);
     sched_waitlist_free(&t->waiters);
+    scratch_release(t);
     free(t);
   }
   s->nall = 0;
@@ -1449,6 +1493,7 @@ void sched_reset(Vm *vm)
   s->zombie = NULL;
   s->virt_ms = 0;
   sched_waitlist_free(&s->root.waiters);
+  scratch_release(&s->root);
   buf_free(&s->root.out);
   s->root.state = T_RUNNING;
   s->root.abandon = s->root.deadlocked = false;

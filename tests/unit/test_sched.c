@@ -3,8 +3,9 @@
  * public VM interface: task output ordering, channels, parallel, generators
  * and deadlines under GC stress (every safe point collects, so every
  * suspended task's and generator's state must be marked), a blocked sleep
- * that wakes promptly for vm_interrupt, fake_sleep's virtual clock, and
- * the deadlock report of a standalone run. Timing checks use generous
+ * that wakes promptly for vm_interrupt, fake_sleep's virtual clock, the
+ * deadlock report of a standalone run, and the blocks of tasks dropped
+ * when a run fails. Timing checks use generous
  * bounds only.
  */
 #include <setjmp.h>
@@ -97,6 +98,23 @@ static void test_deadlock_reported(void **state)
   free(out);
 }
 
+/* A run that fails while spawned tasks wait in parallel and parallel_race:
+ * the tasks are dropped without being resumed, and the blocks those
+ * builtins hold across their wait must go with them (LeakSanitizer checks
+ * this in the sanitizer build; found by the fuzzer). */
+static void test_dropped_tasks_free_their_blocks(void **state)
+{
+  VmConfig cfg = {0};
+  cfg.fake_sleep = true;
+  char *out;
+  const char *src = "let b = spawn { parallel(3) { i -> sleep(10s); i } }\n"
+                    "let c = spawn { parallel_race([{ -> sleep(10s) }, { -> sleep(20s) }]) }\n"
+                    "sleep(1)\n"
+                    "println(1 / 0)\n";
+  assert_int_equal(run(&cfg, src, &out), VM_RUNTIME_ERROR);
+  free(out);
+}
+
 typedef struct {
   Vm *vm;
   int delay_ms;
@@ -139,6 +157,7 @@ int main(void)
       cmocka_unit_test(test_tasks_under_gc_stress),
       cmocka_unit_test(test_fake_sleep_virtual_clock),
       cmocka_unit_test(test_deadlock_reported),
+      cmocka_unit_test(test_dropped_tasks_free_their_blocks),
       cmocka_unit_test(test_interrupt_wakes_sleep),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -251,11 +251,19 @@ static int deadline_timer_state;          /* 0 untried, 1 ready, -1 unavailable 
 static Interp *volatile deadline_owner;   /* the VM whose word the handler sets */
 static int64_t deadline_armed_at = -1;    /* monotonic ms armed, -1 = none */
 
+/* Set [bit] in the attention word in one read-modify-write instruction, so
+ * that a signal handler interrupting this thread (which sets its own bit
+ * the same way) loses nothing and is lost by nobody. */
+static inline void attn_set(Interp *in, int bit)
+{
+  __atomic_fetch_or(&in->attention, bit, __ATOMIC_RELAXED);
+}
+
 static void deadline_timer_fired(int signo, siginfo_t *si, void *uc)
 {
   (void)signo, (void)si, (void)uc;
   Interp *in = deadline_owner;
-  if (in) in->attention = in->attention | ATTN_TIMER;
+  if (in) attn_set(in, ATTN_TIMER);
 }
 
 static void deadline_timer_release(Interp *in)
@@ -325,10 +333,15 @@ void interp_update_modes(Vm *vm)
    * the clock: this costs only during the grace before the kill */
   bool modes = vm->heap.stress || vm->heap.limit != 0 || in->counting ||
                (in->hard_stop_at != 0 && !in->hard_stopped) || lc_wants_poll(vm);
-  in->attention = (modes ? ATTN_MODES : 0) | (in->sig_pending ? ATTN_SIGNAL : 0);
+  in->attention = modes ? ATTN_MODES : 0;
+  /* store first, then read sig_pending (vm_interrupt sets it before its
+   * bit): a signal that came before the store, whose bit the store dropped,
+   * is seen here; one after it sets its bit in the stored word. A signal
+   * kept pending across interp_reset is seen the same way. */
+  if (in->sig_pending) attn_set(in, ATTN_SIGNAL);
   /* store first, then arm: a timer firing from here on sets its bit in
    * the stored word; one that fired before is seen by the clock check */
-  if (in->ndeadlines && !deadline_timer_arm(vm)) in->attention = in->attention | ATTN_TIMER;
+  if (in->ndeadlines && !deadline_timer_arm(vm)) attn_set(in, ATTN_TIMER);
 }
 
 /* ---- per-fiber state (sched.c switches fibers with these) ------------------ */
@@ -721,11 +734,11 @@ static bool count_instruction(Vm *vm)
 
 void vm_interrupt(Vm *vm, int signo)
 {
-  /* async-signal-safe: two stores to volatile sig_atomic_t */
+  /* async-signal-safe: a store and a lock-free atomic or */
   Interp *in = vm->interp;
   if (!in) return;
   if (!in->sig_pending) in->sig_pending = signo ? signo : 15;
-  in->attention = in->attention | ATTN_SIGNAL;
+  attn_set(in, ATTN_SIGNAL);
   /* a scheduler blocked waiting (sched.c) wakes because the signal
    * interrupts its poll(), or at its next bounded wait slice */
 }

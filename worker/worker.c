@@ -3,8 +3,8 @@
  * (worker.h; RUNTIME.md 5.1, 5.6 "Worker", 9; docs/protocol.md).
  *
  * Sequence: block SIGTERM/SIGINT/SIGHUP (they normally arrive blocked from
- * the supervisor already), install their handlers and the relay tick's,
- * ignore SIGPIPE, unblock; read the job frame from fd 3; send `started`;
+ * the supervisor already), install their handlers, ignore SIGPIPE,
+ * unblock; read the job frame from fd 3; send `started`;
  * run the program; send `final`; exit 0. A spare (`--spare`: made by the
  * zygote ahead of its job) has the zygote's handlers already, may wait in
  * that read, exits quietly if the pipe ends before a job (the supervisor
@@ -18,26 +18,16 @@
  * thread inherits the filter.
  *
  * Signals. The handler is async-signal-safe: it stores the first signal
- * number and its CLOCK_MONOTONIC arrival time, counts arrivals, calls
- * vm_interrupt() once a VM exists, and on the first signal arms the relay
- * tick. A run that saw a host signal ends with status `cancelled` and
- * `signal` set (5.6), whatever its value or error. Host signals (and the
- * tick) are only ever handled on the VM's thread: the flusher blocks them.
- *
- * The relay tick. vm_run_source()/vm_run_file() start by resetting the
- * VM's interrupt state (vm/module.c begin() -> interp_reset()), so a
- * vm_interrupt() made before the run begins -- a signal during start-up,
- * while the job is read, or while the program file is read -- would be
- * dropped, and the program would run to its end uncancelled (only the
- * final frame's status would say `cancelled`). The first host signal
- * therefore arms a 1 ms periodic POSIX timer (SIGALRM, created at start-up;
- * timer_settime is async-signal-safe) whose handler, on the VM's thread,
- * re-forwards the signal with vm_interrupt() until vm_was_interrupted()
- * says the VM has recorded it, then disarms itself. A redundant
- * vm_interrupt() is harmless (the flags are idempotent while the
- * cancellation stands). Side effect, bounded to the first ms after the
- * VM records the signal: one tick may cut short a blocking sleep (EINTR);
- * the run is being cancelled at that point anyway.
+ * number and its CLOCK_MONOTONIC arrival time, counts arrivals, and calls
+ * vm_interrupt() once a VM exists. A run that saw a host signal ends with
+ * status `cancelled` and `signal` set (5.6), whatever its value or error.
+ * Host signals are only ever handled on the VM's thread: the flusher
+ * blocks them. A signal that arrives before the VM exists (start-up, while
+ * the job is read) is forwarded right after vm_new; the VM keeps a pending
+ * signal across the reset that starts a run (interp_reset keeps
+ * sig_pending, interp_update_modes re-raises its attention bit), so it is
+ * consumed at the program's first safe point, or, in a program that has
+ * none, only the final status says `cancelled`.
  *
  * Output and frame order. All frames go through one mutex-protected writer
  * that assigns seq numbers. Program output is buffered (one pending chunk,
@@ -120,31 +110,6 @@ static volatile sig_atomic_t sig_first;  /* first signal number, 0 = none */
 static volatile sig_atomic_t sig_count;
 static struct timespec sig_first_at;     /* written once, before sig_first */
 static Vm *volatile sig_vm;              /* set once the VM exists */
-static timer_t relay_timer;              /* the relay tick (see the top) */
-static volatile sig_atomic_t relay_ok;   /* relay_timer exists */
-
-/* Start (1 ms period) or stop the relay tick; async-signal-safe. */
-static void relay_arm(bool on)
-{
-  if (!relay_ok) return;
-  struct itimerspec its;
-  memset(&its, 0, sizeof its);
-  if (on) its.it_value.tv_nsec = its.it_interval.tv_nsec = 1000000;
-  timer_settime(relay_timer, 0, &its, NULL);
-}
-
-/* SIGALRM: the relay tick. */
-static void on_relay_tick(int signo)
-{
-  int saved = errno;
-  Vm *vm = sig_vm;
-  if (vm && sig_first) {
-    int seen = 0;
-    if (vm_was_interrupted(vm, &seen)) relay_arm(false); /* delivered */
-    else vm_interrupt(vm, sig_first);
-  }
-  errno = saved;
-}
 
 static void on_signal(int signo)
 {
@@ -152,7 +117,6 @@ static void on_signal(int signo)
   if (!sig_first) {
     clock_gettime(CLOCK_MONOTONIC, &sig_first_at);
     sig_first = signo;
-    relay_arm(true);
   }
   sig_count++;
   Vm *vm = sig_vm;
@@ -168,39 +132,20 @@ static void host_signal_set(sigset_t *set)
   sigaddset(set, SIGHUP);
 }
 
-/* The host signals plus the relay tick's SIGALRM. */
-static void handled_signal_set(sigset_t *set)
-{
-  host_signal_set(set);
-  sigaddset(set, SIGALRM);
-}
-
 void wrk_install_signals(void)
 {
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);
   sa.sa_handler = on_signal;
   sa.sa_flags = SA_RESTART;
-  handled_signal_set(&sa.sa_mask); /* one handler at a time: first-arrival is exact */
+  host_signal_set(&sa.sa_mask); /* one handler at a time: first-arrival is exact */
   sigaction(SIGTERM, &sa, NULL);
   sigaction(SIGINT, &sa, NULL);
   sigaction(SIGHUP, &sa, NULL);
-  sa.sa_handler = on_relay_tick;
-  sigaction(SIGALRM, &sa, NULL);
   struct sigaction ign;
   memset(&ign, 0, sizeof ign);
   ign.sa_handler = SIG_IGN;
   sigaction(SIGPIPE, &ign, NULL);
-}
-
-/* The relay tick's timer: one per process (a clone does not inherit it). */
-static void create_relay_timer(void)
-{
-  struct sigevent sev;
-  memset(&sev, 0, sizeof sev);
-  sev.sigev_notify = SIGEV_SIGNAL;
-  sev.sigev_signo = SIGALRM;
-  if (timer_create(CLOCK_MONOTONIC, &sev, &relay_timer) == 0) relay_ok = 1;
 }
 
 static const char *signal_name(int signo)
@@ -737,12 +682,11 @@ int wrk_main(int argc, char **argv)
   /* Signals: block, install, unblock. A spare has the zygote's handlers
    * already (wrk_install_signals), and the host signals still blocked. */
   sigset_t hs;
-  handled_signal_set(&hs);
+  host_signal_set(&hs);
   if (!spare) {
     pthread_sigmask(SIG_BLOCK, &hs, NULL);
     wrk_install_signals();
   }
-  create_relay_timer();
 
   Writer w;
   writer_init(&w, ev_fd);
@@ -807,7 +751,8 @@ int wrk_main(int argc, char **argv)
   cfg.job.event = on_vm_event;
   cfg.job.event_ud = &w;
   Vm *vm = vm_new(&cfg);
-  sig_vm = vm; /* from here the handler and the relay tick forward to it */
+  sig_vm = vm; /* from here the handler forwards to it */
+  if (sig_first) vm_interrupt(vm, sig_first); /* one that came before (twice is harmless) */
 
   VmStatus vs;
   if (job->program) {
@@ -819,7 +764,6 @@ int wrk_main(int argc, char **argv)
   /* From here on signals wait (and die with the process): the run is over,
    * and the handler must not touch the VM once it is freed. */
   pthread_sigmask(SIG_BLOCK, &hs, NULL);
-  relay_arm(false);
   int seen_sig = 0;
   bool interrupted = vm_was_interrupted(vm, &seen_sig);
   if (!interrupted && sig_first) {

@@ -42,9 +42,8 @@ int wrk_main(int argc, char **argv);
 void wrk_warm_up(void);
 
 /* Install the worker's handlers for SIGTERM, SIGINT, SIGHUP (they only set
- * flags the VM polls) and the relay tick's SIGALRM, and ignore SIGPIPE.
- * wrk_main does it, except in a spare: the zygote did it once, and a clone
- * inherits handlers (not the relay tick's timer, which wrk_main makes). */
+ * flags the VM polls), and ignore SIGPIPE. wrk_main does it, except in a
+ * spare: the zygote did it once, and a clone inherits handlers. */
 void wrk_install_signals(void);
 
 /* ---- the zygote (worker/zygote.c) -------------------------------------- */

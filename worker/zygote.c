@@ -181,7 +181,7 @@ int wrk_zygote_main(int sock, bool sandboxed)
 #endif
   wrk_warm_up();
   /* For its workers (spares: wrk_main --spare). Harmless here: the host
-   * signals stay blocked, and no relay timer exists to raise SIGALRM. */
+   * signals stay blocked. */
   wrk_install_signals();
   /* Done once here instead of in every worker: for a pool of sandboxed
    * jobs, the pool filter (docs/sandbox.md "The pool filter"); else, or

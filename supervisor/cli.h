@@ -10,6 +10,7 @@
 #define HARN_CLI_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 /* harn run --inline FILE [--input JSON]: run in this process. Exit code:
  * 0 ok, 1 script error, 2 usage; an int returned by the pipeline is used as
@@ -23,6 +24,13 @@ int cli_disasm(int argc, char **argv);
  * NAME.error), print each failure with a diff, end with "N passed, N failed".
  * 0 when all passed. */
 int cli_test(int argc, char **argv);
+
+/* harn help [COMMAND], harn COMMAND --help: the command's options (NULL:
+ * the list of commands) on [out], 0. 2 with a message on stderr for an
+ * unknown command. */
+int cli_help(const char *cmd, FILE *out);
+/* harn version: "harn VERSION (worker protocol N)" on stdout, 0. */
+int cli_version(void);
 
 /* Read a whole file into a malloc'd NUL-terminated buffer; NULL on error
  * (errno set). *len gets the size. */

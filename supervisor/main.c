@@ -25,21 +25,6 @@
 #include "supervisor/supervisor.h"
 #include "worker/worker.h"
 
-static const char usage[] =
-    "usage: harn COMMAND [ARGS]\n"
-    "\n"
-    "  run FILE [--input JSON] [--timeout DUR] [--grace DUR] [--json] [--events] [--inline]\n"
-    "                       run one pipeline in a supervised worker (--inline: in this process)\n"
-    "  batch SOURCE... [-j N] [--timeout DUR] [--grace DUR] [--retries N]\n"
-    "        [--results FILE.jsonl] [--joblog FILE] [--resume | --resume-failed]\n"
-    "        [--halt now|soon,fail=N|N%] [--bar | --no-bar]\n"
-    "                       run many pipelines (files, directories, JSONL manifests)\n"
-    "  test PATH...         run language tests (NAME.harn + NAME.expected / NAME.error)\n"
-    "  check FILE           lex, parse and compile; report errors\n"
-    "  disasm FILE          print the bytecode\n"
-    "\n"
-    "See docs/cli.md.\n";
-
 static int has_flag(int argc, char **argv, const char *flag)
 {
   for (int i = 1; i < argc; i++)
@@ -68,16 +53,30 @@ static void standard_fds(void)
   }
 }
 
+/* The commands that take --help (not `worker`: internal). */
+static int documented(const char *cmd)
+{
+  static const char *const cmds[] = {"run", "batch", "test", "check", "disasm"};
+  for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
+    if (strcmp(cmd, cmds[i]) == 0) return 1;
+  return 0;
+}
+
 int main(int argc, char **argv)
 {
   standard_fds();
   if (argc < 2) {
-    fputs(usage, stderr);
+    cli_help(NULL, stderr);
     return 2;
   }
   const char *cmd = argv[1];
   int sub_argc = argc - 1;
   char **sub_argv = argv + 1;
+  if (strcmp(cmd, "-h") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "help") == 0)
+    return cli_help(argc > 2 ? argv[2] : NULL, stdout);
+  if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0) return cli_version();
+  if (documented(cmd) && (has_flag(sub_argc, sub_argv, "--help") || has_flag(sub_argc, sub_argv, "-h")))
+    return cli_help(cmd, stdout);
   if (strcmp(cmd, "run") == 0) {
     if (has_flag(sub_argc, sub_argv, "--inline")) return cli_run_inline(sub_argc, sub_argv);
     return sup_cmd_run(sub_argc, sub_argv);
@@ -87,10 +86,6 @@ int main(int argc, char **argv)
   if (strcmp(cmd, "check") == 0) return cli_check(sub_argc, sub_argv);
   if (strcmp(cmd, "disasm") == 0) return cli_disasm(sub_argc, sub_argv);
   if (strcmp(cmd, "worker") == 0) return wrk_main(sub_argc, sub_argv);
-  if (strcmp(cmd, "-h") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "help") == 0) {
-    fputs(usage, stdout);
-    return 0;
-  }
-  fprintf(stderr, "harn: unknown command '%s'\n\n%s", cmd, usage);
+  fprintf(stderr, "harn: unknown command '%s' (harn help lists them)\n", cmd);
   return 2;
 }

@@ -10,7 +10,7 @@
 # malformed frames (crashed/protocol) while other jobs run, exit without
 # final, cut-off final, final then hang, output flood (capped), retries,
 # resume, joblog, Ctrl-C on batch (a record per started job, no worker
-# left, exit 130), a job over the frame limit, and usage errors.
+# left, exit 130), a job over the frame limit, usage errors, help texts.
 set -u
 . "$(dirname "$0")/lib.sh"
 lib_init fake python
@@ -158,5 +158,19 @@ check "job over the frame limit: crashed, spawn:E2BIG; the next one runs (rc $rc
 [ "$rc" = 2 ] && pass "bad --halt: exit 2" || fail "bad --halt rc=$rc"
 "$HARN_BIN" run ok.harn --input '{bad' 2>/dev/null; rc=$?
 [ "$rc" = 2 ] && pass "bad --input JSON: exit 2" || fail "bad --input rc=$rc"
+
+# --- help and version: on stdout, exit 0; nothing is run ---------------------------------
+ok=1
+for c in run batch test check disasm; do
+  out=$("$HARN_BIN" "$c" --help 2>/dev/null) && [ "$(printf '%s\n' "$out" | head -1 | cut -d' ' -f1-3)" = "usage: harn $c" ] || { ok=0; echo "# $c --help: $out"; }
+  [ "$("$HARN_BIN" help "$c" 2>/dev/null)" = "$out" ] || { ok=0; echo "# help $c differs"; }
+done
+"$HARN_BIN" batch ok.harn -h --results help.jsonl > /dev/null 2>&1 && [ ! -e help.jsonl ] || { ok=0; echo "# batch -h ran the batch"; }
+[ $ok = 1 ] && pass "COMMAND --help and help COMMAND: the options on stdout, exit 0, nothing run" || fail "help texts"
+"$HARN_BIN" --version | grep -Eq '^harn [0-9]+\.[0-9]+\.[0-9]+ \(worker protocol [0-9]+\)$' \
+  && pass "--version" || fail "--version: $("$HARN_BIN" --version 2>&1)"
+"$HARN_BIN" help nosuch > /dev/null 2>&1; rc=$?
+"$HARN_BIN" > /dev/null 2>&1; rc2=$?
+[ "$rc" = 2 ] && [ "$rc2" = 2 ] && pass "help for an unknown command, and no command: exit 2" || fail "rc=$rc rc2=$rc2"
 
 lib_finish

@@ -106,7 +106,8 @@ typedef enum { SRC_FILE, SRC_DIR, SRC_MANIFEST } SrcKind;
 typedef struct Feeder {
   char **srcs;
   int nsrc, idx;
-  bool opened;        /* srcs[idx] is being walked */
+  bool opened;        /* srcs[idx] is being walked ... */
+  SrcKind kind;       /* ... and is of this kind (found once) */
   char **files;       /* directory listing */
   size_t nfiles, fidx;
   FILE *mf;           /* manifest */
@@ -290,7 +291,7 @@ static int feeder_next(Feeder *f, SupSpec *s, double def_timeout, int def_retrie
 {
   while (f->idx < f->nsrc) {
     const char *src = f->srcs[f->idx];
-    SrcKind kind = src_kind(src);
+    SrcKind kind = f->opened ? f->kind : src_kind(src);
     if (kind == SRC_FILE) {
       f->idx++;
       memset(s, 0, sizeof *s);
@@ -308,6 +309,7 @@ static int feeder_next(Feeder *f, SupSpec *s, double def_timeout, int def_retrie
         list_dir(src, &f->files, &f->nfiles, &cap);
         if (f->nfiles) qsort(f->files, f->nfiles, sizeof *f->files, cmp_str);
         f->opened = true;
+        f->kind = SRC_DIR;
       }
       if (f->fidx < f->nfiles) {
         char *path = f->files[f->fidx++];
@@ -326,6 +328,7 @@ static int feeder_next(Feeder *f, SupSpec *s, double def_timeout, int def_retrie
     if (!f->opened) {
       f->mf = fopen(src, "re");
       f->opened = true;
+      f->kind = SRC_MANIFEST;
       f->mf_line = 0;
       if (!f->mf) {
         fprintf(stderr, "harn batch: cannot open %s: %s\n", src, strerror(errno));

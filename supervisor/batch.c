@@ -419,6 +419,9 @@ typedef struct Batch {
   double timeout_ms;
   int retries;
   FILE *results, *joblog;
+  const char *results_path, *joblog_path; /* for messages */
+  bool records_failed;      /* a record could not be written: records_failed() */
+  bool joblog_failed;       /* ... a joblog line: said once, exit status 1 */
   int journal;       /* fd of FILE.journal (O_APPEND), -1 when none */
   bool resume, resume_failed;
   SeenSet seen;
@@ -651,15 +654,41 @@ static void start_job(Batch *b, SupSpec *spec)
   sup_pool_start(&b->pool, spec);
 }
 
+/* A record could not be written (a full disk; a closed pipe: EPIPE,
+ * SIGPIPE being ignored): the outcome of that attempt is lost, and so
+ * would be every later one. Say so once, start no more jobs, cancel the
+ * running ones (SIGTERM, as `--halt now`); the exit status is 1. */
+static void records_failed(Batch *b, int err)
+{
+  b->all_ok = false;
+  if (b->records_failed) return;
+  b->records_failed = true;
+  fprintf(stderr, "%sharn batch: cannot write a record to %s: %s; starting no more jobs\n",
+          b->bar ? "\n" : "", b->results ? b->results_path : "stdout", strerror(err));
+  b->halting = true;
+  b->exhausted = true;
+  drop_retries(b);
+  sup_pool_cancel_all(&b->pool, SIGTERM);
+}
+
 /* Write one terminal record line to the results (made durable with the
- * journal's grouped fdatasync when it is a file). */
-static void put_record(Batch *b, const char *record)
+ * journal's grouped fdatasync when it is a file). False when it could not
+ * be written whole: records_failed. (A partial last line is what --resume
+ * cuts off.) */
+static bool put_record(Batch *b, const char *record)
 {
   FILE *out = b->results ? b->results : stdout;
+  errno = 0;
   fputs(record, out);
   fputc('\n', out);
-  fflush(out);
+  if (fflush(out) != 0 || ferror(out)) {
+    int err = errno ? errno : EIO;
+    clearerr(out);
+    records_failed(b, err);
+    return false;
+  }
   if (b->results) b->sync_due = true;
+  return true;
 }
 
 /* A worker is gone: its slot goes to the next job at once, before the
@@ -677,13 +706,24 @@ static void batch_done(SupJob *job, const SupOutcome *o, void *ud)
   Batch *b = ud;
   const SupSpec *s = sup_job_spec(job);
   b->attempts++;
-  put_record(b, o->record);
-  journal_put(b, "end", s);
+  /* Without its record the attempt has not ended for --resume either: no
+   * "end" in the journal, so a resumed run reruns it. */
+  if (put_record(b, o->record)) journal_put(b, "end", s);
   if (b->joblog) {
+    errno = 0;
     fprintf(b->joblog, "%ld\t:\t%.3f\t%8.3f\t0\t%zu\t%d\t%d\t%s\n", s->seq,
             o->start_epoch_ms / 1000.0, o->duration_ms / 1000.0, o->output_bytes, o->exit_code,
             o->term_signal, s->file ? s->file : s->id);
-    fflush(b->joblog);
+    if (fflush(b->joblog) != 0 || ferror(b->joblog)) {
+      /* The records are intact: the batch goes on, and ends with 1. */
+      int err = errno ? errno : EIO;
+      clearerr(b->joblog);
+      b->all_ok = false;
+      if (!b->joblog_failed)
+        fprintf(stderr, "%sharn batch: cannot write to the joblog %s: %s\n", b->bar ? "\n" : "",
+                b->joblog_path, strerror(err));
+      b->joblog_failed = true;
+    }
   }
   bool retryable = o->status == SUP_STATUS_CRASHED || o->status == SUP_STATUS_KILLED;
   if (retryable && !b->interrupted && !b->halting && s->attempt - s->first_attempt < s->retries) {
@@ -1060,6 +1100,7 @@ int sup_cmd_batch(int argc, char **argv)
       each_json_line(results, results_line, b);
     }
     b->results = fopen(results, resuming ? "ae" : "we");
+    b->results_path = results;
     if (!b->results) {
       fprintf(stderr, "harn batch: cannot open %s: %s\n", results, strerror(errno));
       rc = 2;
@@ -1080,6 +1121,7 @@ int sup_cmd_batch(int argc, char **argv)
   if (joblog) {
     bool append = b->resume || b->resume_failed;
     b->joblog = fopen(joblog, append ? "ae" : "we");
+    b->joblog_path = joblog;
     if (!b->joblog) {
       fprintf(stderr, "harn batch: cannot open %s: %s\n", joblog, strerror(errno));
       rc = 2;

@@ -10,7 +10,8 @@
 # malformed frames (crashed/protocol) while other jobs run, exit without
 # final, cut-off final, final then hang, output flood (capped), retries,
 # resume, joblog, Ctrl-C on batch (a record per started job, no worker
-# left, exit 130), a job over the frame limit, usage errors, help texts.
+# left, exit 130), a job over the frame limit, records and joblog lines that
+# cannot be written, usage errors, help texts.
 set -u
 . "$(dirname "$0")/lib.sh"
 lib_init fake python
@@ -148,6 +149,26 @@ python3 -c 'import json; print(json.dumps({"id": "big", "file": "ok.harn", "inpu
 "$HARN_BIN" batch big.jsonl -j 2 --results big.out --no-bar; rc=$?
 check "job over the frame limit: crashed, spawn:E2BIG; the next one runs (rc $rc)" big.out \
   "sorted((x['id'], x['status'], x.get('reason')) for x in rs)==[('big','crashed','spawn:E2BIG'),('small','ok',None)]"
+
+# --- records that cannot be written ------------------------------------------------------
+# A full disk or a closed stdout loses the outcomes: said once, no more jobs
+# start, the running one (coop: it waits for a signal) is cancelled, exit 1.
+# Without the cancel the batch would wait forever on coop.
+echo '{"id": "waits", "file": "coop.harn"}' > outfail.jsonl
+for i in 1 2 3 4 5 6; do echo '{"id": "ok'$i'", "file": "ok.harn"}'; done >> outfail.jsonl
+t0=$(date +%s%N)
+timeout 20 "$HARN_BIN" batch outfail.jsonl -j 2 --grace 3s --results /dev/full > /dev/null 2> full.err; rc=$?
+el=$(( ($(date +%s%N) - t0) / 1000000 ))
+[ "$rc" = 1 ] && [ "$el" -lt 10000 ] && grep -q '^harn batch: cannot write a record to /dev/full: No space left on device; starting no more jobs$' full.err \
+  && [ "$(grep -c 'cannot write' full.err)" = 1 ] && pass "results on a full disk: one message, the rest cancelled, exit 1 (${el} ms)" \
+  || fail "full disk: rc=$rc ${el} ms: $(cat full.err)"
+timeout 20 "$HARN_BIN" batch outfail.jsonl -j 2 --grace 3s 2> pipe.err | true; rc=${PIPESTATUS[0]}
+[ "$rc" = 1 ] && grep -q 'cannot write a record to stdout: Broken pipe' pipe.err \
+  && pass "records to a closed stdout: exit 1 with the reason, no hang" || fail "closed stdout: rc=$rc: $(cat pipe.err)"
+sed -i '/coop/d' outfail.jsonl
+"$HARN_BIN" batch outfail.jsonl -j 2 --joblog /dev/full --results jl.jsonl 2> jl.err; rc=$?
+[ "$rc" = 1 ] && [ "$(wc -l < jl.jsonl)" = 6 ] && grep -q 'cannot write to the joblog /dev/full' jl.err \
+  && pass "a joblog that cannot be written: every record still written, exit 1" || fail "joblog: rc=$rc $(cat jl.err)"
 
 # --- usage --------------------------------------------------------------------------------
 "$HARN_BIN" run ok.harn --timeout 5parsecs 2>/dev/null; rc=$?

@@ -32,6 +32,13 @@ int cli_help(const char *cmd, FILE *out);
 /* harn version: "harn VERSION (worker protocol N)" on stdout, 0. */
 int cli_version(void);
 
+/* The exit status of a command about to end, given that its stdout may
+ * have failed: [code] when everything written to stdout (the FILE, after
+ * a flush, and [write_errno]: the first errno of the command's own
+ * write(2)s to fd 1, 0 if none failed) got out; else, with a line on
+ * stderr naming [who] (none for EPIPE), [code], or 1 instead of 0. */
+int cli_close_stdout(const char *who, int code, int write_errno);
+
 /* Read a whole file into a malloc'd NUL-terminated buffer; NULL on error
  * (errno set). *len gets the size. */
 char *cli_read_file(const char *path, size_t *len);

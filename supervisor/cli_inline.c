@@ -191,7 +191,7 @@ int cli_run_inline(int argc, char **argv)
   }
   if (first_signal) code = timed_out ? 124 : 128 + first_signal;
   vm_free(vm);
-  return code;
+  return cli_close_stdout("harn run", code, 0);
 }
 
 /* Shared body of check and disasm. */
@@ -219,7 +219,7 @@ static int compile_only(int argc, char **argv, bool disasm)
   free(text);
   vm_free(vm);
   free(src);
-  return st == VM_OK ? 0 : 1;
+  return cli_close_stdout(disasm ? "harn disasm" : "harn check", st == VM_OK ? 0 : 1, 0);
 }
 
 int cli_check(int argc, char **argv) { return compile_only(argc, argv, false); }

@@ -14,6 +14,7 @@
 #define _GNU_SOURCE
 #include "supervisor/supervisor.h"
 #include "supervisor/sup_internal.h"
+#include "supervisor/cli.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -31,15 +32,20 @@ typedef struct Run {
   uv_signal_t sigs[3];
   int nsigs;
   bool cancelled;
+  int stdout_errno;   /* first failed write to fd 1 (write_fd) */
 } Run;
 
-static void write_fd(int fd, const char *p, size_t n)
+/* Write to our fd 1 or 2. A failure does not stop the job (EPIPE: the
+ * reader is gone; keep supervising), but the first errno on stdout is kept
+ * for the exit status (cli_close_stdout). */
+static void write_fd(Run *r, int fd, const char *p, size_t n)
 {
   while (n > 0) {
     ssize_t w = write(fd, p, n);
     if (w < 0) {
       if (errno == EINTR) continue;
-      return; /* EPIPE and friends: the reader is gone; keep supervising */
+      if (fd == 1 && !r->stdout_errno) r->stdout_errno = errno;
+      return;
     }
     p += w;
     n -= (size_t)w;
@@ -53,7 +59,7 @@ static void run_event(SupJob *job, const IpcMsg *m, void *ud)
     Buf b = {0};
     sup_event_json(&b, m);
     buf_putc(&b, '\n');
-    write_fd(1, b.data, b.len);
+    write_fd(r, 1, b.data, b.len);
     buf_free(&b);
     return;
   }
@@ -69,7 +75,7 @@ static void run_event(SupJob *job, const IpcMsg *m, void *ud)
     fprintf(stderr, "harn: output truncated at %zu bytes\n", r->max_output);
   }
   r->streamed += n;
-  if (n) write_fd(m->u.output.stream == 2 ? 2 : 1, m->u.output.data, n);
+  if (n) write_fd(r, m->u.output.stream == 2 ? 2 : 1, m->u.output.data, n);
 }
 
 static void run_done(SupJob *job, const SupOutcome *o, void *ud)
@@ -80,7 +86,7 @@ static void run_done(SupJob *job, const SupOutcome *o, void *ud)
     Buf b = {0};
     buf_puts(&b, o->record);
     buf_putc(&b, '\n');
-    write_fd(1, b.data, b.len);
+    write_fd(r, 1, b.data, b.len);
     buf_free(&b);
   }
   if (r->json || r->events) goto out;
@@ -206,6 +212,5 @@ int sup_cmd_run(int argc, char **argv)
     uv_run(&loop, UV_RUN_DEFAULT);
     uv_loop_close(&loop);
   }
-  fflush(stdout);
-  return r.exit_code;
+  return cli_close_stdout("harn run", r.exit_code, r.stdout_errno);
 }

@@ -333,6 +333,20 @@ err=$("$HARN_BIN" run --inline adir 2>&1); rc=$?
 [ "$rc" = 1 ] && [ "$err" = "error: Cannot read file adir: Is a directory" ] \
   && pass "a directory as the program: a precise error" || fail "directory: rc=$rc err=$err"
 
+# Output that cannot be written is not success (coreutils' close_stdout):
+# a line on stderr, exit 1 instead of 0.
+printf 'println("lost")\n' > lost.harn
+ok=1
+for how in "run lost.harn" "run lost.harn --json" "run --inline lost.harn" "disasm lost.harn"; do
+  # shellcheck disable=SC2086
+  "$HARN_BIN" $how > /dev/full 2> full.err; rc=$?
+  [ "$rc" = 1 ] && grep -q "cannot write to stdout" full.err || { ok=0; echo "# $how: rc=$rc $(cat full.err)"; }
+done
+"$HARN_BIN" run lost.harn > /dev/null 2> full.err; rc=$?
+[ "$rc" = 0 ] && [ ! -s full.err ] || { ok=0; echo "# to /dev/null: rc=$rc"; }
+[ $ok = 1 ] && pass "stdout on a full disk: run, run --json, run --inline, disasm say so and exit 1" \
+  || fail "stdout on a full disk"
+
 HARN_NO_ZYGOTE=1 "$HARN_BIN" batch hello.harn z1.harn -j 2 --results nz.out --no-bar
 check "HARN_NO_ZYGOTE=1: workers forked directly" nz.out "len(rs)==2 and all(x['status']=='ok' and x['output']=='hello\n' for x in rs)"
 

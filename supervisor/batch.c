@@ -92,6 +92,58 @@ static Seen *seen_find(SeenSet *set, const char *id, bool create)
   return &set->slots[k];
 }
 
+/* The ids the sources gave in this run, to refuse a second job with the
+ * same id (its records could not be told apart, and --resume keys on
+ * ids). A set of 128-bit fingerprints (two independent 64-bit hashes,
+ * FNV-1a and a multiply-xorshift one) rather than of strings: 32 bytes a
+ * job at most, for batches of millions; two different ids collide with a
+ * probability of ~n^2/2^129. */
+typedef struct IdPrint {
+  uint64_t a, b; /* {0, 0}: an empty slot (a is never 0) */
+} IdPrint;
+
+typedef struct IdSet {
+  IdPrint *slots;
+  size_t cap, len;
+} IdSet;
+
+static IdPrint id_print(const char *s)
+{
+  uint64_t h = 0x9e3779b97f4a7c15ull;
+  for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+    h = (h ^ *p) * 0xff51afd7ed558ccdull;
+    h ^= h >> 29;
+  }
+  IdPrint f = {hash_str(s) | 1, h};
+  return f;
+}
+
+/* Add [id]; false when it was there already. */
+static bool idset_add(IdSet *set, const char *id)
+{
+  if ((set->len + 1) * 2 > set->cap) {
+    size_t ncap = set->cap ? set->cap * 2 : 1024;
+    IdPrint *ns = calloc(ncap, sizeof *ns);
+    if (!ns) abort();
+    for (size_t i = 0; i < set->cap; i++) {
+      if (!set->slots[i].a) continue;
+      size_t k = set->slots[i].a & (ncap - 1);
+      while (ns[k].a) k = (k + 1) & (ncap - 1);
+      ns[k] = set->slots[i];
+    }
+    free(set->slots);
+    set->slots = ns;
+    set->cap = ncap;
+  }
+  IdPrint f = id_print(id);
+  size_t k = f.a & (set->cap - 1);
+  for (; set->slots[k].a; k = (k + 1) & (set->cap - 1))
+    if (set->slots[k].a == f.a && set->slots[k].b == f.b) return false;
+  set->slots[k] = f;
+  set->len++;
+  return true;
+}
+
 static void seen_free(SeenSet *set)
 {
   for (size_t i = 0; i < set->cap; i++) free(set->slots[i].file);
@@ -425,6 +477,7 @@ typedef struct Batch {
   int journal;       /* fd of FILE.journal (O_APPEND), -1 when none */
   bool resume, resume_failed;
   SeenSet seen;
+  IdSet ids;         /* every id the sources gave in this run */
   /* halt */
   int halt_mode;     /* 0 never, 1 soon, 2 now */
   double halt_fail;  /* count, or percent when halt_pct */
@@ -804,6 +857,15 @@ static void pump(Batch *b)
     if (!take_spec(b, &spec)) {
       b->exhausted = true;
       break;
+    }
+    if (!idset_add(&b->ids, spec.id)) {
+      fprintf(stderr, "%sharn batch: job id \"%s\" given again; this one is skipped\n",
+              b->bar ? "\n" : "", spec.id);
+      b->feeder.bad_lines++; /* exit 1 */
+      b->done++;             /* the progress bar's total counted it */
+      b->failed++;
+      sup_spec_free(&spec);
+      continue;
     }
     spec.attempt = 1;
     if (b->resume || b->resume_failed) {
@@ -1186,6 +1248,7 @@ out:
   if (b->has_ahead) sup_spec_free(&b->ahead);
   free(b->feeder.line);
   seen_free(&b->seen);
+  free(b->ids.slots);
   free(srcs);
   free(b);
   return rc;

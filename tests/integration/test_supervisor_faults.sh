@@ -11,7 +11,7 @@
 # final, cut-off final, final then hang, output flood (capped), retries,
 # resume, joblog, Ctrl-C on batch (a record per started job, no worker
 # left, exit 130), a job over the frame limit, records and joblog lines that
-# cannot be written, usage errors, help texts.
+# cannot be written, a job id given twice, usage errors, help texts.
 set -u
 . "$(dirname "$0")/lib.sh"
 lib_init fake python
@@ -169,6 +169,17 @@ sed -i '/coop/d' outfail.jsonl
 "$HARN_BIN" batch outfail.jsonl -j 2 --joblog /dev/full --results jl.jsonl 2> jl.err; rc=$?
 [ "$rc" = 1 ] && [ "$(wc -l < jl.jsonl)" = 6 ] && grep -q 'cannot write to the joblog /dev/full' jl.err \
   && pass "a joblog that cannot be written: every record still written, exit 1" || fail "joblog: rc=$rc $(cat jl.err)"
+
+# --- a job id given twice ------------------------------------------------------------------
+# Two records with one (id, attempt) could not be told apart, and --resume
+# keys on ids: the second job is skipped with a message, and the batch exits 1.
+printf '{"id": "same", "file": "ok.harn"}\n{"id": "other", "file": "ok.harn"}\n{"id": "same", "file": "error.harn"}\n' > dup.jsonl
+"$HARN_BIN" batch dup.jsonl ok.harn ok.harn --results dup.out 2> dup.err; rc=$?
+[ "$rc" = 1 ] && [ "$(grep -c 'given again; this one is skipped' dup.err)" = 2 ] \
+  && grep -q 'job id "same" given again' dup.err && grep -q 'job id "ok.harn" given again' dup.err \
+  && pass "a job id given twice: the second is skipped with a message, exit 1" || fail "duplicate ids: rc=$rc $(cat dup.err)"
+check "a job id given twice: one record per id, the first job's" dup.out \
+  "sorted((x['id'], x['status']) for x in rs)==[('ok.harn','ok'),('other','ok'),('same','ok')]"
 
 # --- usage --------------------------------------------------------------------------------
 "$HARN_BIN" run ok.harn --timeout 5parsecs 2>/dev/null; rc=$?

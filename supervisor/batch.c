@@ -4,8 +4,11 @@
  * Flow: a feeder walks the sources in order and hands out one job spec at a
  * time (a directory is listed and sorted when it is reached; a JSONL
  * manifest is read line by line only when a slot is free, so a manifest of
- * a million jobs costs one line of memory). pump() starts jobs while fewer
- * than -j run. Each attempt's terminal record goes to --results (or
+ * a million jobs costs one line of memory; stdin (`-`), a pipe or a FIFO
+ * is read as lines come, through linein.c, and while it has no whole line
+ * the feeder says "wait" and a uv_poll on its fd pumps again: the loop
+ * never blocks on a source). pump() starts jobs while fewer than -j run.
+ * A job id given twice runs as ID#2 (rename_repeat). Each attempt's terminal record goes to --results (or
  * stdout) and, with --joblog, one GNU-parallel-format line; both are
  * flushed per job so that a supervisor crash loses nothing finished.
  * `crashed` and `killed` attempts are retried (--retries, or the manifest
@@ -42,7 +45,8 @@
 
 /* ------------------------------------------------------------------ seen ids */
 
-/* Open-addressing set of job ids from a previous results file. */
+/* Open-addressing set of job ids: those of a previous results file
+ * (resume), and those given more than once (rename_repeat). */
 typedef struct Seen {
   char *id;
   int max_attempt;
@@ -92,9 +96,8 @@ static Seen *seen_find(SeenSet *set, const char *id, bool create)
   return &set->slots[k];
 }
 
-/* The ids the sources gave in this run, to refuse a second job with the
- * same id (its records could not be told apart, and --resume keys on
- * ids). A set of 128-bit fingerprints (two independent 64-bit hashes,
+/* The ids the sources gave in this run, to tell a repeated id
+ * (rename_repeat). A set of 128-bit fingerprints (two independent 64-bit hashes,
  * FNV-1a and a multiply-xorshift one) rather than of strings: 32 bytes a
  * job at most, for batches of millions; two different ids collide with a
  * probability of ~n^2/2^129. */
@@ -153,7 +156,10 @@ static void seen_free(SeenSet *set)
 
 /* ------------------------------------------------------------------ feeder */
 
-typedef enum { SRC_FILE, SRC_DIR, SRC_MANIFEST } SrcKind;
+/* SRC_STREAM: `-` (stdin), or a source that is not a regular file (a
+ * pipe: `<(gen)`, a FIFO): never sniffed or counted ahead, read as it
+ * comes (linein.c); each line a manifest line or a path. */
+typedef enum { SRC_FILE, SRC_DIR, SRC_MANIFEST, SRC_STREAM } SrcKind;
 
 typedef struct Feeder {
   char **srcs;
@@ -162,11 +168,15 @@ typedef struct Feeder {
   SrcKind kind;       /* ... and is of this kind (found once) */
   char **files;       /* directory listing */
   size_t nfiles, fidx;
-  FILE *mf;           /* manifest */
-  char *mf_dir;
-  long mf_line;
-  char *line;
-  size_t linecap;
+  SupLineIn li;       /* a manifest or stream (li_open) */
+  bool li_open;
+  char *mf_dir;       /* its directory: relative "file"s are in it */
+  /* A stream that has no whole line yet: its fd is watched, and
+   * [readable] called when it may have one (feeder_next said 2). */
+  uv_loop_t *loop;
+  uv_poll_t *poll;    /* malloc'd: freed by its close callback */
+  void (*readable)(void *ud);
+  void *ud;
   long seq;
   int bad_lines;
 } Feeder;
@@ -179,8 +189,12 @@ static bool has_suffix(const char *s, const char *suf)
 
 static SrcKind src_kind(const char *path)
 {
+  if (!strcmp(path, "-")) return SRC_STREAM;
   struct stat st;
-  if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) return SRC_DIR;
+  if (stat(path, &st) == 0) {
+    if (S_ISDIR(st.st_mode)) return SRC_DIR;
+    if (!S_ISREG(st.st_mode)) return SRC_STREAM; /* reading it would consume it */
+  }
   if (has_suffix(path, ".harn")) return SRC_FILE;
   if (has_suffix(path, ".jsonl") || has_suffix(path, ".ndjson") || has_suffix(path, ".json"))
     return SRC_MANIFEST;
@@ -229,17 +243,29 @@ static void list_dir(const char *dir, char ***files, size_t *n, size_t *cap)
   closedir(d);
 }
 
-static void feeder_close_current(Feeder *f)
+/* Let go of what the current source holds (the batch may end with a
+ * source half read: Ctrl-C, --halt). */
+static void feeder_release(Feeder *f)
 {
   for (size_t i = f->fidx; i < f->nfiles; i++) free(f->files[i]);
   free(f->files);
   f->files = NULL;
   f->nfiles = f->fidx = 0;
-  if (f->mf) fclose(f->mf);
-  f->mf = NULL;
+  if (f->poll) {
+    /* before the fd closes: a closed poll handle no longer watches it */
+    uv_close((uv_handle_t *)f->poll, (uv_close_cb)free);
+    f->poll = NULL;
+  }
+  if (f->li_open) sup_linein_close(&f->li);
+  f->li_open = false;
   free(f->mf_dir);
   f->mf_dir = NULL;
   f->opened = false;
+}
+
+static void feeder_close_current(Feeder *f)
+{
+  feeder_release(f);
   f->idx++;
 }
 
@@ -251,9 +277,9 @@ static int spec_from_line(Feeder *f, const char *text, size_t len, SupSpec *s, d
 {
   const char *err = NULL;
   SupJson *j = sup_json_parse(text, len, &err);
-  const char *src = f->srcs[f->idx];
+  const char *src = !strcmp(f->srcs[f->idx], "-") ? "stdin" : f->srcs[f->idx];
   if (!j || j->type != SUP_JSON_OBJECT) {
-    fprintf(stderr, "harn batch: %s:%ld: %s\n", src, f->mf_line, j ? "not a JSON object" : err);
+    fprintf(stderr, "harn batch: %s:%ld: %s\n", src, f->li.lineno, j ? "not a JSON object" : err);
     sup_json_free(j);
     return -1;
   }
@@ -299,7 +325,7 @@ static int spec_from_line(Feeder *f, const char *text, size_t len, SupSpec *s, d
     }
   }
   if (bad) {
-    fprintf(stderr, "harn batch: %s:%ld: %s\n", src, f->mf_line, bad);
+    fprintf(stderr, "harn batch: %s:%ld: %s\n", src, f->li.lineno, bad);
     sup_json_free(j);
     return -1;
   }
@@ -310,7 +336,7 @@ static int spec_from_line(Feeder *f, const char *text, size_t len, SupSpec *s, d
     Buf b = {0};
     sup_json_write(&b, id);
     s->id = buf_take(&b);
-  } else if (asprintf(&s->id, "%s:%ld", src, f->mf_line) < 0) {
+  } else if (asprintf(&s->id, "%s:%ld", src, f->li.lineno) < 0) {
     abort();
   }
   if (file) {
@@ -338,7 +364,33 @@ static int spec_from_line(Feeder *f, const char *text, size_t len, SupSpec *s, d
   return 0;
 }
 
-/* The next job, 1 with *s filled, 0 when every source is exhausted. */
+static void feeder_poll_cb(uv_poll_t *h, int status, int events)
+{
+  Feeder *f = h->data;
+  uv_poll_stop(h); /* until the next time the feeder waits */
+  f->readable(f->ud);
+}
+
+/* Watch the current stream's fd until it is readable (or hung up). */
+static void feeder_wait(Feeder *f)
+{
+  if (!f->poll) {
+    f->poll = malloc(sizeof *f->poll);
+    if (!f->poll) abort();
+    if (uv_poll_init(f->loop, f->poll, f->li.fd) != 0) {
+      /* cannot happen for a pipe, FIFO, terminal or socket */
+      free(f->poll);
+      f->poll = NULL;
+      f->readable(f->ud);
+      return;
+    }
+    f->poll->data = f;
+  }
+  uv_poll_start(f->poll, UV_READABLE | UV_DISCONNECT, feeder_poll_cb);
+}
+
+/* The next job: 1 with *s filled; 0 when every source is exhausted; 2 when
+ * a stream has no whole line yet (f->readable is called when it may). */
 static int feeder_next(Feeder *f, SupSpec *s, double def_timeout, int def_retries)
 {
   while (f->idx < f->nsrc) {
@@ -378,33 +430,58 @@ static int feeder_next(Feeder *f, SupSpec *s, double def_timeout, int def_retrie
       continue;
     }
     if (!f->opened) {
-      f->mf = fopen(src, "re");
+      f->kind = kind;
       f->opened = true;
-      f->kind = SRC_MANIFEST;
-      f->mf_line = 0;
-      if (!f->mf) {
-        fprintf(stderr, "harn batch: cannot open %s: %s\n", src, strerror(errno));
+      bool blocking;
+      int err = sup_linein_open(&f->li, src, &blocking);
+      if (err < 0) {
+        fprintf(stderr, "harn batch: cannot open %s: %s\n", src, strerror(-err));
         f->bad_lines++;
         feeder_close_current(f);
         continue;
       }
-      const char *slash = strrchr(src, '/');
+      f->li_open = true;
+      if (blocking)
+        fprintf(stderr, "harn batch: reading stdin may hold up the supervision (no /proc to "
+                        "reopen it without blocking)\n");
+      const char *slash = kind == SRC_STREAM ? NULL : strrchr(src, '/');
       f->mf_dir = slash ? strndup(src, (size_t)(slash - src + (slash == src))) : NULL;
     }
-    ssize_t n;
-    while ((n = getline(&f->line, &f->linecap, f->mf)) >= 0) {
-      f->mf_line++;
-      size_t len = (size_t)n;
-      while (len && (f->line[len - 1] == '\n' || f->line[len - 1] == '\r')) len--;
+    char *line;
+    size_t len;
+    int got;
+    while ((got = sup_linein_next(&f->li, &line, &len)) == 1) {
+      while (len && line[len - 1] == '\r') len--;
       size_t k = 0;
-      while (k < len && (f->line[k] == ' ' || f->line[k] == '\t')) k++;
+      while (k < len && (line[k] == ' ' || line[k] == '\t')) k++;
       if (k == len) continue;
-      if (spec_from_line(f, f->line, len, s, def_timeout, def_retries) < 0) {
+      if (f->kind == SRC_STREAM && line[k] != '{') {
+        /* a path, as xargs would take it (`find jobs -name "*.harn" | harn batch -`) */
+        size_t e = len;
+        while (e > k && (line[e - 1] == ' ' || line[e - 1] == '\t')) e--;
+        memset(s, 0, sizeof *s);
+        s->id = strndup(line + k, e - k);
+        s->file = strdup(s->id);
+        s->program = strdup(s->id);
+        s->timeout_ms = def_timeout;
+        s->retries = def_retries;
+        s->seq = ++f->seq;
+        return 1;
+      }
+      if (spec_from_line(f, line, len, s, def_timeout, def_retries) < 0) {
         f->bad_lines++;
         continue;
       }
       s->seq = ++f->seq;
       return 1;
+    }
+    if (got == 0) {
+      feeder_wait(f);
+      return 2;
+    }
+    if (f->li.err) {
+      fprintf(stderr, "harn batch: reading %s: %s\n", src, strerror(f->li.err));
+      f->bad_lines++;
     }
     feeder_close_current(f);
   }
@@ -417,6 +494,7 @@ static long count_jobs(char **srcs, int n)
   long total = 0;
   for (int i = 0; i < n; i++) {
     SrcKind k = src_kind(srcs[i]);
+    if (k == SRC_STREAM) return -1; /* read once, as the jobs run */
     if (k == SRC_FILE) {
       total++;
     } else if (k == SRC_DIR) {
@@ -478,6 +556,7 @@ typedef struct Batch {
   bool resume, resume_failed;
   SeenSet seen;
   IdSet ids;         /* every id the sources gave in this run */
+  SeenSet repeats;   /* ids given more than once (rename_repeat) */
   /* halt */
   int halt_mode;     /* 0 never, 1 soon, 2 now */
   double halt_fail;  /* count, or percent when halt_pct */
@@ -487,6 +566,7 @@ typedef struct Batch {
   bool exhausted, interrupted, finished;
   SupSpec ahead;     /* the sources' next job, read one ahead (take_spec) */
   bool has_ahead, sources_done;
+  bool input_wait;   /* a stream source has no whole line yet */
   int interrupt_sig;
   Retry *retries_head;
   int npending_retries;
@@ -569,6 +649,7 @@ static void maybe_finish(Batch *b)
     uv_close((uv_handle_t *)&b->sync_timer, NULL);
     b->sync_timer_open = false;
   }
+  feeder_release(&b->feeder); /* a stream's watcher would keep the loop up */
   sup_pool_close(&b->pool);
 }
 
@@ -823,8 +904,10 @@ static void batch_done(SupJob *job, const SupOutcome *o, void *ud)
 static bool peek_spec(Batch *b)
 {
   if (!b->has_ahead && !b->sources_done) {
-    if (feeder_next(&b->feeder, &b->ahead, b->timeout_ms, b->retries)) b->has_ahead = true;
-    else b->sources_done = true;
+    int r = feeder_next(&b->feeder, &b->ahead, b->timeout_ms, b->retries);
+    b->input_wait = r == 2; /* batch_input_ready comes back here */
+    if (r == 1) b->has_ahead = true;
+    else if (r == 0) b->sources_done = true;
   }
   return b->has_ahead;
 }
@@ -838,6 +921,35 @@ static bool take_spec(Batch *b, SupSpec *spec)
   b->has_ahead = false;
   return true;
 }
+
+/* A job whose id was given before (the same file twice on the command
+ * line, an id repeated in a manifest) runs as ID#2, ID#3, ...: records are
+ * keyed on (id, attempt), and so is --resume, so the repeats need ids of
+ * their own, the same ones from one run to the next. Said once per id,
+ * unless the id is the job's file. */
+static void rename_repeat(Batch *b, SupSpec *spec)
+{
+  Seen *r = seen_find(&b->repeats, spec->id, true);
+  if (!r->max_attempt) {
+    r->max_attempt = 1; /* here: the last #N used */
+    /* the same file twice is a way to run it twice; an id that a manifest
+     * repeats may be a mistake */
+    if (!spec->file || strcmp(spec->id, spec->file) != 0)
+      fprintf(stderr, "%sharn batch: job id \"%s\" given more than once; the repeats run as "
+                      "\"%s#2\", \"%s#3\", ...\n",
+              b->bar ? "\n" : "", spec->id, spec->id, spec->id);
+  }
+  char *id = NULL;
+  do {
+    free(id);
+    if (asprintf(&id, "%s#%d", spec->id, ++r->max_attempt) < 0) abort();
+  } while (!idset_add(&b->ids, id)); /* an id of that form given as such */
+  free(spec->id);
+  spec->id = id;
+}
+
+/* A stream source may have a line now (feeder_wait). */
+static void batch_input_ready(void *ud) { pump(ud); }
 
 static void pump(Batch *b)
 {
@@ -855,18 +967,10 @@ static void pump(Batch *b)
     if (b->exhausted) break;
     SupSpec spec;
     if (!take_spec(b, &spec)) {
-      b->exhausted = true;
-      break;
+      if (b->sources_done) b->exhausted = true;
+      break; /* else input_wait: batch_input_ready pumps again */
     }
-    if (!idset_add(&b->ids, spec.id)) {
-      fprintf(stderr, "%sharn batch: job id \"%s\" given again; this one is skipped\n",
-              b->bar ? "\n" : "", spec.id);
-      b->feeder.bad_lines++; /* exit 1 */
-      b->done++;             /* the progress bar's total counted it */
-      b->failed++;
-      sup_spec_free(&spec);
-      continue;
-    }
+    if (!idset_add(&b->ids, spec.id)) rename_repeat(b, &spec);
     spec.attempt = 1;
     if (b->resume || b->resume_failed) {
       Seen *seen = seen_find(&b->seen, spec.id, false);
@@ -884,7 +988,8 @@ static void pump(Batch *b)
     start_job(b, &spec);
   }
   /* Workers are made ahead only while more jobs may start. */
-  bool more = !b->interrupted && !b->halting && (peek_spec(b) || b->npending_retries > 0);
+  bool more = !b->interrupted && !b->halting &&
+              (peek_spec(b) || b->input_wait || b->npending_retries > 0);
   sup_pool_spares(&b->pool, more ? b->spares : 0);
   maybe_finish(b);
 }
@@ -1142,7 +1247,11 @@ int sup_cmd_batch(int argc, char **argv)
   if (!nsrc) { rc = usage("no SOURCE given", NULL); goto out; }
   if (b->resume && b->resume_failed) { rc = usage("--resume and --resume-failed exclude each other", NULL); goto out; }
   if ((b->resume || b->resume_failed) && !results) { rc = usage("--resume needs --results FILE", NULL); goto out; }
-  for (int i = 0; i < nsrc; i++) {
+  for (int i = 0, stdins = 0; i < nsrc; i++) {
+    if (!strcmp(srcs[i], "-")) {
+      if (stdins++) { rc = usage("`-` (stdin) given twice", NULL); goto out; }
+      continue;
+    }
     if (access(srcs[i], R_OK) != 0) {
       fprintf(stderr, "harn batch: cannot read %s: %s\n", srcs[i], strerror(errno));
       rc = 2;
@@ -1197,6 +1306,9 @@ int sup_cmd_batch(int argc, char **argv)
   b->total = b->bar ? count_jobs(srcs, nsrc) : -1;
   b->feeder.srcs = srcs;
   b->feeder.nsrc = nsrc;
+  b->feeder.loop = &b->loop;
+  b->feeder.readable = batch_input_ready;
+  b->feeder.ud = b;
 
   if (uv_loop_init(&b->loop) != 0) {
     fprintf(stderr, "harn batch: cannot start the event loop\n");
@@ -1246,8 +1358,9 @@ out:
   if (b->journal >= 0) close(b->journal);
   if (getenv("HARN_SUP_STATS")) print_stats();
   if (b->has_ahead) sup_spec_free(&b->ahead);
-  free(b->feeder.line);
+  feeder_release(&b->feeder);
   seen_free(&b->seen);
+  seen_free(&b->repeats);
   free(b->ids.slots);
   free(srcs);
   free(b);

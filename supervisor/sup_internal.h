@@ -12,7 +12,7 @@
  *             of RUNTIME.md 5.6 and the terminal record of PRODUCT.md.
  *   run.c     `harn run` on top of the pool (one job).
  *   batch.c   `harn batch`: sources, queue, retries, results, joblog,
- *             resume, halt, progress bar.
+ *             resume, halt, progress bar; linein.c reads its sources.
  *
  * Ownership: the pool owns every SupJob it starts (handles, buffers, the
  * spec's strings) from sup_pool_start until the job's last close callback;
@@ -317,6 +317,31 @@ void sup_decide(const SupFacts *f, SupVerdict *v);
 /* Append event [m] as one JSON object (the frame's map, as ipc_to_json
  * renders it; output data as a string rather than base64) to [b]. */
 void sup_event_json(Buf *b, const IpcMsg *m);
+
+/* ---------------------------------------------------------------- linein */
+
+/* The lines of a batch source, read without blocking the loop (linein.c). */
+typedef struct SupLineIn {
+  int fd;            /* poll it for readable when sup_linein_next says 0 */
+  bool sock;         /* a socket: recv(MSG_DONTWAIT) */
+  bool fifo;         /* a pipe or FIFO: EOF only with POLLHUP */
+  Buf buf;
+  size_t start;      /* buf[start, len): read, not yet returned */
+  bool eof;
+  int err;           /* errno of a failed read (the end came early), or 0 */
+  long lineno;       /* lines returned so far */
+} SupLineIn;
+
+/* Open [path] ("-": stdin) for sup_linein_next. 0, or -errno. *blocking
+ * is set when the reads may wait for a producer (stdin a pipe or a
+ * terminal, and no /proc to reopen it). */
+int sup_linein_open(SupLineIn *li, const char *path, bool *blocking);
+/* The next line, '\n' removed and NUL-terminated in place, valid until the
+ * next call: 1 with *line and *len; 0 when no whole line is there yet
+ * (wait for li->fd to be readable); -1 at the end (li->err 0: EOF). A last
+ * line without '\n' is returned at EOF. */
+int sup_linein_next(SupLineIn *li, char **line, size_t *len);
+void sup_linein_close(SupLineIn *li);
 
 /* ------------------------------------------------------------------ misc */
 

@@ -11,7 +11,7 @@
 # final, cut-off final, final then hang, output flood (capped), retries,
 # resume, joblog, Ctrl-C on batch (a record per started job, no worker
 # left, exit 130), a job over the frame limit, records and joblog lines that
-# cannot be written, a job id given twice, usage errors, help texts.
+# cannot be written, a repeated job id, usage errors, help texts.
 set -u
 . "$(dirname "$0")/lib.sh"
 lib_init fake python
@@ -171,15 +171,20 @@ sed -i '/coop/d' outfail.jsonl
   && pass "a joblog that cannot be written: every record still written, exit 1" || fail "joblog: rc=$rc $(cat jl.err)"
 
 # --- a job id given twice ------------------------------------------------------------------
-# Two records with one (id, attempt) could not be told apart, and --resume
-# keys on ids: the second job is skipped with a message, and the batch exits 1.
-printf '{"id": "same", "file": "ok.harn"}\n{"id": "other", "file": "ok.harn"}\n{"id": "same", "file": "error.harn"}\n' > dup.jsonl
-"$HARN_BIN" batch dup.jsonl ok.harn ok.harn --results dup.out 2> dup.err; rc=$?
-[ "$rc" = 1 ] && [ "$(grep -c 'given again; this one is skipped' dup.err)" = 2 ] \
-  && grep -q 'job id "same" given again' dup.err && grep -q 'job id "ok.harn" given again' dup.err \
-  && pass "a job id given twice: the second is skipped with a message, exit 1" || fail "duplicate ids: rc=$rc $(cat dup.err)"
-check "a job id given twice: one record per id, the first job's" dup.out \
-  "sorted((x['id'], x['status']) for x in rs)==[('ok.harn','ok'),('other','ok'),('same','ok')]"
+# Records are keyed on (id, attempt), and so is --resume: a repeated id
+# runs as ID#2, ID#3... (said once per id that a manifest gave; the same
+# file given twice is a way to run it twice), the same from one run to the
+# next; an explicit id of that form is not taken twice either. (Exit 1:
+# error.harn fails.)
+printf '{"id": "same", "file": "ok.harn"}\n{"id": "other", "file": "ok.harn"}\n{"id": "same", "file": "error.harn"}\n{"id": "same#2", "file": "ok.harn"}\n' > dup.jsonl
+"$HARN_BIN" batch dup.jsonl ok.harn ok.harn ok.harn --results dup.out 2> dup.err; rc=$?
+[ "$rc" = 1 ] && [ "$(grep -c 'given more than once' dup.err)" = 2 ] \
+  && grep -q 'job id "same" given more than once; the repeats run as "same#2", "same#3", ...' dup.err \
+  && pass "a repeated manifest id: said once per id (a repeated file: silently)" || fail "repeated ids: rc=$rc $(cat dup.err)"
+check "a repeated job id: every job runs, under an id of its own" dup.out \
+  "sorted((x['id'], x['status']) for x in rs)==[('ok.harn','ok'),('ok.harn#2','ok'),('ok.harn#3','ok'),('other','ok'),('same','ok'),('same#2','error'),('same#2#2','ok')]"
+"$HARN_BIN" batch dup.jsonl ok.harn ok.harn ok.harn --results dup.out --resume 2> /dev/null; rc=$?
+check "--resume after it: nothing runs again (the ids are stable)" dup.out "len(rs)==7"
 
 # --- usage --------------------------------------------------------------------------------
 "$HARN_BIN" run ok.harn --timeout 5parsecs 2>/dev/null; rc=$?

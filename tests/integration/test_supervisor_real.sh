@@ -347,6 +347,38 @@ done
 [ $ok = 1 ] && pass "stdout on a full disk: run, run --json, run --inline, disasm say so and exit 1" \
   || fail "stdout on a full disk"
 
+# --- sources read as they come: stdin (-), pipes, FIFOs ----------------------------
+# A stream is never read ahead of the loop: while it has no line, deadlines
+# are still enforced on time and Ctrl-C still works.
+(echo loop.harn; sleep 2; echo hello.harn) | "$HARN_BIN" batch - --timeout 300ms --results wait.out --no-bar
+check "stdin silent for 2 s: the running job's deadline is still on time, then the next line runs" wait.out \
+  "[(x['id'], x['status']) for x in rs]==[('loop.harn','timeout'),('hello.harn','ok')] and 299 <= rs[0]['signals'][0]['at_ms'] <= 1000"
+"$HARN_BIN" batch <(printf '{"id": "p1", "file": "hello.harn"}\n{"id": "p2", "source": "pipeline main(t) { return 0 }"}\n') --results psub.out --bar 2> psub.err
+check "a manifest from a pipe (<(...)): every line runs (it is not sniffed or counted ahead)" psub.out \
+  "sorted((x['id'], x['status']) for x in rs)==[('p1','ok'),('p2','ok')]"
+printf '{"id": "j", "source": "pipeline main(t) { return 0 }"}\n\n  hello.harn  \n{"bad\n' | "$HARN_BIN" batch - --results mixed.out 2> mixed.err; rc=$?
+[ "$rc" = 1 ] && grep -q '^harn batch: stdin:4: ' mixed.err && pass "stdin: JSON lines and paths; a bad line is named stdin:LINE, exit 1" \
+  || fail "stdin mixed: rc=$rc $(cat mixed.err)"
+check "stdin: JSON lines and paths run" mixed.out "sorted(x['id'] for x in rs)==['hello.harn','j']"
+t0=$(date +%s%N)
+"$HARN_BIN" batch - < <(sleep 10 2> /dev/null) & p=$!
+sleep 0.5
+kill -INT $p
+wait $p; rc=$?
+el=$(( ($(date +%s%N) - t0) / 1000000 ))
+[ "$rc" = 130 ] && [ "$el" -lt 5000 ] && pass "Ctrl-C while stdin is silent: exit 130 at once (${el} ms)" \
+  || fail "Ctrl-C waiting on stdin: rc=$rc ${el} ms"
+"$HARN_BIN" batch - - < /dev/null 2> /dev/null; rc=$?
+[ "$rc" = 2 ] && pass "stdin given twice: usage error" || fail "- -: rc=$rc"
+mkfifo q.fifo
+"$HARN_BIN" batch q.fifo --results fifo.out --no-bar & p=$!
+sleep 0.3
+# (a writer that waits at most 10 s for a reader, should the batch be gone)
+timeout 10 sh -c 'echo hello.harn > q.fifo'
+wait $p; rc=$?
+[ "$rc" = 0 ] && check "a named FIFO opened before its writer: its line runs, its close ends it" fifo.out \
+  "[(x['id'], x['status']) for x in rs]==[('hello.harn','ok')]" || fail "fifo rc=$rc"
+
 HARN_NO_ZYGOTE=1 "$HARN_BIN" batch hello.harn z1.harn -j 2 --results nz.out --no-bar
 check "HARN_NO_ZYGOTE=1: workers forked directly" nz.out "len(rs)==2 and all(x['status']=='ok' and x['output']=='hello\n' for x in rs)"
 

@@ -5,8 +5,10 @@
  * reason text and `harn run` exit code of each, and the "first matching
  * row wins" order where several facts hold at once (a final frame beats a
  * later protocol error or SIGKILL; a kill after the supervisor's signal
- * beats a protocol error). Also the duration and size parsers and the
- * status/signal names used in records.
+ * beats a protocol error). Also the duration and size parsers, the
+ * status/signal names used in records, and the line reader of batch
+ * sources (linein.c) on a regular file, a pipe fed piecewise and a FIFO
+ * opened before its writer.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -15,7 +17,12 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -209,6 +216,112 @@ static void test_sandbox_rows(void **state)
   assert_int_equal(sup_address_space(256u << 20), (512ull << 20) + (512ull << 20));
 }
 
+/* ---- linein.c ---------------------------------------------------------- */
+
+static void expect_line(SupLineIn *li, const char *want)
+{
+  char *line;
+  size_t len;
+  assert_int_equal(sup_linein_next(li, &line, &len), 1);
+  assert_int_equal(len, strlen(want));
+  assert_string_equal(line, want);
+}
+
+/* A regular file: every line, an empty one, a last one without '\n'. */
+static void test_linein_file(void **state)
+{
+  (void)state;
+  char path[] = "/tmp/test_linein_XXXXXX";
+  int fd = mkstemp(path);
+  assert_true(fd >= 0);
+  /* a line longer than one read (64 KiB) too */
+  char *big = malloc(200001);
+  memset(big, 'x', 200000);
+  big[200000] = 0;
+  dprintf(fd, "one\n\n%s\ntwo\r\nlast", big);
+  close(fd);
+  SupLineIn li;
+  bool blocking;
+  assert_int_equal(sup_linein_open(&li, path, &blocking), 0);
+  assert_false(blocking);
+  expect_line(&li, "one");
+  expect_line(&li, "");
+  expect_line(&li, big);
+  expect_line(&li, "two\r"); /* the caller drops the '\r' */
+  expect_line(&li, "last");
+  char *line;
+  size_t len;
+  assert_int_equal(sup_linein_next(&li, &line, &len), -1);
+  assert_int_equal(li.err, 0);
+  assert_int_equal(li.lineno, 5);
+  sup_linein_close(&li);
+  unlink(path);
+  free(big);
+  SupLineIn none;
+  assert_int_equal(sup_linein_open(&none, "/nonexistent/x.jsonl", &blocking), -ENOENT);
+}
+
+/* stdin a pipe, fed a piece at a time: no whole line yet is 0 (never a
+ * wait), the writer's close is the end. The shell's description of the
+ * pipe is left blocking. */
+static void test_linein_pipe(void **state)
+{
+  (void)state;
+  int p[2];
+  assert_int_equal(pipe(p), 0);
+  int saved = dup(0);
+  dup2(p[0], 0);
+  close(p[0]);
+  SupLineIn li;
+  bool blocking;
+  assert_int_equal(sup_linein_open(&li, "-", &blocking), 0);
+  assert_false(blocking);
+  assert_false(fcntl(0, F_GETFL) & O_NONBLOCK);
+  char *line;
+  size_t len;
+  assert_int_equal(sup_linein_next(&li, &line, &len), 0);
+  assert_int_equal(write(p[1], "ab", 2), 2);
+  assert_int_equal(sup_linein_next(&li, &line, &len), 0);
+  assert_int_equal(write(p[1], "c\nde", 4), 4);
+  expect_line(&li, "abc");
+  assert_int_equal(sup_linein_next(&li, &line, &len), 0);
+  close(p[1]);
+  expect_line(&li, "de");
+  assert_int_equal(sup_linein_next(&li, &line, &len), -1);
+  sup_linein_close(&li);
+  dup2(saved, 0);
+  close(saved);
+}
+
+/* A FIFO opened before any writer: read() says EOF, but it is not the
+ * end until a writer has come and gone. */
+static void test_linein_fifo(void **state)
+{
+  (void)state;
+  char dir[] = "/tmp/test_linein_fifo_XXXXXX";
+  assert_non_null(mkdtemp(dir));
+  char path[64];
+  snprintf(path, sizeof path, "%s/q", dir);
+  assert_int_equal(mkfifo(path, 0600), 0);
+  SupLineIn li;
+  bool blocking;
+  assert_int_equal(sup_linein_open(&li, path, &blocking), 0);
+  char *line;
+  size_t len;
+  assert_int_equal(sup_linein_next(&li, &line, &len), 0);
+  assert_int_equal(sup_linein_next(&li, &line, &len), 0);
+  int w = open(path, O_WRONLY | O_NONBLOCK);
+  assert_true(w >= 0);
+  assert_int_equal(sup_linein_next(&li, &line, &len), 0);
+  assert_int_equal(write(w, "job.harn\n", 9), 9);
+  expect_line(&li, "job.harn");
+  close(w);
+  assert_int_equal(sup_linein_next(&li, &line, &len), -1);
+  sup_linein_close(&li);
+  unlink(path);
+  rmdir(dir);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
@@ -218,6 +331,9 @@ int main(void)
       cmocka_unit_test(test_first_row_wins),
       cmocka_unit_test(test_parsers_and_names),
       cmocka_unit_test(test_sandbox_rows),
+      cmocka_unit_test(test_linein_file),
+      cmocka_unit_test(test_linein_pipe),
+      cmocka_unit_test(test_linein_fifo),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

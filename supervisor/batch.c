@@ -7,10 +7,12 @@
  * a million jobs costs one line of memory; stdin (`-`), a pipe or a FIFO
  * is read as lines come, through linein.c, and while it has no whole line
  * the feeder says "wait" and a uv_poll on its fd pumps again: the loop
- * never blocks on a source). pump() starts jobs while fewer than -j run.
- * A job id given twice runs as ID#2 (rename_repeat). Each attempt's terminal record goes to --results (or
- * stdout) and, with --joblog, one GNU-parallel-format line; both are
- * flushed per job so that a supervisor crash loses nothing finished.
+ * never blocks on a source). A job id given twice runs as ID#2
+ * (rename_repeat). pump() starts jobs while fewer than -j run. Each
+ * attempt's terminal record goes to --results (or stdout) and, with
+ * --joblog, one GNU-parallel-format line; both are flushed per job so that
+ * a supervisor crash loses nothing finished; a record that cannot be
+ * written stops the batch (records_failed).
  * `crashed` and `killed` attempts are retried (--retries, or the manifest
  * line's "retries") after an exponential backoff (100 ms, 200 ms, ...
  * capped at 5 s); each attempt is its own record.
@@ -97,10 +99,10 @@ static Seen *seen_find(SeenSet *set, const char *id, bool create)
 }
 
 /* The ids the sources gave in this run, to tell a repeated id
- * (rename_repeat). A set of 128-bit fingerprints (two independent 64-bit hashes,
- * FNV-1a and a multiply-xorshift one) rather than of strings: 32 bytes a
- * job at most, for batches of millions; two different ids collide with a
- * probability of ~n^2/2^129. */
+ * (rename_repeat). A set of 128-bit fingerprints (two independent 64-bit
+ * hashes, FNV-1a and a multiply-xorshift one) rather than of strings: 32
+ * bytes a job at most, for batches of millions; two different ids collide
+ * with a probability of ~n^2/2^129. */
 typedef struct IdPrint {
   uint64_t a, b; /* {0, 0}: an empty slot (a is never 0) */
 } IdPrint;

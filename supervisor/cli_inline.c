@@ -105,7 +105,7 @@ static int parse_args(int argc, char **argv, bool full, RunArgs *a)
       fprintf(stderr, "harn %s: only one FILE may be given\n", argv[0]);
       return 2;
     }
-    a->file = opt;
+    a->file = strcmp(opt, "-") == 0 ? "/dev/stdin" : opt; /* `-`: the program on stdin */
   }
   if (!a->file) {
     fprintf(stderr, "usage: harn %s FILE%s\n", argv[0],

@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 typedef struct Run {
@@ -176,9 +177,32 @@ int sup_cmd_run(int argc, char **argv)
   }
   if (!file) return usage(NULL, NULL);
 
+  /* A program that is not a regular file (`-` or /dev/stdin, a pipe, a
+   * FIFO) is read here, whole, and goes to the worker as source text: the
+   * worker's own stdin is /dev/null (its /dev/stdin would be an empty
+   * program), and a pipe can be read once. */
+  char *text = NULL;
+  const char *name = file;
+  struct stat st;
+  if (!strcmp(file, "-") || (stat(file, &st) == 0 && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode))) {
+    size_t len;
+    text = cli_read_file(!strcmp(file, "-") ? "/dev/stdin" : file, &len);
+    if (!text) {
+      fprintf(stderr, "error: Cannot read file %s: %s\n", file, strerror(errno));
+      return 1;
+    }
+    if (memchr(text, '\0', len)) {
+      fprintf(stderr, "error: %s: the program contains a NUL byte\n", file);
+      free(text);
+      return 1;
+    }
+    if (!strcmp(file, "-")) name = "<stdin>";
+  }
+
   uv_loop_t loop;
   if (uv_loop_init(&loop) != 0) {
     fprintf(stderr, "harn run: cannot start the event loop\n");
+    free(text);
     return 1;
   }
   SupPoolConfig cfg = {.grace_ms = grace, .max_output = r.max_output,
@@ -186,6 +210,7 @@ int sup_cmd_run(int argc, char **argv)
   SupHooks hooks = {.on_event = run_event, .on_done = run_done, .ud = &r};
   if (sup_pool_init(&r.pool, &loop, &cfg, &hooks) != 0) {
     fprintf(stderr, "harn run: cannot watch SIGCHLD\n");
+    free(text);
     return 1;
   }
   static const int sigs[3] = {SIGINT, SIGTERM, SIGHUP};
@@ -198,9 +223,10 @@ int sup_cmd_run(int argc, char **argv)
   }
 
   SupSpec spec = {0};
-  spec.id = strdup(file);
-  spec.file = strdup(file);
-  spec.program = strdup(file);
+  spec.id = strdup(name);
+  spec.file = strdup(name);
+  spec.is_source = text != NULL;
+  spec.program = text ? text : strdup(file);
   spec.input_json = input ? strdup(input) : NULL;
   spec.timeout_ms = timeout;
   spec.attempt = 1;

@@ -328,6 +328,21 @@ for k in $kids; do kill -0 "$k" 2>/dev/null && left=$((left + 1)); done
 out=$(cat hello.harn | "$HARN_BIN" run --inline /dev/stdin); rc=$?
 [ "$rc" = 3 ] && [ "$out" = hello ] && pass "run --inline /dev/stdin reads the program from a pipe" \
   || fail "run --inline /dev/stdin: rc=$rc out=$out"
+# Through a worker too: its own stdin is /dev/null, so the supervisor reads
+# a program that is not a regular file and sends it as source text.
+ok=1
+for how in "-" "/dev/stdin"; do
+  out=$(cat hello.harn | "$HARN_BIN" run "$how"); rc=$?
+  [ "$rc" = 3 ] && [ "$out" = hello ] || { ok=0; echo "# run $how: rc=$rc out=$out"; }
+done
+out=$("$HARN_BIN" run <(cat hello.harn)); rc=$?
+[ "$rc" = 3 ] && [ "$out" = hello ] || { ok=0; echo "# run <(...): rc=$rc out=$out"; }
+out=$(cat hello.harn | "$HARN_BIN" run --inline -); rc=$?
+[ "$rc" = 3 ] && [ "$out" = hello ] || { ok=0; echo "# run --inline -: rc=$rc out=$out"; }
+err=$(printf 'pipeline main(t) {\n  return 1 / 0\n}\n' | "$HARN_BIN" run - 2>&1); rc=$?
+[ "$rc" = 1 ] && printf '%s\n' "$err" | grep -q -- '--> <stdin>:2:12' || { ok=0; echo "# run - error: rc=$rc $err"; }
+[ $ok = 1 ] && pass "run - , /dev/stdin, <(...): the program from a pipe, through a worker; errors name <stdin>" \
+  || fail "run from a pipe"
 mkdir -p adir
 err=$("$HARN_BIN" run --inline adir 2>&1); rc=$?
 [ "$rc" = 1 ] && [ "$err" = "error: Cannot read file adir: Is a directory" ] \

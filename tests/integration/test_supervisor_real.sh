@@ -195,8 +195,10 @@ if [ -n "$ip" ]; then
   ( sleep 20; kill -KILL "$bp" 2>/dev/null ) & wd=$!
   wait "$bp"
   kill "$wd" 2>/dev/null
+  # What dies with the namespace: the -j 2 running jobs, and the jobs just
+  # handed to its up to 4 spares (killed after their frame was written)
   check "pool PID-namespace init killed: a record for every job, the later ones ok" n12.out \
-    "len(rs)==12 and sum(x['status']=='ok' for x in rs)>=8 and all(x['status']=='ok' or x.get('reason')=='signal:SIGKILL' for x in rs)"
+    "len(rs)==12 and sum(x['status']=='ok' for x in rs)>=6 and all(x['status']=='ok' or x.get('reason')=='signal:SIGKILL' for x in rs)"
 else
   wait "$bp"
   # no pool filter here (not root, no Landlock, a sanitizer build): skip,

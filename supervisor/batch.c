@@ -227,11 +227,16 @@ static void list_dir(const char *dir, char ***files, size_t *n, size_t *cap)
     size_t l = strlen(dir);
     char *path;
     if (asprintf(&path, "%s%s%s", dir, l && dir[l - 1] == '/' ? "" : "/", e->d_name) < 0) abort();
-    struct stat st;
-    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+    /* A directory is walked, a symlink to one is not (as find(1) without
+     * -L: a link to an ancestor would list its files again at every level
+     * of the loop); a symlink to a .harn file is a job. */
+    struct stat ls, ts;
+    bool known = lstat(path, &ls) == 0, linked = known && S_ISLNK(ls.st_mode);
+    if (known && S_ISDIR(ls.st_mode)) {
       list_dir(path, files, n, cap);
       free(path);
-    } else if (has_suffix(e->d_name, ".harn")) {
+    } else if (has_suffix(e->d_name, ".harn") &&
+               !(linked && stat(path, &ts) == 0 && S_ISDIR(ts.st_mode))) {
       if (*n == *cap) {
         *cap = *cap ? *cap * 2 : 64;
         *files = realloc(*files, *cap * sizeof **files);

@@ -132,6 +132,19 @@ cp div.harn jobs/c.harn
 check "batch of a directory: sorted, one record each, statuses" res.jsonl \
   "sorted((x['file'],x['status']) for x in rs)==[('jobs/a.harn','ok'),('jobs/b.harn','ok'),('jobs/c.harn','error')] and [x for x in rs if x['status']=='error'][0]['error']['message'].startswith('Runtime error: Division by zero')"
 
+# A directory is walked as find(1) without -L walks it: subdirectories yes,
+# symlinks to directories no (a link to an ancestor used to list its files
+# again at each of ~40 levels), symlinks to .harn files yes.
+mkdir -p tree/sub
+cp hello.harn tree/a.harn
+cp hello.harn tree/sub/c.harn
+ln -s a.harn tree/b.harn
+ln -s . tree/loop
+ln -s sub tree/dirlink.harn
+"$HARN_BIN" batch tree --results tree.out --no-bar
+check "a directory with symlinks: subdirectories and linked files, no linked directories" tree.out \
+  "sorted(x['id'] for x in rs)==['tree/a.harn','tree/b.harn','tree/sub/c.harn']"
+
 # --- signal at start-up: a deadline that passes while the worker starts ----------
 # The SIGTERM reaches the worker before its VM runs; it must still cancel
 # the run (final frame, status timeout), not leave it to the SIGKILL.

@@ -1145,6 +1145,20 @@ static int parse_halt(Batch *b, const char *v)
   return 0;
 }
 
+/* Which of [other] and the sources is the file at [path] (the same inode),
+ * or NULL (also when [path] does not exist yet). */
+static const char *same_file(const char *path, const char *other, char **srcs, int nsrc)
+{
+  struct stat a, b;
+  if (other && !strcmp(path, other)) return other; /* may not exist yet */
+  if (stat(path, &a) != 0) return NULL;
+  if (other && stat(other, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino) return other;
+  for (int i = 0; i < nsrc; i++)
+    if (strcmp(srcs[i], "-") && stat(srcs[i], &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino)
+      return srcs[i];
+  return NULL;
+}
+
 static int usage(const char *msg, const char *arg)
 {
   if (msg) fprintf(stderr, "harn batch: %s%s%s\n", msg, arg ? ": " : "", arg ? arg : "");
@@ -1261,6 +1275,21 @@ int sup_cmd_batch(int argc, char **argv)
     }
     if (access(srcs[i], R_OK) != 0) {
       fprintf(stderr, "harn batch: cannot read %s: %s\n", srcs[i], strerror(errno));
+      rc = 2;
+      goto out;
+    }
+  }
+  /* Opening the results truncates them: naming a source there (or the
+   * joblog, or the two the same) would destroy it before it is read. */
+  const char *outs[2] = {results, joblog};
+  for (int k = 0; k < 2; k++) {
+    const char *clash = outs[k] ? same_file(outs[k], k == 0 ? joblog : NULL, srcs, nsrc) : NULL;
+    if (clash) {
+      if (clash == joblog)
+        fprintf(stderr, "harn batch: --results and --joblog are one file (%s)\n", outs[k]);
+      else
+        fprintf(stderr, "harn batch: %s %s is also the source %s: it would be truncated before "
+                        "it is read\n", k == 0 ? "--results" : "--joblog", outs[k], clash);
       rc = 2;
       goto out;
     }

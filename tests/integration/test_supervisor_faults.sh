@@ -196,6 +196,13 @@ check "--resume after it: nothing runs again (the ids are stable)" dup.out "len(
 [ "$rc" = 2 ] && pass "bad --halt: exit 2" || fail "bad --halt rc=$rc"
 "$HARN_BIN" run ok.harn --input '{bad' 2>/dev/null; rc=$?
 [ "$rc" = 2 ] && pass "bad --input JSON: exit 2" || fail "bad --input rc=$rc"
+# --results truncates: a source named there would be lost before it is read
+printf '{"id": "a", "file": "ok.harn"}\n' > self.jsonl
+"$HARN_BIN" batch self.jsonl --results self.jsonl 2> self.err; rc=$?
+[ "$rc" = 2 ] && grep -q 'is also the source self.jsonl' self.err && [ "$(wc -l < self.jsonl)" = 1 ] \
+  && pass "--results naming a source: usage error, the source intact" || fail "results = source: rc=$rc $(cat self.err)"
+"$HARN_BIN" batch self.jsonl --results same.out --joblog same.out 2> /dev/null; rc=$?
+[ "$rc" = 2 ] && pass "--results and --joblog one file: usage error" || fail "results = joblog: rc=$rc"
 
 # --- help and version: on stdout, exit 0; nothing is run ---------------------------------
 ok=1

@@ -1167,6 +1167,7 @@ static int usage(const char *msg, const char *arg)
         "                  [--halt now|soon,fail=N|N%] [--bar | --no-bar] [--max-output BYTES]\n"
         "                  [--no-sandbox] [--memory BYTES] [--cpu DUR] [--spares N]\n",
         stderr);
+  fputs("harn batch --help says what each option does\n", stderr);
   return 2;
 }
 

@@ -129,6 +129,7 @@ static int usage(const char *msg, const char *arg)
         " [--max-output BYTES]\n"
         "                [--no-sandbox] [--memory BYTES] [--cpu DUR]\n",
         stderr);
+  fputs("harn run --help says what each option does\n", stderr);
   return 2;
 }
 

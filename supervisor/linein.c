@@ -47,14 +47,14 @@ int sup_linein_open(SupLineIn *li, const char *path, bool *blocking)
       li->fd = fcntl(0, F_DUPFD_CLOEXEC, 3);
       li->sock = S_ISSOCK(st.st_mode); /* read with MSG_DONTWAIT */
     } else {
-      li->fd = open("/proc/self/fd/0", O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+      li->fd = open("/proc/self/fd/0", O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
       if (li->fd < 0) {
         li->fd = fcntl(0, F_DUPFD_CLOEXEC, 3);
         *blocking = true;
       }
     }
   } else {
-    li->fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    li->fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
   }
   if (li->fd < 0) return -errno;
   li->fifo = fstat(li->fd, &st) == 0 && S_ISFIFO(st.st_mode);

@@ -8,6 +8,7 @@
  *   harn check FILE            compile only
  *   harn disasm FILE           print bytecode
  *   harn worker                internal: the worker process entry point
+ *   harn help [COMMAND], harn COMMAND --help, harn --version   (help.c)
  *
  * Exit code 2 is a usage error everywhere (PRODUCT.md).
  *

@@ -33,7 +33,7 @@
  *
  * Scheduling: a FIFO ready queue. A task runs until it blocks
  * (sched_block); the blocked task then runs the next ready task, or, with
- * none ready, sleeps in poll() (no descriptors: a host signal interrupts
+ * none ready, sleeps in ppoll() (no descriptors: a host signal interrupts
  * it, and each sleep is at most WAIT_SLICE_MS) until the earliest timer
  * (sleep end, select timeout, deadline, in-flight grace of a host
  * cancellation). With VmConfig.fake_sleep the clock is virtual and jumps
@@ -72,6 +72,8 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -456,14 +458,24 @@ static void switch_task(Vm *vm, Task *from, Task *to)
   ctx_switch(vm, from->cur, to->cur, from->state == T_DONE);
 }
 
-/* Sleep up to [ms] (< 0: one slice). A host signal interrupts poll()
- * (EINTR) in the worker; the slice bounds the wait when vm_interrupt is
- * called from another thread or lands just before poll() starts. The
- * worker's seccomp filter allows poll() but no extra file descriptors. */
-static void poll_wake(int64_t ms)
+/* Sleep up to [ms] (< 0: one slice), unless a host signal is pending. A
+ * signal interrupts the wait (EINTR). Every signal is blocked while
+ * sig_pending is read, and ppoll() unblocks them for the wait in one step,
+ * so one that lands between the two ends the wait at once instead of a
+ * slice later; the slice still bounds the wait when vm_interrupt is called
+ * from another thread. The worker's seccomp filter allows ppoll and
+ * rt_sigprocmask, but no extra file descriptor (hence no self-pipe). */
+static void poll_wake(Interp *in, int64_t ms)
 {
   if (ms < 0 || ms > WAIT_SLICE_MS) ms = WAIT_SLICE_MS;
-  poll(NULL, 0, (int)ms);
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_BLOCK, &all, &old);
+  if (!in->sig_pending) {
+    struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
+    ppoll(NULL, 0, &ts, &old);
+  }
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
 }
 
 /* Make the blocked tasks whose timer has come ready. */
@@ -493,12 +505,12 @@ static bool wait_events(Vm *vm)
   if (!in->sig_pending) {
     if (!earliest) {
       if (vm->cfg.fake_sleep || !vm->cfg.job.supervised) return false;
-      poll_wake(-1);
+      poll_wake(in, -1);
     } else {
       int64_t now = sched_now(vm);
       if (earliest > now) {
         if (vm->cfg.fake_sleep) s->virt_ms = earliest;
-        else poll_wake(earliest - now);
+        else poll_wake(in, earliest - now);
       }
     }
   }

@@ -692,6 +692,16 @@ static void drop_retries(Batch *b)
   while (b->retries_head) retry_unlink(b, b->retries_head);
 }
 
+/* Start no more jobs (nor retries); with [cancel], also cancel the
+ * running ones (SIGTERM, then SIGKILL after the grace). */
+static void halt(Batch *b, bool cancel)
+{
+  b->halting = true;
+  b->exhausted = true;
+  drop_retries(b);
+  if (cancel) sup_pool_cancel_all(&b->pool, SIGTERM);
+}
+
 static void check_halt(Batch *b)
 {
   if (!b->halt_mode || b->halting) return;
@@ -702,12 +712,9 @@ static void check_halt(Batch *b)
   else
     hit = (double)b->failed >= b->halt_fail;
   if (!hit) return;
-  b->halting = true;
   fprintf(stderr, "%sharn batch: halting after %ld failed job%s\n", b->bar ? "\n" : "", b->failed,
           b->failed == 1 ? "" : "s");
-  b->exhausted = true;
-  drop_retries(b);
-  if (b->halt_mode == 2) sup_pool_cancel_all(&b->pool, SIGTERM);
+  halt(b, b->halt_mode == 2);
 }
 
 /* ------------------------------------------------------------------ journal */
@@ -806,10 +813,7 @@ static void records_failed(Batch *b, int err)
   b->records_failed = true;
   fprintf(stderr, "%sharn batch: cannot write a record to %s: %s; starting no more jobs\n",
           b->bar ? "\n" : "", b->results ? b->results_path : "stdout", strerror(err));
-  b->halting = true;
-  b->exhausted = true;
-  drop_retries(b);
-  sup_pool_cancel_all(&b->pool, SIGTERM);
+  halt(b, true);
 }
 
 /* Write one terminal record line to the results (made durable with the

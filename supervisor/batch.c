@@ -378,22 +378,22 @@ static void feeder_poll_cb(uv_poll_t *h, int status, int events)
   f->readable(f->ud);
 }
 
-/* Watch the current stream's fd until it is readable (or hung up). */
-static void feeder_wait(Feeder *f)
+/* Watch the current stream's fd until it is readable (or hung up): 0, or
+ * a libuv error when it cannot be watched. */
+static int feeder_wait(Feeder *f)
 {
   if (!f->poll) {
     f->poll = malloc(sizeof *f->poll);
     if (!f->poll) abort();
-    if (uv_poll_init(f->loop, f->poll, f->li.fd) != 0) {
-      /* cannot happen for a pipe, FIFO, terminal or socket */
+    int rc = uv_poll_init(f->loop, f->poll, f->li.fd);
+    if (rc != 0) { /* not expected for a pipe, FIFO, terminal or socket */
       free(f->poll);
       f->poll = NULL;
-      f->readable(f->ud);
-      return;
+      return rc;
     }
     f->poll->data = f;
   }
-  uv_poll_start(f->poll, UV_READABLE | UV_DISCONNECT, feeder_poll_cb);
+  return uv_poll_start(f->poll, UV_READABLE | UV_DISCONNECT, feeder_poll_cb);
 }
 
 /* The next job: 1 with *s filled; 0 when every source is exhausted; 2 when
@@ -483,8 +483,10 @@ static int feeder_next(Feeder *f, SupSpec *s, double def_timeout, int def_retrie
       return 1;
     }
     if (got == 0) {
-      feeder_wait(f);
-      return 2;
+      int rc = feeder_wait(f);
+      if (rc == 0) return 2;
+      fprintf(stderr, "harn batch: cannot wait for %s: %s\n", src, uv_strerror(rc));
+      f->bad_lines++;
     }
     if (f->li.err) {
       fprintf(stderr, "harn batch: reading %s: %s\n", src, strerror(f->li.err));

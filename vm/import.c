@@ -8,10 +8,19 @@
  * reached from inside a std module that stays under `std/` is embedded
  * too. The key of a file is its device and inode numbers, taken with
  * fstat from the open file, so two spellings of one file (symlinks, hard
- * links, `x/../`) load it once. Only open() touches a path: a sandboxed
- * worker's inherited seccomp filter allows nothing else that takes one
- * (no stat or readlink of paths; docs/sandbox.md "The pool filter"), and
- * after the lock-down Landlock refuses the open.
+ * links, `x/../`) load it once.
+ *
+ * The import root (VmConfig.import_root, docs/sandbox.md "Imports"): a
+ * file module must lie beneath the entry program's directory. The
+ * resolved name is first checked lexically against that directory (for a
+ * clear message), then opened relative to a descriptor of it with
+ * openat2(RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS): the kernel refuses
+ * `..`, absolute paths and symlinks that lead out of it (EXDEV), whatever
+ * the lexical check missed. In a sandboxed worker that descriptor was
+ * opened before the lock-down, its seccomp filter allows openat2 on it
+ * alone and Landlock allows reading beneath it alone: the VM never opens a
+ * path from the host's root. A program given as source has no root and
+ * imports std/ modules only.
  *
  * Loading: a module is registered IMP_LOADING before it is parsed and
  * compiled and becomes IMP_DONE afterwards; meeting an IMP_LOADING module
@@ -21,6 +30,7 @@
  * A module that failed is dropped from the registry, so its error is
  * reported again by every site that imports it.
  */
+#define _GNU_SOURCE /* O_PATH */
 #include "import.h"
 
 #include <errno.h>
@@ -29,7 +39,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/openat2.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "buf.h"
@@ -43,6 +55,14 @@ typedef struct ImpRegistry {
   ImpModule **mods;
   int count, cap;
   int next_id;
+  /* The import root of the current run: the entry's directory as the
+   * entry's path names it ("" for the current directory), and a
+   * descriptor of it (-1 until opened; closed by imp_reset only when the
+   * VM opened it itself, VM_IMPORT_ROOT_AUTO). */
+  char *root_dir;
+  int root_fd;
+  bool root_owned;
+  int root_errno;       /* why opening it failed (AUTO), 0 = not tried */
 } ImpRegistry;
 
 static char *dupn(const char *s, size_t n)
@@ -61,6 +81,7 @@ static ImpRegistry *reg(Vm *vm)
   if (!vm->imports) {
     vm->imports = calloc(1, sizeof(ImpRegistry));
     if (!vm->imports) abort();
+    vm->imports->root_fd = -1;
   }
   return vm->imports;
 }
@@ -90,6 +111,12 @@ void imp_reset(Vm *vm)
   for (int i = 0; i < r->count; i++) module_free(r->mods[i]);
   r->count = 0;
   r->next_id = 0;
+  if (r->root_owned && r->root_fd >= 0) close(r->root_fd);
+  r->root_fd = -1;
+  r->root_owned = false;
+  r->root_errno = 0;
+  free(r->root_dir);
+  r->root_dir = NULL;
 }
 
 void imp_free(Vm *vm)
@@ -192,11 +219,23 @@ static char *canonical(const char *path)
   return key ? key : dups(path);
 }
 
+static char *join_normalize(const char *dir, const char *rel);
+static char *dir_of(const char *file);
+
 void imp_register_entry(Vm *vm, const char *key, const char *path, const char *src, size_t len)
 {
-  char *own = key ? NULL : canonical(path);
+  /* Only a VM that may open paths itself looks the entry up by path: in a
+   * worker the path is only a name (opening it would break the lock-down). */
+  bool auto_root = vm->cfg.import_root == VM_IMPORT_ROOT_AUTO;
+  char *own = key ? NULL : auto_root ? canonical(path) : dups(path);
   add_module(vm, key ? key : own, path, src ? src : "", src ? len : 0);
   free(own);
+  ImpRegistry *r = reg(vm);
+  char *dir = dir_of(path);
+  r->root_dir = join_normalize("", dir);
+  free(dir);
+  if (!strcmp(r->root_dir, ".")) r->root_dir[0] = 0;
+  if (vm->cfg.import_root == VM_IMPORT_ROOT_FD) r->root_fd = vm->cfg.import_root_fd;
 }
 
 const char *imp_source_of(Vm *vm, const char *file)
@@ -310,6 +349,66 @@ bool imp_read_file(int fd, bool any_kind, Buf *out, char **key)
   return ok;
 }
 
+/* ---- the import root ------------------------------------------------------------ */
+
+/* [file] relative to the root directory [root] ("" = the current one), or
+ * NULL when it is not lexically beneath it. Both are normalized
+ * (join_normalize), so a prefix match on whole segments is enough. */
+static const char *beneath(const char *root, const char *file)
+{
+  if (!root[0]) return file[0] == '/' || !strcmp(file, "..") || !strncmp(file, "../", 3) ? NULL : file;
+  size_t n = strlen(root);
+  if (!strcmp(root, "/")) return file[0] == '/' && file[1] ? file + 1 : NULL;
+  if (strncmp(file, root, n) != 0 || file[n] != '/' || !file[n + 1]) return NULL;
+  return file + n + 1;
+}
+
+/* The root's descriptor, opening it first under VM_IMPORT_ROOT_AUTO; -1
+ * with *why set when there is none. */
+static int root_fd(Vm *vm, const char **why)
+{
+  ImpRegistry *r = reg(vm);
+  if (vm->cfg.import_root == VM_IMPORT_ROOT_NONE) {
+    *why = "a program given as source can import only std/ modules";
+    return -1;
+  }
+  if (r->root_fd < 0 && vm->cfg.import_root == VM_IMPORT_ROOT_AUTO && !r->root_errno) {
+    r->root_fd = open(r->root_dir && r->root_dir[0] ? r->root_dir : ".",
+                      O_PATH | O_DIRECTORY | O_CLOEXEC);
+    r->root_owned = r->root_fd >= 0;
+    if (r->root_fd < 0) r->root_errno = errno;
+  }
+  if (r->root_fd < 0) *why = "the program's directory cannot be opened";
+  return r->root_fd;
+}
+
+/* Open module file [file] (a resolved name) beneath the import root. A
+ * file outside it, or no root, sets *why (the import's error); else the
+ * fd, or -1 with *open_errno (a file that is not there, or a link that
+ * leads out of the root: EXDEV). */
+static int open_beneath(Vm *vm, const char *file, int *open_errno, const char **why)
+{
+  ImpRegistry *r = reg(vm);
+  const char *rel = beneath(r->root_dir ? r->root_dir : "", file);
+  if (!rel) {
+    *why = "outside the program's directory (imports resolve beneath the entry file's directory)";
+    return -1;
+  }
+  int dir = root_fd(vm, why);
+  if (dir < 0) return -1;
+  struct open_how how;
+  memset(&how, 0, sizeof how);
+  how.flags = IMP_OPEN_FLAGS;
+  how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
+  int fd, tries = 0; /* EAGAIN: a rename raced the lookup */
+  do fd = (int)syscall(SYS_openat2, dir, rel, &how, sizeof how);
+  while (fd < 0 && errno == EAGAIN && ++tries < 4);
+  if (fd < 0) *open_errno = errno;
+  if (fd < 0 && errno == EXDEV)
+    *why = "it leads outside the program's directory (imports resolve beneath the entry file's directory)";
+  return fd;
+}
+
 /* ---- loading ------------------------------------------------------------------ */
 
 static void cycle_error(Vm *vm, ImpModule *again, char *err, size_t errlen)
@@ -398,8 +497,15 @@ ImpModule *imp_load(Vm *vm, const char *importer_file, const char *path, char *e
   } else {
     Buf file = {0};
     buf_printf(&file, "%s.harn", resolved);
-    int fd = open(file.data, IMP_OPEN_FLAGS);
-    int open_errno = errno;
+    int open_errno = 0;
+    const char *why = NULL;
+    int fd = open_beneath(vm, file.data, &open_errno, &why);
+    if (why) {
+      snprintf(err, errlen, "Import error: cannot import '%s' (%s): %s", path, file.data, why);
+      buf_free(&file);
+      free(resolved);
+      return NULL;
+    }
     char *key = fd >= 0 ? file_key(fd) : NULL;
     if (!key) key = dups(file.data);
     m = find_key(vm, key);

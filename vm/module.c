@@ -42,6 +42,7 @@
 #include "lifecycle.h"
 #include "object.h"
 #include "parser.h"
+#include "sched.h"
 #include "state.h"
 #include "steps.h"
 #include "vm.h"
@@ -110,6 +111,7 @@ static void begin_keyed(Vm *vm, const char *key, const char *path, const char *s
   interp_reset(vm);
   err_clear(vm);
   vm->heap.over_limit = false;
+  vm->heap.doomed = false;
   in->path = dup_s(path ? path : "<input>");
   in->source = dup_n(src ? src : "", src ? len : 0);
   in->source_len = src ? len : 0;
@@ -210,10 +212,6 @@ static VmStatus run_source(Vm *vm, const char *key, const char *path, const char
     if (!json_parse_value(vm, input_json, strlen(input_json), &v)) return runtime_failed(vm);
     in->input = v;
   }
-  if (vm->cfg.on_compiled && !vm->cfg.on_compiled(vm->cfg.on_compiled_ud)) {
-    err_runtime(vm, "the host refused to run the program (on_compiled failed)");
-    return runtime_failed(vm);
-  }
   in->running = true;
   bool ok = interp_run_main(vm, fn);
   /* RUNTIME.md 8: the finish lifecycle runs only after a successful run
@@ -257,13 +255,19 @@ VmStatus vm_run_source(Vm *vm, const char *path, const char *src, size_t len,
 
 VmStatus vm_run_file(Vm *vm, const char *path, const char *input_json)
 {
-  /* One open, one fstat and (as a rule) one read: the file's identity
-   * comes with it, for the import registry. */
   int fd = open(path, IMP_OPEN_FLAGS);
+  return vm_run_fd(vm, path, fd < 0 ? -errno : fd, input_json);
+}
+
+VmStatus vm_run_fd(Vm *vm, const char *path, int fd, const char *input_json)
+{
+  /* One fstat and (as a rule) one read: the file's identity comes with
+   * it, for the import registry. */
   Buf b = {0};
   char *key = NULL;
+  int e = fd < 0 ? -fd : 0;
   if (fd < 0 || !imp_read_file(fd, true, &b, &key)) {
-    int e = errno;
+    if (fd >= 0) e = errno;
     buf_free(&b);
     begin(vm, path, "", 0);
     char msg[600];
@@ -331,4 +335,5 @@ void vm_stats(Vm *vm, VmStats *out)
   out->hard_stop = vm->interp->hard_stopped;
   out->steps_recorded = steps_recorded(vm); /* steps.c (W1) */
   out->slow_polls = vm->interp->slow_polls;
+  out->tasks_spawned = sched_tasks_spawned(vm);
 }

@@ -50,13 +50,22 @@ typedef struct VmConfig {
                                after this many instructions (fuzzing) */
   size_t memory_limit;      /* bytes of Harn heap; 0 = unlimited */
   bool gc_stress;           /* collect at every safe point */
-  /* Called once the program and all its imports are compiled, right before
-   * the first instruction runs (the worker locks itself down here). A false
-   * return aborts the run with a runtime error naming the failure. */
-  bool (*on_compiled)(void *ud);
-  void *on_compiled_ud;
   bool fake_sleep;          /* sleep() advances a virtual clock instead of
                                waiting (fuzzing: every input terminates) */
+  /* Where file imports may come from (docs/sandbox.md "Imports"). They
+   * resolve only beneath the entry program's directory, through a
+   * directory descriptor and openat2(RESOLVE_BENEATH), so the kernel, not
+   * a string check, keeps them inside it:
+   *   VM_IMPORT_ROOT_AUTO  the VM opens the directory of the entry's path
+   *                        itself, at the first file import (harn run
+   *                        --inline, check, test);
+   *   VM_IMPORT_ROOT_FD    [import_root_fd] is that directory, opened by
+   *                        the host before the lock-down (the worker); the
+   *                        VM never opens a path from the host's root;
+   *   VM_IMPORT_ROOT_NONE  only std/ modules (a program given as source).
+   * The VM does not close [import_root_fd]. */
+  enum { VM_IMPORT_ROOT_AUTO = 0, VM_IMPORT_ROOT_FD, VM_IMPORT_ROOT_NONE } import_root;
+  int import_root_fd;
   VmJobConfig job;          /* worker context; zero when standalone */
 } VmConfig;
 
@@ -77,6 +86,11 @@ VmStatus vm_run_source(Vm *vm, const char *path, const char *src, size_t len,
                        const char *input_json);
 /* Read [path] and run it. A file that cannot be read is a compile error. */
 VmStatus vm_run_file(Vm *vm, const char *path, const char *input_json);
+/* The same for the file already open at [fd] (the VM reads and closes it),
+ * named [path]; [fd] < 0 means it could not be opened, -[fd] being the
+ * errno (the message names it). The worker opens its entry file before its
+ * lock-down and reads it after. */
+VmStatus vm_run_fd(Vm *vm, const char *path, int fd, const char *input_json);
 /* Compile only (harn check). */
 VmStatus vm_check_source(Vm *vm, const char *path, const char *src, size_t len);
 /* Compile and append a human-readable disassembly to *out (malloc'd). */

@@ -2,9 +2,12 @@
  * sandbox.c: the worker's lock-down (sandbox.h, docs/sandbox.md).
  *
  * Order (each step is independent; a failure is recorded under "skipped"
- * with its errno name and the next step still runs):
- *   1. fds: close_range(3, ~0) except the event fd (fds 0 and 1 are
- *      /dev/null, 2 the supervisor's stderr);
+ * with its errno name and the next step still runs). It runs before the
+ * program is read (docs/sandbox.md "When"):
+ *   1. fds: close_range(3, ~0) except the event fd and, with a program
+ *      file, the import root and the entry right above it (fds 0 and 1 are
+ *      /dev/null, 2 the supervisor's stderr, then pointed at /dev/null too
+ *      so that nothing can write to an inherited file under RLIMIT_FSIZE 0);
  *   2. PR_SET_PDEATHSIG = SIGKILL (again: a zygote child already has it,
  *      a fork+exec worker too; cheap, and it makes the record honest);
  *   3. namespaces, one unshare() each: pid, net, mnt, ipc, uts. As root
@@ -16,7 +19,12 @@
  *      zygote made once (wrk_sandbox_share; fds WRK_SANDBOX_NS_FD..+3,
  *      inherited with the shared_fd array) and only unshares pid; the
  *      record then says "namespaces_shared": true (docs/sandbox.md);
- *   4. rlimits: RLIMIT_CORE 0, RLIMIT_FSIZE 0, RLIMIT_NOFILE 16, RLIMIT_CPU
+ *      An unprivileged worker first unshares a user namespace (uid and
+ *      gid mapped to themselves), which gives it the capabilities the
+ *      other five need (bubblewrap's way);
+ *   4. rlimits (each clamped to the inherited hard limit, reported under
+ *      "skipped" when it was): RLIMIT_CORE 0, RLIMIT_FSIZE 0 (SIGXFSZ
+ *      ignored), RLIMIT_NOFILE 16, RLIMIT_CPU
  *      (soft = the job's cpu limit rounded up to seconds, hard = soft + 1:
  *      SIGXCPU, then SIGKILL), RLIMIT_AS (the job's address space).
  *      RLIMIT_NPROC is not set: it counts every process of the uid (the
@@ -25,9 +33,10 @@
  *      gives the guarantee instead (reported under "skipped");
  *   5. PR_SET_NO_NEW_PRIVS;
  *   6. Landlock: every filesystem right, TCP bind/connect and (ABI 6)
- *      signals and abstract sockets outside the worker handled, nothing
- *      allowed;
- *   7. capabilities: all dropped (capset);
+ *      signals and abstract sockets outside the worker handled; one rule:
+ *      reading beneath the import root;
+ *   7. the capability bounding set emptied (PR_CAPBSET_DROP), then every
+ *      capability dropped (capset);
  *   8. seccomp (libseccomp, HARN_HAVE_SECCOMP), default SCMP_ACT_KILL_PROCESS,
  *      allow-list below. clone3 returns ENOSYS (its flags live in memory,
  *      which a filter cannot inspect) so glibc falls back to clone, which is
@@ -93,17 +102,20 @@
 #endif
 #endif
 
-#define MAX_SKIPPED 12
+#define MAX_SKIPPED 16
 #define NOFILE_LIMIT 16
 
 typedef struct Report {
   bool no_new_privs, seccomp, rlimits, fds_closed, pdeathsig;
-  bool landlock, caps_dropped, seccomp_shared;
-  const char *ns[5];
+  bool landlock, caps_dropped, seccomp_shared, bounding_set;
+  bool import_root;  /* Landlock lets the worker read beneath the root */
+  const char *ns[6];
   int nns;
   bool shared;  /* some namespaces are the zygote's, shared by its workers */
   struct { const char *what, *why; } skipped[MAX_SKIPPED];
   int nskipped;
+  /* the limits in force (after clamping to inherited hard limits) */
+  uint64_t cpu_s, address_space, nofile;
 } Report;
 
 static void skip(Report *r, const char *what, const char *why)
@@ -160,18 +172,28 @@ static void install_oom_handler(uint64_t as)
 
 /* ---- steps ------------------------------------------------------------------ */
 
+/* Close every fd but 0, 1, 2, the event fd and, with an import root, the
+ * root and the entry file right above it. Then point fd 2 at /dev/null
+ * (fd 0): under RLIMIT_FSIZE 0 a write to an inherited stderr that is a
+ * file would kill the worker with SIGXFSZ (glibc's and the allocator's
+ * last words on a failed allocation, say), and what the worker has to say
+ * goes in its frames. Sanitizer builds keep fd 2 for their reports. */
 static void close_fds(const WrkSandboxConfig *cfg, Report *r)
 {
   int ev = cfg->event_fd;
+  unsigned last = (unsigned)ev + (cfg->root_fd >= 0 ? 2u : 0u);
   bool ok = true;
 #ifdef SYS_close_range
   if (ev > 3 && syscall(SYS_close_range, 3u, (unsigned)ev - 1, 0u) != 0) ok = false;
-  if (ok && syscall(SYS_close_range, (unsigned)ev + 1, ~0u, 0u) != 0) ok = false;
+  if (ok && syscall(SYS_close_range, last + 1, ~0u, 0u) != 0) ok = false;
 #else
   for (int fd = 3; fd < 1024; fd++)
-    if (fd != ev) close(fd);
+    if (fd < ev || fd > (int)last) close(fd);
 #endif
   if (ev < 3) ok = false; /* not a protocol layout we know */
+#ifndef HARN_SANDBOX_SANITIZER
+  if (ok && dup2(0, 2) != 2) ok = false;
+#endif
   r->fds_closed = ok;
   if (!ok) skip(r, "fds", errno_name(errno));
 }
@@ -282,9 +304,50 @@ void wrk_sandbox_enter_shared(bool sandbox)
   }
 }
 
+/* Write [text] to the /proc file [path]; true on success. */
+static bool write_proc(const char *path, const char *text)
+{
+  int fd = open(path, O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  size_t n = strlen(text);
+  bool ok = write(fd, text, n) == (ssize_t)n;
+  close(fd);
+  return ok;
+}
+
+/* For a user without CAP_SYS_ADMIN, as bubblewrap does: a user namespace
+ * of our own, with our uid and gid mapped to themselves, in which the
+ * worker holds the capabilities that unsharing the other namespaces
+ * takes (and that the lock-down then drops). Single-threaded only. */
+static bool user_namespace(Report *r)
+{
+  uid_t uid = geteuid();
+  gid_t gid = getegid();
+  if (unshare(CLONE_NEWUSER) != 0) {
+    skip(r, "user", errno_name(errno));
+    return false;
+  }
+  char map[64];
+  bool ok = write_proc("/proc/self/setgroups", "deny");
+  snprintf(map, sizeof map, "%u %u 1\n", (unsigned)uid, (unsigned)uid);
+  ok = write_proc("/proc/self/uid_map", map) && ok;
+  snprintf(map, sizeof map, "%u %u 1\n", (unsigned)gid, (unsigned)gid);
+  ok = write_proc("/proc/self/gid_map", map) && ok;
+  if (!ok) skip(r, "user", "uid_map");
+  r->ns[r->nns++] = "user";
+  return true;
+}
+
 static void namespaces(Report *r)
 {
   bool off = namespaces_off();
+  /* Without privilege, the others need a user namespace first (none of
+   * them was joined from the zygote: it could not make them either). */
+  if (!off && !pool_mode && geteuid() != 0) {
+    bool joined = false;
+    for (int i = 0; i < NNS; i++) joined = joined || entered[i];
+    if (!joined) user_namespace(r);
+  }
   for (int i = 0; i < NNS; i++) {
     if (pool_mode && NS[i].flag == CLONE_NEWUTS) {
       r->ns[r->nns++] = NS[i].name; /* its own: the zygote's clone made it */
@@ -308,33 +371,49 @@ static void namespaces(Report *r)
   }
 }
 
-static bool set_limit(int res, rlim_t soft, rlim_t hard)
+/* Set [res] to [soft]/[hard], both lowered to the inherited hard limit
+ * when that is lower (a hard limit can only go down without
+ * CAP_SYS_RESOURCE: `ulimit -v` in the supervisor's shell would otherwise
+ * fail every sandboxed job), which is then reported under "skipped" as
+ * [name]. *applied gets the soft limit in force. */
+static bool set_limit(Report *r, const char *name, int res, rlim_t soft, rlim_t hard,
+                      uint64_t *applied)
 {
+  struct rlimit cur;
+  if (getrlimit(res, &cur) == 0 && cur.rlim_max != RLIM_INFINITY && hard > cur.rlim_max) {
+    hard = cur.rlim_max;
+    if (soft > hard) soft = hard;
+    skip(r, name, "clamped to the inherited hard limit");
+  }
+  if (applied) *applied = (uint64_t)soft;
   struct rlimit rl = {soft, hard};
   return setrlimit(res, &rl) == 0;
 }
 
 static void rlimits(const WrkSandboxConfig *cfg, Report *r)
 {
-  bool ok = set_limit(RLIMIT_CORE, 0, 0);
+  bool ok = set_limit(r, "rlimit_core", RLIMIT_CORE, 0, 0, NULL);
 #ifdef HARN_SANDBOX_SANITIZER
   /* ASan writes its own warnings (e.g. about swapcontext) to the inherited
    * fd 2, which may be a file: RLIMIT_FSIZE 0 would kill it with SIGXFSZ */
   skip(r, "rlimit_fsize", "sanitizer build");
 #else
-  ok = set_limit(RLIMIT_FSIZE, 0, 0) && ok;
+  ok = set_limit(r, "rlimit_fsize", RLIMIT_FSIZE, 0, 0, NULL) && ok;
+  /* a write past it fails with EFBIG instead of killing the worker */
+  signal(SIGXFSZ, SIG_IGN);
 #endif
-  ok = set_limit(RLIMIT_NOFILE, NOFILE_LIMIT, NOFILE_LIMIT) && ok;
+  ok = set_limit(r, "rlimit_nofile", RLIMIT_NOFILE, NOFILE_LIMIT, NOFILE_LIMIT, &r->nofile) && ok;
   if (cfg->cpu_ms) {
     rlim_t s = (rlim_t)((cfg->cpu_ms + 999) / 1000);
-    ok = set_limit(RLIMIT_CPU, s, s + 1) && ok;
+    ok = set_limit(r, "rlimit_cpu", RLIMIT_CPU, s, s + 1, &r->cpu_s) && ok;
   }
   if (cfg->address_space) {
 #ifdef HARN_SANDBOX_SANITIZER
     skip(r, "rlimit_as", "sanitizer build");
 #else
-    ok = set_limit(RLIMIT_AS, (rlim_t)cfg->address_space, (rlim_t)cfg->address_space) && ok;
-    install_oom_handler(cfg->address_space);
+    ok = set_limit(r, "rlimit_as", RLIMIT_AS, (rlim_t)cfg->address_space,
+                   (rlim_t)cfg->address_space, &r->address_space) && ok;
+    install_oom_handler(r->address_space);
 #endif
   }
   skip(r, "rlimit_nproc", "per-uid count; fork is denied by seccomp instead");
@@ -350,7 +429,13 @@ static void rlimits(const WrkSandboxConfig *cfg, Report *r)
 #define SYS_landlock_create_ruleset 444
 #define SYS_landlock_restrict_self 446
 #endif
+#ifndef SYS_landlock_add_rule
+#define SYS_landlock_add_rule 445
+#endif
 #define LL_CREATE_RULESET_VERSION (1u << 0)
+#define LL_RULE_PATH_BENEATH 1
+#define LL_READ_FILE (1ull << 2)
+#define LL_READ_DIR (1ull << 3)
 
 /* The running kernel's Landlock ABI version, or -1. */
 static int landlock_abi(void) __attribute__((unused));
@@ -364,7 +449,7 @@ static int landlock_abi(void)
  * connect, and (ABI 6) signals and abstract Unix sockets outside this
  * process's own Landlock domain: no rule allows anything. Files already
  * open stay usable. Needs PR_SET_NO_NEW_PRIVS (or CAP_SYS_ADMIN). */
-static void landlock(Report *r)
+static void landlock(const WrkSandboxConfig *cfg, Report *r)
 {
 #ifdef HARN_SANDBOX_SANITIZER
   /* AddressSanitizer opens files for its reports */
@@ -385,15 +470,38 @@ static void landlock(Report *r)
   if (abi >= 4) attr.net = 3, size += 8;     /* bind_tcp, connect_tcp */
   if (abi >= 6) attr.scoped = 3, size += 8;  /* abstract_unix_socket, signal */
   int fd = (int)syscall(SYS_landlock_create_ruleset, &attr, size, 0u);
+  /* The one thing allowed: reading files and listing directories beneath
+   * the program's directory (imports; docs/sandbox.md "Imports"). */
+  if (fd >= 0 && cfg->root_fd >= 0) {
+    struct {
+      uint64_t allowed_access;
+      int32_t parent_fd;
+    } __attribute__((packed)) beneath = {LL_READ_FILE | LL_READ_DIR, cfg->root_fd};
+    r->import_root = syscall(SYS_landlock_add_rule, fd, LL_RULE_PATH_BENEATH, &beneath, 0u) == 0;
+    if (!r->import_root) skip(r, "landlock_import_root", errno_name(errno));
+  }
   r->landlock = fd >= 0 && syscall(SYS_landlock_restrict_self, fd, 0u) == 0;
   if (!r->landlock) skip(r, "landlock", errno_name(errno));
   if (fd >= 0) close(fd);
 #endif
 }
 
-/* Drop every capability (effective, permitted, inheritable; the bounding
- * set does not matter without exec). Root keeps its uid but no privilege:
- * no new namespaces, no raised limits, no CAP_SYS_ADMIN clone. */
+/* Empty the capability bounding set (needs CAP_SETPCAP, so before
+ * drop_caps): nothing the worker could exec would regain a capability. */
+static void drop_bounding_set(Report *r)
+{
+  int last = 0;
+  while (last < 64 && prctl(PR_CAPBSET_READ, (unsigned long)last + 1, 0, 0, 0) >= 0) last++;
+  bool ok = true;
+  for (int c = 0; c <= last; c++)
+    if (prctl(PR_CAPBSET_DROP, (unsigned long)c, 0, 0, 0) != 0) ok = false;
+  r->bounding_set = ok;
+  if (!ok) skip(r, "capability_bounding_set", errno_name(errno));
+}
+
+/* Drop every capability (effective, permitted, inheritable). Root keeps
+ * its uid but no privilege: no new namespaces, no raised limits, no
+ * CAP_SYS_ADMIN clone. */
 static void drop_caps(Report *r)
 {
   struct {
@@ -468,6 +576,11 @@ static scmp_filter_ctx build_filter(int event_fd, pid_t self, int pool_sock)
   /* the protocol fds: read 0 (/dev/null), write 1 and 2 (/dev/null, the
    * supervisor's stderr) and the event fd */
   ALLOW_IF("read", SCMP_A0(SCMP_CMP_EQ, 0));
+  /* imports: openat2 beneath the program's directory (event_fd + 1; the
+   * VM passes RESOLVE_BENEATH, and Landlock allows reading beneath that
+   * directory only), and reading the module files it opens */
+  ALLOW_IF("openat2", SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)event_fd + 1));
+  ALLOW_IF("read", SCMP_A0(SCMP_CMP_GE, 3));
   static const char *const writes[] = {"write", "writev"};
   for (int i = 0; i < 2; i++) {
     ALLOW_IF(writes[i], SCMP_A0(SCMP_CMP_EQ, 1));
@@ -524,6 +637,14 @@ static scmp_filter_ctx build_filter(int event_fd, pid_t self, int pool_sock)
     ALLOW_IF("prctl", SCMP_A0(SCMP_CMP_EQ, PR_SET_NAME));
     ALLOW_IF("prctl", SCMP_A0(SCMP_CMP_EQ, PR_SET_NO_NEW_PRIVS), SCMP_A1(SCMP_CMP_EQ, 1));
     ALLOW("close_range");
+    /* placing the program's fds (worker.c open_program) and fd 2 on
+     * /dev/null (close_fds): moving fds the process holds already */
+    ALLOW("dup2");
+    ALLOW("dup3");
+    ALLOW_IF("fcntl", SCMP_A1(SCMP_CMP_EQ, F_DUPFD_CLOEXEC));
+    /* the bounding set: read, and dropped (only ever less privilege) */
+    ALLOW_IF("prctl", SCMP_A0(SCMP_CMP_EQ, PR_CAPBSET_READ));
+    ALLOW_IF("prctl", SCMP_A0(SCMP_CMP_EQ, PR_CAPBSET_DROP));
     /* reading its job (fd 3) and its files: read-only opens marked
      * O_NOCTTY (vm/import.c, vm/module.c), which Landlock refuses after the
      * lock-down; any other open still kills */
@@ -543,6 +664,7 @@ static scmp_filter_ctx build_filter(int event_fd, pid_t self, int pool_sock)
                SCMP_A1(SCMP_CMP_EQ, (scmp_datum_t)set_limits[k]));
     ALLOW("capset");
     ALLOW("landlock_create_ruleset");
+    ALLOW("landlock_add_rule");
     ALLOW("landlock_restrict_self");
   }
   if (rc != 0) {
@@ -828,7 +950,8 @@ bool wrk_sandbox_apply(const WrkSandboxConfig *cfg, msgpack_packer *pk)
   rlimits(cfg, &r);
   r.no_new_privs = prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0;
   if (!r.no_new_privs) skip(&r, "no_new_privs", errno_name(errno));
-  landlock(&r);
+  landlock(cfg, &r);
+  drop_bounding_set(&r);
   drop_caps(&r);
 #if defined(HARN_SANDBOX_SANITIZER)
   skip(&r, "seccomp", "sanitizer build");
@@ -846,12 +969,14 @@ bool wrk_sandbox_apply(const WrkSandboxConfig *cfg, msgpack_packer *pk)
    * Landlock and the dropped capabilities are what refuse them. */
   bool pool_ok = !pool_mode || (r.landlock && r.caps_dropped);
 
-  msgpack_pack_map(pk, 12);
+  msgpack_pack_map(pk, 14);
   pack_bool(pk, "no_new_privs", r.no_new_privs);
   pack_bool(pk, "seccomp", r.seccomp);
   pack_bool(pk, "seccomp_shared", r.seccomp_shared);
   pack_bool(pk, "landlock", r.landlock);
   pack_bool(pk, "capabilities_dropped", r.caps_dropped);
+  pack_bool(pk, "bounding_set_emptied", r.bounding_set);
+  pack_bool(pk, "import_root", r.import_root);
   pack_bool(pk, "rlimits", r.rlimits);
   pack_bool(pk, "fds_closed", r.fds_closed);
   pack_bool(pk, "pdeathsig", r.pdeathsig);
@@ -868,13 +993,13 @@ bool wrk_sandbox_apply(const WrkSandboxConfig *cfg, msgpack_packer *pk)
   pack_str(pk, "limits");
   msgpack_pack_map(pk, 3);
   pack_str(pk, "cpu_s");
-  if (cfg->cpu_ms) msgpack_pack_uint64(pk, (cfg->cpu_ms + 999) / 1000);
+  if (cfg->cpu_ms) msgpack_pack_uint64(pk, r.cpu_s);
   else msgpack_pack_nil(pk);
   pack_str(pk, "address_space");
-  if (cfg->address_space) msgpack_pack_uint64(pk, cfg->address_space);
+  if (cfg->address_space && r.address_space) msgpack_pack_uint64(pk, r.address_space);
   else msgpack_pack_nil(pk);
   pack_str(pk, "nofile");
-  msgpack_pack_uint64(pk, NOFILE_LIMIT);
+  msgpack_pack_uint64(pk, r.nofile);
   return r.no_new_privs && (r.seccomp || !seccomp_required) && r.rlimits && r.fds_closed &&
          r.pdeathsig && pool_ok;
 }

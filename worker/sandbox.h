@@ -2,21 +2,26 @@
  * sandbox.h: the worker's lock-down (docs/sandbox.md; PRODUCT.md "Process
  * model and isolation").
  *
- * wrk_sandbox_apply() runs once, in the worker process, after the program
- * and its imports are read and compiled and before the first instruction
- * (VmConfig.on_compiled), while the worker is still single-threaded. It
- * applies, in this order: close every fd except 0, 1, 2 and the event fd;
- * the parent-death signal (SIGKILL); new PID, network, mount, IPC and UTS
- * namespaces (each one separately, skipped with its errno where the kernel
- * refuses); resource limits; PR_SET_NO_NEW_PRIVS; Landlock (no file
- * access, no signals outside the worker); all capabilities dropped; the
- * seccomp allow-list (default action: kill the process, so a forbidden
- * system call ends the job with SIGSYS), unless the zygote's pool filter is
+ * wrk_sandbox_apply() runs once, in the worker process, after the job
+ * frame is read and the program's files are opened, and before a byte of
+ * the program, its imports or its input is read (docs/sandbox.md "When"),
+ * while the worker is still single-threaded. It applies, in this order:
+ * close every fd except 0, 1, 2, the event fd and the import root and
+ * entry file above it, and point fd 2 at /dev/null; the parent-death
+ * signal (SIGKILL); for an unprivileged user a user namespace; new PID,
+ * network, mount, IPC and UTS namespaces (each one separately, skipped
+ * with its errno where the kernel refuses); resource limits (clamped to
+ * the inherited hard limits); PR_SET_NO_NEW_PRIVS; Landlock (reading
+ * beneath the import root only, no signals outside the worker); the
+ * capability bounding set emptied; all capabilities dropped; the seccomp
+ * allow-list (default action: kill the process, so a forbidden system
+ * call ends the job with SIGSYS), unless the zygote's pool filter is
  * already in force. What was applied and what was skipped (with why) is
  * packed as one msgpack map, the body of the worker's `sandbox` event and
  * the record's "sandbox" field.
  *
- * Invariant: after a successful return the process cannot open files,
+ * Invariant: after a successful return the process cannot open files
+ * (but for reading beneath the import root, with openat2 relative to it),
  * create processes, use the network, exec or ptrace; only the memory,
  * clock, signal, thread (CLONE_THREAD) and protocol-fd system calls the VM
  * and the worker need remain (the list is in sandbox.c).
@@ -32,6 +37,11 @@ typedef struct WrkSandboxConfig {
   int event_fd;            /* the protocol fd kept open (4) */
   uint64_t cpu_ms;         /* RLIMIT_CPU (rounded up to whole s), 0 = none */
   uint64_t address_space;  /* RLIMIT_AS in bytes, 0 = none */
+  int root_fd;             /* the program's directory, at event_fd + 1, whose
+                              entry file is at event_fd + 2; both are kept
+                              open, Landlock lets the worker read files
+                              beneath the root and seccomp lets it openat2
+                              relative to it (imports); -1 = none */
 } WrkSandboxConfig;
 
 /* Lock the calling process down as described above and pack the report

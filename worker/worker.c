@@ -4,8 +4,11 @@
  *
  * Sequence: block SIGTERM/SIGINT/SIGHUP (they normally arrive blocked from
  * the supervisor already), install their handlers, ignore SIGPIPE,
- * unblock; read the job frame from fd 3; send `started`;
- * run the program; send `final`; exit 0. A spare (`--spare`: made by the
+ * unblock; read the job frame from fd 3; hold `started`; open the program
+ * file and its directory (the import root) without reading them; lock
+ * down and send `sandbox` (docs/sandbox.md "When": nothing the job's
+ * author wrote is read before this); read, compile and run the program;
+ * send `final`; exit 0. A spare (`--spare`: made by the
  * zygote ahead of its job) has the zygote's handlers already, may wait in
  * that read, exits quietly if the pipe ends before a job (the supervisor
  * retired it), and frees nothing at the end: its process ends with it.
@@ -41,8 +44,8 @@
  * Coalesced frames. The supervisor wakes up once per write it sees, so a
  * frame that is always followed at once by another is held (hold_frame_locked)
  * and written together with the next one, in one write: `started` goes with
- * the `sandbox` frame (or, without the sandbox, alone right before the first
- * instruction; with the `final` frame when the program does not compile),
+ * the `sandbox` frame (or, without the sandbox, alone right before the
+ * program is read),
  * the PostFinish `lifecycle` event with `final`, and so does PreFinish when
  * no program code is left to run after it (vm_finish_code_ahead: no
  * on_finish, no hook of a later finish event). Any frame written in between
@@ -510,24 +513,21 @@ typedef struct Lockdown {
   Writer *w;
   const IpcJob *job;
   int ev_fd;
+  int root_fd;          /* the program's directory (imports), or -1 */
   bool done;            /* ran (it runs at most once) */
   bool ok;              /* every mandatory protection is in place */
 } Lockdown;
 
-/* VmConfig.on_compiled, right before the first instruction: lock down (when
- * the job asks for the sandbox) and send the `sandbox` event. Idempotent. */
-static bool lock_down(void *ud)
+/* Before the program's first byte is read: lock down (when the job asks
+ * for the sandbox) and send the `sandbox` event (docs/sandbox.md "When").
+ * Idempotent. */
+static bool lock_down(Lockdown *l)
 {
-  Lockdown *l = ud;
   if (l->done) return l->ok;
   l->done = true;
   l->ok = true;
-  /* Join the namespaces the zygote created once for all its workers (while
-   * still single-threaded: setns into a mount namespace requires it), or,
-   * without the sandbox, just close their fds. */
-  wrk_sandbox_enter_shared(l->job->sandbox);
   if (!l->job->sandbox) {
-    /* `started` goes out before the first instruction */
+    /* `started` goes out before the program is read */
     pthread_mutex_lock(&l->w->mu);
     flush_held_locked(l->w);
     pthread_mutex_unlock(&l->w->mu);
@@ -540,7 +540,7 @@ static bool lock_down(void *ud)
    * nothing never pays for a thread. (In a PID namespace of its own the
    * kernel refuses the thread; on_output then writes output at once.) */
   const char *forbidden = getenv("HARN_TEST_FORBIDDEN_SYSCALL");
-  WrkSandboxConfig sc = {l->ev_fd, l->job->cpu_ms, l->job->address_space};
+  WrkSandboxConfig sc = {l->ev_fd, l->job->cpu_ms, l->job->address_space, l->root_fd};
   pthread_mutex_lock(&l->w->mu);
   /* The report is packed straight into the `sandbox` frame (no output can
    * be pending: no instruction has run yet). */
@@ -569,6 +569,52 @@ static bool lock_down(void *ud)
     }
   }
   return l->ok;
+}
+
+/* ---- the program's files ------------------------------------------------------------ */
+
+/* Move [fd] to exactly [target] (CLOEXEC), closing [fd]; -1 on failure. */
+static int place_at(int fd, int target)
+{
+  if (fd < 0 || fd == target) return fd;
+  int r = dup3(fd, target, O_CLOEXEC);
+  close(fd);
+  return r;
+}
+
+/* Open the entry file [program] and its directory, the import root, by
+ * the path the supervisor gave, before any untrusted byte is read
+ * (docs/sandbox.md "When"), and place them at [ev_fd] + 1 (the root:
+ * WRK_SANDBOX_ROOT_FD for the standard layout) and [ev_fd] + 2 (the
+ * entry), the fds the lock-down keeps and its seccomp filter knows. The
+ * opens are the read-only, O_NOCTTY form a pool filter lets through.
+ * *entry gets the fd or -errno; *root the fd or -1. */
+static void open_program(const char *program, int ev_fd, int *entry, int *root)
+{
+  int e = open(program, O_RDONLY | O_NOCTTY | O_CLOEXEC);
+  int e_errno = errno;
+  const char *slash = strrchr(program, '/');
+  int r;
+  if (!slash) {
+    r = open(".", O_RDONLY | O_NOCTTY | O_CLOEXEC);
+  } else if (slash == program) {
+    r = open("/", O_RDONLY | O_NOCTTY | O_CLOEXEC);
+  } else {
+    size_t n = (size_t)(slash - program);
+    char *dir = malloc(n + 1);
+    if (dir) {
+      memcpy(dir, program, n);
+      dir[n] = 0;
+    }
+    r = dir ? open(dir, O_RDONLY | O_NOCTTY | O_CLOEXEC) : -1;
+    free(dir);
+  }
+  /* lift both above the targets first, so placing one never closes the other */
+  if (e >= 0 && e <= ev_fd + 2) e = place_at(e, fcntl(e, F_DUPFD_CLOEXEC, ev_fd + 3));
+  if (r >= 0 && r <= ev_fd + 2) r = place_at(r, fcntl(r, F_DUPFD_CLOEXEC, ev_fd + 3));
+  *root = place_at(r, ev_fd + 1);
+  *entry = e >= 0 ? place_at(e, ev_fd + 2) : -e_errno;
+  if (*entry == -1) *entry = -EBADF;
 }
 
 /* ---- the zygote's warm-up ---------------------------------------------------------- */
@@ -727,8 +773,20 @@ int wrk_main(int argc, char **argv)
   IpcEnvelope e = next_env(&w);
   ipc_encode_started(&w.frame, &e, &st);
   hold_frame_locked(&w); /* written with the next frame, at the latest before
-                            the first instruction (lock_down) */
+                            the program is read (lock_down) */
   pthread_mutex_unlock(&w.mu);
+
+  /* Lock down before the program is read (docs/sandbox.md "When"): join
+   * the namespaces the zygote shared (while still single-threaded: setns
+   * into a mount namespace requires it), or, without the sandbox, just
+   * close their fds; open the program and its directory; then the
+   * lock-down proper. The program, its imports and its input are only
+   * read, parsed and compiled after it. */
+  wrk_sandbox_enter_shared(job->sandbox);
+  int entry_fd = -EBADF, root_fd = -1;
+  if (job->program) open_program(job->program, ev_fd, &entry_fd, &root_fd);
+  Lockdown ld = {&w, job, ev_fd, root_fd, false, true};
+  lock_down(&ld);
 
   /* Run. */
   VmConfig cfg;
@@ -737,11 +795,10 @@ int wrk_main(int argc, char **argv)
   cfg.write_ud = &w;
   if (job->count_instructions) cfg.max_instructions = UINT64_MAX; /* counting, no limit */
   cfg.memory_limit = (size_t)job->memory;
-  Lockdown ld = {&w, job, ev_fd, false, true};
-  /* The VM calls lock_down once the program and every import are read and
-   * compiled, right before the first instruction (docs/sandbox.md). */
-  cfg.on_compiled = lock_down;
-  cfg.on_compiled_ud = &ld;
+  /* imports only beneath the program's directory, through root_fd; a
+   * program sent as source imports std/ only */
+  cfg.import_root = job->program ? VM_IMPORT_ROOT_FD : VM_IMPORT_ROOT_NONE;
+  cfg.import_root_fd = root_fd;
   cfg.job.supervised = true;
   cfg.job.job_id = msg.job;
   cfg.job.attempt = msg.attempt;
@@ -755,8 +812,11 @@ int wrk_main(int argc, char **argv)
   if (sig_first) vm_interrupt(vm, sig_first); /* one that came before (twice is harmless) */
 
   VmStatus vs;
-  if (job->program) {
-    vs = vm_run_file(vm, job->program, job->input_json);
+  if (!ld.ok) {
+    vs = VM_COMPILE_ERROR; /* not run: the outcome below says why */
+    if (entry_fd >= 0) close(entry_fd);
+  } else if (job->program) {
+    vs = vm_run_fd(vm, job->program, entry_fd, job->input_json);
   } else {
     vs = vm_run_source(vm, job->name ? job->name : "<inline>", job->source, job->source_len,
                        job->input_json);
@@ -830,6 +890,7 @@ int wrk_main(int argc, char **argv)
 
   sig_vm = NULL;
   vm_free(vm);
+  if (root_fd >= 0) close(root_fd);
   ipc_msg_free(&msg);
   writer_free(&w);
   return broken ? WRK_EXIT_IO : WRK_EXIT_OK;

@@ -584,12 +584,14 @@ static int place_at(int fd, int target)
 
 /* Open the entry file [program] and its directory, the import root, by
  * the path the supervisor gave, before any untrusted byte is read
- * (docs/sandbox.md "When"), and place them at [ev_fd] + 1 (the root:
- * WRK_SANDBOX_ROOT_FD for the standard layout) and [ev_fd] + 2 (the
- * entry), the fds the lock-down keeps and its seccomp filter knows. The
- * opens are the read-only, O_NOCTTY form a pool filter lets through.
- * *entry gets the fd or -errno; *root the fd or -1. */
-static void open_program(const char *program, int ev_fd, int *entry, int *root)
+ * (docs/sandbox.md "When"), and before joining the zygote's shared mount
+ * namespace (which resets the cwd a relative path needs). Both are lifted
+ * above every fd the protocol or the zygote uses (the shared namespaces'
+ * fds end below WRK_HIGH_FD) for place_program. The opens are the
+ * read-only, O_NOCTTY form a pool filter lets through. *entry gets the fd
+ * or -errno; *root the fd or -1. */
+#define WRK_HIGH_FD 10
+static void open_program(const char *program, int *entry, int *root)
 {
   int e = open(program, O_RDONLY | O_NOCTTY | O_CLOEXEC);
   int e_errno = errno;
@@ -609,12 +611,23 @@ static void open_program(const char *program, int ev_fd, int *entry, int *root)
     r = dir ? open(dir, O_RDONLY | O_NOCTTY | O_CLOEXEC) : -1;
     free(dir);
   }
-  /* lift both above the targets first, so placing one never closes the other */
-  if (e >= 0 && e <= ev_fd + 2) e = place_at(e, fcntl(e, F_DUPFD_CLOEXEC, ev_fd + 3));
-  if (r >= 0 && r <= ev_fd + 2) r = place_at(r, fcntl(r, F_DUPFD_CLOEXEC, ev_fd + 3));
-  *root = place_at(r, ev_fd + 1);
-  *entry = e >= 0 ? place_at(e, ev_fd + 2) : -e_errno;
-  if (*entry == -1) *entry = -EBADF;
+  if (e >= 0 && e < WRK_HIGH_FD) e = place_at(e, fcntl(e, F_DUPFD_CLOEXEC, WRK_HIGH_FD));
+  if (r >= 0 && r < WRK_HIGH_FD) r = place_at(r, fcntl(r, F_DUPFD_CLOEXEC, WRK_HIGH_FD));
+  *root = r;
+  *entry = e >= 0 ? e : e_errno ? -e_errno : -EBADF;
+}
+
+/* Place the files open_program opened at [ev_fd] + 1 (the root: fd 5
+ * in the standard layout) and [ev_fd] + 2 (the
+ * entry), the fds the lock-down keeps and its seccomp filter knows; after
+ * wrk_sandbox_enter_shared has closed the namespace fds there. */
+static void place_program(int ev_fd, int *entry, int *root)
+{
+  *root = place_at(*root, ev_fd + 1);
+  if (*entry >= 0) {
+    *entry = place_at(*entry, ev_fd + 2);
+    if (*entry < 0) *entry = -EBADF;
+  }
 }
 
 /* ---- the zygote's warm-up ---------------------------------------------------------- */
@@ -776,15 +789,16 @@ int wrk_main(int argc, char **argv)
                             the program is read (lock_down) */
   pthread_mutex_unlock(&w.mu);
 
-  /* Lock down before the program is read (docs/sandbox.md "When"): join
-   * the namespaces the zygote shared (while still single-threaded: setns
-   * into a mount namespace requires it), or, without the sandbox, just
-   * close their fds; open the program and its directory; then the
+  /* Lock down before the program is read (docs/sandbox.md "When"): open
+   * the program and its directory; join the namespaces the zygote shared
+   * (while still single-threaded: setns into a mount namespace requires
+   * it), or, without the sandbox, just close their fds; then the
    * lock-down proper. The program, its imports and its input are only
    * read, parsed and compiled after it. */
-  wrk_sandbox_enter_shared(job->sandbox);
   int entry_fd = -EBADF, root_fd = -1;
-  if (job->program) open_program(job->program, ev_fd, &entry_fd, &root_fd);
+  if (job->program) open_program(job->program, &entry_fd, &root_fd);
+  wrk_sandbox_enter_shared(job->sandbox);
+  if (job->program) place_program(ev_fd, &entry_fd, &root_fd);
   Lockdown ld = {&w, job, ev_fd, root_fd, false, true};
   lock_down(&ld);
 

@@ -17,9 +17,19 @@
  * line's "retries") after an exponential backoff (100 ms, 200 ms, ...
  * capped at 5 s); each attempt is its own record.
  *
+ * Bad input loses nothing else: a manifest line that is no job (not JSON,
+ * an empty or NUL-holding id, file or source, a line over SUP_LINE_MAX) is
+ * said on stderr as SOURCE:LINE and runs nothing; a source that cannot be
+ * read is said when the feeder reaches it (a .harn path is a job anyway:
+ * its record says why); the other lines and sources run, and the batch
+ * exits 1 (Feeder.bad_input).
+ *
  * --resume skips every job id that already has a record in the results
  * file; --resume-failed skips only ids with an `ok` record and continues
  * the others' attempt numbering, so (id, attempt) stays unique across runs.
+ * Ids are compared as bytes: records and the journal write them with
+ * sup_json_name, which a parse turns back into the same bytes, whatever
+ * they are (docs/cli.md "The terminal record").
  *
  * --halt soon,fail=N stops starting jobs once N jobs have failed (finally,
  * after their retries); now,fail=N also cancels the running ones. A
@@ -180,7 +190,8 @@ typedef struct Feeder {
   void (*readable)(void *ud);
   void *ud;
   long seq;
-  int bad_lines;
+  int bad_input;      /* bad lines, and sources or directories that could
+                         not be read: each said on stderr; the batch exits 1 */
 } Feeder;
 
 static bool has_suffix(const char *s, const char *suf)
@@ -200,11 +211,15 @@ static SrcKind src_kind(const char *path)
   if (has_suffix(path, ".harn")) return SRC_FILE;
   if (has_suffix(path, ".jsonl") || has_suffix(path, ".ndjson") || has_suffix(path, ".json"))
     return SRC_MANIFEST;
-  /* Anything else: a manifest when its first non-blank byte is '{'. */
+  /* Anything else: a manifest when its first non-blank byte is '{' (in
+   * the first line's worth of bytes: a file of blanks is not read to its
+   * end). */
   FILE *f = fopen(path, "re");
   if (!f) return SRC_FILE;
   int c;
-  while ((c = fgetc(f)) != EOF && (c == ' ' || c == '\t' || c == '\n' || c == '\r')) {}
+  size_t n = 0;
+  while ((c = fgetc(f)) != EOF && (c == ' ' || c == '\t' || c == '\n' || c == '\r') &&
+         ++n < SUP_LINE_MAX) {}
   fclose(f);
   return c == '{' ? SRC_MANIFEST : SRC_FILE;
 }
@@ -214,13 +229,17 @@ static int cmp_str(const void *a, const void *b)
   return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-static void list_dir(const char *dir, char ***files, size_t *n, size_t *cap)
+/* Add the .harn files under [dir] to *files (*n of *cap). Returns the
+ * number of directories that could not be read, each said on stderr
+ * unless [quiet]; the files of the others are listed. */
+static int list_dir(const char *dir, char ***files, size_t *n, size_t *cap, bool quiet)
 {
   DIR *d = opendir(dir);
   if (!d) {
-    fprintf(stderr, "harn batch: cannot read directory %s: %s\n", dir, strerror(errno));
-    return;
+    if (!quiet) fprintf(stderr, "harn batch: cannot read directory %s: %s\n", dir, strerror(errno));
+    return 1;
   }
+  int bad = 0;
   struct dirent *e;
   while ((e = readdir(d))) {
     if (e->d_name[0] == '.') continue;
@@ -233,7 +252,7 @@ static void list_dir(const char *dir, char ***files, size_t *n, size_t *cap)
     struct stat ls, ts;
     bool known = lstat(path, &ls) == 0, linked = known && S_ISLNK(ls.st_mode);
     if (known && S_ISDIR(ls.st_mode)) {
-      list_dir(path, files, n, cap);
+      bad += list_dir(path, files, n, cap, quiet);
       free(path);
     } else if (has_suffix(e->d_name, ".harn") &&
                !(linked && stat(path, &ts) == 0 && S_ISDIR(ts.st_mode))) {
@@ -248,6 +267,7 @@ static void list_dir(const char *dir, char ***files, size_t *n, size_t *cap)
     }
   }
   closedir(d);
+  return bad;
 }
 
 /* Let go of what the current source holds (the batch may end with a
@@ -278,7 +298,25 @@ static void feeder_close_current(Feeder *f)
 
 static char *dup_or_null(const char *s) { return s ? strdup(s) : NULL; }
 
-/* Build a spec from manifest line [text]. 0, or -1 for a bad line. */
+/* The largest "timeout" and "cpu" a manifest line may give (ms; about
+ * 31,700 years): beyond it the pool's conversions to int64 and rlimits
+ * would overflow. And the largest "memory" (256 TiB; the worker's address
+ * space limit is twice it). */
+#define MAX_LINE_MS 1e15
+#define MAX_LINE_MEMORY (1ull << 48)
+
+/* What is wrong with "id", "file" or "source" [v] (a string): empty, or
+ * holding a NUL (a C string would end there: another id, another path, a
+ * program cut short); NULL when it is fine. */
+static const char *bad_name(const SupJson *v, const char *empty, const char *nul)
+{
+  if (!v->slen) return empty;
+  if (memchr(v->str, '\0', v->slen)) return nul;
+  return NULL;
+}
+
+/* Build a spec from manifest line [text]. 0, or -1 for a bad line (said
+ * on stderr with the source and line number). */
 static int spec_from_line(Feeder *f, const char *text, size_t len, SupSpec *s, double def_timeout,
                           int def_retries)
 {
@@ -300,6 +338,11 @@ static int spec_from_line(Feeder *f, const char *text, size_t len, SupSpec *s, d
   else if (!!file == !!source) bad = "exactly one of \"file\" and \"source\" is needed";
   else if (retries && (retries->type != SUP_JSON_INT || retries->i < 0 || retries->i > 1000))
     bad = "\"retries\" must be a non-negative int";
+  if (!bad && file) bad = bad_name(file, "\"file\" is empty", "\"file\" holds a NUL character");
+  if (!bad && source)
+    bad = bad_name(source, "\"source\" is empty", "\"source\" holds a NUL character");
+  if (!bad && id && id->type == SUP_JSON_STRING)
+    bad = bad_name(id, "\"id\" is empty", "\"id\" holds a NUL character");
   double tmo = def_timeout;
   if (!bad && timeout && timeout->type != SUP_JSON_NULL) {
     if (timeout->type == SUP_JSON_STRING) {
@@ -310,6 +353,7 @@ static int spec_from_line(Feeder *f, const char *text, size_t len, SupSpec *s, d
     } else {
       bad = "bad \"timeout\"";
     }
+    if (!bad && !(tmo <= MAX_LINE_MS)) bad = "\"timeout\" is too large";
   }
   size_t mem = 0;
   double cpu_ms = 0;
@@ -321,6 +365,7 @@ static int spec_from_line(Feeder *f, const char *text, size_t len, SupSpec *s, d
     } else {
       bad = "bad \"memory\"";
     }
+    if (!bad && mem > MAX_LINE_MEMORY) bad = "\"memory\" is too large";
   }
   if (!bad && cpu && cpu->type != SUP_JSON_NULL) {
     if (cpu->type == SUP_JSON_STRING) {
@@ -330,6 +375,7 @@ static int spec_from_line(Feeder *f, const char *text, size_t len, SupSpec *s, d
     } else {
       bad = "bad \"cpu\"";
     }
+    if (!bad && !(cpu_ms <= MAX_LINE_MS)) bad = "\"cpu\" is too large";
   }
   if (bad) {
     fprintf(stderr, "harn batch: %s:%ld: %s\n", src, f->li.lineno, bad);
@@ -339,7 +385,7 @@ static int spec_from_line(Feeder *f, const char *text, size_t len, SupSpec *s, d
   memset(s, 0, sizeof *s);
   if (id && id->type == SUP_JSON_STRING) {
     s->id = strdup(id->str);
-  } else if (id && id->type != SUP_JSON_NULL) {
+  } else if (id && id->type != SUP_JSON_NULL) { /* its JSON text: 3, true, {"k":1} */
     Buf b = {0};
     sup_json_write(&b, id);
     s->id = buf_take(&b);
@@ -417,7 +463,7 @@ static int feeder_next(Feeder *f, SupSpec *s, double def_timeout, int def_retrie
     if (kind == SRC_DIR) {
       if (!f->opened) {
         size_t cap = 0;
-        list_dir(src, &f->files, &f->nfiles, &cap);
+        f->bad_input += list_dir(src, &f->files, &f->nfiles, &cap, false);
         if (f->nfiles) qsort(f->files, f->nfiles, sizeof *f->files, cmp_str);
         f->opened = true;
         f->kind = SRC_DIR;
@@ -443,7 +489,7 @@ static int feeder_next(Feeder *f, SupSpec *s, double def_timeout, int def_retrie
       int err = sup_linein_open(&f->li, src, &blocking);
       if (err < 0) {
         fprintf(stderr, "harn batch: cannot open %s: %s\n", src, strerror(-err));
-        f->bad_lines++;
+        f->bad_input++;
         feeder_close_current(f);
         continue;
       }
@@ -457,13 +503,25 @@ static int feeder_next(Feeder *f, SupSpec *s, double def_timeout, int def_retrie
     char *line;
     size_t len;
     int got;
-    while ((got = sup_linein_next(&f->li, &line, &len)) == 1) {
+    const char *name = !strcmp(src, "-") ? "stdin" : src;
+    while ((got = sup_linein_next(&f->li, &line, &len)) >= 1) {
+      if (got == 2) { /* that line is lost; the next ones are read */
+        fprintf(stderr, "harn batch: %s:%ld: line longer than %zu MiB; skipped\n", name,
+                f->li.lineno, (size_t)SUP_LINE_MAX >> 20);
+        f->bad_input++;
+        continue;
+      }
       while (len && line[len - 1] == '\r') len--;
       size_t k = 0;
       while (k < len && (line[k] == ' ' || line[k] == '\t')) k++;
       if (k == len) continue;
       if (f->kind == SRC_STREAM && line[k] != '{') {
         /* a path, as xargs would take it (`find jobs -name "*.harn" | harn batch -`) */
+        if (memchr(line, '\0', len)) { /* the C string would name another file */
+          fprintf(stderr, "harn batch: %s:%ld: a NUL byte in the line\n", name, f->li.lineno);
+          f->bad_input++;
+          continue;
+        }
         size_t e = len;
         while (e > k && (line[e - 1] == ' ' || line[e - 1] == '\t')) e--;
         memset(s, 0, sizeof *s);
@@ -476,7 +534,7 @@ static int feeder_next(Feeder *f, SupSpec *s, double def_timeout, int def_retrie
         return 1;
       }
       if (spec_from_line(f, line, len, s, def_timeout, def_retries) < 0) {
-        f->bad_lines++;
+        f->bad_input++;
         continue;
       }
       s->seq = ++f->seq;
@@ -486,11 +544,11 @@ static int feeder_next(Feeder *f, SupSpec *s, double def_timeout, int def_retrie
       int rc = feeder_wait(f);
       if (rc == 0) return 2;
       fprintf(stderr, "harn batch: cannot wait for %s: %s\n", src, uv_strerror(rc));
-      f->bad_lines++;
+      f->bad_input++;
     }
     if (f->li.err) {
       fprintf(stderr, "harn batch: reading %s: %s\n", src, strerror(f->li.err));
-      f->bad_lines++;
+      f->bad_input++;
     }
     feeder_close_current(f);
   }
@@ -509,7 +567,7 @@ static long count_jobs(char **srcs, int n)
     } else if (k == SRC_DIR) {
       char **files = NULL;
       size_t nf = 0, cap = 0;
-      list_dir(srcs[i], &files, &nf, &cap);
+      list_dir(srcs[i], &files, &nf, &cap, true);
       for (size_t j = 0; j < nf; j++) free(files[j]);
       free(files);
       total += (long)nf;
@@ -775,11 +833,11 @@ static void journal_put(Batch *b, const char *ev, const SupSpec *s)
   buf_puts(&l, "{\"ev\":\"");
   buf_puts(&l, ev);
   buf_puts(&l, "\",\"id\":");
-  sup_json_cstr(&l, s->id);
+  sup_json_name(&l, s->id);
   buf_puts(&l, ",\"attempt\":");
   sup_json_int(&l, s->attempt);
   buf_puts(&l, ",\"file\":");
-  sup_json_cstr(&l, s->file);
+  sup_json_name(&l, s->file);
   buf_puts(&l, "}\n");
   size_t off = 0;
   while (off < l.len) {
@@ -1046,23 +1104,43 @@ static void repair_tail(const char *path)
   close(fd);
 }
 
+/* The longest line of a results file or journal that --resume reads. A
+ * record is bounded by the caps on output and events (docs/cli.md), far
+ * below this; a longer line is not one we wrote, and reading it whole
+ * could take any amount of memory. */
+#define MAX_RECORD_LINE ((size_t)1 << 30)
+
 /* Call [fn] with each line of the JSONL file [path] parsed (NULL for a
  * line that does not parse: a torn last line); nothing when it cannot be
- * opened. */
-static void each_json_line(const char *path, void (*fn)(Batch *, const SupJson *), Batch *b)
+ * opened. -1 (said on stderr) when a line is longer than MAX_RECORD_LINE
+ * or the file cannot be read to its end: skipping what it holds would run
+ * recorded jobs again, so the caller stops. */
+static int each_json_line(const char *path, void (*fn)(Batch *, const SupJson *), Batch *b)
 {
-  FILE *f = fopen(path, "re");
-  if (!f) return;
-  char *line = NULL;
-  size_t cap = 0;
-  ssize_t n;
-  while ((n = getline(&line, &cap, f)) > 0) {
-    SupJson *j = sup_json_parse(line, (size_t)n, NULL);
+  SupLineIn li;
+  bool blocking;
+  if (sup_linein_open(&li, strcmp(path, "-") ? path : "./-", &blocking) < 0) return 0;
+  li.max = MAX_RECORD_LINE;
+  int rc = 0, got;
+  char *line;
+  size_t len;
+  while ((got = sup_linein_next(&li, &line, &len)) > 0) {
+    if (got == 2) {
+      fprintf(stderr, "harn batch: %s:%ld: a line longer than %zu MiB; cannot resume from it\n",
+              path, li.lineno, MAX_RECORD_LINE >> 20);
+      rc = -1;
+      break;
+    }
+    SupJson *j = sup_json_parse(line, len, NULL);
     fn(b, j);
     sup_json_free(j);
   }
-  free(line);
-  fclose(f);
+  if (li.err) {
+    fprintf(stderr, "harn batch: cannot read %s: %s\n", path, strerror(li.err));
+    rc = -1;
+  }
+  sup_linein_close(&li);
+  return rc;
 }
 
 /* A journal line: the latest start of each job. */
@@ -1084,24 +1162,29 @@ static void journal_line(Batch *b, const SupJson *j)
 /* Read the journal of an interrupted run: every attempt started there and
  * without a record in the results (the supervisor died while it ran) gets
  * its terminal record now: crashed / supervisor_lost. The job then runs
- * again (attempt + 1) like any job without an ok record. */
-static void recover_journal(Batch *b, const char *jpath)
+ * again (attempt + 1) like any job without an ok record. -1 when the
+ * journal cannot be read (each_json_line), with nothing written. */
+static int recover_journal(Batch *b, const char *jpath)
 {
-  each_json_line(jpath, journal_line, b);
+  if (each_json_line(jpath, journal_line, b) < 0) return -1;
   long lost = 0;
   for (size_t i = 0; i < b->seen.cap; i++) {
     Seen *s = &b->seen.slots[i];
     if (!s->id || s->started <= s->max_attempt) continue;
     Buf r = {0};
     buf_puts(&r, "{\"id\":");
-    sup_json_cstr(&r, s->id);
+    sup_json_name(&r, s->id);
     buf_printf(&r, ",\"attempt\":%d,\"file\":", s->started);
-    sup_json_cstr(&r, s->file);
+    sup_json_name(&r, s->file);
     buf_puts(&r, ",\"status\":\"crashed\",\"reason\":\"supervisor_lost\",\"value\":null,"
                  "\"exit_code\":1,\"error\":null,\"output\":\"\",\"output_truncated\":false,"
-                 "\"steps\":[],\"lifecycle\":[],\"emits\":[],\"started_at\":null,"
+                 "\"steps\":[],\"steps_truncated\":false,\"lifecycle\":[],\"lifecycle_truncated\":false,"
+                 "\"emits\":[],\"emits_truncated\":false,\"dropped\":null,\"started_at\":null,"
                  "\"duration_ms\":null,\"cpu_ms\":null,\"max_rss_kb\":null,\"signals\":[],"
-                 "\"hard_stop\":false,\"worker\":null,\"sandbox\":null}");
+                 "\"hard_stop\":false,\"counters\":{\"wall_ms\":null,\"cpu_ms\":null,"
+                 "\"instructions\":null,\"tasks_spawned\":null,\"steps_recorded\":null,"
+                 "\"output_bytes\":null,\"peak_frames\":null,\"slow_polls\":null},"
+                 "\"worker\":null,\"sandbox\":null}");
     put_record(b, r.data);
     buf_free(&r);
     s->max_attempt = s->started;
@@ -1112,6 +1195,7 @@ static void recover_journal(Batch *b, const char *jpath)
   if (lost)
     fprintf(stderr, "harn batch: %ld attempt%s lost with the previous supervisor (recorded as "
                     "crashed/supervisor_lost)\n", lost, lost == 1 ? "" : "s");
+  return 0;
 }
 
 /* A line of a previous results file, into b->seen. */
@@ -1171,7 +1255,7 @@ static int usage(const char *msg, const char *arg)
   fputs("usage: harn batch SOURCE... [-j N] [--timeout DUR] [--grace DUR] [--retries N]\n"
         "                  [--results FILE.jsonl] [--joblog FILE] [--resume | --resume-failed]\n"
         "                  [--halt now|soon,fail=N|N%] [--bar | --no-bar] [--max-output BYTES]\n"
-        "                  [--no-sandbox] [--memory BYTES] [--cpu DUR] [--spares N]\n",
+        "                  [--no-sandbox] [--memory BYTES] [--cpu DUR] [--spares N] [--max-events N]\n",
         stderr);
   fputs("harn batch --help says what each option does\n", stderr);
   return 2;
@@ -1211,7 +1295,7 @@ int sup_cmd_batch(int argc, char **argv)
   b->journal = -1;
   b->all_ok = true;
   double grace = 250, cpu_ms = 0;
-  size_t max_output = 1u << 20, memory = 0;
+  size_t max_output = 1u << 20, memory = 0, max_events = SUP_MAX_EVENTS;
   bool no_sandbox = false;
   const char *results = NULL, *joblog = NULL;
   int bar = -1, rc = 2;
@@ -1233,7 +1317,8 @@ int sup_cmd_batch(int argc, char **argv)
     if (!strcmp(a, "-j") || !strcmp(a, "--jobs") || !strcmp(a, "--timeout") ||
         !strcmp(a, "--grace") || !strcmp(a, "--retries") || !strcmp(a, "--results") ||
         !strcmp(a, "--joblog") || !strcmp(a, "--halt") || !strcmp(a, "--max-output") ||
-        !strcmp(a, "--memory") || !strcmp(a, "--cpu") || !strcmp(a, "--spares")) {
+        !strcmp(a, "--memory") || !strcmp(a, "--cpu") || !strcmp(a, "--spares") ||
+        !strcmp(a, "--max-events")) {
       if (!val) { rc = usage("missing value for", a); goto out; }
       i++;
       char *end;
@@ -1245,6 +1330,10 @@ int sup_cmd_batch(int argc, char **argv)
         long n = strtol(val, &end, 10);
         if (*end || n < 0 || n > 4096) { rc = usage("--spares needs a count from 0 to 4096", val); goto out; }
         b->spares = (int)n;
+      } else if (!strcmp(a, "--max-events")) {
+        long n = strtol(val, &end, 10);
+        if (*end || n < 1) { rc = usage("--max-events needs a count of at least 1", val); goto out; }
+        max_events = (size_t)n;
       } else if (!strcmp(a, "--timeout")) {
         if (sup_parse_duration(val, &b->timeout_ms) < 0) { rc = usage("bad duration", val); goto out; }
       } else if (!strcmp(a, "--grace")) {
@@ -1275,17 +1364,11 @@ int sup_cmd_batch(int argc, char **argv)
   if (!nsrc) { rc = usage("no SOURCE given", NULL); goto out; }
   if (b->resume && b->resume_failed) { rc = usage("--resume and --resume-failed exclude each other", NULL); goto out; }
   if ((b->resume || b->resume_failed) && !results) { rc = usage("--resume needs --results FILE", NULL); goto out; }
-  for (int i = 0, stdins = 0; i < nsrc; i++) {
-    if (!strcmp(srcs[i], "-")) {
-      if (stdins++) { rc = usage("`-` (stdin) given twice", NULL); goto out; }
-      continue;
-    }
-    if (access(srcs[i], R_OK) != 0) {
-      fprintf(stderr, "harn batch: cannot read %s: %s\n", srcs[i], strerror(errno));
-      rc = 2;
-      goto out;
-    }
-  }
+  /* A source that cannot be read is that source's failure, found when the
+   * feeder reaches it (feeder_next), not the whole batch's: the others'
+   * jobs all run. */
+  for (int i = 0, stdins = 0; i < nsrc; i++)
+    if (!strcmp(srcs[i], "-") && stdins++) { rc = usage("`-` (stdin) given twice", NULL); goto out; }
   /* Opening the results truncates them: naming a source there (or the
    * joblog, or the two the same) would destroy it before it is read. */
   const char *outs[2] = {results, joblog};
@@ -1311,7 +1394,7 @@ int sup_cmd_batch(int argc, char **argv)
     bool resuming = b->resume || b->resume_failed;
     if (resuming) {
       repair_tail(results);
-      each_json_line(results, results_line, b);
+      if (each_json_line(results, results_line, b) < 0) { rc = 2; goto out; }
     }
     b->results = fopen(results, resuming ? "ae" : "we");
     b->results_path = results;
@@ -1324,7 +1407,11 @@ int sup_cmd_batch(int argc, char **argv)
     if (!(nj && *nj && strcmp(nj, "0"))) {
       char *jpath;
       if (asprintf(&jpath, "%s.journal", results) < 0) abort();
-      if (resuming) recover_journal(b, jpath);
+      if (resuming && recover_journal(b, jpath) < 0) {
+        free(jpath);
+        rc = 2;
+        goto out;
+      }
       b->journal = open(jpath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | (resuming ? 0 : O_TRUNC),
                         0644);
       if (b->journal < 0)
@@ -1359,7 +1446,7 @@ int sup_cmd_batch(int argc, char **argv)
     goto out;
   }
   SupPoolConfig cfg = {.grace_ms = grace, .max_output = max_output, .no_sandbox = no_sandbox,
-                       .memory = memory, .cpu_ms = cpu_ms};
+                       .memory = memory, .cpu_ms = cpu_ms, .max_events = max_events};
   SupHooks hooks = {.on_done = batch_done, .on_reaped = batch_reaped, .ud = b};
   sup_pool_init(&b->pool, &b->loop, &cfg, &hooks);
   static const int sigs[2] = {SIGINT, SIGTERM};
@@ -1389,7 +1476,7 @@ int sup_cmd_batch(int argc, char **argv)
   uv_run(&b->loop, UV_RUN_DEFAULT);
   if (uv_loop_close(&b->loop) != 0) fprintf(stderr, "harn batch: event loop not empty at exit\n");
 
-  if (b->feeder.bad_lines) b->all_ok = false;
+  if (b->feeder.bad_input) b->all_ok = false;
   if (b->interrupted) rc = b->interrupt_sig == SIGTERM ? 143 : 130;
   else rc = b->all_ok ? 0 : 1;
 

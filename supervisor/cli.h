@@ -40,7 +40,8 @@ int cli_version(void);
 int cli_close_stdout(const char *who, int code, int write_errno);
 
 /* Read a whole file into a malloc'd NUL-terminated buffer; NULL on error
- * (errno set). *len gets the size. */
+ * (errno set; EFBIG: more than SUP_MAX_PROGRAM bytes, of which no more
+ * than that were read). *len gets the size. */
 char *cli_read_file(const char *path, size_t *len);
 
 #endif

@@ -21,10 +21,12 @@
 #include "cli.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <unistd.h>
 
@@ -35,15 +37,25 @@ char *cli_read_file(const char *path, size_t *len)
 {
   FILE *f = fopen(path, "rb");
   if (!f) return NULL;
+  /* a regular file says its size: no need to read 64 MiB of a larger one */
+  struct stat st;
+  if (fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode) && (uintmax_t)st.st_size > SUP_MAX_PROGRAM) {
+    fclose(f);
+    errno = EFBIG;
+    return NULL;
+  }
   size_t cap = 4096, n = 0;
   char *data = malloc(cap);
   if (!data) {
     fclose(f);
     return NULL;
   }
+  /* at most SUP_MAX_PROGRAM + 1 bytes are read: one past the cap tells */
   for (;;) {
     if (n + 1 >= cap) {
-      char *p = realloc(data, cap *= 2);
+      if (n > SUP_MAX_PROGRAM) break;
+      cap = cap * 2 < SUP_MAX_PROGRAM + 2 ? cap * 2 : SUP_MAX_PROGRAM + 2;
+      char *p = realloc(data, cap);
       if (!p) {
         free(data);
         fclose(f);
@@ -61,6 +73,11 @@ char *cli_read_file(const char *path, size_t *len)
   if (err) {
     free(data);
     errno = EIO;
+    return NULL;
+  }
+  if (n > SUP_MAX_PROGRAM) {
+    free(data);
+    errno = EFBIG;
     return NULL;
   }
   data[n] = 0;
@@ -204,7 +221,8 @@ static int compile_only(int argc, char **argv, bool disasm)
   size_t len;
   char *src = cli_read_file(file, &len);
   if (!src) {
-    fprintf(stderr, "error: cannot read %s: %s\n", file, strerror(errno));
+    fprintf(stderr, "error: cannot read %s: %s\n", file,
+            errno == EFBIG ? "more than 64 MiB" : strerror(errno));
     return 1;
   }
   Vm *vm = vm_new(NULL);

@@ -43,6 +43,8 @@ static const char help_run[] =
     "  --json              print the terminal record instead of the output\n"
     "  --events            print every worker event as a JSON line\n"
     "  --max-output BYTES  output cap (1M); past it output is dropped\n"
+    "  --max-events N      steps, lifecycle events and emits kept in the record,\n"
+    "                      each (10000; and 16M of each); the rest is counted\n"
     "  --memory BYTES      the VM's heap limit (the job ends error/memory)\n"
     "  --cpu DUR           CPU-time limit, whole seconds (the job ends killed/cpu)\n"
     "  --no-sandbox        trusted code: no seccomp, Landlock, namespaces or limits\n"
@@ -73,7 +75,8 @@ static const char help_batch[] =
     "                      now: also cancel the running ones\n"
     "  --bar, --no-bar     progress bar on stderr (default: when it is a terminal)\n"
     "  --spares N          workers made ahead of their jobs (default min(2*j, 4))\n"
-    "  --max-output BYTES, --memory BYTES, --cpu DUR, --no-sandbox: as for run\n"
+    "  --max-output BYTES, --max-events N, --memory BYTES, --cpu DUR, --no-sandbox:\n"
+    "                      as for run\n"
     "\n"
     "Exit: 0 when every job's last attempt ended ok, 1 otherwise, 2 usage,\n"
     "130 after Ctrl-C (every started attempt still gets its record).\n";

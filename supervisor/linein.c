@@ -20,8 +20,19 @@
  * two apart (no POLLHUP until a writer has come and gone), so its end is
  * its writer's close, not our open.
  *
- * Invariant: buf[start, len) are the bytes read and not yet returned; a
- * returned line stays valid until the next call.
+ * Every line is bounded (SupLineIn.max, SUP_LINE_MAX by default): once
+ * more than that many bytes came without a '\n', the line is reported too
+ * long (2) at once, its bytes are dropped, and the rest of it up to the next
+ * '\n' is read and dropped as it comes (skipping), so the buffer never
+ * holds much more than one maximal line, whatever the source sends. A
+ * source that is not a regular file drops at most [max] bytes per call
+ * and then says "no line yet" (0), so an endless line from a fast producer
+ * cannot hold up the loop (and /dev/zero, which cannot be polled, ends
+ * there: its caller cannot wait for it).
+ *
+ * Invariant: buf[start, len) are the bytes read and not yet returned (or,
+ * while skipping, not yet dropped); a returned line stays valid until the
+ * next call.
  */
 #define _GNU_SOURCE
 #include "supervisor/sup_internal.h"
@@ -57,28 +68,32 @@ int sup_linein_open(SupLineIn *li, const char *path, bool *blocking)
     li->fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
   }
   if (li->fd < 0) return -errno;
-  li->fifo = fstat(li->fd, &st) == 0 && S_ISFIFO(st.st_mode);
+  bool known = fstat(li->fd, &st) == 0;
+  li->fifo = known && S_ISFIFO(st.st_mode);
+  li->regular = known && S_ISREG(st.st_mode);
   return 0;
 }
 
-/* Read once more into buf: 1 read something, 0 would block, -1 end. */
+/* Read once more into buf: 1 read something, 0 would block, -1 end. The
+ * bytes not yet returned move to the front first (at most a partial line,
+ * moved once: the next fills find start at 0), so the buffer is never
+ * larger than twice (that line + a read of 64 KiB), whatever came before. */
 static int fill(SupLineIn *li)
 {
-  if (li->start > 0 && li->start == li->buf.len) {
-    buf_clear(&li->buf);
-    li->start = 0;
-  } else if (li->start > (1u << 16) && li->start * 2 > li->buf.len) {
-    memmove(li->buf.data, li->buf.data + li->start, li->buf.len - li->start);
-    li->buf.len -= li->start;
+  if (li->start > 0) {
+    size_t have = li->buf.len - li->start;
+    if (have) memmove(li->buf.data, li->buf.data + li->start, have);
+    li->buf.len = have;
     li->start = 0;
   }
   buf_reserve(&li->buf, 1 << 16);
   for (;;) {
-    size_t room = li->buf.cap - li->buf.len;
+    size_t room = li->buf.cap - li->buf.len - 1; /* keep the terminator's byte */
     ssize_t n = li->sock ? recv(li->fd, li->buf.data + li->buf.len, room, MSG_DONTWAIT)
                          : read(li->fd, li->buf.data + li->buf.len, room);
     if (n > 0) {
       li->buf.len += (size_t)n;
+      li->buf.data[li->buf.len] = '\0';
       return 1;
     }
     if (n == 0) {
@@ -100,30 +115,53 @@ static int fill(SupLineIn *li)
 
 int sup_linein_next(SupLineIn *li, char **line, size_t *len)
 {
-  size_t seen = 0; /* bytes after start known to hold no '\n' */
+  size_t max = li->max ? li->max : SUP_LINE_MAX;
+  size_t seen = 0;    /* bytes after start known to hold no '\n' */
+  size_t dropped = 0; /* bytes of a too-long line dropped in this call */
   for (;;) {
     size_t have = li->buf.len - li->start;
-    char *from = li->buf.data + li->start;
+    char *from = have ? li->buf.data + li->start : NULL;
     char *nl = have > seen ? memchr(from + seen, '\n', have - seen) : NULL;
-    if (nl) {
-      *nl = '\0';
-      *line = from;
-      *len = (size_t)(nl - from);
-      li->start += *len + 1;
+    if (li->skipping) {
+      if (nl) { /* the end of the too-long line: go on after it */
+        li->start += (size_t)(nl - from) + 1;
+        li->skipping = false;
+        seen = 0;
+        continue;
+      }
+      dropped += have;
+      li->start = li->buf.len; /* fill starts the buffer over */
+      seen = 0;
+      if (li->eof) return -1;
+      if (!li->regular && dropped >= max) return 0;
+      if (fill(li) == 0) return 0;
+      continue;
+    }
+    if (nl || have > max || (li->eof && have)) {
+      size_t n = nl ? (size_t)(nl - from) : have;
       li->lineno++;
+      if (n > max) {
+        /* too long: drop what there is of it; without its '\n' yet, skip
+         * the rest as it comes */
+        *line = NULL;
+        *len = n;
+        if (nl) {
+          li->start += n + 1;
+        } else {
+          buf_free(&li->buf);
+          li->start = 0;
+          li->skipping = !li->eof;
+        }
+        return 2;
+      }
+      /* a last line without '\n' is terminated in the byte fill keeps */
+      from[n] = '\0';
+      *line = from;
+      *len = n;
+      li->start += nl ? n + 1 : n;
       return 1;
     }
-    if (li->eof) {
-      if (!have) return -1;
-      buf_reserve(&li->buf, 1); /* a last line without '\n' */
-      from = li->buf.data + li->start;
-      from[have] = '\0';
-      *line = from;
-      *len = have;
-      li->start = li->buf.len;
-      li->lineno++;
-      return 1;
-    }
+    if (li->eof) return -1;
     seen = have; /* fill keeps the bytes after start in order */
     if (fill(li) == 0) return 0;
   }

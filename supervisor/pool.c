@@ -55,6 +55,28 @@
  * first trigger (deadline or cancel) is the only one that signals; a
  * protocol error SIGKILLs the group at once and stops decoding; a complete
  * final frame received at any time before the drain counts.
+ *
+ * Bounded memory. Whatever a worker sends, what the pool keeps of it per
+ * job has a fixed bound (a flood costs the supervisor CPU, not memory):
+ *   decoder    at most one frame (IPC_MAX_FRAME, 16 MiB, refused from its
+ *              length prefix) plus one read (64 KiB) is buffered;
+ *   output     the first cfg.max_output bytes (--max-output, 1 MiB); the
+ *              rest is only counted (output_total);
+ *   steps, lifecycle, emits
+ *              each a SupEventLog: the first events as JSON, at most
+ *              cfg.max_events entries (10,000) and cfg.max_event_bytes
+ *              bytes (16 MiB) of each kind; from the first event that does
+ *              not fit on, that kind is only counted, not even rendered;
+ *   final, sandbox
+ *              one frame each at most (the decoder refuses a second): the
+ *              value, error value and trace, the sandbox map, as JSON;
+ *   record     built from the above at the reap, handed to on_done, and
+ *              freed right after it with all of the above (job_finish):
+ *              only the jobs still running hold event data.
+ * An event is rendered into the pool's scratch buffer (one at a time for
+ * all the jobs; released when it grew past 1 MiB) and copied into its log
+ * only if it fits. The record says what was not kept: *_truncated and
+ * `dropped` (docs/cli.md "The terminal record").
  */
 #define _GNU_SOURCE
 #include "supervisor/sup_internal.h"
@@ -122,7 +144,7 @@ struct SupJob {
   Buf output;
   size_t output_total;
   bool output_truncated;
-  Buf steps, lifecycle, emits;  /* JSON array bodies (no brackets) */
+  SupEventLog steps, lifecycle, emits;  /* capped ("Bounded memory") */
   bool has_started;
   int64_t worker_pid;
   Buf sandbox;           /* the `sandbox` event's map as JSON, or empty */
@@ -402,10 +424,57 @@ static void dispatch(SupJob *j, Event ev, int arg) { sup_actions[j->state][ev](j
 
 /* ------------------------------------------------------------------ events */
 
-static void add_json_item(Buf *list, const msgpack_object *o)
+bool sup_log_full(const SupEventLog *log, size_t max_items, size_t max_bytes)
 {
-  if (list->len) buf_putc(list, ',');
-  ipc_to_json(list, o);
+  return log->received > log->count || log->count >= max_items || log->json.len >= max_bytes;
+}
+
+bool sup_log_add(SupEventLog *log, const char *item, size_t len, size_t max_items,
+                 size_t max_bytes)
+{
+  size_t sep = log->count ? 1 : 0;
+  if (sup_log_full(log, max_items, max_bytes) || len > max_bytes - log->json.len - sep) {
+    sup_log_drop(log);
+    return false;
+  }
+  if (sep) buf_putc(&log->json, ',');
+  buf_append(&log->json, item, len);
+  log->count++;
+  log->received++;
+  return true;
+}
+
+void sup_log_drop(SupEventLog *log) { log->received++; }
+
+uint64_t sup_log_dropped(const SupEventLog *log) { return log->received - log->count; }
+
+void sup_log_free(SupEventLog *log)
+{
+  buf_free(&log->json);
+  log->count = 0;
+  log->received = 0;
+}
+
+/* Where to render the next event for [log]: the pool's scratch buffer,
+ * empty; or NULL when the log keeps no more (the event is counted as
+ * dropped, and need not be rendered). */
+static Buf *log_begin(SupJob *j, SupEventLog *log)
+{
+  SupPool *p = j->pool;
+  if (sup_log_full(log, p->cfg.max_events, p->cfg.max_event_bytes)) {
+    sup_log_drop(log);
+    return NULL;
+  }
+  buf_clear(&p->scratch);
+  return &p->scratch;
+}
+
+/* Keep the event rendered since log_begin, if it fits. */
+static void log_end(SupJob *j, SupEventLog *log)
+{
+  SupPool *p = j->pool;
+  sup_log_add(log, p->scratch.data, p->scratch.len, p->cfg.max_events, p->cfg.max_event_bytes);
+  if (p->scratch.cap > (1u << 20)) buf_free(&p->scratch);
 }
 
 static void take_final(SupJob *j, const IpcFinal *f)
@@ -505,30 +574,38 @@ static void handle_msg(SupJob *j, IpcMsg *m)
     }
     break;
   }
-  case IPC_MSG_STEP:
-    add_json_item(&j->steps, &m->u.step.record);
+  case IPC_MSG_STEP: {
+    Buf *b = log_begin(j, &j->steps);
+    if (!b) break;
+    ipc_to_json(b, &m->u.step.record);
+    log_end(j, &j->steps);
     break;
+  }
   case IPC_MSG_EMIT: {
-    if (j->emits.len) buf_putc(&j->emits, ',');
-    buf_puts(&j->emits, "{\"name\":");
-    sup_json_cstr(&j->emits, m->u.emit.name);
-    buf_puts(&j->emits, ",\"data\":");
-    ipc_to_json(&j->emits, &m->u.emit.data);
-    buf_putc(&j->emits, '}');
+    Buf *b = log_begin(j, &j->emits);
+    if (!b) break;
+    buf_puts(b, "{\"name\":");
+    sup_json_cstr(b, m->u.emit.name);
+    buf_puts(b, ",\"data\":");
+    ipc_to_json(b, &m->u.emit.data);
+    buf_putc(b, '}');
+    log_end(j, &j->emits);
     break;
   }
   case IPC_MSG_LIFECYCLE: {
     const IpcLifecycle *l = &m->u.lifecycle;
-    if (j->lifecycle.len) buf_putc(&j->lifecycle, ',');
-    buf_puts(&j->lifecycle, "{\"event\":");
-    sup_json_cstr(&j->lifecycle, l->event);
-    buf_puts(&j->lifecycle, ",\"payload\":");
-    ipc_to_json(&j->lifecycle, &l->payload);
-    buf_puts(&j->lifecycle, ",\"control\":");
-    sup_json_cstr(&j->lifecycle, l->control);
-    buf_puts(&j->lifecycle, ",\"hooks\":");
-    ipc_to_json(&j->lifecycle, &l->hooks);
-    buf_putc(&j->lifecycle, '}');
+    Buf *b = log_begin(j, &j->lifecycle);
+    if (!b) break;
+    buf_puts(b, "{\"event\":");
+    sup_json_cstr(b, l->event);
+    buf_puts(b, ",\"payload\":");
+    ipc_to_json(b, &l->payload);
+    buf_puts(b, ",\"control\":");
+    sup_json_cstr(b, l->control);
+    buf_puts(b, ",\"hooks\":");
+    ipc_to_json(b, &l->hooks);
+    buf_putc(b, '}');
+    log_end(j, &j->lifecycle);
     break;
   }
   case IPC_MSG_FINAL:
@@ -809,11 +886,11 @@ static void build_record(SupJob *j, const SupOutcome *o)
 {
   Buf *b = &j->record;
   buf_puts(b, "{\"id\":");
-  sup_json_cstr(b, j->spec.id);
+  sup_json_name(b, j->spec.id); /* reversible for ids that are not UTF-8 (json.c) */
   buf_puts(b, ",\"attempt\":");
   sup_json_int(b, j->spec.attempt);
   buf_puts(b, ",\"file\":");
-  sup_json_cstr(b, j->spec.file);
+  sup_json_name(b, j->spec.file);
   buf_puts(b, ",\"status\":\"");
   buf_puts(b, sup_status_name(o->status));
   buf_putc(b, '"');
@@ -846,13 +923,26 @@ static void build_record(SupJob *j, const SupOutcome *o)
   buf_puts(b, ",\"output\":");
   sup_json_str(b, j->output.data ? j->output.data : "", j->output.len);
   buf_puts(b, j->output_truncated ? ",\"output_truncated\":true" : ",\"output_truncated\":false");
-  buf_puts(b, ",\"steps\":[");
-  buf_append(b, j->steps.data, j->steps.len);
-  buf_puts(b, "],\"lifecycle\":[");
-  buf_append(b, j->lifecycle.data, j->lifecycle.len);
-  buf_puts(b, "],\"emits\":[");
-  buf_append(b, j->emits.data, j->emits.len);
-  buf_putc(b, ']');
+  static const char *const kinds[3] = {"steps", "lifecycle", "emits"};
+  const SupEventLog *logs[3] = {&j->steps, &j->lifecycle, &j->emits};
+  for (int i = 0; i < 3; i++) {
+    buf_puts(b, ",\"");
+    buf_puts(b, kinds[i]);
+    buf_puts(b, "\":[");
+    buf_append(b, logs[i]->json.data, logs[i]->json.len);
+    buf_puts(b, "],\"");
+    buf_puts(b, kinds[i]);
+    buf_puts(b, sup_log_dropped(logs[i]) ? "_truncated\":true" : "_truncated\":false");
+  }
+  buf_puts(b, ",\"dropped\":{\"output_bytes\":");
+  sup_json_uint(b, (unsigned long long)(j->output_total - j->output.len));
+  for (int i = 0; i < 3; i++) {
+    buf_puts(b, ",\"");
+    buf_puts(b, kinds[i]);
+    buf_puts(b, "\":");
+    sup_json_uint(b, (unsigned long long)sup_log_dropped(logs[i]));
+  }
+  buf_putc(b, '}');
   buf_puts(b, ",\"started_at\":");
   iso_time(b, j->epoch0);
   buf_puts(b, ",\"duration_ms\":");
@@ -871,9 +961,22 @@ static void build_record(SupJob *j, const SupOutcome *o)
   }
   buf_puts(b, "]");
   buf_puts(b, j->f_hard_stop ? ",\"hard_stop\":true" : ",\"hard_stop\":false");
+  buf_puts(b, ",\"counters\":");
   if (j->got_final && j->f_counters.len) {
-    buf_puts(b, ",\"counters\":");
     buf_append(b, j->f_counters.data, j->f_counters.len);
+  } else {
+    /* No final frame (killed, crashed, never spawned): the same keys,
+     * with what the supervisor measured and received; the VM's own
+     * counts are unknown (null). */
+    buf_puts(b, "{\"wall_ms\":");
+    sup_json_ms(b, o->duration_ms);
+    buf_puts(b, ",\"cpu_ms\":");
+    sup_json_ms(b, cpu);
+    buf_puts(b, ",\"instructions\":null,\"tasks_spawned\":null,\"steps_recorded\":");
+    sup_json_uint(b, (unsigned long long)j->steps.received);
+    buf_puts(b, ",\"output_bytes\":");
+    sup_json_uint(b, (unsigned long long)j->output_total);
+    buf_puts(b, ",\"peak_frames\":null,\"slow_polls\":null}");
   }
   buf_puts(b, ",\"worker\":{\"pid\":");
   if (j->pid > 0) sup_json_int(b, (int)j->pid);
@@ -902,21 +1005,28 @@ void sup_spec_free(SupSpec *s)
   free(s->input_json);
 }
 
-static void job_free(SupJob *j)
+/* Release what the job's events filled, and its record: once on_done
+ * has run nothing reads them ("Bounded memory"). */
+static void job_drop_data(SupJob *j)
 {
-  SupPool *p = j->pool;
-  sup_spec_free(&j->spec);
-  buf_free(&j->frame);
   buf_free(&j->output);
-  buf_free(&j->steps);
-  buf_free(&j->lifecycle);
-  buf_free(&j->emits);
+  sup_log_free(&j->steps);
+  sup_log_free(&j->lifecycle);
+  sup_log_free(&j->emits);
   buf_free(&j->f_value);
   buf_free(&j->f_error_value);
   buf_free(&j->f_trace);
   buf_free(&j->f_counters);
   buf_free(&j->record);
   buf_free(&j->sandbox);
+}
+
+static void job_free(SupJob *j)
+{
+  SupPool *p = j->pool;
+  sup_spec_free(&j->spec);
+  buf_free(&j->frame);
+  job_drop_data(j);
   free(j->f_error);
   free(j->f_diag);
   free(j->f_signal);
@@ -1002,6 +1112,7 @@ static void job_finish(SupJob *j)
   o.record = j->record.data;
   p->nrunning--;
   if (p->hooks.on_done) p->hooks.on_done(j, &o, p->hooks.ud);
+  job_drop_data(j);
 
   close_handle(j, (uv_handle_t *)&j->timer);
   if (j->ev_open) close_handle(j, (uv_handle_t *)&j->ev_pipe);
@@ -1619,6 +1730,8 @@ int sup_pool_init(SupPool *p, uv_loop_t *loop, const SupPoolConfig *cfg, const S
   p->cfg = *cfg;
   if (p->cfg.grace_ms < 0) p->cfg.grace_ms = 250;
   if (p->cfg.max_output == 0) p->cfg.max_output = 1u << 20;
+  if (p->cfg.max_events == 0) p->cfg.max_events = SUP_MAX_EVENTS;
+  if (p->cfg.max_event_bytes == 0) p->cfg.max_event_bytes = SUP_MAX_EVENT_BYTES;
   if (hooks) p->hooks = *hooks;
   p->argv = cfg->worker_argv ? NULL : worker_command();
   if (cfg->worker_argv) {
@@ -1693,6 +1806,7 @@ void sup_pool_close(SupPool *p)
   }
   if (p->kids_fd >= 0) close(p->kids_fd);
   p->kids_fd = -1;
+  buf_free(&p->scratch);
   for (size_t i = 0; p->argv && p->argv[i]; i++) free(p->argv[i]);
   free(p->argv);
   p->argv = NULL;

@@ -127,7 +127,7 @@ static int usage(const char *msg, const char *arg)
   if (msg) fprintf(stderr, "harn run: %s%s%s\n", msg, arg ? ": " : "", arg ? arg : "");
   fputs("usage: harn run FILE [--input JSON] [--timeout DUR] [--grace DUR] [--json] [--events]"
         " [--max-output BYTES]\n"
-        "                [--no-sandbox] [--memory BYTES] [--cpu DUR]\n",
+        "                [--no-sandbox] [--memory BYTES] [--cpu DUR] [--max-events N]\n",
         stderr);
   fputs("harn run --help says what each option does\n", stderr);
   return 2;
@@ -137,7 +137,7 @@ int sup_cmd_run(int argc, char **argv)
 {
   const char *file = NULL, *input = NULL;
   double timeout = 0, grace = 250, cpu_ms = 0;
-  size_t memory = 0;
+  size_t memory = 0, max_events = SUP_MAX_EVENTS;
   bool no_sandbox = false;
   Run r;
   memset(&r, 0, sizeof r);
@@ -150,14 +150,13 @@ int sup_cmd_run(int argc, char **argv)
     if (!strcmp(a, "--events")) { r.events = true; continue; }
     if (!strcmp(a, "--no-sandbox")) { no_sandbox = true; continue; }
     if (!strcmp(a, "--input") || !strcmp(a, "--timeout") || !strcmp(a, "--grace") ||
-        !strcmp(a, "--max-output") || !strcmp(a, "--memory") || !strcmp(a, "--cpu")) {
+        !strcmp(a, "--max-output") || !strcmp(a, "--memory") || !strcmp(a, "--cpu") ||
+        !strcmp(a, "--max-events")) {
       if (!val) return usage("missing value for", a);
       i++;
       if (!strcmp(a, "--input")) {
         const char *err;
-        SupJson *n = sup_json_parse(val, strlen(val), &err);
-        if (!n) return usage("--input is not valid JSON", err);
-        sup_json_free(n);
+        if (sup_json_check(val, strlen(val), &err) < 0) return usage("--input is not valid JSON", err);
         input = val;
       } else if (!strcmp(a, "--timeout")) {
         if (sup_parse_duration(val, &timeout) < 0) return usage("bad duration", val);
@@ -167,6 +166,11 @@ int sup_cmd_run(int argc, char **argv)
         if (sup_parse_duration(val, &cpu_ms) < 0) return usage("bad duration", val);
       } else if (!strcmp(a, "--memory")) {
         if (sup_parse_size(val, &memory) < 0) return usage("bad size", val);
+      } else if (!strcmp(a, "--max-events")) {
+        char *end;
+        long n = strtol(val, &end, 10);
+        if (*end || n < 1) return usage("--max-events needs a count of at least 1", val);
+        max_events = (size_t)n;
       } else if (sup_parse_size(val, &r.max_output) < 0) {
         return usage("bad size", val);
       }
@@ -179,17 +183,19 @@ int sup_cmd_run(int argc, char **argv)
   if (!file) return usage(NULL, NULL);
 
   /* A program that is not a regular file (`-` or /dev/stdin, a pipe, a
-   * FIFO) is read here, whole, and goes to the worker as source text: the
-   * worker's own stdin is /dev/null (its /dev/stdin would be an empty
-   * program), and a pipe can be read once. */
+   * FIFO, a device) is read here, whole, and goes to the worker as source
+   * text: the worker's own stdin is /dev/null (its /dev/stdin would be an
+   * empty program), and a pipe can be read once. At most SUP_MAX_PROGRAM
+   * bytes of it are read (/dev/zero is an error, not an out-of-memory). */
   char *text = NULL;
   const char *name = file;
   struct stat st;
   if (!strcmp(file, "-") || (stat(file, &st) == 0 && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode))) {
     size_t len;
     text = cli_read_file(!strcmp(file, "-") ? "/dev/stdin" : file, &len);
-    if (!text) {
-      fprintf(stderr, "error: Cannot read file %s: %s\n", file, strerror(errno));
+    if (!text) { /* as the worker says it of a regular file */
+      fprintf(stderr, "error: Cannot read file %s: %s\n", file,
+              errno == EFBIG ? "more than 64 MiB" : strerror(errno));
       return 1;
     }
     if (memchr(text, '\0', len)) {
@@ -207,7 +213,8 @@ int sup_cmd_run(int argc, char **argv)
     return 1;
   }
   SupPoolConfig cfg = {.grace_ms = grace, .max_output = r.max_output,
-                       .no_sandbox = no_sandbox, .memory = memory, .cpu_ms = cpu_ms};
+                       .no_sandbox = no_sandbox, .memory = memory, .cpu_ms = cpu_ms,
+                       .max_events = max_events};
   SupHooks hooks = {.on_event = run_event, .on_done = run_done, .ud = &r};
   if (sup_pool_init(&r.pool, &loop, &cfg, &hooks) != 0) {
     fprintf(stderr, "harn run: cannot watch SIGCHLD\n");

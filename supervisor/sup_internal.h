@@ -95,33 +95,51 @@ int sup_zygote_reply(int sock, pid_t *pid, int *err);
 
 typedef enum {
   SUP_JSON_NULL, SUP_JSON_BOOL, SUP_JSON_INT, SUP_JSON_FLOAT, SUP_JSON_STRING,
-  SUP_JSON_ARRAY, SUP_JSON_OBJECT
+  SUP_JSON_OBJECT, SUP_JSON_RAW
 } SupJsonType;
+
+/* The parser's limits (json.c): nesting depth, and members of the root
+ * object (the nodes a line can make). */
+#define SUP_JSON_MAX_DEPTH 200
+#define SUP_JSON_MAX_MEMBERS 4096
 
 typedef struct SupJson {
   SupJsonType type;
   bool b;
   int64_t i;
   double d;
-  char *str;        /* STRING: NUL-terminated (may contain NULs; see slen) */
+  char *str;        /* STRING: the text; INT, FLOAT: the number as written;
+                       RAW: an array or nested object as compact JSON.
+                       NUL-terminated, [slen] bytes (a STRING may hold NULs) */
   size_t slen;
-  struct SupJson **items; /* ARRAY, OBJECT */
-  char **keys;            /* OBJECT: keys[i] names items[i] */
+  struct SupJson **items; /* OBJECT: the members' values */
+  char **keys;            /* OBJECT: keys[i] names items[i], NUL-terminated, */
+  size_t *klens;          /* ... klens[i] bytes (may hold NULs) */
   size_t len, cap;
 } SupJson;
 
-/* Parse the whole of [text] ([len] bytes). NULL on error with *err (may be
- * NULL) set to a static message. Free with sup_json_free. */
+/* Parse the whole of [text] ([len] bytes): a scalar, an object whose
+ * members are nodes (values that are arrays or objects: RAW), or an array
+ * (RAW). NULL on error with *err (may be NULL) set to a static message.
+ * Free with sup_json_free. */
 SupJson *sup_json_parse(const char *text, size_t len, const char **err);
+/* Check that [text] is one JSON value, without building anything: 0, or -1
+ * with *err (may be NULL) set. */
+int sup_json_check(const char *text, size_t len, const char **err);
 void sup_json_free(SupJson *n);
-/* Member [key] of object [obj], or NULL (also when obj is not an object). */
+/* Member [key] of object [obj], or NULL (also when obj is not an object).
+ * A key holding a NUL never matches. */
 const SupJson *sup_json_get(const SupJson *obj, const char *key);
-/* Append [n] as compact JSON. */
+/* Append [n] (a parsed tree) as compact JSON: numbers and RAW text as
+ * parsed, strings and keys encoded again (U+FFFD for an invalid byte). */
 void sup_json_write(Buf *b, const SupJson *n);
 /* Append [n] bytes of [s] as a JSON string (invalid UTF-8 -> U+FFFD). */
 void sup_json_str(Buf *b, const char *s, size_t n);
 /* Append a C string as a JSON string, or null when [s] is NULL. */
 void sup_json_cstr(Buf *b, const char *s);
+/* The same for a name (job id, path): an invalid UTF-8 byte XX is written
+ * \udcXX, which sup_json_parse reads back as the byte (reversible). */
+void sup_json_name(Buf *b, const char *s);
 /* Append a number (shortest round-trip form; non-finite -> null). */
 void sup_json_num(Buf *b, double d);
 /* Append milliseconds with one decimal ("12.3"), exactly as printf "%.1f". */
@@ -204,12 +222,23 @@ typedef struct SupHooks {
   void *ud;
 } SupHooks;
 
+/* Default caps on each of a record's event arrays (steps, lifecycle,
+ * emits), per attempt (pool.c "Bounded memory"): entries, and bytes of
+ * the array's JSON. 16 MiB is the frame limit: one event that fits in a
+ * frame fits in the record (unless its JSON is much larger than its
+ * msgpack: escaped control characters, base64 of bytes). */
+#define SUP_MAX_EVENTS 10000u
+#define SUP_MAX_EVENT_BYTES (16u << 20)
+
 typedef struct SupPoolConfig {
   char **worker_argv;   /* command to exec; NULL: HARN_WORKER_CMD split on
                            spaces when set, else the in-process worker
                            (wrk_main in a forked child, see spawn.c) */
   double grace_ms;      /* kill grace (default 250) */
   size_t max_output;    /* output cap per job in bytes (default 1 MiB) */
+  size_t max_events;    /* entries kept of each of steps, lifecycle and
+                           emits per attempt (0: SUP_MAX_EVENTS) */
+  size_t max_event_bytes; /* bytes of JSON kept of each (0: SUP_MAX_EVENT_BYTES) */
   bool count_instructions;
   bool no_sandbox;      /* --no-sandbox: workers are not locked down */
   uint64_t memory;      /* default VM heap limit per job (--memory), 0 none */
@@ -227,6 +256,8 @@ struct SupPool {
   uv_loop_t *loop;
   SupPoolConfig cfg;
   SupHooks hooks;
+  Buf scratch;          /* one event rendered as JSON before it is kept
+                           (pool.c "Bounded memory"); shared by the jobs */
   char **argv;          /* resolved worker command (exec), or NULL */
   SupWorkerMain entry;  /* in-process worker (when argv is NULL) */
   int tfd;              /* the precise timer (pool.c), -1 when none */
@@ -314,22 +345,60 @@ typedef struct SupVerdict {
  * with the record's reason and the exit code. Pure; no side effects. */
 void sup_decide(const SupFacts *f, SupVerdict *v);
 
+/* One of a record's event arrays (steps, lifecycle, emits) as a job's
+ * events arrive: a prefix of them, capped in entries and bytes. Once an
+ * event is not kept (a cap is reached), no later one of the same kind is
+ * either: the array stays a prefix; the rest is only counted. A zeroed
+ * SupEventLog is empty; sup_log_free releases it. */
+typedef struct SupEventLog {
+  Buf json;           /* the array's body: the items, comma-separated */
+  size_t count;       /* items kept */
+  uint64_t received;  /* items received, kept or not (dropped: the rest) */
+} SupEventLog;
+
+/* Would the next item be dropped whatever its size ([log] dropped one
+ * already, or is at [max_items] or [max_bytes])? Then the caller need not
+ * render it: sup_log_drop counts it. */
+bool sup_log_full(const SupEventLog *log, size_t max_items, size_t max_bytes);
+/* One more item received: [item] ([len] bytes, one JSON value) is kept
+ * when sup_log_full is false and the body with it (and its comma) stays
+ * within [max_bytes]; else it is dropped. Returns whether it was kept. */
+bool sup_log_add(SupEventLog *log, const char *item, size_t len, size_t max_items,
+                 size_t max_bytes);
+/* One more item received and dropped without being looked at. */
+void sup_log_drop(SupEventLog *log);
+/* Items received and not kept. */
+uint64_t sup_log_dropped(const SupEventLog *log);
+void sup_log_free(SupEventLog *log);
+
 /* Append event [m] as one JSON object (the frame's map, as ipc_to_json
  * renders it; output data as a string rather than base64) to [b]. */
 void sup_event_json(Buf *b, const IpcMsg *m);
 
 /* ---------------------------------------------------------------- linein */
 
+/* The longest line of a batch source (manifest line, path): twice the
+ * largest job frame. A line's "source" and "input" go to the worker in one
+ * frame, so a line much longer could not run anyway; twice, because JSON
+ * escapes ("\n", "\"") make a line longer than the frame it becomes, and
+ * a line a little over the frame limit then still gets its record
+ * (crashed/spawn:E2BIG) rather than only a message. A line costs at most
+ * about twice this in memory while it is read. */
+#define SUP_LINE_MAX ((size_t)2 * IPC_MAX_FRAME)
+
 /* The lines of a batch source, read without blocking the loop (linein.c). */
 typedef struct SupLineIn {
   int fd;            /* poll it for readable when sup_linein_next says 0 */
   bool sock;         /* a socket: recv(MSG_DONTWAIT) */
   bool fifo;         /* a pipe or FIFO: EOF only with POLLHUP */
+  bool regular;      /* a regular file: reads never wait */
   Buf buf;
   size_t start;      /* buf[start, len): read, not yet returned */
+  size_t max;        /* longest line in bytes; 0 (as opened): SUP_LINE_MAX */
+  bool skipping;     /* dropping the rest of a too-long line */
   bool eof;
   int err;           /* errno of a failed read (the end came early), or 0 */
-  long lineno;       /* lines returned so far */
+  long lineno;       /* lines returned so far (too-long ones included) */
 } SupLineIn;
 
 /* Open [path] ("-": stdin) for sup_linein_next. 0, or -errno. *blocking
@@ -339,11 +408,19 @@ int sup_linein_open(SupLineIn *li, const char *path, bool *blocking);
 /* The next line, '\n' removed and NUL-terminated in place, valid until the
  * next call: 1 with *line and *len; 0 when no whole line is there yet
  * (wait for li->fd to be readable); -1 at the end (li->err 0: EOF). A last
- * line without '\n' is returned at EOF. */
+ * line without '\n' is returned at EOF. 2: line li->lineno is longer than
+ * li->max (*len: the bytes of it seen, more than max; *line NULL); it is
+ * dropped, and the next line is the one after its '\n'. */
 int sup_linein_next(SupLineIn *li, char **line, size_t *len);
 void sup_linein_close(SupLineIn *li);
 
 /* ------------------------------------------------------------------ misc */
+
+/* The largest program read whole (cli_read_file: `harn run` of a pipe or
+ * device, `harn check`, `harn disasm`): the cap vm/import.c puts on a
+ * module file (IMP_MAX_FILE there, private to it; keep the two equal), so
+ * that /dev/zero is an error rather than an out-of-memory. */
+#define SUP_MAX_PROGRAM ((size_t)64 << 20)
 
 /* Parse a duration: Harn syntax ("250ms", "5s", "2m", "1h", "1.5s") or a
  * plain number of milliseconds. Returns 0 and *ms, or -1. */

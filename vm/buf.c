@@ -19,6 +19,7 @@ void buf_reserve(Buf *b, size_t n)
     fputs("harn: out of memory\n", stderr);
     abort();
   }
+  if (!b->data) p[0] = 0; /* a fresh Buf is terminated too (buf_take of an empty one) */
   b->data = p;
   b->cap = cap;
 }

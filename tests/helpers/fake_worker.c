@@ -24,6 +24,8 @@
  *   partial       started, then the first half of a final frame, exit 0
  *   segv          started, then SIGSEGV
  *   flood         writes 8 MiB of output in 64 KiB chunks, then final ok
+ *   evflood       20,000 step, emit and lifecycle frames each (past the
+ *                 record's caps: test_record_caps.sh), then final ok
  *   finalhang     final ok, then sleeps forever ignoring SIGTERM
  *   slow          sleeps 300 ms, then behaves like ok
  *   flaky         crashes (exit 3) on attempt 1, ok from attempt 2 on
@@ -336,6 +338,25 @@ int main(int argc, char **argv)
     static char chunk[64 * 1024];
     memset(chunk, 'x', sizeof chunk);
     for (int i = 0; i < 128; i++) send_output(chunk, sizeof chunk);
+    send_final(IPC_STATUS_OK, 0, NULL, NULL);
+  } else if (!strcmp(mode, "evflood")) {
+    Buf b = {0};
+    msgpack_object n, hooks;
+    memset(&n, 0, sizeof n);
+    memset(&hooks, 0, sizeof hooks);
+    n.type = MSGPACK_OBJECT_POSITIVE_INTEGER;
+    hooks.type = MSGPACK_OBJECT_ARRAY; /* empty */
+    for (int i = 0; i < 20000; i++) {
+      send_step("s");
+      n.via.u64 = (uint64_t)i;
+      IpcEnvelope e = env();
+      ipc_encode_emit(&b, &e, "tick", &n);
+      IpcLifecycle l = {"PostFinish", n, "allow", hooks};
+      e = env();
+      ipc_encode_lifecycle(&b, &e, &l);
+      emit_frame(&b);
+    }
+    buf_free(&b);
     send_final(IPC_STATUS_OK, 0, NULL, NULL);
   } else if (!strcmp(mode, "finalhang")) {
     send_final(IPC_STATUS_OK, 5, NULL, NULL);

@@ -8,7 +8,10 @@
  * beats a protocol error). Also the duration and size parsers, the
  * status/signal names used in records, and the line reader of batch
  * sources (linein.c) on a regular file, a pipe fed piecewise and a FIFO
- * opened before its writer.
+ * opened before its writer. And the capped event arrays of a record
+ * (SupEventLog, pool.c "Bounded memory"): the entry cap, the byte cap
+ * with the commas counted, and that an array stays a prefix once one
+ * event is dropped.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -322,6 +325,65 @@ static void test_linein_fifo(void **state)
   rmdir(dir);
 }
 
+static void log_items(SupEventLog *log, const char *const *items, size_t max_items,
+                      size_t max_bytes)
+{
+  for (size_t i = 0; items[i]; i++) {
+    if (sup_log_full(log, max_items, max_bytes)) sup_log_drop(log);
+    else sup_log_add(log, items[i], strlen(items[i]), max_items, max_bytes);
+  }
+}
+
+/* The entry cap: the first N kept, the rest counted. */
+static void test_event_log_count(void **state)
+{
+  (void)state;
+  SupEventLog log;
+  memset(&log, 0, sizeof log);
+  assert_false(sup_log_full(&log, 3, 100));
+  static const char *const items[] = {"1", "2", "3", "4", "5", NULL};
+  log_items(&log, items, 3, 100);
+  assert_string_equal(log.json.data, "1,2,3");
+  assert_int_equal(log.count, 3);
+  assert_int_equal(log.received, 5);
+  assert_int_equal(sup_log_dropped(&log), 2);
+  assert_true(sup_log_full(&log, 3, 100));
+  sup_log_free(&log);
+  assert_int_equal(log.received, 0);
+  assert_null(log.json.data);
+}
+
+/* The byte cap counts the array body with its commas: "ab,cd" is 5 bytes;
+ * an item that does not fit is dropped, and so is every later one, even
+ * one that would fit (the array stays a prefix of the events). */
+static void test_event_log_bytes(void **state)
+{
+  (void)state;
+  SupEventLog log;
+  memset(&log, 0, sizeof log);
+  assert_true(sup_log_add(&log, "ab", 2, 10, 5));
+  assert_true(sup_log_add(&log, "cd", 2, 10, 5)); /* exactly 5 */
+  assert_string_equal(log.json.data, "ab,cd");
+  assert_true(sup_log_full(&log, 10, 5));
+  sup_log_free(&log);
+
+  assert_true(sup_log_add(&log, "ab", 2, 10, 5));
+  assert_false(sup_log_add(&log, "cde", 3, 10, 5)); /* "ab,cde" is 6 */
+  assert_true(sup_log_full(&log, 10, 5));           /* one was dropped */
+  assert_false(sup_log_add(&log, "c", 1, 10, 5));   /* would fit: still no */
+  assert_string_equal(log.json.data, "ab");
+  assert_int_equal(log.count, 1);
+  assert_int_equal(sup_log_dropped(&log), 2);
+  sup_log_free(&log);
+
+  /* an item larger than the whole cap, first */
+  assert_false(sup_log_add(&log, "abcdef", 6, 10, 5));
+  assert_int_equal(log.count, 0);
+  assert_int_equal(log.json.len, 0);
+  assert_int_equal(sup_log_dropped(&log), 1);
+  sup_log_free(&log);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
@@ -334,6 +396,8 @@ int main(void)
       cmocka_unit_test(test_linein_file),
       cmocka_unit_test(test_linein_pipe),
       cmocka_unit_test(test_linein_fifo),
+      cmocka_unit_test(test_event_log_count),
+      cmocka_unit_test(test_event_log_bytes),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

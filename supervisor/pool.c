@@ -824,7 +824,10 @@ uint64_t sup_address_space(uint64_t memory)
    * backstop with room for the allocator's slack, the bytecode and the
    * stacks: 2x the heap + 512 MiB, or 4 GiB without a heap limit. */
   if (!memory) return 4ull << 30;
-  return memory * 2 + (512ull << 20);
+  uint64_t as;
+  if (__builtin_mul_overflow(memory, 2u, &as) || __builtin_add_overflow(as, 512ull << 20, &as))
+    return UINT64_MAX; /* no wrap-around to a tiny limit: the kernel clamps it */
+  return as;
 }
 
 static void decide(SupJob *j, SupOutcome *o)
@@ -917,6 +920,13 @@ static void build_record(SupJob *j, const SupOutcome *o)
     buf_puts(b, "{\"message\":");
     sup_json_cstr(b, j->protocol_text);
     buf_puts(b, ",\"diagnostic\":null,\"trace\":[]}");
+  } else if (o->reason && !strcmp(o->reason, "oom")) {
+    /* The worker could not say it (its stderr is /dev/null under the
+     * lock-down, and a failed allocation can send no frame): we can. */
+    buf_puts(b, "{\"message\":\"Out of memory: the worker used up its address space (");
+    sup_json_uint(b, (unsigned long long)sup_address_space(job_memory(j)));
+    buf_puts(b, " bytes, RLIMIT_AS) while reading, compiling or running the program\","
+                "\"diagnostic\":null,\"trace\":[]}");
   } else {
     buf_puts(b, "null");
   }

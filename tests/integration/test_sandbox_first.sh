@@ -37,6 +37,8 @@ EOF
   check "a 55 MB program under --memory 64M stops at the limit (crashed/oom or error/memory)" r2.json \
     'r["status"] + "/" + str(r["reason"]) in ("crashed/oom", "error/memory")'
   check "... with a bounded peak RSS (< 700 MB)" r2.json 'r["max_rss_kb"] < 700 * 1024'
+  check "... and the record says why (crashed/oom has a message)" r2.json \
+    'r["reason"] != "oom" or "Out of memory" in r["error"]["message"]'
 else
   pass "(sanitizer build: no RLIMIT_AS; huge program not checked)"
 fi

@@ -6,7 +6,11 @@
  * succeed) or NAME.error (the run must fail; one pattern per line, each a
  * plain substring or `re:` + POSIX extended regex matched line-wise, and
  * every pattern must be found in the error output on stderr). A .harn file
- * without either sibling is a helper module, not a test, and is skipped.
+ * without either sibling fails ("no NAME.expected or NAME.error"), so that a
+ * forgotten expectation is never a silent pass, unless it is visibly a helper
+ * module that tests import: its name starts with `_` (_util.harn) or it lies
+ * under a directory named `helpers/` at any depth (imports/helpers/util.harn,
+ * imports/helpers/deep/inner.harn). Helpers are not run.
  * Timer lines (`[timer] NAME: 12ms`, LANGUAGE.md 12.7) are compared with the
  * number normalised to N in both texts, since elapsed time varies.
  *
@@ -29,6 +33,7 @@
 #include <regex.h>
 #include <signal.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -92,6 +97,22 @@ static void collect(PathList *out, const char *path)
     buf_free(&p);
   }
   closedir(d);
+}
+
+/* A helper module, not a test: the file name starts with '_', or a
+ * directory component of the path is exactly "helpers". */
+static bool is_helper(const char *path)
+{
+  const char *base = strrchr(path, '/');
+  base = base ? base + 1 : path;
+  if (base[0] == '_') return true;
+  for (const char *p = path; p < base;) {
+    const char *slash = strchr(p, '/');
+    if (slash - p == (ptrdiff_t)strlen("helpers") && strncmp(p, "helpers", strlen("helpers")) == 0)
+      return true;
+    p = slash + 1;
+  }
+  return false;
 }
 
 static int cmp_str(const void *a, const void *b)
@@ -411,6 +432,15 @@ int cli_test(int argc, char **argv)
         passed++;
       else
         failed++;
+      fflush(stdout);
+    } else if (!is_helper(files.items[i])) {
+      const char *path = files.items[i], *slash = strrchr(path, '/');
+      const char *base = slash ? slash + 1 : path;
+      int stem = (int)(strlen(base) - strlen(".harn"));
+      printf("FAIL %s: no %.*s.expected or %.*s.error; name helpers _%.*s.harn or put them "
+             "under helpers/\n",
+             path, stem, base, stem, base, stem, base);
+      failed++;
       fflush(stdout);
     }
     free(expected);

@@ -11,11 +11,7 @@
 set -u
 . "$(dirname "$0")/lib.sh"
 lib_init fake python
-if ! command -v script >/dev/null; then
-  echo "skip: script(1) is not installed"
-  echo "0 failed"
-  exit 0
-fi
+command -v script >/dev/null || skip_all "script(1) is not installed"
 export HARN_WORKER_CMD=$FAKE
 echo "// fake worker mode slow" > slow.harn
 echo "// fake worker mode segv" > segv.harn

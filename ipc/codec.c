@@ -270,7 +270,7 @@ typedef enum {
   K_NUM,     /* finite int or float */
   K_BOOL,
   K_BIN,
-  K_VALUE,   /* any RUNTIME.md 9.3 value */
+  K_VALUE,   /* any docs/RUNTIME.md 9.3 value */
   K_MAP,     /* a map (validated as a value) */
   K_ARRAY    /* an array (elements validated by the caller) */
 } Kind;

@@ -1,6 +1,6 @@
 /*
  * ipc.h: the framed msgpack protocol between the supervisor and a worker
- * (RUNTIME.md section 9; the full wire description is docs/protocol.md).
+ * (docs/RUNTIME.md section 9; the full wire description is docs/protocol.md).
  *
  * Wire format. A frame is a 4-byte big-endian length N (1 <= N <=
  * IPC_MAX_FRAME, 16 MiB) followed by exactly one msgpack map of N bytes.
@@ -22,7 +22,7 @@
  *
  * Validation is strict: every field of every message is checked for
  * presence and type, unknown and duplicate keys are rejected, and values
- * (RUNTIME.md 9.3) must be nil/bool/int/float/str/bin/array/map with str
+ * (docs/RUNTIME.md 9.3) must be nil/bool/int/float/str/bin/array/map with str
  * keys (no ext types), nested at most IPC_MAX_DEPTH deep within a frame.
  * Adding a field is therefore a protocol version bump.
  *
@@ -46,7 +46,7 @@
 /* ---- constants ---------------------------------------------------------- */
 
 #define IPC_PROTOCOL_VERSION 2
-/* Largest frame body accepted or produced (RUNTIME.md tunables). */
+/* Largest frame body accepted or produced (docs/RUNTIME.md tunables). */
 #define IPC_MAX_FRAME (16u * 1024u * 1024u)
 /* Bytes of the length prefix. */
 #define IPC_HEADER_SIZE 4
@@ -66,7 +66,7 @@
   X(JOB, "job", 'J')             /* the job request */                       \
   X(STARTED, "started", 'E')     /* first event, before any bytecode */      \
   X(OUTPUT, "output", 'E')       /* a chunk of program output */             \
-  X(STEP, "step", 'E')           /* a step record (RUNTIME.md 7.5) */        \
+  X(STEP, "step", 'E')           /* a step record (docs/RUNTIME.md 7.5) */        \
   X(EMIT, "emit", 'E')           /* harness.emit(name, data) */              \
   X(LIFECYCLE, "lifecycle", 'E') /* a finish-lifecycle event (8.2) */        \
   X(FINAL, "final", 'E')         /* the result, exactly once, last */       \
@@ -176,7 +176,7 @@ typedef struct IpcOutput {
 typedef struct IpcStep {
   const char *name;        /* record.name */
   const char *status;      /* record.status: completed|skipped|escalated|failed */
-  msgpack_object record;   /* the whole record map (RUNTIME.md 7.5) */
+  msgpack_object record;   /* the whole record map (docs/RUNTIME.md 7.5) */
 } IpcStep;
 
 typedef struct IpcEmit {
@@ -203,7 +203,7 @@ typedef struct IpcCounters {
   uint64_t instructions;
   uint64_t tasks_spawned, steps_recorded, output_bytes;
   int64_t peak_frames;
-  uint64_t slow_polls;     /* RUNTIME.md 1.5 debug counter (optional on decode, 0 if absent) */
+  uint64_t slow_polls;     /* docs/RUNTIME.md 1.5 debug counter (optional on decode, 0 if absent) */
 } IpcCounters;
 
 typedef struct IpcFinal {
@@ -211,7 +211,7 @@ typedef struct IpcFinal {
   msgpack_object value;        /* 9.3 value; NIL unless the run produced one */
   const char *error;           /* display text with suffix, or NULL */
   msgpack_object error_value;  /* thrown payload, or NIL */
-  const char *diagnostic;      /* RUNTIME.md 3.4 text, or NULL */
+  const char *diagnostic;      /* docs/RUNTIME.md 3.4 text, or NULL */
   const IpcTraceEntry *trace;  /* outermost first */
   size_t trace_len;
   const char *signal;          /* "SIGTERM", "SIGINT", "SIGHUP", or NULL */
@@ -286,7 +286,7 @@ int ipc_decoder_next(IpcDecoder *d, IpcMsg *out);
 
 /* The pipe reached EOF: 0 if no partial frame is buffered, else
  * IPC_E_TRUNCATED (sticky) with the number of bytes dropped in the text.
- * RUNTIME.md 9.4: a partial trailing frame is dropped, complete ones kept. */
+ * docs/RUNTIME.md 9.4: a partial trailing frame is dropped, complete ones kept. */
 int ipc_decoder_finish(IpcDecoder *d);
 
 /* The last error's precise text ("" when none); owned by the decoder. */
@@ -334,7 +334,7 @@ int ipc_frame_end(IpcFrame *f, Buf *out);
 void ipc_pack_str(msgpack_packer *pk, const char *s);
 void ipc_pack_strn(msgpack_packer *pk, const char *s, size_t len);
 void ipc_pack_str_or_nil(msgpack_packer *pk, const char *s);
-/* Pack the `counters` map of a final frame (RUNTIME.md 9.2) from [c]; the
+/* Pack the `counters` map of a final frame (docs/RUNTIME.md 9.2) from [c]; the
  * worker and ipc_encode_final share it. */
 void ipc_pack_counters(msgpack_packer *pk, const IpcCounters *c);
 /* Pack one stack-trace entry of a final frame: {fn, line, col, file}
@@ -362,7 +362,7 @@ int ipc_encode_sandbox(Buf *out, const IpcEnvelope *env, const msgpack_object *a
 
 /* ---- values ----------------------------------------------------------------- */
 
-/* Append [o] (a RUNTIME.md 9.3 value) to [out] as compact JSON: maps keep
+/* Append [o] (a docs/RUNTIME.md 9.3 value) to [out] as compact JSON: maps keep
  * their order, tagged maps ({"$harn": ...}) stay as they are (they are JSON
  * objects already), bin becomes {"$harn":"bytes","base64":"..."}, floats use
  * the shortest round-trip text without a forced ".0" (NaN and infinities

@@ -1,5 +1,5 @@
 /*
- * json.c: msgpack values (RUNTIME.md 9.3) to JSON text, for the results
+ * json.c: msgpack values (docs/RUNTIME.md 9.3) to JSON text, for the results
  * file and `harn run --json` (ipc.h ipc_to_json, docs/protocol.md).
  *
  * Rules: maps keep their wire order (the worker sends dicts in the VM's

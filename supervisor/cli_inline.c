@@ -4,10 +4,10 @@
  *
  * Output goes straight to this process's stdout as the program produces it
  * (line-buffered, so nothing printed is lost if the process is killed); an
- * uncaught error's diagnostic goes to stderr after it (LANGUAGE.md 10.3,
+ * uncaught error's diagnostic goes to stderr after it (docs/LANGUAGE.md 10.3,
  * 16). Nothing here forks: this is the debugging and benchmarking path.
  *
- * Signals and deadlines without a supervisor (RUNTIME.md 5.1, 5.6): SIGINT,
+ * Signals and deadlines without a supervisor (docs/RUNTIME.md 5.1, 5.6): SIGINT,
  * SIGTERM and SIGHUP only call vm_interrupt(), so the VM cancels at its next
  * safe point. `--timeout DUR` arms a one-shot SIGALRM that does the same with
  * SIGTERM. If the program is still running `--grace DUR` (default 250 ms)
@@ -173,7 +173,7 @@ int cli_run_inline(int argc, char **argv)
   int rc = parse_args(argc, argv, true, &a);
   if (rc) return rc;
   setvbuf(stdout, NULL, _IOLBF, 0);
-  /* the VM stops on its own 25 ms before our exit 137 (RUNTIME.md 5.6),
+  /* the VM stops on its own 25 ms before our exit 137 (docs/RUNTIME.md 5.6),
    * so an in-flight sleep fails with the cancelled error, not a kill */
   VmConfig cfg;
   memset(&cfg, 0, sizeof cfg);

@@ -11,7 +11,7 @@
  * module that tests import: its name starts with `_` (_util.harn) or it lies
  * under a directory named `helpers/` at any depth (imports/helpers/util.harn,
  * imports/helpers/deep/inner.harn). Helpers are not run.
- * Timer lines (`[timer] NAME: 12ms`, LANGUAGE.md 12.7) are compared with the
+ * Timer lines (`[timer] NAME: 12ms`, docs/LANGUAGE.md 12.7) are compared with the
  * number normalised to N in both texts, since elapsed time varies.
  *
  * Each test runs in a forked child (fresh VM, its own stdout/stderr pipes,

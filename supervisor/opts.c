@@ -3,7 +3,7 @@
  * (Harn syntax or plain milliseconds) and byte sizes.
  *
  * A duration is a non-negative decimal number followed by nothing (ms) or
- * one of the Harn units ms, s, m, h, d, w (LANGUAGE.md 2.3); fractions are
+ * one of the Harn units ms, s, m, h, d, w (docs/LANGUAGE.md 2.3); fractions are
  * accepted ("1.5s"). Anything else is rejected so that a typo such as
  * "5sec" is a usage error rather than a silent default.
  */

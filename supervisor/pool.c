@@ -1,7 +1,7 @@
 /*
  * pool.c: the supervisor engine. One libuv loop runs any number of jobs;
  * each job is one worker process in its own process group, driven by an
- * explicit state machine (STYLE.md 13, RUNTIME.md 5.6, 9).
+ * explicit state machine (STYLE.md 13, docs/RUNTIME.md 5.6, 9).
  *
  * Per job the pool embeds three handles in the SupJob (STYLE.md 14):
  *   timer     a libuv timer, used only to retry a failed spawn (and to
@@ -44,7 +44,7 @@
  * reaps it (collecting rusage). The pipe is then drained once more without
  * blocking (what a stray still holding fd 4 may write later is ignored: we
  * never wait for an EOF), and the status is decided from the table of
- * RUNTIME.md 5.6. Exactly one on_done per started job follows, whatever the
+ * docs/RUNTIME.md 5.6. Exactly one on_done per started job follows, whatever the
  * worker did; a spawn failure produces it too, from the loop.
  *
  * The supervisor is a child subreaper (PR_SET_CHILD_SUBREAPER), so strays
@@ -678,7 +678,7 @@ static void protocol_error(SupJob *j, int code)
 {
   if (j->protocol) return;
   if (j->got_final) {
-    /* RUNTIME.md 9.4: after an accepted final frame, only logged. */
+    /* docs/RUNTIME.md 9.4: after an accepted final frame, only logged. */
     j->ignored_after_final++;
     return;
   }

@@ -1,5 +1,5 @@
 /*
- * spawn.c: starting worker processes (RUNTIME.md 5.6, "Spawn").
+ * spawn.c: starting worker processes (docs/RUNTIME.md 5.6, "Spawn").
  *
  * Three ways to start a worker, with the same child environment (below):
  *   - exec: fork, then execvp(argv) -- HARN_WORKER_CMD, tests' fake workers;

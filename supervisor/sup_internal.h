@@ -9,7 +9,7 @@
  *             (RUNNING, STOPPING, DRAINING, KILLING, DEAD) driven by events
  *             (deadline/grace timer, cancel, final frame, EOF, protocol
  *             error, exit), SIGCHLD-driven sweep-then-reap, the status table
- *             of RUNTIME.md 5.6 and the terminal record of PRODUCT.md.
+ *             of docs/RUNTIME.md 5.6 and the terminal record of PRODUCT.md.
  *   run.c     `harn run` on top of the pool (one job).
  *   batch.c   `harn batch`: sources, queue, retries, results, joblog,
  *             resume, halt, progress bar; linein.c reads its sources.
@@ -314,7 +314,7 @@ const SupSpec *sup_job_spec(const SupJob *j);
 void *sup_job_data(const SupJob *j);
 void sup_job_set_data(SupJob *j, void *data);
 
-/* The facts the job status table of RUNTIME.md 5.6 looks at, gathered
+/* The facts the job status table of docs/RUNTIME.md 5.6 looks at, gathered
  * by the pool when a job ends. */
 typedef struct SupFacts {
   bool got_final;         /* a valid final frame was received */
@@ -341,7 +341,7 @@ typedef struct SupVerdict {
   int term_signal;        /* signal that ended the worker, 0 if it exited */
 } SupVerdict;
 
-/* The job status table of RUNTIME.md 5.6 (the first matching row wins),
+/* The job status table of docs/RUNTIME.md 5.6 (the first matching row wins),
  * with the record's reason and the exit code. Pure; no side effects. */
 void sup_decide(const SupFacts *f, SupVerdict *v);
 

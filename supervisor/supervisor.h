@@ -9,7 +9,7 @@
  * split on spaces, e.g. tests' fake workers). Each worker lives
  * in its own process group, gets the job frame on its fd 3 and writes
  * events to its fd 4 (ipc/ipc.h). Deadlines, grace and kill follow
- * RUNTIME.md 5.6; records follow PRODUCT.md. docs/cli.md is the user
+ * docs/RUNTIME.md 5.6; records follow PRODUCT.md. docs/cli.md is the user
  * documentation of every option.
  */
 #ifndef HARN_SUPERVISOR_H

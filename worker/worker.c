@@ -1,6 +1,6 @@
 /*
  * worker.c: `harn worker`, one job in one VM, events to the supervisor
- * (worker.h; RUNTIME.md 5.1, 5.6 "Worker", 9; docs/protocol.md).
+ * (worker.h; docs/RUNTIME.md 5.1, 5.6 "Worker", 9; docs/protocol.md).
  *
  * Sequence: block SIGTERM/SIGINT/SIGHUP (they normally arrive blocked from
  * the supervisor already), install their handlers, ignore SIGPIPE,
@@ -78,7 +78,7 @@
 #include "vm/vm.h"
 #include "worker/sandbox.h"
 
-#define FLUSH_BYTES 4096       /* RUNTIME.md 9.2 */
+#define FLUSH_BYTES 4096       /* docs/RUNTIME.md 9.2 */
 #define FLUSH_NS (20 * 1000000LL)
 #define MAX_OUTPUT_CHUNK (1u << 20) /* bytes per output frame */
 #define FLUSHER_STACK (256u << 10)  /* the flusher thread's stack */
@@ -346,7 +346,7 @@ static void start_flusher(Writer *w)
 }
 
 /* Pack a VM event body into a msgpack object (in [z]); false if the packer
- * failed or the body is not what RUNTIME.md 9.2 says. */
+ * failed or the body is not what docs/RUNTIME.md 9.2 says. */
 static bool body_object(Vm *vm, const void *body, msgpack_sbuffer *sb, msgpack_zone *z,
                         msgpack_object *out)
 {

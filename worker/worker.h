@@ -1,6 +1,6 @@
 /*
  * worker.h: `harn worker`, the process that runs one job for the
- * supervisor (RUNTIME.md 5.1, 5.6 "Worker", 9; docs/protocol.md).
+ * supervisor (docs/RUNTIME.md 5.1, 5.6 "Worker", 9; docs/protocol.md).
  *
  * The worker reads exactly one `job` frame from fd 3 (IPC_JOB_FD), runs the
  * program in one VM and writes event frames to fd 4 (IPC_EVENT_FD):

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # test_runtime_finish.sh: the finish lifecycle's host-facing details and the
 # fast-path debug counter, through the real supervisor and worker:
-#  - RUNTIME.md 8.1 harness: a host object whose deadline_ms_remaining is
+#  - docs/RUNTIME.md 8.1 harness: a host object whose deadline_ms_remaining is
 #    computed on read (two reads around a sleep in on_finish decrease), with
 #    the job's id and attempt, nil without a job deadline;
 #  - 8.1 payloads are copies through the JSON mapping: a hook that
@@ -88,7 +88,7 @@ check "pending task: step record after PostFinish, before final" pending.out \
 check "pending task: its later output never appears, the job does not wait" pending.out \
   'r["output"] == "body\n" and "never" not in json.dumps(rs) and r["duration_ms"] < 3000'
 
-# ---- RUNTIME.md 1.5: the slow-poll counter ---------------------------------
+# ---- docs/RUNTIME.md 1.5: the slow-poll counter ---------------------------------
 loop='  var i = 0
   var acc = 0
   var f = 0.0

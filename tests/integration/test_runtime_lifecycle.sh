@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # test_runtime_lifecycle.sh: interrupt handlers and the finish lifecycle
-# through the real supervisor (RUNTIME.md 5.5, 8, 9.2): an on_interrupt
+# through the real supervisor (docs/RUNTIME.md 5.5, 8, 9.2): an on_interrupt
 # SIGTERM handler that logs and returns ends `timeout` with its output in
 # the record and no lifecycle event; OnUnsettledDetected fires for a spawned
 # task still running when the pipeline returns, `settle_pending()` in

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# test_runtime_signals.sh: RUNTIME.md 5 "tests must show" bullets that need
+# test_runtime_signals.sh: docs/RUNTIME.md 5 "tests must show" bullets that need
 # the real supervisor and worker and were not covered elsewhere:
 #  - cancel with no handler: a CPU loop that polls is_cancelled() leaves
 #    normally (within the 1024-instruction countdown) and the run ends

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # test_runtime_step_hooks.sh: step records made by PreStep / PostStep hooks
-# (RUNTIME.md 7.5, 7.6) through the real supervisor and worker: a PreStep
+# (docs/RUNTIME.md 7.5, 7.6) through the real supervisor and worker: a PreStep
 # deny gives a `failed` record `hook_denied: <reason>` with duration 0; a
 # PostStep failure gives a `failed` record with the hook's error text and
 # the error is raised at the call site; a normal call is `completed`.

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# test_runtime_steps.sh: step records (RUNTIME.md 7.5) through the real
+# test_runtime_steps.sh: step records (docs/RUNTIME.md 7.5) through the real
 # supervisor and worker: one record per invocation in completion order
 # (completed / failed / skipped / escalated), each streamed as a `step`
 # event the moment it is made (output written before it precedes it), and

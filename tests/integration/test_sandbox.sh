@@ -85,7 +85,7 @@ fi
 wait $rp
 grep -q '"woke' ev.jsonl && pass "the sandboxed job sleeps and writes (output thread allowed)" || fail "events: $(tail -2 ev.jsonl)"
 
-# Output streams while a sandboxed job runs (RUNTIME.md: output events as
+# Output streams while a sandboxed job runs (docs/RUNTIME.md: output events as
 # they happen): the line printed before a 1 s sleep arrives well before the
 # end. `harn run`'s worker cannot start its flusher thread inside its own
 # PID namespace, so it writes output at once instead.

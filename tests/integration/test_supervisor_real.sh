@@ -108,7 +108,7 @@ check "tight loop: timeout/deadline, SIGTERM at ~300 ms, ended within the grace"
 check "sleep: timeout/deadline, output before the deadline kept" sleepy.json \
   "r['status']=='timeout' and r['reason']=='deadline' and r['output']=='going to sleep\n' and r['duration_ms'] < 300 + 250 + 200"
 
-# RUNTIME.md 5.6: a pipeline that catches the cancellation and keeps looping
+# docs/RUNTIME.md 5.6: a pipeline that catches the cancellation and keeps looping
 # is hard-stopped by its own worker at kill_at - 25 ms, before the
 # supervisor's SIGKILL: status timeout, hard_stop, no SIGKILL sent.
 "$HARN_BIN" run stubborn.harn --timeout 300ms --grace 400ms --json > stubborn.json; rc=$?

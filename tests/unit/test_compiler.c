@@ -4,7 +4,7 @@
  *
  * Each test compiles and runs small Harn programs through the public API
  * (vm_run_source) with the output captured by VmConfig.write, then checks
- * the printed text, the status, the error text (with the RUNTIME.md 3.2
+ * the printed text, the status, the error text (with the docs/RUNTIME.md 3.2
  * line suffix) and the counters of vm_stats. Covered: expressions and
  * control flow, closures (snapshot capture), error kinds caught and
  * uncaught, the 512-frame limit, catch restoring the operand stack,

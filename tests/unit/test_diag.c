@@ -1,5 +1,5 @@
 /*
- * test_diag.c: the uncaught-error rendering of RUNTIME.md 3.4, byte for
+ * test_diag.c: the uncaught-error rendering of docs/RUNTIME.md 3.4, byte for
  * byte: gutter width for one- and two-digit lines, caret runs over
  * identifiers, column 0, missing source, and the `= note` lines.
  */

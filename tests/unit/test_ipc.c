@@ -3,7 +3,7 @@
  *
  * - every message type round-trips through its encoder and the decoder of
  *   the other side, fed whole and byte by byte;
- * - every value kind of RUNTIME.md 9.3 round-trips through final.value and
+ * - every value kind of docs/RUNTIME.md 9.3 round-trips through final.value and
  *   renders as the documented JSON;
  * - every class of malformed input gives its own code and precise text;
  * - the maximum frame size is inclusive (16 MiB passes, one more fails, and
@@ -342,7 +342,7 @@ static void test_event_roundtrip(void **state)
   buf_free(&b);
 }
 
-/* ---- values of RUNTIME.md 9.3 ------------------------------------------------------- */
+/* ---- values of docs/RUNTIME.md 9.3 ------------------------------------------------------- */
 
 static void pack_tag(msgpack_packer *pk, const char *tag, int n)
 {

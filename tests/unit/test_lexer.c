@@ -1,5 +1,5 @@
 /*
- * test_lexer.c: the tokenizer of LANGUAGE.md section 2: token kinds and
+ * test_lexer.c: the tokenizer of docs/LANGUAGE.md section 2: token kinds and
  * 1-based character positions (UTF-8 aware), newline tokens and line
  * joins, comments, numbers and durations (2.3), the three string forms with
  * escapes, `${...}` pieces and the triple-quote dedent algorithm (2.4), the

@@ -1,5 +1,5 @@
 /*
- * test_parser.c: the parser of LANGUAGE.md 2.6 and 5-9, checked through
+ * test_parser.c: the parser of docs/LANGUAGE.md 2.6 and 5-9, checked through
  * parse_dump()'s S-expressions: precedence and associativity (5.1),
  * newline rules (2.6), lambda-vs-dict, struct literals, postfix `?` vs
  * ternary, pipe placeholders, interpolation (including the literal fallback),

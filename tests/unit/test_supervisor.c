@@ -1,7 +1,7 @@
 /*
  * test_supervisor.c: the supervisor's pure pieces, without processes.
  *
- * The job status table of RUNTIME.md 5.6 (sup_decide): every row, the
+ * The job status table of docs/RUNTIME.md 5.6 (sup_decide): every row, the
  * reason text and `harn run` exit code of each, and the "first matching
  * row wins" order where several facts hold at once (a final frame beats a
  * later protocol error or SIGKILL; a kill after the supervisor's signal

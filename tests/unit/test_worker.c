@@ -264,7 +264,7 @@ static void test_normal_job(void **state)
   assert_string_equal(r.out.data, "hello worker\nagain\n");
   /* stdout, stderr, stdout: three output frames in program order, then
    * the PreFinish and PostFinish lifecycle events (sent even without
-   * hooks, RUNTIME.md 8.2) */
+   * hooks, docs/RUNTIME.md 8.2) */
   int outs = 0;
   for (int i = 1; i < r.n - 3; i++) {
     assert_int_equal(r.ev[i].type, IPC_MSG_OUTPUT);

@@ -12,7 +12,7 @@
  * the first token of a statement.
  *
  * Type annotations are parsed and dropped, except parameter types (kept as
- * TypeExpr for the runtime checks of LANGUAGE.md 8.5) and `type` aliases
+ * TypeExpr for the runtime checks of docs/LANGUAGE.md 8.5) and `type` aliases
  * (kept for schema_of).
  */
 #ifndef HARN_AST_H
@@ -85,7 +85,7 @@ typedef struct ParamList {
   int count;
 } ParamList;
 
-/* Destructuring pattern of let/var/for (LANGUAGE.md 6.2). */
+/* Destructuring pattern of let/var/for (docs/LANGUAGE.md 6.2). */
 typedef enum {
   BIND_NAME,  /* x  (name "_" discards) */
   BIND_DICT,  /* {a, b: renamed, c = 5, ...rest} */
@@ -183,7 +183,7 @@ typedef struct DictEntryNode {
   Node *value;   /* the value, or the N_SPREAD node */
 } DictEntryNode;
 
-/* Match arm pattern (LANGUAGE.md 6.6). */
+/* Match arm pattern (docs/LANGUAGE.md 6.6). */
 typedef enum {
   PAT_WILDCARD,  /* _ */
   PAT_BIND,      /* x */

@@ -1,6 +1,6 @@
 /*
  * builtins.c: the builtin table and the free builtin functions
- * (LANGUAGE.md 12: output, types, conversion, Result and errors, math,
+ * (docs/LANGUAGE.md 12: output, types, conversion, Result and errors, math,
  * strings, word-case conversions, paths, collections, sets, JSON and
  * schemas, time).
  *
@@ -9,7 +9,7 @@
  * immediate VAL_BUILTIN holding its index, so the order of the table is part
  * of no persistent format, but it must stay sorted (checked by
  * tests/unit/test_builtins.c). `pi` and `e` are not functions: see
- * builtin_constant(). The shared-state builtins of LANGUAGE.md 13
+ * builtin_constant(). The shared-state builtins of docs/LANGUAGE.md 13
  * (shared cells/maps, sync_*, mailbox_*, circuit breakers) are here, in
  * their own section; the scheduler's builtins (await, channels, atomics,
  * cancel...) are implemented by the concurrency files (sched.h) and only
@@ -19,7 +19,7 @@
  * [argv] is rooted (it lives on the VM stack); a missing argument is simply
  * absent (argc is smaller) and reads as nil through arg(). Failures set the
  * VM error with err_*() and return false. Most wrong-kind arguments give
- * nil/false/0 rather than an error, row by row as LANGUAGE.md 12 says.
+ * nil/false/0 rather than an error, row by row as docs/LANGUAGE.md 12 says.
  *
  * GC. Allocation never collects (gc.h), so a builtin may hold fresh objects
  * in C locals freely, EXCEPT across vm_call()/method_call() with a callback
@@ -150,7 +150,10 @@ static bool to_ms(Value v, int64_t *out)
  * 12.1 Output, types, conversion
  * ====================================================================== */
 
-static void emit(Vm *vm, int stream, const char *prefix, int argc, Value *argv, bool newline)
+/* Write the display of argv[0]; false with the memory error when it is
+ * longer than a string can be (display.c dooms the run): nothing cut short
+ * is written. */
+static bool emit(Vm *vm, int stream, const char *prefix, int argc, Value *argv, bool newline)
 {
   Buf b = {0};
   if (prefix) buf_puts(&b, prefix);
@@ -158,43 +161,43 @@ static void emit(Vm *vm, int stream, const char *prefix, int argc, Value *argv, 
     if (IS_STRING(argv[0]) && !prefix && !newline) {
       /* Common case: print a string as is, no copy. */
       vm_write(vm, stream, AS_CSTR(argv[0]), AS_STRING(argv[0])->len);
-      return;
+      return true;
     }
     val_display(vm, argv[0], &b);
+    if (vm->heap.doomed) {
+      buf_free(&b);
+      return err_memory(vm);
+    }
   }
   if (newline) buf_putc(&b, '\n');
   if (b.len) vm_write(vm, stream, b.data, b.len);
   buf_free(&b);
+  return true;
 }
 
 static bool bi_print(Vm *vm, int argc, Value *argv, Value *out)
 {
-  emit(vm, 1, NULL, argc, argv, false);
-  return ret_nil(out);
+  return emit(vm, 1, NULL, argc, argv, false) && ret_nil(out);
 }
 
 static bool bi_println(Vm *vm, int argc, Value *argv, Value *out)
 {
-  emit(vm, 1, NULL, argc, argv, true);
-  return ret_nil(out);
+  return emit(vm, 1, NULL, argc, argv, true) && ret_nil(out);
 }
 
 static bool bi_log(Vm *vm, int argc, Value *argv, Value *out)
 {
-  emit(vm, 1, "[harn] ", argc, argv, true);
-  return ret_nil(out);
+  return emit(vm, 1, "[harn] ", argc, argv, true) && ret_nil(out);
 }
 
 static bool bi_eprint(Vm *vm, int argc, Value *argv, Value *out)
 {
-  emit(vm, 2, NULL, argc, argv, false);
-  return ret_nil(out);
+  return emit(vm, 2, NULL, argc, argv, false) && ret_nil(out);
 }
 
 static bool bi_eprintln(Vm *vm, int argc, Value *argv, Value *out)
 {
-  emit(vm, 2, NULL, argc, argv, true);
-  return ret_nil(out);
+  return emit(vm, 2, NULL, argc, argv, true) && ret_nil(out);
 }
 
 static bool bi_type_of(Vm *vm, int argc, Value *argv, Value *out)
@@ -206,7 +209,7 @@ static bool bi_type_of(Vm *vm, int argc, Value *argv, Value *out)
 static bool bi_to_string(Vm *vm, int argc, Value *argv, Value *out)
 {
   *out = OBJ_VAL(disp(vm, arg(argc, argv, 0)));
-  return true;
+  return !vm->heap.doomed || err_memory(vm); /* too long for a string */
 }
 
 /* A whole decimal integer: optional sign, then digits only. */
@@ -469,7 +472,7 @@ static bool ci_contains(const char *hay, size_t n, const char *needle)
   return false;
 }
 
-/* LANGUAGE.md 12.2: the category of an error message string. */
+/* docs/LANGUAGE.md 12.2: the category of an error message string. */
 static const char *classify_message(const char *s, size_t n)
 {
   for (size_t i = 0; i < n;) {
@@ -788,10 +791,14 @@ static bool bi_join(Vm *vm, int argc, Value *argv, Value *out)
   if (IS_LIST(l)) {
     ObjString *s = argc >= 2 && !IS_NIL(sep) ? disp(vm, sep) : NULL;
     ObjList *xs = AS_LIST(l);
-    for (uint32_t i = 0; i < xs->count; i++) {
+    for (uint32_t i = 0; i < xs->count && !vm->heap.doomed; i++) {
       if (i && s) buf_append(&b, s->chars, s->len);
       val_display(vm, xs->items[i], &b);
     }
+  }
+  if (vm->heap.doomed) { /* longer than a string can be (display.c) */
+    buf_free(&b);
+    return err_memory(vm);
   }
   *out = buf_val(vm, &b);
   return true;
@@ -1210,6 +1217,7 @@ static bool bi_entries(Vm *vm, int argc, Value *argv, Value *out)
 {
   ObjDict *d = dict_of(arg(argc, argv, 0));
   if (!d) return ret_nil(out);
+  if (!meth_fits(vm, d->count, METH_DICT_BYTES(2))) return false; /* d.entries() */
   *out = OBJ_VAL(dict_entries(vm, d));
   return true;
 }
@@ -1430,7 +1438,12 @@ static bool bi_json_parse(Vm *vm, int argc, Value *argv, Value *out)
 static bool bi_json_stringify(Vm *vm, int argc, Value *argv, Value *out)
 {
   Buf b = {0};
-  json_stringify_value(vm, arg(argc, argv, 0), &b);
+  bool ok = json_stringify_value(vm, arg(argc, argv, 0), &b);
+  if (!ok || vm->heap.doomed) {
+    buf_free(&b);
+    if (vm->heap.doomed) return err_memory(vm);
+    return err_runtime(vm, "json_stringify: value nested too deeply");
+  }
   *out = buf_val(vm, &b);
   return true;
 }
@@ -1441,7 +1454,7 @@ static bool bi_json_stringify(Vm *vm, int argc, Value *argv, Value *out)
  *               the type_of names plus JSON-Schema spellings: object (dict
  *               or struct), array, integer, number (int or float), boolean,
  *               null, and any. `float` also accepts an int, `dict` a struct
- *               (as in LANGUAGE.md 8.5).
+ *               (as in docs/LANGUAGE.md 8.5).
  *   nullable    true: nil is accepted whatever `type` says.
  *   required    list of keys a dict/struct must have.
  *   properties  dict key -> schema for the keys present.
@@ -1465,7 +1478,13 @@ typedef struct Schema {
   Vm *vm;
   Buf problems;
   Buf path;
+  size_t visits;      /* values validated so far (SCHEMA_MAX_VISITS) */
 } Schema;
+
+/* A value that shares its parts (a = [a, a] sixty times) unfolds into more
+ * parts than any walk can visit: validation stops after this many, with a
+ * problem saying so (and so does the problem text's growth). */
+#define SCHEMA_MAX_VISITS (1u << 20)
 
 static void problem(Schema *sc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void problem(Schema *sc, const char *fmt, ...)
@@ -1509,7 +1528,11 @@ static void fmt_num(Buf *b, double d)
 
 static void validate(Schema *sc, Value v, Value schema, int depth)
 {
-  if (!IS_DICT(schema) || depth > SCHEMA_MAX_DEPTH) return;
+  if (!IS_DICT(schema) || depth > SCHEMA_MAX_DEPTH || sc->visits > SCHEMA_MAX_VISITS) return;
+  if (++sc->visits > SCHEMA_MAX_VISITS) {
+    problem(sc, "validation stopped after %u values", SCHEMA_MAX_VISITS);
+    return;
+  }
   ObjDict *s = AS_DICT(schema);
   Value t;
 
@@ -1650,7 +1673,7 @@ static void validate(Schema *sc, Value v, Value schema, int depth)
  * problems (joined by "; ") in *msg (a fresh string). */
 static bool schema_validate(Vm *vm, Value v, Value schema, ObjString **msg)
 {
-  Schema sc = {vm, {0}, {0}};
+  Schema sc = {vm, {0}, {0}, 0};
   buf_puts(&sc.path, "root");
   validate(&sc, v, schema, 0);
   buf_free(&sc.path);
@@ -1752,10 +1775,26 @@ static bool bi_monotonic_ms(Vm *vm, int argc, Value *argv, Value *out)
   return true;
 }
 
+/* a - b and a + b, saturated: mocked clocks take any value a program
+ * gives (advance_time(9223372036854775807), mock_time(-...)). */
+static int64_t sat_sub(int64_t a, int64_t b)
+{
+  int64_t r;
+  if (!__builtin_sub_overflow(a, b, &r)) return r;
+  return b < 0 ? INT64_MAX : INT64_MIN;
+}
+
+static int64_t sat_add(int64_t a, int64_t b)
+{
+  int64_t r;
+  if (!__builtin_add_overflow(a, b, &r)) return r;
+  return b > 0 ? INT64_MAX : INT64_MIN;
+}
+
 static bool bi_elapsed(Vm *vm, int argc, Value *argv, Value *out)
 {
   clock_for(vm);
-  *out = val_int(clk.mocked ? clk.mock_ms - clk.mock_base : real_ms(CLOCK_MONOTONIC) - process_start_ms);
+  *out = val_int(clk.mocked ? sat_sub(clk.mock_ms, clk.mock_base) : real_ms(CLOCK_MONOTONIC) - process_start_ms);
   return true;
 }
 
@@ -1776,7 +1815,7 @@ static void advance(Vm *vm, int64_t ms)
     clk.mocked = true;
     clk.mock_ms = clk.mock_base = real_ms(CLOCK_REALTIME);
   }
-  clk.mock_ms += ms;
+  clk.mock_ms = sat_add(clk.mock_ms, ms);
 }
 
 static bool bi_advance_time(Vm *vm, int argc, Value *argv, Value *out)
@@ -1802,7 +1841,7 @@ static bool do_sleep(Vm *vm, int64_t ms, Value *out)
   clock_for(vm);
   if (ms < 0) ms = 0;
   if (clk.mocked || vm->cfg.fake_sleep) {
-    clk.mock_ms += ms;
+    clk.mock_ms = sat_add(clk.mock_ms, ms);
     /* the other tasks still get to run (sched.c; fake_sleep: virtual clock) */
     return (clk.mocked ? sched_yield_now(vm) : sched_sleep(vm, ms)) && ret_nil(out);
   }
@@ -1859,7 +1898,7 @@ static bool bi_timer_end(Vm *vm, int argc, Value *argv, Value *out)
   int64_t now = now_mono(vm), ms = 0;
   for (int i = 0; i < clk.ntimers; i++) {
     if (strcmp(clk.timers[i].name, name) == 0) {
-      ms = now - clk.timers[i].start;
+      ms = sat_sub(now, clk.timers[i].start);
       free(clk.timers[i].name);
       memmove(&clk.timers[i], &clk.timers[i + 1], sizeof clk.timers[0] * (size_t)(clk.ntimers - i - 1));
       clk.ntimers--;
@@ -1910,7 +1949,14 @@ static bool bi_to_set(Vm *vm, int argc, Value *argv, Value *out)
   gc_push_root(vm, OBJ_VAL(s));
   int r;
   Value x;
-  while ((r = iter_next(vm, it, &x)) == 1) set_add(vm, s, x);
+  uint32_t ticks = 0;
+  while ((r = iter_next(vm, it, &x)) == 1) {
+    set_add(vm, s, x);
+    if (!meth_poll(vm, &ticks)) { /* a huge or endless source (methods.h) */
+      r = -1;
+      break;
+    }
+  }
   gc_pop_root(vm);
   gc_pop_root(vm);
   if (r < 0) return false;
@@ -1918,28 +1964,33 @@ static bool bi_to_set(Vm *vm, int argc, Value *argv, Value *out)
   return true;
 }
 
-/* A copy of the dicts and lists of [v] (schemas are small trees). */
-static Value schema_copy(Vm *vm, Value v, int depth)
+/* A copy of the dicts and lists of [v] (schemas are small trees). Past
+ * SCHEMA_MAX_VISITS containers (a dict that shares its parts) the rest is
+ * shared, not copied: values are immutable, the copy is a formality. */
+static Value schema_copy(Vm *vm, Value v, int depth, size_t *budget)
 {
-  if (depth > SCHEMA_MAX_DEPTH) return v;
+  if (depth > SCHEMA_MAX_DEPTH || *budget == 0) return v;
   if (IS_DICT(v)) {
+    --*budget;
     ObjDict *d = dict_copy(vm, AS_DICT(v));
     gc_push_root(vm, OBJ_VAL(d));
-    for (uint32_t i = 0; i < d->count; i++) d->entries[i].value = schema_copy(vm, d->entries[i].value, depth + 1);
+    for (uint32_t i = 0; i < d->count; i++)
+      d->entries[i].value = schema_copy(vm, d->entries[i].value, depth + 1, budget);
     gc_pop_root(vm);
     return OBJ_VAL(d);
   }
   if (IS_LIST(v)) {
+    --*budget;
     ObjList *l = list_copy(vm, AS_LIST(v));
     gc_push_root(vm, OBJ_VAL(l));
-    for (uint32_t i = 0; i < l->count; i++) l->items[i] = schema_copy(vm, l->items[i], depth + 1);
+    for (uint32_t i = 0; i < l->count; i++) l->items[i] = schema_copy(vm, l->items[i], depth + 1, budget);
     gc_pop_root(vm);
     return OBJ_VAL(l);
   }
   return v;
 }
 
-/* schema_of(T) (LANGUAGE.md 12.6). Contract with the compiler: a `type`
+/* schema_of(T) (docs/LANGUAGE.md 12.6). Contract with the compiler: a `type`
  * alias used as a value compiles to its schema, a constant dict in the
  * form validate() above understands (compiler.c emit_alias_schema,
  * typecheck.c tc_schema_of: a shape `{name: string, age?: int}` becomes
@@ -1951,7 +2002,8 @@ static bool bi_schema_of(Vm *vm, int argc, Value *argv, Value *out)
 {
   Value t = arg(argc, argv, 0);
   if (IS_DICT(t)) {
-    *out = schema_copy(vm, t, 0);
+    size_t budget = SCHEMA_MAX_VISITS;
+    *out = schema_copy(vm, t, 0, &budget);
     return true;
   }
   if (IS_STRING(t)) {
@@ -1967,7 +2019,7 @@ static bool bi_schema_of(Vm *vm, int argc, Value *argv, Value *out)
  * 13 Shared state: shared cells and maps, sync primitives, mailboxes,
  * circuit breakers
  *
- * The scheduler is cooperative and single-threaded (LANGUAGE.md 13), so
+ * The scheduler is cooperative and single-threaded (docs/LANGUAGE.md 13), so
  * none of these needs a real lock: an operation runs from start to end
  * without another task interleaving. They are reference objects (host
  * natives): every task holding one sees the same state, unlike lists and
@@ -1977,7 +2029,7 @@ static bool bi_schema_of(Vm *vm, int argc, Value *argv, Value *out)
  *    (channel.c, chan_bi_atomic*); they are only listed in the table.
  *  - shared_cell(v=nil): `<shared_cell:V>`; shared_map(dict={}):
  *    `<shared_map:{...}>`. The accessors are shared by both kinds (the name
- *    rule of LANGUAGE.md 13: shared_cell/get/... = shared_cell, shared_get,
+ *    rule of docs/LANGUAGE.md 13: shared_cell/get/... = shared_cell, shared_get,
  *    ...): shared_get(c) / shared_get(m, key, default=nil);
  *    shared_set(c, v) / shared_set(m, key, v) -> old value (nil if none);
  *    shared_cas(c, expected, new) / shared_cas(m, key, expected, new) ->
@@ -2556,6 +2608,8 @@ static bool bi_mailbox_send(Vm *vm, int argc, Value *argv, Value *out)
     return ret_bool(out, false);
   }
   if (m->count == m->cap) { /* grow the ring, unrolling it */
+    if (m->cap >= (1u << 30) || !mem_fits(vm, (uint64_t)m->cap * 2 * sizeof(Value)))
+      return err_memory(vm); /* a capacity the memory cannot hold */
     uint32_t nc = m->cap ? m->cap * 2 : 8;
     Value *items = mem_alloc(vm, nc * sizeof(Value));
     for (uint32_t k = 0; k < m->count; k++) items[k] = m->items[(m->head + k) % m->cap];
@@ -2585,7 +2639,7 @@ static bool bi_mailbox_receive(Vm *vm, int argc, Value *argv, Value *out)
   if (!m) return ret_nil(out);
   Value tv = arg(argc, argv, 1);
   int64_t until = 0;
-  if (IS_INT(tv) || IS_DURATION(tv)) until = sched_now(vm) + (AS_INT(tv) > 0 ? AS_INT(tv) : 0);
+  if (IS_INT(tv) || IS_DURATION(tv)) until = sched_after(vm, AS_INT(tv));
   else if (!IS_NIL(tv))
     return err_type(vm, "mailbox_receive: timeout must be a duration or int, got %s", val_type_name(tv));
   if (m->count == 0 || m->waiters.n > 0) {
@@ -2649,7 +2703,7 @@ static BiBreaker *breaker(Vm *vm, const char *name)
 /* The state now: an open breaker whose reset time has passed is half open. */
 static BiCbState cb_state(Vm *vm, BiBreaker *b)
 {
-  if (b->state == CB_OPEN && now_mono(vm) - b->opened_at >= b->reset_ms) b->state = CB_HALF_OPEN;
+  if (b->state == CB_OPEN && sat_sub(now_mono(vm), b->opened_at) >= b->reset_ms) b->state = CB_HALF_OPEN;
   return b->state;
 }
 
@@ -2702,7 +2756,7 @@ static bool bi_circuit_reset(Vm *vm, int argc, Value *argv, Value *out)
 }
 
 /* ======================================================================
- * Cancellation (RUNTIME.md 5.2): the state belongs to the interpreter.
+ * Cancellation (docs/RUNTIME.md 5.2): the state belongs to the interpreter.
  * ====================================================================== */
 
 static bool bi_is_cancelled(Vm *vm, int argc, Value *argv, Value *out)

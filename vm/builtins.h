@@ -35,14 +35,15 @@ bool builtin_constant(const char *name, Value *out);
 
 /* Call method [name] on [recv] for the built-in kinds (string, list, dict,
  * set, range, pair, enum, int, float, nil, iter...). Unknown methods give nil
- * (LANGUAGE.md 11). Dict entries holding closures and struct impl methods
+ * (docs/LANGUAGE.md 11). Dict entries holding closures and struct impl methods
  * are the interpreter's business, not this function's: it is called after
  * those lookups failed. */
 bool method_call(Vm *vm, Value recv, ObjString *name, int argc, Value *argv, Value *out);
 
-/* JSON (json.c): parse text into a value; stringify with LANGUAGE.md 12.6
- * rules into [out]. */
+/* JSON (json.c): parse text into a value; stringify with docs/LANGUAGE.md 12.6
+ * rules into [out], false (the text cut short) when [v] is nested too
+ * deeply or the text too long for a string (the run is then doomed: gc.h). */
 bool json_parse_value(Vm *vm, const char *text, size_t len, Value *out);
-void json_stringify_value(Vm *vm, Value v, Buf *out);
+bool json_stringify_value(Vm *vm, Value v, Buf *out);
 
 #endif

@@ -1,5 +1,5 @@
 /*
- * channel.c: channels, select and atomics (chan_; LANGUAGE.md 13).
+ * channel.c: channels, select and atomics (chan_; docs/LANGUAGE.md 13).
  *
  * A channel is a host object (ObjNative, type "channel", display
  * `<channel:NAME>`) holding a ring buffer of at most `capacity` values and
@@ -12,7 +12,9 @@
  * (registered with iter_register_native).
  *
  * Invariants: 0 <= count <= capacity; items[head .. head+count) (mod cap)
- * are the queued values, marked by the vtable's mark function.
+ * are the queued values, marked by the vtable's mark function. The ring
+ * (capacity clamped to [1, 2^24]) is allocated whole and counted against
+ * the memory limit while the channel lives (gc.h mem_account).
  *
  * select (sched_select): the first case (source order) whose channel holds
  * a value or is closed wins; otherwise `default` runs at once, or the task
@@ -21,7 +23,7 @@
  *
  * Live channels are also linked into a process-wide list (tagged with
  * their VM, unlinked by the finalizer), which chan_backlog walks for the
- * finish lifecycle's unsettled snapshot (RUNTIME.md 8.1: channels holding
+ * finish lifecycle's unsettled snapshot (docs/RUNTIME.md 8.1: channels holding
  * undelivered messages). The snapshot must not depend on GC timing: a
  * channel holding undelivered messages is pending whether or not the
  * program still references it, so the list is a root for exactly those
@@ -79,6 +81,7 @@ static void chan_finalize(Vm *vm, ObjNative *n)
   else if (live_chans == c) live_chans = c->next;
   if (c->next) c->next->prev = c->prev;
   free(c->items);
+  mem_account(vm, sizeof(Value) * (size_t)c->capacity, 0);
   sched_waitlist_free(&c->receivers);
   sched_waitlist_free(&c->senders);
   free(c);
@@ -97,14 +100,25 @@ static inline Value arg(int argc, Value *argv, int i) { return i < argc ? argv[i
 bool chan_bi_channel(Vm *vm, int argc, Value *argv, Value *out)
 {
   Value name = arg(argc, argv, 0), cap = arg(argc, argv, 1);
+  int64_t capacity = IS_INT(cap) ? AS_INT(cap) : 256;
+  if (capacity < 1) capacity = 1;
+  if (capacity > (1 << 24)) capacity = 1 << 24;
+  /* the ring is allocated whole: it counts against the memory limit
+   * (gc.h mem_account) from the start */
+  size_t bytes = sizeof(Value) * (size_t)capacity;
+  if (!mem_fits(vm, bytes)) return err_memory(vm);
   Chan *c = calloc(1, sizeof(Chan));
-  if (!c) abort();
+  Value *items = malloc(bytes);
+  if (!c || !items) {
+    free(c);
+    free(items);
+    mem_doom(vm);
+    return err_memory(vm);
+  }
+  mem_account(vm, 0, bytes);
+  c->items = items;
+  c->capacity = capacity;
   c->name = IS_NIL(name) ? str_cstr(vm, "default") : IS_STRING(name) ? AS_STRING(name) : val_to_string(vm, name);
-  c->capacity = IS_INT(cap) ? AS_INT(cap) : 256;
-  if (c->capacity < 1) c->capacity = 1;
-  if (c->capacity > (1 << 24)) c->capacity = 1 << 24;
-  c->items = malloc(sizeof(Value) * (size_t)c->capacity);
-  if (!c->items) abort();
   c->vm = vm;
   c->next = live_chans;
   if (live_chans) live_chans->prev = c;
@@ -214,7 +228,7 @@ bool sched_select(Vm *vm, Value *chans, int n, int mode, Value timeout, Value *v
   int64_t until = 0;
   if (mode == 1) {
     int64_t ms = IS_INT(timeout) || IS_DURATION(timeout) ? AS_INT(timeout) : 0;
-    until = sched_now(vm) + (ms > 0 ? ms : 0);
+    until = sched_after(vm, ms);
   }
   for (;;) {
     for (int i = 0; i < n; i++) {
@@ -237,7 +251,7 @@ bool sched_select(Vm *vm, Value *chans, int n, int mode, Value timeout, Value *v
   }
 }
 
-/* channel_select(channels, timeout=nil) (LANGUAGE.md 13; our semantics,
+/* channel_select(channels, timeout=nil) (docs/LANGUAGE.md 13; our semantics,
  * the spec only names it): the builtin form of `select`. The first
  * channel of the list (list order) holding a value or closed wins and
  * gives {channel, value} (value nil for a closed, drained channel);

@@ -12,7 +12,7 @@
  *    destructuring sources.
  *  - a local of an enclosing function -> a capture. Captures are COPIED
  *    into the closure when it is created (CLOSURE k + (from_local, index)
- *    pairs): Harn closures see a snapshot (LANGUAGE.md 7) and an assignment
+ *    pairs): Harn closures see a snapshot (docs/LANGUAGE.md 7) and an assignment
  *    inside a closure changes only its own copy (SET_CAPTURE). A named local
  *    `fn` that calls itself captures its own slot, which PATCH_SELF points
  *    at the new closure right after creation.
@@ -44,19 +44,19 @@
  * enclosing loops, live handler records and pending `finally` bodies. A
  * `break`/`continue`/`return`/`?` walking out pops the handler records
  * (POP_HANDLER) and emits a copy of every finally body it crosses
- * (RUNTIME.md 2.4); a throw reaches the catch-all record of the finally,
+ * (docs/RUNTIME.md 2.4); a throw reaches the catch-all record of the finally,
  * which runs the body and throws the caught value again. `defer { D }`
  * followed by statements S in a block is compiled as `try { S } finally
  * { D }`, which gives LIFO order and runs on errors too.
  *
- * Program shape (LANGUAGE.md 1): enums are hoisted (known everywhere,
+ * Program shape (docs/LANGUAGE.md 1): enums are hoisted (known everywhere,
  * defined first); in pipeline mode the main chunk runs the top-level
  * let/var, defines structs, impls and fns, then calls the entry
  * pipeline's ancestors (outermost first) and the entry pipeline with the
  * job input; other top-level statements are ignored. In script mode the
  * statements run in order.
  *
- * Modules (LANGUAGE.md 9.2, import.h): imports are resolved while
+ * Modules (docs/LANGUAGE.md 9.2, import.h): imports are resolved while
  * compiling. `import` loads and compiles the module file (once per run),
  * the first import site of the run calls the module's top level, and every
  * site copies the imported values into the importer's namespace
@@ -82,7 +82,7 @@
  * block (its value, the jump over the else) is not emitted. Each function
  * records whether it is `plain` (interp.c's inline call path).
  *
- * Typed parameters (LANGUAGE.md 8.5): each checkable parameter type is
+ * Typed parameters (docs/LANGUAGE.md 8.5): each checkable parameter type is
  * compiled by typecheck.h into a constant in fn->param_types, which stays
  * NULL for a function without one; the interpreter checks at call time.
  *
@@ -95,7 +95,7 @@
  * runs at interpreter safe points, never during compilation.
  *
  * Concurrency (V1): spawn and parallel bodies compile to closures (the
- * snapshot of LANGUAGE.md 13) handed to SPAWN / PARALLEL; deadline and
+ * snapshot of docs/LANGUAGE.md 13) handed to SPAWN / PARALLEL; deadline and
  * mutex blocks bracket their body with SETUP/END instructions and an unwind
  * entry (U_DEADLINE, U_MUTEX) so break/continue/return emit the END; select
  * compiles to SELECT plus a chain of case-index tests; `yield`/`emit` mark
@@ -557,7 +557,7 @@ static bool at_global_scope(Comp *c) { return c->fs->is_main && c->fs->scope_dep
 
 /* Declare [name] and store the top value into it (let/var/for/catch...).
  * Top-level let/var are locals of the main chunk too: closures created
- * later capture them by copy like any other binding (LANGUAGE.md 7). */
+ * later capture them by copy like any other binding (docs/LANGUAGE.md 7). */
 static void declare_store(Comp *c, const char *name, bool mutable_, bool is_let)
 {
   if (strcmp(name, "_") == 0) {
@@ -696,7 +696,7 @@ static const TypeExpr *find_alias(void *ud, const char *name)
   return NULL;
 }
 
-/* A `type` alias used as a value (`schema_of(User)`, LANGUAGE.md 12.6)
+/* A `type` alias used as a value (`schema_of(User)`, docs/LANGUAGE.md 12.6)
  * is its schema (typecheck.c tc_schema_of), a constant. Only when the
  * name is no local or capture (a variable shadows the alias); true when
  * emitted. bi_schema_of copies a dict argument, so the constant is never
@@ -709,7 +709,7 @@ static bool emit_alias_schema(Comp *c, const char *name)
   return true;
 }
 
-/* Record the run-time check of parameter [i] (LANGUAGE.md 8.5).
+/* Record the run-time check of parameter [i] (docs/LANGUAGE.md 8.5).
  * fn->param_types stays NULL while no parameter has a checkable type, so
  * untyped functions pay nothing at call time. */
 static void set_param_type(Comp *c, ObjFunction *fn, int i, Param *p)
@@ -1418,7 +1418,7 @@ static void compile_retry(Comp *c, Node *n)
   end_scope(c);
 }
 
-/* ---- concurrency, deadlines, generators (V1; RUNTIME.md 4, 6) ---------------- */
+/* ---- concurrency, deadlines, generators (V1; docs/RUNTIME.md 4, 6) ---------------- */
 
 /* spawn { body }: the body becomes a closure (a snapshot of the variables
  * it uses) that SPAWN turns into a task handle. */
@@ -2015,7 +2015,7 @@ static bool is_lvalue(Node *n)
 }
 
 /* Store the value on top of the stack into [target] (consumed). Nested
- * targets update the nested copy and store it back (LANGUAGE.md 16). */
+ * targets update the nested copy and store it back (docs/LANGUAGE.md 16). */
 static void compile_store(Comp *c, Node *target)
 {
   int slot;
@@ -2205,7 +2205,7 @@ static void compile_break(Comp *c, Node *n, bool is_break)
 
 /* ---- declarations --------------------------------------------------------- */
 
-/* `@step(...)` on a fn declaration (RUNTIME.md 7.1): after the
+/* `@step(...)` on a fn declaration (docs/RUNTIME.md 7.1): after the
  * declaration, call the hidden builtin __step_register(fn, {args}) so the
  * step registers when the declaration executes. Other attributes are
  * ignored. */
@@ -2306,7 +2306,7 @@ static void compile_impl(Comp *c, Node *n)
   }
 }
 
-/* ---- imports and module namespaces (LANGUAGE.md 9.2; import.h) ---------------- */
+/* ---- imports and module namespaces (docs/LANGUAGE.md 9.2; import.h) ---------------- */
 
 /* Bind [name] (the value of global [src], first defined in [origin]) in
  * the namespace being compiled; `pub import` also re-exports it. */

@@ -1,5 +1,5 @@
 /*
- * diag.c: renders an uncaught error as the reference does (RUNTIME.md 3.4).
+ * diag.c: renders an uncaught error as the reference does (docs/RUNTIME.md 3.4).
  *
  * Pure text work over a trace (outermost frame first) and the source of the
  * innermost frame's file; no VM state is touched, so the worker and the

@@ -1,5 +1,5 @@
 /*
- * diag.h: rendering of uncaught errors (RUNTIME.md 3.4, LANGUAGE.md 10.3).
+ * diag.h: rendering of uncaught errors (docs/RUNTIME.md 3.4, docs/LANGUAGE.md 10.3).
  *
  *   error: Runtime error: Division by zero (line 2)
  *     --> main.harn:2:12

@@ -1,5 +1,5 @@
 /*
- * display.c: the display format (LANGUAGE.md 4), type_of names and
+ * display.c: the display format (docs/LANGUAGE.md 4), type_of names and
  * truthiness (3), structural equality and ordering (5.3).
  *
  * Display is the one text form of a value used by print, interpolation,
@@ -19,9 +19,13 @@
  * pairs; every other combination is "equal" (0).
  *
  * Nesting: values are trees (value semantics), but a program can build
- * very deep ones; display, equality and ordering stop descending at
- * MAX_DEPTH levels (display prints `...` there) so that they cannot
- * overflow the C stack.
+ * very deep ones, and ones that share their parts (a = [a, a] sixty times
+ * is 60 lists and 2^60 leaves). Display stops descending at MAX_DEPTH
+ * levels, or sooner when the C stack runs low (sched_stack_ok), and prints
+ * `...` there; its text is bounded by what a string can hold and by the
+ * memory limit (past that the run is doomed, gc.h). Equality and ordering
+ * use an explicit stack, so they are exact at any depth, and skip pairs of
+ * parts they have met before (see "equality").
  *
  * Host objects: the display comes from vt->display (default `<type_name>`).
  * A native is falsy exactly when its `size` is 0 and its vtable's
@@ -35,7 +39,9 @@
 #include <string.h>
 
 #include "builtins.h"
+#include "gc.h"
 #include "object.h"
+#include "sched.h"
 #include "state.h"
 
 #define MAX_DEPTH 2000
@@ -247,9 +253,21 @@ static void display_obj(Vm *vm, Obj *o, Buf *out, int depth)
   }
 }
 
+/* The most text one display may produce: what a string can hold, and
+ * under a memory limit the limit (a value sharing its parts unfolds into
+ * far more text than it takes memory). */
+static size_t display_cap(Vm *vm)
+{
+  return vm->heap.limit && vm->heap.limit < MEM_BLOCK_MAX ? vm->heap.limit : (size_t)MEM_BLOCK_MAX;
+}
+
 static void display(Vm *vm, Value v, Buf *out, int depth)
 {
-  if (depth > MAX_DEPTH) {
+  if (out->len > display_cap(vm)) {
+    mem_doom(vm); /* the text is cut short, and the run ends (gc.h) */
+    return;
+  }
+  if (depth > MAX_DEPTH || !sched_stack_ok(vm)) {
     buf_puts(out, "...");
     return;
   }
@@ -303,8 +321,13 @@ ObjString *val_concat_display(Vm *vm, const Value *parts, int n)
       }
       total += len[i];
     }
+    if (i == n && total > MEM_BLOCK_MAX) {
+      mem_doom(vm); /* longer than any string: the run ends (gc.h) */
+      return str_new(vm, "", 0);
+    }
     if (i == n) {
       ObjString *s = str_alloc(vm, total);
+      if (!s) return str_new(vm, "", 0); /* no memory: the run is doomed */
       char *p = s->chars;
       for (i = 0; i < n; i++) {
         /* parts are mostly short: a byte loop beats calling memcpy */
@@ -398,24 +421,102 @@ bool val_truthy(Value v)
 
 /* ---- equality --------------------------------------------------------------- */
 
-static bool equal(Value a, Value b, int depth);
+/* Equality walks both values depth first with an explicit stack of frames
+ * (one per container being compared, holding the position of its next
+ * child), so its depth is bounded by memory, not by the C stack. After
+ * EQ_MEMO_AFTER containers it remembers the pairs of containers it has
+ * opened and skips a pair met again (the first meeting compares it, and
+ * any difference ends the walk), which keeps values that share their parts
+ * linear. Sets match items by val_hash first; only items whose hashes
+ * collide need a nested comparison (at most SET_NEST_MAX sets deep). */
+#define EQ_MEMO_AFTER 4096
+#define SET_NEST_MAX 32
 
-static bool equal_items(const Value *a, const Value *b, uint32_t n, int depth)
+enum { EQ_ITEMS, EQ_ENTRIES, EQ_PAIR };
+
+typedef struct EqFrame {
+  int kind;
+  const void *x, *y;   /* Value arrays, DictEntry arrays or ObjPairs */
+  uint32_t *match;     /* sets: the item of y matching item i of x, or
+                          UINT32_MAX when already compared (malloc'd) */
+  uint32_t i, n;
+} EqFrame;
+
+/* A set of pairs of objects (open addressing, plain malloc). */
+typedef struct PairSet {
+  const Obj **slots; /* 2 per entry; NULL = empty */
+  size_t cap, n;
+} PairSet;
+
+static size_t pair_slot(const PairSet *p, const Obj *a, const Obj *b)
 {
-  for (uint32_t i = 0; i < n; i++)
-    if (!equal(a[i], b[i], depth + 1)) return false;
+  uint64_t k = ((uint64_t)(uintptr_t)a * 0x9e3779b97f4a7c15ull) ^ (uint64_t)(uintptr_t)b;
+  k *= 0xff51afd7ed558ccdull;
+  return (size_t)(k >> 20) & (p->cap - 1);
+}
+
+/* Add (a, b): true when it was not there yet (or when there is no memory
+ * to remember it, which only costs time). */
+static bool pairset_add(PairSet *p, const Obj *a, const Obj *b)
+{
+  if ((p->n + 1) * 2 > p->cap) {
+    size_t cap = p->cap ? p->cap * 2 : 1024;
+    const Obj **slots = calloc(cap * 2, sizeof *slots);
+    if (!slots) return true;
+    const Obj **old = p->slots;
+    size_t oldcap = p->cap;
+    p->slots = slots;
+    p->cap = cap;
+    for (size_t i = 0; i < oldcap; i++) {
+      if (!old[2 * i]) continue;
+      size_t j = pair_slot(p, old[2 * i], old[2 * i + 1]);
+      while (p->slots[2 * j]) j = (j + 1) & (cap - 1);
+      p->slots[2 * j] = old[2 * i];
+      p->slots[2 * j + 1] = old[2 * i + 1];
+    }
+    free(old);
+  }
+  size_t j = pair_slot(p, a, b);
+  while (p->slots[2 * j]) {
+    if (p->slots[2 * j] == a && p->slots[2 * j + 1] == b) return false;
+    j = (j + 1) & (p->cap - 1);
+  }
+  p->slots[2 * j] = a;
+  p->slots[2 * j + 1] = b;
+  p->n++;
   return true;
 }
 
-static bool equal_dicts(const ObjDict *a, const ObjDict *b, int depth)
+typedef struct Eq {
+  EqFrame local[8];
+  EqFrame *frames;     /* local, or malloc'd once deeper */
+  size_t n, cap;
+  size_t opened;       /* containers opened so far */
+  PairSet seen;        /* pairs opened, once past EQ_MEMO_AFTER */
+  int sets;            /* nesting of set matching that led here */
+} Eq;
+
+static bool eq_run(Value a, Value b, int sets);
+
+static bool eq_push(Eq *e, const EqFrame *f)
 {
-  if (a == b) return true;
-  if (!a || !b) return false;
-  if (a->count != b->count) return false;
-  for (uint32_t i = 0; i < a->count; i++) {
-    if (!str_eq(a->entries[i].key, b->entries[i].key)) return false;
-    if (!equal(a->entries[i].value, b->entries[i].value, depth + 1)) return false;
+  if (e->n == e->cap) {
+    size_t cap = e->cap * 2;
+    EqFrame *fr = e->frames == e->local ? malloc(cap * sizeof *fr) : realloc(e->frames, cap * sizeof *fr);
+    if (!fr) return false;
+    if (e->frames == e->local) memcpy(fr, e->local, sizeof e->local);
+    e->frames = fr;
+    e->cap = cap;
   }
+  e->frames[e->n++] = *f;
+  return true;
+}
+
+static bool keys_equal(const ObjDict *a, const ObjDict *b)
+{
+  if (a->count != b->count) return false;
+  for (uint32_t i = 0; i < a->count; i++)
+    if (!str_eq(a->entries[i].key, b->entries[i].key)) return false;
   return true;
 }
 
@@ -426,52 +527,138 @@ static bool equal_names(const ObjString *a, const ObjString *b)
   return str_eq(a, b);
 }
 
-static bool equal_objs(Obj *x, Obj *y, int depth)
+typedef struct HashIdx {
+  uint32_t h, i;
+} HashIdx;
+
+static int cmp_hashidx(const void *p, const void *q)
 {
-  if (x->type != y->type) return false;
+  const HashIdx *a = p, *b = q;
+  return a->h < b->h ? -1 : a->h > b->h;
+}
+
+/* Match the items of sets [a] and [b] (same count n > 1) into f->match by
+ * hash; 0 unequal, 1 matched (f->match set), -1 no memory. */
+static int match_sets(const ObjSet *a, const ObjSet *b, int sets, EqFrame *f)
+{
+  uint32_t n = a->count;
+  HashIdx *hb = malloc(n * sizeof *hb);
+  uint32_t *match = malloc(n * sizeof *match);
+  if (!hb || !match) {
+    free(hb);
+    free(match);
+    return -1;
+  }
+  for (uint32_t j = 0; j < n; j++) hb[j] = (HashIdx){val_hash(b->items[j]), j};
+  qsort(hb, n, sizeof *hb, cmp_hashidx);
+  int r = 1;
+  for (uint32_t i = 0; i < n && r == 1; i++) {
+    uint32_t h = val_hash(a->items[i]);
+    uint32_t lo = 0, hi = n;
+    while (lo < hi) {
+      uint32_t mid = lo + (hi - lo) / 2;
+      if (hb[mid].h < h) lo = mid + 1;
+      else hi = mid;
+    }
+    uint32_t end = lo;
+    while (end < n && hb[end].h == h) end++;
+    if (end == lo) {
+      r = 0; /* nothing in b can equal it */
+    } else if (end == lo + 1) {
+      match[i] = hb[lo].i; /* the only candidate: compared as a child */
+    } else {
+      /* colliding candidates: compare each until one is equal */
+      r = 0;
+      if (sets < SET_NEST_MAX)
+        for (uint32_t k = lo; k < end && !r; k++)
+          if (eq_run(a->items[i], b->items[hb[k].i], sets + 1)) r = 1;
+      match[i] = UINT32_MAX;
+    }
+  }
+  free(hb);
+  if (r != 1) {
+    free(match);
+    return r;
+  }
+  f->match = match;
+  return 1;
+}
+
+/* Compare [a] and [b] as far as one level: 0 unequal, 1 equal, 2 equal so
+ * far with a frame pushed for their children, -1 out of memory. */
+static int eq_visit(Eq *e, Value a, Value b)
+{
+  if (a.type != b.type) return IS_NUMBER(a) && IS_NUMBER(b) && AS_NUMBER(a) == AS_NUMBER(b);
+  switch (a.type) {
+  case VAL_NIL: return 1;
+  case VAL_BOOL: return a.as.b == b.as.b;
+  case VAL_INT: return a.as.i == b.as.i;
+  case VAL_FLOAT: return a.as.f == b.as.f;
+  case VAL_DURATION: return 0; /* reference quirk (docs/LANGUAGE.md 5.3) */
+  case VAL_BUILTIN: return a.as.i == b.as.i;
+  case VAL_OBJ: break;
+  }
+  Obj *x = a.as.o, *y = b.as.o;
+  if (x->type != y->type) return 0;
+  EqFrame f = {0};
   switch (x->type) {
   case OBJ_STRING:
     return str_eq((ObjString *)x, (ObjString *)y);
   case OBJ_LIST: {
-    ObjList *a = (ObjList *)x, *b = (ObjList *)y;
-    return a->count == b->count && equal_items(a->items, b->items, a->count, depth);
+    ObjList *p = (ObjList *)x, *q = (ObjList *)y;
+    if (p->count != q->count) return 0;
+    f = (EqFrame){EQ_ITEMS, p->items, q->items, NULL, 0, p->count};
+    break;
   }
   case OBJ_DICT:
-    return equal_dicts((ObjDict *)x, (ObjDict *)y, depth);
-  case OBJ_SET: {
-    ObjSet *a = (ObjSet *)x, *b = (ObjSet *)y;
-    if (a->count != b->count) return false;
-    for (uint32_t i = 0; i < a->count; i++) {
-      bool found = false;
-      for (uint32_t j = 0; j < b->count && !found; j++)
-        found = equal(a->items[i], b->items[j], depth + 1);
-      if (!found) return false;
+  case OBJ_STRUCT: {
+    const ObjDict *p, *q;
+    if (x->type == OBJ_STRUCT) {
+      ObjStruct *sx = (ObjStruct *)x, *sy = (ObjStruct *)y;
+      if (!equal_names(sx->name, sy->name)) return 0;
+      p = sx->fields;
+      q = sy->fields;
+      if (p == q) return 1;
+      if (!p || !q) return 0;
+    } else {
+      p = (ObjDict *)x;
+      q = (ObjDict *)y;
     }
-    return true;
+    if (!keys_equal(p, q)) return 0;
+    f = (EqFrame){EQ_ENTRIES, p->entries, q->entries, NULL, 0, p->count};
+    break;
+  }
+  case OBJ_SET: {
+    ObjSet *p = (ObjSet *)x, *q = (ObjSet *)y;
+    if (p->count != q->count) return 0;
+    f = (EqFrame){EQ_ITEMS, p->items, q->items, NULL, 0, p->count};
+    if (p->count > 1) {
+      int r = match_sets(p, q, e->sets, &f);
+      if (r != 1) return r;
+    }
+    break;
   }
   case OBJ_RANGE: {
-    ObjRange *a = (ObjRange *)x, *b = (ObjRange *)y;
-    return a->start == b->start && a->end == b->end && a->exclusive == b->exclusive;
+    ObjRange *p = (ObjRange *)x, *q = (ObjRange *)y;
+    return p->start == q->start && p->end == q->end && p->exclusive == q->exclusive;
   }
-  case OBJ_PAIR: {
-    ObjPair *a = (ObjPair *)x, *b = (ObjPair *)y;
-    return equal(a->first, b->first, depth + 1) && equal(a->second, b->second, depth + 1);
-  }
+  case OBJ_PAIR:
+    f = (EqFrame){EQ_PAIR, x, y, NULL, 0, 2};
+    break;
   case OBJ_ENUM: {
-    ObjEnum *a = (ObjEnum *)x, *b = (ObjEnum *)y;
-    return equal_names(a->enum_name, b->enum_name) && equal_names(a->variant, b->variant) &&
-           a->nfields == b->nfields && equal_items(a->fields, b->fields, a->nfields, depth);
-  }
-  case OBJ_STRUCT: {
-    ObjStruct *a = (ObjStruct *)x, *b = (ObjStruct *)y;
-    return equal_names(a->name, b->name) && equal_dicts(a->fields, b->fields, depth);
+    ObjEnum *p = (ObjEnum *)x, *q = (ObjEnum *)y;
+    if (!equal_names(p->enum_name, q->enum_name) || !equal_names(p->variant, q->variant) ||
+        p->nfields != q->nfields)
+      return 0;
+    f = (EqFrame){EQ_ITEMS, p->fields, q->fields, NULL, 0, p->nfields};
+    break;
   }
   case OBJ_CLOSURE:
   case OBJ_BOUND:
-    return false;
+    return 0;
   case OBJ_NATIVE: {
-    ObjNative *a = (ObjNative *)x, *b = (ObjNative *)y;
-    return a->vt == b->vt && a->vt && a->vt->equal && a->vt->equal(a, b);
+    ObjNative *p = (ObjNative *)x, *q = (ObjNative *)y;
+    return p->vt == q->vt && p->vt && p->vt->equal && p->vt->equal(p, q);
   }
   case OBJ_ENUM_TYPE:
   case OBJ_STRUCT_TYPE:
@@ -479,35 +666,69 @@ static bool equal_objs(Obj *x, Obj *y, int depth)
   case OBJ_ITER:
     return x == y;
   }
-  return false;
+  if (f.n == 0) {
+    free(f.match);
+    return 1;
+  }
+  /* shared parts: a pair opened before has been (or is being) compared */
+  if (++e->opened > EQ_MEMO_AFTER && !pairset_add(&e->seen, x, y)) {
+    free(f.match);
+    return 1;
+  }
+  if (!eq_push(e, &f)) {
+    free(f.match);
+    return -1;
+  }
+  return 2;
 }
 
-static bool equal(Value a, Value b, int depth)
+static bool eq_run(Value a, Value b, int sets)
 {
-  if (depth > MAX_DEPTH) return false;
-  if (a.type != b.type) {
-    if (IS_NUMBER(a) && IS_NUMBER(b)) return AS_NUMBER(a) == AS_NUMBER(b);
-    return false;
+  Eq e;
+  e.frames = e.local;
+  e.n = 0;
+  e.cap = sizeof e.local / sizeof e.local[0];
+  e.opened = 0;
+  e.seen = (PairSet){0};
+  e.sets = sets;
+  int r = eq_visit(&e, a, b);
+  while (r > 0 && e.n > 0) {
+    EqFrame *f = &e.frames[e.n - 1];
+    if (f->i == f->n) {
+      free(f->match);
+      e.n--;
+      continue;
+    }
+    uint32_t i = f->i++;
+    Value x, y;
+    if (f->kind == EQ_ITEMS) {
+      if (f->match && f->match[i] == UINT32_MAX) continue; /* compared already */
+      x = ((const Value *)f->x)[i];
+      y = ((const Value *)f->y)[f->match ? f->match[i] : i];
+    } else if (f->kind == EQ_ENTRIES) {
+      x = ((const DictEntry *)f->x)[i].value;
+      y = ((const DictEntry *)f->y)[i].value;
+    } else {
+      const ObjPair *p = f->x, *q = f->y;
+      x = i == 0 ? p->first : p->second;
+      y = i == 0 ? q->first : q->second;
+    }
+    r = eq_visit(&e, x, y);
   }
-  switch (a.type) {
-  case VAL_NIL: return true;
-  case VAL_BOOL: return a.as.b == b.as.b;
-  case VAL_INT: return a.as.i == b.as.i;
-  case VAL_FLOAT: return a.as.f == b.as.f;
-  case VAL_DURATION: return false; /* reference quirk (LANGUAGE.md 5.3) */
-  case VAL_BUILTIN: return a.as.i == b.as.i;
-  case VAL_OBJ: return equal_objs(a.as.o, b.as.o, depth);
-  }
-  return false;
+  /* out of memory (r < 0) counts as unequal: the only answer we can give */
+  for (size_t k = 0; k < e.n; k++) free(e.frames[k].match);
+  if (e.frames != e.local) free(e.frames);
+  free(e.seen.slots);
+  return r > 0;
 }
 
-bool val_equal(Value a, Value b) { return equal(a, b, 0); }
+bool val_equal(Value a, Value b) { return eq_run(a, b, 0); }
 
 /* ---- ordering ------------------------------------------------------------ */
 
-static int compare(Value a, Value b, int depth)
+/* Non-pair ordering: numbers, strings; everything else is "equal". */
+static int compare_leaf(Value a, Value b)
 {
-  if (depth > MAX_DEPTH) return 0;
   if (IS_INT(a) && IS_INT(b)) return a.as.i < b.as.i ? -1 : a.as.i > b.as.i;
   if (IS_NUMBER(a) && IS_NUMBER(b)) {
     double x = AS_NUMBER(a), y = AS_NUMBER(b);
@@ -517,12 +738,50 @@ static int compare(Value a, Value b, int depth)
     int c = str_cmp(AS_STRING(a), AS_STRING(b));
     return c < 0 ? -1 : c > 0;
   }
-  if (IS_PAIR(a) && IS_PAIR(b)) {
-    int c = compare(AS_PAIR(a)->first, AS_PAIR(b)->first, depth + 1);
-    if (c) return c;
-    return compare(AS_PAIR(a)->second, AS_PAIR(b)->second, depth + 1);
-  }
   return 0;
 }
 
-int val_compare(Value a, Value b) { return compare(a, b, 0); }
+/* Pairs compare first then second, to any depth: the seconds still to
+ * compare wait on an explicit stack; pairs of pairs met again after
+ * EQ_MEMO_AFTER are skipped (they compared equal, or the walk would have
+ * ended), as in equality. */
+int val_compare(Value a, Value b)
+{
+  ObjPair *local[16][2];
+  ObjPair *(*pend)[2] = local;
+  size_t n = 0, cap = 16, opened = 0;
+  PairSet seen = {0};
+  int c = 0;
+  for (;;) {
+    if (IS_PAIR(a) && IS_PAIR(b)) {
+      ObjPair *p = AS_PAIR(a), *q = AS_PAIR(b);
+      if (++opened > EQ_MEMO_AFTER && !pairset_add(&seen, (Obj *)p, (Obj *)q)) {
+        c = 0;
+      } else {
+        if (n == cap) {
+          size_t nc = cap * 2;
+          ObjPair *(*np)[2] = pend == local ? malloc(nc * sizeof *np) : realloc(pend, nc * sizeof *np);
+          if (!np) break; /* out of memory: "equal", the incomparable answer */
+          if (pend == local) memcpy(np, local, sizeof local);
+          pend = np;
+          cap = nc;
+        }
+        pend[n][0] = p;
+        pend[n][1] = q;
+        n++;
+        a = p->first;
+        b = q->first;
+        continue;
+      }
+    } else {
+      c = compare_leaf(a, b);
+    }
+    if (c != 0 || n == 0) break;
+    n--;
+    a = pend[n][0]->second;
+    b = pend[n][1]->second;
+  }
+  if (pend != local) free(pend);
+  free(seen.slots);
+  return c;
+}

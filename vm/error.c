@@ -1,6 +1,6 @@
 /*
  * error.c: filling and reading the VM's single error slot (error.h), and the
- * "did you mean" suggestion rule of LANGUAGE.md 10.1.
+ * "did you mean" suggestion rule of docs/LANGUAGE.md 10.1.
  *
  * Invariant: vm->err_kind says what the pending error is; vm->err_value is
  * the message string *without* the kind's display prefix (ERR_KIND_MAP),
@@ -183,7 +183,7 @@ void err_display_uncaught(Vm *vm, int line, Buf *out)
 {
   ErrKind kind = vm->err_kind;
   /* The five kinds below are converted to runtime errors when uncaught
-   * (RUNTIME.md 3.1). */
+   * (docs/RUNTIME.md 3.1). */
   if (err_gets_line_suffix(kind) && kind != ERR_RUNTIME && kind != ERR_TYPE)
     buf_puts(out, "Runtime error: ");
   err_display(vm, out);

@@ -3,9 +3,9 @@
  *
  * A failing operation records its error in the VM (kind + value) and
  * returns false (Wren's RETURN_ERROR). The interpreter then raises it:
- * handler search, unwinding, trace capture (RUNTIME.md 2.2, 3.3).
+ * handler search, unwinding, trace capture (docs/RUNTIME.md 2.2, 3.3).
  *
- * Kinds follow RUNTIME.md 3.1. For every kind but ERR_THROWN the value is
+ * Kinds follow docs/RUNTIME.md 3.1. For every kind but ERR_THROWN the value is
  * the message string *without* its display prefix; for ERR_THROWN it is the
  * thrown payload. The display text (what a catch receives for non-thrown
  * kinds) is built by err_display(). ERR_MEMORY and ERR_LIMIT are ours: they
@@ -68,19 +68,19 @@ bool err_set(Vm *vm, ErrKind kind, Value v);
 void err_display(Vm *vm, Buf *out);
 /* What a catch block receives: the thrown value, or the display string. */
 Value err_caught_value(Vm *vm);
-/* The uncaught form of the pending error (RUNTIME.md 3.1-3.2): the five
+/* The uncaught form of the pending error (docs/RUNTIME.md 3.1-3.2): the five
  * kinds that become runtime errors get the "Runtime error: " prefix, and the
  * seven suffix kinds get " (line N)" when [line] > 0. Other kinds are
  * appended exactly as err_display() does. */
 void err_display_uncaught(Vm *vm, int line, Buf *out);
-/* Does the uncaught form get " (line N)" (RUNTIME.md 3.2)? */
+/* Does the uncaught form get " (line N)" (docs/RUNTIME.md 3.2)? */
 bool err_gets_line_suffix(ErrKind kind);
 /* May a script handler catch this kind? (false for MEMORY, LIMIT, BAD_OPCODE) */
 bool err_catchable(ErrKind kind);
 void err_clear(Vm *vm);
 
 /* The closest of [n] [candidates] to [name] within the edit distance rule
- * of LANGUAGE.md 10.1 (1 for names <= 2 chars, 2 for 3-5, 3 otherwise), or
+ * of docs/LANGUAGE.md 10.1 (1 for names <= 2 chars, 2 for 3-5, 3 otherwise), or
  * NULL. Ties go to the first candidate. */
 const char *err_suggest(const char *name, const char *const *candidates, int n);
 

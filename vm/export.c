@@ -1,5 +1,5 @@
 /*
- * export.c: VM values to msgpack, exactly as RUNTIME.md 9.3 says (the
+ * export.c: VM values to msgpack, exactly as docs/RUNTIME.md 9.3 says (the
  * worker's `final.value`, `final.error_value` and the bodies of step, emit
  * and lifecycle events; vm.h vm_result_pack / vm_error_value_pack /
  * vm_value_pack).

@@ -15,7 +15,15 @@
  * recomputes `over_limit` from the surviving bytes, which is the "emergency
  * collection" of gc.h: an interpreter that collects at the safe point before
  * checking `over_limit` only fails when live data really exceeds the limit.
- * `stress` makes every growing allocation set `gc_pending`.
+ * `stress` makes every growing allocation set `gc_pending`. mem_account
+ * counts memory held elsewhere (fibers, task output) the same way.
+ *
+ * Failure (gc.h "Allocation failure"): a doomed heap keeps `over_limit` and
+ * `gc_pending` set through collections, so the next safe point raises the
+ * memory error whatever the limit. The reserve is allocated (plain malloc,
+ * uncounted) at the end of a collection when missing, and given back by
+ * alloc_failed before it retries; mem_try_realloc and gc_try_alloc_obj
+ * return NULL instead of retrying (the caller copes, the run is doomed).
  *
  * Collection. Roots are vm_mark_roots() (interpreter state), the temp-root
  * stack, the pending error value (vm->err_value) and the channels holding
@@ -56,30 +64,66 @@
 
 /* ---- allocation ------------------------------------------------------- */
 
-static void out_of_memory(size_t n)
+static __attribute__((noreturn)) void out_of_memory(size_t n)
 {
   fprintf(stderr, "harn: out of memory (allocating %zu bytes)\n", n);
   abort();
 }
 
-void *mem_realloc(Vm *vm, void *p, size_t oldsize, size_t newsize)
+/* The emergency reserve: enough for the run to reach its next safe point
+ * and report the memory error (trace, texts) after malloc failed once. */
+#define MEM_RESERVE (1u << 20)
+
+void mem_doom(Vm *vm)
 {
-  if (vm) {
-    Heap *h = &vm->heap;
-    if (h->next_gc == 0) h->next_gc = GC_MIN_HEAP;
-    /* Guard against a caller passing a wrong old size: never wrap. */
-    if (oldsize > h->bytes) h->bytes = 0;
-    else h->bytes -= oldsize;
-    h->bytes += newsize;
-    if (newsize > oldsize) {
-      if (h->bytes > h->peak) h->peak = h->bytes;
-      if (h->bytes > h->next_gc || h->stress) h->gc_pending = true;
-      if (h->limit != 0 && h->bytes > h->limit) {
-        h->over_limit = true;
-        h->gc_pending = true;
-      }
+  Heap *h = &vm->heap;
+  h->doomed = true;
+  h->over_limit = true;
+  h->gc_pending = true;
+}
+
+bool mem_fits(Vm *vm, uint64_t bytes)
+{
+  if (bytes > MEM_BLOCK_MAX) return false;
+  return vm->heap.limit == 0 || bytes <= vm->heap.limit;
+}
+
+/* malloc (p NULL) or realloc failed for [newsize] bytes: give the reserve
+ * back, doom the run (gc.h) and try once more. */
+static __attribute__((noinline)) void *alloc_failed(Vm *vm, void *p, size_t newsize)
+{
+  if (!vm) out_of_memory(newsize);
+  mem_doom(vm);
+  free(vm->heap.reserve);
+  vm->heap.reserve = NULL;
+  void *q = p ? realloc(p, newsize) : malloc(newsize);
+  if (!q) out_of_memory(newsize);
+  return q;
+}
+
+/* Take the growth from [oldsize] to [newsize] into the counters. */
+static inline void account(Heap *h, size_t oldsize, size_t newsize)
+{
+  if (h->next_gc == 0) h->next_gc = GC_MIN_HEAP;
+  /* Guard against a caller passing a wrong old size: never wrap. */
+  if (oldsize > h->bytes) h->bytes = 0;
+  else h->bytes -= oldsize;
+  h->bytes += newsize;
+  if (newsize > oldsize) {
+    if (h->bytes > h->peak) h->peak = h->bytes;
+    if (h->bytes > h->next_gc || h->stress) h->gc_pending = true;
+    if (h->limit != 0 && h->bytes > h->limit) {
+      h->over_limit = true;
+      h->gc_pending = true;
     }
   }
+}
+
+void mem_account(Vm *vm, size_t oldsize, size_t newsize) { account(&vm->heap, oldsize, newsize); }
+
+void *mem_realloc(Vm *vm, void *p, size_t oldsize, size_t newsize)
+{
+  if (vm) account(&vm->heap, oldsize, newsize);
   if (newsize == 0) {
     free(p);
     return NULL;
@@ -87,17 +131,53 @@ void *mem_realloc(Vm *vm, void *p, size_t oldsize, size_t newsize)
   /* a fresh block through malloc: jemalloc's realloc(NULL, n) takes a
    * longer path than its malloc fast path (most calls are new objects) */
   void *q = p ? realloc(p, newsize) : malloc(newsize);
-  if (!q) out_of_memory(newsize);
+  if (!q) q = alloc_failed(vm, p, newsize);
+  return q;
+}
+
+void *mem_try_realloc(Vm *vm, void *p, size_t oldsize, size_t newsize)
+{
+  void *q = p ? realloc(p, newsize) : malloc(newsize);
+  if (!q) {
+    mem_doom(vm);
+    return NULL;
+  }
+  account(&vm->heap, oldsize, newsize);
   return q;
 }
 
 /* malloc, out of line: inlined next to the memset below, GCC turns the
  * pair into calloc, which is slower than jemalloc's malloc fast path. */
-static __attribute__((noinline)) void *obj_malloc(size_t size)
+static __attribute__((noinline)) void *obj_malloc(Vm *vm, size_t size)
 {
   void *p = malloc(size);
-  if (!p) out_of_memory(size);
+  if (!p) p = alloc_failed(vm, NULL, size);
   return p;
+}
+
+/* Link a fresh block [o] of [size] bytes into the heap as an object. */
+static Obj *link_obj(Vm *vm, Obj *o, size_t size, ObjType type)
+{
+  /* a string's constructor (object.c) writes every byte of its chars and
+   * the NUL: only the header needs zeroing (a constant-size memset) */
+  if (type == OBJ_STRING) memset(o, 0, sizeof(ObjString));
+  else memset(o, 0, size);
+  o->type = type;
+  o->marked = false;
+  o->next = vm->heap.objects;
+  vm->heap.objects = o;
+  return o;
+}
+
+Obj *gc_try_alloc_obj(Vm *vm, size_t size, ObjType type)
+{
+  Obj *o = malloc(size);
+  if (!o) {
+    mem_doom(vm);
+    return NULL;
+  }
+  account(&vm->heap, 0, size);
+  return link_obj(vm, o, size, type);
 }
 
 Obj *gc_alloc_obj(Vm *vm, size_t size, ObjType type)
@@ -112,7 +192,7 @@ Obj *gc_alloc_obj(Vm *vm, size_t size, ObjType type)
     h->over_limit = true;
     h->gc_pending = true;
   }
-  Obj *o = obj_malloc(size);
+  Obj *o = obj_malloc(vm, size);
   /* a string's constructor (object.c) writes every byte of its chars and
    * the NUL: only the header needs zeroing (a constant-size memset) */
   if (type == OBJ_STRING) memset(o, 0, sizeof(ObjString));
@@ -219,7 +299,7 @@ void gc_mark_obj(Vm *vm, Obj *o)
   if (h->ngray == h->graycap) {
     size_t cap = h->graycap ? h->graycap * 2 : 256;
     Obj **g = realloc(h->gray, cap * sizeof(Obj *));
-    if (!g) out_of_memory(cap * sizeof(Obj *));
+    if (!g) g = alloc_failed(vm, h->gray, cap * sizeof(Obj *));
     h->gray = g;
     h->graycap = cap;
   }
@@ -391,8 +471,11 @@ void gc_collect(Vm *vm)
   h->collections++;
   h->freed_total += freed;
   h->next_gc = h->bytes * 2 > GC_MIN_HEAP ? h->bytes * 2 : GC_MIN_HEAP;
-  h->gc_pending = false;
-  h->over_limit = h->limit != 0 && h->bytes > h->limit;
+  /* a doomed run stays over (and keeps asking for the safe point that
+   * raises its error) */
+  h->gc_pending = h->doomed;
+  h->over_limit = h->doomed || (h->limit != 0 && h->bytes > h->limit);
+  if (!h->reserve && !h->doomed) h->reserve = malloc(MEM_RESERVE);
 }
 
 void gc_push_root(Vm *vm, Value v)
@@ -427,4 +510,6 @@ void gc_free_all(Vm *vm)
   h->gray = NULL;
   h->ngray = h->graycap = 0;
   h->ntemp = 0;
+  free(h->reserve);
+  h->reserve = NULL;
 }

@@ -1,7 +1,7 @@
 /*
  * import.c: the module registry of a run (imp_; see import.h).
  *
- * Path resolution (LANGUAGE.md 9.2): `std/<name>` is an embedded library
+ * Path resolution (docs/LANGUAGE.md 9.2): `std/<name>` is an embedded library
  * module; anything else is joined to the directory of the importing file
  * (an absolute path is kept), normalized (`.` and `x/..` segments
  * removed) and gets `.harn` appended when it does not end with it. A path

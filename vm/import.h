@@ -1,5 +1,5 @@
 /*
- * import.h: the modules of one run (LANGUAGE.md 9.2) -- where an import
+ * import.h: the modules of one run (docs/LANGUAGE.md 9.2) -- where an import
  * path leads, loading and compiling each module file once, the names a
  * module exports, and the source text of every file for diagnostics.
  *

@@ -19,7 +19,7 @@
  * (ip, sp, slots, consts) are locals of run(), written back (SYNC) before
  * anything that may call back into the VM or raise.
  *
- * Calls (RUNTIME.md 1.2): CALL n finds the callee below its n arguments.
+ * Calls (docs/RUNTIME.md 1.2): CALL n finds the callee below its n arguments.
  * A closure gets a new frame (missing arguments are nil, extras are dropped,
  * a rest parameter collects the surplus; defaults are computed by the
  * callee's prologue from frame->argc). Builtins run at once on argv inside
@@ -45,13 +45,13 @@
  * branch exits (NIL_POP)) into single instructions; see "operand forms"
  * below. In counting mode each counts as the instructions it replaces.
  *
- * Callbacks (RUNTIME.md 1.4): vm_call pushes the callee and arguments,
+ * Callbacks (docs/RUNTIME.md 1.4): vm_call pushes the callee and arguments,
  * hides the caller's handler records (handler_base), and runs a nested
  * dispatch loop until the frame count is back to where it started. An
  * error that escapes has already unwound to that depth; vm_call returns
  * false with it pending, and the builtin that called it fails with it.
  *
- * Errors (RUNTIME.md 2.2, 3.3): every failure goes to the `throw_error`
+ * Errors (docs/RUNTIME.md 2.2, 3.3): every failure goes to the `throw_error`
  * label: capture the trace if it is empty (every live frame, outermost
  * first, line/col of the instruction at ip-1), then search the handler
  * records above handler_base from the top. A typed record catches only a
@@ -62,11 +62,11 @@
  * Uncatchable kinds (err_catchable) skip every record. Without a record the
  * loop unwinds to its target depth and returns false.
  *
- * Safe points (RUNTIME.md 1.5): backward jumps, calls and returns test
+ * Safe points (docs/RUNTIME.md 1.5): backward jumps, calls and returns test
  * `attention | heap.gc_pending`; only when set does the slow poll run: it
  * collects garbage, turns heap.over_limit into the uncatchable memory
  * error, records a host interrupt (vm_interrupt) and starts the 1024
- * instruction countdown of RUNTIME.md 5.3 step 6. Counting mode (an
+ * instruction countdown of docs/RUNTIME.md 5.3 step 6. Counting mode (an
  * instruction limit or a countdown) switches the computed-goto loop to a
  * second label table whose entries all run the counting stub first; the
  * table is chosen at safe points (the switch build tests a flag instead).
@@ -86,12 +86,12 @@
  * run() stay valid because each fiber has its own stack and frames. A
  * deadline entry or permit is dropped when its frame pops (RETURN, error
  * unwinding, vm_call's unwind) and when a catch cuts below the heights its
- * handler record saved (RUNTIME.md 4, 6). While a deadline is active,
+ * handler record saved (docs/RUNTIME.md 4, 6). While a deadline is active,
  * interp_update_modes arms one process-wide one-shot POSIX timer
  * (CLOCK_MONOTONIC, absolute, signal INTERP_TIMER_SIGNAL) for the earliest
  * unfired deadline of the running fiber; its handler only sets ATTN_TIMER
  * in the owning VM's attention word, so a far-away deadline costs nothing
- * at safe points (RUNTIME.md 1.5). The word keeps ATTN_TIMER (safe points
+ * at safe points (docs/RUNTIME.md 1.5). The word keeps ATTN_TIMER (safe points
  * read the clock, the "simpler alternative") when the instant has passed,
  * under fake_sleep (virtual time), when the timer cannot be created, or
  * when another live VM of the process owns the timer. Calling a generator function
@@ -101,7 +101,7 @@
  * slow_poll() on the root task right after a host signal is recorded
  * (lc_interrupt_poll), which may clear cancel_requested and the countdown.
  *
- * Steps (RUNTIME.md 7, steps.c): push_frame opens an invocation when the
+ * Steps (docs/RUNTIME.md 7, steps.c): push_frame opens an invocation when the
  * callee is a registered step (tested only while interp->steps exists);
  * RETURN records it `completed`; handle_error applies the error boundary
  * before the catch (a `continue` boundary resumes in the step's caller
@@ -242,7 +242,7 @@ void interp_reset(Vm *vm)
   interp_update_modes(vm);
 }
 
-/* ---- the deadline timer (RUNTIME.md 1.5) ------------------------------------- */
+/* ---- the deadline timer (docs/RUNTIME.md 1.5) ------------------------------------- */
 
 #define INTERP_TIMER_SIGNAL (SIGRTMIN + 2)
 
@@ -559,7 +559,7 @@ int vm_trace(Vm *vm, const struct TraceEntry **out)
   return in->ntrace;
 }
 
-/* A `continue` step boundary (RUNTIME.md 7.4): unwind every frame up to
+/* A `continue` step boundary (docs/RUNTIME.md 7.4): unwind every frame up to
  * and including the step frame at frame count [sd], put nil in place of
  * the step call and clear the error. */
 static void step_continue(Vm *vm, int sd)
@@ -590,7 +590,7 @@ static int handle_error(Vm *vm, int target)
   if (in->ntrace == 0) capture_trace(vm);
   ErrKind kind = vm->err_kind;
   if (UNLIKELY(in->steps_open) && err_catchable(kind)) {
-    /* RUNTIME.md 2.2 step 3: the boundary applies before the catch */
+    /* docs/RUNTIME.md 2.2 step 3: the boundary applies before the catch */
     int hd = -1;
     for (int i = in->nhandlers - 1; i >= in->handler_base && hd < 0; i--) {
       Handler *h = &in->handlers[i];
@@ -646,15 +646,16 @@ static bool slow_poll(Vm *vm)
   /* clear first, then read the flags, so a signal arriving meanwhile
    * re-arms the word for the next safe point */
   in->attention = 0;
-  /* RUNTIME.md 5.3 step 1 / 5.6: the hard stop abandons the run here: an
+  /* docs/RUNTIME.md 5.3 step 1 / 5.6: the hard stop abandons the run here: an
    * uncatchable error, so no catch, finally or handler runs again */
   if (in->hard_stop_at && (in->hard_stopped || sched_now(vm) >= in->hard_stop_at))
     return interp_hard_stop(vm);
   if (vm->heap.gc_pending || vm->heap.stress) gc_collect(vm);
   if (vm->heap.over_limit) {
-    /* one emergency collection: fail only if live data is over the limit */
+    /* one emergency collection: fail only if live data is over the limit
+     * (or an allocation could not be honoured at all: gc.h, doomed) */
     gc_collect(vm);
-    if (vm->heap.limit == 0 || vm->heap.bytes <= vm->heap.limit) {
+    if (!vm->heap.doomed && (vm->heap.limit == 0 || vm->heap.bytes <= vm->heap.limit)) {
       vm->heap.over_limit = false;
     } else {
       interp_update_modes(vm);
@@ -665,7 +666,7 @@ static bool slow_poll(Vm *vm)
   if (sig) {
     in->sig_pending = 0;
     if (!in->first_signal) in->first_signal = sig;
-    /* RUNTIME.md 5.1: a host cancellation request; the on_interrupt
+    /* docs/RUNTIME.md 5.1: a host cancellation request; the on_interrupt
      * handlers (lc_interrupt_poll below) may clear cancel_requested. */
     in->cancelled = true;
     if (!in->cancel_requested) {
@@ -673,21 +674,21 @@ static bool slow_poll(Vm *vm)
       in->cancel_seen_ms = sched_now(vm);
       /* the host kills us grace_ms after its signal (the supervisor's
        * SIGKILL of the group, or `harn run --inline`'s own exit 137):
-       * stop on our own 25 ms before that (RUNTIME.md 5.6) */
+       * stop on our own 25 ms before that (docs/RUNTIME.md 5.6) */
       if (vm->cfg.job.grace_ms > 0 && !in->hard_stop_at) {
         int64_t g = (int64_t)vm->cfg.job.grace_ms - INTERP_FINAL_RESERVE_MS;
         in->hard_stop_at = in->cancel_seen_ms + (g > 0 ? g : 0);
       }
-      /* RUNTIME.md 5.3 step 6: exactly 1024 more instructions run; the
+      /* docs/RUNTIME.md 5.3 step 6: exactly 1024 more instructions run; the
        * hook decrements before each, so the 1025th finds it at zero */
       in->countdown = INTERP_COUNTDOWN + 1;
     }
   }
   interp_update_modes(vm);
-  /* RUNTIME.md 5.3 steps 4-5: handler dispatch, handler deadline
+  /* docs/RUNTIME.md 5.3 steps 4-5: handler dispatch, handler deadline
    * (interrupts.c; handlers run on the root task only) */
   if (!lc_interrupt_poll(vm, sig)) return false;
-  /* RUNTIME.md 5.3 step 7: the earliest unfired deadline */
+  /* docs/RUNTIME.md 5.3 step 7: the earliest unfired deadline */
   if (in->ndeadlines && !sched_check_deadlines(vm)) return false;
   return true;
 }
@@ -716,7 +717,7 @@ static bool count_instruction(Vm *vm)
   in->instructions++;
   if (vm->cfg.max_instructions && in->instructions > vm->cfg.max_instructions)
     return err_limit(vm, NULL);
-  /* step budgets (RUNTIME.md 7.2): max_instructions / max_ms */
+  /* step budgets (docs/RUNTIME.md 7.2): max_instructions / max_ms */
   if (UNLIKELY(in->instructions >= in->step_check_at) && !steps_check(vm)) return false;
   if (in->countdown > 0 && --in->countdown == 0) {
     /* the grace is over: in place of this instruction, cancel (fires once) */
@@ -761,7 +762,7 @@ static bool push_frame(Vm *vm, ObjClosure *cl, int argc)
   Interp *in = vm->interp;
   ObjFunction *fn = cl->fn;
   if (in->nframes >= INTERP_MAX_FRAMES) return err_stack_overflow(vm);
-  /* RUNTIME.md 7.6: PreStep hooks see (and may rewrite) the arguments */
+  /* docs/RUNTIME.md 7.6: PreStep hooks see (and may rewrite) the arguments */
   if (UNLIKELY(in->steps != NULL) && !steps_pre(vm, cl, &argc)) return false;
   Value *args = in->sp - argc;
   if (args + fn->nlocals + argc + INTERP_MAX_OPERANDS >= in->stack_end) return err_stack_overflow(vm);
@@ -775,7 +776,7 @@ static bool push_frame(Vm *vm, ObjClosure *cl, int argc)
   } else {
     for (int i = argc; i < np; i++) args[i] = NIL_VAL;
   }
-  /* typed parameters (LANGUAGE.md 8.5; V2's typecheck.c): NULL unless typed */
+  /* typed parameters (docs/LANGUAGE.md 8.5; V2's typecheck.c): NULL unless typed */
   if (UNLIKELY(fn->param_types != NULL) && !tc_check_params(vm, fn, args, argc)) return false;
   Value *sp = args + np;
   for (int i = np; i < fn->nlocals; i++) *sp++ = NIL_VAL;
@@ -787,7 +788,7 @@ static bool push_frame(Vm *vm, ObjClosure *cl, int argc)
   f->slots = args;
   f->argc = argc;
   if (in->nframes > in->peak_frames) in->peak_frames = in->nframes;
-  /* RUNTIME.md 1.2 step 5: a step frame opens an invocation */
+  /* docs/RUNTIME.md 1.2 step 5: a step frame opens an invocation */
   if (UNLIKELY(in->steps != NULL)) steps_on_push(vm);
   return true;
 }
@@ -824,7 +825,7 @@ static int call_value(Vm *vm, int argc)
   if (IS_CLOSURE(callee)) {
     ObjFunction *fn = AS_CLOSURE(callee)->fn;
     if (UNLIKELY(fn->is_generator || fn->is_stream)) {
-      /* LANGUAGE.md 14: calling a generator function pushes no frame */
+      /* docs/LANGUAGE.md 14: calling a generator function pushes no frame */
       Value g;
       if (!sched_make_generator(vm, AS_CLOSURE(callee), argc, base + 1, &g)) return CALL_ERROR;
       return call_result(in, argc, g);
@@ -1050,7 +1051,7 @@ static bool call_impl(Vm *vm, Value callee, int argc, Value *argv, Value *out, b
   Value *base = in->sp;
   if (base + argc + 1 + INTERP_MAX_OPERANDS >= in->stack_end || in->nframes >= INTERP_MAX_FRAMES)
     return err_stack_overflow(vm);
-  /* safe point (RUNTIME.md 1.5 b): callee and arguments are rooted by
+  /* safe point (docs/RUNTIME.md 1.5 b): callee and arguments are rooted by
    * the caller (argv lives on the stack or in temp roots) */
   base[0] = callee;
   for (int i = 0; i < argc; i++) base[1 + i] = argv[i];
@@ -1285,7 +1286,7 @@ static bool run(Vm *vm, int target)
 #define THROW() goto throw_error
 #if VM_NO_SAFEPOINT_TEST
 /* Benchmark-only build (bench/fastpath): the dispatch loop without its
- * safe-point test, the baseline RUNTIME.md 1.5 measures the test against.
+ * safe-point test, the baseline docs/RUNTIME.md 1.5 measures the test against.
  * Nothing is ever polled: no GC, deadline, cancel or signal in the loop. */
 #define SAFE_POINT() ((void)0)
 #else
@@ -1303,7 +1304,7 @@ static bool run(Vm *vm, int target)
   /* Two tables: the plain one, and the counting one whose every entry is
    * the COUNTED stub (count, then jump to the real handler). The loop
    * switches tables only at safe points, so nothing runs per instruction
-   * unless counting mode is on (RUNTIME.md 1.5). */
+   * unless counting mode is on (docs/RUNTIME.md 1.5). */
   static void *const labels[NUM_OPS] = {
 #define OP(name, bytes, effect, meaning) &&L_##name,
 #include "opcodes.def"
@@ -1927,7 +1928,7 @@ resume:
     }
     bool post_ok = true;
     if (UNLIKELY(in->steps_open)) {
-      /* PostStep hooks (RUNTIME.md 7.6) run with the value still on the
+      /* PostStep hooks (docs/RUNTIME.md 7.6) run with the value still on the
        * stack (rooted); they may replace it */
       SYNC();
       post_ok = steps_on_return(vm, in->nframes, &sp[-1]);
@@ -2591,7 +2592,7 @@ Value vm_result_value(Vm *vm) { return vm->interp && vm->interp->has_result ? vm
 
 void vm_write(Vm *vm, int stream, const char *data, size_t len)
 {
-  /* LANGUAGE.md 13: a task's stdout is buffered until it is joined */
+  /* docs/LANGUAGE.md 13: a task's stdout is buffered until it is joined */
   if (stream == 1 && sched_buffer_output(vm, data, len)) return;
   vm_write_raw(vm, stream, data, len);
 }

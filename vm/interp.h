@@ -9,12 +9,12 @@
  *    per spawned task and per generator: ExecState). A frame's callee sits at slots[-1],
  *    its local slots (parameters first) are slots[0 .. fn->nlocals), its
  *    operands follow. Locals are resolved to slot numbers at compile time.
- *  - At most INTERP_MAX_FRAMES live frames (RUNTIME.md 1.2), callback
+ *  - At most INTERP_MAX_FRAMES live frames (docs/RUNTIME.md 1.2), callback
  *    frames included.
  *  - Globals are a per-module array indexed by numbers the compiler
  *    assigns per name (interp_global_index); a slot is "defined" once its
  *    declaration ran, so undefined names are run-time errors.
- *  - Handler records (RUNTIME.md 2.1) live in their own stack; vm_call
+ *  - Handler records (docs/RUNTIME.md 2.1) live in their own stack; vm_call
  *    hides the caller's records by moving `handler_base`.
  *  - The attention word is non-zero while the slow poll has something to
  *    do (a host signal, a countdown, a memory limit, GC stress); together
@@ -50,7 +50,7 @@ extern const int8_t interp_op_effects[NUM_OPS];
 
 /* ---- limits ----------------------------------------------------------- */
 
-#define INTERP_MAX_FRAMES 512       /* RUNTIME.md 1.2 */
+#define INTERP_MAX_FRAMES 512       /* docs/RUNTIME.md 1.2 */
 #define INTERP_STACK_VALUES (1 << 18)/* operand stack (4 MiB, plain malloc) */
 #define INTERP_MAX_OPERANDS 1024    /* per-frame operand depth the compiler
                                        guarantees (checked when compiling) */
@@ -73,10 +73,10 @@ typedef struct Handler {
   int sp;           /* operand height (index into the stack) */
   int depth;        /* frame count when set up */
   int ndeadlines;   /* deadline / permit stack heights when set up: a catch */
-  int npermits;     /* cuts both back (RUNTIME.md 4, 6 "catch rule") */
+  int npermits;     /* cuts both back (docs/RUNTIME.md 4, 6 "catch rule") */
 } Handler;
 
-/* One `deadline DUR { }` entry (RUNTIME.md 4). */
+/* One `deadline DUR { }` entry (docs/RUNTIME.md 4). */
 typedef struct Deadline {
   int64_t at;       /* monotonic ms (sched_now) */
   int depth;        /* frame count at setup; 0 = inherited by a task */
@@ -84,14 +84,14 @@ typedef struct Deadline {
   uint64_t mark;    /* task spawn counter at setup */
 } Deadline;
 
-/* A held `mutex` permit (RUNTIME.md 6), released when the block ends, its
+/* A held `mutex` permit (docs/RUNTIME.md 6), released when the block ends, its
  * frame pops, a catch cuts below it, or its task ends. */
 typedef struct Permit {
   void *mutex;      /* sched.c's lock record */
   int depth;        /* frame count at acquisition */
 } Permit;
 
-/* The per-fiber part of the interpreter state (RUNTIME.md 1.1 "per task"):
+/* The per-fiber part of the interpreter state (docs/RUNTIME.md 1.1 "per task"):
  * while a fiber runs, these live in struct Interp; when it is switched out
  * they are saved here (interp_state_save / interp_state_load). The heap's
  * temp-root stack is per fiber too. */
@@ -167,19 +167,19 @@ typedef struct Interp {
   /* the last run's texts (module.c; malloc'd, NULL when none) */
   char *error_text;   /* display text with the line suffix */
   size_t source_len;  /* bytes of `source` (it may contain NUL bytes) */
-  char *diagnostic;   /* RUNTIME.md 3.4 rendering */
+  char *diagnostic;   /* docs/RUNTIME.md 3.4 rendering */
   char *source;       /* NUL-terminated copy of the entry source */
   char *path;         /* entry file name */
   int exit_code;
 
-  /* trace of the pending error (RUNTIME.md 3.3), outermost first */
+  /* trace of the pending error (docs/RUNTIME.md 3.3), outermost first */
   TraceEntry *trace;
   int ntrace, tracecap;
 
   /* limits, counting, interrupts */
   volatile sig_atomic_t attention;
   volatile sig_atomic_t sig_pending; /* signal number from vm_interrupt */
-  int64_t hard_stop_at; /* RUNTIME.md 5.6: under a supervisor, the instant
+  int64_t hard_stop_at; /* docs/RUNTIME.md 5.6: under a supervisor, the instant
                            (sched_now ms) the run is abandoned: kill_at
                            minus the final-frame reserve; 0 = not armed */
   bool hard_stopped;    /* the run was abandoned by the hard stop */
@@ -189,12 +189,12 @@ typedef struct Interp {
   bool counting;                     /* count instructions (slow mode) */
   int countdown;                     /* > 0: instructions left before cancel */
   int task_countdown;                /* > 0: instructions left before the running
-                                        task's cancel_graceful (RUNTIME.md 6);
+                                        task's cancel_graceful (docs/RUNTIME.md 6);
                                         per task, swapped by sched.c */
   uint64_t instructions;
   uint64_t slow_polls;               /* debug counter: slow-poll calls */
 
-  /* steps (steps.c, RUNTIME.md 7) */
+  /* steps (steps.c, docs/RUNTIME.md 7) */
   struct Steps *steps;               /* NULL until a step registers */
   int steps_open;                    /* open step invocations (all fibers) */
   uint64_t step_check_at;            /* run steps_check when instructions
@@ -230,7 +230,7 @@ bool interp_call_direct(Vm *vm, ObjClosure *cl, int argc, Value *argv, Value *ou
 /* Forget the trace of the pending error (a task's error moves to its
  * handle; the awaiter captures its own). */
 void interp_clear_trace(Vm *vm);
-/* The hard stop (RUNTIME.md 5.6): mark the run abandoned and set the
+/* The hard stop (docs/RUNTIME.md 5.6): mark the run abandoned and set the
  * uncatchable error that unwinds it; returns false. */
 bool interp_hard_stop(Vm *vm);
 /* A safe point for blocking operations: run the slow poll if anything is

@@ -1,6 +1,6 @@
 /*
  * interrupts.c: on_interrupt / off_interrupt / raise_signal and handler
- * dispatch (RUNTIME.md 5.2, 5.3 steps 3-5, 5.5).
+ * dispatch (docs/RUNTIME.md 5.2, 5.3 steps 3-5, 5.5).
  *
  * Design
  * ------
@@ -10,7 +10,7 @@
  * Lifecycle.selected, which lc_mark roots, so off_interrupt inside a
  * handler cannot free one that is about to run), clear cancel_requested
  * and the countdown, call each with no arguments through steps_call_hook (a
- * hook-type callback on the same frame stack, RUNTIME.md 1.4) with the
+ * hook-type callback on the same frame stack, docs/RUNTIME.md 1.4) with the
  * handler deadline armed when it has graceful_timeout_ms, stop at the first
  * error, then remove the selected `once` handlers by handle.
  *
@@ -72,7 +72,7 @@ bool lc_wants_poll(Vm *vm)
 
 int64_t lc_handler_deadline(Vm *vm) { return vm->lifecycle ? vm->lifecycle->handler_deadline : 0; }
 
-/* RUNTIME.md 5.5 for signal bit [bit]; *found = some handler was selected.
+/* docs/RUNTIME.md 5.5 for signal bit [bit]; *found = some handler was selected.
  * False with the VM error set when a handler failed. */
 static bool dispatch(Vm *vm, unsigned bit, bool *found)
 {
@@ -116,7 +116,7 @@ static bool dispatch(Vm *vm, unsigned bit, bool *found)
   for (int j = 0; j < n && ok; j++) {
     int64_t prev = lc->handler_deadline;
     if (timeouts[j] >= 0) {
-      int64_t d = sched_now(vm) + timeouts[j];
+      int64_t d = sched_after(vm, timeouts[j]);
       if (in->hard_stop_at && in->hard_stop_at < d) d = in->hard_stop_at;
       lc->handler_deadline = d;
     }

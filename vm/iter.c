@@ -1,5 +1,5 @@
 /*
- * iter.c: the lazy iterator protocol (LANGUAGE.md 11.6): iter_from (the
+ * iter.c: the lazy iterator protocol (docs/LANGUAGE.md 11.6): iter_from (the
  * `iter(x)` builtin), iter_next (used by `for` loops), the iter stages and
  * the methods of iters.
  *
@@ -37,6 +37,14 @@
  * pull (filter, take_while, zip, chunks...) roots it with gc_push_root();
  * eager methods root what they are building. The iter being pulled is
  * rooted by whoever holds it (the VM stack, or method_call for ranges).
+ *
+ * Limits: counts come from the program (take(2^63 - 1), a range of 2^64
+ * ints), so the loops that pull without a callback (skip, chunks, windows,
+ * the eager methods) poll (meth_poll, methods.h): they count against the
+ * instruction limit and stop for the memory limit, deadlines and host
+ * cancellation like bytecode would. A pull recurses through every
+ * upstream stage, so iter_next fails with `iterator chain nested too
+ * deeply` when the C stack runs low (sched_stack_ok).
  */
 #include <string.h>
 
@@ -45,6 +53,7 @@
 #include "gc.h"
 #include "methods.h"
 #include "object.h"
+#include "sched.h"
 #include "state.h"
 
 static void mark_none(Vm *vm, ObjIter *it) { (void)vm; (void)it; }
@@ -125,7 +134,8 @@ static int string_next(Vm *vm, ObjIter *it, Value *out)
 static int range_next(Vm *vm, ObjIter *it, Value *out)
 {
   if (it->pos >= it->n) return 0;
-  *out = INT_VAL(AS_RANGE(it->src)->start + it->pos++);
+  /* start + pos <= end: never overflows, but say so in unsigned terms */
+  *out = INT_VAL((int64_t)((uint64_t)AS_RANGE(it->src)->start + (uint64_t)it->pos++));
   return 1;
 }
 
@@ -190,6 +200,12 @@ int iter_next(Vm *vm, Value iter, Value *out)
   if (it->exhausted) {
     *out = NIL_VAL;
     return 0;
+  }
+  /* a pull recurses through every upstream stage (and through the iters a
+   * flat_map callback returns): stop before the C stack runs out */
+  if (!sched_stack_ok(vm)) {
+    err_runtime(vm, "iterator chain nested too deeply");
+    return -1;
   }
   int r = it->vt->next(vm, it, out);
   if (r == 0) {
@@ -276,9 +292,11 @@ static int take_next(Vm *vm, ObjIter *it, Value *out)
 static int skip_next(Vm *vm, ObjIter *it, Value *out)
 {
   if (!it->pos) {
+    uint32_t ticks = 0;
     for (int64_t i = 0; i < it->n; i++) {
       int r = PULL(it->src, out);
       if (r <= 0) return r;
+      if (!meth_poll(vm, &ticks)) return -1;
     }
     it->pos = 1;
   }
@@ -355,11 +373,16 @@ static int chunks_next(Vm *vm, ObjIter *it, Value *out)
   ObjList *l = list_new(vm, (uint32_t)(it->n < 64 ? it->n : 64));
   if (!meth_push_root(vm, OBJ_VAL(l))) return -1;
   int r = 1;
+  uint32_t ticks = 0;
   while (l->count < it->n) {
     Value x;
     r = PULL(it->src, &x);
     if (r <= 0) break;
     list_push(vm, l, x);
+    if (!meth_poll(vm, &ticks)) {
+      r = -1;
+      break;
+    }
   }
   gc_pop_root(vm);
   if (r < 0) return -1;
@@ -376,11 +399,16 @@ static int windows_next(Vm *vm, ObjIter *it, Value *out)
     for (uint32_t i = 1; i < prev->count; i++) list_push(vm, l, prev->items[i]);
   if (!meth_push_root(vm, OBJ_VAL(l))) return -1;
   int r = 1;
+  uint32_t ticks = 0;
   while (l->count < it->n) {
     Value x;
     r = PULL(it->src, &x);
     if (r <= 0) break;
     list_push(vm, l, x);
+    if (!meth_poll(vm, &ticks)) {
+      r = -1;
+      break;
+    }
   }
   gc_pop_root(vm);
   if (r <= 0) return r; /* only full windows */
@@ -522,9 +550,14 @@ static bool drain_into(Vm *vm, Value self, Value acc)
   if (!meth_push_root(vm, acc)) return false;
   Value x;
   int r;
+  uint32_t ticks = 0;
   while ((r = PULL(self, &x)) == 1) {
     if (IS_LIST(acc)) list_push(vm, AS_LIST(acc), x);
     else set_add(vm, AS_SET(acc), x);
+    if (!meth_poll(vm, &ticks)) {
+      r = -1;
+      break;
+    }
   }
   gc_pop_root(vm);
   return r == 0;
@@ -549,6 +582,7 @@ static bool i_to_dict(Vm *vm, Value self, int argc, Value *argv, Value *out)
   Value x;
   int r;
   bool ok = true;
+  uint32_t ticks = 0;
   while ((r = PULL(self, &x)) == 1) {
     Value k, v;
     if (IS_PAIR(x)) {
@@ -567,6 +601,10 @@ static bool i_to_dict(Vm *vm, Value self, int argc, Value *argv, Value *out)
       break;
     }
     dict_set(vm, d, AS_STRING(k), v);
+    if (!meth_poll(vm, &ticks)) { /* after the item is stored: it is rooted */
+      r = -1;
+      break;
+    }
   }
   gc_pop_root(vm);
   if (!ok || r < 0) return false;
@@ -579,7 +617,11 @@ static bool i_count(Vm *vm, Value self, int argc, Value *argv, Value *out)
   int64_t n = 0;
   Value x;
   int r;
-  while ((r = PULL(self, &x)) == 1) n++;
+  uint32_t ticks = 0;
+  while ((r = PULL(self, &x)) == 1) {
+    n++;
+    if (!meth_poll(vm, &ticks)) return false;
+  }
   if (r < 0) return false;
   *out = INT_VAL(n);
   return true;
@@ -589,7 +631,9 @@ static bool i_sum(Vm *vm, Value self, int argc, Value *argv, Value *out)
 {
   Value acc = INT_VAL(0), x;
   int r;
+  uint32_t ticks = 0;
   while ((r = PULL(self, &x)) == 1) {
+    if (!meth_poll(vm, &ticks)) return false;
     if (!IS_NUMBER(x))
       return err_type(vm, "iter.sum: cannot add a value of type %s", val_type_name(x));
     if (IS_INT(acc) && IS_INT(x))
@@ -610,12 +654,17 @@ static bool extreme(Vm *vm, Value self, Value *out, int sign)
   *out = NIL_VAL;
   if (r <= 0) return r == 0;
   if (!meth_push_root(vm, best)) return false;
+  uint32_t ticks = 0;
   while ((r = PULL(self, &x)) == 1) {
     int c = val_compare(x, best);
     if (sign < 0 ? c < 0 : c > 0) {
       gc_pop_root(vm);
       best = x;
       gc_push_root(vm, best);
+    }
+    if (!meth_poll(vm, &ticks)) {
+      r = -1;
+      break;
     }
   }
   gc_pop_root(vm);
@@ -664,10 +713,15 @@ static bool i_last(Vm *vm, Value self, int argc, Value *argv, Value *out)
   Value last = NIL_VAL, x;
   int r;
   if (!meth_push_root(vm, last)) return false;
+  uint32_t ticks = 0;
   while ((r = PULL(self, &x)) == 1) {
     gc_pop_root(vm);
     last = x;
     gc_push_root(vm, last);
+    if (!meth_poll(vm, &ticks)) {
+      r = -1;
+      break;
+    }
   }
   gc_pop_root(vm);
   if (r < 0) return false;
@@ -684,6 +738,7 @@ static bool search(Vm *vm, Value self, int argc, Value *argv, Value *out, int mo
   if (!vm_is_callable(f)) return true;
   Value x;
   int r;
+  uint32_t ticks = 0;
   while ((r = PULL(self, &x)) == 1) {
     int t = test(vm, f, x);
     if (t < 0) return false;
@@ -699,6 +754,7 @@ static bool search(Vm *vm, Value self, int argc, Value *argv, Value *out, int mo
       *out = x;
       return true;
     }
+    if (!meth_poll(vm, &ticks)) return false;
   }
   return r == 0;
 }

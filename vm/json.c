@@ -1,5 +1,5 @@
 /*
- * json.c: JSON text <-> Harn values (LANGUAGE.md 12.6).
+ * json.c: JSON text <-> Harn values (docs/LANGUAGE.md 12.6).
  *
  * Parsing (json_parse_value) is a strict RFC 8259 recursive-descent parser
  * over a byte buffer that is NOT required to be NUL-terminated:
@@ -27,8 +27,12 @@
  * bytes, including non-ASCII UTF-8, are copied). Sets and lists are arrays,
  * structs are objects of their fields, ranges are their display string, and
  * every other kind (closures, enums, pairs, durations, iters, host objects)
- * is `null`. Deeper than JSON_MAX_WRITE_DEPTH (only reachable through a
- * builder bug creating a cycle) also writes `null`, so this never loops.
+ * is `null`. A value nested deeper than JSON_MAX_WRITE_DEPTH (or than
+ * the C stack allows, sched_stack_ok) is not written: json_stringify_value
+ * returns false and the caller raises an error. Nor is text longer than a
+ * string can hold or the memory limit allows (a value sharing its parts
+ * unfolds into far more text than it takes memory): the run is then doomed
+ * (gc.h mem_doom) and the caller raises the memory error.
  */
 #include <math.h>
 #include <stdint.h>
@@ -37,7 +41,9 @@
 
 #include "builtins.h"
 #include "error.h"
+#include "gc.h"
 #include "object.h"
+#include "sched.h"
 #include "state.h"
 
 #define JSON_MAX_DEPTH 512
@@ -453,26 +459,29 @@ static void put_json_string(Buf *out, const char *s, size_t n)
   buf_putc(out, '"');
 }
 
-static void write_value(Vm *vm, Value v, Buf *out, int depth)
+/* Append [v]; false (the text cut short) when it is nested too deeply or
+ * the text grew past what a string can hold (the run is then doomed). */
+static bool write_value(Vm *vm, Value v, Buf *out, int depth)
 {
-  if (depth > JSON_MAX_WRITE_DEPTH) {
-    buf_puts(out, "null");
-    return;
+  if (depth > JSON_MAX_WRITE_DEPTH || !sched_stack_ok(vm)) return false;
+  if (out->len > (vm->heap.limit && vm->heap.limit < MEM_BLOCK_MAX ? vm->heap.limit : MEM_BLOCK_MAX)) {
+    mem_doom(vm);
+    return false;
   }
   switch (v.type) {
-  case VAL_NIL: buf_puts(out, "null"); return;
-  case VAL_BOOL: buf_puts(out, AS_BOOL(v) ? "true" : "false"); return;
-  case VAL_INT: buf_put_i64(out, AS_INT(v)); return;
+  case VAL_NIL: buf_puts(out, "null"); return true;
+  case VAL_BOOL: buf_puts(out, AS_BOOL(v) ? "true" : "false"); return true;
+  case VAL_INT: buf_put_i64(out, AS_INT(v)); return true;
   case VAL_FLOAT:
     if (!isfinite(AS_FLOAT(v))) buf_puts(out, "null");
     else fmt_float(AS_FLOAT(v), true, out);
-    return;
+    return true;
   case VAL_DURATION:
-  case VAL_BUILTIN: buf_puts(out, "null"); return;
+  case VAL_BUILTIN: buf_puts(out, "null"); return true;
   case VAL_OBJ: break;
   }
   switch (OBJ_TYPE(v)) {
-  case OBJ_STRING: put_json_string(out, AS_CSTR(v), AS_STRING(v)->len); return;
+  case OBJ_STRING: put_json_string(out, AS_CSTR(v), AS_STRING(v)->len); return true;
   case OBJ_LIST:
   case OBJ_SET: {
     uint32_t n = IS_LIST(v) ? AS_LIST(v)->count : AS_SET(v)->count;
@@ -480,10 +489,10 @@ static void write_value(Vm *vm, Value v, Buf *out, int depth)
     buf_putc(out, '[');
     for (uint32_t i = 0; i < n; i++) {
       if (i) buf_putc(out, ',');
-      write_value(vm, items[i], out, depth + 1);
+      if (!write_value(vm, items[i], out, depth + 1)) return false;
     }
     buf_putc(out, ']');
-    return;
+    return true;
   }
   case OBJ_DICT:
   case OBJ_STRUCT: {
@@ -493,20 +502,20 @@ static void write_value(Vm *vm, Value v, Buf *out, int depth)
       if (i) buf_putc(out, ',');
       put_json_string(out, d->entries[i].key->chars, d->entries[i].key->len);
       buf_putc(out, ':');
-      write_value(vm, d->entries[i].value, out, depth + 1);
+      if (!write_value(vm, d->entries[i].value, out, depth + 1)) return false;
     }
     buf_putc(out, '}');
-    return;
+    return true;
   }
   case OBJ_RANGE: {
     Buf tmp = {0};
     val_display(vm, v, &tmp);
     put_json_string(out, tmp.data ? tmp.data : "", tmp.len);
     buf_free(&tmp);
-    return;
+    return true;
   }
-  default: buf_puts(out, "null"); return;
+  default: buf_puts(out, "null"); return true;
   }
 }
 
-void json_stringify_value(Vm *vm, Value v, Buf *out) { write_value(vm, v, out, 0); }
+bool json_stringify_value(Vm *vm, Value v, Buf *out) { return write_value(vm, v, out, 0); }

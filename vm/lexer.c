@@ -1,5 +1,5 @@
 /*
- * lexer.c: Harn tokenizer (LANGUAGE.md section 2; interface in lexer.h).
+ * lexer.c: Harn tokenizer (docs/LANGUAGE.md section 2; interface in lexer.h).
  *
  * One pass over the bytes with explicit bounds checks (the source is not
  * NUL-terminated): `peek_at()` returns -1 past the end, so no code path can
@@ -15,7 +15,7 @@
  *   - Inside `${...}` the text is copied verbatim up to the matching `}`,
  *     counting only braces (quotes are not special), as the reference does.
  *   - Triple-quoted strings are dedented here, piece by piece, with the
- *     algorithm of LANGUAGE.md 2.4 (see dedent_triple()).
+ *     algorithm of docs/LANGUAGE.md 2.4 (see dedent_triple()).
  */
 #include "lexer.h"
 
@@ -436,7 +436,7 @@ static void dedent_buf(Buf *b, size_t indent)
   *b = out;
 }
 
-/* LANGUAGE.md 2.4, triple-quoted processing after the leading newline was
+/* docs/LANGUAGE.md 2.4, triple-quoted processing after the leading newline was
  * dropped: steps 2-4 on a single literal piece; with interpolation, the
  * per-piece variant (indent over all literal pieces together). */
 static void dedent_triple(PartVec *v)
@@ -736,7 +736,7 @@ void lex_free(TokenList *list)
 }
 
 /* ------------------------------------------------------------------ */
-/* Error display of tokens (LANGUAGE.md 10.1)                          */
+/* Error display of tokens (docs/LANGUAGE.md 10.1)                          */
 /* ------------------------------------------------------------------ */
 
 /* Shortest "%.*g" text that reads back as the same double. */

@@ -1,5 +1,5 @@
 /*
- * lexer.h: Harn source text to tokens (LANGUAGE.md section 2).
+ * lexer.h: Harn source text to tokens (docs/LANGUAGE.md section 2).
  *
  * The lexer turns a whole source buffer into an array of tokens before the
  * parser starts, so a lexer error anywhere in the file is reported even if a
@@ -35,7 +35,7 @@
 #include "buf.h"
 
 /* Every token kind with the text used for it in parse errors. Keywords are
- * the contiguous run KW_PIPELINE..KW_SKILL (LANGUAGE.md 2.2, ORDER KW). */
+ * the contiguous run KW_PIPELINE..KW_SKILL (docs/LANGUAGE.md 2.2, ORDER KW). */
 #define LEX_TOKEN_MAP(X)                                                     \
   X(EOF, "EOF") X(NEWLINE, "\\n") X(IDENT, "identifier") X(INT, "int")       \
   X(FLOAT, "float") X(DURATION, "duration") X(STRING, "string")              \
@@ -120,12 +120,12 @@ void lex_free(TokenList *list);
  * "\\n" (backslash + n) for newlines, or a category word for literals. */
 const char *lex_kind_text(TokKind kind);
 
-/* Append the parse-error display of [t] (LANGUAGE.md 10.1) to [out]:
+/* Append the parse-error display of [t] (docs/LANGUAGE.md 10.1) to [out]:
  * keywords and punctuation by their text, `id(name)`, `str(text)`,
  * `int(5)`, `float(1.5)`, `duration(500ms)`, `\n`, `EOF`. */
 void lex_token_display(const Token *t, Buf *out);
 
-/* True for the reserved words of LANGUAGE.md 2.2. */
+/* True for the reserved words of docs/LANGUAGE.md 2.2. */
 bool lex_is_keyword(TokKind kind);
 
 #endif

@@ -1,6 +1,6 @@
 /*
  * lifecycle.c: the per-run registry (struct Lifecycle) and the finish
- * lifecycle of RUNTIME.md 8: pipeline_on_finish, register_lifecycle_hook,
+ * lifecycle of docs/RUNTIME.md 8: pipeline_on_finish, register_lifecycle_hook,
  * the harness host object, and lc_finish (PreFinish, OnUnsettledDetected,
  * on_finish, PostFinish, with hook controls and `lifecycle` events).
  *
@@ -161,11 +161,11 @@ bool lc_bi_harness_emit(Vm *vm, int argc, Value *argv, Value *out)
   return true;
 }
 
-/* The harness (RUNTIME.md 8.1): a read-only host object. It holds no data:
+/* The harness (docs/RUNTIME.md 8.1): a read-only host object. It holds no data:
  * every property is computed on read from vm->cfg.job, so
  * deadline_ms_remaining is the time left at the moment of the read.
  * Assignments to it fail in op_set_prop (`Type error: cannot set property
- * `f` on harness`, LANGUAGE.md 6.3), an unknown property reads nil. */
+ * `f` on harness`, docs/LANGUAGE.md 6.3), an unknown property reads nil. */
 static void harness_display(Vm *vm, ObjNative *n, Buf *out) { buf_puts(out, "<harness>"); }
 
 static bool harness_get(Vm *vm, ObjNative *n, ObjString *name, Value *out)
@@ -197,7 +197,7 @@ static Value make_harness(Vm *vm)
   return OBJ_VAL(native_new(vm, &harness_vt, NULL, 0));
 }
 
-/* A copy of [v] through the JSON mapping of LANGUAGE.md 12.6 (RUNTIME.md
+/* A copy of [v] through the JSON mapping of docs/LANGUAGE.md 12.6 (docs/RUNTIME.md
  * 8.1: hooks get copies, so they cannot mutate v): dicts, lists, strings,
  * numbers, bools and nil survive (a float with an integral value reads back
  * as an int, as JSON has one number type); sets become lists, structs dicts,
@@ -206,7 +206,10 @@ static Value make_harness(Vm *vm)
 static Value json_copy(Vm *vm, Value v)
 {
   Buf b = {0};
-  json_stringify_value(vm, v, &b);
+  if (!json_stringify_value(vm, v, &b)) { /* nested too deeply, or too long: nil */
+    buf_free(&b);
+    return NIL_VAL;
+  }
   Value out = NIL_VAL;
   ErrKind k = vm->err_kind;
   Value ev = vm->err_value;
@@ -253,7 +256,7 @@ static void record_error(Vm *vm, ObjList *hooks)
 
 enum { C_ALLOW, C_BLOCK, C_MODIFY, C_DECISION };
 
-/* Read hook result [r] of event [ev] as a control (RUNTIME.md 8.2). False
+/* Read hook result [r] of event [ev] as a control (docs/RUNTIME.md 8.2). False
  * with the VM error set for an invalid one. *reason gets a block's reason,
  * *mod a modify's value. */
 static bool read_control(Vm *vm, const char *ev, Value r, int *c, Value *reason, Value *mod, Value *dec)

@@ -1,6 +1,6 @@
 /*
- * lifecycle.h: interrupt handlers (RUNTIME.md 5.2-5.5, vm/interrupts.c)
- * and the finish lifecycle (RUNTIME.md 8, vm/lifecycle.c). Internal to vm/.
+ * lifecycle.h: interrupt handlers (docs/RUNTIME.md 5.2-5.5, vm/interrupts.c)
+ * and the finish lifecycle (docs/RUNTIME.md 8, vm/lifecycle.c). Internal to vm/.
  *
  * Both keep their per-run registrations in one struct Lifecycle hanging
  * off the Vm (vm->lifecycle, allocated on first use, emptied at the start
@@ -79,7 +79,7 @@ bool lc_wants_poll(Vm *vm);
 /* The armed handler deadline (sched_now ms) or 0: blocking operations
  * wake for it. */
 int64_t lc_handler_deadline(Vm *vm);
-/* The slow poll's part of RUNTIME.md 5.3 (steps 4 and 5): [new_sig] is a
+/* The slow poll's part of docs/RUNTIME.md 5.3 (steps 4 and 5): [new_sig] is a
  * host signal number recorded by this poll (0 = none; the caller already
  * set cancelled / cancel_requested / the countdown). On the root task:
  * dispatches to the handlers for it (which clears cancel_requested and the
@@ -95,7 +95,7 @@ bool lc_bi_raise_signal(Vm *vm, int argc, Value *argv, Value *out);
 
 /* ---- finish lifecycle (lifecycle.c) ------------------------------------- */
 
-/* RUNTIME.md 8.1 after a successful, non-cancelled root run: *v is the
+/* docs/RUNTIME.md 8.1 after a successful, non-cancelled root run: *v is the
  * run's value (rooted by the caller), replaced by on_finish's result.
  * [pipeline] is the pipeline name hooks' patterns match. False with the VM
  * error set when a hook or on_finish failed the run. */
@@ -110,17 +110,17 @@ bool lc_bi_harness_emit(Vm *vm, int argc, Value *argv, Value *out);
 
 /* Is the running task the root? */
 bool sched_is_root(Vm *vm);
-/* The unsettled snapshot of RUNTIME.md 8.1: a fresh dict
+/* The unsettled snapshot of docs/RUNTIME.md 8.1: a fresh dict
  * {pending_channel_messages, pending_host_calls, pending_tasks}; *empty
  * tells whether all three lists are empty. */
 Value sched_unsettled_snapshot(Vm *vm, bool *empty);
-/* RUNTIME.md 8.1 step 7 and 5.6: abort every task not finished (as
+/* docs/RUNTIME.md 8.1 step 7 and 5.6: abort every task not finished (as
  * cancel(h): a task not started never runs, a suspended one runs no more
  * bytecode and its open steps are recorded `failed` with `task cancelled`).
  * Called once the root run is over, before the final result is built, so a
  * pending task's output never lands after the result. */
 void sched_abort_pending(Vm *vm);
-/* settle_pending(timeout = 5000 ms) (RUNTIME.md 8.1). */
+/* settle_pending(timeout = 5000 ms) (docs/RUNTIME.md 8.1). */
 bool sched_bi_settle_pending(Vm *vm, int argc, Value *argv, Value *out);
 
 #endif

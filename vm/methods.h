@@ -8,7 +8,7 @@
  * table: an array of MethodDef sorted by name (byte order) searched with a
  * binary search. Aliases (upper/uppercase/to_upper, every/all...) are simply
  * several entries pointing at the same function. A name that is not in the
- * table gives nil, never an error (LANGUAGE.md 11). Ranges look in their own
+ * table gives nil, never an error (docs/LANGUAGE.md 11). Ranges look in their own
  * small table first and otherwise apply the method to iter(range).
  *
  * Value semantics. No method ever mutates its receiver or an argument: lists,
@@ -21,7 +21,7 @@
  * the call is protected with gc_push_root()/gc_pop_root() (gc.h). The
  * receiver and argv are rooted by the caller (they live on the VM stack). A
  * callback argument that is missing or not callable makes the method return
- * nil (any -> false, all -> true, find_index -> -1) as LANGUAGE.md 11.2 says.
+ * nil (any -> false, all -> true, find_index -> -1) as docs/LANGUAGE.md 11.2 says.
  *
  * Lazy iterators. An ObjIter (value.h) is a single-pass cursor with one
  * IterVtbl per stage kind. Sources (list, set, dict -> pairs, string ->
@@ -112,12 +112,40 @@ static inline size_t meth_char_len(const char *s, size_t len, size_t i)
  * for every other kind. */
 bool meth_to_int(Value v, int64_t *out);
 
+/* Results the program sizes. Before building [items] objects of about
+ * [per_item] bytes each (from a count or size the program chose, or many
+ * objects from a compact receiver: chars, split, enumerate...), a method
+ * checks meth_fits: false with the memory error (err_memory) when the
+ * result could not fit (gc.h mem_fits). METH_LIST_BYTES(n) / METH_DICT_BYTES(n)
+ * are the sizes of a list / dict of n items. */
+bool meth_fits(Vm *vm, uint64_t items, uint64_t per_item);
+#define METH_LIST_BYTES(n) (sizeof(ObjList) + (n) * sizeof(Value) + sizeof(Value))
+#define METH_DICT_BYTES(n) (sizeof(ObjDict) + (n) * (sizeof(DictEntry) + sizeof(ObjString) + 8) + sizeof(Value))
+
+/* Long loops. A C loop whose length the program chooses (draining an
+ * iter, skipping, building a window, searching a huge range) calls
+ * meth_poll once per item. Every METH_POLL_EVERY items, meth_tick counts
+ * that many instructions against VmConfig.max_instructions and runs the
+ * interpreter's safe point (interp_safe_point): the collector, the memory
+ * limit, host cancellation, deadlines. So a loop in C can be stopped like
+ * one in bytecode, and the memory it allocates is bounded by the limit.
+ * False with the error set when the loop must stop. The safe point may
+ * collect: what the loop holds must be rooted at each call. */
+#define METH_POLL_EVERY 1024
+bool meth_tick(Vm *vm, uint64_t work);
+static inline bool meth_poll(Vm *vm, uint32_t *ticks)
+{
+  if (++*ticks < METH_POLL_EVERY) return true;
+  *ticks = 0;
+  return meth_tick(vm, METH_POLL_EVERY);
+}
+
 /* Call [f] with one / two arguments through vm_call. */
 bool meth_call1(Vm *vm, Value f, Value a, Value *out);
 bool meth_call2(Vm *vm, Value f, Value a, Value b, Value *out);
 
 /* Stable sort of [n] values in place. With [cmp] nil the order is
- * val_compare (LANGUAGE.md 5.3); otherwise [cmp] is a comparator callback
+ * val_compare (docs/LANGUAGE.md 5.3); otherwise [cmp] is a comparator callback
  * f(a, b) returning a number (< 0: a first) or a bool (true: a strictly
  * before b). Every value in [items] must be reachable from a GC root the
  * caller holds (the comparator may trigger a collection). False with the

@@ -1,6 +1,6 @@
 /*
  * methods_dict.c: method dispatch (method_call of builtins.h) and the
- * methods of dicts (LANGUAGE.md 11.3), sets (11.4), ranges (11.5) and pairs
+ * methods of dicts (docs/LANGUAGE.md 11.3), sets (11.4), ranges (11.5) and pairs
  * (11.7). Enums, structs, numbers, bools, nil and every other kind have no
  * built-in methods: any name gives nil.
  *
@@ -80,6 +80,8 @@ static bool d_values(Vm *vm, Value self, int argc, Value *argv, Value *out)
 
 static bool d_entries(Vm *vm, Value self, int argc, Value *argv, Value *out)
 {
+  /* a dict of two per entry: several times the receiver's size */
+  if (!meth_fits(vm, DSELF->count, METH_DICT_BYTES(2))) return false;
   *out = OBJ_VAL(dict_entries(vm, DSELF));
   return true;
 }
@@ -176,7 +178,7 @@ static bool any_iter(Vm *vm, Value self, int argc, Value *argv, Value *out)
   return iter_from(vm, self, out);
 }
 
-/* Sorted by name. `len` is deliberately absent (LANGUAGE.md 11.3). */
+/* Sorted by name. `len` is deliberately absent (docs/LANGUAGE.md 11.3). */
 const MethodDef meth_dict_table[] = {
   {"count", d_count},
   {"entries", d_entries},
@@ -545,7 +547,7 @@ bool method_call(Vm *vm, Value recv, ObjString *name, int argc, Value *argv, Val
   case OBJ_RANGE: {
     m = meth_find(meth_range_table, meth_range_count, name);
     if (m) break;
-    /* Every other method runs on iter(range) (LANGUAGE.md 11.5). */
+    /* Every other method runs on iter(range) (docs/LANGUAGE.md 11.5). */
     m = meth_find(iter_method_table, iter_method_count, name);
     if (!m) return true;
     Value it;

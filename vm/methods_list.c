@@ -1,5 +1,5 @@
 /*
- * methods_list.c: the methods of lists (LANGUAGE.md 11.2) and the helpers
+ * methods_list.c: the methods of lists (docs/LANGUAGE.md 11.2) and the helpers
  * the method files share (argument conversion, callbacks, stable sort).
  *
  * Every method returns a new object and leaves the receiver untouched
@@ -16,6 +16,12 @@
  * (GC_MAX_TEMP_ROOTS) is nearly full the method fails with the stack
  * overflow error rather than aborting the process.
  *
+ * Sizes: counts, steps and indices the program passes are clamped or
+ * computed in 64 bits before any cast (a step of 2^63 - 1 ends a window
+ * walk instead of wrapping it), and results that can be far larger than
+ * the receiver (window, chunk, enumerate, zip, tally) are checked with
+ * meth_fits before they are built.
+ *
  * Sorting is a stable top-down merge sort on an index array (the values do
  * not move until the end, so a failing comparator leaves nothing half
  * sorted); `sort_by` computes every key first (in list order) and then
@@ -28,6 +34,7 @@
 #include "builtins.h"
 #include "error.h"
 #include "gc.h"
+#include "interp.h"
 #include "methods.h"
 #include "object.h"
 #include "state.h"
@@ -60,6 +67,23 @@ bool meth_push_root(Vm *vm, Value v)
   if (vm->heap.ntemp >= GC_MAX_TEMP_ROOTS - ROOT_RESERVE) return err_stack_overflow(vm);
   gc_push_root(vm, v);
   return true;
+}
+
+bool meth_fits(Vm *vm, uint64_t items, uint64_t per_item)
+{
+  uint64_t bytes;
+  if (__builtin_mul_overflow(items, per_item, &bytes) || !mem_fits(vm, bytes)) return err_memory(vm);
+  return true;
+}
+
+bool meth_tick(Vm *vm, uint64_t work)
+{
+  Interp *in = vm->interp;
+  if (vm->cfg.max_instructions) {
+    in->instructions += work;
+    if (in->instructions > vm->cfg.max_instructions) return err_limit(vm, NULL);
+  }
+  return interp_safe_point(vm);
 }
 
 bool meth_call1(Vm *vm, Value f, Value a, Value *out)
@@ -290,6 +314,10 @@ static bool l_join(Vm *vm, Value self, int argc, Value *argv, Value *out)
   for (uint32_t i = 0; i < SELF->count; i++) {
     if (i && sep) buf_append(&b, sep->chars, sep->len);
     val_display(vm, SELF->items[i], &b);
+    if (vm->heap.doomed) { /* longer than a string can be (display.c) */
+      buf_free(&b);
+      return err_memory(vm);
+    }
   }
   *out = OBJ_VAL(str_from_buf(vm, &b));
   buf_free(&b);
@@ -385,6 +413,7 @@ static bool l_max(Vm *vm, Value self, int argc, Value *argv, Value *out)
 
 static bool l_enumerate(Vm *vm, Value self, int argc, Value *argv, Value *out)
 {
+  if (!meth_fits(vm, SELF->count, METH_DICT_BYTES(2))) return false;
   ObjList *r = list_new(vm, SELF->count);
   for (uint32_t i = 0; i < SELF->count; i++)
     list_push(vm, r, index_value_dict(vm, "index", INT_VAL(i), "value", SELF->items[i]));
@@ -408,6 +437,7 @@ static bool l_zip(Vm *vm, Value self, int argc, Value *argv, Value *out)
     return true;
   }
   if (n > SELF->count) n = SELF->count;
+  if (!meth_fits(vm, n, METH_LIST_BYTES(2))) return false;
   ObjList *r = list_new(vm, n);
   for (uint32_t i = 0; i < n; i++) {
     ObjList *p = list_new(vm, 2);
@@ -423,9 +453,12 @@ static bool l_chunk(Vm *vm, Value self, int argc, Value *argv, Value *out)
 {
   int64_t n;
   if (!meth_to_int(meth_arg(argc, argv, 0), &n) || n < 1) n = 1;
-  ObjList *l = SELF, *r = list_new(vm, 0);
+  ObjList *l = SELF;
+  uint64_t nchunks = ((uint64_t)l->count + (uint64_t)n - 1) / (uint64_t)n;
+  if (!meth_fits(vm, nchunks, METH_LIST_BYTES(0))) return false;
+  ObjList *r = list_new(vm, (uint32_t)nchunks);
   for (uint32_t i = 0; i < l->count;) {
-    uint32_t end = (int64_t)(l->count - i) > n ? i + (uint32_t)n : l->count;
+    uint32_t end = (uint64_t)(l->count - i) > (uint64_t)n ? i + (uint32_t)n : l->count;
     list_push(vm, r, OBJ_VAL(sublist(vm, l, i, end)));
     i = end;
   }
@@ -433,6 +466,11 @@ static bool l_chunk(Vm *vm, Value self, int argc, Value *argv, Value *out)
   return true;
 }
 
+/* window(n, step): the full windows of n items starting every step items.
+ * Sizes and steps come from the program, so the arithmetic is unsigned
+ * and in 64 bits (a step of 2^63 must end the walk, not wrap it), and the
+ * result -- count * n items, which a small list can make enormous -- is
+ * checked against the memory limit before anything is built. */
 static bool l_window(Vm *vm, Value self, int argc, Value *argv, Value *out)
 {
   int64_t n, step;
@@ -440,15 +478,23 @@ static bool l_window(Vm *vm, Value self, int argc, Value *argv, Value *out)
   if (argc < 2 || IS_NIL(argv[1]) || !meth_to_int(argv[1], &step)) step = 1;
   if (n < 1) n = 1;
   if (step < 1) step = 1;
-  ObjList *l = SELF, *r = list_new(vm, 0);
-  for (int64_t i = 0; i + n <= (int64_t)l->count; i += step)
-    list_push(vm, r, OBJ_VAL(sublist(vm, l, (uint32_t)i, (uint32_t)(i + n))));
+  ObjList *l = SELF;
+  uint64_t count = l->count, un = (uint64_t)n, ustep = (uint64_t)step;
+  uint64_t nwin = un > count ? 0 : (count - un) / ustep + 1;
+  if (nwin && (!meth_fits(vm, nwin, METH_LIST_BYTES(0)) || !meth_fits(vm, nwin, un * sizeof(Value))))
+    return false;
+  ObjList *r = list_new(vm, (uint32_t)nwin);
+  for (uint64_t w = 0; w < nwin; w++) {
+    uint64_t i = w * ustep; /* <= count - n: no overflow */
+    list_push(vm, r, OBJ_VAL(sublist(vm, l, (uint32_t)i, (uint32_t)(i + un))));
+  }
   *out = OBJ_VAL(r);
   return true;
 }
 
 static bool l_tally(Vm *vm, Value self, int argc, Value *argv, Value *out)
 {
+  if (!meth_fits(vm, SELF->count, sizeof(DictEntry) + sizeof(ObjString) + 24)) return false;
   ObjDict *d = dict_new(vm, 0);
   for (uint32_t i = 0; i < SELF->count; i++) {
     ObjString *k = val_to_string(vm, SELF->items[i]);
@@ -729,7 +775,7 @@ static bool l_group_by(Vm *vm, Value self, int argc, Value *argv, Value *out)
 }
 
 /* Sorted by name (byte order): meth_find() searches it. `len` is
- * deliberately absent (LANGUAGE.md 11.2: not a list method). */
+ * deliberately absent (docs/LANGUAGE.md 11.2: not a list method). */
 const MethodDef meth_list_table[] = {
   {"all", l_all},
   {"any", l_any},

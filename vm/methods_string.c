@@ -1,5 +1,5 @@
 /*
- * methods_string.c: the methods of strings (LANGUAGE.md 11.1).
+ * methods_string.c: the methods of strings (docs/LANGUAGE.md 11.1).
  *
  * Strings are immutable UTF-8 (value.h); every index and length at the
  * language level counts characters (code points). Each method scans the
@@ -12,8 +12,11 @@
  * Argument rules: a string argument that is not a string is displayed first
  * ("str(a)" in the spec); integer arguments accept ints and truncated
  * floats; anything else falls back to the documented default. No method
- * fails except `repeat` and `pad_*` whose result would not fit a string
- * (lengths are 32-bit).
+ * fails except with the memory error (err_memory), when its result would
+ * not fit a string (lengths are 32-bit) or the memory limit: `repeat` and
+ * `pad_*` (sizes the program chooses), `replace`, and `split` / `chars` /
+ * `lines`, which make many strings out of one (meth_fits). Counts and
+ * widths are computed in 64 bits with overflow checks.
  *
  * Case mapping covers ASCII, Latin-1, Latin Extended-A, Greek and Cyrillic
  * (simple one-to-one mappings plus the German sharp s, which uppercases to
@@ -211,6 +214,9 @@ static bool s_split(Vm *vm, Value self, int argc, Value *argv, Value *out)
   ObjString *s = SELF;
   Value sepv = meth_arg(argc, argv, 0);
   ObjString *sep = IS_NIL(sepv) ? str_cstr(vm, ",") : arg_str(vm, sepv);
+  /* at most one piece per byte, plus two */
+  uint64_t pieces = sep->len == 0 ? (uint64_t)s->nchars + 2 : (uint64_t)s->len / sep->len + 1;
+  if (!meth_fits(vm, pieces, sizeof(ObjString) + sizeof(Value) + 8)) return false;
   ObjList *l = list_new(vm, 4);
   if (sep->len == 0) {
     /* Around every character, with an empty first and last item. */
@@ -244,7 +250,20 @@ static bool s_replace(Vm *vm, Value self, int argc, Value *argv, Value *out)
   }
   ObjString *a = arg_str(vm, argv[0]);
   ObjString *b = argc >= 2 ? arg_str(vm, argv[1]) : str_new(vm, "", 0);
+  /* the size of the result first: it may be far larger than [s] */
+  uint64_t matches = 0;
+  if (a->len == 0) {
+    matches = (uint64_t)s->nchars + 1;
+  } else {
+    for (int64_t at = find_bytes(s, 0, a); at >= 0; at = find_bytes(s, (size_t)at + a->len, a)) matches++;
+  }
+  uint64_t grow = 0, total;
+  if (__builtin_mul_overflow(matches, (uint64_t)b->len, &grow) ||
+      __builtin_add_overflow((uint64_t)s->len - (a->len ? matches * a->len : 0), grow, &total) ||
+      !mem_fits(vm, total))
+    return err_memory(vm);
   Buf buf = {0};
+  buf_reserve(&buf, (size_t)total);
   if (a->len == 0) {
     /* An empty pattern matches before every character and at the end. */
     buf_append(&buf, b->chars, b->len);
@@ -375,6 +394,7 @@ static bool s_char_at(Vm *vm, Value self, int argc, Value *argv, Value *out)
 static bool s_chars(Vm *vm, Value self, int argc, Value *argv, Value *out)
 {
   ObjString *s = SELF;
+  if (!meth_fits(vm, s->nchars, sizeof(ObjString) + sizeof(Value) + 8)) return false;
   ObjList *l = list_new(vm, s->nchars);
   for (size_t i = 0; i < s->len;) {
     size_t n = char_len(s->chars, s->len, i);
@@ -388,6 +408,10 @@ static bool s_chars(Vm *vm, Value self, int argc, Value *argv, Value *out)
 static bool s_lines(Vm *vm, Value self, int argc, Value *argv, Value *out)
 {
   ObjString *s = SELF;
+  const char *p = s->chars;
+  uint64_t nlines = 1;
+  while ((p = memchr(p, '\n', (size_t)(s->chars + s->len - p))) != NULL) nlines++, p++;
+  if (!meth_fits(vm, nlines, sizeof(ObjString) + sizeof(Value) + 8)) return false;
   ObjList *l = list_new(vm, 4);
   size_t start = 0;
   while (start < s->len) {
@@ -410,13 +434,21 @@ static bool s_repeat(Vm *vm, Value self, int argc, Value *argv, Value *out)
     *out = OBJ_VAL(str_new(vm, "", 0));
     return true;
   }
-  if ((uint64_t)n > UINT32_MAX / s->len)
-    return err_runtime(vm, "repeat: result too large (%lld copies of %u bytes)",
-                       (long long)n, s->len);
-  Buf b = {0};
-  buf_reserve(&b, (size_t)n * s->len);
-  for (int64_t k = 0; k < n; k++) buf_append(&b, s->chars, s->len);
-  *out = buf_value(vm, &b);
+  uint64_t total;
+  if (__builtin_mul_overflow((uint64_t)n, (uint64_t)s->len, &total) || !mem_fits(vm, total))
+    return err_memory(vm);
+  /* straight into the string: the copy so far doubles each step */
+  ObjString *r = str_alloc(vm, (size_t)total);
+  if (!r) return err_memory(vm);
+  memcpy(r->chars, s->chars, s->len);
+  for (size_t done = s->len; done < total;) {
+    size_t chunk = done < total - done ? done : (size_t)total - done;
+    memcpy(r->chars + done, r->chars, chunk);
+    done += chunk;
+  }
+  str_seal(r, s->ascii && (unsigned char)s->chars[0] < 0x80 &&
+                  (unsigned char)s->chars[s->len - 1] < 0x80);
+  *out = OBJ_VAL(r);
   return true;
 }
 
@@ -451,14 +483,14 @@ static bool pad(Vm *vm, Value self, int argc, Value *argv, Value *out, bool left
       flen = char_len(f->chars, f->len, 0);
     }
   }
-  int64_t k = w - (int64_t)s->nchars;
-  if ((uint64_t)k > (UINT32_MAX - s->len) / flen)
-    return err_runtime(vm, "%s: width %lld too large", left ? "pad_left" : "pad_right",
-                       (long long)w);
+  uint64_t k = (uint64_t)w - s->nchars, fill_bytes, total; /* w > nchars >= 0 */
+  if (__builtin_mul_overflow(k, (uint64_t)flen, &fill_bytes) ||
+      __builtin_add_overflow(fill_bytes, (uint64_t)s->len, &total) || !mem_fits(vm, total))
+    return err_memory(vm);
   Buf b = {0};
-  buf_reserve(&b, s->len + (size_t)k * flen);
+  buf_reserve(&b, (size_t)total);
   if (!left) buf_append(&b, s->chars, s->len);
-  for (int64_t i = 0; i < k; i++) buf_append(&b, fill, flen);
+  for (uint64_t i = 0; i < k; i++) buf_append(&b, fill, flen);
   if (left) buf_append(&b, s->chars, s->len);
   *out = buf_value(vm, &b);
   return true;

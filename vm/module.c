@@ -10,9 +10,9 @@
  *    `error: <text>\n`;
  *  - uncaught error: VM_RUNTIME_ERROR, the text is the uncaught display
  *    form with the ` (line N)` suffix applied here and only here (the root
- *    run; RUNTIME.md 3.2, N = innermost trace line), the diagnostic is
+ *    run; docs/RUNTIME.md 3.2, N = innermost trace line), the diagnostic is
  *    diag_render() over the trace and the source text;
- *  - success: the finish lifecycle (lifecycle.c, RUNTIME.md 8) runs unless
+ *  - success: the finish lifecycle (lifecycle.c, docs/RUNTIME.md 8) runs unless
  *    the root saw a host signal; a hook or on_finish error turns the run
  *    into an uncaught error; then VM_OK and the final value decides the exit code (an int is the
  *    code, Result.Err(msg) is 1 with display(msg) as the error text).
@@ -117,7 +117,7 @@ static void begin_keyed(Vm *vm, const char *key, const char *path, const char *s
   in->source_len = src ? len : 0;
   imp_reset(vm);
   imp_register_entry(vm, key, in->path, in->source, in->source_len);
-  lc_reset(vm); /* registrations belong to one run (RUNTIME.md 8) */
+  lc_reset(vm); /* registrations belong to one run (docs/RUNTIME.md 8) */
 }
 
 static void begin(Vm *vm, const char *path, const char *src, size_t len)
@@ -126,7 +126,7 @@ static void begin(Vm *vm, const char *path, const char *src, size_t len)
 }
 
 /* The pipeline name hook patterns match: the entry file's base name
- * without `.harn` (RUNTIME.md 8.2), written into [out]. */
+ * without `.harn` (docs/RUNTIME.md 8.2), written into [out]. */
 static void pipeline_name(const char *path, char *out, size_t cap)
 {
   const char *b = strrchr(path, '/');
@@ -214,7 +214,7 @@ static VmStatus run_source(Vm *vm, const char *key, const char *path, const char
   }
   in->running = true;
   bool ok = interp_run_main(vm, fn);
-  /* RUNTIME.md 8: the finish lifecycle runs only after a successful run
+  /* docs/RUNTIME.md 8: the finish lifecycle runs only after a successful run
    * that saw no host signal (a cancelled run's cleanup path is its
    * on_interrupt handlers); otherwise the registrations are dropped */
   if (ok && !in->first_signal) {
@@ -226,7 +226,7 @@ static VmStatus run_source(Vm *vm, const char *key, const char *path, const char
       in->has_result = false;
     }
   }
-  /* RUNTIME.md 8.1 step 7 / 5.6: tasks still pending are aborted before
+  /* docs/RUNTIME.md 8.1 step 7 / 5.6: tasks still pending are aborted before
    * the result is built (their open steps are recorded `failed`) */
   sched_abort_pending(vm);
   lc_reset(vm);

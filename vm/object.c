@@ -23,7 +23,11 @@
  *  - Sets keep insertion order and never hold two val_equal() items;
  *    large ones carry a hash index (see the sets section).
  *  - Growable arrays (list/set items, dict entries, chunk arrays) are
- *    allocated with mem_realloc and their `cap`, as gc.c expects.
+ *    allocated with mem_realloc and their `cap`, as gc.c expects. The
+ *    containers the program grows take at most MEM_BLOCK_MAX items, and
+ *    grow with mem_try_realloc: past the maximum, or when the memory
+ *    cannot be had, the item is dropped and the run doomed (gc.h), never
+ *    an overflow or an abort. Long strings are allocated the same way.
  *  - Nothing here collects: allocation only sets gc_pending (gc.h), so a
  *    constructor may hold fresh objects in C locals.
  */
@@ -39,13 +43,24 @@
 
 #define ALLOC_OBJ(vm, type, kind) ((type *)gc_alloc_obj((vm), sizeof(type), (kind)))
 
-/* Capacity growth for the growable arrays below. */
+/* Capacity growth for the growable arrays below ([need] <= MEM_BLOCK_MAX:
+ * a container never holds more, see full()). */
 static uint32_t grow_cap(uint32_t cap, uint32_t need)
 {
   uint64_t c = cap < 8 ? 8 : cap;
   while (c < need) c *= 2;
-  if (c > UINT32_MAX) c = UINT32_MAX;
+  if (c > MEM_BLOCK_MAX) c = MEM_BLOCK_MAX;
   return (uint32_t)c;
+}
+
+/* A container of [count] items cannot take one more: counts are uint32
+ * and a run that got this far (only possible without a memory limit) is
+ * doomed (gc.h); the item is dropped. */
+static bool full(Vm *vm, uint32_t count)
+{
+  if (count < MEM_BLOCK_MAX) return false;
+  mem_doom(vm);
+  return true;
 }
 
 /* ---- UTF-8 --------------------------------------------------------------- */
@@ -93,21 +108,32 @@ uint32_t utf8_count(const char *s, size_t len)
 
 /* ---- strings ------------------------------------------------------------- */
 
-/* Strings are limited to 4 GiB by their uint32 length; callers that build
- * strings from program data (ops.c) check sizes first and raise an error,
- * so reaching this is a VM bug. */
-static void check_len(size_t len)
+/* Strings are limited to 4 GiB by their uint32 length (MEM_BLOCK_MAX);
+ * callers that build strings from program data check sizes first and
+ * raise the memory error (mem_fits). Should a longer text reach str_new
+ * or str_concat anyway, the run is doomed (gc.h) and the string comes out
+ * empty: the run fails at its next safe point instead of the process. */
+static bool len_ok(Vm *vm, size_t len)
 {
-  if (len > UINT32_MAX - 1) {
-    fputs("harn: internal error: string too large\n", stderr);
-    abort();
-  }
+  if (len <= MEM_BLOCK_MAX) return true;
+  mem_doom(vm);
+  return false;
+}
+
+/* The block of a string of [len] bytes: long ones may fail (NULL, the
+ * run doomed: gc.h mem_try_realloc). */
+#define STR_TRY_LEN (64u << 10)
+static ObjString *str_block(Vm *vm, size_t len)
+{
+  if (len < STR_TRY_LEN) return (ObjString *)gc_alloc_obj(vm, sizeof(ObjString) + len + 1, OBJ_STRING);
+  return (ObjString *)gc_try_alloc_obj(vm, sizeof(ObjString) + len + 1, OBJ_STRING);
 }
 
 ObjString *str_new(Vm *vm, const char *s, size_t len)
 {
-  check_len(len);
-  ObjString *str = (ObjString *)gc_alloc_obj(vm, sizeof(ObjString) + len + 1, OBJ_STRING);
+  if (!len_ok(vm, len)) len = 0;
+  ObjString *str = str_block(vm, len);
+  if (!str) str = str_block(vm, len = 0); /* no memory for it: empty, run doomed */
   str->len = (uint32_t)len;
   if (len) memcpy(str->chars, s, len);
   str->chars[len] = 0;
@@ -139,8 +165,9 @@ ObjString *str_printf(Vm *vm, const char *fmt, ...)
 ObjString *str_concat(Vm *vm, ObjString *a, ObjString *b)
 {
   size_t len = (size_t)a->len + b->len;
-  check_len(len);
-  ObjString *s = (ObjString *)gc_alloc_obj(vm, sizeof(ObjString) + len + 1, OBJ_STRING);
+  if (!len_ok(vm, len)) return str_new(vm, "", 0);
+  ObjString *s = str_block(vm, len);
+  if (!s) return str_new(vm, "", 0); /* no memory for it: the run is doomed */
   s->len = (uint32_t)len;
   memcpy(s->chars, a->chars, a->len);
   memcpy(s->chars + a->len, b->chars, b->len);
@@ -175,8 +202,12 @@ uint32_t str_hash(ObjString *s)
 
 ObjString *str_alloc(Vm *vm, size_t len)
 {
-  check_len(len);
-  ObjString *s = (ObjString *)gc_alloc_obj(vm, sizeof(ObjString) + len + 1, OBJ_STRING);
+  if (len > MEM_BLOCK_MAX) { /* the caller was to check (mem_fits) */
+    fputs("harn: internal error: string too large\n", stderr);
+    abort();
+  }
+  ObjString *s = str_block(vm, len);
+  if (!s) return NULL;
   s->len = (uint32_t)len;
   s->chars[len] = 0;
   return s;
@@ -330,8 +361,11 @@ ObjList *list_new(Vm *vm, uint32_t cap)
 void list_push(Vm *vm, ObjList *l, Value v)
 {
   if (l->count == l->cap) {
+    if (full(vm, l->count)) return;
     uint32_t cap = grow_cap(l->cap, l->count + 1);
-    l->items = mem_realloc(vm, l->items, l->cap * sizeof(Value), cap * sizeof(Value));
+    Value *items = mem_try_realloc(vm, l->items, l->cap * sizeof(Value), cap * sizeof(Value));
+    if (!items) return; /* no memory: dropped, the run is doomed (gc.h) */
+    l->items = items;
     l->cap = cap;
   }
   l->items[l->count++] = v;
@@ -546,8 +580,11 @@ static void dict_insert_at(Vm *vm, ObjDict *d, uint32_t pos, ObjString *key, Val
 {
   bool indexed = dict_indexed(d);
   if (d->count == d->cap) {
+    if (full(vm, d->count)) return;
     uint32_t cap = grow_cap(d->cap, d->count + 1);
-    d->entries = mem_realloc(vm, d->entries, d->cap * sizeof(DictEntry), cap * sizeof(DictEntry));
+    DictEntry *entries = mem_try_realloc(vm, d->entries, d->cap * sizeof(DictEntry), cap * sizeof(DictEntry));
+    if (!entries) return; /* no memory: dropped, the run is doomed (gc.h) */
+    d->entries = entries;
     d->cap = cap;
   }
   memmove(d->entries + pos + 1, d->entries + pos, (d->count - pos) * sizeof(DictEntry));
@@ -632,28 +669,116 @@ static uint32_t hash_number(double d)
   return hash_u64(bits);
 }
 
-static uint32_t hash_value(Value v, int depth);
+/* Hashing walks at most HASH_DEPTH levels, but a value may share its
+ * parts (a = [a, a] twenty times is a small value whose tree has a million
+ * leaves): after HASH_MEMO_AFTER containers, the hash of each (container,
+ * depth) is remembered for the rest of the walk, so the work is bounded by
+ * the distinct parts, not by the size of the tree they unfold into. */
+#define HASH_MEMO_AFTER 4096
 
-static uint32_t hash_values(uint32_t h, const Value *vs, uint32_t n, int depth)
+typedef struct HashMemo {
+  const Obj *o;
+  uint32_t depth, h;
+} HashMemo;
+
+typedef struct HashCtx {
+  size_t visits;   /* containers hashed so far */
+  HashMemo *memo;  /* open addressing on (o, depth); NULL until needed */
+  size_t cap, n;
+} HashCtx;
+
+static size_t memo_slot(const HashCtx *c, const Obj *o, int depth)
 {
-  for (uint32_t i = 0; i < n; i++) h = hash_mix(h, hash_value(vs[i], depth + 1));
+  uint64_t k = (uint64_t)(uintptr_t)o * 0x9e3779b97f4a7c15ull + (uint64_t)depth;
+  return (size_t)(k >> 17) & (c->cap - 1);
+}
+
+static HashMemo *memo_find(HashCtx *c, const Obj *o, int depth)
+{
+  for (size_t i = memo_slot(c, o, depth);; i = (i + 1) & (c->cap - 1)) {
+    HashMemo *m = &c->memo[i];
+    if (!m->o || (m->o == o && m->depth == (uint32_t)depth)) return m;
+  }
+}
+
+static void memo_put(HashCtx *c, const Obj *o, int depth, uint32_t h)
+{
+  if ((c->n + 1) * 2 > c->cap) {
+    size_t cap = c->cap ? c->cap * 2 : 1024;
+    HashMemo *old = c->memo;
+    size_t oldcap = c->cap;
+    c->memo = calloc(cap, sizeof *c->memo);
+    if (!c->memo) { /* no memo: just slower */
+      c->memo = old;
+      return;
+    }
+    c->cap = cap;
+    for (size_t i = 0; i < oldcap; i++)
+      if (old[i].o) *memo_find(c, old[i].o, (int)old[i].depth) = old[i];
+    free(old);
+  }
+  HashMemo *m = memo_find(c, o, depth);
+  if (!m->o) c->n++;
+  m->o = o;
+  m->depth = (uint32_t)depth;
+  m->h = h;
+}
+
+static uint32_t hash_rec(HashCtx *c, Value v, int depth);
+
+static uint32_t hash_values(HashCtx *c, uint32_t h, const Value *vs, uint32_t n, int depth)
+{
+  for (uint32_t i = 0; i < n; i++) h = hash_mix(h, hash_rec(c, vs[i], depth + 1));
   return h;
 }
 
-static uint32_t hash_dict(const ObjDict *d, int depth)
+static uint32_t hash_dict(HashCtx *c, const ObjDict *d, int depth)
 {
   uint32_t h = 0x64696374u;
   if (!d) return h;
   for (uint32_t i = 0; i < d->count; i++) {
     h = hash_mix(h, str_hash(d->entries[i].key));
-    h = hash_mix(h, hash_value(d->entries[i].value, depth + 1));
+    h = hash_mix(h, hash_rec(c, d->entries[i].value, depth + 1));
   }
   return h;
 }
 
 static uint32_t hash_name(ObjString *s) { return s ? str_hash(s) : 0; }
 
-static uint32_t hash_value(Value v, int depth)
+/* The hash of a container [o] (list, dict, set, pair, enum, struct). */
+static uint32_t hash_container(HashCtx *c, Obj *o, int depth)
+{
+  switch (o->type) {
+  case OBJ_LIST: {
+    ObjList *l = (ObjList *)o;
+    return hash_values(c, 0x6c697374u, l->items, l->count, depth);
+  }
+  case OBJ_DICT: return hash_dict(c, (ObjDict *)o, depth);
+  case OBJ_SET: {
+    ObjSet *st = (ObjSet *)o;
+    uint32_t h = 0x736574u;
+    for (uint32_t i = 0; i < st->count; i++) h += hash_rec(c, st->items[i], depth + 1);
+    return h;
+  }
+  case OBJ_PAIR: {
+    ObjPair *p = (ObjPair *)o;
+    return hash_mix(hash_rec(c, p->first, depth + 1), hash_rec(c, p->second, depth + 1));
+  }
+  case OBJ_ENUM: {
+    ObjEnum *e = (ObjEnum *)o;
+    uint32_t h = hash_mix(hash_name(e->enum_name), hash_name(e->variant));
+    return hash_values(c, h, e->fields, e->nfields, depth);
+  }
+  case OBJ_STRUCT: {
+    ObjStruct *st = (ObjStruct *)o;
+    return hash_mix(hash_name(st->name), hash_dict(c, st->fields, depth));
+  }
+  default:
+    return hash_u64((uint64_t)(uintptr_t)o);
+  }
+}
+
+static uint32_t hash_rec(HashCtx *c, Value v, int depth)
 {
   if (depth > HASH_DEPTH) return 0x5eed;
   switch (v.type) {
@@ -668,34 +793,10 @@ static uint32_t hash_value(Value v, int depth)
   Obj *o = v.as.o;
   switch (o->type) {
   case OBJ_STRING: return str_hash((ObjString *)o);
-  case OBJ_LIST: {
-    ObjList *l = (ObjList *)o;
-    return hash_values(0x6c697374u, l->items, l->count, depth);
-  }
-  case OBJ_DICT: return hash_dict((ObjDict *)o, depth);
-  case OBJ_SET: {
-    ObjSet *st = (ObjSet *)o;
-    uint32_t h = 0x736574u;
-    for (uint32_t i = 0; i < st->count; i++) h += hash_value(st->items[i], depth + 1);
-    return h;
-  }
   case OBJ_RANGE: {
     ObjRange *r = (ObjRange *)o;
     uint32_t h = hash_mix(hash_u64((uint64_t)r->start), hash_u64((uint64_t)r->end));
     return hash_mix(h, r->exclusive);
-  }
-  case OBJ_PAIR: {
-    ObjPair *p = (ObjPair *)o;
-    return hash_mix(hash_value(p->first, depth + 1), hash_value(p->second, depth + 1));
-  }
-  case OBJ_ENUM: {
-    ObjEnum *e = (ObjEnum *)o;
-    uint32_t h = hash_mix(hash_name(e->enum_name), hash_name(e->variant));
-    return hash_values(h, e->fields, e->nfields, depth);
-  }
-  case OBJ_STRUCT: {
-    ObjStruct *st = (ObjStruct *)o;
-    return hash_mix(hash_name(st->name), hash_dict(st->fields, depth));
   }
   case OBJ_NATIVE: {
     /* Natives of one vtable may be equal through vt->equal. */
@@ -703,9 +804,27 @@ static uint32_t hash_value(Value v, int depth)
     if (n->vt && n->vt->equal) return hash_u64((uint64_t)(uintptr_t)n->vt);
     return hash_u64((uint64_t)(uintptr_t)o);
   }
+  case OBJ_LIST: case OBJ_DICT: case OBJ_SET: case OBJ_PAIR: case OBJ_ENUM: case OBJ_STRUCT:
+    break;
   default:
     return hash_u64((uint64_t)(uintptr_t)o);
   }
+  if (++c->visits <= HASH_MEMO_AFTER) return hash_container(c, o, depth);
+  if (c->memo) {
+    HashMemo *m = memo_find(c, o, depth);
+    if (m->o) return m->h;
+  }
+  uint32_t h = hash_container(c, o, depth);
+  memo_put(c, o, depth, h);
+  return h;
+}
+
+uint32_t val_hash(Value v)
+{
+  HashCtx c = {0};
+  uint32_t h = hash_rec(&c, v, 0);
+  free(c.memo);
+  return h;
 }
 
 static bool set_indexed(const ObjSet *s) { return s->index && s->icount == s->count; }
@@ -727,7 +846,7 @@ static void index_insert(ObjSet *s, uint32_t h, uint32_t pos) { hindex_put(s->in
 static void index_rebuild(Vm *vm, ObjSet *s)
 {
   if (!hindex_reset(vm, &s->index, &s->icap, s->count)) return;
-  for (uint32_t i = 0; i < s->count; i++) index_insert(s, hash_value(s->items[i], 0), i);
+  for (uint32_t i = 0; i < s->count; i++) index_insert(s, val_hash(s->items[i]), i);
   s->icount = s->count;
 }
 
@@ -763,7 +882,7 @@ static bool linear_has(const ObjSet *s, Value v)
 
 bool set_has(ObjSet *s, Value v)
 {
-  if (set_indexed(s)) return index_find(s, v, hash_value(v, 0)) >= 0;
+  if (set_indexed(s)) return index_find(s, v, val_hash(v)) >= 0;
   return linear_has(s, v);
 }
 
@@ -772,14 +891,17 @@ void set_add(Vm *vm, ObjSet *s, Value v)
   bool indexed = set_indexed(s);
   uint32_t h = 0;
   if (indexed) {
-    h = hash_value(v, 0);
+    h = val_hash(v);
     if (index_find(s, v, h) >= 0) return;
   } else if (linear_has(s, v)) {
     return;
   }
   if (s->count == s->cap) {
+    if (full(vm, s->count)) return;
     uint32_t cap = grow_cap(s->cap, s->count + 1);
-    s->items = mem_realloc(vm, s->items, s->cap * sizeof(Value), cap * sizeof(Value));
+    Value *items = mem_try_realloc(vm, s->items, s->cap * sizeof(Value), cap * sizeof(Value));
+    if (!items) return; /* no memory: dropped, the run is doomed (gc.h) */
+    s->items = items;
     s->cap = cap;
   }
   s->items[s->count++] = v;

@@ -21,7 +21,10 @@
 /* ---- strings (object.c) ---------------------------------------------- */
 
 /* Copy [len] bytes of UTF-8 from [s] into a new string. Invalid UTF-8 is
- * accepted; each invalid byte counts as one character. */
+ * accepted; each invalid byte counts as one character. A text longer than
+ * a string can hold (MEM_BLOCK_MAX), or one there is no memory for, gives
+ * an empty string and dooms the run (gc.h): callers building text from
+ * program data check sizes first (mem_fits). */
 ObjString *str_new(Vm *vm, const char *s, size_t len);
 ObjString *str_cstr(Vm *vm, const char *s);
 /* Take a Buf's contents as a new string (the Buf is emptied). */
@@ -38,8 +41,10 @@ ObjString *str_intern_cstr(Vm *vm, const char *s);
 /* The canonical string equal to [s]: an existing interned one, or [s]
  * itself, which becomes canonical ([s] must be finished and immutable). */
 ObjString *str_intern_obj(Vm *vm, ObjString *s);
-/* A new string of [len] bytes to be filled by the caller (chars[len] is
- * already 0), then finished with str_seal() before anyone else sees it. */
+/* A new string of [len] bytes (at most MEM_BLOCK_MAX, gc.h) to be filled
+ * by the caller (chars[len] is already 0), then finished with str_seal()
+ * before anyone else sees it; NULL, the run doomed (gc.h), when there is
+ * no memory for a long one. */
 ObjString *str_alloc(Vm *vm, size_t len);
 /* Compute nchars/ascii of a str_alloc'd string; [ascii]: the caller knows
  * every byte is < 0x80 (skips the scan). */
@@ -87,6 +92,9 @@ bool dict_remove(ObjDict *d, ObjString *key);
 ObjSet *set_new(Vm *vm, uint32_t cap);
 ObjSet *set_copy(Vm *vm, ObjSet *s);
 bool set_has(ObjSet *s, Value v);
+/* Structural hash consistent with val_equal (equal values hash equally),
+ * bounded in depth and, for values that share parts, in work. */
+uint32_t val_hash(Value v);
 /* Add to a builder unless an equal value is present. */
 void set_add(Vm *vm, ObjSet *s, Value v);
 
@@ -120,7 +128,7 @@ void chunk_free(Vm *vm, Chunk *c);
 
 /* ---- display, types, equality, ordering (display.c) ------------------- */
 
-/* Append the display form of [v] (LANGUAGE.md section 4) to [out]. */
+/* Append the display form of [v] (docs/LANGUAGE.md section 4) to [out]. */
 void val_display(Vm *vm, Value v, Buf *out);
 /* The display form as a new string (strings are returned as is). */
 ObjString *val_to_string(Vm *vm, Value v);
@@ -136,9 +144,14 @@ void fmt_duration(int64_t ms, Buf *out);
 /* type_of name: "int", "list", "closure", ... */
 const char *val_type_name(Value v);
 bool val_truthy(Value v);
-/* Structural equality (LANGUAGE.md 5.3). */
+/* Structural equality (docs/LANGUAGE.md 5.3), exact at any depth (an explicit
+ * stack, not the C stack) and linear in the distinct parts of values that
+ * share them. The one approximation: sets whose items collide in val_hash
+ * are matched by nested comparisons, and past SET_NEST_MAX such nested
+ * set levels the sets compare unequal. */
 bool val_equal(Value a, Value b);
-/* Ordering (LANGUAGE.md 5.3): <0, 0, >0; incomparable pairs give 0. */
+/* Ordering (docs/LANGUAGE.md 5.3): <0, 0, >0; incomparable pairs give 0. Pairs
+ * nest to any depth (explicit stack). */
 int val_compare(Value a, Value b);
 
 /* ---- operators (ops.c), each with the exact error text ----------------- */
@@ -150,7 +163,7 @@ bool op_div(Vm *vm, Value a, Value b, Value *out);
 bool op_mod(Vm *vm, Value a, Value b, Value *out);
 bool op_pow(Vm *vm, Value a, Value b, Value *out);
 bool op_neg(Vm *vm, Value a, Value *out);
-/* `a in b` (LANGUAGE.md 5.4). */
+/* `a in b` (docs/LANGUAGE.md 5.4). */
 bool op_in(Vm *vm, Value a, Value b);
 /* x[i], x?[i] (5.6). */
 bool op_index(Vm *vm, Value x, Value i, Value *out);
@@ -159,7 +172,7 @@ bool op_slice(Vm *vm, Value x, Value a, Value b, Value *out);
 /* x.name (5.6); [optional] for ?. (missing property gives nil). */
 bool op_get_prop(Vm *vm, Value x, ObjString *name, bool optional, Value *out);
 /* Property reads of a host object kind (added by RT for the harness,
- * RUNTIME.md 8.1): sets *out (nil for an unknown name) and returns true, or
+ * docs/RUNTIME.md 8.1): sets *out (nil for an unknown name) and returns true, or
  * returns false with the VM error set. op_get_prop uses the reader
  * registered for the native's vtable; a method call x.name(args) on such a
  * native calls the property when it is callable. Natives without one have

@@ -1,6 +1,6 @@
 /*
  * ops.c: the language's operators on values, with the exact error texts of
- * LANGUAGE.md 5.2 (arithmetic), 5.4 (`in`), 5.6 (indexing, slicing,
+ * docs/LANGUAGE.md 5.2 (arithmetic), 5.4 (`in`), 5.6 (indexing, slicing,
  * properties) and 6.3 (index/property assignment).
  *
  * Every function returns false with the VM error set (error.h) on failure
@@ -35,9 +35,7 @@
 /* Can a result of [bytes] bytes and [count] elements be built? */
 static bool size_ok(Vm *vm, uint64_t bytes, uint64_t count)
 {
-  if (count >= UINT32_MAX || bytes >= UINT32_MAX) return false;
-  if (vm->heap.limit != 0 && bytes > vm->heap.limit) return false;
-  return true;
+  return count <= MEM_BLOCK_MAX && mem_fits(vm, bytes);
 }
 
 /* ---- arithmetic ------------------------------------------------------------ */
@@ -125,14 +123,20 @@ static bool str_repeat(Vm *vm, ObjString *s, int64_t n, Value *out)
   if ((uint64_t)n > UINT32_MAX || !size_ok(vm, (uint64_t)s->len * (uint64_t)n, 0))
     return err_memory(vm);
   size_t total = (size_t)s->len * (size_t)n;
-  Buf b = {0};
-  buf_reserve(&b, total);
-  buf_append(&b, s->chars, s->len);
-  while (b.len < total) {
-    size_t chunk = b.len < total - b.len ? b.len : total - b.len;
-    buf_append(&b, b.data, chunk);
+  /* straight into the string, the copy so far doubling at each step */
+  ObjString *r = str_alloc(vm, total);
+  if (!r) return err_memory(vm);
+  memcpy(r->chars, s->chars, s->len);
+  for (size_t done = s->len; done < total;) {
+    size_t chunk = done < total - done ? done : total - done;
+    memcpy(r->chars + done, r->chars, chunk);
+    done += chunk;
   }
-  *out = OBJ_VAL(str_from_buf(vm, &b));
+  /* copies of a one-byte-per-character string stay so unless high bytes
+   * meet where they join (object.c str_concat) */
+  str_seal(r, s->ascii && (unsigned char)s->chars[0] < 0x80 &&
+                  (unsigned char)s->chars[s->len - 1] < 0x80);
+  *out = OBJ_VAL(r);
   return true;
 }
 
@@ -420,7 +424,7 @@ bool op_get_prop(Vm *vm, Value x, ObjString *name, bool optional, Value *out)
       return true;
     }
     case OBJ_NATIVE: {
-      /* host objects with readable properties (the harness, RUNTIME.md 8.1) */
+      /* host objects with readable properties (the harness, docs/RUNTIME.md 8.1) */
       NativePropFn fn = op_native_props(AS_NATIVE(x)->vt);
       if (fn) return fn(vm, AS_NATIVE(x), name, out);
       break;
@@ -534,7 +538,8 @@ bool op_push_own(Vm *vm, Value x, Value v, Value *out)
   ObjList *l = AS_LIST(x);
   if (!x.as.o->owned) {
     /* the first push: copy with room to grow (list_push then doubles) */
-    ObjList *c = list_new(vm, l->count + 1 + l->count / 2);
+    uint64_t cap = (uint64_t)l->count + 1 + l->count / 2;
+    ObjList *c = list_new(vm, cap > MEM_BLOCK_MAX ? (uint32_t)MEM_BLOCK_MAX : (uint32_t)cap);
     if (l->count) memcpy(c->items, l->items, l->count * sizeof(Value));
     c->count = l->count;
     c->obj.owned = true;

@@ -1,6 +1,6 @@
 /*
  * parser.c: recursive-descent parser from tokens (lexer.h) to the syntax
- * tree of ast.h, following LANGUAGE.md sections 2.6, 5-9, 13 and 14.
+ * tree of ast.h, following docs/LANGUAGE.md sections 2.6, 5-9, 13 and 14.
  *
  * Structure
  *   - The whole file is tokenized first; the parser then walks the token

@@ -2,7 +2,7 @@
  * parser.h: source text to syntax tree (ast.h).
  *
  * A recursive-descent parser over the lexer's tokens (lexer.h) following
- * LANGUAGE.md sections 2, 5 and 6-9: newline-sensitive statements, the
+ * docs/LANGUAGE.md sections 2, 5 and 6-9: newline-sensitive statements, the
  * precedence table of 5.1, lambda-vs-dict and struct-literal lookahead,
  * postfix `?` vs ternary, string interpolation (each `${...}` is parsed as
  * an expression; text that does not parse stays literal text), triple-quoted

@@ -1,8 +1,8 @@
 /*
  * sched.c: the single-threaded cooperative scheduler of the VM (sched_):
  * fibers, tasks (spawn, await, cancel, parallel), blocking waits, sleep,
- * deadlines, mutexes, and generators / streams (LANGUAGE.md 13, 14;
- * RUNTIME.md 4, 5.4, 6). Channels, select and atomics are in channel.c.
+ * deadlines, mutexes, and generators / streams (docs/LANGUAGE.md 13, 14;
+ * docs/RUNTIME.md 4, 5.4, 6). Channels, select and atomics are in channel.c.
  *
  * Fibers
  * ------
@@ -20,6 +20,24 @@
  * instruction, so that cost is acceptable; an assembly switch can replace
  * ctx_switch() without touching anything else.
  *
+ * Memory. A task's fiber is made when it first runs and freed when it ends
+ * (a generator's: at its first pull, and when it ends or is collected);
+ * while it lives it counts FIBER_CHARGE (its operand stack and frames as
+ * allocated, 1 MiB of C stack) against the memory limit (gc.h
+ * mem_account), like the task records (mem_alloc) and a task's buffered
+ * output. So live fibers cannot grow past --memory: the task or generator
+ * that goes over fails at its first safe point with the memory error, which
+ * ends the run (a task's memory error dooms it even unawaited). When the
+ * stacks cannot be had at all (mmap or malloc fails), the task ends with
+ * the memory error without running. The stacks of ended fibers are kept
+ * for reuse (FIBER_SPARES; uncounted).
+ *
+ * C stack guard: sched_stack_ok() tells recursive C code (display, JSON,
+ * iterator pulls) whether the running fiber's C stack still has room; each
+ * Ctx knows the lowest address it may reach (a fiber's mapping plus a
+ * margin; for the root, RLIMIT_STACK up to 8 MiB below where the run
+ * started).
+ *
  * Invariants
  *  - Exactly one Ctx is "loaded" (s->loaded): its state lives in Interp,
  *    its saved copy is stale. Marking uses Interp for it and the saved
@@ -30,6 +48,9 @@
  *    s->zombie and the fiber switched to frees it on arrival.
  *  - No switch happens while a VM error is pending: a finished task or
  *    generator moves its error into its record first.
+ *  - A task's record lives until the run ends (handles, parents, parallel
+ *    constructs point to it); Sched.all holds those that scans still need,
+ *    in spawn order, Sched.retired the others (sched_mark retires them).
  *
  * Scheduling: a FIFO ready queue. A task runs until it blocks
  * (sched_block); the blocked task then runs the next ready task, or, with
@@ -46,7 +67,14 @@
  * nothing can ever wake any task in a standalone run (no timer, not
  * supervised) the blocked task fails with `Runtime error: deadlock: every
  * task is blocked` instead of hanging; a supervised worker waits for its
- * job deadline (RUNTIME.md 6).
+ * job deadline (docs/RUNTIME.md 6).
+ *
+ * Nothing here walks every task of the run per operation: the tasks
+ * waiting with a timer are in a min-heap (Sched.timers), so finding the
+ * next timer and waking the due tasks cost O(log n); cancelling a task's
+ * descendants walks its subtree of the task tree (first_child /
+ * next_sibling), which holds the live tasks and the ended ones that still
+ * have live descendants. Spawning is O(1).
  *
  * Tasks: spawn queues the task (it starts when the spawner next
  * suspends); its output (stdout) goes to its own buffer, appended to the
@@ -54,7 +82,9 @@
  * cancel() of a task that has not started finishes it at once; a started
  * one is flagged and made ready: its pending wait fails with an
  * uncatchable error, so its fiber unwinds with no bytecode run (no catch,
- * no finally) and its permits are released on the way out.
+ * no finally) and its permits are released on the way out. Its live
+ * descendants are cancelled the same way, in one walk of its subtree
+ * (no recursion: a chain of tasks may be deep).
  * cancel_graceful() instead sets the task's own flag (is_cancelled() is
  * true in that task only) and starts its own 1024-instruction countdown:
  * Interp.task_countdown belongs to the running task, switch_task saves and
@@ -79,6 +109,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <ucontext.h>
 #include <unistd.h>
@@ -104,13 +135,29 @@
 #include <sanitizer/asan_interface.h>
 #include <sanitizer/common_interface_defs.h>
 #define FIBER_STACK (8u << 20)
+#define STACK_MARGIN (1u << 20)     /* kept free below sched_stack_ok's floor */
 #else
 #define FIBER_STACK (1u << 20)
+#define STACK_MARGIN (128u << 10)
 #endif
 
 #define TASK_STACK_VALUES (1 << 16) /* operand stack of a task / generator */
-#define CANCEL_GRACE_MS 250         /* RUNTIME.md 5.4 in-flight grace */
+#define CANCEL_GRACE_MS 250         /* docs/RUNTIME.md 5.4 in-flight grace */
 #define WAIT_SLICE_MS 50            /* longest single poll() when idle */
+#define ROOT_STACK_MAX (8u << 20)   /* stack the root task may use (at most) */
+
+/* The stacks of up to FIBER_SPARES ended fibers are kept for the next ones
+ * (mapping and freeing them cost more than running a short task). A spare
+ * is not counted against the memory limit: it holds only the pages its last
+ * user touched, at most FIBER_SPARES * FIBER_CHARGE. */
+#define FIBER_SPARES 16
+
+/* What a live fiber counts against the memory limit (mem_account): its
+ * operand stack and frame array as allocated, and 1 MiB of C stack (the
+ * reservation of a normal build; the same figure in sanitizer builds,
+ * whose 8 MiB stacks only make room for the instrumentation). */
+#define FIBER_CHARGE                                                           \
+  ((size_t)(1u << 20) + sizeof(Value) * TASK_STACK_VALUES + sizeof(Frame) * INTERP_MAX_FRAMES)
 
 /* ---- records ------------------------------------------------------------------ */
 
@@ -121,11 +168,16 @@ typedef struct Ctx {
   ucontext_t uc;
   void *map;          /* C stack mapping (guard page first); NULL: process stack */
   size_t maplen;
-  bool live;          /* st holds allocated stacks (fibers) */
+  bool live;          /* st holds allocated stacks (fibers), charged FIBER_CHARGE */
   Gen *gen;           /* the generator this context runs, if any */
+  Task *task;         /* the task whose own (malloc'd) context this is: freed
+                         with its stacks, clearing task->ctx; NULL otherwise */
+  char *floor;        /* recursion stops above this address (sched_stack_ok) */
   const void *asan_bottom;
   size_t asan_size;
   void *asan_fake;
+  char *low;          /* sanitizer builds: the deepest point of the stack
+                         where the fiber was ever switched out */
 } Ctx;
 
 enum { T_NEW, T_READY, T_RUNNING, T_BLOCKED, T_DONE };
@@ -133,7 +185,9 @@ enum { T_NEW, T_READY, T_RUNNING, T_BLOCKED, T_DONE };
 struct Task {
   uint64_t id;        /* vm_task_<id>; 0 for the root */
   int state;
-  Ctx ctx;
+  Ctx *ctx;           /* its own context: the root's is Sched.root_ctx; a
+                         spawned task's is malloc'd when it starts and freed
+                         when it ends (NULL before and after) */
   Ctx *cur;           /* the context running for this task */
   Value fn, arg;
   bool has_arg;
@@ -141,17 +195,22 @@ struct Task {
   bool failed;
   ErrKind err_kind;
   Value err_value;
-  Buf out;            /* buffered stdout (LANGUAGE.md 13) */
-  Task *parent;
+  Buf out;            /* buffered stdout (docs/LANGUAGE.md 13), counted (mem_account) */
+  size_t out_counted; /* bytes of `out` counted so far */
+  Task *parent;       /* the spawner (kept for the record's whole life) */
+  Task *first_child, *next_sibling, *prev_sibling; /* the task tree */
+  int heap_pos;       /* index in Sched.timers; -1 when not there */
   bool started;
   bool abandon;       /* cancelled: fail the pending wait, uncatchably */
   bool cancelled;     /* await gives nil */
   bool awaited;
   bool deadlocked;
+  ObjNative *handle;  /* its handle while that object lives (spawn only) */
+  bool handle_dead;   /* it had one, and it was collected */
   bool graceful;      /* cancel_graceful asked it to stop: is_cancelled() */
   int tcountdown;     /* its saved Interp.task_countdown while not running */
   bool has_inherit;
-  Deadline inherit;   /* the parent's earliest unfired deadline (RUNTIME.md 4) */
+  Deadline inherit;   /* the parent's earliest unfired deadline (docs/RUNTIME.md 4) */
   int64_t wake_at;    /* timer of the pending wait (0 = none) */
   WaitList waiters;   /* tasks awaiting this one */
   uint64_t done_seq;  /* completion order (Sched.done_seq when it finished) */
@@ -194,11 +253,20 @@ enum { G_NEW, G_SUSPENDED, G_RUNNING, G_DONE };
 
 typedef struct Sched {
   Task root;
+  Ctx root_ctx;
   Task *current;
   Ctx *loaded;
   Ctx *prev;          /* the context that switched to the running one */
-  Task **all;         /* every spawned task of the run (owned) */
+  Task **all;         /* the tasks of the run that still matter (spawn
+                         order; owned, mem_alloc; see sched_mark) */
   int nall, capall;
+  Task **retired;     /* the others (owned, mem_alloc; freed at reset) */
+  int nretired, capretired;
+  int scanning;       /* settle_pending walks `all` across waits */
+  Task **timers;      /* blocked tasks with a timer: a min-heap on wake_at */
+  int ntimers, timercap;
+  struct FiberMem *spare[FIBER_SPARES]; /* stacks of ended fibers, for reuse */
+  int nspare;
   Task **queue;       /* ready queue (FIFO) */
   int qhead, qtail, qcap;
   uint64_t spawned;
@@ -266,6 +334,13 @@ int64_t sched_now(Vm *vm)
   return mono_ms();
 }
 
+int64_t sched_after(Vm *vm, int64_t ms)
+{
+  int64_t now = sched_now(vm), at;
+  if (ms <= 0) return now;
+  return __builtin_add_overflow(now, ms, &at) ? INT64_MAX : at;
+}
+
 /* ---- wait lists ------------------------------------------------------------------- */
 
 void sched_wait_add(Vm *vm, WaitList *w)
@@ -329,6 +404,70 @@ static void make_ready(Sched *s, Task *t)
   queue_push(s, t);
 }
 
+/* ---- timers ---------------------------------------------------------------------
+ * Sched.timers is a binary min-heap on wake_at of the blocked tasks whose
+ * wait has a timer (sched_block), each knowing its index (heap_pos), so
+ * that finding the earliest timer is O(1) and adding or removing one is
+ * O(log n) however many tasks wait. A task leaves it when its wait ends
+ * (woken or not); wake_due pops the due ones. */
+
+static bool timer_before(const Task *a, const Task *b) { return a->wake_at < b->wake_at; }
+
+static void timer_set(Sched *s, int i, Task *t)
+{
+  s->timers[i] = t;
+  t->heap_pos = i;
+}
+
+static void timer_up(Sched *s, int i)
+{
+  Task *t = s->timers[i];
+  while (i > 0) {
+    int p = (i - 1) / 2;
+    if (!timer_before(t, s->timers[p])) break;
+    timer_set(s, i, s->timers[p]);
+    i = p;
+  }
+  timer_set(s, i, t);
+}
+
+static void timer_down(Sched *s, int i)
+{
+  Task *t = s->timers[i];
+  for (;;) {
+    int c = 2 * i + 1;
+    if (c >= s->ntimers) break;
+    if (c + 1 < s->ntimers && timer_before(s->timers[c + 1], s->timers[c])) c++;
+    if (!timer_before(s->timers[c], t)) break;
+    timer_set(s, i, s->timers[c]);
+    i = c;
+  }
+  timer_set(s, i, t);
+}
+
+static void timer_add(Sched *s, Task *t)
+{
+  if (s->ntimers == s->timercap) {
+    s->timercap = s->timercap ? s->timercap * 2 : 16;
+    s->timers = realloc(s->timers, sizeof(Task *) * (size_t)s->timercap);
+    if (!s->timers) abort();
+  }
+  timer_set(s, s->ntimers++, t);
+  timer_up(s, s->ntimers - 1);
+}
+
+static void timer_remove(Sched *s, Task *t)
+{
+  int i = t->heap_pos;
+  if (i < 0) return;
+  t->heap_pos = -1;
+  Task *last = s->timers[--s->ntimers];
+  if (last == t) return;
+  timer_set(s, i, last);
+  timer_down(s, i);
+  timer_up(s, last->heap_pos);
+}
+
 void sched_wake_all(Vm *vm, WaitList *w)
 {
   Sched *s = S(vm);
@@ -344,50 +483,134 @@ void sched_wake_first(Vm *vm, WaitList *w)
 
 /* ---- fibers ------------------------------------------------------------------------ */
 
-static void ctx_free(Ctx *c)
+/* The stacks of a fiber: what a spare keeps. */
+typedef struct FiberMem {
+  Value *stack;
+  Frame *frames;
+  void *map;
+  size_t maplen;
+  char *low;          /* Ctx.low of its last user */
+} FiberMem;
+
+static void fibermem_free(FiberMem *m)
 {
-  if (!c->live) return;
-  free(c->st.stack);
-  free(c->st.frames);
-  free(c->st.handlers);
-  free(c->st.deadlines);
-  free(c->st.permits);
-  free(c->st.troots);
-  memset(&c->st, 0, sizeof c->st);
-  if (c->map) munmap(c->map, c->maplen);
-  c->map = NULL;
-  c->live = false;
+  free(m->stack);
+  free(m->frames);
+  if (m->map) munmap(m->map, m->maplen);
+  free(m);
 }
 
-/* Give [c] a fresh interpreter state and a C stack starting at [entry]. */
-static void ctx_prepare(Ctx *c, void (*entry)(void))
+/* Release [c]'s stacks (and uncount them), keeping them as a spare when
+ * there is room; a task's own context is freed too, and the task forgets
+ * it. */
+static void ctx_free(Vm *vm, Ctx *c)
 {
+  if (c->live) {
+    Sched *s = vm->interp ? vm->interp->sched : NULL;
+    FiberMem *m = s && s->nspare < FIBER_SPARES ? malloc(sizeof *m) : NULL;
+    if (m) {
+      *m = (FiberMem){c->st.stack, c->st.frames, c->map, c->maplen, c->low};
+      s->spare[s->nspare++] = m;
+    } else {
+      free(c->st.stack);
+      free(c->st.frames);
+      if (c->map) munmap(c->map, c->maplen);
+    }
+    free(c->st.handlers);
+    free(c->st.deadlines);
+    free(c->st.permits);
+    free(c->st.troots);
+    memset(&c->st, 0, sizeof c->st);
+    c->map = NULL;
+    c->live = false;
+    mem_account(vm, FIBER_CHARGE, 0);
+  }
+  if (c->task) {
+    c->task->ctx = NULL;
+    free(c);
+  }
+}
+
+/* getcontext, out of line: it returns only once here (makecontext then
+ * gives the context its own entry), which the compiler cannot know. */
+static __attribute__((noinline)) bool ctx_get(ucontext_t *uc) { return getcontext(uc) == 0; }
+
+/* Give [c] a fresh interpreter state and a C stack starting at [entry],
+ * counted against the memory limit (FIBER_CHARGE). False, with nothing
+ * held, when the memory cannot be had (the run is then doomed, gc.h). */
+static bool ctx_prepare(Vm *vm, Ctx *c, void (*entry)(void))
+{
+  Sched *s = S(vm);
   memset(&c->st, 0, sizeof c->st);
-  c->st.stack = malloc(sizeof(Value) * TASK_STACK_VALUES);
-  c->st.frames = malloc(sizeof(Frame) * INTERP_MAX_FRAMES);
-  if (!c->st.stack || !c->st.frames) abort();
+  size_t page = (size_t)sysconf(_SC_PAGESIZE);
+  bool ok;
+  char *dirty = NULL; /* ASan: poison may be left from here up (NULL: all) */
+  if (s->nspare > 0) {
+    FiberMem *m = s->spare[--s->nspare];
+    c->st.stack = m->stack;
+    c->st.frames = m->frames;
+    c->map = m->map;
+    c->maplen = m->maplen;
+    dirty = m->low;
+    free(m);
+    ok = ctx_get(&c->uc);
+  } else {
+    c->st.stack = malloc(sizeof(Value) * TASK_STACK_VALUES);
+    c->st.frames = malloc(sizeof(Frame) * INTERP_MAX_FRAMES);
+    c->maplen = FIBER_STACK + page;
+    c->map = mmap(NULL, c->maplen, PROT_READ | PROT_WRITE,
+                  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
+    if (c->map == MAP_FAILED) c->map = NULL;
+    ok = c->st.stack && c->st.frames && c->map && mprotect(c->map, page, PROT_NONE) == 0;
+    if (ok) ok = ctx_get(&c->uc);
+  }
+  if (!ok) {
+    free(c->st.stack);
+    free(c->st.frames);
+    memset(&c->st, 0, sizeof c->st);
+    if (c->map) munmap(c->map, c->maplen);
+    c->map = NULL;
+    mem_doom(vm);
+    return false;
+  }
   c->st.sp = c->st.stack;
   c->st.stack_end = c->st.stack + TASK_STACK_VALUES;
-  size_t page = (size_t)sysconf(_SC_PAGESIZE);
-  c->maplen = FIBER_STACK + page;
-  c->map = mmap(NULL, c->maplen, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK,
-                -1, 0);
-  if (c->map == MAP_FAILED) abort();
-  mprotect(c->map, page, PROT_NONE);
 #ifdef SCHED_ASAN
   /* ASan keeps shadow memory across munmap/mmap: a fiber that was abandoned
    * mid-call (cancel, hard stop) leaves its frames' redzones poisoned, and
-   * a later mapping at the same address would inherit them. */
-  __asan_unpoison_memory_region((char *)c->map + page, FIBER_STACK);
+   * a later mapping at the same address would inherit them. Frames that
+   * returned are clean, so a spare is dirty only above the deepest point
+   * where its last user was switched out (less a margin for the switch's
+   * own frames): unpoisoning 8 MiB per task would dominate a short one. */
+  char *base = (char *)c->map + page;
+  if (dirty && dirty - base > (ptrdiff_t)(64u << 10)) base = dirty - (64u << 10);
+  __asan_unpoison_memory_region(base, (size_t)((char *)c->map + page + FIBER_STACK - base));
+#else
+  (void)dirty;
 #endif
-  if (getcontext(&c->uc) != 0) abort();
+  c->low = NULL;
   c->uc.uc_stack.ss_sp = (char *)c->map + page;
   c->uc.uc_stack.ss_size = FIBER_STACK;
   c->uc.uc_link = NULL;
   makecontext(&c->uc, entry, 0);
   c->asan_bottom = (char *)c->map + page;
   c->asan_size = FIBER_STACK;
+  c->floor = (char *)c->map + page + STACK_MARGIN;
   c->live = true;
+  mem_account(vm, 0, FIBER_CHARGE);
+  return true;
+}
+
+/* ---- the C stack guard ------------------------------------------------------ */
+
+/* Bytes of stack the root task may use below the frame that starts a run:
+ * RLIMIT_STACK, at most ROOT_STACK_MAX, less the margin (sched_init). */
+static size_t root_stack_budget = ROOT_STACK_MAX - STACK_MARGIN;
+
+bool sched_stack_ok(Vm *vm)
+{
+  const Sched *s = S(vm);
+  return !s || (char *)__builtin_frame_address(0) > s->loaded->floor;
 }
 
 /* Run on every arrival in a fiber: finish the ASan switch and free the
@@ -407,7 +630,7 @@ static void arrived(Vm *vm, Ctx *me)
   (void)me;
 #endif
   if (s->zombie && s->zombie != s->loaded) {
-    ctx_free(s->zombie);
+    ctx_free(vm, s->zombie);
     s->zombie = NULL;
   }
 }
@@ -421,6 +644,8 @@ static void ctx_switch(Vm *vm, Ctx *from, Ctx *to, bool dying)
   s->prev = from;
   interp_update_modes(vm);
 #ifdef SCHED_ASAN
+  char *here = __builtin_frame_address(0);
+  if (!from->low || here < from->low) from->low = here;
   __sanitizer_start_switch_fiber(dying ? NULL : &from->asan_fake, to->asan_bottom, to->asan_size);
 #else
   (void)dying;
@@ -433,19 +658,55 @@ static void ctx_switch(Vm *vm, Ctx *from, Ctx *to, bool dying)
 
 static void task_main(void);
 
-static void switch_task(Vm *vm, Task *from, Task *to)
+static void task_done(Vm *vm, Task *t);
+
+/* Count the growth of [t]'s output buffer (mem_account). */
+static void out_counted(Vm *vm, Task *t)
+{
+  if (t->out.cap == t->out_counted) return;
+  mem_account(vm, t->out_counted, t->out.cap);
+  t->out_counted = t->out.cap;
+}
+
+static void out_free(Vm *vm, Task *t)
+{
+  buf_free(&t->out);
+  out_counted(vm, t);
+}
+
+/* Give task [t], about to run for the first time, its fiber. False when
+ * there is no memory for one: [t] has then ended with the memory error
+ * without running (the run is doomed, gc.h). */
+static bool task_start(Vm *vm, Task *t)
+{
+  t->started = true;
+  Ctx *c = calloc(1, sizeof(Ctx));
+  if (c && ctx_prepare(vm, c, task_main)) {
+    c->task = t;
+    t->ctx = t->cur = c;
+    if (t->has_inherit) {
+      c->st.deadlines = malloc(sizeof(Deadline));
+      if (!c->st.deadlines) abort();
+      c->st.deadlines[0] = t->inherit;
+      c->st.ndeadlines = c->st.deadlinecap = 1;
+    }
+    return true;
+  }
+  free(c);
+  mem_doom(vm);
+  t->failed = true;
+  t->err_kind = ERR_MEMORY;
+  t->err_value = OBJ_VAL(str_cstr(vm, "memory limit exceeded"));
+  task_done(vm, t);
+  return false;
+}
+
+/* Switch from [from] to the ready task [to]; false (nothing happened) when
+ * [to] could not start (task_start). */
+static bool switch_task(Vm *vm, Task *from, Task *to)
 {
   Sched *s = S(vm);
-  if (!to->started) {
-    to->started = true;
-    ctx_prepare(&to->ctx, task_main);
-    if (to->has_inherit) {
-      to->ctx.st.deadlines = malloc(sizeof(Deadline));
-      if (!to->ctx.st.deadlines) abort();
-      to->ctx.st.deadlines[0] = to->inherit;
-      to->ctx.st.ndeadlines = to->ctx.st.deadlinecap = 1;
-    }
-  }
+  if (!to->started && !task_start(vm, to)) return false;
   to->state = T_RUNNING;
   s->current = to;
   /* the cancel_graceful countdown belongs to the task, not the VM */
@@ -456,6 +717,7 @@ static void switch_task(Vm *vm, Task *from, Task *to)
     interp_update_modes(vm);
   }
   ctx_switch(vm, from->cur, to->cur, from->state == T_DONE);
+  return true;
 }
 
 /* Sleep up to [ms] (< 0: one slice), unless a host signal is pending. A
@@ -478,15 +740,17 @@ static void poll_wake(Interp *in, int64_t ms)
   pthread_sigmask(SIG_SETMASK, &old, NULL);
 }
 
-/* Make the blocked tasks whose timer has come ready. */
+/* Make the blocked tasks whose timer has come ready (they leave the heap;
+ * tasks woken otherwise leave it when their wait returns). */
 static void wake_due(Vm *vm)
 {
   Sched *s = S(vm);
+  if (s->ntimers == 0) return;
   int64_t now = sched_now(vm);
-  if (s->root.state == T_BLOCKED && s->root.wake_at && s->root.wake_at <= now) make_ready(s, &s->root);
-  for (int i = 0; i < s->nall; i++) {
-    Task *t = s->all[i];
-    if (t->state == T_BLOCKED && t->wake_at && t->wake_at <= now) make_ready(s, t);
+  while (s->ntimers > 0 && s->timers[0]->wake_at <= now) {
+    Task *t = s->timers[0];
+    timer_remove(s, t);
+    make_ready(s, t);
   }
 }
 
@@ -496,12 +760,8 @@ static bool wait_events(Vm *vm)
 {
   Sched *s = S(vm);
   Interp *in = vm->interp;
-  int64_t earliest = 0;
-  if (s->root.state == T_BLOCKED && s->root.wake_at) earliest = s->root.wake_at;
-  for (int i = 0; i < s->nall; i++) {
-    Task *t = s->all[i];
-    if (t->state == T_BLOCKED && t->wake_at && (!earliest || t->wake_at < earliest)) earliest = t->wake_at;
-  }
+  /* only blocked tasks are in the heap while nothing is ready */
+  int64_t earliest = s->ntimers > 0 ? s->timers[0]->wake_at : 0;
   if (!in->sig_pending) {
     if (!earliest) {
       if (vm->cfg.fake_sleep || !vm->cfg.job.supervised) return false;
@@ -532,8 +792,8 @@ static void sched_wait(Vm *vm)
         me->state = T_RUNNING;
         return;
       }
-      switch_task(vm, me, next);
-      return;
+      if (switch_task(vm, me, next)) return;
+      continue;
     }
     if (!wait_events(vm)) {
       me->deadlocked = true;
@@ -555,39 +815,106 @@ static bool is_descendant(Task *t, Task *anc)
   return false;
 }
 
-static void task_abandon(Vm *vm, Task *t);
+/* ---- the task tree ------------------------------------------------------------
+ * Every task is linked under its spawner (first_child / next_sibling /
+ * prev_sibling), so that cancelling the tasks of a subtree visits that
+ * subtree only, never every task of the run. A task leaves its parent's
+ * list once it has ended and has no child left in its own list (task_done),
+ * and its parent may then leave in turn: the tree holds the live tasks and
+ * the ended ones that still have live descendants. */
 
-/* Cancel the live descendants of [anc] spawned after [mark]. */
-static void cancel_descendants(Vm *vm, Task *anc, uint64_t mark)
+static void tree_add(Task *parent, Task *t)
+{
+  t->parent = parent;
+  t->prev_sibling = NULL;
+  t->next_sibling = parent->first_child;
+  if (parent->first_child) parent->first_child->prev_sibling = t;
+  parent->first_child = t;
+}
+
+/* [t] ended: drop it, and its ended ancestors without children, from the
+ * tree (the records themselves stay; parent pointers too). */
+static void tree_prune(Sched *s, Task *t)
+{
+  while (t != &s->root && t->state == T_DONE && !t->first_child && t->parent) {
+    Task *p = t->parent;
+    if (t->prev_sibling) t->prev_sibling->next_sibling = t->next_sibling;
+    else if (p->first_child == t) p->first_child = t->next_sibling;
+    if (t->next_sibling) t->next_sibling->prev_sibling = t->prev_sibling;
+    t->prev_sibling = t->next_sibling = NULL;
+    t = p;
+  }
+}
+
+/* [t] has ended (finished, or cancelled before it started): record it,
+ * wake its awaiters and leave the tree. */
+static void task_done(Vm *vm, Task *t)
 {
   Sched *s = S(vm);
-  for (int i = 0; i < s->nall; i++) {
-    Task *t = s->all[i];
-    if (t->id > mark && t->state != T_DONE && is_descendant(t, anc)) task_abandon(vm, t);
+  t->state = T_DONE;
+  t->done_seq = ++s->done_seq;
+  t->fn = t->arg = NIL_VAL; /* no longer needed: let the collector have them */
+  sched_wake_all(vm, &t->waiters);
+  tree_prune(s, t);
+}
+
+/* Cancel [t] alone (its descendants are the caller's business). */
+static void abandon_one(Vm *vm, Task *t)
+{
+  Sched *s = S(vm);
+  if (t->state == T_DONE || t == &s->root || t->abandon) return;
+  t->cancelled = true;
+  if (!t->started) {
+    task_done(vm, t);
+  } else {
+    t->abandon = true;
+    /* its open steps end and its sync_* permits are released now: the task
+     * may never run again (docs/RUNTIME.md 6) */
+    if (t->ctx) steps_close_fiber(vm, t->ctx->st.frames, "task cancelled");
+    sync_release_task_permits(vm, t->id);
+    make_ready(s, t);
   }
+}
+
+/* Cancel the live descendants of [anc] spawned after [mark] (a task's
+ * descendants were all spawned after it). The subtree is walked first,
+ * without recursion (a chain of tasks may be deep), and the tasks found
+ * are cancelled afterwards, since cancelling changes the tree. */
+static void cancel_descendants(Vm *vm, Task *anc, uint64_t mark)
+{
+  Task **found = NULL;
+  size_t n = 0, cap = 0;
+  Task *t = anc->first_child;
+  while (t) {
+    if (t->id > mark && t->state != T_DONE && !t->abandon) {
+      if (n == cap) {
+        cap = cap ? cap * 2 : 16;
+        found = realloc(found, cap * sizeof *found);
+        if (!found) abort();
+      }
+      found[n++] = t;
+    }
+    /* next in pre-order: the first child, else the next sibling of the
+     * nearest task (this one or an ancestor below [anc]) that has one */
+    if (t->first_child) {
+      t = t->first_child;
+      continue;
+    }
+    while (t != anc && !t->next_sibling) t = t->parent;
+    t = t == anc ? NULL : t->next_sibling;
+  }
+  for (size_t i = 0; i < n; i++) abandon_one(vm, found[i]);
+  free(found);
 }
 
 static void task_abandon(Vm *vm, Task *t)
 {
-  Sched *s = S(vm);
-  if (t->state == T_DONE || t == &s->root) return;
-  t->cancelled = true;
-  if (!t->started) {
-    t->state = T_DONE;
-    t->done_seq = ++s->done_seq;
-    sched_wake_all(vm, &t->waiters);
-  } else {
-    t->abandon = true;
-    /* its open steps end and its sync_* permits are released now: the task
-     * may never run again (RUNTIME.md 6) */
-    steps_close_fiber(vm, t->ctx.st.frames, "task cancelled");
-    sync_release_task_permits(vm, t->id);
-    make_ready(s, t);
-  }
+  if (t->state == T_DONE || t->abandon || t == &S(vm)->root) return;
+  abandon_one(vm, t);
   cancel_descendants(vm, t, t->id);
 }
 
-/* The end of the in-flight grace of a host cancellation (RUNTIME.md 5.4):
+/* The end of the in-flight grace of a host cancellation (docs/RUNTIME.md 5.4):
  * 250 ms from when it was seen, capped, when the host kills after a grace
  * (VmJobConfig.grace_ms), at the kill instant minus the 25 ms final-frame
  * reserve. */
@@ -596,7 +923,8 @@ static int64_t cancel_grace_end(Vm *vm)
   int64_t g = CANCEL_GRACE_MS;
   if (vm->cfg.job.grace_ms > 0 && vm->cfg.job.grace_ms - 25 < g)
     g = vm->cfg.job.grace_ms - 25 > 0 ? vm->cfg.job.grace_ms - 25 : 0;
-  return vm->interp->cancel_seen_ms + g;
+  int64_t end;
+  return __builtin_add_overflow(vm->interp->cancel_seen_ms, g, &end) ? INT64_MAX : end;
 }
 
 static const Deadline *earliest_deadline(Interp *in)
@@ -627,11 +955,13 @@ int sched_block(Vm *vm, int64_t until)
   if (in->hard_stop_at && (!wake || in->hard_stop_at < wake)) wake = in->hard_stop_at;
   int64_t step_at = steps_wake_at(vm);
   if (step_at && (!wake || step_at < wake)) wake = step_at;
-  int64_t hd = root ? lc_handler_deadline(vm) : 0; /* RUNTIME.md 5.4 */
+  int64_t hd = root ? lc_handler_deadline(vm) : 0; /* docs/RUNTIME.md 5.4 */
   if (hd && (!wake || hd < wake)) wake = hd;
   me->wake_at = wake;
   me->state = T_BLOCKED;
+  if (wake) timer_add(s, me);
   sched_wait(vm);
+  timer_remove(s, me);
   me->wake_at = 0;
   if (me->deadlocked) {
     me->deadlocked = false;
@@ -670,7 +1000,7 @@ bool sched_yield_now(Vm *vm)
 bool sched_sleep(Vm *vm, int64_t ms)
 {
   if (ms <= 0) return sched_yield_now(vm);
-  int64_t end = sched_now(vm) + ms;
+  int64_t end = sched_after(vm, ms);
   for (;;) {
     int r = sched_block(vm, end);
     if (r < 0) return false;
@@ -684,10 +1014,14 @@ static void join_output(Vm *vm, Task *t)
 {
   Sched *s = S(vm);
   if (t->out.len) {
-    if (s->current == &s->root) vm_write_raw(vm, 1, t->out.data, t->out.len);
-    else buf_append(&s->current->out, t->out.data, t->out.len);
+    if (s->current == &s->root) {
+      vm_write_raw(vm, 1, t->out.data, t->out.len);
+    } else {
+      buf_append(&s->current->out, t->out.data, t->out.len);
+      out_counted(vm, s->current);
+    }
   }
-  buf_free(&t->out);
+  out_free(vm, t);
 }
 
 bool sched_buffer_output(Vm *vm, const char *data, size_t len)
@@ -695,6 +1029,7 @@ bool sched_buffer_output(Vm *vm, const char *data, size_t len)
   Sched *s = S(vm);
   if (!s || s->current == &s->root) return false;
   buf_append(&s->current->out, data, len);
+  out_counted(vm, s->current);
   return true;
 }
 
@@ -710,24 +1045,25 @@ static void task_finish(Vm *vm, Task *t, bool ok, Value out)
     t->err_kind = vm->err_kind;
     t->err_value = vm->err_value;
   }
-  /* steps still open in this fiber end `failed` (RUNTIME.md 6: an abandoned
+  /* steps still open in this fiber end `failed` (docs/RUNTIME.md 6: an abandoned
    * task's steps read `task cancelled`, the pending error's text) */
   if (!ok) steps_close_above(vm, -1);
+  /* the memory limit is the run's, not the task's: its error ends the run
+   * even when nobody awaits the task (gc.h, doomed) */
+  if (!ok && !t->abandon && vm->err_kind == ERR_MEMORY) mem_doom(vm);
   err_clear(vm);
   interp_clear_trace(vm);
   interp_scope_cut(vm, -1); /* drops deadlines, releases permits */
   if (t->abandon) {
-    buf_free(&t->out);
+    out_free(vm, t);
     cancel_descendants(vm, t, t->id);
   }
-  t->state = T_DONE;
-  t->done_seq = ++s->done_seq;
-  sched_wake_all(vm, &t->waiters);
-  s->zombie = &t->ctx;
+  task_done(vm, t);
+  s->zombie = t->ctx;
   for (;;) {
     Task *next = queue_pop(s);
-    if (next) switch_task(vm, t, next); /* never returns */
-    if (!wait_events(vm)) {
+    if (next) switch_task(vm, t, next); /* returns only if [next] could not start */
+    else if (!wait_events(vm)) {
       /* nothing can run: the root is blocked for ever */
       s->root.deadlocked = true;
       make_ready(s, &s->root);
@@ -755,22 +1091,33 @@ static void task_display(Vm *vm, ObjNative *n, Buf *out)
 
 static bool task_equal(ObjNative *a, ObjNative *b) { return a->data == b->data; }
 
-static const NativeVtbl task_vt = {"task_handle", task_display, NULL, NULL, false, task_equal};
+/* The handle is collected: nobody can await the task any more. */
+static void task_handle_finalize(Vm *vm, ObjNative *n)
+{
+  Task *t = n->data;
+  if (!t) return;
+  t->handle = NULL;
+  t->handle_dead = true;
+  n->data = NULL;
+}
+
+static const NativeVtbl task_vt = {"task_handle", task_display, NULL, task_handle_finalize, false, task_equal};
 
 static Task *task_new(Vm *vm, Value fn, Value arg, bool has_arg)
 {
   Sched *s = S(vm);
   Interp *in = vm->interp;
-  Task *t = calloc(1, sizeof(Task));
-  if (!t) abort();
+  /* the record lives until the run ends: counted like heap memory */
+  Task *t = mem_alloc(vm, sizeof(Task));
+  memset(t, 0, sizeof *t);
   t->id = ++s->spawned;
   t->fn = fn;
   t->arg = arg;
   t->has_arg = has_arg;
   t->result = NIL_VAL;
   t->err_value = NIL_VAL;
-  t->cur = &t->ctx;
-  t->parent = s->current;
+  t->heap_pos = -1;
+  tree_add(s->current, t);
   const Deadline *d = earliest_deadline(in);
   if (d) {
     t->has_inherit = true;
@@ -780,9 +1127,9 @@ static Task *task_new(Vm *vm, Value fn, Value arg, bool has_arg)
     t->inherit.mark = t->id;
   }
   if (s->nall == s->capall) {
-    s->capall = s->capall ? s->capall * 2 : 16;
-    s->all = realloc(s->all, sizeof(Task *) * (size_t)s->capall);
-    if (!s->all) abort();
+    int cap = s->capall ? s->capall * 2 : 16;
+    s->all = mem_realloc(vm, s->all, sizeof(Task *) * (size_t)s->capall, sizeof(Task *) * (size_t)cap);
+    s->capall = cap;
   }
   s->all[s->nall++] = t;
   t->state = T_READY;
@@ -794,7 +1141,8 @@ bool sched_spawn(Vm *vm, Value closure, Value *out)
 {
   if (!vm_is_callable(closure)) return err_type(vm, "spawn: expected a closure");
   Task *t = task_new(vm, closure, NIL_VAL, false);
-  *out = OBJ_VAL(native_new(vm, &task_vt, t, 0));
+  t->handle = native_new(vm, &task_vt, t, 0);
+  *out = OBJ_VAL(t->handle);
   return true;
 }
 
@@ -832,6 +1180,7 @@ bool sched_bi_await(Vm *vm, int argc, Value *argv, Value *out)
   join_output(vm, t);
   if (t->failed) return err_set(vm, t->err_kind, t->err_value);
   *out = t->result;
+  t->result = NIL_VAL; /* awaited once: only nil from now on */
   return true;
 }
 
@@ -841,6 +1190,12 @@ bool sched_bi_cancel(Vm *vm, int argc, Value *argv, Value *out)
   *out = NIL_VAL;
   if (t) task_abandon(vm, t);
   return true;
+}
+
+uint64_t sched_tasks_spawned(Vm *vm)
+{
+  Sched *s = S(vm);
+  return s ? s->spawned : 0;
 }
 
 uint64_t sched_current_id(Vm *vm)
@@ -876,7 +1231,7 @@ static Value task_err_result(Vm *vm, Task *t)
 
 bool sched_bi_cancel_graceful(Vm *vm, int argc, Value *argv, Value *out)
 {
-  /* RUNTIME.md 6: set the task's cancel flag (is_cancelled() turns true
+  /* docs/RUNTIME.md 6: set the task's cancel flag (is_cancelled() turns true
    * in that task only) and start its own 1024-instruction countdown (5.3
    * step 6, counted only while it runs: Interp.task_countdown is swapped
    * per task by switch_task); then wait up to the timeout. A task that
@@ -898,7 +1253,7 @@ bool sched_bi_cancel_graceful(Vm *vm, int argc, Value *argv, Value *out)
       t->tcountdown = INTERP_COUNTDOWN + 1;
     }
   }
-  int64_t end = sched_now(vm) + (ms > 0 ? ms : 0);
+  int64_t end = sched_after(vm, ms);
   while (t->state != T_DONE) {
     if (t == s->current) break; /* cancelling itself: nothing to wait for */
     sched_wait_add(vm, &t->waiters);
@@ -921,7 +1276,7 @@ bool sched_bi_cancel_graceful(Vm *vm, int argc, Value *argv, Value *out)
   return true;
 }
 
-/* parallel_race(closures) (LANGUAGE.md 13; our semantics, the spec only
+/* parallel_race(closures) (docs/LANGUAGE.md 13; our semantics, the spec only
  * names it): every closure runs as a task (spawned in list order, no
  * arguments); the first task to finish decides: its value is returned
  * (its output joined) or its error re-raised unchanged, and every other
@@ -965,11 +1320,11 @@ bool sched_bi_parallel_race(Vm *vm, int argc, Value *argv, Value *out)
   return true;
 }
 
-/* ---- parallel (RUNTIME.md 6) ------------------------------------------------------ */
+/* ---- parallel (docs/RUNTIME.md 6) ------------------------------------------------------ */
 
 /* ---- parallel ... as stream -------------------------------------------------------- */
 
-/* A lazy stream over the tasks of a parallel form (LANGUAGE.md 13: "a
+/* A lazy stream over the tasks of a parallel form (docs/LANGUAGE.md 13: "a
  * stream of results"). Items come in *completion* order (the order in
  * which the tasks finished; spawn order among those that finished before
  * the pull looked), not input order: that is what streaming the results
@@ -1063,8 +1418,9 @@ bool sched_parallel(Vm *vm, int mode, bool as_stream, Value arg, Value fn, Value
   int rooted = 0;
   if (mode == PAR_COUNT) {
     if (IS_INT(arg)) n = AS_INT(arg);
-    else if (IS_FLOAT(arg)) n = (int64_t)AS_FLOAT(arg);
-    else return err_type(vm, "parallel: expected an int count, got %s", val_type_name(arg));
+    else if (IS_FLOAT(arg)) {
+      if (!meth_to_int(arg, &n)) n = 0; /* NaN; others truncate, saturating */
+    } else return err_type(vm, "parallel: expected an int count, got %s", val_type_name(arg));
     if (n < 0) n = 0;
   } else if (IS_LIST(arg)) {
     items = AS_LIST(arg);
@@ -1076,17 +1432,24 @@ bool sched_parallel(Vm *vm, int mode, bool as_stream, Value arg, Value fn, Value
     items = list_new(vm, 0);
     gc_push_root(vm, OBJ_VAL(items));
     rooted = 2;
+    uint32_t ticks = 0;
     for (;;) {
       Value x;
       int r = iter_next(vm, it, &x);
-      if (r < 0) {
+      if (r > 0) list_push(vm, items, x);
+      if (r < 0 || (r > 0 && !meth_poll(vm, &ticks))) {
         while (rooted--) gc_pop_root(vm);
         return false;
       }
       if (r == 0) break;
-      list_push(vm, items, x);
     }
     n = items->count;
+  }
+  /* every task costs its record and a slot here: a count the program
+   * chose must fit the memory (and int64 sizes) before anything is made */
+  if (n > 0 && !meth_fits(vm, (uint64_t)n, sizeof(Task) + sizeof(Task *) + sizeof(bool) + sizeof(Value))) {
+    while (rooted--) gc_pop_root(vm);
+    return false;
   }
   int64_t k = 0;
   Value mc;
@@ -1176,7 +1539,7 @@ bool sched_parallel(Vm *vm, int mode, bool as_stream, Value arg, Value fn, Value
   return true;
 }
 
-/* ---- deadlines (RUNTIME.md 4) ----------------------------------------------------- */
+/* ---- deadlines (docs/RUNTIME.md 4) ----------------------------------------------------- */
 
 bool sched_deadline_push(Vm *vm, Value dur)
 {
@@ -1191,7 +1554,7 @@ bool sched_deadline_push(Vm *vm, Value dur)
     if (!in->deadlines) abort();
   }
   Deadline *d = &in->deadlines[in->ndeadlines++];
-  d->at = sched_now(vm) + ms;
+  d->at = sched_after(vm, ms);
   d->depth = in->nframes;
   d->fired = false;
   d->mark = S(vm)->spawned;
@@ -1213,7 +1576,7 @@ bool sched_check_deadlines(Vm *vm)
   return err_throw_str(vm, "Deadline exceeded");
 }
 
-/* ---- mutex (RUNTIME.md 6) ----------------------------------------------------------- */
+/* ---- mutex (docs/RUNTIME.md 6) ----------------------------------------------------------- */
 
 bool sched_mutex_enter(Vm *vm, Value key)
 {
@@ -1230,7 +1593,7 @@ bool sched_mutex_enter(Vm *vm, Value key)
     s->mutexes = m;
   }
   Task *me = s->current;
-  /* FIFO per key (RUNTIME.md 6): no barging past a queued waiter; the
+  /* FIFO per key (docs/RUNTIME.md 6): no barging past a queued waiter; the
    * first waiter takes the free mutex, then wakes nobody (the next waiter
    * is woken by the next release) */
   if (m->holder != me && (m->holder || m->waiters.n > 0)) {
@@ -1268,7 +1631,7 @@ void sched_mutex_release(Vm *vm, void *mutex)
   sched_wake_first(vm, &m->waiters);
 }
 
-/* ---- generators and streams (LANGUAGE.md 14) --------------------------------------- */
+/* ---- generators and streams (docs/LANGUAGE.md 14) --------------------------------------- */
 
 static void gen_display(Vm *vm, ObjNative *n, Buf *out)
 {
@@ -1295,7 +1658,7 @@ static void gen_finalize(Vm *vm, ObjNative *n)
 {
   Gen *g = n->data;
   if (!g) return;
-  ctx_free(&g->ctx);
+  ctx_free(vm, &g->ctx);
   par_free(g->par);
   free(g);
   n->data = NULL;
@@ -1392,7 +1755,10 @@ static int gen_pull(Vm *vm, Gen *g, Value *out)
   Task *t = s->current;
   Ctx *from = t->cur;
   if (g->state == G_NEW) {
-    ctx_prepare(&g->ctx, gen_main);
+    if (!ctx_prepare(vm, &g->ctx, gen_main)) {
+      err_memory(vm);
+      return -1;
+    }
     s->boot_gen = g;
   }
   g->state = G_RUNNING;
@@ -1473,14 +1839,18 @@ void sched_init(Vm *vm)
     iter_register_native(&stream_vt, gen_iter_next);
     chan_register();
   }
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_STACK, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < ROOT_STACK_MAX)
+    root_stack_budget = rl.rlim_cur > 2 * STACK_MARGIN ? (size_t)rl.rlim_cur - STACK_MARGIN : STACK_MARGIN;
   Sched *s = calloc(1, sizeof(Sched));
   if (!s) abort();
   s->root.state = T_RUNNING;
   s->root.started = true;
-  s->root.cur = &s->root.ctx;
+  s->root.ctx = s->root.cur = &s->root_ctx;
+  s->root.heap_pos = -1;
   s->root.fn = s->root.arg = s->root.result = s->root.err_value = NIL_VAL;
   s->current = &s->root;
-  s->loaded = &s->root.ctx;
+  s->loaded = &s->root_ctx;
   vm->interp->sched = s;
   boot_vm = vm;
 }
@@ -1490,15 +1860,19 @@ void sched_reset(Vm *vm)
   Sched *s = S(vm);
   if (!s) return;
   boot_vm = vm;
-  for (int i = 0; i < s->nall; i++) {
-    Task *t = s->all[i];
-    ctx_free(&t->ctx);
-    buf_free(&t->out);
+  for (int i = 0; i < s->nall + s->nretired; i++) {
+    Task *t = i < s->nall ? s->all[i] : s->retired[i - s->nall];
+    if (t->handle) t->handle->data = NULL; /* it may outlive the run */
+    if (t->ctx) ctx_free(vm, t->ctx);
+    out_free(vm, t);
     sched_waitlist_free(&t->waiters);
     scratch_release(t);
-    free(t);
+    mem_free(vm, t, sizeof(Task));
   }
-  s->nall = 0;
+  s->nall = s->nretired = 0;
+  s->scanning = 0;
+  s->ntimers = 0;
+  while (s->nspare > 0) fibermem_free(s->spare[--s->nspare]);
   s->qhead = s->qtail = 0;
   s->spawned = 0;
   s->done_seq = 0;
@@ -1506,14 +1880,18 @@ void sched_reset(Vm *vm)
   s->virt_ms = 0;
   sched_waitlist_free(&s->root.waiters);
   scratch_release(&s->root);
-  buf_free(&s->root.out);
+  out_free(vm, &s->root);
   s->root.state = T_RUNNING;
   s->root.abandon = s->root.deadlocked = false;
   s->root.graceful = false;
   s->root.tcountdown = 0;
-  s->root.cur = &s->root.ctx;
+  s->root.first_child = NULL;
+  s->root.heap_pos = -1;
+  s->root.cur = &s->root_ctx;
   s->current = &s->root;
-  s->loaded = &s->root.ctx;
+  s->loaded = &s->root_ctx;
+  /* the root runs on the stack of the code that starts the run */
+  s->root_ctx.floor = (char *)__builtin_frame_address(0) - root_stack_budget;
   while (s->mutexes) {
     Mutex *m = s->mutexes;
     s->mutexes = m->next;
@@ -1527,30 +1905,65 @@ void sched_free(Vm *vm)
   Sched *s = S(vm);
   if (!s) return;
   sched_reset(vm);
-  free(s->root.ctx.st.troots);
-  free(s->all);
+  free(s->root_ctx.st.troots);
+  mem_free(vm, s->all, sizeof(Task *) * (size_t)s->capall);
+  mem_free(vm, s->retired, sizeof(Task *) * (size_t)s->capretired);
+  free(s->timers);
   free(s->queue);
   free(s);
   vm->interp->sched = NULL;
 }
 
+/* A task that no scan of Sched.all needs any more: ended, and either
+ * awaited or cancelled (its result delivered or dropped, its output joined
+ * or discarded), or with its handle collected and no output left for
+ * settle_pending to join. Only its record stays: handles, parents and the
+ * constructs that spawned it may still point to it. */
+static bool task_retirable(const Task *t)
+{
+  return t->state == T_DONE && (t->awaited || t->cancelled || (t->handle_dead && t->out.len == 0));
+}
+
+static void task_retire(Vm *vm, Task *t)
+{
+  Sched *s = S(vm);
+  if (s->nretired == s->capretired) {
+    int cap = s->capretired ? s->capretired * 2 : 16;
+    s->retired = mem_realloc(vm, s->retired, sizeof(Task *) * (size_t)s->capretired, sizeof(Task *) * (size_t)cap);
+    s->capretired = cap;
+  }
+  t->result = t->err_value = NIL_VAL;
+  s->retired[s->nretired++] = t;
+}
+
+/* Marking also retires the tasks no scan needs (task_retirable): moved
+ * from `all` to `retired`, keeping spawn order, so that a run's work per
+ * collection and per scan follows its tasks that matter, not every task
+ * it ever spawned. Not while settle_pending walks `all` (`scanning`). */
 void sched_mark(Vm *vm)
 {
   Sched *s = S(vm);
   if (!s) return;
-  if (s->loaded != &s->root.ctx) interp_state_mark(vm, &s->root.ctx.st);
+  if (s->loaded != &s->root_ctx) interp_state_mark(vm, &s->root_ctx.st);
+  int k = 0;
   for (int i = 0; i < s->nall; i++) {
     Task *t = s->all[i];
+    if (!s->scanning && task_retirable(t)) {
+      task_retire(vm, t);
+      continue;
+    }
+    s->all[k++] = t;
     gc_mark_value(vm, t->fn);
     gc_mark_value(vm, t->arg);
     gc_mark_value(vm, t->result);
     gc_mark_value(vm, t->err_value);
-    if (t->ctx.live && &t->ctx != s->loaded) interp_state_mark(vm, &t->ctx.st);
+    if (t->ctx && t->ctx->live && t->ctx != s->loaded) interp_state_mark(vm, &t->ctx->st);
   }
+  s->nall = k;
   for (Mutex *m = s->mutexes; m; m = m->next) gc_mark_obj(vm, (Obj *)m->key);
 }
 
-/* ---- finish lifecycle services (RUNTIME.md 8.1; lifecycle.h) ----------------- */
+/* ---- finish lifecycle services (docs/RUNTIME.md 8.1; lifecycle.h) ----------------- */
 
 bool sched_is_root(Vm *vm)
 {
@@ -1565,7 +1978,7 @@ void sched_abort_pending(Vm *vm)
 {
   Sched *s = S(vm);
   if (!s) return;
-  /* RUNTIME.md 8.1 step 7 (added by RT): like cancel(h) on every live task */
+  /* docs/RUNTIME.md 8.1 step 7 (added by RT): like cancel(h) on every live task */
   for (int i = 0; i < s->nall; i++)
     if (s->all[i]->state != T_DONE) task_abandon(vm, s->all[i]);
 }
@@ -1602,9 +2015,11 @@ bool sched_bi_settle_pending(Vm *vm, int argc, Value *argv, Value *out)
   if (IS_INT(tv) || IS_DURATION(tv)) timeout = AS_INT(tv) > 0 ? AS_INT(tv) : 0;
   else if (!IS_NIL(tv))
     return err_type(vm, "settle_pending: timeout must be a duration or int, got %s", val_type_name(tv));
-  int64_t end = sched_now(vm) + timeout;
+  int64_t end = sched_after(vm, timeout);
   bool settled = true;
-  /* spawn order; s->nall may grow while we wait (tasks spawned meanwhile) */
+  /* spawn order; s->nall may grow while we wait (tasks spawned meanwhile),
+   * and must not shrink (sched_mark retires no task meanwhile) */
+  s->scanning++;
   for (int i = 0; i < s->nall && settled; i++) {
     Task *t = s->all[i];
     if (t->awaited || t->cancelled || t == s->current || is_descendant(s->current, t)) continue;
@@ -1616,13 +2031,17 @@ bool sched_bi_settle_pending(Vm *vm, int argc, Value *argv, Value *out)
       sched_wait_add(vm, &t->waiters);
       int r = sched_block(vm, end);
       sched_wait_remove(vm, &t->waiters);
-      if (r < 0) return false;
+      if (r < 0) {
+        s->scanning--;
+        return false;
+      }
     }
     if (!settled) break;
     if (t->awaited || t->cancelled) continue;
     t->awaited = true;
     join_output(vm, t); /* its error is not re-raised */
   }
+  s->scanning--;
   bool empty;
   Value snap = sched_unsettled_snapshot(vm, &empty);
   gc_push_root(vm, snap);

@@ -6,7 +6,7 @@
  * Every function that can block (await, sleep, receive, a send on a full
  * channel, select, mutex acquisition, a parallel join, pulling a generator)
  * suspends the calling *task* (a fiber switch), never the process; it is a
- * safe point (RUNTIME.md 1.5 d). Such a function may run the collector, so
+ * safe point (docs/RUNTIME.md 1.5 d). Such a function may run the collector, so
  * its caller must keep what it holds reachable (on the VM stack or rooted).
  * All return false with the VM error set on failure (error.h).
  */
@@ -34,15 +34,18 @@ void sched_mark(Vm *vm);
 /* The scheduler's clock in ms: CLOCK_MONOTONIC, or a virtual clock that
  * jumps to the next timer when VmConfig.fake_sleep is set. */
 int64_t sched_now(Vm *vm);
+/* sched_now() + [ms] (<= 0: now), saturating at INT64_MAX: the instant
+ * of every timed wait, safe for any duration a program passes. */
+int64_t sched_after(Vm *vm, int64_t ms);
 /* Suspend the current task for [ms] (<= 0: just let the ready tasks run).
  * Wakes early for a deadline, a host cancellation (after the in-flight
- * grace of RUNTIME.md 5.4) or a cancel of the task, failing with that
+ * grace of docs/RUNTIME.md 5.4) or a cancel of the task, failing with that
  * error. The sleep builtin (builtins.c) calls this when time is real. */
 bool sched_sleep(Vm *vm, int64_t ms);
 /* Let the other ready tasks run (a sleep of 0). */
 bool sched_yield_now(Vm *vm);
 
-/* ---- tasks (RUNTIME.md 6) ------------------------------------------------ */
+/* ---- tasks (docs/RUNTIME.md 6) ------------------------------------------------ */
 
 /* Queue a task running [closure] (no arguments); *out = its handle. */
 bool sched_spawn(Vm *vm, Value closure, Value *out);
@@ -54,20 +57,29 @@ bool sched_parallel(Vm *vm, int mode, bool as_stream, Value arg, Value fn, Value
  * True when [data] was buffered. */
 bool sched_buffer_output(Vm *vm, const char *data, size_t len);
 
+/* Tasks spawned by the current (or last) run (VmStats.tasks_spawned). */
+uint64_t sched_tasks_spawned(Vm *vm);
+/* Is there room on the running fiber's C stack for one more level of a
+ * recursive algorithm (display, iterator stages...)? Each fiber keeps a
+ * margin below the point where this turns false, enough to report an
+ * error. The root task's stack is RLIMIT_STACK (at most 8 MiB) measured
+ * from where the run started. */
+bool sched_stack_ok(Vm *vm);
+
 /* The running task's id (vm_task_<id>; 0 for the root task). */
 uint64_t sched_current_id(Vm *vm);
 /* builtins.c: release the sync_*_acquire permits task [id] took and still
- * holds (RUNTIME.md 6: a cancelled task's permits are released). */
+ * holds (docs/RUNTIME.md 6: a cancelled task's permits are released). */
 void sync_release_task_permits(Vm *vm, uint64_t id);
 
 /* Has cancel_graceful asked the running task to stop (is_cancelled())? */
 bool sched_task_cancel_flag(Vm *vm);
 /* The running task's cancel_graceful countdown (Interp.task_countdown, 1024
- * instructions, RUNTIME.md 5.3 step 6) ran out: cancel its own tasks and
+ * instructions, docs/RUNTIME.md 5.3 step 6) ran out: cancel its own tasks and
  * throw `kind:cancelled:VM cancelled by host`. Always false. */
 bool sched_task_countdown_expired(Vm *vm);
 
-/* ---- deadlines (RUNTIME.md 4) -------------------------------------------- */
+/* ---- deadlines (docs/RUNTIME.md 4) -------------------------------------------- */
 
 /* DeadlineSetup: [dur] is a duration or int ms, else the type error. */
 bool sched_deadline_push(Vm *vm, Value dur);
@@ -75,7 +87,7 @@ bool sched_deadline_push(Vm *vm, Value dur);
  * exceeded` thrown (and the tasks spawned inside cancelled) when it fired. */
 bool sched_check_deadlines(Vm *vm);
 
-/* ---- mutex (RUNTIME.md 6) -------------------------------------------------- */
+/* ---- mutex (docs/RUNTIME.md 6) -------------------------------------------------- */
 
 /* Acquire the mutex of [key] (nil: `__default__`) and record the permit. */
 bool sched_mutex_enter(Vm *vm, Value key);
@@ -89,7 +101,7 @@ void sched_mutex_release(Vm *vm, void *mutex);
  * wait. *idx = the case, or -1 for the timeout / default case. */
 bool sched_select(Vm *vm, Value *chans, int n, int mode, Value timeout, Value *val, int *idx);
 
-/* ---- generators and streams (LANGUAGE.md 14) ----------------------------- */
+/* ---- generators and streams (docs/LANGUAGE.md 14) ----------------------------- */
 
 /* The generator (or stream, fn->is_stream) for a call of [cl] with
  * [argc] arguments [argv]; nothing runs until the first pull. */
@@ -112,7 +124,7 @@ bool sched_bi_parallel_race(Vm *vm, int argc, Value *argv, Value *out);
 bool chan_bi_channel_select(Vm *vm, int argc, Value *argv, Value *out);
 bool chan_bi_channel(Vm *vm, int argc, Value *argv, Value *out);
 /* Append {channel: NAME, count: N} to [out] for every live channel of [vm]
- * holding undelivered messages (the unsettled snapshot, RUNTIME.md 8.1). */
+ * holding undelivered messages (the unsettled snapshot, docs/RUNTIME.md 8.1). */
 void chan_backlog(Vm *vm, ObjList *out);
 /* Mark every channel of [vm] holding undelivered messages (a GC root, called
  * by gc_collect): such a channel stays pending for the unsettled snapshot

@@ -36,7 +36,7 @@ struct Vm {
 /* ---- services the interpreter offers to builtins (interp.c) ---- */
 
 /* Call [callee] (closure, builtin, bound method, struct/enum constructor)
- * with [argc] arguments as a callback (RUNTIME.md 1.4): runs to completion
+ * with [argc] arguments as a callback (docs/RUNTIME.md 1.4): runs to completion
  * on the same frame stack. Returns false with the VM error set if the
  * callee failed or [callee] is not callable. The caller must root any heap
  * object it holds across this call (gc.h). */

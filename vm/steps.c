@@ -1,5 +1,5 @@
 /*
- * steps.c: `@step` functions (RUNTIME.md 7).
+ * steps.c: `@step` functions (docs/RUNTIME.md 7).
  *
  * Definitions: `@step(...)` on a fn compiles to a call of the hidden
  * builtin __step_register(fn, opts) right after the declaration, which
@@ -507,7 +507,9 @@ int64_t steps_wake_at(Vm *vm)
     if (iv->fiber != in->frames || iv->hidden) continue;
     int64_t ms = s->defs[iv->def].max_ms;
     if (!ms) continue;
-    int64_t t = iv->start_mono + ms + 1; /* exceeded means consumed > limit */
+    int64_t t; /* exceeded means consumed > limit; a huge limit never wakes early */
+    if (__builtin_add_overflow(iv->start_mono, ms, &t) || t == INT64_MAX) t = INT64_MAX;
+    else t++;
     if (!at || t < at) at = t;
   }
   return at;
@@ -609,7 +611,7 @@ int steps_boundary(Vm *vm, int hdepth, int target, int *step_depth)
   return 0;
 }
 
-/* ---- hooks (RUNTIME.md 7.6) --------------------------------------------------- */
+/* ---- hooks (docs/RUNTIME.md 7.6) --------------------------------------------------- */
 
 bool steps_call_hook(Vm *vm, Value fn, int argc, Value *argv, Value *out)
 {

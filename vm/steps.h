@@ -1,5 +1,5 @@
 /*
- * steps.h: `@step` functions (RUNTIME.md 7): registration, open
+ * steps.h: `@step` functions (docs/RUNTIME.md 7): registration, open
  * invocations, budgets, error boundaries and records (steps_ prefix).
  *
  * The interpreter calls in only when something is registered
@@ -20,13 +20,13 @@
 /* Builtins (table entries in builtins.c).
  * __step_register(fn, opts): emitted by the compiler after an `@step(...)`
  *   fn declaration; opts is the attribute's argument dict.
- * step_charge({input_tokens, output_tokens, cost_usd}): RUNTIME.md 7.2. */
+ * step_charge({input_tokens, output_tokens, cost_usd}): docs/RUNTIME.md 7.2. */
 bool steps_bi_register(Vm *vm, int argc, Value *argv, Value *out);
 bool steps_bi_charge(Vm *vm, int argc, Value *argv, Value *out);
-/* register_step_hook(step_glob, event, fn): RUNTIME.md 7.6. */
+/* register_step_hook(step_glob, event, fn): docs/RUNTIME.md 7.6. */
 bool steps_bi_register_hook(Vm *vm, int argc, Value *argv, Value *out);
 
-/* vm_call of a hook-type closure (RUNTIME.md 1.4: lifecycle and step
+/* vm_call of a hook-type closure (docs/RUNTIME.md 1.4: lifecycle and step
  * hooks, interrupt handlers, on_finish): the running fiber's open step
  * invocations are hidden while it runs, so it charges none of them. Same
  * contract as vm_call. */
@@ -68,7 +68,7 @@ void steps_close_above(Vm *vm, int d);
 struct Frame;
 void steps_close_fiber(Vm *vm, const struct Frame *fiber, const char *error);
 
-/* RUNTIME.md 7.4, called with the error pending before the catch at a
+/* docs/RUNTIME.md 7.4, called with the error pending before the catch at a
  * handler record of frame count [hdepth] (-1: no record in this run;
  * [target]: the running loop's target depth). Returns 0 to go on with
  * normal handling (the pending error may have been rewritten), or 1 for a
@@ -83,7 +83,7 @@ bool steps_check(Vm *vm);
 
 /* The earliest instant (sched_now ms) at which an open step of the running
  * task exceeds its max_ms, or 0 when none has one: blocking operations wake
- * then and call steps_check (RUNTIME.md 7.2: max_ms also by timer). */
+ * then and call steps_check (docs/RUNTIME.md 7.2: max_ms also by timer). */
 int64_t steps_wake_at(Vm *vm);
 
 /* Number of records made in this run. */

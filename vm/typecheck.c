@@ -8,7 +8,7 @@
  *   [TC_UNION, text, member...]            accepted if any member accepts
  *   [TC_SHAPE, text, n, (field, optional, type, ftext) * n, sorted index * n]
  * where a shape field's type may be nil (presence checked, type not) and
- * the sorted indexes give the fields in name order (LANGUAGE.md 8.5:
+ * the sorted indexes give the fields in name order (docs/LANGUAGE.md 8.5:
  * required fields first in declaration order, then field types in sorted
  * field order). Anything not checkable compiles to nil, and a union with
  * an unchecked member is not checked at all.
@@ -331,7 +331,7 @@ bool tc_check_params(Vm *vm, const ObjFunction *fn, const Value *args, int argc)
   return true;
 }
 
-/* ---- schema_of (LANGUAGE.md 12.6) ------------------------------------------------ */
+/* ---- schema_of (docs/LANGUAGE.md 12.6) ------------------------------------------------ */
 
 /* A schema dict in the form json_validate / schema_is understand
  * (builtins.c validate): the type_of name in `type` (a list of names for

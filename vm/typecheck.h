@@ -1,6 +1,6 @@
 /*
  * typecheck.h: run-time checks of typed function parameters
- * (LANGUAGE.md 8.5; tc_).
+ * (docs/LANGUAGE.md 8.5; tc_).
  *
  * The compiler turns each parameter's TypeExpr into a constant Value
  * (tc_compile_type) stored in fn->param_types; the interpreter calls
@@ -30,7 +30,7 @@ typedef const TypeExpr *(*TcAliasFn)(void *ud, const char *name);
  * cannot run (the compiler). */
 Value tc_compile_type(Vm *vm, const TypeExpr *t, TcAliasFn alias, void *ud);
 
-/* The schema (a dict for json_validate / schema_is, LANGUAGE.md 12.6) of
+/* The schema (a dict for json_validate / schema_is, docs/LANGUAGE.md 12.6) of
  * the type [t], for `schema_of(Alias)`: shapes become object schemas
  * ({type: "object", required, properties}), `type_of` names {type: name},
  * list types add `items`, unions of plain types a list of type names,
@@ -40,7 +40,7 @@ Value tc_schema_of(Vm *vm, const TypeExpr *t, TcAliasFn alias, void *ud);
 
 /* Check the parameters args[0 .. fn->nparams) of a call of [fn] that
  * passed [argc] arguments (a parameter left to its default is not
- * checked). Returns false with the error of LANGUAGE.md 8.5 set:
+ * checked). Returns false with the error of docs/LANGUAGE.md 8.5 set:
  * `Runtime error: TypeError: parameter 'a' expected int, got string
  * (hello)`, or a `Type error: parameter 'u': ...` for shapes. */
 bool tc_check_params(Vm *vm, const ObjFunction *fn, const Value *args, int argc);

@@ -292,7 +292,7 @@ typedef struct NativeVtbl {
   bool truthy_if_empty; /* bytes: falsy when empty; everything else truthy */
   /* Optional structural equality of two natives of this vtable (task
    * handles by id, bytes by content); NULL = never equal, not even to
-   * itself (generators, streams, channels: LANGUAGE.md 5.3). */
+   * itself (generators, streams, channels: docs/LANGUAGE.md 5.3). */
   bool (*equal)(ObjNative *a, ObjNative *b);
 } NativeVtbl;
 

@@ -19,7 +19,7 @@ typedef struct Vm Vm;
  * log) and 2 for stderr (eprint, eprintln). Called as output is produced. */
 typedef void (*VmWriteFn)(void *ud, int stream, const char *data, size_t len);
 
-/* Events the VM streams to its host while running (RUNTIME.md 9.2), used
+/* Events the VM streams to its host while running (docs/RUNTIME.md 9.2), used
  * by the worker (added by the IPC/worker brief; NULL = none). [type] is
  * "step" (body: the step record dict of 7.5), "emit" (body: a dict
  * {name, data}) or "lifecycle" (body: a dict {event, payload, control,
@@ -28,7 +28,7 @@ typedef void (*VmWriteFn)(void *ud, int stream, const char *data, size_t len);
  * VM's thread at the moment the record/event is made. */
 typedef void (*VmEventFn)(void *ud, Vm *vm, const char *type, const void *body);
 
-/* The job a VM runs for inside a worker (RUNTIME.md 5.6, 8.1 harness, 9);
+/* The job a VM runs for inside a worker (docs/RUNTIME.md 5.6, 8.1 harness, 9);
  * all zero when standalone (added by the IPC/worker brief). */
 typedef struct VmJobConfig {
   bool supervised;        /* under a supervisor: the caps of 5.6 apply */
@@ -96,9 +96,9 @@ VmStatus vm_check_source(Vm *vm, const char *path, const char *src, size_t len);
 /* Compile and append a human-readable disassembly to *out (malloc'd). */
 VmStatus vm_disasm_source(Vm *vm, const char *path, const char *src, size_t len, char **out);
 
-/* After a failed run: the error's display text with the RUNTIME.md 3.2
+/* After a failed run: the error's display text with the docs/RUNTIME.md 3.2
  * line suffix ("Runtime error: Division by zero (line 3)"), and the full
- * diagnostic of RUNTIME.md 3.4 ("error: ...\n  --> file:3:13\n..."). The
+ * diagnostic of docs/RUNTIME.md 3.4 ("error: ...\n  --> file:3:13\n..."). The
  * strings belong to the VM and live until the next run or vm_free. */
 const char *vm_error_text(Vm *vm);
 const char *vm_diagnostic(Vm *vm);
@@ -114,26 +114,26 @@ char *vm_result_json(Vm *vm);
 
 /* Ask the running VM to cancel, as a host signal [signo] (SIGTERM, SIGINT,
  * SIGHUP) would: async-signal-safe (it only sets flags); the VM notices at
- * its next safe point (RUNTIME.md 5.1, 5.3). */
+ * its next safe point (docs/RUNTIME.md 5.1, 5.3). */
 void vm_interrupt(Vm *vm, int signo);
 /* Did the last run see a host interrupt? *signo gets the first one. */
 bool vm_was_interrupted(Vm *vm, int *signo);
 
-/* For a job event handler, while the finish sequence (RUNTIME.md 8) sends
+/* For a job event handler, while the finish sequence (docs/RUNTIME.md 8) sends
  * its `lifecycle` events: may program code (an on_finish closure, a hook
  * of a later finish event) still run before the run ends? When not, only
  * bounded work separates the event from the run's end, and the host may
  * hold it to send with what follows (worker.c, "Coalesced frames"). */
 bool vm_finish_code_ahead(Vm *vm);
 
-/* The trace of the last uncaught error, outermost frame first (RUNTIME.md
+/* The trace of the last uncaught error, outermost frame first (docs/RUNTIME.md
  * 3.3); returns the number of entries. The array belongs to the VM. */
 struct TraceEntry;
 int vm_trace(Vm *vm, const struct TraceEntry **out);
 
 /* Append the last run's result value / uncaught error payload (the thrown
  * value, or the display string for other kinds) to a msgpack_packer
- * ([packer] is a msgpack_packer *) using RUNTIME.md 9.3 (vm/export.c).
+ * ([packer] is a msgpack_packer *) using docs/RUNTIME.md 9.3 (vm/export.c).
  * Pack nil when there is none. Return false only on a packer failure. */
 bool vm_result_pack(Vm *vm, void *packer);
 bool vm_error_value_pack(Vm *vm, void *packer);
@@ -156,7 +156,7 @@ typedef struct VmStats {
   bool hard_stop;          /* the run was abandoned by the hard stop (5.6) */
   uint64_t tasks_spawned;  /* tasks created during the run */
   uint64_t steps_recorded; /* step records made (7.5) */
-  /* Added by RT (RUNTIME.md 1.5): slow-poll calls of the run, a debug
+  /* Added by RT (docs/RUNTIME.md 1.5): slow-poll calls of the run, a debug
    * counter that stays 0 while nothing is armed. */
   uint64_t slow_polls;
 } VmStats;

@@ -5,6 +5,12 @@
  *
  * Invariant checked: no crash, no hang, no sanitizer report, and every
  * failing input produces a non-empty error text.
+ *
+ * tests/fuzz/fuzz_vm.dict (scripts/fuzz passes it with -dict=) holds the
+ * keywords, every method and builtin name and the integers at the edges of
+ * the sizes, steps, counts and indices they take (2^63 - 1, -2^63, 2^32...),
+ * so that mutations reach the size arithmetic quickly. Loops in C count
+ * against the instruction limit too (methods.h meth_poll).
  */
 #include <stdint.h>
 #include <stdlib.h>

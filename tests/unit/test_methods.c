@@ -1,6 +1,6 @@
 /*
  * test_methods.c: unit tests of the methods of the built-in kinds and of
- * the lazy iterators (vm/methods_*.c, vm/iter.c; LANGUAGE.md 11).
+ * the lazy iterators (vm/methods_*.c, vm/iter.c; docs/LANGUAGE.md 11).
  *
  * Each test calls method_call() directly on values built in C (collections
  * come from json_parse_value for brevity) and compares the display form of
@@ -568,13 +568,14 @@ static void capture(void *ud, int stream, const char *data, size_t len)
   if (stream == 1) buf_append(&outbuf, data, len);
 }
 
-/* Run [src] in a fresh stressed VM; returns its stdout, or "ERROR: <text>". */
-static const char *run(const char *src)
+/* Run [src] in a fresh VM ([stress]: collecting at every safe point);
+ * returns its stdout, or "ERROR: <text>". */
+static const char *run_vm(const char *src, bool stress)
 {
   VmConfig cfg;
   memset(&cfg, 0, sizeof cfg);
   cfg.write = capture;
-  cfg.gc_stress = true;
+  cfg.gc_stress = stress;
   Vm *v = vm_new(&cfg);
   buf_clear(&outbuf);
   VmStatus st = vm_run_source(v, "methods.harn", src, strlen(src), NULL);
@@ -585,6 +586,38 @@ static const char *run(const char *src)
   vm_free(v);
   buf_free(&outbuf);
   return dbuf;
+}
+
+static const char *run(const char *src) { return run_vm(src, true); }
+
+/* A pull recurses through every stage of a chain of iterators, and
+ * through the iterators flat_map callbacks return: a chain deeper than the
+ * C stack allows is an error, in a task (a 1 MiB stack) or at the root,
+ * where it used to be SIGSEGV (issue 19). Without GC stress: building such
+ * chains takes a safe point per stage, and the stressed collector would
+ * walk the chain at each one. */
+static void test_iter_chain_depth(void **state)
+{
+  const char *flat = "fn deep(n) {\n"
+                     "  return iter([n]).flat_map({ x -> if x == 0 { return [0] }\n return deep(x - 1) })\n"
+                     "}\n"
+                     "let h = spawn { deep(1000000).to_list() }\n"
+                     "println(await(h))\n";
+  assert_non_null(strstr(run_vm(flat, false), "ERROR: Runtime error: iterator chain nested too deeply"));
+  const char *skips = "var it = iter([1, 2, 3])\n"
+                      "for i in 0 to 1000000 exclusive { it = it.skip(0) }\n"
+                      "println(it.to_list())\n";
+  assert_non_null(strstr(run_vm(skips, false), "ERROR: Runtime error: iterator chain nested too deeply"));
+  const char *task = "let h = spawn {\n var it = iter([1, 2, 3])\n"
+                     " for i in 0 to 300000 exclusive { it = it.skip(0) }\n it.to_list() }\n"
+                     "println(await(h))\n";
+  assert_non_null(strstr(run_vm(task, false), "ERROR: Runtime error: iterator chain nested too deeply"));
+  /* what fits still works */
+  const char *ok = "var it = iter([1, 2, 3])\n"
+                   "for i in 0 to 2000 exclusive { it = it.skip(0) }\n"
+                   "let h = spawn { it.to_list() }\n"
+                   "println(await(h))\n";
+  assert_string_equal(run_vm(ok, false), "[1, 2, 3]\n");
 }
 
 static void test_programs(void **state)
@@ -669,6 +702,7 @@ int main(void)
     cmocka_unit_test_teardown(test_iter_eager, unpin_test),
     cmocka_unit_test_teardown(test_root_exhaustion, unpin_test),
     cmocka_unit_test_teardown(test_programs, unpin_test),
+    cmocka_unit_test_teardown(test_iter_chain_depth, unpin_test),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -5,8 +5,14 @@
  * suspended task's and generator's state must be marked), a blocked sleep
  * that wakes promptly for vm_interrupt, fake_sleep's virtual clock, the
  * deadlock report of a standalone run, and the blocks of tasks dropped
- * when a run fails. Timing checks use generous
- * bounds only.
+ * when a run fails. Issue 19: the tasks_spawned counter; the stacks of
+ * task and generator fibers counted against the memory limit (many live
+ * tasks fail with the memory error instead of growing), and channel rings
+ * too; a task's memory error ends the run even unawaited; many tasks cancelled at once (one
+ * walk of the task tree, no recursion through a chain of tasks); and an
+ * allocation that fails (an address-space limit, in a child process)
+ * ending the run with the memory error, not the process with SIGABRT.
+ * Timing checks use generous bounds only.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -15,9 +21,12 @@
 #include <cmocka.h>
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -115,6 +124,176 @@ static void test_dropped_tasks_free_their_blocks(void **state)
   free(out);
 }
 
+/* Run [src] under [cfg]; returns the status, the VM stats in *st and, for
+ * a failed run, whether it was the memory error. */
+static VmStatus run_stats(VmConfig *cfg, const char *src, VmStats *st, bool *memory)
+{
+  Buf b = {0};
+  cfg->write = collect;
+  cfg->write_ud = &b;
+  Vm *vm = vm_new(cfg);
+  VmStatus rc = vm_run_source(vm, "t.harn", src, strlen(src), NULL);
+  if (rc != VM_OK) fprintf(stderr, "%s\n", vm_error_text(vm));
+  *memory = rc == VM_RUNTIME_ERROR && vm_error_is_memory(vm);
+  vm_stats(vm, st);
+  vm_free(vm);
+  buf_free(&b);
+  return rc;
+}
+
+/* VmStats.tasks_spawned counts every task of the run: spawn, parallel's
+ * branches, parallel_race's closures (it used to stay 0). */
+static void test_tasks_spawned_counter(void **state)
+{
+  VmConfig cfg = {0};
+  VmStats st;
+  bool mem;
+  const char *src = "let a = spawn { 1 }\n"
+                    "let b = spawn { 2 }\n"
+                    "await(a)\n"
+                    "println(parallel(3) { i -> i })\n"
+                    "println(parallel_race([{ -> 1 }, { -> 2 }]))\n";
+  assert_int_equal(run_stats(&cfg, src, &st, &mem), VM_OK);
+  assert_int_equal(st.tasks_spawned, 7);
+  assert_int_equal(run_stats(&cfg, "println(1)\n", &st, &mem), VM_OK);
+  assert_int_equal(st.tasks_spawned, 0);
+}
+
+/* Fibers count against VmConfig.memory_limit: their stacks (2 MiB each,
+ * C and operand) used to be invisible to it, so 200 live tasks took
+ * 400 MiB under a 16 MiB limit. Now the run fails with the memory error;
+ * a few tasks still fit; generators kept alive the same. */
+static void test_fiber_stacks_count(void **state)
+{
+  VmConfig cfg = {0};
+  cfg.fake_sleep = true;
+  cfg.memory_limit = 16u << 20;
+  VmStats st;
+  bool mem = false;
+  const char *many = "var hs = []\n"
+                     "for i in 0 to 200 exclusive { hs = hs.push(spawn { sleep(10); i }) }\n"
+                     "var t = 0\n"
+                     "for h in hs { t = t + await(h) }\n"
+                     "println(t)\n";
+  assert_int_equal(run_stats(&cfg, many, &st, &mem), VM_RUNTIME_ERROR);
+  assert_true(mem);
+  assert_true(st.heap_peak <= (size_t)(20u << 20));
+  const char *few = "var hs = []\n"
+                    "for i in 0 to 3 exclusive { hs = hs.push(spawn { sleep(10); i }) }\n"
+                    "for h in hs { await(h) }\n"
+                    "println(parallel(50) { i -> i }.count)\n";
+  assert_int_equal(run_stats(&cfg, few, &st, &mem), VM_OK);
+  assert_true(st.heap_peak > (size_t)(6u << 20)); /* three fibers were counted */
+  const char *gens = "fn g() { var i = 0\n while true { yield i\n i = i + 1 } }\n"
+                     "var gs = []\n"
+                     "for i in 0 to 200 exclusive { let x = g()\n x.next()\n gs = gs.push(x) }\n"
+                     "println(gs.count)\n";
+  mem = false;
+  assert_int_equal(run_stats(&cfg, gens, &st, &mem), VM_RUNTIME_ERROR);
+  assert_true(mem);
+  /* dropped generators are collected: their fibers do not add up */
+  const char *dropped = "fn g() { var i = 0\n while true { yield i\n i = i + 1 } }\n"
+                        "var s = 0\n"
+                        "for i in 0 to 2000 exclusive { let x = g()\n s = s + x.next().value }\n"
+                        "println(s)\n";
+  assert_int_equal(run_stats(&cfg, dropped, &st, &mem), VM_OK);
+}
+
+/* A channel's ring is allocated whole when the channel is made: it counts
+ * against the limit (it used to be plain, uncounted malloc: 256 MiB per
+ * channel of capacity 2^24, whatever --memory said). */
+static void test_channel_ring_counts(void **state)
+{
+  VmConfig cfg = {0};
+  cfg.memory_limit = 64u << 20;
+  VmStats st;
+  bool mem = false;
+  const char *big = "var cs = []\n"
+                    "for i in 0 to 100 exclusive { cs = cs.push(channel(\"c${i}\", 16777216)) }\n"
+                    "println(cs.count)\n";
+  assert_int_equal(run_stats(&cfg, big, &st, &mem), VM_RUNTIME_ERROR);
+  assert_true(mem);
+  const char *small = "var cs = []\n"
+                      "for i in 0 to 100 exclusive { cs = cs.push(channel(\"c${i}\", 1024)) }\n"
+                      "println(cs.count)\n";
+  assert_int_equal(run_stats(&cfg, small, &st, &mem), VM_OK);
+}
+
+/* The memory limit is the run's: a task that hits it ends the run with the
+ * memory error even when nobody awaits it (its error used to be dropped
+ * with the task). */
+static void test_task_memory_error_ends_run(void **state)
+{
+  VmConfig cfg = {0};
+  cfg.memory_limit = 16u << 20;
+  VmStats st;
+  bool mem = false;
+  const char *src = "let h = spawn { let s = \"x\" * 100000000\n s.count }\n"
+                    "sleep(1)\n"
+                    "for i in 0 to 100 exclusive { println(i) }\n";
+  assert_int_equal(run_stats(&cfg, src, &st, &mem), VM_RUNTIME_ERROR);
+  assert_true(mem);
+}
+
+/* Cancelling a task cancels its descendants: one walk of the task tree,
+ * without recursion, whatever the shape (a chain of 1000 nested tasks, a
+ * fan of 1000 children). */
+static void test_cancel_task_tree(void **state)
+{
+  VmConfig cfg = {0};
+  cfg.fake_sleep = true;
+  char *out;
+  const char *src = "fn nest(n) { if n == 0 { sleep(1000)\n return 0 }\n"
+                    "  let h = spawn { nest(n - 1) }\n return await(h) }\n"
+                    "let top = spawn { nest(1000) }\n"
+                    "let fan = spawn { for i in 0 to 1000 exclusive { spawn { sleep(1000) } }\n sleep(2000) }\n"
+                    "sleep(10)\n"
+                    "let killer = spawn { cancel(top)\n cancel(fan)\n \"done\" }\n"
+                    "println(await(killer))\n"
+                    "println(await(top))\n"
+                    "println(await(fan))\n";
+  assert_int_equal(run(&cfg, src, &out), VM_OK);
+  assert_string_equal(out, "done\nnil\nnil\n");
+  free(out);
+}
+
+#if defined(__SANITIZE_ADDRESS__)
+#define TEST_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define TEST_ASAN 1
+#endif
+#endif
+
+/* An allocation that fails (here: an address-space limit, as the sandbox
+ * sets) ends the run with the memory error; the process used to abort.
+ * In a child process, whose limit cannot hurt the test runner. Not in a
+ * sanitizer build (ASan reserves terabytes of address space). */
+static void test_allocation_failure_is_memory_error(void **state)
+{
+#ifdef TEST_ASAN
+  skip();
+#else
+  pid_t pid = fork();
+  assert_true(pid >= 0);
+  if (pid == 0) {
+    struct rlimit rl = {512u << 20, 512u << 20};
+    setrlimit(RLIMIT_AS, &rl);
+    VmConfig cfg = {0};
+    VmStats st;
+    bool mem = false;
+    const char *src = "var xs = []\n"
+                      "while true { xs = xs.push(\"x\" * 1000000) }\n";
+    VmStatus rc = run_stats(&cfg, src, &st, &mem);
+    _exit(rc == VM_RUNTIME_ERROR && mem ? 0 : 1);
+  }
+  int status = 0;
+  assert_int_equal(waitpid(pid, &status, 0), pid);
+  assert_true(WIFEXITED(status));
+  assert_int_equal(WEXITSTATUS(status), 0);
+#endif
+}
+
 typedef struct {
   Vm *vm;
   int delay_ms;
@@ -159,6 +338,12 @@ int main(void)
       cmocka_unit_test(test_deadlock_reported),
       cmocka_unit_test(test_dropped_tasks_free_their_blocks),
       cmocka_unit_test(test_interrupt_wakes_sleep),
+      cmocka_unit_test(test_tasks_spawned_counter),
+      cmocka_unit_test(test_fiber_stacks_count),
+      cmocka_unit_test(test_task_memory_error_ends_run),
+      cmocka_unit_test(test_channel_ring_counts),
+      cmocka_unit_test(test_cancel_task_tree),
+      cmocka_unit_test(test_allocation_failure_is_memory_error),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,11 +1,18 @@
 /*
  * test_value.c: values, display, equality/ordering, operators and their
- * exact error texts, errors (vm/object.h, vm/error.h; LANGUAGE.md 3-5, 6.3,
- * 10.1; RUNTIME.md 3.1-3.2).
+ * exact error texts, errors (vm/object.h, vm/error.h; docs/LANGUAGE.md 3-5, 6.3,
+ * 10.1; docs/RUNTIME.md 3.1-3.2).
  *
  * Each test gets a fresh Vm from vm_new(NULL) (group setup) and checks texts
- * byte for byte through val_display()/err_display(). Nothing here runs a
- * collection, so fresh objects need no rooting.
+ * byte for byte through val_display()/err_display(). Only the memory tests
+ * collect (to measure), rooting what they hold; elsewhere fresh objects
+ * need no rooting.
+ *
+ * Issue 19: equality and ordering exact at any depth (100,000 levels),
+ * sets whose items collide in val_hash, values that share their parts
+ * (2^60 leaves), results sized before they are built (repeat, pad,
+ * replace, window, *) under a memory limit, and display text bounded by
+ * the limit (the run is doomed instead of the process running out).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -564,6 +571,156 @@ static void test_ordering(void **state)
   assert_int_equal(val_compare(FLOAT_VAL(NAN), FLOAT_VAL(1)), 0);
 }
 
+/* [depth] lists nested around [leaf]. */
+static Value nest(Vm *vm, int depth, Value leaf)
+{
+  Value v = leaf;
+  for (int i = 0; i < depth; i++) v = L(vm, 1, v);
+  return v;
+}
+
+static void test_deep_equality(void **state)
+{
+  Vm *vm = *state;
+  /* past any recursion limit: it used to answer false at depth 2000 */
+  Value a = nest(vm, 100000, INT_VAL(1)), b = nest(vm, 100000, FLOAT_VAL(1.0));
+  assert_true(val_equal(a, b));
+  assert_false(val_equal(a, nest(vm, 100000, INT_VAL(2))));
+  assert_false(val_equal(a, nest(vm, 99999, INT_VAL(1))));
+  Value d1 = INT_VAL(0), d2 = INT_VAL(0);
+  for (int i = 0; i < 50000; i++) {
+    d1 = DICT(vm, 2, "k", d1, "i", INT_VAL(i));
+    d2 = DICT(vm, 2, "i", INT_VAL(i), "k", d2);
+  }
+  assert_true(val_equal(d1, d2));
+  /* ordering of pairs nested as deep (it gave 0 past depth 2000) */
+  Value p = INT_VAL(1), q = INT_VAL(2);
+  for (int i = 0; i < 100000; i++) {
+    p = OBJ_VAL(pair_new(vm, p, INT_VAL(i)));
+    q = OBJ_VAL(pair_new(vm, q, INT_VAL(i)));
+  }
+  assert_true(val_compare(p, q) < 0);
+  assert_true(val_compare(q, p) > 0);
+  assert_int_equal(val_compare(p, p), 0);
+  /* sets whose items hash alike (equal down to HASH_DEPTH, different
+   * below): matched by nested comparisons */
+  Value x1 = nest(vm, 40, INT_VAL(1)), x2 = nest(vm, 40, INT_VAL(2));
+  Value y1 = nest(vm, 40, INT_VAL(1)), y2 = nest(vm, 40, INT_VAL(2)), y3 = nest(vm, 40, INT_VAL(3));
+  assert_int_equal(val_hash(x1), val_hash(x2));
+  ObjSet *s1 = set_new(vm, 0), *s2 = set_new(vm, 0), *s3 = set_new(vm, 0);
+  set_add(vm, s1, x1);
+  set_add(vm, s1, x2);
+  set_add(vm, s2, y2);
+  set_add(vm, s2, y1);
+  set_add(vm, s3, y1);
+  set_add(vm, s3, y3);
+  assert_int_equal(s1->count, 2);
+  assert_true(val_equal(OBJ_VAL(s1), OBJ_VAL(s2)));
+  assert_false(val_equal(OBJ_VAL(s1), OBJ_VAL(s3)));
+}
+
+static void test_shared_parts(void **state)
+{
+  Vm *vm = *state;
+  /* 60 levels of [v, v, i]: 2^60 leaves in 60 lists. Equality, ordering
+   * and hashing used to walk the whole tree (never finishing). */
+  Value a = INT_VAL(1), b = INT_VAL(1), p = INT_VAL(1), q = INT_VAL(1);
+  for (int i = 0; i < 60; i++) {
+    a = L(vm, 3, a, a, INT_VAL(i));
+    b = L(vm, 3, b, b, INT_VAL(i));
+    p = OBJ_VAL(pair_new(vm, p, p));
+    q = OBJ_VAL(pair_new(vm, q, q));
+  }
+  assert_true(val_equal(a, b));
+  assert_true(val_equal(p, q));
+  assert_int_equal(val_compare(p, q), 0);
+  assert_int_equal(val_hash(a), val_hash(b));
+  Value c = L(vm, 3, b, b, INT_VAL(99));
+  assert_false(val_equal(L(vm, 3, a, a, INT_VAL(59)), c));
+  ObjSet *s = set_new(vm, 0);
+  for (int i = 0; i < 20; i++) set_add(vm, s, INT_VAL(i)); /* indexed by hash */
+  set_add(vm, s, a);
+  assert_true(set_has(s, b));
+  assert_int_equal(s->count, 21);
+}
+
+/* Call method [name] of [recv] with [argc] arguments. */
+static bool M(Vm *vm, Value recv, const char *name, int argc, Value *argv, Value *out)
+{
+  return method_call(vm, recv, str_cstr(vm, name), argc, argv, out);
+}
+
+static void test_results_sized_first(void **state)
+{
+  Vm *vm = *state;
+  gc_collect(vm);
+  size_t base = vm->heap.bytes;
+  vm->heap.limit = base + (16u << 20);
+  vm->heap.peak = vm->heap.bytes;
+  Value r, args[2];
+  /* each would need 100 MB or more: refused before allocating it */
+  assert_false(op_mul(vm, S(vm, "x"), INT_VAL(100000000), &r));
+  assert_string_equal(ERR(vm), "memory limit exceeded");
+  args[0] = INT_VAL(100000000);
+  assert_false(M(vm, S(vm, "x"), "repeat", 1, args, &r));
+  assert_string_equal(ERR(vm), "memory limit exceeded");
+  assert_false(M(vm, S(vm, "x"), "pad_left", 1, args, &r));
+  assert_string_equal(ERR(vm), "memory limit exceeded");
+  args[0] = S(vm, "");
+  args[1] = OBJ_VAL(str_new(vm, "yyyyyyyyyyyyyyyyyyyy", 20));
+  Value big = OBJ_VAL(str_new(vm, "", 0));
+  assert_true(op_mul(vm, S(vm, "ab"), INT_VAL(5000000), &big)); /* 10 MB */
+  assert_false(M(vm, big, "replace", 2, args, &r));
+  assert_string_equal(ERR(vm), "memory limit exceeded");
+  ObjList *l = list_new(vm, 0);
+  for (int i = 0; i < 20000; i++) list_push(vm, l, INT_VAL(i));
+  args[0] = INT_VAL(10000);
+  assert_false(M(vm, OBJ_VAL(l), "window", 1, args, &r)); /* 10001 x 10000 items */
+  assert_string_equal(ERR(vm), "memory limit exceeded");
+  assert_true(vm->heap.peak < base + (16u << 20));
+  /* within the limit they work, and a step of 2^63 - 1 takes one window */
+  args[0] = INT_VAL(3);
+  args[1] = INT_VAL(INT64_MAX);
+  assert_true(M(vm, OBJ_VAL(l), "window", 2, args, &r));
+  assert_string_equal(D(vm, r), "[[0, 1, 2]]");
+  args[0] = INT_VAL(3);
+  assert_true(M(vm, S(vm, "ab"), "repeat", 1, args, &r));
+  assert_string_equal(D(vm, r), "ababab");
+  vm->heap.limit = 0;
+  assert_false(vm->heap.doomed);
+}
+
+static void test_display_bounded(void **state)
+{
+  Vm *vm = *state;
+  /* 2^40 leaves: its display would be terabytes. Under a limit it stops
+   * at the limit and dooms the run (the memory error at the next safe
+   * point); it used to grow until the process died. */
+  Value a = INT_VAL(1);
+  for (int i = 0; i < 40; i++) a = L(vm, 2, a, a);
+  gc_push_root(vm, a);
+  gc_collect(vm);
+  vm->heap.limit = vm->heap.bytes + (1u << 20);
+  Buf b = {0};
+  val_display(vm, a, &b);
+  assert_true(vm->heap.doomed);
+  assert_true(b.len <= vm->heap.limit + 4096); /* + the closing brackets */
+  buf_free(&b);
+  Buf j = {0};
+  assert_false(json_stringify_value(vm, a, &j));
+  assert_true(j.len <= vm->heap.limit + 4096);
+  buf_free(&j);
+  gc_pop_root(vm);
+  /* deeper than the writer goes: false, not a silent `null` */
+  vm->heap.doomed = false;
+  vm->heap.over_limit = false;
+  vm->heap.limit = 0;
+  Buf k = {0};
+  assert_false(json_stringify_value(vm, nest(vm, 10000, INT_VAL(1)), &k));
+  assert_false(vm->heap.doomed);
+  buf_free(&k);
+}
+
 /* ---- operators ---------------------------------------------------------------- */
 
 static void test_arithmetic(void **state)
@@ -890,7 +1047,7 @@ static void test_error_texts(void **state)
   assert_string_equal(AS_CSTR(err_caught_value(vm)), "Type error: x");
   err_clear(vm);
 
-  /* Uncaught forms (RUNTIME.md 3.1-3.2). */
+  /* Uncaught forms (docs/RUNTIME.md 3.1-3.2). */
   err_div_zero(vm);
   err_display_uncaught(vm, 3, &b);
   assert_string_equal(b.data, "Runtime error: Division by zero (line 3)");
@@ -980,6 +1137,10 @@ int main(void)
       cmocka_unit_test_setup_teardown(test_assignment_copies, setup, teardown),
       cmocka_unit_test_setup_teardown(test_error_texts, setup, teardown),
       cmocka_unit_test_setup_teardown(test_suggest, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_deep_equality, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_shared_parts, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_results_sized_first, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_display_bounded, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -594,7 +594,7 @@ static int place_at(int fd, int target)
 static void open_program(const char *program, int *entry, int *root)
 {
   int e = open(program, O_RDONLY | O_NOCTTY | O_CLOEXEC);
-  int e_errno = errno;
+  int e_errno = e < 0 ? errno : 0;
   const char *slash = strrchr(program, '/');
   int r;
   if (!slash) {
@@ -611,7 +611,10 @@ static void open_program(const char *program, int *entry, int *root)
     r = dir ? open(dir, O_RDONLY | O_NOCTTY | O_CLOEXEC) : -1;
     free(dir);
   }
-  if (e >= 0 && e < WRK_HIGH_FD) e = place_at(e, fcntl(e, F_DUPFD_CLOEXEC, WRK_HIGH_FD));
+  if (e >= 0 && e < WRK_HIGH_FD) {
+    e = place_at(e, fcntl(e, F_DUPFD_CLOEXEC, WRK_HIGH_FD));
+    if (e < 0) e_errno = errno;
+  }
   if (r >= 0 && r < WRK_HIGH_FD) r = place_at(r, fcntl(r, F_DUPFD_CLOEXEC, WRK_HIGH_FD));
   *root = r;
   *entry = e >= 0 ? e : e_errno ? -e_errno : -EBADF;
@@ -673,6 +676,7 @@ void wrk_warm_up(void)
   VmConfig cfg;
   memset(&cfg, 0, sizeof cfg);
   cfg.write = warm_write;
+  cfg.import_root = VM_IMPORT_ROOT_NONE; /* a source: nothing to open */
   cfg.job.supervised = true;
   cfg.job.job_id = msg.job;
   cfg.job.attempt = msg.attempt;

@@ -1,7 +1,8 @@
 /*
  * fuzz_vm.c: libFuzzer harness over the whole VM front to back: lex,
  * parse, compile and run any byte sequence as a Harn program, with an
- * instruction limit and a heap limit so that every input terminates.
+ * instruction limit and a heap limit so that every input terminates, and
+ * the import root a sandboxed worker gives a program sent as source.
  *
  * Invariant checked: no crash, no hang, no sanitizer report, and every
  * failing input produces a non-empty error text.
@@ -33,6 +34,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
   cfg.max_instructions = 200000;
   cfg.memory_limit = 64u << 20;
   cfg.fake_sleep = true;
+  /* As a worker runs a program given as source: imports come from std/
+   * only, so no input makes the harness open a host file (docs/sandbox.md
+   * "Imports"); the heap limit is a job's --memory 64M. */
+  cfg.import_root = VM_IMPORT_ROOT_NONE;
   Vm *vm = vm_new(&cfg);
   VmStatus st = vm_run_source(vm, "fuzz.harn", (const char *)data, size, NULL);
   if (st != VM_OK) {

@@ -128,15 +128,17 @@ if [ $sanitizer = 0 ]; then
 fi
 
 # 6. an unprivileged user gets namespaces through a user namespace
+# (only where nobody may run this build: a checkout under /root is not)
 if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null && \
-   setpriv --reuid=65534 --regid=65534 --clear-groups unshare -U true 2>/dev/null; then
+   setpriv --reuid=65534 --regid=65534 --clear-groups unshare -U true 2>/dev/null && \
+   setpriv --reuid=65534 --regid=65534 --clear-groups test -x "$HARN_BIN"; then
   mkdir -p pub && cp ok.harn pub/ && chmod -R a+rX "$T"
   setpriv --reuid=65534 --regid=65534 --clear-groups "$HARN_BIN" run "$T/pub/ok.harn" --json > r10.json 2>r10.err
   check "as nobody: the job runs sandboxed" r10.json 'r["status"] == "ok"'
   check "as nobody: user, pid, net, mnt, ipc and uts namespaces" r10.json \
     'set(r["sandbox"]["namespaces"]) >= {"user", "pid", "net", "mnt", "ipc", "uts"}'
 else
-  echo "skip - unprivileged user namespaces (not root, no setpriv, or refused by the kernel)"
+  echo "skip - unprivileged user namespaces (not root, no setpriv, refused by the kernel, or $HARN_BIN not executable by nobody)"
 fi
 
 lib_finish

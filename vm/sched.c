@@ -262,7 +262,9 @@ typedef struct Sched {
   int nall, capall;
   Task **retired;     /* the others (owned, mem_alloc; freed at reset) */
   int nretired, capretired;
-  int scanning;       /* settle_pending walks `all` across waits */
+  int scanning;       /* something walks `all` across allocations or waits
+                         (settle_pending, the unsettled snapshot, the abort
+                         of pending tasks): no retiring meanwhile */
   Task **timers;      /* blocked tasks with a timer: a min-heap on wake_at */
   int ntimers, timercap;
   struct FiberMem *spare[FIBER_SPARES]; /* stacks of ended fibers, for reuse */
@@ -1978,9 +1980,12 @@ void sched_abort_pending(Vm *vm)
 {
   Sched *s = S(vm);
   if (!s) return;
-  /* docs/RUNTIME.md 8.1 step 7 (added by RT): like cancel(h) on every live task */
+  /* docs/RUNTIME.md 8.1 step 7: like cancel(h) on every live task (with
+   * `all` held still: abandoning a task may allocate, and so collect) */
+  s->scanning++;
   for (int i = 0; i < s->nall; i++)
     if (s->all[i]->state != T_DONE) task_abandon(vm, s->all[i]);
+  s->scanning--;
 }
 
 Value sched_unsettled_snapshot(Vm *vm, bool *empty)
@@ -1994,6 +1999,9 @@ Value sched_unsettled_snapshot(Vm *vm, bool *empty)
   dict_set_cstr(vm, d, "pending_channel_messages", OBJ_VAL(chans));
   chan_backlog(vm, chans);
   dict_set_cstr(vm, d, "pending_host_calls", OBJ_VAL(list_new(vm, 0)));
+  /* the loop allocates: a collection must not compact `all` under it
+   * (sched_mark retires tasks only while nothing walks it) */
+  s->scanning++;
   for (int i = 0; i < s->nall; i++) {
     Task *t = s->all[i];
     if (!task_unsettled(t)) continue;
@@ -2002,6 +2010,7 @@ Value sched_unsettled_snapshot(Vm *vm, bool *empty)
     dict_set_cstr(vm, e, "id", OBJ_VAL(str_printf(vm, "vm_task_%llu", (unsigned long long)t->id)));
     dict_set_cstr(vm, e, "started", BOOL_VAL(t->started));
   }
+  s->scanning--;
   gc_pop_root(vm);
   *empty = tasks->count == 0 && chans->count == 0;
   return OBJ_VAL(d);

@@ -32,6 +32,7 @@
 
 #include "ipc/ipc.h"
 #include "vm/buf.h"
+#include "vm/vm.h"
 
 #ifndef container_of
 #define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
@@ -417,10 +418,9 @@ void sup_linein_close(SupLineIn *li);
 /* ------------------------------------------------------------------ misc */
 
 /* The largest program read whole (cli_read_file: `harn run` of a pipe or
- * device, `harn check`, `harn disasm`): the cap vm/import.c puts on a
- * module file (IMP_MAX_FILE there, private to it; keep the two equal), so
- * that /dev/zero is an error rather than an out-of-memory. */
-#define SUP_MAX_PROGRAM ((size_t)64 << 20)
+ * device, `harn check`, `harn disasm`): the VM's own cap on a program or
+ * module file, so that /dev/zero is an error rather than an out-of-memory. */
+#define SUP_MAX_PROGRAM VM_MAX_PROGRAM
 
 /* Parse a duration: Harn syntax ("250ms", "5s", "2m", "1h", "1.5s") or a
  * plain number of milliseconds. Returns 0 and *ms, or -1. */

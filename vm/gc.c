@@ -155,8 +155,9 @@ static __attribute__((noinline)) void *obj_malloc(Vm *vm, size_t size)
   return p;
 }
 
-/* Link a fresh block [o] of [size] bytes into the heap as an object. */
-static Obj *link_obj(Vm *vm, Obj *o, size_t size, ObjType type)
+/* Link a fresh block [o] of [size] bytes into the heap as an object
+ * (always inlined: gc_alloc_obj is the allocation fast path). */
+static inline __attribute__((always_inline)) Obj *link_obj(Vm *vm, Obj *o, size_t size, ObjType type)
 {
   /* a string's constructor (object.c) writes every byte of its chars and
    * the NUL: only the header needs zeroing (a constant-size memset) */
@@ -192,16 +193,7 @@ Obj *gc_alloc_obj(Vm *vm, size_t size, ObjType type)
     h->over_limit = true;
     h->gc_pending = true;
   }
-  Obj *o = obj_malloc(vm, size);
-  /* a string's constructor (object.c) writes every byte of its chars and
-   * the NUL: only the header needs zeroing (a constant-size memset) */
-  if (type == OBJ_STRING) memset(o, 0, sizeof(ObjString));
-  else memset(o, 0, size);
-  o->type = type;
-  o->marked = false;
-  o->next = vm->heap.objects;
-  vm->heap.objects = o;
-  return o;
+  return link_obj(vm, obj_malloc(vm, size), size, type);
 }
 
 /* ---- freeing ------------------------------------------------------------ */

@@ -49,7 +49,6 @@
 #include "parser.h"
 #include "state.h"
 
-#define IMP_MAX_FILE (64L << 20) /* bytes of one module file */
 
 typedef struct ImpRegistry {
   ImpModule **mods;
@@ -320,7 +319,7 @@ bool imp_read_file(int fd, bool any_kind, Buf *out, char **key)
 {
   struct stat st;
   bool ok = fstat(fd, &st) == 0;
-  if (ok && ((!any_kind && !S_ISREG(st.st_mode)) || st.st_size > IMP_MAX_FILE)) {
+  if (ok && ((!any_kind && !S_ISREG(st.st_mode)) || (uintmax_t)st.st_size > VM_MAX_PROGRAM)) {
     errno = EINVAL;
     ok = false;
   }
@@ -329,7 +328,7 @@ bool imp_read_file(int fd, bool any_kind, Buf *out, char **key)
    * kernel files do, and pipes) until EOF, within the limit. */
   size_t want = ok && S_ISREG(st.st_mode) ? (size_t)st.st_size : 0;
   while (ok && (want == 0 || out->len < want)) {
-    if (out->len > IMP_MAX_FILE) {
+    if (out->len > VM_MAX_PROGRAM) {
       errno = EINVAL;
       ok = false;
       break;

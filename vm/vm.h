@@ -84,6 +84,11 @@ void vm_free(Vm *vm);
  * bound to the entry pipeline's first parameter. */
 VmStatus vm_run_source(Vm *vm, const char *path, const char *src, size_t len,
                        const char *input_json);
+/* The largest program or module file the VM reads (and the largest program
+ * the supervisor reads for it): a larger one is an error, not an
+ * out-of-memory. */
+#define VM_MAX_PROGRAM ((size_t)64 << 20)
+
 /* Read [path] and run it. A file that cannot be read is a compile error. */
 VmStatus vm_run_file(Vm *vm, const char *path, const char *input_json);
 /* The same for the file already open at [fd] (the VM reads and closes it),

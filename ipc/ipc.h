@@ -41,7 +41,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "vm/buf.h"
+#include "base/buf.h"
 
 /* ---- constants ---------------------------------------------------------- */
 

@@ -42,7 +42,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "vm/buf.h"
+#include "base/buf.h"
 #include "vm/vm.h"
 
 #define TEST_TIMEOUT_MS 20000

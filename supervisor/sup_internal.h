@@ -31,7 +31,7 @@
 #include <uv.h>
 
 #include "ipc/ipc.h"
-#include "vm/buf.h"
+#include "base/buf.h"
 #include "vm/vm.h"
 
 #ifndef container_of

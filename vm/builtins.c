@@ -49,6 +49,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "base/utf8.h"
 #include "error.h"
 #include "gc.h"
 #include "interp.h"
@@ -101,25 +102,14 @@ static bool call_method(Vm *vm, const char *name, Value recv, int argc, Value *a
 }
 
 /* Decode one UTF-8 code point from [s] ([n] > 0 bytes left) into *cp;
- * returns its byte length. An invalid byte decodes as itself (length 1),
- * matching str_new's "each invalid byte is one character" rule. */
+ * returns its byte length (base/utf8.h). An invalid character (a maximal
+ * subpart) decodes as U+FFFD, which the case and word conversions write
+ * back in its place. */
 static size_t u8_decode(const unsigned char *s, size_t n, uint32_t *cp)
 {
-  int len = utf8_seqlen(s[0]);
-  if (len <= 1 || (size_t)len > n) {
-    *cp = s[0];
-    return 1;
-  }
-  uint32_t c = s[0] & (0x7F >> len);
-  for (int i = 1; i < len; i++) {
-    if ((s[i] & 0xC0) != 0x80) {
-      *cp = s[0];
-      return 1;
-    }
-    c = (c << 6) | (s[i] & 0x3F);
-  }
-  *cp = c;
-  return (size_t)len;
+  size_t len = utf8_decode((const char *)s, n, cp);
+  if (*cp == UTF8_INVALID) *cp = UTF8_REPLACEMENT;
+  return len;
 }
 
 /* Integer value of an int or a (truncated, finite) float. */

@@ -4,13 +4,16 @@
  * Pure text work over a trace (outermost frame first) and the source of the
  * innermost frame's file; no VM state is touched, so the worker and the
  * standalone CLI produce identical text. Columns count characters (UTF-8
- * code points), like the lexer's.
+ * code points, an invalid maximal subpart counting as one: base/utf8.h),
+ * like the lexer's.
  */
 #include "diag.h"
 
 #include <ctype.h>
 #include <stdbool.h>
 #include <string.h>
+
+#include "base/utf8.h"
 
 /* Find line [line] (1-based) of [src]; return its start and byte length. */
 static const char *find_line(const char *src, int line, size_t *len)
@@ -28,27 +31,18 @@ static const char *find_line(const char *src, int line, size_t *len)
   return p;
 }
 
-static bool is_cont(unsigned char c) { return (c & 0xC0) == 0x80; }
-
 /* Byte offset of character [ci] (0-based) in [s] of [n] bytes, or n. */
 static size_t char_offset(const char *s, size_t n, int ci)
 {
   size_t i = 0;
   while (i < n && ci > 0) {
-    i++;
-    while (i < n && is_cont((unsigned char)s[i])) i++;
+    i += utf8_char_len(s + i, n - i);
     ci--;
   }
   return i;
 }
 
-static int count_chars(const char *s, size_t n)
-{
-  int c = 0;
-  for (size_t i = 0; i < n; i++)
-    if (!is_cont((unsigned char)s[i])) c++;
-  return c;
-}
+static int count_chars(const char *s, size_t n) { return (int)utf8_count(s, n); }
 
 static bool ident_byte(unsigned char c) { return isalnum(c) || c == '_' || c >= 0x80; }
 

@@ -11,7 +11,7 @@
 #ifndef HARN_DIAG_H
 #define HARN_DIAG_H
 
-#include "buf.h"
+#include "base/buf.h"
 
 /* One live frame at the moment an error was raised. `fn` is "" at top
  * level; `line`/`col` are those of the failing instruction (0 = unknown). */

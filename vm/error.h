@@ -16,7 +16,7 @@
 
 #include <stdbool.h>
 
-#include "buf.h"
+#include "base/buf.h"
 #include "value.h"
 
 #define ERR_KIND_MAP(X)                                                      \

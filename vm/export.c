@@ -28,7 +28,7 @@
 #include <msgpack.h>
 #include <string.h>
 
-#include "buf.h"
+#include "base/buf.h"
 #include "error.h"
 #include "object.h"
 #include "state.h"

@@ -44,7 +44,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "buf.h"
+#include "base/buf.h"
 #include "compiler.h"
 #include "parser.h"
 #include "state.h"

@@ -3,8 +3,9 @@
  *
  * One pass over the bytes with explicit bounds checks (the source is not
  * NUL-terminated): `peek_at()` returns -1 past the end, so no code path can
- * read beyond `len`. Columns advance once per decoded UTF-8 character;
- * malformed UTF-8 counts one column per byte and decodes as U+FFFD.
+ * read beyond `len`. Columns advance once per decoded UTF-8 character
+ * (base/utf8.h); malformed UTF-8 counts one column per maximal subpart and
+ * decodes as U+FFFD.
  *
  * Limits and choices, with their reasons:
  *   - "Unicode alphabetic" identifiers use a range table (uni_alpha) rather
@@ -24,6 +25,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "base/utf8.h"
 
 /* ------------------------------------------------------------------ */
 /* Token kind tables                                                   */
@@ -82,27 +85,13 @@ static int peek_at(const Lexer *L, size_t off)
 }
 
 /* Decode the UTF-8 character at byte [i]; returns its code point and sets
- * [*n] to its byte length. Malformed input gives U+FFFD with length 1. */
+ * [*n] to its byte length. An invalid character (base/utf8.h: a maximal
+ * subpart) gives U+FFFD with the subpart's length. */
 static uint32_t decode_at(const char *src, size_t len, size_t i, int *n)
 {
-  const unsigned char *s = (const unsigned char *)src;
-  unsigned char c = s[i];
-  *n = 1;
-  if (c < 0x80) return c;
-  int need;
-  uint32_t cp, min;
-  if ((c & 0xE0) == 0xC0) { need = 1; cp = c & 0x1F; min = 0x80; }
-  else if ((c & 0xF0) == 0xE0) { need = 2; cp = c & 0x0F; min = 0x800; }
-  else if ((c & 0xF8) == 0xF0) { need = 3; cp = c & 0x07; min = 0x10000; }
-  else return 0xFFFD;
-  if (i + (size_t)need >= len) return 0xFFFD;
-  for (int k = 1; k <= need; k++) {
-    if ((s[i + k] & 0xC0) != 0x80) return 0xFFFD;
-    cp = (cp << 6) | (s[i + k] & 0x3F);
-  }
-  if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0xFFFD;
-  *n = need + 1;
-  return cp;
+  uint32_t cp;
+  *n = (int)utf8_decode(src + i, len - i, &cp);
+  return cp == UTF8_INVALID ? UTF8_REPLACEMENT : cp;
 }
 
 /* Byte length of the character at the current position (>= 1). */
@@ -202,7 +191,7 @@ static bool fail_unexpected(Lexer *L)
   int n;
   uint32_t cp = decode_at(L->src, L->len, L->pos, &n);
   char ch[8];
-  if (cp == 0xFFFD && n == 1 && (unsigned char)L->src[L->pos] >= 0x80) {
+  if (cp == UTF8_REPLACEMENT && (unsigned char)L->src[L->pos] >= 0x80) {
     memcpy(ch, "\xEF\xBF\xBD", 4);
   } else {
     memcpy(ch, L->src + L->pos, (size_t)n);

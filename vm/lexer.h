@@ -32,7 +32,7 @@
 #include <stdint.h>
 
 #include "ast.h"
-#include "buf.h"
+#include "base/buf.h"
 
 /* Every token kind with the text used for it in parse errors. Keywords are
  * the contiguous run KW_PIPELINE..KW_SKILL (docs/LANGUAGE.md 2.2, ORDER KW). */

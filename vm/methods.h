@@ -36,6 +36,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "base/utf8.h"
 #include "value.h"
 
 /* ---- method tables ------------------------------------------------------ */
@@ -87,25 +88,11 @@ static inline Value meth_arg(int argc, Value *argv, int i)
 bool meth_push_root(Vm *vm, Value v);
 
 /* Length in bytes of the character starting at byte [i] of [s] ([len]
- * bytes): the whole sequence when it is well-formed UTF-8 (no overlongs or
- * surrogates), else 1. Same rule as str_new's character count (object.c),
- * so indices computed with it agree with ObjString.nchars. */
+ * bytes): base/utf8.h's rule, the one str_new counts with (object.c), so
+ * indices computed with it agree with ObjString.nchars. */
 static inline size_t meth_char_len(const char *s, size_t len, size_t i)
 {
-  const unsigned char *u = (const unsigned char *)s + i;
-  unsigned char c = u[0];
-  size_t n = c < 0x80 ? 1 : (c >= 0xC2 && c <= 0xDF) ? 2 : (c >= 0xE0 && c <= 0xEF) ? 3
-             : (c >= 0xF0 && c <= 0xF4) ? 4 : 1;
-  if (n == 1 || n > len - i) return 1;
-  unsigned char lo = 0x80, hi = 0xBF;
-  if (c == 0xE0) lo = 0xA0;
-  else if (c == 0xED) hi = 0x9F;
-  else if (c == 0xF0) lo = 0x90;
-  else if (c == 0xF4) hi = 0x8F;
-  if (u[1] < lo || u[1] > hi) return 1;
-  for (size_t k = 2; k < n; k++)
-    if ((u[k] & 0xC0) != 0x80) return 1;
-  return n;
+  return utf8_char_len(s + i, len - i);
 }
 
 /* Integer value of an int or (truncated) float argument into *out; false

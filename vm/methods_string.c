@@ -26,6 +26,7 @@
 #define _GNU_SOURCE /* memmem */
 #include <string.h>
 
+#include "base/utf8.h"
 #include "builtins.h"
 #include "error.h"
 #include "methods.h"
@@ -37,19 +38,10 @@
 #define char_len meth_char_len
 
 /* Decode the character at [i]: returns its byte length and sets *cp, or
- * sets *cp to UINT32_MAX for an invalid byte. */
+ * sets *cp to UINT32_MAX (UTF8_INVALID) for an invalid one. */
 static size_t decode(const char *s, size_t len, size_t i, uint32_t *cp)
 {
-  const unsigned char *u = (const unsigned char *)s;
-  size_t n = char_len(s, len, i);
-  if (n == 1) {
-    *cp = u[i] < 0x80 ? u[i] : UINT32_MAX;
-    return 1;
-  }
-  uint32_t c = u[i] & (0xFF >> (n + 1));
-  for (size_t k = 1; k < n; k++) c = (c << 6) | (u[i + k] & 0x3F);
-  *cp = c;
-  return n;
+  return utf8_decode(s + i, len - i, cp);
 }
 
 /* Character index of byte offset [off] (a character boundary). */
@@ -340,8 +332,8 @@ static Value map_case(Vm *vm, ObjString *s, bool upper)
   for (size_t i = 0; i < s->len;) {
     uint32_t c;
     size_t n = decode(s->chars, s->len, i, &c);
-    if (c == UINT32_MAX) {
-      buf_append(&b, s->chars + i, 1); /* invalid byte: copied as is */
+    if (c == UTF8_INVALID) {
+      buf_append(&b, s->chars + i, n); /* invalid character: copied as is */
     } else if (upper && c == 0xDF) {
       buf_puts(&b, "SS");
     } else {

@@ -9,10 +9,10 @@
  *    (strings, enum values, closures) record the count their size derives
  *    from, which gc.c uses to free them with the exact size.
  *  - Strings are NUL-terminated, immutable once returned, with `nchars`
- *    and `ascii` computed at creation. Character counting treats each byte
- *    that does not start a well-formed UTF-8 sequence (RFC 3629: no
- *    overlongs, no surrogates, nothing above U+10FFFF) as one character;
- *    utf8_count, str_byte_offset and str_sub all walk with the same rule.
+ *    and `ascii` computed at creation. Characters are those of base/utf8.h
+ *    (utf8_decode): a well-formed UTF-8 sequence, or else a maximal
+ *    subpart of an ill-formed one, is one character; str_new's count,
+ *    str_byte_offset and str_sub all walk with that one rule.
  *    `hash` is FNV-1a over the bytes, computed on first use (0 = unknown;
  *    a real hash of 0 is stored as 1).
  *  - Dict entries are kept sorted by key in byte order (str_cmp), so
@@ -38,6 +38,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/utf8.h"
 #include "gc.h"
 #include "state.h"
 
@@ -61,49 +62,6 @@ static bool full(Vm *vm, uint32_t count)
   if (count < MEM_BLOCK_MAX) return false;
   mem_doom(vm);
   return true;
-}
-
-/* ---- UTF-8 --------------------------------------------------------------- */
-
-int utf8_seqlen(unsigned char c)
-{
-  if (c < 0x80) return 1;
-  if (c >= 0xC2 && c <= 0xDF) return 2;
-  if (c >= 0xE0 && c <= 0xEF) return 3;
-  if (c >= 0xF0 && c <= 0xF4) return 4;
-  return 1;
-}
-
-/* Length in bytes of the character starting at [s] (at most [n] bytes
- * available): the full sequence when well formed, else 1. */
-static size_t char_len(const unsigned char *s, size_t n)
-{
-  unsigned char c = s[0];
-  if (c < 0x80) return 1;
-  int len = utf8_seqlen(c);
-  if (len == 1 || (size_t)len > n) return 1;
-  unsigned char lo = 0x80, hi = 0xBF;
-  if (c == 0xE0) lo = 0xA0;
-  else if (c == 0xED) hi = 0x9F;
-  else if (c == 0xF0) lo = 0x90;
-  else if (c == 0xF4) hi = 0x8F;
-  if (s[1] < lo || s[1] > hi) return 1;
-  for (int i = 2; i < len; i++)
-    if ((s[i] & 0xC0) != 0x80) return 1;
-  return (size_t)len;
-}
-
-uint32_t utf8_count(const char *s, size_t len)
-{
-  const unsigned char *p = (const unsigned char *)s;
-  uint32_t n = 0;
-  size_t i = 0;
-  while (i < len) {
-    if (p[i] < 0x80) i++;
-    else i += char_len(p + i, len - i);
-    n++;
-  }
-  return n;
 }
 
 /* ---- strings ------------------------------------------------------------- */
@@ -137,7 +95,7 @@ ObjString *str_new(Vm *vm, const char *s, size_t len)
   str->len = (uint32_t)len;
   if (len) memcpy(str->chars, s, len);
   str->chars[len] = 0;
-  str->nchars = utf8_count(str->chars, len);
+  str->nchars = (uint32_t)utf8_count(str->chars, len);
   str->ascii = str->nchars == str->len;
   str->hash = 0;
   return str;
@@ -178,7 +136,7 @@ ObjString *str_concat(Vm *vm, ObjString *a, ObjString *b)
   if (a->ascii && b->ascii && (a->len == 0 || (unsigned char)a->chars[a->len - 1] < 0x80) &&
       (b->len == 0 || (unsigned char)b->chars[0] < 0x80))
     s->nchars = (uint32_t)len;
-  else s->nchars = utf8_count(s->chars, len);
+  else s->nchars = (uint32_t)utf8_count(s->chars, len);
   s->ascii = s->nchars == s->len;
   return s;
 }
@@ -215,7 +173,7 @@ ObjString *str_alloc(Vm *vm, size_t len)
 
 void str_seal(ObjString *s, bool ascii)
 {
-  s->nchars = ascii ? s->len : utf8_count(s->chars, s->len);
+  s->nchars = ascii ? s->len : (uint32_t)utf8_count(s->chars, s->len);
   s->ascii = s->nchars == s->len;
 }
 
@@ -322,7 +280,7 @@ static size_t advance_chars(const ObjString *s, size_t i, int64_t n)
 {
   const unsigned char *p = (const unsigned char *)s->chars;
   while (i < s->len && n > 0) {
-    i += p[i] < 0x80 ? 1 : char_len(p + i, s->len - i);
+    i += p[i] < 0x80 ? 1 : utf8_char_len((const char *)p + i, s->len - i);
     n--;
   }
   return i;

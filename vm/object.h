@@ -15,13 +15,14 @@
 #ifndef HARN_OBJECT_H
 #define HARN_OBJECT_H
 
-#include "buf.h"
+#include "base/buf.h"
 #include "value.h"
 
 /* ---- strings (object.c) ---------------------------------------------- */
 
 /* Copy [len] bytes of UTF-8 from [s] into a new string. Invalid UTF-8 is
- * accepted; each invalid byte counts as one character. A text longer than
+ * accepted; each maximal subpart of an ill-formed sequence counts as one
+ * character (base/utf8.h). A text longer than
  * a string can hold (MEM_BLOCK_MAX), or one there is no memory for, gives
  * an empty string and dooms the run (gc.h): callers building text from
  * program data check sizes first (mem_fits). */
@@ -56,10 +57,6 @@ int str_cmp(const ObjString *a, const ObjString *b);
 size_t str_byte_offset(const ObjString *s, int64_t ci);
 /* Substring by character indices [from, to), already clamped by caller. */
 ObjString *str_sub(Vm *vm, ObjString *s, int64_t from, int64_t to);
-/* Number of code points in [len] bytes of [s]. */
-uint32_t utf8_count(const char *s, size_t len);
-/* Length in bytes of the UTF-8 sequence starting with byte [c] (1 if invalid). */
-int utf8_seqlen(unsigned char c);
 
 /* ---- lists ------------------------------------------------------------ */
 

@@ -16,7 +16,7 @@
 #include <stddef.h>
 
 #include "ast.h"
-#include "buf.h"
+#include "base/buf.h"
 
 typedef struct ParseError {
   char message[512]; /* exact display text, e.g. "Expected expression, got ; at 3:5",

@@ -57,7 +57,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "buf.h"
+#include "base/buf.h"
 #include "error.h"
 #include "gc.h"
 #include "interp.h"

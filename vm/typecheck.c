@@ -19,7 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "buf.h"
+#include "base/buf.h"
 #include "error.h"
 #include "object.h"
 #include "state.h"

@@ -25,7 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "vm/buf.h"
+#include "base/buf.h"
 #include "vm/interp.h"
 #include "vm/state.h"
 #include "vm/vm.h"

@@ -30,7 +30,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "vm/buf.h"
+#include "base/buf.h"
 #include "vm/vm.h"
 
 static void collect(void *ud, int stream, const char *data, size_t len)

@@ -3,7 +3,7 @@
  * and len < cap. Also the stdio-free integer formatter (buf_fmt_i64...),
  * byte-identical to printf with PRId64 / PRIu64 (tests/unit/test_lookup.c).
  */
-#include "buf.h"
+#include "base/buf.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -8,7 +8,8 @@
  * {"$harn":"bytes","base64":"..."}; floats print in the shortest text that
  * reads back to the same double, without a forced ".0" (json_stringify's
  * rule), and NaN / infinities become null (JSON has no spelling for them);
- * strings are escaped, invalid UTF-8 bytes become U+FFFD.
+ * strings are escaped by base/json_escape.h (an invalid UTF-8 character
+ * becomes \ufffd).
  *
  * Invariant: the output is always valid JSON, even when the input is not a
  * value our worker would produce (ext types become null, non-str keys are
@@ -22,6 +23,8 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+
+#include "base/json_escape.h"
 
 /* A decimal integer, "-" first when [neg] (printf's cost avoided). */
 static void put_u64(Buf *out, bool neg, uint64_t v)
@@ -47,63 +50,6 @@ static void put_float(Buf *out, double x)
   }
   /* %g may give "1e+20": valid JSON. Plain integers stay without ".0". */
   buf_puts(out, tmp);
-}
-
-/* Decode one UTF-8 sequence at [s] (n bytes left); returns its length, or 0
- * when invalid (overlong, surrogate, out of range, truncated). */
-static size_t utf8_valid(const unsigned char *s, size_t n)
-{
-  unsigned c = s[0];
-  size_t len;
-  uint32_t cp;
-  if (c < 0x80) return 1;
-  if (c >= 0xC2 && c <= 0xDF) len = 2, cp = c & 0x1F;
-  else if (c >= 0xE0 && c <= 0xEF) len = 3, cp = c & 0x0F;
-  else if (c >= 0xF0 && c <= 0xF4) len = 4, cp = c & 0x07;
-  else return 0;
-  if (n < len) return 0;
-  for (size_t i = 1; i < len; i++) {
-    if ((s[i] & 0xC0) != 0x80) return 0;
-    cp = (cp << 6) | (s[i] & 0x3F);
-  }
-  if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10FFFF))) return 0;
-  if (cp >= 0xD800 && cp <= 0xDFFF) return 0;
-  return len;
-}
-
-static void put_string(Buf *out, const char *p, size_t n)
-{
-  const unsigned char *s = (const unsigned char *)p;
-  buf_putc(out, '"');
-  size_t i = 0;
-  while (i < n) {
-    unsigned char c = s[i];
-    if (c >= 0x80) {
-      size_t l = utf8_valid(s + i, n - i);
-      if (l == 0) {
-        buf_puts(out, "\xEF\xBF\xBD");
-        i++;
-      } else {
-        buf_append(out, (const char *)s + i, l);
-        i += l;
-      }
-      continue;
-    }
-    switch (c) {
-    case '"': buf_puts(out, "\\\""); break;
-    case '\\': buf_puts(out, "\\\\"); break;
-    case '\n': buf_puts(out, "\\n"); break;
-    case '\r': buf_puts(out, "\\r"); break;
-    case '\t': buf_puts(out, "\\t"); break;
-    case '\b': buf_puts(out, "\\b"); break;
-    case '\f': buf_puts(out, "\\f"); break;
-    default:
-      if (c < 0x20 || c == 0x7F) buf_printf(out, "\\u%04x", c);
-      else buf_putc(out, (char)c);
-    }
-    i++;
-  }
-  buf_putc(out, '"');
 }
 
 static void put_base64(Buf *out, const unsigned char *s, size_t n)
@@ -136,7 +82,7 @@ static int put_value(Buf *out, const msgpack_object *o, int depth)
     return 0;
   case MSGPACK_OBJECT_FLOAT32:
   case MSGPACK_OBJECT_FLOAT64: put_float(out, o->via.f64); return 0;
-  case MSGPACK_OBJECT_STR: put_string(out, o->via.str.ptr, o->via.str.size); return 0;
+  case MSGPACK_OBJECT_STR: json_escape(out, o->via.str.ptr, o->via.str.size, 0); return 0;
   case MSGPACK_OBJECT_BIN:
     buf_puts(out, "{\"$harn\":\"bytes\",\"base64\":");
     put_base64(out, (const unsigned char *)o->via.bin.ptr, o->via.bin.size);
@@ -166,12 +112,12 @@ static int put_value(Buf *out, const msgpack_object *o, int depth)
     const msgpack_object_kv *kv = &o->via.map.ptr[i];
     if (i) buf_putc(out, ',');
     if (kv->key.type == MSGPACK_OBJECT_STR) {
-      put_string(out, kv->key.via.str.ptr, kv->key.via.str.size);
+      json_escape(out, kv->key.via.str.ptr, kv->key.via.str.size, 0);
     } else {
       Buf k = {0};
       int r = put_value(&k, &kv->key, depth + 1);
       if (r) rc = r;
-      put_string(out, k.data ? k.data : "", k.len);
+      json_escape(out, k.data ? k.data : "", k.len, 0);
       buf_free(&k);
     }
     buf_putc(out, ':');

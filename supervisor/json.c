@@ -3,10 +3,11 @@
  * a parser for the lines it reads (manifest lines, --input, the results
  * file and the journal on --resume).
  *
- * Writer invariants: everything appended is valid JSON. Strings that are not
- * valid UTF-8 (worker output is raw bytes) have each invalid byte replaced by
- * U+FFFD; non-finite floats become null. Names (job ids, paths:
- * sup_json_name) write an invalid byte XX as the escape \udcXX instead
+ * Writer invariants: everything appended is valid JSON. Strings are written by
+ * base/json_escape.h: in one that is not valid UTF-8 (worker output is raw
+ * bytes) each invalid character becomes \ufffd; non-finite floats become
+ * null. Names (job ids, paths: sup_json_name) write an invalid byte XX as
+ * the escape \udcXX instead (JSON_ESCAPE_BYTES)
  * (Python's "surrogateescape"), which the parser reads back as the byte:
  * an id that is not UTF-8 (a file name Linux allows) round-trips through a
  * record exactly, so --resume finds it (docs/cli.md "The terminal record").
@@ -17,7 +18,7 @@
  * and an object below the top, is checked whole (nesting depth at most
  * SUP_JSON_MAX_DEPTH, so a line cannot overflow the C stack) and kept as
  * its compact text (SUP_JSON_RAW): memory is linear in the text (at most
- * 3 bytes per byte, an invalid UTF-8 byte becoming U+FFFD; sup_json_write
+ * 6 bytes per byte, an invalid UTF-8 byte or DEL becoming a \u escape; sup_json_write
  * of a parsed tree likewise), not a node of ~100 bytes per 2 bytes of
  * "[0,0,...]". Every string is bounded by the
  * text and NUL-terminated, with its length (it may hold NULs: \u0000);
@@ -33,86 +34,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/json_escape.h"
+
 /* ------------------------------------------------------------------ writer */
 
-/* Length of the valid UTF-8 sequence at [s] (n bytes left), 0 if invalid. */
-static size_t utf8_len(const unsigned char *s, size_t n)
-{
-  unsigned c = s[0];
-  size_t len;
-  unsigned min;
-  if (c < 0x80) return 1;
-  if (c >= 0xC2 && c <= 0xDF) { len = 2; min = 0x80; }
-  else if (c >= 0xE0 && c <= 0xEF) { len = 3; min = 0x800; }
-  else if (c >= 0xF0 && c <= 0xF4) { len = 4; min = 0x10000; }
-  else return 0;
-  if (n < len) return 0;
-  unsigned cp = c & (0xFF >> (len + 1));
-  for (size_t i = 1; i < len; i++) {
-    if ((s[i] & 0xC0) != 0x80) return 0;
-    cp = (cp << 6) | (s[i] & 0x3F);
-  }
-  if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
-  return len;
-}
-
-/* json_str's ways: an invalid byte as \udcXX (names); DEL as itself
- * rather than \u007f (parsed text passed on: at most 3 bytes a byte). */
-enum { JS_NAMES = 1, JS_DEL = 2 };
-
-/* [n] bytes of [s] as a JSON string; an invalid byte becomes U+FFFD, or
- * with JS_NAMES the escape \udcXX (XX: the byte; always >= 0x80, since
- * bytes below are ASCII), which parse_string turns back into the byte. */
-static void json_str(Buf *b, const char *s, size_t n, int how)
-{
-  const unsigned char *p = (const unsigned char *)s;
-  buf_reserve(b, n + 2);
-  buf_putc(b, '"');
-  size_t i = 0;
-  while (i < n) {
-    unsigned c = p[i];
-    size_t run = i;
-    /* Copy the longest run of plain bytes at once. */
-    while (run < n && p[run] >= 0x20 && p[run] < 0x80 && p[run] != '"' && p[run] != '\\') run++;
-    if (run > i) {
-      buf_append(b, s + i, run - i);
-      i = run;
-      continue;
-    }
-    switch (c) {
-    case '"': buf_puts(b, "\\\""); i++; continue;
-    case '\\': buf_puts(b, "\\\\"); i++; continue;
-    case '\n': buf_puts(b, "\\n"); i++; continue;
-    case '\r': buf_puts(b, "\\r"); i++; continue;
-    case '\t': buf_puts(b, "\\t"); i++; continue;
-    case '\b': buf_puts(b, "\\b"); i++; continue;
-    case '\f': buf_puts(b, "\\f"); i++; continue;
-    default: break;
-    }
-    if (c < 0x20 || (c == 0x7F && !(how & JS_DEL))) {
-      buf_printf(b, "\\u%04x", c);
-      i++;
-      continue;
-    }
-    size_t l = utf8_len(p + i, n - i);
-    if (l == 0) {
-      if (how & JS_NAMES) buf_printf(b, "\\udc%02x", c);
-      else buf_append(b, "\xEF\xBF\xBD", 3); /* U+FFFD, 3 bytes rather than 6 escaped */
-      i++;
-    } else {
-      buf_append(b, s + i, l);
-      i += l;
-    }
-  }
-  buf_putc(b, '"');
-}
-
-void sup_json_str(Buf *b, const char *s, size_t n) { json_str(b, s, n, 0); }
+void sup_json_str(Buf *b, const char *s, size_t n) { json_escape(b, s, n, 0); }
 
 void sup_json_name(Buf *b, const char *s)
 {
   if (!s) buf_puts(b, "null");
-  else json_str(b, s, strlen(s), JS_NAMES);
+  else json_escape(b, s, strlen(s), JSON_ESCAPE_BYTES);
 }
 
 void sup_json_cstr(Buf *b, const char *s)
@@ -317,9 +248,9 @@ static size_t literal_len(const Parser *ps)
 
 /* Check the value at ps->p (at [depth]) and append it to [out] as compact
  * JSON (out NULL: only check it): strings decoded and encoded again
- * (json_str: U+FFFD for invalid bytes, DEL as itself), numbers and
- * literals as they are written, no whitespace: at most 3 bytes for each
- * byte of the text. -1 on error. */
+ * (json_escape: \ufffd for invalid bytes), numbers and literals as
+ * they are written, no whitespace: at most 6 bytes for each byte of the
+ * text. -1 on error. */
 static int scan_value(Parser *ps, int depth, Buf *out)
 {
   if (depth > SUP_JSON_MAX_DEPTH) { ps->err = "nesting too deep"; return -1; }
@@ -345,7 +276,7 @@ static int scan_value(Parser *ps, int depth, Buf *out)
         if (out) buf_clear(&key);
         if (parse_string(ps, out ? &key : NULL) < 0) goto fail;
         if (out) {
-          json_str(out, key.data, key.len, JS_DEL);
+          json_escape(out, key.data, key.len, 0);
           buf_putc(out, ':');
         }
         skip_ws(ps);
@@ -376,7 +307,7 @@ static int scan_value(Parser *ps, int depth, Buf *out)
     if (!out) return parse_string(ps, NULL);
     Buf s = {0};
     int rc = parse_string(ps, &s);
-    if (rc == 0) json_str(out, s.data, s.len, JS_DEL);
+    if (rc == 0) json_escape(out, s.data, s.len, 0);
     buf_free(&s);
     return rc;
   }
@@ -565,13 +496,13 @@ void sup_json_write(Buf *b, const SupJson *n)
     else if (n->type == SUP_JSON_INT) sup_json_int(b, (long long)n->i);
     else sup_json_num(b, n->d);
     break;
-  case SUP_JSON_STRING: json_str(b, n->str, n->slen, JS_DEL); break; /* as RAW's strings */
+  case SUP_JSON_STRING: json_escape(b, n->str, n->slen, 0); break; /* as RAW's strings */
   case SUP_JSON_RAW: buf_append(b, n->str, n->slen); break;
   case SUP_JSON_OBJECT:
     buf_putc(b, '{');
     for (size_t i = 0; i < n->len; i++) {
       if (i) buf_putc(b, ',');
-      json_str(b, n->keys[i], n->klens[i], JS_DEL);
+      json_escape(b, n->keys[i], n->klens[i], 0);
       buf_putc(b, ':');
       sup_json_write(b, n->items[i]);
     }

@@ -94,6 +94,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/signame.h"
 #include "ipc/ipc.h"
 #include "worker/sandbox.h"
 #include "worker/worker.h"
@@ -188,19 +189,8 @@ double sup_epoch_ms(void)
 
 const char *sup_signame(int sig)
 {
-  static const struct { int sig; const char *name; } names[] = {
-    {SIGHUP, "SIGHUP"}, {SIGINT, "SIGINT"}, {SIGQUIT, "SIGQUIT"}, {SIGILL, "SIGILL"},
-    {SIGTRAP, "SIGTRAP"}, {SIGABRT, "SIGABRT"}, {SIGBUS, "SIGBUS"}, {SIGFPE, "SIGFPE"},
-    {SIGKILL, "SIGKILL"}, {SIGUSR1, "SIGUSR1"}, {SIGSEGV, "SIGSEGV"}, {SIGUSR2, "SIGUSR2"},
-    {SIGPIPE, "SIGPIPE"}, {SIGALRM, "SIGALRM"}, {SIGTERM, "SIGTERM"}, {SIGCHLD, "SIGCHLD"},
-    {SIGCONT, "SIGCONT"}, {SIGSTOP, "SIGSTOP"}, {SIGTSTP, "SIGTSTP"}, {SIGXCPU, "SIGXCPU"},
-    {SIGXFSZ, "SIGXFSZ"}, {SIGSYS, "SIGSYS"}, {SIGVTALRM, "SIGVTALRM"}, {SIGPROF, "SIGPROF"},
-  };
-  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-    if (names[i].sig == sig) return names[i].name;
-  static char buf[16];
-  snprintf(buf, sizeof buf, "SIG%d", sig);
-  return buf;
+  static char buf[SIGNAME_MAX];
+  return signame_fmt(sig, buf);
 }
 
 const char *sup_status_name(SupStatus s)
@@ -797,8 +787,8 @@ void sup_decide(const SupFacts *f, SupVerdict *v)
   case SUP_STATUS_CANCELLED: {
     int sig = SIGINT;
     if (f->stop != SUP_STOP_CANCEL && f->f_signal) {
-      if (!strcmp(f->f_signal, "SIGTERM")) sig = SIGTERM;
-      else if (!strcmp(f->f_signal, "SIGHUP")) sig = SIGHUP;
+      int named = signame_number(f->f_signal); /* SIGTERM, SIGINT or SIGHUP (codec.c) */
+      if (named) sig = named;
     }
     v->exit_code = 128 + sig;
     break;

@@ -132,14 +132,17 @@ void sup_json_free(SupJson *n);
  * A key holding a NUL never matches. */
 const SupJson *sup_json_get(const SupJson *obj, const char *key);
 /* Append [n] (a parsed tree) as compact JSON: numbers and RAW text as
- * parsed, strings and keys encoded again (U+FFFD for an invalid byte). */
+ * parsed, strings and keys encoded again (json_escape: \ufffd for an
+ * invalid character). */
 void sup_json_write(Buf *b, const SupJson *n);
-/* Append [n] bytes of [s] as a JSON string (invalid UTF-8 -> U+FFFD). */
+/* Append [n] bytes of [s] as a JSON string (base/json_escape.h: an
+ * invalid UTF-8 character -> \ufffd). */
 void sup_json_str(Buf *b, const char *s, size_t n);
 /* Append a C string as a JSON string, or null when [s] is NULL. */
 void sup_json_cstr(Buf *b, const char *s);
 /* The same for a name (job id, path): an invalid UTF-8 byte XX is written
- * \udcXX, which sup_json_parse reads back as the byte (reversible). */
+ * \udcXX (JSON_ESCAPE_BYTES), which sup_json_parse reads back as the byte
+ * (reversible). */
 void sup_json_name(Buf *b, const char *s);
 /* Append a number (shortest round-trip form; non-finite -> null). */
 void sup_json_num(Buf *b, double d);

@@ -12,14 +12,7 @@
 #define HARN_DIAG_H
 
 #include "base/buf.h"
-
-/* One live frame at the moment an error was raised. `fn` is "" at top
- * level; `line`/`col` are those of the failing instruction (0 = unknown). */
-typedef struct TraceEntry {
-  const char *fn;
-  int line, col;
-  const char *file;
-} TraceEntry;
+#include "vm.h" /* TraceEntry */
 
 /* Returns the text of [file] (NUL-terminated) or NULL if unavailable. */
 typedef const char *(*DiagSourceFn)(void *ud, const char *file);

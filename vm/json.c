@@ -23,8 +23,9 @@
  * Stringifying (json_stringify_value) is compact, keys in dict order (which
  * is sorted byte order, value.h), floats through fmt_float(x, true) (so
  * 3.0 -> `3`; NaN and infinities, which JSON cannot express, -> `null`),
- * strings escaped like serde_json (`"` `\` and control characters; other
- * bytes, including non-ASCII UTF-8, are copied). Sets and lists are arrays,
+ * strings escaped by base/json_escape.h (`"` `\`, control characters and
+ * DEL; well-formed UTF-8 copied; an invalid character as \ufffd, so the
+ * text is always valid JSON). Sets and lists are arrays,
  * structs are objects of their fields, ranges are their display string, and
  * every other kind (closures, enums, pairs, durations, iters, host objects)
  * is `null`. A value nested deeper than JSON_MAX_WRITE_DEPTH (or than
@@ -39,6 +40,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/json_escape.h"
 #include "builtins.h"
 #include "error.h"
 #include "gc.h"
@@ -420,45 +422,6 @@ bool json_parse_value(Vm *vm, const char *text, size_t len, Value *out)
  * Stringifying
  * ====================================================================== */
 
-static void put_json_string(Buf *out, const char *s, size_t n)
-{
-  static const char hex[] = "0123456789abcdef";
-  buf_reserve(out, n + 2);
-  buf_putc(out, '"');
-  size_t run = 0; /* start of the pending run of plain bytes */
-  for (size_t i = 0; i < n; i++) {
-    unsigned char c = (unsigned char)s[i];
-    const char *esc = NULL;
-    char u[6];
-    switch (c) {
-    case '"': esc = "\\\""; break;
-    case '\\': esc = "\\\\"; break;
-    case '\n': esc = "\\n"; break;
-    case '\r': esc = "\\r"; break;
-    case '\t': esc = "\\t"; break;
-    case '\b': esc = "\\b"; break;
-    case '\f': esc = "\\f"; break;
-    default:
-      if (c < 0x20) {
-        u[0] = '\\';
-        u[1] = 'u';
-        u[2] = '0';
-        u[3] = '0';
-        u[4] = hex[c >> 4];
-        u[5] = hex[c & 15];
-      } else {
-        continue;
-      }
-    }
-    buf_append(out, s + run, i - run);
-    if (esc) buf_puts(out, esc);
-    else buf_append(out, u, 6);
-    run = i + 1;
-  }
-  buf_append(out, s + run, n - run);
-  buf_putc(out, '"');
-}
-
 /* Append [v]; false (the text cut short) when it is nested too deeply or
  * the text grew past what a string can hold (the run is then doomed). */
 static bool write_value(Vm *vm, Value v, Buf *out, int depth)
@@ -481,7 +444,7 @@ static bool write_value(Vm *vm, Value v, Buf *out, int depth)
   case VAL_OBJ: break;
   }
   switch (OBJ_TYPE(v)) {
-  case OBJ_STRING: put_json_string(out, AS_CSTR(v), AS_STRING(v)->len); return true;
+  case OBJ_STRING: json_escape(out, AS_CSTR(v), AS_STRING(v)->len, 0); return true;
   case OBJ_LIST:
   case OBJ_SET: {
     uint32_t n = IS_LIST(v) ? AS_LIST(v)->count : AS_SET(v)->count;
@@ -500,7 +463,7 @@ static bool write_value(Vm *vm, Value v, Buf *out, int depth)
     buf_putc(out, '{');
     for (uint32_t i = 0; d && i < d->count; i++) {
       if (i) buf_putc(out, ',');
-      put_json_string(out, d->entries[i].key->chars, d->entries[i].key->len);
+      json_escape(out, d->entries[i].key->chars, d->entries[i].key->len, 0);
       buf_putc(out, ':');
       if (!write_value(vm, d->entries[i].value, out, depth + 1)) return false;
     }
@@ -510,7 +473,7 @@ static bool write_value(Vm *vm, Value v, Buf *out, int depth)
   case OBJ_RANGE: {
     Buf tmp = {0};
     val_display(vm, v, &tmp);
-    put_json_string(out, tmp.data ? tmp.data : "", tmp.len);
+    json_escape(out, tmp.data ? tmp.data : "", tmp.len, 0);
     buf_free(&tmp);
     return true;
   }

@@ -131,10 +131,17 @@ bool vm_was_interrupted(Vm *vm, int *signo);
  * hold it to send with what follows (worker.c, "Coalesced frames"). */
 bool vm_finish_code_ahead(Vm *vm);
 
+/* One live frame at the moment an error was raised. `fn` is "" at top
+ * level; `line`/`col` are those of the failing instruction (0 = unknown). */
+typedef struct TraceEntry {
+  const char *fn;
+  int line, col;
+  const char *file;
+} TraceEntry;
+
 /* The trace of the last uncaught error, outermost frame first (docs/RUNTIME.md
  * 3.3); returns the number of entries. The array belongs to the VM. */
-struct TraceEntry;
-int vm_trace(Vm *vm, const struct TraceEntry **out);
+int vm_trace(Vm *vm, const TraceEntry **out);
 
 /* Append the last run's result value / uncaught error payload (the thrown
  * value, or the display string for other kinds) to a msgpack_packer

@@ -73,8 +73,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/signame.h"
 #include "ipc/ipc.h"
-#include "vm/diag.h"
 #include "vm/vm.h"
 #include "worker/sandbox.h"
 
@@ -149,16 +149,6 @@ void wrk_install_signals(void)
   memset(&ign, 0, sizeof ign);
   ign.sa_handler = SIG_IGN;
   sigaction(SIGPIPE, &ign, NULL);
-}
-
-static const char *signal_name(int signo)
-{
-  switch (signo) {
-  case SIGTERM: return "SIGTERM";
-  case SIGINT: return "SIGINT";
-  case SIGHUP: return "SIGHUP";
-  default: return NULL;
-  }
 }
 
 /* ---- the frame writer ------------------------------------------------------------ */
@@ -880,7 +870,7 @@ int wrk_main(int argc, char **argv)
   }
   if (interrupted) {
     oc.status = IPC_STATUS_CANCELLED;
-    oc.signal = signal_name(seen_sig);
+    oc.signal = signame_name(seen_sig);
   }
   oc.hard_stop = stats.hard_stop;
 

@@ -54,6 +54,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/signame.h"
 #include "ipc/ipc.h"
 
 static const char *job_id;
@@ -303,7 +304,7 @@ int main(int argc, char **argv)
     send_output("waiting\n", 8);
     while (!got_signal) pause();
     send_final(IPC_STATUS_CANCELLED, 0, "kind:cancelled:VM cancelled by host",
-               got_signal == SIGINT ? "SIGINT" : got_signal == SIGHUP ? "SIGHUP" : "SIGTERM");
+               signame_name(got_signal));
   } else if (!strcmp(mode, "ignore")) {
     pid_t c = fork();
     if (c == 0) sleep_forever();

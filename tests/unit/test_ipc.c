@@ -442,7 +442,7 @@ static void test_values(void **state)
   s.via.str.ptr = "a\xff" "b\xe2\x82";
   s.via.str.size = 5;
   ipc_to_json(&j, &s);
-  assert_string_equal(j.data, "\"a\xEF\xBF\xBD" "b\xEF\xBF\xBD\xEF\xBF\xBD\"");
+  assert_string_equal(j.data, "\"a\\ufffdb\\ufffd\""); /* one \ufffd per maximal subpart */
   buf_clear(&j);
   msgpack_object bin = {.type = MSGPACK_OBJECT_BIN};
   bin.via.bin.ptr = "ab";

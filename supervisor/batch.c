@@ -40,6 +40,7 @@
  * The batch exits 0 when every job's last attempt ended `ok`, else 1.
  */
 #define _GNU_SOURCE
+#include "base/defaults.h"
 #include "supervisor/supervisor.h"
 #include "supervisor/sup_internal.h"
 
@@ -1294,8 +1295,8 @@ int sup_cmd_batch(int argc, char **argv)
   b->spares = -1;
   b->journal = -1;
   b->all_ok = true;
-  double grace = 250, cpu_ms = 0;
-  size_t max_output = 1u << 20, memory = 0, max_events = SUP_MAX_EVENTS;
+  double grace = HARN_DEFAULT_GRACE_MS, cpu_ms = 0;
+  size_t max_output = HARN_DEFAULT_MAX_OUTPUT, memory = 0, max_events = SUP_MAX_EVENTS;
   bool no_sandbox = false;
   const char *results = NULL, *joblog = NULL;
   int bar = -1, rc = 2;

@@ -30,6 +30,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include "base/defaults.h"
 #include "supervisor/sup_internal.h"
 #include "vm/vm.h"
 
@@ -98,7 +99,7 @@ typedef struct RunArgs {
 static int parse_args(int argc, char **argv, bool full, RunArgs *a)
 {
   memset(a, 0, sizeof *a);
-  a->grace_ms = 250;
+  a->grace_ms = HARN_DEFAULT_GRACE_MS;
   for (int i = 1; i < argc; i++) {
     const char *opt = argv[i];
     if (strcmp(opt, "--inline") == 0) continue;
@@ -206,7 +207,7 @@ int cli_run_inline(int argc, char **argv)
     if (code != 0 && vm_error_text(vm) && *vm_error_text(vm))
       fprintf(stderr, "%s\n", vm_error_text(vm));
   }
-  if (first_signal) code = timed_out ? 124 : 128 + first_signal;
+  if (first_signal) code = timed_out ? HARN_EXIT_TIMEOUT : HARN_EXIT_SIGNAL_BASE + first_signal;
   vm_free(vm);
   return cli_close_stdout("harn run", code, 0);
 }

@@ -94,6 +94,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/defaults.h"
 #include "base/signame.h"
 #include "ipc/ipc.h"
 #include "worker/sandbox.h"
@@ -782,19 +783,19 @@ void sup_decide(const SupFacts *f, SupVerdict *v)
   }
   switch (v->status) {
   case SUP_STATUS_OK: v->exit_code = (int)(f->f_exit_code & 0xFF); break;
-  case SUP_STATUS_ERROR: v->exit_code = 1; break;
-  case SUP_STATUS_TIMEOUT: v->exit_code = 124; break;
+  case SUP_STATUS_ERROR: v->exit_code = HARN_EXIT_ERROR; break;
+  case SUP_STATUS_TIMEOUT: v->exit_code = HARN_EXIT_TIMEOUT; break;
   case SUP_STATUS_CANCELLED: {
     int sig = SIGINT;
     if (f->stop != SUP_STOP_CANCEL && f->f_signal) {
       int named = signame_number(f->f_signal); /* SIGTERM, SIGINT or SIGHUP (codec.c) */
       if (named) sig = named;
     }
-    v->exit_code = 128 + sig;
+    v->exit_code = HARN_EXIT_SIGNAL_BASE + sig;
     break;
   }
-  case SUP_STATUS_KILLED: v->exit_code = 137; break;
-  case SUP_STATUS_CRASHED: v->exit_code = 1; break;
+  case SUP_STATUS_KILLED: v->exit_code = HARN_EXIT_KILLED; break;
+  case SUP_STATUS_CRASHED: v->exit_code = HARN_EXIT_ERROR; break;
   }
 }
 
@@ -1728,8 +1729,8 @@ int sup_pool_init(SupPool *p, uv_loop_t *loop, const SupPoolConfig *cfg, const S
   p->kids_fd = -1;
   p->loop = loop;
   p->cfg = *cfg;
-  if (p->cfg.grace_ms < 0) p->cfg.grace_ms = 250;
-  if (p->cfg.max_output == 0) p->cfg.max_output = 1u << 20;
+  if (p->cfg.grace_ms < 0) p->cfg.grace_ms = HARN_DEFAULT_GRACE_MS;
+  if (p->cfg.max_output == 0) p->cfg.max_output = HARN_DEFAULT_MAX_OUTPUT;
   if (p->cfg.max_events == 0) p->cfg.max_events = SUP_MAX_EVENTS;
   if (p->cfg.max_event_bytes == 0) p->cfg.max_event_bytes = SUP_MAX_EVENT_BYTES;
   if (hooks) p->hooks = *hooks;

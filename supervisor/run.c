@@ -12,6 +12,7 @@
  * then comes from the record (130 cancelled, 137 killed).
  */
 #define _GNU_SOURCE
+#include "base/defaults.h"
 #include "supervisor/supervisor.h"
 #include "supervisor/sup_internal.h"
 #include "supervisor/cli.h"
@@ -136,12 +137,12 @@ static int usage(const char *msg, const char *arg)
 int sup_cmd_run(int argc, char **argv)
 {
   const char *file = NULL, *input = NULL;
-  double timeout = 0, grace = 250, cpu_ms = 0;
+  double timeout = 0, grace = HARN_DEFAULT_GRACE_MS, cpu_ms = 0;
   size_t memory = 0, max_events = SUP_MAX_EVENTS;
   bool no_sandbox = false;
   Run r;
   memset(&r, 0, sizeof r);
-  r.max_output = 1u << 20;
+  r.max_output = HARN_DEFAULT_MAX_OUTPUT;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
     const char *val = i + 1 < argc ? argv[i + 1] : NULL;

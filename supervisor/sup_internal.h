@@ -238,8 +238,8 @@ typedef struct SupPoolConfig {
   char **worker_argv;   /* command to exec; NULL: HARN_WORKER_CMD split on
                            spaces when set, else the in-process worker
                            (wrk_main in a forked child, see spawn.c) */
-  double grace_ms;      /* kill grace (default 250) */
-  size_t max_output;    /* output cap per job in bytes (default 1 MiB) */
+  double grace_ms;      /* kill grace (< 0: HARN_DEFAULT_GRACE_MS) */
+  size_t max_output;    /* output cap per job in bytes (0: HARN_DEFAULT_MAX_OUTPUT) */
   size_t max_events;    /* entries kept of each of steps, lifecycle and
                            emits per attempt (0: SUP_MAX_EVENTS) */
   size_t max_event_bytes; /* bytes of JSON kept of each (0: SUP_MAX_EVENT_BYTES) */

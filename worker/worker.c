@@ -73,6 +73,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/defaults.h"
 #include "base/signame.h"
 #include "ipc/ipc.h"
 #include "vm/vm.h"
@@ -637,7 +638,7 @@ void wrk_warm_up(void)
   j.source = src;
   j.source_len = sizeof src - 1;
   j.name = "warm-up.harn";
-  j.grace_ms = 250;
+  j.grace_ms = HARN_DEFAULT_GRACE_MS;
   j.sandbox = true;
   Buf jf = {0};
   IpcDecoder *dec = ipc_decoder_new(IPC_READ_JOB, 0);

@@ -29,6 +29,15 @@
  * site (the importer raises it at run time, with the module's file named).
  * A module that failed is dropped from the registry, so its error is
  * reported again by every site that imports it.
+ *
+ * import.c <-> compiler.c. The two call each other because imports nest:
+ * compiling an `import` statement (compiler.c) loads the module here
+ * (imp_load), which parses and compiles it (comp_compile_module), whose own
+ * imports come back here. The recursion is bounded by the registry: a
+ * module is compiled once, and one met again while IMP_LOADING is the
+ * cycle error above. The headers do not include each other (compiler.h
+ * names struct ImpModule without its definition), so each side sees the
+ * other's contract only.
  */
 #define _GNU_SOURCE /* O_PATH */
 #include "import.h"

@@ -66,6 +66,16 @@
  * single-threaded and never inside the allocator when it clones. glibc's cached thread id
  * in the child is the zygote's; glibc's pthread_kill and raise use the
  * kernel's thread id for the calling thread, so they act on the worker.
+ *
+ * worker.c <-> zygote.c. The two files call each other, and that is the
+ * process structure, not a tangle: wrk_main (worker.c) starts the zygote
+ * when `harn worker --zygote` is what it was asked to be, and every worker
+ * the zygote clones becomes a worker by calling wrk_main (and first warms
+ * up with wrk_warm_up, in worker.c because it runs a job as a worker
+ * does). Both are one component, worker/, with one header (worker.h); no
+ * header includes another in a loop, and nothing outside worker/ is
+ * involved (scripts/include-graph). Splitting the `--zygote` dispatch out
+ * of wrk_main would only move the same two calls elsewhere.
  */
 #define _GNU_SOURCE
 #include "worker/worker.h"

@@ -29,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/signame.h"
 #include "error.h"
 #include "gc.h"
 #include "interp.h"
@@ -38,30 +39,31 @@
 #include "state.h"
 #include "steps.h"
 
-static const char *const sig_names[3] = {"SIGHUP", "SIGINT", "SIGTERM"};
-
-/* LC_SIG* bit of signal name [s], 0 if unsupported. */
-static unsigned sig_bit_of_name(const char *s)
-{
-  for (int i = 0; i < 3; i++)
-    if (strcmp(s, sig_names[i]) == 0) return 1u << i;
-  return 0;
-}
-
-static unsigned sig_bit_of_signo(int signo)
+/* LC_SIG* bit of signal number [signo], 0 if unsupported. */
+static unsigned sig_bit(int signo)
 {
   switch (signo) {
   case SIGHUP: return LC_SIGHUP;
   case SIGINT: return LC_SIGINT;
-  default: return LC_SIGTERM;
+  case SIGTERM: return LC_SIGTERM;
+  default: return 0;
   }
+}
+
+/* LC_SIG* bit of signal name [s] (base/signame.h), 0 if unsupported. */
+static unsigned sig_bit_of_name(const char *s) { return sig_bit(signame_number(s)); }
+
+/* The host only forwards SIGHUP, SIGINT and SIGTERM; anything else counts
+ * as SIGTERM. */
+static unsigned sig_bit_of_signo(int signo)
+{
+  unsigned bit = sig_bit(signo);
+  return bit ? bit : LC_SIGTERM;
 }
 
 static const char *sig_name_of_bit(unsigned bit)
 {
-  for (int i = 0; i < 3; i++)
-    if (bit == 1u << i) return sig_names[i];
-  return "SIGTERM";
+  return signame_name(bit == LC_SIGHUP ? SIGHUP : bit == LC_SIGINT ? SIGINT : SIGTERM);
 }
 
 bool lc_wants_poll(Vm *vm)

@@ -33,26 +33,21 @@ void ipc_pack_strn(msgpack_packer *pk, const char *s, size_t len)
 
 void ipc_pack_str(msgpack_packer *pk, const char *s) { ipc_pack_strn(pk, s, strlen(s)); }
 
+/* How each counter type is packed (HARN_COUNTERS, vm/counters.h). */
+#define PACK_COUNTER_NUM(pk, c, name) msgpack_pack_double(pk, (c)->name)
+#define PACK_COUNTER_UINT(pk, c, name) msgpack_pack_uint64(pk, (c)->name)
+#define PACK_COUNTER_UINT_OPT(pk, c, name) \
+  ((c)->has_##name ? msgpack_pack_uint64(pk, (c)->name) : msgpack_pack_nil(pk))
+#define PACK_COUNTER_INT(pk, c, name) msgpack_pack_int64(pk, (c)->name)
+
 void ipc_pack_counters(msgpack_packer *pk, const IpcCounters *c)
 {
-  msgpack_pack_map(pk, 8);
-  ipc_pack_str(pk, "wall_ms");
-  msgpack_pack_double(pk, c->wall_ms);
-  ipc_pack_str(pk, "cpu_ms");
-  msgpack_pack_double(pk, c->cpu_ms);
-  ipc_pack_str(pk, "instructions");
-  if (c->has_instructions) msgpack_pack_uint64(pk, c->instructions);
-  else msgpack_pack_nil(pk);
-  ipc_pack_str(pk, "tasks_spawned");
-  msgpack_pack_uint64(pk, c->tasks_spawned);
-  ipc_pack_str(pk, "steps_recorded");
-  msgpack_pack_uint64(pk, c->steps_recorded);
-  ipc_pack_str(pk, "output_bytes");
-  msgpack_pack_uint64(pk, c->output_bytes);
-  ipc_pack_str(pk, "peak_frames");
-  msgpack_pack_int64(pk, c->peak_frames);
-  ipc_pack_str(pk, "slow_polls");
-  msgpack_pack_uint64(pk, c->slow_polls);
+  msgpack_pack_map(pk, HARN_COUNTER_COUNT);
+#define X(name, type, source) \
+  ipc_pack_str(pk, #name);    \
+  PACK_COUNTER_##type(pk, c, name);
+  HARN_COUNTERS(X)
+#undef X
 }
 
 void ipc_pack_trace_entry(msgpack_packer *pk, const char *fn, int64_t line, int64_t col,

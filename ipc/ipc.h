@@ -21,7 +21,9 @@
  * for its last error (ipc_decoder_error).
  *
  * Validation is strict: every field of every message is checked for
- * presence and type, unknown and duplicate keys are rejected, and values
+ * presence and type, unknown and duplicate keys are rejected (except in the
+ * final frame and its counters, whose unknown keys are skipped and whose
+ * fields other than `status` default when missing), and values
  * (docs/RUNTIME.md 9.3) must be nil/bool/int/float/str/bin/array/map with str
  * keys (no ext types), nested at most IPC_MAX_DEPTH deep within a frame.
  * Adding a field is therefore a protocol version bump.
@@ -42,6 +44,7 @@
 #include <stdint.h>
 
 #include "vm/buf.h"
+#include "vm/counters.h"
 
 /* ---- constants ---------------------------------------------------------- */
 
@@ -197,13 +200,17 @@ typedef struct IpcTraceEntry {
   const char *file;        /* may be "" */
 } IpcTraceEntry;
 
+/* The `counters` map of the final frame, one field per HARN_COUNTERS entry
+ * (vm/counters.h), in its order; a UINT_OPT counter also has a `has_<name>`
+ * flag (false: nil on the wire, not counted). */
+#define IPC_COUNTER_FIELD_NUM(name) double name;
+#define IPC_COUNTER_FIELD_UINT(name) uint64_t name;
+#define IPC_COUNTER_FIELD_UINT_OPT(name) bool has_##name; uint64_t name;
+#define IPC_COUNTER_FIELD_INT(name) int64_t name;
 typedef struct IpcCounters {
-  double wall_ms, cpu_ms;
-  bool has_instructions;   /* false: `instructions` was nil (not counted) */
-  uint64_t instructions;
-  uint64_t tasks_spawned, steps_recorded, output_bytes;
-  int64_t peak_frames;
-  uint64_t slow_polls;     /* docs/RUNTIME.md 1.5 debug counter (optional on decode, 0 if absent) */
+#define X(name, type, source) IPC_COUNTER_FIELD_##type(name)
+  HARN_COUNTERS(X)
+#undef X
 } IpcCounters;
 
 typedef struct IpcFinal {

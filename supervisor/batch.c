@@ -1181,10 +1181,9 @@ static int recover_journal(Batch *b, const char *jpath)
                  "\"steps\":[],\"steps_truncated\":false,\"lifecycle\":[],\"lifecycle_truncated\":false,"
                  "\"emits\":[],\"emits_truncated\":false,\"dropped\":null,\"started_at\":null,"
                  "\"duration_ms\":null,\"cpu_ms\":null,\"max_rss_kb\":null,\"signals\":[],"
-                 "\"hard_stop\":false,\"counters\":{\"wall_ms\":null,\"cpu_ms\":null,"
-                 "\"instructions\":null,\"tasks_spawned\":null,\"steps_recorded\":null,"
-                 "\"output_bytes\":null,\"peak_frames\":null,\"slow_polls\":null},"
-                 "\"worker\":null,\"sandbox\":null}");
+                 "\"hard_stop\":false,\"counters\":");
+    sup_json_counters(&r, &(IpcCounters){0}, 0, false);
+    buf_puts(&r, ",\"worker\":null,\"sandbox\":null}");
     put_record(b, r.data);
     buf_free(&r);
     s->max_attempt = s->started;

@@ -532,26 +532,29 @@ static void take_final(SupJob *j, const IpcFinal *f)
     buf_putc(&j->f_trace, '}');
   }
   buf_putc(&j->f_trace, ']');
-  const IpcCounters *c = &f->counters;
-  Buf *cb = &j->f_counters;
-  buf_puts(cb, "{\"wall_ms\":");
-  sup_json_num(cb, c->wall_ms);
-  buf_puts(cb, ",\"cpu_ms\":");
-  sup_json_num(cb, c->cpu_ms);
-  buf_puts(cb, ",\"instructions\":");
-  if (c->has_instructions) sup_json_uint(cb, (unsigned long long)c->instructions);
-  else buf_puts(cb, "null");
-  buf_puts(cb, ",\"tasks_spawned\":");
-  sup_json_uint(cb, (unsigned long long)c->tasks_spawned);
-  buf_puts(cb, ",\"steps_recorded\":");
-  sup_json_uint(cb, (unsigned long long)c->steps_recorded);
-  buf_puts(cb, ",\"output_bytes\":");
-  sup_json_uint(cb, (unsigned long long)c->output_bytes);
-  buf_puts(cb, ",\"peak_frames\":");
-  sup_json_int(cb, (long long)c->peak_frames);
-  buf_puts(cb, ",\"slow_polls\":");
-  sup_json_uint(cb, (unsigned long long)c->slow_polls);
-  buf_putc(cb, '}');
+  sup_json_counters(&j->f_counters, &f->counters, SUP_COUNTERS_ALL, false);
+}
+
+/* How a counter of each type is written into a record (HARN_COUNTERS). */
+#define JSON_COUNTER_NUM(b, c, name, ms) ((ms) ? sup_json_ms(b, (c)->name) : sup_json_num(b, (c)->name))
+#define JSON_COUNTER_UINT(b, c, name, ms) sup_json_uint(b, (unsigned long long)(c)->name)
+#define JSON_COUNTER_UINT_OPT(b, c, name, ms)                        \
+  ((c)->has_##name ? sup_json_uint(b, (unsigned long long)(c)->name) \
+                   : buf_puts(b, "null"))
+#define JSON_COUNTER_INT(b, c, name, ms) sup_json_int(b, (long long)(c)->name)
+
+void sup_json_counters(Buf *b, const IpcCounters *c, uint32_t known, bool ms)
+{
+  const char *sep = "{\"";
+#define X(name, type, source)                                        \
+  buf_puts(b, sep);                                                  \
+  buf_puts(b, #name "\":");                                          \
+  if (known & SUP_COUNTER_BIT(name)) JSON_COUNTER_##type(b, c, name, ms); \
+  else buf_puts(b, "null");                                          \
+  sep = ",\"";
+  HARN_COUNTERS(X)
+#undef X
+  buf_putc(b, '}');
 }
 
 static void handle_msg(SupJob *j, IpcMsg *m)
@@ -978,15 +981,12 @@ static void build_record(SupJob *j, const SupOutcome *o)
     /* No final frame (killed, crashed, never spawned): the same keys,
      * with what the supervisor measured and received; the VM's own
      * counts are unknown (null). */
-    buf_puts(b, "{\"wall_ms\":");
-    sup_json_ms(b, o->duration_ms);
-    buf_puts(b, ",\"cpu_ms\":");
-    sup_json_ms(b, cpu);
-    buf_puts(b, ",\"instructions\":null,\"tasks_spawned\":null,\"steps_recorded\":");
-    sup_json_uint(b, (unsigned long long)j->steps.received);
-    buf_puts(b, ",\"output_bytes\":");
-    sup_json_uint(b, (unsigned long long)j->output_total);
-    buf_puts(b, ",\"peak_frames\":null,\"slow_polls\":null}");
+    IpcCounters m = {.wall_ms = o->duration_ms, .cpu_ms = cpu,
+                     .steps_recorded = j->steps.received, .output_bytes = j->output_total};
+    sup_json_counters(b, &m,
+                      SUP_COUNTER_BIT(wall_ms) | SUP_COUNTER_BIT(cpu_ms) |
+                          SUP_COUNTER_BIT(steps_recorded) | SUP_COUNTER_BIT(output_bytes),
+                      true);
   }
   buf_puts(b, ",\"worker\":{\"pid\":");
   if (j->pid > 0) sup_json_int(b, (int)j->pid);

@@ -148,6 +148,20 @@ void sup_json_ms(Buf *b, double ms);
 /* Append a decimal integer (as printf "%lld", without printf's cost). */
 void sup_json_int(Buf *b, long long v);
 void sup_json_uint(Buf *b, unsigned long long v);
+/* Write a record's `counters` object (docs/cli.md) from [c], one key per
+ * HARN_COUNTERS entry (vm/counters.h) in its order. A counter whose bit
+ * (SUP_COUNTER_BIT(name)) is not in [known], or a UINT_OPT counter without
+ * its has_ flag, is null. [ms]: NUM counters are the supervisor's own
+ * measurements, written at 0.1 ms like duration_ms (sup_json_ms); else the
+ * worker's, written exactly (sup_json_num). Defined in pool.c. */
+enum {
+#define X(name, type, source) SUP_COUNTER_INDEX_##name,
+  HARN_COUNTERS(X)
+#undef X
+};
+#define SUP_COUNTER_BIT(name) (1u << SUP_COUNTER_INDEX_##name)
+#define SUP_COUNTERS_ALL ((1u << HARN_COUNTER_COUNT) - 1u)
+void sup_json_counters(Buf *b, const IpcCounters *c, uint32_t known, bool ms);
 
 /* ------------------------------------------------------------------ pool */
 

@@ -1,6 +1,6 @@
 /*
  * vm.h: the public interface of the Harn VM (the only vm/ header that
- * code outside vm/ may include).
+ * code outside vm/ may include, with the dependency-free vm/counters.h).
  *
  * One Vm runs one program: compile (lex, parse, compile to bytecode) and
  * run it to completion, streaming output through the configured writer.
@@ -12,6 +12,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "vm/counters.h"
 
 typedef struct Vm Vm;
 
@@ -151,19 +153,21 @@ bool vm_value_pack(Vm *vm, const void *value, void *packer);
  * the sandbox brief (the worker reports reason `memory`). */
 bool vm_error_is_memory(Vm *vm);
 
-/* Counters of the last run. */
+/* Counters of the last run. The counters the VM counts (source VM in
+ * HARN_COUNTERS, vm/counters.h: instructions, counted only when
+ * max_instructions is set; tasks spawned; step records made (7.5); peak
+ * call depth; slow-poll calls, a docs/RUNTIME.md 1.5 debug counter that
+ * stays 0 while nothing is armed) are generated from that list; the rest
+ * are VM-only. */
+#define HARN_COUNTER_VMSTATS_VM(type, name) HARN_COUNTER_CTYPE_##type name;
+#define HARN_COUNTER_VMSTATS_HOST(type, name)
 typedef struct VmStats {
-  uint64_t instructions;  /* counted only when max_instructions is set */
-  size_t heap_peak;       /* bytes */
+#define X(name, type, source) HARN_COUNTER_VMSTATS_##source(type, name)
+  HARN_COUNTERS(X)
+#undef X
+  size_t heap_peak;        /* bytes */
   size_t collections;
-  int peak_frames;
-  /* Added by the IPC/worker brief (zero if the VM does not track them): */
   bool hard_stop;          /* the run was abandoned by the hard stop (5.6) */
-  uint64_t tasks_spawned;  /* tasks created during the run */
-  uint64_t steps_recorded; /* step records made (7.5) */
-  /* Added by RT (docs/RUNTIME.md 1.5): slow-poll calls of the run, a debug
-   * counter that stays 0 while nothing is armed. */
-  uint64_t slow_polls;
 } VmStats;
 void vm_stats(Vm *vm, VmStats *out);
 

@@ -886,15 +886,17 @@ int wrk_main(int argc, char **argv)
 
   pthread_mutex_lock(&w.mu);
   flush_output_locked(&w);
+  /* The VM's counters come from VmStats, the rest are measured here
+   * (HARN_COUNTERS, vm/counters.h). */
+#define COPY_COUNTER_VM(name) oc.counters.name = stats.name;
+#define COPY_COUNTER_HOST(name)
+#define X(name, type, source) COPY_COUNTER_##source(name)
+  HARN_COUNTERS(X)
+#undef X
   oc.counters.wall_ms = (double)(mono_ns() - t0) / 1e6;
   oc.counters.cpu_ms = cpu_ms();
   oc.counters.has_instructions = job->count_instructions;
-  oc.counters.instructions = stats.instructions;
-  oc.counters.tasks_spawned = stats.tasks_spawned;
-  oc.counters.steps_recorded = stats.steps_recorded;
   oc.counters.output_bytes = w.output_bytes;
-  oc.counters.peak_frames = stats.peak_frames;
-  oc.counters.slow_polls = stats.slow_polls;
   if (encode_final(&w, vm, &oc, false) != 0) encode_final(&w, vm, &oc, true);
   send_frame_locked(&w);
   bool broken = w.broken;

@@ -428,7 +428,7 @@ static bool key_is(const msgpack_object *k, const char *s)
 
 /* Where a value sits, for error texts: a chain of segments on the C stack,
  * rendered only when a check fails (validation of a valid frame formats
- * nothing). Rendering reproduces the texts of the eager version exactly:
+ * nothing). The rendered text is fixed (tests match it):
  * the root is `where` + field name cut to 95 bytes, then "[i]" for array
  * elements and ".key" (key cut to 40 bytes) for map values, the whole cut
  * to 159 bytes. */

@@ -162,7 +162,7 @@ int ipc_encode_job(Buf *out, const char *job, int64_t attempt, const IpcJob *j)
     ipc_pack_str(pk, "count_instructions");
     if (j->count_instructions) msgpack_pack_true(pk);
     else msgpack_pack_false(pk);
-    /* v2 fields, written only when set (absent = 0/false) */
+    /* optional fields, written only when set (absent = 0/false) */
     if (j->sandbox) {
       ipc_pack_str(pk, "sandbox");
       msgpack_pack_true(pk);

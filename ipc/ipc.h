@@ -154,7 +154,8 @@ typedef struct IpcJob {
   int64_t deadline_at_ms;  /* CLOCK_MONOTONIC ms, when has_deadline */
   int64_t grace_ms;        /* kill grace, >= 0 */
   bool count_instructions;
-  /* Added in protocol version 2; optional on the wire (absent = 0/false). */
+  /* Optional on the wire: absent means 0/false (the encoder writes them
+   * only when set). */
   bool sandbox;            /* lock the worker down before the first
                               instruction (docs/sandbox.md) */
   uint64_t memory;         /* VM heap limit in bytes (VmConfig.memory_limit),
@@ -226,7 +227,7 @@ typedef struct IpcFinal {
   int64_t exit_code;           /* vm_exit_code(): what `harn run` exits with
                                   for an ok run (int pipeline result) */
   IpcCounters counters;
-  const char *limit;           /* v2, optional: "memory" when the run ended
+  const char *limit;           /* optional: "memory" when the run ended
                                   on the VM's memory limit, else NULL */
 } IpcFinal;
 

@@ -4,8 +4,10 @@
  * explicit state machine (STYLE.md 13, docs/RUNTIME.md 5.6, 9).
  *
  * Per job the pool embeds three handles in the SupJob (STYLE.md 14):
- *   timer     a libuv timer, used only to retry a failed spawn (and to
- *             report a spawn failure from the loop).
+ *   timer     a libuv timer: it retries a failed spawn, reports from the
+ *             loop a job that ends without a worker (spawn failure, a
+ *             job frame too big, cancelled while waiting), and carries
+ *             the job's deadline when the pool has no timerfd (below).
  *   ev_pipe   read end of the worker's fd 4, fed to the ipc decoder.
  *   job_pipe  write end of the worker's fd 3, only when the job frame did
  *             not fit into the pipe at once (sup_feed_job writes it there
@@ -22,7 +24,9 @@
  * rounded up never to fire early). The pool therefore keeps its deadlines
  * itself: one timerfd (CLOCK_MONOTONIC, absolute, ns resolution) watched
  * by a uv_poll handle, programmed for the earliest [due] of the jobs in
- * its list; at expiry every job whose [due] has passed gets EV_TIMER.
+ * its list; at expiry every job whose [due] has passed gets EV_TIMER. If
+ * the timerfd cannot be made, each job's libuv timer carries its deadline
+ * instead (arm_timer, rounded up to whole ms).
  * bench/batch measures the result (SIGTERM and SIGKILL within ~0.1 ms of
  * their instants when the machine is not overloaded).
  * The job is freed only after the close callbacks of all three have run.

@@ -341,7 +341,7 @@ typedef struct SupFacts {
   bool protocol;          /* malformed or oversize frame (before a final) */
   int spawn_err;          /* the spawn failed (negative errno), else 0 */
   int wstatus;            /* wait status of the reaped worker */
-  /* Added by the sandbox brief (docs/sandbox.md): */
+  /* The sandbox and resource limits (docs/sandbox.md): */
   bool seccomp;           /* the worker reported its seccomp filter on */
   bool f_limit_memory;    /* the final frame says limit "memory" */
   bool real_worker;       /* the in-process worker (its exit codes mean

@@ -930,8 +930,7 @@ static void batch_done(SupJob *job, const SupOutcome *o, void *ud)
       b->joblog_failed = true;
     }
   }
-  bool retryable = o->status == SUP_STATUS_CRASHED || o->status == SUP_STATUS_KILLED;
-  if (retryable && !b->interrupted && !b->halting && s->attempt - s->first_attempt < s->retries) {
+  if (sup_status_retryable(o->status) && !b->interrupted && !b->halting && s->attempt - s->first_attempt < s->retries) {
     Retry *r = calloc(1, sizeof *r);
     if (!r) abort();
     r->batch = b;

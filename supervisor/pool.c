@@ -207,10 +207,24 @@ const char *sup_signame(int sig)
   return buf;
 }
 
+static const struct {
+  const char *name;
+  int exit;
+  bool retryable;
+} statuses[SUP_STATUS__COUNT] = {
+#define X(NAME, name, exit, retryable) [SUP_STATUS_##NAME] = {name, exit, retryable},
+    SUP_STATUS_MAP(X)
+#undef X
+};
+
 const char *sup_status_name(SupStatus s)
 {
-  static const char *const names[] = {"ok", "error", "timeout", "cancelled", "killed", "crashed"};
-  return (unsigned)s < 6 ? names[s] : "?";
+  return (unsigned)s < SUP_STATUS__COUNT ? statuses[s].name : "?";
+}
+
+bool sup_status_retryable(SupStatus s)
+{
+  return (unsigned)s < SUP_STATUS__COUNT && statuses[s].retryable;
 }
 
 const SupSpec *sup_job_spec(const SupJob *j) { return &j->spec; }
@@ -797,21 +811,18 @@ void sup_decide(const SupFacts *f, SupVerdict *v)
     else
       snprintf(reason, rs, "exit:%d", WEXITSTATUS(f->wstatus));
   }
-  switch (v->status) {
-  case SUP_STATUS_OK: v->exit_code = (int)(f->f_exit_code & 0xFF); break;
-  case SUP_STATUS_ERROR: v->exit_code = 1; break;
-  case SUP_STATUS_TIMEOUT: v->exit_code = 124; break;
-  case SUP_STATUS_CANCELLED: {
+  /* The exit code: the status table's, or for the two that depend on the
+   * run, the pipeline's int (ok) or 128 + the signal (cancelled). */
+  v->exit_code = statuses[v->status].exit;
+  if (v->status == SUP_STATUS_OK) {
+    v->exit_code = (int)(f->f_exit_code & 0xFF);
+  } else if (v->status == SUP_STATUS_CANCELLED) {
     int sig = SIGINT;
     if (f->stop != SUP_STOP_CANCEL && f->f_signal) {
       if (!strcmp(f->f_signal, "SIGTERM")) sig = SIGTERM;
       else if (!strcmp(f->f_signal, "SIGHUP")) sig = SIGHUP;
     }
     v->exit_code = 128 + sig;
-    break;
-  }
-  case SUP_STATUS_KILLED: v->exit_code = 137; break;
-  case SUP_STATUS_CRASHED: v->exit_code = 1; break;
   }
 }
 

@@ -165,13 +165,37 @@ void sup_json_counters(Buf *b, const IpcCounters *c, uint32_t known, bool ms);
 
 /* ------------------------------------------------------------------ pool */
 
+/* The statuses of a terminal record, written once (docs/RUNTIME.md 5.6,
+ * docs/cli.md): X(NAME, name, exit, retryable)
+ *   name       the record's `status`
+ *   exit       what `harn run` exits with; -1: it depends on the run (ok:
+ *              the pipeline's int; cancelled: 128 + the signal)
+ *   retryable  `harn batch --retries` runs the job again: the worker died
+ *              under it (crashed) or had to be killed (killed); a verdict
+ *              the program reached itself (ok, error), its deadline
+ *              (timeout) or the user's cancel is final.
+ * sup_decide picks the row (which facts lead to which status is its
+ * table); everything else reads these columns. */
+#define SUP_STATUS_MAP(X)                  \
+  X(OK, "ok", -1, false)                   \
+  X(ERROR, "error", 1, false)              \
+  X(TIMEOUT, "timeout", 124, false)        \
+  X(CANCELLED, "cancelled", -1, false)     \
+  X(KILLED, "killed", 137, true)           \
+  X(CRASHED, "crashed", 1, true)
+
 typedef enum {
-  SUP_STATUS_OK, SUP_STATUS_ERROR, SUP_STATUS_TIMEOUT, SUP_STATUS_CANCELLED,
-  SUP_STATUS_KILLED, SUP_STATUS_CRASHED
+#define X(NAME, name, exit, retryable) SUP_STATUS_##NAME,
+  SUP_STATUS_MAP(X)
+#undef X
+  SUP_STATUS__COUNT
 } SupStatus;
 
-/* Name of a status as in the record ("ok", "timeout", ...). */
+/* Name of a status as in the record ("ok", "timeout", ...); "?" for a
+ * value outside SupStatus. */
 const char *sup_status_name(SupStatus s);
+/* Whether a job that ended with [s] is run again under --retries. */
+bool sup_status_retryable(SupStatus s);
 
 /* Why the supervisor signalled a job (the first trigger only). */
 typedef enum { SUP_STOP_NONE, SUP_STOP_DEADLINE, SUP_STOP_CANCEL } SupStop;

@@ -188,6 +188,15 @@ static void test_parsers_and_names(void **state)
   assert_int_equal(sup_parse_size("x", &n), -1);
   assert_string_equal(sup_status_name(SUP_STATUS_TIMEOUT), "timeout");
   assert_string_equal(sup_status_name(SUP_STATUS_KILLED), "killed");
+  assert_string_equal(sup_status_name(SUP_STATUS_CRASHED), "crashed");
+  assert_string_equal(sup_status_name(SUP_STATUS__COUNT), "?");
+  /* --retries runs a job again only when its worker died or was killed */
+  assert_true(sup_status_retryable(SUP_STATUS_CRASHED));
+  assert_true(sup_status_retryable(SUP_STATUS_KILLED));
+  assert_false(sup_status_retryable(SUP_STATUS_OK));
+  assert_false(sup_status_retryable(SUP_STATUS_ERROR));
+  assert_false(sup_status_retryable(SUP_STATUS_TIMEOUT));
+  assert_false(sup_status_retryable(SUP_STATUS_CANCELLED));
   assert_string_equal(sup_signame(SIGTERM), "SIGTERM");
   assert_string_equal(sup_signame(SIGKILL), "SIGKILL");
   assert_string_equal(sup_signame(SIGRTMIN + 1), "SIG35");

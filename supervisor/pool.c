@@ -114,7 +114,6 @@ struct SupJob {
   SupJob *prev, *next;   /* running list */
   SupState state;
   pid_t pid;
-  void *data;
 
   uv_timer_t timer;
   uv_pipe_t ev_pipe, job_pipe;
@@ -228,8 +227,6 @@ bool sup_status_retryable(SupStatus s)
 }
 
 const SupSpec *sup_job_spec(const SupJob *j) { return &j->spec; }
-void *sup_job_data(const SupJob *j) { return j->data; }
-void sup_job_set_data(SupJob *j, void *data) { j->data = data; }
 
 static char *xstrdup(const char *s)
 {

@@ -348,10 +348,8 @@ void sup_pool_cancel_all(SupPool *p, int sig);
 void sup_pool_spares(SupPool *p, int n);
 /* Close the pool's own handles; call when no job is running. */
 void sup_pool_close(SupPool *p);
-/* Accessors for hook code. */
+/* The spec of job [j] (for hook code), valid until its on_done returns. */
 const SupSpec *sup_job_spec(const SupJob *j);
-void *sup_job_data(const SupJob *j);
-void sup_job_set_data(SupJob *j, void *data);
 
 /* The facts the job status table of docs/RUNTIME.md 5.6 looks at, gathered
  * by the pool when a job ends. */

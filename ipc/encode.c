@@ -15,10 +15,21 @@
 
 #include <string.h>
 
+/* The packer's writer: msgpack_sbuffer_write, remembering a failure (the
+ * packer's own return values are easy to miss in a long run of packs). */
+static int frame_write(void *data, const char *buf, size_t len)
+{
+  IpcFrame *f = data;
+  if (msgpack_sbuffer_write(&f->sbuf, buf, len) == 0) return 0;
+  f->failed = true;
+  return -1;
+}
+
 void ipc_frame_init(IpcFrame *f)
 {
   msgpack_sbuffer_init(&f->sbuf);
-  msgpack_packer_init(&f->pk, &f->sbuf, msgpack_sbuffer_write);
+  f->failed = false;
+  msgpack_packer_init(&f->pk, f, frame_write);
 }
 
 void ipc_frame_destroy(IpcFrame *f) { msgpack_sbuffer_destroy(&f->sbuf); }
@@ -79,8 +90,9 @@ void ipc_pack_object(msgpack_packer *pk, const msgpack_object *o)
 void ipc_frame_begin(IpcFrame *f, IpcMsgType type, const IpcEnvelope *env, uint32_t nfields)
 {
   msgpack_sbuffer_clear(&f->sbuf);
+  f->failed = false;
   static const char zero[IPC_HEADER_SIZE] = {0};
-  msgpack_sbuffer_write(&f->sbuf, zero, sizeof zero);
+  frame_write(f, zero, sizeof zero);
   msgpack_packer *pk = &f->pk;
   if (type == IPC_MSG_JOB) {
     msgpack_pack_map(pk, 4 + nfields);
@@ -109,6 +121,7 @@ void ipc_frame_begin(IpcFrame *f, IpcMsgType type, const IpcEnvelope *env, uint3
 
 int ipc_frame_end(IpcFrame *f, Buf *out)
 {
+  if (f->failed || f->sbuf.size < IPC_HEADER_SIZE) return IPC_E_NOMEM;
   size_t n = f->sbuf.size - IPC_HEADER_SIZE;
   if (n > IPC_MAX_FRAME) return IPC_E_TOOBIG;
   unsigned char *h = (unsigned char *)f->sbuf.data;

@@ -324,11 +324,16 @@ typedef struct IpcEnvelope {
  * seq/t_ms are ignored), which are not counted in [nfields]. The caller then
  * packs exactly [nfields] key/value pairs with ipc_frame_packer() and calls
  * ipc_frame_end(), which writes the length prefix and appends the frame to
- * [out]. ipc_frame_end returns 0, or IPC_E_TOOBIG (nothing appended) when
- * the body exceeds IPC_MAX_FRAME. The builder is reusable after end. */
+ * [out]. ipc_frame_end returns 0; or, with nothing appended, IPC_E_TOOBIG
+ * when the body exceeds IPC_MAX_FRAME and IPC_E_NOMEM when a write into the
+ * builder failed since ipc_frame_begin (the body would be incomplete). A
+ * caller never sends anything for a frame whose end failed. The builder is
+ * reusable after end; it must not be moved after ipc_frame_init (the
+ * packer points to it). */
 typedef struct IpcFrame {
   msgpack_sbuffer sbuf;
   msgpack_packer pk;
+  bool failed;             /* a write into sbuf failed (out of memory) */
 } IpcFrame;
 
 void ipc_frame_init(IpcFrame *f);

@@ -1320,9 +1320,10 @@ static int test_spawn_failure(void)
   return -EAGAIN;
 }
 
-/* The job frame for [j]'s worker into j->frame (empty when the source or
- * input is over the frame limit). */
-static void encode_job(SupJob *j)
+/* The job frame for [j]'s worker into j->frame. Returns 0, or a negative
+ * errno with j->frame empty: -E2BIG when the source or input is over the
+ * frame limit, -ENOMEM when the encoder ran out of memory. */
+static int encode_job(SupJob *j)
 {
   SupPool *p = j->pool;
   IpcJob jf;
@@ -1347,7 +1348,10 @@ static void encode_job(SupJob *j)
   jf.cpu_ms = cpu > 0 ? (uint64_t)cpu : 0;
   jf.address_space = jf.sandbox ? sup_address_space(jf.memory) : 0;
   buf_clear(&j->frame);
-  if (ipc_encode_job(&j->frame, j->spec.id, j->spec.attempt, &jf) != 0) buf_clear(&j->frame);
+  int rc = ipc_encode_job(&j->frame, j->spec.id, j->spec.attempt, &jf);
+  if (rc == 0) return 0;
+  buf_clear(&j->frame);
+  return rc == IPC_E_TOOBIG ? -E2BIG : -ENOMEM;
 }
 
 /* Is spawn error [rc] (a negative errno) one that passes: process or
@@ -1639,11 +1643,11 @@ static void job_spawn(SupJob *j)
 {
   j->t0 = sup_now_ms();
   j->epoch0 = sup_epoch_ms();
-  encode_job(j);
-  if (j->frame.len == 0) {
-    /* Its source or input does not fit in a frame: no worker could ever
-     * get it (crashed, spawn:E2BIG). */
-    j->spawn_err = -E2BIG;
+  int rc = encode_job(j);
+  if (rc != 0) {
+    /* No job frame, so no worker: its source or input does not fit in a
+     * frame (crashed, spawn:E2BIG), or memory ran out (spawn:ENOMEM). */
+    j->spawn_err = rc;
     uv_timer_start(&j->timer, timer_cb, 0, 0);
     return;
   }

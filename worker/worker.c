@@ -256,6 +256,29 @@ static void hold_frame_locked(Writer *w)
   buf_clear(&w->frame);
 }
 
+/* Send ([hold]: hold, as hold_frame_locked) the frame that the encoder of
+ * a `what` frame just put in w->frame, or, when it failed ([rc], an
+ * IPC_E_* code), nothing: no frame is ever sent empty or cut short, and seq
+ * does not advance, so the stream stays valid. The failure is reported on
+ * stderr. When [essential] (`started`, `final`: the supervisor cannot make
+ * sense of a stream without them) the writer is also marked broken: nothing
+ * more is sent, the worker exits WRK_EXIT_IO, and the supervisor records
+ * the job crashed. Returns whether the frame went out (or is held). Caller
+ * holds the mutex. */
+static bool send_encoded_locked(Writer *w, int rc, const char *what, bool essential, bool hold)
+{
+  if (rc != 0) {
+    buf_clear(&w->frame);
+    fprintf(stderr, "harn worker: cannot encode the `%s` frame (%s); %s\n", what, ipc_strerror(rc),
+            essential ? "sending nothing more" : "dropped");
+    if (essential) w->broken = true;
+    return false;
+  }
+  if (hold) hold_frame_locked(w);
+  else send_frame_locked(w);
+  return true;
+}
+
 /* Write the held frames now. Caller holds the mutex. */
 static void flush_held_locked(Writer *w)
 {
@@ -271,8 +294,8 @@ static void flush_output_locked(Writer *w)
     if (n > MAX_OUTPUT_CHUNK) n = MAX_OUTPUT_CHUNK;
     IpcEnvelope e = next_env(w);
     buf_clear(&w->frame);
-    ipc_encode_output(&w->frame, &e, w->pending_stream, w->pending.data + off, n);
-    send_frame_locked(w);
+    int rc = ipc_encode_output(&w->frame, &e, w->pending_stream, w->pending.data + off, n);
+    send_encoded_locked(w, rc, "output", false, false);
     off += n;
   }
   buf_clear(&w->pending);
@@ -426,7 +449,8 @@ static void on_vm_event(void *ud, Vm *vm, const char *type, const void *body)
   } else if (!bad) {
     bad = "unknown event type";
   }
-  if (!bad && rc != 0) bad = "event frame exceeds the maximum frame size";
+  if (!bad && rc != 0)
+    bad = rc == IPC_E_TOOBIG ? "event frame exceeds the maximum frame size" : ipc_strerror(rc);
   if (bad) {
     buf_clear(&w->frame);
     fprintf(stderr, "harn worker: dropped a `%s` event: %s\n", type, bad);
@@ -551,8 +575,7 @@ static bool lock_down(Lockdown *l)
   ipc_pack_str(ipc_frame_packer(&fr), "applied");
   l->ok = wrk_sandbox_apply(&sc, ipc_frame_packer(&fr));
   buf_clear(&l->w->frame);
-  if (ipc_frame_end(&fr, &l->w->frame) == 0) send_frame_locked(l->w);
-  else buf_clear(&l->w->frame);
+  send_encoded_locked(l->w, ipc_frame_end(&fr, &l->w->frame), "sandbox", false, false);
   ipc_frame_destroy(&fr);
   flush_held_locked(l->w); /* `started`, if the sandbox frame did not take it */
   pthread_mutex_unlock(&l->w->mu);
@@ -670,8 +693,7 @@ void wrk_warm_up(void)
   w.t0 = mono_ns();
   IpcStarted st = {IPC_PROTOCOL_VERSION, 1, 1, epoch_ms()};
   IpcEnvelope e = next_env(&w);
-  ipc_encode_started(&w.frame, &e, &st);
-  send_frame_locked(&w);
+  send_encoded_locked(&w, ipc_encode_started(&w.frame, &e, &st), "started", true, false);
   /* the run, its events and its final frame */
   VmConfig cfg;
   memset(&cfg, 0, sizeof cfg);
@@ -788,9 +810,9 @@ int wrk_main(int argc, char **argv)
   pthread_mutex_lock(&w.mu);
   IpcStarted st = {IPC_PROTOCOL_VERSION, (int64_t)getpid(), (int64_t)getpgrp(), epoch_ms()};
   IpcEnvelope e = next_env(&w);
-  ipc_encode_started(&w.frame, &e, &st);
-  hold_frame_locked(&w); /* written with the next frame, at the latest before
-                            the program is read (lock_down) */
+  /* held: written with the next frame, at the latest before the program is
+   * read (lock_down) */
+  send_encoded_locked(&w, ipc_encode_started(&w.frame, &e, &st), "started", true, true);
   pthread_mutex_unlock(&w.mu);
 
   /* Lock down before the program is read (docs/sandbox.md "When"): open
@@ -897,8 +919,9 @@ int wrk_main(int argc, char **argv)
   oc.counters.cpu_ms = cpu_ms();
   oc.counters.has_instructions = job->count_instructions;
   oc.counters.output_bytes = w.output_bytes;
-  if (encode_final(&w, vm, &oc, false) != 0) encode_final(&w, vm, &oc, true);
-  send_frame_locked(&w);
+  int frc = encode_final(&w, vm, &oc, false);
+  if (frc == IPC_E_TOOBIG) frc = encode_final(&w, vm, &oc, true);
+  send_encoded_locked(&w, frc, "final", true, false);
   bool broken = w.broken;
   pthread_mutex_unlock(&w.mu);
   stop_flusher(&w);

@@ -869,6 +869,30 @@ static void test_final_by_name(void **state)
   assert_non_null(strstr(err, "field `hard_stop`: expected bool, got int"));
 }
 
+/* A frame whose body could not be written whole is never appended. */
+static void test_frame_write_failure(void **state)
+{
+  (void)state;
+  Buf b = {0};
+  IpcFrame f;
+  ipc_frame_init(&f);
+  IpcEnvelope e = env_at(0);
+  ipc_frame_begin(&f, IPC_MSG_SANDBOX, &e, 1);
+  ipc_pack_str(ipc_frame_packer(&f), "applied");
+  msgpack_pack_map(ipc_frame_packer(&f), 0);
+  f.failed = true; /* as msgpack_sbuffer_write does when realloc fails */
+  assert_int_equal(ipc_frame_end(&f, &b), IPC_E_NOMEM);
+  assert_int_equal(b.len, 0);
+  /* the builder is reusable: begin clears the failure */
+  ipc_frame_begin(&f, IPC_MSG_SANDBOX, &e, 1);
+  ipc_pack_str(ipc_frame_packer(&f), "applied");
+  msgpack_pack_map(ipc_frame_packer(&f), 0);
+  assert_int_equal(ipc_frame_end(&f, &b), 0);
+  assert_true(b.len > IPC_HEADER_SIZE);
+  ipc_frame_destroy(&f);
+  buf_free(&b);
+}
+
 static void test_malformed_fields(void **state)
 {
   (void)state;
@@ -1284,6 +1308,7 @@ int main(void)
       cmocka_unit_test(test_job_errors),     cmocka_unit_test(test_order),
       cmocka_unit_test(test_max_frame),      cmocka_unit_test(test_fd_helpers),
       cmocka_unit_test(test_sandbox_v2),      cmocka_unit_test(test_final_by_name),
+      cmocka_unit_test(test_frame_write_failure),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

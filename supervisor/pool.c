@@ -135,6 +135,7 @@ struct SupJob {
   bool eof, protocol, reaped;
   char *protocol_text;
   int spawn_err;
+  int watch_err;          /* a libuv call wiring the worker failed (watch_failed) */
   int spawn_tries;
   SupJob *znext;         /* the pool's queue of jobs waiting for the zygote */
   SupJob *wnext;         /* the pool's list of jobs waiting to retry a spawn */
@@ -234,6 +235,32 @@ static char *xstrdup(const char *s)
   char *d = strdup(s);
   if (!d) abort();
   return d;
+}
+
+void sup_uv_must(int rc, const char *call)
+{
+  if (rc == 0) return;
+  fprintf(stderr, "harn: internal error: %s failed: %s\n", call, uv_strerror(rc));
+  abort();
+}
+
+int sup_signals_start(uv_loop_t *loop, uv_signal_t *h, const int *sigs, int n, uv_signal_cb cb,
+                      void *data)
+{
+  for (int i = 0; i < n; i++) {
+    int rc = uv_signal_init(loop, &h[i]);
+    if (rc == 0) {
+      h[i].data = data;
+      rc = uv_signal_start(&h[i], cb, sigs[i]);
+      if (rc != 0) uv_close((uv_handle_t *)&h[i], NULL);
+    }
+    if (rc != 0) {
+      while (i-- > 0) uv_close((uv_handle_t *)&h[i], NULL);
+      return rc;
+    }
+    uv_unref((uv_handle_t *)&h[i]);
+  }
+  return 0;
 }
 
 /* ------------------------------------------------------------------ signals */
@@ -339,7 +366,7 @@ static void arm_timer(SupJob *j, double ms)
     uv_update_time(p->loop);
     uint64_t t = (uint64_t)ms;
     if ((double)t < ms) t++;
-    uv_timer_start(&j->timer, timer_cb, t + 1, 0);
+    sup_uv_must(uv_timer_start(&j->timer, timer_cb, t + 1, 0), "uv_timer_start");
     return;
   }
   j->due = sup_now_ms() + ms;
@@ -786,6 +813,9 @@ void sup_decide(const SupFacts *f, SupVerdict *v)
   } else if (f->protocol) {
     v->status = SUP_STATUS_CRASHED;
     snprintf(reason, rs, "protocol");
+  } else if (f->watch_err) {
+    v->status = SUP_STATUS_CRASHED;
+    snprintf(reason, rs, "watch:%s", uv_err_name(f->watch_err));
   } else if (f->spawn_err == -ECANCELED) {
     v->status = SUP_STATUS_CANCELLED; /* cancelled while waiting to retry its spawn */
     snprintf(reason, rs, "cancel");
@@ -856,6 +886,7 @@ static void decide(SupJob *j, SupOutcome *o)
     .kill_after_signal = j->kill_after_signal,
     .protocol = j->protocol,
     .spawn_err = j->spawn_err,
+    .watch_err = j->watch_err,
     .wstatus = j->wstatus,
     .seccomp = j->seccomp,
     .f_limit_memory = j->f_limit_memory,
@@ -1274,9 +1305,19 @@ static bool zygote_ready(SupPool *p, bool more)
     const char *no = getenv("HARN_NO_ZYGOTE");
     if (!(no && *no && strcmp(no, "0")) && sup_zygote_start(&p->zsock, &p->zpid, !p->cfg.no_sandbox) == 0 &&
         uv_poll_init(p->loop, &p->zpoll, p->zsock) == 0) {
-      p->zpoll_open = true;
-      uv_poll_start(&p->zpoll, UV_READABLE | UV_DISCONNECT, zpoll_cb);
-      uv_unref((uv_handle_t *)&p->zpoll);
+      int rc = uv_poll_start(&p->zpoll, UV_READABLE | UV_DISCONNECT, zpoll_cb);
+      if (rc == 0) {
+        p->zpoll_open = true;
+        uv_unref((uv_handle_t *)&p->zpoll);
+      } else {
+        /* Without a watch on its replies the zygote is of no use: it sees
+         * its socket close and exits; workers are forked directly. */
+        fprintf(stderr, "harn: cannot watch the worker zygote (%s); forking workers directly\n",
+                uv_strerror(rc));
+        uv_close((uv_handle_t *)&p->zpoll, NULL);
+        close(p->zsock);
+        p->zsock = -1;
+      }
     } else if (p->zsock >= 0) {
       close(p->zsock);
       p->zsock = -1;
@@ -1295,7 +1336,7 @@ SupJob *sup_pool_start(SupPool *p, SupSpec *spec)
   j->state = SUP_ST_RUNNING;
   p->nrunning++;
   p->nalive++;
-  uv_timer_init(p->loop, &j->timer);
+  sup_uv_must(uv_timer_init(p->loop, &j->timer), "uv_timer_init");
 
   j->dec = ipc_decoder_new(IPC_READ_EVENTS, 0);
   if (!j->dec) abort();
@@ -1377,7 +1418,7 @@ static void spawn_failed(SupJob *j, int rc)
   bool others = p->nrunning - p->nwaiting > 1;
   if (transient && (j->spawn_tries < 6 || others)) {
     int k = j->spawn_tries < 6 ? j->spawn_tries : 5;
-    uv_timer_start(&j->timer, timer_cb, 20u << k, 0);
+    sup_uv_must(uv_timer_start(&j->timer, timer_cb, 20u << k, 0), "uv_timer_start");
     if (!others) j->spawn_tries++;
     j->waiting = true;
     j->wnext = p->waiting;
@@ -1386,7 +1427,32 @@ static void spawn_failed(SupJob *j, int rc)
     return;
   }
   j->spawn_err = rc; /* negative errno == libuv error code on Unix */
-  uv_timer_start(&j->timer, timer_cb, 0, 0);
+  sup_uv_must(uv_timer_start(&j->timer, timer_cb, 0, 0), "uv_timer_start");
+}
+
+/* Wrap pipe end [fd] of [j]'s worker in [h] (*open: [h] is initialized and
+ * must be closed). 0, or a libuv error with [fd] closed. */
+static int open_pipe(SupJob *j, uv_pipe_t *h, bool *open, int fd)
+{
+  int rc = uv_pipe_init(j->pool->loop, h, 0);
+  if (rc == 0) {
+    *open = true;
+    rc = uv_pipe_open(h, fd);
+  }
+  if (rc != 0) close(fd); /* the handle did not take it */
+  return rc;
+}
+
+/* A libuv call that wires the running worker of [j] failed ([rc]): the
+ * supervisor cannot follow the job, so the group is SIGKILLed at once (as
+ * for a protocol error) and the record says crashed, reason
+ * `watch:<error>` (sup_decide). */
+static void watch_failed(SupJob *j, int rc, const char *what)
+{
+  fprintf(stderr, "harn: job %s: %s failed (%s); killing its worker\n", j->spec.id, what,
+          uv_strerror(rc));
+  if (!j->watch_err) j->watch_err = rc;
+  dispatch(j, EV_PROTOCOL, 0);
 }
 
 /* The worker of [j] exists (sp->pid): wire its pipes, arm its deadline,
@@ -1400,25 +1466,33 @@ static void spawn_done(SupJob *j, const SupSpawned *sp)
   p->running = j;
   uv_ref((uv_handle_t *)&p->sigchld);
 
-  uv_pipe_init(p->loop, &j->ev_pipe, 0);
-  uv_pipe_open(&j->ev_pipe, sp->ev_r);
-  j->ev_open = true;
+  int rc = open_pipe(j, &j->ev_pipe, &j->ev_open, sp->ev_r);
+  if (rc != 0) {
+    watch_failed(j, rc, "opening the event pipe");
+    if (sp->job_w >= 0) close(sp->job_w);
+    buf_free(&j->frame);
+    return;
+  }
   if (sp->job_w >= 0) {
     /* The frame did not fit in the pipe: the rest goes from the loop. */
-    uv_pipe_init(p->loop, &j->job_pipe, 0);
-    uv_pipe_open(&j->job_pipe, sp->job_w);
-    j->job_open = true;
+    rc = open_pipe(j, &j->job_pipe, &j->job_open, sp->job_w);
     uv_buf_t b = uv_buf_init(j->frame.data + sp->sent, (unsigned)(j->frame.len - sp->sent));
-    if (uv_write(&j->wreq, (uv_stream_t *)&j->job_pipe, &b, 1, write_cb) != 0) {
+    if (rc == 0) rc = uv_write(&j->wreq, (uv_stream_t *)&j->job_pipe, &b, 1, write_cb);
+    if (rc != 0) {
+      /* The worker gets a cut job frame: it exits 76 (crashed, exit:76). */
       buf_free(&j->frame);
-      close_handle(j, (uv_handle_t *)&j->job_pipe);
+      if (j->job_open) close_handle(j, (uv_handle_t *)&j->job_pipe);
       j->job_open = false;
     }
   } else {
     buf_free(&j->frame);
   }
 
-  uv_read_start((uv_stream_t *)&j->ev_pipe, alloc_cb, read_cb);
+  rc = uv_read_start((uv_stream_t *)&j->ev_pipe, alloc_cb, read_cb);
+  if (rc != 0) {
+    watch_failed(j, rc, "reading the event pipe");
+    return;
+  }
   j->ev_reading = true;
   if (j->spec.timeout_ms > 0) arm_timer(j, j->spec.timeout_ms - (sup_now_ms() - j->t0));
 }
@@ -1648,7 +1722,7 @@ static void job_spawn(SupJob *j)
     /* No job frame, so no worker: its source or input does not fit in a
      * frame (crashed, spawn:E2BIG), or memory ran out (spawn:ENOMEM). */
     j->spawn_err = rc;
-    uv_timer_start(&j->timer, timer_cb, 0, 0);
+    sup_uv_must(uv_timer_start(&j->timer, timer_cb, 0, 0), "uv_timer_start");
     return;
   }
   job_start_worker(j);
@@ -1712,13 +1786,13 @@ void sup_pool_cancel_all(SupPool *p, int sig)
   SupJob *j;
   while ((j = want_pop(p))) {
     j->spawn_err = -ECANCELED;
-    uv_timer_start(&j->timer, timer_cb, 0, 0);
+    sup_uv_must(uv_timer_start(&j->timer, timer_cb, 0, 0), "uv_timer_start");
   }
   while (p->waiting) {
     j = p->waiting;
     waiting_remove(j);
     j->spawn_err = -ECANCELED;
-    uv_timer_start(&j->timer, timer_cb, 0, 0);
+    sup_uv_must(uv_timer_start(&j->timer, timer_cb, 0, 0), "uv_timer_start");
   }
   sup_pool_spares(p, 0);
 }
@@ -1772,21 +1846,26 @@ int sup_pool_init(SupPool *p, uv_loop_t *loop, const SupPoolConfig *cfg, const S
   prctl(PR_SET_CHILD_SUBREAPER, 1);
   /* A worker that dies before reading its job must not kill us with EPIPE. */
   signal(SIGPIPE, SIG_IGN);
-  int rc = uv_signal_init(loop, &p->sigchld);
-  if (rc == 0) rc = uv_signal_start(&p->sigchld, sigchld_cb, SIGCHLD);
-  uv_unref((uv_handle_t *)&p->sigchld);
+  int rc = sup_signals_start(loop, &p->sigchld, (const int[]){SIGCHLD}, 1, sigchld_cb, NULL);
+  if (rc != 0) return rc;
   /* The precise timer (unreferenced: a running job keeps the loop alive
-   * through its pipe and the SIGCHLD watcher). */
+   * through its pipe and the SIGCHLD watcher). Without it (no timerfd, or
+   * it cannot be watched) each job's libuv timer carries its deadline. */
   p->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
   if (p->tfd >= 0 && uv_poll_init(loop, &p->tpoll, p->tfd) == 0) {
-    uv_poll_start(&p->tpoll, UV_READABLE, tfd_cb);
-    uv_unref((uv_handle_t *)&p->tpoll);
-    p->tpoll_open = true;
+    if (uv_poll_start(&p->tpoll, UV_READABLE, tfd_cb) == 0) {
+      uv_unref((uv_handle_t *)&p->tpoll);
+      p->tpoll_open = true;
+    } else {
+      uv_close((uv_handle_t *)&p->tpoll, NULL);
+      close(p->tfd);
+      p->tfd = -1;
+    }
   } else if (p->tfd >= 0) {
     close(p->tfd);
     p->tfd = -1;
   }
-  return rc;
+  return 0;
 }
 
 static void tpoll_closed(uv_handle_t *h)

@@ -331,7 +331,9 @@ struct SupPool {
 };
 
 /* Set up [p] on [loop]: SIGCHLD watcher (unreferenced), SIGPIPE ignored.
- * Returns 0 or a negative libuv error. */
+ * Returns 0 or a negative libuv error (the SIGCHLD watcher cannot be
+ * started); after a failure [p] is unusable and must not be closed with
+ * sup_pool_close (run the loop once to finish the closes it began). */
 int sup_pool_init(SupPool *p, uv_loop_t *loop, const SupPoolConfig *cfg, const SupHooks *hooks);
 /* Start one attempt of [spec] (ownership of its strings passes to the
  * pool, even on failure). A spawn failure still produces exactly one
@@ -351,6 +353,19 @@ void sup_pool_close(SupPool *p);
 /* The spec of job [j] (for hook code), valid until its on_done returns. */
 const SupSpec *sup_job_spec(const SupJob *j);
 
+/* A libuv call whose only failure is a misuse of its handle by us (a
+ * closing handle or a NULL callback: uv_timer_init, uv_timer_start on a
+ * live timer): on failure ([rc] != 0) print the call and the error and
+ * abort. For calls that can fail at run time use their result instead. */
+void sup_uv_must(int rc, const char *call);
+/* Start [n] signal watchers [h][i] on [loop] for [sigs][i], each calling
+ * [cb] with h->data = [data]; unreferenced (they do not keep the loop
+ * alive). Returns 0, or a negative libuv error with every one of them
+ * closing (run the loop to finish the closes): a caller that cannot watch
+ * its signals does not start. */
+int sup_signals_start(uv_loop_t *loop, uv_signal_t *h, const int *sigs, int n, uv_signal_cb cb,
+                      void *data);
+
 /* The facts the job status table of docs/RUNTIME.md 5.6 looks at, gathered
  * by the pool when a job ends. */
 typedef struct SupFacts {
@@ -362,6 +377,8 @@ typedef struct SupFacts {
   bool kill_after_signal; /* SIGKILL because the grace after it ran out */
   bool protocol;          /* malformed or oversize frame (before a final) */
   int spawn_err;          /* the spawn failed (negative errno), else 0 */
+  int watch_err;          /* a libuv call wiring the running worker failed
+                             (negative libuv error; its group was SIGKILLed) */
   int wstatus;            /* wait status of the reaped worker */
   /* The sandbox and resource limits (docs/sandbox.md): */
   bool seccomp;           /* the worker reported its seccomp filter on */

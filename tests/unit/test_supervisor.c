@@ -111,6 +111,11 @@ static void test_crash_rows(void **state)
   f.protocol = true;
   f.wstatus = signaled(SIGKILL);
   expect(&f, SUP_STATUS_CRASHED, "protocol", 1);
+  /* the supervisor could not wire the worker's pipes: group SIGKILLed */
+  memset(&f, 0, sizeof f);
+  f.watch_err = UV_EBADF;
+  f.wstatus = signaled(SIGKILL);
+  expect(&f, SUP_STATUS_CRASHED, "watch:EBADF", 1);
   /* no final frame otherwise */
   memset(&f, 0, sizeof f);
   f.wstatus = exited(0);

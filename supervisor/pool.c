@@ -1345,11 +1345,15 @@ SupJob *sup_pool_start(SupPool *p, SupSpec *spec)
   return j;
 }
 
-/* Test-only fault injection (docs/sandbox.md): HARN_TEST_SPAWN_EAGAIN=N
- * makes the first N spawn attempts of this process fail with EAGAIN, as a
- * fork under a low RLIMIT_NPROC would. Returns 0 or -EAGAIN. */
+/* Test-only fault injection (docs/sandbox.md "Test hooks"), compiled in
+ * only with HARN_TEST_HOOKS: HARN_TEST_SPAWN_EAGAIN=N makes the first N
+ * spawn attempts of this process fail with EAGAIN, as a fork under a low
+ * RLIMIT_NPROC would. Returns 0 or -EAGAIN (always 0 without the hooks). */
 static int test_spawn_failure(void)
 {
+#ifndef HARN_TEST_HOOKS
+  return 0;
+#else
   static long left = -1;
   if (left < 0) {
     const char *e = getenv("HARN_TEST_SPAWN_EAGAIN");
@@ -1359,6 +1363,7 @@ static int test_spawn_failure(void)
   if (left == 0) return 0;
   left--;
   return -EAGAIN;
+#endif
 }
 
 /* The job frame for [j]'s worker into j->frame. Returns 0, or a negative

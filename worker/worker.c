@@ -563,7 +563,9 @@ static bool lock_down(Lockdown *l)
    * PROT_EXEC) and the thread inherits the filter, so a job that writes
    * nothing never pays for a thread. (In a PID namespace of its own the
    * kernel refuses the thread; on_output then writes output at once.) */
+#ifdef HARN_TEST_HOOKS
   const char *forbidden = getenv("HARN_TEST_FORBIDDEN_SYSCALL");
+#endif
   WrkSandboxConfig sc = {l->ev_fd, l->job->cpu_ms, l->job->address_space, l->root_fd};
   pthread_mutex_lock(&l->w->mu);
   /* The report is packed straight into the `sandbox` frame (no output can
@@ -579,7 +581,9 @@ static bool lock_down(Lockdown *l)
   ipc_frame_destroy(&fr);
   flush_held_locked(l->w); /* `started`, if the sandbox frame did not take it */
   pthread_mutex_unlock(&l->w->mu);
-  /* Test-only: "WHAT" for every job, or "WHAT:JOBID" for one job. */
+#ifdef HARN_TEST_HOOKS
+  /* Test-only (HARN_TEST_HOOKS builds): "WHAT" for every job, or
+   * "WHAT:JOBID" for one job. */
   if (forbidden && *forbidden) {
     const char *colon = strchr(forbidden, ':');
     if (!colon || (l->w->job && !strcmp(colon + 1, l->w->job))) {
@@ -591,6 +595,7 @@ static bool lock_down(Lockdown *l)
       wrk_sandbox_forbidden_syscall(what);
     }
   }
+#endif
   return l->ok;
 }
 

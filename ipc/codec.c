@@ -16,6 +16,10 @@
  * once: every key must be a str naming a known field, seen once, whose value
  * has the field's kind. Then required fields are checked, then the
  * semantic rules (enumerations, version, program xor source, seq order).
+ * The final frame and its counters are the exception: they are decoded by
+ * name from X-macro lists (FINAL_FIELDS, HARN_COUNTERS), skip unknown keys
+ * and default missing ones, so the record a worker's verdict becomes does
+ * not depend on the order or the completeness of the fields it sent.
  *
  * Invariants: after the first error the decoder is dead (sticky code and
  * text), because the byte stream can no longer be trusted to be aligned on
@@ -304,36 +308,79 @@ static const FieldSpec f_emit[] = {{"name", K_STR, true}, {"data", K_VALUE, true
 static const FieldSpec f_lifecycle[] = {
     {"event", K_STR, true}, {"payload", K_VALUE, true}, {"control", K_STR, true},
     {"hooks", K_ARRAY, true}};
+/* The final frame is decoded by name: FINAL_FIELDS gives each field its
+ * kind, whether it is required and (through the FIN_* enum) the slot its
+ * value lands in; decode_final reads slots by name, never by position.
+ * Unknown keys of a final frame (and of its `counters` map) are skipped, a
+ * missing optional field takes its default (nil, false, 0, an empty trace),
+ * a duplicate is refused. Only `status` is required: without it there is
+ * no verdict to default to. */
+#define FINAL_FIELDS(X)              \
+  X(status, K_STR, true)             \
+  X(value, K_VALUE, false)           \
+  X(error, K_STR_NIL, false)         \
+  X(error_value, K_VALUE, false)     \
+  X(diagnostic, K_STR_NIL, false)    \
+  X(trace, K_ARRAY, false)           \
+  X(signal, K_STR_NIL, false)        \
+  X(hard_stop, K_BOOL, false)        \
+  X(exit_code, K_INT, false)         \
+  X(counters, K_MAP, false)          \
+  X(limit, K_STR_NIL, false)
+
+enum {
+#define X(name, kind, required) FIN_##name,
+  FINAL_FIELDS(X)
+#undef X
+  FIN_COUNT
+};
 static const FieldSpec f_final[] = {
-    {"status", K_STR, true},      {"value", K_VALUE, true},    {"error", K_STR_NIL, true},
-    {"error_value", K_VALUE, true}, {"diagnostic", K_STR_NIL, true}, {"trace", K_ARRAY, true},
-    {"signal", K_STR_NIL, true},  {"hard_stop", K_BOOL, true}, {"exit_code", K_INT, true},
-    {"counters", K_MAP, true},    {"limit", K_STR_NIL, false}};
+#define X(name, kind, required) {#name, kind, required},
+    FINAL_FIELDS(X)
+#undef X
+};
 static const FieldSpec f_sandbox[] = {{"applied", K_MAP, true}};
+
+/* The counters map, from HARN_COUNTERS (base/counters.h): every counter is
+ * optional on decode (0 when absent; nil for an absent UINT_OPT). */
+#define COUNTER_KIND_NUM K_NUM
+#define COUNTER_KIND_UINT K_UINT
+#define COUNTER_KIND_UINT_OPT K_UINT_NIL
+#define COUNTER_KIND_INT K_INT
+enum {
+#define X(name, type, source) CTR_##name,
+  HARN_COUNTERS(X)
+#undef X
+};
 static const FieldSpec f_counters[] = {
-    {"wall_ms", K_NUM, true},        {"cpu_ms", K_NUM, true},
-    {"instructions", K_UINT_NIL, true}, {"tasks_spawned", K_UINT, true},
-    {"steps_recorded", K_UINT, true}, {"output_bytes", K_UINT, true},
-    {"peak_frames", K_INT, true},  {"slow_polls", K_UINT, false}};
+#define X(name, type, source) {#name, COUNTER_KIND_##type, false},
+    HARN_COUNTERS(X)
+#undef X
+};
 static const FieldSpec f_trace[] = {
     {"fn", K_STR, true}, {"line", K_INT, true}, {"col", K_INT, true}, {"file", K_STR, true}};
 
 #define NFIELDS(a) (sizeof(a) / sizeof((a)[0]))
 
+_Static_assert(NFIELDS(env_event) + NFIELDS(f_final) <= MAX_FIELDS, "MAX_FIELDS too small for `final`");
+_Static_assert(NFIELDS(env_job) + NFIELDS(f_job) <= MAX_FIELDS, "MAX_FIELDS too small for `job`");
+
+/* [open]: unknown keys are skipped instead of refused (the final frame). */
 typedef struct TypeSchema {
   const FieldSpec *fields;
   size_t n;
+  bool open;
 } TypeSchema;
 
 static const TypeSchema schemas[IPC_MSG_COUNT] = {
-    [IPC_MSG_JOB] = {f_job, NFIELDS(f_job)},
-    [IPC_MSG_STARTED] = {f_started, NFIELDS(f_started)},
-    [IPC_MSG_OUTPUT] = {f_output, NFIELDS(f_output)},
-    [IPC_MSG_STEP] = {f_step, NFIELDS(f_step)},
-    [IPC_MSG_EMIT] = {f_emit, NFIELDS(f_emit)},
-    [IPC_MSG_LIFECYCLE] = {f_lifecycle, NFIELDS(f_lifecycle)},
-    [IPC_MSG_FINAL] = {f_final, NFIELDS(f_final)},
-    [IPC_MSG_SANDBOX] = {f_sandbox, NFIELDS(f_sandbox)},
+    [IPC_MSG_JOB] = {f_job, NFIELDS(f_job), false},
+    [IPC_MSG_STARTED] = {f_started, NFIELDS(f_started), false},
+    [IPC_MSG_OUTPUT] = {f_output, NFIELDS(f_output), false},
+    [IPC_MSG_STEP] = {f_step, NFIELDS(f_step), false},
+    [IPC_MSG_EMIT] = {f_emit, NFIELDS(f_emit), false},
+    [IPC_MSG_LIFECYCLE] = {f_lifecycle, NFIELDS(f_lifecycle), false},
+    [IPC_MSG_FINAL] = {f_final, NFIELDS(f_final), true},
+    [IPC_MSG_SANDBOX] = {f_sandbox, NFIELDS(f_sandbox), false},
 };
 
 static const char *kind_text(Kind k)
@@ -381,7 +428,7 @@ static bool key_is(const msgpack_object *k, const char *s)
 
 /* Where a value sits, for error texts: a chain of segments on the C stack,
  * rendered only when a check fails (validation of a valid frame formats
- * nothing). Rendering reproduces the texts of the eager version exactly:
+ * nothing). The rendered text is fixed (tests match it):
  * the root is `where` + field name cut to 95 bytes, then "[i]" for array
  * elements and ".key" (key cut to 40 bytes) for map values, the whole cut
  * to 159 bytes. */
@@ -506,12 +553,13 @@ static int check_kind(const Ctx *c, const PathSeg *at, Kind k, const msgpack_obj
 }
 
 /* Walk map [m] against [nspec] specs (the concatenation of [a] and [b]):
- * each key a str, known, seen once, of the right kind; every required
- * field present. found[i] gets the value of spec i or NULL. [where] prefixes
- * field names for nested maps ("counters.", "trace[2]."). */
+ * each key a str, known (or skipped when [skip_unknown]), seen once, of the
+ * right kind; every required field present. found[i] gets the value of
+ * spec i or NULL. [where] prefixes field names for nested maps
+ * ("counters.", "trace[2]."). */
 static int match_fields(const Ctx *c, const msgpack_object *m, const FieldSpec *a, size_t na,
                         const FieldSpec *b, size_t nb, const msgpack_object **found,
-                        const char *where)
+                        const char *where, bool skip_unknown)
 {
   size_t n = na + nb;
   for (size_t i = 0; i < n; i++) found[i] = NULL;
@@ -525,6 +573,7 @@ static int match_fields(const Ctx *c, const msgpack_object *m, const FieldSpec *
       const FieldSpec *s = j < na ? &a[j] : &b[j - na];
       if (key_is(&kv->key, s->name)) break;
     }
+    if (j == n && skip_unknown) continue;
     if (j == n)
       return fail(c, IPC_E_UNKNOWN_FIELD, "unknown field `%s%.*s`", where,
                   (int)(kv->key.via.str.size > 64 ? 64 : kv->key.via.str.size), kv->key.via.str.ptr);
@@ -716,7 +765,7 @@ static int decode_trace(const Ctx *c, msgpack_zone *z, const msgpack_object *arr
       return fail(c, IPC_E_FIELD_TYPE, "field `trace[%" PRIu32 "]`: expected map, got %s", i,
                   obj_type_text(e));
     const msgpack_object *f[NFIELDS(f_trace)];
-    int r = match_fields(c, e, f_trace, NFIELDS(f_trace), NULL, 0, f, where);
+    int r = match_fields(c, e, f_trace, NFIELDS(f_trace), NULL, 0, f, where, false);
     if (r) return r;
     t[i].fn = zstr(z, f[0], NULL);
     t[i].line = oint(f[1]);
@@ -728,46 +777,60 @@ static int decode_trace(const Ctx *c, msgpack_zone *z, const msgpack_object *arr
   return 0;
 }
 
+/* Counter [name] of type [type] from its value [o] (NULL when absent). */
+#define GET_COUNTER_NUM(ct, o, name) ((ct)->name = (o) ? onum(o) : 0)
+#define GET_COUNTER_UINT(ct, o, name) ((ct)->name = (o) ? (uint64_t)oint(o) : 0)
+#define GET_COUNTER_UINT_OPT(ct, o, name)                             \
+  ((ct)->has_##name = (o) && (o)->type != MSGPACK_OBJECT_NIL,        \
+   (ct)->name = (ct)->has_##name ? (uint64_t)oint(o) : 0)
+#define GET_COUNTER_INT(ct, o, name) ((ct)->name = (o) ? oint(o) : 0)
+
+static int decode_counters(const Ctx *c, const msgpack_object *map, IpcCounters *ct)
+{
+  memset(ct, 0, sizeof *ct);
+  if (!map) return 0;
+  const msgpack_object *k[NFIELDS(f_counters)];
+  int r = match_fields(c, map, f_counters, NFIELDS(f_counters), NULL, 0, k, "counters.", true);
+  if (r) return r;
+#define X(name, type, source) GET_COUNTER_##type(ct, k[CTR_##name], name);
+  HARN_COUNTERS(X)
+#undef X
+  return 0;
+}
+
+/* [b] holds the final's fields in FIN_* slots (NULL when absent). */
 static int decode_final(const Ctx *c, msgpack_zone *z, const msgpack_object **b, IpcMsg *m)
 {
   IpcFinal *fin = &m->u.final;
-  if (ostr_eq(b[0], "ok")) fin->status = IPC_STATUS_OK;
-  else if (ostr_eq(b[0], "error")) fin->status = IPC_STATUS_ERROR;
-  else if (ostr_eq(b[0], "cancelled")) fin->status = IPC_STATUS_CANCELLED;
+  const msgpack_object *status = b[FIN_status], *signal = b[FIN_signal], *limit = b[FIN_limit];
+  if (ostr_eq(status, "ok")) fin->status = IPC_STATUS_OK;
+  else if (ostr_eq(status, "error")) fin->status = IPC_STATUS_ERROR;
+  else if (ostr_eq(status, "cancelled")) fin->status = IPC_STATUS_CANCELLED;
   else
     return fail(c, IPC_E_FIELD_VALUE, "field `status`: expected \"ok\", \"error\" or \"cancelled\", got \"%.*s\"",
-                (int)(b[0]->via.str.size > 40 ? 40 : b[0]->via.str.size), b[0]->via.str.ptr);
-  fin->value = *b[1];
-  fin->error = zstr(z, b[2], NULL);
-  fin->error_value = *b[3];
-  fin->diagnostic = zstr(z, b[4], NULL);
-  int r = decode_trace(c, z, b[5], fin);
+                (int)(status->via.str.size > 40 ? 40 : status->via.str.size), status->via.str.ptr);
+  static const msgpack_object nil = {.type = MSGPACK_OBJECT_NIL};
+  static const msgpack_object no_trace = {.type = MSGPACK_OBJECT_ARRAY};
+  fin->value = b[FIN_value] ? *b[FIN_value] : nil;
+  fin->error = zstr(z, b[FIN_error], NULL);
+  fin->error_value = b[FIN_error_value] ? *b[FIN_error_value] : nil;
+  fin->diagnostic = zstr(z, b[FIN_diagnostic], NULL);
+  int r = decode_trace(c, z, b[FIN_trace] ? b[FIN_trace] : &no_trace, fin);
   if (r) return r;
-  if (b[6]->type == MSGPACK_OBJECT_STR && !ostr_eq(b[6], "SIGTERM") && !ostr_eq(b[6], "SIGINT") &&
-      !ostr_eq(b[6], "SIGHUP"))
+  if (signal && signal->type == MSGPACK_OBJECT_STR && !ostr_eq(signal, "SIGTERM") &&
+      !ostr_eq(signal, "SIGINT") && !ostr_eq(signal, "SIGHUP"))
     return fail(c, IPC_E_FIELD_VALUE, "field `signal`: expected \"SIGTERM\", \"SIGINT\", \"SIGHUP\" or nil, got \"%.*s\"",
-                (int)(b[6]->via.str.size > 40 ? 40 : b[6]->via.str.size), b[6]->via.str.ptr);
-  fin->signal = zstr(z, b[6], NULL);
-  fin->hard_stop = b[7]->via.boolean;
-  fin->exit_code = oint(b[8]);
-  const msgpack_object *k[NFIELDS(f_counters)];
-  r = match_fields(c, b[9], f_counters, NFIELDS(f_counters), NULL, 0, k, "counters.");
+                (int)(signal->via.str.size > 40 ? 40 : signal->via.str.size), signal->via.str.ptr);
+  fin->signal = zstr(z, signal, NULL);
+  fin->hard_stop = b[FIN_hard_stop] && b[FIN_hard_stop]->via.boolean;
+  fin->exit_code = b[FIN_exit_code] ? oint(b[FIN_exit_code]) : 0;
+  r = decode_counters(c, b[FIN_counters], &fin->counters);
   if (r) return r;
-  IpcCounters *ct = &fin->counters;
-  ct->wall_ms = onum(k[0]);
-  ct->cpu_ms = onum(k[1]);
-  ct->has_instructions = k[2]->type != MSGPACK_OBJECT_NIL;
-  ct->instructions = ct->has_instructions ? (uint64_t)oint(k[2]) : 0;
-  ct->tasks_spawned = (uint64_t)oint(k[3]);
-  ct->steps_recorded = (uint64_t)oint(k[4]);
-  ct->output_bytes = (uint64_t)oint(k[5]);
-  ct->peak_frames = oint(k[6]);
-  ct->slow_polls = k[7] ? (uint64_t)oint(k[7]) : 0;
-  if (b[10] && b[10]->type == MSGPACK_OBJECT_STR) {
-    if (!ostr_eq(b[10], "memory"))
+  if (limit && limit->type == MSGPACK_OBJECT_STR) {
+    if (!ostr_eq(limit, "memory"))
       return fail(c, IPC_E_FIELD_VALUE, "field `limit`: expected \"memory\" or nil, got \"%.*s\"",
-                  (int)(b[10]->via.str.size > 40 ? 40 : b[10]->via.str.size), b[10]->via.str.ptr);
-    fin->limit = zstr(z, b[10], NULL);
+                  (int)(limit->via.str.size > 40 ? 40 : limit->via.str.size), limit->via.str.ptr);
+    fin->limit = zstr(z, limit, NULL);
   }
   return 0;
 }
@@ -879,7 +942,7 @@ static int decode_map(Ctx *c, msgpack_zone *z, const msgpack_object *root, IpcMs
   const FieldSpec *env = d->side == IPC_READ_JOB ? env_job : env_event;
   size_t nenv = d->side == IPC_READ_JOB ? NFIELDS(env_job) : NFIELDS(env_event);
   const msgpack_object *f[MAX_FIELDS];
-  int r = match_fields(c, root, env, nenv, schemas[t].fields, schemas[t].n, f, "");
+  int r = match_fields(c, root, env, nenv, schemas[t].fields, schemas[t].n, f, "", schemas[t].open);
   if (r) return r;
 
   m->type = (IpcMsgType)t;

@@ -15,10 +15,21 @@
 
 #include <string.h>
 
+/* The packer's writer: msgpack_sbuffer_write, remembering a failure (the
+ * packer's own return values are easy to miss in a long run of packs). */
+static int frame_write(void *data, const char *buf, size_t len)
+{
+  IpcFrame *f = data;
+  if (msgpack_sbuffer_write(&f->sbuf, buf, len) == 0) return 0;
+  f->failed = true;
+  return -1;
+}
+
 void ipc_frame_init(IpcFrame *f)
 {
   msgpack_sbuffer_init(&f->sbuf);
-  msgpack_packer_init(&f->pk, &f->sbuf, msgpack_sbuffer_write);
+  f->failed = false;
+  msgpack_packer_init(&f->pk, f, frame_write);
 }
 
 void ipc_frame_destroy(IpcFrame *f) { msgpack_sbuffer_destroy(&f->sbuf); }
@@ -33,26 +44,21 @@ void ipc_pack_strn(msgpack_packer *pk, const char *s, size_t len)
 
 void ipc_pack_str(msgpack_packer *pk, const char *s) { ipc_pack_strn(pk, s, strlen(s)); }
 
+/* How each counter type is packed (HARN_COUNTERS, base/counters.h). */
+#define PACK_COUNTER_NUM(pk, c, name) msgpack_pack_double(pk, (c)->name)
+#define PACK_COUNTER_UINT(pk, c, name) msgpack_pack_uint64(pk, (c)->name)
+#define PACK_COUNTER_UINT_OPT(pk, c, name) \
+  ((c)->has_##name ? msgpack_pack_uint64(pk, (c)->name) : msgpack_pack_nil(pk))
+#define PACK_COUNTER_INT(pk, c, name) msgpack_pack_int64(pk, (c)->name)
+
 void ipc_pack_counters(msgpack_packer *pk, const IpcCounters *c)
 {
-  msgpack_pack_map(pk, 8);
-  ipc_pack_str(pk, "wall_ms");
-  msgpack_pack_double(pk, c->wall_ms);
-  ipc_pack_str(pk, "cpu_ms");
-  msgpack_pack_double(pk, c->cpu_ms);
-  ipc_pack_str(pk, "instructions");
-  if (c->has_instructions) msgpack_pack_uint64(pk, c->instructions);
-  else msgpack_pack_nil(pk);
-  ipc_pack_str(pk, "tasks_spawned");
-  msgpack_pack_uint64(pk, c->tasks_spawned);
-  ipc_pack_str(pk, "steps_recorded");
-  msgpack_pack_uint64(pk, c->steps_recorded);
-  ipc_pack_str(pk, "output_bytes");
-  msgpack_pack_uint64(pk, c->output_bytes);
-  ipc_pack_str(pk, "peak_frames");
-  msgpack_pack_int64(pk, c->peak_frames);
-  ipc_pack_str(pk, "slow_polls");
-  msgpack_pack_uint64(pk, c->slow_polls);
+  msgpack_pack_map(pk, HARN_COUNTER_COUNT);
+#define X(name, type, source) \
+  ipc_pack_str(pk, #name);    \
+  PACK_COUNTER_##type(pk, c, name);
+  HARN_COUNTERS(X)
+#undef X
 }
 
 void ipc_pack_trace_entry(msgpack_packer *pk, const char *fn, int64_t line, int64_t col,
@@ -84,8 +90,9 @@ void ipc_pack_object(msgpack_packer *pk, const msgpack_object *o)
 void ipc_frame_begin(IpcFrame *f, IpcMsgType type, const IpcEnvelope *env, uint32_t nfields)
 {
   msgpack_sbuffer_clear(&f->sbuf);
+  f->failed = false;
   static const char zero[IPC_HEADER_SIZE] = {0};
-  msgpack_sbuffer_write(&f->sbuf, zero, sizeof zero);
+  frame_write(f, zero, sizeof zero);
   msgpack_packer *pk = &f->pk;
   if (type == IPC_MSG_JOB) {
     msgpack_pack_map(pk, 4 + nfields);
@@ -114,6 +121,7 @@ void ipc_frame_begin(IpcFrame *f, IpcMsgType type, const IpcEnvelope *env, uint3
 
 int ipc_frame_end(IpcFrame *f, Buf *out)
 {
+  if (f->failed || f->sbuf.size < IPC_HEADER_SIZE) return IPC_E_NOMEM;
   size_t n = f->sbuf.size - IPC_HEADER_SIZE;
   if (n > IPC_MAX_FRAME) return IPC_E_TOOBIG;
   unsigned char *h = (unsigned char *)f->sbuf.data;
@@ -167,7 +175,7 @@ int ipc_encode_job(Buf *out, const char *job, int64_t attempt, const IpcJob *j)
     ipc_pack_str(pk, "count_instructions");
     if (j->count_instructions) msgpack_pack_true(pk);
     else msgpack_pack_false(pk);
-    /* v2 fields, written only when set (absent = 0/false) */
+    /* optional fields, written only when set (absent = 0/false) */
     if (j->sandbox) {
       ipc_pack_str(pk, "sandbox");
       msgpack_pack_true(pk);

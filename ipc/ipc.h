@@ -21,7 +21,9 @@
  * for its last error (ipc_decoder_error).
  *
  * Validation is strict: every field of every message is checked for
- * presence and type, unknown and duplicate keys are rejected, and values
+ * presence and type, unknown and duplicate keys are rejected (except in the
+ * final frame and its counters, whose unknown keys are skipped and whose
+ * fields other than `status` default when missing), and values
  * (docs/RUNTIME.md 9.3) must be nil/bool/int/float/str/bin/array/map with str
  * keys (no ext types), nested at most IPC_MAX_DEPTH deep within a frame.
  * Adding a field is therefore a protocol version bump.
@@ -42,6 +44,7 @@
 #include <stdint.h>
 
 #include "base/buf.h"
+#include "base/counters.h"
 
 /* ---- constants ---------------------------------------------------------- */
 
@@ -151,7 +154,8 @@ typedef struct IpcJob {
   int64_t deadline_at_ms;  /* CLOCK_MONOTONIC ms, when has_deadline */
   int64_t grace_ms;        /* kill grace, >= 0 */
   bool count_instructions;
-  /* Added in protocol version 2; optional on the wire (absent = 0/false). */
+  /* Optional on the wire: absent means 0/false (the encoder writes them
+   * only when set). */
   bool sandbox;            /* lock the worker down before the first
                               instruction (docs/sandbox.md) */
   uint64_t memory;         /* VM heap limit in bytes (VmConfig.memory_limit),
@@ -197,13 +201,17 @@ typedef struct IpcTraceEntry {
   const char *file;        /* may be "" */
 } IpcTraceEntry;
 
+/* The `counters` map of the final frame, one field per HARN_COUNTERS entry
+ * (base/counters.h), in its order; a UINT_OPT counter also has a `has_<name>`
+ * flag (false: nil on the wire, not counted). */
+#define IPC_COUNTER_FIELD_NUM(name) double name;
+#define IPC_COUNTER_FIELD_UINT(name) uint64_t name;
+#define IPC_COUNTER_FIELD_UINT_OPT(name) bool has_##name; uint64_t name;
+#define IPC_COUNTER_FIELD_INT(name) int64_t name;
 typedef struct IpcCounters {
-  double wall_ms, cpu_ms;
-  bool has_instructions;   /* false: `instructions` was nil (not counted) */
-  uint64_t instructions;
-  uint64_t tasks_spawned, steps_recorded, output_bytes;
-  int64_t peak_frames;
-  uint64_t slow_polls;     /* docs/RUNTIME.md 1.5 debug counter (optional on decode, 0 if absent) */
+#define X(name, type, source) IPC_COUNTER_FIELD_##type(name)
+  HARN_COUNTERS(X)
+#undef X
 } IpcCounters;
 
 typedef struct IpcFinal {
@@ -219,7 +227,7 @@ typedef struct IpcFinal {
   int64_t exit_code;           /* vm_exit_code(): what `harn run` exits with
                                   for an ok run (int pipeline result) */
   IpcCounters counters;
-  const char *limit;           /* v2, optional: "memory" when the run ended
+  const char *limit;           /* optional: "memory" when the run ended
                                   on the VM's memory limit, else NULL */
 } IpcFinal;
 
@@ -316,11 +324,16 @@ typedef struct IpcEnvelope {
  * seq/t_ms are ignored), which are not counted in [nfields]. The caller then
  * packs exactly [nfields] key/value pairs with ipc_frame_packer() and calls
  * ipc_frame_end(), which writes the length prefix and appends the frame to
- * [out]. ipc_frame_end returns 0, or IPC_E_TOOBIG (nothing appended) when
- * the body exceeds IPC_MAX_FRAME. The builder is reusable after end. */
+ * [out]. ipc_frame_end returns 0; or, with nothing appended, IPC_E_TOOBIG
+ * when the body exceeds IPC_MAX_FRAME and IPC_E_NOMEM when a write into the
+ * builder failed since ipc_frame_begin (the body would be incomplete). A
+ * caller never sends anything for a frame whose end failed. The builder is
+ * reusable after end; it must not be moved after ipc_frame_init (the
+ * packer points to it). */
 typedef struct IpcFrame {
   msgpack_sbuffer sbuf;
   msgpack_packer pk;
+  bool failed;             /* a write into sbuf failed (out of memory) */
 } IpcFrame;
 
 void ipc_frame_init(IpcFrame *f);

@@ -931,8 +931,7 @@ static void batch_done(SupJob *job, const SupOutcome *o, void *ud)
       b->joblog_failed = true;
     }
   }
-  bool retryable = o->status == SUP_STATUS_CRASHED || o->status == SUP_STATUS_KILLED;
-  if (retryable && !b->interrupted && !b->halting && s->attempt - s->first_attempt < s->retries) {
+  if (sup_status_retryable(o->status) && !b->interrupted && !b->halting && s->attempt - s->first_attempt < s->retries) {
     Retry *r = calloc(1, sizeof *r);
     if (!r) abort();
     r->batch = b;
@@ -951,8 +950,8 @@ static void batch_done(SupJob *job, const SupOutcome *o, void *ud)
     int k = s->attempt - s->first_attempt;
     double delay = 100.0 * pow(2, k < 10 ? k : 10);
     if (delay > 5000) delay = 5000;
-    uv_timer_init(&b->loop, &r->timer);
-    uv_timer_start(&r->timer, retry_due, (uint64_t)delay, 0);
+    sup_uv_must(uv_timer_init(&b->loop, &r->timer), "uv_timer_init");
+    sup_uv_must(uv_timer_start(&r->timer, retry_due, (uint64_t)delay, 0), "uv_timer_start");
     r->next = b->retries_head;
     b->retries_head = r;
     b->npending_retries++;
@@ -1182,10 +1181,9 @@ static int recover_journal(Batch *b, const char *jpath)
                  "\"steps\":[],\"steps_truncated\":false,\"lifecycle\":[],\"lifecycle_truncated\":false,"
                  "\"emits\":[],\"emits_truncated\":false,\"dropped\":null,\"started_at\":null,"
                  "\"duration_ms\":null,\"cpu_ms\":null,\"max_rss_kb\":null,\"signals\":[],"
-                 "\"hard_stop\":false,\"counters\":{\"wall_ms\":null,\"cpu_ms\":null,"
-                 "\"instructions\":null,\"tasks_spawned\":null,\"steps_recorded\":null,"
-                 "\"output_bytes\":null,\"peak_frames\":null,\"slow_polls\":null},"
-                 "\"worker\":null,\"sandbox\":null}");
+                 "\"hard_stop\":false,\"counters\":");
+    sup_json_counters(&r, &(IpcCounters){0}, 0, false);
+    buf_puts(&r, ",\"worker\":null,\"sandbox\":null}");
     put_record(b, r.data);
     buf_free(&r);
     s->max_attempt = s->started;
@@ -1449,25 +1447,32 @@ int sup_cmd_batch(int argc, char **argv)
   SupPoolConfig cfg = {.grace_ms = grace, .max_output = max_output, .no_sandbox = no_sandbox,
                        .memory = memory, .cpu_ms = cpu_ms, .max_events = max_events};
   SupHooks hooks = {.on_done = batch_done, .on_reaped = batch_reaped, .ud = b};
-  sup_pool_init(&b->pool, &b->loop, &cfg, &hooks);
   static const int sigs[2] = {SIGINT, SIGTERM};
-  for (int i = 0; i < 2; i++) {
-    uv_signal_init(&b->loop, &b->sigs[i]);
-    b->sigs[i].data = b;
-    uv_signal_start(&b->sigs[i], on_interrupt, sigs[i]);
-    uv_unref((uv_handle_t *)&b->sigs[i]);
+  int urc = sup_pool_init(&b->pool, &b->loop, &cfg, &hooks);
+  if (urc == 0) {
+    urc = sup_signals_start(&b->loop, b->sigs, sigs, 2, on_interrupt, b);
+    if (urc != 0) sup_pool_close(&b->pool);
+  }
+  if (urc != 0) {
+    /* No job has started: without its signal watchers a batch could
+     * neither reap its workers nor stop them on Ctrl-C. */
+    fprintf(stderr, "harn batch: cannot watch signals: %s\n", uv_strerror(urc));
+    uv_run(&b->loop, UV_RUN_DEFAULT); /* finish the closes */
+    uv_loop_close(&b->loop);
+    rc = 1;
+    goto out;
   }
   b->sigs_open = true;
   b->t_start = sup_now_ms();
   if (b->bar) {
-    uv_timer_init(&b->loop, &b->bar_timer);
-    uv_timer_start(&b->bar_timer, bar_tick, 200, 200);
+    sup_uv_must(uv_timer_init(&b->loop, &b->bar_timer), "uv_timer_init");
+    sup_uv_must(uv_timer_start(&b->bar_timer, bar_tick, 200, 200), "uv_timer_start");
     uv_unref((uv_handle_t *)&b->bar_timer);
     b->bar_timer_open = true;
   }
   if (b->journal >= 0) {
-    uv_timer_init(&b->loop, &b->sync_timer);
-    uv_timer_start(&b->sync_timer, sync_tick, 20, 20);
+    sup_uv_must(uv_timer_init(&b->loop, &b->sync_timer), "uv_timer_init");
+    sup_uv_must(uv_timer_start(&b->sync_timer, sync_tick, 20, 20), "uv_timer_start");
     uv_unref((uv_handle_t *)&b->sync_timer);
     b->sync_timer_open = true;
   }

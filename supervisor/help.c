@@ -131,5 +131,10 @@ int cli_help(const char *cmd, FILE *out)
 int cli_version(void)
 {
   printf("harn %s (worker protocol %d)\n", HARN_VERSION, IPC_PROTOCOL_VERSION);
+#ifdef HARN_TEST_HOOKS
+  /* a development build: the HARN_TEST_* fault injections are compiled in
+   * (CMake option HARN_TEST_HOOKS; integration tests look for this line) */
+  printf("test hooks: on\n");
+#endif
   return 0;
 }

@@ -4,8 +4,10 @@
  * explicit state machine (STYLE.md 13, docs/RUNTIME.md 5.6, 9).
  *
  * Per job the pool embeds three handles in the SupJob (STYLE.md 14):
- *   timer     a libuv timer, used only to retry a failed spawn (and to
- *             report a spawn failure from the loop).
+ *   timer     a libuv timer: it retries a failed spawn, reports from the
+ *             loop a job that ends without a worker (spawn failure, a
+ *             job frame too big, cancelled while waiting), and carries
+ *             the job's deadline when the pool has no timerfd (below).
  *   ev_pipe   read end of the worker's fd 4, fed to the ipc decoder.
  *   job_pipe  write end of the worker's fd 3, only when the job frame did
  *             not fit into the pipe at once (sup_feed_job writes it there
@@ -22,7 +24,9 @@
  * rounded up never to fire early). The pool therefore keeps its deadlines
  * itself: one timerfd (CLOCK_MONOTONIC, absolute, ns resolution) watched
  * by a uv_poll handle, programmed for the earliest [due] of the jobs in
- * its list; at expiry every job whose [due] has passed gets EV_TIMER.
+ * its list; at expiry every job whose [due] has passed gets EV_TIMER. If
+ * the timerfd cannot be made, each job's libuv timer carries its deadline
+ * instead (arm_timer, rounded up to whole ms).
  * bench/batch measures the result (SIGTERM and SIGKILL within ~0.1 ms of
  * their instants when the machine is not overloaded).
  * The job is freed only after the close callbacks of all three have run.
@@ -112,7 +116,6 @@ struct SupJob {
   SupJob *prev, *next;   /* running list */
   SupState state;
   pid_t pid;
-  void *data;
 
   uv_timer_t timer;
   uv_pipe_t ev_pipe, job_pipe;
@@ -134,6 +137,7 @@ struct SupJob {
   bool eof, protocol, reaped;
   char *protocol_text;
   int spawn_err;
+  int watch_err;          /* a libuv call wiring the worker failed (watch_failed) */
   int spawn_tries;
   SupJob *znext;         /* the pool's queue of jobs waiting for the zygote */
   SupJob *wnext;         /* the pool's list of jobs waiting to retry a spawn */
@@ -194,15 +198,27 @@ const char *sup_signame(int sig)
   return signame_fmt(sig, buf);
 }
 
+static const struct {
+  const char *name;
+  int exit;
+  bool retryable;
+} statuses[SUP_STATUS__COUNT] = {
+#define X(NAME, name, exit, retryable) [SUP_STATUS_##NAME] = {name, exit, retryable},
+    SUP_STATUS_MAP(X)
+#undef X
+};
+
 const char *sup_status_name(SupStatus s)
 {
-  static const char *const names[] = {"ok", "error", "timeout", "cancelled", "killed", "crashed"};
-  return (unsigned)s < 6 ? names[s] : "?";
+  return (unsigned)s < SUP_STATUS__COUNT ? statuses[s].name : "?";
+}
+
+bool sup_status_retryable(SupStatus s)
+{
+  return (unsigned)s < SUP_STATUS__COUNT && statuses[s].retryable;
 }
 
 const SupSpec *sup_job_spec(const SupJob *j) { return &j->spec; }
-void *sup_job_data(const SupJob *j) { return j->data; }
-void sup_job_set_data(SupJob *j, void *data) { j->data = data; }
 
 static char *xstrdup(const char *s)
 {
@@ -210,6 +226,32 @@ static char *xstrdup(const char *s)
   char *d = strdup(s);
   if (!d) abort();
   return d;
+}
+
+void sup_uv_must(int rc, const char *call)
+{
+  if (rc == 0) return;
+  fprintf(stderr, "harn: internal error: %s failed: %s\n", call, uv_strerror(rc));
+  abort();
+}
+
+int sup_signals_start(uv_loop_t *loop, uv_signal_t *h, const int *sigs, int n, uv_signal_cb cb,
+                      void *data)
+{
+  for (int i = 0; i < n; i++) {
+    int rc = uv_signal_init(loop, &h[i]);
+    if (rc == 0) {
+      h[i].data = data;
+      rc = uv_signal_start(&h[i], cb, sigs[i]);
+      if (rc != 0) uv_close((uv_handle_t *)&h[i], NULL);
+    }
+    if (rc != 0) {
+      while (i-- > 0) uv_close((uv_handle_t *)&h[i], NULL);
+      return rc;
+    }
+    uv_unref((uv_handle_t *)&h[i]);
+  }
+  return 0;
 }
 
 /* ------------------------------------------------------------------ signals */
@@ -315,7 +357,7 @@ static void arm_timer(SupJob *j, double ms)
     uv_update_time(p->loop);
     uint64_t t = (uint64_t)ms;
     if ((double)t < ms) t++;
-    uv_timer_start(&j->timer, timer_cb, t + 1, 0);
+    sup_uv_must(uv_timer_start(&j->timer, timer_cb, t + 1, 0), "uv_timer_start");
     return;
   }
   j->due = sup_now_ms() + ms;
@@ -523,26 +565,29 @@ static void take_final(SupJob *j, const IpcFinal *f)
     buf_putc(&j->f_trace, '}');
   }
   buf_putc(&j->f_trace, ']');
-  const IpcCounters *c = &f->counters;
-  Buf *cb = &j->f_counters;
-  buf_puts(cb, "{\"wall_ms\":");
-  sup_json_num(cb, c->wall_ms);
-  buf_puts(cb, ",\"cpu_ms\":");
-  sup_json_num(cb, c->cpu_ms);
-  buf_puts(cb, ",\"instructions\":");
-  if (c->has_instructions) sup_json_uint(cb, (unsigned long long)c->instructions);
-  else buf_puts(cb, "null");
-  buf_puts(cb, ",\"tasks_spawned\":");
-  sup_json_uint(cb, (unsigned long long)c->tasks_spawned);
-  buf_puts(cb, ",\"steps_recorded\":");
-  sup_json_uint(cb, (unsigned long long)c->steps_recorded);
-  buf_puts(cb, ",\"output_bytes\":");
-  sup_json_uint(cb, (unsigned long long)c->output_bytes);
-  buf_puts(cb, ",\"peak_frames\":");
-  sup_json_int(cb, (long long)c->peak_frames);
-  buf_puts(cb, ",\"slow_polls\":");
-  sup_json_uint(cb, (unsigned long long)c->slow_polls);
-  buf_putc(cb, '}');
+  sup_json_counters(&j->f_counters, &f->counters, SUP_COUNTERS_ALL, false);
+}
+
+/* How a counter of each type is written into a record (HARN_COUNTERS). */
+#define JSON_COUNTER_NUM(b, c, name, ms) ((ms) ? sup_json_ms(b, (c)->name) : sup_json_num(b, (c)->name))
+#define JSON_COUNTER_UINT(b, c, name, ms) sup_json_uint(b, (unsigned long long)(c)->name)
+#define JSON_COUNTER_UINT_OPT(b, c, name, ms)                        \
+  ((c)->has_##name ? sup_json_uint(b, (unsigned long long)(c)->name) \
+                   : buf_puts(b, "null"))
+#define JSON_COUNTER_INT(b, c, name, ms) sup_json_int(b, (long long)(c)->name)
+
+void sup_json_counters(Buf *b, const IpcCounters *c, uint32_t known, bool ms)
+{
+  const char *sep = "{\"";
+#define X(name, type, source)                                        \
+  buf_puts(b, sep);                                                  \
+  buf_puts(b, #name "\":");                                          \
+  if (known & SUP_COUNTER_BIT(name)) JSON_COUNTER_##type(b, c, name, ms); \
+  else buf_puts(b, "null");                                          \
+  sep = ",\"";
+  HARN_COUNTERS(X)
+#undef X
+  buf_putc(b, '}');
 }
 
 static void handle_msg(SupJob *j, IpcMsg *m)
@@ -759,6 +804,9 @@ void sup_decide(const SupFacts *f, SupVerdict *v)
   } else if (f->protocol) {
     v->status = SUP_STATUS_CRASHED;
     snprintf(reason, rs, "protocol");
+  } else if (f->watch_err) {
+    v->status = SUP_STATUS_CRASHED;
+    snprintf(reason, rs, "watch:%s", uv_err_name(f->watch_err));
   } else if (f->spawn_err == -ECANCELED) {
     v->status = SUP_STATUS_CANCELLED; /* cancelled while waiting to retry its spawn */
     snprintf(reason, rs, "cancel");
@@ -781,21 +829,18 @@ void sup_decide(const SupFacts *f, SupVerdict *v)
     else
       snprintf(reason, rs, "exit:%d", WEXITSTATUS(f->wstatus));
   }
-  switch (v->status) {
-  case SUP_STATUS_OK: v->exit_code = (int)(f->f_exit_code & 0xFF); break;
-  case SUP_STATUS_ERROR: v->exit_code = HARN_EXIT_ERROR; break;
-  case SUP_STATUS_TIMEOUT: v->exit_code = HARN_EXIT_TIMEOUT; break;
-  case SUP_STATUS_CANCELLED: {
+  /* The exit code: the status table's, or for the two that depend on the
+   * run, the pipeline's int (ok) or 128 + the signal (cancelled). */
+  v->exit_code = statuses[v->status].exit;
+  if (v->status == SUP_STATUS_OK) {
+    v->exit_code = (int)(f->f_exit_code & 0xFF);
+  } else if (v->status == SUP_STATUS_CANCELLED) {
     int sig = SIGINT;
     if (f->stop != SUP_STOP_CANCEL && f->f_signal) {
       int named = signame_number(f->f_signal); /* SIGTERM, SIGINT or SIGHUP (codec.c) */
       if (named) sig = named;
     }
     v->exit_code = HARN_EXIT_SIGNAL_BASE + sig;
-    break;
-  }
-  case SUP_STATUS_KILLED: v->exit_code = HARN_EXIT_KILLED; break;
-  case SUP_STATUS_CRASHED: v->exit_code = HARN_EXIT_ERROR; break;
   }
 }
 
@@ -832,6 +877,7 @@ static void decide(SupJob *j, SupOutcome *o)
     .kill_after_signal = j->kill_after_signal,
     .protocol = j->protocol,
     .spawn_err = j->spawn_err,
+    .watch_err = j->watch_err,
     .wstatus = j->wstatus,
     .seccomp = j->seccomp,
     .f_limit_memory = j->f_limit_memory,
@@ -969,15 +1015,12 @@ static void build_record(SupJob *j, const SupOutcome *o)
     /* No final frame (killed, crashed, never spawned): the same keys,
      * with what the supervisor measured and received; the VM's own
      * counts are unknown (null). */
-    buf_puts(b, "{\"wall_ms\":");
-    sup_json_ms(b, o->duration_ms);
-    buf_puts(b, ",\"cpu_ms\":");
-    sup_json_ms(b, cpu);
-    buf_puts(b, ",\"instructions\":null,\"tasks_spawned\":null,\"steps_recorded\":");
-    sup_json_uint(b, (unsigned long long)j->steps.received);
-    buf_puts(b, ",\"output_bytes\":");
-    sup_json_uint(b, (unsigned long long)j->output_total);
-    buf_puts(b, ",\"peak_frames\":null,\"slow_polls\":null}");
+    IpcCounters m = {.wall_ms = o->duration_ms, .cpu_ms = cpu,
+                     .steps_recorded = j->steps.received, .output_bytes = j->output_total};
+    sup_json_counters(b, &m,
+                      SUP_COUNTER_BIT(wall_ms) | SUP_COUNTER_BIT(cpu_ms) |
+                          SUP_COUNTER_BIT(steps_recorded) | SUP_COUNTER_BIT(output_bytes),
+                      true);
   }
   buf_puts(b, ",\"worker\":{\"pid\":");
   if (j->pid > 0) sup_json_int(b, (int)j->pid);
@@ -1253,9 +1296,19 @@ static bool zygote_ready(SupPool *p, bool more)
     const char *no = getenv("HARN_NO_ZYGOTE");
     if (!(no && *no && strcmp(no, "0")) && sup_zygote_start(&p->zsock, &p->zpid, !p->cfg.no_sandbox) == 0 &&
         uv_poll_init(p->loop, &p->zpoll, p->zsock) == 0) {
-      p->zpoll_open = true;
-      uv_poll_start(&p->zpoll, UV_READABLE | UV_DISCONNECT, zpoll_cb);
-      uv_unref((uv_handle_t *)&p->zpoll);
+      int rc = uv_poll_start(&p->zpoll, UV_READABLE | UV_DISCONNECT, zpoll_cb);
+      if (rc == 0) {
+        p->zpoll_open = true;
+        uv_unref((uv_handle_t *)&p->zpoll);
+      } else {
+        /* Without a watch on its replies the zygote is of no use: it sees
+         * its socket close and exits; workers are forked directly. */
+        fprintf(stderr, "harn: cannot watch the worker zygote (%s); forking workers directly\n",
+                uv_strerror(rc));
+        uv_close((uv_handle_t *)&p->zpoll, NULL);
+        close(p->zsock);
+        p->zsock = -1;
+      }
     } else if (p->zsock >= 0) {
       close(p->zsock);
       p->zsock = -1;
@@ -1274,7 +1327,7 @@ SupJob *sup_pool_start(SupPool *p, SupSpec *spec)
   j->state = SUP_ST_RUNNING;
   p->nrunning++;
   p->nalive++;
-  uv_timer_init(p->loop, &j->timer);
+  sup_uv_must(uv_timer_init(p->loop, &j->timer), "uv_timer_init");
 
   j->dec = ipc_decoder_new(IPC_READ_EVENTS, 0);
   if (!j->dec) abort();
@@ -1283,11 +1336,15 @@ SupJob *sup_pool_start(SupPool *p, SupSpec *spec)
   return j;
 }
 
-/* Test-only fault injection (docs/sandbox.md): HARN_TEST_SPAWN_EAGAIN=N
- * makes the first N spawn attempts of this process fail with EAGAIN, as a
- * fork under a low RLIMIT_NPROC would. Returns 0 or -EAGAIN. */
+/* Test-only fault injection (docs/sandbox.md "Test hooks"), compiled in
+ * only with HARN_TEST_HOOKS: HARN_TEST_SPAWN_EAGAIN=N makes the first N
+ * spawn attempts of this process fail with EAGAIN, as a fork under a low
+ * RLIMIT_NPROC would. Returns 0 or -EAGAIN (always 0 without the hooks). */
 static int test_spawn_failure(void)
 {
+#ifndef HARN_TEST_HOOKS
+  return 0;
+#else
   static long left = -1;
   if (left < 0) {
     const char *e = getenv("HARN_TEST_SPAWN_EAGAIN");
@@ -1297,11 +1354,13 @@ static int test_spawn_failure(void)
   if (left == 0) return 0;
   left--;
   return -EAGAIN;
+#endif
 }
 
-/* The job frame for [j]'s worker into j->frame (empty when the source or
- * input is over the frame limit). */
-static void encode_job(SupJob *j)
+/* The job frame for [j]'s worker into j->frame. Returns 0, or a negative
+ * errno with j->frame empty: -E2BIG when the source or input is over the
+ * frame limit, -ENOMEM when the encoder ran out of memory. */
+static int encode_job(SupJob *j)
 {
   SupPool *p = j->pool;
   IpcJob jf;
@@ -1326,7 +1385,10 @@ static void encode_job(SupJob *j)
   jf.cpu_ms = cpu > 0 ? (uint64_t)cpu : 0;
   jf.address_space = jf.sandbox ? sup_address_space(jf.memory) : 0;
   buf_clear(&j->frame);
-  if (ipc_encode_job(&j->frame, j->spec.id, j->spec.attempt, &jf) != 0) buf_clear(&j->frame);
+  int rc = ipc_encode_job(&j->frame, j->spec.id, j->spec.attempt, &jf);
+  if (rc == 0) return 0;
+  buf_clear(&j->frame);
+  return rc == IPC_E_TOOBIG ? -E2BIG : -ENOMEM;
 }
 
 /* Is spawn error [rc] (a negative errno) one that passes: process or
@@ -1352,7 +1414,7 @@ static void spawn_failed(SupJob *j, int rc)
   bool others = p->nrunning - p->nwaiting > 1;
   if (transient && (j->spawn_tries < 6 || others)) {
     int k = j->spawn_tries < 6 ? j->spawn_tries : 5;
-    uv_timer_start(&j->timer, timer_cb, 20u << k, 0);
+    sup_uv_must(uv_timer_start(&j->timer, timer_cb, 20u << k, 0), "uv_timer_start");
     if (!others) j->spawn_tries++;
     j->waiting = true;
     j->wnext = p->waiting;
@@ -1361,7 +1423,32 @@ static void spawn_failed(SupJob *j, int rc)
     return;
   }
   j->spawn_err = rc; /* negative errno == libuv error code on Unix */
-  uv_timer_start(&j->timer, timer_cb, 0, 0);
+  sup_uv_must(uv_timer_start(&j->timer, timer_cb, 0, 0), "uv_timer_start");
+}
+
+/* Wrap pipe end [fd] of [j]'s worker in [h] (*open: [h] is initialized and
+ * must be closed). 0, or a libuv error with [fd] closed. */
+static int open_pipe(SupJob *j, uv_pipe_t *h, bool *open, int fd)
+{
+  int rc = uv_pipe_init(j->pool->loop, h, 0);
+  if (rc == 0) {
+    *open = true;
+    rc = uv_pipe_open(h, fd);
+  }
+  if (rc != 0) close(fd); /* the handle did not take it */
+  return rc;
+}
+
+/* A libuv call that wires the running worker of [j] failed ([rc]): the
+ * supervisor cannot follow the job, so the group is SIGKILLed at once (as
+ * for a protocol error) and the record says crashed, reason
+ * `watch:<error>` (sup_decide). */
+static void watch_failed(SupJob *j, int rc, const char *what)
+{
+  fprintf(stderr, "harn: job %s: %s failed (%s); killing its worker\n", j->spec.id, what,
+          uv_strerror(rc));
+  if (!j->watch_err) j->watch_err = rc;
+  dispatch(j, EV_PROTOCOL, 0);
 }
 
 /* The worker of [j] exists (sp->pid): wire its pipes, arm its deadline,
@@ -1375,25 +1462,33 @@ static void spawn_done(SupJob *j, const SupSpawned *sp)
   p->running = j;
   uv_ref((uv_handle_t *)&p->sigchld);
 
-  uv_pipe_init(p->loop, &j->ev_pipe, 0);
-  uv_pipe_open(&j->ev_pipe, sp->ev_r);
-  j->ev_open = true;
+  int rc = open_pipe(j, &j->ev_pipe, &j->ev_open, sp->ev_r);
+  if (rc != 0) {
+    watch_failed(j, rc, "opening the event pipe");
+    if (sp->job_w >= 0) close(sp->job_w);
+    buf_free(&j->frame);
+    return;
+  }
   if (sp->job_w >= 0) {
     /* The frame did not fit in the pipe: the rest goes from the loop. */
-    uv_pipe_init(p->loop, &j->job_pipe, 0);
-    uv_pipe_open(&j->job_pipe, sp->job_w);
-    j->job_open = true;
+    rc = open_pipe(j, &j->job_pipe, &j->job_open, sp->job_w);
     uv_buf_t b = uv_buf_init(j->frame.data + sp->sent, (unsigned)(j->frame.len - sp->sent));
-    if (uv_write(&j->wreq, (uv_stream_t *)&j->job_pipe, &b, 1, write_cb) != 0) {
+    if (rc == 0) rc = uv_write(&j->wreq, (uv_stream_t *)&j->job_pipe, &b, 1, write_cb);
+    if (rc != 0) {
+      /* The worker gets a cut job frame: it exits 76 (crashed, exit:76). */
       buf_free(&j->frame);
-      close_handle(j, (uv_handle_t *)&j->job_pipe);
+      if (j->job_open) close_handle(j, (uv_handle_t *)&j->job_pipe);
       j->job_open = false;
     }
   } else {
     buf_free(&j->frame);
   }
 
-  uv_read_start((uv_stream_t *)&j->ev_pipe, alloc_cb, read_cb);
+  rc = uv_read_start((uv_stream_t *)&j->ev_pipe, alloc_cb, read_cb);
+  if (rc != 0) {
+    watch_failed(j, rc, "reading the event pipe");
+    return;
+  }
   j->ev_reading = true;
   if (j->spec.timeout_ms > 0) arm_timer(j, j->spec.timeout_ms - (sup_now_ms() - j->t0));
 }
@@ -1618,12 +1713,12 @@ static void job_spawn(SupJob *j)
 {
   j->t0 = sup_now_ms();
   j->epoch0 = sup_epoch_ms();
-  encode_job(j);
-  if (j->frame.len == 0) {
-    /* Its source or input does not fit in a frame: no worker could ever
-     * get it (crashed, spawn:E2BIG). */
-    j->spawn_err = -E2BIG;
-    uv_timer_start(&j->timer, timer_cb, 0, 0);
+  int rc = encode_job(j);
+  if (rc != 0) {
+    /* No job frame, so no worker: its source or input does not fit in a
+     * frame (crashed, spawn:E2BIG), or memory ran out (spawn:ENOMEM). */
+    j->spawn_err = rc;
+    sup_uv_must(uv_timer_start(&j->timer, timer_cb, 0, 0), "uv_timer_start");
     return;
   }
   job_start_worker(j);
@@ -1687,13 +1782,13 @@ void sup_pool_cancel_all(SupPool *p, int sig)
   SupJob *j;
   while ((j = want_pop(p))) {
     j->spawn_err = -ECANCELED;
-    uv_timer_start(&j->timer, timer_cb, 0, 0);
+    sup_uv_must(uv_timer_start(&j->timer, timer_cb, 0, 0), "uv_timer_start");
   }
   while (p->waiting) {
     j = p->waiting;
     waiting_remove(j);
     j->spawn_err = -ECANCELED;
-    uv_timer_start(&j->timer, timer_cb, 0, 0);
+    sup_uv_must(uv_timer_start(&j->timer, timer_cb, 0, 0), "uv_timer_start");
   }
   sup_pool_spares(p, 0);
 }
@@ -1747,21 +1842,26 @@ int sup_pool_init(SupPool *p, uv_loop_t *loop, const SupPoolConfig *cfg, const S
   prctl(PR_SET_CHILD_SUBREAPER, 1);
   /* A worker that dies before reading its job must not kill us with EPIPE. */
   signal(SIGPIPE, SIG_IGN);
-  int rc = uv_signal_init(loop, &p->sigchld);
-  if (rc == 0) rc = uv_signal_start(&p->sigchld, sigchld_cb, SIGCHLD);
-  uv_unref((uv_handle_t *)&p->sigchld);
+  int rc = sup_signals_start(loop, &p->sigchld, (const int[]){SIGCHLD}, 1, sigchld_cb, NULL);
+  if (rc != 0) return rc;
   /* The precise timer (unreferenced: a running job keeps the loop alive
-   * through its pipe and the SIGCHLD watcher). */
+   * through its pipe and the SIGCHLD watcher). Without it (no timerfd, or
+   * it cannot be watched) each job's libuv timer carries its deadline. */
   p->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
   if (p->tfd >= 0 && uv_poll_init(loop, &p->tpoll, p->tfd) == 0) {
-    uv_poll_start(&p->tpoll, UV_READABLE, tfd_cb);
-    uv_unref((uv_handle_t *)&p->tpoll);
-    p->tpoll_open = true;
+    if (uv_poll_start(&p->tpoll, UV_READABLE, tfd_cb) == 0) {
+      uv_unref((uv_handle_t *)&p->tpoll);
+      p->tpoll_open = true;
+    } else {
+      uv_close((uv_handle_t *)&p->tpoll, NULL);
+      close(p->tfd);
+      p->tfd = -1;
+    }
   } else if (p->tfd >= 0) {
     close(p->tfd);
     p->tfd = -1;
   }
-  return rc;
+  return 0;
 }
 
 static void tpoll_closed(uv_handle_t *h)

@@ -217,19 +217,22 @@ int sup_cmd_run(int argc, char **argv)
                        .no_sandbox = no_sandbox, .memory = memory, .cpu_ms = cpu_ms,
                        .max_events = max_events};
   SupHooks hooks = {.on_event = run_event, .on_done = run_done, .ud = &r};
-  if (sup_pool_init(&r.pool, &loop, &cfg, &hooks) != 0) {
-    fprintf(stderr, "harn run: cannot watch SIGCHLD\n");
+  static const int sigs[3] = {SIGINT, SIGTERM, SIGHUP};
+  int urc = sup_pool_init(&r.pool, &loop, &cfg, &hooks);
+  if (urc == 0) {
+    urc = sup_signals_start(&loop, r.sigs, sigs, 3, run_signal, &r);
+    if (urc != 0) sup_pool_close(&r.pool);
+  }
+  if (urc != 0) {
+    /* Without its signal watchers `harn run` could neither reap its
+     * worker nor pass a Ctrl-C on to it: it does not start the job. */
+    fprintf(stderr, "harn run: cannot watch signals: %s\n", uv_strerror(urc));
+    uv_run(&loop, UV_RUN_DEFAULT); /* finish the closes */
+    uv_loop_close(&loop);
     free(text);
     return 1;
   }
-  static const int sigs[3] = {SIGINT, SIGTERM, SIGHUP};
-  for (int i = 0; i < 3; i++) {
-    uv_signal_init(&loop, &r.sigs[i]);
-    r.sigs[i].data = &r;
-    uv_signal_start(&r.sigs[i], run_signal, sigs[i]);
-    uv_unref((uv_handle_t *)&r.sigs[i]);
-    r.nsigs++;
-  }
+  r.nsigs = 3;
 
   SupSpec spec = {0};
   spec.id = strdup(name);
@@ -245,7 +248,7 @@ int sup_cmd_run(int argc, char **argv)
   uv_run(&loop, UV_RUN_DEFAULT);
   if (uv_loop_close(&loop) != 0) {
     uv_run(&loop, UV_RUN_DEFAULT);
-    uv_loop_close(&loop);
+    if (uv_loop_close(&loop) != 0) fprintf(stderr, "harn run: event loop not empty at exit\n");
   }
   return cli_close_stdout("harn run", r.exit_code, r.stdout_errno);
 }

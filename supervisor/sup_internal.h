@@ -30,8 +30,9 @@
 #include <sys/types.h>
 #include <uv.h>
 
-#include "ipc/ipc.h"
 #include "base/buf.h"
+#include "base/defaults.h"
+#include "ipc/ipc.h"
 #include "vm/vm.h"
 
 #ifndef container_of
@@ -151,16 +152,54 @@ void sup_json_ms(Buf *b, double ms);
 /* Append a decimal integer (as printf "%lld", without printf's cost). */
 void sup_json_int(Buf *b, long long v);
 void sup_json_uint(Buf *b, unsigned long long v);
+/* Write a record's `counters` object (docs/cli.md) from [c], one key per
+ * HARN_COUNTERS entry (base/counters.h) in its order. A counter whose bit
+ * (SUP_COUNTER_BIT(name)) is not in [known], or a UINT_OPT counter without
+ * its has_ flag, is null. [ms]: NUM counters are the supervisor's own
+ * measurements, written at 0.1 ms like duration_ms (sup_json_ms); else the
+ * worker's, written exactly (sup_json_num). Defined in pool.c. */
+enum {
+#define X(name, type, source) SUP_COUNTER_INDEX_##name,
+  HARN_COUNTERS(X)
+#undef X
+};
+#define SUP_COUNTER_BIT(name) (1u << SUP_COUNTER_INDEX_##name)
+#define SUP_COUNTERS_ALL ((1u << HARN_COUNTER_COUNT) - 1u)
+void sup_json_counters(Buf *b, const IpcCounters *c, uint32_t known, bool ms);
 
 /* ------------------------------------------------------------------ pool */
 
+/* The statuses of a terminal record, written once (docs/RUNTIME.md 5.6,
+ * docs/cli.md): X(NAME, name, exit, retryable)
+ *   name       the record's `status`
+ *   exit       what `harn run` exits with; -1: it depends on the run (ok:
+ *              the pipeline's int; cancelled: 128 + the signal)
+ *   retryable  `harn batch --retries` runs the job again: the worker died
+ *              under it (crashed) or had to be killed (killed); a verdict
+ *              the program reached itself (ok, error), its deadline
+ *              (timeout) or the user's cancel is final.
+ * sup_decide picks the row (which facts lead to which status is its
+ * table); everything else reads these columns. */
+#define SUP_STATUS_MAP(X)                  \
+  X(OK, "ok", -1, false)                                \
+  X(ERROR, "error", HARN_EXIT_ERROR, false)             \
+  X(TIMEOUT, "timeout", HARN_EXIT_TIMEOUT, false)       \
+  X(CANCELLED, "cancelled", -1, false)                  \
+  X(KILLED, "killed", HARN_EXIT_KILLED, true)           \
+  X(CRASHED, "crashed", HARN_EXIT_ERROR, true)
+
 typedef enum {
-  SUP_STATUS_OK, SUP_STATUS_ERROR, SUP_STATUS_TIMEOUT, SUP_STATUS_CANCELLED,
-  SUP_STATUS_KILLED, SUP_STATUS_CRASHED
+#define X(NAME, name, exit, retryable) SUP_STATUS_##NAME,
+  SUP_STATUS_MAP(X)
+#undef X
+  SUP_STATUS__COUNT
 } SupStatus;
 
-/* Name of a status as in the record ("ok", "timeout", ...). */
+/* Name of a status as in the record ("ok", "timeout", ...); "?" for a
+ * value outside SupStatus. */
 const char *sup_status_name(SupStatus s);
+/* Whether a job that ended with [s] is run again under --retries. */
+bool sup_status_retryable(SupStatus s);
 
 /* Why the supervisor signalled a job (the first trigger only). */
 typedef enum { SUP_STOP_NONE, SUP_STOP_DEADLINE, SUP_STOP_CANCEL } SupStop;
@@ -296,7 +335,9 @@ struct SupPool {
 };
 
 /* Set up [p] on [loop]: SIGCHLD watcher (unreferenced), SIGPIPE ignored.
- * Returns 0 or a negative libuv error. */
+ * Returns 0 or a negative libuv error (the SIGCHLD watcher cannot be
+ * started); after a failure [p] is unusable and must not be closed with
+ * sup_pool_close (run the loop once to finish the closes it began). */
 int sup_pool_init(SupPool *p, uv_loop_t *loop, const SupPoolConfig *cfg, const SupHooks *hooks);
 /* Start one attempt of [spec] (ownership of its strings passes to the
  * pool, even on failure). A spawn failure still produces exactly one
@@ -313,10 +354,21 @@ void sup_pool_cancel_all(SupPool *p, int sig);
 void sup_pool_spares(SupPool *p, int n);
 /* Close the pool's own handles; call when no job is running. */
 void sup_pool_close(SupPool *p);
-/* Accessors for hook code. */
+/* The spec of job [j] (for hook code), valid until its on_done returns. */
 const SupSpec *sup_job_spec(const SupJob *j);
-void *sup_job_data(const SupJob *j);
-void sup_job_set_data(SupJob *j, void *data);
+
+/* A libuv call whose only failure is a misuse of its handle by us (a
+ * closing handle or a NULL callback: uv_timer_init, uv_timer_start on a
+ * live timer): on failure ([rc] != 0) print the call and the error and
+ * abort. For calls that can fail at run time use their result instead. */
+void sup_uv_must(int rc, const char *call);
+/* Start [n] signal watchers [h][i] on [loop] for [sigs][i], each calling
+ * [cb] with h->data = [data]; unreferenced (they do not keep the loop
+ * alive). Returns 0, or a negative libuv error with every one of them
+ * closing (run the loop to finish the closes): a caller that cannot watch
+ * its signals does not start. */
+int sup_signals_start(uv_loop_t *loop, uv_signal_t *h, const int *sigs, int n, uv_signal_cb cb,
+                      void *data);
 
 /* The facts the job status table of docs/RUNTIME.md 5.6 looks at, gathered
  * by the pool when a job ends. */
@@ -329,8 +381,10 @@ typedef struct SupFacts {
   bool kill_after_signal; /* SIGKILL because the grace after it ran out */
   bool protocol;          /* malformed or oversize frame (before a final) */
   int spawn_err;          /* the spawn failed (negative errno), else 0 */
+  int watch_err;          /* a libuv call wiring the running worker failed
+                             (negative libuv error; its group was SIGKILLed) */
   int wstatus;            /* wait status of the reaped worker */
-  /* Added by the sandbox brief (docs/sandbox.md): */
+  /* The sandbox and resource limits (docs/sandbox.md): */
   bool seccomp;           /* the worker reported its seccomp filter on */
   bool f_limit_memory;    /* the final frame says limit "memory" */
   bool real_worker;       /* the in-process worker (its exit codes mean

@@ -3,10 +3,14 @@
  * `harn run` (one job in a supervised worker) and `harn batch` (many jobs,
  * up to -j at once), called by the CLI dispatcher (supervisor/main.c).
  *
- * Both run one libuv loop in the calling process and fork one worker per
- * job attempt (the worker entry point wrk_main run in the forked child, or
- * an exec of the command in the environment variable HARN_WORKER_CMD,
- * split on spaces, e.g. tests' fake workers). Each worker lives
+ * Both run one libuv loop in the calling process and start one worker
+ * process per job attempt (supervisor/spawn.c): by default the pool's
+ * zygote (`harn worker --zygote`, worker/zygote.c) clones it, made ahead of
+ * the job, with the supervisor as its parent, and it runs the worker entry
+ * point wrk_main; when the zygote cannot be started or has died, the
+ * supervisor forks the worker itself; with the environment variable
+ * HARN_WORKER_CMD set (split on spaces, e.g. tests' fake workers) it forks
+ * and execs that command instead. Each worker lives
  * in its own process group, gets the job frame on its fd 3 and writes
  * events to its fd 4 (ipc/ipc.h). Deadlines, grace and kill follow
  * docs/RUNTIME.md 5.6; records follow PRODUCT.md. docs/cli.md is the user

@@ -1,6 +1,6 @@
 /*
  * vm.h: the public interface of the Harn VM (the only vm/ header that
- * code outside vm/ may include).
+ * code outside vm/ may include, with base/counters.h).
  *
  * One Vm runs one program: compile (lex, parse, compile to bytecode) and
  * run it to completion, streaming output through the configured writer.
@@ -13,6 +13,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base/counters.h"
+
 typedef struct Vm Vm;
 
 /* Where program output goes. [stream] is 1 for stdout (print, println,
@@ -20,7 +22,7 @@ typedef struct Vm Vm;
 typedef void (*VmWriteFn)(void *ud, int stream, const char *data, size_t len);
 
 /* Events the VM streams to its host while running (docs/RUNTIME.md 9.2), used
- * by the worker (added by the IPC/worker brief; NULL = none). [type] is
+ * by the worker (NULL = none). [type] is
  * "step" (body: the step record dict of 7.5), "emit" (body: a dict
  * {name, data}) or "lifecycle" (body: a dict {event, payload, control,
  * hooks}, 8.2). [body] points to a VM Value (vm/value.h) that is valid only
@@ -29,7 +31,7 @@ typedef void (*VmWriteFn)(void *ud, int stream, const char *data, size_t len);
 typedef void (*VmEventFn)(void *ud, Vm *vm, const char *type, const void *body);
 
 /* The job a VM runs for inside a worker (docs/RUNTIME.md 5.6, 8.1 harness, 9);
- * all zero when standalone (added by the IPC/worker brief). */
+ * all zero when standalone. */
 typedef struct VmJobConfig {
   bool supervised;        /* under a supervisor: the caps of 5.6 apply */
   const char *job_id;     /* harness.job_id (NULL: standalone) */
@@ -154,23 +156,25 @@ bool vm_error_value_pack(Vm *vm, void *packer);
 bool vm_value_pack(Vm *vm, const void *value, void *packer);
 
 /* After a failed run: true when the uncaught error is the VM's own
- * `memory limit exceeded` (VmConfig.memory_limit; vm/export.c). Added by
- * the sandbox brief (the worker reports reason `memory`). */
+ * `memory limit exceeded` (VmConfig.memory_limit; vm/export.c); the worker
+ * then reports reason `memory`. */
 bool vm_error_is_memory(Vm *vm);
 
-/* Counters of the last run. */
+/* Counters of the last run. The counters the VM counts (source VM in
+ * HARN_COUNTERS, base/counters.h: instructions, counted only when
+ * max_instructions is set; tasks spawned; step records made (7.5); peak
+ * call depth; slow-poll calls, a docs/RUNTIME.md 1.5 debug counter that
+ * stays 0 while nothing is armed) are generated from that list; the rest
+ * are VM-only. */
+#define HARN_COUNTER_VMSTATS_VM(type, name) HARN_COUNTER_CTYPE_##type name;
+#define HARN_COUNTER_VMSTATS_HOST(type, name)
 typedef struct VmStats {
-  uint64_t instructions;  /* counted only when max_instructions is set */
-  size_t heap_peak;       /* bytes */
+#define X(name, type, source) HARN_COUNTER_VMSTATS_##source(type, name)
+  HARN_COUNTERS(X)
+#undef X
+  size_t heap_peak;        /* bytes */
   size_t collections;
-  int peak_frames;
-  /* Added by the IPC/worker brief (zero if the VM does not track them): */
   bool hard_stop;          /* the run was abandoned by the hard stop (5.6) */
-  uint64_t tasks_spawned;  /* tasks created during the run */
-  uint64_t steps_recorded; /* step records made (7.5) */
-  /* Added by RT (docs/RUNTIME.md 1.5): slow-poll calls of the run, a debug
-   * counter that stays 0 while nothing is armed. */
-  uint64_t slow_polls;
 } VmStats;
 void vm_stats(Vm *vm, VmStats *out);
 

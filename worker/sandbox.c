@@ -864,6 +864,8 @@ bool wrk_sandbox_pool_pidns(void)
   return pool_mode && pool_ns[0];
 }
 
+#ifdef HARN_TEST_HOOKS
+/* (sandbox.h; compiled in only with HARN_TEST_HOOKS) */
 void wrk_sandbox_forbidden_syscall(const char *what)
 {
   if (!strcmp(what, "socket")) {
@@ -922,6 +924,7 @@ void wrk_sandbox_forbidden_syscall(const char *what)
     syscall(SYS_openat, AT_FDCWD, "/etc/passwd", O_RDONLY);
   }
 }
+#endif
 
 /* ---- entry ------------------------------------------------------------------ */
 

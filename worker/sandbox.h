@@ -112,8 +112,10 @@ bool wrk_sandbox_pool_pidns(void);
  * their fds. No-op in a worker that was not cloned by a zygote. */
 void wrk_sandbox_enter_shared(bool sandbox);
 
-/* Test-only (the worker calls it when HARN_TEST_FORBIDDEN_SYSCALL is set,
- * after sending its `sandbox` event): make the forbidden system call
+#ifdef HARN_TEST_HOOKS
+/* Test-only, compiled in only with HARN_TEST_HOOKS (the worker calls it
+ * when HARN_TEST_FORBIDDEN_SYSCALL is set, after sending its `sandbox`
+ * event): make the forbidden system call
  * [what] ("socket", "fork", "exec", "read_stderr", "setpgid" (into
  * another group), "pdeathsig" (clear it), "rlimit_stack" (set a limit the
  * lock-down does not set), anything else = openat of
@@ -126,6 +128,7 @@ void wrk_sandbox_enter_shared(bool sandbox);
  * allocates until RLIMIT_AS refuses, then aborts as the VM does on a failed
  * malloc (the kernel-limit path: reason `oom`). */
 void wrk_sandbox_forbidden_syscall(const char *what);
+#endif
 
 /* Exit code of a worker that died of a failed allocation under its
  * RLIMIT_AS (the supervisor reports reason `oom`). */

@@ -247,6 +247,29 @@ static void hold_frame_locked(Writer *w)
   buf_clear(&w->frame);
 }
 
+/* Send ([hold]: hold, as hold_frame_locked) the frame that the encoder of
+ * a `what` frame just put in w->frame, or, when it failed ([rc], an
+ * IPC_E_* code), nothing: no frame is ever sent empty or cut short, and seq
+ * does not advance, so the stream stays valid. The failure is reported on
+ * stderr. When [essential] (`started`, `final`: the supervisor cannot make
+ * sense of a stream without them) the writer is also marked broken: nothing
+ * more is sent, the worker exits WRK_EXIT_IO, and the supervisor records
+ * the job crashed. Returns whether the frame went out (or is held). Caller
+ * holds the mutex. */
+static bool send_encoded_locked(Writer *w, int rc, const char *what, bool essential, bool hold)
+{
+  if (rc != 0) {
+    buf_clear(&w->frame);
+    fprintf(stderr, "harn worker: cannot encode the `%s` frame (%s); %s\n", what, ipc_strerror(rc),
+            essential ? "sending nothing more" : "dropped");
+    if (essential) w->broken = true;
+    return false;
+  }
+  if (hold) hold_frame_locked(w);
+  else send_frame_locked(w);
+  return true;
+}
+
 /* Write the held frames now. Caller holds the mutex. */
 static void flush_held_locked(Writer *w)
 {
@@ -262,8 +285,8 @@ static void flush_output_locked(Writer *w)
     if (n > MAX_OUTPUT_CHUNK) n = MAX_OUTPUT_CHUNK;
     IpcEnvelope e = next_env(w);
     buf_clear(&w->frame);
-    ipc_encode_output(&w->frame, &e, w->pending_stream, w->pending.data + off, n);
-    send_frame_locked(w);
+    int rc = ipc_encode_output(&w->frame, &e, w->pending_stream, w->pending.data + off, n);
+    send_encoded_locked(w, rc, "output", false, false);
     off += n;
   }
   buf_clear(&w->pending);
@@ -417,7 +440,8 @@ static void on_vm_event(void *ud, Vm *vm, const char *type, const void *body)
   } else if (!bad) {
     bad = "unknown event type";
   }
-  if (!bad && rc != 0) bad = "event frame exceeds the maximum frame size";
+  if (!bad && rc != 0)
+    bad = rc == IPC_E_TOOBIG ? "event frame exceeds the maximum frame size" : ipc_strerror(rc);
   if (bad) {
     buf_clear(&w->frame);
     fprintf(stderr, "harn worker: dropped a `%s` event: %s\n", type, bad);
@@ -530,7 +554,9 @@ static bool lock_down(Lockdown *l)
    * PROT_EXEC) and the thread inherits the filter, so a job that writes
    * nothing never pays for a thread. (In a PID namespace of its own the
    * kernel refuses the thread; on_output then writes output at once.) */
+#ifdef HARN_TEST_HOOKS
   const char *forbidden = getenv("HARN_TEST_FORBIDDEN_SYSCALL");
+#endif
   WrkSandboxConfig sc = {l->ev_fd, l->job->cpu_ms, l->job->address_space, l->root_fd};
   pthread_mutex_lock(&l->w->mu);
   /* The report is packed straight into the `sandbox` frame (no output can
@@ -542,12 +568,13 @@ static bool lock_down(Lockdown *l)
   ipc_pack_str(ipc_frame_packer(&fr), "applied");
   l->ok = wrk_sandbox_apply(&sc, ipc_frame_packer(&fr));
   buf_clear(&l->w->frame);
-  if (ipc_frame_end(&fr, &l->w->frame) == 0) send_frame_locked(l->w);
-  else buf_clear(&l->w->frame);
+  send_encoded_locked(l->w, ipc_frame_end(&fr, &l->w->frame), "sandbox", false, false);
   ipc_frame_destroy(&fr);
   flush_held_locked(l->w); /* `started`, if the sandbox frame did not take it */
   pthread_mutex_unlock(&l->w->mu);
-  /* Test-only: "WHAT" for every job, or "WHAT:JOBID" for one job. */
+#ifdef HARN_TEST_HOOKS
+  /* Test-only (HARN_TEST_HOOKS builds): "WHAT" for every job, or
+   * "WHAT:JOBID" for one job. */
   if (forbidden && *forbidden) {
     const char *colon = strchr(forbidden, ':');
     if (!colon || (l->w->job && !strcmp(colon + 1, l->w->job))) {
@@ -559,6 +586,7 @@ static bool lock_down(Lockdown *l)
       wrk_sandbox_forbidden_syscall(what);
     }
   }
+#endif
   return l->ok;
 }
 
@@ -661,8 +689,7 @@ void wrk_warm_up(void)
   w.t0 = mono_ns();
   IpcStarted st = {IPC_PROTOCOL_VERSION, 1, 1, epoch_ms()};
   IpcEnvelope e = next_env(&w);
-  ipc_encode_started(&w.frame, &e, &st);
-  send_frame_locked(&w);
+  send_encoded_locked(&w, ipc_encode_started(&w.frame, &e, &st), "started", true, false);
   /* the run, its events and its final frame */
   VmConfig cfg;
   memset(&cfg, 0, sizeof cfg);
@@ -779,9 +806,9 @@ int wrk_main(int argc, char **argv)
   pthread_mutex_lock(&w.mu);
   IpcStarted st = {IPC_PROTOCOL_VERSION, (int64_t)getpid(), (int64_t)getpgrp(), epoch_ms()};
   IpcEnvelope e = next_env(&w);
-  ipc_encode_started(&w.frame, &e, &st);
-  hold_frame_locked(&w); /* written with the next frame, at the latest before
-                            the program is read (lock_down) */
+  /* held: written with the next frame, at the latest before the program is
+   * read (lock_down) */
+  send_encoded_locked(&w, ipc_encode_started(&w.frame, &e, &st), "started", true, true);
   pthread_mutex_unlock(&w.mu);
 
   /* Lock down before the program is read (docs/sandbox.md "When"): open
@@ -877,17 +904,20 @@ int wrk_main(int argc, char **argv)
 
   pthread_mutex_lock(&w.mu);
   flush_output_locked(&w);
+  /* The VM's counters come from VmStats, the rest are measured here
+   * (HARN_COUNTERS, base/counters.h). */
+#define COPY_COUNTER_VM(name) oc.counters.name = stats.name;
+#define COPY_COUNTER_HOST(name)
+#define X(name, type, source) COPY_COUNTER_##source(name)
+  HARN_COUNTERS(X)
+#undef X
   oc.counters.wall_ms = (double)(mono_ns() - t0) / 1e6;
   oc.counters.cpu_ms = cpu_ms();
   oc.counters.has_instructions = job->count_instructions;
-  oc.counters.instructions = stats.instructions;
-  oc.counters.tasks_spawned = stats.tasks_spawned;
-  oc.counters.steps_recorded = stats.steps_recorded;
   oc.counters.output_bytes = w.output_bytes;
-  oc.counters.peak_frames = stats.peak_frames;
-  oc.counters.slow_polls = stats.slow_polls;
-  if (encode_final(&w, vm, &oc, false) != 0) encode_final(&w, vm, &oc, true);
-  send_frame_locked(&w);
+  int frc = encode_final(&w, vm, &oc, false);
+  if (frc == IPC_E_TOOBIG) frc = encode_final(&w, vm, &oc, true);
+  send_encoded_locked(&w, frc, "final", true, false);
   bool broken = w.broken;
   pthread_mutex_unlock(&w.mu);
   stop_flusher(&w);

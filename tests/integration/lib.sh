@@ -65,6 +65,14 @@ EOF
   then pass "$name"; else fail "$name"; fi
 }
 
+# test_hooks: true when $HARN_BIN honours the HARN_TEST_* fault injections
+# (built with -DHARN_TEST_HOOKS=ON, the default; `harn --version` says
+# "test hooks: on"). A check that needs them prints a "skip - ..." line
+# instead on a release build.
+test_hooks() {
+  "$HARN_BIN" --version | grep -qx 'test hooks: on'
+}
+
 skip_all() {
   echo "skip: $*"
   exit 77

@@ -675,6 +675,224 @@ static void test_malformed_framing(void **state)
   buf_free(&b);
 }
 
+/* ---- the final frame, decoded by name ------------------------------------------ */
+
+/* Decode started + a raw final frame (the envelope, then what [fill] packs,
+ * [n] pairs); on success the final is left in [m]. */
+static int decode_final_of(FillFn fill, uint32_t n, IpcMsg *m, char *err, size_t errcap)
+{
+  Buf b = {0};
+  add_started(&b);
+  raw_event(&b, "final", 1, n, fill);
+  IpcDecoder *d = ipc_decoder_new(IPC_READ_EVENTS, 0);
+  int r = ipc_decoder_feed(d, b.data, b.len);
+  if (r == 0) r = ipc_decoder_next(d, m);
+  if (r == 1) {
+    ipc_msg_free(m);
+    r = ipc_decoder_next(d, m);
+  }
+  snprintf(err, errcap, "%s", ipc_decoder_error(d));
+  ipc_decoder_free(d);
+  buf_free(&b);
+  return r;
+}
+
+/* Every field, in the reverse of docs/protocol.md's order, the counters
+ * reordered too, with unknown keys at both levels (11 + 1 pairs). */
+static void fill_final_reordered(msgpack_packer *pk)
+{
+  ipc_pack_str(pk, "future_field");
+  msgpack_pack_map(pk, 1);
+  ipc_pack_str(pk, "x");
+  msgpack_pack_int(pk, 1);
+  ipc_pack_str(pk, "limit");
+  ipc_pack_str(pk, "memory");
+  ipc_pack_str(pk, "counters");
+  msgpack_pack_map(pk, 9);
+  ipc_pack_str(pk, "slow_polls");
+  msgpack_pack_uint64(pk, 7);
+  ipc_pack_str(pk, "heap_bytes"); /* unknown: skipped */
+  msgpack_pack_uint64(pk, 1);
+  ipc_pack_str(pk, "peak_frames");
+  msgpack_pack_int64(pk, 4);
+  ipc_pack_str(pk, "output_bytes");
+  msgpack_pack_uint64(pk, 13);
+  ipc_pack_str(pk, "steps_recorded");
+  msgpack_pack_uint64(pk, 2);
+  ipc_pack_str(pk, "tasks_spawned");
+  msgpack_pack_uint64(pk, 3);
+  ipc_pack_str(pk, "instructions");
+  msgpack_pack_uint64(pk, 99);
+  ipc_pack_str(pk, "cpu_ms");
+  msgpack_pack_double(pk, 3.25);
+  ipc_pack_str(pk, "wall_ms");
+  msgpack_pack_double(pk, 12.5);
+  ipc_pack_str(pk, "exit_code");
+  msgpack_pack_int(pk, 5);
+  ipc_pack_str(pk, "hard_stop");
+  msgpack_pack_true(pk);
+  ipc_pack_str(pk, "signal");
+  ipc_pack_str(pk, "SIGINT");
+  ipc_pack_str(pk, "trace");
+  msgpack_pack_array(pk, 1);
+  ipc_pack_trace_entry(pk, "f", 3, 4, "a.harn");
+  ipc_pack_str(pk, "diagnostic");
+  ipc_pack_str(pk, "diag");
+  ipc_pack_str(pk, "error_value");
+  ipc_pack_str(pk, "boom");
+  ipc_pack_str(pk, "error");
+  ipc_pack_str(pk, "Thrown: boom");
+  ipc_pack_str(pk, "value");
+  msgpack_pack_nil(pk);
+  ipc_pack_str(pk, "status");
+  ipc_pack_str(pk, "cancelled");
+}
+
+static void fill_final_status_only(msgpack_packer *pk)
+{
+  ipc_pack_str(pk, "status");
+  ipc_pack_str(pk, "ok");
+}
+
+static void fill_final_no_status(msgpack_packer *pk)
+{
+  ipc_pack_str(pk, "exit_code");
+  msgpack_pack_int(pk, 0);
+}
+
+static void fill_final_dup(msgpack_packer *pk)
+{
+  ipc_pack_str(pk, "status");
+  ipc_pack_str(pk, "ok");
+  ipc_pack_str(pk, "exit_code");
+  msgpack_pack_int(pk, 0);
+  ipc_pack_str(pk, "status");
+  ipc_pack_str(pk, "error");
+}
+
+static void fill_final_dup_counter(msgpack_packer *pk)
+{
+  ipc_pack_str(pk, "status");
+  ipc_pack_str(pk, "ok");
+  ipc_pack_str(pk, "counters");
+  msgpack_pack_map(pk, 2);
+  ipc_pack_str(pk, "wall_ms");
+  msgpack_pack_double(pk, 1);
+  ipc_pack_str(pk, "wall_ms");
+  msgpack_pack_double(pk, 2);
+}
+
+static void fill_final_partial_counters(msgpack_packer *pk)
+{
+  ipc_pack_str(pk, "status");
+  ipc_pack_str(pk, "error");
+  ipc_pack_str(pk, "counters");
+  msgpack_pack_map(pk, 1);
+  ipc_pack_str(pk, "tasks_spawned");
+  msgpack_pack_uint64(pk, 6);
+}
+
+static void fill_final_bad_known(msgpack_packer *pk)
+{
+  ipc_pack_str(pk, "status");
+  ipc_pack_str(pk, "ok");
+  ipc_pack_str(pk, "unknown_but_skipped");
+  msgpack_pack_int(pk, 1);
+  ipc_pack_str(pk, "hard_stop");
+  msgpack_pack_int(pk, 1);
+}
+
+static void test_final_by_name(void **state)
+{
+  (void)state;
+  IpcMsg m;
+  char err[512];
+
+  /* reordered fields and counters, unknown keys skipped at both levels */
+  assert_int_equal(decode_final_of(fill_final_reordered, 12, &m, err, sizeof err), 1);
+  const IpcFinal *f = &m.u.final;
+  assert_int_equal(m.type, IPC_MSG_FINAL);
+  assert_int_equal(f->status, IPC_STATUS_CANCELLED);
+  assert_int_equal(f->value.type, MSGPACK_OBJECT_NIL);
+  assert_string_equal(f->error, "Thrown: boom");
+  assert_int_equal(f->error_value.type, MSGPACK_OBJECT_STR);
+  assert_string_equal(f->diagnostic, "diag");
+  assert_int_equal(f->trace_len, 1);
+  assert_string_equal(f->trace[0].fn, "f");
+  assert_int_equal(f->trace[0].line, 3);
+  assert_string_equal(f->signal, "SIGINT");
+  assert_true(f->hard_stop);
+  assert_int_equal(f->exit_code, 5);
+  assert_string_equal(f->limit, "memory");
+  assert_true(f->counters.wall_ms == 12.5);
+  assert_true(f->counters.cpu_ms == 3.25);
+  assert_true(f->counters.has_instructions);
+  assert_int_equal(f->counters.instructions, 99);
+  assert_int_equal(f->counters.tasks_spawned, 3);
+  assert_int_equal(f->counters.steps_recorded, 2);
+  assert_int_equal(f->counters.output_bytes, 13);
+  assert_int_equal(f->counters.peak_frames, 4);
+  assert_int_equal(f->counters.slow_polls, 7);
+  ipc_msg_free(&m);
+
+  /* missing fields take their defaults */
+  assert_int_equal(decode_final_of(fill_final_status_only, 1, &m, err, sizeof err), 1);
+  assert_int_equal(f->status, IPC_STATUS_OK);
+  assert_int_equal(f->value.type, MSGPACK_OBJECT_NIL);
+  assert_int_equal(f->error_value.type, MSGPACK_OBJECT_NIL);
+  assert_null(f->error);
+  assert_null(f->diagnostic);
+  assert_int_equal(f->trace_len, 0);
+  assert_null(f->signal);
+  assert_false(f->hard_stop);
+  assert_int_equal(f->exit_code, 0);
+  assert_null(f->limit);
+  assert_false(f->counters.has_instructions);
+  assert_true(f->counters.wall_ms == 0);
+  assert_int_equal(f->counters.tasks_spawned, 0);
+  assert_int_equal(f->counters.peak_frames, 0);
+  ipc_msg_free(&m);
+  assert_int_equal(decode_final_of(fill_final_partial_counters, 2, &m, err, sizeof err), 1);
+  assert_int_equal(f->counters.tasks_spawned, 6);
+  assert_false(f->counters.has_instructions);
+  assert_int_equal(f->counters.output_bytes, 0);
+  ipc_msg_free(&m);
+
+  /* status is required; duplicates are refused; known fields keep their kind */
+  assert_int_equal(decode_final_of(fill_final_no_status, 1, &m, err, sizeof err), IPC_E_MISSING);
+  assert_non_null(strstr(err, "missing field `status`"));
+  assert_int_equal(decode_final_of(fill_final_dup, 3, &m, err, sizeof err), IPC_E_DUPKEY);
+  assert_non_null(strstr(err, "duplicate field `status`"));
+  assert_int_equal(decode_final_of(fill_final_dup_counter, 2, &m, err, sizeof err), IPC_E_DUPKEY);
+  assert_non_null(strstr(err, "duplicate field `counters.wall_ms`"));
+  assert_int_equal(decode_final_of(fill_final_bad_known, 3, &m, err, sizeof err), IPC_E_FIELD_TYPE);
+  assert_non_null(strstr(err, "field `hard_stop`: expected bool, got int"));
+}
+
+/* A frame whose body could not be written whole is never appended. */
+static void test_frame_write_failure(void **state)
+{
+  (void)state;
+  Buf b = {0};
+  IpcFrame f;
+  ipc_frame_init(&f);
+  IpcEnvelope e = env_at(0);
+  ipc_frame_begin(&f, IPC_MSG_SANDBOX, &e, 1);
+  ipc_pack_str(ipc_frame_packer(&f), "applied");
+  msgpack_pack_map(ipc_frame_packer(&f), 0);
+  f.failed = true; /* as msgpack_sbuffer_write does when realloc fails */
+  assert_int_equal(ipc_frame_end(&f, &b), IPC_E_NOMEM);
+  assert_int_equal(b.len, 0);
+  /* the builder is reusable: begin clears the failure */
+  ipc_frame_begin(&f, IPC_MSG_SANDBOX, &e, 1);
+  ipc_pack_str(ipc_frame_packer(&f), "applied");
+  msgpack_pack_map(ipc_frame_packer(&f), 0);
+  assert_int_equal(ipc_frame_end(&f, &b), 0);
+  assert_true(b.len > IPC_HEADER_SIZE);
+  ipc_frame_destroy(&f);
+  buf_free(&b);
+}
+
 static void test_malformed_fields(void **state)
 {
   (void)state;
@@ -1089,7 +1307,8 @@ int main(void)
       cmocka_unit_test(test_malformed_framing), cmocka_unit_test(test_malformed_fields),
       cmocka_unit_test(test_job_errors),     cmocka_unit_test(test_order),
       cmocka_unit_test(test_max_frame),      cmocka_unit_test(test_fd_helpers),
-      cmocka_unit_test(test_sandbox_v2),
+      cmocka_unit_test(test_sandbox_v2),      cmocka_unit_test(test_final_by_name),
+      cmocka_unit_test(test_frame_write_failure),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -111,6 +111,11 @@ static void test_crash_rows(void **state)
   f.protocol = true;
   f.wstatus = signaled(SIGKILL);
   expect(&f, SUP_STATUS_CRASHED, "protocol", 1);
+  /* the supervisor could not wire the worker's pipes: group SIGKILLed */
+  memset(&f, 0, sizeof f);
+  f.watch_err = UV_EBADF;
+  f.wstatus = signaled(SIGKILL);
+  expect(&f, SUP_STATUS_CRASHED, "watch:EBADF", 1);
   /* no final frame otherwise */
   memset(&f, 0, sizeof f);
   f.wstatus = exited(0);
@@ -188,6 +193,15 @@ static void test_parsers_and_names(void **state)
   assert_int_equal(sup_parse_size("x", &n), -1);
   assert_string_equal(sup_status_name(SUP_STATUS_TIMEOUT), "timeout");
   assert_string_equal(sup_status_name(SUP_STATUS_KILLED), "killed");
+  assert_string_equal(sup_status_name(SUP_STATUS_CRASHED), "crashed");
+  assert_string_equal(sup_status_name(SUP_STATUS__COUNT), "?");
+  /* --retries runs a job again only when its worker died or was killed */
+  assert_true(sup_status_retryable(SUP_STATUS_CRASHED));
+  assert_true(sup_status_retryable(SUP_STATUS_KILLED));
+  assert_false(sup_status_retryable(SUP_STATUS_OK));
+  assert_false(sup_status_retryable(SUP_STATUS_ERROR));
+  assert_false(sup_status_retryable(SUP_STATUS_TIMEOUT));
+  assert_false(sup_status_retryable(SUP_STATUS_CANCELLED));
   assert_string_equal(sup_signame(SIGTERM), "SIGTERM");
   assert_string_equal(sup_signame(SIGKILL), "SIGKILL");
   assert_string_equal(sup_signame(SIGRTMIN + 1), "SIG35");

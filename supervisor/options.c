@@ -41,7 +41,7 @@ const CliOption cli_options[CLI_OPT__COUNT] = {
                          "deadline of a job (attempt), from the spawn of its worker:\n"
                          "SIGTERM, then SIGKILL after the grace (none by default)"},
     [CLI_OPT_GRACE] = {"grace", 0, CLI_DURATION, "DUR", RUN | BATCH | INLINE, "250ms", 0, 0,
-                       "from SIGTERM/SIGINT to the SIGKILL of the group"},
+                       "from SIGTERM/SIGINT to the group's SIGKILL"},
     [CLI_OPT_RETRIES] = {"retries", 0, CLI_INT, "N", BATCH, "0", 0, 1000,
                          "retry crashed and killed attempts, with backoff"},
     [CLI_OPT_RESULTS] = {"results", 0, CLI_STRING, "FILE", BATCH, NULL, 0, 0,
@@ -348,6 +348,9 @@ void cli_args_free(CliArgs *a)
 
 /* ------------------------------------------------------------------ help */
 
+/* The column where help lines start: 2 + 18 + 2. */
+#define HELP_COL 22
+
 void cli_options_help(const CliCommand *cmd, FILE *out)
 {
   for (int k = 0; k < CLI_OPT__COUNT; k++) {
@@ -360,15 +363,18 @@ void cli_options_help(const CliCommand *cmd, FILE *out)
     fprintf(out, "  %-18s", left);
     if (strlen(left) > 18) fprintf(out, "\n  %-18s", "");
     const char *h = o->help;
+    int n;
     for (;;) {
       const char *nl = strchr(h, '\n');
-      int n = nl ? (int)(nl - h) : (int)strlen(h);
+      n = nl ? (int)(nl - h) : (int)strlen(h);
       fprintf(out, "  %.*s", n, h);
       if (!nl) break;
       fprintf(out, "\n  %-18s", "");
       h = nl + 1;
     }
-    if (o->def) fprintf(out, " (default %s)", o->def);
+    /* the default after the last line, or under it past 80 columns */
+    if (o->def && HELP_COL + n + 11 + (int)strlen(o->def) <= 80) fprintf(out, " (default %s)", o->def);
+    else if (o->def) fprintf(out, "\n  %-18s  (default %s)", "", o->def);
     fputc('\n', out);
   }
 }

@@ -8,7 +8,6 @@
  * test_cli_options checks against docs/cli.md; the text around them is
  * here. Usage errors are reported by options.c.
  */
-#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -90,14 +89,7 @@ int cli_help(const char *cmd, FILE *out)
   for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++)
     if (strcmp(cmd, texts[i].name) == 0) {
       fputs(texts[i].before, out);
-      const CliCommand *c = cli_command(cmd);
-      bool any = false;
-      for (int k = 0; k < CLI_OPT__COUNT; k++)
-        if (k != CLI_OPT_HELP && (cli_options[k].cmds & c->bit)) any = true;
-      if (any) {
-        fputc('\n', out);
-        cli_options_help(c, out);
-      }
+      cli_options_help(cli_command(cmd), out);
       if (texts[i].after) fprintf(out, "\n%s", texts[i].after);
       return 0;
     }

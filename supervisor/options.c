@@ -42,7 +42,7 @@ const CliOption cli_options[CLI_OPT__COUNT] = {
                          "SIGTERM, then SIGKILL after the grace (none by default)"},
     [CLI_OPT_GRACE] = {"grace", 0, CLI_DURATION, "DUR", RUN | BATCH | INLINE, "250ms", 0, 0,
                        "from SIGTERM/SIGINT to the group's SIGKILL"},
-    [CLI_OPT_RETRIES] = {"retries", 0, CLI_INT, "N", BATCH, "0", 0, 1000,
+    [CLI_OPT_RETRIES] = {"retries", 0, CLI_INT, "N", BATCH, NULL, 0, 1000,
                          "retry crashed and killed attempts, with backoff"},
     [CLI_OPT_RESULTS] = {"results", 0, CLI_STRING, "FILE", BATCH, NULL, 0, 0,
                          "records there, one JSON line each (default: stdout),\n"
@@ -101,14 +101,19 @@ const CliCommand *cli_command(const char *name)
 
 /* ---------------------------------------------------------------- errors */
 
+/* Whether command [c] takes an option besides -h. */
+static bool has_options(const CliCommand *c)
+{
+  for (int i = 0; i < CLI_OPT__COUNT; i++)
+    if (i != CLI_OPT_HELP && (cli_options[i].cmds & c->bit)) return true;
+  return false;
+}
+
 /* The usage line that follows every usage error. */
 static void usage_line(const CliCommand *c)
 {
-  bool any = false;
-  for (int i = 0; i < CLI_OPT__COUNT; i++)
-    if (i != CLI_OPT_HELP && (cli_options[i].cmds & c->bit)) any = true;
   fprintf(stderr, "usage: harn %s %s%s (harn %s --help says more)\n", c->name, c->operands,
-          any ? " [OPTIONS]" : "", c->name);
+          has_options(c) ? " [OPTIONS]" : "", c->name);
 }
 
 int cli_usage_error(const CliArgs *a, const char *fmt, ...)
@@ -192,9 +197,10 @@ static int set_value(Parser *p, const CliOption *o, const char *spelled, const c
     }
     break;
   case CLI_INT: {
-    char *end;
+    char *end = NULL;
+    long n = -1; /* no sign, no spaces: a count starts with a digit */
     errno = 0;
-    long n = v[0] >= '0' && v[0] <= '9' ? strtol(v, &end, 10) : -1;
+    if (v[0] >= '0' && v[0] <= '9') n = strtol(v, &end, 10);
     if (n < 0 || *end || errno || n < o->min || n > o->max) {
       fail(p, "%s: \"%.*s%s\" is not a count from %ld to %ld", spelled, SHOWN(v), o->min, o->max);
       return -1;
@@ -353,6 +359,7 @@ void cli_args_free(CliArgs *a)
 
 void cli_options_help(const CliCommand *cmd, FILE *out)
 {
+  if (has_options(cmd)) fputc('\n', out);
   for (int k = 0; k < CLI_OPT__COUNT; k++) {
     const CliOption *o = &cli_options[k];
     if (k == CLI_OPT_HELP || !(o->cmds & cmd->bit)) continue;

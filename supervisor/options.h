@@ -151,8 +151,10 @@ int cli_bad_value(const CliArgs *a, CliOptId id, const char *what);
  * none, else CLI_USAGE (reported). */
 int cli_only(const CliArgs *a, unsigned bit, const char *mode);
 
-/* The option lines of command [cmd]'s help, in table order, on [out]:
- * "  -j, --jobs N        help (default D)". */
+/* The option lines of command [cmd]'s help, in table order, on [out],
+ * after a blank line ("  -j, --jobs N        help (default D)"); nothing
+ * for a command without options (-h aside). Lines stay within 80 columns
+ * as long as each help line of the table is at most 58 bytes. */
 void cli_options_help(const CliCommand *cmd, FILE *out);
 
 #endif

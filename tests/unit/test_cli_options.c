@@ -288,6 +288,12 @@ static void test_table(void **state)
     assert_true((o->kind == CLI_FLAG) == (o->meta == NULL));
     assert_true(o->kind == CLI_INT ? o->min <= o->max : o->min == 0 && o->max == 0);
     assert_false(o->kind == CLI_FLAG && o->def);
+    /* help lines fit in 80 columns after the 22 of the option's name */
+    for (const char *h = o->help; *h;) {
+      size_t n = strcspn(h, "\n");
+      if (n > 58) fail_msg("--%s: a help line of %zu bytes", o->name, n);
+      h += n + (h[n] == '\n');
+    }
     for (int m = 0; m < k; m++) {
       assert_string_not_equal(o->name, cli_options[m].name);
       assert_false(o->short_name && o->short_name == cli_options[m].short_name);

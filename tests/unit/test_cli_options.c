@@ -16,6 +16,7 @@
  */
 #define _GNU_SOURCE
 #include <setjmp.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -165,8 +166,12 @@ static void expect_error(const char *line, const char *cmd, ...)
   va_end(ap);
   cli_args_free(&a);
   if (rc != CLI_USAGE) fail_msg("rc %d, not a usage error; expected: %s", rc, line);
+  /* a [line] ending in '*' is a prefix (the rest is json.c's wording) */
   const char *nl = strchr(err_text, '\n');
-  if (!nl || (size_t)(nl - err_text) != strlen(line) || strncmp(err_text, line, strlen(line)))
+  size_t n = strlen(line);
+  bool prefix = n && line[n - 1] == '*';
+  if (prefix) n--;
+  if (!nl || (!prefix && (size_t)(nl - err_text) != n) || strncmp(err_text, line, n))
     fail_msg("expected:\n%s\ngot:\n%s", line, err_text);
   char usage[128];
   snprintf(usage, sizeof usage, "usage: harn %s ", cmd);
@@ -251,7 +256,7 @@ static void test_parse_errors(void **state)
                "f", "--timeout", "1s", NULL);
   expect_error("harn run: -j is not an option of harn run (only of batch)", "run", "f", "-j", "2",
                NULL);
-  expect_error("harn run: --input: \"{bad\" is not valid JSON (expected a key)", "run", "f",
+  expect_error("harn run: --input: \"{bad\" is not valid JSON (*", "run", "f",
                "--input", "{bad", NULL);
   expect_error("harn run: no FILE given", "run", NULL);
   expect_error("harn batch: no SOURCE given", "batch", "--no-bar", NULL);
@@ -261,7 +266,7 @@ static void test_parse_errors(void **state)
   expect_error("harn run: unknown option --a", "run", "f", "--a", "--b", NULL);
   /* a long value is cut */
   expect_error("harn run: --input: \"[1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1...\" "
-               "is not valid JSON (trailing characters)",
+               "is not valid JSON (*",
                "run", "f", "--input",
                "[1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1]]", NULL);
 

@@ -29,6 +29,7 @@
  * dropped and the record says output_truncated). 1 MiB: a record is one
  * line of the results file, kept in memory until written. */
 #define HARN_DEFAULT_MAX_OUTPUT (1u << 20)
+#define HARN_DEFAULT_MAX_OUTPUT_TEXT "1M" /* the same, as an option value */
 
 /* Exit codes of `harn run` (the job's own, docs/cli.md) and of the
  * supervisor's verdicts, after the conventions of timeout(1) and the

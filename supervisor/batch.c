@@ -347,7 +347,8 @@ static int spec_from_line(Feeder *f, const char *text, size_t len, SupSpec *s, d
   double tmo = def_timeout;
   if (!bad && timeout && timeout->type != SUP_JSON_NULL) {
     if (timeout->type == SUP_JSON_STRING) {
-      if (sup_parse_duration(timeout->str, &tmo) < 0) bad = "bad \"timeout\" duration";
+      int pr = sup_parse_duration(timeout->str, &tmo);
+      if (pr < 0) bad = pr == -2 ? "\"timeout\" is too large" : "bad \"timeout\" duration";
     } else if (timeout->type == SUP_JSON_INT || timeout->type == SUP_JSON_FLOAT) {
       tmo = timeout->type == SUP_JSON_INT ? (double)timeout->i : timeout->d;
       if (tmo < 0) bad = "bad \"timeout\"";
@@ -360,7 +361,8 @@ static int spec_from_line(Feeder *f, const char *text, size_t len, SupSpec *s, d
   double cpu_ms = 0;
   if (!bad && memory && memory->type != SUP_JSON_NULL) {
     if (memory->type == SUP_JSON_STRING) {
-      if (sup_parse_size(memory->str, &mem) < 0) bad = "bad \"memory\" size";
+      int pr = sup_parse_size(memory->str, &mem);
+      if (pr < 0) bad = pr == -2 ? "\"memory\" is too large" : "bad \"memory\" size";
     } else if (memory->type == SUP_JSON_INT && memory->i > 0) {
       mem = (size_t)memory->i;
     } else {
@@ -370,7 +372,8 @@ static int spec_from_line(Feeder *f, const char *text, size_t len, SupSpec *s, d
   }
   if (!bad && cpu && cpu->type != SUP_JSON_NULL) {
     if (cpu->type == SUP_JSON_STRING) {
-      if (sup_parse_duration(cpu->str, &cpu_ms) < 0) bad = "bad \"cpu\" duration";
+      int pr = sup_parse_duration(cpu->str, &cpu_ms);
+      if (pr < 0) bad = pr == -2 ? "\"cpu\" is too large" : "bad \"cpu\" duration";
     } else if ((cpu->type == SUP_JSON_INT && cpu->i > 0) || (cpu->type == SUP_JSON_FLOAT && cpu->d > 0)) {
       cpu_ms = cpu->type == SUP_JSON_INT ? (double)cpu->i : cpu->d;
     } else {
@@ -1248,18 +1251,6 @@ static const char *same_file(const char *path, const char *other, char **srcs, i
   return NULL;
 }
 
-static int usage(const char *msg, const char *arg)
-{
-  if (msg) fprintf(stderr, "harn batch: %s%s%s\n", msg, arg ? ": " : "", arg ? arg : "");
-  fputs("usage: harn batch SOURCE... [-j N] [--timeout DUR] [--grace DUR] [--retries N]\n"
-        "                  [--results FILE.jsonl] [--joblog FILE] [--resume | --resume-failed]\n"
-        "                  [--halt now|soon,fail=N|N%] [--bar | --no-bar] [--max-output BYTES]\n"
-        "                  [--no-sandbox] [--memory BYTES] [--cpu DUR] [--spares N] [--max-events N]\n",
-        stderr);
-  fputs("harn batch --help says what each option does\n", stderr);
-  return 2;
-}
-
 static void print_stats(void)
 {
   int fds = 0;
@@ -1285,89 +1276,48 @@ static void print_stats(void)
             (double)ru.ru_stime.tv_sec * 1e3 + (double)ru.ru_stime.tv_usec / 1e3, ru.ru_minflt);
 }
 
-int sup_cmd_batch(int argc, char **argv)
+int sup_cmd_batch(const CliArgs *a)
 {
   Batch *b = calloc(1, sizeof *b);
   if (!b) abort();
-  b->jobs = 0;
-  b->spares = -1;
   b->journal = -1;
   b->all_ok = true;
-  double grace = HARN_DEFAULT_GRACE_MS, cpu_ms = 0;
-  size_t max_output = HARN_DEFAULT_MAX_OUTPUT, memory = 0, max_events = SUP_MAX_EVENTS;
-  bool no_sandbox = false;
-  const char *results = NULL, *joblog = NULL;
-  int bar = -1, rc = 2;
-  char **srcs = calloc((size_t)argc + 1, sizeof *srcs);
-  int nsrc = 0;
-  for (int i = 1; i < argc; i++) {
-    const char *a = argv[i];
-    const char *val = i + 1 < argc ? argv[i + 1] : NULL;
-    if (!strcmp(a, "--resume")) { b->resume = true; continue; }
-    if (!strcmp(a, "--resume-failed")) { b->resume_failed = true; continue; }
-    if (!strcmp(a, "--bar")) { bar = 1; continue; }
-    if (!strcmp(a, "--no-bar")) { bar = 0; continue; }
-    if (!strcmp(a, "--no-sandbox")) { no_sandbox = true; continue; }
-    if (!strncmp(a, "-j", 2) && a[2]) {
-      val = a + 2;
-      a = "-j";
-      i--; /* no separate value consumed */
-    }
-    if (!strcmp(a, "-j") || !strcmp(a, "--jobs") || !strcmp(a, "--timeout") ||
-        !strcmp(a, "--grace") || !strcmp(a, "--retries") || !strcmp(a, "--results") ||
-        !strcmp(a, "--joblog") || !strcmp(a, "--halt") || !strcmp(a, "--max-output") ||
-        !strcmp(a, "--memory") || !strcmp(a, "--cpu") || !strcmp(a, "--spares") ||
-        !strcmp(a, "--max-events")) {
-      if (!val) { rc = usage("missing value for", a); goto out; }
-      i++;
-      char *end;
-      if (!strcmp(a, "-j") || !strcmp(a, "--jobs")) {
-        long n = strtol(val, &end, 10);
-        if (*end || n < 1 || n > 4096) { rc = usage("-j needs a count from 1 to 4096", val); goto out; }
-        b->jobs = (int)n;
-      } else if (!strcmp(a, "--spares")) {
-        long n = strtol(val, &end, 10);
-        if (*end || n < 0 || n > 4096) { rc = usage("--spares needs a count from 0 to 4096", val); goto out; }
-        b->spares = (int)n;
-      } else if (!strcmp(a, "--max-events")) {
-        long n = strtol(val, &end, 10);
-        if (*end || n < 1) { rc = usage("--max-events needs a count of at least 1", val); goto out; }
-        max_events = (size_t)n;
-      } else if (!strcmp(a, "--timeout")) {
-        if (sup_parse_duration(val, &b->timeout_ms) < 0) { rc = usage("bad duration", val); goto out; }
-      } else if (!strcmp(a, "--grace")) {
-        if (sup_parse_duration(val, &grace) < 0) { rc = usage("bad duration", val); goto out; }
-      } else if (!strcmp(a, "--retries")) {
-        long n = strtol(val, &end, 10);
-        if (*end || n < 0 || n > 1000) { rc = usage("bad --retries", val); goto out; }
-        b->retries = (int)n;
-      } else if (!strcmp(a, "--results")) {
-        results = val;
-      } else if (!strcmp(a, "--joblog")) {
-        joblog = val;
-      } else if (!strcmp(a, "--halt")) {
-        if (parse_halt(b, val) < 0) { rc = usage("bad --halt", val); goto out; }
-      } else if (!strcmp(a, "--cpu")) {
-        if (sup_parse_duration(val, &cpu_ms) < 0) { rc = usage("bad duration", val); goto out; }
-      } else if (!strcmp(a, "--memory")) {
-        if (sup_parse_size(val, &memory) < 0) { rc = usage("bad size", val); goto out; }
-      } else if (sup_parse_size(val, &max_output) < 0) {
-        rc = usage("bad size", val);
-        goto out;
-      }
-      continue;
-    }
-    if (a[0] == '-' && a[1]) { rc = usage("unknown option", a); goto out; }
-    srcs[nsrc++] = argv[i];
+  b->jobs = a->opt[CLI_OPT_JOBS].given ? (int)a->opt[CLI_OPT_JOBS].n : 0;
+  b->spares = a->opt[CLI_OPT_SPARES].given ? (int)a->opt[CLI_OPT_SPARES].n : -1;
+  b->timeout_ms = a->opt[CLI_OPT_TIMEOUT].ms;
+  b->retries = (int)a->opt[CLI_OPT_RETRIES].n;
+  b->resume = a->opt[CLI_OPT_RESUME].given;
+  b->resume_failed = a->opt[CLI_OPT_RESUME_FAILED].given;
+  double grace = a->opt[CLI_OPT_GRACE].ms, cpu_ms = a->opt[CLI_OPT_CPU].ms;
+  size_t max_output = a->opt[CLI_OPT_MAX_OUTPUT].bytes, memory = a->opt[CLI_OPT_MEMORY].bytes;
+  size_t max_events = (size_t)a->opt[CLI_OPT_MAX_EVENTS].n;
+  bool no_sandbox = a->opt[CLI_OPT_NO_SANDBOX].given;
+  const char *results = a->opt[CLI_OPT_RESULTS].text, *joblog = a->opt[CLI_OPT_JOBLOG].text;
+  /* --bar / --no-bar: the last one given counts; neither: a terminal's */
+  const CliValue *on = &a->opt[CLI_OPT_BAR], *off = &a->opt[CLI_OPT_NO_BAR];
+  int bar = on->pos > off->pos ? 1 : off->given ? 0 : -1;
+  int rc = 2;
+  char **srcs = calloc((size_t)a->noperands + 1, sizeof *srcs);
+  if (!srcs) abort();
+  memcpy(srcs, a->operands, (size_t)a->noperands * sizeof *srcs);
+  int nsrc = a->noperands;
+  if (parse_halt(b, a->opt[CLI_OPT_HALT].text) < 0) {
+    rc = cli_bad_value(a, CLI_OPT_HALT, "is not never, soon,fail=N[%] or now,fail=N[%]");
+    goto out;
   }
-  if (!nsrc) { rc = usage("no SOURCE given", NULL); goto out; }
-  if (b->resume && b->resume_failed) { rc = usage("--resume and --resume-failed exclude each other", NULL); goto out; }
-  if ((b->resume || b->resume_failed) && !results) { rc = usage("--resume needs --results FILE", NULL); goto out; }
+  if (b->resume && b->resume_failed) {
+    rc = cli_usage_error(a, "--resume and --resume-failed exclude each other");
+    goto out;
+  }
+  if ((b->resume || b->resume_failed) && !results) {
+    rc = cli_usage_error(a, "--%s needs --results FILE", b->resume ? "resume" : "resume-failed");
+    goto out;
+  }
   /* A source that cannot be read is that source's failure, found when the
    * feeder reaches it (feeder_next), not the whole batch's: the others'
    * jobs all run. */
   for (int i = 0, stdins = 0; i < nsrc; i++)
-    if (!strcmp(srcs[i], "-") && stdins++) { rc = usage("`-` (stdin) given twice", NULL); goto out; }
+    if (!strcmp(srcs[i], "-") && stdins++) { rc = cli_usage_error(a, "`-` (stdin) given twice"); goto out; }
   /* Opening the results truncates them: naming a source there (or the
    * joblog, or the two the same) would destroy it before it is read. */
   const char *outs[2] = {results, joblog};

@@ -3,8 +3,8 @@
  * of the CLI; `harn run` through workers and `harn batch` are in
  * supervisor.h, `harn worker` in worker/worker.h).
  *
- * Each command takes the arguments after the subcommand name (argv[0] is
- * the subcommand) and returns the process exit code.
+ * Each command takes its command line as parsed by options.c (main.c
+ * parses it) and returns the process exit code.
  */
 #ifndef HARN_CLI_H
 #define HARN_CLI_H
@@ -12,18 +12,24 @@
 #include <stddef.h>
 #include <stdio.h>
 
-/* harn run --inline FILE [--input JSON]: run in this process. Exit code:
- * 0 ok, 1 script error, 2 usage; an int returned by the pipeline is used as
- * the exit code. */
-int cli_run_inline(int argc, char **argv);
+#include "supervisor/options.h"
+
+/* The commands below take their parsed command line [a] (cli_parse,
+ * options.h: options checked, operand count checked) and return the
+ * process exit code. */
+
+/* harn run --inline FILE [--input JSON] [--timeout DUR] [--grace DUR]: run
+ * in this process. Exit code: 0 ok, 1 script error, 2 usage (another run
+ * option given); an int returned by the pipeline is used as the exit code. */
+int cli_run_inline(const CliArgs *a);
 /* harn check FILE: lex, parse and compile; 0 when clean, 1 with the error. */
-int cli_check(int argc, char **argv);
+int cli_check(const CliArgs *a);
 /* harn disasm FILE: print the bytecode. */
-int cli_disasm(int argc, char **argv);
-/* harn test PATH...: run language tests (NAME.harn + NAME.expected or
- * NAME.error), print each failure with a diff, end with "N passed, N failed".
- * 0 when all passed. */
-int cli_test(int argc, char **argv);
+int cli_disasm(const CliArgs *a);
+/* harn test [--gc-stress] PATH...: run language tests (NAME.harn +
+ * NAME.expected or NAME.error), print each failure with a diff, end with
+ * "N passed, N failed". 0 when all passed. */
+int cli_test(const CliArgs *a);
 
 /* harn help [COMMAND], harn COMMAND --help: the command's options (NULL:
  * the list of commands) on [out], 0. 2 with a message on stderr for an

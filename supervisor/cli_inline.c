@@ -86,51 +86,10 @@ char *cli_read_file(const char *path, size_t *len)
   return data;
 }
 
-/* Arguments of run-like commands. */
-typedef struct RunArgs {
-  const char *file;
-  const char *input;
-  double timeout_ms; /* 0 = none */
-  double grace_ms;
-} RunArgs;
-
-/* Parse "FILE [--input JSON] [--timeout DUR] [--grace DUR]" (and --inline,
- * ignored). [full] is false for check/disasm, which take only FILE. */
-static int parse_args(int argc, char **argv, bool full, RunArgs *a)
+/* The program path of FILE ([a]'s one operand): `-` is the program on stdin. */
+static const char *program_path(const CliArgs *a)
 {
-  memset(a, 0, sizeof *a);
-  a->grace_ms = HARN_DEFAULT_GRACE_MS;
-  for (int i = 1; i < argc; i++) {
-    const char *opt = argv[i];
-    if (strcmp(opt, "--inline") == 0) continue;
-    if (full && i + 1 < argc && strcmp(opt, "--input") == 0) {
-      a->input = argv[++i];
-      continue;
-    }
-    if (full && i + 1 < argc && (strcmp(opt, "--timeout") == 0 || strcmp(opt, "--grace") == 0)) {
-      double *dst = opt[2] == 't' ? &a->timeout_ms : &a->grace_ms;
-      if (sup_parse_duration(argv[++i], dst) != 0) {
-        fprintf(stderr, "harn %s: bad duration '%s' for %s\n", argv[0], argv[i], opt);
-        return 2;
-      }
-      continue;
-    }
-    if (opt[0] == '-' && opt[1]) {
-      fprintf(stderr, "harn %s: unknown option '%s'\n", argv[0], opt);
-      return 2;
-    }
-    if (a->file) {
-      fprintf(stderr, "harn %s: only one FILE may be given\n", argv[0]);
-      return 2;
-    }
-    a->file = strcmp(opt, "-") == 0 ? "/dev/stdin" : opt; /* `-`: the program on stdin */
-  }
-  if (!a->file) {
-    fprintf(stderr, "usage: harn %s FILE%s\n", argv[0],
-            full ? " [--input JSON] [--timeout DUR] [--grace DUR]" : "");
-    return 2;
-  }
-  return 0;
+  return strcmp(a->operands[0], "-") == 0 ? "/dev/stdin" : a->operands[0];
 }
 
 /* Signal state of the one inline run (handlers only touch these). */
@@ -168,11 +127,15 @@ static void on_signal(int sig)
   if (running_vm) vm_interrupt(running_vm, sig);
 }
 
-int cli_run_inline(int argc, char **argv)
+int cli_run_inline(const CliArgs *args)
 {
-  RunArgs a;
-  int rc = parse_args(argc, argv, true, &a);
+  int rc = cli_only(args, CLI_CMD_INLINE, "--inline");
   if (rc) return rc;
+  struct {
+    const char *file, *input;
+    double timeout_ms, grace_ms; /* timeout 0: none */
+  } a = {program_path(args), args->opt[CLI_OPT_INPUT].text, args->opt[CLI_OPT_TIMEOUT].ms,
+         args->opt[CLI_OPT_GRACE].ms};
   setvbuf(stdout, NULL, _IOLBF, 0);
   /* the VM stops on its own 25 ms before our exit 137 (docs/RUNTIME.md 5.6),
    * so an in-flight sleep fails with the cancelled error, not a kill */
@@ -213,12 +176,9 @@ int cli_run_inline(int argc, char **argv)
 }
 
 /* Shared body of check and disasm. */
-static int compile_only(int argc, char **argv, bool disasm)
+static int compile_only(const CliArgs *a, bool disasm)
 {
-  RunArgs a;
-  int rc = parse_args(argc, argv, false, &a);
-  if (rc) return rc;
-  const char *file = a.file;
+  const char *file = program_path(a);
   size_t len;
   char *src = cli_read_file(file, &len);
   if (!src) {
@@ -241,6 +201,6 @@ static int compile_only(int argc, char **argv, bool disasm)
   return cli_close_stdout(disasm ? "harn disasm" : "harn check", st == VM_OK ? 0 : 1, 0);
 }
 
-int cli_check(int argc, char **argv) { return compile_only(argc, argv, false); }
+int cli_check(const CliArgs *a) { return compile_only(a, false); }
 
-int cli_disasm(int argc, char **argv) { return compile_only(argc, argv, true); }
+int cli_disasm(const CliArgs *a) { return compile_only(a, true); }

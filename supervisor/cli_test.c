@@ -408,20 +408,12 @@ static bool check_test(const char *path, const char *expected, const char *error
   return ok;
 }
 
-int cli_test(int argc, char **argv)
+int cli_test(const CliArgs *a)
 {
-  int first = 1;
-  if (argc > 1 && strcmp(argv[1], "--gc-stress") == 0) {
-    test_gc_stress = true;
-    first = 2;
-  }
-  if (argc <= first) {
-    fprintf(stderr, "usage: harn test [--gc-stress] PATH...\n");
-    return 2;
-  }
+  test_gc_stress = a->opt[CLI_OPT_GC_STRESS].given;
   signal(SIGPIPE, SIG_IGN);
   PathList files = {0};
-  for (int i = first; i < argc; i++) collect(&files, argv[i]);
+  for (int i = 0; i < a->noperands; i++) collect(&files, a->operands[i]);
   qsort(files.items, files.count, sizeof *files.items, cmp_str);
   int passed = 0, failed = 0;
   for (size_t i = 0; i < files.count; i++) {

@@ -10,7 +10,8 @@
  *   harn worker                internal: the worker process entry point
  *   harn help [COMMAND], harn COMMAND --help, harn --version   (help.c)
  *
- * Exit code 2 is a usage error everywhere (PRODUCT.md).
+ * The documented commands' arguments are parsed by options.c, from the one
+ * option table. Exit code 2 is a usage error everywhere (PRODUCT.md).
  *
  * Before anything else, fds 0, 1 and 2 are made open (on /dev/null when
  * closed): otherwise the first descriptor harn opens would take the place
@@ -23,15 +24,9 @@
 #include <unistd.h>
 
 #include "supervisor/cli.h"
+#include "supervisor/options.h"
 #include "supervisor/supervisor.h"
 #include "worker/worker.h"
-
-static int has_flag(int argc, char **argv, const char *flag)
-{
-  for (int i = 1; i < argc; i++)
-    if (strcmp(argv[i], flag) == 0) return 1;
-  return 0;
-}
 
 /* jemalloc's options (read at its first allocation; MALLOC_CONF adds to
  * them): keep freed blocks of up to 8 MiB, the most it allows, in the
@@ -54,13 +49,21 @@ static void standard_fds(void)
   }
 }
 
-/* The commands that take --help (not `worker`: internal). */
-static int documented(const char *cmd)
+/* A documented command: its arguments parsed with the option table
+ * (options.c), -h/--help answered, then the command itself. */
+static int command(const char *cmd, int argc, char **argv)
 {
-  static const char *const cmds[] = {"run", "batch", "test", "check", "disasm"};
-  for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
-    if (strcmp(cmd, cmds[i]) == 0) return 1;
-  return 0;
+  CliArgs a;
+  int rc = cli_parse(cmd, argc, argv, &a);
+  if (rc == CLI_HELP) rc = cli_help(cmd, stdout);
+  else if (rc == 0 && !strcmp(cmd, "run"))
+    rc = a.opt[CLI_OPT_INLINE].given ? cli_run_inline(&a) : sup_cmd_run(&a);
+  else if (rc == 0 && !strcmp(cmd, "batch")) rc = sup_cmd_batch(&a);
+  else if (rc == 0 && !strcmp(cmd, "test")) rc = cli_test(&a);
+  else if (rc == 0 && !strcmp(cmd, "check")) rc = cli_check(&a);
+  else if (rc == 0) rc = cli_disasm(&a);
+  cli_args_free(&a);
+  return rc;
 }
 
 int main(int argc, char **argv)
@@ -76,16 +79,7 @@ int main(int argc, char **argv)
   if (strcmp(cmd, "-h") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "help") == 0)
     return cli_help(argc > 2 ? argv[2] : NULL, stdout);
   if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0) return cli_version();
-  if (documented(cmd) && (has_flag(sub_argc, sub_argv, "--help") || has_flag(sub_argc, sub_argv, "-h")))
-    return cli_help(cmd, stdout);
-  if (strcmp(cmd, "run") == 0) {
-    if (has_flag(sub_argc, sub_argv, "--inline")) return cli_run_inline(sub_argc, sub_argv);
-    return sup_cmd_run(sub_argc, sub_argv);
-  }
-  if (strcmp(cmd, "batch") == 0) return sup_cmd_batch(sub_argc, sub_argv);
-  if (strcmp(cmd, "test") == 0) return cli_test(sub_argc, sub_argv);
-  if (strcmp(cmd, "check") == 0) return cli_check(sub_argc, sub_argv);
-  if (strcmp(cmd, "disasm") == 0) return cli_disasm(sub_argc, sub_argv);
+  if (cli_command(cmd)) return command(cmd, sub_argc, sub_argv);
   if (strcmp(cmd, "worker") == 0) return wrk_main(sub_argc, sub_argv);
   fprintf(stderr, "harn: unknown command '%s' (harn help lists them)\n", cmd);
   return 2;

@@ -123,65 +123,19 @@ static void run_signal(uv_signal_t *h, int signum)
   sup_pool_cancel_all(&r->pool, signum);
 }
 
-static int usage(const char *msg, const char *arg)
+int sup_cmd_run(const CliArgs *a)
 {
-  if (msg) fprintf(stderr, "harn run: %s%s%s\n", msg, arg ? ": " : "", arg ? arg : "");
-  fputs("usage: harn run FILE [--input JSON] [--timeout DUR] [--grace DUR] [--json] [--events]"
-        " [--max-output BYTES]\n"
-        "                [--no-sandbox] [--memory BYTES] [--cpu DUR] [--max-events N]\n",
-        stderr);
-  fputs("harn run --help says what each option does\n", stderr);
-  return 2;
-}
-
-int sup_cmd_run(int argc, char **argv)
-{
-  const char *file = NULL, *input = NULL;
-  double timeout = 0, grace = HARN_DEFAULT_GRACE_MS, cpu_ms = 0;
-  size_t memory = 0, max_events = SUP_MAX_EVENTS;
-  bool no_sandbox = false;
+  const char *file = a->operands[0];
+  const char *input = a->opt[CLI_OPT_INPUT].text;
+  double timeout = a->opt[CLI_OPT_TIMEOUT].ms, grace = a->opt[CLI_OPT_GRACE].ms;
+  double cpu_ms = a->opt[CLI_OPT_CPU].ms;
+  size_t memory = a->opt[CLI_OPT_MEMORY].bytes, max_events = (size_t)a->opt[CLI_OPT_MAX_EVENTS].n;
+  bool no_sandbox = a->opt[CLI_OPT_NO_SANDBOX].given;
   Run r;
   memset(&r, 0, sizeof r);
-  r.max_output = HARN_DEFAULT_MAX_OUTPUT;
-  for (int i = 1; i < argc; i++) {
-    const char *a = argv[i];
-    const char *val = i + 1 < argc ? argv[i + 1] : NULL;
-    if (!strcmp(a, "--inline")) continue;
-    if (!strcmp(a, "--json")) { r.json = true; continue; }
-    if (!strcmp(a, "--events")) { r.events = true; continue; }
-    if (!strcmp(a, "--no-sandbox")) { no_sandbox = true; continue; }
-    if (!strcmp(a, "--input") || !strcmp(a, "--timeout") || !strcmp(a, "--grace") ||
-        !strcmp(a, "--max-output") || !strcmp(a, "--memory") || !strcmp(a, "--cpu") ||
-        !strcmp(a, "--max-events")) {
-      if (!val) return usage("missing value for", a);
-      i++;
-      if (!strcmp(a, "--input")) {
-        const char *err;
-        if (sup_json_check(val, strlen(val), &err) < 0) return usage("--input is not valid JSON", err);
-        input = val;
-      } else if (!strcmp(a, "--timeout")) {
-        if (sup_parse_duration(val, &timeout) < 0) return usage("bad duration", val);
-      } else if (!strcmp(a, "--grace")) {
-        if (sup_parse_duration(val, &grace) < 0) return usage("bad duration", val);
-      } else if (!strcmp(a, "--cpu")) {
-        if (sup_parse_duration(val, &cpu_ms) < 0) return usage("bad duration", val);
-      } else if (!strcmp(a, "--memory")) {
-        if (sup_parse_size(val, &memory) < 0) return usage("bad size", val);
-      } else if (!strcmp(a, "--max-events")) {
-        char *end;
-        long n = strtol(val, &end, 10);
-        if (*end || n < 1) return usage("--max-events needs a count of at least 1", val);
-        max_events = (size_t)n;
-      } else if (sup_parse_size(val, &r.max_output) < 0) {
-        return usage("bad size", val);
-      }
-      continue;
-    }
-    if (a[0] == '-' && a[1]) return usage("unknown option", a);
-    if (file) return usage("only one FILE may be given", a);
-    file = a;
-  }
-  if (!file) return usage(NULL, NULL);
+  r.max_output = a->opt[CLI_OPT_MAX_OUTPUT].bytes;
+  r.json = a->opt[CLI_OPT_JSON].given;
+  r.events = a->opt[CLI_OPT_EVENTS].given;
 
   /* A program that is not a regular file (`-` or /dev/stdin, a pipe, a
    * FIFO, a device) is read here, whole, and goes to the worker as source

@@ -479,13 +479,23 @@ void sup_linein_close(SupLineIn *li);
  * module file, so that /dev/zero is an error rather than an out-of-memory. */
 #define SUP_MAX_PROGRAM VM_MAX_PROGRAM
 
+/* The largest duration and size sup_parse_duration / sup_parse_size
+ * accept: 10^15 ms (about 31,700 years; its ms, seconds and int64_t
+ * deadlines fit every integer the pool converts them to) and 256 TiB (the
+ * worker's address-space limit is twice a --memory, plus 512 MiB). */
+#define SUP_MAX_DURATION_MS 1e15
+#define SUP_MAX_SIZE ((uint64_t)1 << 48)
+
 /* Parse a duration: Harn syntax ("250ms", "5s", "2m", "1h", "1.5s") or a
- * plain number of milliseconds. Returns 0 and *ms, or -1. */
+ * plain number of milliseconds (opts.c has the syntax). Returns 0 and *ms;
+ * -1 when [s] is not a duration; -2 when it is one of more than
+ * SUP_MAX_DURATION_MS (*ms untouched on failure). */
 int sup_parse_duration(const char *s, double *ms);
 /* RLIMIT_AS given to a worker with VM heap limit [memory] (0: none). */
 uint64_t sup_address_space(uint64_t memory);
-/* Parse a byte count: a number with an optional K, M, G (KiB, MiB, GiB)
- * suffix. Returns 0 and *out, or -1. */
+/* Parse a byte count: a number with an optional B, K, M, G (KiB, MiB, GiB)
+ * suffix, binary. Returns 0 and *out; -1 when [s] is not a size; -2 when
+ * it is one of more than SUP_MAX_SIZE bytes (*out untouched on failure). */
 int sup_parse_size(const char *s, size_t *out);
 /* Monotonic clock in ms / wall clock in ms since the epoch. */
 double sup_now_ms(void);

@@ -19,21 +19,24 @@
 #ifndef HARN_SUPERVISOR_H
 #define HARN_SUPERVISOR_H
 
+#include "supervisor/options.h"
+
 /* harn run FILE [--input JSON] [--timeout DUR] [--grace DUR] [--json]
- *               [--events] [--max-output BYTES]
- * [argv][0] is "run" (`--inline` is handled by the caller). Program output
+ *               [--events] [--max-output BYTES] ...
+ * [a]: the command line, parsed (options.h; `--inline` is handled by the
+ * caller). Program output
  * is streamed to stdout/stderr as it arrives; an uncaught error's diagnostic
  * goes to stderr. --json prints the terminal record on stdout at the end,
  * --events every event as a JSON line (both replace the raw output on
  * stdout). Returns the exit code: 0 ok (or the int the pipeline returned),
  * 1 script error or crashed worker, 2 usage, 124 deadline, 130 SIGINT,
  * 137 killed after the grace. */
-int sup_cmd_run(int argc, char **argv);
+int sup_cmd_run(const CliArgs *a);
 
 /* harn batch SOURCE... [-j N] [--timeout DUR] [--grace DUR] [--retries N]
  *   [--results FILE.jsonl] [--joblog FILE] [--resume | --resume-failed]
- *   [--halt now|soon,fail=N|N%] [--bar | --no-bar] [--max-output BYTES]
- * [argv][0] is "batch". SOURCE is a .harn file, a directory (every .harn
+ *   [--halt now|soon,fail=N|N%] [--bar | --no-bar] [--max-output BYTES] ...
+ * [a]: the command line, parsed (options.h). SOURCE is a .harn file, a directory (every .harn
  * file inside, recursively, sorted) or a JSON Lines manifest (streamed).
  * Writes one terminal record per job attempt to --results (or to stdout
  * when there is none). Returns 0 when every job's last attempt ended ok,
@@ -41,6 +44,6 @@ int sup_cmd_run(int argc, char **argv);
  * variable HARN_SUP_STATS=1 makes it print its open fd count, child
  * count and own CPU time / page faults on stderr at the end (tests,
  * profiling). */
-int sup_cmd_batch(int argc, char **argv);
+int sup_cmd_batch(const CliArgs *a);
 
 #endif

@@ -1,0 +1,388 @@
+/*
+ * options.c: the option table of `harn run`, `batch`, `test`, `check` and
+ * `disasm`, its parser and the option lines of their help (options.h has
+ * the conventions).
+ *
+ * Invariants:
+ * - cli_options[] is indexed by CliOptId (designated initializers), so the
+ *   enum and the table cannot drift apart; its order is the help order.
+ * - Defaults are texts parsed by the same code as given values, so a
+ *   default is always a value the option accepts (cli_parse asserts it).
+ * - The parser never prints more than one error: the first is kept in a
+ *   buffer while the rest of argv is scanned for -h / --help (which wins,
+ *   as `harn batch x.harn -h --results r` must print help and run nothing);
+ *   it is printed at the end.
+ * - A value is reported as given, cut to 60 bytes (an --input can be
+ *   megabytes).
+ */
+#include "supervisor/options.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/defaults.h"
+#include "supervisor/sup_internal.h"
+
+/* --------------------------------------------------------------- the table */
+
+#define RUN CLI_CMD_RUN
+#define BATCH CLI_CMD_BATCH
+#define INLINE CLI_CMD_INLINE
+
+const CliOption cli_options[CLI_OPT__COUNT] = {
+    [CLI_OPT_HELP] = {"help", 'h', CLI_FLAG, NULL, CLI_CMD_ALL, NULL, 0, 0,
+                      "this text"},
+    [CLI_OPT_JOBS] = {"jobs", 'j', CLI_INT, "N", BATCH, NULL, 1, 4096,
+                      "jobs at once (default: the number of CPUs)"},
+    [CLI_OPT_INPUT] = {"input", 0, CLI_JSON, "JSON", RUN | INLINE, NULL, 0, 0,
+                       "the value bound to the entry pipeline's parameter"},
+    [CLI_OPT_TIMEOUT] = {"timeout", 0, CLI_DURATION, "DUR", RUN | BATCH | INLINE, NULL, 0, 0,
+                         "deadline of a job (attempt), from the spawn of its worker:\n"
+                         "SIGTERM, then SIGKILL after the grace (none by default)"},
+    [CLI_OPT_GRACE] = {"grace", 0, CLI_DURATION, "DUR", RUN | BATCH | INLINE, HARN_DEFAULT_GRACE_TEXT, 0, 0,
+                       "from SIGTERM/SIGINT to the group's SIGKILL"},
+    [CLI_OPT_RETRIES] = {"retries", 0, CLI_INT, "N", BATCH, NULL, 0, 1000,
+                         "retry crashed and killed attempts, with backoff"},
+    [CLI_OPT_RESULTS] = {"results", 0, CLI_STRING, "FILE", BATCH, NULL, 0, 0,
+                         "records there, one JSON line each (default: stdout),\n"
+                         "with FILE.journal for --resume after a crash"},
+    [CLI_OPT_RESUME] = {"resume", 0, CLI_FLAG, NULL, BATCH, NULL, 0, 0,
+                        "skip jobs that have a record in --results; append"},
+    [CLI_OPT_RESUME_FAILED] = {"resume-failed", 0, CLI_FLAG, NULL, BATCH, NULL, 0, 0,
+                               "rerun only the jobs whose last record is not ok"},
+    [CLI_OPT_JOBLOG] = {"joblog", 0, CLI_STRING, "FILE", BATCH, NULL, 0, 0,
+                        "GNU parallel compatible job log"},
+    [CLI_OPT_HALT] = {"halt", 0, CLI_STRING, "WHEN,fail=N", BATCH, "never", 0, 0,
+                      "soon: start no more jobs after N failures (or N%);\n"
+                      "now: also cancel the running ones"},
+    [CLI_OPT_BAR] = {"bar", 0, CLI_FLAG, NULL, BATCH, NULL, 0, 0,
+                     "progress bar on stderr (default: when it is a terminal)"},
+    [CLI_OPT_NO_BAR] = {"no-bar", 0, CLI_FLAG, NULL, BATCH, NULL, 0, 0,
+                        "no progress bar, even on a terminal"},
+    [CLI_OPT_SPARES] = {"spares", 0, CLI_INT, "N", BATCH, NULL, 0, 4096,
+                        "workers made ahead of their jobs (default min(2*j, 4))"},
+    [CLI_OPT_JSON] = {"json", 0, CLI_FLAG, NULL, RUN, NULL, 0, 0,
+                      "print the terminal record instead of the output"},
+    [CLI_OPT_EVENTS] = {"events", 0, CLI_FLAG, NULL, RUN, NULL, 0, 0,
+                        "print every worker event as a JSON line"},
+    [CLI_OPT_MAX_OUTPUT] = {"max-output", 0, CLI_SIZE, "BYTES", RUN | BATCH, HARN_DEFAULT_MAX_OUTPUT_TEXT, 0, 0,
+                            "output cap per job; past it output is dropped"},
+    [CLI_OPT_MAX_EVENTS] = {"max-events", 0, CLI_INT, "N", RUN | BATCH, "10000", 1, 1000000000,
+                            "steps, lifecycle events and emits kept in the record,\n"
+                            "each (and at most 16M of each); the rest is counted"},
+    [CLI_OPT_MEMORY] = {"memory", 0, CLI_SIZE, "BYTES", RUN | BATCH, NULL, 0, 0,
+                        "the VM's heap limit (the job ends error/memory)"},
+    [CLI_OPT_CPU] = {"cpu", 0, CLI_DURATION, "DUR", RUN | BATCH, NULL, 0, 0,
+                     "CPU-time limit, whole seconds (the job ends killed/cpu)"},
+    [CLI_OPT_NO_SANDBOX] = {"no-sandbox", 0, CLI_FLAG, NULL, RUN | BATCH, NULL, 0, 0,
+                            "trusted code: no seccomp, Landlock, namespaces or limits"},
+    [CLI_OPT_INLINE] = {"inline", 0, CLI_FLAG, NULL, RUN | INLINE, NULL, 0, 0,
+                        "run in this process, without a worker (debugging);\n"
+                        "takes --input, --timeout and --grace only"},
+    [CLI_OPT_GC_STRESS] = {"gc-stress", 0, CLI_FLAG, NULL, CLI_CMD_TEST, NULL, 0, 0,
+                           "collect garbage at every safe point"},
+};
+
+static const CliCommand commands[] = {
+    {"run", CLI_CMD_RUN, "FILE", 1, 1},
+    {"batch", CLI_CMD_BATCH, "SOURCE...", 1, -1},
+    {"test", CLI_CMD_TEST, "PATH...", 1, -1},
+    {"check", CLI_CMD_CHECK, "FILE", 1, 1},
+    {"disasm", CLI_CMD_DISASM, "FILE", 1, 1},
+};
+
+const CliCommand *cli_command(const char *name)
+{
+  for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+    if (!strcmp(name, commands[i].name)) return &commands[i];
+  return NULL;
+}
+
+/* ---------------------------------------------------------------- errors */
+
+/* Whether command [c] takes an option besides -h. */
+static bool has_options(const CliCommand *c)
+{
+  for (int i = 0; i < CLI_OPT__COUNT; i++)
+    if (i != CLI_OPT_HELP && (cli_options[i].cmds & c->bit)) return true;
+  return false;
+}
+
+/* The usage line that follows every usage error. */
+static void usage_line(const CliCommand *c)
+{
+  fprintf(stderr, "usage: harn %s %s%s (harn %s --help says more)\n", c->name, c->operands,
+          has_options(c) ? " [OPTIONS]" : "", c->name);
+}
+
+int cli_usage_error(const CliArgs *a, const char *fmt, ...)
+{
+  va_list ap;
+  fprintf(stderr, "harn %s: ", a->cmd->name);
+  va_start(ap, fmt);
+  vfprintf(stderr, fmt, ap);
+  va_end(ap);
+  fputc('\n', stderr);
+  usage_line(a->cmd);
+  return CLI_USAGE;
+}
+
+/* At most 60 bytes of [v], and whether it was cut. */
+#define SHOWN(v) (strlen(v) > 60 ? 60 : (int)strlen(v)), (v), (strlen(v) > 60 ? "..." : "")
+
+int cli_bad_value(const CliArgs *a, CliOptId id, const char *what)
+{
+  const char *v = a->opt[id].text ? a->opt[id].text : "";
+  return cli_usage_error(a, "--%s: \"%.*s%s\" %s", cli_options[id].name, SHOWN(v), what);
+}
+
+int cli_only(const CliArgs *a, unsigned bit, const char *mode)
+{
+  for (int i = 0; i < CLI_OPT__COUNT; i++)
+    if (a->opt[i].given && !(cli_options[i].cmds & bit))
+      return cli_usage_error(a, "--%s does not apply with %s", cli_options[i].name, mode);
+  return 0;
+}
+
+/* The parser's state: the first error, kept until the end. */
+typedef struct Parser {
+  CliArgs *a;
+  char err[512];
+  bool failed, help;
+} Parser;
+
+static void __attribute__((format(printf, 2, 3))) fail(Parser *p, const char *fmt, ...)
+{
+  if (p->failed) return;
+  p->failed = true;
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(p->err, sizeof p->err, fmt, ap);
+  va_end(ap);
+}
+
+/* ---------------------------------------------------------------- values */
+
+/* Parse [v] as a value of option [o] into [out]; 0, or -1 with the
+ * reason in [p] ([spelled]: the option as the user wrote it). */
+static int set_value(Parser *p, const CliOption *o, const char *spelled, const char *v,
+                     CliValue *out)
+{
+  int rc;
+  switch (o->kind) {
+  case CLI_FLAG:
+    return 0;
+  case CLI_DURATION:
+    rc = sup_parse_duration(v, &out->ms);
+    if (rc == -2) {
+      fail(p, "%s: \"%.*s%s\" is too long (the most is 1e15 ms, about 31,700 years)", spelled,
+           SHOWN(v));
+      return -1;
+    }
+    if (rc < 0) {
+      fail(p, "%s: \"%.*s%s\" is not a duration (examples: 250ms, 5s, 2m)", spelled, SHOWN(v));
+      return -1;
+    }
+    break;
+  case CLI_SIZE:
+    rc = sup_parse_size(v, &out->bytes);
+    if (rc == -2) {
+      fail(p, "%s: \"%.*s%s\" is too large (the most is 256 TiB)", spelled, SHOWN(v));
+      return -1;
+    }
+    if (rc < 0) {
+      fail(p, "%s: \"%.*s%s\" is not a size (examples: 1000, 64K, 256M, 1G)", spelled, SHOWN(v));
+      return -1;
+    }
+    break;
+  case CLI_INT: {
+    char *end = NULL;
+    long n = -1; /* no sign, no spaces: a count starts with a digit */
+    errno = 0;
+    if (v[0] >= '0' && v[0] <= '9') n = strtol(v, &end, 10);
+    if (n < 0 || *end || errno || n < o->min || n > o->max) {
+      fail(p, "%s: \"%.*s%s\" is not a count from %ld to %ld", spelled, SHOWN(v), o->min, o->max);
+      return -1;
+    }
+    out->n = n;
+    break;
+  }
+  case CLI_JSON: {
+    const char *err = NULL;
+    if (sup_json_check(v, strlen(v), &err) < 0) {
+      fail(p, "%s: \"%.*s%s\" is not valid JSON (%s)", spelled, SHOWN(v), err ? err : "?");
+      return -1;
+    }
+    break;
+  }
+  case CLI_STRING:
+    break;
+  }
+  out->text = v;
+  return 0;
+}
+
+/* Which commands accept [o], for an error: "run, batch". */
+static void commands_of(const CliOption *o, char *buf, size_t n)
+{
+  buf[0] = 0;
+  for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+    if (o->cmds & commands[i].bit) {
+      size_t l = strlen(buf);
+      snprintf(buf + l, n - l, "%s%s", l ? ", " : "", commands[i].name);
+    }
+}
+
+/* Option [o] met at argv[*i] as [spelled]; its value [inline_v] when it was
+ * attached (--opt=V, -jV), else the next argument. */
+static void take(Parser *p, const CliOption *o, const char *spelled, const char *inline_v, int argc,
+                 char **argv, int *i)
+{
+  CliArgs *a = p->a;
+  CliOptId id = (CliOptId)(o - cli_options);
+  if (!(o->cmds & a->cmd->bit)) {
+    char which[64];
+    commands_of(o, which, sizeof which);
+    fail(p, "%s is not an option of harn %s (only of %s)", spelled, a->cmd->name, which);
+    return;
+  }
+  if (id == CLI_OPT_HELP) p->help = true;
+  const char *v = inline_v;
+  if (o->kind == CLI_FLAG) {
+    if (v) {
+      fail(p, "%s takes no value (\"%.*s%s\" given)", spelled, SHOWN(v));
+      return;
+    }
+  } else if (!v) {
+    if (*i + 1 >= argc) {
+      fail(p, "%s needs a value (%s)", spelled, o->meta);
+      return;
+    }
+    v = argv[++*i];
+  }
+  CliValue val = a->opt[id];
+  if (set_value(p, o, spelled, v, &val) < 0) return;
+  val.given = true;
+  val.pos = *i;
+  a->opt[id] = val;
+}
+
+/* --NAME[=VALUE] at argv[*i]. */
+static void long_option(Parser *p, int argc, char **argv, int *i)
+{
+  const char *arg = argv[*i], *name = arg + 2, *eq = strchr(name, '=');
+  size_t len = eq ? (size_t)(eq - name) : strlen(name);
+  char spelled[64];
+  snprintf(spelled, sizeof spelled, "--%.*s", (int)(len < 60 ? len : 60), name);
+  for (int k = 0; k < CLI_OPT__COUNT; k++)
+    if (strlen(cli_options[k].name) == len && !strncmp(cli_options[k].name, name, len)) {
+      take(p, &cli_options[k], spelled, eq ? eq + 1 : NULL, argc, argv, i);
+      return;
+    }
+  fail(p, "unknown option %s", spelled);
+}
+
+/* -X... at argv[*i]: short flags may be bundled (-hx); a short option
+ * with a value takes the rest of the argument (-j4) or the next one. */
+static void short_options(Parser *p, int argc, char **argv, int *i)
+{
+  const char *arg = argv[*i];
+  for (size_t c = 1; arg[c]; c++) {
+    const CliOption *o = NULL;
+    for (int k = 0; k < CLI_OPT__COUNT; k++)
+      if (cli_options[k].short_name && cli_options[k].short_name == arg[c]) o = &cli_options[k];
+    char spelled[3] = {'-', arg[c], 0};
+    if (!o) {
+      fail(p, "unknown option %s", spelled);
+      return;
+    }
+    if (o->kind != CLI_FLAG) {
+      take(p, o, spelled, arg[c + 1] ? arg + c + 1 : NULL, argc, argv, i);
+      return;
+    }
+    take(p, o, spelled, NULL, argc, argv, i);
+  }
+}
+
+/* ---------------------------------------------------------------- parser */
+
+int cli_parse(const char *cmd, int argc, char **argv, CliArgs *out)
+{
+  memset(out, 0, sizeof *out);
+  out->cmd = cli_command(cmd);
+  if (!out->cmd) abort(); /* a caller's bug: main.c only passes known ones */
+  out->operands = calloc((size_t)argc + 1, sizeof *out->operands);
+  if (!out->operands) abort();
+  Parser p = {.a = out};
+  for (int k = 0; k < CLI_OPT__COUNT; k++) {
+    const CliOption *o = &cli_options[k];
+    if (o->def && set_value(&p, o, o->name, o->def, &out->opt[k]) < 0) abort(); /* bad table */
+  }
+  bool options = true;
+  for (int i = 1; i < argc; i++) {
+    const char *arg = argv[i];
+    if (options && !strcmp(arg, "--")) {
+      options = false;
+    } else if (options && arg[0] == '-' && arg[1] == '-') {
+      long_option(&p, argc, argv, &i);
+    } else if (options && arg[0] == '-' && arg[1]) {
+      short_options(&p, argc, argv, &i);
+    } else {
+      out->operands[out->noperands++] = argv[i];
+    }
+  }
+  if (p.help) return CLI_HELP;
+  const CliCommand *c = out->cmd;
+  if (!p.failed && out->noperands < c->min_operands) {
+    /* "FILE", "SOURCE..." -> "no FILE given", "no SOURCE given" */
+    fail(&p, "no %.*s given", (int)strcspn(c->operands, "."), c->operands);
+  }
+  if (!p.failed && c->max_operands >= 0 && out->noperands > c->max_operands)
+    fail(&p, "only one %s may be given (\"%.*s%s\" is another)", c->operands,
+         SHOWN(out->operands[c->max_operands]));
+  if (p.failed) return cli_usage_error(out, "%s", p.err);
+  return 0;
+}
+
+void cli_args_free(CliArgs *a)
+{
+  free(a->operands);
+  a->operands = NULL;
+  a->noperands = 0;
+}
+
+/* ------------------------------------------------------------------ help */
+
+/* The column where help lines start: 2 + 18 + 2. */
+#define HELP_COL 22
+
+void cli_options_help(const CliCommand *cmd, FILE *out)
+{
+  if (has_options(cmd)) fputc('\n', out);
+  for (int k = 0; k < CLI_OPT__COUNT; k++) {
+    const CliOption *o = &cli_options[k];
+    if (k == CLI_OPT_HELP || !(o->cmds & cmd->bit)) continue;
+    char left[64];
+    snprintf(left, sizeof left, "%s%s%s--%s%s%s", o->short_name ? "-" : "",
+             o->short_name ? (char[]){o->short_name, 0} : "", o->short_name ? ", " : "", o->name,
+             o->meta ? " " : "", o->meta ? o->meta : "");
+    fprintf(out, "  %-18s", left);
+    if (strlen(left) > 18) fprintf(out, "\n  %-18s", "");
+    const char *h = o->help;
+    int n;
+    for (;;) {
+      const char *nl = strchr(h, '\n');
+      n = nl ? (int)(nl - h) : (int)strlen(h);
+      fprintf(out, "  %.*s", n, h);
+      if (!nl) break;
+      fprintf(out, "\n  %-18s", "");
+      h = nl + 1;
+    }
+    /* the default after the last line, or under it past 80 columns */
+    if (o->def && HELP_COL + n + 11 + (int)strlen(o->def) <= 80) fprintf(out, " (default %s)", o->def);
+    else if (o->def) fprintf(out, "\n  %-18s  (default %s)", "", o->def);
+    fputc('\n', out);
+  }
+}

@@ -343,11 +343,6 @@ static void emit_raise(Comp *c, ErrKind kind, const char *msg)
   emit_u16(c, const_str(c, msg));
 }
 
-static __attribute__((unused)) void emit_unsupported(Comp *c, const char *what)
-{
-  emit_op_u16(c, OP_UNSUPPORTED, const_str(c, what));
-}
-
 /* ---- scopes, locals, captures ------------------------------------------- */
 
 static void begin_scope(Comp *c) { c->fs->scope_depth++; }
@@ -1816,8 +1811,7 @@ static void compile_expr(Comp *c, Node *n)
     compile_expr(c, n->as.unop.expr);
     break;
   case N_RETRY: compile_retry(c, n); break;
-  /* ---- tier-2 hooks: not supported yet ---- */
-  /* ---- concurrency, deadlines, generators (V1) ---- */
+  /* ---- concurrency, deadlines, generators ---- */
   case N_SPAWN: compile_spawn(c, n); break;
   case N_PARALLEL: compile_parallel(c, n); break;
   case N_DEADLINE: compile_scoped_block(c, n, OP_DEADLINE_SETUP, OP_DEADLINE_END, U_DEADLINE); break;

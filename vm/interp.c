@@ -135,6 +135,7 @@
 
 #define UNLIKELY(x) __builtin_expect(!!(x), 0)
 #define LIKELY(x) __builtin_expect(!!(x), 1)
+#define ALWAYS_INLINE inline __attribute__((always_inline))
 
 /* ---- opcode tables (ORDER OP: generated from opcodes.def) ------------- */
 
@@ -577,6 +578,17 @@ static void step_continue(Vm *vm, int sd)
   err_clear(vm);
 }
 
+/* Does handler record [h] catch the pending error of [kind]? An untyped
+ * record catches every catchable error; a typed one only a thrown enum
+ * variant of its enum (docs/RUNTIME.md 2.2). The caller has checked
+ * err_catchable(kind). */
+static ALWAYS_INLINE bool handler_catches(const Vm *vm, const Handler *h, ErrKind kind)
+{
+  if (!h->type) return true;
+  Value v = vm->err_value;
+  return kind == ERR_THROWN && IS_ENUM(v) && AS_ENUM(v)->enum_name && str_eq(AS_ENUM(v)->enum_name, h->type);
+}
+
 enum { HANDLED_UNCAUGHT = 0, HANDLED_CATCH = 1, HANDLED_RETURN = 2 };
 
 /* Raise the pending error: catch it at the innermost matching handler
@@ -592,13 +604,8 @@ static int handle_error(Vm *vm, int target)
   if (UNLIKELY(in->steps_open) && err_catchable(kind)) {
     /* docs/RUNTIME.md 2.2 step 3: the boundary applies before the catch */
     int hd = -1;
-    for (int i = in->nhandlers - 1; i >= in->handler_base && hd < 0; i--) {
-      Handler *h = &in->handlers[i];
-      Value v = vm->err_value;
-      if (!h->type || (kind == ERR_THROWN && IS_ENUM(v) && AS_ENUM(v)->enum_name &&
-                       str_eq(AS_ENUM(v)->enum_name, h->type)))
-        hd = h->depth;
-    }
+    for (int i = in->nhandlers - 1; i >= in->handler_base && hd < 0; i--)
+      if (handler_catches(vm, &in->handlers[i], kind)) hd = in->handlers[i].depth;
     int sd;
     if (steps_boundary(vm, hd, target, &sd)) {
       step_continue(vm, sd);
@@ -608,12 +615,7 @@ static int handle_error(Vm *vm, int target)
   if (err_catchable(kind)) {
     for (int i = in->nhandlers - 1; i >= in->handler_base; i--) {
       Handler *h = &in->handlers[i];
-      if (h->type) {
-        Value v = vm->err_value;
-        if (!(kind == ERR_THROWN && IS_ENUM(v) && AS_ENUM(v)->enum_name &&
-              str_eq(AS_ENUM(v)->enum_name, h->type)))
-          continue;
-      }
+      if (!handler_catches(vm, h, kind)) continue;
       if (UNLIKELY(in->steps_open)) steps_close_above(vm, h->depth);
       Value caught = err_caught_value(vm);
       if (UNLIKELY(in->ndeadlines > h->ndeadlines || in->npermits > h->npermits))
@@ -755,6 +757,31 @@ bool vm_was_interrupted(Vm *vm, int *signo)
 
 enum { CALL_ERROR = 0, CALL_VALUE = 1, CALL_FRAME = 2 };
 
+/* Make [f] the activation of [cl] whose slot 0 is [slots], with [argc]
+ * arguments passed, starting at the first instruction. */
+static ALWAYS_INLINE void frame_set(Frame *f, ObjClosure *cl, Value *slots, int argc)
+{
+  ObjFunction *fn = cl->fn;
+  f->closure = cl;
+  f->fn = fn;
+  f->ip = fn->chunk.code;
+  f->slots = slots;
+  f->argc = argc;
+}
+
+/* Push the frame of [cl] (see frame_set) and keep peak_frames. The caller
+ * has checked nframes < INTERP_MAX_FRAMES and the operand room, and has
+ * stored the caller frame's ip. Every frame entry goes through here (or
+ * frame_set for TAIL_CALL's reuse), so it compiles to the same stores the
+ * hand-written copies did. */
+static ALWAYS_INLINE Frame *frame_push(Interp *in, ObjClosure *cl, Value *slots, int argc)
+{
+  Frame *f = &in->frames[in->nframes++];
+  if (in->nframes > in->peak_frames) in->peak_frames = in->nframes;
+  frame_set(f, cl, slots, argc);
+  return f;
+}
+
 /* Push a frame for [cl] whose [argc] arguments are the top of the stack
  * (the callee right below them). */
 static bool push_frame(Vm *vm, ObjClosure *cl, int argc)
@@ -781,13 +808,7 @@ static bool push_frame(Vm *vm, ObjClosure *cl, int argc)
   Value *sp = args + np;
   for (int i = np; i < fn->nlocals; i++) *sp++ = NIL_VAL;
   in->sp = sp;
-  Frame *f = &in->frames[in->nframes++];
-  f->closure = cl;
-  f->fn = fn;
-  f->ip = fn->chunk.code;
-  f->slots = args;
-  f->argc = argc;
-  if (in->nframes > in->peak_frames) in->peak_frames = in->nframes;
+  frame_push(in, cl, args, argc);
   /* docs/RUNTIME.md 1.2 step 5: a step frame opens an invocation */
   if (UNLIKELY(in->steps != NULL)) steps_on_push(vm);
   return true;
@@ -802,7 +823,7 @@ static int call_result(Interp *in, int argc, Value v)
   return CALL_VALUE;
 }
 
-static int invoke_method(Vm *vm, ObjString *name, int argc, bool optional);
+static int invoke_method(Vm *vm, ObjString *name, int argc);
 
 /* Insert [first] as the first argument of the call at the top of the
  * stack and make [callee] the callee. */
@@ -846,7 +867,7 @@ static int call_value(Vm *vm, int argc)
       if (IS_STRING(b->method)) {
         /* a method name bound to its receiver (E.V constructors...) */
         base[0] = b->receiver;
-        return invoke_method(vm, AS_STRING(b->method), argc, false);
+        return invoke_method(vm, AS_STRING(b->method), argc);
       }
       insert_arg(in, argc, b->method, b->receiver);
       return call_value(vm, argc + 1);
@@ -902,10 +923,9 @@ static inline DictEntry *ic_lookup(ObjDict *d, ObjString *name, uint8_t *ic)
 static int invoke_method_ic(Vm *vm, ObjString *name, int argc, uint8_t *ic);
 
 /* Method call recv.name(args): receiver below [argc] arguments. */
-static int invoke_method(Vm *vm, ObjString *name, int argc, bool optional)
+static int invoke_method(Vm *vm, ObjString *name, int argc)
 {
   uint8_t ic = 0;
-  (void)optional;
   return invoke_method_ic(vm, name, argc, &ic);
 }
 
@@ -1010,14 +1030,7 @@ bool vm_call(Vm *vm, Value callee, int argc, Value *argv, Value *out)
       for (int i = 0; i < argc; i++) slots[i] = argv[i];
       for (int i = argc; i < fn->nlocals; i++) slots[i] = NIL_VAL;
       in->sp = slots + fn->nlocals;
-      Frame *f = &in->frames[depth];
-      in->nframes = depth + 1;
-      f->closure = AS_CLOSURE(callee);
-      f->fn = fn;
-      f->ip = fn->chunk.code;
-      f->slots = slots;
-      f->argc = argc;
-      if (depth + 1 > in->peak_frames) in->peak_frames = depth + 1;
+      frame_push(in, AS_CLOSURE(callee), slots, argc);
       int saved_base = in->handler_base;
       in->handler_base = in->nhandlers;
       bool ok = run(vm, depth);
@@ -1074,14 +1087,7 @@ static bool call_impl(Vm *vm, Value callee, int argc, Value *argv, Value *out, b
      * callback): what push_frame does, without call_value's dispatch */
     for (int i = argc; i < fn->nlocals; i++) *sp++ = NIL_VAL;
     in->sp = sp;
-    Frame *f = &in->frames[depth];
-    in->nframes = depth + 1;
-    f->closure = AS_CLOSURE(callee);
-    f->fn = fn;
-    f->ip = fn->chunk.code;
-    f->slots = base + 1;
-    f->argc = argc;
-    if (depth + 1 > in->peak_frames) in->peak_frames = depth + 1;
+    frame_push(in, AS_CLOSURE(callee), base + 1, argc);
     r = CALL_FRAME;
   } else {
     r = direct ? (push_frame(vm, AS_CLOSURE(callee), argc) ? CALL_FRAME : CALL_ERROR) : call_value(vm, argc);
@@ -1742,13 +1748,9 @@ resume:
                  args + fn->nlocals + argc + INTERP_MAX_OPERANDS < in->stack_end)) {
         for (int i = argc; i < fn->nlocals; i++) *sp++ = NIL_VAL;
         frame->ip = ip;
-        frame = &in->frames[in->nframes++];
-        if (in->nframes > in->peak_frames) in->peak_frames = in->nframes;
-        frame->closure = cl;
-        frame->fn = fn;
-        frame->ip = ip = fn->chunk.code;
-        frame->slots = slots = args;
-        frame->argc = argc;
+        frame = frame_push(in, cl, args, argc);
+        ip = fn->chunk.code;
+        slots = args;
         consts = fn->chunk.consts;
         NEXT();
       }
@@ -1772,10 +1774,8 @@ resume:
         memmove(slots - 1, sp - argc - 1, sizeof(Value) * (size_t)(argc + 1));
         sp = slots + argc;
         for (int i = argc; i < fn->nlocals; i++) *sp++ = NIL_VAL;
-        frame->closure = cl;
-        frame->fn = fn;
-        frame->ip = ip = fn->chunk.code;
-        frame->argc = argc;
+        frame_set(frame, cl, slots, argc);
+        ip = fn->chunk.code;
         consts = fn->chunk.consts;
         NEXT();
       }
@@ -1857,13 +1857,9 @@ resume:
           sp++;
           for (int i = n; i < fn->nlocals; i++) *sp++ = NIL_VAL;
           frame->ip = ip;
-          frame = &in->frames[in->nframes++];
-          if (in->nframes > in->peak_frames) in->peak_frames = in->nframes;
-          frame->closure = cl;
-          frame->fn = fn;
-          frame->ip = ip = fn->chunk.code;
-          frame->slots = slots = base + 1;
-          frame->argc = n;
+          frame = frame_push(in, cl, base + 1, n);
+          ip = fn->chunk.code;
+          slots = base + 1;
           consts = fn->chunk.consts;
           NEXT();
         }
@@ -1891,7 +1887,7 @@ resume:
   }
   CASE(INVOKE_SPREAD) {
     uint16_t k = READ_U16();
-    bool opt = READ_BYTE();
+    ip++; /* o: ?. changes nothing for a call on nil */
     int n;
     Value *top = spread_args(vm, sp, &n);
     if (!top) {
@@ -1901,7 +1897,7 @@ resume:
     sp = top;
     SAFE_POINT();
     SYNC();
-    if (!invoke_method(vm, AS_STRING(consts[k]), n, opt)) THROW();
+    if (!invoke_method(vm, AS_STRING(consts[k]), n)) THROW();
     RELOAD();
     NEXT();
   }
@@ -2185,7 +2181,7 @@ resume:
     /* not a list: the ordinary method call, which may keep the receiver */
     val_share(sp[-2]);
     SYNC();
-    if (!invoke_method(vm, AS_STRING(consts[k]), 1, false)) THROW();
+    if (!invoke_method(vm, AS_STRING(consts[k]), 1)) THROW();
     RELOAD();
     NEXT();
   }
@@ -2499,13 +2495,6 @@ resume:
     if (!ok) THROW();
     sp[-1] = NIL_VAL;
     NEXT();
-  }
-
-  CASE(UNSUPPORTED) {
-    uint16_t k = READ_U16();
-    SYNC();
-    err_runtime(vm, "%s is not supported yet", AS_CSTR(consts[k]));
-    THROW();
   }
 
   LOOP_END

@@ -247,10 +247,20 @@ void interp_reset(Vm *vm)
 
 #define INTERP_TIMER_SIGNAL (SIGRTMIN + 2)
 
-static timer_t deadline_timer;
-static int deadline_timer_state;          /* 0 untried, 1 ready, -1 unavailable */
-static Interp *volatile deadline_owner;   /* the VM whose word the handler sets */
-static int64_t deadline_armed_at = -1;    /* monotonic ms armed, -1 = none */
+/* The one process-wide timer. It is process-wide on purpose, not per VM:
+ * its signal and handler belong to the process, and a timer signal may
+ * still be queued after the VM that armed it is freed (a process-directed
+ * signal can reach another thread late), so the handler must find its VM
+ * through a pointer that release clears first, never through a pointer
+ * carried by the signal. One VM at a time owns it; another VM with a
+ * deadline meanwhile reads the clock at its safe points (correct, only
+ * not free). */
+static struct {
+  timer_t id;
+  int state;                /* 0 untried, 1 ready, -1 unavailable */
+  Interp *volatile owner;   /* the VM whose word the handler sets */
+  int64_t armed_at;         /* monotonic ms armed, -1 = none */
+} dtimer = {.armed_at = -1};
 
 /* Set [bit] in the attention word in one read-modify-write instruction, so
  * that a signal handler interrupting this thread (which sets its own bit
@@ -263,18 +273,18 @@ static inline void attn_set(Interp *in, int bit)
 static void deadline_timer_fired(int signo, siginfo_t *si, void *uc)
 {
   (void)signo, (void)si, (void)uc;
-  Interp *in = deadline_owner;
+  Interp *in = dtimer.owner;
   if (in) attn_set(in, ATTN_TIMER);
 }
 
 static void deadline_timer_release(Interp *in)
 {
-  if (deadline_owner != in) return;
+  if (dtimer.owner != in) return;
   struct itimerspec its;
   memset(&its, 0, sizeof its);
-  timer_settime(deadline_timer, 0, &its, NULL);
-  deadline_owner = NULL;
-  deadline_armed_at = -1;
+  timer_settime(dtimer.id, 0, &its, NULL);
+  dtimer.owner = NULL;
+  dtimer.armed_at = -1;
 }
 
 /* Arm the timer for the earliest unfired deadline of the running fiber.
@@ -288,8 +298,8 @@ static bool deadline_timer_arm(Vm *vm)
     if (!in->deadlines[i].fired && (at < 0 || in->deadlines[i].at < at)) at = in->deadlines[i].at;
   if (at < 0) return true;
   if (sched_now(vm) >= at) return false;
-  if (deadline_owner && deadline_owner != in) return false;
-  if (deadline_timer_state == 0) {
+  if (dtimer.owner && dtimer.owner != in) return false;
+  if (dtimer.state == 0) {
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_sigaction = deadline_timer_fired;
@@ -299,23 +309,23 @@ static bool deadline_timer_arm(Vm *vm)
     memset(&sev, 0, sizeof sev);
     sev.sigev_notify = SIGEV_SIGNAL;
     sev.sigev_signo = INTERP_TIMER_SIGNAL;
-    deadline_timer_state = sigaction(INTERP_TIMER_SIGNAL, &sa, NULL) == 0 &&
-                                   timer_create(CLOCK_MONOTONIC, &sev, &deadline_timer) == 0
+    dtimer.state = sigaction(INTERP_TIMER_SIGNAL, &sa, NULL) == 0 &&
+                                   timer_create(CLOCK_MONOTONIC, &sev, &dtimer.id) == 0
                                ? 1
                                : -1;
   }
-  if (deadline_timer_state < 0) return false;
-  deadline_owner = in;
-  if (deadline_armed_at == at) return true;
+  if (dtimer.state < 0) return false;
+  dtimer.owner = in;
+  if (dtimer.armed_at == at) return true;
   struct itimerspec its;
   memset(&its, 0, sizeof its);
   its.it_value.tv_sec = at / 1000;
   its.it_value.tv_nsec = (at % 1000) * 1000000;
-  if (timer_settime(deadline_timer, TIMER_ABSTIME, &its, NULL) != 0) {
-    deadline_armed_at = -1;
+  if (timer_settime(dtimer.id, TIMER_ABSTIME, &its, NULL) != 0) {
+    dtimer.armed_at = -1;
     return false;
   }
-  deadline_armed_at = at;
+  dtimer.armed_at = at;
   /* the instant may have passed while arming */
   return sched_now(vm) < at;
 }

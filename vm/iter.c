@@ -63,6 +63,9 @@ static void mark_none(Vm *vm, ObjIter *it) { (void)vm; (void)it; }
 
 /* ---- native registry (tier-2 hook) ------------------------------------- */
 
+/* Process-wide, like the static vtables it is keyed by: each kind's
+ * module registers once (sched_init) and never changes the entry, so
+ * every VM reads the same table. */
 #define MAX_NATIVE_ITERS 8
 
 static struct {

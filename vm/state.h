@@ -31,6 +31,17 @@ struct Vm {
   /* ---- interrupt handlers and finish lifecycle (lifecycle.h; NULL until
    * first used, emptied at the start of every run) ---- */
   struct Lifecycle *lifecycle;
+
+  /* ---- state of builtins that outlives one call. It lives here, not in
+   * statics, so that two VMs of one process (the unit tests run several)
+   * never see each other's random sequence, mock clock or channels; it
+   * persists across the runs of one VM and is freed by vm_free. ---- */
+  uint64_t rng_state;         /* random(): xorshift64* state, 0 = not seeded
+                                 yet (builtins.c) */
+  struct BiClock *clock;      /* mock clock and named timers (builtins.c);
+                                 NULL until a time builtin runs */
+  struct Chan *live_chans;    /* every channel whose object is alive, linked
+                                 by the channel (channel.c) */
 };
 
 /* ---- services the interpreter offers to builtins (interp.c) ---- */

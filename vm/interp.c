@@ -407,11 +407,20 @@ void interp_state_load(Vm *vm, const ExecState *st)
   vm->heap.ntemp = st->ntroots;
 }
 
+/* Mark what a fiber's operand stack, frames and handler records hold: the
+ * one marking of a fiber, for the running one (vm_mark_roots) and for the
+ * saved ones (interp_state_mark). */
+static void mark_fiber(Vm *vm, const Value *stack, const Value *sp, const Frame *frames, int nframes,
+                       const Handler *handlers, int nhandlers)
+{
+  for (const Value *v = stack; v && v < sp; v++) gc_mark_value(vm, *v);
+  for (int i = 0; i < nframes; i++) gc_mark_obj(vm, (Obj *)frames[i].closure);
+  for (int i = 0; i < nhandlers; i++) gc_mark_obj(vm, (Obj *)handlers[i].type);
+}
+
 void interp_state_mark(Vm *vm, const ExecState *st)
 {
-  for (Value *v = st->stack; v && v < st->sp; v++) gc_mark_value(vm, *v);
-  for (int i = 0; i < st->nframes; i++) gc_mark_obj(vm, (Obj *)st->frames[i].closure);
-  for (int i = 0; i < st->nhandlers; i++) gc_mark_obj(vm, (Obj *)st->handlers[i].type);
+  mark_fiber(vm, st->stack, st->sp, st->frames, st->nframes, st->handlers, st->nhandlers);
   for (int i = 0; i < st->ntroots; i++) gc_mark_value(vm, st->troots[i]);
 }
 
@@ -505,9 +514,7 @@ void vm_mark_roots(Vm *vm)
 {
   Interp *in = vm->interp;
   if (!in) return;
-  for (Value *v = in->stack; v < in->sp; v++) gc_mark_value(vm, *v);
-  for (int i = 0; i < in->nframes; i++) gc_mark_obj(vm, (Obj *)in->frames[i].closure);
-  for (int i = 0; i < in->nhandlers; i++) gc_mark_obj(vm, (Obj *)in->handlers[i].type);
+  mark_fiber(vm, in->stack, in->sp, in->frames, in->nframes, in->handlers, in->nhandlers);
   for (int i = 0; i < in->nglobals; i++) {
     gc_mark_obj(vm, (Obj *)in->globals[i].name);
     gc_mark_value(vm, in->globals[i].value);

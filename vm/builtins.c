@@ -31,10 +31,12 @@
  * partition) call method_call() (methods_*.c) so the two forms cannot drift
  * apart; `iter(x)` is iter_from() (iter.c).
  *
- * Clock state (12.7: mock_time, timers) is per process, not per VM: a
- * worker runs one VM at a time. It is reset whenever a different Vm than
- * the last one uses a time builtin, so a new job never sees the previous
- * job's mocked clock or timers. The random generator is per process too.
+ * State kept between calls is per VM (state.h): the clock (12.7:
+ * mock_time, timers; vm->clock, freed by builtins_free) and the random
+ * generator (vm->rng_state). A new VM, and so a new job or test file,
+ * starts unmocked, with no timers and an unseeded generator, whatever
+ * another VM of the process did. The only process-wide value is the
+ * origin of elapsed(), written once before main.
  */
 #define _GNU_SOURCE /* memmem */
 #include "builtins.h"

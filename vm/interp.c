@@ -20,6 +20,9 @@
  * anything that may call back into the VM or raise.
  *
  * Calls (docs/RUNTIME.md 1.2): CALL n finds the callee below its n arguments.
+ * Every frame entry stores its frame with frame_push (or frame_set, for
+ * TAIL_CALL's reuse of the frame), inlined, so the frame layout is
+ * written in one place.
  * A closure gets a new frame (missing arguments are nil, extras are dropped,
  * a rest parameter collects the surplus; defaults are computed by the
  * callee's prologue from frame->argc). Builtins run at once on argv inside
@@ -55,7 +58,8 @@
  * label: capture the trace if it is empty (every live frame, outermost
  * first, line/col of the instruction at ip-1), then search the handler
  * records above handler_base from the top. A typed record catches only a
- * thrown enum variant of its enum; records skipped are discarded. A catch
+ * thrown enum variant of its enum (handler_catches, also used by the step
+ * boundary's search); records skipped are discarded. A catch
  * restores the frame count and operand height recorded by SETUP_TRY
  * (locals live in slots, iterator state in hidden slots, so that is all the
  * state there is), pushes err_caught_value() and jumps to the catch ip.
@@ -309,10 +313,10 @@ static bool deadline_timer_arm(Vm *vm)
     memset(&sev, 0, sizeof sev);
     sev.sigev_notify = SIGEV_SIGNAL;
     sev.sigev_signo = INTERP_TIMER_SIGNAL;
-    dtimer.state = sigaction(INTERP_TIMER_SIGNAL, &sa, NULL) == 0 &&
-                                   timer_create(CLOCK_MONOTONIC, &sev, &dtimer.id) == 0
-                               ? 1
-                               : -1;
+    dtimer.state =
+        sigaction(INTERP_TIMER_SIGNAL, &sa, NULL) == 0 && timer_create(CLOCK_MONOTONIC, &sev, &dtimer.id) == 0
+            ? 1
+            : -1;
   }
   if (dtimer.state < 0) return false;
   dtimer.owner = in;
@@ -820,7 +824,7 @@ static bool push_frame(Vm *vm, ObjClosure *cl, int argc)
   } else {
     for (int i = argc; i < np; i++) args[i] = NIL_VAL;
   }
-  /* typed parameters (docs/LANGUAGE.md 8.5; V2's typecheck.c): NULL unless typed */
+  /* typed parameters (docs/LANGUAGE.md 8.5, typecheck.c): NULL unless typed */
   if (UNLIKELY(fn->param_types != NULL) && !tc_check_params(vm, fn, args, argc)) return false;
   Value *sp = args + np;
   for (int i = np; i < fn->nlocals; i++) *sp++ = NIL_VAL;
@@ -2291,8 +2295,8 @@ resume:
       case OBJ_DICT:
       case OBJ_ITER: break;
       case OBJ_NATIVE:
-        /* tier-2 hook: generators, streams and channels register an
-         * iterator kind with iter_register_native */
+        /* generators, streams and channels registered an iterator
+         * kind with iter_register_native; other natives are not iterable */
         if (iter_accepts(x)) {
           SYNC();
           if (!iter_from(vm, x, &x)) THROW();

@@ -3,7 +3,12 @@
  *
  * The first fields (heap, config, error slot) are used by every module;
  * the interpreter's own state follows and belongs to interp.c and the
- * compiler (see the design comment in interp.c). Code outside vm/ never
+ * compiler (see the design comment in interp.c). Everything a VM changes
+ * lives here or below it (the builtins' clock, random generator and
+ * channel list included), never in a static, so that several VMs of one
+ * process are independent; the few process-wide values left say why in
+ * their own comment (interp.c's deadline timer, sched.c's boot_vm,
+ * builtins.c's elapsed() origin, the native registries of iter.c/ops.c). Code outside vm/ never
  * sees this header: it uses the opaque Vm of vm.h.
  */
 #ifndef HARN_STATE_H

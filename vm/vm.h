@@ -20,7 +20,7 @@ typedef struct Vm Vm;
 typedef void (*VmWriteFn)(void *ud, int stream, const char *data, size_t len);
 
 /* Events the VM streams to its host while running (docs/RUNTIME.md 9.2), used
- * by the worker (added by the IPC/worker brief; NULL = none). [type] is
+ * by the worker (NULL = none). [type] is
  * "step" (body: the step record dict of 7.5), "emit" (body: a dict
  * {name, data}) or "lifecycle" (body: a dict {event, payload, control,
  * hooks}, 8.2). [body] points to a VM Value (vm/value.h) that is valid only
@@ -29,7 +29,7 @@ typedef void (*VmWriteFn)(void *ud, int stream, const char *data, size_t len);
 typedef void (*VmEventFn)(void *ud, Vm *vm, const char *type, const void *body);
 
 /* The job a VM runs for inside a worker (docs/RUNTIME.md 5.6, 8.1 harness, 9);
- * all zero when standalone (added by the IPC/worker brief). */
+ * all zero when standalone. */
 typedef struct VmJobConfig {
   bool supervised;        /* under a supervisor: the caps of 5.6 apply */
   const char *job_id;     /* harness.job_id (NULL: standalone) */
@@ -147,8 +147,8 @@ bool vm_error_value_pack(Vm *vm, void *packer);
 bool vm_value_pack(Vm *vm, const void *value, void *packer);
 
 /* After a failed run: true when the uncaught error is the VM's own
- * `memory limit exceeded` (VmConfig.memory_limit; vm/export.c). Added by
- * the sandbox brief (the worker reports reason `memory`). */
+ * `memory limit exceeded` (VmConfig.memory_limit; vm/export.c): the
+ * worker reports reason `memory` for it. */
 bool vm_error_is_memory(Vm *vm);
 
 /* Counters of the last run. */

@@ -31,10 +31,12 @@
  * partition) call method_call() (methods_*.c) so the two forms cannot drift
  * apart; `iter(x)` is iter_from() (iter.c).
  *
- * Clock state (12.7: mock_time, timers) is per process, not per VM: a
- * worker runs one VM at a time. It is reset whenever a different Vm than
- * the last one uses a time builtin, so a new job never sees the previous
- * job's mocked clock or timers. The random generator is per process too.
+ * State kept between calls is per VM (state.h): the clock (12.7:
+ * mock_time, timers; vm->clock, freed by builtins_free) and the random
+ * generator (vm->rng_state). A new VM, and so a new job or test file,
+ * starts unmocked, with no timers and an unseeded generator, whatever
+ * another VM of the process did. The only process-wide value is the
+ * origin of elapsed(), written once before main.
  */
 #define _GNU_SOURCE /* memmem */
 #include "builtins.h"
@@ -688,8 +690,8 @@ static bool bi_range(Vm *vm, int argc, Value *argv, Value *out)
   return true;
 }
 
-/* xorshift64* (per process; not reproducible across implementations). */
-static uint64_t rng_state;
+/* xorshift64* (per VM: vm->rng_state; not reproducible across
+ * implementations). */
 
 static uint64_t splitmix64(uint64_t x)
 {
@@ -699,24 +701,24 @@ static uint64_t splitmix64(uint64_t x)
   return x ^ (x >> 31);
 }
 
-static uint64_t rng_next(void)
+static uint64_t rng_next(Vm *vm)
 {
-  if (rng_state == 0) {
+  if (vm->rng_state == 0) {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
-    rng_state = splitmix64((uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 20)) | 1;
+    vm->rng_state = splitmix64((uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 20)) | 1;
   }
-  uint64_t x = rng_state;
+  uint64_t x = vm->rng_state;
   x ^= x >> 12;
   x ^= x << 25;
   x ^= x >> 27;
-  rng_state = x;
+  vm->rng_state = x;
   return x * 0x2545F4914F6CDD1Dull;
 }
 
 static bool bi_random(Vm *vm, int argc, Value *argv, Value *out)
 {
-  *out = val_float((double)(rng_next() >> 11) * 0x1.0p-53);
+  *out = val_float((double)(rng_next(vm) >> 11) * 0x1.0p-53);
   return true;
 }
 
@@ -730,7 +732,7 @@ static bool bi_random_int(Vm *vm, int argc, Value *argv, Value *out)
     b = t;
   }
   uint64_t span = (uint64_t)b - (uint64_t)a + 1; /* 0 means the full 2^64 range */
-  uint64_t r = rng_next();
+  uint64_t r = rng_next(vm);
   *out = val_int((int64_t)((uint64_t)a + (span ? r % span : r)));
   return true;
 }
@@ -739,7 +741,7 @@ static bool bi_rng_seed(Vm *vm, int argc, Value *argv, Value *out)
 {
   int64_t s = 0;
   num_to_i64(arg(argc, argv, 0), &s);
-  rng_state = splitmix64((uint64_t)s) | 1;
+  vm->rng_state = splitmix64((uint64_t)s) | 1;
   return ret_nil(out);
 }
 
@@ -1705,18 +1707,23 @@ static bool bi_schema_check(Vm *vm, int argc, Value *argv, Value *out)
 
 #define MAX_TIMERS 64
 
-static struct {
-  Vm *owner;     /* the VM this state belongs to (reset when it changes) */
+/* The clock state of one VM (vm->clock, allocated by the first time
+ * builtin, freed by builtins_free). */
+struct BiClock {
   bool mocked;
   int64_t mock_ms;
   int64_t mock_base; /* mock clock value when mocking started (elapsed) */
   int ntimers;
   struct {
-    char *name; /* malloc'd; reachable from this static, so never a leak */
+    char *name; /* malloc'd, freed with the timer or by builtins_free */
     int64_t start;
   } timers[MAX_TIMERS];
-} clk;
+};
 
+/* The one process-wide value of this file: elapsed() counts from the
+ * start of the process (docs/LANGUAGE.md), so every VM of the process
+ * reads the same origin. Written once, by the constructor below, before
+ * main. */
 static int64_t process_start_ms;
 
 static int64_t real_ms(clockid_t id)
@@ -1731,26 +1738,34 @@ __attribute__((constructor)) static void record_process_start(void)
   process_start_ms = real_ms(CLOCK_MONOTONIC);
 }
 
-static void clock_for(Vm *vm)
+/* The clock state of [vm], allocated (unmocked, no timers) when new. */
+static struct BiClock *clock_for(Vm *vm)
 {
-  if (clk.owner == vm) return;
-  for (int i = 0; i < clk.ntimers; i++) free(clk.timers[i].name);
-  clk.ntimers = 0;
-  clk.mocked = false;
-  clk.mock_ms = clk.mock_base = 0;
-  clk.owner = vm;
+  if (vm->clock) return vm->clock;
+  vm->clock = calloc(1, sizeof(struct BiClock));
+  if (!vm->clock) abort();
+  return vm->clock;
+}
+
+void builtins_free(Vm *vm)
+{
+  struct BiClock *clk = vm->clock;
+  if (!clk) return;
+  for (int i = 0; i < clk->ntimers; i++) free(clk->timers[i].name);
+  free(clk);
+  vm->clock = NULL;
 }
 
 static int64_t now_wall(Vm *vm)
 {
-  clock_for(vm);
-  return clk.mocked ? clk.mock_ms : real_ms(CLOCK_REALTIME);
+  struct BiClock *clk = clock_for(vm);
+  return clk->mocked ? clk->mock_ms : real_ms(CLOCK_REALTIME);
 }
 
 static int64_t now_mono(Vm *vm)
 {
-  clock_for(vm);
-  return clk.mocked ? clk.mock_ms : real_ms(CLOCK_MONOTONIC);
+  struct BiClock *clk = clock_for(vm);
+  return clk->mocked ? clk->mock_ms : real_ms(CLOCK_MONOTONIC);
 }
 
 static bool bi_now_ms(Vm *vm, int argc, Value *argv, Value *out)
@@ -1783,29 +1798,29 @@ static int64_t sat_add(int64_t a, int64_t b)
 
 static bool bi_elapsed(Vm *vm, int argc, Value *argv, Value *out)
 {
-  clock_for(vm);
-  *out = val_int(clk.mocked ? sat_sub(clk.mock_ms, clk.mock_base) : real_ms(CLOCK_MONOTONIC) - process_start_ms);
+  struct BiClock *clk = clock_for(vm);
+  *out = val_int(clk->mocked ? sat_sub(clk->mock_ms, clk->mock_base) : real_ms(CLOCK_MONOTONIC) - process_start_ms);
   return true;
 }
 
 static bool bi_mock_time(Vm *vm, int argc, Value *argv, Value *out)
 {
-  clock_for(vm);
+  struct BiClock *clk = clock_for(vm);
   int64_t ms = 0;
   to_ms(arg(argc, argv, 0), &ms);
-  clk.mocked = true;
-  clk.mock_ms = clk.mock_base = ms;
+  clk->mocked = true;
+  clk->mock_ms = clk->mock_base = ms;
   return ret_nil(out);
 }
 
 static void advance(Vm *vm, int64_t ms)
 {
-  clock_for(vm);
-  if (!clk.mocked) {
-    clk.mocked = true;
-    clk.mock_ms = clk.mock_base = real_ms(CLOCK_REALTIME);
+  struct BiClock *clk = clock_for(vm);
+  if (!clk->mocked) {
+    clk->mocked = true;
+    clk->mock_ms = clk->mock_base = real_ms(CLOCK_REALTIME);
   }
-  clk.mock_ms = sat_add(clk.mock_ms, ms);
+  clk->mock_ms = sat_add(clk->mock_ms, ms);
 }
 
 static bool bi_advance_time(Vm *vm, int argc, Value *argv, Value *out)
@@ -1818,8 +1833,8 @@ static bool bi_advance_time(Vm *vm, int argc, Value *argv, Value *out)
 
 static bool bi_unmock_time(Vm *vm, int argc, Value *argv, Value *out)
 {
-  clock_for(vm);
-  clk.mocked = false;
+  struct BiClock *clk = clock_for(vm);
+  clk->mocked = false;
   return ret_nil(out);
 }
 
@@ -1828,12 +1843,12 @@ static bool bi_unmock_time(Vm *vm, int argc, Value *argv, Value *out)
  * fake_sleep (fuzzing), it advances the clock instead of waiting. */
 static bool do_sleep(Vm *vm, int64_t ms, Value *out)
 {
-  clock_for(vm);
+  struct BiClock *clk = clock_for(vm);
   if (ms < 0) ms = 0;
-  if (clk.mocked || vm->cfg.fake_sleep) {
-    clk.mock_ms = sat_add(clk.mock_ms, ms);
+  if (clk->mocked || vm->cfg.fake_sleep) {
+    clk->mock_ms = sat_add(clk->mock_ms, ms);
     /* the other tasks still get to run (sched.c; fake_sleep: virtual clock) */
-    return (clk.mocked ? sched_yield_now(vm) : sched_sleep(vm, ms)) && ret_nil(out);
+    return (clk->mocked ? sched_yield_now(vm) : sched_sleep(vm, ms)) && ret_nil(out);
   }
   /* suspends this task only; wakes for deadlines and host signals */
   return sched_sleep(vm, ms) && ret_nil(out);
@@ -1861,22 +1876,23 @@ static bool bi_timer_start(Vm *vm, int argc, Value *argv, Value *out)
 {
   const char *name = timer_name(vm, argc, argv);
   int64_t now = now_mono(vm);
-  for (int i = 0; i < clk.ntimers; i++) {
-    if (strcmp(clk.timers[i].name, name) == 0) {
-      clk.timers[i].start = now;
+  struct BiClock *clk = clock_for(vm);
+  for (int i = 0; i < clk->ntimers; i++) {
+    if (strcmp(clk->timers[i].name, name) == 0) {
+      clk->timers[i].start = now;
       return ret_nil(out);
     }
   }
-  if (clk.ntimers == MAX_TIMERS) { /* drop the oldest */
-    free(clk.timers[0].name);
-    memmove(&clk.timers[0], &clk.timers[1], sizeof clk.timers[0] * (MAX_TIMERS - 1));
-    clk.ntimers--;
+  if (clk->ntimers == MAX_TIMERS) { /* drop the oldest */
+    free(clk->timers[0].name);
+    memmove(&clk->timers[0], &clk->timers[1], sizeof clk->timers[0] * (MAX_TIMERS - 1));
+    clk->ntimers--;
   }
   char *copy = strdup(name);
   if (!copy) abort();
-  clk.timers[clk.ntimers].name = copy;
-  clk.timers[clk.ntimers].start = now;
-  clk.ntimers++;
+  clk->timers[clk->ntimers].name = copy;
+  clk->timers[clk->ntimers].start = now;
+  clk->ntimers++;
   return ret_nil(out);
 }
 
@@ -1886,12 +1902,13 @@ static bool bi_timer_end(Vm *vm, int argc, Value *argv, Value *out)
 {
   const char *name = timer_name(vm, argc, argv);
   int64_t now = now_mono(vm), ms = 0;
-  for (int i = 0; i < clk.ntimers; i++) {
-    if (strcmp(clk.timers[i].name, name) == 0) {
-      ms = sat_sub(now, clk.timers[i].start);
-      free(clk.timers[i].name);
-      memmove(&clk.timers[i], &clk.timers[i + 1], sizeof clk.timers[0] * (size_t)(clk.ntimers - i - 1));
-      clk.ntimers--;
+  struct BiClock *clk = clock_for(vm);
+  for (int i = 0; i < clk->ntimers; i++) {
+    if (strcmp(clk->timers[i].name, name) == 0) {
+      ms = sat_sub(now, clk->timers[i].start);
+      free(clk->timers[i].name);
+      memmove(&clk->timers[i], &clk->timers[i + 1], sizeof clk->timers[0] * (size_t)(clk->ntimers - i - 1));
+      clk->ntimers--;
       break;
     }
   }

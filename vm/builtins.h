@@ -32,6 +32,9 @@ extern const int builtin_count;
 int builtin_lookup(const char *name);
 /* Global constants that are not functions (pi, e): true with *out set. */
 bool builtin_constant(const char *name, Value *out);
+/* Free what the builtins keep in [vm] between calls (the clock state;
+ * vm_free calls it). */
+void builtins_free(Vm *vm);
 
 /* Call method [name] on [recv] for the built-in kinds (string, list, dict,
  * set, range, pair, enum, int, float, nil, iter...). Unknown methods give nil

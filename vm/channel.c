@@ -21,8 +21,8 @@
  * waits on every channel's receive list until one is ready or the timeout
  * passes.
  *
- * Live channels are also linked into a process-wide list (tagged with
- * their VM, unlinked by the finalizer), which chan_backlog walks for the
+ * Live channels are also linked into their VM's list (vm->live_chans,
+ * unlinked by the finalizer), which chan_backlog walks for the
  * finish lifecycle's unsettled snapshot (docs/RUNTIME.md 8.1: channels holding
  * undelivered messages). The snapshot must not depend on GC timing: a
  * channel holding undelivered messages is pending whether or not the
@@ -51,12 +51,9 @@ typedef struct Chan {
   int64_t head, count;
   bool closed;
   WaitList receivers, senders;
-  Vm *vm;                 /* owner, for chan_backlog */
   ObjNative *self;        /* the channel object, for chan_mark_backlog */
   struct Chan *prev, *next; /* the live-channel list */
 } Chan;
-
-static Chan *live_chans;
 
 static void chan_display(Vm *vm, ObjNative *n, Buf *out)
 {
@@ -78,7 +75,7 @@ static void chan_finalize(Vm *vm, ObjNative *n)
   Chan *c = n->data;
   if (!c) return;
   if (c->prev) c->prev->next = c->next;
-  else if (live_chans == c) live_chans = c->next;
+  else if (vm->live_chans == c) vm->live_chans = c->next;
   if (c->next) c->next->prev = c->prev;
   free(c->items);
   mem_account(vm, sizeof(Value) * (size_t)c->capacity, 0);
@@ -119,10 +116,9 @@ bool chan_bi_channel(Vm *vm, int argc, Value *argv, Value *out)
   c->items = items;
   c->capacity = capacity;
   c->name = IS_NIL(name) ? str_cstr(vm, "default") : IS_STRING(name) ? AS_STRING(name) : val_to_string(vm, name);
-  c->vm = vm;
-  c->next = live_chans;
-  if (live_chans) live_chans->prev = c;
-  live_chans = c;
+  c->next = vm->live_chans;
+  if (vm->live_chans) vm->live_chans->prev = c;
+  vm->live_chans = c;
   c->self = native_new(vm, &chan_vt, c, sizeof(Chan));
   *out = OBJ_VAL(c->self);
   return true;
@@ -130,14 +126,14 @@ bool chan_bi_channel(Vm *vm, int argc, Value *argv, Value *out)
 
 void chan_mark_backlog(Vm *vm)
 {
-  for (Chan *c = live_chans; c; c = c->next)
-    if (c->vm == vm && c->count > 0) gc_mark_obj(vm, (Obj *)c->self);
+  for (Chan *c = vm->live_chans; c; c = c->next)
+    if (c->count > 0) gc_mark_obj(vm, (Obj *)c->self);
 }
 
 void chan_backlog(Vm *vm, ObjList *out)
 {
-  for (Chan *c = live_chans; c; c = c->next) {
-    if (c->vm != vm || c->count == 0) continue;
+  for (Chan *c = vm->live_chans; c; c = c->next) {
+    if (c->count == 0) continue;
     ObjDict *e = dict_new(vm, 2);
     list_push(vm, out, OBJ_VAL(e));
     dict_set_cstr(vm, e, "channel", OBJ_VAL(c->name));

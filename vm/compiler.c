@@ -94,7 +94,7 @@
  * produced ObjFunctions are GC objects, safe because the collector only
  * runs at interpreter safe points, never during compilation.
  *
- * Concurrency (V1): spawn and parallel bodies compile to closures (the
+ * Concurrency: spawn and parallel bodies compile to closures (the
  * snapshot of docs/LANGUAGE.md 13) handed to SPAWN / PARALLEL; deadline and
  * mutex blocks bracket their body with SETUP/END instructions and an unwind
  * entry (U_DEADLINE, U_MUTEX) so break/continue/return emit the END; select
@@ -193,7 +193,7 @@ typedef struct Comp {
   int nimports_done, capimports_done;
   struct CompImported *imported; /* names bound by imports (collisions) */
   int nimported, capimported;
-  bool next_is_stream; /* the next compile_function compiles a `gen fn` (V1) */
+  bool next_is_stream; /* the next compile_function compiles a `gen fn` */
 } Comp;
 
 typedef struct CompImported {
@@ -341,11 +341,6 @@ static void emit_raise(Comp *c, ErrKind kind, const char *msg)
   emit_op(c, OP_RAISE);
   emit_byte(c, (uint8_t)kind);
   emit_u16(c, const_str(c, msg));
-}
-
-static __attribute__((unused)) void emit_unsupported(Comp *c, const char *what)
-{
-  emit_op_u16(c, OP_UNSUPPORTED, const_str(c, what));
 }
 
 /* ---- scopes, locals, captures ------------------------------------------- */
@@ -738,7 +733,7 @@ static void compile_function(Comp *c, const char *name, ParamList *params, Node 
   fs.fn = fn;
   fn->name = intern(c, name);
   fn->file = c->file;
-  fn->is_stream = c->next_is_stream; /* `gen fn` (V1) */
+  fn->is_stream = c->next_is_stream; /* `gen fn` */
   c->next_is_stream = false;
   c->fs = &fs;
 
@@ -1418,7 +1413,7 @@ static void compile_retry(Comp *c, Node *n)
   end_scope(c);
 }
 
-/* ---- concurrency, deadlines, generators (V1; docs/RUNTIME.md 4, 6) ---------------- */
+/* ---- concurrency, deadlines, generators (docs/RUNTIME.md 4, 6) --------------------- */
 
 /* spawn { body }: the body becomes a closure (a snapshot of the variables
  * it uses) that SPAWN turns into a task handle. */
@@ -1816,8 +1811,7 @@ static void compile_expr(Comp *c, Node *n)
     compile_expr(c, n->as.unop.expr);
     break;
   case N_RETRY: compile_retry(c, n); break;
-  /* ---- tier-2 hooks: not supported yet ---- */
-  /* ---- concurrency, deadlines, generators (V1) ---- */
+  /* ---- concurrency, deadlines, generators ---- */
   case N_SPAWN: compile_spawn(c, n); break;
   case N_PARALLEL: compile_parallel(c, n); break;
   case N_DEADLINE: compile_scoped_block(c, n, OP_DEADLINE_SETUP, OP_DEADLINE_END, U_DEADLINE); break;
@@ -2237,7 +2231,7 @@ static void compile_fn_attrs(Comp *c, Node *n)
 static void compile_fn_decl(Comp *c, Node *n)
 {
   const char *name = n->as.fn.name;
-  c->next_is_stream = n->as.fn.is_gen; /* V1: gen fn returns a stream */
+  c->next_is_stream = n->as.fn.is_gen; /* gen fn returns a stream */
   if (at_global_scope(c)) {
     compile_function(c, name, &n->as.fn.params, n->as.fn.body, -1, n->line);
     AT(n);

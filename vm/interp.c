@@ -20,6 +20,9 @@
  * anything that may call back into the VM or raise.
  *
  * Calls (docs/RUNTIME.md 1.2): CALL n finds the callee below its n arguments.
+ * Every frame entry stores its frame with frame_push (or frame_set, for
+ * TAIL_CALL's reuse of the frame), inlined, so the frame layout is
+ * written in one place.
  * A closure gets a new frame (missing arguments are nil, extras are dropped,
  * a rest parameter collects the surplus; defaults are computed by the
  * callee's prologue from frame->argc). Builtins run at once on argv inside
@@ -55,7 +58,8 @@
  * label: capture the trace if it is empty (every live frame, outermost
  * first, line/col of the instruction at ip-1), then search the handler
  * records above handler_base from the top. A typed record catches only a
- * thrown enum variant of its enum; records skipped are discarded. A catch
+ * thrown enum variant of its enum (handler_catches, also used by the step
+ * boundary's search); records skipped are discarded. A catch
  * restores the frame count and operand height recorded by SETUP_TRY
  * (locals live in slots, iterator state in hidden slots, so that is all the
  * state there is), pushes err_caught_value() and jumps to the catch ip.
@@ -135,6 +139,7 @@
 
 #define UNLIKELY(x) __builtin_expect(!!(x), 0)
 #define LIKELY(x) __builtin_expect(!!(x), 1)
+#define ALWAYS_INLINE inline __attribute__((always_inline))
 
 /* ---- opcode tables (ORDER OP: generated from opcodes.def) ------------- */
 
@@ -246,10 +251,20 @@ void interp_reset(Vm *vm)
 
 #define INTERP_TIMER_SIGNAL (SIGRTMIN + 2)
 
-static timer_t deadline_timer;
-static int deadline_timer_state;          /* 0 untried, 1 ready, -1 unavailable */
-static Interp *volatile deadline_owner;   /* the VM whose word the handler sets */
-static int64_t deadline_armed_at = -1;    /* monotonic ms armed, -1 = none */
+/* The one process-wide timer. It is process-wide on purpose, not per VM:
+ * its signal and handler belong to the process, and a timer signal may
+ * still be queued after the VM that armed it is freed (a process-directed
+ * signal can reach another thread late), so the handler must find its VM
+ * through a pointer that release clears first, never through a pointer
+ * carried by the signal. One VM at a time owns it; another VM with a
+ * deadline meanwhile reads the clock at its safe points (correct, only
+ * not free). */
+static struct {
+  timer_t id;
+  int state;                /* 0 untried, 1 ready, -1 unavailable */
+  Interp *volatile owner;   /* the VM whose word the handler sets */
+  int64_t armed_at;         /* monotonic ms armed, -1 = none */
+} dtimer = {.armed_at = -1};
 
 /* Set [bit] in the attention word in one read-modify-write instruction, so
  * that a signal handler interrupting this thread (which sets its own bit
@@ -262,18 +277,18 @@ static inline void attn_set(Interp *in, int bit)
 static void deadline_timer_fired(int signo, siginfo_t *si, void *uc)
 {
   (void)signo, (void)si, (void)uc;
-  Interp *in = deadline_owner;
+  Interp *in = dtimer.owner;
   if (in) attn_set(in, ATTN_TIMER);
 }
 
 static void deadline_timer_release(Interp *in)
 {
-  if (deadline_owner != in) return;
+  if (dtimer.owner != in) return;
   struct itimerspec its;
   memset(&its, 0, sizeof its);
-  timer_settime(deadline_timer, 0, &its, NULL);
-  deadline_owner = NULL;
-  deadline_armed_at = -1;
+  timer_settime(dtimer.id, 0, &its, NULL);
+  dtimer.owner = NULL;
+  dtimer.armed_at = -1;
 }
 
 /* Arm the timer for the earliest unfired deadline of the running fiber.
@@ -287,8 +302,8 @@ static bool deadline_timer_arm(Vm *vm)
     if (!in->deadlines[i].fired && (at < 0 || in->deadlines[i].at < at)) at = in->deadlines[i].at;
   if (at < 0) return true;
   if (sched_now(vm) >= at) return false;
-  if (deadline_owner && deadline_owner != in) return false;
-  if (deadline_timer_state == 0) {
+  if (dtimer.owner && dtimer.owner != in) return false;
+  if (dtimer.state == 0) {
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_sigaction = deadline_timer_fired;
@@ -298,23 +313,23 @@ static bool deadline_timer_arm(Vm *vm)
     memset(&sev, 0, sizeof sev);
     sev.sigev_notify = SIGEV_SIGNAL;
     sev.sigev_signo = INTERP_TIMER_SIGNAL;
-    deadline_timer_state = sigaction(INTERP_TIMER_SIGNAL, &sa, NULL) == 0 &&
-                                   timer_create(CLOCK_MONOTONIC, &sev, &deadline_timer) == 0
-                               ? 1
-                               : -1;
+    dtimer.state =
+        sigaction(INTERP_TIMER_SIGNAL, &sa, NULL) == 0 && timer_create(CLOCK_MONOTONIC, &sev, &dtimer.id) == 0
+            ? 1
+            : -1;
   }
-  if (deadline_timer_state < 0) return false;
-  deadline_owner = in;
-  if (deadline_armed_at == at) return true;
+  if (dtimer.state < 0) return false;
+  dtimer.owner = in;
+  if (dtimer.armed_at == at) return true;
   struct itimerspec its;
   memset(&its, 0, sizeof its);
   its.it_value.tv_sec = at / 1000;
   its.it_value.tv_nsec = (at % 1000) * 1000000;
-  if (timer_settime(deadline_timer, TIMER_ABSTIME, &its, NULL) != 0) {
-    deadline_armed_at = -1;
+  if (timer_settime(dtimer.id, TIMER_ABSTIME, &its, NULL) != 0) {
+    dtimer.armed_at = -1;
     return false;
   }
-  deadline_armed_at = at;
+  dtimer.armed_at = at;
   /* the instant may have passed while arming */
   return sched_now(vm) < at;
 }
@@ -396,11 +411,20 @@ void interp_state_load(Vm *vm, const ExecState *st)
   vm->heap.ntemp = st->ntroots;
 }
 
+/* Mark what a fiber's operand stack, frames and handler records hold: the
+ * one marking of a fiber, for the running one (vm_mark_roots) and for the
+ * saved ones (interp_state_mark). */
+static void mark_fiber(Vm *vm, const Value *stack, const Value *sp, const Frame *frames, int nframes,
+                       const Handler *handlers, int nhandlers)
+{
+  for (const Value *v = stack; v && v < sp; v++) gc_mark_value(vm, *v);
+  for (int i = 0; i < nframes; i++) gc_mark_obj(vm, (Obj *)frames[i].closure);
+  for (int i = 0; i < nhandlers; i++) gc_mark_obj(vm, (Obj *)handlers[i].type);
+}
+
 void interp_state_mark(Vm *vm, const ExecState *st)
 {
-  for (Value *v = st->stack; v && v < st->sp; v++) gc_mark_value(vm, *v);
-  for (int i = 0; i < st->nframes; i++) gc_mark_obj(vm, (Obj *)st->frames[i].closure);
-  for (int i = 0; i < st->nhandlers; i++) gc_mark_obj(vm, (Obj *)st->handlers[i].type);
+  mark_fiber(vm, st->stack, st->sp, st->frames, st->nframes, st->handlers, st->nhandlers);
   for (int i = 0; i < st->ntroots; i++) gc_mark_value(vm, st->troots[i]);
 }
 
@@ -494,9 +518,7 @@ void vm_mark_roots(Vm *vm)
 {
   Interp *in = vm->interp;
   if (!in) return;
-  for (Value *v = in->stack; v < in->sp; v++) gc_mark_value(vm, *v);
-  for (int i = 0; i < in->nframes; i++) gc_mark_obj(vm, (Obj *)in->frames[i].closure);
-  for (int i = 0; i < in->nhandlers; i++) gc_mark_obj(vm, (Obj *)in->handlers[i].type);
+  mark_fiber(vm, in->stack, in->sp, in->frames, in->nframes, in->handlers, in->nhandlers);
   for (int i = 0; i < in->nglobals; i++) {
     gc_mark_obj(vm, (Obj *)in->globals[i].name);
     gc_mark_value(vm, in->globals[i].value);
@@ -577,6 +599,17 @@ static void step_continue(Vm *vm, int sd)
   err_clear(vm);
 }
 
+/* Does handler record [h] catch the pending error of [kind]? An untyped
+ * record catches every catchable error; a typed one only a thrown enum
+ * variant of its enum (docs/RUNTIME.md 2.2). The caller has checked
+ * err_catchable(kind). */
+static ALWAYS_INLINE bool handler_catches(const Vm *vm, const Handler *h, ErrKind kind)
+{
+  if (!h->type) return true;
+  Value v = vm->err_value;
+  return kind == ERR_THROWN && IS_ENUM(v) && AS_ENUM(v)->enum_name && str_eq(AS_ENUM(v)->enum_name, h->type);
+}
+
 enum { HANDLED_UNCAUGHT = 0, HANDLED_CATCH = 1, HANDLED_RETURN = 2 };
 
 /* Raise the pending error: catch it at the innermost matching handler
@@ -592,13 +625,8 @@ static int handle_error(Vm *vm, int target)
   if (UNLIKELY(in->steps_open) && err_catchable(kind)) {
     /* docs/RUNTIME.md 2.2 step 3: the boundary applies before the catch */
     int hd = -1;
-    for (int i = in->nhandlers - 1; i >= in->handler_base && hd < 0; i--) {
-      Handler *h = &in->handlers[i];
-      Value v = vm->err_value;
-      if (!h->type || (kind == ERR_THROWN && IS_ENUM(v) && AS_ENUM(v)->enum_name &&
-                       str_eq(AS_ENUM(v)->enum_name, h->type)))
-        hd = h->depth;
-    }
+    for (int i = in->nhandlers - 1; i >= in->handler_base && hd < 0; i--)
+      if (handler_catches(vm, &in->handlers[i], kind)) hd = in->handlers[i].depth;
     int sd;
     if (steps_boundary(vm, hd, target, &sd)) {
       step_continue(vm, sd);
@@ -608,12 +636,7 @@ static int handle_error(Vm *vm, int target)
   if (err_catchable(kind)) {
     for (int i = in->nhandlers - 1; i >= in->handler_base; i--) {
       Handler *h = &in->handlers[i];
-      if (h->type) {
-        Value v = vm->err_value;
-        if (!(kind == ERR_THROWN && IS_ENUM(v) && AS_ENUM(v)->enum_name &&
-              str_eq(AS_ENUM(v)->enum_name, h->type)))
-          continue;
-      }
+      if (!handler_catches(vm, h, kind)) continue;
       if (UNLIKELY(in->steps_open)) steps_close_above(vm, h->depth);
       Value caught = err_caught_value(vm);
       if (UNLIKELY(in->ndeadlines > h->ndeadlines || in->npermits > h->npermits))
@@ -755,6 +778,31 @@ bool vm_was_interrupted(Vm *vm, int *signo)
 
 enum { CALL_ERROR = 0, CALL_VALUE = 1, CALL_FRAME = 2 };
 
+/* Make [f] the activation of [cl] whose slot 0 is [slots], with [argc]
+ * arguments passed, starting at the first instruction. */
+static ALWAYS_INLINE void frame_set(Frame *f, ObjClosure *cl, Value *slots, int argc)
+{
+  ObjFunction *fn = cl->fn;
+  f->closure = cl;
+  f->fn = fn;
+  f->ip = fn->chunk.code;
+  f->slots = slots;
+  f->argc = argc;
+}
+
+/* Push the frame of [cl] (see frame_set) and keep peak_frames. The caller
+ * has checked nframes < INTERP_MAX_FRAMES and the operand room, and has
+ * stored the caller frame's ip. Every frame entry goes through here (or
+ * frame_set for TAIL_CALL's reuse), so it compiles to the same stores the
+ * hand-written copies did. */
+static ALWAYS_INLINE Frame *frame_push(Interp *in, ObjClosure *cl, Value *slots, int argc)
+{
+  Frame *f = &in->frames[in->nframes++];
+  if (in->nframes > in->peak_frames) in->peak_frames = in->nframes;
+  frame_set(f, cl, slots, argc);
+  return f;
+}
+
 /* Push a frame for [cl] whose [argc] arguments are the top of the stack
  * (the callee right below them). */
 static bool push_frame(Vm *vm, ObjClosure *cl, int argc)
@@ -776,18 +824,12 @@ static bool push_frame(Vm *vm, ObjClosure *cl, int argc)
   } else {
     for (int i = argc; i < np; i++) args[i] = NIL_VAL;
   }
-  /* typed parameters (docs/LANGUAGE.md 8.5; V2's typecheck.c): NULL unless typed */
+  /* typed parameters (docs/LANGUAGE.md 8.5, typecheck.c): NULL unless typed */
   if (UNLIKELY(fn->param_types != NULL) && !tc_check_params(vm, fn, args, argc)) return false;
   Value *sp = args + np;
   for (int i = np; i < fn->nlocals; i++) *sp++ = NIL_VAL;
   in->sp = sp;
-  Frame *f = &in->frames[in->nframes++];
-  f->closure = cl;
-  f->fn = fn;
-  f->ip = fn->chunk.code;
-  f->slots = args;
-  f->argc = argc;
-  if (in->nframes > in->peak_frames) in->peak_frames = in->nframes;
+  frame_push(in, cl, args, argc);
   /* docs/RUNTIME.md 1.2 step 5: a step frame opens an invocation */
   if (UNLIKELY(in->steps != NULL)) steps_on_push(vm);
   return true;
@@ -802,7 +844,7 @@ static int call_result(Interp *in, int argc, Value v)
   return CALL_VALUE;
 }
 
-static int invoke_method(Vm *vm, ObjString *name, int argc, bool optional);
+static int invoke_method(Vm *vm, ObjString *name, int argc);
 
 /* Insert [first] as the first argument of the call at the top of the
  * stack and make [callee] the callee. */
@@ -846,7 +888,7 @@ static int call_value(Vm *vm, int argc)
       if (IS_STRING(b->method)) {
         /* a method name bound to its receiver (E.V constructors...) */
         base[0] = b->receiver;
-        return invoke_method(vm, AS_STRING(b->method), argc, false);
+        return invoke_method(vm, AS_STRING(b->method), argc);
       }
       insert_arg(in, argc, b->method, b->receiver);
       return call_value(vm, argc + 1);
@@ -902,10 +944,9 @@ static inline DictEntry *ic_lookup(ObjDict *d, ObjString *name, uint8_t *ic)
 static int invoke_method_ic(Vm *vm, ObjString *name, int argc, uint8_t *ic);
 
 /* Method call recv.name(args): receiver below [argc] arguments. */
-static int invoke_method(Vm *vm, ObjString *name, int argc, bool optional)
+static int invoke_method(Vm *vm, ObjString *name, int argc)
 {
   uint8_t ic = 0;
-  (void)optional;
   return invoke_method_ic(vm, name, argc, &ic);
 }
 
@@ -1010,14 +1051,7 @@ bool vm_call(Vm *vm, Value callee, int argc, Value *argv, Value *out)
       for (int i = 0; i < argc; i++) slots[i] = argv[i];
       for (int i = argc; i < fn->nlocals; i++) slots[i] = NIL_VAL;
       in->sp = slots + fn->nlocals;
-      Frame *f = &in->frames[depth];
-      in->nframes = depth + 1;
-      f->closure = AS_CLOSURE(callee);
-      f->fn = fn;
-      f->ip = fn->chunk.code;
-      f->slots = slots;
-      f->argc = argc;
-      if (depth + 1 > in->peak_frames) in->peak_frames = depth + 1;
+      frame_push(in, AS_CLOSURE(callee), slots, argc);
       int saved_base = in->handler_base;
       in->handler_base = in->nhandlers;
       bool ok = run(vm, depth);
@@ -1074,14 +1108,7 @@ static bool call_impl(Vm *vm, Value callee, int argc, Value *argv, Value *out, b
      * callback): what push_frame does, without call_value's dispatch */
     for (int i = argc; i < fn->nlocals; i++) *sp++ = NIL_VAL;
     in->sp = sp;
-    Frame *f = &in->frames[depth];
-    in->nframes = depth + 1;
-    f->closure = AS_CLOSURE(callee);
-    f->fn = fn;
-    f->ip = fn->chunk.code;
-    f->slots = base + 1;
-    f->argc = argc;
-    if (depth + 1 > in->peak_frames) in->peak_frames = depth + 1;
+    frame_push(in, AS_CLOSURE(callee), base + 1, argc);
     r = CALL_FRAME;
   } else {
     r = direct ? (push_frame(vm, AS_CLOSURE(callee), argc) ? CALL_FRAME : CALL_ERROR) : call_value(vm, argc);
@@ -1742,13 +1769,9 @@ resume:
                  args + fn->nlocals + argc + INTERP_MAX_OPERANDS < in->stack_end)) {
         for (int i = argc; i < fn->nlocals; i++) *sp++ = NIL_VAL;
         frame->ip = ip;
-        frame = &in->frames[in->nframes++];
-        if (in->nframes > in->peak_frames) in->peak_frames = in->nframes;
-        frame->closure = cl;
-        frame->fn = fn;
-        frame->ip = ip = fn->chunk.code;
-        frame->slots = slots = args;
-        frame->argc = argc;
+        frame = frame_push(in, cl, args, argc);
+        ip = fn->chunk.code;
+        slots = args;
         consts = fn->chunk.consts;
         NEXT();
       }
@@ -1772,10 +1795,8 @@ resume:
         memmove(slots - 1, sp - argc - 1, sizeof(Value) * (size_t)(argc + 1));
         sp = slots + argc;
         for (int i = argc; i < fn->nlocals; i++) *sp++ = NIL_VAL;
-        frame->closure = cl;
-        frame->fn = fn;
-        frame->ip = ip = fn->chunk.code;
-        frame->argc = argc;
+        frame_set(frame, cl, slots, argc);
+        ip = fn->chunk.code;
         consts = fn->chunk.consts;
         NEXT();
       }
@@ -1857,13 +1878,9 @@ resume:
           sp++;
           for (int i = n; i < fn->nlocals; i++) *sp++ = NIL_VAL;
           frame->ip = ip;
-          frame = &in->frames[in->nframes++];
-          if (in->nframes > in->peak_frames) in->peak_frames = in->nframes;
-          frame->closure = cl;
-          frame->fn = fn;
-          frame->ip = ip = fn->chunk.code;
-          frame->slots = slots = base + 1;
-          frame->argc = n;
+          frame = frame_push(in, cl, base + 1, n);
+          ip = fn->chunk.code;
+          slots = base + 1;
           consts = fn->chunk.consts;
           NEXT();
         }
@@ -1891,7 +1908,7 @@ resume:
   }
   CASE(INVOKE_SPREAD) {
     uint16_t k = READ_U16();
-    bool opt = READ_BYTE();
+    ip++; /* o: ?. changes nothing for a call on nil */
     int n;
     Value *top = spread_args(vm, sp, &n);
     if (!top) {
@@ -1901,7 +1918,7 @@ resume:
     sp = top;
     SAFE_POINT();
     SYNC();
-    if (!invoke_method(vm, AS_STRING(consts[k]), n, opt)) THROW();
+    if (!invoke_method(vm, AS_STRING(consts[k]), n)) THROW();
     RELOAD();
     NEXT();
   }
@@ -2185,7 +2202,7 @@ resume:
     /* not a list: the ordinary method call, which may keep the receiver */
     val_share(sp[-2]);
     SYNC();
-    if (!invoke_method(vm, AS_STRING(consts[k]), 1, false)) THROW();
+    if (!invoke_method(vm, AS_STRING(consts[k]), 1)) THROW();
     RELOAD();
     NEXT();
   }
@@ -2278,8 +2295,8 @@ resume:
       case OBJ_DICT:
       case OBJ_ITER: break;
       case OBJ_NATIVE:
-        /* tier-2 hook: generators, streams and channels register an
-         * iterator kind with iter_register_native */
+        /* generators, streams and channels registered an iterator
+         * kind with iter_register_native; other natives are not iterable */
         if (iter_accepts(x)) {
           SYNC();
           if (!iter_from(vm, x, &x)) THROW();
@@ -2499,13 +2516,6 @@ resume:
     if (!ok) THROW();
     sp[-1] = NIL_VAL;
     NEXT();
-  }
-
-  CASE(UNSUPPORTED) {
-    uint16_t k = READ_U16();
-    SYNC();
-    err_runtime(vm, "%s is not supported yet", AS_CSTR(consts[k]));
-    THROW();
   }
 
   LOOP_END

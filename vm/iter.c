@@ -61,8 +61,11 @@ static void mark_none(Vm *vm, ObjIter *it) { (void)vm; (void)it; }
 /* Pull from the upstream stored in [v] (an ObjIter value). */
 #define PULL(v, out) iter_next(vm, (v), (out))
 
-/* ---- native registry (tier-2 hook) ------------------------------------- */
+/* ---- native registry (iterable host kinds) ------------------------------ */
 
+/* Process-wide, like the static vtables it is keyed by: each kind's
+ * module registers once (sched_init) and never changes the entry, so
+ * every VM reads the same table. */
 #define MAX_NATIVE_ITERS 8
 
 static struct {

@@ -153,7 +153,7 @@ bool iter_from(Vm *vm, Value x, Value *out_iter);
  * error set; the iter is left as it was). */
 int iter_next(Vm *vm, Value iter, Value *out);
 
-/* Tier-2 hook for generators, streams and channels: register the pull
+/* For generators, streams and channels (host object kinds): register the pull
  * function of a host object kind. iter_from() on an ObjNative whose vtable
  * is [vt] then gives an iter whose items come from [next] (same 1/0/-1
  * contract as iter_next), and `x.iter()` on it works too. Returns false

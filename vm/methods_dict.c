@@ -11,7 +11,8 @@
  * iter understands is applied to a fresh iter(range), so `(1 to 3).map(f)`
  * is a lazy iter (11.5). Host objects (generators, streams, channels) only
  * answer `iter()` here, when their kind was registered with
- * iter_register_native(); their own methods (`next`...) belong to tier 2.
+ * iter_register_native(); their own methods (`next`...) are sched.c's
+ * (sched_method).
  *
  * Dicts are sorted by key (value.h), so keys/values/entries come out in key
  * order without sorting. Dict keys given as arguments are display strings
@@ -558,7 +559,7 @@ bool method_call(Vm *vm, Value recv, ObjString *name, int argc, Value *argv, Val
     return ok;
   }
   case OBJ_NATIVE:
-    /* Tier-2 hook: registered host kinds (generators...) answer iter(). */
+    /* registered host kinds (generators...) answer iter() */
     if (name_cmp("iter", name) == 0 && iter_accepts(recv)) return iter_from(vm, recv, out);
     return true;
   default: /* enums, structs, types, closures, bound methods: no methods */

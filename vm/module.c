@@ -86,6 +86,7 @@ void vm_free(Vm *vm)
   gc_free_all(vm);
   imp_free(vm);
   lc_free(vm);
+  builtins_free(vm);
   if (vm->interp) clear_texts(vm->interp);
   interp_free(vm);
   free(vm);

@@ -168,7 +168,7 @@ bool op_index(Vm *vm, Value x, Value i, Value *out);
 bool op_slice(Vm *vm, Value x, Value a, Value b, Value *out);
 /* x.name (5.6); [optional] for ?. (missing property gives nil). */
 bool op_get_prop(Vm *vm, Value x, ObjString *name, bool optional, Value *out);
-/* Property reads of a host object kind (added by RT for the harness,
+/* Property reads of a host object kind (the harness object,
  * docs/RUNTIME.md 8.1): sets *out (nil for an unknown name) and returns true, or
  * returns false with the VM error set. op_get_prop uses the reader
  * registered for the native's vtable; a method call x.name(args) on such a

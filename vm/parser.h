@@ -31,7 +31,8 @@ typedef struct ParseError {
  * fixed limit is reported as an error instead of overflowing the C stack. */
 Node *parse_program(Arena *arena, const char *src, size_t len, ParseError *err);
 
-/* Debug aid: print the tree as an S-expression (used by unit tests). */
+/* Debug aid: print the tree as an S-expression (debug.c; used by the
+ * parser's unit tests). */
 void parse_dump(const Node *n, Buf *out);
 
 #endif

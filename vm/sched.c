@@ -277,6 +277,9 @@ typedef struct Sched {
   int64_t virt_ms;
   Mutex *mutexes;
   uint64_t done_seq;  /* tasks finished so far (Task.done_seq) */
+  size_t root_stack_budget; /* bytes of stack the root task may use below
+                               the frame that starts a run: RLIMIT_STACK,
+                               at most ROOT_STACK_MAX, less the margin */
 } Sched;
 
 #define S(vm) ((vm)->interp->sched)
@@ -315,6 +318,11 @@ static void scratch_release(Task *t)
   }
 }
 
+/* The VM a fiber's entry function (task_main, gen_main) starts for:
+ * makecontext passes no pointer (its arguments are ints), so sched_init
+ * and sched_reset leave the VM here. Thread-local, so VMs on different
+ * threads never see each other's; on one thread a VM's run goes to
+ * completion before another VM's starts, so it names the running VM. */
 static __thread Vm *boot_vm;
 
 /* ---- clock ---------------------------------------------------------------------- */
@@ -604,10 +612,6 @@ static bool ctx_prepare(Vm *vm, Ctx *c, void (*entry)(void))
 }
 
 /* ---- the C stack guard ------------------------------------------------------ */
-
-/* Bytes of stack the root task may use below the frame that starts a run:
- * RLIMIT_STACK, at most ROOT_STACK_MAX, less the margin (sched_init). */
-static size_t root_stack_budget = ROOT_STACK_MAX - STACK_MARGIN;
 
 bool sched_stack_ok(Vm *vm)
 {
@@ -1834,6 +1838,8 @@ int sched_method(Vm *vm, Value recv, ObjString *name, int argc, Value *argv, Val
 
 void sched_init(Vm *vm)
 {
+  /* the iterator registries (iter.c) are process-wide tables keyed by the
+   * (static) vtables; they are filled once */
   static bool registered;
   if (!registered) {
     registered = true;
@@ -1841,11 +1847,12 @@ void sched_init(Vm *vm)
     iter_register_native(&stream_vt, gen_iter_next);
     chan_register();
   }
-  struct rlimit rl;
-  if (getrlimit(RLIMIT_STACK, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < ROOT_STACK_MAX)
-    root_stack_budget = rl.rlim_cur > 2 * STACK_MARGIN ? (size_t)rl.rlim_cur - STACK_MARGIN : STACK_MARGIN;
   Sched *s = calloc(1, sizeof(Sched));
   if (!s) abort();
+  s->root_stack_budget = ROOT_STACK_MAX - STACK_MARGIN;
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_STACK, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < ROOT_STACK_MAX)
+    s->root_stack_budget = rl.rlim_cur > 2 * STACK_MARGIN ? (size_t)rl.rlim_cur - STACK_MARGIN : STACK_MARGIN;
   s->root.state = T_RUNNING;
   s->root.started = true;
   s->root.ctx = s->root.cur = &s->root_ctx;
@@ -1893,7 +1900,7 @@ void sched_reset(Vm *vm)
   s->current = &s->root;
   s->loaded = &s->root_ctx;
   /* the root runs on the stack of the code that starts the run */
-  s->root_ctx.floor = (char *)__builtin_frame_address(0) - root_stack_budget;
+  s->root_ctx.floor = (char *)__builtin_frame_address(0) - s->root_stack_budget;
   while (s->mutexes) {
     Mutex *m = s->mutexes;
     s->mutexes = m->next;

@@ -3,7 +3,12 @@
  *
  * The first fields (heap, config, error slot) are used by every module;
  * the interpreter's own state follows and belongs to interp.c and the
- * compiler (see the design comment in interp.c). Code outside vm/ never
+ * compiler (see the design comment in interp.c). Everything a VM changes
+ * lives here or below it (the builtins' clock, random generator and
+ * channel list included), never in a static, so that several VMs of one
+ * process are independent; the few process-wide values left say why in
+ * their own comment (interp.c's deadline timer, sched.c's boot_vm,
+ * builtins.c's elapsed() origin, the native registries of iter.c/ops.c). Code outside vm/ never
  * sees this header: it uses the opaque Vm of vm.h.
  */
 #ifndef HARN_STATE_H
@@ -31,6 +36,17 @@ struct Vm {
   /* ---- interrupt handlers and finish lifecycle (lifecycle.h; NULL until
    * first used, emptied at the start of every run) ---- */
   struct Lifecycle *lifecycle;
+
+  /* ---- state of builtins that outlives one call. It lives here, not in
+   * statics, so that two VMs of one process (the unit tests run several)
+   * never see each other's random sequence, mock clock or channels; it
+   * persists across the runs of one VM and is freed by vm_free. ---- */
+  uint64_t rng_state;         /* random(): xorshift64* state, 0 = not seeded
+                                 yet (builtins.c) */
+  struct BiClock *clock;      /* mock clock and named timers (builtins.c);
+                                 NULL until a time builtin runs */
+  struct Chan *live_chans;    /* every channel whose object is alive, linked
+                                 by the channel (channel.c) */
 };
 
 /* ---- services the interpreter offers to builtins (interp.c) ---- */

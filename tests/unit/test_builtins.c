@@ -714,6 +714,39 @@ static void test_time(void **state)
   assert_true(AS_INT(CALL0("now_ms")) > 1600000000000LL);
 }
 
+/* ---- state kept between calls is per VM (state.h) ------------------------ */
+
+/* Two VMs of one process: a mocked clock, a timer or a seeded random
+ * sequence of one is invisible to the other. */
+static void test_per_vm_state(void **state)
+{
+  Vm *a = vm, *b = vm_new(NULL);
+  CALL("mock_time", I(1000));
+  CALL("timer_start", S("t"));
+  CALL("rng_seed", I(7));
+  double x1 = AS_FLOAT(CALL0("random"));
+
+  vm = b;
+  assert_true(AS_INT(CALL0("now_ms")) > 1600000000000LL);
+  CALL("rng_seed", I(7));
+  double y1 = AS_FLOAT(CALL0("random"));
+  double y2 = AS_FLOAT(CALL0("random"));
+  CALL("mock_time", I(5));
+
+  vm = a;
+  assert_int_equal(AS_INT(CALL0("now_ms")), 1000);
+  double x2 = AS_FLOAT(CALL0("random"));
+  assert_true(x1 == y1 && x2 == y2);
+  buf_clear(&out1);
+  CALL("timer_end", S("t"));
+  assert_string_equal(out1.data, "[timer] t: 0ms\n");
+
+  vm = b;
+  assert_int_equal(AS_INT(CALL0("now_ms")), 5);
+  vm_free(b);
+  vm = a;
+}
+
 /* ---- 12.5 to_set, 13 shared state (builtins.c) ----------------------------- */
 
 static void test_shared_state(void **state)
@@ -781,6 +814,7 @@ int main(void)
     cmocka_unit_test_setup_teardown(test_json_stringify, setup, teardown),
     cmocka_unit_test_setup_teardown(test_schemas, setup, teardown),
     cmocka_unit_test_setup_teardown(test_time, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_per_vm_state, setup, teardown),
     cmocka_unit_test_setup_teardown(test_shared_state, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -16,7 +16,12 @@
  *
  * Each test runs in a forked child (fresh VM, its own stdout/stderr pipes,
  * stdin from /dev/null) so that a crash or a hang in one test cannot take
- * the runner down: the parent kills a child after TEST_TIMEOUT_MS. Tests
+ * the runner down. Two limits end a child: TEST_CPU_S seconds of CPU
+ * (RLIMIT_CPU; what catches a program that got slow, e.g. quadratic, and
+ * does not move with the machine's load, so a test under ASan with both
+ * cores busy is judged as on a quiet machine; four times as much under
+ * --gc-stress, which collects at every safe point) and TEST_TIMEOUT_MS of
+ * wall time, a generous bound that catches a child blocked forever. Tests
  * run in sorted path order; failures print a line diff; the last line is
  * always "N passed, N failed".
  *
@@ -37,6 +42,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -45,7 +51,9 @@
 #include "base/buf.h"
 #include "vm/vm.h"
 
-#define TEST_TIMEOUT_MS 20000
+#define TEST_CPU_S 20
+#define TEST_GC_STRESS_CPU_FACTOR 4
+#define TEST_TIMEOUT_MS 300000
 
 static bool test_gc_stress; /* --gc-stress */
 #define DIFF_MAX_LINES 400
@@ -182,9 +190,20 @@ typedef struct Outcome {
   bool timed_out;
 } Outcome;
 
+/* The CPU seconds a test may use (TEST_CPU_S, more under --gc-stress). */
+static int test_cpu_s(void)
+{
+  return TEST_CPU_S * (test_gc_stress ? TEST_GC_STRESS_CPU_FACTOR : 1);
+}
+
 /* The child: run [path] with stdout/stderr on the given pipe ends. */
+
 static void run_child(const char *path, int out_fd, int err_fd)
 {
+  /* SIGXCPU at the soft limit ends the child (its default action); the hard
+   * limit a second later is SIGKILL, should it be caught or ignored. */
+  struct rlimit cpu = {(rlim_t)test_cpu_s(), (rlim_t)test_cpu_s() + 1};
+  setrlimit(RLIMIT_CPU, &cpu);
   int devnull = open("/dev/null", O_RDONLY);
   if (devnull >= 0) dup2(devnull, 0);
   dup2(out_fd, 1);
@@ -361,6 +380,9 @@ static bool check_test(const char *path, const char *expected, const char *error
   bool ok = true;
   if (o.timed_out) {
     printf("FAIL %s: timed out after %d ms\n", path, TEST_TIMEOUT_MS);
+    ok = false;
+  } else if (o.signal == SIGXCPU) {
+    printf("FAIL %s: used more than %d s of CPU\n", path, test_cpu_s());
     ok = false;
   } else if (o.status < 0 || o.status > 1) {
     printf("FAIL %s: the VM crashed (%s %d)\n", path, o.signal ? "signal" : "exit status",

@@ -298,8 +298,14 @@ spares_of() {
 # -j 1, four jobs: while the first runs, two spares wait (two per slot).
 "$HARN_BIN" batch nap.harn nap.harn nap.harn nap.harn -j 1 --results sp.out --no-bar 2> sp.err &
 bp=$!
-sleep 0.25
-n1=$(spares_of "$bp" | wc -l)
+# Wait for them (up to 3 s: a loaded ASan build makes workers slowly); two
+# spares exist while job 1 or job 2 runs.
+n1=0
+for _ in $(seq 60); do
+  n1=$(spares_of "$bp" | wc -l)
+  [ "$n1" = 2 ] && break
+  sleep 0.05
+done
 # Kill them: the jobs they were made for must not notice.
 for k in $(spares_of "$bp"); do kill -KILL "$k"; done
 wait "$bp"; rc=$?
@@ -311,7 +317,12 @@ check "spares killed from outside: every job still runs (rc $rc)" sp.out \
 # spares of a batch die with it.
 "$HARN_BIN" batch nap.harn nap.harn nap.harn -j 1 --results sp2.out --no-bar 2> sp2.err &
 bp=$!
-sleep 1.0
+# During the last job: two records are written (read as they are appended).
+for _ in $(seq 200); do
+  [ "$(wc -l < sp2.out 2>/dev/null || echo 0)" -ge 2 ] && break
+  sleep 0.05
+done
+sleep 0.15
 n2=$(spares_of "$bp" | wc -l)
 wait "$bp"
 [ "$n2" = 0 ] && pass "no spare is made when no job is left" || fail "spares during the last job: $n2"

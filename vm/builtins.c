@@ -61,6 +61,7 @@
 #include "sched.h" /* concurrency builtins (sched.c, channel.c) */
 #include "state.h"
 #include "steps.h"
+#include "ucase.h"
 
 /* ======================================================================
  * Small helpers
@@ -912,42 +913,9 @@ static bool bi_format(Vm *vm, int argc, Value *argv, Value *out)
 
 /* ---- word case conversions --------------------------------------------- */
 
-/* Simple case mapping for ASCII, Latin-1, Latin Extended-A, Greek and
- * Cyrillic (the scripts identifiers realistically use). */
-static uint32_t cp_upper(uint32_t c)
-{
-  if (c >= 'a' && c <= 'z') return c - 32;
-  if (c < 0x80) return c;
-  if (c >= 0xE0 && c <= 0xFE && c != 0xF7) return c - 32;
-  if (c == 0xFF) return 0x178;
-  if (c >= 0x100 && c <= 0x137 && (c & 1)) return c - 1;
-  if (c >= 0x139 && c <= 0x148 && !(c & 1)) return c - 1;
-  if (c >= 0x14A && c <= 0x177 && (c & 1)) return c - 1;
-  if (c >= 0x179 && c <= 0x17E && !(c & 1)) return c - 1;
-  if (c >= 0x3B1 && c <= 0x3C9 && c != 0x3C2) return c - 32;
-  if (c >= 0x430 && c <= 0x44F) return c - 32;
-  if (c >= 0x450 && c <= 0x45F) return c - 80;
-  return c;
-}
-
-static uint32_t cp_lower(uint32_t c)
-{
-  if (c >= 'A' && c <= 'Z') return c + 32;
-  if (c < 0x80) return c;
-  if (c >= 0xC0 && c <= 0xDE && c != 0xD7) return c + 32;
-  if (c == 0x178) return 0xFF;
-  if (c >= 0x100 && c <= 0x137 && !(c & 1)) return c + 1;
-  if (c >= 0x139 && c <= 0x148 && (c & 1)) return c + 1;
-  if (c >= 0x14A && c <= 0x177 && !(c & 1)) return c + 1;
-  if (c >= 0x179 && c <= 0x17E && (c & 1)) return c + 1;
-  if (c >= 0x391 && c <= 0x3A9 && c != 0x3A2) return c + 32;
-  if (c >= 0x410 && c <= 0x42F) return c + 32;
-  if (c >= 0x400 && c <= 0x40F) return c + 80;
-  return c;
-}
-
-static bool cp_is_upper(uint32_t c) { return cp_lower(c) != c; }
-static bool cp_is_lower(uint32_t c) { return cp_upper(c) != c; }
+/* Case of a code point: vm/ucase.c (the mapping `s.upper()` uses too). */
+static bool cp_is_upper(uint32_t c) { return ucase_lower(c) != c; }
+static bool cp_is_lower(uint32_t c) { return ucase_upper(c) != c; }
 static bool cp_is_digit(uint32_t c) { return c >= '0' && c <= '9'; }
 
 static bool cp_is_space(uint32_t c)
@@ -1016,8 +984,8 @@ static Value convert_words(Vm *vm, ObjString *s, WordSrc src, WordDst dst)
     if (word > 0 && dst == DST_KEBAB) buf_putc(&b, '-');
     for (size_t k = i; k < j; k++) {
       uint32_t c = cp.c[k];
-      if (dst == DST_SNAKE || dst == DST_KEBAB) c = cp_lower(c);
-      else if (k == i) c = (dst == DST_CAMEL && word == 0) ? cp_lower(c) : cp_upper(c);
+      if (dst == DST_SNAKE || dst == DST_KEBAB) c = ucase_lower(c);
+      else if (k == i) c = (dst == DST_CAMEL && word == 0) ? ucase_lower(c) : ucase_upper(c);
       buf_put_utf8(&b, c);
     }
     word++;
@@ -1067,11 +1035,11 @@ static bool first_char(Vm *vm, int argc, Value *argv, Value *out, uint32_t (*f)(
 
 static bool bi_lowercase_first(Vm *vm, int argc, Value *argv, Value *out)
 {
-  return first_char(vm, argc, argv, out, cp_lower);
+  return first_char(vm, argc, argv, out, ucase_lower);
 }
 static bool bi_uppercase_first(Vm *vm, int argc, Value *argv, Value *out)
 {
-  return first_char(vm, argc, argv, out, cp_upper);
+  return first_char(vm, argc, argv, out, ucase_upper);
 }
 
 static bool bi_title_case(Vm *vm, int argc, Value *argv, Value *out)
@@ -1090,7 +1058,7 @@ static bool bi_title_case(Vm *vm, int argc, Value *argv, Value *out)
       buf_put_utf8(&b, c);
       continue;
     }
-    buf_put_utf8(&b, at_word_start ? cp_upper(c) : cp_lower(c));
+    buf_put_utf8(&b, at_word_start ? ucase_upper(c) : ucase_lower(c));
     at_word_start = false;
   }
   *out = buf_val(vm, &b);

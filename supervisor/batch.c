@@ -299,12 +299,9 @@ static void feeder_close_current(Feeder *f)
 
 static char *dup_or_null(const char *s) { return s ? strdup(s) : NULL; }
 
-/* The largest "timeout" and "cpu" a manifest line may give (ms; about
- * 31,700 years): beyond it the pool's conversions to int64 and rlimits
- * would overflow. And the largest "memory" (256 TiB; the worker's address
- * space limit is twice it). */
-#define MAX_LINE_MS 1e15
-#define MAX_LINE_MEMORY (1ull << 48)
+/* The largest "timeout", "cpu" and "memory" a manifest line may give are
+ * the command line's (SUP_MAX_DURATION_MS, SUP_MAX_SIZE, sup_internal.h):
+ * beyond them the pool's conversions to int64 and rlimits would overflow. */
 
 /* What is wrong with "id", "file" or "source" [v] (a string): empty, or
  * holding a NUL (a C string would end there: another id, another path, a
@@ -355,7 +352,7 @@ static int spec_from_line(Feeder *f, const char *text, size_t len, SupSpec *s, d
     } else {
       bad = "bad \"timeout\"";
     }
-    if (!bad && !(tmo <= MAX_LINE_MS)) bad = "\"timeout\" is too large";
+    if (!bad && !(tmo <= SUP_MAX_DURATION_MS)) bad = "\"timeout\" is too large";
   }
   size_t mem = 0;
   double cpu_ms = 0;
@@ -368,7 +365,7 @@ static int spec_from_line(Feeder *f, const char *text, size_t len, SupSpec *s, d
     } else {
       bad = "bad \"memory\"";
     }
-    if (!bad && mem > MAX_LINE_MEMORY) bad = "\"memory\" is too large";
+    if (!bad && mem > SUP_MAX_SIZE) bad = "\"memory\" is too large";
   }
   if (!bad && cpu && cpu->type != SUP_JSON_NULL) {
     if (cpu->type == SUP_JSON_STRING) {
@@ -379,7 +376,7 @@ static int spec_from_line(Feeder *f, const char *text, size_t len, SupSpec *s, d
     } else {
       bad = "bad \"cpu\"";
     }
-    if (!bad && !(cpu_ms <= MAX_LINE_MS)) bad = "\"cpu\" is too large";
+    if (!bad && !(cpu_ms <= SUP_MAX_DURATION_MS)) bad = "\"cpu\" is too large";
   }
   if (bad) {
     fprintf(stderr, "harn batch: %s:%ld: %s\n", src, f->li.lineno, bad);

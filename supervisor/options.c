@@ -63,6 +63,12 @@ const CliOption cli_options[CLI_OPT__COUNT] = {
                         "no progress bar, even on a terminal"},
     [CLI_OPT_SPARES] = {"spares", 0, CLI_INT, "N", BATCH, NULL, 0, 4096,
                         "workers made ahead of their jobs (default min(2*j, 4))"},
+    [CLI_OPT_SHARD] = {"shard", 0, CLI_STRING, "I/N", BATCH, NULL, 0, 0,
+                       "run only shard I of N (0-based); slurm or k8s/N take\n"
+                       "I and N from a Slurm array or Indexed Job"},
+    [CLI_OPT_SHARD_BY] = {"shard-by", 0, CLI_STRING, "RULE", BATCH, "position", 0, 0,
+                          "position (the job's place across all sources) or id\n"
+                          "(XXH64 of its id): which jobs a shard takes"},
     [CLI_OPT_JSON] = {"json", 0, CLI_FLAG, NULL, RUN, NULL, 0, 0,
                       "print the terminal record instead of the output"},
     [CLI_OPT_EVENTS] = {"events", 0, CLI_FLAG, NULL, RUN, NULL, 0, 0,

@@ -208,6 +208,7 @@ typedef enum { SUP_STOP_NONE, SUP_STOP_DEADLINE, SUP_STOP_CANCEL } SupStop;
  * ownership of the strings (freed with the job). */
 typedef struct SupSpec {
   char *id;          /* job id in records and in the job frame */
+  bool path_id;      /* [id] is the path of [file] (sup_path_id) */
   char *file;        /* path shown in the record ("file"), may be NULL */
   char *program;     /* path of the program, or its source text */
   bool is_source;    /* [program] is source text rather than a path */
@@ -502,5 +503,140 @@ double sup_now_ms(void);
 double sup_epoch_ms(void);
 /* "SIGTERM" for SIGTERM, "SIG<n>" for unknown ones (static storage). */
 const char *sup_signame(int sig);
+
+/* ------------------------------------------------------------------ job ids, shards (jobid.c) */
+
+/* The id of the job that [path] names, found beneath directory [dir] (a
+ * directory source's listing): the path from [dir]'s parent, after
+ * making both absolute and normalising them lexically ("jobs/a.harn" for
+ * dir "./jobs/"); [path] as given when the current directory is unknown.
+ * malloc'd. docs/cli.md "Job ids". */
+char *sup_path_id(const char *dir, const char *path);
+/* The id of the job that file source [path] names: its last component
+ * ("a.harn" for "./jobs//a.harn"). malloc'd. */
+char *sup_file_id(const char *path);
+/* The id of a job whose path a stream gave: [path] normalised lexically,
+ * relative paths staying relative ("jobs/a.harn" for "./jobs//a.harn").
+ * malloc'd. */
+char *sup_stream_path_id(const char *path);
+/* The last component of [src] made absolute and normalised ("jobs.jsonl"
+ * for "./d/../jobs.jsonl"): the NAME of a manifest line's NAME:LINE id.
+ * malloc'd. */
+char *sup_source_name(const char *src);
+
+/* The most shards: a count above it is a usage error. */
+#define SUP_SHARD_MAX 1000000
+
+/* One shard of a batch (design/RUNNER.md section 8): jobs whose 0-based
+ * position (or, by_id, XXH64 of the id, seed 0) is index mod count. */
+typedef struct SupShard {
+  int index, count; /* count 0: no sharding */
+  bool by_id;
+  char why[48];     /* "I/N", for messages */
+} SupShard;
+
+/* Parse --shard [spec] ("I/N", "slurm" from SLURM_ARRAY_TASK_ID, _MIN,
+ * _STEP, _COUNT, "k8s/N" from JOB_COMPLETION_INDEX) and --shard-by [by]
+ * (NULL, "position" or "id"). 0, or -1 with a one-line reason in [err]. */
+int sup_shard_parse(const char *spec, const char *by, SupShard *out, char *err, size_t errlen);
+/* Whether the job at 0-based position [pos] with id [id] is in shard
+ * [sh] (NULL or count <= 1: every job is). A job without an id (a bad
+ * manifest line) goes by its position under either rule. */
+bool sup_shard_mine(const SupShard *sh, long pos, const char *id);
+
+/* ------------------------------------------------------------------ sources, ids of a run (feeder.c, idset.c) */
+
+/* SUP_SRC_STREAM: `-` (stdin), or a source that is not a regular file (a
+ * pipe: `<(gen)`, a FIFO): never sniffed or counted ahead, read as it
+ * comes (linein.c); each line a manifest line or a path. */
+typedef enum { SUP_SRC_FILE, SUP_SRC_DIR, SUP_SRC_MANIFEST, SUP_SRC_STREAM } SupSrcKind;
+
+/* Open-addressing set of job ids: those of a previous results file
+ * (resume), and those given more than once (sup_ids_assign). */
+typedef struct SupSeen {
+  char *id;
+  int max_attempt;
+  bool ok;
+  bool lost;        /* the record of max_attempt says supervisor_lost */
+  int started;      /* journal: highest attempt started (resume) */
+  char *file;       /* journal: the start entry's file (resume) */
+} SupSeen;
+
+typedef struct SupSeenSet {
+  SupSeen *slots;
+  size_t cap, len;
+} SupSeenSet;
+
+/* The ids the sources gave in this run, to tell a repeated id
+ * (sup_ids_assign). A set of 128-bit fingerprints (two independent 64-bit
+ * hashes, FNV-1a and a multiply-xorshift one) rather than of strings: 32
+ * bytes a job at most, for batches of millions; two different ids collide
+ * with a probability of ~n^2/2^129. */
+typedef struct IdPrint {
+  uint64_t a, b; /* {0, 0}: an empty slot (a is never 0) */
+} IdPrint;
+
+typedef struct SupIdSet {
+  IdPrint *slots;
+  size_t cap, len;
+} SupIdSet;
+
+typedef struct SupFeeder {
+  const char *who;    /* "harn batch": the prefix of its messages */
+  char **srcs;
+  int nsrc, idx;
+  bool opened;        /* srcs[idx] is being walked ... */
+  SupSrcKind kind;       /* ... and is of this kind (found once) */
+  char **files;       /* directory listing */
+  size_t nfiles, fidx;
+  SupLineIn li;       /* a manifest or stream (li_open) */
+  bool li_open;
+  char *mf_dir;       /* its directory: relative "file"s are in it */
+  /* A stream that has no whole line yet: its fd is watched, and
+   * [readable] called when it may have one (sup_feeder_next said 2). */
+  uv_loop_t *loop;
+  uv_poll_t *poll;    /* malloc'd: freed by its close callback */
+  void (*readable)(void *ud);
+  void *ud;
+  long seq;           /* positions taken so far (bad lines take one too) */
+  const SupShard *shard; /* NULL: every job; else a bad line is said, and
+                            counted, only in the shard its position is in */
+  int bad_input;      /* bad lines, and sources or directories that could
+                         not be read: each said on stderr; the batch exits 1 */
+} SupFeeder;
+
+/* Find [id] in [set]; with [create], add it (all else zero) when absent.
+ * NULL when absent and not [create]. */
+SupSeen *sup_seen_find(SupSeenSet *set, const char *id, bool create);
+/* Free the entries and their strings; [set] may be reused once zeroed. */
+void sup_seen_free(SupSeenSet *set);
+/* Add [id]; false when it was there already. */
+bool sup_idset_add(SupIdSet *set, const char *id);
+
+/* The next job of the feeder's sources (set srcs, nsrc, who, loop,
+ * readable, ud and shard; zero the rest): 1 with *s filled (owned by the
+ * caller, its id not yet given by sup_ids_assign); 0 when every source is
+ * exhausted; 2 when a stream has no whole line yet (f->readable is called
+ * from [f->loop] when it may). */
+int sup_feeder_next(SupFeeder *f, SupSpec *s, double def_timeout, int def_retries);
+/* Let go of the current source (the caller may stop half-way: Ctrl-C,
+ * --halt). The feeder's poll handle closes on its loop. */
+void sup_feeder_release(SupFeeder *f);
+/* The number of jobs in the sources, for a progress bar; -1 if unknown (a
+ * stream is read only once, as the jobs run). */
+long sup_count_jobs(char **srcs, int n);
+
+/* The ids of one run: every id given, and the last #N of each repeated
+ * one. Zero it to start. */
+typedef struct SupIds {
+  SupIdSet ids;
+  SupSeenSet repeats;
+} SupIds;
+/* Give [spec] its id in this run: its own, or ID#2, ID#3, ... when it was
+ * given before (said once on stderr, as [who], unless the id is a path:
+ * the same file twice is a way to run it twice); [newline] first ends a
+ * progress bar's line. Jobs must come in source order. */
+void sup_ids_assign(SupIds *ids, SupSpec *spec, const char *who, bool newline);
+void sup_ids_free(SupIds *ids);
 
 #endif

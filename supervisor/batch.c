@@ -550,15 +550,10 @@ static void repair_tail(const char *path)
   close(fd);
 }
 
-/* The longest line of a results file or journal that --resume reads. A
- * record is bounded by the caps on output and events (docs/cli.md), far
- * below this; a longer line is not one we wrote, and reading it whole
- * could take any amount of memory. */
-#define MAX_RECORD_LINE ((size_t)1 << 30)
 
 /* Call [fn] with each line of the JSONL file [path] parsed (NULL for a
  * line that does not parse: a torn last line); nothing when it cannot be
- * opened. -1 (said on stderr) when a line is longer than MAX_RECORD_LINE
+ * opened. -1 (said on stderr) when a line is longer than SUP_MAX_RECORD_LINE
  * or the file cannot be read to its end: skipping what it holds would run
  * recorded jobs again, so the caller stops. */
 static int each_json_line(const char *path, void (*fn)(Batch *, const SupJson *), Batch *b)
@@ -566,14 +561,14 @@ static int each_json_line(const char *path, void (*fn)(Batch *, const SupJson *)
   SupLineIn li;
   bool blocking;
   if (sup_linein_open(&li, strcmp(path, "-") ? path : "./-", &blocking) < 0) return 0;
-  li.max = MAX_RECORD_LINE;
+  li.max = SUP_MAX_RECORD_LINE;
   int rc = 0, got;
   char *line;
   size_t len;
   while ((got = sup_linein_next(&li, &line, &len)) > 0) {
     if (got == 2) {
       fprintf(stderr, "harn batch: %s:%ld: a line longer than %zu MiB; cannot resume from it\n",
-              path, li.lineno, MAX_RECORD_LINE >> 20);
+              path, li.lineno, SUP_MAX_RECORD_LINE >> 20);
       rc = -1;
       break;
     }

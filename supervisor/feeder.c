@@ -305,7 +305,11 @@ int sup_feeder_next(SupFeeder *f, SupSpec *s, double def_timeout, int def_retrie
     if (kind == SUP_SRC_DIR) {
       if (!f->opened) {
         size_t cap = 0;
-        f->bad_input += list_dir(f->who, src, &f->files, &f->nfiles, &cap, false);
+        {
+          int bad = list_dir(f->who, src, &f->files, &f->nfiles, &cap, false);
+          f->bad_input += bad;
+          f->unreadable += bad;
+        }
         if (f->nfiles) qsort(f->files, f->nfiles, sizeof *f->files, cmp_str);
         f->opened = true;
         f->kind = SUP_SRC_DIR;
@@ -333,6 +337,7 @@ int sup_feeder_next(SupFeeder *f, SupSpec *s, double def_timeout, int def_retrie
       if (err < 0) {
         fprintf(stderr, "%s: cannot open %s: %s\n", f->who, src, strerror(-err));
         f->bad_input++;
+        f->unreadable++;
         feeder_close_current(f);
         continue;
       }
@@ -393,10 +398,12 @@ int sup_feeder_next(SupFeeder *f, SupSpec *s, double def_timeout, int def_retrie
       if (rc == 0) return 2;
       fprintf(stderr, "%s: cannot wait for %s: %s\n", f->who, src, uv_strerror(rc));
       f->bad_input++;
+      f->unreadable++;
     }
     if (f->li.err) {
       fprintf(stderr, "%s: reading %s: %s\n", f->who, src, strerror(f->li.err));
       f->bad_input++;
+      f->unreadable++;
     }
     feeder_close_current(f);
   }
@@ -453,7 +460,7 @@ void sup_ids_assign(SupIds *ids, SupSpec *spec, const char *who, bool newline)
     r->max_attempt = 1; /* here: the last #N used */
     /* the same file twice is a way to run it twice; an id that a manifest
      * repeats may be a mistake */
-    if (!spec->path_id)
+    if (who && !spec->path_id)
       fprintf(stderr, "%s%s: job id \"%s\" given more than once; the repeats run as "
                       "\"%s#2\", \"%s#3\", ...\n",
               newline ? "\n" : "", who, spec->id, spec->id, spec->id);

@@ -24,6 +24,7 @@ static const char help_top[] =
     "\n"
     "  run FILE             run one pipeline in a supervised, sandboxed worker\n"
     "  batch SOURCE...      run many pipelines (files, directories, JSONL manifests)\n"
+    "  verify SOURCE...     check that results files hold one record per attempt\n"
     "  test PATH...         run language tests (NAME.harn + NAME.expected / NAME.error)\n"
     "  check FILE           lex, parse and compile; report errors\n"
     "  disasm FILE          print the bytecode\n"
@@ -56,6 +57,14 @@ static const struct {
      "or - (stdin; also a pipe or FIFO): manifest lines or paths, read as they come.\n",
      "Exit: 0 when every job's last attempt ended ok, 1 otherwise, 2 usage,\n"
      "130 after Ctrl-C (every started attempt still gets its record).\n"},
+    {"verify",
+     "usage: harn verify SOURCE... --results FILE [--results FILE]... [OPTIONS]\n"
+     "\n"
+     "Check, without running anything, that the results files (of the shards of a\n"
+     "batch, say) hold exactly one terminal record per attempt of every job of the\n"
+     "sources (attempts 1..n) and nothing else. Findings go to stdout, one a line:\n"
+     "missing, duplicate, gap, stray, partial, bad record (failed: --require-ok).\n",
+     "Exit: 0 with no finding, 1 otherwise, 2 usage.\n"},
     {"test",
      "usage: harn test [--gc-stress] PATH...\n"
      "\n"

@@ -4,6 +4,7 @@
  *   harn run FILE [...]        through the supervisor and one worker
  *   harn run --inline FILE     in this process
  *   harn batch SOURCE... [...] many jobs under the supervisor
+ *   harn verify SOURCE... --results FILE...   one record per attempt?
  *   harn test PATH...          language tests
  *   harn check FILE            compile only
  *   harn disasm FILE           print bytecode
@@ -59,6 +60,7 @@ static int command(const char *cmd, int argc, char **argv)
   else if (rc == 0 && !strcmp(cmd, "run"))
     rc = a.opt[CLI_OPT_INLINE].given ? cli_run_inline(&a) : sup_cmd_run(&a);
   else if (rc == 0 && !strcmp(cmd, "batch")) rc = sup_cmd_batch(&a);
+  else if (rc == 0 && !strcmp(cmd, "verify")) rc = sup_cmd_verify(&a);
   else if (rc == 0 && !strcmp(cmd, "test")) rc = cli_test(&a);
   else if (rc == 0 && !strcmp(cmd, "check")) rc = cli_check(&a);
   else if (rc == 0) rc = cli_disasm(&a);

@@ -30,6 +30,7 @@
 #define RUN CLI_CMD_RUN
 #define BATCH CLI_CMD_BATCH
 #define INLINE CLI_CMD_INLINE
+#define VERIFY CLI_CMD_VERIFY
 
 const CliOption cli_options[CLI_OPT__COUNT] = {
     [CLI_OPT_HELP] = {"help", 'h', CLI_FLAG, NULL, CLI_CMD_ALL, NULL, 0, 0,
@@ -45,9 +46,10 @@ const CliOption cli_options[CLI_OPT__COUNT] = {
                        "from SIGTERM/SIGINT to the group's SIGKILL"},
     [CLI_OPT_RETRIES] = {"retries", 0, CLI_INT, "N", BATCH, NULL, 0, 1000,
                          "retry crashed and killed attempts, with backoff"},
-    [CLI_OPT_RESULTS] = {"results", 0, CLI_STRING, "FILE", BATCH, NULL, 0, 0,
-                         "records there, one JSON line each (default: stdout),\n"
-                         "with FILE.journal for --resume after a crash"},
+    [CLI_OPT_RESULTS] = {"results", 0, CLI_FILES, "FILE", BATCH | VERIFY, NULL, 0, 0,
+                         "batch: records there, one JSON line each (default:\n"
+                         "stdout), with FILE.journal for --resume after a crash;\n"
+                         "verify: a results file to check (repeatable)"},
     [CLI_OPT_RESUME] = {"resume", 0, CLI_FLAG, NULL, BATCH, NULL, 0, 0,
                         "skip jobs that have a record in --results; append"},
     [CLI_OPT_RESUME_FAILED] = {"resume-failed", 0, CLI_FLAG, NULL, BATCH, NULL, 0, 0,
@@ -69,8 +71,11 @@ const CliOption cli_options[CLI_OPT__COUNT] = {
     [CLI_OPT_SHARD_BY] = {"shard-by", 0, CLI_STRING, "RULE", BATCH, "position", 0, 0,
                           "position (the job's place across all sources) or id\n"
                           "(XXH64 of its id): which jobs a shard takes"},
-    [CLI_OPT_JSON] = {"json", 0, CLI_FLAG, NULL, RUN, NULL, 0, 0,
-                      "print the terminal record instead of the output"},
+    [CLI_OPT_REQUIRE_OK] = {"require-ok", 0, CLI_FLAG, NULL, VERIFY, NULL, 0, 0,
+                            "also require every job's last attempt to be ok"},
+    [CLI_OPT_JSON] = {"json", 0, CLI_FLAG, NULL, RUN | VERIFY, NULL, 0, 0,
+                      "run: print the terminal record instead of the output;\n"
+                      "verify: findings as JSON lines"},
     [CLI_OPT_EVENTS] = {"events", 0, CLI_FLAG, NULL, RUN, NULL, 0, 0,
                         "print every worker event as a JSON line"},
     [CLI_OPT_MAX_OUTPUT] = {"max-output", 0, CLI_SIZE, "BYTES", RUN | BATCH, HARN_DEFAULT_MAX_OUTPUT_TEXT, 0, 0,
@@ -107,6 +112,7 @@ static const CliCommand commands[] = {
     {"test", CLI_CMD_TEST, "PATH...", 1, -1},
     {"check", CLI_CMD_CHECK, "FILE", 1, 1},
     {"disasm", CLI_CMD_DISASM, "FILE", 1, 1},
+    {"verify", CLI_CMD_VERIFY, "SOURCE...", 1, -1},
 };
 
 const CliCommand *cli_command(const char *name)
@@ -266,6 +272,13 @@ static int set_value(Parser *p, const CliOption *o, const char *spelled, const c
       if (!s[len]) break;
       s += len + 1;
     }
+    break;
+  }
+  case CLI_FILES: {
+    char **items = realloc(out->items, (out->nitems + 1) * sizeof *items);
+    if (!items) abort();
+    out->items = items;
+    if (!(out->items[out->nitems++] = strdup(v))) abort();
     break;
   }
   case CLI_STRING:

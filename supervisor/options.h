@@ -43,8 +43,9 @@ enum {
   CLI_CMD_CHECK = 1u << 3,
   CLI_CMD_DISASM = 1u << 4,
   CLI_CMD_INLINE = 1u << 5,
+  CLI_CMD_VERIFY = 1u << 6,
   CLI_CMD_ALL = CLI_CMD_RUN | CLI_CMD_BATCH | CLI_CMD_TEST | CLI_CMD_CHECK | CLI_CMD_DISASM |
-                CLI_CMD_INLINE,
+                CLI_CMD_INLINE | CLI_CMD_VERIFY,
 };
 
 /* What an option's value is, and how it is checked. */
@@ -58,6 +59,9 @@ typedef enum CliKind {
   CLI_LIST,     /* a comma-separated list, repeatable: every occurrence
                    adds its items (--allow-read=A,B --allow-read C gives
                    A, B, C) to CliValue.items; empty items are errors */
+  CLI_FILES,    /* a path, repeatable: each occurrence adds one item (a
+                   path may hold commas) to CliValue.items; .text is the
+                   last one, for a command that takes one (harn batch) */
   CLI_SIZE_OPT, /* an optional size, only as --opt=SIZE (--opt alone is
                    given with no value: CliValue.text NULL, bytes 0);
                    meta starts with '[' ("[=SIZE]") */
@@ -81,6 +85,7 @@ typedef enum CliOptId {
   CLI_OPT_SPARES,
   CLI_OPT_SHARD,
   CLI_OPT_SHARD_BY,
+  CLI_OPT_REQUIRE_OK,
   CLI_OPT_JSON,
   CLI_OPT_EVENTS,
   CLI_OPT_MAX_OUTPUT,
@@ -133,7 +138,7 @@ typedef struct CliValue {
   double ms;        /* CLI_DURATION */
   size_t bytes;     /* CLI_SIZE */
   long n;           /* CLI_INT */
-  char **items;     /* CLI_LIST: every item of every occurrence, in order
+  char **items;     /* CLI_LIST, CLI_FILES: every item of every occurrence, in order
                        (owned, freed by cli_args_free); NULL when none */
   size_t nitems;
 } CliValue;

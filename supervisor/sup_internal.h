@@ -445,6 +445,12 @@ void sup_event_json(Buf *b, const IpcMsg *m);
  * about twice this in memory while it is read. */
 #define SUP_LINE_MAX ((size_t)2 * IPC_MAX_FRAME)
 
+/* The longest line of a results file or journal that --resume and harn
+ * verify read. A record is bounded by the caps on output and events
+ * (docs/cli.md), far below this; a longer line is not one we wrote, and
+ * reading it whole could take any amount of memory. */
+#define SUP_MAX_RECORD_LINE ((size_t)1 << 30)
+
 /* The lines of a batch source, read without blocking the loop (linein.c). */
 typedef struct SupLineIn {
   int fd;            /* poll it for readable when sup_linein_next says 0 */
@@ -552,7 +558,8 @@ bool sup_shard_mine(const SupShard *sh, long pos, const char *id);
 typedef enum { SUP_SRC_FILE, SUP_SRC_DIR, SUP_SRC_MANIFEST, SUP_SRC_STREAM } SupSrcKind;
 
 /* Open-addressing set of job ids: those of a previous results file
- * (resume), and those given more than once (sup_ids_assign). */
+ * (resume), those given more than once (sup_ids_assign), every job of
+ * the sources (harn verify). */
 typedef struct SupSeen {
   char *id;
   int max_attempt;
@@ -560,6 +567,7 @@ typedef struct SupSeen {
   bool lost;        /* the record of max_attempt says supervisor_lost */
   int started;      /* journal: highest attempt started (resume) */
   char *file;       /* journal: the start entry's file (resume) */
+  long index;       /* harn verify: the job's place in source order */
 } SupSeen;
 
 typedef struct SupSeenSet {
@@ -603,6 +611,8 @@ typedef struct SupFeeder {
                             counted, only in the shard its position is in */
   int bad_input;      /* bad lines, and sources or directories that could
                          not be read: each said on stderr; the batch exits 1 */
+  int unreadable;     /* of which sources or directories: their jobs are
+                         not known */
 } SupFeeder;
 
 /* Find [id] in [set]; with [create], add it (all else zero) when absent.
@@ -633,7 +643,8 @@ typedef struct SupIds {
   SupSeenSet repeats;
 } SupIds;
 /* Give [spec] its id in this run: its own, or ID#2, ID#3, ... when it was
- * given before (said once on stderr, as [who], unless the id is a path:
+ * given before (said once on stderr, as [who] (NULL: not said), unless
+ * the id is a path:
  * the same file twice is a way to run it twice); [newline] first ends a
  * progress bar's line. Jobs must come in source order. */
 void sup_ids_assign(SupIds *ids, SupSpec *spec, const char *who, bool newline);

@@ -46,4 +46,12 @@ int sup_cmd_run(const CliArgs *a);
  * profiling). */
 int sup_cmd_batch(const CliArgs *a);
 
+/* harn verify SOURCE... --results FILE [--results FILE]... [--require-ok]
+ *   [--json]: enumerate the jobs of the sources as harn batch would (same
+ * ids; nothing runs), read every results file, and print each finding
+ * (missing, duplicate, gap, stray, partial, bad record; failed with
+ * --require-ok) on stdout, then a summary on stderr. 0 with no finding,
+ * 1 otherwise, 2 on usage errors (design/RUNNER.md section 8). */
+int sup_cmd_verify(const CliArgs *a);
+
 #endif

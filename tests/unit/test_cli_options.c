@@ -329,7 +329,8 @@ static void test_documented(void **state)
   char *doc = cli_read_file(path, &len);
   assert_non_null(doc);
   static const struct { const char *name; unsigned bit; } cmds[] = {
-      {"run", CLI_CMD_RUN}, {"batch", CLI_CMD_BATCH}, {"test", CLI_CMD_TEST}};
+      {"run", CLI_CMD_RUN}, {"batch", CLI_CMD_BATCH}, {"test", CLI_CMD_TEST},
+      {"verify", CLI_CMD_VERIFY}};
   for (size_t c = 0; c < sizeof cmds / sizeof cmds[0]; c++) {
     char *sec = doc_section(doc, cmds[c].name);
     for (int k = 0; k < CLI_OPT__COUNT; k++) {

@@ -12,9 +12,11 @@
  * --joblog, one GNU-parallel-format line; both are flushed per job so that
  * a supervisor crash loses nothing finished; a record that cannot be
  * written stops the batch (records_failed).
- * `crashed` and `killed` attempts are retried (--retries, or the manifest
- * line's "retries") after an exponential backoff (100 ms, 200 ms, ...
- * capped at 5 s); each attempt is its own record.
+ * Failed attempts are retried (--retries N, --retry-on: crashed and
+ * killed by default; or the manifest line's "retries", "retry_on") after
+ * an exponential backoff with jitter (--retry-delay, "retry_delay": 100
+ * ms, 200 ms, ... capped at 5 s by default, each drawn in its upper
+ * half); each attempt is its own record.
  *
  * Bad input loses nothing else: a manifest line that is no job (not JSON,
  * an empty or NUL-holding id, file or source, a line over SUP_LINE_MAX) is
@@ -32,9 +34,11 @@
  *
  * --halt soon,fail=N stops starting jobs once N jobs have failed (finally,
  * after their retries); now,fail=N also cancels the running ones. A
- * percentage is of the jobs finished so far. Ctrl-C (SIGINT) or SIGTERM to
+ * percentage is of the jobs finished so far. Ctrl-C (SIGINT), SIGTERM or SIGHUP to
  * the supervisor cancels every running job (SIGINT to their groups, then
- * SIGKILL after the grace), waits for their records, and exits 130.
+ * SIGKILL after the grace), waits for their records, and exits 128 + the
+ * signal (130, 143, 129). A plain --resume reruns the jobs whose last
+ * record is cancelled: an interrupted job is not a finished one.
  *
  * The batch exits 0 when every job's last attempt ended `ok`, else 1.
  */
@@ -44,6 +48,7 @@
 #include "supervisor/sup_internal.h"
 
 #include <dirent.h>
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -90,6 +95,7 @@ typedef struct Batch {
   int journal;       /* fd of FILE.journal (O_APPEND), -1 when none */
   bool resume, resume_failed;
   SupShard shard;    /* --shard; count 0: every job */
+  uint64_t rng;      /* the retries' jitter (sup_retry_delay) */
   SupSeenSet seen;
   SupIds ids;        /* every id the sources gave in this run (sup_ids_assign) */
   /* halt */
@@ -113,7 +119,7 @@ typedef struct Batch {
   double t_start, last_bar;
   uv_timer_t bar_timer;
   bool bar_timer_open;
-  uv_signal_t sigs[2];
+  uv_signal_t sigs[3]; /* SIGINT, SIGTERM, SIGHUP */
   bool sigs_open;
   /* grouped fdatasync of the results and the journal (see journal_put) */
   uv_timer_t sync_timer;
@@ -172,8 +178,7 @@ static void maybe_finish(Batch *b)
     (void)w;
   }
   if (b->sigs_open) {
-    uv_close((uv_handle_t *)&b->sigs[0], NULL);
-    uv_close((uv_handle_t *)&b->sigs[1], NULL);
+    for (int i = 0; i < 3; i++) uv_close((uv_handle_t *)&b->sigs[i], NULL);
     b->sigs_open = false;
   }
   if (b->bar_timer_open) {
@@ -374,6 +379,96 @@ static void batch_reaped(SupStatus status, void *ud)
   if (status == SUP_STATUS_OK || !b->halt_mode) pump(b);
 }
 
+/* The joblog's Exitval and Signal, as GNU parallel writes them for the
+ * same ends: 0 0 for ok (the pipeline's int is its value, not a failure),
+ * the exit code for error and crashed (with the signal that ended a
+ * crashed worker), -1 15 for our deadline (parallel --timeout), 0 9 for a
+ * kill after the grace, -1 and the signal for a cancel. */
+static void joblog_verdict(const SupOutcome *o, int *exitval, int *sig)
+{
+  *exitval = o->exit_code;
+  *sig = o->term_signal;
+  switch (o->status) {
+  case SUP_STATUS_OK:
+    *exitval = 0;
+    *sig = 0;
+    break;
+  case SUP_STATUS_TIMEOUT:
+    *exitval = -1;
+    *sig = SIGTERM;
+    break;
+  case SUP_STATUS_KILLED:
+    *exitval = 0;
+    if (!*sig) *sig = SIGKILL;
+    break;
+  case SUP_STATUS_CANCELLED:
+    *exitval = -1;
+    *sig = o->exit_code > 128 ? o->exit_code - 128 : SIGINT;
+    break;
+  default:
+    break;
+  }
+}
+
+/* One word for a POSIX shell: as is when it is plain, else in '...', or in
+ * $'...' when it holds a control character (a tab or a newline would
+ * break the joblog's columns and lines). */
+static void shell_word(Buf *b, const char *s)
+{
+  bool plain = *s != '\0', ctl = false;
+  for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+    if (*p < 0x20 || *p == 0x7f) ctl = true;
+    if (!(isalnum(*p) || strchr("_./:=@%+,-", *p))) plain = false;
+  }
+  if (plain) {
+    buf_puts(b, s);
+  } else if (!ctl) {
+    buf_putc(b, '\'');
+    for (const char *p = s; *p; p++) {
+      if (*p == '\'') buf_puts(b, "'\\''");
+      else buf_putc(b, *p);
+    }
+    buf_putc(b, '\'');
+  } else {
+    buf_puts(b, "$'");
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+      if (*p == '\n') buf_puts(b, "\\n");
+      else if (*p == '\t') buf_puts(b, "\\t");
+      else if (*p == '\r') buf_puts(b, "\\r");
+      else if (*p == '\\' || *p == '\'') buf_printf(b, "\\%c", *p);
+      else if (*p < 0x20 || *p == 0x7f) buf_printf(b, "\\x%02x", *p);
+      else buf_putc(b, (char)*p);
+    }
+    buf_putc(b, '\'');
+  }
+}
+
+/* The joblog's Command: a shell line that runs the job again, as GNU
+ * parallel's is (its --retry-failed reruns it): `harn run FILE --input
+ * JSON --timeout DUR`, or for a manifest's "source" `printf %s SOURCE |
+ * harn run -`, with the job's own input and deadline. */
+static void joblog_command(Buf *b, const SupSpec *s)
+{
+  if (s->is_source) {
+    buf_puts(b, "printf %s ");
+    shell_word(b, s->program);
+    buf_puts(b, " | harn run -");
+  } else {
+    buf_puts(b, "harn run ");
+    if (s->program[0] == '-') buf_puts(b, "./"); /* a file named -x.harn is no option */
+    shell_word(b, s->program);
+  }
+  if (s->input_json) {
+    buf_puts(b, " --input ");
+    shell_word(b, s->input_json);
+  }
+  if (s->timeout_ms > 0) {
+    long long ms = (long long)s->timeout_ms;
+    if (s->timeout_ms == (double)ms) buf_printf(b, " --timeout %lldms", ms);
+    else buf_printf(b, " --timeout %.3fs", s->timeout_ms / 1000.0);
+  }
+}
+
 static void batch_done(SupJob *job, const SupOutcome *o, void *ud)
 {
   Batch *b = ud;
@@ -384,9 +479,14 @@ static void batch_done(SupJob *job, const SupOutcome *o, void *ud)
   if (put_record(b, o->record)) journal_put(b, "end", s);
   if (b->joblog) {
     errno = 0;
-    fprintf(b->joblog, "%ld\t:\t%.3f\t%8.3f\t0\t%zu\t%d\t%d\t%s\n", s->seq,
-            o->start_epoch_ms / 1000.0, o->duration_ms / 1000.0, o->output_bytes, o->exit_code,
-            o->term_signal, s->file ? s->file : s->id);
+    int exitval, sig;
+    joblog_verdict(o, &exitval, &sig);
+    Buf cmd = {0};
+    joblog_command(&cmd, s);
+    fprintf(b->joblog, "%ld\t:\t%.3f\t%10.3f\t0\t%zu\t%d\t%d\t%s\n", s->seq,
+            o->start_epoch_ms / 1000.0, o->duration_ms / 1000.0, o->output_bytes, exitval, sig,
+            cmd.data);
+    buf_free(&cmd);
     if (fflush(b->joblog) != 0 || ferror(b->joblog)) {
       /* The records are intact: the batch goes on, and ends with 1. */
       int err = errno ? errno : EIO;
@@ -398,7 +498,8 @@ static void batch_done(SupJob *job, const SupOutcome *o, void *ud)
       b->joblog_failed = true;
     }
   }
-  if (sup_status_retryable(o->status) && !b->interrupted && !b->halting && s->attempt - s->first_attempt < s->retries) {
+  if ((s->retry_on & (1u << o->status)) && !b->interrupted && !b->halting &&
+      s->attempt - s->first_attempt < s->retries) {
     Retry *r = calloc(1, sizeof *r);
     if (!r) abort();
     r->batch = b;
@@ -414,9 +515,11 @@ static void batch_done(SupJob *job, const SupOutcome *o, void *ud)
     r->spec.retries = s->retries;
     r->spec.memory = s->memory;
     r->spec.cpu_ms = s->cpu_ms;
-    int k = s->attempt - s->first_attempt;
-    double delay = 100.0 * pow(2, k < 10 ? k : 10);
-    if (delay > 5000) delay = 5000;
+    r->spec.retry_on = s->retry_on;
+    r->spec.retry_lo = s->retry_lo;
+    r->spec.retry_hi = s->retry_hi;
+    b->rng = b->rng * 6364136223846793005ull + 1442695040888963407ull;
+    double delay = sup_retry_delay(s->retry_lo, s->retry_hi, s->attempt - s->first_attempt, b->rng >> 17);
     sup_uv_must(uv_timer_init(&b->loop, &r->timer), "uv_timer_init");
     sup_uv_must(uv_timer_start(&r->timer, retry_due, (uint64_t)delay, 0), "uv_timer_start");
     r->next = b->retries_head;
@@ -442,7 +545,7 @@ static void batch_done(SupJob *job, const SupOutcome *o, void *ud)
 static bool peek_spec(Batch *b)
 {
   if (!b->has_ahead && !b->sources_done) {
-    int r = sup_feeder_next(&b->feeder, &b->ahead, b->timeout_ms, b->retries);
+    int r = sup_feeder_next(&b->feeder, &b->ahead);
     b->input_wait = r == 2; /* batch_input_ready comes back here */
     if (r == 1) b->has_ahead = true;
     else if (r == 0) b->sources_done = true;
@@ -647,7 +750,8 @@ static void results_line(Batch *b, const SupJson *j)
   SupSeen *s = sup_seen_find(&b->seen, id->str, true);
   if (att && att->type == SUP_JSON_INT && att->i > s->max_attempt) {
     s->max_attempt = (int)att->i;
-    s->lost = rs && rs->type == SUP_JSON_STRING && !strcmp(rs->str, "supervisor_lost");
+    s->lost = (rs && rs->type == SUP_JSON_STRING && !strcmp(rs->str, "supervisor_lost")) ||
+              (st && st->type == SUP_JSON_STRING && !strcmp(st->str, "cancelled"));
   }
   if (st && st->type == SUP_JSON_STRING && !strcmp(st->str, "ok")) s->ok = true;
 }
@@ -741,6 +845,16 @@ int sup_cmd_batch(const CliArgs *a)
   int nsrc = a->noperands;
   if (parse_halt(b, a->opt[CLI_OPT_HALT].text) < 0) {
     rc = cli_bad_value(a, CLI_OPT_HALT, "is not never, soon,fail=N[%] or now,fail=N[%]");
+    goto out;
+  }
+  unsigned retry_on = SUP_RETRY_ON_DEFAULT;
+  double retry_lo = 0, retry_hi = 0;
+  if (sup_parse_retry_on(a->opt[CLI_OPT_RETRY_ON].text, &retry_on) < 0) {
+    rc = cli_bad_value(a, CLI_OPT_RETRY_ON, "is not a list of error, timeout, killed, crashed");
+    goto out;
+  }
+  if (sup_parse_retry_delay(a->opt[CLI_OPT_RETRY_DELAY].text, &retry_lo, &retry_hi) < 0) {
+    rc = cli_bad_value(a, CLI_OPT_RETRY_DELAY, "is not DUR or MIN..MAX (MIN <= MAX)");
     goto out;
   }
   if (a->opt[CLI_OPT_SHARD].given) {
@@ -837,6 +951,9 @@ int sup_cmd_batch(const CliArgs *a)
     b->total = b->shard.by_id ? -1
                               : (b->total - b->shard.index + b->shard.count - 1) / b->shard.count;
   b->feeder.who = "harn batch";
+  b->feeder.defaults = (SupSpec){.timeout_ms = b->timeout_ms, .retries = b->retries,
+                                 .retry_on = retry_on, .retry_lo = retry_lo, .retry_hi = retry_hi};
+  b->rng = (uint64_t)sup_epoch_ms() ^ ((uint64_t)getpid() << 32);
   b->feeder.srcs = srcs;
   b->feeder.nsrc = nsrc;
   b->feeder.loop = &b->loop;
@@ -851,10 +968,12 @@ int sup_cmd_batch(const CliArgs *a)
   SupPoolConfig cfg = {.grace_ms = grace, .max_output = max_output, .no_sandbox = no_sandbox,
                        .memory = memory, .cpu_ms = cpu_ms, .max_events = max_events};
   SupHooks hooks = {.on_done = batch_done, .on_reaped = batch_reaped, .ud = b};
-  static const int sigs[2] = {SIGINT, SIGTERM};
+  /* SIGHUP (a closed terminal, a logout) as SIGTERM: records written,
+   * nothing lost, and a plain --resume reruns the cancelled jobs */
+  static const int sigs[3] = {SIGINT, SIGTERM, SIGHUP};
   int urc = sup_pool_init(&b->pool, &b->loop, &cfg, &hooks);
   if (urc == 0) {
-    urc = sup_signals_start(&b->loop, b->sigs, sigs, 2, on_interrupt, b);
+    urc = sup_signals_start(&b->loop, b->sigs, sigs, 3, on_interrupt, b);
     if (urc != 0) sup_pool_close(&b->pool);
   }
   if (urc != 0) {
@@ -887,7 +1006,7 @@ int sup_cmd_batch(const CliArgs *a)
   if (uv_loop_close(&b->loop) != 0) fprintf(stderr, "harn batch: event loop not empty at exit\n");
 
   if (b->feeder.bad_input) b->all_ok = false;
-  if (b->interrupted) rc = b->interrupt_sig == SIGTERM ? 143 : 130;
+  if (b->interrupted) rc = 128 + b->interrupt_sig; /* 130, 143, 129 */
   else rc = b->all_ok ? 0 : 1;
 
 out:

@@ -20,6 +20,7 @@
  * every job of a run in order, in every shard, for the names to agree.
  */
 #define _GNU_SOURCE
+#include "base/suggest.h"
 #include "supervisor/sup_internal.h"
 
 #include <dirent.h>
@@ -151,8 +152,25 @@ static const char *bad_name(const SupJson *v, const char *empty, const char *nul
 
 /* Build a spec from manifest line [text]. 0, or -1 for a bad line (said
  * on stderr with the source and line number). */
-static int spec_from_line(SupFeeder *f, const char *text, size_t len, SupSpec *s, double def_timeout,
-                          int def_retries)
+/* The keys a manifest line may have: any other is a mistake, said with
+ * the nearest of these ("timout": did you mean "timeout"?). */
+static const char *const manifest_keys[] = {"id",      "file",    "source",   "input",
+                                            "timeout", "retries", "retry_on", "retry_delay",
+                                            "memory",  "cpu"};
+#define NKEYS (sizeof manifest_keys / sizeof manifest_keys[0])
+
+/* A spec with the command line's values for what a line does not say. */
+static void spec_defaults(SupFeeder *f, SupSpec *s)
+{
+  memset(s, 0, sizeof *s);
+  s->timeout_ms = f->defaults.timeout_ms;
+  s->retries = f->defaults.retries;
+  s->retry_on = f->defaults.retry_on;
+  s->retry_lo = f->defaults.retry_lo;
+  s->retry_hi = f->defaults.retry_hi;
+}
+
+static int spec_from_line(SupFeeder *f, const char *text, size_t len, SupSpec *s)
 {
   const char *err = NULL;
   SupJson *j = sup_json_parse(text, len, &err);
@@ -167,9 +185,31 @@ static int spec_from_line(SupFeeder *f, const char *text, size_t len, SupSpec *s
   const SupJson *id = sup_json_get(j, "id"), *file = sup_json_get(j, "file"),
                 *source = sup_json_get(j, "source"), *input = sup_json_get(j, "input"),
                 *timeout = sup_json_get(j, "timeout"), *retries = sup_json_get(j, "retries"),
-                *memory = sup_json_get(j, "memory"), *cpu = sup_json_get(j, "cpu");
+                *memory = sup_json_get(j, "memory"), *cpu = sup_json_get(j, "cpu"),
+                *retry_on = sup_json_get(j, "retry_on"), *retry_delay = sup_json_get(j, "retry_delay");
   const char *bad = NULL;
-  if (file && file->type != SUP_JSON_STRING) bad = "\"file\" must be a string";
+  char unknown[200];
+  for (size_t k = 0; k < j->len && !bad; k++) {
+    bool known = false;
+    for (size_t m = 0; m < NKEYS && !known; m++)
+      known = j->klens[k] == strlen(manifest_keys[m]) && !memcmp(j->keys[k], manifest_keys[m], j->klens[k]);
+    if (known) continue;
+    const char *near = suggest(j->keys[k], j->klens[k], manifest_keys, NKEYS);
+    Buf name = {0};
+    sup_json_str(&name, j->keys[k], j->klens[k] < 60 ? j->klens[k] : 60);
+    snprintf(unknown, sizeof unknown, "unknown key %s%s%s%s", name.data,
+             near ? " (did you mean \"" : "", near ? near : "", near ? "\"?)" : "");
+    buf_free(&name);
+    bad = unknown;
+  }
+  unsigned ron = f->defaults.retry_on;
+  double rlo = f->defaults.retry_lo, rhi = f->defaults.retry_hi;
+  if (!bad && retry_on && (retry_on->type != SUP_JSON_STRING || sup_parse_retry_on(retry_on->str, &ron) < 0))
+    bad = "\"retry_on\" must list error, timeout, killed or crashed (\"timeout,crashed\")";
+  if (!bad && retry_delay &&
+      (retry_delay->type != SUP_JSON_STRING || sup_parse_retry_delay(retry_delay->str, &rlo, &rhi) < 0))
+    bad = "\"retry_delay\" must be DUR or MIN..MAX (\"1s..30s\")";
+  if (!bad && file && file->type != SUP_JSON_STRING) bad = "\"file\" must be a string";
   else if (source && source->type != SUP_JSON_STRING) bad = "\"source\" must be a string";
   else if (!!file == !!source) bad = "exactly one of \"file\" and \"source\" is needed";
   else if (retries && (retries->type != SUP_JSON_INT || retries->i < 0 || retries->i > 1000))
@@ -179,7 +219,7 @@ static int spec_from_line(SupFeeder *f, const char *text, size_t len, SupSpec *s
     bad = bad_name(source, "\"source\" is empty", "\"source\" holds a NUL character");
   if (!bad && id && id->type == SUP_JSON_STRING)
     bad = bad_name(id, "\"id\" is empty", "\"id\" holds a NUL character");
-  double tmo = def_timeout;
+  double tmo = f->defaults.timeout_ms;
   if (!bad && timeout && timeout->type != SUP_JSON_NULL) {
     if (timeout->type == SUP_JSON_STRING) {
       int pr = sup_parse_duration(timeout->str, &tmo);
@@ -221,7 +261,7 @@ static int spec_from_line(SupFeeder *f, const char *text, size_t len, SupSpec *s
     sup_json_free(j);
     return -1;
   }
-  memset(s, 0, sizeof *s);
+  spec_defaults(f, s);
   if (id && id->type == SUP_JSON_STRING) {
     s->id = strdup(id->str);
   } else if (id && id->type != SUP_JSON_NULL) { /* its JSON text: 3, true, {"k":1} */
@@ -253,7 +293,10 @@ static int spec_from_line(SupFeeder *f, const char *text, size_t len, SupSpec *s
   s->timeout_ms = tmo;
   s->memory = mem;
   s->cpu_ms = cpu_ms;
-  s->retries = retries ? (int)retries->i : def_retries;
+  if (retries) s->retries = (int)retries->i;
+  s->retry_on = ron;
+  s->retry_lo = rlo;
+  s->retry_hi = rhi;
   sup_json_free(j);
   return 0;
 }
@@ -285,20 +328,18 @@ static int feeder_wait(SupFeeder *f)
 
 /* The next job: 1 with *s filled; 0 when every source is exhausted; 2 when
  * a stream has no whole line yet (f->readable is called when it may). */
-int sup_feeder_next(SupFeeder *f, SupSpec *s, double def_timeout, int def_retries)
+int sup_feeder_next(SupFeeder *f, SupSpec *s)
 {
   while (f->idx < f->nsrc) {
     const char *src = f->srcs[f->idx];
     SupSrcKind kind = f->opened ? f->kind : src_kind(src);
     if (kind == SUP_SRC_FILE) {
       f->idx++;
-      memset(s, 0, sizeof *s);
+      spec_defaults(f, s);
       s->id = sup_file_id(src);
       s->path_id = true;
       s->file = strdup(src);
       s->program = strdup(src);
-      s->timeout_ms = def_timeout;
-      s->retries = def_retries;
       s->seq = ++f->seq;
       return 1;
     }
@@ -316,13 +357,11 @@ int sup_feeder_next(SupFeeder *f, SupSpec *s, double def_timeout, int def_retrie
       }
       if (f->fidx < f->nfiles) {
         char *path = f->files[f->fidx++];
-        memset(s, 0, sizeof *s);
+        spec_defaults(f, s);
         s->id = sup_path_id(src, path);
         s->path_id = true;
         s->file = path;
         s->program = strdup(path);
-        s->timeout_ms = def_timeout;
-        s->retries = def_retries;
         s->seq = ++f->seq;
         return 1;
       }
@@ -376,17 +415,15 @@ int sup_feeder_next(SupFeeder *f, SupSpec *s, double def_timeout, int def_retrie
         }
         size_t e = len;
         while (e > k && (line[e - 1] == ' ' || line[e - 1] == '\t')) e--;
-        memset(s, 0, sizeof *s);
+        spec_defaults(f, s);
         s->file = strndup(line + k, e - k);
         s->id = sup_stream_path_id(s->file);
         s->path_id = true;
         s->program = strdup(s->file);
-        s->timeout_ms = def_timeout;
-        s->retries = def_retries;
         s->seq = ++f->seq;
         return 1;
       }
-      if (spec_from_line(f, line, len, s, def_timeout, def_retries) < 0) {
+      if (spec_from_line(f, line, len, s) < 0) {
         if (sup_shard_mine(f->shard, f->seq++, NULL)) f->bad_input++;
         continue;
       }

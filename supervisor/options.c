@@ -45,7 +45,14 @@ const CliOption cli_options[CLI_OPT__COUNT] = {
     [CLI_OPT_GRACE] = {"grace", 0, CLI_DURATION, "DUR", RUN | BATCH | INLINE, HARN_DEFAULT_GRACE_TEXT, 0, 0,
                        "from SIGTERM/SIGINT to the group's SIGKILL"},
     [CLI_OPT_RETRIES] = {"retries", 0, CLI_INT, "N", BATCH, NULL, 0, 1000,
-                         "retry crashed and killed attempts, with backoff"},
+                         "retry a failed attempt up to N times (--retry-on)"},
+    [CLI_OPT_RETRY_ON] = {"retry-on", 0, CLI_STRING, "LIST", BATCH, "crashed,killed", 0, 0,
+                          "which ends --retries retries: error, timeout, killed,\n"
+                          "crashed (comma-separated)"},
+    [CLI_OPT_RETRY_DELAY] = {"retry-delay", 0, CLI_STRING, "DUR[..MAX]", BATCH,
+                             SUP_RETRY_DELAY_DEFAULT, 0, 0,
+                             "backoff before retry n: DUR * 2^(n-1), at most MAX,\n"
+                             "with jitter (half of it random)"},
     [CLI_OPT_RESULTS] = {"results", 0, CLI_FILES, "FILE", BATCH | VERIFY, NULL, 0, 0,
                          "batch: records there, one JSON line each (default:\n"
                          "stdout), with FILE.journal for --resume after a crash;\n"

@@ -789,6 +789,9 @@ void sup_decide(const SupFacts *f, SupVerdict *v)
     } else if (f->stop == SUP_STOP_CANCEL) {
       v->status = SUP_STATUS_CANCELLED;
       snprintf(reason, rs, "cancel");
+    } else if (f->f_status == IPC_STATUS_OK && f->f_err_result) {
+      v->status = SUP_STATUS_ERROR; /* one verdict: a failed job in a batch too */
+      snprintf(reason, rs, "returned_err");
     } else if (f->f_status == IPC_STATUS_OK) {
       v->status = SUP_STATUS_OK;
     } else if (f->f_status == IPC_STATUS_ERROR) {
@@ -833,7 +836,7 @@ void sup_decide(const SupFacts *f, SupVerdict *v)
    * run, the pipeline's int (ok) or 128 + the signal (cancelled). */
   v->exit_code = statuses[v->status].exit;
   if (v->status == SUP_STATUS_OK) {
-    v->exit_code = (int)(f->f_exit_code & 0xFF);
+    v->exit_code = f->f_exit_code < 0 ? 0 : f->f_exit_code > 255 ? 255 : (int)f->f_exit_code;
   } else if (v->status == SUP_STATUS_CANCELLED) {
     int sig = SIGINT;
     if (f->stop != SUP_STOP_CANCEL && f->f_signal) {
@@ -881,6 +884,7 @@ static void decide(SupJob *j, SupOutcome *o)
     .wstatus = j->wstatus,
     .seccomp = j->seccomp,
     .f_limit_memory = j->f_limit_memory,
+    .f_err_result = j->f_err_result != NULL,
     .real_worker = j->pool->entry != NULL,
     .cpu_limited = job_cpu_ms(j) > 0,
   };

@@ -174,7 +174,8 @@ void sup_json_counters(Buf *b, const IpcCounters *c, uint32_t known, bool ms);
  *   name       the record's `status`
  *   exit       what `harn run` exits with; -1: it depends on the run (ok:
  *              the pipeline's int; cancelled: 128 + the signal)
- *   retryable  `harn batch --retries` runs the job again: the worker died
+ *   retryable  `harn batch --retries` runs the job again (the default of
+ *              --retry-on, SUP_RETRY_ON_DEFAULT): the worker died
  *              under it (crashed) or had to be killed (killed); a verdict
  *              the program reached itself (ok, error), its deadline
  *              (timeout) or the user's cancel is final.
@@ -198,7 +199,8 @@ typedef enum {
 /* Name of a status as in the record ("ok", "timeout", ...); "?" for a
  * value outside SupStatus. */
 const char *sup_status_name(SupStatus s);
-/* Whether a job that ended with [s] is run again under --retries. */
+/* Whether a job that ended with [s] is run again under --retries by
+ * default (without --retry-on). */
 bool sup_status_retryable(SupStatus s);
 
 /* Why the supervisor signalled a job (the first trigger only). */
@@ -220,6 +222,8 @@ typedef struct SupSpec {
   int first_attempt; /* owner's business: attempt number of the first try */
   uint64_t memory;   /* VM heap limit in bytes; 0: the pool's default */
   double cpu_ms;     /* CPU-time limit; <= 0: the pool's default */
+  unsigned retry_on; /* owner's business: statuses retried (1 << SupStatus) */
+  double retry_lo, retry_hi; /* owner's business: backoff bounds in ms */
 } SupSpec;
 
 /* Free the strings [s] owns (id, file, program, input_json). */
@@ -388,6 +392,7 @@ typedef struct SupFacts {
   /* The sandbox and resource limits (docs/sandbox.md): */
   bool seccomp;           /* the worker reported its seccomp filter on */
   bool f_limit_memory;    /* the final frame says limit "memory" */
+  bool f_err_result;      /* the pipeline returned Err(...) */
   bool real_worker;       /* the in-process worker (its exit codes mean
                              what worker.h says), not HARN_WORKER_CMD */
   bool cpu_limited;       /* an RLIMIT_CPU was asked for */
@@ -504,6 +509,22 @@ uint64_t sup_address_space(uint64_t memory);
  * suffix, binary. Returns 0 and *out; -1 when [s] is not a size; -2 when
  * it is one of more than SUP_MAX_SIZE bytes (*out untouched on failure). */
 int sup_parse_size(const char *s, size_t *out);
+/* Parse --retry-on: comma-separated statuses among error, timeout,
+ * killed and crashed (ok and cancelled are no failures to retry) into a
+ * mask of 1 << SupStatus. 0, or -1 for anything else. */
+int sup_parse_retry_on(const char *s, unsigned *mask);
+/* The default: the statuses whose `retryable` column says so in
+ * SUP_STATUS_MAP (the worker died under the job or had to be killed). */
+#define SUP_RETRY_BIT(NAME, name, exit, retryable) | ((retryable) ? 1u << SUP_STATUS_##NAME : 0u)
+#define SUP_RETRY_ON_DEFAULT (0u SUP_STATUS_MAP(SUP_RETRY_BIT))
+/* Parse --retry-delay: DUR (MIN = MAX) or MIN..MAX (MIN <= MAX). 0 with
+ * *lo, *hi in ms, or -1. */
+int sup_parse_retry_delay(const char *s, double *lo, double *hi);
+/* The delay before retry number [k] + 1 (k = 0 for the first retry):
+ * lo * 2^k capped at hi, with equal jitter (half of it fixed, half drawn
+ * from [rnd]). */
+double sup_retry_delay(double lo, double hi, int k, uint64_t rnd);
+#define SUP_RETRY_DELAY_DEFAULT "100ms..5s"
 /* Monotonic clock in ms / wall clock in ms since the epoch. */
 double sup_now_ms(void);
 double sup_epoch_ms(void);
@@ -564,7 +585,9 @@ typedef struct SupSeen {
   char *id;
   int max_attempt;
   bool ok;
-  bool lost;        /* the record of max_attempt says supervisor_lost */
+  bool lost;        /* the record of max_attempt did not finish the job: it
+                       says supervisor_lost, or cancelled (Ctrl-C, SIGTERM,
+                       SIGHUP, --halt now): a plain --resume reruns it */
   int started;      /* journal: highest attempt started (resume) */
   char *file;       /* journal: the start entry's file (resume) */
   long index;       /* harn verify: the job's place in source order */
@@ -607,6 +630,9 @@ typedef struct SupFeeder {
   void (*readable)(void *ud);
   void *ud;
   long seq;           /* positions taken so far (bad lines take one too) */
+  /* What a job gets when its manifest line does not say: timeout_ms,
+   * retries, retry_on, retry_lo, retry_hi (the command line's values). */
+  SupSpec defaults;
   const SupShard *shard; /* NULL: every job; else a bad line is said, and
                             counted, only in the shard its position is in */
   int bad_input;      /* bad lines, and sources or directories that could
@@ -624,11 +650,11 @@ void sup_seen_free(SupSeenSet *set);
 bool sup_idset_add(SupIdSet *set, const char *id);
 
 /* The next job of the feeder's sources (set srcs, nsrc, who, loop,
- * readable, ud and shard; zero the rest): 1 with *s filled (owned by the
+ * readable, ud, defaults and shard; zero the rest): 1 with *s filled (owned by the
  * caller, its id not yet given by sup_ids_assign); 0 when every source is
  * exhausted; 2 when a stream has no whole line yet (f->readable is called
  * from [f->loop] when it may). */
-int sup_feeder_next(SupFeeder *f, SupSpec *s, double def_timeout, int def_retries);
+int sup_feeder_next(SupFeeder *f, SupSpec *s);
 /* Let go of the current source (the caller may stop half-way: Ctrl-C,
  * --halt). The feeder's poll handle closes on its loop. */
 void sup_feeder_release(SupFeeder *f);

@@ -116,7 +116,7 @@ static void feed(void *ud)
   Verify *v = ud;
   for (;;) {
     SupSpec s;
-    int r = sup_feeder_next(&v->feeder, &s, 0, 0);
+    int r = sup_feeder_next(&v->feeder, &s);
     if (r == 2) return;
     if (r == 0) {
       v->fed = true;

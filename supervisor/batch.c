@@ -49,6 +49,7 @@
 #include <fcntl.h>
 #include <math.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -169,6 +170,19 @@ static void seen_free(SeenSet *set)
 
 /* ------------------------------------------------------------------ feeder */
 
+/* The command whose feeder this is, in its messages: "harn batch", or
+ * "harn submit" (sup_sources_open). */
+static const char *feeder_who = "harn batch";
+
+static void __attribute__((format(printf, 1, 2))) feeder_say(const char *fmt, ...)
+{
+  va_list ap;
+  va_start(ap, fmt);
+  fprintf(stderr, "%s: ", feeder_who);
+  vfprintf(stderr, fmt, ap);
+  va_end(ap);
+}
+
 /* SRC_STREAM: `-` (stdin), or a source that is not a regular file (a
  * pipe: `<(gen)`, a FIFO): never sniffed or counted ahead, read as it
  * comes (linein.c); each line a manifest line or a path. */
@@ -237,7 +251,7 @@ static int list_dir(const char *dir, char ***files, size_t *n, size_t *cap, bool
 {
   DIR *d = opendir(dir);
   if (!d) {
-    if (!quiet) fprintf(stderr, "harn batch: cannot read directory %s: %s\n", dir, strerror(errno));
+    if (!quiet) feeder_say("cannot read directory %s: %s\n", dir, strerror(errno));
     return 1;
   }
   int bad = 0;
@@ -322,7 +336,7 @@ static int spec_from_line(Feeder *f, const char *text, size_t len, SupSpec *s, d
   SupJson *j = sup_json_parse(text, len, &err);
   const char *src = !strcmp(f->srcs[f->idx], "-") ? "stdin" : f->srcs[f->idx];
   if (!j || j->type != SUP_JSON_OBJECT) {
-    fprintf(stderr, "harn batch: %s:%ld: %s\n", src, f->li.lineno, j ? "not a JSON object" : err);
+    feeder_say("%s:%ld: %s\n", src, f->li.lineno, j ? "not a JSON object" : err);
     sup_json_free(j);
     return -1;
   }
@@ -379,7 +393,7 @@ static int spec_from_line(Feeder *f, const char *text, size_t len, SupSpec *s, d
     if (!bad && !(cpu_ms <= SUP_MAX_DURATION_MS)) bad = "\"cpu\" is too large";
   }
   if (bad) {
-    fprintf(stderr, "harn batch: %s:%ld: %s\n", src, f->li.lineno, bad);
+    feeder_say("%s:%ld: %s\n", src, f->li.lineno, bad);
     sup_json_free(j);
     return -1;
   }
@@ -489,14 +503,14 @@ static int feeder_next(Feeder *f, SupSpec *s, double def_timeout, int def_retrie
       bool blocking;
       int err = sup_linein_open(&f->li, src, &blocking);
       if (err < 0) {
-        fprintf(stderr, "harn batch: cannot open %s: %s\n", src, strerror(-err));
+        feeder_say("cannot open %s: %s\n", src, strerror(-err));
         f->bad_input++;
         feeder_close_current(f);
         continue;
       }
       f->li_open = true;
       if (blocking)
-        fprintf(stderr, "harn batch: reading stdin may hold up the supervision (no /proc to "
+        feeder_say("reading stdin may hold up the supervision (no /proc to "
                         "reopen it without blocking)\n");
       const char *slash = kind == SRC_STREAM ? NULL : strrchr(src, '/');
       f->mf_dir = slash ? strndup(src, (size_t)(slash - src + (slash == src))) : NULL;
@@ -507,7 +521,7 @@ static int feeder_next(Feeder *f, SupSpec *s, double def_timeout, int def_retrie
     const char *name = !strcmp(src, "-") ? "stdin" : src;
     while ((got = sup_linein_next(&f->li, &line, &len)) >= 1) {
       if (got == 2) { /* that line is lost; the next ones are read */
-        fprintf(stderr, "harn batch: %s:%ld: line longer than %zu MiB; skipped\n", name,
+        feeder_say("%s:%ld: line longer than %zu MiB; skipped\n", name,
                 f->li.lineno, (size_t)SUP_LINE_MAX >> 20);
         f->bad_input++;
         continue;
@@ -519,7 +533,7 @@ static int feeder_next(Feeder *f, SupSpec *s, double def_timeout, int def_retrie
       if (f->kind == SRC_STREAM && line[k] != '{') {
         /* a path, as xargs would take it (`find jobs -name "*.harn" | harn batch -`) */
         if (memchr(line, '\0', len)) { /* the C string would name another file */
-          fprintf(stderr, "harn batch: %s:%ld: a NUL byte in the line\n", name, f->li.lineno);
+          feeder_say("%s:%ld: a NUL byte in the line\n", name, f->li.lineno);
           f->bad_input++;
           continue;
         }
@@ -544,11 +558,11 @@ static int feeder_next(Feeder *f, SupSpec *s, double def_timeout, int def_retrie
     if (got == 0) {
       int rc = feeder_wait(f);
       if (rc == 0) return 2;
-      fprintf(stderr, "harn batch: cannot wait for %s: %s\n", src, uv_strerror(rc));
+      feeder_say("cannot wait for %s: %s\n", src, uv_strerror(rc));
       f->bad_input++;
     }
     if (f->li.err) {
-      fprintf(stderr, "harn batch: reading %s: %s\n", src, strerror(f->li.err));
+      feeder_say("reading %s: %s\n", src, strerror(f->li.err));
       f->bad_input++;
     }
     feeder_close_current(f);
@@ -998,23 +1012,23 @@ static bool take_spec(Batch *b, SupSpec *spec)
  * keyed on (id, attempt), and so is --resume, so the repeats need ids of
  * their own, the same ones from one run to the next. Said once per id,
  * unless the id is the job's file. */
-static void rename_repeat(Batch *b, SupSpec *spec)
+static void rename_repeat(SeenSet *repeats, IdSet *ids, bool bar, SupSpec *spec)
 {
-  Seen *r = seen_find(&b->repeats, spec->id, true);
+  Seen *r = seen_find(repeats, spec->id, true);
   if (!r->max_attempt) {
     r->max_attempt = 1; /* here: the last #N used */
     /* the same file twice is a way to run it twice; an id that a manifest
      * repeats may be a mistake */
     if (!spec->file || strcmp(spec->id, spec->file) != 0)
-      fprintf(stderr, "%sharn batch: job id \"%s\" given more than once; the repeats run as "
+      fprintf(stderr, "%s%s: job id \"%s\" given more than once; the repeats run as "
                       "\"%s#2\", \"%s#3\", ...\n",
-              b->bar ? "\n" : "", spec->id, spec->id, spec->id);
+              bar ? "\n" : "", feeder_who, spec->id, spec->id, spec->id);
   }
   char *id = NULL;
   do {
     free(id);
     if (asprintf(&id, "%s#%d", spec->id, ++r->max_attempt) < 0) abort();
-  } while (!idset_add(&b->ids, id)); /* an id of that form given as such */
+  } while (!idset_add(ids, id)); /* an id of that form given as such */
   free(spec->id);
   spec->id = id;
 }
@@ -1041,7 +1055,7 @@ static void pump(Batch *b)
       if (b->sources_done) b->exhausted = true;
       break; /* else input_wait: batch_input_ready pumps again */
     }
-    if (!idset_add(&b->ids, spec.id)) rename_repeat(b, &spec);
+    if (!idset_add(&b->ids, spec.id)) rename_repeat(&b->repeats, &b->ids, b->bar, &spec);
     spec.attempt = 1;
     if (b->resume || b->resume_failed) {
       Seen *seen = seen_find(&b->seen, spec.id, false);
@@ -1448,4 +1462,59 @@ out:
   free(srcs);
   free(b);
   return rc;
+}
+
+/* ------------------------------------------------------------------ sources */
+
+/* The jobs of a SOURCE list as `harn batch` sees them, for `harn submit`
+ * (sup_internal.h): the same feeder, the same ids (ID#2 for a repeat). A
+ * stream source that has no whole line yet is waited for on a private
+ * loop: the caller blocks, which a command that is not a loop may. */
+struct SupSources {
+  uv_loop_t loop;
+  Feeder feeder;
+  IdSet ids;
+  SeenSet repeats;
+  char **srcs;
+};
+
+static void sources_readable(void *ud) { (void)ud; }
+
+SupSources *sup_sources_open(char *const *srcs, int n, const char *who)
+{
+  SupSources *s = calloc(1, sizeof *s);
+  if (!s) abort();
+  feeder_who = who;
+  s->srcs = calloc((size_t)n + 1, sizeof *s->srcs);
+  if (!s->srcs) abort();
+  memcpy(s->srcs, srcs, (size_t)n * sizeof *srcs);
+  if (uv_loop_init(&s->loop) != 0) abort();
+  s->feeder.srcs = s->srcs;
+  s->feeder.nsrc = n;
+  s->feeder.loop = &s->loop;
+  s->feeder.readable = sources_readable;
+  s->feeder.ud = s;
+  return s;
+}
+
+int sup_sources_next(SupSources *s, SupSpec *spec, double def_timeout, int def_retries)
+{
+  int r;
+  while ((r = feeder_next(&s->feeder, spec, def_timeout, def_retries)) == 2)
+    uv_run(&s->loop, UV_RUN_ONCE);
+  if (r == 1 && !idset_add(&s->ids, spec->id)) rename_repeat(&s->repeats, &s->ids, false, spec);
+  return r;
+}
+
+int sup_sources_bad(const SupSources *s) { return s->feeder.bad_input; }
+
+void sup_sources_close(SupSources *s)
+{
+  feeder_release(&s->feeder);
+  uv_run(&s->loop, UV_RUN_DEFAULT); /* the closes */
+  uv_loop_close(&s->loop);
+  seen_free(&s->repeats);
+  free(s->ids.slots);
+  free(s->srcs);
+  free(s);
 }

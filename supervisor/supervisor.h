@@ -46,4 +46,10 @@ int sup_cmd_run(const CliArgs *a);
  * profiling). */
 int sup_cmd_batch(const CliArgs *a);
 
+/* harn runner [-j N] [--queue NAME[=SLOTS],...] [--state-dir DIR] ...:
+ * the long-lived job runner on PostgreSQL (runner.c, docs/runner.md).
+ * Returns 0 after a drain (SIGTERM), 130 after a cancel, 2 on usage
+ * errors (and in a build without the database feature). */
+int sup_cmd_runner(const CliArgs *a);
+
 #endif

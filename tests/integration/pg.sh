@@ -27,7 +27,8 @@ if [ -z "$PGBIN" ]; then
 fi
 PGT=
 
-as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+# (from /: the postgres user may not enter the test's directory)
+as_pg() { if [ "$(id -u)" = 0 ]; then (cd / && runuser -u postgres -- "$@"); else "$@"; fi; }
 
 # The checks that decide whether a runner test can run here at all.
 pg_require() {

@@ -190,8 +190,11 @@ static void drop(HsConn *c, const char *why)
 {
   if (c->state == C_CLOSED) return;
   char *w = strdup(why ? why : "connection lost");
-  /* libpq's messages end with a newline */
-  for (size_t n = strlen(w); n && (w[n - 1] == '\n' || w[n - 1] == ' '); n--) w[n - 1] = 0;
+  /* libpq's messages span lines ("...\n\tThis probably means ..."): one line */
+  for (char *p = w; *p; p++)
+    if (*p == '\n' || *p == '\t') *p = ' ';
+  for (size_t n = strlen(w); n && w[n - 1] == ' '; n--) w[n - 1] = 0;
+  for (char *p = w; (p = strstr(p, "  "));) memmove(p, p + 1, strlen(p));
   bool was_up = c->state == C_UP;
   poll_drop(c);
   if (c->pg) PQfinish(c->pg);
@@ -419,6 +422,8 @@ static void poll_cb(uv_poll_t *h, int status, int events)
   if (c->state == C_UP && (events & UV_READABLE)) readable(c);
 }
 
+static void ignore_notice(void *arg, const char *message) { (void)arg, (void)message; }
+
 /* Start PQconnectStartParams with the runner's settings; [c->hostaddr]
  * when a host name was resolved. */
 static void begin_pg(HsConn *c)
@@ -447,6 +452,9 @@ static void begin_pg(HsConn *c)
     drop(c, PQerrorMessage(c->pg));
     return;
   }
+  /* the server's notices (a WARNING as it shuts down) are not printed:
+   * what they mean reaches the owner as on_down */
+  PQsetNoticeProcessor(c->pg, ignore_notice, NULL);
   c->state = C_CONNECTING;
   schedule_timer(c);
   /* the first PQconnectPoll is due when the socket is writable */

@@ -761,9 +761,12 @@ static void register_cb(HsConn *c, PGresult *res, const char *err, bool lost, vo
   r->fenced = false;
   r->last_ack_send = *(double *)ud;
   free(ud);
-  say("runner %s on %s: %d slot%s, queues", r->id, r->host, r->slots, r->slots == 1 ? "" : "s");
-  for (int i = 0; i < r->nqueues; i++) fprintf(stderr, "%s %s=%d", i ? "," : "", r->queues[i].name, r->queues[i].slots);
-  fputc('\n', stderr);
+  Buf qs = {0};
+  for (int i = 0; i < r->nqueues; i++)
+    buf_printf(&qs, "%s%s=%d", i ? "," : "", r->queues[i].name, r->queues[i].slots);
+  say("runner %s on %s: %d slot%s, queues %s", r->id, r->host, r->slots, r->slots == 1 ? "" : "s",
+      qs.data);
+  buf_free(&qs);
   recover_previous(r);
   claim_all(r);
 }

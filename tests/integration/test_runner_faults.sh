@@ -8,7 +8,12 @@
 #      previous incarnation at once (long before the TTL);
 #   3. SIGTERM drains: running jobs finish, nothing more is claimed, exit 0;
 #   4. the database stopped (immediate) and started again with jobs
-#      running: no job interrupted, no rescue, every record lands.
+#      running: no job interrupted, no rescue, every record lands;
+#   5. the database frozen (SIGSTOP) longer than the lease: the runner
+#      fences itself (stops its jobs before the lease ends); after the
+#      thaw each job runs again, and no attempt started before the
+#      previous one had really ended (its record's started_at +
+#      duration_ms, wherever that record landed).
 set -u
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/pg.sh"
@@ -126,5 +131,35 @@ a=$(attempts dbr)
   && pass "database restarted: every job ran once, its record landed" || fail "db restart: rc=$rc '$a'"
 grep -q "connection lost" E.err && pass "(the runner saw the connection go)" || fail "no reconnection: $(cat E.err)"
 kill -TERM "$re" "$rf"; wait "$re" "$rf"
+pg_invariants
+
+# 5. the database frozen longer than the lease: self-fencing
+sleeper f1.harn 4s
+cp f1.harn f2.harn
+"$H" submit --batch freeze --queue qf f1.harn f2.harn > /dev/null 2>&1
+"$H" runner -j 2 --queue qf --state-dir stG $FAST 2> G.err &
+rg=$!
+wait_for "$(running_in freeze)" 2 || fail "runner G did not claim"
+sleep 0.3
+pg_freeze
+sleep 3.5
+pg_thaw
+grep -q "stopping my 2 jobs before the lease ends" G.err && pass "frozen database: the runner fenced itself" \
+  || fail "no fence: $(cat G.err)"
+timeout 40 "$H" jobs wait --batch freeze --timeout 35s; rc=$?
+a=$(attempts freeze)
+case "$a" in
+  *":2:ok:- "*":2:ok:-") pass "after the thaw every job ran again and succeeded ($a)" ;;
+  *) fail "after the thaw: rc=$rc '$a'" ;;
+esac
+# the fenced attempt's real end (from its own record, stored or late) before the next start
+bad=$(pg_sql "WITH real AS (
+    SELECT job_id, attempt, record FROM harn.attempt WHERE reason IS DISTINCT FROM 'runner_lost'
+    UNION ALL SELECT job_id, attempt, record FROM harn.late_record)
+  SELECT r.job_id FROM real r JOIN harn.attempt n ON n.job_id = r.job_id AND n.attempt = r.attempt + 1
+  WHERE (r.record->>'started_at')::timestamptz + make_interval(secs => (r.record->>'duration_ms')::float8 / 1000)
+        > n.started_at")
+[ -z "$bad" ] && pass "no attempt overlapped the fenced one's real run" || fail "overlap: jobs $bad"
+kill -TERM "$rg"; wait "$rg"
 pg_invariants
 lib_finish

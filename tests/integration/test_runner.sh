@@ -118,6 +118,34 @@ n=$(pg_sql "SELECT string_agg(a.attempt || ':' || a.status, ' ' ORDER BY a.attem
 [ "$n" = "1:error 2:error 3:error" ] && pass "--retries 2 --retry-on error: three attempts through the database" || fail "retries: $n"
 kill -TERM "$rp"; wait "$rp"
 
+# harn.lost_record (SQL) writes the line batch.c writes for a lost attempt, byte for byte
+python3 - <<'PY'
+import json
+ids = ['we"ird\\ \x7f \x01\t\u00e9\U0001d11e /x', "plain"]
+with open("lost.jsonl.journal", "w") as f:
+    for i in ids:
+        f.write(json.dumps({"ev": "start", "id": i, "attempt": 1, "file": i + ".harn"}) + "\n")
+PY
+: > lost.jsonl
+echo 'pipeline main() { return 1 }' > ok1.harn
+"$H" batch ok1.harn --results lost.jsonl --resume --no-bar 2>/dev/null
+counters=$(python3 -c 'import json; print(json.dumps(json.loads(open("lost.jsonl").readline())["counters"], separators=(",", ":")))')
+python3 - "$counters" > lost.cmp <<'PY'
+import json, subprocess, sys
+ok = 0
+for line in open("lost.jsonl"):
+    r = json.loads(line)
+    if r.get("reason") != "supervisor_lost": continue
+    out = subprocess.run(["psql", "-X", "-At", "-v", "ON_ERROR_STOP=1", "-v", "id=" + r["id"], "-v", "file=" + r["file"],
+                          "-v", "c=" + sys.argv[1]],  # variables are interpolated in input, not in -c
+                         input="SELECT harn.lost_record(:'id', 1, :'file', 'supervisor_lost', :'c');\n",
+                         capture_output=True, text=True).stdout.rstrip("\n")
+    ok += out == line.rstrip("\n")
+print(ok)
+PY
+[ "$(cat lost.cmp)" = 2 ] && pass "harn.lost_record writes batch.c's supervisor_lost line byte for byte" \
+  || fail "lost_record: $(cat lost.cmp) of 2 equal"
+
 "$H" jobs doctor > doctor.out && pass "jobs doctor: the invariants hold" || fail "doctor: $(cat doctor.out)"
 pg_invariants
 lib_finish

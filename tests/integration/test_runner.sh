@@ -13,7 +13,9 @@ lib_init python
 pg_require
 pg_start || { echo "FAIL: no database"; exit 1; }
 H=$HARN_BIN
-FAST="--heartbeat 200ms --lease-ttl 2s --rescue-interval 200ms --poll 200ms"
+# a lease long enough that a loaded machine (ASan, ctest -j) never makes a
+# runner look dead here: rescue is test_runner_faults.sh's business
+FAST="--heartbeat 500ms --lease-ttl 10s --rescue-interval 300ms --poll 200ms"
 
 "$H" db migrate > migrate.out 2>&1 && grep -q 'version 0 -> 1' migrate.out \
   && pass "db migrate creates the schema" || fail "db migrate: $(cat migrate.out)"

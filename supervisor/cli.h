@@ -31,6 +31,14 @@ int cli_disasm(const CliArgs *a);
  * "N passed, N failed". 0 when all passed. */
 int cli_test(const CliArgs *a);
 
+/* The job runner's commands that are not a loop (cli_db.c, submit.c):
+ * harn db migrate|status|prune, harn jobs ..., harn submit SOURCE...;
+ * each blocks on the database as it goes. In a build without the database
+ * feature they say so and return 2. */
+int cli_db(const CliArgs *a);
+int cli_jobs(const CliArgs *a);
+int cli_submit(const CliArgs *a);
+
 /* harn help [COMMAND], harn COMMAND --help: the command's options (NULL:
  * the list of commands) on [out], 0. 2 with a message on stderr for an
  * unknown command. */

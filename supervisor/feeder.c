@@ -517,3 +517,62 @@ void sup_ids_free(SupIds *ids)
   free(ids->ids.slots);
   memset(ids, 0, sizeof *ids);
 }
+
+/* ------------------------------------------------------------------ blocking use */
+
+/* The jobs of a SOURCE list as `harn batch` sees them, for commands that
+ * are not a loop (`harn submit`, `harn verify`): the same feeder, the same
+ * ids (ID#2 for a repeat). A stream source that has no whole line yet is
+ * waited for on a private loop: the caller blocks. */
+struct SupSources {
+  uv_loop_t loop;
+  SupFeeder feeder;
+  SupIds ids;
+  char **srcs;
+  bool say_repeats;
+};
+
+static void sources_readable(void *ud) { (void)ud; }
+
+SupSources *sup_sources_open(char *const *srcs, int n, const char *who, bool say_repeats)
+{
+  SupSources *s = calloc(1, sizeof *s);
+  if (!s) abort();
+  s->srcs = calloc((size_t)n + 1, sizeof *s->srcs);
+  if (!s->srcs) abort();
+  memcpy(s->srcs, srcs, (size_t)n * sizeof *srcs);
+  if (uv_loop_init(&s->loop) != 0) abort();
+  s->say_repeats = say_repeats;
+  s->feeder.who = who;
+  s->feeder.srcs = s->srcs;
+  s->feeder.nsrc = n;
+  s->feeder.loop = &s->loop;
+  s->feeder.readable = sources_readable;
+  s->feeder.ud = s;
+  s->feeder.defaults.retry_on = SUP_RETRY_ON_DEFAULT;
+  return s;
+}
+
+int sup_sources_next(SupSources *s, SupSpec *spec, double def_timeout, int def_retries)
+{
+  s->feeder.defaults.timeout_ms = def_timeout;
+  s->feeder.defaults.retries = def_retries;
+  int r;
+  while ((r = sup_feeder_next(&s->feeder, spec)) == 2) uv_run(&s->loop, UV_RUN_ONCE);
+  if (r == 1) sup_ids_assign(&s->ids, spec, s->say_repeats ? s->feeder.who : NULL, false);
+  return r;
+}
+
+int sup_sources_bad(const SupSources *s) { return s->feeder.bad_input; }
+
+int sup_sources_unreadable(const SupSources *s) { return s->feeder.unreadable; }
+
+void sup_sources_close(SupSources *s)
+{
+  sup_feeder_release(&s->feeder);
+  uv_run(&s->loop, UV_RUN_DEFAULT); /* the closes */
+  uv_loop_close(&s->loop);
+  sup_ids_free(&s->ids);
+  free(s->srcs);
+  free(s);
+}

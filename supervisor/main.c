@@ -8,6 +8,7 @@
  *   harn test PATH...          language tests
  *   harn check FILE            compile only
  *   harn disasm FILE           print bytecode
+ *   harn submit, runner, jobs, db   the job runner on PostgreSQL (docs/runner.md)
  *   harn worker                internal: the worker process entry point
  *   harn help [COMMAND], harn COMMAND --help, harn --version   (help.c)
  *
@@ -63,6 +64,10 @@ static int command(const char *cmd, int argc, char **argv)
   else if (rc == 0 && !strcmp(cmd, "verify")) rc = sup_cmd_verify(&a);
   else if (rc == 0 && !strcmp(cmd, "test")) rc = cli_test(&a);
   else if (rc == 0 && !strcmp(cmd, "check")) rc = cli_check(&a);
+  else if (rc == 0 && !strcmp(cmd, "db")) rc = cli_db(&a);
+  else if (rc == 0 && !strcmp(cmd, "submit")) rc = cli_submit(&a);
+  else if (rc == 0 && !strcmp(cmd, "jobs")) rc = cli_jobs(&a);
+  else if (rc == 0 && !strcmp(cmd, "runner")) rc = sup_cmd_runner(&a);
   else if (rc == 0) rc = cli_disasm(&a);
   cli_args_free(&a);
   return rc;

@@ -31,37 +31,45 @@
 #define BATCH CLI_CMD_BATCH
 #define INLINE CLI_CMD_INLINE
 #define VERIFY CLI_CMD_VERIFY
+#define DB CLI_CMD_DB
+#define SUBMIT CLI_CMD_SUBMIT
+#define RUNNER CLI_CMD_RUNNER
+#define JOBS CLI_CMD_JOBS
 
 const CliOption cli_options[CLI_OPT__COUNT] = {
     [CLI_OPT_HELP] = {"help", 'h', CLI_FLAG, NULL, CLI_CMD_ALL, NULL, 0, 0,
                       "this text"},
-    [CLI_OPT_JOBS] = {"jobs", 'j', CLI_INT, "N", BATCH, NULL, 1, 4096,
+    [CLI_OPT_DB] = {"db", 0, CLI_STRING, "URL", DB | SUBMIT | RUNNER | JOBS, NULL, 0, 0,
+                    "the database (default $HARN_DATABASE_URL, then PG*)"},
+    [CLI_OPT_JOBS] = {"jobs", 'j', CLI_INT, "N", BATCH | RUNNER, NULL, 1, 4096,
                       "jobs at once (default: the number of CPUs)"},
     [CLI_OPT_INPUT] = {"input", 0, CLI_JSON, "JSON", RUN | INLINE, NULL, 0, 0,
                        "the value bound to the entry pipeline's parameter"},
-    [CLI_OPT_TIMEOUT] = {"timeout", 0, CLI_DURATION, "DUR", RUN | BATCH | INLINE, NULL, 0, 0,
+    [CLI_OPT_TIMEOUT] = {"timeout", 0, CLI_DURATION, "DUR", RUN | BATCH | INLINE | SUBMIT | RUNNER | JOBS,
+                         NULL, 0, 0,
                          "deadline of a job (attempt), from the spawn of its worker:\n"
                          "SIGTERM, then SIGKILL after the grace (none by default)"},
-    [CLI_OPT_GRACE] = {"grace", 0, CLI_DURATION, "DUR", RUN | BATCH | INLINE, HARN_DEFAULT_GRACE_TEXT, 0, 0,
+    [CLI_OPT_GRACE] = {"grace", 0, CLI_DURATION, "DUR", RUN | BATCH | INLINE | RUNNER,
+                       HARN_DEFAULT_GRACE_TEXT, 0, 0,
                        "from SIGTERM/SIGINT to the group's SIGKILL"},
-    [CLI_OPT_RETRIES] = {"retries", 0, CLI_INT, "N", BATCH, NULL, 0, 1000,
+    [CLI_OPT_RETRIES] = {"retries", 0, CLI_INT, "N", BATCH | SUBMIT, NULL, 0, 1000,
                          "retry a failed attempt up to N times (--retry-on)"},
-    [CLI_OPT_RETRY_ON] = {"retry-on", 0, CLI_STRING, "LIST", BATCH, "crashed,killed", 0, 0,
+    [CLI_OPT_RETRY_ON] = {"retry-on", 0, CLI_STRING, "LIST", BATCH | SUBMIT, "crashed,killed", 0, 0,
                           "which ends --retries retries: error, timeout, killed,\n"
                           "crashed (comma-separated)"},
     [CLI_OPT_RETRY_DELAY] = {"retry-delay", 0, CLI_STRING, "DUR[..MAX]", BATCH,
                              SUP_RETRY_DELAY_DEFAULT, 0, 0,
                              "backoff before retry n: DUR * 2^(n-1), at most MAX,\n"
                              "with jitter (half of it random)"},
-    [CLI_OPT_RESULTS] = {"results", 0, CLI_FILES, "FILE", BATCH | VERIFY, NULL, 0, 0,
-                         "batch: records there, one JSON line each (default:\n"
-                         "stdout), with FILE.journal for --resume after a crash;\n"
-                         "verify: a results file to check (repeatable)"},
+    [CLI_OPT_RESULTS] = {"results", 0, CLI_FILES, "FILE", BATCH | VERIFY | JOBS, NULL, 0, 0,
+                         "batch, jobs results: records there, one JSON line each\n"
+                         "(default: stdout), with FILE.journal for --resume after\n"
+                         "a crash; verify: a results file to check (repeatable)"},
     [CLI_OPT_RESUME] = {"resume", 0, CLI_FLAG, NULL, BATCH, NULL, 0, 0,
                         "skip jobs that have a record in --results; append"},
     [CLI_OPT_RESUME_FAILED] = {"resume-failed", 0, CLI_FLAG, NULL, BATCH, NULL, 0, 0,
                                "rerun only the jobs whose last record is not ok"},
-    [CLI_OPT_JOBLOG] = {"joblog", 0, CLI_STRING, "FILE", BATCH, NULL, 0, 0,
+    [CLI_OPT_JOBLOG] = {"joblog", 0, CLI_STRING, "FILE", BATCH | JOBS, NULL, 0, 0,
                         "GNU parallel compatible job log"},
     [CLI_OPT_HALT] = {"halt", 0, CLI_STRING, "WHEN,fail=N", BATCH, "never", 0, 0,
                       "soon: start no more jobs after N failures (or N%);\n"
@@ -70,7 +78,7 @@ const CliOption cli_options[CLI_OPT__COUNT] = {
                      "progress bar on stderr (default: when it is a terminal)"},
     [CLI_OPT_NO_BAR] = {"no-bar", 0, CLI_FLAG, NULL, BATCH, NULL, 0, 0,
                         "no progress bar, even on a terminal"},
-    [CLI_OPT_SPARES] = {"spares", 0, CLI_INT, "N", BATCH, NULL, 0, 4096,
+    [CLI_OPT_SPARES] = {"spares", 0, CLI_INT, "N", BATCH | RUNNER, NULL, 0, 4096,
                         "workers made ahead of their jobs (default min(2*j, 4))"},
     [CLI_OPT_SHARD] = {"shard", 0, CLI_STRING, "I/N", BATCH, NULL, 0, 0,
                        "run only shard I of N (0-based); slurm or k8s/N take\n"
@@ -80,21 +88,21 @@ const CliOption cli_options[CLI_OPT__COUNT] = {
                           "(XXH64 of its id): which jobs a shard takes"},
     [CLI_OPT_REQUIRE_OK] = {"require-ok", 0, CLI_FLAG, NULL, VERIFY, NULL, 0, 0,
                             "also require every job's last attempt to be ok"},
-    [CLI_OPT_JSON] = {"json", 0, CLI_FLAG, NULL, RUN | VERIFY, NULL, 0, 0,
+    [CLI_OPT_JSON] = {"json", 0, CLI_FLAG, NULL, RUN | VERIFY | JOBS, NULL, 0, 0,
                       "run: print the terminal record instead of the output;\n"
-                      "verify: findings as JSON lines"},
+                      "verify: findings as JSON lines; jobs: JSON output"},
     [CLI_OPT_EVENTS] = {"events", 0, CLI_FLAG, NULL, RUN, NULL, 0, 0,
                         "print every worker event as a JSON line"},
-    [CLI_OPT_MAX_OUTPUT] = {"max-output", 0, CLI_SIZE, "BYTES", RUN | BATCH, HARN_DEFAULT_MAX_OUTPUT_TEXT, 0, 0,
+    [CLI_OPT_MAX_OUTPUT] = {"max-output", 0, CLI_SIZE, "BYTES", RUN | BATCH | RUNNER, HARN_DEFAULT_MAX_OUTPUT_TEXT, 0, 0,
                             "output cap per job; past it output is dropped"},
-    [CLI_OPT_MAX_EVENTS] = {"max-events", 0, CLI_INT, "N", RUN | BATCH, "10000", 1, 1000000000,
+    [CLI_OPT_MAX_EVENTS] = {"max-events", 0, CLI_INT, "N", RUN | BATCH | RUNNER, "10000", 1, 1000000000,
                             "steps, lifecycle events and emits kept in the record,\n"
                             "each (and at most 16M of each); the rest is counted"},
-    [CLI_OPT_MEMORY] = {"memory", 0, CLI_SIZE, "BYTES", RUN | BATCH, NULL, 0, 0,
+    [CLI_OPT_MEMORY] = {"memory", 0, CLI_SIZE, "BYTES", RUN | BATCH | RUNNER, NULL, 0, 0,
                         "the VM's heap limit (the job ends error/memory)"},
-    [CLI_OPT_CPU] = {"cpu", 0, CLI_DURATION, "DUR", RUN | BATCH, NULL, 0, 0,
+    [CLI_OPT_CPU] = {"cpu", 0, CLI_DURATION, "DUR", RUN | BATCH | RUNNER, NULL, 0, 0,
                      "CPU-time limit, whole seconds (the job ends killed/cpu)"},
-    [CLI_OPT_NO_SANDBOX] = {"no-sandbox", 0, CLI_FLAG, NULL, RUN | BATCH, NULL, 0, 0,
+    [CLI_OPT_NO_SANDBOX] = {"no-sandbox", 0, CLI_FLAG, NULL, RUN | BATCH | RUNNER, NULL, 0, 0,
                             "trusted code: no seccomp, Landlock, namespaces or limits"},
     [CLI_OPT_ALLOW_READ] = {"allow-read", 0, CLI_LIST, "PATH,...", RUN | BATCH, NULL, 0, 0,
                             "directories a sandboxed job may read (repeatable)"},
@@ -111,6 +119,34 @@ const CliOption cli_options[CLI_OPT__COUNT] = {
                         "takes --input, --timeout and --grace only"},
     [CLI_OPT_GC_STRESS] = {"gc-stress", 0, CLI_FLAG, NULL, CLI_CMD_TEST, NULL, 0, 0,
                            "collect garbage at every safe point"},
+    [CLI_OPT_BATCH_NAME] = {"batch", 0, CLI_STRING, "NAME", SUBMIT | JOBS, NULL, 0, 0,
+                            "the batch (resubmitting one is a no-op)"},
+    [CLI_OPT_QUEUE] = {"queue", 0, CLI_STRING, "Q", SUBMIT | RUNNER | JOBS, NULL, 0, 0,
+                       "submit: the queue (default); runner: NAME[=SLOTS],..."},
+    [CLI_OPT_PRIORITY] = {"priority", 0, CLI_INT, "N", SUBMIT, "5", 0, 9,
+                          "0 runs first, 9 last"},
+    [CLI_OPT_AT] = {"at", 0, CLI_STRING, "TIME", SUBMIT, NULL, 0, 0,
+                    "run no earlier than TIME (2026-01-31T12:00:00Z)"},
+    [CLI_OPT_IN] = {"in", 0, CLI_DURATION, "DUR", SUBMIT, NULL, 0, 0,
+                    "run no earlier than DUR from now"},
+    [CLI_OPT_UNIQUE] = {"unique", 0, CLI_STRING, "KEY", SUBMIT, NULL, 0, 0,
+                        "refused while a job with KEY is queued or running"},
+    [CLI_OPT_STATE] = {"state", 0, CLI_STRING, "S", JOBS, NULL, 0, 0,
+                       "only the jobs in state S (list)"},
+    [CLI_OPT_STATE_DIR] = {"state-dir", 0, CLI_STRING, "DIR", RUNNER, NULL, 0, 0,
+                           "outbox, last id and lock (default ~/.local/state/...)"},
+    [CLI_OPT_HEARTBEAT] = {"heartbeat", 0, CLI_DURATION, "DUR", RUNNER, "5s", 0, 0,
+                           "how often the runner renews its lease"},
+    [CLI_OPT_LEASE_TTL] = {"lease-ttl", 0, CLI_DURATION, "DUR", RUNNER, "30s", 0, 0,
+                           "a runner silent this long is dead; its jobs rescued"},
+    [CLI_OPT_POLL] = {"poll", 0, CLI_DURATION, "DUR", RUNNER, "1s", 0, 0,
+                      "look for jobs this often, NOTIFY or not"},
+    [CLI_OPT_RESCUE_INTERVAL] = {"rescue-interval", 0, CLI_DURATION, "DUR", RUNNER, "5s", 0, 0,
+                                 "look for dead runners' jobs this often"},
+    [CLI_OPT_ON_DB_LOSS] = {"on-db-loss", 0, CLI_STRING, "fence|continue", RUNNER, "fence", 0, 0,
+                            "fence: kill own jobs before the lease ends"},
+    [CLI_OPT_OLDER_THAN] = {"older-than", 0, CLI_DURATION, "DUR", DB, "14d", 0, 0,
+                            "prune: finished jobs older than this"},
 };
 
 static const CliCommand commands[] = {
@@ -120,6 +156,10 @@ static const CliCommand commands[] = {
     {"check", CLI_CMD_CHECK, "FILE", 1, 1},
     {"disasm", CLI_CMD_DISASM, "FILE", 1, 1},
     {"verify", CLI_CMD_VERIFY, "SOURCE...", 1, -1},
+    {"db", CLI_CMD_DB, "migrate|status|prune", 1, 1},
+    {"submit", CLI_CMD_SUBMIT, "SOURCE...", 1, -1},
+    {"runner", CLI_CMD_RUNNER, "", 0, 0},
+    {"jobs", CLI_CMD_JOBS, "list|show|wait|results|cancel|retry|stats|doctor [ID...]", 1, -1},
 };
 
 const CliCommand *cli_command(const char *name)
@@ -142,8 +182,8 @@ static bool has_options(const CliCommand *c)
 /* The usage line that follows every usage error. */
 static void usage_line(const CliCommand *c)
 {
-  fprintf(stderr, "usage: harn %s %s%s (harn %s --help says more)\n", c->name, c->operands,
-          has_options(c) ? " [OPTIONS]" : "", c->name);
+  fprintf(stderr, "usage: harn %s%s%s%s (harn %s --help says more)\n", c->name,
+          *c->operands ? " " : "", c->operands, has_options(c) ? " [OPTIONS]" : "", c->name);
 }
 
 int cli_usage_error(const CliArgs *a, const char *fmt, ...)
@@ -415,7 +455,9 @@ int cli_parse(const char *cmd, int argc, char **argv, CliArgs *out)
     /* "FILE", "SOURCE..." -> "no FILE given", "no SOURCE given" */
     fail(&p, "no %.*s given", (int)strcspn(c->operands, "."), c->operands);
   }
-  if (!p.failed && c->max_operands >= 0 && out->noperands > c->max_operands)
+  if (!p.failed && c->max_operands == 0 && out->noperands > 0)
+    fail(&p, "takes no operand (\"%.*s%s\" given)", SHOWN(out->operands[0]));
+  if (!p.failed && c->max_operands > 0 && out->noperands > c->max_operands)
     fail(&p, "only one %s may be given (\"%.*s%s\" is another)", c->operands,
          SHOWN(out->operands[c->max_operands]));
   if (p.failed) return cli_usage_error(out, "%s", p.err);

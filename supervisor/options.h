@@ -44,8 +44,14 @@ enum {
   CLI_CMD_DISASM = 1u << 4,
   CLI_CMD_INLINE = 1u << 5,
   CLI_CMD_VERIFY = 1u << 6,
+  /* the job runner's commands (docs/runner.md) */
+  CLI_CMD_DB = 1u << 7,
+  CLI_CMD_SUBMIT = 1u << 8,
+  CLI_CMD_RUNNER = 1u << 9,
+  CLI_CMD_JOBS = 1u << 10,
   CLI_CMD_ALL = CLI_CMD_RUN | CLI_CMD_BATCH | CLI_CMD_TEST | CLI_CMD_CHECK | CLI_CMD_DISASM |
-                CLI_CMD_INLINE | CLI_CMD_VERIFY,
+                CLI_CMD_INLINE | CLI_CMD_VERIFY | CLI_CMD_DB | CLI_CMD_SUBMIT | CLI_CMD_RUNNER |
+                CLI_CMD_JOBS,
 };
 
 /* What an option's value is, and how it is checked. */
@@ -70,6 +76,7 @@ typedef enum CliKind {
 /* The options, in help order (each command lists its own in this order). */
 typedef enum CliOptId {
   CLI_OPT_HELP,
+  CLI_OPT_DB,
   CLI_OPT_JOBS,
   CLI_OPT_INPUT,
   CLI_OPT_TIMEOUT,
@@ -101,6 +108,20 @@ typedef enum CliOptId {
   CLI_OPT_MAX_WRITE_BYTES,
   CLI_OPT_INLINE,
   CLI_OPT_GC_STRESS,
+  CLI_OPT_BATCH_NAME,
+  CLI_OPT_QUEUE,
+  CLI_OPT_PRIORITY,
+  CLI_OPT_AT,
+  CLI_OPT_IN,
+  CLI_OPT_UNIQUE,
+  CLI_OPT_STATE,
+  CLI_OPT_STATE_DIR,
+  CLI_OPT_HEARTBEAT,
+  CLI_OPT_LEASE_TTL,
+  CLI_OPT_POLL,
+  CLI_OPT_RESCUE_INTERVAL,
+  CLI_OPT_ON_DB_LOSS,
+  CLI_OPT_OLDER_THAN,
   CLI_OPT__COUNT
 } CliOptId;
 

@@ -1797,6 +1797,30 @@ void sup_pool_cancel_all(SupPool *p, int sig)
   sup_pool_spares(p, 0);
 }
 
+void sup_job_cancel(SupJob *j, int sig)
+{
+  SupPool *p = j->pool;
+  /* waiting for the zygote's next worker, or to retry its spawn: it never
+   * ran, and ends cancelled now (as in sup_pool_cancel_all) */
+  for (SupJob **pp = &p->whead, *prev = NULL; *pp; prev = *pp, pp = &(*pp)->znext) {
+    if (*pp != j) continue;
+    *pp = j->znext;
+    if (p->wtail == j) p->wtail = prev;
+    p->nwant--;
+    j->znext = NULL;
+    j->spawn_err = -ECANCELED;
+    sup_uv_must(uv_timer_start(&j->timer, timer_cb, 0, 0), "uv_timer_start");
+    return;
+  }
+  if (j->waiting) {
+    waiting_remove(j);
+    j->spawn_err = -ECANCELED;
+    sup_uv_must(uv_timer_start(&j->timer, timer_cb, 0, 0), "uv_timer_start");
+    return;
+  }
+  dispatch(j, EV_CANCEL, sig);
+}
+
 /* ------------------------------------------------------------------ pool */
 
 /* HARN_WORKER_CMD split on spaces, or NULL (in-process worker). */

@@ -353,6 +353,10 @@ SupJob *sup_pool_start(SupPool *p, SupSpec *spec);
  * deadline-like stop) + SIGCONT to its group, then SIGKILL after the grace.
  * Reason "cancel". Jobs already signalled are left alone. */
 void sup_pool_cancel_all(SupPool *p, int sig);
+/* Cancel one job as sup_pool_cancel_all does ([sig], then SIGKILL after
+ * the grace; reason "cancel"); one that has no worker yet ends cancelled
+ * at once. Nothing if it was signalled already. */
+void sup_job_cancel(SupJob *j, int sig);
 /* Keep up to [n] workers made ahead (spares) for the jobs the owner will
  * start next; 0 retires those there are. Only a pool that uses the zygote
  * makes them (docs/architecture.md "Spare workers"). */
@@ -483,6 +487,10 @@ int sup_linein_open(SupLineIn *li, const char *path, bool *blocking);
  * dropped, and the next line is the one after its '\n'. */
 int sup_linein_next(SupLineIn *li, char **line, size_t *len);
 void sup_linein_close(SupLineIn *li);
+
+/* ---------------------------------------------------------------- sources */
+
+
 
 /* ------------------------------------------------------------------ misc */
 
@@ -675,5 +683,23 @@ typedef struct SupIds {
  * progress bar's line. Jobs must come in source order. */
 void sup_ids_assign(SupIds *ids, SupSpec *spec, const char *who, bool newline);
 void sup_ids_free(SupIds *ids);
+
+/* The jobs of a SOURCE list exactly as `harn batch` sees them, for the
+ * commands that are not a loop (feeder.c): `harn submit` and `harn verify`
+ * read their sources through this, so the grammar and the ids cannot
+ * drift apart. [who] prefixes the messages about bad sources and lines
+ * ("harn submit"); [say_repeats]: also say a repeated manifest id (once).
+ * sup_sources_next: 1 with *spec filled (the caller frees it,
+ * sup_spec_free; [def_timeout] and [def_retries] for the jobs that do not
+ * set them), 0 at the end; it blocks while a stream has no whole line.
+ * sup_sources_bad: the bad lines and unreadable sources met so far (each
+ * said on stderr); sup_sources_unreadable: of which sources or
+ * directories that could not be read (their jobs are unknown). */
+typedef struct SupSources SupSources;
+SupSources *sup_sources_open(char *const *srcs, int n, const char *who, bool say_repeats);
+int sup_sources_next(SupSources *s, SupSpec *spec, double def_timeout, int def_retries);
+int sup_sources_bad(const SupSources *s);
+int sup_sources_unreadable(const SupSources *s);
+void sup_sources_close(SupSources *s);
 
 #endif

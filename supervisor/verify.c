@@ -51,16 +51,13 @@ typedef struct VJob {
 } VJob;
 
 typedef struct Verify {
-  uv_loop_t loop;
-  SupFeeder feeder;
-  SupIds ids;
-  bool fed;
   VJob *jobs;
   size_t njobs, cap;
   SupSeenSet index;   /* id -> jobs[index] */
   char **files;
   bool json, require_ok;
   long findings, records;
+  int unreadable_sources;
 } Verify;
 
 /* ------------------------------------------------------------------ output */
@@ -109,21 +106,12 @@ static void file_finding(Verify *v, const char *kind, int file, long line)
 
 /* ------------------------------------------------------------------ jobs */
 
-/* Read every job of the sources (a stream may make us wait: feed is
- * called again when it has more). */
-static void feed(void *ud)
+/* Read every job of the sources, in order, with batch's ids. */
+static void read_jobs(Verify *v, const CliArgs *a)
 {
-  Verify *v = ud;
-  for (;;) {
-    SupSpec s;
-    int r = sup_feeder_next(&v->feeder, &s);
-    if (r == 2) return;
-    if (r == 0) {
-      v->fed = true;
-      sup_feeder_release(&v->feeder);
-      return;
-    }
-    sup_ids_assign(&v->ids, &s, NULL, false); /* harn batch said it */
+  SupSources *src = sup_sources_open(a->operands, a->noperands, "harn verify", false);
+  SupSpec s;
+  while (sup_sources_next(src, &s, 0, 0) == 1) {
     SupSeen *e = sup_seen_find(&v->index, s.id, true);
     e->index = (long)v->njobs;
     if (v->njobs == v->cap) {
@@ -134,6 +122,8 @@ static void feed(void *ud)
     v->jobs[v->njobs++] = (VJob){.id = e->id};
     sup_spec_free(&s);
   }
+  v->unreadable_sources = sup_sources_unreadable(src);
+  sup_sources_close(src);
 }
 
 /* ------------------------------------------------------------------ records */
@@ -316,16 +306,7 @@ int sup_cmd_verify(const CliArgs *a)
   v->json = a->opt[CLI_OPT_JSON].given;
   v->require_ok = a->opt[CLI_OPT_REQUIRE_OK].given;
   v->files = res->items;
-  if (uv_loop_init(&v->loop) != 0) {
-    fprintf(stderr, "harn verify: cannot start the event loop\n");
-    free(v);
-    return 1;
-  }
-  v->feeder = (SupFeeder){.who = "harn verify", .srcs = a->operands, .nsrc = a->noperands,
-                          .loop = &v->loop, .readable = feed, .ud = v};
-  feed(v);
-  while (!v->fed) uv_run(&v->loop, UV_RUN_ONCE);
-  uv_run(&v->loop, UV_RUN_DEFAULT); /* the feeder's closes */
+  read_jobs(v, a);
 
   int unreadable = 0;
   for (size_t k = 0; k < res->nitems; k++) unreadable += read_results(v, (int)k) < 0;
@@ -333,21 +314,19 @@ int sup_cmd_verify(const CliArgs *a)
 
   /* A bad source line is no job (harn batch said it, and failed); a
    * source that cannot be read hides its jobs: no verdict without them. */
-  long problems = v->findings + unreadable + v->feeder.unreadable;
+  long problems = v->findings + unreadable + v->unreadable_sources;
   fprintf(stderr, "harn verify: %zu jobs, %ld records in %zu file%s: ", v->njobs, v->records,
           res->nitems, res->nitems == 1 ? "" : "s");
   if (!problems) fprintf(stderr, "ok\n");
   else
     fprintf(stderr, "%ld findings%s%s\n", v->findings,
             unreadable ? ", a results file could not be read" : "",
-            v->feeder.unreadable ? ", a source could not be read" : "");
+            v->unreadable_sources ? ", a source could not be read" : "");
   int rc = cli_close_stdout("harn verify", problems ? 1 : 0, 0);
 
   for (size_t i = 0; i < v->njobs; i++) free(v->jobs[i].recs);
   free(v->jobs);
   sup_seen_free(&v->index);
-  sup_ids_free(&v->ids);
-  uv_loop_close(&v->loop);
   free(v);
   return rc;
 }

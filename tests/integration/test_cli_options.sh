@@ -58,7 +58,7 @@ expect 'harn batch: --jobs needs a value (N)' batch ok.harn --jobs
 expect 'harn run: --max-events: "0" is not a count from 1 to 1000000000' run ok.harn --max-events 0
 expect 'harn run: --json takes no value ("1" given)' run ok.harn --json=1
 expect 'harn run: unknown option --timout' run ok.harn --timout 5s
-expect 'harn check: --timeout is not an option of harn check (only of run, batch)' \
+expect 'harn check: --timeout is not an option of harn check (only of run, batch, submit, runner, jobs)' \
   check ok.harn --timeout 1s
 expect 'harn run: --json does not apply with --inline' run --inline ok.harn --json
 expect 'harn run: --input: "{bad" is not valid JSON (*' run ok.harn --input '{bad'

@@ -252,9 +252,9 @@ static void test_parse_errors(void **state)
   expect_error("harn run: --json takes no value (\"yes\" given)", "run", "f", "--json=yes", NULL);
   expect_error("harn run: unknown option --jsno", "run", "f", "--jsno", NULL);
   expect_error("harn run: unknown option -x", "run", "f", "-x", NULL);
-  expect_error("harn check: --timeout is not an option of harn check (only of run, batch)", "check",
+  expect_error("harn check: --timeout is not an option of harn check (only of run, batch, submit, runner, jobs)", "check",
                "f", "--timeout", "1s", NULL);
-  expect_error("harn run: -j is not an option of harn run (only of batch)", "run", "f", "-j", "2",
+  expect_error("harn run: -j is not an option of harn run (only of batch, runner)", "run", "f", "-j", "2",
                NULL);
   expect_error("harn run: --input: \"{bad\" is not valid JSON (*", "run", "f",
                "--input", "{bad", NULL);

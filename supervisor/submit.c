@@ -242,27 +242,19 @@ static int add_job(Submit *s, SupSpec *spec)
   return s->rows >= CHUNK ? flush_chunk(s) : 0;
 }
 
-/* --retry-on crashed,killed -> ["crashed","killed"]; NULL (said) when a
- * name is not a status. */
+/* --retry-on crashed,killed -> ["crashed","killed"] (the statuses harn
+ * batch retries: sup_parse_retry_on); NULL (said) when it is no such list. */
 static char *retry_on_json(const CliArgs *a)
 {
-  const char *v = a->opt[CLI_OPT_RETRY_ON].text;
+  unsigned mask;
+  if (sup_parse_retry_on(a->opt[CLI_OPT_RETRY_ON].text, &mask) < 0) {
+    cli_bad_value(a, CLI_OPT_RETRY_ON, "is not a list of error, timeout, killed, crashed");
+    return NULL;
+  }
   Buf b = {0};
   buf_putc(&b, '[');
-  char *copy = strdup(v), *save = NULL;
-  int n = 0;
-  for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-    bool known = false;
-    for (int k = 0; k < SUP_STATUS__COUNT; k++) known |= !strcmp(t, sup_status_name((SupStatus)k));
-    if (!known || !strcmp(t, "ok")) {
-      cli_bad_value(a, CLI_OPT_RETRY_ON, "is not a list of statuses (error,timeout,cancelled,killed,crashed)");
-      free(copy);
-      buf_free(&b);
-      return NULL;
-    }
-    buf_printf(&b, "%s\"%s\"", n++ ? "," : "", t);
-  }
-  free(copy);
+  for (int k = 0, n = 0; k < SUP_STATUS__COUNT; k++)
+    if (mask & (1u << k)) buf_printf(&b, "%s\"%s\"", n++ ? "," : "", sup_status_name((SupStatus)k));
   buf_putc(&b, ']');
   return buf_take(&b);
 }

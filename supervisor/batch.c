@@ -80,6 +80,8 @@ typedef struct Retry {
   bool ready;
 } Retry;
 
+enum { HALT_FAIL, HALT_SUCCESS, HALT_DONE }; /* Batch.halt_cond */
+
 typedef struct Batch {
   uv_loop_t loop;
   SupPool pool;
@@ -100,7 +102,8 @@ typedef struct Batch {
   SupIds ids;        /* every id the sources gave in this run (sup_ids_assign) */
   /* halt */
   int halt_mode;     /* 0 never, 1 soon, 2 now */
-  double halt_fail;  /* count, or percent when halt_pct */
+  int halt_cond;     /* HALT_FAIL, HALT_SUCCESS, HALT_DONE: what is counted */
+  double halt_n;  /* the count, or percent when halt_pct */
   bool halt_pct;
   bool halting;
   /* state */
@@ -235,18 +238,20 @@ static void halt(Batch *b, bool cancel)
   if (cancel) sup_pool_cancel_all(&b->pool, SIGTERM);
 }
 
+
 static void check_halt(Batch *b)
 {
   if (!b->halt_mode || b->halting) return;
+  long n = b->halt_cond == HALT_FAIL ? b->failed : b->halt_cond == HALT_SUCCESS ? b->ok : b->done;
   bool hit;
   if (b->halt_pct)
-    hit = b->done > 0 && (double)b->failed * 100.0 >= b->halt_fail * (double)b->done &&
-          b->failed > 0;
+    hit = b->done > 0 && (double)n * 100.0 >= b->halt_n * (double)b->done && n > 0;
   else
-    hit = (double)b->failed >= b->halt_fail;
+    hit = (double)n >= b->halt_n;
   if (!hit) return;
-  fprintf(stderr, "%sharn batch: halting after %ld failed job%s\n", b->bar ? "\n" : "", b->failed,
-          b->failed == 1 ? "" : "s");
+  static const char *const what[] = {"failed", "successful", "finished"};
+  fprintf(stderr, "%sharn batch: halting after %ld %s job%s\n", b->bar ? "\n" : "", n,
+          what[b->halt_cond], n == 1 ? "" : "s");
   halt(b, b->halt_mode == 2);
 }
 
@@ -372,11 +377,11 @@ static bool put_record(Batch *b, const char *record)
 /* A worker is gone: its slot goes to the next job at once, before the
  * record of the one that ended is built and written (on_done), which
  * shortens the gap between one job and the next by that much. Not when
- * the end may be a failure that --halt must see first. */
+ * the end may be one that --halt must count first. */
 static void batch_reaped(SupStatus status, void *ud)
 {
   Batch *b = ud;
-  if (status == SUP_STATUS_OK || !b->halt_mode) pump(b);
+  if (!b->halt_mode || (b->halt_cond == HALT_FAIL && status == SUP_STATUS_OK)) pump(b);
 }
 
 /* The joblog's Exitval and Signal, as GNU parallel writes them for the
@@ -529,6 +534,10 @@ static void batch_done(SupJob *job, const SupOutcome *o, void *ud)
     b->done++;
     if (o->status == SUP_STATUS_OK) {
       b->ok++;
+    } else if (o->status == SUP_STATUS_CANCELLED && b->halting && b->halt_cond != HALT_FAIL &&
+               !b->interrupted) {
+      /* cut short because the goal was reached (--halt now,success=N or
+       * done=N): recorded cancelled, rerun by --resume, not a failure */
     } else {
       b->failed++;
       b->all_ok = false;
@@ -756,8 +765,16 @@ static void results_line(Batch *b, const SupJson *j)
   if (st && st->type == SUP_JSON_STRING && !strcmp(st->str, "ok")) s->ok = true;
 }
 
+/* --halt as GNU parallel takes it: never; WHEN,COND=N or WHEN,COND=N%
+ * (WHEN soon or now; COND fail, success or done); and its old numbers 0
+ * (never), 1 / 2 (soon / now,fail=1), -1 / -2 (soon / now,success=1). */
 static int parse_halt(Batch *b, const char *v)
 {
+  static const struct { const char *old, *now; } legacy[] = {
+    {"0", "never"}, {"1", "soon,fail=1"}, {"2", "now,fail=1"},
+    {"-1", "soon,success=1"}, {"-2", "now,success=1"}};
+  for (size_t i = 0; i < sizeof legacy / sizeof *legacy; i++)
+    if (!strcmp(v, legacy[i].old)) v = legacy[i].now;
   if (!strcmp(v, "never")) return 0;
   const char *comma = strchr(v, ',');
   if (!comma) return -1;
@@ -766,16 +783,20 @@ static int parse_halt(Batch *b, const char *v)
   else if (wl == 4 && !strncmp(v, "soon", 4)) b->halt_mode = 1;
   else return -1;
   const char *cond = comma + 1;
-  if (strncmp(cond, "fail=", 5)) return -1;
+  size_t cl;
+  if (!strncmp(cond, "fail=", cl = 5)) b->halt_cond = HALT_FAIL;
+  else if (!strncmp(cond, "success=", cl = 8)) b->halt_cond = HALT_SUCCESS;
+  else if (!strncmp(cond, "done=", cl = 5)) b->halt_cond = HALT_DONE;
+  else return -1;
   char *end;
-  double x = strtod(cond + 5, &end);
-  if (end == cond + 5 || x <= 0) return -1;
+  double x = strtod(cond + cl, &end);
+  if (end == cond + cl || x <= 0 || !isfinite(x)) return -1;
   if (*end == '%') {
     b->halt_pct = true;
     end++;
   }
   if (*end) return -1;
-  b->halt_fail = x;
+  b->halt_n = x;
   return 0;
 }
 
@@ -844,7 +865,7 @@ int sup_cmd_batch(const CliArgs *a)
   memcpy(srcs, a->operands, (size_t)a->noperands * sizeof *srcs);
   int nsrc = a->noperands;
   if (parse_halt(b, a->opt[CLI_OPT_HALT].text) < 0) {
-    rc = cli_bad_value(a, CLI_OPT_HALT, "is not never, soon,fail=N[%] or now,fail=N[%]");
+    rc = cli_bad_value(a, CLI_OPT_HALT, "is not never, or soon|now,fail|success|done=N[%]");
     goto out;
   }
   unsigned retry_on = SUP_RETRY_ON_DEFAULT;
@@ -1007,6 +1028,7 @@ int sup_cmd_batch(const CliArgs *a)
 
   if (b->feeder.bad_input) b->all_ok = false;
   if (b->interrupted) rc = 128 + b->interrupt_sig; /* 130, 143, 129 */
+  else if (b->halting && b->halt_cond == HALT_SUCCESS) rc = 0; /* the goal was reached */
   else rc = b->all_ok ? 0 : 1;
 
 out:

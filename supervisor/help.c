@@ -35,7 +35,7 @@ static const char help_top[] =
     "  help [COMMAND]       this text, or a command's options (also: COMMAND --help)\n"
     "  version              the version and the worker protocol's version\n"
     "\n"
-    "DUR is 250ms, 5s, 1.5s, 2m, 1h or plain milliseconds; BYTES is a count with\n"
+    "DUR is 250ms, 5s, 1.5s, 2m, 1h or plain seconds (5); BYTES is a count with\n"
     "an optional K, M or G suffix. Reference: docs/cli.md.\n";
 
 /* Each command's text around its options: the usage line and what it

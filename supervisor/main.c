@@ -85,7 +85,8 @@ int main(int argc, char **argv)
   char **sub_argv = argv + 1;
   if (strcmp(cmd, "-h") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "help") == 0)
     return cli_help(argc > 2 ? argv[2] : NULL, stdout);
-  if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0) return cli_version();
+  if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "-V") == 0 || strcmp(cmd, "version") == 0)
+    return cli_version();
   if (cli_command(cmd)) return command(cmd, sub_argc, sub_argv);
   if (strcmp(cmd, "worker") == 0) return wrk_main(sub_argc, sub_argv);
   fprintf(stderr, "harn: unknown command '%s' (harn help lists them)\n", cmd);

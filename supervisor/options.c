@@ -21,8 +21,10 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "base/defaults.h"
+#include "base/suggest.h"
 #include "supervisor/sup_internal.h"
 
 /* --------------------------------------------------------------- the table */
@@ -41,8 +43,9 @@ const CliOption cli_options[CLI_OPT__COUNT] = {
                       "this text"},
     [CLI_OPT_DB] = {"db", 0, CLI_STRING, "URL", DB | SUBMIT | RUNNER | JOBS, NULL, 0, 0,
                     "the database (default $HARN_DATABASE_URL, then PG*)"},
-    [CLI_OPT_JOBS] = {"jobs", 'j', CLI_INT, "N", BATCH | RUNNER, NULL, 1, 4096,
-                      "jobs at once (default: the number of CPUs)"},
+    [CLI_OPT_JOBS] = {"jobs", 'j', CLI_SLOTS, "N", BATCH | RUNNER, NULL, 1, 4096,
+                      "jobs at once (default: the number of CPUs); N%, +N, -N:\n"
+                      "of the CPUs, as GNU parallel; 0: the most (4096)"},
     [CLI_OPT_INPUT] = {"input", 0, CLI_JSON, "JSON", RUN | INLINE, NULL, 0, 0,
                        "the value bound to the entry pipeline's parameter"},
     [CLI_OPT_TIMEOUT] = {"timeout", 0, CLI_DURATION, "DUR", RUN | BATCH | INLINE | SUBMIT | RUNNER | JOBS,
@@ -71,9 +74,10 @@ const CliOption cli_options[CLI_OPT__COUNT] = {
                                "rerun only the jobs whose last record is not ok"},
     [CLI_OPT_JOBLOG] = {"joblog", 0, CLI_STRING, "FILE", BATCH | JOBS, NULL, 0, 0,
                         "GNU parallel compatible job log"},
-    [CLI_OPT_HALT] = {"halt", 0, CLI_STRING, "WHEN,fail=N", BATCH, "never", 0, 0,
-                      "soon: start no more jobs after N failures (or N%);\n"
-                      "now: also cancel the running ones"},
+    [CLI_OPT_HALT] = {"halt", 0, CLI_STRING, "WHEN,COND=N", BATCH, "never", 0, 0,
+                      "soon: start no more jobs once N (or N%) jobs failed\n"
+                      "(fail), succeeded (success) or ended (done); now:\n"
+                      "also cancel the running ones (GNU parallel's forms)"},
     [CLI_OPT_BAR] = {"bar", 0, CLI_FLAG, NULL, BATCH, NULL, 0, 0,
                      "progress bar on stderr (default: when it is a terminal)"},
     [CLI_OPT_NO_BAR] = {"no-bar", 0, CLI_FLAG, NULL, BATCH, NULL, 0, 0,
@@ -243,6 +247,30 @@ static int set_value(Parser *p, const CliOption *o, const char *spelled, const c
   switch (o->kind) {
   case CLI_FLAG:
     return 0;
+  case CLI_SLOTS: {
+    /* N, N%, +N, -N: N a decimal count (at most 9 digits) */
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN), n = 0;
+    if (cpus < 1) cpus = 1;
+    const char *d = v + (v[0] == '+' || v[0] == '-');
+    size_t nd = strspn(d, "0123456789");
+    bool pct = d[nd] == '%' && !d[nd + 1] && d == v;
+    if (nd == 0 || nd > 9 || (d[nd] && !pct)) {
+      fail(p, "%s: \"%.*s%s\" is not a job count (N, N%%, +N or -N)", spelled, SHOWN(v));
+      return -1;
+    }
+    n = strtol(d, NULL, 10);
+    if (pct) n = (cpus * n + 99) / 100;
+    else if (v[0] == '+') n = cpus + n;
+    else if (v[0] == '-') n = cpus - n;
+    else if (n == 0) n = o->max; /* GNU parallel's -j 0: as many as it can */
+    if (n < o->min || n > o->max) {
+      fail(p, "%s: \"%.*s%s\" is %ld jobs (%ld CPUs): not in %ld..%ld", spelled, SHOWN(v), n, cpus,
+           o->min, o->max);
+      return -1;
+    }
+    out->n = n;
+    break;
+  }
   case CLI_DURATION:
     rc = sup_parse_duration(v, &out->ms);
     if (rc == -2) {
@@ -397,7 +425,13 @@ static void long_option(Parser *p, int argc, char **argv, int *i)
       take(p, &cli_options[k], spelled, eq ? eq + 1 : NULL, argc, argv, i);
       return;
     }
-  fail(p, "unknown option %s", spelled);
+  /* the nearest of this command's options, if one is near */
+  const char *names[CLI_OPT__COUNT];
+  for (int k = 0; k < CLI_OPT__COUNT; k++)
+    names[k] = cli_options[k].cmds & p->a->cmd->bit ? cli_options[k].name : NULL;
+  const char *near = suggest(name, len, names, CLI_OPT__COUNT);
+  if (near) fail(p, "unknown option %s (did you mean --%s?)", spelled, near);
+  else fail(p, "unknown option %s", spelled);
 }
 
 /* -X... at argv[*i]: short flags may be bundled (-hx); a short option

@@ -62,6 +62,8 @@ typedef enum CliKind {
   CLI_INT,      /* a decimal count in [min, max]: CliValue.n */
   CLI_STRING,   /* any text (a path; --halt, checked by batch.c) */
   CLI_JSON,     /* a valid JSON text */
+  CLI_SLOTS,    /* a job count as GNU parallel's -j takes it: N (1 to max; 0:
+                   max), N% of the CPUs, +N or -N CPUs: CliValue.n */
   CLI_LIST,     /* a comma-separated list, repeatable: every occurrence
                    adds its items (--allow-read=A,B --allow-read C gives
                    A, B, C) to CliValue.items; empty items are errors */

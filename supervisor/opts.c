@@ -2,8 +2,9 @@
  * opts.c: the values of durations and byte sizes, as the command line
  * (options.c) and manifest lines (batch.c) give them.
  *
- * A duration is a non-negative decimal number followed by nothing (ms) or
- * one of the Harn units ms, s, m, h, d, w (docs/LANGUAGE.md 2.3); a size is
+ * A duration is a non-negative decimal number followed by nothing
+ * (seconds, as timeout(1), sleep(1) and GNU parallel read one) or one of
+ * the Harn units ms, s, m, h, d, w (docs/LANGUAGE.md 2.3); a size is
  * one followed by nothing, B, K/k/KiB, M/MiB or G/GiB (binary). The number
  * is digits with an optional fraction and exponent ("1.5s", "2e3"); no
  * sign, spaces, hexadecimal, "inf" or "nan" (all of which strtod would
@@ -63,7 +64,7 @@ int sup_parse_duration(const char *s, double *ms)
   int rc = number(s, &v, &end);
   if (rc < 0) return rc;
   static const struct { const char *unit; double scale; } units[] = {
-    {"", 1}, {"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000}, {"d", 86400000},
+    {"", 1000}, {"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000}, {"d", 86400000},
     {"w", 604800000}};
   for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
     if (strcmp(end, units[i].unit) == 0) {

@@ -507,7 +507,7 @@ void sup_linein_close(SupLineIn *li);
 #define SUP_MAX_SIZE ((uint64_t)1 << 48)
 
 /* Parse a duration: Harn syntax ("250ms", "5s", "2m", "1h", "1.5s") or a
- * plain number of milliseconds (opts.c has the syntax). Returns 0 and *ms;
+ * plain number of seconds ("5", "0.25"; opts.c has the syntax). Returns 0 and *ms;
  * -1 when [s] is not a duration; -2 when it is one of more than
  * SUP_MAX_DURATION_MS (*ms untouched on failure). */
 int sup_parse_duration(const char *s, double *ms);

@@ -110,4 +110,22 @@ printf 'pipeline default(t) {\n  println("now quick")\n}\n' > slow.harn
 check "a plain --resume reruns the cancelled job (attempt 2), not the finished one" int.jsonl \
   "$rc==0 and [(x['id'],x['attempt'],x['status']) for x in rs][2:]==[('slow.harn',2,'ok')] and len(rs)==3"
 
+# --- GNU parallel's --halt forms, -j forms, bare seconds ---------------------------------------
+printf 'pipeline default(t) {\n  sleep(200)\n  println("won")\n}\n' > quick.harn
+printf 'pipeline default(t) {\n  sleep(30000)\n}\n' > slow.harn
+t0=$(date +%s)
+"$HARN_BIN" batch quick.harn slow.harn slow.harn -j 3 --halt now,success=1 --results h.jsonl --no-bar 2> h.err; rc=$?
+el=$(( $(date +%s) - t0 ))
+check "--halt now,success=1: the first success ends the batch, exit 0, the others cancelled (${el} s)" h.jsonl \
+  "$rc==0 and $el < 20 and sorted(x['status'] for x in rs)==['cancelled','cancelled','ok']"
+grep -q 'halting after 1 successful job' h.err && pass "--halt success: said on stderr" || fail "halt message: $(cat h.err)"
+"$HARN_BIN" batch quick.harn quick.harn quick.harn -j 1 --halt soon,done=2 --results d.jsonl --no-bar 2>/dev/null; rc=$?
+check "--halt soon,done=2: two jobs end, the third never starts" d.jsonl "$rc==0 and len(rs)==2"
+"$HARN_BIN" batch throw.harn quick.harn -j 1 --halt 1 --results l.jsonl --no-bar 2>/dev/null; rc=$?
+check "--halt 1 (parallel's old number: soon,fail=1)" l.jsonl "$rc==1 and [x['id'] for x in rs]==['throw.harn']"
+"$HARN_BIN" run slow.harn --timeout 1 --grace 2 > /dev/null 2>&1; rc=$?
+[ "$rc" = 124 ] && pass "--timeout 1: a bare number is seconds (as timeout(1))" || fail "bare seconds: rc=$rc"
+"$HARN_BIN" batch quick.harn quick.harn quick.harn quick.harn -j 200% --results j.jsonl --no-bar 2>/dev/null; rc=$?
+check "-j 200% runs (twice the CPUs)" j.jsonl "$rc==0 and len(rs)==4"
+
 lib_finish

@@ -186,8 +186,8 @@ static void test_parsers_and_names(void **state)
   assert_true(ms == 120000);
   assert_int_equal(sup_parse_duration("1.5s", &ms), 0);
   assert_true(ms == 1500);
-  assert_int_equal(sup_parse_duration("300", &ms), 0);
-  assert_true(ms == 300);
+  assert_int_equal(sup_parse_duration("300", &ms), 0); /* a bare number: seconds */
+  assert_true(ms == 300000);
   assert_int_equal(sup_parse_duration("5parsecs", &ms), -1);
   assert_int_equal(sup_parse_duration("", &ms), -1);
   size_t n = 0;

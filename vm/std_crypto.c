@@ -41,6 +41,7 @@
 #include "methods.h"
 #include "object.h"
 #include "std_bytes.h"
+#include "vm.h"
 
 enum { MD_MD5, MD_SHA1, MD_SHA224, MD_SHA256, MD_SHA384, MD_SHA512, MD_SHA512_256, MD_SHA3_256,
        MD_SHA3_512, MD_COUNT };
@@ -116,6 +117,8 @@ bool std_crypto_init(void)
   pthread_once(&crypto_once, crypto_init_once);
   return crypto_ok;
 }
+
+void vm_std_init(void) { (void)std_crypto_init(); }
 
 static bool need_crypto(Vm *vm)
 {

@@ -422,7 +422,8 @@ static bool rx_init(RxIter *it, Vm *vm, RxEntry *e, ObjString *text)
   it->s = text->chars;
   it->len = text->len;
   it->last_end = SIZE_MAX;
-  if (!text->ascii && !utf8_valid(text->chars, text->len)) {
+  /* (not ObjString.ascii: an invalid byte also counts as one character) */
+  if (!utf8_valid(text->chars, text->len)) {
     Buf b = {0};
     for (size_t i = 0; i < text->len;) {
       uint32_t cp;

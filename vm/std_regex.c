@@ -139,8 +139,7 @@ static void cache_destroy(struct StdRegexCache *c)
   free(c);
 }
 
-/* A cache whose allocations count in [vm] (NULL: uncounted, for
- * std_regex_check). NULL when out of memory. */
+/* A cache whose allocations count in [vm]. NULL when out of memory. */
 static struct StdRegexCache *cache_new(Vm *vm)
 {
   struct StdRegexCache *c = calloc(1, sizeof *c);
@@ -372,31 +371,6 @@ static RxEntry *get_regex(Vm *vm, ObjString *pat, ObjString *flags, RxEntry *tmp
   e->hash = h;
   if (e != tmp) c->n++;
   return e;
-}
-
-const char *std_regex_check(const char *pattern, size_t len, const char *flags)
-{
-  static char msg[1024];
-  Buf eb = {0};
-  unsigned fl = 0;
-  const char *res = NULL;
-  if (!parse_flags(flags, strlen(flags), &fl, &eb)) {
-    snprintf(msg, sizeof msg, "%.*s", (int)eb.len, eb.data);
-    buf_free(&eb);
-    return msg;
-  }
-  struct StdRegexCache *c = cache_new(NULL);
-  if (!c) return "out of memory";
-  RxEntry e;
-  if (!compile(c, pattern, len, fl, &e, &eb)) {
-    snprintf(msg, sizeof msg, "%.*s", (int)eb.len, eb.data ? eb.data : "");
-    res = msg;
-  } else {
-    entry_free(&e);
-  }
-  buf_free(&eb);
-  cache_destroy(c);
-  return res;
 }
 
 /* ---- the match loop -------------------------------------------------------------- */

@@ -20,10 +20,4 @@ bool std_regex_split(Vm *vm, int argc, Value *argv, Value *out);
 /* Free the VM's compiled-pattern cache (builtins_free calls it). */
 void std_regex_free(Vm *vm);
 
-/* Check [pattern] ([len] bytes) with [flags] (a string of i/m/s/x) the
- * way the builtins do and compile it, without a VM: NULL when it is
- * accepted, else the error text (a static buffer). For the fuzz harness
- * and tests. */
-const char *std_regex_check(const char *pattern, size_t len, const char *flags);
-
 #endif

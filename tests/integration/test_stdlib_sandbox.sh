@@ -9,7 +9,9 @@
 # 2. The same programs as one `harn batch -j 2`: from the second worker on
 #    they are cloned by the zygote and run under its pool filter; every
 #    record must be ok with the expected output.
-# 3. Under strace -f (when installed; not in sanitizer builds, whose
+# 3. PCRE2's match heap follows the job's --memory (accounted allocator,
+#    heap limit a quarter of the limit).
+# 4. Under strace -f (when installed; not in sanitizer builds, whose
 #    runtime reads /proc): after a worker locks down, nothing opens a file
 #    or maps executable memory (so no PCRE2 JIT, no openssl.cnf, no
 #    provider module), for `harn run` and for the zygote's pool workers. A
@@ -94,7 +96,25 @@ EOF
 then pass "harn batch -j 2: every stdlib program ok with its expected output"
 else fail "harn batch -j 2 of the stdlib programs"; fi
 
-# 3. no file opens and no executable memory after the lock-down
+# 3. PCRE2's match frames come from the VM's accounted allocator, and the
+# heap limit of a search follows the job's --memory (a quarter of it): a
+# search that needs ~10 MB of backtracking frames succeeds unlimited and
+# ends with the regex error under --memory 8M, in a sandboxed worker.
+cat > heap.harn <<'EOF'
+var s = "a"
+for i in range(0, 15) {
+  s = s + s
+}
+try { println(len(regex_match(r"(a|b)*c", s + "c")[0])) } catch e { println(e) }
+EOF
+"$HARN_BIN" run heap.harn --json > heap1.json 2>/dev/null
+"$HARN_BIN" run heap.harn --json --memory 8M > heap2.json 2>/dev/null
+check "regex heap: a 32769-character match without a memory limit" heap1.json \
+  'r["status"] == "ok" and r["output"] == "32769\n"'
+check "regex heap: under --memory 8M the search stops at its heap limit" heap2.json \
+  'r["status"] == "ok" and r["output"] == "Runtime error: regex match limit exceeded\n"'
+
+# 4. no file opens and no executable memory after the lock-down
 "$HARN_BIN" run "$SRC/tests/lang/stdlib_crypto/hmac.harn" --json > r0.json 2>/dev/null
 sanitizer=$(field r0.json '"sanitizer build" in json.dumps(r["sandbox"]["skipped"])')
 if ! command -v strace >/dev/null; then

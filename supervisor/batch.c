@@ -894,8 +894,15 @@ int sup_cmd_batch(const CliArgs *a)
     rc = cli_usage_error(a, "--resume and --resume-failed exclude each other");
     goto out;
   }
-  if ((b->resume || b->resume_failed) && !results) {
-    rc = cli_usage_error(a, "--%s needs --results FILE", b->resume ? "resume" : "resume-failed");
+  if (results && !strcmp(results, "-")) results = NULL; /* --results -: stdout */
+  /* Records that cannot be read back (stdout, /dev/null, a pipe) resume
+   * nothing, so they get no journal either: a .journal beside /dev/null
+   * would be a file in /dev (docs/cli.md "Journal"). */
+  struct stat rst;
+  bool regular = results && (stat(results, &rst) != 0 ? errno == ENOENT : S_ISREG(rst.st_mode));
+  if ((b->resume || b->resume_failed) && !regular) {
+    rc = cli_usage_error(a, "--%s needs --results FILE (a regular file: the records are read back)",
+                         b->resume ? "resume" : "resume-failed");
     goto out;
   }
   /* A source that cannot be read is that source's failure, found when the
@@ -938,7 +945,7 @@ int sup_cmd_batch(const CliArgs *a)
       goto out;
     }
     const char *nj = getenv("HARN_NO_JOURNAL");
-    if (!(nj && *nj && strcmp(nj, "0"))) {
+    if (regular && !(nj && *nj && strcmp(nj, "0"))) {
       char *jpath;
       if (asprintf(&jpath, "%s.journal", results) < 0) abort();
       if (resuming && recover_journal(b, jpath) < 0) {

@@ -128,4 +128,13 @@ check "--halt 1 (parallel's old number: soon,fail=1)" l.jsonl "$rc==1 and [x['id
 "$HARN_BIN" batch quick.harn quick.harn quick.harn quick.harn -j 200% --results j.jsonl --no-bar 2>/dev/null; rc=$?
 check "-j 200% runs (twice the CPUs)" j.jsonl "$rc==0 and len(rs)==4"
 
+# --- results that are not a file ----------------------------------------------------------------
+mkdir -p dev && cd dev && "$HARN_BIN" batch ../quick.harn --results - --no-bar > out.jsonl 2>/dev/null; rc=$?
+check "--results -: the records on stdout" out.jsonl "$rc==0 and len(rs)==1 and rs[0]['status']=='ok'"
+[ ! -e ./-.journal ] && [ ! -e ./- ] && pass "--results -: no file named -, no journal" || fail "--results - made files: $(ls)"
+cd .. && "$HARN_BIN" batch quick.harn --results /dev/null --no-bar 2>/dev/null; rc=$?
+[ "$rc" = 0 ] && [ ! -e /dev/null.journal ] && pass "--results /dev/null: no /dev/null.journal" || fail "dev null journal: rc=$rc"
+"$HARN_BIN" batch quick.harn --results /dev/null --resume 2> dn.err; rc=$?
+[ "$rc" = 2 ] && grep -q 'a regular file' dn.err && pass "--resume with /dev/null: a usage error" || fail "resume devnull: rc=$rc $(cat dn.err)"
+
 lib_finish

@@ -122,6 +122,11 @@ const CliCommand *cli_command(const char *name)
   return NULL;
 }
 
+const CliCommand *cli_command_at(size_t i)
+{
+  return i < sizeof commands / sizeof commands[0] ? &commands[i] : NULL;
+}
+
 /* ---------------------------------------------------------------- errors */
 
 /* Whether command [c] takes an option besides -h. */

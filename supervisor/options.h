@@ -128,6 +128,9 @@ typedef struct CliCommand {
 
 /* The documented commands (those cli_parse knows); NULL if [name] is not one. */
 const CliCommand *cli_command(const char *name);
+/* The [i]th documented command, in table order (0, 1, ...); NULL past the
+ * last (for the generated man page and completions, cli_gen.c). */
+const CliCommand *cli_command_at(size_t i);
 
 /* An option's value after parsing. */
 typedef struct CliValue {

@@ -95,6 +95,7 @@ typedef struct Batch {
   bool records_failed;      /* a record could not be written: records_failed() */
   bool joblog_failed;       /* ... a joblog line: said once, exit status 1 */
   int journal;       /* fd of FILE.journal (O_APPEND), -1 when none */
+  SupMetrics *metrics; /* --metrics FILE (metrics.c); NULL when none */
   bool resume, resume_failed;
   SupShard shard;    /* --shard; count 0: every job */
   uint64_t rng;      /* the retries' jitter (sup_retry_delay) */
@@ -193,6 +194,7 @@ static void maybe_finish(Batch *b)
     b->sync_timer_open = false;
   }
   sup_feeder_release(&b->feeder); /* a stream's watcher would keep the loop up */
+  sup_metrics_stop(b->metrics);
   sup_pool_close(&b->pool);
 }
 
@@ -527,10 +529,12 @@ static void batch_done(SupJob *job, const SupOutcome *o, void *ud)
     double delay = sup_retry_delay(s->retry_lo, s->retry_hi, s->attempt - s->first_attempt, b->rng >> 17);
     sup_uv_must(uv_timer_init(&b->loop, &r->timer), "uv_timer_init");
     sup_uv_must(uv_timer_start(&r->timer, retry_due, (uint64_t)delay, 0), "uv_timer_start");
+    sup_metrics_attempt(b->metrics, job, o, true);
     r->next = b->retries_head;
     b->retries_head = r;
     b->npending_retries++;
   } else {
+    sup_metrics_attempt(b->metrics, job, o, false);
     b->done++;
     if (o->status == SUP_STATUS_OK) {
       b->ok++;
@@ -931,6 +935,10 @@ int sup_cmd_batch(const CliArgs *a)
   }
   if (b->spares < 0) b->spares = b->jobs < DEFAULT_SPARES / 2 ? 2 * b->jobs : DEFAULT_SPARES;
 
+  if (a->opt[CLI_OPT_METRICS].text && !(b->metrics = sup_metrics_open(a->opt[CLI_OPT_METRICS].text))) {
+    rc = 2;
+    goto out;
+  }
   if (results) {
     bool resuming = b->resume || b->resume_failed;
     if (resuming) {
@@ -1015,6 +1023,7 @@ int sup_cmd_batch(const CliArgs *a)
   }
   b->sigs_open = true;
   b->t_start = sup_now_ms();
+  sup_metrics_start(b->metrics, &b->loop, &b->pool);
   if (b->bar) {
     sup_uv_must(uv_timer_init(&b->loop, &b->bar_timer), "uv_timer_init");
     sup_uv_must(uv_timer_start(&b->bar_timer, bar_tick, 200, 200), "uv_timer_start");
@@ -1044,6 +1053,7 @@ out:
   if (b->results) fclose(b->results);
   if (b->joblog) fclose(b->joblog);
   if (b->journal >= 0) close(b->journal);
+  sup_metrics_free(b->metrics);
   if (getenv("HARN_SUP_STATS")) print_stats();
   if (b->has_ahead) sup_spec_free(&b->ahead);
   sup_feeder_release(&b->feeder);

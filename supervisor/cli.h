@@ -46,6 +46,16 @@ int cli_help(const char *cmd, FILE *out);
 /* harn version: "harn VERSION (worker protocol N)" on stdout, 0. */
 int cli_version(void);
 
+/* harn help --man TEMPLATE (hidden): the man page, TEMPLATE's roff with
+ * "@OPTIONS CMD@" lines replaced by CMD's generated option list and
+ * "@VERSION@" by the version, on [out]. 0, or 1 with a message on stderr
+ * (unreadable template, a line over 4 KiB, an unknown command). */
+int cli_man(const char *template_path, FILE *out);
+/* harn completion bash|zsh (hidden): the completion script for [shell],
+ * generated from the option table, on [out]. 0, or 2 with a usage line on
+ * stderr for another shell (or NULL). */
+int cli_completion(const char *shell, FILE *out);
+
 /* The exit status of a command about to end, given that its stdout may
  * have failed: [code] when everything written to stdout (the FILE, after
  * a flush, and [write_errno]: the first errno of the command's own

@@ -36,7 +36,7 @@ static const char help_top[] =
     "  version              the version and the worker protocol's version\n"
     "\n"
     "DUR is 250ms, 5s, 1.5s, 2m, 1h or plain seconds (5); BYTES is a count with\n"
-    "an optional K, M or G suffix. Reference: docs/cli.md.\n";
+    "an optional K, M or G suffix. Reference: man harn (harn(1)), docs/cli.md.\n";
 
 /* Each command's text around its options: the usage line and what it
  * does (before), its exit codes (after). The option lines between them are

@@ -11,6 +11,8 @@
  *   harn submit, runner, jobs, db   the job runner on PostgreSQL (docs/runner.md)
  *   harn worker                internal: the worker process entry point
  *   harn help [COMMAND], harn COMMAND --help, harn --version   (help.c)
+ *   harn help --man TEMPLATE, harn completion bash|zsh   hidden: the man
+ *                              page and completions, for the build (cli_gen.c)
  *
  * The documented commands' arguments are parsed by options.c, from the one
  * option table. Exit code 2 is a usage error everywhere (PRODUCT.md).
@@ -83,6 +85,18 @@ int main(int argc, char **argv)
   const char *cmd = argv[1];
   int sub_argc = argc - 1;
   char **sub_argv = argv + 1;
+  /* hidden: what the build generates the man page and completions with
+   * (cli_gen.c, docs/man/generate.cmake) */
+  if (strcmp(cmd, "help") == 0 && argc > 2 && strcmp(argv[2], "--man") == 0) {
+    if (argc != 4) {
+      fprintf(stderr, "usage: harn help --man TEMPLATE\n");
+      return 2;
+    }
+    return cli_close_stdout("harn help", cli_man(argv[3], stdout), 0);
+  }
+  if (strcmp(cmd, "completion") == 0)
+    return argc == 3 ? cli_close_stdout("harn completion", cli_completion(argv[2], stdout), 0)
+                     : cli_completion(NULL, stdout);
   if (strcmp(cmd, "-h") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "help") == 0)
     return cli_help(argc > 2 ? argv[2] : NULL, stdout);
   if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "-V") == 0 || strcmp(cmd, "version") == 0)

@@ -90,6 +90,9 @@ const CliOption cli_options[CLI_OPT__COUNT] = {
     [CLI_OPT_SHARD_BY] = {"shard-by", 0, CLI_STRING, "RULE", BATCH, "position", 0, 0,
                           "position (the job's place across all sources) or id\n"
                           "(XXH64 of its id): which jobs a shard takes"},
+    [CLI_OPT_METRICS] = {"metrics", 0, CLI_STRING, "FILE", BATCH, NULL, 0, 0,
+                         "Prometheus text metrics there (FILE.tmp, renamed),\n"
+                         "every 5 s and at the end (node exporter textfile)"},
     [CLI_OPT_REQUIRE_OK] = {"require-ok", 0, CLI_FLAG, NULL, VERIFY, NULL, 0, 0,
                             "also require every job's last attempt to be ok"},
     [CLI_OPT_JSON] = {"json", 0, CLI_FLAG, NULL, RUN | VERIFY | JOBS, NULL, 0, 0,
@@ -171,6 +174,11 @@ const CliCommand *cli_command(const char *name)
   for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
     if (!strcmp(name, commands[i].name)) return &commands[i];
   return NULL;
+}
+
+const CliCommand *cli_command_at(size_t i)
+{
+  return i < sizeof commands / sizeof commands[0] ? &commands[i] : NULL;
 }
 
 /* ---------------------------------------------------------------- errors */

@@ -96,6 +96,7 @@ typedef enum CliOptId {
   CLI_OPT_SPARES,
   CLI_OPT_SHARD,
   CLI_OPT_SHARD_BY,
+  CLI_OPT_METRICS,
   CLI_OPT_REQUIRE_OK,
   CLI_OPT_JSON,
   CLI_OPT_EVENTS,
@@ -153,6 +154,9 @@ typedef struct CliCommand {
 
 /* The documented commands (those cli_parse knows); NULL if [name] is not one. */
 const CliCommand *cli_command(const char *name);
+/* The [i]th documented command, in table order (0, 1, ...); NULL past the
+ * last (for the generated man page and completions, cli_gen.c). */
+const CliCommand *cli_command_at(size_t i);
 
 /* An option's value after parsing. */
 typedef struct CliValue {

@@ -1940,3 +1940,10 @@ void sup_pool_close(SupPool *p)
   free(p->argv);
   p->argv = NULL;
 }
+
+int sup_job_signals(const SupJob *j, int *sigs, int cap)
+{
+  int n = j->nsigs < cap ? j->nsigs : cap;
+  for (int i = 0; i < n; i++) sigs[i] = j->sigs[i].sig;
+  return n;
+}

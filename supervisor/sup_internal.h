@@ -365,6 +365,9 @@ void sup_pool_spares(SupPool *p, int n);
 void sup_pool_close(SupPool *p);
 /* The spec of job [j] (for hook code), valid until its on_done returns. */
 const SupSpec *sup_job_spec(const SupJob *j);
+/* The signals the pool sent to job [j]'s process group (the record's
+ * "signals"), in order: up to [cap] of them into [sigs]; returns how many. */
+int sup_job_signals(const SupJob *j, int *sigs, int cap);
 
 /* A libuv call whose only failure is a misuse of its handle by us (a
  * closing handle or a NULL callback: uv_timer_init, uv_timer_start on a
@@ -701,5 +704,27 @@ int sup_sources_next(SupSources *s, SupSpec *spec, double def_timeout, int def_r
 int sup_sources_bad(const SupSources *s);
 int sup_sources_unreadable(const SupSources *s);
 void sup_sources_close(SupSources *s);
+
+/* ---------------------------------------------------------------- metrics */
+
+/* harn batch --metrics FILE (metrics.c): Prometheus text-format metrics of
+ * the batch, FILE rewritten atomically (FILE.tmp, rename) at open, every
+ * few seconds while the batch runs, and at stop. Every function accepts a
+ * NULL [m] (no --metrics) and does nothing then. */
+typedef struct SupMetrics SupMetrics;
+/* Write FILE once (all zeros). NULL with a message on stderr when it
+ * cannot be written. */
+SupMetrics *sup_metrics_open(const char *path);
+/* The batch starts on [loop]: the start time, and a periodic rewrite (an
+ * unref'd timer) that reads [pool]'s running count. */
+void sup_metrics_start(SupMetrics *m, uv_loop_t *loop, const SupPool *pool);
+/* Attempt [job] ended with [o] (from SupHooks.on_done); [retried]: the
+ * job runs again, so this was not its last attempt. */
+void sup_metrics_attempt(SupMetrics *m, SupJob *job, const SupOutcome *o, bool retried);
+/* The batch has ended: the timer closed (its handle is closed on the
+ * loop, which must run once more), the final rewrite. */
+void sup_metrics_stop(SupMetrics *m);
+/* Release [m] (after the loop has closed the timer). */
+void sup_metrics_free(SupMetrics *m);
 
 #endif

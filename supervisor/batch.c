@@ -56,6 +56,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -116,9 +117,11 @@ typedef struct Batch {
   Retry *retries_head;
   int npending_retries;
   long done, ok, failed, attempts;
+  long cancelled;    /* of the jobs done (failed, or cut short by a success halt) */
   bool all_ok;
   /* progress */
   bool bar;
+  bool human;        /* stdout a terminal and no --results: say_attempt */
   long total;
   double t_start, last_bar;
   uv_timer_t bar_timer;
@@ -157,19 +160,42 @@ static void draw_bar(Batch *b, bool force)
     } else if (b->done >= b->total) {
       snprintf(eta, sizeof eta, "0:00");
     }
-    n = snprintf(line, sizeof line, "\r[%s] %ld/%ld %3d%% ok %ld fail %ld run %d ETA %s ", bar,
+    n = snprintf(line, sizeof line, "[%s] %ld/%ld %3d%% ok %ld fail %ld run %d ETA %s", bar,
                  b->done, b->total, (int)(frac * 100), b->ok, b->failed, b->pool.nrunning, eta);
   } else {
-    n = snprintf(line, sizeof line, "\r%ld done, ok %ld fail %ld run %d, %.1f jobs/s ", b->done,
+    n = snprintf(line, sizeof line, "%ld done, ok %ld fail %ld run %d, %.1f jobs/s", b->done,
                  b->ok, b->failed, b->pool.nrunning, el > 0 ? (double)b->done / el : 0.0);
   }
-  if (n > 0) {
-    ssize_t w = write(2, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
-    (void)w;
-  }
+  if (n < 0) return;
+  /* within the terminal's width (a wrapped bar would scroll at each
+   * redraw), after clearing what the last one left */
+  size_t len = (size_t)n < sizeof line ? (size_t)n : sizeof line - 1;
+  struct winsize ws;
+  if (ioctl(2, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 1 && len > (size_t)ws.ws_col - 1)
+    len = (size_t)ws.ws_col - 1;
+  char out[300];
+  int m = snprintf(out, sizeof out, "\r\033[K%.*s", (int)len, line);
+  ssize_t w = write(2, out, (size_t)m);
+  (void)w;
 }
 
 static void bar_tick(uv_timer_t *t) { draw_bar(container_of(t, Batch, bar_timer), false); }
+
+/* The last word on a terminal: what ended how, how long it took, and how
+ * to finish the rest. */
+static void summary(Batch *b)
+{
+  double el = (sup_now_ms() - b->t_start) / 1000.0;
+  long not_started = b->total > b->done ? b->total - b->done : 0;
+  fprintf(stderr, "harn batch: %ld ok, %ld failed", b->ok, b->failed);
+  if (b->cancelled) fprintf(stderr, " (%ld cancelled)", b->cancelled);
+  if (not_started && (b->interrupted || b->halting)) fprintf(stderr, ", %ld not started", not_started);
+  fprintf(stderr, " in %.1f s\n", el);
+  if ((b->failed || b->interrupted || b->halting) && b->results_path)
+    fprintf(stderr, "harn batch: to run the %s again, add %s to the same command\n",
+            b->interrupted || b->halting ? "rest" : "failed jobs",
+            b->interrupted || b->halting ? "--resume" : "--resume-failed");
+}
 
 static void maybe_finish(Batch *b)
 {
@@ -180,6 +206,7 @@ static void maybe_finish(Batch *b)
   if (b->bar) {
     ssize_t w = write(2, "\n", 1);
     (void)w;
+    summary(b);
   }
   if (b->sigs_open) {
     for (int i = 0; i < 3; i++) uv_close((uv_handle_t *)&b->sigs[i], NULL);
@@ -360,8 +387,28 @@ static void records_failed(Batch *b, int err)
  * journal's grouped fdatasync when it is a file). False when it could not
  * be written whole: records_failed. (A partial last line is what --resume
  * cuts off.) */
+/* On a terminal without --results, a failed attempt is one line for a
+ * person (the records would flood the screen): its id, status and reason,
+ * and the first line of its error; an ok one prints nothing. */
+static void say_attempt(Batch *b, const SupSpec *s, const SupOutcome *o)
+{
+  if (o->status == SUP_STATUS_OK) return;
+  const char *why = o->err_result ? o->err_result : o->error_text;
+  Buf line = {0};
+  buf_printf(&line, "%s%s %s", b->bar ? "\r\033[K" : "", sup_status_name(o->status), s->id);
+  if (s->attempt > 1) buf_printf(&line, " (attempt %d)", s->attempt);
+  if (o->reason) buf_printf(&line, ": %s", o->reason);
+  if (o->reason && !strcmp(o->reason, "memory")) buf_puts(&line, " (out of memory: --memory)");
+  if (why && *why) buf_printf(&line, ": %.*s", (int)strcspn(why, "\n"), why);
+  buf_putc(&line, '\n');
+  fwrite(line.data, 1, line.len, stdout);
+  fflush(stdout);
+  buf_free(&line);
+}
+
 static bool put_record(Batch *b, const char *record)
 {
+  if (b->human) return true; /* say_attempt speaks instead */
   FILE *out = b->results ? b->results : stdout;
   errno = 0;
   fputs(record, out);
@@ -483,6 +530,7 @@ static void batch_done(SupJob *job, const SupOutcome *o, void *ud)
   b->attempts++;
   /* Without its record the attempt has not ended for --resume either: no
    * "end" in the journal, so a resumed run reruns it. */
+  if (b->human) say_attempt(b, s, o);
   if (put_record(b, o->record)) journal_put(b, "end", s);
   if (b->joblog) {
     errno = 0;
@@ -536,6 +584,7 @@ static void batch_done(SupJob *job, const SupOutcome *o, void *ud)
   } else {
     sup_metrics_attempt(b->metrics, job, o, false);
     b->done++;
+    if (o->status == SUP_STATUS_CANCELLED) b->cancelled++;
     if (o->status == SUP_STATUS_OK) {
       b->ok++;
     } else if (o->status == SUP_STATUS_CANCELLED && b->halting && b->halt_cond != HALT_FAIL &&
@@ -982,6 +1031,7 @@ int sup_cmd_batch(const CliArgs *a)
     fflush(b->joblog);
   }
   b->bar = bar == 1 || (bar == -1 && isatty(2));
+  b->human = !a->opt[CLI_OPT_RESULTS].given && isatty(1); /* --results -: records */
   b->total = b->bar ? sup_count_jobs(srcs, nsrc) : -1;
   if (b->total > 0 && b->shard.count > 1) /* the positions I, I+N, ... below total */
     b->total = b->shard.by_id ? -1

@@ -137,4 +137,27 @@ cd .. && "$HARN_BIN" batch quick.harn --results /dev/null --no-bar 2>/dev/null; 
 "$HARN_BIN" batch quick.harn --results /dev/null --resume 2> dn.err; rc=$?
 [ "$rc" = 2 ] && grep -q 'a regular file' dn.err && pass "--resume with /dev/null: a usage error" || fail "resume devnull: rc=$rc $(cat dn.err)"
 
+# --- a terminal: the bar within its width, one line per failure, a summary ------------------------
+if command -v script > /dev/null; then
+  printf 'pipeline default(t) {\n  println("quiet")\n}\n' > quiet.harn
+  script -qec "stty cols 50; $HARN_BIN batch quiet.harn throw.harn err.harn -j 1 --results tty.jsonl" /dev/null > tty1.out 2>&1
+  script -qec "stty cols 50; $HARN_BIN batch quiet.harn throw.harn -j 1" /dev/null > tty2.out 2>&1
+  python3 - tty1.out tty2.out <<'EOF2' && pass "terminal: the bar fits 50 columns and clears its line; records replaced by one line per failure; a summary with the resume hint" || fail "terminal: $(cat -A tty1.out tty2.out | head -20)"
+import re, sys
+one, two = (open(f, encoding="utf-8", errors="replace").read() for f in sys.argv[1:])
+for text in (one, two):
+    for frame in re.split(r"[\r\n]", text):
+        if frame.startswith("\x1b[K["):         # a redraw of the bar: within the width
+            assert len(frame) - 3 < 50, frame
+assert "\x1b[K" in one
+assert "harn batch: 1 ok, 2 failed in " in one, one
+assert "add --resume-failed to the same command" in one
+assert '"id"' not in two                          # no JSON record on the terminal
+assert re.search(r"error throw\.harn: error: Thrown: boom", two), two
+assert "quiet" not in two.replace("quiet.harn", "")  # an ok job prints nothing
+EOF2
+else
+  echo "skip - no script(1): the terminal checks"
+fi
+
 lib_finish

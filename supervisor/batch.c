@@ -931,6 +931,20 @@ int sup_cmd_batch(const CliArgs *a)
     rc = cli_bad_value(a, CLI_OPT_RETRY_DELAY, "is not DUR or MIN..MAX (MIN <= MAX)");
     goto out;
   }
+  const char *input_from = a->opt[CLI_OPT_INPUT_FROM].text;
+  if (input_from) {
+    struct stat pst;
+    if (nsrc != 1) {
+      rc = cli_usage_error(a, "--input-from runs one program: give exactly one FILE.harn");
+      goto out;
+    }
+    if (stat(srcs[0], &pst) == 0 && S_ISDIR(pst.st_mode)) {
+      rc = cli_usage_error(a, "--input-from runs one program, not the directory %s", srcs[0]);
+      goto out;
+    }
+    b->feeder.program = srcs[0];
+    srcs[0] = (char *)input_from; /* the rows are the source now */
+  }
   if (a->opt[CLI_OPT_SHARD].given) {
     char why[200];
     if (sup_shard_parse(a->opt[CLI_OPT_SHARD].text, a->opt[CLI_OPT_SHARD_BY].text, &b->shard, why,

@@ -124,6 +124,7 @@ void sup_feeder_release(SupFeeder *f)
   }
   if (f->li_open) sup_linein_close(&f->li);
   f->li_open = false;
+  sup_input_rows_reset(&f->rows, ""); /* a CSV header read */
   free(f->mf_dir);
   f->mf_dir = NULL;
   f->opened = false;
@@ -328,11 +329,44 @@ static int feeder_wait(SupFeeder *f)
 
 /* The next job: 1 with *s filled; 0 when every source is exhausted; 2 when
  * a stream has no whole line yet (f->readable is called when it may). */
+/* A row of --input-from: 1 with the job in *s; 0 for a CSV header or a
+ * bad row (said, counted, in its shard only: it takes a position). */
+static int input_row(SupFeeder *f, const char *name, const char *line, size_t len, SupSpec *s)
+{
+  Buf in = {0};
+  const char *err = NULL;
+  int r = sup_input_row(&f->rows, line, len, &in, &err);
+  if (r == 0) return 0;
+  if (r < 0) {
+    if (sup_shard_mine(f->shard, f->seq++, NULL)) {
+      fprintf(stderr, "%s: %s:%ld: %s\n", f->who, name, f->li.lineno, err);
+      f->bad_input++;
+    }
+    buf_free(&in);
+    return 0;
+  }
+  spec_defaults(f, s);
+  char *base = f->kind == SUP_SRC_STREAM ? strdup(name) : sup_source_name(name);
+  if (!base || asprintf(&s->id, "%s:%ld", base, f->li.lineno) < 0) abort();
+  free(base);
+  s->file = strdup(f->program);
+  s->program = strdup(f->program);
+  s->input_json = buf_take(&in);
+  s->seq = ++f->seq;
+  return 1;
+}
+
 int sup_feeder_next(SupFeeder *f, SupSpec *s)
 {
   while (f->idx < f->nsrc) {
     const char *src = f->srcs[f->idx];
     SupSrcKind kind = f->opened ? f->kind : src_kind(src);
+    if (f->program && !f->opened) { /* rows: read as lines whatever the name */
+      struct stat st;
+      kind = strcmp(src, "-") && stat(src, &st) == 0 && S_ISREG(st.st_mode) ? SUP_SRC_MANIFEST
+                                                                          : SUP_SRC_STREAM;
+      sup_input_rows_reset(&f->rows, src);
+    }
     if (kind == SUP_SRC_FILE) {
       f->idx++;
       spec_defaults(f, s);
@@ -404,6 +438,11 @@ int sup_feeder_next(SupFeeder *f, SupSpec *s)
       size_t k = 0;
       while (k < len && (line[k] == ' ' || line[k] == '\t')) k++;
       if (k == len) continue;
+      if (f->program) {
+        int r = input_row(f, name, line, len, s);
+        if (r == 0) continue; /* a CSV header, or a bad row (said) */
+        return 1;
+      }
       if (f->kind == SUP_SRC_STREAM && line[k] != '{') {
         /* a path, as xargs would take it (`find jobs -name "*.harn" | harn batch -`) */
         if (memchr(line, '\0', len)) { /* the C string would name another file */

@@ -84,6 +84,9 @@ const CliOption cli_options[CLI_OPT__COUNT] = {
                         "no progress bar, even on a terminal"},
     [CLI_OPT_SPARES] = {"spares", 0, CLI_INT, "N", BATCH | RUNNER, NULL, 0, 4096,
                         "workers made ahead of their jobs (default min(2*j, 4))"},
+    [CLI_OPT_INPUT_FROM] = {"input-from", 0, CLI_STRING, "ROWS", BATCH, NULL, 0, 0,
+                            "one job of the one FILE.harn per row of ROWS (JSON\n"
+                            "Lines; .csv/.tsv with a header; - for stdin)"},
     [CLI_OPT_SHARD] = {"shard", 0, CLI_STRING, "I/N", BATCH, NULL, 0, 0,
                        "run only shard I of N (0-based); slurm or k8s/N take\n"
                        "I and N from a Slurm array or Indexed Job"},

@@ -623,6 +623,19 @@ typedef struct SupIdSet {
   size_t cap, len;
 } SupIdSet;
 
+/* The rows of `--input-from ROWS` (inputrow.c): JSON Lines, or CSV / TSV
+ * with a header (by the name's suffix). Zero it, then reset per source. */
+typedef struct SupInputRows {
+  char sep;          /* ',' or '\t' for CSV / TSV; 0: JSON Lines */
+  char **header;     /* the CSV header once read */
+  size_t nheader;
+} SupInputRows;
+/* Start reading the rows of the source named [name] ("-": JSON Lines). */
+void sup_input_rows_reset(SupInputRows *r, const char *name);
+/* One line of it: 1 with the job's input as JSON appended to [json]; 0 for
+ * the CSV header (no job); -1 with *err (a bad row: said by the caller). */
+int sup_input_row(SupInputRows *r, const char *line, size_t len, Buf *json, const char **err);
+
 typedef struct SupFeeder {
   const char *who;    /* "harn batch": the prefix of its messages */
   char **srcs;
@@ -641,6 +654,10 @@ typedef struct SupFeeder {
   void (*readable)(void *ud);
   void *ud;
   long seq;           /* positions taken so far (bad lines take one too) */
+  /* --input-from: every line of the sources is a row, the input of a job
+   * of this program (NULL: the sources are jobs themselves) */
+  const char *program;
+  SupInputRows rows;
   /* What a job gets when its manifest line does not say: timeout_ms,
    * retries, retry_on, retry_lo, retry_hi (the command line's values). */
   SupSpec defaults;

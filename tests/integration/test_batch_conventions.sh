@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# test_joblog.sh: harn batch as a GNU parallel user expects it (issue #18):
+# test_batch_conventions.sh: harn batch as a GNU parallel user expects it (issue #18):
 # one verdict per job (a returned Err fails the job, a returned int is its
 # value), exit codes clamped to 0..255, a joblog byte for byte in GNU
 # parallel's format (parallel itself is run on the same commands for
 # reference), Commands that rerun the job, and interrupted jobs (Ctrl-C,
-# SIGTERM, SIGHUP) rerun by a plain --resume.
+# SIGTERM, SIGHUP) rerun by a plain --resume; GNU parallel's --halt and
+# -j forms, bare seconds; results that are not files; per-job inputs from
+# CSV and JSON Lines rows; the terminal (under script(1)).
 #
 # Real supervisor, real sandboxed workers, real signals. GNU parallel is a
 # test dependency (scripts/setup); without it the comparison is skipped.
@@ -136,6 +138,21 @@ cd .. && "$HARN_BIN" batch quick.harn --results /dev/null --no-bar 2>/dev/null; 
 [ "$rc" = 0 ] && [ ! -e /dev/null.journal ] && pass "--results /dev/null: no /dev/null.journal" || fail "dev null journal: rc=$rc"
 "$HARN_BIN" batch quick.harn --results /dev/null --resume 2> dn.err; rc=$?
 [ "$rc" = 2 ] && grep -q 'a regular file' dn.err && pass "--resume with /dev/null: a usage error" || fail "resume devnull: rc=$rc $(cat dn.err)"
+
+# --- per-job inputs from rows ---------------------------------------------------------------------
+printf 'pipeline default(t) {\n  println(t)\n}\n' > show.harn
+printf 'name,n\nann,1\n"bob, jr",2\n"q""x",3\nbad\n' > rows.csv
+printf '{"a":1}\n[1,2]\n"s"\nnope\n' > rows.jsonl
+"$HARN_BIN" batch show.harn --input-from rows.csv --results rows.out --no-bar 2> rows.err; rc=$?
+check "--input-from CSV: a job per row, the row an object of strings, ids NAME:LINE (exit $rc: a bad row)" rows.out \
+  "$rc==1 and sorted((x['id'], x['output']) for x in rs)==[('rows.csv:2','{n: 1, name: ann}\n'),('rows.csv:3','{n: 2, name: bob, jr}\n'),('rows.csv:4','{n: 3, name: q\"x}\n')]"
+grep -qx 'harn batch: rows.csv:5: fewer fields than the header has' rows.err && pass "--input-from: a bad row said with its line" \
+  || fail "bad row: $(cat rows.err)"
+"$HARN_BIN" batch show.harn --input-from - --results rows2.out --no-bar < rows.jsonl 2>/dev/null; rc=$?
+check "--input-from - (JSON Lines on stdin): any JSON value is the input" rows2.out \
+  "$rc==1 and sorted((x['id'], x['output']) for x in rs)==[('stdin:1','{a: 1}\n'),('stdin:2','[1, 2]\n'),('stdin:3','s\n')]"
+"$HARN_BIN" batch show.harn quick.harn --input-from rows.csv 2> u.err; rc=$?
+[ "$rc" = 2 ] && grep -q 'give exactly one FILE.harn' u.err && pass "--input-from with two programs: usage error" || fail "two programs: rc=$rc"
 
 # --- a terminal: the bar within its width, one line per failure, a summary ------------------------
 if command -v script > /dev/null; then

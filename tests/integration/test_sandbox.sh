@@ -18,7 +18,7 @@ cat > ok.harn <<'EOF'
 println("hi")
 EOF
 cat > nap.harn <<'EOF'
-sleep(4s)
+sleep(8s)
 println("woke")
 EOF
 cat > mem.harn <<'EOF'
@@ -56,29 +56,38 @@ echo "     namespaces|skipped: $ns"
 "$HARN_BIN" run nap.harn --events > ev.jsonl &
 rp=$!
 for _ in $(seq 1 500); do grep -q '"type":"sandbox"' ev.jsonl 2>/dev/null && break; sleep 0.02; done
-wp=$(python3 -c "import json; print([json.loads(l) for l in open('ev.jsonl') if '\"started\"' in l][0]['pid'])" 2>/dev/null)
+# the pid without starting a python first (which can take seconds under load)
+wp=$(sed -n 's/^{"type":"started".*"pid":\([0-9]*\).*/\1/p' ev.jsonl | head -1)
 if [ -n "$wp" ] && [ -r "/proc/$wp/status" ]; then
-  grep -q '^NoNewPrivs:[[:space:]]*1' /proc/$wp/status && pass "/proc: NoNewPrivs: 1" || fail "/proc: $(grep NoNewPrivs /proc/$wp/status)"
-  grep -q '^CapEff:[[:space:]]*0000000000000000' /proc/$wp/status && pass "/proc: no capabilities" \
-    || fail "/proc: $(grep CapEff /proc/$wp/status)"
+  # One snapshot of what the checks read, taken at once: the worker naps
+  # 4 s, and on a loaded machine the checks themselves can take longer
+  # (they used to find /proc/PID gone half-way).
+  mkdir -p snap/task snap/ns
+  cp /proc/$wp/status /proc/$wp/limits snap/ 2>/dev/null
+  for t in /proc/$wp/task/*; do cp $t/status snap/task/${t##*/} 2>/dev/null; done
+  ls /proc/$wp/fd > snap/fds 2>/dev/null
+  for n in /proc/$wp/ns/*; do readlink $n > snap/ns/${n##*/} 2>/dev/null; done
+  grep -q '^NoNewPrivs:[[:space:]]*1' snap/status && pass "/proc: NoNewPrivs: 1" || fail "/proc: $(grep NoNewPrivs snap/status)"
+  grep -q '^CapEff:[[:space:]]*0000000000000000' snap/status && pass "/proc: no capabilities" \
+    || fail "/proc: $(grep CapEff snap/status)"
   if [ $sanitizer = 0 ]; then
-    grep -q '^Seccomp:[[:space:]]*2' /proc/$wp/status && pass "/proc: Seccomp: 2" || fail "/proc: $(grep Seccomp: /proc/$wp/status)"
+    grep -q '^Seccomp:[[:space:]]*2' snap/status && pass "/proc: Seccomp: 2" || fail "/proc: $(grep Seccomp: snap/status)"
     # every thread, the output flusher included (SECCOMP_FILTER_FLAG_TSYNC)
-    unfiltered=$(for t in /proc/$wp/task/*; do grep -L '^Seccomp:[[:space:]]*2' $t/status; done)
-    nthreads=$(ls /proc/$wp/task | wc -l)
+    unfiltered=$(for t in snap/task/*; do grep -L '^Seccomp:[[:space:]]*2' $t; done)
+    nthreads=$(ls snap/task | wc -l)
     [ -z "$unfiltered" ] && pass "/proc: all $nthreads threads filtered (Seccomp: 2)" || fail "/proc: unfiltered threads: $unfiltered"
   fi
-  fds=$(ls /proc/$wp/fd | sort -n | tr '\n' ' ')
+  fds=$(sort -n snap/fds | tr '\n' ' ')
   # 5: the program's directory, the import root (docs/sandbox.md "Imports")
   [ "$fds" = "0 1 2 4 5 " ] && pass "/proc: only fds 0 1 2 4 5 open" || fail "/proc: fds $fds"
   for n in $(python3 -c "import json; print(' '.join([json.loads(l) for l in open('ev.jsonl') if '\"sandbox\"' in l][0]['applied']['namespaces']))"); do
     [ "$n" = pid ] && continue # applies to children only
-    [ "$(readlink /proc/$wp/ns/$n)" != "$(readlink /proc/self/ns/$n)" ] && pass "/proc: own $n namespace" \
+    [ "$(cat snap/ns/$n)" != "$(readlink /proc/self/ns/$n)" ] && pass "/proc: own $n namespace" \
       || fail "/proc: $n namespace shared"
   done
-  grep -q "^Max address space.*4294967296" /proc/$wp/limits && pass "/proc: RLIMIT_AS set" \
-    || { [ $sanitizer = 1 ] && pass "RLIMIT_AS skipped (sanitizer build)" || fail "/proc: $(grep 'address space' /proc/$wp/limits)"; }
-  grep -q "^Max open files *16 " /proc/$wp/limits && pass "/proc: RLIMIT_NOFILE 16" || fail "/proc: $(grep 'open files' /proc/$wp/limits)"
+  grep -q "^Max address space.*4294967296" snap/limits && pass "/proc: RLIMIT_AS set" \
+    || { [ $sanitizer = 1 ] && pass "RLIMIT_AS skipped (sanitizer build)" || fail "/proc: $(grep 'address space' snap/limits)"; }
+  grep -q "^Max open files *16 " snap/limits && pass "/proc: RLIMIT_NOFILE 16" || fail "/proc: $(grep 'open files' snap/limits)"
 else
   fail "could not find the running worker ($wp)"
 fi
@@ -203,7 +212,7 @@ if [ $hooks = 1 ]; then
   HARN_TEST_SPAWN_EAGAIN=1000000 HARN_WORKER_CMD=$FAKE "$HARN_BIN" batch q.jsonl -j 4 --no-bar --results q3.out 2>/dev/null &
   bp=$!
   # the 4 jobs have started (their journal lines) before the Ctrl-C
-  for _ in $(seq 1 200); do [ "$(grep -c '"start"' q3.out.journal 2>/dev/null)" -ge 4 ] && break; sleep 0.05; done
+  for _ in $(seq 1 200); do n=$(grep -c '"start"' q3.out.journal 2>/dev/null); [ "${n:-0}" -ge 4 ] && break; sleep 0.05; done
   sleep 0.1
   kill -INT $bp
   ( sleep 10; kill -KILL $bp 2>/dev/null ) & wd=$!

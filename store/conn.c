@@ -118,6 +118,20 @@ static void poll_drop(HsConn *c)
   c->poll_events = 0;
 }
 
+/* Let go of the connection, its poll handle and a name lookup in flight
+ * (both a drop and a close do this first). */
+static void teardown(HsConn *c)
+{
+  poll_drop(c);
+  if (c->pg) PQfinish(c->pg);
+  c->pg = NULL;
+  if (c->gai) {
+    c->gai->data = NULL; /* its callback frees it */
+    uv_cancel((uv_req_t *)c->gai);
+    c->gai = NULL;
+  }
+}
+
 /* Watch the connection's socket for [events]; the handle is remade when
  * libpq's socket changed. 0, or -1 when it cannot be watched. */
 static int watch(HsConn *c, int events)
@@ -196,14 +210,7 @@ static void drop(HsConn *c, const char *why)
   for (size_t n = strlen(w); n && w[n - 1] == ' '; n--) w[n - 1] = 0;
   for (char *p = w; (p = strstr(p, "  "));) memmove(p, p + 1, strlen(p));
   bool was_up = c->state == C_UP;
-  poll_drop(c);
-  if (c->pg) PQfinish(c->pg);
-  c->pg = NULL;
-  if (c->gai) {
-    c->gai->data = NULL; /* its callback frees it */
-    uv_cancel((uv_req_t *)c->gai);
-    c->gai = NULL;
-  }
+  teardown(c);
   c->state = C_DOWN;
   /* requests still queued wait for the next connection; those sent are lost */
   Req *keep = c->queue, *ktail = c->qtail;
@@ -599,14 +606,7 @@ static void handle_closed(uv_handle_t *h) { conn_unref(h->data); }
 void hs_conn_close(HsConn *c)
 {
   if (c->state == C_CLOSED) return;
-  poll_drop(c);
-  if (c->pg) PQfinish(c->pg);
-  c->pg = NULL;
-  if (c->gai) {
-    c->gai->data = NULL; /* its callback frees it */
-    uv_cancel((uv_req_t *)c->gai);
-    c->gai = NULL;
-  }
+  teardown(c);
   c->state = C_CLOSED;
   /* the callbacks of what was pending run now, so owners can free */
   fail_all(c, "connection closed");

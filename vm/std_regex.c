@@ -505,42 +505,74 @@ static Value sub(Vm *vm, const RxIter *it, size_t st, size_t en)
 
 /* ---- the builtins ------------------------------------------------------------------ */
 
+/* One call of a regex builtin: its string arguments rooted, the pattern
+ * compiled (cached, or in [tmp] when the cache refuses it), and for the
+ * builtins that build a list, that list rooted. rx_call_end undoes all of
+ * it, whatever happened. */
+typedef struct RxCall {
+  Vm *vm;
+  int roots;
+  RxEntry tmp;
+  RxEntry *e;
+  ObjString *pat, *text, *extra; /* extra: regex_replace's replacement */
+  ObjList *list;
+} RxCall;
+
+/* Take the arguments at [pat_i] and [text_i], [extra_i] and the flags at
+ * [flags_i] (-1: none; nil flags are none), compile, and with [want_list]
+ * make the result list. false with the VM error set. */
+static bool rx_call_begin(RxCall *c, Vm *vm, int argc, Value *argv, int pat_i, int text_i,
+                          int extra_i, int flags_i, bool want_list)
+{
+  memset(c, 0, sizeof *c);
+  c->vm = vm;
+  ObjString *flags = NULL;
+  if (!(c->pat = str_arg(vm, argc, argv, pat_i))) return false;
+  c->roots++;
+  if (!(c->text = str_arg(vm, argc, argv, text_i))) return false;
+  c->roots++;
+  if (extra_i >= 0) {
+    if (!(c->extra = str_arg(vm, argc, argv, extra_i))) return false;
+    c->roots++;
+  }
+  if (flags_i >= 0 && argc > flags_i && !IS_NIL(argv[flags_i])) {
+    if (!(flags = str_arg(vm, argc, argv, flags_i))) return false;
+    c->roots++;
+  }
+  if (!(c->e = get_regex(vm, c->pat, flags, &c->tmp))) return false;
+  if (want_list) {
+    c->list = list_new(vm, 0);
+    if (!meth_push_root(vm, OBJ_VAL(c->list))) return false;
+    c->roots++;
+  }
+  return true;
+}
+
+static void rx_call_end(RxCall *c)
+{
+  if (c->tmp.code) entry_free(&c->tmp);
+  pop_roots(c->vm, c->roots);
+}
+
+
 bool std_regex_match(Vm *vm, int argc, Value *argv, Value *out)
 {
   *out = val_nil();
   if (argc < 2) return true;
-  int roots = 0;
+  RxCall c;
   bool ok = false;
-  RxEntry tmp;
-  memset(&tmp, 0, sizeof tmp);
-  ObjString *pat = str_arg(vm, argc, argv, 0);
-  if (!pat) goto done;
-  roots++;
-  ObjString *text = str_arg(vm, argc, argv, 1);
-  if (!text) goto done;
-  roots++;
-  ObjString *flags = NULL;
-  if (argc >= 3 && !IS_NIL(argv[2])) {
-    if (!(flags = str_arg(vm, argc, argv, 2))) goto done;
-    roots++;
-  }
-  RxEntry *e = get_regex(vm, pat, flags, &tmp);
-  if (!e) goto done;
-  ObjList *l = list_new(vm, 0);
-  if (!meth_push_root(vm, OBJ_VAL(l))) goto done;
-  roots++;
   RxIter it;
-  if (!rx_init(&it, vm, e, text)) goto done;
+  if (!rx_call_begin(&c, vm, argc, argv, 0, 1, -1, 2, true) || !rx_init(&it, vm, c.e, c.text))
+    goto done;
   PCRE2_SIZE *ov;
   int rc;
-  while ((rc = rx_next(&it, &ov)) == 1) list_push(vm, l, sub(vm, &it, ov[0], ov[1]));
+  while ((rc = rx_next(&it, &ov)) == 1) list_push(vm, c.list, sub(vm, &it, ov[0], ov[1]));
   rx_done(&it);
   if (rc < 0) goto done;
-  if (l->count > 0) *out = OBJ_VAL(l);
+  if (c.list->count > 0) *out = OBJ_VAL(c.list);
   ok = true;
 done:
-  if (tmp.code) entry_free(&tmp);
-  pop_roots(vm, roots);
+  rx_call_end(&c);
   return ok;
 }
 
@@ -548,43 +580,25 @@ bool std_regex_split(Vm *vm, int argc, Value *argv, Value *out)
 {
   *out = val_nil();
   if (argc < 2) return true;
-  int roots = 0;
+  RxCall c;
   bool ok = false;
-  RxEntry tmp;
-  memset(&tmp, 0, sizeof tmp);
-  ObjString *text = str_arg(vm, argc, argv, 0);
-  if (!text) goto done;
-  roots++;
-  ObjString *pat = str_arg(vm, argc, argv, 1);
-  if (!pat) goto done;
-  roots++;
-  ObjString *flags = NULL;
-  if (argc >= 3 && !IS_NIL(argv[2])) {
-    if (!(flags = str_arg(vm, argc, argv, 2))) goto done;
-    roots++;
-  }
-  RxEntry *e = get_regex(vm, pat, flags, &tmp);
-  if (!e) goto done;
-  ObjList *l = list_new(vm, 0);
-  if (!meth_push_root(vm, OBJ_VAL(l))) goto done;
-  roots++;
   RxIter it;
-  if (!rx_init(&it, vm, e, text)) goto done;
+  if (!rx_call_begin(&c, vm, argc, argv, 1, 0, -1, 2, true) || !rx_init(&it, vm, c.e, c.text))
+    goto done;
   PCRE2_SIZE *ov;
   int rc;
   size_t last = 0;
   while ((rc = rx_next(&it, &ov)) == 1) {
-    list_push(vm, l, sub(vm, &it, last, ov[0]));
+    list_push(vm, c.list, sub(vm, &it, last, ov[0]));
     last = ov[1];
   }
-  if (rc == 0) list_push(vm, l, sub(vm, &it, last, it.len));
+  if (rc == 0) list_push(vm, c.list, sub(vm, &it, last, it.len));
   rx_done(&it);
   if (rc < 0) goto done;
-  *out = OBJ_VAL(l);
+  *out = OBJ_VAL(c.list);
   ok = true;
 done:
-  if (tmp.code) entry_free(&tmp);
-  pop_roots(vm, roots);
+  rx_call_end(&c);
   return ok;
 }
 
@@ -681,23 +695,12 @@ bool std_regex_replace(Vm *vm, int argc, Value *argv, Value *out)
 {
   *out = val_nil();
   if (argc < 3) return true;
-  int roots = 0;
+  RxCall c;
   bool ok = false;
-  RxEntry tmp;
-  memset(&tmp, 0, sizeof tmp);
-  ObjString *pat = str_arg(vm, argc, argv, 0);
-  if (!pat) goto done;
-  roots++;
-  ObjString *rep = str_arg(vm, argc, argv, 1);
-  if (!rep) goto done;
-  roots++;
-  ObjString *text = str_arg(vm, argc, argv, 2);
-  if (!text) goto done;
-  roots++;
-  RxEntry *e = get_regex(vm, pat, NULL, &tmp);
-  if (!e) goto done;
   RxIter it;
-  if (!rx_init(&it, vm, e, text)) goto done;
+  if (!rx_call_begin(&c, vm, argc, argv, 0, 2, 1, -1, false) || !rx_init(&it, vm, c.e, c.text))
+    goto done;
+  ObjString *rep = c.extra, *text = c.text;
   Buf b = {0};
   PCRE2_SIZE *ov;
   int rc;
@@ -723,8 +726,7 @@ bool std_regex_replace(Vm *vm, int argc, Value *argv, Value *out)
   rx_done(&it);
   ok = rc == 0;
 done:
-  if (tmp.code) entry_free(&tmp);
-  pop_roots(vm, roots);
+  rx_call_end(&c);
   return ok;
 }
 
@@ -732,23 +734,13 @@ bool std_regex_captures(Vm *vm, int argc, Value *argv, Value *out)
 {
   *out = val_nil();
   if (argc < 2) return true;
-  int roots = 0;
+  RxCall c;
   bool ok = false;
-  RxEntry tmp;
-  memset(&tmp, 0, sizeof tmp);
-  ObjString *pat = str_arg(vm, argc, argv, 0);
-  if (!pat) goto done;
-  roots++;
-  ObjString *text = str_arg(vm, argc, argv, 1);
-  if (!text) goto done;
-  roots++;
-  RxEntry *e = get_regex(vm, pat, NULL, &tmp);
-  if (!e) goto done;
-  ObjList *l = list_new(vm, 0);
-  if (!meth_push_root(vm, OBJ_VAL(l))) goto done;
-  roots++;
   RxIter it;
-  if (!rx_init(&it, vm, e, text)) goto done;
+  if (!rx_call_begin(&c, vm, argc, argv, 0, 1, -1, -1, true) || !rx_init(&it, vm, c.e, c.text))
+    goto done;
+  RxEntry *e = c.e;
+  ObjList *l = c.list;
   PCRE2_SIZE *ov;
   int rc;
   while ((rc = rx_next(&it, &ov)) == 1) {
@@ -773,7 +765,6 @@ bool std_regex_captures(Vm *vm, int argc, Value *argv, Value *out)
   *out = OBJ_VAL(l);
   ok = true;
 done:
-  if (tmp.code) entry_free(&tmp);
-  pop_roots(vm, roots);
+  rx_call_end(&c);
   return ok;
 }

@@ -78,6 +78,16 @@ const CliOption cli_options[CLI_OPT__COUNT] = {
                      "CPU-time limit, whole seconds (the job ends killed/cpu)"},
     [CLI_OPT_NO_SANDBOX] = {"no-sandbox", 0, CLI_FLAG, NULL, RUN | BATCH, NULL, 0, 0,
                             "trusted code: no seccomp, Landlock, namespaces or limits"},
+    [CLI_OPT_ALLOW_READ] = {"allow-read", 0, CLI_LIST, "PATH,...", RUN | BATCH, NULL, 0, 0,
+                            "directories a sandboxed job may read (repeatable)"},
+    [CLI_OPT_ALLOW_WRITE] = {"allow-write", 0, CLI_LIST, "PATH,...", RUN | BATCH, NULL, 0, 0,
+                             "directories it may read and write (repeatable)"},
+    [CLI_OPT_SCRATCH] = {"scratch", 0, CLI_SIZE_OPT, "[=SIZE]", RUN | BATCH, NULL, 0, 0,
+                         "a fresh writable directory per job (temp_dir()),\n"
+                         "removed after its record; SIZE caps its writes"},
+    [CLI_OPT_MAX_WRITE_BYTES] = {"max-write-bytes", 0, CLI_SIZE, "BYTES", RUN | BATCH, NULL, 0, 0,
+                                 "bytes a job may write to files (default 64M\n"
+                                 "when a write is granted)"},
     [CLI_OPT_INLINE] = {"inline", 0, CLI_FLAG, NULL, RUN | INLINE, NULL, 0, 0,
                         "run in this process, without a worker (debugging);\n"
                         "takes --input, --timeout and --grace only"},
@@ -217,6 +227,41 @@ static int set_value(Parser *p, const CliOption *o, const char *spelled, const c
     }
     break;
   }
+  case CLI_SIZE_OPT:
+    if (!v) { /* --opt alone */
+      out->bytes = 0;
+      out->text = NULL;
+      return 0;
+    }
+    rc = sup_parse_size(v, &out->bytes);
+    if (rc < 0) {
+      fail(p, rc == -2 ? "%s: \"%.*s%s\" is too large (the most is 256 TiB)"
+                       : "%s: \"%.*s%s\" is not a size (examples: 1000, 64K, 256M, 1G)",
+           spelled, SHOWN(v));
+      return -1;
+    }
+    break;
+  case CLI_LIST: {
+    /* every item of [v], appended to what earlier occurrences gave */
+    size_t n = 1;
+    for (const char *c = v; *c; c++) n += *c == ',';
+    char **items = realloc(out->items, (out->nitems + n) * sizeof *items);
+    if (!items) abort();
+    out->items = items;
+    for (const char *s = v;;) {
+      size_t len = strcspn(s, ",");
+      if (len == 0) {
+        fail(p, "%s: \"%.*s%s\" has an empty item", spelled, SHOWN(v));
+        return -1;
+      }
+      char *item = strndup(s, len);
+      if (!item) abort();
+      out->items[out->nitems++] = item;
+      if (!s[len]) break;
+      s += len + 1;
+    }
+    break;
+  }
   case CLI_STRING:
     break;
   }
@@ -250,7 +295,9 @@ static void take(Parser *p, const CliOption *o, const char *spelled, const char 
   }
   if (id == CLI_OPT_HELP) p->help = true;
   const char *v = inline_v;
-  if (o->kind == CLI_FLAG) {
+  if (o->kind == CLI_SIZE_OPT) {
+    /* only --opt=SIZE carries a value */
+  } else if (o->kind == CLI_FLAG) {
     if (v) {
       fail(p, "%s takes no value (\"%.*s%s\" given)", spelled, SHOWN(v));
       return;
@@ -263,7 +310,10 @@ static void take(Parser *p, const CliOption *o, const char *spelled, const char 
     v = argv[++*i];
   }
   CliValue val = a->opt[id];
-  if (set_value(p, o, spelled, v, &val) < 0) return;
+  int rc = set_value(p, o, spelled, v, &val);
+  a->opt[id].items = val.items; /* a list keeps what it took, even on an error */
+  a->opt[id].nitems = val.nitems;
+  if (rc < 0) return;
   val.given = true;
   val.pos = *i;
   a->opt[id] = val;
@@ -348,6 +398,12 @@ int cli_parse(const char *cmd, int argc, char **argv, CliArgs *out)
 
 void cli_args_free(CliArgs *a)
 {
+  for (int k = 0; k < CLI_OPT__COUNT; k++) {
+    for (size_t i = 0; i < a->opt[k].nitems; i++) free(a->opt[k].items[i]);
+    free(a->opt[k].items);
+    a->opt[k].items = NULL;
+    a->opt[k].nitems = 0;
+  }
   free(a->operands);
   a->operands = NULL;
   a->noperands = 0;
@@ -367,7 +423,7 @@ void cli_options_help(const CliCommand *cmd, FILE *out)
     char left[64];
     snprintf(left, sizeof left, "%s%s%s--%s%s%s", o->short_name ? "-" : "",
              o->short_name ? (char[]){o->short_name, 0} : "", o->short_name ? ", " : "", o->name,
-             o->meta ? " " : "", o->meta ? o->meta : "");
+             o->meta && o->meta[0] != '[' ? " " : "", o->meta ? o->meta : "");
     fprintf(out, "  %-18s", left);
     if (strlen(left) > 18) fprintf(out, "\n  %-18s", "");
     const char *h = o->help;

@@ -13,7 +13,8 @@
  *   --opt VALUE and --opt=VALUE; -j N and -jN; short flags may be bundled;
  *   VALUE is the next argument whatever it looks like (`--input -1`);
  *   options and operands mix in any order; `--` ends the options; `-`
- *   alone is an operand (stdin); a repeated option: the last one counts.
+ *   alone is an operand (stdin); a repeated option: the last one counts,
+ *   except a list (CLI_LIST), whose occurrences add up.
  * Every usage error (unknown option, option of another command, missing
  * value, value of a flag, bad value, wrong number of operands) is one line
  * on stderr naming the command and the option as it was spelled, followed
@@ -54,6 +55,12 @@ typedef enum CliKind {
   CLI_INT,      /* a decimal count in [min, max]: CliValue.n */
   CLI_STRING,   /* any text (a path; --halt, checked by batch.c) */
   CLI_JSON,     /* a valid JSON text */
+  CLI_LIST,     /* a comma-separated list, repeatable: every occurrence
+                   adds its items (--allow-read=A,B --allow-read C gives
+                   A, B, C) to CliValue.items; empty items are errors */
+  CLI_SIZE_OPT, /* an optional size, only as --opt=SIZE (--opt alone is
+                   given with no value: CliValue.text NULL, bytes 0);
+                   meta starts with '[' ("[=SIZE]") */
 } CliKind;
 
 /* The options, in help order (each command lists its own in this order). */
@@ -79,6 +86,10 @@ typedef enum CliOptId {
   CLI_OPT_MEMORY,
   CLI_OPT_CPU,
   CLI_OPT_NO_SANDBOX,
+  CLI_OPT_ALLOW_READ,
+  CLI_OPT_ALLOW_WRITE,
+  CLI_OPT_SCRATCH,
+  CLI_OPT_MAX_WRITE_BYTES,
   CLI_OPT_INLINE,
   CLI_OPT_GC_STRESS,
   CLI_OPT__COUNT
@@ -120,6 +131,9 @@ typedef struct CliValue {
   double ms;        /* CLI_DURATION */
   size_t bytes;     /* CLI_SIZE */
   long n;           /* CLI_INT */
+  char **items;     /* CLI_LIST: every item of every occurrence, in order
+                       (owned, freed by cli_args_free); NULL when none */
+  size_t nitems;
 } CliValue;
 
 /* A parsed command line. */

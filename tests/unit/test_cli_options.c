@@ -365,13 +365,61 @@ static void test_documented(void **state)
   free(doc);
 }
 
+/* CLI_LIST accumulates over occurrences (the other kinds keep the last);
+ * CLI_SIZE_OPT takes a value only with '='. */
+static void test_list_and_optional(void **state)
+{
+  (void)state;
+  CliArgs a;
+  assert_int_equal(parse(&a, "run", "f", "--allow-read=A,B", "--allow-read", "C", "--allow-write",
+                         "/w", "--scratch", NULL), 0);
+  assert_string_equal(err_text, "");
+  CliValue *r = &a.opt[CLI_OPT_ALLOW_READ];
+  assert_true(r->given);
+  assert_int_equal(r->nitems, 3);
+  assert_string_equal(r->items[0], "A");
+  assert_string_equal(r->items[1], "B");
+  assert_string_equal(r->items[2], "C");
+  assert_int_equal(a.opt[CLI_OPT_ALLOW_WRITE].nitems, 1);
+  assert_string_equal(a.opt[CLI_OPT_ALLOW_WRITE].items[0], "/w");
+  assert_true(a.opt[CLI_OPT_SCRATCH].given);
+  assert_null(a.opt[CLI_OPT_SCRATCH].text);
+  assert_int_equal(a.opt[CLI_OPT_SCRATCH].bytes, 0);
+  assert_int_equal(a.noperands, 1); /* --scratch took no operand */
+  cli_args_free(&a);
+  assert_null(a.opt[CLI_OPT_ALLOW_READ].items);
+
+  /* not given: no items; --scratch=SIZE */
+  assert_int_equal(parse(&a, "batch", "x", "--scratch=1M", "y", NULL), 0);
+  assert_false(a.opt[CLI_OPT_ALLOW_READ].given);
+  assert_int_equal(a.opt[CLI_OPT_ALLOW_READ].nitems, 0);
+  assert_int_equal(a.opt[CLI_OPT_SCRATCH].bytes, 1u << 20);
+  assert_int_equal(a.noperands, 2);
+  cli_args_free(&a);
+
+  expect_error("harn run: --allow-read: \"a,,b\" has an empty item", "run", "f", "--allow-read",
+               "a,,b", NULL);
+  expect_error("harn run: --allow-write: \"a,\" has an empty item", "run", "f", "--allow-write=a,",
+               NULL);
+  expect_error("harn run: --allow-read needs a value (PATH,...)", "run", "f", "--allow-read", NULL);
+  expect_error("harn batch: --scratch: \"big\" is not a size (examples: 1000, 64K, 256M, 1G)",
+               "batch", "x", "--scratch=big", NULL);
+  assert_int_equal(parse(&a, "run", "f", "--inline", "--allow-read=.", NULL), 0);
+  capture_begin();
+  int rc = cli_only(&a, CLI_CMD_INLINE, "--inline");
+  capture_end();
+  assert_int_equal(rc, CLI_USAGE);
+  assert_non_null(strstr(err_text, "harn run: --allow-read does not apply with --inline\n"));
+  cli_args_free(&a);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_duration_syntax), cmocka_unit_test(test_duration_range),
       cmocka_unit_test(test_size),            cmocka_unit_test(test_parse_forms),
       cmocka_unit_test(test_parse_errors),    cmocka_unit_test(test_table),
-      cmocka_unit_test(test_documented),
+      cmocka_unit_test(test_documented),      cmocka_unit_test(test_list_and_optional),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

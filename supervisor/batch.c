@@ -653,6 +653,9 @@ typedef struct Batch {
   bool sync_timer_open, sync_due;
   uv_fs_t sync_req[2];   /* the grouped fdatasyncs in flight on libuv's pool */
   int sync_inflight;
+  SupGrant *grants;     /* --allow-read, --allow-write (grants.c) */
+  int ngrants;
+  char *cwd;
 } Batch;
 
 static void pump(Batch *b);
@@ -1393,6 +1396,11 @@ int sup_cmd_batch(const CliArgs *a)
   }
   SupPoolConfig cfg = {.grace_ms = grace, .max_output = max_output, .no_sandbox = no_sandbox,
                        .memory = memory, .cpu_ms = cpu_ms, .max_events = max_events};
+  if (sup_caps_config(a, &cfg, &b->grants, &b->ngrants, &b->cwd) != 0) {
+    uv_loop_close(&b->loop);
+    rc = CLI_USAGE;
+    goto out;
+  }
   SupHooks hooks = {.on_done = batch_done, .on_reaped = batch_reaped, .ud = b};
   static const int sigs[2] = {SIGINT, SIGTERM};
   int urc = sup_pool_init(&b->pool, &b->loop, &cfg, &hooks);
@@ -1439,6 +1447,8 @@ out:
   if (b->results) fclose(b->results);
   if (b->joblog) fclose(b->joblog);
   if (b->journal >= 0) close(b->journal);
+  sup_grants_close(b->grants, b->ngrants);
+  free(b->cwd);
   if (getenv("HARN_SUP_STATS")) print_stats();
   if (b->has_ahead) sup_spec_free(&b->ahead);
   feeder_release(&b->feeder);

@@ -43,6 +43,7 @@
 #include "object.h"
 #include "parser.h"
 #include "sched.h"
+#include "host_fs.h"
 #include "state.h"
 #include "steps.h"
 #include "vm.h"
@@ -87,6 +88,7 @@ void vm_free(Vm *vm)
   imp_free(vm);
   lc_free(vm);
   builtins_free(vm);
+  hostfs_free(vm);
   if (vm->interp) clear_texts(vm->interp);
   interp_free(vm);
   free(vm);

@@ -47,6 +47,8 @@ struct Vm {
                                  NULL until a time builtin runs */
   struct Chan *live_chans;    /* every channel whose object is alive, linked
                                  by the channel (channel.c) */
+  struct HostFs *hostfs;      /* the file builtins' counters and refusals
+                                 (host_fs.c); NULL until one runs */
 };
 
 /* ---- services the interpreter offers to builtins (interp.c) ---- */

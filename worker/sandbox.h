@@ -33,6 +33,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+/* Granted directories a worker can hold (IPC_MAX_GRANTS). */
+#define WRK_SANDBOX_MAX_GRANTS 8
+
 typedef struct WrkSandboxConfig {
   int event_fd;            /* the protocol fd kept open (4) */
   uint64_t cpu_ms;         /* RLIMIT_CPU (rounded up to whole s), 0 = none */
@@ -42,6 +45,11 @@ typedef struct WrkSandboxConfig {
                               open, Landlock lets the worker read files
                               beneath the root and seccomp lets it openat2
                               relative to it (imports); -1 = none */
+  int ngrants;             /* granted directories at event_fd + 3 .. (at most
+                              IPC_MAX_GRANTS, 8): kept open, one Landlock
+                              rule each (docs/sandbox.md "Capabilities") */
+  bool grant_write[WRK_SANDBOX_MAX_GRANTS];     /* ... read and write, else read only */
+  uint64_t max_write_bytes;/* RLIMIT_FSIZE when a write is granted */
 } WrkSandboxConfig;
 
 /* Lock the calling process down as described above and pack the report

@@ -955,6 +955,31 @@ void wrk_sandbox_forbidden_syscall(const char *what)
     syscall(SYS_prlimit64, 0, RLIMIT_STACK, &rl, NULL);
   } else if (!strcmp(what, "pdeathsig")) {
     syscall(SYS_prctl, PR_SET_PDEATHSIG, 0L, 0L, 0L, 0L);
+  } else if (!strcmp(what, "opath")) {
+    /* a metadata probe Landlock would not stop: forbidden by the filter */
+    syscall(SYS_openat, WRK_SANDBOX_GRANT_FD, ".", O_PATH | O_DIRECTORY);
+  } else if (!strcmp(what, "link")) {
+    /* a hard link (to plant one inside a grant): forbidden */
+    syscall(SYS_linkat, WRK_SANDBOX_GRANT_FD, "a", WRK_SANDBOX_GRANT_FD, "b", 0);
+  } else if (!strcmp(what, "unlink_cwd")) {
+    /* a path call not relative to a grant: forbidden */
+    syscall(SYS_unlinkat, AT_FDCWD, "x", 0);
+  } else if (!strcmp(what, "grant_escape") || !strcmp(what, "grant_create")) {
+    /* Allowed by the filter, refused by Landlock (the VM's lexical check
+     * bypassed): an absolute path outside through the first grant's fd,
+     * or creating a file in it (a read grant). Exit with the errno (99:
+     * it was allowed). */
+    struct {
+      uint64_t flags, mode, resolve;
+    } how = {O_RDONLY | O_CLOEXEC, 0, 0};
+    const char *path = "/etc/passwd";
+    if (!strcmp(what, "grant_create")) {
+      how.flags = O_WRONLY | O_CREAT | O_CLOEXEC;
+      how.mode = 0600;
+      path = "planted";
+    }
+    long rc = syscall(437 /* openat2 */, WRK_SANDBOX_GRANT_FD, path, &how, sizeof how);
+    _exit(rc < 0 ? errno : 99);
   } else if (!strcmp(what, "open_noctty") || !strcmp(what, "reopen_stderr") ||
              !strcmp(what, "kill_other") ||
              !strcmp(what, "clone_newuts") || !strcmp(what, "unshare_pid")) {

@@ -35,6 +35,8 @@
 
 /* Granted directories a worker can hold (IPC_MAX_GRANTS). */
 #define WRK_SANDBOX_MAX_GRANTS 8
+/* Where the first granted directory sits in a worker (event fd 4 + 3). */
+#define WRK_SANDBOX_GRANT_FD 7
 
 typedef struct WrkSandboxConfig {
   int event_fd;            /* the protocol fd kept open (4) */
@@ -134,7 +136,13 @@ void wrk_sandbox_enter_shared(bool sandbox);
  * the pool filter lets through in some form: when refused the worker
  * exits with the errno (99 when the call was allowed). "oom" instead
  * allocates until RLIMIT_AS refuses, then aborts as the VM does on a failed
- * malloc (the kernel-limit path: reason `oom`). */
+ * malloc (the kernel-limit path: reason `oom`). The capability probes
+ * (docs/sandbox.md "Capabilities"): "opath" (openat O_PATH on the first
+ * grant), "link" (linkat within it), "unlink_cwd" (unlinkat AT_FDCWD) are
+ * killed by the filter; "grant_escape" (openat2 of /etc/passwd through the
+ * first grant's fd, without RESOLVE_BENEATH) and "grant_create" (creating
+ * a file in it) are refused by Landlock: the worker exits with the errno
+ * (99 when allowed). */
 void wrk_sandbox_forbidden_syscall(const char *what);
 #endif
 

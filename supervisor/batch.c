@@ -656,6 +656,7 @@ typedef struct Batch {
   SupGrant *grants;     /* --allow-read, --allow-write (grants.c) */
   int ngrants;
   char *cwd;
+  SupEnv env;           /* --allow-env, --env */
 } Batch;
 
 static void pump(Batch *b);
@@ -1396,7 +1397,8 @@ int sup_cmd_batch(const CliArgs *a)
   }
   SupPoolConfig cfg = {.grace_ms = grace, .max_output = max_output, .no_sandbox = no_sandbox,
                        .memory = memory, .cpu_ms = cpu_ms, .max_events = max_events};
-  if (sup_caps_config(a, &cfg, &b->grants, &b->ngrants, &b->cwd) != 0) {
+  if (sup_caps_config(a, &cfg, &b->grants, &b->ngrants, &b->cwd) != 0 ||
+      sup_env_config(a, &cfg, &b->env) != 0) {
     uv_loop_close(&b->loop);
     rc = CLI_USAGE;
     goto out;
@@ -1449,6 +1451,7 @@ out:
   if (b->journal >= 0) close(b->journal);
   sup_grants_close(b->grants, b->ngrants);
   free(b->cwd);
+  sup_env_free(&b->env);
   if (getenv("HARN_SUP_STATS")) print_stats();
   if (b->has_ahead) sup_spec_free(&b->ahead);
   feeder_release(&b->feeder);

@@ -193,3 +193,80 @@ int sup_caps_config(const CliArgs *a, SupPoolConfig *cfg, SupGrant **grants, int
   cfg->cwd = *cwd;
   return 0;
 }
+
+extern char **environ;
+
+/* Does variable [entry] ("NAME=VALUE") match pattern [pat] (NAME, or
+ * PREFIX* for every name that starts with PREFIX)? */
+static bool env_match(const char *entry, const char *pat)
+{
+  size_t n = strcspn(entry, "="), p = strlen(pat);
+  if (p && pat[p - 1] == '*') return n >= p - 1 && !strncmp(entry, pat, p - 1);
+  return n == p && !strncmp(entry, pat, n);
+}
+
+int sup_env_config(const CliArgs *a, SupPoolConfig *cfg, SupEnv *out)
+{
+  const CliValue *al = &a->opt[CLI_OPT_ALLOW_ENV], *set = &a->opt[CLI_OPT_ENV];
+  const CliValue *deny = &a->opt[CLI_OPT_DENY];
+  memset(out, 0, sizeof *out);
+  for (size_t i = 0; i < set->nitems; i++) {
+    const char *eq = strchr(set->items[i], '=');
+    if (!eq || eq == set->items[i]) {
+      fprintf(stderr, "harn %s: --env: \"%s\" is not NAME=VALUE\n", a->cmd->name, set->items[i]);
+      return -1;
+    }
+  }
+  size_t n = 0;
+  for (char **e = environ; e && *e; e++) n++;
+  out->vars = calloc(n + set->nitems + 1, sizeof *out->vars);
+  if (!out->vars) abort();
+  /* --env NAME=VALUE wins over the same name allowed from ours */
+  for (size_t i = 0; i < set->nitems; i++) {
+    const char *eq = strchr(set->items[i], '=');
+    size_t k = (size_t)(eq - set->items[i]);
+    bool dup = false;
+    for (size_t m = 0; m < out->n && !dup; m++)
+      dup = !strncmp(out->vars[m].name, set->items[i], k) && out->vars[m].name[k] == 0;
+    if (dup) continue;
+    out->vars[out->n].name = strndup(set->items[i], k);
+    out->vars[out->n].value = strdup(eq + 1);
+    out->n++;
+  }
+  for (char **e = environ; e && *e && out->n < IPC_MAX_ENV; e++) {
+    bool allowed = false;
+    for (size_t i = 0; i < al->nitems && !allowed; i++) allowed = env_match(*e, al->items[i]);
+    if (!allowed) continue;
+    size_t k = strcspn(*e, "=");
+    bool dup = false;
+    for (size_t m = 0; m < out->n && !dup; m++)
+      dup = strlen(out->vars[m].name) == k && !strncmp(out->vars[m].name, *e, k);
+    if (dup) continue;
+    out->vars[out->n].name = strndup(*e, k);
+    out->vars[out->n].value = strdup((*e)[k] ? *e + k + 1 : "");
+    out->n++;
+  }
+  if (out->n > IPC_MAX_ENV) {
+    fprintf(stderr, "harn %s: --env, --allow-env: more than %d variables\n", a->cmd->name, IPC_MAX_ENV);
+    return -1;
+  }
+  if (deny->nitems > IPC_MAX_DENY) {
+    fprintf(stderr, "harn %s: --deny: more than %d builtins\n", a->cmd->name, IPC_MAX_DENY);
+    return -1;
+  }
+  cfg->env = out->vars;
+  cfg->nenv = out->n;
+  cfg->deny = (const char *const *)deny->items;
+  cfg->ndeny = deny->nitems;
+  return 0;
+}
+
+void sup_env_free(SupEnv *e)
+{
+  for (size_t i = 0; i < e->n; i++) {
+    free((char *)e->vars[i].name);
+    free((char *)e->vars[i].value);
+  }
+  free(e->vars);
+  memset(e, 0, sizeof *e);
+}

@@ -1538,6 +1538,10 @@ static int encode_job(SupJob *j)
   jf.ngrants = (size_t)j->nfds;
   jf.max_write_bytes = p->cfg.max_write_bytes;
   jf.cwd = p->cfg.cwd;
+  jf.env = p->cfg.env;
+  jf.nenv = p->cfg.nenv;
+  jf.deny = p->cfg.deny;
+  jf.ndeny = p->cfg.ndeny;
   buf_clear(&j->frame);
   int rc = ipc_encode_job(&j->frame, j->spec.id, j->spec.attempt, &jf);
   if (rc == 0) return 0;

@@ -173,7 +173,11 @@ int sup_cmd_run(const CliArgs *a)
   SupGrant *grants = NULL;
   int ngrants = 0;
   char *cwd = NULL;
-  if (sup_caps_config(a, &cfg, &grants, &ngrants, &cwd) != 0) {
+  SupEnv env = {0};
+  if (sup_caps_config(a, &cfg, &grants, &ngrants, &cwd) != 0 || sup_env_config(a, &cfg, &env) != 0) {
+    sup_grants_close(grants, ngrants);
+    free(cwd);
+    sup_env_free(&env);
     uv_loop_close(&loop);
     free(text);
     return CLI_USAGE;
@@ -194,6 +198,7 @@ int sup_cmd_run(const CliArgs *a)
     free(text);
     sup_grants_close(grants, ngrants);
     free(cwd);
+    sup_env_free(&env);
     return 1;
   }
   r.nsigs = 3;
@@ -216,5 +221,6 @@ int sup_cmd_run(const CliArgs *a)
   }
   sup_grants_close(grants, ngrants);
   free(cwd);
+  sup_env_free(&env);
   return cli_close_stdout("harn run", r.exit_code, r.stdout_errno);
 }

@@ -293,7 +293,8 @@ int sup_zygote_start(int *sock_out, pid_t *pid_out, bool sandboxed)
 {
   int sv[2];
   if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) return -errno;
-  /* Our environment plus LD_BIND_NOW=1 (see worker/zygote.c). */
+  /* Our environment (for a sandboxed pool only the worker's own switches)
+   * plus LD_BIND_NOW=1 (see worker/zygote.c). */
   size_t n = 0;
   while (environ && environ[n]) n++;
   char **envp = malloc((n + 2) * sizeof *envp);
@@ -303,8 +304,18 @@ int sup_zygote_start(int *sock_out, pid_t *pid_out, bool sandboxed)
     return -ENOMEM;
   }
   size_t k = 0;
-  for (size_t i = 0; i < n; i++)
-    if (strncmp(environ[i], "LD_BIND_NOW=", 12) != 0) envp[k++] = environ[i];
+  for (size_t i = 0; i < n; i++) {
+    if (strncmp(environ[i], "LD_BIND_NOW=", 12) == 0) continue;
+    /* A pool of sandboxed jobs gets none of our variables (docs/sandbox.md
+     * "Capabilities": a job's environment is data in its frame, and our
+     * secrets are not even on its workers' initial stack), but for the
+     * switches the worker itself reads and the sanitizers' options. */
+    if (sandboxed && strncmp(environ[i], "HARN_TEST_", 10) != 0 &&
+        strncmp(environ[i], "HARN_SANDBOX_", 13) != 0 && strncmp(environ[i], "ASAN_", 5) != 0 &&
+        strncmp(environ[i], "UBSAN_", 6) != 0 && strncmp(environ[i], "LSAN_", 5) != 0)
+      continue;
+    envp[k++] = environ[i];
+  }
   static char bind_now[] = "LD_BIND_NOW=1";
   envp[k++] = bind_now;
   envp[k] = NULL;

@@ -303,6 +303,10 @@ typedef struct SupPoolConfig {
   bool scratch;         /* a fresh directory per attempt (--scratch) */
   uint64_t max_write_bytes; /* what a job may write in all (0: nothing) */
   const char *cwd;      /* relative paths of the file builtins resolve here */
+  const IpcEnvVar *env; /* what env() sees (--allow-env, --env) */
+  size_t nenv;
+  const char *const *deny; /* builtins refused (--deny) */
+  size_t ndeny;
 } SupPoolConfig;
 
 /* The grants of a command line ([read] and [write]: the items of
@@ -323,6 +327,17 @@ struct CliArgs;
 #define SUP_DEFAULT_MAX_WRITE_BYTES ((uint64_t)64 << 20)
 int sup_caps_config(const struct CliArgs *a, SupPoolConfig *cfg, SupGrant **grants, int *ngrants,
                     char **cwd);
+/* The job's environment (docs/sandbox.md "Capabilities"): the variables
+ * of ours that --allow-env names (NAME, or PREFIX*), and --env
+ * NAME=VALUE (which wins), as data for the job frame; and --deny. Into
+ * [cfg], owned by *env (sup_env_free). 0, or -1 after a usage error was
+ * printed. */
+typedef struct SupEnv {
+  IpcEnvVar *vars;
+  size_t n;
+} SupEnv;
+int sup_env_config(const struct CliArgs *a, SupPoolConfig *cfg, SupEnv *env);
+void sup_env_free(SupEnv *e);
 /* The lexically normalised absolute form of [path] against [cwd]
  * (malloc'd): "." and empty components dropped, ".." removes the previous
  * one (never above "/"). */

@@ -90,8 +90,27 @@ static struct HostFs *hfs(Vm *vm)
   return vm->hostfs;
 }
 
+void hostfs_setup(Vm *vm)
+{
+  const VmFsConfig *c = &vm->cfg.fs;
+  if (c->ndeny <= 0) return;
+  vm->denied = calloc((size_t)builtin_count, sizeof *vm->denied);
+  if (!vm->denied) abort();
+  for (int i = 0; i < c->ndeny; i++) {
+    int idx = builtin_lookup(c->deny[i]);
+    if (idx >= 0) vm->denied[idx] = true;
+  }
+}
+
+bool hostfs_denied(Vm *vm, int idx)
+{
+  return err_throw_str(vm, "Tool '%s' is not permitted.", builtin_table[idx].name);
+}
+
 void hostfs_free(Vm *vm)
 {
+  free(vm->denied);
+  vm->denied = NULL;
   struct HostFs *h = vm->hostfs;
   if (!h) return;
   for (int i = 0; i < h->ndenied; i++) {

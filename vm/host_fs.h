@@ -27,6 +27,11 @@ bool fs_bi_temp_dir(Vm *vm, int argc, Value *argv, Value *out);
 bool fs_bi_env(Vm *vm, int argc, Value *argv, Value *out);
 bool fs_bi_env_or(Vm *vm, int argc, Value *argv, Value *out);
 
+/* vm_new: the table of denied builtins (VmFsConfig.deny). */
+void hostfs_setup(Vm *vm);
+/* The error of a call to denied builtin [idx]: `Tool 'X' is not
+ * permitted.` (thrown, as the reference's). Returns false. */
+bool hostfs_denied(Vm *vm, int idx);
 /* Free what the file builtins kept in [vm] (vm_free). */
 void hostfs_free(Vm *vm);
 

@@ -66,6 +66,7 @@ Vm *vm_new(const VmConfig *cfg)
   vm->heap.stress = vm->cfg.gc_stress;
   vm->err_kind = ERR_NONE;
   vm->err_value = NIL_VAL;
+  hostfs_setup(vm);
   interp_init(vm);
   interp_reset(vm);
   return vm;

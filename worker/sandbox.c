@@ -955,6 +955,13 @@ void wrk_sandbox_forbidden_syscall(const char *what)
     syscall(SYS_prlimit64, 0, RLIMIT_STACK, &rl, NULL);
   } else if (!strcmp(what, "pdeathsig")) {
     syscall(SYS_prctl, PR_SET_PDEATHSIG, 0L, 0L, 0L, 0L);
+  } else if (!strcmp(what, "environ")) {
+    /* the worker's real environment (HARN_TEST_FORBIDDEN_SYSCALL itself
+     * was read before it was cleared): exit with its size */
+    extern char **environ;
+    int n = 0;
+    for (char **e = environ; e && *e; e++) n++;
+    _exit(n);
   } else if (!strcmp(what, "opath")) {
     /* a metadata probe Landlock would not stop: forbidden by the filter */
     syscall(SYS_openat, WRK_SANDBOX_GRANT_FD, ".", O_PATH | O_DIRECTORY);

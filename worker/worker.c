@@ -581,6 +581,9 @@ static bool lock_down(Lockdown *l)
   ipc_frame_begin(&fr, IPC_MSG_SANDBOX, &e, 1);
   ipc_pack_str(ipc_frame_packer(&fr), "applied");
   l->ok = wrk_sandbox_apply(&sc, ipc_frame_packer(&fr));
+  /* No environment in a sandboxed worker (a fork of the supervisor has
+   * its copy): env() reads the job's variables, sent as data. */
+  clearenv();
   buf_clear(&l->w->frame);
   send_encoded_locked(l->w, ipc_frame_end(&fr, &l->w->frame), "sandbox", false, false);
   ipc_frame_destroy(&fr);

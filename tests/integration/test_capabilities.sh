@@ -215,7 +215,44 @@ grep -q "^the input$" r7.out && grep -q "top secret" r7.out && pass "--inline: t
   || fail "--inline: $(head -5 r7.out)"
 rm -f in/new.txt elsewhere.txt; rm -rf in/newdir
 
-# 7. an unprivileged user (Landlock and the filter, in a user namespace)
+# 7. the environment: only what is granted, as data; --deny
+cat > env.harn <<'EOF'
+pipeline default(task) {
+  println(env("HARN_CAP_A"))
+  println(env("HARN_CAP_B"))
+  println(env("HARN_CAP_SECRET"))
+  println(env("PATH"))
+  println(env("MODE"))
+  println(env_or("NOPE", "dflt"))
+  try { read_file("in/data.txt") } catch (e) { println(e) }
+  try { println(len([1, 2])) } catch (e) { println(e) }
+}
+EOF
+export HARN_CAP_A=a HARN_CAP_B=b HARN_CAP_SECRET=s3cret
+"$HARN_BIN" run env.harn --allow-read=in --allow-env=HARN_CAP_A --allow-env='HARN_CAP_B*' \
+  --env MODE=batch,x --deny read_file --json > e1.json
+check "env: only the granted variables; --env; PATH absent" e1.json \
+  'r["output"].startswith("a\nb\nnil\nnil\nbatch,x\ndflt\n")'
+check "--deny: the reference's text, catchable" e1.json \
+  '"Tool '"'"'read_file'"'"' is not permitted.\n2\n" in r["output"]'
+printf '{"id":"x","file":"env.harn"}\n{"id":"y","file":"env.harn"}\n' > env.jsonl
+"$HARN_BIN" batch env.jsonl -j 2 --allow-env=HARN_CAP_A --deny len --no-bar > e2.out 2>/dev/null
+check "env in a pool: the granted one, not the others" e2.out \
+  'all(x["output"].startswith("a\nnil\nnil\nnil\nnil\ndflt\n") and "Tool '"'"'len'"'"' is not permitted." in x["output"] for x in rs)'
+if test_hooks; then
+  HARN_TEST_FORBIDDEN_SYSCALL=environ "$HARN_BIN" run env.harn --allow-env=HARN_CAP_A --json > e3.json
+  check "the sandboxed worker's real environment is empty" e3.json 'r["worker"]["exit"] == 0'
+  HARN_TEST_FORBIDDEN_SYSCALL=environ "$HARN_BIN" batch env.jsonl -j 2 --no-bar > e4.out 2>/dev/null
+  check "... in a pool too" e4.out 'all(x["worker"]["exit"] == 0 for x in rs)'
+fi
+"$HARN_BIN" run env.harn --no-sandbox --json > e5.json
+check "--no-sandbox: its own environment" e5.json 'r["output"].startswith("a\nb\ns3cret\n")'
+unset HARN_CAP_A HARN_CAP_B HARN_CAP_SECRET
+"$HARN_BIN" run env.harn --env NOEQUALS > u.out 2> u.err
+[ $? = 2 ] && grep -q 'harn run: --env: "NOEQUALS" is not NAME=VALUE' u.err && pass "--env without = is a usage error" \
+  || fail "--env NOEQUALS: $(cat u.err)"
+
+# 8. an unprivileged user (Landlock and the filter, in a user namespace)
 if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null && \
    setpriv --reuid=65534 --regid=65534 --clear-groups unshare -U true 2>/dev/null && \
    setpriv --reuid=65534 --regid=65534 --clear-groups test -x "$HARN_BIN"; then

@@ -2806,6 +2806,7 @@ const BuiltinDef builtin_table[] = {
   {"flat_map", bi_flat_map},
   {"floor", bi_floor},
   {"format", bi_format},
+  {"glob", fs_bi_glob},
   {"group_by", bi_group_by},
   {"is_cancelled", bi_is_cancelled},
   {"is_err", bi_is_err},

@@ -35,6 +35,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <fnmatch.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -854,6 +855,97 @@ bool fs_bi_walk_dir(Vm *vm, int argc, Value *argv, Value *out)
   bool ok = !e || fail_os(vm, "walk_dir", "Failed to read directory", path, &r, e);
   resolved_free(&r);
   if (!ok) return false;
+  hfs(vm)->used = true;
+  *out = OBJ_VAL(l);
+  return true;
+}
+
+/* Does path [p] (components separated by '/') match glob [g]? "**" as a
+ * whole component matches any number of components; other components
+ * match with fnmatch (a leading dot only explicitly). */
+static bool glob_match(const char *g, const char *p)
+{
+  for (;;) {
+    size_t gl = strcspn(g, "/"), pl = strcspn(p, "/");
+    if (gl == 2 && g[0] == '*' && g[1] == '*') {
+      /* zero or more components, none of them hidden */
+      const char *rest = g[2] ? g + 3 : "";
+      for (const char *q = p;;) {
+        if (*rest ? glob_match(rest, q) : (*q && *q != '.' && !strchr(q, '/')) || !*q) return true;
+        if (*q == '.') return false;
+        q += strcspn(q, "/");
+        if (!*q) return false;
+        q++;
+      }
+    }
+    char gs[NAME_MAX + 1], ps[NAME_MAX + 1];
+    if (gl > NAME_MAX || pl > NAME_MAX) return false;
+    memcpy(gs, g, gl);
+    gs[gl] = 0;
+    memcpy(ps, p, pl);
+    ps[pl] = 0;
+    if (fnmatch(gs, ps, FNM_PERIOD) != 0) return false;
+    g += gl;
+    p += pl;
+    if (!*g || !*p) return !*g && !*p;
+    g++;
+    p++;
+  }
+}
+
+static int cmp_cstr(const void *a, const void *b)
+{
+  return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* glob(pattern, base_or_opts?, opts?): the paths beneath base (default
+ * ".") that match [pattern] (*, ?, [..], ** for any depth), sorted; each
+ * as base/path, or path for base ".". */
+bool fs_bi_glob(Vm *vm, int argc, Value *argv, Value *out)
+{
+  Value pv = arg(argc, argv, 0);
+  if (!IS_STRING(pv)) return err_type(vm, "glob: the pattern must be a string, got %s", val_type_name(pv));
+  const char *pattern = AS_CSTR(pv);
+  const char *base = ".";
+  Value b = arg(argc, argv, 1);
+  if (IS_STRING(b) && !path_arg(vm, "glob", argc, argv, 1, &base)) return false;
+  /* how deep to look: the pattern's components, or all the way for ** */
+  int depth = 1;
+  for (const char *c = pattern; *c; c++) depth += *c == '/';
+  if (strstr(pattern, "**")) depth = MAX_DEPTH;
+  Resolved r;
+  if (!resolve(vm, "glob", base, false, &r)) return false;
+  ObjList *all = list_new(vm, 0);
+  gc_push_root(vm, OBJ_VAL(all));
+  int e = walk(vm, &r, r.rel, ".", 0, depth, all);
+  bool ok = !e || fail_os(vm, "glob", "Failed to read directory", base, &r, e);
+  resolved_free(&r);
+  if (!ok) {
+    gc_pop_root(vm);
+    return false;
+  }
+  /* the matches, sorted */
+  const char **hit = malloc((all->count + 1) * sizeof *hit);
+  if (!hit) abort();
+  uint32_t nhit = 0;
+  for (uint32_t i = 0; i < all->count; i++)
+    if (glob_match(pattern, AS_CSTR(all->items[i]))) hit[nhit++] = AS_CSTR(all->items[i]);
+  qsort(hit, nhit, sizeof *hit, cmp_cstr);
+  ObjList *l = list_new(vm, nhit);
+  gc_push_root(vm, OBJ_VAL(l));
+  bool dot = !strcmp(base, ".");
+  for (uint32_t i = 0; i < nhit; i++) {
+    const char *p = hit[i];
+    if (dot) {
+      list_push(vm, l, cstr_val(vm, p));
+    } else {
+      ObjString *s = str_printf(vm, "%s%s%s", base, base[strlen(base) - 1] == '/' ? "" : "/", p);
+      list_push(vm, l, OBJ_VAL(s));
+    }
+  }
+  free(hit);
+  gc_pop_root(vm);
+  gc_pop_root(vm);
   hfs(vm)->used = true;
   *out = OBJ_VAL(l);
   return true;

@@ -19,6 +19,7 @@ bool fs_bi_copy_file(Vm *vm, int argc, Value *argv, Value *out);
 bool fs_bi_delete_file(Vm *vm, int argc, Value *argv, Value *out);
 bool fs_bi_mkdir(Vm *vm, int argc, Value *argv, Value *out);
 bool fs_bi_move_file(Vm *vm, int argc, Value *argv, Value *out);
+bool fs_bi_glob(Vm *vm, int argc, Value *argv, Value *out);
 bool fs_bi_walk_dir(Vm *vm, int argc, Value *argv, Value *out);
 bool fs_bi_cwd(Vm *vm, int argc, Value *argv, Value *out);
 bool fs_bi_source_dir(Vm *vm, int argc, Value *argv, Value *out);

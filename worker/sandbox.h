@@ -142,7 +142,8 @@ void wrk_sandbox_enter_shared(bool sandbox);
  * killed by the filter; "grant_escape" (openat2 of /etc/passwd through the
  * first grant's fd, without RESOLVE_BENEATH) and "grant_create" (creating
  * a file in it) are refused by Landlock: the worker exits with the errno
- * (99 when allowed). */
+ * (99 when allowed). "environ": exit with the number of variables in
+ * the worker's real environment (0 under the sandbox). */
 void wrk_sandbox_forbidden_syscall(const char *what);
 #endif
 

@@ -35,6 +35,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 /* ---- name tables -------------------------------------------------------- */
@@ -285,7 +286,7 @@ typedef struct FieldSpec {
   bool required;
 } FieldSpec;
 
-#define MAX_FIELDS 16
+#define MAX_FIELDS 24
 
 static const FieldSpec env_event[] = {
     {"type", K_STR, true}, {"job", K_STR, true}, {"attempt", K_INT, true},
@@ -298,7 +299,11 @@ static const FieldSpec f_job[] = {
     {"input", K_STR_NIL, true},    {"deadline_at_ms", K_INT_NIL, true},
     {"grace_ms", K_UINT, true},    {"count_instructions", K_BOOL, true},
     {"sandbox", K_BOOL, false},    {"memory", K_UINT, false},
-    {"cpu_ms", K_UINT, false},     {"address_space", K_UINT, false}};
+    {"cpu_ms", K_UINT, false},     {"address_space", K_UINT, false},
+    {"cwd", K_STR, false},         {"grants", K_ARRAY, false},
+    {"scratch", K_STR, false},     {"max_write_bytes", K_UINT, false},
+    {"env", K_MAP, false},         {"deny", K_ARRAY, false}};
+static const FieldSpec f_grant[] = {{"path", K_STR, true}, {"write", K_BOOL, true}};
 static const FieldSpec f_started[] = {
     {"version", K_INT, true}, {"pid", K_INT, true}, {"pgid", K_INT, true},
     {"started_at_ms", K_NUM, true}};
@@ -326,7 +331,8 @@ static const FieldSpec f_lifecycle[] = {
   X(hard_stop, K_BOOL, false)        \
   X(exit_code, K_INT, false)         \
   X(counters, K_MAP, false)          \
-  X(limit, K_STR_NIL, false)
+  X(limit, K_STR_NIL, false)        \
+  X(capabilities, K_MAP, false)
 
 enum {
 #define X(name, kind, required) FIN_##name,
@@ -749,6 +755,69 @@ static int decode_job(const Ctx *c, msgpack_zone *z, const msgpack_object **f, I
   j->memory = b[8] ? (uint64_t)oint(b[8]) : 0;
   j->cpu_ms = b[9] ? (uint64_t)oint(b[9]) : 0;
   j->address_space = b[10] ? (uint64_t)oint(b[10]) : 0;
+  /* v3: the capabilities */
+  j->cwd = b[11] ? zstr(z, b[11], NULL) : NULL;
+  if (b[12]) {
+    uint32_t n = b[12]->via.array.size;
+    if (n > IPC_MAX_GRANTS)
+      return fail(c, IPC_E_FIELD_VALUE, "field `grants`: %" PRIu32 " entries, at most %d", n,
+                  IPC_MAX_GRANTS);
+    IpcGrant *g = n ? msgpack_zone_malloc(z, n * sizeof *g) : NULL;
+    if (n && !g) return fail(c, IPC_E_NOMEM, "out of memory");
+    for (uint32_t i = 0; i < n; i++) {
+      const msgpack_object *e = &b[12]->via.array.ptr[i];
+      char where[32];
+      snprintf(where, sizeof where, "grants[%" PRIu32 "].", i);
+      if (e->type != MSGPACK_OBJECT_MAP)
+        return fail(c, IPC_E_FIELD_TYPE, "field `grants[%" PRIu32 "]`: expected map, got %s", i,
+                    obj_type_text(e));
+      const msgpack_object *gf[NFIELDS(f_grant)];
+      int r = match_fields(c, e, f_grant, NFIELDS(f_grant), NULL, 0, gf, where, false);
+      if (r) return r;
+      g[i].path = zstr(z, gf[0], NULL);
+      if (g[i].path[0] != '/')
+        return fail(c, IPC_E_FIELD_VALUE, "field `grants[%" PRIu32 "].path`: not an absolute path", i);
+      g[i].write = gf[1]->via.boolean;
+    }
+    j->grants = g;
+    j->ngrants = n;
+  }
+  j->scratch = b[13] ? zstr(z, b[13], NULL) : NULL;
+  j->max_write_bytes = b[14] ? (uint64_t)oint(b[14]) : 0;
+  if (b[15]) {
+    uint32_t n = b[15]->via.map.size;
+    if (n > IPC_MAX_ENV)
+      return fail(c, IPC_E_FIELD_VALUE, "field `env`: %" PRIu32 " entries, at most %d", n, IPC_MAX_ENV);
+    IpcEnvVar *ev = n ? msgpack_zone_malloc(z, n * sizeof *ev) : NULL;
+    if (n && !ev) return fail(c, IPC_E_NOMEM, "out of memory");
+    for (uint32_t i = 0; i < n; i++) {
+      const msgpack_object_kv *kv = &b[15]->via.map.ptr[i];
+      if (kv->val.type != MSGPACK_OBJECT_STR)
+        return fail(c, IPC_E_FIELD_TYPE, "field `env.%.*s`: expected str, got %s",
+                    (int)(kv->key.via.str.size > 40 ? 40 : kv->key.via.str.size), kv->key.via.str.ptr,
+                    obj_type_text(&kv->val));
+      ev[i].name = zstr(z, &kv->key, NULL);
+      ev[i].value = zstr(z, &kv->val, NULL);
+    }
+    j->env = ev;
+    j->nenv = n;
+  }
+  if (b[16]) {
+    uint32_t n = b[16]->via.array.size;
+    if (n > IPC_MAX_DENY)
+      return fail(c, IPC_E_FIELD_VALUE, "field `deny`: %" PRIu32 " entries, at most %d", n, IPC_MAX_DENY);
+    const char **d = n ? msgpack_zone_malloc(z, n * sizeof *d) : NULL;
+    if (n && !d) return fail(c, IPC_E_NOMEM, "out of memory");
+    for (uint32_t i = 0; i < n; i++) {
+      const msgpack_object *e = &b[16]->via.array.ptr[i];
+      if (e->type != MSGPACK_OBJECT_STR)
+        return fail(c, IPC_E_FIELD_TYPE, "field `deny[%" PRIu32 "]`: expected str, got %s", i,
+                    obj_type_text(e));
+      d[i] = zstr(z, e, NULL);
+    }
+    j->deny = d;
+    j->ndeny = n;
+  }
   return 0;
 }
 
@@ -832,6 +901,7 @@ static int decode_final(const Ctx *c, msgpack_zone *z, const msgpack_object **b,
                   (int)(limit->via.str.size > 40 ? 40 : limit->via.str.size), limit->via.str.ptr);
     fin->limit = zstr(z, limit, NULL);
   }
+  fin->capabilities = b[FIN_capabilities] ? *b[FIN_capabilities] : nil;
   return 0;
 }
 
@@ -1044,6 +1114,69 @@ int ipc_write_all(int fd, const void *data, size_t len)
     len -= (size_t)w;
   }
   return 0;
+}
+
+/* Take the descriptors of SCM_RIGHTS messages in [mh] into fds[*nfds..]
+ * (at most [max]; the others are closed and still counted). */
+static void take_fds(struct msghdr *mh, int *fds, int max, int *nfds)
+{
+  for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c; c = CMSG_NXTHDR(mh, c)) {
+    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+    size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+    for (size_t i = 0; i < k; i++) {
+      int fd;
+      memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
+      if (*nfds < max) fds[*nfds] = fd;
+      else close(fd);
+      ++*nfds;
+    }
+  }
+}
+
+int ipc_recv_msg(int fd, IpcDecoder *d, IpcMsg *out, int *fds, int max_fds, int *nfds)
+{
+  char buf[65536];
+  union {
+    char b[CMSG_SPACE(IPC_MAX_GRANTS * sizeof(int))];
+    struct cmsghdr align;
+  } u;
+  bool sock = true;
+  *nfds = 0;
+  for (;;) {
+    int r = ipc_decoder_next(d, out);
+    if (r != 0) return r;
+    ssize_t n;
+    if (sock) {
+      struct iovec iov = {buf, sizeof buf};
+      struct msghdr mh;
+      memset(&mh, 0, sizeof mh);
+      mh.msg_iov = &iov;
+      mh.msg_iovlen = 1;
+      mh.msg_control = u.b;
+      mh.msg_controllen = sizeof u.b;
+      n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC);
+      if (n < 0 && errno == ENOTSOCK) {
+        sock = false; /* a pipe (tests, --job-fd): no descriptors */
+        continue;
+      }
+      if (n >= 0) {
+        take_fds(&mh, fds, max_fds, nfds);
+        if (mh.msg_flags & MSG_CTRUNC) *nfds = max_fds + 1; /* some were lost */
+      }
+    } else {
+      n = read(fd, buf, sizeof buf);
+    }
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return IPC_E_IO;
+    }
+    if (n == 0) {
+      r = ipc_decoder_finish(d);
+      return r ? r : IPC_E_EOF;
+    }
+    r = ipc_decoder_feed(d, buf, (size_t)n);
+    if (r) return r;
+  }
 }
 
 int ipc_read_msg(int fd, IpcDecoder *d, IpcMsg *out)

@@ -151,7 +151,9 @@ int ipc_encode_job(Buf *out, const char *job, int64_t attempt, const IpcJob *j)
   IpcEnvelope env = {job, attempt, 0, 0};
   uint32_t n = 4 + (j->program ? 1 : 0) + (j->source ? 1 : 0) + (j->name ? 1 : 0) +
                (j->sandbox ? 1 : 0) + (j->memory ? 1 : 0) + (j->cpu_ms ? 1 : 0) +
-               (j->address_space ? 1 : 0);
+               (j->address_space ? 1 : 0) + (j->cwd ? 1 : 0) + (j->ngrants ? 1 : 0) +
+               (j->scratch ? 1 : 0) + (j->max_write_bytes ? 1 : 0) + (j->nenv ? 1 : 0) +
+               (j->ndeny ? 1 : 0);
   WITH_FRAME(IPC_MSG_JOB, &env, n, {
     if (j->program) {
       ipc_pack_str(pk, "program");
@@ -191,6 +193,44 @@ int ipc_encode_job(Buf *out, const char *job, int64_t attempt, const IpcJob *j)
     if (j->address_space) {
       ipc_pack_str(pk, "address_space");
       msgpack_pack_uint64(pk, j->address_space);
+    }
+    /* v3 */
+    if (j->cwd) {
+      ipc_pack_str(pk, "cwd");
+      ipc_pack_str(pk, j->cwd);
+    }
+    if (j->ngrants) {
+      ipc_pack_str(pk, "grants");
+      msgpack_pack_array(pk, j->ngrants);
+      for (size_t i = 0; i < j->ngrants; i++) {
+        msgpack_pack_map(pk, 2);
+        ipc_pack_str(pk, "path");
+        ipc_pack_str(pk, j->grants[i].path);
+        ipc_pack_str(pk, "write");
+        if (j->grants[i].write) msgpack_pack_true(pk);
+        else msgpack_pack_false(pk);
+      }
+    }
+    if (j->scratch) {
+      ipc_pack_str(pk, "scratch");
+      ipc_pack_str(pk, j->scratch);
+    }
+    if (j->max_write_bytes) {
+      ipc_pack_str(pk, "max_write_bytes");
+      msgpack_pack_uint64(pk, j->max_write_bytes);
+    }
+    if (j->nenv) {
+      ipc_pack_str(pk, "env");
+      msgpack_pack_map(pk, j->nenv);
+      for (size_t i = 0; i < j->nenv; i++) {
+        ipc_pack_str(pk, j->env[i].name);
+        ipc_pack_str(pk, j->env[i].value);
+      }
+    }
+    if (j->ndeny) {
+      ipc_pack_str(pk, "deny");
+      msgpack_pack_array(pk, j->ndeny);
+      for (size_t i = 0; i < j->ndeny; i++) ipc_pack_str(pk, j->deny[i]);
     }
   });
 }
@@ -255,7 +295,8 @@ int ipc_encode_lifecycle(Buf *out, const IpcEnvelope *env, const IpcLifecycle *l
 
 int ipc_encode_final(Buf *out, const IpcEnvelope *env, const IpcFinal *f)
 {
-  WITH_FRAME(IPC_MSG_FINAL, env, f->limit ? 11 : 10, {
+  bool caps = f->capabilities.type == MSGPACK_OBJECT_MAP;
+  WITH_FRAME(IPC_MSG_FINAL, env, 10 + (f->limit ? 1 : 0) + (caps ? 1 : 0), {
     ipc_pack_str(pk, "status");
     ipc_pack_str(pk, ipc_status_name(f->status));
     ipc_pack_str(pk, "value");
@@ -284,6 +325,10 @@ int ipc_encode_final(Buf *out, const IpcEnvelope *env, const IpcFinal *f)
     if (f->limit) {
       ipc_pack_str(pk, "limit");
       ipc_pack_str(pk, f->limit);
+    }
+    if (caps) {
+      ipc_pack_str(pk, "capabilities");
+      ipc_pack_object(pk, &f->capabilities);
     }
   });
 }

@@ -48,7 +48,7 @@
 
 /* ---- constants ---------------------------------------------------------- */
 
-#define IPC_PROTOCOL_VERSION 2
+#define IPC_PROTOCOL_VERSION 3
 /* Largest frame body accepted or produced (docs/RUNTIME.md tunables). */
 #define IPC_MAX_FRAME (16u * 1024u * 1024u)
 /* Bytes of the length prefix. */
@@ -60,6 +60,11 @@
 /* File descriptors of a worker (docs/protocol.md "File descriptors"). */
 #define IPC_JOB_FD 3   /* worker reads the job frame */
 #define IPC_EVENT_FD 4 /* worker writes event frames */
+/* Most directory descriptors a job frame may carry (v3 `grants`). */
+#define IPC_MAX_GRANTS 8
+/* Most entries of a job frame's `env` and `deny`. */
+#define IPC_MAX_ENV 256
+#define IPC_MAX_DENY 256
 
 /* ---- message types ------------------------------------------------------ */
 
@@ -140,6 +145,18 @@ typedef enum { IPC_STATUS_OK, IPC_STATUS_ERROR, IPC_STATUS_CANCELLED } IpcStatus
 /* "ok", "error", "cancelled". */
 const char *ipc_status_name(IpcStatus s);
 
+/* A granted directory (v3): the descriptor passed with the job frame at
+ * the same index (SCM_RIGHTS, docs/protocol.md "Descriptors"). */
+typedef struct IpcGrant {
+  const char *path;        /* absolute, lexically normalised host path */
+  bool write;              /* read and write, else read only */
+} IpcGrant;
+
+/* A variable of the job's environment (v3 `env`): data, never environ. */
+typedef struct IpcEnvVar {
+  const char *name, *value;
+} IpcEnvVar;
+
 /* The job request (supervisor -> worker). Exactly one of [program] (a file
  * path) and [source] (inline program text) is non-NULL. */
 typedef struct IpcJob {
@@ -163,6 +180,18 @@ typedef struct IpcJob {
   uint64_t cpu_ms;         /* RLIMIT_CPU in ms (rounded up to seconds),
                               0 = none */
   uint64_t address_space;  /* RLIMIT_AS in bytes, 0 = none */
+  /* v3, optional (absent: NULL / 0 / none). */
+  const char *cwd;         /* the supervisor's working directory: relative
+                              paths of the file builtins resolve against it */
+  const IpcGrant *grants;  /* one per descriptor passed with the frame */
+  size_t ngrants;          /* at most IPC_MAX_GRANTS */
+  const char *scratch;     /* the path of the job's scratch directory (one
+                              of the write grants): temp_dir() */
+  uint64_t max_write_bytes;/* total bytes the file builtins may write */
+  const IpcEnvVar *env;    /* what env() sees; at most IPC_MAX_ENV */
+  size_t nenv;
+  const char *const *deny; /* builtins refused: `Tool 'X' is not permitted.` */
+  size_t ndeny;
 } IpcJob;
 
 typedef struct IpcStarted {
@@ -229,6 +258,8 @@ typedef struct IpcFinal {
   IpcCounters counters;
   const char *limit;           /* optional: "memory" when the run ended
                                   on the VM's memory limit, else NULL */
+  msgpack_object capabilities; /* optional (v3): {used, denied} of the
+                                  file builtins (docs/protocol.md), or NIL */
 } IpcFinal;
 
 /* `sandbox` (v2): what the worker's lock-down applied, sent once, after
@@ -394,5 +425,11 @@ int ipc_write_all(int fd, const void *data, size_t len);
  * a negative decoder code, IPC_E_EOF on a clean EOF with nothing buffered
  * (IPC_E_TRUNCATED inside a frame), or IPC_E_IO on a read error. */
 int ipc_read_msg(int fd, IpcDecoder *d, IpcMsg *out);
+/* ipc_read_msg on the job socket (v3, docs/protocol.md "Descriptors"):
+ * the same, with recvmsg, taking the descriptors that come with the bytes
+ * (SCM_RIGHTS, received CLOEXEC) into fds[0..max_fds): *nfds is how many
+ * came (more than [max_fds]: the extra ones were closed, or some were
+ * lost). A [fd] that is not a socket is read as ipc_read_msg does. */
+int ipc_recv_msg(int fd, IpcDecoder *d, IpcMsg *out, int *fds, int max_fds, int *nfds);
 
 #endif

@@ -133,6 +133,10 @@ typedef struct Batch {
   bool sync_timer_open, sync_due;
   uv_fs_t sync_req[2];   /* the grouped fdatasyncs in flight on libuv's pool */
   int sync_inflight;
+  SupGrant *grants;     /* --allow-read, --allow-write (grants.c) */
+  int ngrants;
+  char *cwd;
+  SupEnv env;           /* --allow-env, --env */
 } Batch;
 
 static void pump(Batch *b);
@@ -1067,6 +1071,12 @@ int sup_cmd_batch(const CliArgs *a)
   }
   SupPoolConfig cfg = {.grace_ms = grace, .max_output = max_output, .no_sandbox = no_sandbox,
                        .memory = memory, .cpu_ms = cpu_ms, .max_events = max_events};
+  if (sup_caps_config(a, &cfg, &b->grants, &b->ngrants, &b->cwd) != 0 ||
+      sup_env_config(a, &cfg, &b->env) != 0) {
+    uv_loop_close(&b->loop);
+    rc = CLI_USAGE;
+    goto out;
+  }
   SupHooks hooks = {.on_done = batch_done, .on_reaped = batch_reaped, .ud = b};
   /* SIGHUP (a closed terminal, a logout) as SIGTERM: records written,
    * nothing lost, and a plain --resume reruns the cancelled jobs */
@@ -1118,6 +1128,9 @@ out:
   if (b->joblog) fclose(b->joblog);
   if (b->journal >= 0) close(b->journal);
   sup_metrics_free(b->metrics);
+  sup_grants_close(b->grants, b->ngrants);
+  free(b->cwd);
+  sup_env_free(&b->env);
   if (getenv("HARN_SUP_STATS")) print_stats();
   if (b->has_ahead) sup_spec_free(&b->ahead);
   sup_feeder_release(&b->feeder);

@@ -315,7 +315,7 @@ static void completion_zsh(FILE *out)
     for (int k = 0; k < CLI_OPT__COUNT; k++) {
       const CliOption *o = &cli_options[k];
       if (!takes(c, o)) continue;
-      bool repeat = o->kind == CLI_LIST || o->kind == CLI_FILES;
+      bool repeat = o->kind == CLI_LIST || o->kind == CLI_REPEAT;
       bool valued = o->kind != CLI_FLAG && o->kind != CLI_SIZE_OPT;
       const char *suffix = o->kind == CLI_SIZE_OPT ? "=-" : valued ? "=" : "";
       fputs("        ", out);

@@ -142,6 +142,8 @@ int cli_run_inline(const CliArgs *args)
   VmConfig cfg;
   memset(&cfg, 0, sizeof cfg);
   cfg.job.grace_ms = (int64_t)a.grace_ms;
+  cfg.fs.mode = VM_FS_HOST; /* trusted: the file builtins act on the host */
+  cfg.fs.env_host = true;
   Vm *vm = vm_new(&cfg);
   running_vm = vm;
   grace_ms_setting = a.grace_ms;

@@ -211,6 +211,8 @@ static void run_child(const char *path, int out_fd, int err_fd)
   VmConfig cfg;
   memset(&cfg, 0, sizeof cfg);
   cfg.gc_stress = test_gc_stress;
+  cfg.fs.mode = VM_FS_HOST; /* tests are trusted: files act on the host */
+  cfg.fs.env_host = true;
   Vm *vm = vm_new(&cfg);
   VmStatus st = vm_run_file(vm, path, NULL);
   fflush(stdout);

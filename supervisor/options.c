@@ -64,7 +64,7 @@ const CliOption cli_options[CLI_OPT__COUNT] = {
                              SUP_RETRY_DELAY_DEFAULT, 0, 0,
                              "backoff before retry n: DUR * 2^(n-1), at most MAX,\n"
                              "with jitter (half of it random)"},
-    [CLI_OPT_RESULTS] = {"results", 0, CLI_FILES, "FILE", BATCH | VERIFY | JOBS, NULL, 0, 0,
+    [CLI_OPT_RESULTS] = {"results", 0, CLI_REPEAT, "FILE", BATCH | VERIFY | JOBS, NULL, 0, 0,
                          "batch, jobs results: records there, one JSON line each\n"
                          "(default: stdout), with FILE.journal for --resume after\n"
                          "a crash; verify: a results file to check (repeatable)"},
@@ -124,6 +124,13 @@ const CliOption cli_options[CLI_OPT__COUNT] = {
     [CLI_OPT_MAX_WRITE_BYTES] = {"max-write-bytes", 0, CLI_SIZE, "BYTES", RUN | BATCH, NULL, 0, 0,
                                  "bytes a job may write to files (default 64M\n"
                                  "when a write is granted)"},
+    [CLI_OPT_ALLOW_ENV] = {"allow-env", 0, CLI_LIST, "NAME,...", RUN | BATCH, NULL, 0, 0,
+                           "variables env() may see (NAME or PREFIX*)"},
+    [CLI_OPT_ENV] = {"env", 0, CLI_REPEAT, "NAME=VALUE", RUN | BATCH, NULL, 0, 0,
+                     "a variable env() sees (repeatable)"},
+    [CLI_OPT_DENY] = {"deny", 0, CLI_LIST, "BUILTIN,...", RUN | BATCH, NULL, 0, 0,
+                      "builtins a job may not call (Tool 'X' is not\n"
+                      "permitted.)"},
     [CLI_OPT_INLINE] = {"inline", 0, CLI_FLAG, NULL, RUN | INLINE, NULL, 0, 0,
                         "run in this process, without a worker (debugging);\n"
                         "takes --input, --timeout and --grace only"},
@@ -360,11 +367,12 @@ static int set_value(Parser *p, const CliOption *o, const char *spelled, const c
     }
     break;
   }
-  case CLI_FILES: {
+  case CLI_REPEAT: {
     char **items = realloc(out->items, (out->nitems + 1) * sizeof *items);
     if (!items) abort();
     out->items = items;
-    if (!(out->items[out->nitems++] = strdup(v))) abort();
+    if (!(out->items[out->nitems] = strdup(v))) abort();
+    out->nitems++;
     break;
   }
   case CLI_STRING:

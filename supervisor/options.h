@@ -14,7 +14,7 @@
  *   VALUE is the next argument whatever it looks like (`--input -1`);
  *   options and operands mix in any order; `--` ends the options; `-`
  *   alone is an operand (stdin); a repeated option: the last one counts,
- *   except a list (CLI_LIST), whose occurrences add up.
+ *   except a list (CLI_LIST, CLI_REPEAT), whose occurrences add up.
  * Every usage error (unknown option, option of another command, missing
  * value, value of a flag, bad value, wrong number of operands) is one line
  * on stderr naming the command and the option as it was spelled, followed
@@ -67,9 +67,10 @@ typedef enum CliKind {
   CLI_LIST,     /* a comma-separated list, repeatable: every occurrence
                    adds its items (--allow-read=A,B --allow-read C gives
                    A, B, C) to CliValue.items; empty items are errors */
-  CLI_FILES,    /* a path, repeatable: each occurrence adds one item (a
-                   path may hold commas) to CliValue.items; .text is the
-                   last one, for a command that takes one (harn batch) */
+  CLI_REPEAT,   /* any text, repeatable: each occurrence is one more item
+                   of CliValue.items, not split (--env A=1,2 --env B=3; a
+                   path may hold commas); .text is the last one, for a
+                   command that takes one (harn batch --results) */
   CLI_SIZE_OPT, /* an optional size, only as --opt=SIZE (--opt alone is
                    given with no value: CliValue.text NULL, bytes 0);
                    meta starts with '[' ("[=SIZE]") */
@@ -110,6 +111,9 @@ typedef enum CliOptId {
   CLI_OPT_ALLOW_WRITE,
   CLI_OPT_SCRATCH,
   CLI_OPT_MAX_WRITE_BYTES,
+  CLI_OPT_ALLOW_ENV,
+  CLI_OPT_ENV,
+  CLI_OPT_DENY,
   CLI_OPT_INLINE,
   CLI_OPT_GC_STRESS,
   CLI_OPT_BATCH_NAME,
@@ -168,7 +172,7 @@ typedef struct CliValue {
   double ms;        /* CLI_DURATION */
   size_t bytes;     /* CLI_SIZE */
   long n;           /* CLI_INT */
-  char **items;     /* CLI_LIST, CLI_FILES: every item of every occurrence, in order
+  char **items;     /* CLI_LIST, CLI_REPEAT: every item of every occurrence, in order
                        (owned, freed by cli_args_free); NULL when none */
   size_t nitems;
 } CliValue;

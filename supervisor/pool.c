@@ -163,6 +163,15 @@ struct SupJob {
   bool f_hard_stop;
   int64_t f_exit_code;
 
+  Buf f_caps_obj;        /* the final's `capabilities` map as msgpack, or empty */
+
+  /* Capabilities: the descriptors sent with the job frame (the pool's
+   * grants, then the scratch directory) */
+  int fds[IPC_MAX_GRANTS];
+  int nfds;
+  char *scratch_path;    /* this attempt's scratch directory, or NULL */
+  int scratch_fd;        /* ... open, -1 when none */
+
   int wstatus;
   struct rusage ru;
   Buf record;
@@ -566,6 +575,14 @@ static void take_final(SupJob *j, const IpcFinal *f)
   }
   buf_putc(&j->f_trace, ']');
   sup_json_counters(&j->f_counters, &f->counters, SUP_COUNTERS_ALL, false);
+  if (f->capabilities.type == MSGPACK_OBJECT_MAP) {
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    if (msgpack_pack_object(&pk, f->capabilities) == 0) buf_append(&j->f_caps_obj, sb.data, sb.size);
+    msgpack_sbuffer_destroy(&sb);
+  }
 }
 
 /* How a counter of each type is written into a record (HARN_COUNTERS). */
@@ -926,6 +943,73 @@ static void iso_time(Buf *b, double epoch_ms)
   }
 }
 
+/* Member [key] of the msgpack map [m], or NULL. */
+static const msgpack_object *obj_get(const msgpack_object *m, const char *key)
+{
+  if (m->type != MSGPACK_OBJECT_MAP) return NULL;
+  size_t n = strlen(key);
+  for (uint32_t i = 0; i < m->via.map.size; i++) {
+    const msgpack_object *k = &m->via.map.ptr[i].key;
+    if (k->type == MSGPACK_OBJECT_STR && k->via.str.size == n && !memcmp(k->via.str.ptr, key, n))
+      return &m->via.map.ptr[i].val;
+  }
+  return NULL;
+}
+
+/* The record's `capabilities` (docs/sandbox.md "Capabilities"): what the
+ * supervisor granted, and what the worker reports it used and was denied
+ * (the final frame's `capabilities`: {used, denied}). Only for a pool
+ * that grants something, or a worker that reports something (a
+ * sandboxed job without grants whose program tried a file builtin). */
+static void record_capabilities(SupJob *j, Buf *b)
+{
+  const SupPoolConfig *c = &j->pool->cfg;
+  if (!c->ngrants && !c->scratch && !j->f_caps_obj.len) return;
+  buf_puts(b, ",\"capabilities\":{\"granted\":{\"read\":[");
+  bool first = true;
+  for (int i = 0; i < c->ngrants; i++) {
+    if (!first) buf_putc(b, ',');
+    first = false;
+    sup_json_name(b, c->grants[i].path);
+  }
+  buf_puts(b, "],\"write\":[");
+  first = true;
+  for (int i = 0; i < c->ngrants; i++) {
+    if (!c->grants[i].write) continue;
+    if (!first) buf_putc(b, ',');
+    first = false;
+    sup_json_name(b, c->grants[i].path);
+  }
+  buf_puts(b, "],\"scratch\":");
+  if (j->scratch_path) sup_json_name(b, j->scratch_path);
+  else buf_puts(b, "null");
+  buf_puts(b, ",\"max_write_bytes\":");
+  sup_json_uint(b, (unsigned long long)c->max_write_bytes);
+  buf_puts(b, "},\"used\":");
+  /* the worker's report, as it sent it (a 9.3 value, validated) */
+  const msgpack_object *used = NULL, *denied = NULL;
+  msgpack_zone z;
+  msgpack_object o;
+  bool have = false;
+  if (j->f_caps_obj.len) {
+    msgpack_zone_init(&z, 1024);
+    size_t off = 0;
+    have = msgpack_unpack(j->f_caps_obj.data, j->f_caps_obj.len, &off, &z, &o) ==
+           MSGPACK_UNPACK_SUCCESS;
+    if (have) {
+      used = obj_get(&o, "used");
+      denied = obj_get(&o, "denied");
+    }
+  }
+  if (used && used->type == MSGPACK_OBJECT_MAP) ipc_to_json(b, used);
+  else buf_puts(b, "{}");
+  buf_puts(b, ",\"denied\":");
+  if (denied && denied->type == MSGPACK_OBJECT_ARRAY) ipc_to_json(b, denied);
+  else buf_puts(b, "[]");
+  if (j->f_caps_obj.len) msgpack_zone_destroy(&z);
+  buf_putc(b, '}');
+}
+
 static void build_record(SupJob *j, const SupOutcome *o)
 {
   Buf *b = &j->record;
@@ -1040,6 +1124,7 @@ static void build_record(SupJob *j, const SupOutcome *o)
     buf_puts(b, ",\"exit\":null,\"signal\":null}");
   buf_puts(b, ",\"sandbox\":");
   buf_puts(b, j->sandbox.len ? j->sandbox.data : "null");
+  record_capabilities(j, b);
   buf_putc(b, '}');
 }
 
@@ -1055,6 +1140,21 @@ void sup_spec_free(SupSpec *s)
 
 /* Release what the job's events filled, and its record: once on_done
  * has run nothing reads them ("Bounded memory"). */
+/* Remove the attempt's scratch directory (after its record). */
+static void scratch_remove(SupJob *j)
+{
+  if (j->scratch_fd >= 0) close(j->scratch_fd);
+  j->scratch_fd = -1;
+  if (j->scratch_path) {
+    int rc = sup_remove_tree(j->scratch_path);
+    if (rc < 0)
+      fprintf(stderr, "harn: job %s: cannot remove its scratch directory %s: %s\n", j->spec.id,
+              j->scratch_path, strerror(-rc));
+    free(j->scratch_path);
+    j->scratch_path = NULL;
+  }
+}
+
 static void job_drop_data(SupJob *j)
 {
   buf_free(&j->output);
@@ -1067,11 +1167,13 @@ static void job_drop_data(SupJob *j)
   buf_free(&j->f_counters);
   buf_free(&j->record);
   buf_free(&j->sandbox);
+  buf_free(&j->f_caps_obj);
 }
 
 static void job_free(SupJob *j)
 {
   SupPool *p = j->pool;
+  scratch_remove(j);
   sup_spec_free(&j->spec);
   buf_free(&j->frame);
   job_drop_data(j);
@@ -1161,6 +1263,7 @@ static void job_finish(SupJob *j)
   p->nrunning--;
   if (p->hooks.on_done) p->hooks.on_done(j, &o, p->hooks.ud);
   job_drop_data(j);
+  scratch_remove(j); /* the worker is gone: nothing writes there any more */
 
   close_handle(j, (uv_handle_t *)&j->timer);
   if (j->ev_open) close_handle(j, (uv_handle_t *)&j->ev_pipe);
@@ -1328,6 +1431,7 @@ SupJob *sup_pool_start(SupPool *p, SupSpec *spec)
   j->spec = *spec;
   memset(spec, 0, sizeof *spec);
   j->pool = p;
+  j->scratch_fd = -1;
   j->state = SUP_ST_RUNNING;
   p->nrunning++;
   p->nalive++;
@@ -1361,6 +1465,33 @@ static int test_spawn_failure(void)
 #endif
 }
 
+/* Make this attempt's scratch directory (--scratch): a fresh directory
+ * under $TMPDIR (or /tmp), mode 0700, open. 0 or a negative errno. */
+static int scratch_make(SupJob *j)
+{
+  const char *tmp = getenv("TMPDIR");
+  if (!tmp || tmp[0] != '/') tmp = "/tmp";
+  size_t n = strlen(tmp) + 32;
+  char *path = malloc(n);
+  if (!path) abort();
+  snprintf(path, n, "%s/harn-scratch-XXXXXX", tmp);
+  if (!mkdtemp(path)) {
+    int e = -errno;
+    free(path);
+    return e;
+  }
+  int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) {
+    int e = -errno;
+    rmdir(path);
+    free(path);
+    return e;
+  }
+  j->scratch_path = path;
+  j->scratch_fd = fd;
+  return 0;
+}
+
 /* The job frame for [j]'s worker into j->frame. Returns 0, or a negative
  * errno with j->frame empty: -E2BIG when the source or input is over the
  * frame limit, -ENOMEM when the encoder ran out of memory. */
@@ -1388,6 +1519,33 @@ static int encode_job(SupJob *j)
   double cpu = job_cpu_ms(j);
   jf.cpu_ms = cpu > 0 ? (uint64_t)cpu : 0;
   jf.address_space = jf.sandbox ? sup_address_space(jf.memory) : 0;
+  /* v3: the grants, whose descriptors go with the frame (docs/sandbox.md
+   * "Capabilities"): the pool's, then this attempt's scratch directory */
+  IpcGrant g[IPC_MAX_GRANTS];
+  j->nfds = 0;
+  for (int i = 0; i < p->cfg.ngrants && j->nfds < IPC_MAX_GRANTS; i++) {
+    g[j->nfds].path = p->cfg.grants[i].path;
+    g[j->nfds].write = p->cfg.grants[i].write;
+    j->fds[j->nfds++] = p->cfg.grants[i].fd;
+  }
+  if (p->cfg.scratch && !j->scratch_path && j->nfds < IPC_MAX_GRANTS) {
+    int rc = scratch_make(j);
+    if (rc < 0) return rc;
+  }
+  if (j->scratch_path) {
+    g[j->nfds].path = j->scratch_path;
+    g[j->nfds].write = true;
+    j->fds[j->nfds++] = j->scratch_fd;
+    jf.scratch = j->scratch_path;
+  }
+  jf.grants = g;
+  jf.ngrants = (size_t)j->nfds;
+  jf.max_write_bytes = p->cfg.max_write_bytes;
+  jf.cwd = p->cfg.cwd;
+  jf.env = p->cfg.env;
+  jf.nenv = p->cfg.nenv;
+  jf.deny = p->cfg.deny;
+  jf.ndeny = p->cfg.ndeny;
   buf_clear(&j->frame);
   int rc = ipc_encode_job(&j->frame, j->spec.id, j->spec.attempt, &jf);
   if (rc == 0) return 0;
@@ -1591,7 +1749,7 @@ static void spare_keep(SupPool *p, SupSpare *s)
  * dropped and [j] untouched. */
 static bool bind_spare(SupJob *j, SupSpare *s)
 {
-  if (sup_feed_job(&s->sp, j->frame.data, j->frame.len) < 0) {
+  if (sup_feed_job(&s->sp, j->frame.data, j->frame.len, j->fds, j->nfds) < 0) {
     spare_retire(s);
     return false;
   }
@@ -1708,7 +1866,8 @@ static void job_start_worker(SupJob *j)
       rc = 0; /* fork this one */
     }
   }
-  if (rc == 0) rc = sup_spawn_worker(p->argv, p->entry, j->frame.data, j->frame.len, &sp);
+  if (rc == 0)
+    rc = sup_spawn_worker(p->argv, p->entry, j->frame.data, j->frame.len, j->fds, j->nfds, &sp);
   if (rc < 0) spawn_failed(j, rc);
   else spawn_done(j, &sp);
 }

@@ -171,6 +171,18 @@ int sup_cmd_run(const CliArgs *a)
   SupPoolConfig cfg = {.grace_ms = grace, .max_output = r.max_output,
                        .no_sandbox = no_sandbox, .memory = memory, .cpu_ms = cpu_ms,
                        .max_events = max_events};
+  SupGrant *grants = NULL;
+  int ngrants = 0;
+  char *cwd = NULL;
+  SupEnv env = {0};
+  if (sup_caps_config(a, &cfg, &grants, &ngrants, &cwd) != 0 || sup_env_config(a, &cfg, &env) != 0) {
+    sup_grants_close(grants, ngrants);
+    free(cwd);
+    sup_env_free(&env);
+    uv_loop_close(&loop);
+    free(text);
+    return CLI_USAGE;
+  }
   SupHooks hooks = {.on_event = run_event, .on_done = run_done, .ud = &r};
   static const int sigs[3] = {SIGINT, SIGTERM, SIGHUP};
   int urc = sup_pool_init(&r.pool, &loop, &cfg, &hooks);
@@ -185,6 +197,9 @@ int sup_cmd_run(const CliArgs *a)
     uv_run(&loop, UV_RUN_DEFAULT); /* finish the closes */
     uv_loop_close(&loop);
     free(text);
+    sup_grants_close(grants, ngrants);
+    free(cwd);
+    sup_env_free(&env);
     return 1;
   }
   r.nsigs = 3;
@@ -205,5 +220,8 @@ int sup_cmd_run(const CliArgs *a)
     uv_run(&loop, UV_RUN_DEFAULT);
     if (uv_loop_close(&loop) != 0) fprintf(stderr, "harn run: event loop not empty at exit\n");
   }
+  sup_grants_close(grants, ngrants);
+  free(cwd);
+  sup_env_free(&env);
   return cli_close_stdout("harn run", r.exit_code, r.stdout_errno);
 }

@@ -194,13 +194,15 @@ static int fork_child(char *const *argv, char *const *envp, SupWorkerMain entry,
   return 0;
 }
 
-/* Both pipes of a worker; jp[0] and ep[1] are the worker's ends, jp[1]
- * (ours) is non-blocking. 0 or -errno, with nothing left open on failure. */
+/* A worker's job socket and event pipe (protocol v3: the job channel is a
+ * socket so that it can carry descriptors, docs/protocol.md); jp[0] and
+ * ep[1] are the worker's ends, jp[1] (ours) is non-blocking. 0 or -errno,
+ * with nothing left open on failure. */
 static int open_pipes(int jp[2], int ep[2])
 {
   jp[0] = jp[1] = ep[0] = ep[1] = -1;
-  if (pipe2(jp, O_CLOEXEC) < 0 || pipe2(ep, O_CLOEXEC) < 0 ||
-      fcntl(jp[1], F_SETFL, O_NONBLOCK) < 0) {
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, jp) < 0 || pipe2(ep, O_CLOEXEC) < 0 ||
+      fcntl(jp[1], F_SETFL, O_NONBLOCK) < 0 || shutdown(jp[0], SHUT_WR) < 0) {
     int err = -errno;
     for (int i = 0; i < 2; i++) {
       if (jp[i] >= 0) close(jp[i]);
@@ -211,11 +213,39 @@ static int open_pipes(int jp[2], int ep[2])
   return 0;
 }
 
-int sup_feed_job(SupSpawned *sp, const char *job, size_t len)
+/* Send the first bytes of [job] with the descriptors [fds] attached
+ * (SCM_RIGHTS): how many bytes went, or -1 with errno. */
+static ssize_t send_with_fds(int sock, const char *job, size_t len, const int *fds, int nfds)
+{
+  union {
+    char buf[CMSG_SPACE(IPC_MAX_GRANTS * sizeof(int))];
+    struct cmsghdr align;
+  } u;
+  memset(&u, 0, sizeof u);
+  struct iovec iov = {(void *)job, len};
+  struct msghdr mh;
+  memset(&mh, 0, sizeof mh);
+  mh.msg_iov = &iov;
+  mh.msg_iovlen = 1;
+  mh.msg_control = u.buf;
+  mh.msg_controllen = CMSG_SPACE((size_t)nfds * sizeof(int));
+  struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN((size_t)nfds * sizeof(int));
+  memcpy(CMSG_DATA(c), fds, (size_t)nfds * sizeof(int));
+  return sendmsg(sock, &mh, MSG_NOSIGNAL);
+}
+
+int sup_feed_job(SupSpawned *sp, const char *job, size_t len, const int *fds, int nfds)
 {
   sp->sent = 0;
+  if (nfds < 0 || nfds > IPC_MAX_GRANTS) return -EINVAL;
   while (sp->sent < len) {
-    ssize_t w = write(sp->job_w, job + sp->sent, len - sp->sent);
+    /* the descriptors ride on the frame's first bytes */
+    ssize_t w = sp->sent == 0 && nfds > 0 ? send_with_fds(sp->job_w, job, len, fds, nfds)
+                                          : send(sp->job_w, job + sp->sent, len - sp->sent,
+                                                 MSG_NOSIGNAL);
     if (w < 0 && errno == EINTR) continue;
     if (w < 0 && errno == EAGAIN) return 0; /* the rest: the caller's */
     if (w < 0) return -errno;
@@ -237,14 +267,14 @@ static void hand_over(int jp[2], int ep[2], pid_t pid, SupSpawned *out)
 }
 
 int sup_spawn_worker(char *const *argv, SupWorkerMain entry, const char *job, size_t len,
-                     SupSpawned *out)
+                     const int *fds, int nfds, SupSpawned *out)
 {
   int jp[2], ep[2];
   int rc = open_pipes(jp, ep);
   if (rc < 0) return rc;
   /* The frame goes in first: the worker never waits for it. */
   out->job_w = jp[1];
-  rc = sup_feed_job(out, job, len);
+  rc = sup_feed_job(out, job, len, fds, nfds);
   jp[1] = out->job_w;
   pid_t pid = 0;
   if (rc == 0) rc = fork_child(argv, NULL, entry, jp[0], ep[1], &pid);
@@ -263,7 +293,8 @@ int sup_zygote_start(int *sock_out, pid_t *pid_out, bool sandboxed)
 {
   int sv[2];
   if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) return -errno;
-  /* Our environment plus LD_BIND_NOW=1 (see worker/zygote.c). */
+  /* Our environment (for a sandboxed pool only the worker's own switches)
+   * plus LD_BIND_NOW=1 (see worker/zygote.c). */
   size_t n = 0;
   while (environ && environ[n]) n++;
   char **envp = malloc((n + 2) * sizeof *envp);
@@ -273,8 +304,18 @@ int sup_zygote_start(int *sock_out, pid_t *pid_out, bool sandboxed)
     return -ENOMEM;
   }
   size_t k = 0;
-  for (size_t i = 0; i < n; i++)
-    if (strncmp(environ[i], "LD_BIND_NOW=", 12) != 0) envp[k++] = environ[i];
+  for (size_t i = 0; i < n; i++) {
+    if (strncmp(environ[i], "LD_BIND_NOW=", 12) == 0) continue;
+    /* A pool of sandboxed jobs gets none of our variables (docs/sandbox.md
+     * "Capabilities": a job's environment is data in its frame, and our
+     * secrets are not even on its workers' initial stack), but for the
+     * switches the worker itself reads and the sanitizers' options. */
+    if (sandboxed && strncmp(environ[i], "HARN_TEST_", 10) != 0 &&
+        strncmp(environ[i], "HARN_SANDBOX_", 13) != 0 && strncmp(environ[i], "ASAN_", 5) != 0 &&
+        strncmp(environ[i], "UBSAN_", 6) != 0 && strncmp(environ[i], "LSAN_", 5) != 0)
+      continue;
+    envp[k++] = environ[i];
+  }
   static char bind_now[] = "LD_BIND_NOW=1";
   envp[k++] = bind_now;
   envp[k] = NULL;

@@ -65,12 +65,15 @@ typedef struct SupSpawned {
  * signal SIGKILL. Returns 0 and fills *out, or a negative errno (fork,
  * pipe or exec failure; nothing is left open or unreaped then). */
 int sup_spawn_worker(char *const *argv, SupWorkerMain entry, const char *job, size_t len,
-                     SupSpawned *out);
-/* Put job frame [job] ([len] bytes) into sp->job_w without blocking: as
+                     const int *fds, int nfds, SupSpawned *out);
+/* Put job frame [job] ([len] bytes) into sp->job_w (the job socket,
+ * protocol v3) without blocking, with the [nfds] (at most IPC_MAX_GRANTS)
+ * descriptors [fds] attached to its first bytes (SCM_RIGHTS: the worker
+ * gets its own copies; ours stay open): as
  * much as the pipe takes (sp->sent), closing job_w (-1) once it is all in.
  * 0, or a negative errno (-EPIPE: the worker is gone); job_w stays open
  * on an error. */
-int sup_feed_job(SupSpawned *sp, const char *job, size_t len);
+int sup_feed_job(SupSpawned *sp, const char *job, size_t len, const int *fds, int nfds);
 
 /* Start the zygote (`/proc/self/exe worker --zygote` with LD_BIND_NOW=1,
  * plus `--sandboxed` for a pool whose jobs are all sandboxed: it then
@@ -278,6 +281,14 @@ typedef struct SupHooks {
 #define SUP_MAX_EVENTS 10000u
 #define SUP_MAX_EVENT_BYTES (16u << 20)
 
+/* A directory granted to every job of a pool (docs/sandbox.md
+ * "Capabilities"), opened by the command (sup_grants_open). */
+typedef struct SupGrant {
+  char *path;           /* absolute, lexically normalised */
+  int fd;               /* O_DIRECTORY | O_CLOEXEC, read-only */
+  bool write;
+} SupGrant;
+
 typedef struct SupPoolConfig {
   char **worker_argv;   /* command to exec; NULL: HARN_WORKER_CMD split on
                            spaces when set, else the in-process worker
@@ -291,7 +302,54 @@ typedef struct SupPoolConfig {
   bool no_sandbox;      /* --no-sandbox: workers are not locked down */
   uint64_t memory;      /* default VM heap limit per job (--memory), 0 none */
   double cpu_ms;        /* default CPU-time limit per job (--cpu), 0 none */
+  /* Capabilities (docs/sandbox.md "Capabilities"); the pool borrows them. */
+  const SupGrant *grants; /* --allow-read / --allow-write */
+  int ngrants;
+  bool scratch;         /* a fresh directory per attempt (--scratch) */
+  uint64_t max_write_bytes; /* what a job may write in all (0: nothing) */
+  const char *cwd;      /* relative paths of the file builtins resolve here */
+  const IpcEnvVar *env; /* what env() sees (--allow-env, --env) */
+  size_t nenv;
+  const char *const *deny; /* builtins refused (--deny) */
+  size_t ndeny;
 } SupPoolConfig;
+
+/* The grants of a command line ([read] and [write]: the items of
+ * --allow-read and --allow-write; [scratch]: one more descriptor per job)
+ * into *out / *n: each path made absolute against the working directory
+ * and normalised lexically, then opened O_DIRECTORY. A path given twice
+ * (or read and write) is one grant (write wins). 0, or -1 after printing
+ * "harn CMD: --allow-read: PATH: REASON" on stderr (a usage error: not a
+ * directory, more than IPC_MAX_GRANTS in all). */
+int sup_grants_open(const char *cmd, char **read, size_t nread, char **write, size_t nwrite,
+                    bool scratch, SupGrant **out, int *n);
+void sup_grants_close(SupGrant *g, int n);
+/* The capability options of [a] (--allow-read, --allow-write, --scratch,
+ * --max-write-bytes) into [cfg]: the grants opened (*grants, *ngrants:
+ * close with sup_grants_close), the quota, the working directory (*cwd,
+ * malloc'd). 0, or -1 after a usage error was printed. */
+struct CliArgs;
+#define SUP_DEFAULT_MAX_WRITE_BYTES ((uint64_t)64 << 20)
+int sup_caps_config(const struct CliArgs *a, SupPoolConfig *cfg, SupGrant **grants, int *ngrants,
+                    char **cwd);
+/* The job's environment (docs/sandbox.md "Capabilities"): the variables
+ * of ours that --allow-env names (NAME, or PREFIX*), and --env
+ * NAME=VALUE (which wins), as data for the job frame; and --deny. Into
+ * [cfg], owned by *env (sup_env_free). 0, or -1 after a usage error was
+ * printed. */
+typedef struct SupEnv {
+  IpcEnvVar *vars;
+  size_t n;
+} SupEnv;
+int sup_env_config(const struct CliArgs *a, SupPoolConfig *cfg, SupEnv *env);
+void sup_env_free(SupEnv *e);
+/* The lexically normalised absolute form of [path] against [cwd]
+ * (malloc'd): "." and empty components dropped, ".." removes the previous
+ * one (never above "/"). */
+char *sup_path_absolute(const char *cwd, const char *path);
+/* Remove [path] and everything beneath it, following no symlink (the
+ * scratch directory of a job, after its record). 0 or -errno. */
+int sup_remove_tree(const char *path);
 
 /* A worker made ahead of its job (pool.c "spares"): our ends of its
  * pipes, and its pid once the zygote replied. */

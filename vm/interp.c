@@ -119,6 +119,7 @@
  * call site.
  */
 #include "interp.h"
+#include "host_fs.h"
 
 #include <signal.h>
 #include <stdio.h>
@@ -877,6 +878,10 @@ static int call_value(Vm *vm, int argc)
   if (IS_BUILTIN(callee)) {
     int idx = (int)AS_INT(callee);
     if (idx < 0 || idx >= builtin_count) return err_type(vm, "Cannot call <builtin>");
+    if (vm->denied && vm->denied[idx]) {
+      hostfs_denied(vm, idx);
+      return CALL_ERROR;
+    }
     Value out = NIL_VAL;
     if (!builtin_table[idx].fn(vm, argc, base + 1, &out)) return CALL_ERROR;
     return call_result(in, argc, out);
@@ -1829,6 +1834,10 @@ resume:
     SAFE_POINT();
     SYNC();
     Value out = NIL_VAL;
+    if (vm->denied && vm->denied[idx]) {
+      hostfs_denied(vm, idx);
+      THROW();
+    }
     if (!builtin_table[idx].fn(vm, argc, sp - argc, &out)) THROW();
     sp -= argc;
     PUSH(out);

@@ -43,6 +43,7 @@
 #include "object.h"
 #include "parser.h"
 #include "sched.h"
+#include "host_fs.h"
 #include "state.h"
 #include "steps.h"
 #include "vm.h"
@@ -65,6 +66,7 @@ Vm *vm_new(const VmConfig *cfg)
   vm->heap.stress = vm->cfg.gc_stress;
   vm->err_kind = ERR_NONE;
   vm->err_value = NIL_VAL;
+  hostfs_setup(vm);
   interp_init(vm);
   interp_reset(vm);
   return vm;
@@ -87,6 +89,7 @@ void vm_free(Vm *vm)
   imp_free(vm);
   lc_free(vm);
   builtins_free(vm);
+  hostfs_free(vm);
   if (vm->interp) clear_texts(vm->interp);
   interp_free(vm);
   free(vm);

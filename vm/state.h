@@ -49,6 +49,10 @@ struct Vm {
                                         NULL until a regex builtin runs */
   struct Chan *live_chans;    /* every channel whose object is alive, linked
                                  by the channel (channel.c) */
+  struct HostFs *hostfs;      /* the file builtins' counters and refusals
+                                 (host_fs.c); NULL until one runs */
+  bool *denied;               /* builtin index -> refused (VmFsConfig.deny,
+                                 `Tool 'X' is not permitted.`); NULL: none */
 };
 
 /* ---- services the interpreter offers to builtins (interp.c) ---- */

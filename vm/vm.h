@@ -45,6 +45,44 @@ typedef struct VmJobConfig {
   void *event_ud;
 } VmJobConfig;
 
+/* The file builtins (vm/host_fs.c; docs/sandbox.md "Capabilities").
+ *   VM_FS_NONE    no file capability: every path is outside every grant
+ *                 (the zero default: fuzzing, unit tests);
+ *   VM_FS_HOST    trusted (harn run --inline, --no-sandbox, harn test):
+ *                 paths act on the host as given, relative ones from the
+ *                 process's working directory, as in the reference;
+ *   VM_FS_GRANTS  a sandboxed worker: a path is made absolute against
+ *                 [cwd], normalised lexically and resolved against the
+ *                 longest grant containing it; outside every grant it is
+ *                 refused before the kernel is asked, inside it is opened
+ *                 relative to the grant's descriptor with openat2
+ *                 (RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS), under the
+ *                 worker's Landlock rules. */
+typedef enum { VM_FS_NONE = 0, VM_FS_HOST, VM_FS_GRANTS } VmFsMode;
+
+typedef struct VmFsGrant {
+  const char *path;         /* absolute, normalised */
+  int fd;                   /* a directory descriptor; the VM does not close it */
+  bool write;               /* read and write, else read only */
+} VmFsGrant;
+
+typedef struct VmFsConfig {
+  VmFsMode mode;
+  const VmFsGrant *grants;  /* VM_FS_GRANTS */
+  int ngrants;
+  const char *cwd;          /* VM_FS_GRANTS: what relative paths (and cwd())
+                               start from; NULL: "/" */
+  const char *scratch;      /* temp_dir(); NULL: $TMPDIR or /tmp */
+  const char *source_dir;   /* source_dir(), project_root(); NULL: cwd() */
+  uint64_t max_write_bytes; /* all the bytes the builtins may write; 0: no cap */
+  const char *const *deny;  /* builtins refused with `Tool 'X' is not permitted.` */
+  int ndeny;
+  const char *const *env;   /* env(): NAME=VALUE entries (never environ in a
+                               sandboxed worker); NULL with [env_host]: */
+  int nenv;
+  bool env_host;            /* env() reads the process environment (trusted) */
+} VmFsConfig;
+
 typedef struct VmConfig {
   VmWriteFn write;          /* NULL: write to the process's stdout/stderr */
   void *write_ud;
@@ -69,6 +107,7 @@ typedef struct VmConfig {
   enum { VM_IMPORT_ROOT_AUTO = 0, VM_IMPORT_ROOT_FD, VM_IMPORT_ROOT_NONE } import_root;
   int import_root_fd;
   VmJobConfig job;          /* worker context; zero when standalone */
+  VmFsConfig fs;            /* files, environment, --deny (zero: none) */
 } VmConfig;
 
 typedef enum {
@@ -161,6 +200,13 @@ bool vm_error_value_pack(Vm *vm, void *packer);
 /* Pack the VM Value at [value] (a const Value *, e.g. the body of a
  * VmEventFn call) the same way (vm/export.c). */
 bool vm_value_pack(Vm *vm, const void *value, void *packer);
+
+/* What the file builtins of the last run used and were refused, as the
+ * final frame's `capabilities` map ([packer] is a msgpack_packer *):
+ * {used: {fs: {bytes_read, bytes_written, files_read, files_written}},
+ *  denied: [{op, target, reason}], denied_dropped: N}. Returns false (and
+ * packs nothing) when nothing was used or refused. */
+bool vm_fs_report_pack(Vm *vm, void *packer);
 
 /* After a failed run: true when the uncaught error is the VM's own
  * `memory limit exceeded` (VmConfig.memory_limit; vm/export.c); the worker

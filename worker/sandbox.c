@@ -109,6 +109,7 @@ typedef struct Report {
   bool no_new_privs, seccomp, rlimits, fds_closed, pdeathsig;
   bool landlock, caps_dropped, seccomp_shared, bounding_set;
   bool import_root;  /* Landlock lets the worker read beneath the root */
+  int grants;        /* Landlock rules for granted directories */
   const char *ns[6];
   int nns;
   bool shared;  /* some namespaces are the zygote's, shared by its workers */
@@ -181,14 +182,19 @@ static void install_oom_handler(uint64_t as)
 static void close_fds(const WrkSandboxConfig *cfg, Report *r)
 {
   int ev = cfg->event_fd;
-  unsigned last = (unsigned)ev + (cfg->root_fd >= 0 ? 2u : 0u);
+  /* kept: ev; ev+1, ev+2 with a program; ev+3 .. with grants */
+  unsigned last = (unsigned)ev + (cfg->ngrants > 0 ? 2u + (unsigned)cfg->ngrants
+                                                   : cfg->root_fd >= 0 ? 2u : 0u);
   bool ok = true;
 #ifdef SYS_close_range
   if (ev > 3 && syscall(SYS_close_range, 3u, (unsigned)ev - 1, 0u) != 0) ok = false;
+  if (ok && cfg->root_fd < 0 && cfg->ngrants > 0 &&
+      syscall(SYS_close_range, (unsigned)ev + 1, (unsigned)ev + 2, 0u) != 0)
+    ok = false;
   if (ok && syscall(SYS_close_range, last + 1, ~0u, 0u) != 0) ok = false;
 #else
   for (int fd = 3; fd < 1024; fd++)
-    if (fd < ev || fd > (int)last) close(fd);
+    if (fd < ev || fd > (int)last || (cfg->root_fd < 0 && fd > ev && fd <= ev + 2)) close(fd);
 #endif
   if (ev < 3) ok = false; /* not a protocol layout we know */
 #ifndef HARN_SANDBOX_SANITIZER
@@ -398,11 +404,17 @@ static void rlimits(const WrkSandboxConfig *cfg, Report *r)
    * fd 2, which may be a file: RLIMIT_FSIZE 0 would kill it with SIGXFSZ */
   skip(r, "rlimit_fsize", "sanitizer build");
 #else
-  ok = set_limit(r, "rlimit_fsize", RLIMIT_FSIZE, 0, 0, NULL) && ok;
+  /* no file may grow, but under a write grant (--max-write-bytes per
+   * file; the VM also counts the total) */
+  rlim_t fsize = 0;
+  for (int i = 0; i < cfg->ngrants; i++)
+    if (cfg->grant_write[i]) fsize = cfg->max_write_bytes ? (rlim_t)cfg->max_write_bytes : RLIM_INFINITY;
+  ok = set_limit(r, "rlimit_fsize", RLIMIT_FSIZE, fsize, fsize, NULL) && ok;
   /* a write past it fails with EFBIG instead of killing the worker */
   signal(SIGXFSZ, SIG_IGN);
 #endif
-  ok = set_limit(r, "rlimit_nofile", RLIMIT_NOFILE, NOFILE_LIMIT, NOFILE_LIMIT, &r->nofile) && ok;
+  rlim_t nofile = NOFILE_LIMIT + (rlim_t)cfg->ngrants; /* the grants sit at 7.. */
+  ok = set_limit(r, "rlimit_nofile", RLIMIT_NOFILE, nofile, nofile, &r->nofile) && ok;
   if (cfg->cpu_ms) {
     rlim_t s = (rlim_t)((cfg->cpu_ms + 999) / 1000);
     ok = set_limit(r, "rlimit_cpu", RLIMIT_CPU, s, s + 1, &r->cpu_s) && ok;
@@ -434,8 +446,15 @@ static void rlimits(const WrkSandboxConfig *cfg, Report *r)
 #endif
 #define LL_CREATE_RULESET_VERSION (1u << 0)
 #define LL_RULE_PATH_BENEATH 1
+#define LL_WRITE_FILE (1ull << 1)
 #define LL_READ_FILE (1ull << 2)
 #define LL_READ_DIR (1ull << 3)
+#define LL_REMOVE_DIR (1ull << 4)
+#define LL_REMOVE_FILE (1ull << 5)
+#define LL_MAKE_DIR (1ull << 7)
+#define LL_MAKE_REG (1ull << 8)
+#define LL_REFER (1ull << 13)
+#define LL_TRUNCATE (1ull << 14)
 
 /* The running kernel's Landlock ABI version, or -1. */
 static int landlock_abi(void) __attribute__((unused));
@@ -479,6 +498,24 @@ static void landlock(const WrkSandboxConfig *cfg, Report *r)
     } __attribute__((packed)) beneath = {LL_READ_FILE | LL_READ_DIR, cfg->root_fd};
     r->import_root = syscall(SYS_landlock_add_rule, fd, LL_RULE_PATH_BENEATH, &beneath, 0u) == 0;
     if (!r->import_root) skip(r, "landlock_import_root", errno_name(errno));
+  }
+  /* One rule per granted directory (docs/sandbox.md "Capabilities"):
+   * reading beneath it, and for a write grant creating regular files and
+   * directories, writing, truncating, removing and renaming there; never
+   * symlinks, devices, fifos, sockets or execution. */
+  for (int i = 0; fd >= 0 && i < cfg->ngrants; i++) {
+    uint64_t rights = LL_READ_FILE | LL_READ_DIR;
+    if (cfg->grant_write[i]) {
+      rights |= LL_WRITE_FILE | LL_REMOVE_DIR | LL_REMOVE_FILE | LL_MAKE_DIR | LL_MAKE_REG;
+      if (abi >= 2) rights |= LL_REFER;
+      if (abi >= 3) rights |= LL_TRUNCATE;
+    }
+    struct {
+      uint64_t allowed_access;
+      int32_t parent_fd;
+    } __attribute__((packed)) beneath = {rights, cfg->event_fd + 3 + i};
+    if (syscall(SYS_landlock_add_rule, fd, LL_RULE_PATH_BENEATH, &beneath, 0u) == 0) r->grants++;
+    else skip(r, "landlock_grant", errno_name(errno));
   }
   r->landlock = fd >= 0 && syscall(SYS_landlock_restrict_self, fd, 0u) == 0;
   if (!r->landlock) skip(r, "landlock", errno_name(errno));
@@ -581,11 +618,29 @@ static scmp_filter_ctx build_filter(int event_fd, pid_t self, int pool_sock)
    * directory only), and reading the module files it opens */
   ALLOW_IF("openat2", SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)event_fd + 1));
   ALLOW_IF("read", SCMP_A0(SCMP_CMP_GE, 3));
+  /* The file builtins (docs/sandbox.md "Capabilities"): the granted
+   * directories sit at event_fd + 3 .. + 10, and every call that takes a
+   * path takes it relative to one of them, compared by exact value (a
+   * range would let AT_FDCWD, -100, through as a large unsigned number):
+   * openat2 (RESOLVE_BENEATH), mkdirat, unlinkat, renameat2 within one
+   * grant. Landlock decides what each grant allows; plain openat (and
+   * with it O_PATH) stays forbidden. Writing is allowed on every fd from 3
+   * up: after the lock-down those are the event pipe, read-only or
+   * directory descriptors, and files opened through Landlock. */
+  for (int g = 0; g < WRK_SANDBOX_MAX_GRANTS; g++) {
+    scmp_datum_t gfd = (scmp_datum_t)event_fd + 3 + (scmp_datum_t)g;
+    ALLOW_IF("openat2", SCMP_A0(SCMP_CMP_EQ, gfd));
+    ALLOW_IF("mkdirat", SCMP_A0(SCMP_CMP_EQ, gfd));
+    ALLOW_IF("unlinkat", SCMP_A0(SCMP_CMP_EQ, gfd));
+    ALLOW_IF("renameat2", SCMP_A0(SCMP_CMP_EQ, gfd), SCMP_A2(SCMP_CMP_EQ, gfd));
+  }
+  ALLOW("getdents64");
+  ALLOW("lseek");
   static const char *const writes[] = {"write", "writev"};
   for (int i = 0; i < 2; i++) {
     ALLOW_IF(writes[i], SCMP_A0(SCMP_CMP_EQ, 1));
     ALLOW_IF(writes[i], SCMP_A0(SCMP_CMP_EQ, 2));
-    ALLOW_IF(writes[i], SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)event_fd));
+    ALLOW_IF(writes[i], SCMP_A0(SCMP_CMP_GE, 3));
   }
   ALLOW("close");
   ALLOW("fstat");
@@ -627,6 +682,10 @@ static scmp_filter_ctx build_filter(int event_fd, pid_t self, int pool_sock)
     /* the zygote: requests, and clones that make a UTS namespace (which
      * takes CAP_SYS_ADMIN: a worker has none after its lock-down) */
     ALLOW_IF("recvmsg", SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)pool_sock));
+    /* a spare's job and its granted directories (protocol v3: the job
+     * channel is a socket); after the lock-down fd 3 is closed, and what
+     * lands there later is a file (ENOTSOCK) */
+    ALLOW_IF("recvmsg", SCMP_A0(SCMP_CMP_EQ, 3));
     ALLOW_IF("sendto", SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)pool_sock));
     ALLOW_IF("clone", SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_NEWUTS | CLONE_NEWUSER | CLONE_THREAD,
                               CLONE_NEWUTS));
@@ -896,6 +955,38 @@ void wrk_sandbox_forbidden_syscall(const char *what)
     syscall(SYS_prlimit64, 0, RLIMIT_STACK, &rl, NULL);
   } else if (!strcmp(what, "pdeathsig")) {
     syscall(SYS_prctl, PR_SET_PDEATHSIG, 0L, 0L, 0L, 0L);
+  } else if (!strcmp(what, "environ")) {
+    /* the worker's real environment (HARN_TEST_FORBIDDEN_SYSCALL itself
+     * was read before it was cleared): exit with its size */
+    extern char **environ;
+    int n = 0;
+    for (char **e = environ; e && *e; e++) n++;
+    _exit(n);
+  } else if (!strcmp(what, "opath")) {
+    /* a metadata probe Landlock would not stop: forbidden by the filter */
+    syscall(SYS_openat, WRK_SANDBOX_GRANT_FD, ".", O_PATH | O_DIRECTORY);
+  } else if (!strcmp(what, "link")) {
+    /* a hard link (to plant one inside a grant): forbidden */
+    syscall(SYS_linkat, WRK_SANDBOX_GRANT_FD, "a", WRK_SANDBOX_GRANT_FD, "b", 0);
+  } else if (!strcmp(what, "unlink_cwd")) {
+    /* a path call not relative to a grant: forbidden */
+    syscall(SYS_unlinkat, AT_FDCWD, "x", 0);
+  } else if (!strcmp(what, "grant_escape") || !strcmp(what, "grant_create")) {
+    /* Allowed by the filter, refused by Landlock (the VM's lexical check
+     * bypassed): an absolute path outside through the first grant's fd,
+     * or creating a file in it (a read grant). Exit with the errno (99:
+     * it was allowed). */
+    struct {
+      uint64_t flags, mode, resolve;
+    } how = {O_RDONLY | O_CLOEXEC, 0, 0};
+    const char *path = "/etc/passwd";
+    if (!strcmp(what, "grant_create")) {
+      how.flags = O_WRONLY | O_CREAT | O_CLOEXEC;
+      how.mode = 0600;
+      path = "planted";
+    }
+    long rc = syscall(437 /* openat2 */, WRK_SANDBOX_GRANT_FD, path, &how, sizeof how);
+    _exit(rc < 0 ? errno : 99);
   } else if (!strcmp(what, "open_noctty") || !strcmp(what, "reopen_stderr") ||
              !strcmp(what, "kill_other") ||
              !strcmp(what, "clone_newuts") || !strcmp(what, "unshare_pid")) {
@@ -972,7 +1063,7 @@ bool wrk_sandbox_apply(const WrkSandboxConfig *cfg, msgpack_packer *pk)
    * Landlock and the dropped capabilities are what refuse them. */
   bool pool_ok = !pool_mode || (r.landlock && r.caps_dropped);
 
-  msgpack_pack_map(pk, 14);
+  msgpack_pack_map(pk, 14 + (cfg->ngrants > 0 ? 1 : 0));
   pack_bool(pk, "no_new_privs", r.no_new_privs);
   pack_bool(pk, "seccomp", r.seccomp);
   pack_bool(pk, "seccomp_shared", r.seccomp_shared);
@@ -980,6 +1071,10 @@ bool wrk_sandbox_apply(const WrkSandboxConfig *cfg, msgpack_packer *pk)
   pack_bool(pk, "capabilities_dropped", r.caps_dropped);
   pack_bool(pk, "bounding_set_emptied", r.bounding_set);
   pack_bool(pk, "import_root", r.import_root);
+  if (cfg->ngrants > 0) {
+    pack_str(pk, "landlock_grants"); /* rules for granted directories */
+    msgpack_pack_uint64(pk, (uint64_t)r.grants);
+  }
   pack_bool(pk, "rlimits", r.rlimits);
   pack_bool(pk, "fds_closed", r.fds_closed);
   pack_bool(pk, "pdeathsig", r.pdeathsig);

@@ -33,6 +33,11 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+/* Granted directories a worker can hold (IPC_MAX_GRANTS). */
+#define WRK_SANDBOX_MAX_GRANTS 8
+/* Where the first granted directory sits in a worker (event fd 4 + 3). */
+#define WRK_SANDBOX_GRANT_FD 7
+
 typedef struct WrkSandboxConfig {
   int event_fd;            /* the protocol fd kept open (4) */
   uint64_t cpu_ms;         /* RLIMIT_CPU (rounded up to whole s), 0 = none */
@@ -42,6 +47,11 @@ typedef struct WrkSandboxConfig {
                               open, Landlock lets the worker read files
                               beneath the root and seccomp lets it openat2
                               relative to it (imports); -1 = none */
+  int ngrants;             /* granted directories at event_fd + 3 .. (at most
+                              IPC_MAX_GRANTS, 8): kept open, one Landlock
+                              rule each (docs/sandbox.md "Capabilities") */
+  bool grant_write[WRK_SANDBOX_MAX_GRANTS];     /* ... read and write, else read only */
+  uint64_t max_write_bytes;/* RLIMIT_FSIZE when a write is granted */
 } WrkSandboxConfig;
 
 /* Lock the calling process down as described above and pack the report
@@ -126,7 +136,14 @@ void wrk_sandbox_enter_shared(bool sandbox);
  * the pool filter lets through in some form: when refused the worker
  * exits with the errno (99 when the call was allowed). "oom" instead
  * allocates until RLIMIT_AS refuses, then aborts as the VM does on a failed
- * malloc (the kernel-limit path: reason `oom`). */
+ * malloc (the kernel-limit path: reason `oom`). The capability probes
+ * (docs/sandbox.md "Capabilities"): "opath" (openat O_PATH on the first
+ * grant), "link" (linkat within it), "unlink_cwd" (unlinkat AT_FDCWD) are
+ * killed by the filter; "grant_escape" (openat2 of /etc/passwd through the
+ * first grant's fd, without RESOLVE_BENEATH) and "grant_create" (creating
+ * a file in it) are refused by Landlock: the worker exits with the errno
+ * (99 when allowed). "environ": exit with the number of variables in
+ * the worker's real environment (0 under the sandbox). */
 void wrk_sandbox_forbidden_syscall(const char *what);
 #endif
 

@@ -477,7 +477,13 @@ static int encode_final(Writer *w, Vm *vm, const Outcome *oc, bool oversize)
   IpcFrame f;
   ipc_frame_init(&f);
   IpcEnvelope e = next_env(w);
-  ipc_frame_begin(&f, IPC_MSG_FINAL, &e, oc->limit ? 11 : 10);
+  /* the file builtins' report (docs/protocol.md: final `capabilities`) */
+  msgpack_sbuffer caps;
+  msgpack_sbuffer_init(&caps);
+  msgpack_packer cpk;
+  msgpack_packer_init(&cpk, &caps, msgpack_sbuffer_write);
+  bool has_caps = vm_fs_report_pack(vm, &cpk);
+  ipc_frame_begin(&f, IPC_MSG_FINAL, &e, (oc->limit ? 11 : 10) + (has_caps ? 1 : 0));
   msgpack_packer *pk = ipc_frame_packer(&f);
   const char *err = oc->error;
   IpcStatus st = oc->status;
@@ -516,6 +522,11 @@ static int encode_final(Writer *w, Vm *vm, const Outcome *oc, bool oversize)
     ipc_pack_str(pk, "limit");
     ipc_pack_str(pk, oc->limit);
   }
+  if (has_caps) {
+    ipc_pack_str(pk, "capabilities");
+    msgpack_sbuffer_write(&f.sbuf, caps.data, caps.size);
+  }
+  msgpack_sbuffer_destroy(&caps);
   buf_clear(&w->frame);
   int rc = ipc_frame_end(&f, &w->frame);
   ipc_frame_destroy(&f);
@@ -529,6 +540,7 @@ typedef struct Lockdown {
   const IpcJob *job;
   int ev_fd;
   int root_fd;          /* the program's directory (imports), or -1 */
+  int ngrants;          /* granted directories at ev_fd + 3 .. (place_grants) */
   bool done;            /* ran (it runs at most once) */
   bool ok;              /* every mandatory protection is in place */
 } Lockdown;
@@ -557,7 +569,9 @@ static bool lock_down(Lockdown *l)
 #ifdef HARN_TEST_HOOKS
   const char *forbidden = getenv("HARN_TEST_FORBIDDEN_SYSCALL");
 #endif
-  WrkSandboxConfig sc = {l->ev_fd, l->job->cpu_ms, l->job->address_space, l->root_fd};
+  WrkSandboxConfig sc = {l->ev_fd, l->job->cpu_ms, l->job->address_space, l->root_fd,
+                         l->ngrants, {0}, l->job->max_write_bytes};
+  for (int i = 0; i < l->ngrants; i++) sc.grant_write[i] = l->job->grants[i].write;
   pthread_mutex_lock(&l->w->mu);
   /* The report is packed straight into the `sandbox` frame (no output can
    * be pending: no instruction has run yet). */
@@ -567,6 +581,9 @@ static bool lock_down(Lockdown *l)
   ipc_frame_begin(&fr, IPC_MSG_SANDBOX, &e, 1);
   ipc_pack_str(ipc_frame_packer(&fr), "applied");
   l->ok = wrk_sandbox_apply(&sc, ipc_frame_packer(&fr));
+  /* No environment in a sandboxed worker (a fork of the supervisor has
+   * its copy): env() reads the job's variables, sent as data. */
+  clearenv();
   buf_clear(&l->w->frame);
   send_encoded_locked(l->w, ipc_frame_end(&fr, &l->w->frame), "sandbox", false, false);
   ipc_frame_destroy(&fr);
@@ -609,7 +626,7 @@ static int place_at(int fd, int target)
  * fds end below WRK_HIGH_FD) for place_program. The opens are the
  * read-only, O_NOCTTY form a pool filter lets through. *entry gets the fd
  * or -errno; *root the fd or -1. */
-#define WRK_HIGH_FD 10
+#define WRK_HIGH_FD (IPC_EVENT_FD + 3 + IPC_MAX_GRANTS)
 static void open_program(const char *program, int *entry, int *root)
 {
   int e = open(program, O_RDONLY | O_NOCTTY | O_CLOEXEC);
@@ -650,6 +667,19 @@ static void place_program(int ev_fd, int *entry, int *root)
     *entry = place_at(*entry, ev_fd + 2);
     if (*entry < 0) *entry = -EBADF;
   }
+}
+
+/* The granted directories (received with the job frame, lifted to
+ * WRK_HIGH_FD and above) placed at [ev_fd] + 3, + 4, ... (fds 7..14 in the
+ * standard layout), where the lock-down's Landlock rules and the seccomp
+ * filter expect them. Returns how many are there (all, or -1). */
+static int place_grants(int ev_fd, int *fds, int n)
+{
+  for (int i = 0; i < n; i++) {
+    fds[i] = place_at(fds[i], ev_fd + 3 + i);
+    if (fds[i] < 0) return -1;
+  }
+  return n;
 }
 
 /* ---- the zygote's warm-up ---------------------------------------------------------- */
@@ -738,6 +768,39 @@ static int parse_fd(const char *s)
   return (int)v;
 }
 
+/* The job's variables as NAME=VALUE strings for VmFsConfig.env (into
+ * [out], pointing into the returned block, freed by the caller). */
+static char *job_env(const IpcJob *job, const char **out)
+{
+  size_t total = 0;
+  for (size_t i = 0; i < job->nenv; i++)
+    total += strlen(job->env[i].name) + strlen(job->env[i].value) + 2;
+  char *mem = malloc(total + 1), *p = mem;
+  if (!mem) return NULL;
+  for (size_t i = 0; i < job->nenv; i++) {
+    out[i] = p;
+    p += sprintf(p, "%s=%s", job->env[i].name, job->env[i].value) + 1;
+  }
+  return mem;
+}
+
+/* source_dir(): the directory of the entry file, absolute against the
+ * job's cwd (malloc'd), or NULL (a program given as source: cwd()). */
+static char *job_source_dir(const IpcJob *job)
+{
+  if (!job->program) return NULL;
+  const char *cwd = job->cwd ? job->cwd : "/";
+  const char *slash = strrchr(job->program, '/');
+  size_t n = slash ? (size_t)(slash - job->program) : 0;
+  size_t len = strlen(cwd) + n + 2;
+  char *d = malloc(len);
+  if (!d) return NULL;
+  if (job->program[0] == '/') snprintf(d, len, "%.*s", (int)(n ? n : 1), job->program);
+  else if (n) snprintf(d, len, "%s/%.*s", cwd, (int)n, job->program);
+  else snprintf(d, len, "%s", cwd);
+  return d;
+}
+
 int wrk_main(int argc, char **argv)
 {
   int64_t t0;
@@ -778,7 +841,19 @@ int wrk_main(int argc, char **argv)
   IpcDecoder *dec = ipc_decoder_new(IPC_READ_JOB, 0);
   IpcMsg msg;
   memset(&msg, 0, sizeof msg);
-  int rc = dec ? ipc_read_msg(job_fd, dec, &msg) : IPC_E_NOMEM;
+  int gfds[IPC_MAX_GRANTS], ngfds = 0;
+  int rc = dec ? ipc_recv_msg(job_fd, dec, &msg, gfds, IPC_MAX_GRANTS, &ngfds) : IPC_E_NOMEM;
+  if (rc == 1 && ngfds != (int)msg.u.job.ngrants) {
+    /* the descriptors and the grants they stand for must match one to one */
+    fprintf(stderr, "harn worker: the job frame names %zu granted directories, %d came with it\n",
+            msg.u.job.ngrants, ngfds);
+    for (int i = 0; i < ngfds && i < IPC_MAX_GRANTS; i++) close(gfds[i]);
+    ipc_msg_free(&msg);
+    ipc_decoder_free(dec);
+    return WRK_EXIT_PROTOCOL;
+  }
+  if (rc != 1)
+    for (int i = 0; i < ngfds && i < IPC_MAX_GRANTS; i++) close(gfds[i]);
   if (rc == IPC_E_EOF && spare) {
     /* A worker made ahead that got no job: the supervisor had no use for
      * it (it normally kills a spare instead; this is when the zygote died
@@ -795,6 +870,9 @@ int wrk_main(int argc, char **argv)
   }
   ipc_decoder_free(dec);
   close(job_fd);
+  /* above every fd placed below (place_program, place_grants) */
+  for (int i = 0; i < ngfds; i++)
+    if (gfds[i] < WRK_HIGH_FD) gfds[i] = place_at(gfds[i], fcntl(gfds[i], F_DUPFD_CLOEXEC, WRK_HIGH_FD));
   /* A worker made ahead (a spare) may have waited for its job: the job's
    * clock starts now. */
   t0 = mono_ns();
@@ -825,8 +903,10 @@ int wrk_main(int argc, char **argv)
   /* libraries that would open files or fetch code lazily (libcrypto):
    * now, before the lock-down (a spare inherited this from the zygote) */
   vm_std_init();
-  Lockdown ld = {&w, job, ev_fd, root_fd, false, true};
+  int ngrants = place_grants(ev_fd, gfds, ngfds);
+  Lockdown ld = {&w, job, ev_fd, root_fd, ngrants < 0 ? 0 : ngrants, false, true};
   lock_down(&ld);
+  if (ngrants < 0) ld.ok = false;
 
   /* Run. */
   VmConfig cfg;
@@ -847,6 +927,26 @@ int wrk_main(int argc, char **argv)
   cfg.job.grace_ms = job->grace_ms;
   cfg.job.event = on_vm_event;
   cfg.job.event_ud = &w;
+  /* The file builtins (docs/sandbox.md "Capabilities"): beneath the
+   * granted descriptors in a sandboxed worker, on the host otherwise. */
+  VmFsGrant vg[IPC_MAX_GRANTS];
+  for (int i = 0; i < ngfds && ngrants > 0; i++)
+    vg[i] = (VmFsGrant){job->grants[i].path, gfds[i], job->grants[i].write};
+  const char *envs[IPC_MAX_ENV];
+  char *env_mem = job_env(job, envs);
+  char *src_dir = job_source_dir(job);
+  cfg.fs.mode = job->sandbox ? VM_FS_GRANTS : VM_FS_HOST;
+  cfg.fs.grants = vg;
+  cfg.fs.ngrants = ngrants > 0 ? ngrants : 0;
+  cfg.fs.cwd = job->cwd;
+  cfg.fs.scratch = job->scratch;
+  cfg.fs.source_dir = src_dir;
+  cfg.fs.max_write_bytes = job->max_write_bytes;
+  cfg.fs.deny = job->deny;
+  cfg.fs.ndeny = (int)job->ndeny;
+  cfg.fs.env = envs;
+  cfg.fs.nenv = (int)job->nenv;
+  cfg.fs.env_host = !job->sandbox; /* trusted (--no-sandbox): its own environ */
   Vm *vm = vm_new(&cfg);
   sig_vm = vm; /* from here the handler forwards to it */
   if (sig_first) vm_interrupt(vm, sig_first); /* one that came before (twice is harmless) */
@@ -933,6 +1033,9 @@ int wrk_main(int argc, char **argv)
 
   sig_vm = NULL;
   vm_free(vm);
+  free(env_mem);
+  free(src_dir);
+  for (int i = 0; i < ngfds; i++) close(gfds[i]);
   if (root_fd >= 0) close(root_fd);
   ipc_msg_free(&msg);
   writer_free(&w);

@@ -33,6 +33,18 @@ static void render(const IpcMsg *m)
     ipc_to_json(&b, &m->u.final.error_value);
     for (size_t i = 0; i < m->u.final.trace_len; i++)
       if (!m->u.final.trace[i].fn || !m->u.final.trace[i].file) abort();
+    ipc_to_json(&b, &m->u.final.capabilities);
+    break;
+  case IPC_MSG_JOB:
+    /* v3: every grant is an absolute path with its flag, every variable
+     * and denied builtin a string */
+    if (m->u.job.ngrants > IPC_MAX_GRANTS) abort();
+    for (size_t i = 0; i < m->u.job.ngrants; i++)
+      if (!m->u.job.grants[i].path || m->u.job.grants[i].path[0] != '/') abort();
+    for (size_t i = 0; i < m->u.job.nenv; i++)
+      if (!m->u.job.env[i].name || !m->u.job.env[i].value) abort();
+    for (size_t i = 0; i < m->u.job.ndeny; i++)
+      if (!m->u.job.deny[i]) abort();
     break;
   default: break;
   }

@@ -428,6 +428,15 @@ static void test_list_and_optional(void **state)
   expect_error("harn run: --allow-read needs a value (PATH,...)", "run", "f", "--allow-read", NULL);
   expect_error("harn batch: --scratch: \"big\" is not a size (examples: 1000, 64K, 256M, 1G)",
                "batch", "x", "--scratch=big", NULL);
+  /* CLI_REPEAT: one item per occurrence, commas kept */
+  assert_int_equal(parse(&a, "run", "f", "--env", "A=1,2", "--env=B=3", "--deny", "exec,shell", NULL), 0);
+  assert_int_equal(a.opt[CLI_OPT_ENV].nitems, 2);
+  assert_string_equal(a.opt[CLI_OPT_ENV].items[0], "A=1,2");
+  assert_string_equal(a.opt[CLI_OPT_ENV].items[1], "B=3");
+  assert_int_equal(a.opt[CLI_OPT_DENY].nitems, 2);
+  assert_string_equal(a.opt[CLI_OPT_DENY].items[1], "shell");
+  cli_args_free(&a);
+
   assert_int_equal(parse(&a, "run", "f", "--inline", "--allow-read=.", NULL), 0);
   capture_begin();
   int rc = cli_only(&a, CLI_CMD_INLINE, "--inline");

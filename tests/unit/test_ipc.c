@@ -18,6 +18,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <fcntl.h>
 #include <cmocka.h>
 
 #include "ipc/ipc.h"
@@ -972,7 +975,7 @@ static void test_malformed_fields(void **state)
 
   /* protocol version of the worker */
   raw_event(&b, "started", 0, 4, fill_negative_seqless);
-  expect_error(&b, IPC_E_VERSION, "worker speaks protocol version 3, this build speaks 2");
+  expect_error(&b, IPC_E_VERSION, "worker speaks protocol version 4, this build speaks 3");
   buf_clear(&b);
 
   /* final: bad status, bad signal, bad counters, bad trace */
@@ -1078,7 +1081,7 @@ static void test_job_errors(void **state)
     ipc_frame_destroy(&f);
     assert_int_equal(decode_one(IPC_READ_JOB, &b, &m, &d), IPC_E_VERSION);
     assert_string_equal(ipc_decoder_error(d),
-                        "frame 1 (type job): protocol version 99 is not supported (this build speaks 2)");
+                        "frame 1 (type job): protocol version 99 is not supported (this build speaks 3)");
     ipc_decoder_free(d);
   }
   buf_free(&b);
@@ -1233,6 +1236,93 @@ static void test_fd_helpers(void **state)
   buf_free(&b);
 }
 
+/* v3: the job's capability fields round-trip, travel with descriptors over
+ * a socket (ipc_recv_msg), and are validated strictly; the final frame's
+ * `capabilities`. */
+static void test_job_v3(void **state)
+{
+  (void)state;
+  IpcGrant g[2] = {{"/data/in", false}, {"/tmp/harn-scratch-x", true}};
+  IpcEnvVar env[2] = {{"LANG", "C"}, {"APP_MODE", "batch"}};
+  const char *deny[1] = {"exec"};
+  IpcJob j = {.program = "/data/p.harn", .grace_ms = 250, .sandbox = true, .cwd = "/data",
+              .grants = g, .ngrants = 2, .scratch = "/tmp/harn-scratch-x",
+              .max_write_bytes = 1 << 20, .env = env, .nenv = 2, .deny = deny, .ndeny = 1};
+  Buf b = {0};
+  assert_int_equal(ipc_encode_job(&b, "j", 1, &j), 0);
+  int sv[2];
+  assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+  int fds[2] = {open("/", O_RDONLY | O_DIRECTORY), open("/tmp", O_RDONLY | O_DIRECTORY)};
+  union {
+    char buf[CMSG_SPACE(2 * sizeof(int))];
+    struct cmsghdr align;
+  } u;
+  memset(&u, 0, sizeof u);
+  struct iovec iov = {b.data, b.len};
+  struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
+                      .msg_controllen = sizeof u.buf};
+  struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(sizeof fds);
+  memcpy(CMSG_DATA(c), fds, sizeof fds);
+  assert_int_equal(sendmsg(sv[0], &mh, 0), (ssize_t)b.len);
+  close(sv[0]);
+  IpcDecoder *d = ipc_decoder_new(IPC_READ_JOB, 0);
+  IpcMsg m;
+  int got[IPC_MAX_GRANTS], ngot = -1;
+  assert_int_equal(ipc_recv_msg(sv[1], d, &m, got, IPC_MAX_GRANTS, &ngot), 1);
+  assert_int_equal(ngot, 2);
+  struct stat a1, a2;
+  assert_int_equal(fstat(got[1], &a1), 0);
+  assert_int_equal(stat("/tmp", &a2), 0);
+  assert_true(a1.st_ino == a2.st_ino && a1.st_dev == a2.st_dev);
+  assert_true(fcntl(got[0], F_GETFD) & FD_CLOEXEC);
+  const IpcJob *r = &m.u.job;
+  assert_string_equal(r->cwd, "/data");
+  assert_int_equal(r->ngrants, 2);
+  assert_string_equal(r->grants[0].path, "/data/in");
+  assert_false(r->grants[0].write);
+  assert_true(r->grants[1].write);
+  assert_string_equal(r->scratch, "/tmp/harn-scratch-x");
+  assert_int_equal(r->max_write_bytes, 1 << 20);
+  assert_int_equal(r->nenv, 2);
+  assert_string_equal(r->env[1].name, "APP_MODE");
+  assert_string_equal(r->env[1].value, "batch");
+  assert_int_equal(r->ndeny, 1);
+  assert_string_equal(r->deny[0], "exec");
+  ipc_msg_free(&m);
+  ipc_decoder_free(d);
+  for (int i = 0; i < 2; i++) {
+    close(fds[i]);
+    close(got[i]);
+  }
+  close(sv[1]);
+
+  /* a relative grant, too many grants */
+  IpcGrant bad[IPC_MAX_GRANTS + 2];
+  for (int i = 0; i < IPC_MAX_GRANTS + 2; i++) bad[i] = (IpcGrant){"/x", false};
+  bad[0].path = "rel";
+  IpcJob jb = {.program = "p", .grants = bad, .ngrants = 1};
+  buf_clear(&b);
+  assert_int_equal(ipc_encode_job(&b, "j", 1, &jb), 0);
+  d = ipc_decoder_new(IPC_READ_JOB, 0);
+  assert_int_equal(ipc_decoder_feed(d, b.data, b.len), 0);
+  assert_int_equal(ipc_decoder_next(d, &m), IPC_E_FIELD_VALUE);
+  assert_non_null(strstr(ipc_decoder_error(d), "field `grants[0].path`: not an absolute path"));
+  ipc_decoder_free(d);
+  jb.grants = bad + 1;
+  jb.ngrants = IPC_MAX_GRANTS + 1;
+  buf_clear(&b);
+  assert_int_equal(ipc_encode_job(&b, "j", 1, &jb), 0);
+  d = ipc_decoder_new(IPC_READ_JOB, 0);
+  assert_int_equal(ipc_decoder_feed(d, b.data, b.len), 0);
+  assert_int_equal(ipc_decoder_next(d, &m), IPC_E_FIELD_VALUE);
+  assert_non_null(strstr(ipc_decoder_error(d), "field `grants`: 9 entries, at most 8"));
+  ipc_decoder_free(d);
+  buf_free(&b);
+}
+
 /* v2: the job's sandbox fields, the `sandbox` event (at most once) and
  * the final frame's `limit`. */
 static void test_sandbox_v2(void **state)
@@ -1306,7 +1396,7 @@ int main(void)
       cmocka_unit_test(test_event_roundtrip), cmocka_unit_test(test_values),
       cmocka_unit_test(test_malformed_framing), cmocka_unit_test(test_malformed_fields),
       cmocka_unit_test(test_job_errors),     cmocka_unit_test(test_order),
-      cmocka_unit_test(test_max_frame),      cmocka_unit_test(test_fd_helpers),
+      cmocka_unit_test(test_max_frame),      cmocka_unit_test(test_fd_helpers),      cmocka_unit_test(test_job_v3),
       cmocka_unit_test(test_sandbox_v2),      cmocka_unit_test(test_final_by_name),
       cmocka_unit_test(test_frame_write_failure),
   };

@@ -60,6 +60,7 @@
 #include "object.h"
 #include "sched.h" /* concurrency builtins (sched.c, channel.c) */
 #include "state.h"
+#include "std_time.h"
 #include "steps.h"
 #include "ucase.h"
 
@@ -1730,6 +1731,8 @@ static int64_t now_wall(Vm *vm)
   return clk->mocked ? clk->mock_ms : real_ms(CLOCK_REALTIME);
 }
 
+int64_t builtins_now_ms(Vm *vm) { return now_wall(vm); }
+
 static int64_t now_mono(Vm *vm)
 {
   struct BiClock *clk = clock_for(vm);
@@ -2785,8 +2788,24 @@ const BuiltinDef builtin_table[] = {
   {"close_channel", chan_bi_close_channel},
   {"contains", bi_contains},
   {"cos", bi_cos},
+  {"date_add", std_date_add},
+  {"date_diff", std_date_diff},
+  {"date_format", std_date_format},
+  {"date_from_components", std_date_from_components},
+  {"date_in_zone", std_date_in_zone},
+  {"date_now", std_date_now},
+  {"date_now_iso", std_date_now_iso},
+  {"date_parse", std_date_parse},
+  {"date_to_zone", std_date_to_zone},
   {"dedup_by", bi_dedup_by},
   {"dirname", bi_dirname},
+  {"duration_days", std_duration_days},
+  {"duration_hours", std_duration_hours},
+  {"duration_minutes", std_duration_minutes},
+  {"duration_ms", std_duration_ms},
+  {"duration_seconds", std_duration_seconds},
+  {"duration_to_human", std_duration_to_human},
+  {"duration_to_seconds", std_duration_to_seconds},
   {"elapsed", bi_elapsed},
   {"ends_with", bi_ends_with},
   {"entries", bi_entries},
@@ -2829,6 +2848,7 @@ const BuiltinDef builtin_table[] = {
   {"min", bi_min},
   {"mock_time", bi_mock_time},
   {"monotonic_ms", bi_monotonic_ms},
+  {"month_name", std_month_name},
   {"now_ms", bi_now_ms},
   {"off_interrupt", lc_bi_off_interrupt},
   {"on_interrupt", lc_bi_on_interrupt},
@@ -2915,6 +2935,7 @@ const BuiltinDef builtin_table[] = {
   {"uppercase", bi_uppercase},
   {"uppercase_first", bi_uppercase_first},
   {"values", bi_values},
+  {"weekday_name", std_weekday_name},
   {"window", bi_window},
 };
 

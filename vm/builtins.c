@@ -60,6 +60,7 @@
 #include "object.h"
 #include "sched.h" /* concurrency builtins (sched.c, channel.c) */
 #include "state.h"
+#include "std_json.h"
 #include "std_time.h"
 #include "steps.h"
 #include "ucase.h"
@@ -2827,7 +2828,13 @@ const BuiltinDef builtin_table[] = {
   {"is_timeout", bi_is_timeout},
   {"iter", bi_iter},
   {"join", bi_join},
+  {"jq", std_jq},
+  {"jq_first", std_jq_first},
+  {"json_extract", std_json_extract},
   {"json_parse", bi_json_parse},
+  {"json_pointer", std_json_pointer},
+  {"json_pointer_delete", std_json_pointer_delete},
+  {"json_pointer_set", std_json_pointer_set},
   {"json_stringify", bi_json_stringify},
   {"json_validate", bi_json_validate},
   {"kebab_to_camel", bi_kebab_to_camel},
@@ -2937,6 +2944,8 @@ const BuiltinDef builtin_table[] = {
   {"values", bi_values},
   {"weekday_name", std_weekday_name},
   {"window", bi_window},
+  {"yaml_parse", std_yaml_parse},
+  {"yaml_stringify", std_yaml_stringify},
 };
 
 const int builtin_count = (int)(sizeof builtin_table / sizeof builtin_table[0]);

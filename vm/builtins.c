@@ -62,6 +62,7 @@
 #include "state.h"
 #include "std_json.h"
 #include "std_time.h"
+#include "std_url.h"
 #include "steps.h"
 #include "ucase.h"
 
@@ -2789,6 +2790,8 @@ const BuiltinDef builtin_table[] = {
   {"close_channel", chan_bi_close_channel},
   {"contains", bi_contains},
   {"cos", bi_cos},
+  {"csv_parse", std_csv_parse},
+  {"csv_stringify", std_csv_stringify},
   {"date_add", std_date_add},
   {"date_diff", std_date_diff},
   {"date_format", std_date_format},
@@ -2868,6 +2871,8 @@ const BuiltinDef builtin_table[] = {
   {"pow", bi_pow},
   {"print", bi_print},
   {"println", bi_println},
+  {"query_parse", std_query_parse},
+  {"query_stringify", std_query_stringify},
   {"raise_signal", lc_bi_raise_signal},
   {"random", bi_random},
   {"random_int", bi_random_int},
@@ -2941,6 +2946,8 @@ const BuiltinDef builtin_table[] = {
   {"unwrap_or", bi_unwrap_or},
   {"uppercase", bi_uppercase},
   {"uppercase_first", bi_uppercase_first},
+  {"url_build", std_url_build},
+  {"url_parse", std_url_parse},
   {"values", bi_values},
   {"weekday_name", std_weekday_name},
   {"window", bi_window},

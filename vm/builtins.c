@@ -2936,6 +2936,8 @@ const BuiltinDef builtin_table[] = {
   {"to_list", bi_to_list},
   {"to_set", bi_to_set},
   {"to_string", bi_to_string},
+  {"toml_parse", std_toml_parse},
+  {"toml_stringify", std_toml_stringify},
   {"trim", bi_trim},
   {"try_receive", chan_bi_try_receive},
   {"type_of", bi_type_of},

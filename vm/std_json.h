@@ -22,6 +22,10 @@ bool std_json_extract(Vm *vm, int argc, Value *argv, Value *out);
 bool std_yaml_parse(Vm *vm, int argc, Value *argv, Value *out);
 bool std_yaml_stringify(Vm *vm, int argc, Value *argv, Value *out);
 
+bool std_toml_parse(Vm *vm, int argc, Value *argv, Value *out);
+bool std_toml_stringify(Vm *vm, int argc, Value *argv, Value *out);
+bool std_toml_parse_text(Vm *vm, const char *text, size_t len, Value *out);
+
 /* For the fuzz harness: parse YAML text into *out (false with the VM
  * error set), as yaml_parse does. */
 bool std_yaml_parse_text(Vm *vm, const char *text, size_t len, Value *out);

@@ -214,12 +214,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fuzz_tzif(s, n);
     return 0;
   }
-  VmConfig cfg;
-  memset(&cfg, 0, sizeof cfg);
-  cfg.write = discard;
-  cfg.max_instructions = 200000;
-  cfg.memory_limit = 64u << 20;
-  Vm *vm = vm_new(&cfg);
+  /* One VM for many inputs (vm_new costs more than most parses): the
+   * builtins run no safe point, so nothing is collected in between; the
+   * VM is replaced when its heap has grown or after 256 inputs. */
+  static Vm *vm;
+  static unsigned uses;
+  if (vm && (++uses >= 256 || vm->heap.bytes > (16u << 20) || vm->heap.doomed)) {
+    vm_free(vm);
+    vm = NULL;
+  }
+  if (!vm) {
+    VmConfig cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.write = discard;
+    cfg.max_instructions = 200000;
+    cfg.memory_limit = 64u << 20;
+    vm = vm_new(&cfg);
+    uses = 0;
+  }
   switch (which) {
   case 0: fuzz_date(vm, s, n, sel); break;
   case 1: fuzz_csv(vm, s, n, sel); break;
@@ -228,6 +240,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
   case 4: fuzz_json(vm, s, n); break;
   default: fuzz_toml(vm, s, n); break;
   }
-  vm_free(vm);
+  err_clear(vm);
   return 0;
 }

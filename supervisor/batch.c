@@ -1,28 +1,29 @@
 /*
  * batch.c: `harn batch SOURCE...`: many jobs through one pool.
  *
- * Flow: a feeder walks the sources in order and hands out one job spec at a
- * time (a directory is listed and sorted when it is reached; a JSONL
- * manifest is read line by line only when a slot is free, so a manifest of
- * a million jobs costs one line of memory; stdin (`-`), a pipe or a FIFO
- * is read as lines come, through linein.c, and while it has no whole line
- * the feeder says "wait" and a uv_poll on its fd pumps again: the loop
- * never blocks on a source). A job id given twice runs as ID#2
- * (rename_repeat). pump() starts jobs while fewer than -j run. Each
+ * Flow: the feeder (feeder.c) walks the sources in order and hands out one
+ * job spec at a time, only when a slot is free; while a stream has no
+ * whole line, a uv_poll on its fd pumps again: the loop never blocks on a
+ * source. A job id given twice runs as ID#2 (sup_ids_assign). With
+ * --shard I/N, every job is read and named (so that ID#2 is the same job
+ * in every shard) and only this shard's run (sup_shard_mine, jobid.c).
+ * pump() starts jobs while fewer than -j run. Each
  * attempt's terminal record goes to --results (or stdout) and, with
  * --joblog, one GNU-parallel-format line; both are flushed per job so that
  * a supervisor crash loses nothing finished; a record that cannot be
  * written stops the batch (records_failed).
- * `crashed` and `killed` attempts are retried (--retries, or the manifest
- * line's "retries") after an exponential backoff (100 ms, 200 ms, ...
- * capped at 5 s); each attempt is its own record.
+ * Failed attempts are retried (--retries N, --retry-on: crashed and
+ * killed by default; or the manifest line's "retries", "retry_on") after
+ * an exponential backoff with jitter (--retry-delay, "retry_delay": 100
+ * ms, 200 ms, ... capped at 5 s by default, each drawn in its upper
+ * half); each attempt is its own record.
  *
  * Bad input loses nothing else: a manifest line that is no job (not JSON,
  * an empty or NUL-holding id, file or source, a line over SUP_LINE_MAX) is
  * said on stderr as SOURCE:LINE and runs nothing; a source that cannot be
  * read is said when the feeder reaches it (a .harn path is a job anyway:
  * its record says why); the other lines and sources run, and the batch
- * exits 1 (Feeder.bad_input).
+ * exits 1 (SupFeeder.bad_input).
  *
  * --resume skips every job id that already has a record in the results
  * file; --resume-failed skips only ids with an `ok` record and continues
@@ -33,9 +34,11 @@
  *
  * --halt soon,fail=N stops starting jobs once N jobs have failed (finally,
  * after their retries); now,fail=N also cancels the running ones. A
- * percentage is of the jobs finished so far. Ctrl-C (SIGINT) or SIGTERM to
+ * percentage is of the jobs finished so far. Ctrl-C (SIGINT), SIGTERM or SIGHUP to
  * the supervisor cancels every running job (SIGINT to their groups, then
- * SIGKILL after the grace), waits for their records, and exits 130.
+ * SIGKILL after the grace), waits for their records, and exits 128 + the
+ * signal (130, 143, 129). A plain --resume reruns the jobs whose last
+ * record is cancelled: an interrupted job is not a finished one.
  *
  * The batch exits 0 when every job's last attempt ended `ok`, else 1.
  */
@@ -45,6 +48,7 @@
 #include "supervisor/sup_internal.h"
 
 #include <dirent.h>
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -56,542 +60,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-/* ------------------------------------------------------------------ seen ids */
-
-/* Open-addressing set of job ids: those of a previous results file
- * (resume), and those given more than once (rename_repeat). */
-typedef struct Seen {
-  char *id;
-  int max_attempt;
-  bool ok;
-  bool lost;        /* the record of max_attempt says supervisor_lost */
-  int started;      /* journal: highest attempt started (resume) */
-  char *file;       /* journal: the start entry's file (resume) */
-} Seen;
-
-typedef struct SeenSet {
-  Seen *slots;
-  size_t cap, len;
-} SeenSet;
-
-static uint64_t hash_str(const char *s)
-{
-  uint64_t h = 1469598103934665603ull;
-  for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ull;
-  return h;
-}
-
-static Seen *seen_find(SeenSet *set, const char *id, bool create)
-{
-  if (create && (set->len + 1) * 2 > set->cap) {
-    size_t ncap = set->cap ? set->cap * 2 : 64;
-    Seen *ns = calloc(ncap, sizeof *ns);
-    if (!ns) abort();
-    for (size_t i = 0; i < set->cap; i++) {
-      if (!set->slots[i].id) continue;
-      size_t k = hash_str(set->slots[i].id) & (ncap - 1);
-      while (ns[k].id) k = (k + 1) & (ncap - 1);
-      ns[k] = set->slots[i];
-    }
-    free(set->slots);
-    set->slots = ns;
-    set->cap = ncap;
-  }
-  if (!set->cap) return NULL;
-  size_t k = hash_str(id) & (set->cap - 1);
-  while (set->slots[k].id) {
-    if (!strcmp(set->slots[k].id, id)) return &set->slots[k];
-    k = (k + 1) & (set->cap - 1);
-  }
-  if (!create) return NULL;
-  set->slots[k].id = strdup(id);
-  set->len++;
-  return &set->slots[k];
-}
-
-/* The ids the sources gave in this run, to tell a repeated id
- * (rename_repeat). A set of 128-bit fingerprints (two independent 64-bit
- * hashes, FNV-1a and a multiply-xorshift one) rather than of strings: 32
- * bytes a job at most, for batches of millions; two different ids collide
- * with a probability of ~n^2/2^129. */
-typedef struct IdPrint {
-  uint64_t a, b; /* {0, 0}: an empty slot (a is never 0) */
-} IdPrint;
-
-typedef struct IdSet {
-  IdPrint *slots;
-  size_t cap, len;
-} IdSet;
-
-static IdPrint id_print(const char *s)
-{
-  uint64_t h = 0x9e3779b97f4a7c15ull;
-  for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-    h = (h ^ *p) * 0xff51afd7ed558ccdull;
-    h ^= h >> 29;
-  }
-  IdPrint f = {hash_str(s) | 1, h};
-  return f;
-}
-
-/* Add [id]; false when it was there already. */
-static bool idset_add(IdSet *set, const char *id)
-{
-  if ((set->len + 1) * 2 > set->cap) {
-    size_t ncap = set->cap ? set->cap * 2 : 1024;
-    IdPrint *ns = calloc(ncap, sizeof *ns);
-    if (!ns) abort();
-    for (size_t i = 0; i < set->cap; i++) {
-      if (!set->slots[i].a) continue;
-      size_t k = set->slots[i].a & (ncap - 1);
-      while (ns[k].a) k = (k + 1) & (ncap - 1);
-      ns[k] = set->slots[i];
-    }
-    free(set->slots);
-    set->slots = ns;
-    set->cap = ncap;
-  }
-  IdPrint f = id_print(id);
-  size_t k = f.a & (set->cap - 1);
-  for (; set->slots[k].a; k = (k + 1) & (set->cap - 1))
-    if (set->slots[k].a == f.a && set->slots[k].b == f.b) return false;
-  set->slots[k] = f;
-  set->len++;
-  return true;
-}
-
-static void seen_free(SeenSet *set)
-{
-  for (size_t i = 0; i < set->cap; i++) free(set->slots[i].file);
-  for (size_t i = 0; i < set->cap; i++) free(set->slots[i].id);
-  free(set->slots);
-}
-
-/* ------------------------------------------------------------------ feeder */
-
-/* SRC_STREAM: `-` (stdin), or a source that is not a regular file (a
- * pipe: `<(gen)`, a FIFO): never sniffed or counted ahead, read as it
- * comes (linein.c); each line a manifest line or a path. */
-typedef enum { SRC_FILE, SRC_DIR, SRC_MANIFEST, SRC_STREAM } SrcKind;
-
-typedef struct Feeder {
-  char **srcs;
-  int nsrc, idx;
-  bool opened;        /* srcs[idx] is being walked ... */
-  SrcKind kind;       /* ... and is of this kind (found once) */
-  char **files;       /* directory listing */
-  size_t nfiles, fidx;
-  SupLineIn li;       /* a manifest or stream (li_open) */
-  bool li_open;
-  char *mf_dir;       /* its directory: relative "file"s are in it */
-  /* A stream that has no whole line yet: its fd is watched, and
-   * [readable] called when it may have one (feeder_next said 2). */
-  uv_loop_t *loop;
-  uv_poll_t *poll;    /* malloc'd: freed by its close callback */
-  void (*readable)(void *ud);
-  void *ud;
-  long seq;
-  int bad_input;      /* bad lines, and sources or directories that could
-                         not be read: each said on stderr; the batch exits 1 */
-} Feeder;
-
-static bool has_suffix(const char *s, const char *suf)
-{
-  size_t a = strlen(s), b = strlen(suf);
-  return a >= b && !strcmp(s + a - b, suf);
-}
-
-static SrcKind src_kind(const char *path)
-{
-  if (!strcmp(path, "-")) return SRC_STREAM;
-  struct stat st;
-  if (stat(path, &st) == 0) {
-    if (S_ISDIR(st.st_mode)) return SRC_DIR;
-    if (!S_ISREG(st.st_mode)) return SRC_STREAM; /* reading it would consume it */
-  }
-  if (has_suffix(path, ".harn")) return SRC_FILE;
-  if (has_suffix(path, ".jsonl") || has_suffix(path, ".ndjson") || has_suffix(path, ".json"))
-    return SRC_MANIFEST;
-  /* Anything else: a manifest when its first non-blank byte is '{' (in
-   * the first line's worth of bytes: a file of blanks is not read to its
-   * end). */
-  FILE *f = fopen(path, "re");
-  if (!f) return SRC_FILE;
-  int c;
-  size_t n = 0;
-  while ((c = fgetc(f)) != EOF && (c == ' ' || c == '\t' || c == '\n' || c == '\r') &&
-         ++n < SUP_LINE_MAX) {}
-  fclose(f);
-  return c == '{' ? SRC_MANIFEST : SRC_FILE;
-}
-
-static int cmp_str(const void *a, const void *b)
-{
-  return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* Add the .harn files under [dir] to *files (*n of *cap). Returns the
- * number of directories that could not be read, each said on stderr
- * unless [quiet]; the files of the others are listed. */
-static int list_dir(const char *dir, char ***files, size_t *n, size_t *cap, bool quiet)
-{
-  DIR *d = opendir(dir);
-  if (!d) {
-    if (!quiet) fprintf(stderr, "harn batch: cannot read directory %s: %s\n", dir, strerror(errno));
-    return 1;
-  }
-  int bad = 0;
-  struct dirent *e;
-  while ((e = readdir(d))) {
-    if (e->d_name[0] == '.') continue;
-    size_t l = strlen(dir);
-    char *path;
-    if (asprintf(&path, "%s%s%s", dir, l && dir[l - 1] == '/' ? "" : "/", e->d_name) < 0) abort();
-    /* A directory is walked, a symlink to one is not (as find(1) without
-     * -L: a link to an ancestor would list its files again at every level
-     * of the loop); a symlink to a .harn file is a job. */
-    struct stat ls, ts;
-    bool known = lstat(path, &ls) == 0, linked = known && S_ISLNK(ls.st_mode);
-    if (known && S_ISDIR(ls.st_mode)) {
-      bad += list_dir(path, files, n, cap, quiet);
-      free(path);
-    } else if (has_suffix(e->d_name, ".harn") &&
-               !(linked && stat(path, &ts) == 0 && S_ISDIR(ts.st_mode))) {
-      if (*n == *cap) {
-        *cap = *cap ? *cap * 2 : 64;
-        *files = realloc(*files, *cap * sizeof **files);
-        if (!*files) abort();
-      }
-      (*files)[(*n)++] = path;
-    } else {
-      free(path);
-    }
-  }
-  closedir(d);
-  return bad;
-}
-
-/* Let go of what the current source holds (the batch may end with a
- * source half read: Ctrl-C, --halt). */
-static void feeder_release(Feeder *f)
-{
-  for (size_t i = f->fidx; i < f->nfiles; i++) free(f->files[i]);
-  free(f->files);
-  f->files = NULL;
-  f->nfiles = f->fidx = 0;
-  if (f->poll) {
-    /* before the fd closes: a closed poll handle no longer watches it */
-    uv_close((uv_handle_t *)f->poll, (uv_close_cb)free);
-    f->poll = NULL;
-  }
-  if (f->li_open) sup_linein_close(&f->li);
-  f->li_open = false;
-  free(f->mf_dir);
-  f->mf_dir = NULL;
-  f->opened = false;
-}
-
-static void feeder_close_current(Feeder *f)
-{
-  feeder_release(f);
-  f->idx++;
-}
+/* ------------------------------------------------------------------ batch */
 
 static char *dup_or_null(const char *s) { return s ? strdup(s) : NULL; }
 
-/* The largest "timeout", "cpu" and "memory" a manifest line may give are
- * the command line's (SUP_MAX_DURATION_MS, SUP_MAX_SIZE, sup_internal.h):
- * beyond them the pool's conversions to int64 and rlimits would overflow. */
-
-/* What is wrong with "id", "file" or "source" [v] (a string): empty, or
- * holding a NUL (a C string would end there: another id, another path, a
- * program cut short); NULL when it is fine. */
-static const char *bad_name(const SupJson *v, const char *empty, const char *nul)
-{
-  if (!v->slen) return empty;
-  if (memchr(v->str, '\0', v->slen)) return nul;
-  return NULL;
-}
-
-/* Build a spec from manifest line [text]. 0, or -1 for a bad line (said
- * on stderr with the source and line number). */
-static int spec_from_line(Feeder *f, const char *text, size_t len, SupSpec *s, double def_timeout,
-                          int def_retries)
-{
-  const char *err = NULL;
-  SupJson *j = sup_json_parse(text, len, &err);
-  const char *src = !strcmp(f->srcs[f->idx], "-") ? "stdin" : f->srcs[f->idx];
-  if (!j || j->type != SUP_JSON_OBJECT) {
-    fprintf(stderr, "harn batch: %s:%ld: %s\n", src, f->li.lineno, j ? "not a JSON object" : err);
-    sup_json_free(j);
-    return -1;
-  }
-  const SupJson *id = sup_json_get(j, "id"), *file = sup_json_get(j, "file"),
-                *source = sup_json_get(j, "source"), *input = sup_json_get(j, "input"),
-                *timeout = sup_json_get(j, "timeout"), *retries = sup_json_get(j, "retries"),
-                *memory = sup_json_get(j, "memory"), *cpu = sup_json_get(j, "cpu");
-  const char *bad = NULL;
-  if (file && file->type != SUP_JSON_STRING) bad = "\"file\" must be a string";
-  else if (source && source->type != SUP_JSON_STRING) bad = "\"source\" must be a string";
-  else if (!!file == !!source) bad = "exactly one of \"file\" and \"source\" is needed";
-  else if (retries && (retries->type != SUP_JSON_INT || retries->i < 0 || retries->i > 1000))
-    bad = "\"retries\" must be a non-negative int";
-  if (!bad && file) bad = bad_name(file, "\"file\" is empty", "\"file\" holds a NUL character");
-  if (!bad && source)
-    bad = bad_name(source, "\"source\" is empty", "\"source\" holds a NUL character");
-  if (!bad && id && id->type == SUP_JSON_STRING)
-    bad = bad_name(id, "\"id\" is empty", "\"id\" holds a NUL character");
-  double tmo = def_timeout;
-  if (!bad && timeout && timeout->type != SUP_JSON_NULL) {
-    if (timeout->type == SUP_JSON_STRING) {
-      int pr = sup_parse_duration(timeout->str, &tmo);
-      if (pr < 0) bad = pr == -2 ? "\"timeout\" is too large" : "bad \"timeout\" duration";
-    } else if (timeout->type == SUP_JSON_INT || timeout->type == SUP_JSON_FLOAT) {
-      tmo = timeout->type == SUP_JSON_INT ? (double)timeout->i : timeout->d;
-      if (tmo < 0) bad = "bad \"timeout\"";
-    } else {
-      bad = "bad \"timeout\"";
-    }
-    if (!bad && !(tmo <= SUP_MAX_DURATION_MS)) bad = "\"timeout\" is too large";
-  }
-  size_t mem = 0;
-  double cpu_ms = 0;
-  if (!bad && memory && memory->type != SUP_JSON_NULL) {
-    if (memory->type == SUP_JSON_STRING) {
-      int pr = sup_parse_size(memory->str, &mem);
-      if (pr < 0) bad = pr == -2 ? "\"memory\" is too large" : "bad \"memory\" size";
-    } else if (memory->type == SUP_JSON_INT && memory->i > 0) {
-      mem = (size_t)memory->i;
-    } else {
-      bad = "bad \"memory\"";
-    }
-    if (!bad && mem > SUP_MAX_SIZE) bad = "\"memory\" is too large";
-  }
-  if (!bad && cpu && cpu->type != SUP_JSON_NULL) {
-    if (cpu->type == SUP_JSON_STRING) {
-      int pr = sup_parse_duration(cpu->str, &cpu_ms);
-      if (pr < 0) bad = pr == -2 ? "\"cpu\" is too large" : "bad \"cpu\" duration";
-    } else if ((cpu->type == SUP_JSON_INT && cpu->i > 0) || (cpu->type == SUP_JSON_FLOAT && cpu->d > 0)) {
-      cpu_ms = cpu->type == SUP_JSON_INT ? (double)cpu->i : cpu->d;
-    } else {
-      bad = "bad \"cpu\"";
-    }
-    if (!bad && !(cpu_ms <= SUP_MAX_DURATION_MS)) bad = "\"cpu\" is too large";
-  }
-  if (bad) {
-    fprintf(stderr, "harn batch: %s:%ld: %s\n", src, f->li.lineno, bad);
-    sup_json_free(j);
-    return -1;
-  }
-  memset(s, 0, sizeof *s);
-  if (id && id->type == SUP_JSON_STRING) {
-    s->id = strdup(id->str);
-  } else if (id && id->type != SUP_JSON_NULL) { /* its JSON text: 3, true, {"k":1} */
-    Buf b = {0};
-    sup_json_write(&b, id);
-    s->id = buf_take(&b);
-  } else if (asprintf(&s->id, "%s:%ld", src, f->li.lineno) < 0) {
-    abort();
-  }
-  if (file) {
-    if (file->str[0] == '/' || !f->mf_dir) {
-      s->file = strdup(file->str);
-    } else if (asprintf(&s->file, "%s/%s", f->mf_dir, file->str) < 0) {
-      abort();
-    }
-    s->program = strdup(s->file);
-  } else {
-    s->is_source = true;
-    s->program = strdup(source->str);
-    s->file = strdup(s->id);
-  }
-  if (input) {
-    Buf b = {0};
-    sup_json_write(&b, input);
-    s->input_json = buf_take(&b);
-  }
-  s->timeout_ms = tmo;
-  s->memory = mem;
-  s->cpu_ms = cpu_ms;
-  s->retries = retries ? (int)retries->i : def_retries;
-  sup_json_free(j);
-  return 0;
-}
-
-static void feeder_poll_cb(uv_poll_t *h, int status, int events)
-{
-  Feeder *f = h->data;
-  uv_poll_stop(h); /* until the next time the feeder waits */
-  f->readable(f->ud);
-}
-
-/* Watch the current stream's fd until it is readable (or hung up): 0, or
- * a libuv error when it cannot be watched. */
-static int feeder_wait(Feeder *f)
-{
-  if (!f->poll) {
-    f->poll = malloc(sizeof *f->poll);
-    if (!f->poll) abort();
-    int rc = uv_poll_init(f->loop, f->poll, f->li.fd);
-    if (rc != 0) { /* not expected for a pipe, FIFO, terminal or socket */
-      free(f->poll);
-      f->poll = NULL;
-      return rc;
-    }
-    f->poll->data = f;
-  }
-  return uv_poll_start(f->poll, UV_READABLE | UV_DISCONNECT, feeder_poll_cb);
-}
-
-/* The next job: 1 with *s filled; 0 when every source is exhausted; 2 when
- * a stream has no whole line yet (f->readable is called when it may). */
-static int feeder_next(Feeder *f, SupSpec *s, double def_timeout, int def_retries)
-{
-  while (f->idx < f->nsrc) {
-    const char *src = f->srcs[f->idx];
-    SrcKind kind = f->opened ? f->kind : src_kind(src);
-    if (kind == SRC_FILE) {
-      f->idx++;
-      memset(s, 0, sizeof *s);
-      s->id = strdup(src);
-      s->file = strdup(src);
-      s->program = strdup(src);
-      s->timeout_ms = def_timeout;
-      s->retries = def_retries;
-      s->seq = ++f->seq;
-      return 1;
-    }
-    if (kind == SRC_DIR) {
-      if (!f->opened) {
-        size_t cap = 0;
-        f->bad_input += list_dir(src, &f->files, &f->nfiles, &cap, false);
-        if (f->nfiles) qsort(f->files, f->nfiles, sizeof *f->files, cmp_str);
-        f->opened = true;
-        f->kind = SRC_DIR;
-      }
-      if (f->fidx < f->nfiles) {
-        char *path = f->files[f->fidx++];
-        memset(s, 0, sizeof *s);
-        s->id = strdup(path);
-        s->file = path;
-        s->program = strdup(path);
-        s->timeout_ms = def_timeout;
-        s->retries = def_retries;
-        s->seq = ++f->seq;
-        return 1;
-      }
-      feeder_close_current(f);
-      continue;
-    }
-    if (!f->opened) {
-      f->kind = kind;
-      f->opened = true;
-      bool blocking;
-      int err = sup_linein_open(&f->li, src, &blocking);
-      if (err < 0) {
-        fprintf(stderr, "harn batch: cannot open %s: %s\n", src, strerror(-err));
-        f->bad_input++;
-        feeder_close_current(f);
-        continue;
-      }
-      f->li_open = true;
-      if (blocking)
-        fprintf(stderr, "harn batch: reading stdin may hold up the supervision (no /proc to "
-                        "reopen it without blocking)\n");
-      const char *slash = kind == SRC_STREAM ? NULL : strrchr(src, '/');
-      f->mf_dir = slash ? strndup(src, (size_t)(slash - src + (slash == src))) : NULL;
-    }
-    char *line;
-    size_t len;
-    int got;
-    const char *name = !strcmp(src, "-") ? "stdin" : src;
-    while ((got = sup_linein_next(&f->li, &line, &len)) >= 1) {
-      if (got == 2) { /* that line is lost; the next ones are read */
-        fprintf(stderr, "harn batch: %s:%ld: line longer than %zu MiB; skipped\n", name,
-                f->li.lineno, (size_t)SUP_LINE_MAX >> 20);
-        f->bad_input++;
-        continue;
-      }
-      while (len && line[len - 1] == '\r') len--;
-      size_t k = 0;
-      while (k < len && (line[k] == ' ' || line[k] == '\t')) k++;
-      if (k == len) continue;
-      if (f->kind == SRC_STREAM && line[k] != '{') {
-        /* a path, as xargs would take it (`find jobs -name "*.harn" | harn batch -`) */
-        if (memchr(line, '\0', len)) { /* the C string would name another file */
-          fprintf(stderr, "harn batch: %s:%ld: a NUL byte in the line\n", name, f->li.lineno);
-          f->bad_input++;
-          continue;
-        }
-        size_t e = len;
-        while (e > k && (line[e - 1] == ' ' || line[e - 1] == '\t')) e--;
-        memset(s, 0, sizeof *s);
-        s->id = strndup(line + k, e - k);
-        s->file = strdup(s->id);
-        s->program = strdup(s->id);
-        s->timeout_ms = def_timeout;
-        s->retries = def_retries;
-        s->seq = ++f->seq;
-        return 1;
-      }
-      if (spec_from_line(f, line, len, s, def_timeout, def_retries) < 0) {
-        f->bad_input++;
-        continue;
-      }
-      s->seq = ++f->seq;
-      return 1;
-    }
-    if (got == 0) {
-      int rc = feeder_wait(f);
-      if (rc == 0) return 2;
-      fprintf(stderr, "harn batch: cannot wait for %s: %s\n", src, uv_strerror(rc));
-      f->bad_input++;
-    }
-    if (f->li.err) {
-      fprintf(stderr, "harn batch: reading %s: %s\n", src, strerror(f->li.err));
-      f->bad_input++;
-    }
-    feeder_close_current(f);
-  }
-  return 0;
-}
-
-/* Count the jobs ahead (for the progress bar's total); -1 if unknown. */
-static long count_jobs(char **srcs, int n)
-{
-  long total = 0;
-  for (int i = 0; i < n; i++) {
-    SrcKind k = src_kind(srcs[i]);
-    if (k == SRC_STREAM) return -1; /* read once, as the jobs run */
-    if (k == SRC_FILE) {
-      total++;
-    } else if (k == SRC_DIR) {
-      char **files = NULL;
-      size_t nf = 0, cap = 0;
-      list_dir(srcs[i], &files, &nf, &cap, true);
-      for (size_t j = 0; j < nf; j++) free(files[j]);
-      free(files);
-      total += (long)nf;
-    } else {
-      FILE *f = fopen(srcs[i], "re");
-      if (!f) continue;
-      int c, blank = 1;
-      while ((c = getc(f)) != EOF) {
-        if (c == '\n') {
-          if (!blank) total++;
-          blank = 1;
-        } else if (c != ' ' && c != '\t' && c != '\r') {
-          blank = 0;
-        }
-      }
-      if (!blank) total++;
-      fclose(f);
-    }
-  }
-  return total;
-}
-
-/* ------------------------------------------------------------------ batch */
 
 /* Workers made ahead by default: two per job slot, at most this many.
  * They hide the zygote's clone and the worker's start-up behind the
@@ -608,10 +80,12 @@ typedef struct Retry {
   bool ready;
 } Retry;
 
+enum { HALT_FAIL, HALT_SUCCESS, HALT_DONE }; /* Batch.halt_cond */
+
 typedef struct Batch {
   uv_loop_t loop;
   SupPool pool;
-  Feeder feeder;
+  SupFeeder feeder;
   int jobs;
   int spares;        /* workers made ahead (--spares; sup_pool_spares) */
   double timeout_ms;
@@ -621,13 +95,16 @@ typedef struct Batch {
   bool records_failed;      /* a record could not be written: records_failed() */
   bool joblog_failed;       /* ... a joblog line: said once, exit status 1 */
   int journal;       /* fd of FILE.journal (O_APPEND), -1 when none */
+  SupMetrics *metrics; /* --metrics FILE (metrics.c); NULL when none */
   bool resume, resume_failed;
-  SeenSet seen;
-  IdSet ids;         /* every id the sources gave in this run */
-  SeenSet repeats;   /* ids given more than once (rename_repeat) */
+  SupShard shard;    /* --shard; count 0: every job */
+  uint64_t rng;      /* the retries' jitter (sup_retry_delay) */
+  SupSeenSet seen;
+  SupIds ids;        /* every id the sources gave in this run (sup_ids_assign) */
   /* halt */
   int halt_mode;     /* 0 never, 1 soon, 2 now */
-  double halt_fail;  /* count, or percent when halt_pct */
+  int halt_cond;     /* HALT_FAIL, HALT_SUCCESS, HALT_DONE: what is counted */
+  double halt_n;  /* the count, or percent when halt_pct */
   bool halt_pct;
   bool halting;
   /* state */
@@ -646,7 +123,7 @@ typedef struct Batch {
   double t_start, last_bar;
   uv_timer_t bar_timer;
   bool bar_timer_open;
-  uv_signal_t sigs[2];
+  uv_signal_t sigs[3]; /* SIGINT, SIGTERM, SIGHUP */
   bool sigs_open;
   /* grouped fdatasync of the results and the journal (see journal_put) */
   uv_timer_t sync_timer;
@@ -705,8 +182,7 @@ static void maybe_finish(Batch *b)
     (void)w;
   }
   if (b->sigs_open) {
-    uv_close((uv_handle_t *)&b->sigs[0], NULL);
-    uv_close((uv_handle_t *)&b->sigs[1], NULL);
+    for (int i = 0; i < 3; i++) uv_close((uv_handle_t *)&b->sigs[i], NULL);
     b->sigs_open = false;
   }
   if (b->bar_timer_open) {
@@ -717,7 +193,8 @@ static void maybe_finish(Batch *b)
     uv_close((uv_handle_t *)&b->sync_timer, NULL);
     b->sync_timer_open = false;
   }
-  feeder_release(&b->feeder); /* a stream's watcher would keep the loop up */
+  sup_feeder_release(&b->feeder); /* a stream's watcher would keep the loop up */
+  sup_metrics_stop(b->metrics);
   sup_pool_close(&b->pool);
 }
 
@@ -763,18 +240,20 @@ static void halt(Batch *b, bool cancel)
   if (cancel) sup_pool_cancel_all(&b->pool, SIGTERM);
 }
 
+
 static void check_halt(Batch *b)
 {
   if (!b->halt_mode || b->halting) return;
+  long n = b->halt_cond == HALT_FAIL ? b->failed : b->halt_cond == HALT_SUCCESS ? b->ok : b->done;
   bool hit;
   if (b->halt_pct)
-    hit = b->done > 0 && (double)b->failed * 100.0 >= b->halt_fail * (double)b->done &&
-          b->failed > 0;
+    hit = b->done > 0 && (double)n * 100.0 >= b->halt_n * (double)b->done && n > 0;
   else
-    hit = (double)b->failed >= b->halt_fail;
+    hit = (double)n >= b->halt_n;
   if (!hit) return;
-  fprintf(stderr, "%sharn batch: halting after %ld failed job%s\n", b->bar ? "\n" : "", b->failed,
-          b->failed == 1 ? "" : "s");
+  static const char *const what[] = {"failed", "successful", "finished"};
+  fprintf(stderr, "%sharn batch: halting after %ld %s job%s\n", b->bar ? "\n" : "", n,
+          what[b->halt_cond], n == 1 ? "" : "s");
   halt(b, b->halt_mode == 2);
 }
 
@@ -900,11 +379,101 @@ static bool put_record(Batch *b, const char *record)
 /* A worker is gone: its slot goes to the next job at once, before the
  * record of the one that ended is built and written (on_done), which
  * shortens the gap between one job and the next by that much. Not when
- * the end may be a failure that --halt must see first. */
+ * the end may be one that --halt must count first. */
 static void batch_reaped(SupStatus status, void *ud)
 {
   Batch *b = ud;
-  if (status == SUP_STATUS_OK || !b->halt_mode) pump(b);
+  if (!b->halt_mode || (b->halt_cond == HALT_FAIL && status == SUP_STATUS_OK)) pump(b);
+}
+
+/* The joblog's Exitval and Signal, as GNU parallel writes them for the
+ * same ends: 0 0 for ok (the pipeline's int is its value, not a failure),
+ * the exit code for error and crashed (with the signal that ended a
+ * crashed worker), -1 15 for our deadline (parallel --timeout), 0 9 for a
+ * kill after the grace, -1 and the signal for a cancel. */
+static void joblog_verdict(const SupOutcome *o, int *exitval, int *sig)
+{
+  *exitval = o->exit_code;
+  *sig = o->term_signal;
+  switch (o->status) {
+  case SUP_STATUS_OK:
+    *exitval = 0;
+    *sig = 0;
+    break;
+  case SUP_STATUS_TIMEOUT:
+    *exitval = -1;
+    *sig = SIGTERM;
+    break;
+  case SUP_STATUS_KILLED:
+    *exitval = 0;
+    if (!*sig) *sig = SIGKILL;
+    break;
+  case SUP_STATUS_CANCELLED:
+    *exitval = -1;
+    *sig = o->exit_code > 128 ? o->exit_code - 128 : SIGINT;
+    break;
+  default:
+    break;
+  }
+}
+
+/* One word for a POSIX shell: as is when it is plain, else in '...', or in
+ * $'...' when it holds a control character (a tab or a newline would
+ * break the joblog's columns and lines). */
+static void shell_word(Buf *b, const char *s)
+{
+  bool plain = *s != '\0', ctl = false;
+  for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+    if (*p < 0x20 || *p == 0x7f) ctl = true;
+    if (!(isalnum(*p) || strchr("_./:=@%+,-", *p))) plain = false;
+  }
+  if (plain) {
+    buf_puts(b, s);
+  } else if (!ctl) {
+    buf_putc(b, '\'');
+    for (const char *p = s; *p; p++) {
+      if (*p == '\'') buf_puts(b, "'\\''");
+      else buf_putc(b, *p);
+    }
+    buf_putc(b, '\'');
+  } else {
+    buf_puts(b, "$'");
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+      if (*p == '\n') buf_puts(b, "\\n");
+      else if (*p == '\t') buf_puts(b, "\\t");
+      else if (*p == '\r') buf_puts(b, "\\r");
+      else if (*p == '\\' || *p == '\'') buf_printf(b, "\\%c", *p);
+      else if (*p < 0x20 || *p == 0x7f) buf_printf(b, "\\x%02x", *p);
+      else buf_putc(b, (char)*p);
+    }
+    buf_putc(b, '\'');
+  }
+}
+
+/* The joblog's Command: a shell line that runs the job again, as GNU
+ * parallel's is (its --retry-failed reruns it): `harn run FILE --input
+ * JSON --timeout DUR`, or for a manifest's "source" `printf %s SOURCE |
+ * harn run -`, with the job's own input and deadline. */
+static void joblog_command(Buf *b, const SupSpec *s)
+{
+  if (s->is_source) {
+    buf_puts(b, "printf %s ");
+    shell_word(b, s->program);
+    buf_puts(b, " | harn run -");
+  } else {
+    buf_puts(b, "harn run ");
+    if (s->program[0] == '-') buf_puts(b, "./"); /* a file named -x.harn is no option */
+    shell_word(b, s->program);
+  }
+  if (s->input_json) {
+    buf_puts(b, " --input ");
+    shell_word(b, s->input_json);
+  }
+  if (s->timeout_ms > 0) {
+    long long ms = (long long)s->timeout_ms;
+    if (s->timeout_ms == (double)ms) buf_printf(b, " --timeout %lldms", ms);
+    else buf_printf(b, " --timeout %.3fs", s->timeout_ms / 1000.0);
+  }
 }
 
 static void batch_done(SupJob *job, const SupOutcome *o, void *ud)
@@ -917,9 +486,14 @@ static void batch_done(SupJob *job, const SupOutcome *o, void *ud)
   if (put_record(b, o->record)) journal_put(b, "end", s);
   if (b->joblog) {
     errno = 0;
-    fprintf(b->joblog, "%ld\t:\t%.3f\t%8.3f\t0\t%zu\t%d\t%d\t%s\n", s->seq,
-            o->start_epoch_ms / 1000.0, o->duration_ms / 1000.0, o->output_bytes, o->exit_code,
-            o->term_signal, s->file ? s->file : s->id);
+    int exitval, sig;
+    joblog_verdict(o, &exitval, &sig);
+    Buf cmd = {0};
+    joblog_command(&cmd, s);
+    fprintf(b->joblog, "%ld\t:\t%.3f\t%10.3f\t0\t%zu\t%d\t%d\t%s\n", s->seq,
+            o->start_epoch_ms / 1000.0, o->duration_ms / 1000.0, o->output_bytes, exitval, sig,
+            cmd.data);
+    buf_free(&cmd);
     if (fflush(b->joblog) != 0 || ferror(b->joblog)) {
       /* The records are intact: the batch goes on, and ends with 1. */
       int err = errno ? errno : EIO;
@@ -931,7 +505,8 @@ static void batch_done(SupJob *job, const SupOutcome *o, void *ud)
       b->joblog_failed = true;
     }
   }
-  if (sup_status_retryable(o->status) && !b->interrupted && !b->halting && s->attempt - s->first_attempt < s->retries) {
+  if ((s->retry_on & (1u << o->status)) && !b->interrupted && !b->halting &&
+      s->attempt - s->first_attempt < s->retries) {
     Retry *r = calloc(1, sizeof *r);
     if (!r) abort();
     r->batch = b;
@@ -947,18 +522,26 @@ static void batch_done(SupJob *job, const SupOutcome *o, void *ud)
     r->spec.retries = s->retries;
     r->spec.memory = s->memory;
     r->spec.cpu_ms = s->cpu_ms;
-    int k = s->attempt - s->first_attempt;
-    double delay = 100.0 * pow(2, k < 10 ? k : 10);
-    if (delay > 5000) delay = 5000;
+    r->spec.retry_on = s->retry_on;
+    r->spec.retry_lo = s->retry_lo;
+    r->spec.retry_hi = s->retry_hi;
+    b->rng = b->rng * 6364136223846793005ull + 1442695040888963407ull;
+    double delay = sup_retry_delay(s->retry_lo, s->retry_hi, s->attempt - s->first_attempt, b->rng >> 17);
     sup_uv_must(uv_timer_init(&b->loop, &r->timer), "uv_timer_init");
     sup_uv_must(uv_timer_start(&r->timer, retry_due, (uint64_t)delay, 0), "uv_timer_start");
+    sup_metrics_attempt(b->metrics, job, o, true);
     r->next = b->retries_head;
     b->retries_head = r;
     b->npending_retries++;
   } else {
+    sup_metrics_attempt(b->metrics, job, o, false);
     b->done++;
     if (o->status == SUP_STATUS_OK) {
       b->ok++;
+    } else if (o->status == SUP_STATUS_CANCELLED && b->halting && b->halt_cond != HALT_FAIL &&
+               !b->interrupted) {
+      /* cut short because the goal was reached (--halt now,success=N or
+       * done=N): recorded cancelled, rerun by --resume, not a failure */
     } else {
       b->failed++;
       b->all_ok = false;
@@ -975,7 +558,7 @@ static void batch_done(SupJob *job, const SupOutcome *o, void *ud)
 static bool peek_spec(Batch *b)
 {
   if (!b->has_ahead && !b->sources_done) {
-    int r = feeder_next(&b->feeder, &b->ahead, b->timeout_ms, b->retries);
+    int r = sup_feeder_next(&b->feeder, &b->ahead);
     b->input_wait = r == 2; /* batch_input_ready comes back here */
     if (r == 1) b->has_ahead = true;
     else if (r == 0) b->sources_done = true;
@@ -991,32 +574,6 @@ static bool take_spec(Batch *b, SupSpec *spec)
   memset(&b->ahead, 0, sizeof b->ahead);
   b->has_ahead = false;
   return true;
-}
-
-/* A job whose id was given before (the same file twice on the command
- * line, an id repeated in a manifest) runs as ID#2, ID#3, ...: records are
- * keyed on (id, attempt), and so is --resume, so the repeats need ids of
- * their own, the same ones from one run to the next. Said once per id,
- * unless the id is the job's file. */
-static void rename_repeat(Batch *b, SupSpec *spec)
-{
-  Seen *r = seen_find(&b->repeats, spec->id, true);
-  if (!r->max_attempt) {
-    r->max_attempt = 1; /* here: the last #N used */
-    /* the same file twice is a way to run it twice; an id that a manifest
-     * repeats may be a mistake */
-    if (!spec->file || strcmp(spec->id, spec->file) != 0)
-      fprintf(stderr, "%sharn batch: job id \"%s\" given more than once; the repeats run as "
-                      "\"%s#2\", \"%s#3\", ...\n",
-              b->bar ? "\n" : "", spec->id, spec->id, spec->id);
-  }
-  char *id = NULL;
-  do {
-    free(id);
-    if (asprintf(&id, "%s#%d", spec->id, ++r->max_attempt) < 0) abort();
-  } while (!idset_add(&b->ids, id)); /* an id of that form given as such */
-  free(spec->id);
-  spec->id = id;
 }
 
 /* A stream source may have a line now (feeder_wait). */
@@ -1041,10 +598,15 @@ static void pump(Batch *b)
       if (b->sources_done) b->exhausted = true;
       break; /* else input_wait: batch_input_ready pumps again */
     }
-    if (!idset_add(&b->ids, spec.id)) rename_repeat(b, &spec);
+    sup_ids_assign(&b->ids, &spec, "harn batch", b->bar);
+    /* after the renaming: ID#2 is the same job in every shard */
+    if (!sup_shard_mine(b->feeder.shard, spec.seq - 1, spec.id)) {
+      sup_spec_free(&spec);
+      continue;
+    }
     spec.attempt = 1;
     if (b->resume || b->resume_failed) {
-      Seen *seen = seen_find(&b->seen, spec.id, false);
+      SupSeen *seen = sup_seen_find(&b->seen, spec.id, false);
       if (seen && seen->max_attempt > 0 && (b->resume || seen->ok) && !(seen->lost && !seen->ok)) {
         if (!seen->ok) b->all_ok = false; /* its last run did not succeed */
         sup_spec_free(&spec);
@@ -1104,15 +666,10 @@ static void repair_tail(const char *path)
   close(fd);
 }
 
-/* The longest line of a results file or journal that --resume reads. A
- * record is bounded by the caps on output and events (docs/cli.md), far
- * below this; a longer line is not one we wrote, and reading it whole
- * could take any amount of memory. */
-#define MAX_RECORD_LINE ((size_t)1 << 30)
 
 /* Call [fn] with each line of the JSONL file [path] parsed (NULL for a
  * line that does not parse: a torn last line); nothing when it cannot be
- * opened. -1 (said on stderr) when a line is longer than MAX_RECORD_LINE
+ * opened. -1 (said on stderr) when a line is longer than SUP_MAX_RECORD_LINE
  * or the file cannot be read to its end: skipping what it holds would run
  * recorded jobs again, so the caller stops. */
 static int each_json_line(const char *path, void (*fn)(Batch *, const SupJson *), Batch *b)
@@ -1120,14 +677,14 @@ static int each_json_line(const char *path, void (*fn)(Batch *, const SupJson *)
   SupLineIn li;
   bool blocking;
   if (sup_linein_open(&li, strcmp(path, "-") ? path : "./-", &blocking) < 0) return 0;
-  li.max = MAX_RECORD_LINE;
+  li.max = SUP_MAX_RECORD_LINE;
   int rc = 0, got;
   char *line;
   size_t len;
   while ((got = sup_linein_next(&li, &line, &len)) > 0) {
     if (got == 2) {
       fprintf(stderr, "harn batch: %s:%ld: a line longer than %zu MiB; cannot resume from it\n",
-              path, li.lineno, MAX_RECORD_LINE >> 20);
+              path, li.lineno, SUP_MAX_RECORD_LINE >> 20);
       rc = -1;
       break;
     }
@@ -1150,7 +707,7 @@ static void journal_line(Batch *b, const SupJson *j)
                 *att = sup_json_get(j, "attempt"), *file = sup_json_get(j, "file");
   if (ev && ev->type == SUP_JSON_STRING && !strcmp(ev->str, "start") && id &&
       id->type == SUP_JSON_STRING && att && att->type == SUP_JSON_INT) {
-    Seen *s = seen_find(&b->seen, id->str, true);
+    SupSeen *s = sup_seen_find(&b->seen, id->str, true);
     if (att->i > s->started) {
       s->started = (int)att->i;
       free(s->file);
@@ -1169,7 +726,7 @@ static int recover_journal(Batch *b, const char *jpath)
   if (each_json_line(jpath, journal_line, b) < 0) return -1;
   long lost = 0;
   for (size_t i = 0; i < b->seen.cap; i++) {
-    Seen *s = &b->seen.slots[i];
+    SupSeen *s = &b->seen.slots[i];
     if (!s->id || s->started <= s->max_attempt) continue;
     Buf r = {0};
     buf_puts(&r, "{\"id\":");
@@ -1203,16 +760,25 @@ static void results_line(Batch *b, const SupJson *j)
   const SupJson *id = sup_json_get(j, "id"), *att = sup_json_get(j, "attempt"),
                 *st = sup_json_get(j, "status"), *rs = sup_json_get(j, "reason");
   if (!id || id->type != SUP_JSON_STRING) return;
-  Seen *s = seen_find(&b->seen, id->str, true);
+  SupSeen *s = sup_seen_find(&b->seen, id->str, true);
   if (att && att->type == SUP_JSON_INT && att->i > s->max_attempt) {
     s->max_attempt = (int)att->i;
-    s->lost = rs && rs->type == SUP_JSON_STRING && !strcmp(rs->str, "supervisor_lost");
+    s->lost = (rs && rs->type == SUP_JSON_STRING && !strcmp(rs->str, "supervisor_lost")) ||
+              (st && st->type == SUP_JSON_STRING && !strcmp(st->str, "cancelled"));
   }
   if (st && st->type == SUP_JSON_STRING && !strcmp(st->str, "ok")) s->ok = true;
 }
 
+/* --halt as GNU parallel takes it: never; WHEN,COND=N or WHEN,COND=N%
+ * (WHEN soon or now; COND fail, success or done); and its old numbers 0
+ * (never), 1 / 2 (soon / now,fail=1), -1 / -2 (soon / now,success=1). */
 static int parse_halt(Batch *b, const char *v)
 {
+  static const struct { const char *old, *now; } legacy[] = {
+    {"0", "never"}, {"1", "soon,fail=1"}, {"2", "now,fail=1"},
+    {"-1", "soon,success=1"}, {"-2", "now,success=1"}};
+  for (size_t i = 0; i < sizeof legacy / sizeof *legacy; i++)
+    if (!strcmp(v, legacy[i].old)) v = legacy[i].now;
   if (!strcmp(v, "never")) return 0;
   const char *comma = strchr(v, ',');
   if (!comma) return -1;
@@ -1221,16 +787,20 @@ static int parse_halt(Batch *b, const char *v)
   else if (wl == 4 && !strncmp(v, "soon", 4)) b->halt_mode = 1;
   else return -1;
   const char *cond = comma + 1;
-  if (strncmp(cond, "fail=", 5)) return -1;
+  size_t cl;
+  if (!strncmp(cond, "fail=", cl = 5)) b->halt_cond = HALT_FAIL;
+  else if (!strncmp(cond, "success=", cl = 8)) b->halt_cond = HALT_SUCCESS;
+  else if (!strncmp(cond, "done=", cl = 5)) b->halt_cond = HALT_DONE;
+  else return -1;
   char *end;
-  double x = strtod(cond + 5, &end);
-  if (end == cond + 5 || x <= 0) return -1;
+  double x = strtod(cond + cl, &end);
+  if (end == cond + cl || x <= 0 || !isfinite(x)) return -1;
   if (*end == '%') {
     b->halt_pct = true;
     end++;
   }
   if (*end) return -1;
-  b->halt_fail = x;
+  b->halt_n = x;
   return 0;
 }
 
@@ -1299,19 +869,48 @@ int sup_cmd_batch(const CliArgs *a)
   memcpy(srcs, a->operands, (size_t)a->noperands * sizeof *srcs);
   int nsrc = a->noperands;
   if (parse_halt(b, a->opt[CLI_OPT_HALT].text) < 0) {
-    rc = cli_bad_value(a, CLI_OPT_HALT, "is not never, soon,fail=N[%] or now,fail=N[%]");
+    rc = cli_bad_value(a, CLI_OPT_HALT, "is not never, or soon|now,fail|success|done=N[%]");
+    goto out;
+  }
+  unsigned retry_on = SUP_RETRY_ON_DEFAULT;
+  double retry_lo = 0, retry_hi = 0;
+  if (sup_parse_retry_on(a->opt[CLI_OPT_RETRY_ON].text, &retry_on) < 0) {
+    rc = cli_bad_value(a, CLI_OPT_RETRY_ON, "is not a list of error, timeout, killed, crashed");
+    goto out;
+  }
+  if (sup_parse_retry_delay(a->opt[CLI_OPT_RETRY_DELAY].text, &retry_lo, &retry_hi) < 0) {
+    rc = cli_bad_value(a, CLI_OPT_RETRY_DELAY, "is not DUR or MIN..MAX (MIN <= MAX)");
+    goto out;
+  }
+  if (a->opt[CLI_OPT_SHARD].given) {
+    char why[200];
+    if (sup_shard_parse(a->opt[CLI_OPT_SHARD].text, a->opt[CLI_OPT_SHARD_BY].text, &b->shard, why,
+                        sizeof why) < 0) {
+      rc = cli_usage_error(a, "%s", why);
+      goto out;
+    }
+    b->feeder.shard = &b->shard;
+  } else if (a->opt[CLI_OPT_SHARD_BY].given) {
+    rc = cli_usage_error(a, "--shard-by needs --shard");
     goto out;
   }
   if (b->resume && b->resume_failed) {
     rc = cli_usage_error(a, "--resume and --resume-failed exclude each other");
     goto out;
   }
-  if ((b->resume || b->resume_failed) && !results) {
-    rc = cli_usage_error(a, "--%s needs --results FILE", b->resume ? "resume" : "resume-failed");
+  if (results && !strcmp(results, "-")) results = NULL; /* --results -: stdout */
+  /* Records that cannot be read back (stdout, /dev/null, a pipe) resume
+   * nothing, so they get no journal either: a .journal beside /dev/null
+   * would be a file in /dev (docs/cli.md "Journal"). */
+  struct stat rst;
+  bool regular = results && (stat(results, &rst) != 0 ? errno == ENOENT : S_ISREG(rst.st_mode));
+  if ((b->resume || b->resume_failed) && !regular) {
+    rc = cli_usage_error(a, "--%s needs --results FILE (a regular file: the records are read back)",
+                         b->resume ? "resume" : "resume-failed");
     goto out;
   }
   /* A source that cannot be read is that source's failure, found when the
-   * feeder reaches it (feeder_next), not the whole batch's: the others'
+   * feeder reaches it (sup_feeder_next), not the whole batch's: the others'
    * jobs all run. */
   for (int i = 0, stdins = 0; i < nsrc; i++)
     if (!strcmp(srcs[i], "-") && stdins++) { rc = cli_usage_error(a, "`-` (stdin) given twice"); goto out; }
@@ -1336,6 +935,10 @@ int sup_cmd_batch(const CliArgs *a)
   }
   if (b->spares < 0) b->spares = b->jobs < DEFAULT_SPARES / 2 ? 2 * b->jobs : DEFAULT_SPARES;
 
+  if (a->opt[CLI_OPT_METRICS].text && !(b->metrics = sup_metrics_open(a->opt[CLI_OPT_METRICS].text))) {
+    rc = 2;
+    goto out;
+  }
   if (results) {
     bool resuming = b->resume || b->resume_failed;
     if (resuming) {
@@ -1350,7 +953,7 @@ int sup_cmd_batch(const CliArgs *a)
       goto out;
     }
     const char *nj = getenv("HARN_NO_JOURNAL");
-    if (!(nj && *nj && strcmp(nj, "0"))) {
+    if (regular && !(nj && *nj && strcmp(nj, "0"))) {
       char *jpath;
       if (asprintf(&jpath, "%s.journal", results) < 0) abort();
       if (resuming && recover_journal(b, jpath) < 0) {
@@ -1379,7 +982,14 @@ int sup_cmd_batch(const CliArgs *a)
     fflush(b->joblog);
   }
   b->bar = bar == 1 || (bar == -1 && isatty(2));
-  b->total = b->bar ? count_jobs(srcs, nsrc) : -1;
+  b->total = b->bar ? sup_count_jobs(srcs, nsrc) : -1;
+  if (b->total > 0 && b->shard.count > 1) /* the positions I, I+N, ... below total */
+    b->total = b->shard.by_id ? -1
+                              : (b->total - b->shard.index + b->shard.count - 1) / b->shard.count;
+  b->feeder.who = "harn batch";
+  b->feeder.defaults = (SupSpec){.timeout_ms = b->timeout_ms, .retries = b->retries,
+                                 .retry_on = retry_on, .retry_lo = retry_lo, .retry_hi = retry_hi};
+  b->rng = (uint64_t)sup_epoch_ms() ^ ((uint64_t)getpid() << 32);
   b->feeder.srcs = srcs;
   b->feeder.nsrc = nsrc;
   b->feeder.loop = &b->loop;
@@ -1394,10 +1004,12 @@ int sup_cmd_batch(const CliArgs *a)
   SupPoolConfig cfg = {.grace_ms = grace, .max_output = max_output, .no_sandbox = no_sandbox,
                        .memory = memory, .cpu_ms = cpu_ms, .max_events = max_events};
   SupHooks hooks = {.on_done = batch_done, .on_reaped = batch_reaped, .ud = b};
-  static const int sigs[2] = {SIGINT, SIGTERM};
+  /* SIGHUP (a closed terminal, a logout) as SIGTERM: records written,
+   * nothing lost, and a plain --resume reruns the cancelled jobs */
+  static const int sigs[3] = {SIGINT, SIGTERM, SIGHUP};
   int urc = sup_pool_init(&b->pool, &b->loop, &cfg, &hooks);
   if (urc == 0) {
-    urc = sup_signals_start(&b->loop, b->sigs, sigs, 2, on_interrupt, b);
+    urc = sup_signals_start(&b->loop, b->sigs, sigs, 3, on_interrupt, b);
     if (urc != 0) sup_pool_close(&b->pool);
   }
   if (urc != 0) {
@@ -1411,6 +1023,7 @@ int sup_cmd_batch(const CliArgs *a)
   }
   b->sigs_open = true;
   b->t_start = sup_now_ms();
+  sup_metrics_start(b->metrics, &b->loop, &b->pool);
   if (b->bar) {
     sup_uv_must(uv_timer_init(&b->loop, &b->bar_timer), "uv_timer_init");
     sup_uv_must(uv_timer_start(&b->bar_timer, bar_tick, 200, 200), "uv_timer_start");
@@ -1430,7 +1043,8 @@ int sup_cmd_batch(const CliArgs *a)
   if (uv_loop_close(&b->loop) != 0) fprintf(stderr, "harn batch: event loop not empty at exit\n");
 
   if (b->feeder.bad_input) b->all_ok = false;
-  if (b->interrupted) rc = b->interrupt_sig == SIGTERM ? 143 : 130;
+  if (b->interrupted) rc = 128 + b->interrupt_sig; /* 130, 143, 129 */
+  else if (b->halting && b->halt_cond == HALT_SUCCESS) rc = 0; /* the goal was reached */
   else rc = b->all_ok ? 0 : 1;
 
 out:
@@ -1439,12 +1053,12 @@ out:
   if (b->results) fclose(b->results);
   if (b->joblog) fclose(b->joblog);
   if (b->journal >= 0) close(b->journal);
+  sup_metrics_free(b->metrics);
   if (getenv("HARN_SUP_STATS")) print_stats();
   if (b->has_ahead) sup_spec_free(&b->ahead);
-  feeder_release(&b->feeder);
-  seen_free(&b->seen);
-  seen_free(&b->repeats);
-  free(b->ids.slots);
+  sup_feeder_release(&b->feeder);
+  sup_seen_free(&b->seen);
+  sup_ids_free(&b->ids);
   free(srcs);
   free(b);
   return rc;

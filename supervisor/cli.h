@@ -31,12 +31,30 @@ int cli_disasm(const CliArgs *a);
  * "N passed, N failed". 0 when all passed. */
 int cli_test(const CliArgs *a);
 
+/* The job runner's commands that are not a loop (cli_db.c, submit.c):
+ * harn db migrate|status|prune, harn jobs ..., harn submit SOURCE...;
+ * each blocks on the database as it goes. In a build without the database
+ * feature they say so and return 2. */
+int cli_db(const CliArgs *a);
+int cli_jobs(const CliArgs *a);
+int cli_submit(const CliArgs *a);
+
 /* harn help [COMMAND], harn COMMAND --help: the command's options (NULL:
  * the list of commands) on [out], 0. 2 with a message on stderr for an
  * unknown command. */
 int cli_help(const char *cmd, FILE *out);
 /* harn version: "harn VERSION (worker protocol N)" on stdout, 0. */
 int cli_version(void);
+
+/* harn help --man TEMPLATE (hidden): the man page, TEMPLATE's roff with
+ * "@OPTIONS CMD@" lines replaced by CMD's generated option list and
+ * "@VERSION@" by the version, on [out]. 0, or 1 with a message on stderr
+ * (unreadable template, a line over 4 KiB, an unknown command). */
+int cli_man(const char *template_path, FILE *out);
+/* harn completion bash|zsh (hidden): the completion script for [shell],
+ * generated from the option table, on [out]. 0, or 2 with a usage line on
+ * stderr for another shell (or NULL). */
+int cli_completion(const char *shell, FILE *out);
 
 /* The exit status of a command about to end, given that its stdout may
  * have failed: [code] when everything written to stdout (the FILE, after

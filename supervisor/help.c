@@ -24,14 +24,19 @@ static const char help_top[] =
     "\n"
     "  run FILE             run one pipeline in a supervised, sandboxed worker\n"
     "  batch SOURCE...      run many pipelines (files, directories, JSONL manifests)\n"
+    "  verify SOURCE...     check that results files hold one record per attempt\n"
     "  test PATH...         run language tests (NAME.harn + NAME.expected / NAME.error)\n"
     "  check FILE           lex, parse and compile; report errors\n"
     "  disasm FILE          print the bytecode\n"
+    "  submit SOURCE...     queue jobs in PostgreSQL for `harn runner`s (docs/runner.md)\n"
+    "  runner               run queued jobs, on as many machines as there are runners\n"
+    "  jobs list|show|...   the queued, running and finished jobs; their records\n"
+    "  db migrate|status    the job runner's schema\n"
     "  help [COMMAND]       this text, or a command's options (also: COMMAND --help)\n"
     "  version              the version and the worker protocol's version\n"
     "\n"
-    "DUR is 250ms, 5s, 1.5s, 2m, 1h or plain milliseconds; BYTES is a count with\n"
-    "an optional K, M or G suffix. Reference: docs/cli.md.\n";
+    "DUR is 250ms, 5s, 1.5s, 2m, 1h or plain seconds (5); BYTES is a count with\n"
+    "an optional K, M or G suffix. Reference: man harn (harn(1)), docs/cli.md.\n";
 
 /* Each command's text around its options: the usage line and what it
  * does (before), its exit codes (after). The option lines between them are
@@ -56,6 +61,14 @@ static const struct {
      "or - (stdin; also a pipe or FIFO): manifest lines or paths, read as they come.\n",
      "Exit: 0 when every job's last attempt ended ok, 1 otherwise, 2 usage,\n"
      "130 after Ctrl-C (every started attempt still gets its record).\n"},
+    {"verify",
+     "usage: harn verify SOURCE... --results FILE [--results FILE]... [OPTIONS]\n"
+     "\n"
+     "Check, without running anything, that the results files (of the shards of a\n"
+     "batch, say) hold exactly one terminal record per attempt of every job of the\n"
+     "sources (attempts 1..n) and nothing else. Findings go to stdout, one a line:\n"
+     "missing, duplicate, gap, stray, partial, bad record (failed: --require-ok).\n",
+     "Exit: 0 with no finding, 1 otherwise, 2 usage.\n"},
     {"test",
      "usage: harn test [--gc-stress] PATH...\n"
      "\n"
@@ -78,6 +91,41 @@ static const struct {
      "\n"
      "Compile FILE and print its bytecode, function by function.\n",
      NULL},
+    {"db",
+     "usage: harn db migrate|status|prune [OPTIONS]\n"
+     "\n"
+     "migrate: create or update the job runner's schema (harn.*) in the database.\n"
+     "status: the schema version, the runners and the jobs by state.\n"
+     "prune: delete the finished jobs (and their records) older than --older-than.\n",
+     "Exit: 0 done, 1 database error, 2 usage or no database support.\n"},
+    {"submit",
+     "usage: harn submit SOURCE... [OPTIONS]\n"
+     "\n"
+     "Queue every job of the sources (the SOURCE grammar and job ids of harn batch)\n"
+     "in the database, for `harn runner`s to run. Programs are stored once, by\n"
+     "content. Without --batch the batch gets a fresh name, printed on stdout;\n"
+     "submitting a batch again adds only the jobs it does not have yet.\n",
+     "Exit: 0 queued, 1 a bad source or database error, 2 usage.\n"},
+    {"runner",
+     "usage: harn runner [OPTIONS]\n"
+     "\n"
+     "Run the jobs queued in the database, up to -j at once, each in a fresh\n"
+     "sandboxed worker as harn batch runs them, and store each attempt's record.\n"
+     "Start one on every machine that should work; a runner that dies has its\n"
+     "jobs rescued by the others once its lease ends. Jobs without a timeout get\n"
+     "one hour. SIGTERM drains (no new jobs; exit 0 once the running ones\n"
+     "ended); a second SIGTERM, or SIGINT, cancels the running jobs.\n",
+     "Exit: 0 after a drain, 130 after a cancel, 2 usage or no database support.\n"},
+    {"jobs",
+     "usage: harn jobs list|show ID|wait|results|cancel ID...|retry ID...|stats|doctor [OPTIONS]\n"
+     "\n"
+     "list: the jobs (--batch, --state, --queue; --json). show ID: one job and its\n"
+     "attempts. wait --batch B: until every job of B is finished. results --batch B:\n"
+     "the records, as harn batch writes them (--results, --joblog). cancel ID...:\n"
+     "queued jobs end at once, running ones get SIGINT. retry ID...: run finished\n"
+     "jobs again. stats: jobs by queue and state. doctor: the invariant checks.\n",
+     "Exit: 0; wait: 0 when every job succeeded, 1 when one did not, 124 on\n"
+     "--timeout; doctor: 1 when a check fails; 2 usage or no database support.\n"},
 };
 
 int cli_help(const char *cmd, FILE *out)
@@ -105,5 +153,19 @@ int cli_version(void)
    * (CMake option HARN_TEST_HOOKS; integration tests look for this line) */
   printf("test hooks: on\n");
 #endif
+  /* what this build can do: the job runner (HARN_WITH_DB) needs libpq,
+   * which a static build leaves out; the pool filter needs libseccomp */
+  printf("features: %cdb %cseccomp\n",
+#ifdef HARN_WITH_DB
+         '+',
+#else
+         '-',
+#endif
+#ifdef HARN_HAVE_SECCOMP
+         '+'
+#else
+         '-'
+#endif
+  );
   return 0;
 }

@@ -4,11 +4,15 @@
  *   harn run FILE [...]        through the supervisor and one worker
  *   harn run --inline FILE     in this process
  *   harn batch SOURCE... [...] many jobs under the supervisor
+ *   harn verify SOURCE... --results FILE...   one record per attempt?
  *   harn test PATH...          language tests
  *   harn check FILE            compile only
  *   harn disasm FILE           print bytecode
+ *   harn submit, runner, jobs, db   the job runner on PostgreSQL (docs/runner.md)
  *   harn worker                internal: the worker process entry point
  *   harn help [COMMAND], harn COMMAND --help, harn --version   (help.c)
+ *   harn help --man TEMPLATE, harn completion bash|zsh   hidden: the man
+ *                              page and completions, for the build (cli_gen.c)
  *
  * The documented commands' arguments are parsed by options.c, from the one
  * option table. Exit code 2 is a usage error everywhere (PRODUCT.md).
@@ -59,8 +63,13 @@ static int command(const char *cmd, int argc, char **argv)
   else if (rc == 0 && !strcmp(cmd, "run"))
     rc = a.opt[CLI_OPT_INLINE].given ? cli_run_inline(&a) : sup_cmd_run(&a);
   else if (rc == 0 && !strcmp(cmd, "batch")) rc = sup_cmd_batch(&a);
+  else if (rc == 0 && !strcmp(cmd, "verify")) rc = sup_cmd_verify(&a);
   else if (rc == 0 && !strcmp(cmd, "test")) rc = cli_test(&a);
   else if (rc == 0 && !strcmp(cmd, "check")) rc = cli_check(&a);
+  else if (rc == 0 && !strcmp(cmd, "db")) rc = cli_db(&a);
+  else if (rc == 0 && !strcmp(cmd, "submit")) rc = cli_submit(&a);
+  else if (rc == 0 && !strcmp(cmd, "jobs")) rc = cli_jobs(&a);
+  else if (rc == 0 && !strcmp(cmd, "runner")) rc = sup_cmd_runner(&a);
   else if (rc == 0) rc = cli_disasm(&a);
   cli_args_free(&a);
   return rc;
@@ -76,9 +85,22 @@ int main(int argc, char **argv)
   const char *cmd = argv[1];
   int sub_argc = argc - 1;
   char **sub_argv = argv + 1;
+  /* hidden: what the build generates the man page and completions with
+   * (cli_gen.c, docs/man/generate.cmake) */
+  if (strcmp(cmd, "help") == 0 && argc > 2 && strcmp(argv[2], "--man") == 0) {
+    if (argc != 4) {
+      fprintf(stderr, "usage: harn help --man TEMPLATE\n");
+      return 2;
+    }
+    return cli_close_stdout("harn help", cli_man(argv[3], stdout), 0);
+  }
+  if (strcmp(cmd, "completion") == 0)
+    return argc == 3 ? cli_close_stdout("harn completion", cli_completion(argv[2], stdout), 0)
+                     : cli_completion(NULL, stdout);
   if (strcmp(cmd, "-h") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "help") == 0)
     return cli_help(argc > 2 ? argv[2] : NULL, stdout);
-  if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0) return cli_version();
+  if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "-V") == 0 || strcmp(cmd, "version") == 0)
+    return cli_version();
   if (cli_command(cmd)) return command(cmd, sub_argc, sub_argv);
   if (strcmp(cmd, "worker") == 0) return wrk_main(sub_argc, sub_argv);
   fprintf(stderr, "harn: unknown command '%s' (harn help lists them)\n", cmd);

@@ -21,8 +21,10 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "base/defaults.h"
+#include "base/suggest.h"
 #include "supervisor/sup_internal.h"
 
 /* --------------------------------------------------------------- the table */
@@ -30,59 +32,128 @@
 #define RUN CLI_CMD_RUN
 #define BATCH CLI_CMD_BATCH
 #define INLINE CLI_CMD_INLINE
+#define VERIFY CLI_CMD_VERIFY
+#define DB CLI_CMD_DB
+#define SUBMIT CLI_CMD_SUBMIT
+#define RUNNER CLI_CMD_RUNNER
+#define JOBS CLI_CMD_JOBS
 
 const CliOption cli_options[CLI_OPT__COUNT] = {
     [CLI_OPT_HELP] = {"help", 'h', CLI_FLAG, NULL, CLI_CMD_ALL, NULL, 0, 0,
                       "this text"},
-    [CLI_OPT_JOBS] = {"jobs", 'j', CLI_INT, "N", BATCH, NULL, 1, 4096,
-                      "jobs at once (default: the number of CPUs)"},
+    [CLI_OPT_DB] = {"db", 0, CLI_STRING, "URL", DB | SUBMIT | RUNNER | JOBS, NULL, 0, 0,
+                    "the database (default $HARN_DATABASE_URL, then PG*)"},
+    [CLI_OPT_JOBS] = {"jobs", 'j', CLI_SLOTS, "N", BATCH | RUNNER, NULL, 1, 4096,
+                      "jobs at once (default: the number of CPUs); N%, +N, -N:\n"
+                      "of the CPUs, as GNU parallel; 0: the most (4096)"},
     [CLI_OPT_INPUT] = {"input", 0, CLI_JSON, "JSON", RUN | INLINE, NULL, 0, 0,
                        "the value bound to the entry pipeline's parameter"},
-    [CLI_OPT_TIMEOUT] = {"timeout", 0, CLI_DURATION, "DUR", RUN | BATCH | INLINE, NULL, 0, 0,
+    [CLI_OPT_TIMEOUT] = {"timeout", 0, CLI_DURATION, "DUR", RUN | BATCH | INLINE | SUBMIT | RUNNER | JOBS,
+                         NULL, 0, 0,
                          "deadline of a job (attempt), from the spawn of its worker:\n"
                          "SIGTERM, then SIGKILL after the grace (none by default)"},
-    [CLI_OPT_GRACE] = {"grace", 0, CLI_DURATION, "DUR", RUN | BATCH | INLINE, HARN_DEFAULT_GRACE_TEXT, 0, 0,
+    [CLI_OPT_GRACE] = {"grace", 0, CLI_DURATION, "DUR", RUN | BATCH | INLINE | RUNNER,
+                       HARN_DEFAULT_GRACE_TEXT, 0, 0,
                        "from SIGTERM/SIGINT to the group's SIGKILL"},
-    [CLI_OPT_RETRIES] = {"retries", 0, CLI_INT, "N", BATCH, NULL, 0, 1000,
-                         "retry crashed and killed attempts, with backoff"},
-    [CLI_OPT_RESULTS] = {"results", 0, CLI_STRING, "FILE", BATCH, NULL, 0, 0,
-                         "records there, one JSON line each (default: stdout),\n"
-                         "with FILE.journal for --resume after a crash"},
+    [CLI_OPT_RETRIES] = {"retries", 0, CLI_INT, "N", BATCH | SUBMIT, NULL, 0, 1000,
+                         "retry a failed attempt up to N times (--retry-on)"},
+    [CLI_OPT_RETRY_ON] = {"retry-on", 0, CLI_STRING, "LIST", BATCH | SUBMIT, "crashed,killed", 0, 0,
+                          "which ends --retries retries: error, timeout, killed,\n"
+                          "crashed (comma-separated)"},
+    [CLI_OPT_RETRY_DELAY] = {"retry-delay", 0, CLI_STRING, "DUR[..MAX]", BATCH,
+                             SUP_RETRY_DELAY_DEFAULT, 0, 0,
+                             "backoff before retry n: DUR * 2^(n-1), at most MAX,\n"
+                             "with jitter (half of it random)"},
+    [CLI_OPT_RESULTS] = {"results", 0, CLI_FILES, "FILE", BATCH | VERIFY | JOBS, NULL, 0, 0,
+                         "batch, jobs results: records there, one JSON line each\n"
+                         "(default: stdout), with FILE.journal for --resume after\n"
+                         "a crash; verify: a results file to check (repeatable)"},
     [CLI_OPT_RESUME] = {"resume", 0, CLI_FLAG, NULL, BATCH, NULL, 0, 0,
                         "skip jobs that have a record in --results; append"},
     [CLI_OPT_RESUME_FAILED] = {"resume-failed", 0, CLI_FLAG, NULL, BATCH, NULL, 0, 0,
                                "rerun only the jobs whose last record is not ok"},
-    [CLI_OPT_JOBLOG] = {"joblog", 0, CLI_STRING, "FILE", BATCH, NULL, 0, 0,
+    [CLI_OPT_JOBLOG] = {"joblog", 0, CLI_STRING, "FILE", BATCH | JOBS, NULL, 0, 0,
                         "GNU parallel compatible job log"},
-    [CLI_OPT_HALT] = {"halt", 0, CLI_STRING, "WHEN,fail=N", BATCH, "never", 0, 0,
-                      "soon: start no more jobs after N failures (or N%);\n"
-                      "now: also cancel the running ones"},
+    [CLI_OPT_HALT] = {"halt", 0, CLI_STRING, "WHEN,COND=N", BATCH, "never", 0, 0,
+                      "soon: start no more jobs once N (or N%) jobs failed\n"
+                      "(fail), succeeded (success) or ended (done); now:\n"
+                      "also cancel the running ones (GNU parallel's forms)"},
     [CLI_OPT_BAR] = {"bar", 0, CLI_FLAG, NULL, BATCH, NULL, 0, 0,
                      "progress bar on stderr (default: when it is a terminal)"},
     [CLI_OPT_NO_BAR] = {"no-bar", 0, CLI_FLAG, NULL, BATCH, NULL, 0, 0,
                         "no progress bar, even on a terminal"},
-    [CLI_OPT_SPARES] = {"spares", 0, CLI_INT, "N", BATCH, NULL, 0, 4096,
+    [CLI_OPT_SPARES] = {"spares", 0, CLI_INT, "N", BATCH | RUNNER, NULL, 0, 4096,
                         "workers made ahead of their jobs (default min(2*j, 4))"},
-    [CLI_OPT_JSON] = {"json", 0, CLI_FLAG, NULL, RUN, NULL, 0, 0,
-                      "print the terminal record instead of the output"},
+    [CLI_OPT_SHARD] = {"shard", 0, CLI_STRING, "I/N", BATCH, NULL, 0, 0,
+                       "run only shard I of N (0-based); slurm or k8s/N take\n"
+                       "I and N from a Slurm array or Indexed Job"},
+    [CLI_OPT_SHARD_BY] = {"shard-by", 0, CLI_STRING, "RULE", BATCH, "position", 0, 0,
+                          "position (the job's place across all sources) or id\n"
+                          "(XXH64 of its id): which jobs a shard takes"},
+    [CLI_OPT_METRICS] = {"metrics", 0, CLI_STRING, "FILE", BATCH, NULL, 0, 0,
+                         "Prometheus text metrics there (FILE.tmp, renamed),\n"
+                         "every 5 s and at the end (node exporter textfile)"},
+    [CLI_OPT_REQUIRE_OK] = {"require-ok", 0, CLI_FLAG, NULL, VERIFY, NULL, 0, 0,
+                            "also require every job's last attempt to be ok"},
+    [CLI_OPT_JSON] = {"json", 0, CLI_FLAG, NULL, RUN | VERIFY | JOBS, NULL, 0, 0,
+                      "run: print the terminal record instead of the output;\n"
+                      "verify: findings as JSON lines; jobs: JSON output"},
     [CLI_OPT_EVENTS] = {"events", 0, CLI_FLAG, NULL, RUN, NULL, 0, 0,
                         "print every worker event as a JSON line"},
-    [CLI_OPT_MAX_OUTPUT] = {"max-output", 0, CLI_SIZE, "BYTES", RUN | BATCH, HARN_DEFAULT_MAX_OUTPUT_TEXT, 0, 0,
+    [CLI_OPT_MAX_OUTPUT] = {"max-output", 0, CLI_SIZE, "BYTES", RUN | BATCH | RUNNER, HARN_DEFAULT_MAX_OUTPUT_TEXT, 0, 0,
                             "output cap per job; past it output is dropped"},
-    [CLI_OPT_MAX_EVENTS] = {"max-events", 0, CLI_INT, "N", RUN | BATCH, "10000", 1, 1000000000,
+    [CLI_OPT_MAX_EVENTS] = {"max-events", 0, CLI_INT, "N", RUN | BATCH | RUNNER, "10000", 1, 1000000000,
                             "steps, lifecycle events and emits kept in the record,\n"
                             "each (and at most 16M of each); the rest is counted"},
-    [CLI_OPT_MEMORY] = {"memory", 0, CLI_SIZE, "BYTES", RUN | BATCH, NULL, 0, 0,
+    [CLI_OPT_MEMORY] = {"memory", 0, CLI_SIZE, "BYTES", RUN | BATCH | RUNNER, NULL, 0, 0,
                         "the VM's heap limit (the job ends error/memory)"},
-    [CLI_OPT_CPU] = {"cpu", 0, CLI_DURATION, "DUR", RUN | BATCH, NULL, 0, 0,
+    [CLI_OPT_CPU] = {"cpu", 0, CLI_DURATION, "DUR", RUN | BATCH | RUNNER, NULL, 0, 0,
                      "CPU-time limit, whole seconds (the job ends killed/cpu)"},
-    [CLI_OPT_NO_SANDBOX] = {"no-sandbox", 0, CLI_FLAG, NULL, RUN | BATCH, NULL, 0, 0,
+    [CLI_OPT_NO_SANDBOX] = {"no-sandbox", 0, CLI_FLAG, NULL, RUN | BATCH | RUNNER, NULL, 0, 0,
                             "trusted code: no seccomp, Landlock, namespaces or limits"},
+    [CLI_OPT_ALLOW_READ] = {"allow-read", 0, CLI_LIST, "PATH,...", RUN | BATCH, NULL, 0, 0,
+                            "directories a sandboxed job may read (repeatable)"},
+    [CLI_OPT_ALLOW_WRITE] = {"allow-write", 0, CLI_LIST, "PATH,...", RUN | BATCH, NULL, 0, 0,
+                             "directories it may read and write (repeatable)"},
+    [CLI_OPT_SCRATCH] = {"scratch", 0, CLI_SIZE_OPT, "[=SIZE]", RUN | BATCH, NULL, 0, 0,
+                         "a fresh writable directory per job (temp_dir()),\n"
+                         "removed after its record; SIZE caps its writes"},
+    [CLI_OPT_MAX_WRITE_BYTES] = {"max-write-bytes", 0, CLI_SIZE, "BYTES", RUN | BATCH, NULL, 0, 0,
+                                 "bytes a job may write to files (default 64M\n"
+                                 "when a write is granted)"},
     [CLI_OPT_INLINE] = {"inline", 0, CLI_FLAG, NULL, RUN | INLINE, NULL, 0, 0,
                         "run in this process, without a worker (debugging);\n"
                         "takes --input, --timeout and --grace only"},
     [CLI_OPT_GC_STRESS] = {"gc-stress", 0, CLI_FLAG, NULL, CLI_CMD_TEST, NULL, 0, 0,
                            "collect garbage at every safe point"},
+    [CLI_OPT_BATCH_NAME] = {"batch", 0, CLI_STRING, "NAME", SUBMIT | JOBS, NULL, 0, 0,
+                            "the batch (resubmitting one is a no-op)"},
+    [CLI_OPT_QUEUE] = {"queue", 0, CLI_STRING, "Q", SUBMIT | RUNNER | JOBS, NULL, 0, 0,
+                       "submit: the queue (default); runner: NAME[=SLOTS],..."},
+    [CLI_OPT_PRIORITY] = {"priority", 0, CLI_INT, "N", SUBMIT, "5", 0, 9,
+                          "0 runs first, 9 last"},
+    [CLI_OPT_AT] = {"at", 0, CLI_STRING, "TIME", SUBMIT, NULL, 0, 0,
+                    "run no earlier than TIME (2026-01-31T12:00:00Z)"},
+    [CLI_OPT_IN] = {"in", 0, CLI_DURATION, "DUR", SUBMIT, NULL, 0, 0,
+                    "run no earlier than DUR from now"},
+    [CLI_OPT_UNIQUE] = {"unique", 0, CLI_STRING, "KEY", SUBMIT, NULL, 0, 0,
+                        "refused while a job with KEY is queued or running"},
+    [CLI_OPT_STATE] = {"state", 0, CLI_STRING, "S", JOBS, NULL, 0, 0,
+                       "only the jobs in state S (list)"},
+    [CLI_OPT_STATE_DIR] = {"state-dir", 0, CLI_STRING, "DIR", RUNNER, NULL, 0, 0,
+                           "outbox, last id and lock (default ~/.local/state/...)"},
+    [CLI_OPT_HEARTBEAT] = {"heartbeat", 0, CLI_DURATION, "DUR", RUNNER, "5s", 0, 0,
+                           "how often the runner renews its lease"},
+    [CLI_OPT_LEASE_TTL] = {"lease-ttl", 0, CLI_DURATION, "DUR", RUNNER, "30s", 0, 0,
+                           "a runner silent this long is dead; its jobs rescued"},
+    [CLI_OPT_POLL] = {"poll", 0, CLI_DURATION, "DUR", RUNNER, "1s", 0, 0,
+                      "look for jobs this often, NOTIFY or not"},
+    [CLI_OPT_RESCUE_INTERVAL] = {"rescue-interval", 0, CLI_DURATION, "DUR", RUNNER, "5s", 0, 0,
+                                 "look for dead runners' jobs this often"},
+    [CLI_OPT_ON_DB_LOSS] = {"on-db-loss", 0, CLI_STRING, "fence|continue", RUNNER, "fence", 0, 0,
+                            "fence: kill own jobs before the lease ends"},
+    [CLI_OPT_OLDER_THAN] = {"older-than", 0, CLI_DURATION, "DUR", DB, "14d", 0, 0,
+                            "prune: finished jobs older than this"},
 };
 
 static const CliCommand commands[] = {
@@ -91,6 +162,11 @@ static const CliCommand commands[] = {
     {"test", CLI_CMD_TEST, "PATH...", 1, -1},
     {"check", CLI_CMD_CHECK, "FILE", 1, 1},
     {"disasm", CLI_CMD_DISASM, "FILE", 1, 1},
+    {"verify", CLI_CMD_VERIFY, "SOURCE...", 1, -1},
+    {"db", CLI_CMD_DB, "migrate|status|prune", 1, 1},
+    {"submit", CLI_CMD_SUBMIT, "SOURCE...", 1, -1},
+    {"runner", CLI_CMD_RUNNER, "", 0, 0},
+    {"jobs", CLI_CMD_JOBS, "list|show|wait|results|cancel|retry|stats|doctor [ID...]", 1, -1},
 };
 
 const CliCommand *cli_command(const char *name)
@@ -98,6 +174,11 @@ const CliCommand *cli_command(const char *name)
   for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
     if (!strcmp(name, commands[i].name)) return &commands[i];
   return NULL;
+}
+
+const CliCommand *cli_command_at(size_t i)
+{
+  return i < sizeof commands / sizeof commands[0] ? &commands[i] : NULL;
 }
 
 /* ---------------------------------------------------------------- errors */
@@ -113,8 +194,8 @@ static bool has_options(const CliCommand *c)
 /* The usage line that follows every usage error. */
 static void usage_line(const CliCommand *c)
 {
-  fprintf(stderr, "usage: harn %s %s%s (harn %s --help says more)\n", c->name, c->operands,
-          has_options(c) ? " [OPTIONS]" : "", c->name);
+  fprintf(stderr, "usage: harn %s%s%s%s (harn %s --help says more)\n", c->name,
+          *c->operands ? " " : "", c->operands, has_options(c) ? " [OPTIONS]" : "", c->name);
 }
 
 int cli_usage_error(const CliArgs *a, const char *fmt, ...)
@@ -174,6 +255,30 @@ static int set_value(Parser *p, const CliOption *o, const char *spelled, const c
   switch (o->kind) {
   case CLI_FLAG:
     return 0;
+  case CLI_SLOTS: {
+    /* N, N%, +N, -N: N a decimal count (at most 9 digits) */
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN), n = 0;
+    if (cpus < 1) cpus = 1;
+    const char *d = v + (v[0] == '+' || v[0] == '-');
+    size_t nd = strspn(d, "0123456789");
+    bool pct = d[nd] == '%' && !d[nd + 1] && d == v;
+    if (nd == 0 || nd > 9 || (d[nd] && !pct)) {
+      fail(p, "%s: \"%.*s%s\" is not a job count (N, N%%, +N or -N)", spelled, SHOWN(v));
+      return -1;
+    }
+    n = strtol(d, NULL, 10);
+    if (pct) n = (cpus * n + 99) / 100;
+    else if (v[0] == '+') n = cpus + n;
+    else if (v[0] == '-') n = cpus - n;
+    else if (n == 0) n = o->max; /* GNU parallel's -j 0: as many as it can */
+    if (n < o->min || n > o->max) {
+      fail(p, "%s: \"%.*s%s\" is %ld jobs (%ld CPUs): not in %ld..%ld", spelled, SHOWN(v), n, cpus,
+           o->min, o->max);
+      return -1;
+    }
+    out->n = n;
+    break;
+  }
   case CLI_DURATION:
     rc = sup_parse_duration(v, &out->ms);
     if (rc == -2) {
@@ -217,6 +322,48 @@ static int set_value(Parser *p, const CliOption *o, const char *spelled, const c
     }
     break;
   }
+  case CLI_SIZE_OPT:
+    if (!v) { /* --opt alone */
+      out->bytes = 0;
+      out->text = NULL;
+      return 0;
+    }
+    rc = sup_parse_size(v, &out->bytes);
+    if (rc < 0) {
+      fail(p, rc == -2 ? "%s: \"%.*s%s\" is too large (the most is 256 TiB)"
+                       : "%s: \"%.*s%s\" is not a size (examples: 1000, 64K, 256M, 1G)",
+           spelled, SHOWN(v));
+      return -1;
+    }
+    break;
+  case CLI_LIST: {
+    /* every item of [v], appended to what earlier occurrences gave */
+    size_t n = 1;
+    for (const char *c = v; *c; c++) n += *c == ',';
+    char **items = realloc(out->items, (out->nitems + n) * sizeof *items);
+    if (!items) abort();
+    out->items = items;
+    for (const char *s = v;;) {
+      size_t len = strcspn(s, ",");
+      if (len == 0) {
+        fail(p, "%s: \"%.*s%s\" has an empty item", spelled, SHOWN(v));
+        return -1;
+      }
+      char *item = strndup(s, len);
+      if (!item) abort();
+      out->items[out->nitems++] = item;
+      if (!s[len]) break;
+      s += len + 1;
+    }
+    break;
+  }
+  case CLI_FILES: {
+    char **items = realloc(out->items, (out->nitems + 1) * sizeof *items);
+    if (!items) abort();
+    out->items = items;
+    if (!(out->items[out->nitems++] = strdup(v))) abort();
+    break;
+  }
   case CLI_STRING:
     break;
   }
@@ -250,7 +397,9 @@ static void take(Parser *p, const CliOption *o, const char *spelled, const char 
   }
   if (id == CLI_OPT_HELP) p->help = true;
   const char *v = inline_v;
-  if (o->kind == CLI_FLAG) {
+  if (o->kind == CLI_SIZE_OPT) {
+    /* only --opt=SIZE carries a value */
+  } else if (o->kind == CLI_FLAG) {
     if (v) {
       fail(p, "%s takes no value (\"%.*s%s\" given)", spelled, SHOWN(v));
       return;
@@ -263,7 +412,10 @@ static void take(Parser *p, const CliOption *o, const char *spelled, const char 
     v = argv[++*i];
   }
   CliValue val = a->opt[id];
-  if (set_value(p, o, spelled, v, &val) < 0) return;
+  int rc = set_value(p, o, spelled, v, &val);
+  a->opt[id].items = val.items; /* a list keeps what it took, even on an error */
+  a->opt[id].nitems = val.nitems;
+  if (rc < 0) return;
   val.given = true;
   val.pos = *i;
   a->opt[id] = val;
@@ -281,7 +433,13 @@ static void long_option(Parser *p, int argc, char **argv, int *i)
       take(p, &cli_options[k], spelled, eq ? eq + 1 : NULL, argc, argv, i);
       return;
     }
-  fail(p, "unknown option %s", spelled);
+  /* the nearest of this command's options, if one is near */
+  const char *names[CLI_OPT__COUNT];
+  for (int k = 0; k < CLI_OPT__COUNT; k++)
+    names[k] = cli_options[k].cmds & p->a->cmd->bit ? cli_options[k].name : NULL;
+  const char *near = suggest(name, len, names, CLI_OPT__COUNT);
+  if (near) fail(p, "unknown option %s (did you mean --%s?)", spelled, near);
+  else fail(p, "unknown option %s", spelled);
 }
 
 /* -X... at argv[*i]: short flags may be bundled (-hx); a short option
@@ -339,7 +497,9 @@ int cli_parse(const char *cmd, int argc, char **argv, CliArgs *out)
     /* "FILE", "SOURCE..." -> "no FILE given", "no SOURCE given" */
     fail(&p, "no %.*s given", (int)strcspn(c->operands, "."), c->operands);
   }
-  if (!p.failed && c->max_operands >= 0 && out->noperands > c->max_operands)
+  if (!p.failed && c->max_operands == 0 && out->noperands > 0)
+    fail(&p, "takes no operand (\"%.*s%s\" given)", SHOWN(out->operands[0]));
+  if (!p.failed && c->max_operands > 0 && out->noperands > c->max_operands)
     fail(&p, "only one %s may be given (\"%.*s%s\" is another)", c->operands,
          SHOWN(out->operands[c->max_operands]));
   if (p.failed) return cli_usage_error(out, "%s", p.err);
@@ -348,6 +508,12 @@ int cli_parse(const char *cmd, int argc, char **argv, CliArgs *out)
 
 void cli_args_free(CliArgs *a)
 {
+  for (int k = 0; k < CLI_OPT__COUNT; k++) {
+    for (size_t i = 0; i < a->opt[k].nitems; i++) free(a->opt[k].items[i]);
+    free(a->opt[k].items);
+    a->opt[k].items = NULL;
+    a->opt[k].nitems = 0;
+  }
   free(a->operands);
   a->operands = NULL;
   a->noperands = 0;
@@ -367,7 +533,7 @@ void cli_options_help(const CliCommand *cmd, FILE *out)
     char left[64];
     snprintf(left, sizeof left, "%s%s%s--%s%s%s", o->short_name ? "-" : "",
              o->short_name ? (char[]){o->short_name, 0} : "", o->short_name ? ", " : "", o->name,
-             o->meta ? " " : "", o->meta ? o->meta : "");
+             o->meta && o->meta[0] != '[' ? " " : "", o->meta ? o->meta : "");
     fprintf(out, "  %-18s", left);
     if (strlen(left) > 18) fprintf(out, "\n  %-18s", "");
     const char *h = o->help;

@@ -13,7 +13,8 @@
  *   --opt VALUE and --opt=VALUE; -j N and -jN; short flags may be bundled;
  *   VALUE is the next argument whatever it looks like (`--input -1`);
  *   options and operands mix in any order; `--` ends the options; `-`
- *   alone is an operand (stdin); a repeated option: the last one counts.
+ *   alone is an operand (stdin); a repeated option: the last one counts,
+ *   except a list (CLI_LIST), whose occurrences add up.
  * Every usage error (unknown option, option of another command, missing
  * value, value of a flag, bad value, wrong number of operands) is one line
  * on stderr naming the command and the option as it was spelled, followed
@@ -42,8 +43,15 @@ enum {
   CLI_CMD_CHECK = 1u << 3,
   CLI_CMD_DISASM = 1u << 4,
   CLI_CMD_INLINE = 1u << 5,
+  CLI_CMD_VERIFY = 1u << 6,
+  /* the job runner's commands (docs/runner.md) */
+  CLI_CMD_DB = 1u << 7,
+  CLI_CMD_SUBMIT = 1u << 8,
+  CLI_CMD_RUNNER = 1u << 9,
+  CLI_CMD_JOBS = 1u << 10,
   CLI_CMD_ALL = CLI_CMD_RUN | CLI_CMD_BATCH | CLI_CMD_TEST | CLI_CMD_CHECK | CLI_CMD_DISASM |
-                CLI_CMD_INLINE,
+                CLI_CMD_INLINE | CLI_CMD_VERIFY | CLI_CMD_DB | CLI_CMD_SUBMIT | CLI_CMD_RUNNER |
+                CLI_CMD_JOBS,
 };
 
 /* What an option's value is, and how it is checked. */
@@ -54,16 +62,30 @@ typedef enum CliKind {
   CLI_INT,      /* a decimal count in [min, max]: CliValue.n */
   CLI_STRING,   /* any text (a path; --halt, checked by batch.c) */
   CLI_JSON,     /* a valid JSON text */
+  CLI_SLOTS,    /* a job count as GNU parallel's -j takes it: N (1 to max; 0:
+                   max), N% of the CPUs, +N or -N CPUs: CliValue.n */
+  CLI_LIST,     /* a comma-separated list, repeatable: every occurrence
+                   adds its items (--allow-read=A,B --allow-read C gives
+                   A, B, C) to CliValue.items; empty items are errors */
+  CLI_FILES,    /* a path, repeatable: each occurrence adds one item (a
+                   path may hold commas) to CliValue.items; .text is the
+                   last one, for a command that takes one (harn batch) */
+  CLI_SIZE_OPT, /* an optional size, only as --opt=SIZE (--opt alone is
+                   given with no value: CliValue.text NULL, bytes 0);
+                   meta starts with '[' ("[=SIZE]") */
 } CliKind;
 
 /* The options, in help order (each command lists its own in this order). */
 typedef enum CliOptId {
   CLI_OPT_HELP,
+  CLI_OPT_DB,
   CLI_OPT_JOBS,
   CLI_OPT_INPUT,
   CLI_OPT_TIMEOUT,
   CLI_OPT_GRACE,
   CLI_OPT_RETRIES,
+  CLI_OPT_RETRY_ON,
+  CLI_OPT_RETRY_DELAY,
   CLI_OPT_RESULTS,
   CLI_OPT_RESUME,
   CLI_OPT_RESUME_FAILED,
@@ -72,6 +94,10 @@ typedef enum CliOptId {
   CLI_OPT_BAR,
   CLI_OPT_NO_BAR,
   CLI_OPT_SPARES,
+  CLI_OPT_SHARD,
+  CLI_OPT_SHARD_BY,
+  CLI_OPT_METRICS,
+  CLI_OPT_REQUIRE_OK,
   CLI_OPT_JSON,
   CLI_OPT_EVENTS,
   CLI_OPT_MAX_OUTPUT,
@@ -79,8 +105,26 @@ typedef enum CliOptId {
   CLI_OPT_MEMORY,
   CLI_OPT_CPU,
   CLI_OPT_NO_SANDBOX,
+  CLI_OPT_ALLOW_READ,
+  CLI_OPT_ALLOW_WRITE,
+  CLI_OPT_SCRATCH,
+  CLI_OPT_MAX_WRITE_BYTES,
   CLI_OPT_INLINE,
   CLI_OPT_GC_STRESS,
+  CLI_OPT_BATCH_NAME,
+  CLI_OPT_QUEUE,
+  CLI_OPT_PRIORITY,
+  CLI_OPT_AT,
+  CLI_OPT_IN,
+  CLI_OPT_UNIQUE,
+  CLI_OPT_STATE,
+  CLI_OPT_STATE_DIR,
+  CLI_OPT_HEARTBEAT,
+  CLI_OPT_LEASE_TTL,
+  CLI_OPT_POLL,
+  CLI_OPT_RESCUE_INTERVAL,
+  CLI_OPT_ON_DB_LOSS,
+  CLI_OPT_OLDER_THAN,
   CLI_OPT__COUNT
 } CliOptId;
 
@@ -110,6 +154,9 @@ typedef struct CliCommand {
 
 /* The documented commands (those cli_parse knows); NULL if [name] is not one. */
 const CliCommand *cli_command(const char *name);
+/* The [i]th documented command, in table order (0, 1, ...); NULL past the
+ * last (for the generated man page and completions, cli_gen.c). */
+const CliCommand *cli_command_at(size_t i);
 
 /* An option's value after parsing. */
 typedef struct CliValue {
@@ -120,6 +167,9 @@ typedef struct CliValue {
   double ms;        /* CLI_DURATION */
   size_t bytes;     /* CLI_SIZE */
   long n;           /* CLI_INT */
+  char **items;     /* CLI_LIST, CLI_FILES: every item of every occurrence, in order
+                       (owned, freed by cli_args_free); NULL when none */
+  size_t nitems;
 } CliValue;
 
 /* A parsed command line. */

@@ -789,6 +789,9 @@ void sup_decide(const SupFacts *f, SupVerdict *v)
     } else if (f->stop == SUP_STOP_CANCEL) {
       v->status = SUP_STATUS_CANCELLED;
       snprintf(reason, rs, "cancel");
+    } else if (f->f_status == IPC_STATUS_OK && f->f_err_result) {
+      v->status = SUP_STATUS_ERROR; /* one verdict: a failed job in a batch too */
+      snprintf(reason, rs, "returned_err");
     } else if (f->f_status == IPC_STATUS_OK) {
       v->status = SUP_STATUS_OK;
     } else if (f->f_status == IPC_STATUS_ERROR) {
@@ -833,7 +836,7 @@ void sup_decide(const SupFacts *f, SupVerdict *v)
    * run, the pipeline's int (ok) or 128 + the signal (cancelled). */
   v->exit_code = statuses[v->status].exit;
   if (v->status == SUP_STATUS_OK) {
-    v->exit_code = (int)(f->f_exit_code & 0xFF);
+    v->exit_code = f->f_exit_code < 0 ? 0 : f->f_exit_code > 255 ? 255 : (int)f->f_exit_code;
   } else if (v->status == SUP_STATUS_CANCELLED) {
     int sig = SIGINT;
     if (f->stop != SUP_STOP_CANCEL && f->f_signal) {
@@ -881,6 +884,7 @@ static void decide(SupJob *j, SupOutcome *o)
     .wstatus = j->wstatus,
     .seccomp = j->seccomp,
     .f_limit_memory = j->f_limit_memory,
+    .f_err_result = j->f_err_result != NULL,
     .real_worker = j->pool->entry != NULL,
     .cpu_limited = job_cpu_ms(j) > 0,
   };
@@ -1793,6 +1797,30 @@ void sup_pool_cancel_all(SupPool *p, int sig)
   sup_pool_spares(p, 0);
 }
 
+void sup_job_cancel(SupJob *j, int sig)
+{
+  SupPool *p = j->pool;
+  /* waiting for the zygote's next worker, or to retry its spawn: it never
+   * ran, and ends cancelled now (as in sup_pool_cancel_all) */
+  for (SupJob **pp = &p->whead, *prev = NULL; *pp; prev = *pp, pp = &(*pp)->znext) {
+    if (*pp != j) continue;
+    *pp = j->znext;
+    if (p->wtail == j) p->wtail = prev;
+    p->nwant--;
+    j->znext = NULL;
+    j->spawn_err = -ECANCELED;
+    sup_uv_must(uv_timer_start(&j->timer, timer_cb, 0, 0), "uv_timer_start");
+    return;
+  }
+  if (j->waiting) {
+    waiting_remove(j);
+    j->spawn_err = -ECANCELED;
+    sup_uv_must(uv_timer_start(&j->timer, timer_cb, 0, 0), "uv_timer_start");
+    return;
+  }
+  dispatch(j, EV_CANCEL, sig);
+}
+
 /* ------------------------------------------------------------------ pool */
 
 /* HARN_WORKER_CMD split on spaces, or NULL (in-process worker). */
@@ -1911,4 +1939,11 @@ void sup_pool_close(SupPool *p)
   for (size_t i = 0; p->argv && p->argv[i]; i++) free(p->argv[i]);
   free(p->argv);
   p->argv = NULL;
+}
+
+int sup_job_signals(const SupJob *j, int *sigs, int cap)
+{
+  int n = j->nsigs < cap ? j->nsigs : cap;
+  for (int i = 0; i < n; i++) sigs[i] = j->sigs[i].sig;
+  return n;
 }

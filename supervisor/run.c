@@ -94,10 +94,11 @@ static void run_done(SupJob *job, const SupOutcome *o, void *ud)
   if (r->json || r->events) goto out;
   switch (o->status) {
   case SUP_STATUS_OK:
-    if (o->err_result) fprintf(stderr, "%s\n", o->err_result);
     break;
   case SUP_STATUS_ERROR:
-    if (o->diagnostic && *o->diagnostic) {
+    if (o->err_result) { /* a returned Err(msg): msg, as the reference prints it */
+      fprintf(stderr, "%s\n", o->err_result);
+    } else if (o->diagnostic && *o->diagnostic) {
       size_t l = strlen(o->diagnostic);
       fputs(o->diagnostic, stderr);
       if (o->diagnostic[l - 1] != '\n') fputc('\n', stderr);

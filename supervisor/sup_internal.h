@@ -174,7 +174,8 @@ void sup_json_counters(Buf *b, const IpcCounters *c, uint32_t known, bool ms);
  *   name       the record's `status`
  *   exit       what `harn run` exits with; -1: it depends on the run (ok:
  *              the pipeline's int; cancelled: 128 + the signal)
- *   retryable  `harn batch --retries` runs the job again: the worker died
+ *   retryable  `harn batch --retries` runs the job again (the default of
+ *              --retry-on, SUP_RETRY_ON_DEFAULT): the worker died
  *              under it (crashed) or had to be killed (killed); a verdict
  *              the program reached itself (ok, error), its deadline
  *              (timeout) or the user's cancel is final.
@@ -198,7 +199,8 @@ typedef enum {
 /* Name of a status as in the record ("ok", "timeout", ...); "?" for a
  * value outside SupStatus. */
 const char *sup_status_name(SupStatus s);
-/* Whether a job that ended with [s] is run again under --retries. */
+/* Whether a job that ended with [s] is run again under --retries by
+ * default (without --retry-on). */
 bool sup_status_retryable(SupStatus s);
 
 /* Why the supervisor signalled a job (the first trigger only). */
@@ -208,6 +210,7 @@ typedef enum { SUP_STOP_NONE, SUP_STOP_DEADLINE, SUP_STOP_CANCEL } SupStop;
  * ownership of the strings (freed with the job). */
 typedef struct SupSpec {
   char *id;          /* job id in records and in the job frame */
+  bool path_id;      /* [id] is the path of [file] (sup_path_id) */
   char *file;        /* path shown in the record ("file"), may be NULL */
   char *program;     /* path of the program, or its source text */
   bool is_source;    /* [program] is source text rather than a path */
@@ -219,6 +222,8 @@ typedef struct SupSpec {
   int first_attempt; /* owner's business: attempt number of the first try */
   uint64_t memory;   /* VM heap limit in bytes; 0: the pool's default */
   double cpu_ms;     /* CPU-time limit; <= 0: the pool's default */
+  unsigned retry_on; /* owner's business: statuses retried (1 << SupStatus) */
+  double retry_lo, retry_hi; /* owner's business: backoff bounds in ms */
 } SupSpec;
 
 /* Free the strings [s] owns (id, file, program, input_json). */
@@ -348,6 +353,10 @@ SupJob *sup_pool_start(SupPool *p, SupSpec *spec);
  * deadline-like stop) + SIGCONT to its group, then SIGKILL after the grace.
  * Reason "cancel". Jobs already signalled are left alone. */
 void sup_pool_cancel_all(SupPool *p, int sig);
+/* Cancel one job as sup_pool_cancel_all does ([sig], then SIGKILL after
+ * the grace; reason "cancel"); one that has no worker yet ends cancelled
+ * at once. Nothing if it was signalled already. */
+void sup_job_cancel(SupJob *j, int sig);
 /* Keep up to [n] workers made ahead (spares) for the jobs the owner will
  * start next; 0 retires those there are. Only a pool that uses the zygote
  * makes them (docs/architecture.md "Spare workers"). */
@@ -356,6 +365,9 @@ void sup_pool_spares(SupPool *p, int n);
 void sup_pool_close(SupPool *p);
 /* The spec of job [j] (for hook code), valid until its on_done returns. */
 const SupSpec *sup_job_spec(const SupJob *j);
+/* The signals the pool sent to job [j]'s process group (the record's
+ * "signals"), in order: up to [cap] of them into [sigs]; returns how many. */
+int sup_job_signals(const SupJob *j, int *sigs, int cap);
 
 /* A libuv call whose only failure is a misuse of its handle by us (a
  * closing handle or a NULL callback: uv_timer_init, uv_timer_start on a
@@ -387,6 +399,7 @@ typedef struct SupFacts {
   /* The sandbox and resource limits (docs/sandbox.md): */
   bool seccomp;           /* the worker reported its seccomp filter on */
   bool f_limit_memory;    /* the final frame says limit "memory" */
+  bool f_err_result;      /* the pipeline returned Err(...) */
   bool real_worker;       /* the in-process worker (its exit codes mean
                              what worker.h says), not HARN_WORKER_CMD */
   bool cpu_limited;       /* an RLIMIT_CPU was asked for */
@@ -444,6 +457,12 @@ void sup_event_json(Buf *b, const IpcMsg *m);
  * about twice this in memory while it is read. */
 #define SUP_LINE_MAX ((size_t)2 * IPC_MAX_FRAME)
 
+/* The longest line of a results file or journal that --resume and harn
+ * verify read. A record is bounded by the caps on output and events
+ * (docs/cli.md), far below this; a longer line is not one we wrote, and
+ * reading it whole could take any amount of memory. */
+#define SUP_MAX_RECORD_LINE ((size_t)1 << 30)
+
 /* The lines of a batch source, read without blocking the loop (linein.c). */
 typedef struct SupLineIn {
   int fd;            /* poll it for readable when sup_linein_next says 0 */
@@ -472,6 +491,10 @@ int sup_linein_open(SupLineIn *li, const char *path, bool *blocking);
 int sup_linein_next(SupLineIn *li, char **line, size_t *len);
 void sup_linein_close(SupLineIn *li);
 
+/* ---------------------------------------------------------------- sources */
+
+
+
 /* ------------------------------------------------------------------ misc */
 
 /* The largest program read whole (cli_read_file: `harn run` of a pipe or
@@ -487,7 +510,7 @@ void sup_linein_close(SupLineIn *li);
 #define SUP_MAX_SIZE ((uint64_t)1 << 48)
 
 /* Parse a duration: Harn syntax ("250ms", "5s", "2m", "1h", "1.5s") or a
- * plain number of milliseconds (opts.c has the syntax). Returns 0 and *ms;
+ * plain number of seconds ("5", "0.25"; opts.c has the syntax). Returns 0 and *ms;
  * -1 when [s] is not a duration; -2 when it is one of more than
  * SUP_MAX_DURATION_MS (*ms untouched on failure). */
 int sup_parse_duration(const char *s, double *ms);
@@ -497,10 +520,211 @@ uint64_t sup_address_space(uint64_t memory);
  * suffix, binary. Returns 0 and *out; -1 when [s] is not a size; -2 when
  * it is one of more than SUP_MAX_SIZE bytes (*out untouched on failure). */
 int sup_parse_size(const char *s, size_t *out);
+/* Parse --retry-on: comma-separated statuses among error, timeout,
+ * killed and crashed (ok and cancelled are no failures to retry) into a
+ * mask of 1 << SupStatus. 0, or -1 for anything else. */
+int sup_parse_retry_on(const char *s, unsigned *mask);
+/* The default: the statuses whose `retryable` column says so in
+ * SUP_STATUS_MAP (the worker died under the job or had to be killed). */
+#define SUP_RETRY_BIT(NAME, name, exit, retryable) | ((retryable) ? 1u << SUP_STATUS_##NAME : 0u)
+#define SUP_RETRY_ON_DEFAULT (0u SUP_STATUS_MAP(SUP_RETRY_BIT))
+/* Parse --retry-delay: DUR (MIN = MAX) or MIN..MAX (MIN <= MAX). 0 with
+ * *lo, *hi in ms, or -1. */
+int sup_parse_retry_delay(const char *s, double *lo, double *hi);
+/* The delay before retry number [k] + 1 (k = 0 for the first retry):
+ * lo * 2^k capped at hi, with equal jitter (half of it fixed, half drawn
+ * from [rnd]). */
+double sup_retry_delay(double lo, double hi, int k, uint64_t rnd);
+#define SUP_RETRY_DELAY_DEFAULT "100ms..5s"
 /* Monotonic clock in ms / wall clock in ms since the epoch. */
 double sup_now_ms(void);
 double sup_epoch_ms(void);
 /* "SIGTERM" for SIGTERM, "SIG<n>" for unknown ones (static storage). */
 const char *sup_signame(int sig);
+
+/* ------------------------------------------------------------------ job ids, shards (jobid.c) */
+
+/* The id of the job that [path] names, found beneath directory [dir] (a
+ * directory source's listing): the path from [dir]'s parent, after
+ * making both absolute and normalising them lexically ("jobs/a.harn" for
+ * dir "./jobs/"); [path] as given when the current directory is unknown.
+ * malloc'd. docs/cli.md "Job ids". */
+char *sup_path_id(const char *dir, const char *path);
+/* The id of the job that file source [path] names: its last component
+ * ("a.harn" for "./jobs//a.harn"). malloc'd. */
+char *sup_file_id(const char *path);
+/* The id of a job whose path a stream gave: [path] normalised lexically,
+ * relative paths staying relative ("jobs/a.harn" for "./jobs//a.harn").
+ * malloc'd. */
+char *sup_stream_path_id(const char *path);
+/* The last component of [src] made absolute and normalised ("jobs.jsonl"
+ * for "./d/../jobs.jsonl"): the NAME of a manifest line's NAME:LINE id.
+ * malloc'd. */
+char *sup_source_name(const char *src);
+
+/* The most shards: a count above it is a usage error. */
+#define SUP_SHARD_MAX 1000000
+
+/* One shard of a batch (design/RUNNER.md section 8): jobs whose 0-based
+ * position (or, by_id, XXH64 of the id, seed 0) is index mod count. */
+typedef struct SupShard {
+  int index, count; /* count 0: no sharding */
+  bool by_id;
+  char why[48];     /* "I/N", for messages */
+} SupShard;
+
+/* Parse --shard [spec] ("I/N", "slurm" from SLURM_ARRAY_TASK_ID, _MIN,
+ * _STEP, _COUNT, "k8s/N" from JOB_COMPLETION_INDEX) and --shard-by [by]
+ * (NULL, "position" or "id"). 0, or -1 with a one-line reason in [err]. */
+int sup_shard_parse(const char *spec, const char *by, SupShard *out, char *err, size_t errlen);
+/* Whether the job at 0-based position [pos] with id [id] is in shard
+ * [sh] (NULL or count <= 1: every job is). A job without an id (a bad
+ * manifest line) goes by its position under either rule. */
+bool sup_shard_mine(const SupShard *sh, long pos, const char *id);
+
+/* ------------------------------------------------------------------ sources, ids of a run (feeder.c, idset.c) */
+
+/* SUP_SRC_STREAM: `-` (stdin), or a source that is not a regular file (a
+ * pipe: `<(gen)`, a FIFO): never sniffed or counted ahead, read as it
+ * comes (linein.c); each line a manifest line or a path. */
+typedef enum { SUP_SRC_FILE, SUP_SRC_DIR, SUP_SRC_MANIFEST, SUP_SRC_STREAM } SupSrcKind;
+
+/* Open-addressing set of job ids: those of a previous results file
+ * (resume), those given more than once (sup_ids_assign), every job of
+ * the sources (harn verify). */
+typedef struct SupSeen {
+  char *id;
+  int max_attempt;
+  bool ok;
+  bool lost;        /* the record of max_attempt did not finish the job: it
+                       says supervisor_lost, or cancelled (Ctrl-C, SIGTERM,
+                       SIGHUP, --halt now): a plain --resume reruns it */
+  int started;      /* journal: highest attempt started (resume) */
+  char *file;       /* journal: the start entry's file (resume) */
+  long index;       /* harn verify: the job's place in source order */
+} SupSeen;
+
+typedef struct SupSeenSet {
+  SupSeen *slots;
+  size_t cap, len;
+} SupSeenSet;
+
+/* The ids the sources gave in this run, to tell a repeated id
+ * (sup_ids_assign). A set of 128-bit fingerprints (two independent 64-bit
+ * hashes, FNV-1a and a multiply-xorshift one) rather than of strings: 32
+ * bytes a job at most, for batches of millions; two different ids collide
+ * with a probability of ~n^2/2^129. */
+typedef struct IdPrint {
+  uint64_t a, b; /* {0, 0}: an empty slot (a is never 0) */
+} IdPrint;
+
+typedef struct SupIdSet {
+  IdPrint *slots;
+  size_t cap, len;
+} SupIdSet;
+
+typedef struct SupFeeder {
+  const char *who;    /* "harn batch": the prefix of its messages */
+  char **srcs;
+  int nsrc, idx;
+  bool opened;        /* srcs[idx] is being walked ... */
+  SupSrcKind kind;       /* ... and is of this kind (found once) */
+  char **files;       /* directory listing */
+  size_t nfiles, fidx;
+  SupLineIn li;       /* a manifest or stream (li_open) */
+  bool li_open;
+  char *mf_dir;       /* its directory: relative "file"s are in it */
+  /* A stream that has no whole line yet: its fd is watched, and
+   * [readable] called when it may have one (sup_feeder_next said 2). */
+  uv_loop_t *loop;
+  uv_poll_t *poll;    /* malloc'd: freed by its close callback */
+  void (*readable)(void *ud);
+  void *ud;
+  long seq;           /* positions taken so far (bad lines take one too) */
+  /* What a job gets when its manifest line does not say: timeout_ms,
+   * retries, retry_on, retry_lo, retry_hi (the command line's values). */
+  SupSpec defaults;
+  const SupShard *shard; /* NULL: every job; else a bad line is said, and
+                            counted, only in the shard its position is in */
+  int bad_input;      /* bad lines, and sources or directories that could
+                         not be read: each said on stderr; the batch exits 1 */
+  int unreadable;     /* of which sources or directories: their jobs are
+                         not known */
+} SupFeeder;
+
+/* Find [id] in [set]; with [create], add it (all else zero) when absent.
+ * NULL when absent and not [create]. */
+SupSeen *sup_seen_find(SupSeenSet *set, const char *id, bool create);
+/* Free the entries and their strings; [set] may be reused once zeroed. */
+void sup_seen_free(SupSeenSet *set);
+/* Add [id]; false when it was there already. */
+bool sup_idset_add(SupIdSet *set, const char *id);
+
+/* The next job of the feeder's sources (set srcs, nsrc, who, loop,
+ * readable, ud, defaults and shard; zero the rest): 1 with *s filled (owned by the
+ * caller, its id not yet given by sup_ids_assign); 0 when every source is
+ * exhausted; 2 when a stream has no whole line yet (f->readable is called
+ * from [f->loop] when it may). */
+int sup_feeder_next(SupFeeder *f, SupSpec *s);
+/* Let go of the current source (the caller may stop half-way: Ctrl-C,
+ * --halt). The feeder's poll handle closes on its loop. */
+void sup_feeder_release(SupFeeder *f);
+/* The number of jobs in the sources, for a progress bar; -1 if unknown (a
+ * stream is read only once, as the jobs run). */
+long sup_count_jobs(char **srcs, int n);
+
+/* The ids of one run: every id given, and the last #N of each repeated
+ * one. Zero it to start. */
+typedef struct SupIds {
+  SupIdSet ids;
+  SupSeenSet repeats;
+} SupIds;
+/* Give [spec] its id in this run: its own, or ID#2, ID#3, ... when it was
+ * given before (said once on stderr, as [who] (NULL: not said), unless
+ * the id is a path:
+ * the same file twice is a way to run it twice); [newline] first ends a
+ * progress bar's line. Jobs must come in source order. */
+void sup_ids_assign(SupIds *ids, SupSpec *spec, const char *who, bool newline);
+void sup_ids_free(SupIds *ids);
+
+/* The jobs of a SOURCE list exactly as `harn batch` sees them, for the
+ * commands that are not a loop (feeder.c): `harn submit` and `harn verify`
+ * read their sources through this, so the grammar and the ids cannot
+ * drift apart. [who] prefixes the messages about bad sources and lines
+ * ("harn submit"); [say_repeats]: also say a repeated manifest id (once).
+ * sup_sources_next: 1 with *spec filled (the caller frees it,
+ * sup_spec_free; [def_timeout] and [def_retries] for the jobs that do not
+ * set them), 0 at the end; it blocks while a stream has no whole line.
+ * sup_sources_bad: the bad lines and unreadable sources met so far (each
+ * said on stderr); sup_sources_unreadable: of which sources or
+ * directories that could not be read (their jobs are unknown). */
+typedef struct SupSources SupSources;
+SupSources *sup_sources_open(char *const *srcs, int n, const char *who, bool say_repeats);
+int sup_sources_next(SupSources *s, SupSpec *spec, double def_timeout, int def_retries);
+int sup_sources_bad(const SupSources *s);
+int sup_sources_unreadable(const SupSources *s);
+void sup_sources_close(SupSources *s);
+
+/* ---------------------------------------------------------------- metrics */
+
+/* harn batch --metrics FILE (metrics.c): Prometheus text-format metrics of
+ * the batch, FILE rewritten atomically (FILE.tmp, rename) at open, every
+ * few seconds while the batch runs, and at stop. Every function accepts a
+ * NULL [m] (no --metrics) and does nothing then. */
+typedef struct SupMetrics SupMetrics;
+/* Write FILE once (all zeros). NULL with a message on stderr when it
+ * cannot be written. */
+SupMetrics *sup_metrics_open(const char *path);
+/* The batch starts on [loop]: the start time, and a periodic rewrite (an
+ * unref'd timer) that reads [pool]'s running count. */
+void sup_metrics_start(SupMetrics *m, uv_loop_t *loop, const SupPool *pool);
+/* Attempt [job] ended with [o] (from SupHooks.on_done); [retried]: the
+ * job runs again, so this was not its last attempt. */
+void sup_metrics_attempt(SupMetrics *m, SupJob *job, const SupOutcome *o, bool retried);
+/* The batch has ended: the timer closed (its handle is closed on the
+ * loop, which must run once more), the final rewrite. */
+void sup_metrics_stop(SupMetrics *m);
+/* Release [m] (after the loop has closed the timer). */
+void sup_metrics_free(SupMetrics *m);
 
 #endif

@@ -46,4 +46,17 @@ int sup_cmd_run(const CliArgs *a);
  * profiling). */
 int sup_cmd_batch(const CliArgs *a);
 
+/* harn verify SOURCE... --results FILE [--results FILE]... [--require-ok]
+ *   [--json]: enumerate the jobs of the sources as harn batch would (same
+ * ids; nothing runs), read every results file, and print each finding
+ * (missing, duplicate, gap, stray, partial, bad record; failed with
+ * --require-ok) on stdout, then a summary on stderr. 0 with no finding,
+ * 1 otherwise, 2 on usage errors (design/RUNNER.md section 8). */
+int sup_cmd_verify(const CliArgs *a);
+/* harn runner [-j N] [--queue NAME[=SLOTS],...] [--state-dir DIR] ...:
+ * the long-lived job runner on PostgreSQL (runner.c, docs/runner.md).
+ * Returns 0 after a drain (SIGTERM), 130 after a cancel, 2 on usage
+ * errors (and in a build without the database feature). */
+int sup_cmd_runner(const CliArgs *a);
+
 #endif

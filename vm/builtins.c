@@ -60,9 +60,13 @@
 #include "object.h"
 #include "sched.h" /* concurrency builtins (sched.c, channel.c) */
 #include "state.h"
+#include "std_bytes.h"
+#include "std_crypto.h"
 #include "std_json.h"
+#include "std_regex.h"
 #include "std_time.h"
 #include "std_url.h"
+#include "std_uuid.h"
 #include "steps.h"
 #include "ucase.h"
 
@@ -1720,6 +1724,7 @@ static struct BiClock *clock_for(Vm *vm)
 
 void builtins_free(Vm *vm)
 {
+  std_regex_free(vm);
   struct BiClock *clk = vm->clock;
   if (!clk) return;
   for (int i = 0; i < clk->ntimers; i++) free(clk->timers[i].name);
@@ -2768,6 +2773,12 @@ const BuiltinDef builtin_table[] = {
   {"atomic_get", chan_bi_atomic_get},
   {"atomic_set", chan_bi_atomic_set},
   {"await", sched_bi_await},
+  {"base32_decode", std_base32_decode},
+  {"base32_encode", std_base32_encode},
+  {"base64_decode", std_base64_decode},
+  {"base64_encode", std_base64_encode},
+  {"base64url_decode", std_base64url_decode},
+  {"base64url_encode", std_base64url_encode},
   {"basename", bi_basename},
   {"camel_to_kebab", bi_camel_to_kebab},
   {"camel_to_pascal", bi_uppercase_first},
@@ -2788,6 +2799,7 @@ const BuiltinDef builtin_table[] = {
   {"circuit_record_success", bi_circuit_record_success},
   {"circuit_reset", bi_circuit_reset},
   {"close_channel", chan_bi_close_channel},
+  {"constant_time_eq", std_constant_time_eq},
   {"contains", bi_contains},
   {"cos", bi_cos},
   {"csv_parse", std_csv_parse},
@@ -2810,6 +2822,9 @@ const BuiltinDef builtin_table[] = {
   {"duration_seconds", std_duration_seconds},
   {"duration_to_human", std_duration_to_human},
   {"duration_to_seconds", std_duration_to_seconds},
+  {"ed25519_keypair", std_ed25519_keypair},
+  {"ed25519_sign", std_ed25519_sign},
+  {"ed25519_verify", std_ed25519_verify},
   {"elapsed", bi_elapsed},
   {"ends_with", bi_ends_with},
   {"entries", bi_entries},
@@ -2822,6 +2837,10 @@ const BuiltinDef builtin_table[] = {
   {"floor", bi_floor},
   {"format", bi_format},
   {"group_by", bi_group_by},
+  {"hex_decode", std_hex_decode},
+  {"hex_encode", std_hex_encode},
+  {"hmac_sha256", std_hmac_sha256},
+  {"hmac_sha256_base64", std_hmac_sha256_base64},
   {"is_cancelled", bi_is_cancelled},
   {"is_err", bi_is_err},
   {"is_infinite", bi_is_infinite},
@@ -2855,6 +2874,7 @@ const BuiltinDef builtin_table[] = {
   {"mailbox_receive", bi_mailbox_receive},
   {"mailbox_send", bi_mailbox_send},
   {"max", bi_max},
+  {"md5", std_md5},
   {"min", bi_min},
   {"mock_time", bi_mock_time},
   {"monotonic_ms", bi_monotonic_ms},
@@ -2878,6 +2898,11 @@ const BuiltinDef builtin_table[] = {
   {"random_int", bi_random_int},
   {"range", bi_range},
   {"receive", chan_bi_receive},
+  {"regex_captures", std_regex_captures},
+  {"regex_match", std_regex_match},
+  {"regex_replace", std_regex_replace},
+  {"regex_replace_all", std_regex_replace},
+  {"regex_split", std_regex_split},
   {"register_lifecycle_hook", lc_bi_register_lifecycle_hook},
   {"register_step_hook", steps_bi_register_hook},
   {"replace", bi_replace},
@@ -2900,6 +2925,14 @@ const BuiltinDef builtin_table[] = {
   {"set_symmetric_difference", bi_set_symmetric_difference},
   {"set_union", bi_set_union},
   {"settle_pending", sched_bi_settle_pending},
+  {"sha1", std_sha1_builtin},
+  {"sha224", std_sha224},
+  {"sha256", std_sha256},
+  {"sha384", std_sha384},
+  {"sha3_256", std_sha3_256},
+  {"sha3_512", std_sha3_512},
+  {"sha512", std_sha512},
+  {"sha512_256", std_sha512_256},
   {"shared_cas", bi_shared_cas},
   {"shared_cell", bi_shared_cell},
   {"shared_entries", bi_shared_entries},
@@ -2949,10 +2982,19 @@ const BuiltinDef builtin_table[] = {
   {"uppercase", bi_uppercase},
   {"uppercase_first", bi_uppercase_first},
   {"url_build", std_url_build},
+  {"url_decode", std_url_decode},
+  {"url_encode", std_url_encode},
   {"url_parse", std_url_parse},
+  {"uuid", std_uuid_v4},
+  {"uuid_nil", std_uuid_nil},
+  {"uuid_parse", std_uuid_parse},
+  {"uuid_v5", std_uuid_v5},
+  {"uuid_v7", std_uuid_v7},
   {"values", bi_values},
   {"weekday_name", std_weekday_name},
   {"window", bi_window},
+  {"x25519_agree", std_x25519_agree},
+  {"x25519_keypair", std_x25519_keypair},
   {"yaml_parse", std_yaml_parse},
   {"yaml_stringify", std_yaml_stringify},
 };

@@ -236,7 +236,10 @@ static VmStatus run_source(Vm *vm, const char *key, const char *path, const char
   if (!ok) return runtime_failed(vm);
   Value r = in->result;
   if (IS_INT(r)) {
-    in->exit_code = (int)AS_INT(r);
+    /* clamped, as the reference does (LANGUAGE.md 9.1): `return 300`
+     * exits 255, `return -1` exits 0; never a wrap-around to 0 */
+    int64_t n = AS_INT(r);
+    in->exit_code = n < 0 ? 0 : n > 255 ? 255 : (int)n;
   } else if (is_result_err(r)) {
     in->exit_code = 1;
     ObjEnum *e = AS_ENUM(r);

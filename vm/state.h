@@ -45,6 +45,8 @@ struct Vm {
                                  yet (builtins.c) */
   struct BiClock *clock;      /* mock clock and named timers (builtins.c);
                                  NULL until a time builtin runs */
+  struct StdRegexCache *regex_cache; /* compiled patterns (std_regex.c);
+                                        NULL until a regex builtin runs */
   struct Chan *live_chans;    /* every channel whose object is alive, linked
                                  by the channel (channel.c) */
 };

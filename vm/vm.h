@@ -81,6 +81,13 @@ typedef enum {
 Vm *vm_new(const VmConfig *cfg);
 void vm_free(Vm *vm);
 
+/* Initialise, once per process, the libraries of the standard library
+ * that must not start lazily in a locked-down worker (libcrypto: no
+ * configuration file, algorithms fetched ahead; std_crypto.c). Idempotent
+ * and thread-safe; the zygote and every worker call it before lock-down.
+ * Elsewhere the builtins call it on first use. */
+void vm_std_init(void);
+
 /* Compile and run the program in [len] bytes of [src]; [path] names it in
  * diagnostics and anchors relative imports. [input_json] (may be NULL) is
  * bound to the entry pipeline's first parameter. */

@@ -658,6 +658,7 @@ static void warm_write(void *ud, int stream, const char *data, size_t len) {}
 
 void wrk_warm_up(void)
 {
+  vm_std_init(); /* every worker the zygote makes inherits it */
   static const char src[] = "pipeline default(task) {\n  return 0\n}\n";
   /* the job frame, as the supervisor sends it */
   IpcJob j;
@@ -821,6 +822,9 @@ int wrk_main(int argc, char **argv)
   if (job->program) open_program(job->program, &entry_fd, &root_fd);
   wrk_sandbox_enter_shared(job->sandbox);
   if (job->program) place_program(ev_fd, &entry_fd, &root_fd);
+  /* libraries that would open files or fetch code lazily (libcrypto):
+   * now, before the lock-down (a spare inherited this from the zygote) */
+  vm_std_init();
   Lockdown ld = {&w, job, ev_fd, root_fd, false, true};
   lock_down(&ld);
 

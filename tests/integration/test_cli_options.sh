@@ -53,18 +53,18 @@ expect 'harn batch: --cpu: "1e308w" is too long (the most is 1e15 ms, about 31,7
 expect 'harn run: --memory: "1e30G" is too large (the most is 256 TiB)' run ok.harn --memory 1e30G
 expect 'harn run: --max-output: "-1" is not a size (examples: 1000, 64K, 256M, 1G)' \
   run ok.harn --max-output -1
-expect 'harn batch: -j: "0" is not a count from 1 to 4096' batch ok.harn -j0 --results never.out
+expect 'harn batch: -j: "5x" is not a job count (N, N%, +N or -N)' batch ok.harn -j5x --results never.out
 expect 'harn batch: --jobs needs a value (N)' batch ok.harn --jobs
 expect 'harn run: --max-events: "0" is not a count from 1 to 1000000000' run ok.harn --max-events 0
 expect 'harn run: --json takes no value ("1" given)' run ok.harn --json=1
-expect 'harn run: unknown option --timout' run ok.harn --timout 5s
-expect 'harn check: --timeout is not an option of harn check (only of run, batch)' \
+expect 'harn run: unknown option --timout (did you mean --timeout?)' run ok.harn --timout 5s
+expect 'harn check: --timeout is not an option of harn check (only of run, batch, submit, runner, jobs)' \
   check ok.harn --timeout 1s
 expect 'harn run: --json does not apply with --inline' run --inline ok.harn --json
 expect 'harn run: --input: "{bad" is not valid JSON (*' run ok.harn --input '{bad'
-expect 'harn batch: --halt: "sometimes" is not never, soon,fail=N[%] or now,fail=N[%]' \
+expect 'harn batch: --halt: "sometimes" is not never, or soon|now,fail|success|done=N[%]' \
   batch ok.harn --halt sometimes --results never.out
-expect 'harn batch: --resume needs --results FILE' batch ok.harn --resume
+expect 'harn batch: --resume needs --results FILE (a regular file: the records are read back)' batch ok.harn --resume
 expect 'harn run: only one FILE may be given ("-x.harn" is another)' run ok.harn -- -x.harn
 expect 'harn disasm: no FILE given' disasm
 expect 'harn test: no PATH given' test --gc-stress

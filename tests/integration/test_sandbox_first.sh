@@ -74,7 +74,7 @@ rec() { python3 -c "
 import json,sys
 for l in open('r3.jsonl'):
     r = json.loads(l)
-    if r['id'].endswith('/' + sys.argv[1]): print(r['status'], r['output'].strip(), (r['error'] or {}).get('message', ''))
+    if r['id'] == sys.argv[1]: print(r['status'], r['output'].strip(), (r['error'] or {}).get('message', ''))
 " "$1"; }
 [ "$(rec good.harn)" = "ok 42 " ] && pass "an import beneath the program's directory works" || fail "good: $(rec good.harn)"
 for j in dotdot dotdot_missing absolute; do

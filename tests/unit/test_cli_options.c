@@ -43,8 +43,13 @@ static void test_duration_syntax(void **state)
   assert_true(ms == 1500);
   assert_int_equal(sup_parse_duration(".5s", &ms), 0);
   assert_true(ms == 500);
-  assert_int_equal(sup_parse_duration("2e3", &ms), 0);
+  assert_int_equal(sup_parse_duration("2e3ms", &ms), 0);
   assert_true(ms == 2000);
+  /* a bare number is seconds, as for timeout(1) and GNU parallel */
+  assert_int_equal(sup_parse_duration("5", &ms), 0);
+  assert_true(ms == 5000);
+  assert_int_equal(sup_parse_duration("0.25", &ms), 0);
+  assert_true(ms == 250);
   assert_int_equal(sup_parse_duration("1w", &ms), 0);
   assert_true(ms == 604800000.0);
   assert_int_equal(sup_parse_duration("0", &ms), 0);
@@ -65,13 +70,13 @@ static void test_duration_range(void **state)
   double ms = 42;
   /* the old parser accepted all of these: 1e300 ms became a garbage
    * uint64_t timer, 1e308w an infinity */
-  static const char *const big[] = {"1e300", "1e300s", "1e308w", "1e400", "1000000000000001",
-                                    "1e15s", "1653440w"};
+  static const char *const big[] = {"1e300", "1e300s", "1e308w", "1e400", "1000000000000001ms",
+                                    "1e15s", "1e13", "1653440w"};
   for (size_t i = 0; i < sizeof big / sizeof big[0]; i++) {
     if (sup_parse_duration(big[i], &ms) != -2) fail_msg("duration \"%s\" not out of range", big[i]);
     assert_true(ms == 42);
   }
-  assert_int_equal(sup_parse_duration("1e15", &ms), 0);
+  assert_int_equal(sup_parse_duration("1e15ms", &ms), 0);
   assert_true(ms == SUP_MAX_DURATION_MS);
   assert_int_equal(sup_parse_duration("1e-400", &ms), 0); /* underflow: 0 */
   assert_true(ms == 0);
@@ -214,6 +219,21 @@ static void test_parse_forms(void **state)
   assert_true(a.opt[CLI_OPT_BAR].pos > a.opt[CLI_OPT_NO_BAR].pos);
   cli_args_free(&a);
 
+  /* -j as GNU parallel takes it: N%, +N, -N of the CPUs; 0: the most */
+  long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+  assert_int_equal(parse(&a, "batch", "x", "-j", "200%", NULL), 0);
+  assert_int_equal(a.opt[CLI_OPT_JOBS].n, 2 * cpus);
+  cli_args_free(&a);
+  assert_int_equal(parse(&a, "batch", "x", "-j+3", NULL), 0);
+  assert_int_equal(a.opt[CLI_OPT_JOBS].n, cpus + 3);
+  cli_args_free(&a);
+  assert_int_equal(parse(&a, "batch", "x", "-j0", NULL), 0);
+  assert_int_equal(a.opt[CLI_OPT_JOBS].n, 4096);
+  cli_args_free(&a);
+  assert_int_equal(parse(&a, "batch", "x", "-j", "1%", NULL), 0); /* rounded up: at least 1 */
+  assert_int_equal(a.opt[CLI_OPT_JOBS].n, 1);
+  cli_args_free(&a);
+
   /* --input takes any JSON, -1 included */
   assert_int_equal(parse(&a, "run", "--input", "-1", "f.harn", "--inline", NULL), 0);
   assert_string_equal(a.opt[CLI_OPT_INPUT].text, "-1");
@@ -240,9 +260,12 @@ static void test_parse_errors(void **state)
                "--memory", "1e30G", NULL);
   expect_error("harn run: --max-output: \"lots\" is not a size (examples: 1000, 64K, 256M, 1G)",
                "run", "f", "--max-output", "lots", NULL);
-  expect_error("harn batch: -j: \"0\" is not a count from 1 to 4096", "batch", "x", "-j0", NULL);
-  expect_error("harn batch: --jobs: \"4097\" is not a count from 1 to 4096", "batch", "x", "--jobs",
-               "4097", NULL);
+  expect_error("harn batch: -j: \"5x\" is not a job count (N, N%, +N or -N)", "batch", "x", "-j5x",
+               NULL);
+  expect_error("harn batch: --jobs: \"4097\" is 4097 jobs*", "batch", "x", "--jobs", "4097", NULL);
+  expect_error("harn batch: -j: \"-9999\" is -*", "batch", "x", "-j", "-9999", NULL);
+  expect_error("harn batch: -j: \"+2%\" is not a job count (N, N%, +N or -N)", "batch", "x", "-j",
+               "+2%", NULL);
   expect_error("harn batch: --retries: \"-1\" is not a count from 0 to 1000", "batch", "x",
                "--retries", "-1", NULL);
   expect_error("harn run: --max-events: \"99999999999999999999\" is not a count from 1 to 1000000000",
@@ -250,11 +273,11 @@ static void test_parse_errors(void **state)
   expect_error("harn run: --timeout needs a value (DUR)", "run", "f", "--timeout", NULL);
   expect_error("harn batch: -j needs a value (N)", "batch", "x", "-j", NULL);
   expect_error("harn run: --json takes no value (\"yes\" given)", "run", "f", "--json=yes", NULL);
-  expect_error("harn run: unknown option --jsno", "run", "f", "--jsno", NULL);
+  expect_error("harn run: unknown option --jsno (did you mean --json?)", "run", "f", "--jsno", NULL);
   expect_error("harn run: unknown option -x", "run", "f", "-x", NULL);
-  expect_error("harn check: --timeout is not an option of harn check (only of run, batch)", "check",
+  expect_error("harn check: --timeout is not an option of harn check (only of run, batch, submit, runner, jobs)", "check",
                "f", "--timeout", "1s", NULL);
-  expect_error("harn run: -j is not an option of harn run (only of batch)", "run", "f", "-j", "2",
+  expect_error("harn run: -j is not an option of harn run (only of batch, runner)", "run", "f", "-j", "2",
                NULL);
   expect_error("harn run: --input: \"{bad\" is not valid JSON (*", "run", "f",
                "--input", "{bad", NULL);
@@ -291,7 +314,7 @@ static void test_table(void **state)
     assert_non_null(o->help);
     assert_true(o->cmds != 0);
     assert_true((o->kind == CLI_FLAG) == (o->meta == NULL));
-    assert_true(o->kind == CLI_INT ? o->min <= o->max : o->min == 0 && o->max == 0);
+    assert_true((o->kind == CLI_INT || o->kind == CLI_SLOTS) ? o->min <= o->max : o->min == 0 && o->max == 0);
     assert_false(o->kind == CLI_FLAG && o->def);
     /* help lines fit in 80 columns after the 22 of the option's name */
     for (const char *h = o->help; *h;) {
@@ -329,7 +352,8 @@ static void test_documented(void **state)
   char *doc = cli_read_file(path, &len);
   assert_non_null(doc);
   static const struct { const char *name; unsigned bit; } cmds[] = {
-      {"run", CLI_CMD_RUN}, {"batch", CLI_CMD_BATCH}, {"test", CLI_CMD_TEST}};
+      {"run", CLI_CMD_RUN}, {"batch", CLI_CMD_BATCH}, {"test", CLI_CMD_TEST},
+      {"verify", CLI_CMD_VERIFY}};
   for (size_t c = 0; c < sizeof cmds / sizeof cmds[0]; c++) {
     char *sec = doc_section(doc, cmds[c].name);
     for (int k = 0; k < CLI_OPT__COUNT; k++) {
@@ -365,13 +389,61 @@ static void test_documented(void **state)
   free(doc);
 }
 
+/* CLI_LIST accumulates over occurrences (the other kinds keep the last);
+ * CLI_SIZE_OPT takes a value only with '='. */
+static void test_list_and_optional(void **state)
+{
+  (void)state;
+  CliArgs a;
+  assert_int_equal(parse(&a, "run", "f", "--allow-read=A,B", "--allow-read", "C", "--allow-write",
+                         "/w", "--scratch", NULL), 0);
+  assert_string_equal(err_text, "");
+  CliValue *r = &a.opt[CLI_OPT_ALLOW_READ];
+  assert_true(r->given);
+  assert_int_equal(r->nitems, 3);
+  assert_string_equal(r->items[0], "A");
+  assert_string_equal(r->items[1], "B");
+  assert_string_equal(r->items[2], "C");
+  assert_int_equal(a.opt[CLI_OPT_ALLOW_WRITE].nitems, 1);
+  assert_string_equal(a.opt[CLI_OPT_ALLOW_WRITE].items[0], "/w");
+  assert_true(a.opt[CLI_OPT_SCRATCH].given);
+  assert_null(a.opt[CLI_OPT_SCRATCH].text);
+  assert_int_equal(a.opt[CLI_OPT_SCRATCH].bytes, 0);
+  assert_int_equal(a.noperands, 1); /* --scratch took no operand */
+  cli_args_free(&a);
+  assert_null(a.opt[CLI_OPT_ALLOW_READ].items);
+
+  /* not given: no items; --scratch=SIZE */
+  assert_int_equal(parse(&a, "batch", "x", "--scratch=1M", "y", NULL), 0);
+  assert_false(a.opt[CLI_OPT_ALLOW_READ].given);
+  assert_int_equal(a.opt[CLI_OPT_ALLOW_READ].nitems, 0);
+  assert_int_equal(a.opt[CLI_OPT_SCRATCH].bytes, 1u << 20);
+  assert_int_equal(a.noperands, 2);
+  cli_args_free(&a);
+
+  expect_error("harn run: --allow-read: \"a,,b\" has an empty item", "run", "f", "--allow-read",
+               "a,,b", NULL);
+  expect_error("harn run: --allow-write: \"a,\" has an empty item", "run", "f", "--allow-write=a,",
+               NULL);
+  expect_error("harn run: --allow-read needs a value (PATH,...)", "run", "f", "--allow-read", NULL);
+  expect_error("harn batch: --scratch: \"big\" is not a size (examples: 1000, 64K, 256M, 1G)",
+               "batch", "x", "--scratch=big", NULL);
+  assert_int_equal(parse(&a, "run", "f", "--inline", "--allow-read=.", NULL), 0);
+  capture_begin();
+  int rc = cli_only(&a, CLI_CMD_INLINE, "--inline");
+  capture_end();
+  assert_int_equal(rc, CLI_USAGE);
+  assert_non_null(strstr(err_text, "harn run: --allow-read does not apply with --inline\n"));
+  cli_args_free(&a);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_duration_syntax), cmocka_unit_test(test_duration_range),
       cmocka_unit_test(test_size),            cmocka_unit_test(test_parse_forms),
       cmocka_unit_test(test_parse_errors),    cmocka_unit_test(test_table),
-      cmocka_unit_test(test_documented),
+      cmocka_unit_test(test_documented),      cmocka_unit_test(test_list_and_optional),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -63,8 +63,13 @@ static void test_final_frame_rows(void **state)
   /* final frame, no supervisor signal: the frame's status */
   SupFacts f = final_facts(IPC_STATUS_OK, NULL, 42);
   expect(&f, SUP_STATUS_OK, NULL, 42);
-  f.f_exit_code = 300; /* an int result is an exit code: low 8 bits */
-  expect(&f, SUP_STATUS_OK, NULL, 44);
+  f.f_exit_code = 300; /* an int result is an exit code: clamped to 0..255 */
+  expect(&f, SUP_STATUS_OK, NULL, 255);
+  f.f_exit_code = -5;
+  expect(&f, SUP_STATUS_OK, NULL, 0);
+  f = final_facts(IPC_STATUS_OK, NULL, 1); /* a returned Err: a failed job */
+  f.f_err_result = true;
+  expect(&f, SUP_STATUS_ERROR, "returned_err", 1);
   f = final_facts(IPC_STATUS_ERROR, NULL, 1);
   expect(&f, SUP_STATUS_ERROR, "error", 1);
   f = final_facts(IPC_STATUS_CANCELLED, "SIGTERM", 0);
@@ -181,8 +186,8 @@ static void test_parsers_and_names(void **state)
   assert_true(ms == 120000);
   assert_int_equal(sup_parse_duration("1.5s", &ms), 0);
   assert_true(ms == 1500);
-  assert_int_equal(sup_parse_duration("300", &ms), 0);
-  assert_true(ms == 300);
+  assert_int_equal(sup_parse_duration("300", &ms), 0); /* a bare number: seconds */
+  assert_true(ms == 300000);
   assert_int_equal(sup_parse_duration("5parsecs", &ms), -1);
   assert_int_equal(sup_parse_duration("", &ms), -1);
   size_t n = 0;

@@ -779,8 +779,9 @@ bool std_date_add(Vm *vm, int argc, Value *argv, Value *out)
   int64_t us = 0, ms = 0;
   if (!dt_arg(vm, "date_add", arg(argc, argv, 0), &us) || !ms_arg(vm, "date_add", arg(argc, argv, 1), &ms))
     return false;
-  if (ms > MAX_SECS * 2000 || ms < MIN_SECS * 2000) return err_throw_str(vm, "date_add: timestamp out of range");
-  us += ms * 1000;
+  int64_t delta;
+  if (__builtin_mul_overflow(ms, (int64_t)1000, &delta) || __builtin_add_overflow(us, delta, &us))
+    return err_throw_str(vm, "date_add: timestamp out of range");
   if (!range_ok(vm, "date_add", us)) return false;
   *out = ts_value(us);
   return true;
@@ -792,7 +793,7 @@ bool std_date_diff(Vm *vm, int argc, Value *argv, Value *out)
   int64_t a, b;
   if (!dt_arg(vm, "date_diff", arg(argc, argv, 0), &a) || !dt_arg(vm, "date_diff", arg(argc, argv, 1), &b))
     return false;
-  *out = val_duration((a - b) / 1000);
+  *out = val_duration((int64_t)(((__int128)a - b) / 1000)); /* a - b may pass int64 in microseconds */
   return true;
 }
 

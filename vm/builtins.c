@@ -63,7 +63,10 @@
 #include "state.h"
 #include "std_bytes.h"
 #include "std_crypto.h"
+#include "std_json.h"
 #include "std_regex.h"
+#include "std_time.h"
+#include "std_url.h"
 #include "std_uuid.h"
 #include "steps.h"
 #include "ucase.h"
@@ -1736,6 +1739,8 @@ static int64_t now_wall(Vm *vm)
   return clk->mocked ? clk->mock_ms : real_ms(CLOCK_REALTIME);
 }
 
+int64_t builtins_now_ms(Vm *vm) { return now_wall(vm); }
+
 static int64_t now_mono(Vm *vm)
 {
   struct BiClock *clk = clock_for(vm);
@@ -2800,10 +2805,28 @@ const BuiltinDef builtin_table[] = {
   {"contains", bi_contains},
   {"copy_file", fs_bi_copy_file},
   {"cos", bi_cos},
+  {"csv_parse", std_csv_parse},
+  {"csv_stringify", std_csv_stringify},
   {"cwd", fs_bi_cwd},
+  {"date_add", std_date_add},
+  {"date_diff", std_date_diff},
+  {"date_format", std_date_format},
+  {"date_from_components", std_date_from_components},
+  {"date_in_zone", std_date_in_zone},
+  {"date_now", std_date_now},
+  {"date_now_iso", std_date_now_iso},
+  {"date_parse", std_date_parse},
+  {"date_to_zone", std_date_to_zone},
   {"dedup_by", bi_dedup_by},
   {"delete_file", fs_bi_delete_file},
   {"dirname", bi_dirname},
+  {"duration_days", std_duration_days},
+  {"duration_hours", std_duration_hours},
+  {"duration_minutes", std_duration_minutes},
+  {"duration_ms", std_duration_ms},
+  {"duration_seconds", std_duration_seconds},
+  {"duration_to_human", std_duration_to_human},
+  {"duration_to_seconds", std_duration_to_seconds},
   {"ed25519_keypair", std_ed25519_keypair},
   {"ed25519_sign", std_ed25519_sign},
   {"ed25519_verify", std_ed25519_verify},
@@ -2836,7 +2859,13 @@ const BuiltinDef builtin_table[] = {
   {"is_timeout", bi_is_timeout},
   {"iter", bi_iter},
   {"join", bi_join},
+  {"jq", std_jq},
+  {"jq_first", std_jq_first},
+  {"json_extract", std_json_extract},
   {"json_parse", bi_json_parse},
+  {"json_pointer", std_json_pointer},
+  {"json_pointer_delete", std_json_pointer_delete},
+  {"json_pointer_set", std_json_pointer_set},
   {"json_stringify", bi_json_stringify},
   {"json_validate", bi_json_validate},
   {"kebab_to_camel", bi_kebab_to_camel},
@@ -2860,6 +2889,7 @@ const BuiltinDef builtin_table[] = {
   {"mkdir", fs_bi_mkdir},
   {"mock_time", bi_mock_time},
   {"monotonic_ms", bi_monotonic_ms},
+  {"month_name", std_month_name},
   {"move_file", fs_bi_move_file},
   {"now_ms", bi_now_ms},
   {"off_interrupt", lc_bi_off_interrupt},
@@ -2874,6 +2904,8 @@ const BuiltinDef builtin_table[] = {
   {"print", bi_print},
   {"println", bi_println},
   {"project_root", fs_bi_project_root},
+  {"query_parse", std_query_parse},
+  {"query_stringify", std_query_stringify},
   {"raise_signal", lc_bi_raise_signal},
   {"random", bi_random},
   {"random_int", bi_random_int},
@@ -2956,6 +2988,8 @@ const BuiltinDef builtin_table[] = {
   {"to_list", bi_to_list},
   {"to_set", bi_to_set},
   {"to_string", bi_to_string},
+  {"toml_parse", std_toml_parse},
+  {"toml_stringify", std_toml_stringify},
   {"trim", bi_trim},
   {"try_receive", chan_bi_try_receive},
   {"type_of", bi_type_of},
@@ -2966,8 +3000,10 @@ const BuiltinDef builtin_table[] = {
   {"unwrap_or", bi_unwrap_or},
   {"uppercase", bi_uppercase},
   {"uppercase_first", bi_uppercase_first},
+  {"url_build", std_url_build},
   {"url_decode", std_url_decode},
   {"url_encode", std_url_encode},
+  {"url_parse", std_url_parse},
   {"uuid", std_uuid_v4},
   {"uuid_nil", std_uuid_nil},
   {"uuid_parse", std_uuid_parse},
@@ -2975,10 +3011,13 @@ const BuiltinDef builtin_table[] = {
   {"uuid_v7", std_uuid_v7},
   {"values", bi_values},
   {"walk_dir", fs_bi_walk_dir},
+  {"weekday_name", std_weekday_name},
   {"window", bi_window},
   {"write_file", fs_bi_write_file},
   {"x25519_agree", std_x25519_agree},
   {"x25519_keypair", std_x25519_keypair},
+  {"yaml_parse", std_yaml_parse},
+  {"yaml_stringify", std_yaml_stringify},
 };
 
 const int builtin_count = (int)(sizeof builtin_table / sizeof builtin_table[0]);

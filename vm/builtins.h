@@ -14,6 +14,7 @@
 #define HARN_BUILTINS_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "value.h"
 
@@ -35,6 +36,9 @@ bool builtin_constant(const char *name, Value *out);
 /* Free what the builtins keep in [vm] between calls (the clock state;
  * vm_free calls it). */
 void builtins_free(Vm *vm);
+/* The wall clock of [vm] in ms since the epoch, as now_ms() reads it
+ * (mock_time / advance_time apply): the date builtins (std_time.c). */
+int64_t builtins_now_ms(Vm *vm);
 
 /* Call method [name] on [recv] for the built-in kinds (string, list, dict,
  * set, range, pair, enum, int, float, nil, iter...). Unknown methods give nil

@@ -14,7 +14,8 @@
 # 4. Under strace -f (when installed; not in sanitizer builds, whose
 #    runtime reads /proc): after a worker locks down, nothing opens a file
 #    or maps executable memory (so no PCRE2 JIT, no openssl.cnf, no
-#    provider module), for `harn run` and for the zygote's pool workers. A
+#    provider module, no zone file even with TZ set, no libidn2 or libyaml
+#    data), for `harn run` and for the zygote's pool workers. A
 #    negative control (HARN_TEST_FORBIDDEN_SYSCALL=open) proves the check
 #    can fail.
 set -u
@@ -162,9 +163,15 @@ EOF
   # every algorithm and builtin family, each first used inside the worker
   for f in "$SRC"/tests/lang/stdlib_crypto/*.harn "$SRC"/tests/lang/stdlib_uuid/uuid.harn \
            "$SRC"/tests/lang/stdlib_regex/unicode.harn "$SRC"/tests/lang/stdlib_regex/match_limit.harn \
-           "$SRC"/tests/lang/stdlib_bytes/base64.harn; do
+           "$SRC"/tests/lang/stdlib_bytes/base64.harn \
+           "$SRC"/tests/lang/stdlib_time/zones.harn "$SRC"/tests/lang/stdlib_time/format.harn \
+           "$SRC"/tests/lang/stdlib_time/now.harn "$SRC"/tests/lang/stdlib_json/yaml.harn \
+           "$SRC"/tests/lang/stdlib_json/toml.harn "$SRC"/tests/lang/stdlib_json/jq.harn \
+           "$SRC"/tests/lang/stdlib_url/parse.harn "$SRC"/tests/lang/stdlib_csv/parse.harn; do
     prog=$(basename "$(dirname "$f")")_$(basename "$f" .harn)
-    strace -f -e trace=$trace -o "$prog.strace" "$HARN_BIN" run "$f" > "$prog.out" 2>&1
+    # TZ names a zone: glibc's localtime would open its file; the date
+    # builtins read the embedded database (vm/tzif.c) and never do
+    TZ=America/New_York strace -f -e trace=$trace -o "$prog.strace" "$HARN_BIN" run "$f" > "$prog.out" 2>&1
     rc=$?
     if [ $rc = 0 ] && python3 check_strace.py "$prog.strace"; then
       pass "strace: $prog opens no file and maps no executable memory after the lock-down"

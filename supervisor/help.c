@@ -8,12 +8,14 @@
  * test_cli_options checks against docs/cli.md; the text around them is
  * here. Usage errors are reported by options.c.
  */
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "ipc/ipc.h"
 #include "supervisor/cli.h"
 #include "supervisor/options.h"
+#include "vm/vm.h"
 
 #ifndef HARN_VERSION
 #define HARN_VERSION "unknown"
@@ -32,7 +34,8 @@ static const char help_top[] =
     "  runner               run queued jobs, on as many machines as there are runners\n"
     "  jobs list|show|...   the queued, running and finished jobs; their records\n"
     "  db migrate|status    the job runner's schema\n"
-    "  help [COMMAND]       this text, or a command's options (also: COMMAND --help)\n"
+    "  help [COMMAND]       this text, or a command's options (also: COMMAND --help);\n"
+    "                       help builtins: the builtin functions\n"
     "  version              the version and the worker protocol's version\n"
     "\n"
     "DUR is 250ms, 5s, 1.5s, 2m, 1h or plain seconds (5); BYTES is a count with\n"
@@ -128,12 +131,39 @@ static const struct {
      "--timeout; doctor: 1 when a check fails; 2 usage or no database support.\n"},
 };
 
+/* `harn help builtins`: every builtin function's name, in columns that
+ * fit 80 (their signatures and libraries: docs/stdlib.md, LANGUAGE.md). */
+static int help_builtins(FILE *out)
+{
+  int n = 0, width = 0;
+  while (vm_builtin_name(n)) {
+    int l = (int)strlen(vm_builtin_name(n++));
+    if (l > width) width = l;
+  }
+  int cols = 80 / (width + 2);
+  if (cols < 1) cols = 1;
+  int rows = (n + cols - 1) / cols;
+  fprintf(out, "%d builtin functions (signatures: docs/stdlib.md, docs/LANGUAGE.md):\n\n", n);
+  for (int r = 0; r < rows; r++) {
+    for (int c = 0; c < cols && c * rows + r < n; c++) {
+      bool last = c == cols - 1 || (c + 1) * rows + r >= n;
+      if (last) {
+        fprintf(out, "%s\n", vm_builtin_name(c * rows + r));
+        break;
+      }
+      fprintf(out, "%-*s", width + 2, vm_builtin_name(c * rows + r));
+    }
+  }
+  return 0;
+}
+
 int cli_help(const char *cmd, FILE *out)
 {
   if (!cmd) {
     fputs(help_top, out);
     return 0;
   }
+  if (!strcmp(cmd, "builtins")) return help_builtins(out);
   for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++)
     if (strcmp(cmd, texts[i].name) == 0) {
       fputs(texts[i].before, out);

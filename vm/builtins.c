@@ -3022,6 +3022,11 @@ const BuiltinDef builtin_table[] = {
 
 const int builtin_count = (int)(sizeof builtin_table / sizeof builtin_table[0]);
 
+const char *vm_builtin_name(int i)
+{
+  return i >= 0 && i < builtin_count ? builtin_table[i].name : NULL;
+}
+
 int builtin_lookup(const char *name)
 {
   int lo = 0, hi = builtin_count - 1;

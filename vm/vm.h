@@ -127,6 +127,10 @@ void vm_free(Vm *vm);
  * Elsewhere the builtins call it on first use. */
 void vm_std_init(void);
 
+/* The names of the builtin functions, in byte order: [i] from 0 while it
+ * is not NULL (`harn help builtins`). */
+const char *vm_builtin_name(int i);
+
 /* Compile and run the program in [len] bytes of [src]; [path] names it in
  * diagnostics and anchors relative imports. [input_json] (may be NULL) is
  * bound to the entry pipeline's first parameter. */

@@ -85,4 +85,12 @@ done
 "$HARN_BIN" batch --help | awk 'length > 80 { bad = 1 } END { exit bad }' || { ok=0; echo "# batch --help: a line over 80 columns"; }
 [ $ok = 1 ] && pass "help lists each command's options, within 80 columns" || fail "help texts"
 
+# harn help builtins: every builtin, in columns within 80
+"$HARN_BIN" help builtins > hb.out; rc=$?
+n=$(head -1 hb.out | cut -d' ' -f1)
+words=$(tail -n +3 hb.out | wc -w)
+[ "$rc" = 0 ] && [ "$n" -gt 200 ] && [ "$words" = "$n" ] && grep -qw regex_match hb.out && grep -qw read_file hb.out \
+  && awk 'length > 80 { bad = 1 } END { exit bad }' hb.out \
+  && pass "help builtins: all $n names, within 80 columns" || fail "help builtins: rc=$rc n=$n words=$words"
+
 lib_finish

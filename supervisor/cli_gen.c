@@ -39,31 +39,14 @@
 /* The longest template line accepted (with its newline). */
 #define GEN_MAX_LINE 4096
 
-/* One line summaries of the commands, for zsh's command menu; the commands
- * that are not in the option table's (help, version) come last. */
+/* The commands that are not in the option table's list (options.c, where
+ * the others' summaries are), for zsh's command menu. */
 static const struct {
   const char *name, *summary;
-} summaries[] = {
-    {"run", "run one pipeline in a supervised, sandboxed worker"},
-    {"batch", "run many pipelines (files, directories, JSONL manifests)"},
-    {"verify", "check that results files hold one record per attempt"},
-    {"test", "run language tests"},
-    {"check", "lex, parse and compile; report errors"},
-    {"disasm", "print the bytecode"},
-    {"submit", "queue jobs in PostgreSQL for harn runners"},
-    {"runner", "run queued jobs (one runner per machine, or more)"},
-    {"jobs", "the queued, running and finished jobs; their records"},
-    {"db", "the job runner's schema: migrate, status, prune"},
+} more_commands[] = {
     {"help", "the list of commands, or a command's options"},
     {"version", "the version and the worker protocol's version"},
 };
-
-static const char *summary_of(const char *name)
-{
-  for (size_t i = 0; i < sizeof summaries / sizeof summaries[0]; i++)
-    if (!strcmp(summaries[i].name, name)) return summaries[i].summary;
-  return "";
-}
 
 /* Whether option [o] is one of command [c]'s. */
 static bool takes(const CliCommand *c, const CliOption *o) { return (o->cmds & c->bit) != 0; }
@@ -292,13 +275,16 @@ static void completion_zsh(FILE *out)
         "  local -a commands\n"
         "  commands=(\n",
         out);
-  for (size_t i = 0; i < sizeof summaries / sizeof summaries[0]; i++) {
-    fprintf(out, "    '%s:", summaries[i].name);
-    sh_quoted(out, summaries[i].summary, strlen(summaries[i].summary));
+  for (size_t i = 0; cli_command_at(i); i++) {
+    fprintf(out, "    '%s:", cli_command_at(i)->name);
+    sh_quoted(out, cli_command_at(i)->summary, strlen(cli_command_at(i)->summary));
     fputs("'\n", out);
   }
-  for (size_t i = 0; cli_command_at(i); i++) /* a command without a summary */
-    if (!*summary_of(cli_command_at(i)->name)) fprintf(out, "    '%s'\n", cli_command_at(i)->name);
+  for (size_t i = 0; i < sizeof more_commands / sizeof more_commands[0]; i++) {
+    fprintf(out, "    '%s:", more_commands[i].name);
+    sh_quoted(out, more_commands[i].summary, strlen(more_commands[i].summary));
+    fputs("'\n", out);
+  }
   fputs("  )\n"
         "  if (( CURRENT == 2 )); then\n"
         "    _describe -t commands 'harn command' commands\n"

@@ -21,25 +21,21 @@
 #define HARN_VERSION "unknown"
 #endif
 
-static const char help_top[] =
-    "usage: harn COMMAND [ARGS]\n"
-    "\n"
-    "  run FILE             run one pipeline in a supervised, sandboxed worker\n"
-    "  batch SOURCE...      run many pipelines (files, directories, JSONL manifests)\n"
-    "  verify SOURCE...     check that results files hold one record per attempt\n"
-    "  test PATH...         run language tests (NAME.harn + NAME.expected / NAME.error)\n"
-    "  check FILE           lex, parse and compile; report errors\n"
-    "  disasm FILE          print the bytecode\n"
-    "  submit SOURCE...     queue jobs in PostgreSQL for `harn runner`s (docs/runner.md)\n"
-    "  runner               run queued jobs, on as many machines as there are runners\n"
-    "  jobs list|show|...   the queued, running and finished jobs; their records\n"
-    "  db migrate|status    the job runner's schema\n"
-    "  help [COMMAND]       this text, or a command's options (also: COMMAND --help);\n"
-    "                       help builtins: the builtin functions\n"
-    "  version              the version and the worker protocol's version\n"
-    "\n"
-    "DUR is 250ms, 5s, 1.5s, 2m, 1h or plain seconds (5); BYTES is a count with\n"
-    "an optional K, M or G suffix. Reference: man harn (harn(1)), docs/cli.md.\n";
+/* `harn help`: the commands of the option table's list (options.c), then
+ * the two that take no options. */
+static void help_top(FILE *out)
+{
+  fputs("usage: harn COMMAND [ARGS]\n\n", out);
+  for (size_t i = 0; cli_command_at(i); i++)
+    fprintf(out, "  %-20s %s\n", cli_command_at(i)->synopsis, cli_command_at(i)->summary);
+  fputs("  help [COMMAND]       this text, or a command's options (also: COMMAND --help);\n"
+        "                       help builtins: the builtin functions\n"
+        "  version              the version and the worker protocol's version\n"
+        "\n"
+        "DUR is 250ms, 5s, 1.5s, 2m, 1h or plain seconds (5); BYTES is a count with\n"
+        "an optional K, M or G suffix. Reference: man harn (harn(1)), docs/cli.md.\n",
+        out);
+}
 
 /* Each command's text around its options: the usage line and what it
  * does (before), its exit codes (after). The option lines between them are
@@ -160,7 +156,7 @@ static int help_builtins(FILE *out)
 int cli_help(const char *cmd, FILE *out)
 {
   if (!cmd) {
-    fputs(help_top, out);
+    help_top(out);
     return 0;
   }
   if (!strcmp(cmd, "builtins")) return help_builtins(out);
@@ -171,7 +167,8 @@ int cli_help(const char *cmd, FILE *out)
       if (texts[i].after) fprintf(out, "\n%s", texts[i].after);
       return 0;
     }
-  fprintf(stderr, "harn help: no command '%s'\n\n%s", cmd, help_top);
+  fprintf(stderr, "harn help: no command '%s'\n\n", cmd);
+  help_top(stderr);
   return 2;
 }
 

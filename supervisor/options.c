@@ -166,17 +166,26 @@ const CliOption cli_options[CLI_OPT__COUNT] = {
                             "prune: finished jobs older than this"},
 };
 
+/* In the order `harn help` lists them. */
 static const CliCommand commands[] = {
-    {"run", CLI_CMD_RUN, "FILE", 1, 1},
-    {"batch", CLI_CMD_BATCH, "SOURCE...", 1, -1},
-    {"test", CLI_CMD_TEST, "PATH...", 1, -1},
-    {"check", CLI_CMD_CHECK, "FILE", 1, 1},
-    {"disasm", CLI_CMD_DISASM, "FILE", 1, 1},
-    {"verify", CLI_CMD_VERIFY, "SOURCE...", 1, -1},
-    {"db", CLI_CMD_DB, "migrate|status|prune", 1, 1},
-    {"submit", CLI_CMD_SUBMIT, "SOURCE...", 1, -1},
-    {"runner", CLI_CMD_RUNNER, "", 0, 0},
-    {"jobs", CLI_CMD_JOBS, "list|show|wait|results|cancel|retry|stats|doctor [ID...]", 1, -1},
+    {"run", CLI_CMD_RUN, "FILE", 1, 1, "run FILE",
+     "run one pipeline in a supervised, sandboxed worker"},
+    {"batch", CLI_CMD_BATCH, "SOURCE...", 1, -1, "batch SOURCE...",
+     "run many pipelines (files, directories, JSONL manifests)"},
+    {"verify", CLI_CMD_VERIFY, "SOURCE...", 1, -1, "verify SOURCE...",
+     "check that results files hold one record per attempt"},
+    {"test", CLI_CMD_TEST, "PATH...", 1, -1, "test PATH...",
+     "run language tests (NAME.harn + NAME.expected / NAME.error)"},
+    {"check", CLI_CMD_CHECK, "FILE", 1, 1, "check FILE", "lex, parse and compile; report errors"},
+    {"disasm", CLI_CMD_DISASM, "FILE", 1, 1, "disasm FILE", "print the bytecode"},
+    {"submit", CLI_CMD_SUBMIT, "SOURCE...", 1, -1, "submit SOURCE...",
+     "queue jobs in PostgreSQL for `harn runner`s (docs/runner.md)"},
+    {"runner", CLI_CMD_RUNNER, "", 0, 0, "runner",
+     "run queued jobs, on as many machines as there are runners"},
+    {"jobs", CLI_CMD_JOBS, "list|show|wait|results|cancel|retry|stats|doctor [ID...]", 1, -1,
+     "jobs list|show|...", "the queued, running and finished jobs; their records"},
+    {"db", CLI_CMD_DB, "migrate|status|prune", 1, 1, "db migrate|status",
+     "the job runner's schema"},
 };
 
 const CliCommand *cli_command(const char *name)

@@ -155,6 +155,8 @@ typedef struct CliCommand {
   unsigned bit;         /* CLI_CMD_RUN */
   const char *operands; /* "FILE", "SOURCE..." */
   int min_operands, max_operands; /* max -1: no limit */
+  const char *synopsis; /* "run FILE": `harn help`'s list (at most 20 bytes) */
+  const char *summary;  /* one line: `harn help`, the zsh menu (cli_gen.c) */
 } CliCommand;
 
 /* The documented commands (those cli_parse knows); NULL if [name] is not one. */

@@ -17,6 +17,7 @@
  * planted there can lead the removal outside it.
  */
 #define _GNU_SOURCE
+#include "base/path.h"
 #include "supervisor/sup_internal.h"
 #include "supervisor/options.h"
 
@@ -29,35 +30,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-char *sup_path_absolute(const char *cwd, const char *path)
-{
-  size_t n = strlen(path) + (path[0] == '/' ? 0 : strlen(cwd) + 1);
-  char *in = malloc(n + 1), *out = malloc(n + 2);
-  if (!in || !out) abort();
-  if (path[0] == '/') strcpy(in, path);
-  else snprintf(in, n + 1, "%s/%s", cwd, path);
-  size_t len = 0;
-  for (char *s = in; *s;) {
-    while (*s == '/') s++;
-    size_t c = strcspn(s, "/");
-    if (c == 0) break;
-    if (c == 1 && s[0] == '.') {
-      /* nothing */
-    } else if (c == 2 && s[0] == '.' && s[1] == '.') {
-      while (len > 0 && out[len - 1] != '/') len--;
-      if (len > 0) len--; /* the slash */
-    } else {
-      out[len++] = '/';
-      memcpy(out + len, s, c);
-      len += c;
-    }
-    s += c;
-  }
-  if (len == 0) out[len++] = '/';
-  out[len] = 0;
-  free(in);
-  return out;
-}
+char *sup_path_absolute(const char *cwd, const char *path) { return path_absolute(cwd, path); }
 
 void sup_grants_close(SupGrant *g, int n)
 {

@@ -22,6 +22,7 @@
  * CLI contract: every shard, on any machine, computes the same split.
  */
 #define _GNU_SOURCE
+#include "base/path.h"
 #include "supervisor/sup_internal.h"
 
 #include <errno.h>
@@ -36,55 +37,16 @@
 
 /* ------------------------------------------------------------------ ids */
 
-/* [path] normalised lexically: ".", empty components and trailing
- * slashes dropped, "x/.." folded; a relative path stays relative (a
- * leading ".." is kept; "" becomes "."). malloc'd. */
-static char *lex_normal(const char *path)
-{
-  bool abs = path[0] == '/';
-  size_t len = strlen(path);
-  char *out = malloc(len + 2);
-  size_t *ends = malloc((len / 2 + 2) * sizeof *ends); /* where each kept component ends */
-  if (!out || !ends) abort();
-  size_t w = 0, depth = 0, ups = 0; /* ups: leading ".." components kept */
-  for (const char *r = path; *r;) {
-    while (*r == '/') r++;
-    const char *e = r;
-    while (*e && *e != '/') e++;
-    size_t n = (size_t)(e - r);
-    bool dot = n == 1 && r[0] == '.', dotdot = n == 2 && r[0] == '.' && r[1] == '.';
-    if (n == 0 || dot || (dotdot && abs && depth == 0)) {
-      /* nothing ("/.." is "/") */
-    } else if (dotdot && depth > ups) {
-      depth--;
-      w = depth ? ends[depth - 1] : 0;
-    } else {
-      if (w > 0 || abs) out[w++] = '/';
-      memcpy(out + w, r, n);
-      w += n;
-      ends[depth++] = w;
-      if (dotdot) ups++;
-    }
-    r = e;
-  }
-  if (w == 0) out[w++] = abs ? '/' : '.';
-  out[w] = '\0';
-  free(ends);
-  return out;
-}
-
 /* [path] made absolute (against the current directory) and normalised
  * lexically; malloc'd. NULL when the current directory is unknown
  * (removed) and [path] is relative. */
 static char *abs_normal(const char *path)
 {
-  if (path[0] == '/') return lex_normal(path);
-  char *cwd = getcwd(NULL, 0), *joined;
+  if (path[0] == '/') return path_normal(path);
+  char *cwd = getcwd(NULL, 0);
   if (!cwd) return NULL;
-  if (asprintf(&joined, "%s/%s", cwd, path) < 0) abort();
+  char *n = path_absolute(cwd, path);
   free(cwd);
-  char *n = lex_normal(joined);
-  free(joined);
   return n;
 }
 
@@ -113,7 +75,7 @@ char *sup_path_id(const char *dir, const char *path)
 
 char *sup_file_id(const char *path) { return sup_source_name(path); }
 
-char *sup_stream_path_id(const char *path) { return lex_normal(path); }
+char *sup_stream_path_id(const char *path) { return path_normal(path); }
 
 char *sup_source_name(const char *src)
 {

@@ -48,6 +48,7 @@
 
 #include <msgpack.h>
 
+#include "base/path.h"
 #include "builtins.h"
 #include "error.h"
 #include "gc.h"
@@ -221,36 +222,6 @@ static void resolved_free(Resolved *r)
   r->abs = NULL;
 }
 
-/* [path] made absolute against [cwd] and normalised lexically (malloc'd). */
-static char *normalise(const char *cwd, const char *path)
-{
-  if (!cwd || cwd[0] != '/') cwd = "/";
-  size_t n = strlen(path) + (path[0] == '/' ? 0 : strlen(cwd) + 1);
-  char *in = malloc(n + 1), *out = malloc(n + 2);
-  if (!in || !out) abort();
-  if (path[0] == '/') memcpy(in, path, n + 1);
-  else snprintf(in, n + 1, "%s/%s", cwd, path);
-  size_t len = 0;
-  for (char *s = in; *s;) {
-    while (*s == '/') s++;
-    size_t c = strcspn(s, "/");
-    if (c == 0) break;
-    if (c == 1 && s[0] == '.') {
-    } else if (c == 2 && s[0] == '.' && s[1] == '.') {
-      while (len > 0 && out[len - 1] != '/') len--;
-      if (len > 0) len--;
-    } else {
-      out[len++] = '/';
-      memcpy(out + len, s, c);
-      len += c;
-    }
-    s += c;
-  }
-  if (len == 0) out[len++] = '/';
-  out[len] = 0;
-  free(in);
-  return out;
-}
 
 /* Is [abs] [root] or beneath it? */
 static bool beneath(const char *abs, const char *root)
@@ -290,7 +261,7 @@ static bool resolve(Vm *vm, const char *fn, const char *path, bool write, Resolv
     r->rel = path;
     return true;
   }
-  r->abs = normalise(c->cwd, path);
+  r->abs = path_absolute(c->cwd, path);
   const VmFsGrant *best = NULL;
   for (int i = 0; c->mode == VM_FS_GRANTS && i < c->ngrants; i++)
     if (beneath(r->abs, c->grants[i].path) && (!best || strlen(c->grants[i].path) > strlen(best->path)))
@@ -973,10 +944,10 @@ static char *source_dir_of(Vm *vm)
   char buf[PATH_MAX];
   const char *cwd = host_cwd(vm, buf, sizeof buf);
   const char *d = vm->cfg.fs.source_dir;
-  if (d && *d) return normalise(cwd, d);
+  if (d && *d) return path_absolute(cwd, d);
   const char *p = vm->interp ? vm->interp->path : NULL;
-  if (!p || !*p || p[0] == '<') return normalise(cwd, ".");
-  char *abs = normalise(cwd, p);
+  if (!p || !*p || p[0] == '<') return path_absolute(cwd, ".");
+  char *abs = path_absolute(cwd, p);
   char *slash = strrchr(abs, '/');
   if (slash == abs) slash[1] = 0;
   else *slash = 0;

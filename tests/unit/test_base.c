@@ -11,12 +11,15 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
 
 #include "base/buf.h"
 #include "base/json_escape.h"
+#include "base/path.h"
+#include "base/suggest.h"
 #include "base/signame.h"
 #include "base/utf8.h"
 
@@ -135,6 +138,42 @@ static void test_signame(void **state)
   assert_string_equal(signame_fmt(-2147483647 - 1, buf), "SIG-2147483648");
 }
 
+static void path_is(char *got, const char *want)
+{
+  assert_string_equal(got, want);
+  free(got);
+}
+
+/* base/path.c: one normalisation for job ids, grants and the file builtins */
+static void test_path(void **state)
+{
+  (void)state;
+  path_is(path_normal("./a//b/"), "a/b");
+  path_is(path_normal("a/../../b"), "../b");
+  path_is(path_normal("../../x"), "../../x");
+  path_is(path_normal("a/.."), ".");
+  path_is(path_normal(""), ".");
+  path_is(path_normal("/../a/./b/.."), "/a");
+  path_is(path_normal("/x/y/../../.."), "/");
+  path_is(path_absolute("/w", "jobs/../a.harn"), "/w/a.harn");
+  path_is(path_absolute("/w", "/etc//x"), "/etc/x");
+  path_is(path_absolute(NULL, "a"), "/a");
+  path_is(path_absolute("relative", "a"), "/a");
+}
+
+/* base/suggest.c: the nearest option or key, or none */
+static void test_suggest(void **state)
+{
+  (void)state;
+  static const char *const c[] = {"timeout", "retries", "retry_on", NULL, "id"};
+  assert_string_equal(suggest("timout", 6, c, 5), "timeout");
+  assert_string_equal(suggest("retires", 7, c, 5), "retries"); /* a swap is one edit */
+  assert_string_equal(suggest("di", 2, c, 5), "id");
+  assert_null(suggest("memory", 6, c, 5));
+  assert_null(suggest("timeout", 7, c, 5)); /* itself is no suggestion */
+  assert_null(suggest("", 0, c, 5));
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
@@ -142,6 +181,8 @@ int main(void)
       cmocka_unit_test(test_utf8_count_valid),
       cmocka_unit_test(test_json_escape),
       cmocka_unit_test(test_signame),
+      cmocka_unit_test(test_path),
+      cmocka_unit_test(test_suggest),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -46,7 +46,7 @@ struct HsConn {
   uv_loop_t *loop;
   HsConnHooks hooks;
   char *conninfo, *app;
-  double req_timeout, conn_timeout;
+  double req_timeout, conn_timeout, max_backoff;
   CState state;
   PGconn *pg;
   int fd;
@@ -228,7 +228,7 @@ static void drop(HsConn *c, const char *why)
   if (was_up) c->backoff = 100;
   uv_timer_stop(&c->timer);
   uv_timer_start(&c->timer, backoff_cb, (uint64_t)c->backoff, 0);
-  c->backoff = c->backoff * 2 > 5000 ? 5000 : c->backoff * 2;
+  c->backoff = c->backoff * 2 > c->max_backoff ? c->max_backoff : c->backoff * 2;
 }
 
 /* ------------------------------------------------------------------ timers */
@@ -559,6 +559,7 @@ HsConn *hs_conn_new(uv_loop_t *loop, const HsConnOptions *o, const HsConnHooks *
   c->app = o->app ? strdup(o->app) : NULL;
   c->req_timeout = o->request_timeout_ms > 0 ? o->request_timeout_ms : 10000;
   c->conn_timeout = o->connect_timeout_ms > 0 ? o->connect_timeout_ms : 5000;
+  c->max_backoff = o->max_backoff_ms > 0 ? (o->max_backoff_ms < 100 ? 100 : o->max_backoff_ms) : 5000;
   c->fd = -1;
   c->backoff = 100;
   uv_timer_init(loop, &c->timer);

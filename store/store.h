@@ -15,7 +15,8 @@
  *   the connection (the socket is closed: PQcancel would block, and the
  *   server aborts the query when it notices); a dropped connection fails
  *   every request it held (the callback gets no result and the reason) and
- *   is made again after a backoff of 100 ms doubling to 5 s. A host name
+ *   is made again after a backoff of 100 ms doubling to 5 s (or the
+ *   cap the owner gives). A host name
  *   is resolved with uv_getaddrinfo and passed as hostaddr, since libpq's
  *   non-blocking connect resolves names synchronously.
  *
@@ -125,6 +126,8 @@ typedef struct HsConnOptions {
   double request_timeout_ms; /* a request unanswered this long drops the
                                 connection (0: 10 s) */
   double connect_timeout_ms; /* the same for connecting (0: 5 s) */
+  double max_backoff_ms;    /* the reconnect backoff's cap (0: 5 s; at least
+                               100 ms) */
 } HsConnOptions;
 
 /* A connection on [loop] (copied options); it starts connecting at once.

@@ -1162,8 +1162,13 @@ int sup_cmd_runner(const CliArgs *a)
   snprintf(app, sizeof app, "harn-runner/%.36s", r->id);
   /* a request unanswered for a heartbeat or two means the server is away */
   double req_timeout = fmax(1000, fmin(10000, (r->ttl_ms - r->margin_ms) / 2));
+  /* Reconnect at least once a heartbeat: a backoff grown to 5 s after a
+   * long outage could outlast the fence window, and the runner would kill
+   * its jobs although the database came back in time (RUNNER.md's 5 s cap
+   * holds for the default 5 s heartbeat). */
   HsConnOptions co = {.conninfo = hs_conninfo(a->opt[CLI_OPT_DB].text), .app = app,
-                      .request_timeout_ms = req_timeout, .connect_timeout_ms = req_timeout};
+                      .request_timeout_ms = req_timeout, .connect_timeout_ms = req_timeout,
+                      .max_backoff_ms = fmin(5000, r->heartbeat_ms)};
   HsConnHooks ch = {.on_up = ctl_up, .on_down = conn_down, .on_notify = on_notify, .ud = r};
   r->ctl = hs_conn_new(&r->loop, &co, &ch);
   HsConnHooks wh = {.on_up = work_up, .on_down = conn_down, .ud = r};

@@ -1050,7 +1050,8 @@ int sup_cmd_batch(const CliArgs *a)
   }
   b->bar = bar == 1 || (bar == -1 && isatty(2));
   b->human = !a->opt[CLI_OPT_RESULTS].given && isatty(1); /* --results -: records */
-  b->total = b->bar ? sup_count_jobs(srcs, nsrc) : -1;
+  /* rows of --input-from are not counted ahead (a header, bad rows) */
+  b->total = b->bar && !b->feeder.program ? sup_count_jobs(srcs, nsrc) : -1;
   if (b->total > 0 && b->shard.count > 1) /* the positions I, I+N, ... below total */
     b->total = b->shard.by_id ? -1
                               : (b->total - b->shard.index + b->shard.count - 1) / b->shard.count;

@@ -14,7 +14,12 @@
 # through runuser; as anyone else they run as that user. The server listens
 # on a unix socket in the temporary directory only (PORT and LISTEN=127.0.0.1
 # add TCP, for a proxy), with fsync off: these tests crash processes, not
-# the machine, and the page cache outlives a killed server.
+# the machine, and the page cache outlives a killed server. Commits stay
+# synchronous (written to the WAL before they are acknowledged): with
+# synchronous_commit off, an immediate stop lost the last ~200 ms of
+# acknowledged commits (a runner's registration, a claim), and the tests
+# then saw a runner "declared dead" and a job claimed twice: what a real
+# server with the default setting never does.
 #
 # pg_stop runs from an EXIT trap (after lib.sh's, which it chains): a test
 # that fails or is killed by ctest's timeout (SIGTERM) still stops its
@@ -57,7 +62,7 @@ pg_start() {
 
 pg_start_server() {
   as_pg "$PGBIN/pg_ctl" -D "$PGT/data" -l "$PGT/log" -w -s -t 60 -o "-k $PGT -p ${PORT:-5432} \
-    -c listen_addresses=${LISTEN:-''} -c fsync=off -c full_page_writes=off -c synchronous_commit=off \
+    -c listen_addresses=${LISTEN:-''} -c fsync=off -c full_page_writes=off \
     -c max_connections=200 -c shared_buffers=32MB" start \
     || { echo "pg_start: the server did not start:"; tail -20 "$PGT/log"; return 1; }
 }

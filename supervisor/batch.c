@@ -137,6 +137,9 @@ typedef struct Batch {
   int ngrants;
   char *cwd;
   SupEnv env;           /* --allow-env, --env */
+  SupRecFmt fmt;        /* --results-format, --fields (recfmt.c) */
+  bool keep_order;      /* --keep-order: records through [order] */
+  SupOrder order;
 } Batch;
 
 static void pump(Batch *b);
@@ -337,18 +340,27 @@ static void sync_tick(uv_timer_t *t)
  * three fdatasyncs per job, which cost more than the job itself. Failures
  * are reported once and otherwise ignored: the journal must not become a
  * reason to fail jobs. */
-static void journal_put(Batch *b, const char *ev, const SupSpec *s)
+static void journal_put(Batch *b, const char *ev, const char *id, int attempt, const char *file,
+                        const char *status, const char *reason)
 {
   if (b->journal < 0) return;
   Buf l = {0};
   buf_puts(&l, "{\"ev\":\"");
   buf_puts(&l, ev);
   buf_puts(&l, "\",\"id\":");
-  sup_json_name(&l, s->id);
+  sup_json_name(&l, id);
   buf_puts(&l, ",\"attempt\":");
-  sup_json_int(&l, s->attempt);
+  sup_json_int(&l, attempt);
   buf_puts(&l, ",\"file\":");
-  sup_json_name(&l, s->file);
+  sup_json_name(&l, file);
+  if (status) { /* an end: what --resume of a table (CSV, TSV) reads */
+    buf_puts(&l, ",\"status\":");
+    sup_json_cstr(&l, status);
+    if (reason) {
+      buf_puts(&l, ",\"reason\":");
+      sup_json_cstr(&l, reason);
+    }
+  }
   buf_puts(&l, "}\n");
   size_t off = 0;
   while (off < l.len) {
@@ -369,7 +381,8 @@ static void journal_put(Batch *b, const char *ev, const SupSpec *s)
 /* Start one attempt: journal first (durable), then the pool. */
 static void start_job(Batch *b, SupSpec *spec)
 {
-  journal_put(b, "start", spec);
+  if (b->keep_order && spec->attempt == spec->first_attempt) sup_order_add(&b->order, spec->seq);
+  journal_put(b, "start", spec->id, spec->attempt, spec->file, NULL, NULL);
   sup_pool_start(&b->pool, spec);
 }
 
@@ -414,9 +427,11 @@ static bool put_record(Batch *b, const char *record)
 {
   if (b->human) return true; /* say_attempt speaks instead */
   FILE *out = b->results ? b->results : stdout;
+  Buf line = {0};
+  if (sup_recfmt_line(&b->fmt, record, &line) < 0) abort(); /* the pool's records are objects */
   errno = 0;
-  fputs(record, out);
-  fputc('\n', out);
+  fwrite(line.data, 1, line.len, out);
+  buf_free(&line);
   if (fflush(out) != 0 || ferror(out)) {
     int err = errno ? errno : EIO;
     clearerr(out);
@@ -527,15 +542,28 @@ static void joblog_command(Buf *b, const SupSpec *s)
   }
 }
 
+/* A record goes out: the results, then the journal's "end" (with the
+ * status and reason that --resume of a table reads back). Without its
+ * record the attempt has not ended for --resume either: no "end", so a
+ * resumed run reruns it. */
+static void emit_record(void *ud, const SupEnded *e)
+{
+  Batch *b = ud;
+  if (put_record(b, e->record)) journal_put(b, "end", e->id, e->attempt, e->file, e->status, e->reason);
+}
+
 static void batch_done(SupJob *job, const SupOutcome *o, void *ud)
 {
   Batch *b = ud;
   const SupSpec *s = sup_job_spec(job);
   b->attempts++;
-  /* Without its record the attempt has not ended for --resume either: no
-   * "end" in the journal, so a resumed run reruns it. */
   if (b->human) say_attempt(b, s, o);
-  if (put_record(b, o->record)) journal_put(b, "end", s);
+  bool retry = (s->retry_on & (1u << o->status)) && !b->interrupted && !b->halting &&
+               s->attempt - s->first_attempt < s->retries;
+  SupEnded e = {.record = o->record, .id = s->id, .file = s->file, .attempt = s->attempt,
+                .status = sup_status_name(o->status), .reason = o->reason};
+  if (b->keep_order) sup_order_put(&b->order, s->seq, &e, !retry);
+  else emit_record(b, &e);
   if (b->joblog) {
     errno = 0;
     int exitval, sig;
@@ -557,8 +585,7 @@ static void batch_done(SupJob *job, const SupOutcome *o, void *ud)
       b->joblog_failed = true;
     }
   }
-  if ((s->retry_on & (1u << o->status)) && !b->interrupted && !b->halting &&
-      s->attempt - s->first_attempt < s->retries) {
+  if (retry) {
     Retry *r = calloc(1, sizeof *r);
     if (!r) abort();
     r->batch = b;
@@ -645,7 +672,7 @@ static void pump(Batch *b)
       start_job(b, &spec);
       continue;
     }
-    if (b->exhausted) break;
+    if (b->exhausted || (b->keep_order && sup_order_full(&b->order))) break;
     SupSpec spec;
     if (!take_spec(b, &spec)) {
       if (b->sources_done) b->exhausted = true;
@@ -787,7 +814,8 @@ static int recover_journal(Batch *b, const char *jpath)
     buf_printf(&r, ",\"attempt\":%d,\"file\":", s->started);
     sup_json_name(&r, s->file);
     buf_puts(&r, ",\"status\":\"crashed\",\"reason\":\"supervisor_lost\",\"value\":null,"
-                 "\"exit_code\":1,\"error\":null,\"output\":\"\",\"output_truncated\":false,"
+                 "\"exit_code\":1,\"error\":null,\"output\":\"\",\"stdout\":\"\",\"stderr\":\"\","
+                 "\"output_truncated\":false,"
                  "\"steps\":[],\"steps_truncated\":false,\"lifecycle\":[],\"lifecycle_truncated\":false,"
                  "\"emits\":[],\"emits_truncated\":false,\"dropped\":null,\"started_at\":null,"
                  "\"duration_ms\":null,\"cpu_ms\":null,\"max_rss_kb\":null,\"signals\":[],"
@@ -820,6 +848,14 @@ static void results_line(Batch *b, const SupJson *j)
               (st && st->type == SUP_JSON_STRING && !strcmp(st->str, "cancelled"));
   }
   if (st && st->type == SUP_JSON_STRING && !strcmp(st->str, "ok")) s->ok = true;
+}
+
+/* A journal line of a table's run: its ends are the records (--resume of
+ * a CSV or TSV results file). */
+static void journal_end_line(Batch *b, const SupJson *j)
+{
+  const SupJson *ev = sup_json_get(j, "ev");
+  if (ev && ev->type == SUP_JSON_STRING && !strcmp(ev->str, "end")) results_line(b, j);
 }
 
 /* --halt as GNU parallel takes it: never; WHEN,COND=N or WHEN,COND=N%
@@ -965,6 +1001,14 @@ int sup_cmd_batch(const CliArgs *a)
     rc = cli_usage_error(a, "--resume and --resume-failed exclude each other");
     goto out;
   }
+  char why[200];
+  if (sup_recfmt_init(&b->fmt, a->opt[CLI_OPT_RESULTS_FORMAT].text, a->opt[CLI_OPT_FIELDS].text,
+                      results, why, sizeof why) < 0) {
+    rc = cli_usage_error(a, "%s", why);
+    goto out;
+  }
+  b->keep_order = a->opt[CLI_OPT_KEEP_ORDER].given;
+  sup_order_init(&b->order, SUP_KEEP_ORDER_MAX_BYTES, emit_record, b);
   if (results && !strcmp(results, "-")) results = NULL; /* --results -: stdout */
   /* Records that cannot be read back (stdout, /dev/null, a pipe) resume
    * nothing, so they get no journal either: a .journal beside /dev/null
@@ -1008,9 +1052,28 @@ int sup_cmd_batch(const CliArgs *a)
   }
   if (results) {
     bool resuming = b->resume || b->resume_failed;
+    /* A table cannot be read back whole (a CSV cell may span lines, and
+     * --fields chose the columns): its --resume reads the ends in the
+     * journal instead, which carry the status (journal_put). */
+    bool table = b->fmt.kind != SUP_RECFMT_JSONL;
     if (resuming) {
       repair_tail(results);
-      if (each_json_line(results, results_line, b) < 0) { rc = 2; goto out; }
+      if (table) {
+        char *jp;
+        if (asprintf(&jp, "%s.journal", results) < 0) abort();
+        int got = access(jp, R_OK) == 0 ? each_json_line(jp, journal_end_line, b) : -2;
+        free(jp);
+        if (got == -2 && access(results, F_OK) == 0) {
+          rc = cli_usage_error(a, "--%s of a %s results file reads its journal, %s.journal, "
+                               "which is missing", b->resume ? "resume" : "resume-failed",
+                               b->fmt.kind == SUP_RECFMT_CSV ? "CSV" : "TSV", results);
+          goto out;
+        }
+        if (got == -1) { rc = 2; goto out; }
+      } else if (each_json_line(results, results_line, b) < 0) {
+        rc = 2;
+        goto out;
+      }
     }
     b->results = fopen(results, resuming ? "ae" : "we");
     b->results_path = results;
@@ -1018,6 +1081,12 @@ int sup_cmd_batch(const CliArgs *a)
       fprintf(stderr, "harn batch: cannot open %s: %s\n", results, strerror(errno));
       rc = 2;
       goto out;
+    }
+    if (ftell(b->results) == 0 || !resuming) { /* "a" starts at the end */
+      Buf h = {0};
+      sup_recfmt_header(&b->fmt, &h);
+      fwrite(h.data ? h.data : "", 1, h.len, b->results);
+      buf_free(&h);
     }
     const char *nj = getenv("HARN_NO_JOURNAL");
     if (regular && !(nj && *nj && strcmp(nj, "0"))) {
@@ -1050,6 +1119,12 @@ int sup_cmd_batch(const CliArgs *a)
   }
   b->bar = bar == 1 || (bar == -1 && isatty(2));
   b->human = !a->opt[CLI_OPT_RESULTS].given && isatty(1); /* --results -: records */
+  if (!b->results && !b->human) {
+    Buf h = {0};
+    sup_recfmt_header(&b->fmt, &h);
+    fwrite(h.data ? h.data : "", 1, h.len, stdout);
+    buf_free(&h);
+  }
   /* rows of --input-from are not counted ahead (a header, bad rows) */
   b->total = b->bar && !b->feeder.program ? sup_count_jobs(srcs, nsrc) : -1;
   if (b->total > 0 && b->shard.count > 1) /* the positions I, I+N, ... below total */
@@ -1115,6 +1190,7 @@ int sup_cmd_batch(const CliArgs *a)
   uv_run(&b->loop, UV_RUN_DEFAULT);
   maybe_finish(b); /* e.g. no job at all */
   uv_run(&b->loop, UV_RUN_DEFAULT);
+  sup_order_drain(&b->order); /* what an interrupt left waiting (dropped retries) */
   if (uv_loop_close(&b->loop) != 0) fprintf(stderr, "harn batch: event loop not empty at exit\n");
 
   if (b->feeder.bad_input) b->all_ok = false;
@@ -1129,6 +1205,8 @@ out:
   if (b->joblog) fclose(b->joblog);
   if (b->journal >= 0) close(b->journal);
   sup_metrics_free(b->metrics);
+  sup_order_free(&b->order);
+  sup_recfmt_free(&b->fmt);
   sup_grants_close(b->grants, b->ngrants);
   free(b->cwd);
   sup_env_free(&b->env);

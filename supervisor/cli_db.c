@@ -330,13 +330,18 @@ static int jobs_wait(const CliArgs *a, PGconn *c)
 
 typedef struct Results {
   FILE *out, *joblog;
+  SupRecFmt fmt; /* --results-format, --fields: as harn batch writes them */
   bool failed;
 } Results;
 
 static void results_row(PGresult *r, void *ud)
 {
   Results *res = ud;
-  if (fputs(PQgetvalue(r, 0, 0), res->out) < 0 || fputc('\n', res->out) < 0) res->failed = true;
+  Buf line = {0};
+  if (sup_recfmt_line(&res->fmt, PQgetvalue(r, 0, 0), &line) < 0 ||
+      fwrite(line.data, 1, line.len, res->out) != line.len)
+    res->failed = true;
+  buf_free(&line);
   if (res->joblog) {
     /* Seq Host Starttime JobRuntime Send Receive Exitval Signal Command, as harn batch */
     fprintf(res->joblog, "%s\t%s\t%.3f\t%8.3f\t0\t%s\t%s\t%s\t%s\n", PQgetvalue(r, 0, 1),
@@ -353,14 +358,24 @@ static int jobs_results(const CliArgs *a, PGconn *c)
   if (!batch_exists(a, c, name)) return 1;
   Results res = {.out = stdout};
   const char *path = a->opt[CLI_OPT_RESULTS].text, *jl = a->opt[CLI_OPT_JOBLOG].text;
+  char why[200];
+  if (sup_recfmt_init(&res.fmt, a->opt[CLI_OPT_RESULTS_FORMAT].text, a->opt[CLI_OPT_FIELDS].text,
+                      path, why, sizeof why) < 0)
+    return cli_usage_error(a, "%s", why);
   if (path && !(res.out = fopen(path, "we"))) {
     fprintf(stderr, "harn jobs: cannot open %s: %m\n", path);
+    sup_recfmt_free(&res.fmt);
     return 1;
   }
+  Buf head = {0};
+  sup_recfmt_header(&res.fmt, &head);
+  fwrite(head.data ? head.data : "", 1, head.len, res.out);
+  buf_free(&head);
   if (jl) {
     if (!(res.joblog = fopen(jl, "we"))) {
       fprintf(stderr, "harn jobs: cannot open %s: %m\n", jl);
       if (path) fclose(res.out);
+      sup_recfmt_free(&res.fmt);
       return 1;
     }
     fputs("Seq\tHost\tStarttime\tJobRuntime\tSend\tReceive\tExitval\tSignal\tCommand\n", res.joblog);
@@ -381,6 +396,7 @@ static int jobs_results(const CliArgs *a, PGconn *c)
     rc = 1;
   }
   if (res.joblog && fclose(res.joblog) != 0) rc = 1;
+  sup_recfmt_free(&res.fmt);
   return rc;
 }
 

@@ -134,8 +134,10 @@ int cli_run_inline(const CliArgs *args)
   struct {
     const char *file, *input;
     double timeout_ms, grace_ms; /* timeout 0: none */
-  } a = {program_path(args), args->opt[CLI_OPT_INPUT].text, args->opt[CLI_OPT_TIMEOUT].ms,
-         args->opt[CLI_OPT_GRACE].ms};
+  } a = {program_path(args), NULL, args->opt[CLI_OPT_TIMEOUT].ms, args->opt[CLI_OPT_GRACE].ms};
+  char *args_json;
+  a.input = cli_run_input(args, &args_json, &rc);
+  if (rc) return rc;
   setvbuf(stdout, NULL, _IOLBF, 0);
   /* the VM stops on its own 25 ms before our exit 137 (docs/RUNTIME.md 5.6),
    * so an in-flight sleep fails with the cancelled error, not a kill */
@@ -174,6 +176,7 @@ int cli_run_inline(const CliArgs *args)
   }
   if (first_signal) code = timed_out ? HARN_EXIT_TIMEOUT : HARN_EXIT_SIGNAL_BASE + first_signal;
   vm_free(vm);
+  free(args_json);
   return cli_close_stdout("harn run", code, 0);
 }
 

@@ -74,6 +74,14 @@ const CliOption cli_options[CLI_OPT__COUNT] = {
                                "rerun only the jobs whose last record is not ok"},
     [CLI_OPT_JOBLOG] = {"joblog", 0, CLI_STRING, "FILE", BATCH | JOBS, NULL, 0, 0,
                         "GNU parallel compatible job log"},
+    [CLI_OPT_RESULTS_FORMAT] = {"results-format", 0, CLI_STRING, "FMT", BATCH | JOBS, NULL, 0, 0,
+                                "jsonl, csv or tsv (default: by the --results name's\n"
+                                "suffix, .csv or .tsv; else jsonl)"},
+    [CLI_OPT_FIELDS] = {"fields", 0, CLI_STRING, "LIST", BATCH | JOBS, NULL, 0, 0,
+                        "the record's members to write (id, attempt and status\n"
+                        "always); a.b for a member of an object (error.message)"},
+    [CLI_OPT_KEEP_ORDER] = {"keep-order", 'k', CLI_FLAG, NULL, BATCH, NULL, 0, 0,
+                            "records in the order of the sources, not of the ends"},
     [CLI_OPT_HALT] = {"halt", 0, CLI_STRING, "WHEN,COND=N", BATCH, "never", 0, 0,
                       "soon: start no more jobs once N (or N%) jobs failed\n"
                       "(fail), succeeded (success) or ended (done); now:\n"
@@ -168,7 +176,7 @@ const CliOption cli_options[CLI_OPT__COUNT] = {
 
 /* In the order `harn help` lists them. */
 static const CliCommand commands[] = {
-    {"run", CLI_CMD_RUN, "FILE", 1, 1, "run FILE",
+    {"run", CLI_CMD_RUN, "FILE", 1, 1, "run FILE [-- ARG...]",
      "run one pipeline in a supervised, sandboxed worker"},
     {"batch", CLI_CMD_BATCH, "SOURCE...", 1, -1, "batch SOURCE...",
      "run many pipelines (files, directories, JSONL manifests)"},
@@ -498,11 +506,12 @@ int cli_parse(const char *cmd, int argc, char **argv, CliArgs *out)
     const CliOption *o = &cli_options[k];
     if (o->def && set_value(&p, o, o->name, o->def, &out->opt[k]) < 0) abort(); /* bad table */
   }
-  bool options = true;
+  bool options = true, run_args = false;
   for (int i = 1; i < argc; i++) {
     const char *arg = argv[i];
     if (options && !strcmp(arg, "--")) {
       options = false;
+      if (out->cmd->bit == CLI_CMD_RUN) out->nbefore = out->noperands, run_args = true;
     } else if (options && arg[0] == '-' && arg[1] == '-') {
       long_option(&p, argc, argv, &i);
     } else if (options && arg[0] == '-' && arg[1]) {
@@ -511,19 +520,40 @@ int cli_parse(const char *cmd, int argc, char **argv, CliArgs *out)
       out->operands[out->noperands++] = argv[i];
     }
   }
+  if (!run_args) out->nbefore = out->noperands;
+  else if (out->nbefore == 0 && out->noperands) out->nbefore = 1; /* run -- -x.harn ARGS */
   if (p.help) return CLI_HELP;
   const CliCommand *c = out->cmd;
-  if (!p.failed && out->noperands < c->min_operands) {
+  if (!p.failed && out->nbefore < c->min_operands) {
     /* "FILE", "SOURCE..." -> "no FILE given", "no SOURCE given" */
     fail(&p, "no %.*s given", (int)strcspn(c->operands, "."), c->operands);
   }
-  if (!p.failed && c->max_operands == 0 && out->noperands > 0)
+  if (!p.failed && c->max_operands == 0 && out->nbefore > 0)
     fail(&p, "takes no operand (\"%.*s%s\" given)", SHOWN(out->operands[0]));
-  if (!p.failed && c->max_operands > 0 && out->noperands > c->max_operands)
+  if (!p.failed && c->max_operands > 0 && out->nbefore > c->max_operands)
     fail(&p, "only one %s may be given (\"%.*s%s\" is another)", c->operands,
          SHOWN(out->operands[c->max_operands]));
   if (p.failed) return cli_usage_error(out, "%s", p.err);
   return 0;
+}
+
+const char *cli_run_input(const CliArgs *a, char **owned, int *rc)
+{
+  *rc = 0;
+  *owned = NULL;
+  if (a->nbefore == a->noperands) return a->opt[CLI_OPT_INPUT].text;
+  if (a->opt[CLI_OPT_INPUT].given) {
+    *rc = cli_usage_error(a, "--input and arguments after -- both give the input: choose one");
+    return NULL;
+  }
+  Buf b = {0};
+  buf_putc(&b, '[');
+  for (int i = a->nbefore; i < a->noperands; i++) {
+    if (i > a->nbefore) buf_putc(&b, ',');
+    sup_json_str(&b, a->operands[i], strlen(a->operands[i]));
+  }
+  buf_putc(&b, ']');
+  return *owned = b.data;
 }
 
 void cli_args_free(CliArgs *a)

@@ -91,6 +91,9 @@ typedef enum CliOptId {
   CLI_OPT_RESUME,
   CLI_OPT_RESUME_FAILED,
   CLI_OPT_JOBLOG,
+  CLI_OPT_RESULTS_FORMAT,
+  CLI_OPT_FIELDS,
+  CLI_OPT_KEEP_ORDER,
   CLI_OPT_HALT,
   CLI_OPT_BAR,
   CLI_OPT_NO_BAR,
@@ -185,6 +188,10 @@ typedef struct CliArgs {
   CliValue opt[CLI_OPT__COUNT];
   char **operands; /* in order (pointers into argv), NULL-terminated; owned */
   int noperands;
+  /* harn run FILE -- ARGS...: operands[nbefore..] came after the "--" (the
+   * pipeline's arguments); nbefore == noperands for every other command,
+   * whose operands may follow "--" like any other (a file named -x). */
+  int nbefore;
 } CliArgs;
 
 /* Parse the arguments of command [cmd] (argv[0] is the command name, as in
@@ -194,6 +201,11 @@ typedef struct CliArgs {
  * usage line on stderr. [out] must be released with cli_args_free in
  * every case. [cmd] must be one of cli_command's. */
 int cli_parse(const char *cmd, int argc, char **argv, CliArgs *out);
+/* The run's input: --input's JSON, or the arguments after "--" as a JSON
+ * list of strings (`harn run x.harn -- a b` binds ["a", "b"]; *owned is
+ * then that text, for the caller to free), or NULL. NULL too after a
+ * usage error (both given, said), with *rc set to CLI_USAGE; else *rc 0. */
+const char *cli_run_input(const CliArgs *a, char **owned, int *rc);
 /* Free what cli_parse allocated in [a] (not argv's strings). */
 void cli_args_free(CliArgs *a);
 

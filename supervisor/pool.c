@@ -65,7 +65,9 @@
  *   decoder    at most one frame (IPC_MAX_FRAME, 16 MiB, refused from its
  *              length prefix) plus one read (64 KiB) is buffered;
  *   output     the first cfg.max_output bytes (--max-output, 1 MiB); the
- *              rest is only counted (output_total);
+ *              rest is only counted (output_total); the same bytes again
+ *              split by stream (the record's stdout and stderr), so at
+ *              most twice that;
  *   steps, lifecycle, emits
  *              each a SupEventLog: the first events as JSON, at most
  *              cfg.max_events entries (10,000) and cfg.max_event_bytes
@@ -147,7 +149,8 @@ struct SupJob {
   uint64_t ignored_after_final;
 
   /* What the events told us. */
-  Buf output;
+  Buf output;            /* both streams, interleaved as the worker wrote them */
+  Buf stream_out[2];     /* ... and each alone: [0] stdout, [1] stderr */
   size_t output_total;
   bool output_truncated;
   SupEventLog steps, lifecycle, emits;  /* capped ("Bounded memory") */
@@ -621,6 +624,9 @@ static void handle_msg(SupJob *j, IpcMsg *m)
     if (j->output.len < cap) {
       size_t take = cap - j->output.len < n ? cap - j->output.len : n;
       buf_append(&j->output, m->u.output.data, take);
+      /* the same bytes by stream: each is a part of output, so within
+       * the same cap, and truncated where output is */
+      buf_append(&j->stream_out[m->u.output.stream == 2], m->u.output.data, take);
       if (take < n) j->output_truncated = true;
     } else if (n) {
       j->output_truncated = true;
@@ -1057,6 +1063,10 @@ static void build_record(SupJob *j, const SupOutcome *o)
   }
   buf_puts(b, ",\"output\":");
   sup_json_str(b, j->output.data ? j->output.data : "", j->output.len);
+  for (int i = 0; i < 2; i++) {
+    buf_puts(b, i ? ",\"stderr\":" : ",\"stdout\":");
+    sup_json_str(b, j->stream_out[i].data ? j->stream_out[i].data : "", j->stream_out[i].len);
+  }
   buf_puts(b, j->output_truncated ? ",\"output_truncated\":true" : ",\"output_truncated\":false");
   static const char *const kinds[3] = {"steps", "lifecycle", "emits"};
   const SupEventLog *logs[3] = {&j->steps, &j->lifecycle, &j->emits};
@@ -1158,6 +1168,8 @@ static void scratch_remove(SupJob *j)
 static void job_drop_data(SupJob *j)
 {
   buf_free(&j->output);
+  buf_free(&j->stream_out[0]);
+  buf_free(&j->stream_out[1]);
   sup_log_free(&j->steps);
   sup_log_free(&j->lifecycle);
   sup_log_free(&j->emits);

@@ -127,7 +127,10 @@ static void run_signal(uv_signal_t *h, int signum)
 int sup_cmd_run(const CliArgs *a)
 {
   const char *file = a->operands[0];
-  const char *input = a->opt[CLI_OPT_INPUT].text;
+  char *args_json;
+  int rc0;
+  const char *input = cli_run_input(a, &args_json, &rc0);
+  if (rc0) return rc0;
   double timeout = a->opt[CLI_OPT_TIMEOUT].ms, grace = a->opt[CLI_OPT_GRACE].ms;
   double cpu_ms = a->opt[CLI_OPT_CPU].ms;
   size_t memory = a->opt[CLI_OPT_MEMORY].bytes, max_events = (size_t)a->opt[CLI_OPT_MAX_EVENTS].n;
@@ -152,11 +155,13 @@ int sup_cmd_run(const CliArgs *a)
     if (!text) { /* as the worker says it of a regular file */
       fprintf(stderr, "error: Cannot read file %s: %s\n", file,
               errno == EFBIG ? "more than 64 MiB" : strerror(errno));
+      free(args_json);
       return 1;
     }
     if (memchr(text, '\0', len)) {
       fprintf(stderr, "error: %s: the program contains a NUL byte\n", file);
       free(text);
+      free(args_json);
       return 1;
     }
     if (!strcmp(file, "-")) name = "<stdin>";
@@ -166,6 +171,7 @@ int sup_cmd_run(const CliArgs *a)
   if (uv_loop_init(&loop) != 0) {
     fprintf(stderr, "harn run: cannot start the event loop\n");
     free(text);
+    free(args_json);
     return 1;
   }
   SupPoolConfig cfg = {.grace_ms = grace, .max_output = r.max_output,
@@ -181,6 +187,7 @@ int sup_cmd_run(const CliArgs *a)
     sup_env_free(&env);
     uv_loop_close(&loop);
     free(text);
+    free(args_json);
     return CLI_USAGE;
   }
   SupHooks hooks = {.on_event = run_event, .on_done = run_done, .ud = &r};
@@ -197,6 +204,7 @@ int sup_cmd_run(const CliArgs *a)
     uv_run(&loop, UV_RUN_DEFAULT); /* finish the closes */
     uv_loop_close(&loop);
     free(text);
+    free(args_json);
     sup_grants_close(grants, ngrants);
     free(cwd);
     sup_env_free(&env);
@@ -209,7 +217,7 @@ int sup_cmd_run(const CliArgs *a)
   spec.file = strdup(name);
   spec.is_source = text != NULL;
   spec.program = text ? text : strdup(file);
-  spec.input_json = input ? strdup(input) : NULL;
+  spec.input_json = args_json ? args_json : input ? strdup(input) : NULL;
   spec.timeout_ms = timeout;
   spec.attempt = 1;
   spec.seq = 1;

@@ -520,6 +520,8 @@ void sup_event_json(Buf *b, const IpcMsg *m);
  * (docs/cli.md), far below this; a longer line is not one we wrote, and
  * reading it whole could take any amount of memory. */
 #define SUP_MAX_RECORD_LINE ((size_t)1 << 30)
+/* --keep-order holds at most this much before it starts no new job. */
+#define SUP_KEEP_ORDER_MAX_BYTES ((size_t)64 << 20)
 
 /* The lines of a batch source, read without blocking the loop (linein.c). */
 typedef struct SupLineIn {
@@ -693,6 +695,64 @@ void sup_input_rows_reset(SupInputRows *r, const char *name);
 /* One line of it: 1 with the job's input as JSON appended to [json]; 0 for
  * the CSV header (no job); -1 with *err (a bad row: said by the caller). */
 int sup_input_row(SupInputRows *r, const char *line, size_t len, Buf *json, const char **err);
+
+/* ------------------------------------------------------------------ results formats, --keep-order (recfmt.c, order.c) */
+
+typedef enum { SUP_RECFMT_JSONL, SUP_RECFMT_CSV, SUP_RECFMT_TSV } SupRecFmtKind;
+
+/* What a results line holds: the record as is (JSONL, no fields), or the
+ * members [fields] (id, attempt, status always first) as a JSON object or
+ * a CSV / TSV row. */
+typedef struct SupRecFmt {
+  SupRecFmtKind kind;
+  char **fields;
+  size_t nfields;
+} SupRecFmt;
+
+/* Set up *f from --results-format [format] (NULL: from the suffix of
+ * [path], .csv or .tsv, else JSON Lines) and --fields [fields] (NULL: all
+ * of the record for JSON Lines, a default set of columns for a table).
+ * -1 with the reason in [why] for an unknown format or member name. */
+int sup_recfmt_init(SupRecFmt *f, const char *format, const char *fields, const char *path,
+                    char *why, size_t whylen);
+void sup_recfmt_free(SupRecFmt *f);
+/* The header line of a table (nothing for JSON Lines). */
+void sup_recfmt_header(const SupRecFmt *f, Buf *out);
+/* [record] (a record line without its newline) as a results line with its
+ * newline; -1 when [record] is not a JSON object (nothing appended). */
+int sup_recfmt_line(const SupRecFmt *f, const char *record, Buf *out);
+
+/* An attempt's end as the batch writes it: the record line, then the
+ * journal's "end" entry (order.c holds copies of these). */
+typedef struct SupEnded {
+  const char *record;
+  const char *id, *file;
+  int attempt;
+  const char *status, *reason; /* reason may be NULL */
+} SupEnded;
+typedef void (*SupOrderEmit)(void *ud, const SupEnded *e);
+typedef struct SupOrderItem SupOrderItem;
+typedef struct SupOrder {
+  SupOrderItem *ring;
+  size_t head, len, cap;
+  size_t bytes, cap_bytes;
+  SupOrderEmit emit;
+  void *ud;
+} SupOrder;
+
+/* Hold records until the jobs before theirs have ended; [cap_bytes] for
+ * sup_order_full (0: never full). */
+void sup_order_init(SupOrder *o, size_t cap_bytes, SupOrderEmit emit, void *ud);
+/* Job [seq] starts its first attempt (seq greater than every one added). */
+void sup_order_add(SupOrder *o, long seq);
+/* An attempt of job [seq] ended as [e] (copied); [last]: no retry follows.
+ * Emits every record that is now in order (maybe none, maybe many). */
+void sup_order_put(SupOrder *o, long seq, const SupEnded *e, bool last);
+/* Too much is held: start no new job until the head ends. */
+bool sup_order_full(const SupOrder *o);
+/* Emit everything held, in order (the batch is over). */
+void sup_order_drain(SupOrder *o);
+void sup_order_free(SupOrder *o);
 
 typedef struct SupFeeder {
   const char *who;    /* "harn batch": the prefix of its messages */

@@ -65,7 +65,7 @@ expect 'harn run: --input: "{bad" is not valid JSON (*' run ok.harn --input '{ba
 expect 'harn batch: --halt: "sometimes" is not never, or soon|now,fail|success|done=N[%]' \
   batch ok.harn --halt sometimes --results never.out
 expect 'harn batch: --resume needs --results FILE (a regular file: the records are read back)' batch ok.harn --resume
-expect 'harn run: only one FILE may be given ("-x.harn" is another)' run ok.harn -- -x.harn
+expect 'harn run: only one FILE may be given ("b.harn" is another)' run ok.harn b.harn -- -x.harn
 expect 'harn disasm: no FILE given' disasm
 expect 'harn test: no PATH given' test --gc-stress
 

@@ -113,8 +113,13 @@ check "sleep: timeout/deadline, output before the deadline kept" sleepy.json \
 # supervisor's SIGKILL: status timeout, hard_stop, no SIGKILL sent.
 "$HARN_BIN" run stubborn.harn --timeout 300ms --grace 400ms --json > stubborn.json; rc=$?
 [ "$rc" = 124 ] && pass "catch-and-loop stopped by the worker's hard stop: exit 124" || fail "stubborn rc=$rc"
-check "hard stop: timeout/deadline, hard_stop true, only SIGTERM sent, ended before the kill" stubborn.json \
-  "r['status']=='timeout' and r['reason']=='deadline' and r['hard_stop'] is True and [s['sig'] for s in r['signals']]==['SIGTERM'] and r['output']=='caught: kind:cancelled:VM cancelled by host\n' and r['duration_ms'] < 300 + 400"
+# The worker stops itself 25 ms before the kill (the spec's reserve) and sends
+# its final frame: status timeout (not killed), hard_stop. Its exit after
+# that frame can still come after the SIGKILL on a loaded machine (a 25 ms
+# margin is within a scheduler's delay at load 20), so the SIGKILL, if any,
+# is allowed, but only at the kill time (300 + 400 ms), after the final.
+check "hard stop: timeout/deadline, hard_stop true, the final frame before the kill" stubborn.json \
+  "r['status']=='timeout' and r['reason']=='deadline' and r['hard_stop'] is True and [s['sig'] for s in r['signals']] in (['SIGTERM'], ['SIGTERM','SIGKILL']) and all(s['at_ms'] >= 699 for s in r['signals'][1:]) and r['output']=='caught: kind:cancelled:VM cancelled by host\n' and r['counters']['wall_ms'] < 300 + 400 and r['duration_ms'] < 300 + 400 + 250"
 
 "$HARN_BIN" run sleepy.harn > /dev/null 2>&1 &
 p=$!
@@ -289,25 +294,23 @@ pipeline main(task) {
   return 0
 }
 EOF
-# A spare has its job pipe (fd 3) still open: it has not read a job yet.
-spares_of() {
-  for k in $(ps -o pid=,comm= --ppid "$1" | awk '$2 == "harn-worker" {print $1}'); do
-    [ -e "/proc/$k/fd/3" ] && echo "$k"
-  done
-}
-# -j 1, four jobs: while the first runs, two spares wait (two per slot).
-"$HARN_BIN" batch nap.harn nap.harn nap.harn nap.harn -j 1 --results sp.out --no-bar 2> sp.err &
+# -j 1 and a first job of 6 s: its worker is the batch's first (lowest pid:
+# the zygote clones them in order); the others are spares, made ahead for
+# jobs 2..4, two per slot. Killing them while job 1 still has seconds to
+# run cannot hit a worker that has taken a job.
+printf 'pipeline main(task) {\n  sleep(6s)\n  println("rested")\n  return 0\n}\n' > first.harn
+workers_of() { ps -o pid=,comm= --ppid "$1" | awk '$2 == "harn-worker" {print $1}' | sort -n; }
+"$HARN_BIN" batch first.harn nap.harn nap.harn nap.harn -j 1 --results sp.out --no-bar 2> sp.err &
 bp=$!
-# Wait for them (up to 3 s: a loaded ASan build makes workers slowly); two
-# spares exist while job 1 or job 2 runs.
+# Wait for them (up to 4 s: a loaded ASan build makes workers slowly).
 n1=0
-for _ in $(seq 60); do
-  n1=$(spares_of "$bp" | wc -l)
+for _ in $(seq 80); do
+  n1=$(workers_of "$bp" | tail -n +2 | wc -l)
   [ "$n1" = 2 ] && break
   sleep 0.05
 done
-# Kill them: the jobs they were made for must not notice.
-for k in $(spares_of "$bp"); do kill -KILL "$k"; done
+# Kill the spares: the jobs they were made for must not notice.
+for k in $(workers_of "$bp" | tail -n +2); do kill -KILL "$k"; done
 wait "$bp"; rc=$?
 [ "$n1" = 2 ] && pass "-j 1: two spare workers wait while a job runs" || fail "spares while running: $n1"
 check "spares killed from outside: every job still runs (rc $rc)" sp.out \

@@ -44,6 +44,7 @@
  */
 #define _GNU_SOURCE
 #include "base/defaults.h"
+#include "supervisor/cli.h"
 #include "supervisor/supervisor.h"
 #include "supervisor/sup_internal.h"
 
@@ -1117,7 +1118,7 @@ int sup_cmd_batch(const CliArgs *a)
       fputs("Seq\tHost\tStarttime\tJobRuntime\tSend\tReceive\tExitval\tSignal\tCommand\n", b->joblog);
     fflush(b->joblog);
   }
-  b->bar = bar == 1 || (bar == -1 && isatty(2));
+  b->bar = !sup_log_json && (bar == 1 || (bar == -1 && isatty(2)));
   b->human = !a->opt[CLI_OPT_RESULTS].given && isatty(1); /* --results -: records */
   if (!b->results && !b->human) {
     Buf h = {0};

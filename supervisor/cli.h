@@ -9,6 +9,7 @@
 #ifndef HARN_CLI_H
 #define HARN_CLI_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 
@@ -67,5 +68,14 @@ int cli_close_stdout(const char *who, int code, int write_errno);
  * (errno set; EFBIG: more than SUP_MAX_PROGRAM bytes, of which no more
  * than that were read). *len gets the size. */
 char *cli_read_file(const char *path, size_t *len);
+
+/* --log-format (logfmt.c) */
+
+/* --log-format json: from now on every line written on stderr goes out as
+ * one JSON object {time, level, source, message} ([who]: the source of a
+ * line without a "harn CMD:" prefix). -1 when the stream cannot be made. */
+int sup_log_json_start(const char *who);
+/* ... and it was started: no progress bar, no terminal redraws. */
+extern bool sup_log_json;
 
 #endif

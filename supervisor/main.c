@@ -57,8 +57,21 @@ static void standard_fds(void)
  * (options.c), -h/--help answered, then the command itself. */
 static int command(const char *cmd, int argc, char **argv)
 {
+  /* --log-format json before the options are parsed, so that their own
+   * errors are JSON lines too (the value is checked below) */
+  for (int i = 1; i < argc && strcmp(argv[i], "--"); i++)
+    if (!strcmp(argv[i], "--log-format=json") ||
+        (!strcmp(argv[i], "--log-format") && i + 1 < argc && !strcmp(argv[i + 1], "json"))) {
+      static char who[32];
+      snprintf(who, sizeof who, "harn %s", cmd);
+      if (sup_log_json_start(who) < 0) fprintf(stderr, "harn %s: cannot start the JSON log\n", cmd);
+      break;
+    }
   CliArgs a;
   int rc = cli_parse(cmd, argc, argv, &a);
+  const char *lf = a.opt[CLI_OPT_LOG_FORMAT].text;
+  if (rc == 0 && lf && strcmp(lf, "text") && strcmp(lf, "json"))
+    rc = cli_bad_value(&a, CLI_OPT_LOG_FORMAT, "is not text or json");
   if (rc == CLI_HELP) rc = cli_help(cmd, stdout);
   else if (rc == 0 && !strcmp(cmd, "run"))
     rc = a.opt[CLI_OPT_INLINE].given ? cli_run_inline(&a) : sup_cmd_run(&a);

@@ -1,7 +1,12 @@
 /*
  * metrics.c: `harn batch --metrics FILE`: the batch's counters in the
  * Prometheus text format, for the node exporter's textfile collector
- * (FILE named *.prom in its directory) or any scraper that reads a file.
+ * (FILE named *.prom in its directory) or any scraper that reads a file;
+ * `harn runner --metrics ADDR`: the same counters of a runner, named
+ * harn_runner_* and labelled runner="ID", served over HTTP
+ * (metrics_http.c) and rendered at each scrape. A runner does not know
+ * when a job is over (its retries are the database's), so it has no
+ * jobs_total: its attempts are counted.
  *
  * What is written (every series carries batch="NAME", FILE's base name
  * without ".prom", so that the files of concurrent batches in one
@@ -65,7 +70,9 @@ static const double buckets[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1,
 #define NBUCKETS (sizeof buckets / sizeof buckets[0])
 
 struct SupMetrics {
-  char *path, *tmp; /* FILE and FILE.tmp */
+  char *path, *tmp; /* FILE and FILE.tmp; NULL when served (metrics_http.c) */
+  const char *prefix; /* "harn_batch", "harn_runner" */
+  bool attempts_only; /* a runner: whether a job is over is the database's call */
   char *label;      /* batch="NAME", escaped */
   uv_timer_t timer;
   bool timer_open, finished, warned;
@@ -91,59 +98,61 @@ static void label_value(Buf *b, const char *s)
 }
 
 /* One metric's header. */
-static void header(Buf *b, const char *name, const char *type, const char *help)
+static void header(Buf *b, const char *prefix, const char *name, const char *type, const char *help)
 {
-  buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+  buf_printf(b, "# HELP %s_%s %s\n# TYPE %s_%s %s\n", prefix, name, help, prefix, name, type);
 }
 
-/* The whole text of the file, into [b]. */
-static void render(const SupMetrics *m, Buf *b)
+/* The whole text (the file's, or a scrape's answer), into [b]. */
+void sup_metrics_render(const SupMetrics *m, Buf *b)
 {
-  const char *L = m->label;
-  header(b, "harn_batch_jobs_total", "counter", "Jobs ended (their last attempt), by status.");
+  const char *L = m->label, *P = m->prefix;
+  if (!m->attempts_only) {
+    header(b, P, "jobs_total", "counter", "Jobs ended (their last attempt), by status.");
+    for (int s = 0; s < SUP_STATUS__COUNT; s++)
+      buf_printf(b, "%s_jobs_total{%s,status=\"%s\"} %llu\n", P, L,
+                 sup_status_name((SupStatus)s), (unsigned long long)m->jobs[s]);
+  }
+  header(b, P, "attempts_total", "counter", "Job attempts ended, by status.");
   for (int s = 0; s < SUP_STATUS__COUNT; s++)
-    buf_printf(b, "harn_batch_jobs_total{%s,status=\"%s\"} %llu\n", L,
-               sup_status_name((SupStatus)s), (unsigned long long)m->jobs[s]);
-  header(b, "harn_batch_attempts_total", "counter", "Job attempts ended, by status.");
-  for (int s = 0; s < SUP_STATUS__COUNT; s++)
-    buf_printf(b, "harn_batch_attempts_total{%s,status=\"%s\"} %llu\n", L,
+    buf_printf(b, "%s_attempts_total{%s,status=\"%s\"} %llu\n", P, L,
                sup_status_name((SupStatus)s), (unsigned long long)m->attempts[s]);
-  header(b, "harn_batch_retries_total", "counter", "Attempts that were retries of a job.");
-  buf_printf(b, "harn_batch_retries_total{%s} %llu\n", L, (unsigned long long)m->retries);
-  header(b, "harn_batch_signals_total", "counter",
+  header(b, P, "retries_total", "counter", "Attempts that were retries of a job.");
+  buf_printf(b, "%s_retries_total{%s} %llu\n", P, L, (unsigned long long)m->retries);
+  header(b, P, "signals_total", "counter",
          "Signals sent to workers' process groups, by signal.");
   for (size_t i = 0; i <= NSIGS; i++)
-    buf_printf(b, "harn_batch_signals_total{%s,signal=\"%s\"} %llu\n", L,
+    buf_printf(b, "%s_signals_total{%s,signal=\"%s\"} %llu\n", P, L,
                i < NSIGS ? sup_signame(counted_sigs[i]) : "other", (unsigned long long)m->sigs[i]);
-  header(b, "harn_batch_output_bytes_total", "counter", "Output bytes received from workers.");
-  buf_printf(b, "harn_batch_output_bytes_total{%s} %llu\n", L, (unsigned long long)m->output_bytes);
-  header(b, "harn_batch_job_duration_seconds", "histogram",
+  header(b, P, "output_bytes_total", "counter", "Output bytes received from workers.");
+  buf_printf(b, "%s_output_bytes_total{%s} %llu\n", P, L, (unsigned long long)m->output_bytes);
+  header(b, P, "job_duration_seconds", "histogram",
          "Wall time of job attempts, from the spawn of the worker to its reap.");
   uint64_t cum = 0;
   for (size_t i = 0; i < NBUCKETS; i++) {
     cum += m->bucket[i];
-    buf_printf(b, "harn_batch_job_duration_seconds_bucket{%s,le=\"%g\"} %llu\n", L, buckets[i],
+    buf_printf(b, "%s_job_duration_seconds_bucket{%s,le=\"%g\"} %llu\n", P, L, buckets[i],
                (unsigned long long)cum);
   }
-  buf_printf(b, "harn_batch_job_duration_seconds_bucket{%s,le=\"+Inf\"} %llu\n", L,
+  buf_printf(b, "%s_job_duration_seconds_bucket{%s,le=\"+Inf\"} %llu\n", P, L,
              (unsigned long long)m->count);
-  buf_printf(b, "harn_batch_job_duration_seconds_sum{%s} %.6f\n", L, m->sum);
-  buf_printf(b, "harn_batch_job_duration_seconds_count{%s} %llu\n", L, (unsigned long long)m->count);
+  buf_printf(b, "%s_job_duration_seconds_sum{%s} %.6f\n", P, L, m->sum);
+  buf_printf(b, "%s_job_duration_seconds_count{%s} %llu\n", P, L, (unsigned long long)m->count);
   int running = 0;
   if (m->pool && !m->finished) running = m->pool->nrunning - m->pool->nreaped;
-  header(b, "harn_batch_running_jobs", "gauge", "Job attempts running now.");
-  buf_printf(b, "harn_batch_running_jobs{%s} %d\n", L, running < 0 ? 0 : running);
-  header(b, "harn_batch_start_time_seconds", "gauge", "When the batch started, seconds since the epoch.");
-  buf_printf(b, "harn_batch_start_time_seconds{%s} %.3f\n", L, m->start_epoch_s);
-  header(b, "harn_batch_finished", "gauge", "1 once the batch has ended, else 0.");
-  buf_printf(b, "harn_batch_finished{%s} %d\n", L, m->finished ? 1 : 0);
+  header(b, P, "running_jobs", "gauge", "Job attempts running now.");
+  buf_printf(b, "%s_running_jobs{%s} %d\n", P, L, running < 0 ? 0 : running);
+  header(b, P, "start_time_seconds", "gauge", "When the batch or runner started, seconds since the epoch.");
+  buf_printf(b, "%s_start_time_seconds{%s} %.3f\n", P, L, m->start_epoch_s);
+  header(b, P, "finished", "gauge", "1 once the batch or runner has ended, else 0.");
+  buf_printf(b, "%s_finished{%s} %d\n", P, L, m->finished ? 1 : 0);
 }
 
 /* Write the file (FILE.tmp, then rename). 0, or an errno. */
 static int write_file(SupMetrics *m)
 {
   Buf b = {0};
-  render(m, &b);
+  sup_metrics_render(m, &b);
   int err = 0;
   int fd = open(m->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) err = errno;
@@ -171,33 +180,46 @@ static void rewrite(SupMetrics *m)
   }
 }
 
-SupMetrics *sup_metrics_open(const char *path)
+/* A new set of counters labelled [key]="[value]" (escaped). */
+static SupMetrics *metrics_new(const char *prefix, const char *key, const char *value)
 {
   SupMetrics *m = calloc(1, sizeof *m);
   if (!m) abort();
-  m->path = strdup(path);
-  if (!m->path || asprintf(&m->tmp, "%s.tmp", path) < 0) abort();
+  m->prefix = prefix;
+  Buf l = {0};
+  buf_printf(&l, "%s=\"", key);
+  label_value(&l, value);
+  buf_putc(&l, '"');
+  m->label = l.data;
+  m->start_epoch_s = sup_epoch_ms() / 1000.0;
+  return m;
+}
+
+SupMetrics *sup_metrics_open(const char *path)
+{
   const char *base = strrchr(path, '/');
   base = base ? base + 1 : path;
   size_t n = strlen(base);
   if (n > 5 && !strcmp(base + n - 5, ".prom")) n -= 5;
   char *name = strndup(base, n);
   if (!name) abort();
-  Buf l = {0};
-  buf_puts(&l, "batch=\"");
-  label_value(&l, name);
-  buf_putc(&l, '"');
+  SupMetrics *m = metrics_new("harn_batch", "batch", name);
   free(name);
-  m->label = strdup(l.data);
-  buf_free(&l);
-  if (!m->label) abort();
-  m->start_epoch_s = sup_epoch_ms() / 1000.0;
+  m->path = strdup(path);
+  if (!m->path || asprintf(&m->tmp, "%s.tmp", path) < 0) abort();
   int err = write_file(m);
   if (err) {
     fprintf(stderr, "harn batch: cannot write the metrics to %s: %s\n", path, strerror(err));
     sup_metrics_free(m);
     return NULL;
   }
+  return m;
+}
+
+SupMetrics *sup_metrics_runner(const char *runner)
+{
+  SupMetrics *m = metrics_new("harn_runner", "runner", runner);
+  m->attempts_only = true;
   return m;
 }
 
@@ -208,6 +230,7 @@ void sup_metrics_start(SupMetrics *m, uv_loop_t *loop, const SupPool *pool)
   if (!m) return;
   m->pool = pool;
   m->start_epoch_s = sup_epoch_ms() / 1000.0;
+  if (!m->path) return; /* served: rendered when asked */
   sup_uv_must(uv_timer_init(loop, &m->timer), "uv_timer_init");
   sup_uv_must(uv_timer_start(&m->timer, tick, SUP_METRICS_INTERVAL_MS, SUP_METRICS_INTERVAL_MS),
               "uv_timer_start");
@@ -248,7 +271,7 @@ void sup_metrics_stop(SupMetrics *m)
     uv_close((uv_handle_t *)&m->timer, NULL);
     m->timer_open = false;
   }
-  rewrite(m);
+  if (m->path) rewrite(m);
 }
 
 void sup_metrics_free(SupMetrics *m)

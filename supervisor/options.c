@@ -101,9 +101,14 @@ const CliOption cli_options[CLI_OPT__COUNT] = {
     [CLI_OPT_SHARD_BY] = {"shard-by", 0, CLI_STRING, "RULE", BATCH, "position", 0, 0,
                           "position (the job's place across all sources) or id\n"
                           "(XXH64 of its id): which jobs a shard takes"},
-    [CLI_OPT_METRICS] = {"metrics", 0, CLI_STRING, "FILE", BATCH, NULL, 0, 0,
-                         "Prometheus text metrics there (FILE.tmp, renamed),\n"
-                         "every 5 s and at the end (node exporter textfile)"},
+    [CLI_OPT_METRICS] = {"metrics", 0, CLI_STRING, "FILE|ADDR", BATCH | RUNNER, NULL, 0, 0,
+                         "batch: Prometheus text metrics in FILE (FILE.tmp,\n"
+                         "renamed) every 5 s and at the end (node exporter\n"
+                         "textfile); runner: served on HOST:PORT (GET /metrics)"},
+    [CLI_OPT_LOG_FORMAT] = {"log-format", 0, CLI_STRING, "FMT", BATCH | RUNNER | SUBMIT | DB | JOBS,
+                            "text", 0, 0,
+                            "text, or json: each line on stderr one JSON object\n"
+                            "{time, level, source, message} (no bar)"},
     [CLI_OPT_REQUIRE_OK] = {"require-ok", 0, CLI_FLAG, NULL, VERIFY, NULL, 0, 0,
                             "also require every job's last attempt to be ok"},
     [CLI_OPT_JSON] = {"json", 0, CLI_FLAG, NULL, RUN | VERIFY | JOBS, NULL, 0, 0,

@@ -239,6 +239,8 @@ typedef struct Runner {
   uv_timer_t hb_timer, poll_timer, rescue_timer, fence_timer, sync_timer;
   uv_signal_t sigs[2];
   bool handles_open;
+  SupMetrics *metrics;        /* --metrics ADDR (metrics.c, metrics_http.c) */
+  SupMetricsServer *metrics_srv;
   int rescue_inflight;
 } Runner;
 
@@ -508,6 +510,7 @@ static void runner_done(SupJob *sj, const SupOutcome *o, void *ud)
   if (!j) abort(); /* every pool job is one of ours */
   r->nrunning--;
   j->queue->running--;
+  sup_metrics_attempt(r->metrics, sj, o, false);
   Done *d = calloc(1, sizeof *d);
   if (!d) abort();
   d->id = j->id;
@@ -888,6 +891,8 @@ static void close_all(Runner *r)
   uv_close((uv_handle_t *)&r->sigs[1], NULL);
   hs_conn_close(r->ctl);
   hs_conn_close(r->work);
+  sup_metrics_server_close(r->metrics_srv);
+  r->metrics_srv = NULL;
   if (r->pool_open) sup_pool_close(&r->pool);
   r->pool_open = false;
 }
@@ -1126,6 +1131,19 @@ int sup_cmd_runner(const CliArgs *a)
     say("cannot start the event loop");
     goto out;
   }
+  if (a->opt[CLI_OPT_METRICS].text) { /* before anything runs: a bad ADDR runs nothing */
+    char why[200];
+    r->metrics = sup_metrics_runner(r->id);
+    r->metrics_srv = sup_metrics_serve(&r->loop, a->opt[CLI_OPT_METRICS].text, r->metrics, why, sizeof why);
+    if (!r->metrics_srv) {
+      say("%s", why);
+      uv_run(&r->loop, UV_RUN_DEFAULT); /* the listener's close */
+      uv_loop_close(&r->loop);
+      rc = 2;
+      goto out;
+    }
+    say("metrics served on port %d (GET /metrics)", sup_metrics_server_port(r->metrics_srv));
+  }
   SupPoolConfig cfg = {.grace_ms = r->grace_ms,
                        .max_output = a->opt[CLI_OPT_MAX_OUTPUT].bytes,
                        .no_sandbox = a->opt[CLI_OPT_NO_SANDBOX].given,
@@ -1176,6 +1194,7 @@ int sup_cmd_runner(const CliArgs *a)
   co.request_timeout_ms = fmax(req_timeout, 10000);
   r->work = hs_conn_new(&r->loop, &co, &wh);
   sup_pool_spares(&r->pool, r->spares);
+  sup_metrics_start(r->metrics, &r->loop, &r->pool);
   uv_run(&r->loop, UV_RUN_DEFAULT);
   if (uv_loop_close(&r->loop) != 0) say("event loop not empty at exit");
   rc = r->fatal ? r->fatal : r->cancelling ? 130 : 0;
@@ -1194,6 +1213,7 @@ out:
   free(r->queues);
   free(r->outbox_path);
   free(r->counters);
+  sup_metrics_free(r->metrics);
   free(r);
   the_runner = NULL;
   return rc;

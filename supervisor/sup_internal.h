@@ -850,6 +850,21 @@ typedef struct SupMetrics SupMetrics;
 /* Write FILE once (all zeros). NULL with a message on stderr when it
  * cannot be written. */
 SupMetrics *sup_metrics_open(const char *path);
+/* A runner's counters (harn_runner_*, runner="[runner]"), no file: served
+ * by sup_metrics_serve. */
+SupMetrics *sup_metrics_runner(const char *runner);
+/* The Prometheus text of [m] into [b]. */
+void sup_metrics_render(const SupMetrics *m, Buf *b);
+/* Serve GET /metrics (any path) with [m]'s text on [addr] (HOST:PORT, an
+ * IPv4 or IPv6 literal or localhost; PORT 0 picks a free one). NULL with
+ * the reason in [why] when it cannot listen. */
+typedef struct SupMetricsServer SupMetricsServer;
+SupMetricsServer *sup_metrics_serve(uv_loop_t *loop, const char *addr, SupMetrics *m, char *why,
+                                    size_t whylen);
+/* The port it listens on. */
+int sup_metrics_server_port(const SupMetricsServer *s);
+/* Stop listening and close every connection; freed once closed. */
+void sup_metrics_server_close(SupMetricsServer *s);
 /* The batch starts on [loop]: the start time, and a periodic rewrite (an
  * unref'd timer) that reads [pool]'s running count. */
 void sup_metrics_start(SupMetrics *m, uv_loop_t *loop, const SupPool *pool);

@@ -152,4 +152,23 @@ fi
 [ $rc = 2 ] && grep -q 'cannot write the metrics to .*no/such/dir/m.prom' e3 && [ ! -s r3.jsonl ] \
   && pass "an unwritable FILE: exit 2, nothing run" || fail "unwritable: rc=$rc $(cat e3)"
 
+# --- --log-format json: every supervisor line on stderr is one JSON object -------------------
+printf 'pipeline default(t) {\n  return 1\n}\n' > one.harn
+"$HARN_BIN" batch one.harn --results /nonexistent-dir/r.jsonl --log-format json 2> lj1.err; rc1=$?
+"$HARN_BIN" batch one.harn --halt bogus --log-format=json --bar 2> lj2.err; rc2=$?
+python3 - lj1.err lj2.err "$rc1" "$rc2" <<'EOF' && pass "--log-format json: one object per line, source and level; usage errors too" \
+  || fail "log json: $(cat lj1.err lj2.err)"
+import json, sys
+one = [json.loads(l) for l in open(sys.argv[1])]
+two = [json.loads(l) for l in open(sys.argv[2])]
+assert sys.argv[3] == "2" and sys.argv[4] == "2"
+assert len(one) == 1 and one[0]["source"] == "harn batch" and one[0]["level"] == "error", one
+assert one[0]["message"].startswith("cannot open /nonexistent-dir/r.jsonl"), one
+assert set(one[0]) == {"time", "level", "source", "message"} and one[0]["time"].endswith("Z")
+assert [m["level"] for m in two] == ["error", "error"] and two[1]["message"].startswith("usage: harn batch"), two
+EOF
+"$HARN_BIN" batch one.harn --log-format yaml 2> lj3.err; rc=$?
+[ "$rc" = 2 ] && grep -q -- '--log-format: "yaml" is not text or json' lj3.err && pass "--log-format yaml: a usage error" \
+  || fail "log yaml: rc=$rc $(cat lj3.err)"
+
 lib_finish

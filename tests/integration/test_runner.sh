@@ -17,7 +17,7 @@ H=$HARN_BIN
 # runner look dead here: rescue is test_runner_faults.sh's business
 FAST="--heartbeat 500ms --lease-ttl 10s --rescue-interval 300ms --poll 200ms"
 
-"$H" db migrate > migrate.out 2>&1 && grep -q 'version 0 -> 1' migrate.out \
+"$H" db migrate > migrate.out 2>&1 && grep -q 'version 0 -> 2' migrate.out \
   && pass "db migrate creates the schema" || fail "db migrate: $(cat migrate.out)"
 "$H" db migrate 2>&1 | grep -q 'up to date' && pass "db migrate again: up to date" || fail "second migrate"
 
@@ -47,16 +47,32 @@ keys=$(pg_sql "SELECT string_agg(key, ' ' ORDER BY id) FROM harn.job")
 [ "$keys" = "jobs/j1.harn jobs/j2.harn jobs/j3.harn jobs/j4.harn add src src#2 err again" ] \
   && pass "job keys are harn batch's ids" || fail "keys: $keys"
 
-"$H" runner -j 2 --state-dir st1 $FAST 2> runner1.err &
+"$H" runner -j 2 --state-dir st1 --metrics 127.0.0.1:0 $FAST 2> runner1.err &
 rp=$!
 timeout 60 "$H" jobs wait --batch b1 --timeout 50s; rc=$?
 [ "$rc" = 1 ] && pass "jobs wait: 1 (a job failed)" || fail "jobs wait: rc=$rc"
+# --metrics ADDR: the runner's counters at a scrape (port 0: it says which)
+mport=$(sed -n 's/.*metrics served on port \([0-9]*\).*/\1/p' runner1.err)
+python3 - "$mport" <<'EOF' && pass "runner --metrics: GET /metrics counts the 9 attempts by status" || fail "metrics: $(cat runner1.err)"
+import sys, urllib.request
+text = urllib.request.urlopen("http://127.0.0.1:%s/metrics" % sys.argv[1], timeout=10).read().decode()
+got = {}
+for l in text.splitlines():
+    if l.startswith("harn_runner_attempts_total{"):
+        got[l.split('status="')[1].split('"')[0]] = int(l.split()[-1])
+assert sum(got.values()) == 9 and got["ok"] >= 7, got
+assert "harn_runner_jobs_total" not in text and 'runner="' in text
+assert "# TYPE harn_runner_job_duration_seconds histogram" in text
+EOF
 kill -TERM "$rp"; wait "$rp"; rc=$?
 [ "$rc" = 0 ] && pass "SIGTERM: the idle runner drains and exits 0" || fail "runner exit $rc: $(cat runner1.err)"
 n=$(pg_sql "SELECT count(*) FROM harn.runner")
 [ "$n" = 0 ] && pass "the drained runner deregistered" || fail "runner rows: $n"
 
 "$H" jobs results --batch b1 --results r.jsonl --joblog r.log
+"$H" jobs results --batch b1 --results r.tsv --fields value
+[ "$(head -1 r.tsv)" = "$(printf 'id\tattempt\tstatus\tvalue')" ] && [ "$(wc -l < r.tsv)" = 10 ] \
+  && pass "jobs results --fields to a .tsv: the table" || fail "jobs results tsv: $(head -3 r.tsv)"
 "$H" batch jobs m.jsonl --results b.jsonl --no-bar 2>/dev/null
 python3 - r.jsonl b.jsonl > cmp.out <<'EOF'
 import json, sys

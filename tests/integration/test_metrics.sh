@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # test_metrics.sh: harn batch --metrics FILE (supervisor/metrics.c) writes
 # the Prometheus text format that the node exporter's textfile collector
-# reads, and its numbers are the results file's.
+# reads, and its numbers are the results file's; --log-format json turns
+# every supervisor line on stderr into one JSON object. (The runner's
+# --metrics HOST:PORT is tested in test_runner.sh, which has a database.)
 #
 # - A real batch (ok, error, timeout jobs): the file parses (a small parser
 #   of the text format below: HELP/TYPE before the samples, label syntax,

@@ -43,6 +43,15 @@ pg_require() {
   if [ "$(id -u)" = 0 ]; then id postgres >/dev/null 2>&1 || skip_all "no postgres user"; fi
 }
 
+# What a runner test does first: lib.sh's set-up, skip (77) when a runner
+# test cannot run here, and a throwaway cluster. H is the harn under test.
+pg_init() {
+  lib_init python
+  pg_require
+  pg_start || { echo "FAIL: no database"; exit 1; }
+  H=$HARN_BIN
+}
+
 pg_start() {
   PGT=$(mktemp -d -t harn-pg.XXXXXX) || return 1
   [ "$(id -u)" = 0 ] && chown postgres: "$PGT"

@@ -9,10 +9,7 @@
 set -u
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/pg.sh"
-lib_init python
-pg_require
-pg_start || { echo "FAIL: no database"; exit 1; }
-H=$HARN_BIN
+pg_init
 # a lease long enough that a loaded machine (ASan, ctest -j) never makes a
 # runner look dead here: rescue is test_runner_faults.sh's business
 FAST="--heartbeat 500ms --lease-ttl 10s --rescue-interval 300ms --poll 200ms"

@@ -17,10 +17,7 @@
 set -u
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/pg.sh"
-lib_init python
-pg_require
-pg_start || { echo "FAIL: no database"; exit 1; }
-H=$HARN_BIN
+pg_init
 FAST="--heartbeat 200ms --lease-ttl 2s --rescue-interval 200ms --poll 200ms"
 "$H" db migrate > /dev/null || { echo "FAIL: migrate"; exit 1; }
 
@@ -65,7 +62,7 @@ import json, subprocess
 rec = subprocess.run(["psql", "-X", "-At", "-c", "SELECT record FROM harn.attempt WHERE reason = 'runner_lost' LIMIT 1"],
                      capture_output=True, text=True).stdout.strip()
 r = json.loads(rec)
-keys = ["id","attempt","file","status","reason","value","exit_code","error","output","output_truncated","steps",
+keys = ["id","attempt","file","status","reason","value","exit_code","error","output","stdout","stderr","output_truncated","steps",
         "steps_truncated","lifecycle","lifecycle_truncated","emits","emits_truncated","dropped","started_at",
         "duration_ms","cpu_ms","max_rss_kb","signals","hard_stop","counters","worker","sandbox"]
 print(list(r) == keys and r["file"] in ("s3.harn", "s3b.harn"), r["status"], r["reason"])

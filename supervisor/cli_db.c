@@ -301,12 +301,8 @@ static bool batch_exists(const CliArgs *a, PGconn *c, const char *name)
   return ok;
 }
 
-static int jobs_wait(const CliArgs *a, PGconn *c)
+int sup_jobs_wait(const CliArgs *a, PGconn *c, const char *name, double limit, const char *who)
 {
-  const char *name = a->opt[CLI_OPT_BATCH_NAME].text;
-  if (!name) return cli_usage_error(a, "wait needs --batch NAME");
-  if (!batch_exists(a, c, name)) return 1;
-  double limit = a->opt[CLI_OPT_TIMEOUT].given ? a->opt[CLI_OPT_TIMEOUT].ms : -1;
   double t0 = sup_now_ms();
   const char *p[1] = {name};
   for (;;) {
@@ -320,12 +316,21 @@ static int jobs_wait(const CliArgs *a, PGconn *c)
     PQclear(r);
     if (open == 0) return bad ? 1 : 0;
     if (limit >= 0 && sup_now_ms() - t0 >= limit) {
-      fprintf(stderr, "harn jobs: %ld job%s of %s not finished after --timeout\n", open,
+      fprintf(stderr, "%s: %ld job%s of %s not finished after --timeout\n", who, open,
               open == 1 ? "" : "s", name);
       return 124;
     }
     usleep(100000);
   }
+}
+
+static int jobs_wait(const CliArgs *a, PGconn *c)
+{
+  const char *name = a->opt[CLI_OPT_BATCH_NAME].text;
+  if (!name) return cli_usage_error(a, "wait needs --batch NAME");
+  if (!batch_exists(a, c, name)) return 1;
+  return sup_jobs_wait(a, c, name, a->opt[CLI_OPT_TIMEOUT].given ? a->opt[CLI_OPT_TIMEOUT].ms : -1,
+                       "harn jobs");
 }
 
 typedef struct Results {
@@ -356,6 +361,11 @@ static int jobs_results(const CliArgs *a, PGconn *c)
   const char *name = a->opt[CLI_OPT_BATCH_NAME].text;
   if (!name) return cli_usage_error(a, "results needs --batch NAME");
   if (!batch_exists(a, c, name)) return 1;
+  return sup_jobs_results(a, c, name);
+}
+
+int sup_jobs_results(const CliArgs *a, PGconn *c, const char *name)
+{
   Results res = {.out = stdout};
   const char *path = a->opt[CLI_OPT_RESULTS].text, *jl = a->opt[CLI_OPT_JOBLOG].text;
   char why[200];
@@ -363,7 +373,7 @@ static int jobs_results(const CliArgs *a, PGconn *c)
                       path, why, sizeof why) < 0)
     return cli_usage_error(a, "%s", why);
   if (path && !(res.out = fopen(path, "we"))) {
-    fprintf(stderr, "harn jobs: cannot open %s: %m\n", path);
+    fprintf(stderr, "harn %s: cannot open %s: %m\n", a->cmd->name, path);
     sup_recfmt_free(&res.fmt);
     return 1;
   }
@@ -373,7 +383,7 @@ static int jobs_results(const CliArgs *a, PGconn *c)
   buf_free(&head);
   if (jl) {
     if (!(res.joblog = fopen(jl, "we"))) {
-      fprintf(stderr, "harn jobs: cannot open %s: %m\n", jl);
+      fprintf(stderr, "harn %s: cannot open %s: %m\n", a->cmd->name, jl);
       if (path) fclose(res.out);
       sup_recfmt_free(&res.fmt);
       return 1;
@@ -392,7 +402,7 @@ static int jobs_results(const CliArgs *a, PGconn *c)
                   "JOIN harn.batch b ON b.id = j.batch_id WHERE b.name = $1 ORDER BY j.id, t.attempt",
                   1, p, results_row, &res);
   if ((path && fclose(res.out) != 0) || (!path && fflush(stdout) != 0) || res.failed) {
-    fprintf(stderr, "harn jobs: cannot write the records\n");
+    fprintf(stderr, "harn %s: cannot write the records\n", a->cmd->name);
     rc = 1;
   }
   if (res.joblog && fclose(res.joblog) != 0) rc = 1;

@@ -18,4 +18,13 @@ PGconn *sup_db_open(const CliArgs *a, bool need_schema);
  * attempt), as batch.c's supervisor_lost record has it: malloc'd. */
 char *sup_null_counters(void);
 
+/* Wait until every job of batch [name] is final, polling (cli_db.c): 0
+ * when all succeeded, 1 when one did not (or the database failed, said),
+ * 124 when [limit_ms] (< 0: none) passed first. [who] prefixes messages. */
+int sup_jobs_wait(const CliArgs *a, PGconn *c, const char *name, double limit_ms, const char *who);
+/* Write the records of batch [name] as harn batch would (--results FILE
+ * or stdout, --joblog, --results-format, --fields of [a]): 0, 1 when they
+ * could not be written, 2 for a usage error (said). */
+int sup_jobs_results(const CliArgs *a, PGconn *c, const char *name);
+
 #endif

@@ -64,7 +64,7 @@ const CliOption cli_options[CLI_OPT__COUNT] = {
                              SUP_RETRY_DELAY_DEFAULT, 0, 0,
                              "backoff before retry n: DUR * 2^(n-1), at most MAX,\n"
                              "with jitter (half of it random)"},
-    [CLI_OPT_RESULTS] = {"results", 0, CLI_REPEAT, "FILE", BATCH | VERIFY | JOBS, NULL, 0, 0,
+    [CLI_OPT_RESULTS] = {"results", 0, CLI_REPEAT, "FILE", BATCH | VERIFY | JOBS | SUBMIT, NULL, 0, 0,
                          "batch, jobs results: records there, one JSON line each\n"
                          "(default: stdout), with FILE.journal for --resume after\n"
                          "a crash; verify: a results file to check (repeatable)"},
@@ -72,12 +72,12 @@ const CliOption cli_options[CLI_OPT__COUNT] = {
                         "skip jobs that have a record in --results; append"},
     [CLI_OPT_RESUME_FAILED] = {"resume-failed", 0, CLI_FLAG, NULL, BATCH, NULL, 0, 0,
                                "rerun only the jobs whose last record is not ok"},
-    [CLI_OPT_JOBLOG] = {"joblog", 0, CLI_STRING, "FILE", BATCH | JOBS, NULL, 0, 0,
+    [CLI_OPT_JOBLOG] = {"joblog", 0, CLI_STRING, "FILE", BATCH | JOBS | SUBMIT, NULL, 0, 0,
                         "GNU parallel compatible job log"},
-    [CLI_OPT_RESULTS_FORMAT] = {"results-format", 0, CLI_STRING, "FMT", BATCH | JOBS, NULL, 0, 0,
+    [CLI_OPT_RESULTS_FORMAT] = {"results-format", 0, CLI_STRING, "FMT", BATCH | JOBS | SUBMIT, NULL, 0, 0,
                                 "jsonl, csv or tsv (default: by the --results name's\n"
                                 "suffix, .csv or .tsv; else jsonl)"},
-    [CLI_OPT_FIELDS] = {"fields", 0, CLI_STRING, "LIST", BATCH | JOBS, NULL, 0, 0,
+    [CLI_OPT_FIELDS] = {"fields", 0, CLI_STRING, "LIST", BATCH | JOBS | SUBMIT, NULL, 0, 0,
                         "the record's members to write (id, attempt and status\n"
                         "always); a.b for a member of an object (error.message)"},
     [CLI_OPT_KEEP_ORDER] = {"keep-order", 'k', CLI_FLAG, NULL, BATCH, NULL, 0, 0,
@@ -161,6 +161,12 @@ const CliOption cli_options[CLI_OPT__COUNT] = {
                     "run no earlier than DUR from now"},
     [CLI_OPT_UNIQUE] = {"unique", 0, CLI_STRING, "KEY", SUBMIT, NULL, 0, 0,
                         "refused while a job with KEY is queued or running"},
+    [CLI_OPT_WAIT] = {"wait", 0, CLI_FLAG, NULL, SUBMIT, NULL, 0, 0,
+                      "then wait until every job is final (exit 0 iff all\n"
+                      "succeeded); with --results / --joblog, write them"},
+    [CLI_OPT_DRAIN_TIMEOUT] = {"drain-timeout", 0, CLI_DURATION, "DUR", RUNNER, NULL, 0, 0,
+                               "after SIGTERM, cancel the jobs still running after\n"
+                               "DUR (as a second SIGTERM; none by default)"},
     [CLI_OPT_STATE] = {"state", 0, CLI_STRING, "S", JOBS, NULL, 0, 0,
                        "only the jobs in state S (list)"},
     [CLI_OPT_STATE_DIR] = {"state-dir", 0, CLI_STRING, "DIR", RUNNER, NULL, 0, 0,

@@ -214,6 +214,7 @@ typedef struct Runner {
   Queue *queues;
   int nqueues;
   double heartbeat_ms, ttl_ms, poll_ms, rescue_ms, timeout_ms, grace_ms, margin_ms;
+  double drain_timeout_ms;     /* 0: a drain waits for the jobs' own deadlines */
   bool fence;
   int spares;
   /* lifecycle */
@@ -237,6 +238,7 @@ typedef struct Runner {
   char *counters;        /* the null counters of a lost record */
   /* handles */
   uv_timer_t hb_timer, poll_timer, rescue_timer, fence_timer, sync_timer;
+  uv_timer_t drain_timer;      /* --drain-timeout, started by the first SIGTERM */
   uv_signal_t sigs[2];
   bool handles_open;
   SupMetrics *metrics;        /* --metrics ADDR (metrics.c, metrics_http.c) */
@@ -887,6 +889,7 @@ static void close_all(Runner *r)
   uv_close((uv_handle_t *)&r->rescue_timer, NULL);
   uv_close((uv_handle_t *)&r->fence_timer, NULL);
   uv_close((uv_handle_t *)&r->sync_timer, NULL);
+  uv_close((uv_handle_t *)&r->drain_timer, NULL);
   uv_close((uv_handle_t *)&r->sigs[0], NULL);
   uv_close((uv_handle_t *)&r->sigs[1], NULL);
   hs_conn_close(r->ctl);
@@ -927,6 +930,26 @@ static void maybe_finish(Runner *r)
   close_all(r);
 }
 
+/* The end of a drain: the running jobs are cancelled (SIGINT, then
+ * SIGKILL after the grace), as --halt now; their records are lost
+ * attempts (free retries). [why] is said. */
+static void cancel_running(Runner *r, const char *why)
+{
+  say("%s: cancelling %d running job%s", why, r->nrunning, r->nrunning == 1 ? "" : "s");
+  r->draining = r->cancelling = true;
+  cancel_jobs(r, SIGINT, true);
+  sup_pool_spares(&r->pool, 0);
+}
+
+static void drain_timeout(uv_timer_t *t)
+{
+  Runner *r = t->data;
+  if (r->cancelling || r->finished) return;
+  r->signals = 2; /* the next signal is the third: exit now */
+  cancel_running(r, "--drain-timeout");
+  maybe_finish(r);
+}
+
 static void on_signal(uv_signal_t *h, int signum)
 {
   Runner *r = h->data;
@@ -936,13 +959,12 @@ static void on_signal(uv_signal_t *h, int signum)
         r->nrunning == 1 ? "" : "s");
     r->draining = true;
     heartbeat_tick(&r->hb_timer); /* tell the others */
+    if (r->drain_timeout_ms > 0)
+      sup_uv_must(uv_timer_start(&r->drain_timer, drain_timeout, (uint64_t)r->drain_timeout_ms, 0),
+                  "uv_timer_start");
   } else if (!r->cancelling) {
     if (signum == SIGINT && r->signals == 1) r->signals = 2;
-    say("%s: cancelling %d running job%s", signum == SIGINT ? "SIGINT" : "SIGTERM", r->nrunning,
-        r->nrunning == 1 ? "" : "s");
-    r->draining = r->cancelling = true;
-    cancel_jobs(r, SIGINT, true);
-    sup_pool_spares(&r->pool, 0);
+    cancel_running(r, signum == SIGINT ? "SIGINT" : "SIGTERM");
   } else {
     if (r->noutbox) say("exiting now; %d record%s stay in the outbox %s", r->noutbox,
                         r->noutbox == 1 ? "" : "s", r->outbox_path);
@@ -1098,6 +1120,7 @@ int sup_cmd_runner(const CliArgs *a)
   r->poll_ms = a->opt[CLI_OPT_POLL].ms;
   r->rescue_ms = a->opt[CLI_OPT_RESCUE_INTERVAL].ms;
   r->grace_ms = a->opt[CLI_OPT_GRACE].ms;
+  r->drain_timeout_ms = a->opt[CLI_OPT_DRAIN_TIMEOUT].given ? a->opt[CLI_OPT_DRAIN_TIMEOUT].ms : 0;
   r->timeout_ms = a->opt[CLI_OPT_TIMEOUT].given ? a->opt[CLI_OPT_TIMEOUT].ms : 3600000.0;
   r->spares = a->opt[CLI_OPT_SPARES].given ? (int)a->opt[CLI_OPT_SPARES].n
                                            : (r->slots < 2 ? 2 * r->slots : 4);
@@ -1165,8 +1188,9 @@ int sup_cmd_runner(const CliArgs *a)
   }
   r->pool_open = true;
   r->handles_open = true;
-  uv_timer_t *timers[5] = {&r->hb_timer, &r->poll_timer, &r->rescue_timer, &r->fence_timer, &r->sync_timer};
-  for (int i = 0; i < 5; i++) {
+  uv_timer_t *timers[6] = {&r->hb_timer, &r->poll_timer, &r->rescue_timer, &r->fence_timer,
+                           &r->sync_timer, &r->drain_timer};
+  for (int i = 0; i < 6; i++) {
     sup_uv_must(uv_timer_init(&r->loop, timers[i]), "uv_timer_init");
     timers[i]->data = r;
   }

@@ -341,6 +341,14 @@ int cli_submit(const CliArgs *a)
   if (s.bad) fprintf(stderr, ", %ld bad source%s or line%s", s.bad, s.bad == 1 ? "" : "s", s.bad == 1 ? "" : "s");
   fprintf(stderr, "\n");
   rc = s.bad ? 1 : 0;
+  if (a->opt[CLI_OPT_WAIT].given) { /* RUNNER.md §7: submit, wait, results */
+    int w = sup_jobs_wait(a, c, bname, -1, "harn submit");
+    if (a->opt[CLI_OPT_RESULTS].given || a->opt[CLI_OPT_JOBLOG].given) {
+      int wr = sup_jobs_results(a, c, bname);
+      if (wr > w) w = wr;
+    }
+    if (w > rc) rc = w;
+  }
 out:
   for (size_t i = 0; i < 3 * s.nprog; i++) free(s.prog_params[i]);
   free(s.prog_params);

@@ -133,6 +133,33 @@ n=$(pg_sql "SELECT string_agg(a.attempt || ':' || a.status, ' ' ORDER BY a.attem
 [ "$n" = "1:error 2:error 3:error" ] && pass "--retries 2 --retry-on error: three attempts through the database" || fail "retries: $n"
 kill -TERM "$rp"; wait "$rp"
 
+# --drain-timeout: SIGTERM drains, and cancels what still runs after it
+"$H" submit --batch dt --queue q3 slow.harn > /dev/null 2>&1
+"$H" runner -j 1 --queue q3 --state-dir st3 --drain-timeout 1s $FAST 2> runner3.err &
+rp=$!
+for i in $(seq 1 100); do [ "$(pg_sql "SELECT state FROM harn.job j JOIN harn.batch b ON b.id = j.batch_id WHERE b.name = 'dt'")" = running ] && break; sleep 0.1; done
+t0=$(date +%s%N)
+kill -TERM "$rp"; wait "$rp"; rc=$?
+ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+st=$(pg_sql "SELECT j.state || ' ' || a.status || ' ' || a.reason FROM harn.job j JOIN harn.attempt a ON a.job_id = j.id JOIN harn.batch b ON b.id = j.batch_id WHERE b.name = 'dt'")
+[ "$rc" = 130 ] && [ "$ms" -ge 900 ] && [ "$ms" -lt 15000 ] && [ "$st" = "available cancelled cancel" ] \
+  && grep -q -- '--drain-timeout: cancelling 1 running job' runner3.err \
+  && pass "--drain-timeout 1s: the 30 s job cancelled after the drain time (${ms} ms), a lost attempt, back in the queue" \
+  || fail "drain timeout: rc=$rc ${ms} ms '$st' $(cat runner3.err)"
+"$H" jobs cancel --batch dt > /dev/null
+
+# submit --wait: submit, wait for a runner to finish the batch, write its records
+"$H" runner -j 2 --queue q4 --state-dir st4 $FAST 2> runner4.err &
+rp=$!
+"$H" submit --batch w --queue q4 --wait --results w.csv --fields value jobs/j2.harn err.harn > w.out 2> w.err; rc=$?
+python3 - w.csv <<'EOF' && [ "$rc" = 1 ] && [ "$(cat w.out)" = w ] \
+  && pass "submit --wait --results: exit 1 (a job failed), the records of the batch as a table" || fail "submit --wait: rc=$rc $(cat w.out w.err w.csv)"
+import csv, sys
+rows = sorted((r["id"], r["status"], r["value"]) for r in csv.DictReader(open(sys.argv[1], newline="")))
+assert rows == [("err.harn", "error", ""), ("j2.harn", "ok", "2")], rows
+EOF
+kill -TERM "$rp"; wait "$rp"
+
 # harn.lost_record (SQL) writes the line batch.c writes for a lost attempt, byte for byte
 python3 - <<'PY'
 import json

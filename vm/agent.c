@@ -184,11 +184,10 @@ static bool run_tool(Vm *vm, Value tools, Value call, Value *content, bool *ok)
   Value r;
   if (!vm_call(vm, llm_get(tool, "handler"), 1, &args, &r)) {
     if (!err_catchable(vm->err_kind)) return false;
-    Buf b = {0};
-    err_display(vm, &b);
+    /* what a catch would see: a thrown string as is, else its display */
+    ObjString *m = val_to_string(vm, err_caught_value(vm));
     err_clear(vm);
-    *content = OBJ_VAL(str_printf(vm, "Error: %s", b.data ? b.data : ""));
-    buf_free(&b);
+    *content = OBJ_VAL(str_printf(vm, "Error: %s", m->chars));
     return true;
   }
   *ok = true;

@@ -107,7 +107,7 @@ bool llm_provider_send(Vm *vm, const LlmRequest *req, ObjDict **answer);
 bool llmmock_answer(Vm *vm, const LlmRequest *req, ObjDict **answer);
 
 /* The text of a request used by mock globs: the system prompt and each
- * message's content, joined by "\n" (malloc'd, NULL when out of memory). */
+ * message's content, joined by "\n" (malloc'd, never NULL). */
 char *llm_transcript_text(Vm *vm, const LlmRequest *req);
 
 /* Throw the dict {category, message}; returns false. */

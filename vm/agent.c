@@ -171,13 +171,9 @@ static bool run_tool(Vm *vm, Value tools, Value call, Value *content, bool *ok)
   }
   Value schema = llm_get(tool, "parameters");
   if (IS_DICT(schema)) {
-    static int idx = -2;
-    if (idx == -2) idx = builtin_lookup("schema_check");
-    Value a2[2] = {args, schema}, res = val_nil();
-    if (idx >= 0 && builtin_table[idx].fn(vm, 2, a2, &res) && is_result_err(res)) {
-      Value why = AS_ENUM(res)->nfields ? AS_ENUM(res)->fields[0] : val_nil();
-      *content = OBJ_VAL(str_printf(vm, "Error: invalid arguments for tool '%s': %s", name,
-                                    IS_STRING(why) ? AS_CSTR(why) : "invalid"));
+    ObjString *why = llm_schema_problems(vm, args, schema);
+    if (why) {
+      *content = OBJ_VAL(str_printf(vm, "Error: invalid arguments for tool '%s': %s", name, why->chars));
       return true;
     }
   }

@@ -110,12 +110,24 @@ bool llm_throw(Vm *vm, const char *category, const char *fmt, ...)
 static const char *pending_category(Vm *vm, Value caught)
 {
   const char *c = llm_get_str(caught, "category");
-  if (c) return c;
-  static int idx = -2;
-  if (idx == -2) idx = builtin_lookup("error_category");
+  return c ? c : llm_classify(vm, caught);
+}
+
+const char *llm_classify(Vm *vm, Value err)
+{
+  int idx = builtin_lookup("error_category");
   Value out = val_nil();
-  if (idx >= 0 && builtin_table[idx].fn(vm, 1, &caught, &out) && IS_STRING(out)) return AS_CSTR(out);
+  if (idx >= 0 && builtin_table[idx].fn(vm, 1, &err, &out) && IS_STRING(out)) return AS_CSTR(out);
   return "generic";
+}
+
+ObjString *llm_schema_problems(Vm *vm, Value v, Value schema)
+{
+  int idx = builtin_lookup("schema_check");
+  Value a[2] = {v, schema}, res = val_nil();
+  if (idx < 0 || !builtin_table[idx].fn(vm, 2, a, &res) || !is_result_err(res)) return NULL;
+  Value why = AS_ENUM(res)->nfields ? AS_ENUM(res)->fields[0] : val_nil();
+  return IS_STRING(why) ? AS_STRING(why) : str_cstr(vm, "invalid");
 }
 
 static ObjString *pending_message(Vm *vm, Value caught)
@@ -428,15 +440,8 @@ bool llm_call_full(Vm *vm, Value prompt, Value system, Value opts, ObjList *mess
       return llm_throw(vm, "schema_validation", "LLM response is not valid JSON");
     }
     if (IS_DICT(req.schema)) {
-      static int idx = -2;
-      if (idx == -2) idx = builtin_lookup("schema_check");
-      Value a2[2] = {data, req.schema}, res = val_nil();
-      if (idx >= 0 && builtin_table[idx].fn(vm, 2, a2, &res) && is_result_err(res)) {
-        ObjEnum *e = AS_ENUM(res);
-        Value why = e->nfields ? e->fields[0] : val_nil();
-        return llm_throw(vm, "schema_validation", "LLM response does not match the schema: %s",
-                         IS_STRING(why) ? AS_CSTR(why) : "invalid");
-      }
+      ObjString *why = llm_schema_problems(vm, data, req.schema);
+      if (why) return llm_throw(vm, "schema_validation", "LLM response does not match the schema: %s", why->chars);
     }
   }
 

@@ -124,6 +124,12 @@ bool llm_call_full(Vm *vm, Value prompt, Value system, Value opts, ObjList *mess
  * false, array [], object with each property filled, else nil. */
 Value llm_placeholder(Vm *vm, Value schema, int depth);
 
+/* The category error_category() gives [err] (docs/LANGUAGE.md 12.2). */
+const char *llm_classify(Vm *vm, Value err);
+/* The problems of [v] against the JSON schema [schema] as schema_check
+ * words them (builtins.c), or NULL when it is valid. */
+ObjString *llm_schema_problems(Vm *vm, Value v, Value schema);
+
 /* Small dict helpers. */
 Value llm_get(Value dict, const char *key);
 const char *llm_get_str(Value dict, const char *key); /* NULL when not a string */

@@ -322,12 +322,7 @@ bool llmmock_answer(Vm *vm, const LlmRequest *req, ObjDict **answer)
     Value msg = IS_DICT(e) ? llm_get(e, "message") : e;
     if (!IS_STRING(msg)) msg = S(vm, "mock LLM error");
     const char *cat = llm_get_str(e, "category");
-    if (!cat) {
-      static int idx = -2;
-      if (idx == -2) idx = builtin_lookup("error_category");
-      Value c = val_nil();
-      cat = idx >= 0 && builtin_table[idx].fn(vm, 1, &msg, &c) && IS_STRING(c) ? AS_CSTR(c) : "generic";
-    }
+    if (!cat) cat = llm_classify(vm, msg);
     return llm_throw(vm, cat, "%s", AS_CSTR(msg));
   }
   Value t = llm_get(spec, "text");

@@ -35,6 +35,7 @@
  */
 #include <math.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -268,13 +269,30 @@ static bool parse_json_text(Vm *vm, ObjString *s, Value *out)
   return json_parse_value(vm, p, s->len, out);
 }
 
+/* Token counts and other counts read from options, mocks and answers are
+ * clamped to [0, LLM_MAX_COUNT] (a float is truncated), so that sums of
+ * them cannot overflow; anything else reads as [dflt]. */
+#define LLM_MAX_COUNT ((int64_t)1000000000000000) /* 1e15 */
+
 static Value num_or(Value d, const char *key, int64_t dflt)
 {
   Value v = llm_get(d, key);
-  if (IS_INT(v) && AS_INT(v) >= 0) return v;
-  if (IS_FLOAT(v) && isfinite(AS_FLOAT(v)) && AS_FLOAT(v) >= 0) return val_int((int64_t)AS_FLOAT(v));
+  if (IS_INT(v) && AS_INT(v) >= 0) return val_int(AS_INT(v) > LLM_MAX_COUNT ? LLM_MAX_COUNT : AS_INT(v));
+  if (IS_FLOAT(v) && isfinite(AS_FLOAT(v)) && AS_FLOAT(v) >= 0)
+    return val_int(AS_FLOAT(v) >= (double)LLM_MAX_COUNT ? LLM_MAX_COUNT : (int64_t)AS_FLOAT(v));
   return val_int(dflt);
 }
+
+/* A number as a clamped count (negative and non-finite: 0). */
+static int64_t count_of(Value v)
+{
+  if (IS_INT(v)) return AS_INT(v) < 0 ? 0 : AS_INT(v) > LLM_MAX_COUNT ? LLM_MAX_COUNT : AS_INT(v);
+  if (IS_FLOAT(v) && isfinite(AS_FLOAT(v)) && AS_FLOAT(v) > 0)
+    return AS_FLOAT(v) >= (double)LLM_MAX_COUNT ? LLM_MAX_COUNT : (int64_t)AS_FLOAT(v);
+  return 0;
+}
+
+static int64_t sat_add(int64_t a, int64_t b) { return a > INT64_MAX - b ? INT64_MAX : a + b; }
 
 static bool opt_number(Value d, const char *key, double *out)
 {
@@ -384,10 +402,10 @@ bool llm_call_full(Vm *vm, Value prompt, Value system, Value opts, ObjList *mess
   if (!model) model = req.model;
   double cost = price_of(model, in, outt);
   st->n_calls++;
-  st->in_tokens += in;
-  st->out_tokens += outt;
-  st->cache_read += cr;
-  st->cache_write += cw;
+  st->in_tokens = sat_add(st->in_tokens, in);
+  st->out_tokens = sat_add(st->out_tokens, outt);
+  st->cache_read = sat_add(st->cache_read, cr);
+  st->cache_write = sat_add(st->cache_write, cw);
   st->cost_usd += cost;
 
   /* the charge to every open step (may throw the exhaustion dict) */
@@ -611,8 +629,7 @@ bool llm_bi_cost(Vm *vm, int argc, Value *argv, Value *out)
   if (!IS_STRING(m)) return err_type(vm, "llm_cost: model must be a string, got %s", val_type_name(m));
   if (!IS_NUMBER(i) || !IS_NUMBER(o))
     return err_type(vm, "llm_cost: token counts must be numbers, got %s and %s", val_type_name(i), val_type_name(o));
-  double in = AS_NUMBER(i) > 0 ? AS_NUMBER(i) : 0, ou = AS_NUMBER(o) > 0 ? AS_NUMBER(o) : 0;
-  *out = val_float(price_of(AS_CSTR(m), (int64_t)in, (int64_t)ou));
+  *out = val_float(price_of(AS_CSTR(m), count_of(i), count_of(o)));
   return true;
 }
 

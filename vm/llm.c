@@ -681,3 +681,17 @@ bool llm_bi_with_rate_limit(Vm *vm, int argc, Value *argv, Value *out)
     err_clear(vm);
   }
 }
+
+/* ---- the VM interface (vm.h) ----------------------------------------------------------- */
+
+bool vm_llm_totals(Vm *vm, VmLlmTotals *out)
+{
+  memset(out, 0, sizeof *out);
+  LlmState *st = vm->llm;
+  if (!st) return false;
+  out->calls = st->n_calls;
+  out->input_tokens = st->in_tokens;
+  out->output_tokens = st->out_tokens;
+  out->cost_usd = st->cost_usd;
+  return true;
+}

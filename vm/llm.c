@@ -313,8 +313,9 @@ static bool budget_error(Vm *vm, const char *what, double have, double limit, bo
     fmt_usd(&a, have);
     fmt_usd(&l, limit);
   } else {
-    buf_printf(&a, "%lld", (long long)have);
-    buf_printf(&l, "%lld", (long long)limit);
+    buf_printf(&a, "%lld", (long long)have); /* a clamped count */
+    if (limit == floor(limit) && fabs(limit) < 1e15) buf_printf(&l, "%lld", (long long)limit);
+    else fmt_float(limit, false, &l);
   }
   bool r = llm_throw(vm, "budget_exceeded", "LLM budget exceeded: %s (%s > %s)", what, a.data, l.data);
   buf_free(&a);

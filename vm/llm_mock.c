@@ -22,7 +22,8 @@
  *            whitespace-separated words), "Mock LLM response" when empty;
  *   input_tokens = the prompt's UTF-8 length, output_tokens = 30.
  *   With tools, while the last message is not a tool result: one call of
- *   the first tool with placeholder arguments (llm_placeholder), text "".
+ *   the first tool (or the one tool_choice names; none for "none") with
+ *   placeholder arguments (llm_placeholder), text "".
  *   With a schema (llm_call_structured): the placeholder JSON of the
  *   schema, so structured calls validate without a queued mock.
  * A mock's own input_tokens / output_tokens replace the defaults.
@@ -234,6 +235,21 @@ static void log_call(Vm *vm, LlmState *st, const LlmRequest *req, Value prompt)
   st->calls[st->ncalls++] = json;
 }
 
+/* The tool the default answer calls: the one `tool_choice` names (a
+ * name, or {name}), none for "none", else the first. nil: no call. */
+static Value default_tool(const LlmRequest *req)
+{
+  ObjList *l = AS_LIST(req->tools);
+  const char *want = IS_STRING(req->tool_choice) ? AS_CSTR(req->tool_choice) : llm_get_str(req->tool_choice, "name");
+  if (want && strcmp(want, "none") == 0) return val_nil();
+  if (want)
+    for (uint32_t i = 0; i < l->count; i++) {
+      const char *n = llm_get_str(l->items[i], "name");
+      if (n && strcmp(n, want) == 0) return l->items[i];
+    }
+  return l->count ? l->items[0] : val_nil();
+}
+
 /* Index of the mock to use, or -1 for the default. */
 static int pick(Vm *vm, LlmState *st, const LlmRequest *req)
 {
@@ -281,8 +297,8 @@ bool llmmock_answer(Vm *vm, const LlmRequest *req, ObjDict **answer)
 
   int i = pick(vm, st, req);
   if (i < 0) {
-    if (IS_LIST(req->tools) && !after_tool && AS_LIST(req->tools)->count) {
-      Value tool = AS_LIST(req->tools)->items[0];
+    Value tool = IS_LIST(req->tools) && !after_tool ? default_tool(req) : val_nil();
+    if (!IS_NIL(tool)) {
       Value params = llm_get(tool, "parameters");
       Value args = llm_placeholder(vm, IS_DICT(params) ? params : val_nil(), 0);
       if (!IS_DICT(args)) args = OBJ_VAL(dict_new(vm, 0));

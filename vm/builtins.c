@@ -56,6 +56,7 @@
 #include "gc.h"
 #include "host_fs.h"
 #include "interp.h"
+#include "llm.h" /* llm.c, llm_mock.c, agent.c */
 #include "lifecycle.h" /* interrupts.c, lifecycle.c */
 #include "methods.h"
 #include "object.h"
@@ -2762,6 +2763,7 @@ const BuiltinDef builtin_table[] = {
   {"abs", bi_abs},
   {"acos", bi_acos},
   {"advance_time", bi_advance_time},
+  {"agent_loop", agent_bi_loop},
   {"append_file", fs_bi_append_file},
   {"asin", bi_asin},
   {"assert", bi_assert},
@@ -2873,6 +2875,18 @@ const BuiltinDef builtin_table[] = {
   {"keys", bi_keys},
   {"len", bi_len},
   {"list_dir", fs_bi_list_dir},
+  {"llm_budget", llm_bi_budget},
+  {"llm_budget_remaining", llm_bi_budget_remaining},
+  {"llm_call", llm_bi_call},
+  {"llm_call_safe", llm_bi_call_safe},
+  {"llm_call_structured", llm_bi_call_structured},
+  {"llm_cost", llm_bi_cost},
+  {"llm_info", llm_bi_info},
+  {"llm_mock", llmmock_bi_mock},
+  {"llm_mock_calls", llmmock_bi_calls},
+  {"llm_mock_clear", llmmock_bi_clear},
+  {"llm_providers", llm_bi_providers},
+  {"llm_usage", llm_bi_usage},
   {"ln", bi_ln},
   {"log", bi_log},
   {"log10", bi_log10},
@@ -2990,6 +3004,8 @@ const BuiltinDef builtin_table[] = {
   {"to_string", bi_to_string},
   {"toml_parse", std_toml_parse},
   {"toml_stringify", std_toml_stringify},
+  {"tool_define", agent_bi_tool_define},
+  {"tool_registry", agent_bi_tool_registry},
   {"trim", bi_trim},
   {"try_receive", chan_bi_try_receive},
   {"type_of", bi_type_of},
@@ -3013,6 +3029,7 @@ const BuiltinDef builtin_table[] = {
   {"walk_dir", fs_bi_walk_dir},
   {"weekday_name", std_weekday_name},
   {"window", bi_window},
+  {"with_rate_limit", llm_bi_with_rate_limit},
   {"write_file", fs_bi_write_file},
   {"x25519_agree", std_x25519_agree},
   {"x25519_keypair", std_x25519_keypair},

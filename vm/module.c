@@ -40,6 +40,7 @@
 #include "import.h"
 #include "interp.h"
 #include "lifecycle.h"
+#include "llm.h"
 #include "object.h"
 #include "parser.h"
 #include "sched.h"
@@ -89,6 +90,7 @@ void vm_free(Vm *vm)
   imp_free(vm);
   lc_free(vm);
   builtins_free(vm);
+  llm_free(vm);
   hostfs_free(vm);
   if (vm->interp) clear_texts(vm->interp);
   interp_free(vm);

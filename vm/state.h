@@ -51,6 +51,8 @@ struct Vm {
                                  by the channel (channel.c) */
   struct HostFs *hostfs;      /* the file builtins' counters and refusals
                                  (host_fs.c); NULL until one runs */
+  struct LlmState *llm;       /* LLM totals, budget, mocks and call log
+                                 (llm.h); NULL until an LLM builtin runs */
   bool *denied;               /* builtin index -> refused (VmFsConfig.deny,
                                  `Tool 'X' is not permitted.`); NULL: none */
 };

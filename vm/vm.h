@@ -212,6 +212,15 @@ bool vm_value_pack(Vm *vm, const void *value, void *packer);
  * packs nothing) when nothing was used or refused. */
 bool vm_fs_report_pack(Vm *vm, void *packer);
 
+/* The LLM totals of this VM (docs/llm.md, llm_usage(): every call since
+ * vm_new, mock calls included), for the record's capabilities.used.llm.
+ * False (and *out zeroed) when no LLM builtin has run (vm/llm.c). */
+typedef struct VmLlmTotals {
+  int64_t calls, input_tokens, output_tokens;
+  double cost_usd;
+} VmLlmTotals;
+bool vm_llm_totals(Vm *vm, VmLlmTotals *out);
+
 /* After a failed run: true when the uncaught error is the VM's own
  * `memory limit exceeded` (VmConfig.memory_limit; vm/export.c); the worker
  * then reports reason `memory`. */

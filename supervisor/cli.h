@@ -38,6 +38,7 @@ int cli_test(const CliArgs *a);
  * feature they say so and return 2. */
 int cli_db(const CliArgs *a);
 int cli_jobs(const CliArgs *a);
+int cli_queues(const CliArgs *a);
 int cli_submit(const CliArgs *a);
 
 /* harn help [COMMAND], harn COMMAND --help: the command's options (NULL:

@@ -26,6 +26,7 @@ static int no_db(const CliArgs *a)
 int cli_db(const CliArgs *a) { return no_db(a); }
 int cli_jobs(const CliArgs *a) { return no_db(a); }
 int cli_submit(const CliArgs *a) { return no_db(a); }
+int cli_queues(const CliArgs *a) { return no_db(a); }
 
 #else
 
@@ -527,6 +528,46 @@ int cli_jobs(const CliArgs *a)
   PGconn *c = sup_db_open(a, true);
   if (!c) return 1;
   int rc = fns[k](a, c);
+  PQfinish(c);
+  return rc;
+}
+
+/* ------------------------------------------------------------------ harn queues */
+
+/* harn queues list | pause QUEUE | resume QUEUE. A paused queue keeps its
+ * jobs and lets running ones finish; runners claim none of it until it is
+ * resumed (the claim's NOT EXISTS on harn.queue.paused_at, runner.c). */
+int cli_queues(const CliArgs *a)
+{
+  const char *sub = a->operands[0], *q = a->noperands > 1 ? a->operands[1] : NULL;
+  bool list = !strcmp(sub, "list"), pause = !strcmp(sub, "pause"), resume = !strcmp(sub, "resume");
+  if (!list && !pause && !resume)
+    return cli_usage_error(a, "\"%s\" is not list, pause or resume", sub);
+  if (list && q) return cli_usage_error(a, "list takes no queue");
+  if (!list && !q) return cli_usage_error(a, "%s needs a QUEUE", sub);
+  PGconn *c = sup_db_open(a, true);
+  if (!c) return 1;
+  int rc = 0;
+  if (list) {
+    rc = stream(a, c,
+                "SELECT format('%s\t%s\t%s available\t%s running', n.name, "
+                "CASE WHEN q.paused_at IS NULL THEN 'active' ELSE 'paused' END, "
+                "(SELECT count(*) FROM harn.job j WHERE j.queue = n.name AND j.state = 'available'), "
+                "(SELECT count(*) FROM harn.job j WHERE j.queue = n.name AND j.state = 'running')) "
+                "FROM (SELECT name FROM harn.queue UNION SELECT DISTINCT queue FROM harn.job) n "
+                "LEFT JOIN harn.queue q ON q.name = n.name ORDER BY n.name",
+                0, NULL, print_line, stdout);
+  } else {
+    const char *p[1] = {q};
+    PGresult *r = query(a, c,
+                        pause ? "INSERT INTO harn.queue (name, paused_at) VALUES ($1, now()) "
+                                "ON CONFLICT (name) DO UPDATE SET paused_at = coalesce(harn.queue.paused_at, now())"
+                              : "UPDATE harn.queue SET paused_at = NULL WHERE name = $1",
+                        1, p);
+    if (!r) rc = 1;
+    else fprintf(stderr, "harn queues: %s %s\n", q, pause ? "paused" : "resumed");
+    PQclear(r);
+  }
   PQfinish(c);
   return rc;
 }

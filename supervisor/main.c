@@ -82,6 +82,7 @@ static int command(const char *cmd, int argc, char **argv)
   else if (rc == 0 && !strcmp(cmd, "db")) rc = cli_db(&a);
   else if (rc == 0 && !strcmp(cmd, "submit")) rc = cli_submit(&a);
   else if (rc == 0 && !strcmp(cmd, "jobs")) rc = cli_jobs(&a);
+  else if (rc == 0 && !strcmp(cmd, "queues")) rc = cli_queues(&a);
   else if (rc == 0 && !strcmp(cmd, "runner")) rc = sup_cmd_runner(&a);
   else if (rc == 0) rc = cli_disasm(&a);
   cli_args_free(&a);

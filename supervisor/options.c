@@ -37,11 +37,12 @@
 #define SUBMIT CLI_CMD_SUBMIT
 #define RUNNER CLI_CMD_RUNNER
 #define JOBS CLI_CMD_JOBS
+#define QUEUES CLI_CMD_QUEUES
 
 const CliOption cli_options[CLI_OPT__COUNT] = {
     [CLI_OPT_HELP] = {"help", 'h', CLI_FLAG, NULL, CLI_CMD_ALL, NULL, 0, 0,
                       "this text"},
-    [CLI_OPT_DB] = {"db", 0, CLI_STRING, "URL", DB | SUBMIT | RUNNER | JOBS, NULL, 0, 0,
+    [CLI_OPT_DB] = {"db", 0, CLI_STRING, "URL", DB | SUBMIT | RUNNER | JOBS | QUEUES, NULL, 0, 0,
                     "the database (default $HARN_DATABASE_URL, then PG*)"},
     [CLI_OPT_JOBS] = {"jobs", 'j', CLI_SLOTS, "N", BATCH | RUNNER, NULL, 1, 4096,
                       "jobs at once (default: the number of CPUs); N%, +N, -N:\n"
@@ -105,7 +106,7 @@ const CliOption cli_options[CLI_OPT__COUNT] = {
                          "batch: Prometheus text metrics in FILE (FILE.tmp,\n"
                          "renamed) every 5 s and at the end (node exporter\n"
                          "textfile); runner: served on HOST:PORT (GET /metrics)"},
-    [CLI_OPT_LOG_FORMAT] = {"log-format", 0, CLI_STRING, "FMT", BATCH | RUNNER | SUBMIT | DB | JOBS,
+    [CLI_OPT_LOG_FORMAT] = {"log-format", 0, CLI_STRING, "FMT", BATCH | RUNNER | SUBMIT | DB | JOBS | QUEUES,
                             "text", 0, 0,
                             "text, or json: each line on stderr one JSON object\n"
                             "{time, level, source, message} (no bar)"},
@@ -205,6 +206,8 @@ static const CliCommand commands[] = {
      "jobs list|show|...", "the queued, running and finished jobs; their records"},
     {"db", CLI_CMD_DB, "migrate|status|prune", 1, 1, "db migrate|status",
      "the job runner's schema"},
+    {"queues", CLI_CMD_QUEUES, "list|pause|resume [QUEUE]", 1, 2, "queues pause|resume",
+     "list the queues; pause or resume one (runners skip it)"},
 };
 
 const CliCommand *cli_command(const char *name)

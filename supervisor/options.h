@@ -49,9 +49,10 @@ enum {
   CLI_CMD_SUBMIT = 1u << 8,
   CLI_CMD_RUNNER = 1u << 9,
   CLI_CMD_JOBS = 1u << 10,
+  CLI_CMD_QUEUES = 1u << 11,
   CLI_CMD_ALL = CLI_CMD_RUN | CLI_CMD_BATCH | CLI_CMD_TEST | CLI_CMD_CHECK | CLI_CMD_DISASM |
                 CLI_CMD_INLINE | CLI_CMD_VERIFY | CLI_CMD_DB | CLI_CMD_SUBMIT | CLI_CMD_RUNNER |
-                CLI_CMD_JOBS,
+                CLI_CMD_JOBS | CLI_CMD_QUEUES,
 };
 
 /* What an option's value is, and how it is checked. */

@@ -160,6 +160,25 @@ assert rows == [("err.harn", "error", ""), ("j2.harn", "ok", "2")], rows
 EOF
 kill -TERM "$rp"; wait "$rp"
 
+# harn queues pause|resume: a paused queue keeps its jobs, runners claim none
+"$H" queues pause q5 2> qp.err
+"$H" submit --batch pq --queue q5 jobs/j3.harn > /dev/null 2>&1
+"$H" runner -j 1 --queue q5 --state-dir st5 $FAST 2> runner5.err &
+rp=$!
+sleep 1.5
+st1=$(pg_sql "SELECT j.state FROM harn.job j JOIN harn.batch b ON b.id = j.batch_id WHERE b.name = 'pq'")
+"$H" queues list > ql.out
+"$H" queues resume q5 2> qr.err
+timeout 30 "$H" jobs wait --batch pq --timeout 25s; rc=$?
+[ "$st1" = available ] && [ "$rc" = 0 ] && grep -q "^q5	paused	1 available	0 running$" ql.out \
+  && grep -q "q5 paused" qp.err && grep -q "q5 resumed" qr.err \
+  && pass "queues pause: the job waits (listed paused); resume: it runs" \
+  || fail "queues: '$st1' rc=$rc $(cat ql.out qp.err qr.err)"
+kill -TERM "$rp"; wait "$rp"
+"$H" queues stop q5 > /dev/null 2> qs.err; rc=$?
+[ "$rc" = 2 ] && grep -q '"stop" is not list, pause or resume' qs.err && pass "queues: an unknown subcommand is a usage error" \
+  || fail "queues stop: rc=$rc $(cat qs.err)"
+
 # harn.lost_record (SQL) writes the line batch.c writes for a lost attempt, byte for byte
 python3 - <<'PY'
 import json

@@ -12,8 +12,9 @@
  * the first token of a statement.
  *
  * Type annotations are parsed and dropped, except parameter types (kept as
- * TypeExpr for the runtime checks of docs/LANGUAGE.md 8.5) and `type` aliases
- * (kept for schema_of).
+ * TypeExpr for the runtime checks of docs/LANGUAGE.md 8.5), `type` aliases
+ * (kept for schema_of), and the `let`/`var` annotation and the return type
+ * of a named `fn` (kept for the static checker, vm/check.c).
  */
 #ifndef HARN_AST_H
 #define HARN_AST_H
@@ -286,7 +287,9 @@ struct Node {
                                                               (arg = cond) */
     struct { SelectCase *cases; int count; Node *timeout; Node *timeout_body;
              Node *default_body; } select;
-    struct { bool mutable_; Binding *target; Node *value; } let;  /* N_LET */
+    struct { bool mutable_; Binding *target; Node *value;
+             TypeExpr *type; } let;                         /* N_LET (type: the
+                                                              annotation, or NULL) */
     struct { Node *target; int op; Node *value; } assign;  /* N_ASSIGN: op 0 for `=`,
                                                               else '+','-','*','/','%';
                                                               target is N_IDENT,
@@ -301,6 +304,7 @@ struct Node {
       bool pub, is_gen;
       Attribute *attrs;
       int nattrs;
+      TypeExpr *ret;            /* `-> T`, or NULL (static checker) */
     } fn;                                                  /* N_FN_DECL */
     struct { const char *name; ParamList fields; bool pub; } struct_decl;
     struct { const char *name; EnumVariantDecl *variants; int count; bool pub; } enum_decl;

@@ -1628,7 +1628,7 @@ static Node *parse_fn_decl(Parser *P, const Token *start, bool pub, bool is_gen,
   n->as.fn.name = expect_ident(P);
   skip_generics(P);
   parse_params(P, &n->as.fn.params);
-  if (accept(P, TK_ARROW)) parse_type(P);
+  if (accept(P, TK_ARROW)) n->as.fn.ret = parse_type(P);
   skip_where(P);
   n->as.fn.body = parse_block(P);
   n->as.fn.pub = pub;
@@ -1863,7 +1863,7 @@ static Node *parse_let(Parser *P)
   Node *n = mk(P, N_LET, t);
   n->as.let.mutable_ = t->kind == TK_KW_VAR;
   n->as.let.target = parse_binding(P);
-  if (accept(P, TK_COLON)) parse_type(P);
+  if (accept(P, TK_COLON)) n->as.let.type = parse_type(P);
   if (accept(P, TK_ASSIGN)) {
     skip_nl(P);
     n->as.let.value = parse_expr(P);

@@ -1,0 +1,950 @@
+/*
+ * check.c: the static checker (check.h), two walks over the syntax tree.
+ *
+ * Walk 1 (collect) records every name the file binds anywhere (functions at
+ * any depth, struct and enum names, let/var/for/catch/match bindings,
+ * parameters, selective imports, the names of the std modules imported
+ * whole), the enums, structs and aliases (ChkEnv) and the return types of
+ * the top-level functions. A name bound anywhere counts as defined for a
+ * call, whatever its scope: forward references, names defined later and
+ * closures held in variables are never reported. An import of a whole
+ * file module makes every call target possibly defined (the check is off).
+ *
+ * Walk 2 (check) keeps a scope stack of (name, inferred type): every
+ * binder pushes its names (unknown unless a `let` whose value's type is
+ * known, a declared `let`/`var` type or a typed parameter), and blocks,
+ * functions, lambdas, arms and loops pop what they pushed, so a lookup
+ * never sees a binding that is not the one the program reads. Inference
+ * (infer) is conservative: literals, struct literals, enum variants,
+ * arithmetic on known numbers, calls of top-level functions with a
+ * declared return type; everything else is unknown (check_types.h).
+ *
+ * Invariants: the tree is read only; all memory is the checker's own
+ * arena and name table, freed before chk_program returns; recursion
+ * follows the tree, whose depth the parser bounds.
+ */
+#include "check.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "builtins.h"
+#include "check_types.h"
+#include "diag.h"
+#include "import.h"
+#include "parser.h"
+
+/* ---- a set of names (open addressing, strings owned by the trees) ------ */
+
+typedef struct NameSlot {
+  const char *name;
+  const void *val; /* per-table payload */
+  int count;       /* how many times it was added */
+} NameSlot;
+
+typedef struct NameTab {
+  NameSlot *slots;
+  size_t cap, n;
+} NameTab;
+
+static uint64_t hash_name(const char *s)
+{
+  uint64_t h = 1469598103934665603ull;
+  for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ull;
+  return h;
+}
+
+static NameSlot *tab_find(const NameTab *t, const char *name)
+{
+  if (!t->cap || !name) return NULL;
+  for (size_t i = hash_name(name) & (t->cap - 1);; i = (i + 1) & (t->cap - 1)) {
+    if (!t->slots[i].name) return NULL;
+    if (strcmp(t->slots[i].name, name) == 0) return &t->slots[i];
+  }
+}
+
+static void tab_add(NameTab *t, const char *name, const void *val)
+{
+  if (!name) return;
+  NameSlot *s = tab_find(t, name);
+  if (s) {
+    s->count++;
+    return;
+  }
+  if ((t->n + 1) * 2 > t->cap) {
+    size_t cap = t->cap ? t->cap * 2 : 64;
+    NameSlot *ns = calloc(cap, sizeof(NameSlot));
+    if (!ns) abort();
+    for (size_t i = 0; i < t->cap; i++) {
+      if (!t->slots[i].name) continue;
+      size_t j = hash_name(t->slots[i].name) & (cap - 1);
+      while (ns[j].name) j = (j + 1) & (cap - 1);
+      ns[j] = t->slots[i];
+    }
+    free(t->slots);
+    t->slots = ns;
+    t->cap = cap;
+  }
+  size_t j = hash_name(name) & (t->cap - 1);
+  while (t->slots[j].name) j = (j + 1) & (t->cap - 1);
+  t->slots[j].name = name;
+  t->slots[j].val = val;
+  t->slots[j].count = 1;
+  t->n++;
+}
+
+/* The payload of [name] when it was added exactly once, else NULL. */
+static const void *tab_unique(const NameTab *t, const char *name)
+{
+  const NameSlot *s = tab_find(t, name);
+  return s && s->count == 1 ? s->val : NULL;
+}
+
+/* ---- the checker's state ---------------------------------------------------- */
+
+struct ChkEnv {
+  NameTab aliases; /* name -> TypeExpr (N_TYPE_ALIAS) */
+  NameTab structs; /* name -> N_STRUCT_DECL */
+  NameTab enums;   /* name -> N_ENUM_DECL */
+};
+
+typedef struct ScopeVar {
+  const char *name;
+  CType *type;
+} ScopeVar;
+
+typedef struct Chk {
+  Arena arena;       /* CTypes, parsed std modules */
+  ChkEnv env;
+  NameTab defined;   /* every name bound anywhere (walk 1) */
+  NameTab top_fns;   /* top-level fn name -> N_FN_DECL */
+  bool open_imports; /* a whole file module is imported: any call may resolve */
+  int std_depth;     /* nesting of std modules being collected */
+  ScopeVar *vars;
+  int nvars, capvars;
+  const TypeExpr *ret; /* declared return type of the enclosing fn, or NULL */
+  bool in_gen;         /* inside a `gen fn` (not a nested lambda/fn) */
+  bool found;          /* scratch flag of scan_yield */
+  int depth;           /* functions, lambdas and pipelines entered */
+  const char *path, *src;
+  Buf *out;
+  char *first;
+  size_t firstcap;
+  int nreports;
+} Chk;
+
+const TypeExpr *chk_env_alias(const ChkEnv *env, const char *name)
+{
+  return tab_unique(&env->aliases, name);
+}
+
+bool chk_env_is_struct(const ChkEnv *env, const char *name)
+{
+  return tab_unique(&env->structs, name) && !tab_find(&env->enums, name) &&
+         !tab_find(&env->aliases, name);
+}
+
+bool chk_env_is_enum(const ChkEnv *env, const char *name)
+{
+  return tab_unique(&env->enums, name) && !tab_find(&env->structs, name) &&
+         !tab_find(&env->aliases, name);
+}
+
+/* ---- reports ------------------------------------------------------------------ */
+
+static const char *source_of(void *ud, const char *file)
+{
+  (void)file;
+  return ((Chk *)ud)->src;
+}
+
+/* Render one problem at [line]:[col] with an optional help line. */
+static void report(Chk *c, int line, int col, const char *msg, const char *help)
+{
+  if (c->nreports++ == 0 && c->first && c->firstcap) {
+    size_t n = strlen(msg);
+    if (n >= c->firstcap) n = c->firstcap - 1;
+    memcpy(c->first, msg, n);
+    c->first[n] = 0;
+  }
+  if (c->nreports > CHK_MAX_REPORTS) return;
+  TraceEntry te = {NULL, line, col, c->path};
+  diag_render(c->out, msg, &te, 1, c->path, source_of, c);
+  if (help) buf_printf(c->out, "  = help: %s\n", help);
+}
+
+/* ---- generic traversal ----------------------------------------------------------- */
+
+typedef void (*VisitFn)(Chk *c, const Node *n);
+
+static void visit_list(Chk *c, const NodeList *l, VisitFn f)
+{
+  for (int i = 0; i < l->count; i++) f(c, l->items[i]);
+}
+
+static void visit_opt(Chk *c, const Node *n, VisitFn f)
+{
+  if (n) f(c, n);
+}
+
+static void visit_params(Chk *c, const ParamList *pl, VisitFn f)
+{
+  for (int i = 0; i < pl->count; i++) visit_opt(c, pl->items[i].default_, f);
+}
+
+static void visit_binding(Chk *c, const Binding *b, VisitFn f)
+{
+  if (!b) return;
+  for (int i = 0; i < b->nfields; i++) {
+    visit_binding(c, b->fields[i].target, f);
+    visit_opt(c, b->fields[i].default_, f);
+  }
+}
+
+static void visit_pattern(Chk *c, const Pattern *p, VisitFn f)
+{
+  if (!p) return;
+  visit_opt(c, p->value, f);
+  for (int i = 0; i < p->nitems; i++) visit_pattern(c, p->items[i], f);
+}
+
+static void visit_entries(Chk *c, const DictEntryNode *e, int n, VisitFn f)
+{
+  for (int i = 0; i < n; i++) {
+    visit_opt(c, e[i].key, f);
+    visit_opt(c, e[i].value, f);
+  }
+}
+
+/* Call [f] on every direct child node of [n] (expressions, statements,
+ * defaults, pattern values, attribute arguments). */
+static void visit_children(Chk *c, const Node *n, VisitFn f)
+{
+  switch (n->kind) {
+  case N_INTERP: case N_LIST: case N_BLOCK: case N_PROGRAM: visit_list(c, &n->as.list, f); break;
+  case N_DICT: visit_entries(c, n->as.dict.entries, n->as.dict.count, f); break;
+  case N_LAMBDA:
+    visit_params(c, &n->as.lambda.params, f);
+    visit_opt(c, n->as.lambda.body, f);
+    break;
+  case N_UNARY: visit_opt(c, n->as.unary.operand, f); break;
+  case N_BINARY:
+    visit_opt(c, n->as.binary.left, f);
+    visit_opt(c, n->as.binary.right, f);
+    break;
+  case N_TERNARY: case N_IF:
+    visit_opt(c, n->as.ternary.cond, f);
+    visit_opt(c, n->as.ternary.then, f);
+    visit_opt(c, n->as.ternary.else_, f);
+    break;
+  case N_RANGE:
+    visit_opt(c, n->as.range.start, f);
+    visit_opt(c, n->as.range.end, f);
+    break;
+  case N_PIPE:
+    visit_opt(c, n->as.pipe.left, f);
+    visit_opt(c, n->as.pipe.right, f);
+    break;
+  case N_CALL: visit_list(c, &n->as.call.args, f); break;
+  case N_METHOD:
+    visit_opt(c, n->as.method.recv, f);
+    visit_list(c, &n->as.method.args, f);
+    break;
+  case N_PROPERTY: visit_opt(c, n->as.prop.recv, f); break;
+  case N_INDEX:
+    visit_opt(c, n->as.index.recv, f);
+    visit_opt(c, n->as.index.index, f);
+    break;
+  case N_SLICE:
+    visit_opt(c, n->as.slice.recv, f);
+    visit_opt(c, n->as.slice.start, f);
+    visit_opt(c, n->as.slice.end, f);
+    break;
+  case N_TRY_OP: case N_SPREAD: case N_TRY_STAR: case N_YIELD: case N_EMIT: case N_THROW:
+  case N_RETURN: case N_EXPR_STMT: case N_DEFER: case N_SPAWN:
+    visit_opt(c, n->as.unop.expr, f);
+    break;
+  case N_STRUCT_LIT: visit_entries(c, n->as.struct_lit.fields, n->as.struct_lit.count, f); break;
+  case N_MATCH:
+    visit_opt(c, n->as.match.subject, f);
+    for (int i = 0; i < n->as.match.count; i++) {
+      visit_pattern(c, n->as.match.arms[i].pattern, f);
+      visit_opt(c, n->as.match.arms[i].guard, f);
+      visit_opt(c, n->as.match.arms[i].body, f);
+    }
+    break;
+  case N_TRY:
+    visit_opt(c, n->as.try_.body, f);
+    visit_opt(c, n->as.try_.catch_body, f);
+    visit_opt(c, n->as.try_.finally_body, f);
+    break;
+  case N_PARALLEL:
+    visit_opt(c, n->as.parallel.arg, f);
+    visit_opt(c, n->as.parallel.options, f);
+    visit_opt(c, n->as.parallel.body, f);
+    break;
+  case N_DEADLINE: case N_RETRY: case N_MUTEX: case N_WHILE:
+    visit_opt(c, n->as.deadline.arg, f);
+    visit_opt(c, n->as.deadline.body, f);
+    break;
+  case N_SELECT:
+    for (int i = 0; i < n->as.select.count; i++) {
+      visit_opt(c, n->as.select.cases[i].channel, f);
+      visit_opt(c, n->as.select.cases[i].body, f);
+    }
+    visit_opt(c, n->as.select.timeout, f);
+    visit_opt(c, n->as.select.timeout_body, f);
+    visit_opt(c, n->as.select.default_body, f);
+    break;
+  case N_LET:
+    visit_binding(c, n->as.let.target, f);
+    visit_opt(c, n->as.let.value, f);
+    break;
+  case N_ASSIGN:
+    visit_opt(c, n->as.assign.target, f);
+    visit_opt(c, n->as.assign.value, f);
+    break;
+  case N_FOR:
+    visit_binding(c, n->as.for_.var, f);
+    visit_opt(c, n->as.for_.iter, f);
+    visit_opt(c, n->as.for_.body, f);
+    break;
+  case N_GUARD: case N_REQUIRE:
+    visit_opt(c, n->as.guard.cond, f);
+    visit_opt(c, n->as.guard.msg, f);
+    visit_opt(c, n->as.guard.body, f);
+    break;
+  case N_FN_DECL:
+    for (int i = 0; i < n->as.fn.nattrs; i++)
+      visit_entries(c, n->as.fn.attrs[i].args, n->as.fn.attrs[i].nargs, f);
+    visit_params(c, &n->as.fn.params, f);
+    visit_opt(c, n->as.fn.body, f);
+    break;
+  case N_STRUCT_DECL: visit_params(c, &n->as.struct_decl.fields, f); break;
+  case N_IMPL: visit_list(c, &n->as.impl.methods, f); break;
+  case N_PIPELINE:
+    visit_params(c, &n->as.pipeline.params, f);
+    visit_opt(c, n->as.pipeline.body, f);
+    break;
+  default: break; /* literals, names, break/continue, enum/alias/interface/import */
+  }
+}
+
+/* ---- walk 1: the names of the file ------------------------------------------------- */
+
+static void collect_binding(Chk *c, const Binding *b)
+{
+  if (!b) return;
+  tab_add(&c->defined, b->name, NULL);
+  tab_add(&c->defined, b->rest, NULL);
+  for (int i = 0; i < b->nfields; i++) collect_binding(c, b->fields[i].target);
+}
+
+static void collect_pattern(Chk *c, const Pattern *p)
+{
+  if (!p) return;
+  if (p->kind == PAT_BIND) tab_add(&c->defined, p->name, NULL);
+  for (int i = 0; i < p->nitems; i++) collect_pattern(c, p->items[i]);
+}
+
+static void collect_params(Chk *c, const ParamList *pl)
+{
+  for (int i = 0; i < pl->count; i++) tab_add(&c->defined, pl->items[i].name, NULL);
+}
+
+static void collect(Chk *c, const Node *n);
+
+/* `import "std/x"` as a whole: the names the module binds (a superset of
+ * what it exports) become defined. A file module, an unknown or unparsable
+ * module, or std modules nested too deep switch the call check off. */
+static void collect_import(Chk *c, const Node *n)
+{
+  const char *path = n->as.import.path;
+  if (n->as.import.names) {
+    for (int i = 0; i < n->as.import.nnames; i++) tab_add(&c->defined, n->as.import.names[i], NULL);
+    return;
+  }
+  if (strncmp(path, "std/", 4) != 0 || c->std_depth >= 4) {
+    c->open_imports = true;
+    return;
+  }
+  char name[128];
+  size_t len = strlen(path + 4);
+  if (len >= sizeof name) {
+    c->open_imports = true;
+    return;
+  }
+  memcpy(name, path + 4, len + 1);
+  if (len > 5 && strcmp(name + len - 5, ".harn") == 0) name[len - 5] = 0;
+  size_t srclen = 0;
+  const char *src = imp_std_source(name, &srclen);
+  if (!src) {
+    c->open_imports = true;
+    return;
+  }
+  ParseError perr;
+  memset(&perr, 0, sizeof perr);
+  Node *prog = parse_program(&c->arena, src, srclen, &perr);
+  if (!prog) {
+    c->open_imports = true;
+    return;
+  }
+  /* only its names: its types and functions are not the entry file's */
+  Chk sub;
+  memset(&sub, 0, sizeof sub);
+  sub.std_depth = c->std_depth + 1;
+  collect(&sub, prog);
+  for (size_t i = 0; i < sub.defined.cap; i++)
+    if (sub.defined.slots[i].name) tab_add(&c->defined, sub.defined.slots[i].name, NULL);
+  if (sub.open_imports) c->open_imports = true;
+  arena_free(&sub.arena);
+  free(sub.defined.slots);
+  free(sub.top_fns.slots);
+  free(sub.env.aliases.slots);
+  free(sub.env.structs.slots);
+  free(sub.env.enums.slots);
+}
+
+static void collect(Chk *c, const Node *n)
+{
+  switch (n->kind) {
+  case N_PROGRAM:
+    for (int i = 0; i < n->as.list.count; i++) {
+      const Node *it = n->as.list.items[i];
+      if (it->kind == N_FN_DECL) tab_add(&c->top_fns, it->as.fn.name, it);
+    }
+    break;
+  case N_LAMBDA: collect_params(c, &n->as.lambda.params); break;
+  case N_MATCH:
+    for (int i = 0; i < n->as.match.count; i++) collect_pattern(c, n->as.match.arms[i].pattern);
+    break;
+  case N_TRY: tab_add(&c->defined, n->as.try_.catch_var, NULL); break;
+  case N_PARALLEL: tab_add(&c->defined, n->as.parallel.var, NULL); break;
+  case N_SELECT:
+    for (int i = 0; i < n->as.select.count; i++) tab_add(&c->defined, n->as.select.cases[i].var, NULL);
+    break;
+  case N_LET: collect_binding(c, n->as.let.target); break;
+  case N_FOR: collect_binding(c, n->as.for_.var); break;
+  case N_FN_DECL:
+    tab_add(&c->defined, n->as.fn.name, NULL);
+    collect_params(c, &n->as.fn.params);
+    break;
+  case N_STRUCT_DECL:
+    tab_add(&c->defined, n->as.struct_decl.name, NULL);
+    tab_add(&c->env.structs, n->as.struct_decl.name, n);
+    break;
+  case N_ENUM_DECL:
+    tab_add(&c->defined, n->as.enum_decl.name, NULL);
+    tab_add(&c->env.enums, n->as.enum_decl.name, n);
+    break;
+  case N_TYPE_ALIAS:
+    tab_add(&c->defined, n->as.type_alias.name, NULL);
+    tab_add(&c->env.aliases, n->as.type_alias.name, n->as.type_alias.type);
+    break;
+  case N_PIPELINE:
+    tab_add(&c->defined, n->as.pipeline.name, NULL);
+    collect_params(c, &n->as.pipeline.params);
+    break;
+  case N_IMPORT: collect_import(c, n); break;
+  default: break;
+  }
+  visit_children(c, n, collect);
+}
+
+/* ---- scopes ----------------------------------------------------------------------- */
+
+static void push_var(Chk *c, const char *name, CType *t)
+{
+  if (!name) return;
+  if (c->nvars == c->capvars) {
+    c->capvars = c->capvars ? c->capvars * 2 : 64;
+    c->vars = realloc(c->vars, (size_t)c->capvars * sizeof(ScopeVar));
+    if (!c->vars) abort();
+  }
+  c->vars[c->nvars].name = name;
+  c->vars[c->nvars].type = t ? t : ct_scalar(CT_UNKNOWN);
+  c->nvars++;
+}
+
+/* The innermost binding of [name], or NULL when the scope has none. */
+static ScopeVar *lookup(Chk *c, const char *name)
+{
+  for (int i = c->nvars - 1; i >= 0; i--)
+    if (strcmp(c->vars[i].name, name) == 0) return &c->vars[i];
+  return NULL;
+}
+
+static void push_binding(Chk *c, const Binding *b)
+{
+  if (!b) return;
+  push_var(c, b->name, NULL);
+  push_var(c, b->rest, NULL);
+  for (int i = 0; i < b->nfields; i++) push_binding(c, b->fields[i].target);
+}
+
+static void push_pattern(Chk *c, const Pattern *p)
+{
+  if (!p) return;
+  if (p->kind == PAT_BIND) push_var(c, p->name, NULL);
+  for (int i = 0; i < p->nitems; i++) push_pattern(c, p->items[i]);
+}
+
+static void push_params(Chk *c, const ParamList *pl)
+{
+  for (int i = 0; i < pl->count; i++) {
+    const Param *p = &pl->items[i];
+    push_var(c, p->name, p->type && !p->rest && !p->default_ ? ct_from_decl(&c->env, &c->arena, p->type) : NULL);
+  }
+}
+
+/* Sets c->found when [n] contains a `yield` of its own function (not of a
+ * nested lambda or fn): such a fn returns a generator. */
+static void scan_yield(Chk *c, const Node *n)
+{
+  if (!n || c->found || n->kind == N_LAMBDA || n->kind == N_FN_DECL) return;
+  if (n->kind == N_YIELD) {
+    c->found = true;
+    return;
+  }
+  visit_children(c, n, scan_yield);
+}
+
+/* ---- inference --------------------------------------------------------------------- */
+
+static CType *infer(Chk *c, const Node *n);
+
+/* The enum of the file named by the identifier [n] (not shadowed), or NULL. */
+static const Node *enum_named(Chk *c, const Node *n)
+{
+  if (!n || n->kind != N_IDENT || lookup(c, n->as.str.s)) return NULL;
+  if (!chk_env_is_enum(&c->env, n->as.str.s)) return NULL;
+  return tab_unique(&c->env.enums, n->as.str.s);
+}
+
+static bool has_variant(const Node *e, const char *name)
+{
+  for (int i = 0; i < e->as.enum_decl.count; i++)
+    if (strcmp(e->as.enum_decl.variants[i].name, name) == 0) return true;
+  return false;
+}
+
+static CType *named_type(Chk *c, CTKind k, const char *name)
+{
+  CType *t = ct_new(&c->arena, k);
+  t->name = name;
+  return t;
+}
+
+static CType *infer_list(Chk *c, const Node *n)
+{
+  CType *t = ct_new(&c->arena, CT_LIST);
+  CType *elem = NULL;
+  for (int i = 0; i < n->as.list.count; i++) {
+    const Node *it = n->as.list.items[i];
+    CType *e = it->kind == N_SPREAD ? ct_scalar(CT_UNKNOWN) : infer(c, it);
+    if (e->kind == CT_UNKNOWN || (elem && !ct_equal(elem, e))) return t; /* elem unknown */
+    elem = e;
+  }
+  t->elem = elem;
+  return t;
+}
+
+static CType *infer_dict(Chk *c, const Node *n)
+{
+  int cnt = n->as.dict.count;
+  for (int i = 0; i < cnt; i++) {
+    const Node *k = n->as.dict.entries[i].key;
+    if (!k || k->kind != N_STRING) return ct_new(&c->arena, CT_DICT);
+  }
+  CType *t = ct_new(&c->arena, CT_SHAPE);
+  t->fields = arena_alloc(&c->arena, sizeof(CField) * (size_t)(cnt ? cnt : 1));
+  for (int i = 0; i < cnt; i++) {
+    const char *key = n->as.dict.entries[i].key->as.str.s;
+    CType *v = infer(c, n->as.dict.entries[i].value);
+    int j = 0;
+    while (j < t->nfields && strcmp(t->fields[j].name, key) != 0) j++;
+    t->fields[j].name = key; /* a repeated key: the last value wins */
+    t->fields[j].type = v;
+    if (j == t->nfields) t->nfields++;
+  }
+  return t;
+}
+
+static bool is_num(const CType *t) { return t->kind == CT_INT || t->kind == CT_FLOAT; }
+
+static CType *infer_binary(Chk *c, const Node *n)
+{
+  BinOp op = n->as.binary.op;
+  switch (op) {
+  case OP_EQ_: case OP_NE_: case OP_LT_: case OP_GT_: case OP_LE_: case OP_GE_:
+  case OP_IN_: case OP_NOT_IN_:
+    return ct_scalar(CT_BOOL);
+  default: break;
+  }
+  CType *l = infer(c, n->as.binary.left), *r = infer(c, n->as.binary.right);
+  switch (op) {
+  case OP_AND_: case OP_OR_:
+    return l->kind == CT_BOOL && r->kind == CT_BOOL ? ct_scalar(CT_BOOL) : ct_scalar(CT_UNKNOWN);
+  case OP_ADD_:
+    if (l->kind == CT_STRING && r->kind == CT_STRING) return ct_scalar(CT_STRING);
+    /* fall through */
+  case OP_SUB_: case OP_MUL_: case OP_MOD_:
+    if (l->kind == CT_INT && r->kind == CT_INT) return ct_scalar(CT_INT);
+    if (is_num(l) && is_num(r)) return ct_scalar(CT_FLOAT);
+    return ct_scalar(CT_UNKNOWN);
+  case OP_DIV_:
+    return l->kind == CT_FLOAT && r->kind == CT_FLOAT ? ct_scalar(CT_FLOAT) : ct_scalar(CT_UNKNOWN);
+  default: return ct_scalar(CT_UNKNOWN);
+  }
+}
+
+static bool iter_method(const char *m)
+{
+  static const char *const lazy[] = {"chain", "chunks", "enumerate", "filter", "flat_map", "map",
+                                     "skip", "skip_while", "take", "take_while", "windows", "zip"};
+  for (size_t i = 0; i < sizeof lazy / sizeof lazy[0]; i++)
+    if (strcmp(m, lazy[i]) == 0) return true;
+  return false;
+}
+
+static CType *infer_call(Chk *c, const Node *n)
+{
+  const char *name = n->as.call.name;
+  if (lookup(c, name)) return ct_scalar(CT_UNKNOWN);
+  const Node *fn = tab_unique(&c->top_fns, name);
+  if (fn) {
+    if (!fn->as.fn.ret || fn->as.fn.is_gen) return ct_scalar(CT_UNKNOWN);
+    c->found = false; /* a fn whose body yields returns a generator */
+    scan_yield(c, fn->as.fn.body);
+    if (c->found) return ct_scalar(CT_UNKNOWN);
+    return ct_from_decl(&c->env, &c->arena, fn->as.fn.ret);
+  }
+  if (!tab_find(&c->defined, name) && strcmp(name, "iter") == 0 && n->as.call.args.count == 1)
+    return ct_scalar(CT_ITER);
+  return ct_scalar(CT_UNKNOWN);
+}
+
+static CType *infer_method(Chk *c, const Node *n)
+{
+  const Node *e = enum_named(c, n->as.method.recv);
+  if (e) return has_variant(e, n->as.method.name) ? named_type(c, CT_ENUM, e->as.enum_decl.name)
+                                                  : ct_scalar(CT_UNKNOWN);
+  if (n->as.method.optional) return ct_scalar(CT_UNKNOWN);
+  CType *r = infer(c, n->as.method.recv);
+  const char *m = n->as.method.name;
+  if (strcmp(m, "iter") == 0 && n->as.method.args.count == 0 &&
+      (r->kind == CT_LIST || r->kind == CT_ITER || r->kind == CT_STRING))
+    return ct_scalar(CT_ITER);
+  if (r->kind == CT_ITER && iter_method(m)) return ct_scalar(CT_ITER);
+  return ct_scalar(CT_UNKNOWN);
+}
+
+static CType *infer(Chk *c, const Node *n)
+{
+  if (!n) return ct_scalar(CT_UNKNOWN);
+  switch (n->kind) {
+  case N_NIL: return ct_scalar(CT_NIL);
+  case N_BOOL: return ct_scalar(CT_BOOL);
+  case N_INT: return ct_scalar(CT_INT);
+  case N_FLOAT: return ct_scalar(CT_FLOAT);
+  case N_STRING: case N_INTERP: return ct_scalar(CT_STRING);
+  case N_LIST: return infer_list(c, n);
+  case N_DICT: return infer_dict(c, n);
+  case N_LAMBDA: return ct_scalar(CT_FN);
+  case N_IDENT: {
+    ScopeVar *v = lookup(c, n->as.str.s);
+    return v ? v->type : ct_scalar(CT_UNKNOWN);
+  }
+  case N_UNARY: {
+    if (n->as.unary.op == '!') return ct_scalar(CT_BOOL);
+    CType *t = infer(c, n->as.unary.operand);
+    return is_num(t) ? t : ct_scalar(CT_UNKNOWN);
+  }
+  case N_BINARY: return infer_binary(c, n);
+  case N_TERNARY: {
+    CType *a = infer(c, n->as.ternary.then), *b = infer(c, n->as.ternary.else_);
+    return ct_equal(a, b) ? a : ct_scalar(CT_UNKNOWN);
+  }
+  case N_STRUCT_LIT:
+    return chk_env_is_struct(&c->env, n->as.struct_lit.name) && !lookup(c, n->as.struct_lit.name)
+               ? named_type(c, CT_STRUCT, n->as.struct_lit.name)
+               : ct_scalar(CT_UNKNOWN);
+  case N_PROPERTY: {
+    const Node *e = enum_named(c, n->as.prop.recv);
+    return e && has_variant(e, n->as.prop.name) ? named_type(c, CT_ENUM, e->as.enum_decl.name)
+                                                : ct_scalar(CT_UNKNOWN);
+  }
+  case N_METHOD: return infer_method(c, n);
+  case N_CALL: return infer_call(c, n);
+  default: return ct_scalar(CT_UNKNOWN);
+  }
+}
+
+/* ---- walk 2: the checks ------------------------------------------------------------- */
+
+
+static void check(Chk *c, const Node *n);
+
+static void mismatch(Chk *c, const Node *at, const char *fmt_head, const TypeExpr *d, const char *mid,
+                     const CType *v)
+{
+  Buf b = {0};
+  buf_puts(&b, fmt_head);
+  ct_write_decl(&b, d);
+  buf_puts(&b, mid);
+  ct_write(&b, v);
+  report(c, at->line, at->col, b.data, NULL);
+  buf_free(&b);
+}
+
+static void check_let(Chk *c, const Node *n)
+{
+  check(c, n->as.let.value);
+  visit_binding(c, n->as.let.target, check); /* destructuring defaults */
+  const TypeExpr *d = n->as.let.type;
+  CType *v = infer(c, n->as.let.value);
+  if (d && ct_accepts(&c->env, d, v) == CHK_NO) mismatch(c, n, "declared as ", d, ", but assigned ", v);
+  const Binding *b = n->as.let.target;
+  if (b && b->kind == BIND_NAME) {
+    CType *t = d ? ct_from_decl(&c->env, &c->arena, d) : n->as.let.mutable_ ? NULL : v;
+    push_var(c, b->name, t);
+  } else {
+    push_binding(c, b);
+  }
+}
+
+static void check_fn(Chk *c, const Node *n)
+{
+  if (c->depth > 0) push_var(c, n->as.fn.name, NULL); /* top level: top_fns */
+  c->depth++;
+  int saved = c->nvars;
+  const TypeExpr *ret = c->ret;
+  bool gen = c->in_gen;
+  c->in_gen = n->as.fn.is_gen;
+  c->ret = NULL;
+  if (n->as.fn.ret && !n->as.fn.is_gen) {
+    c->found = false;
+    scan_yield(c, n->as.fn.body);
+    if (!c->found) c->ret = n->as.fn.ret;
+  }
+  for (int i = 0; i < n->as.fn.nattrs; i++)
+    visit_entries(c, n->as.fn.attrs[i].args, n->as.fn.attrs[i].nargs, check);
+  visit_params(c, &n->as.fn.params, check);
+  push_params(c, &n->as.fn.params);
+  check(c, n->as.fn.body);
+  c->nvars = saved;
+  c->ret = ret;
+  c->in_gen = gen;
+  c->depth--;
+}
+
+/* Bodies with their own parameters and no declared return type: lambdas
+ * and pipelines. */
+static void check_body(Chk *c, const ParamList *pl, const Node *body)
+{
+  int saved = c->nvars;
+  const TypeExpr *ret = c->ret;
+  bool gen = c->in_gen;
+  c->ret = NULL;
+  c->in_gen = false;
+  c->depth++;
+  visit_params(c, pl, check);
+  push_params(c, pl);
+  visit_opt(c, body, check);
+  c->depth--;
+  c->nvars = saved;
+  c->ret = ret;
+  c->in_gen = gen;
+}
+
+/* The variant [p] covers entirely, or NULL: `E.V` / `E.V(x, _)` of enum
+ * [ename]. Sets *other when the pattern is not a variant of that enum. */
+static bool arm_variants(const Pattern *p, const char *ename, const char **covered, int *ncov,
+                         int cap)
+{
+  if (p->kind == PAT_OR) {
+    for (int i = 0; i < p->nitems; i++)
+      if (!arm_variants(p->items[i], ename, covered, ncov, cap)) return false;
+    return true;
+  }
+  if (p->kind != PAT_ENUM || !p->name || strcmp(p->name, ename) != 0 || !p->variant) return false;
+  for (int i = 0; i < p->nitems; i++)
+    if (p->items[i]->kind != PAT_BIND && p->items[i]->kind != PAT_WILDCARD) return true; /* refutable */
+  if (*ncov < cap) covered[(*ncov)++] = p->variant;
+  return true;
+}
+
+static void check_match_exhaustive(Chk *c, const Node *n)
+{
+  int cnt = n->as.match.count;
+  if (cnt == 0) return;
+  const Pattern *p0 = n->as.match.arms[0].pattern;
+  while (p0 && p0->kind == PAT_OR && p0->nitems > 0) p0 = p0->items[0];
+  if (!p0 || p0->kind != PAT_ENUM || !p0->name) return;
+  const char *ename = p0->name;
+  if (!chk_env_is_enum(&c->env, ename) || lookup(c, ename)) return;
+  const Node *e = tab_unique(&c->env.enums, ename);
+  int nv = e->as.enum_decl.count;
+  const char *covered[256];
+  int ncov = 0;
+  for (int i = 0; i < cnt; i++) {
+    const MatchArm *a = &n->as.match.arms[i];
+    if (!a->pattern || a->pattern->kind == PAT_WILDCARD || a->pattern->kind == PAT_BIND) {
+      if (!a->guard) return; /* a catch-all arm */
+      continue;
+    }
+    const char *mine[64];
+    int nmine = 0;
+    if (!arm_variants(a->pattern, ename, mine, &nmine, 64)) return; /* another kind of arm */
+    if (a->guard) continue;
+    for (int j = 0; j < nmine && ncov < 256; j++) covered[ncov++] = mine[j];
+  }
+  Buf missing = {0};
+  int nmissing = 0;
+  for (int v = 0; v < nv; v++) {
+    const char *vn = e->as.enum_decl.variants[v].name;
+    bool seen = false;
+    for (int j = 0; j < ncov && !seen; j++) seen = strcmp(covered[j], vn) == 0;
+    if (seen) continue;
+    if (nmissing++) buf_puts(&missing, ", ");
+    buf_puts(&missing, vn);
+  }
+  if (nmissing) {
+    Buf b = {0};
+    buf_printf(&b, "Non-exhaustive match on enum %s: missing variants %s", ename, missing.data);
+    report(c, n->line, n->col, b.data, NULL);
+    buf_free(&b);
+  }
+  buf_free(&missing);
+}
+
+static void check_match(Chk *c, const Node *n)
+{
+  check(c, n->as.match.subject);
+  check_match_exhaustive(c, n);
+  for (int i = 0; i < n->as.match.count; i++) {
+    const MatchArm *a = &n->as.match.arms[i];
+    int saved = c->nvars;
+    visit_pattern(c, a->pattern, check);
+    push_pattern(c, a->pattern);
+    visit_opt(c, a->guard, check);
+    visit_opt(c, a->body, check);
+    c->nvars = saved;
+  }
+}
+
+static void check_call(Chk *c, const Node *n)
+{
+  visit_list(c, &n->as.call.args, check);
+  const char *name = n->as.call.name;
+  if (c->open_imports || lookup(c, name) || tab_find(&c->defined, name)) return;
+  if (builtin_lookup(name) >= 0) return;
+  Buf b = {0};
+  buf_printf(&b, "call target `%s` is not defined or imported", name);
+  report(c, n->line, n->col, b.data, NULL);
+  buf_free(&b);
+}
+
+static void check(Chk *c, const Node *n)
+{
+  if (!n) return;
+  int saved = c->nvars;
+  switch (n->kind) {
+  case N_BLOCK:
+    visit_children(c, n, check);
+    c->nvars = saved;
+    return;
+  case N_LAMBDA: check_body(c, &n->as.lambda.params, n->as.lambda.body); return;
+  case N_PIPELINE:
+    push_var(c, n->as.pipeline.name, NULL);
+    check_body(c, &n->as.pipeline.params, n->as.pipeline.body);
+    return;
+  case N_FN_DECL: check_fn(c, n); return;
+  case N_LET: check_let(c, n); return;
+  case N_CALL: check_call(c, n); return;
+  case N_MATCH: check_match(c, n); return;
+  case N_RETURN:
+    check(c, n->as.unop.expr);
+    if (c->ret && n->as.unop.expr) {
+      CType *v = infer(c, n->as.unop.expr);
+      if (ct_accepts(&c->env, c->ret, v) == CHK_NO)
+        mismatch(c, n, "return type doesn't match: expected ", c->ret, ", got ", v);
+    }
+    return;
+  case N_YIELD:
+    check(c, n->as.unop.expr);
+    if (c->in_gen)
+      report(c, n->line, n->col, "`yield` is not allowed inside a `gen fn`",
+             "use `emit` inside `gen fn`");
+    return;
+  case N_FOR:
+    check(c, n->as.for_.iter);
+    visit_binding(c, n->as.for_.var, check);
+    push_binding(c, n->as.for_.var);
+    check(c, n->as.for_.body);
+    c->nvars = saved;
+    return;
+  case N_TRY:
+    check(c, n->as.try_.body);
+    push_var(c, n->as.try_.catch_var, NULL);
+    check(c, n->as.try_.catch_body);
+    c->nvars = saved;
+    check(c, n->as.try_.finally_body);
+    return;
+  case N_PARALLEL:
+    check(c, n->as.parallel.arg);
+    check(c, n->as.parallel.options);
+    push_var(c, n->as.parallel.var, NULL);
+    check(c, n->as.parallel.body);
+    c->nvars = saved;
+    return;
+  case N_SELECT:
+    for (int i = 0; i < n->as.select.count; i++) {
+      check(c, n->as.select.cases[i].channel);
+      push_var(c, n->as.select.cases[i].var, NULL);
+      check(c, n->as.select.cases[i].body);
+      c->nvars = saved;
+    }
+    check(c, n->as.select.timeout);
+    check(c, n->as.select.timeout_body);
+    check(c, n->as.select.default_body);
+    return;
+  case N_IMPORT:
+    if (n->as.import.names)
+      for (int i = 0; i < n->as.import.nnames; i++) push_var(c, n->as.import.names[i], NULL);
+    return;
+  case N_ASSIGN:
+    visit_children(c, n, check);
+    /* the variable may now hold another type: forget what was inferred */
+    if (n->as.assign.target->kind == N_IDENT) {
+      ScopeVar *v = lookup(c, n->as.assign.target->as.str.s);
+      if (v) v->type = ct_scalar(CT_UNKNOWN);
+    }
+    return;
+  default: visit_children(c, n, check); return;
+  }
+}
+
+int chk_program(const Node *prog, const char *path, const char *src, Buf *out, char *first,
+                size_t firstcap)
+{
+  Chk c;
+  memset(&c, 0, sizeof c);
+  c.path = path;
+  c.src = src;
+  c.out = out;
+  c.first = first;
+  c.firstcap = firstcap;
+  if (first && firstcap) first[0] = 0;
+  collect(&c, prog);
+  check(&c, prog);
+  free(c.vars);
+  free(c.defined.slots);
+  free(c.top_fns.slots);
+  free(c.env.aliases.slots);
+  free(c.env.structs.slots);
+  free(c.env.enums.slots);
+  arena_free(&c.arena);
+  return c.nreports;
+}

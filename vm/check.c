@@ -32,6 +32,7 @@
 #include "builtins.h"
 #include "check_types.h"
 #include "diag.h"
+#include "error.h"
 #include "import.h"
 #include "parser.h"
 
@@ -840,10 +841,21 @@ static void check_call(Chk *c, const Node *n)
   const char *name = n->as.call.name;
   if (c->open_imports || lookup(c, name) || tab_find(&c->defined, name)) return;
   if (builtin_lookup(name) >= 0) return;
-  Buf b = {0};
+  /* the help names the closest defined name or builtin (docs/LANGUAGE.md 10.1) */
+  int nc = 0;
+  const char **cands = malloc((c->defined.n + (size_t)builtin_count + 1) * sizeof(char *));
+  if (!cands) abort();
+  for (size_t i = 0; i < c->defined.cap; i++)
+    if (c->defined.slots[i].name) cands[nc++] = c->defined.slots[i].name;
+  for (int i = 0; i < builtin_count; i++) cands[nc++] = builtin_table[i].name;
+  const char *sugg = err_suggest(name, cands, nc);
+  Buf b = {0}, h = {0};
   buf_printf(&b, "call target `%s` is not defined or imported", name);
-  report(c, n->line, n->col, b.data, NULL);
+  if (sugg) buf_printf(&h, "did you mean `%s`?", sugg);
+  report(c, n->line, n->col, b.data, sugg ? h.data : NULL);
   buf_free(&b);
+  buf_free(&h);
+  free(cands);
 }
 
 static void check(Chk *c, const Node *n)

@@ -113,6 +113,7 @@ struct ChkEnv {
 typedef struct ScopeVar {
   const char *name;
   CType *type;
+  int prev; /* index of the binding of the same name it shadows, or -1 */
 } ScopeVar;
 
 typedef struct Chk {
@@ -122,8 +123,10 @@ typedef struct Chk {
   NameTab top_fns;   /* top-level fn name -> N_FN_DECL */
   bool open_imports; /* a whole file module is imported: any call may resolve */
   int std_depth;     /* nesting of std modules being collected */
-  ScopeVar *vars;
+  ScopeVar *vars;     /* the scope stack */
   int nvars, capvars;
+  NameTab innermost;  /* name -> 1 + index of its innermost binding (0: none) */
+  NameTab gen_fns;    /* top-level fns whose body yields (they return generators) */
   const TypeExpr *ret; /* declared return type of the enclosing fn, or NULL */
   bool in_gen;         /* inside a `gen fn` (not a nested lambda/fn) */
   bool found;          /* scratch flag of scan_yield */
@@ -463,17 +466,35 @@ static void push_var(Chk *c, const char *name, CType *t)
     c->vars = realloc(c->vars, (size_t)c->capvars * sizeof(ScopeVar));
     if (!c->vars) abort();
   }
-  c->vars[c->nvars].name = name;
-  c->vars[c->nvars].type = t ? t : ct_scalar(CT_UNKNOWN);
+  NameSlot *s = tab_find(&c->innermost, name);
+  if (!s) {
+    tab_add(&c->innermost, name, NULL);
+    s = tab_find(&c->innermost, name);
+  }
+  ScopeVar *v = &c->vars[c->nvars];
+  v->name = name;
+  v->type = t ? t : ct_scalar(CT_UNKNOWN);
+  v->prev = (int)(intptr_t)s->val - 1;
+  s->val = (const void *)(intptr_t)(c->nvars + 1);
   c->nvars++;
+}
+
+/* Drop the bindings pushed since the stack held [saved] of them. */
+static void pop_to(Chk *c, int saved)
+{
+  while (c->nvars > saved) {
+    c->nvars--;
+    NameSlot *s = tab_find(&c->innermost, c->vars[c->nvars].name);
+    s->val = (const void *)(intptr_t)(c->vars[c->nvars].prev + 1);
+  }
 }
 
 /* The innermost binding of [name], or NULL when the scope has none. */
 static ScopeVar *lookup(Chk *c, const char *name)
 {
-  for (int i = c->nvars - 1; i >= 0; i--)
-    if (strcmp(c->vars[i].name, name) == 0) return &c->vars[i];
-  return NULL;
+  const NameSlot *s = tab_find(&c->innermost, name);
+  int i = s ? (int)(intptr_t)s->val - 1 : -1;
+  return i >= 0 ? &c->vars[i] : NULL;
 }
 
 static void push_binding(Chk *c, const Binding *b)
@@ -615,10 +636,8 @@ static CType *infer_call(Chk *c, const Node *n)
   if (lookup(c, name)) return ct_scalar(CT_UNKNOWN);
   const Node *fn = tab_unique(&c->top_fns, name);
   if (fn) {
-    if (!fn->as.fn.ret || fn->as.fn.is_gen) return ct_scalar(CT_UNKNOWN);
-    c->found = false; /* a fn whose body yields returns a generator */
-    scan_yield(c, fn->as.fn.body);
-    if (c->found) return ct_scalar(CT_UNKNOWN);
+    /* a fn whose body yields returns a generator */
+    if (!fn->as.fn.ret || fn->as.fn.is_gen || tab_find(&c->gen_fns, name)) return ct_scalar(CT_UNKNOWN);
     return ct_from_decl(&c->env, &c->arena, fn->as.fn.ret);
   }
   if (!tab_find(&c->defined, name) && strcmp(name, "iter") == 0 && n->as.call.args.count == 1)
@@ -734,7 +753,7 @@ static void check_fn(Chk *c, const Node *n)
   visit_params(c, &n->as.fn.params, check);
   push_params(c, &n->as.fn.params);
   check(c, n->as.fn.body);
-  c->nvars = saved;
+  pop_to(c, saved);
   c->ret = ret;
   c->in_gen = gen;
   c->depth--;
@@ -754,7 +773,7 @@ static void check_body(Chk *c, const ParamList *pl, const Node *body)
   push_params(c, pl);
   visit_opt(c, body, check);
   c->depth--;
-  c->nvars = saved;
+  pop_to(c, saved);
   c->ret = ret;
   c->in_gen = gen;
 }
@@ -831,7 +850,7 @@ static void check_match(Chk *c, const Node *n)
     push_pattern(c, a->pattern);
     visit_opt(c, a->guard, check);
     visit_opt(c, a->body, check);
-    c->nvars = saved;
+    pop_to(c, saved);
   }
 }
 
@@ -865,7 +884,7 @@ static void check(Chk *c, const Node *n)
   switch (n->kind) {
   case N_BLOCK:
     visit_children(c, n, check);
-    c->nvars = saved;
+    pop_to(c, saved);
     return;
   case N_LAMBDA: check_body(c, &n->as.lambda.params, n->as.lambda.body); return;
   case N_PIPELINE:
@@ -895,13 +914,13 @@ static void check(Chk *c, const Node *n)
     visit_binding(c, n->as.for_.var, check);
     push_binding(c, n->as.for_.var);
     check(c, n->as.for_.body);
-    c->nvars = saved;
+    pop_to(c, saved);
     return;
   case N_TRY:
     check(c, n->as.try_.body);
     push_var(c, n->as.try_.catch_var, NULL);
     check(c, n->as.try_.catch_body);
-    c->nvars = saved;
+    pop_to(c, saved);
     check(c, n->as.try_.finally_body);
     return;
   case N_PARALLEL:
@@ -909,14 +928,14 @@ static void check(Chk *c, const Node *n)
     check(c, n->as.parallel.options);
     push_var(c, n->as.parallel.var, NULL);
     check(c, n->as.parallel.body);
-    c->nvars = saved;
+    pop_to(c, saved);
     return;
   case N_SELECT:
     for (int i = 0; i < n->as.select.count; i++) {
       check(c, n->as.select.cases[i].channel);
       push_var(c, n->as.select.cases[i].var, NULL);
       check(c, n->as.select.cases[i].body);
-      c->nvars = saved;
+      pop_to(c, saved);
     }
     check(c, n->as.select.timeout);
     check(c, n->as.select.timeout_body);
@@ -950,8 +969,17 @@ int chk_program(const Node *prog, const char *path, const char *src, Buf *out, c
   c.firstcap = firstcap;
   if (first && firstcap) first[0] = 0;
   collect(&c, prog);
+  for (int i = 0; i < prog->as.list.count; i++) {
+    const Node *it = prog->as.list.items[i];
+    if (it->kind != N_FN_DECL || !it->as.fn.ret) continue;
+    c.found = false;
+    scan_yield(&c, it->as.fn.body);
+    if (c.found) tab_add(&c.gen_fns, it->as.fn.name, NULL);
+  }
   check(&c, prog);
   free(c.vars);
+  free(c.innermost.slots);
+  free(c.gen_fns.slots);
   free(c.defined.slots);
   free(c.top_fns.slots);
   free(c.env.aliases.slots);

@@ -131,6 +131,7 @@ typedef struct Chk {
   bool in_gen;         /* inside a `gen fn` (not a nested lambda/fn) */
   bool found;          /* scratch flag of scan_yield */
   int depth;           /* functions, lambdas and pipelines entered */
+  const char *narrow;  /* the name narrows() looks for */
   const char *path, *src;
   Buf *out;
   char *first;
@@ -636,9 +637,15 @@ static CType *infer_call(Chk *c, const Node *n)
   if (lookup(c, name)) return ct_scalar(CT_UNKNOWN);
   const Node *fn = tab_unique(&c->top_fns, name);
   if (fn) {
-    /* a fn whose body yields returns a generator */
-    if (!fn->as.fn.ret || fn->as.fn.is_gen || tab_find(&c->gen_fns, name)) return ct_scalar(CT_UNKNOWN);
-    return ct_from_decl(&c->env, &c->arena, fn->as.fn.ret);
+    /* a fn whose body yields returns a generator, a `gen fn` a stream */
+    const TypeExpr *r = fn->as.fn.ret;
+    if (fn->as.fn.is_gen || tab_find(&c->gen_fns, name)) {
+      CType *t = ct_new(&c->arena, fn->as.fn.is_gen ? CT_STREAM : CT_GEN);
+      const char *want = fn->as.fn.is_gen ? "Stream" : "Generator";
+      if (r && r->kind == TY_NAME && strcmp(r->name, want) == 0) t->decl = r;
+      return t;
+    }
+    return r ? ct_from_decl(&c->env, &c->arena, r) : ct_scalar(CT_UNKNOWN);
   }
   if (!tab_find(&c->defined, name) && strcmp(name, "iter") == 0 && n->as.call.args.count == 1)
     return ct_scalar(CT_ITER);
@@ -706,6 +713,60 @@ static CType *infer(Chk *c, const Node *n)
 
 static void check(Chk *c, const Node *n);
 
+/* ---- narrowing of `unknown` ---------------------------------------------------- */
+
+static void mentions(Chk *c, const Node *n)
+{
+  if (c->found) return;
+  if (n->kind == N_IDENT && strcmp(n->as.str.s, c->narrow) == 0) {
+    c->found = true;
+    return;
+  }
+  visit_children(c, n, mentions);
+}
+
+/* Sets c->found when [n] may narrow the name c->narrow: the name appears in a
+ * condition (if, ternary, while, guard, require), a match subject or an
+ * operand of && || ??. Anything else that tests it is out of reach, so the
+ * value is then taken as unknown (never reported). */
+static void narrows(Chk *c, const Node *n)
+{
+  if (c->found) return;
+  switch (n->kind) {
+  case N_IF: case N_TERNARY: mentions(c, n->as.ternary.cond); break;
+  case N_WHILE: visit_opt(c, n->as.deadline.arg, mentions); break;
+  case N_GUARD: case N_REQUIRE: mentions(c, n->as.guard.cond); break;
+  case N_MATCH: mentions(c, n->as.match.subject); break;
+  case N_BINARY:
+    if (n->as.binary.op == OP_AND_ || n->as.binary.op == OP_OR_ || n->as.binary.op == OP_NULLISH_)
+      mentions(c, n);
+    break;
+  default: break;
+  }
+  if (!c->found) visit_children(c, n, narrows);
+}
+
+/* The parameters of a fn: typed ones get their type; one declared
+ * `unknown` that its body never narrows is CT_TOP. */
+static void push_fn_params(Chk *c, const ParamList *pl, const Node *body)
+{
+  for (int i = 0; i < pl->count; i++) {
+    const Param *p = &pl->items[i];
+    CType *t = NULL;
+    if (p->type && !p->rest && !p->default_) {
+      t = ct_from_decl(&c->env, &c->arena, p->type);
+      if (p->type->kind == TY_NAME && strcmp(p->type->name, "unknown") == 0 && p->type->nargs == 0 &&
+          !chk_env_alias(&c->env, "unknown")) {
+        c->found = false;
+        c->narrow = p->name;
+        if (body) narrows(c, body);
+        if (!c->found) t = ct_scalar(CT_TOP);
+      }
+    }
+    push_var(c, p->name, t);
+  }
+}
+
 static void mismatch(Chk *c, const Node *at, const char *fmt_head, const TypeExpr *d, const char *mid,
                      const CType *v)
 {
@@ -727,7 +788,7 @@ static void check_let(Chk *c, const Node *n)
   if (d && ct_accepts(&c->env, d, v) == CHK_NO) mismatch(c, n, "declared as ", d, ", but assigned ", v);
   const Binding *b = n->as.let.target;
   if (b && b->kind == BIND_NAME) {
-    CType *t = d ? ct_from_decl(&c->env, &c->arena, d) : n->as.let.mutable_ ? NULL : v;
+    CType *t = d ? ct_from_decl(&c->env, &c->arena, d) : n->as.let.mutable_ || v->kind == CT_TOP ? NULL : v;
     push_var(c, b->name, t);
   } else {
     push_binding(c, b);
@@ -743,15 +804,28 @@ static void check_fn(Chk *c, const Node *n)
   bool gen = c->in_gen;
   c->in_gen = n->as.fn.is_gen;
   c->ret = NULL;
-  if (n->as.fn.ret && !n->as.fn.is_gen) {
+  const TypeExpr *r = n->as.fn.ret;
+  if (r) {
     c->found = false;
-    scan_yield(c, n->as.fn.body);
-    if (!c->found) c->ret = n->as.fn.ret;
+    if (!n->as.fn.is_gen) scan_yield(c, n->as.fn.body);
+    if (!n->as.fn.is_gen && !c->found) {
+      c->ret = r;
+    } else {
+      /* Generator<T> and Stream<T> are distinct: a fn that yields makes the
+       * one, a `gen fn` the other */
+      CType *got = ct_new(&c->arena, n->as.fn.is_gen ? CT_STREAM : CT_GEN);
+      if (r->kind == TY_NAME && ct_accepts(&c->env, r, got) == CHK_NO) {
+        TypeExpr as = *r;
+        as.name = n->as.fn.is_gen ? "Stream" : "Generator";
+        got->decl = &as;
+        mismatch(c, n, "return type doesn't match: expected ", r, ", got ", got);
+      }
+    }
   }
   for (int i = 0; i < n->as.fn.nattrs; i++)
     visit_entries(c, n->as.fn.attrs[i].args, n->as.fn.attrs[i].nargs, check);
   visit_params(c, &n->as.fn.params, check);
-  push_params(c, &n->as.fn.params);
+  push_fn_params(c, &n->as.fn.params, n->as.fn.body);
   check(c, n->as.fn.body);
   pop_to(c, saved);
   c->ret = ret;
@@ -971,7 +1045,7 @@ int chk_program(const Node *prog, const char *path, const char *src, Buf *out, c
   collect(&c, prog);
   for (int i = 0; i < prog->as.list.count; i++) {
     const Node *it = prog->as.list.items[i];
-    if (it->kind != N_FN_DECL || !it->as.fn.ret) continue;
+    if (it->kind != N_FN_DECL) continue;
     c.found = false;
     scan_yield(&c, it->as.fn.body);
     if (c.found) tab_add(&c.gen_fns, it->as.fn.name, NULL);

@@ -24,7 +24,8 @@ static CType scalars[] = {
     [CT_LIST] = {CT_LIST, NULL, NULL, NULL, 0},       [CT_DICT] = {CT_DICT, NULL, NULL, NULL, 0},
     [CT_SHAPE] = {CT_UNKNOWN, NULL, NULL, NULL, 0},   [CT_STRUCT] = {CT_UNKNOWN, NULL, NULL, NULL, 0},
     [CT_ENUM] = {CT_UNKNOWN, NULL, NULL, NULL, 0},    [CT_FN] = {CT_FN, NULL, NULL, NULL, 0},
-    [CT_ITER] = {CT_ITER, NULL, NULL, NULL, 0},
+    [CT_ITER] = {CT_ITER, NULL, NULL, NULL, 0},       [CT_TOP] = {CT_TOP, NULL, NULL, NULL, 0},
+    [CT_GEN] = {CT_GEN, NULL, NULL, NULL, 0},         [CT_STREAM] = {CT_STREAM, NULL, NULL, NULL, 0},
 };
 
 CType *ct_scalar(CTKind k) { return &scalars[k]; }
@@ -42,7 +43,7 @@ static bool is_num(CTKind k) { return k == CT_INT || k == CT_FLOAT; }
 static bool not_dict(CTKind k)
 {
   return k == CT_NIL || is_num(k) || k == CT_STRING || k == CT_BOOL || k == CT_LIST ||
-         k == CT_FN || k == CT_ITER || k == CT_ENUM;
+         k == CT_FN || k == CT_ITER || k == CT_ENUM || k == CT_GEN || k == CT_STREAM;
 }
 
 static ChkAnswer accepts(const ChkEnv *env, const TypeExpr *d, const CType *v, int depth);
@@ -109,6 +110,12 @@ static ChkAnswer named(const ChkEnv *env, const TypeExpr *d, const CType *v, int
   if (!strcmp(n, "nil")) return v->kind == CT_NIL ? CHK_YES : CHK_NO;
   if (!strcmp(n, "list")) return list_of(env, d->nargs == 1 ? d->args[0] : NULL, v, depth);
   if (!strcmp(n, "dict")) return dict_of(env, d->nargs == 2 ? d->args[1] : NULL, v, depth);
+  if (!strcmp(n, "Generator") || !strcmp(n, "Stream")) {
+    CTKind want = n[0] == 'G' ? CT_GEN : CT_STREAM;
+    if (v->kind == want) return CHK_YES;
+    if (v->kind == CT_GEN || v->kind == CT_STREAM) return CHK_NO; /* distinct types */
+    return not_dict(v->kind) && v->kind != CT_ITER ? CHK_NO : CHK_MAYBE;
+  }
   if (chk_env_is_struct(env, n)) {
     if (v->kind == CT_STRUCT) return strcmp(v->name, n) == 0 ? CHK_YES : CHK_NO;
     return not_dict(v->kind) ? CHK_NO : CHK_MAYBE;
@@ -131,9 +138,34 @@ static ChkAnswer literal(const TypeExpr *d, const CType *v)
   }
 }
 
+/* A value declared `unknown` (not narrowed): only `any`, `unknown` and
+ * unions holding one of them take it; basic types certainly do not. */
+static ChkAnswer accepts_top(const ChkEnv *env, const TypeExpr *d, int depth)
+{
+  if (d->kind == TY_UNION) {
+    bool all_no = d->nargs > 0;
+    for (int i = 0; i < d->nargs; i++) {
+      ChkAnswer r = accepts_top(env, d->args[i], depth + 1);
+      if (r == CHK_YES) return CHK_YES;
+      if (r != CHK_NO) all_no = false;
+    }
+    return all_no ? CHK_NO : CHK_MAYBE;
+  }
+  if (d->kind == TY_LIST || d->kind == TY_LITERAL) return CHK_NO;
+  if (d->kind != TY_NAME || depth > CT_MAX_DEPTH) return CHK_MAYBE;
+  const TypeExpr *alias = chk_env_alias(env, d->name);
+  if (alias) return d->nargs == 0 ? accepts_top(env, alias, depth + 1) : CHK_MAYBE;
+  static const char *const basic[] = {"int", "float", "string", "bool", "nil", "list", "dict"};
+  for (size_t i = 0; i < sizeof basic / sizeof basic[0]; i++)
+    if (!strcmp(d->name, basic[i])) return CHK_NO;
+  if (!strcmp(d->name, "any") || !strcmp(d->name, "unknown")) return CHK_YES;
+  return CHK_MAYBE;
+}
+
 static ChkAnswer accepts(const ChkEnv *env, const TypeExpr *d, const CType *v, int depth)
 {
   if (!d || !v || v->kind == CT_UNKNOWN || depth > CT_MAX_DEPTH) return CHK_MAYBE;
+  if (v->kind == CT_TOP) return accepts_top(env, d, depth);
   switch (d->kind) {
   case TY_NAME: return named(env, d, v, depth);
   case TY_LIST: return list_of(env, d->nargs == 1 ? d->args[0] : NULL, v, depth);
@@ -293,6 +325,11 @@ static void write_ct(Buf *out, const CType *v, int depth)
   case CT_BOOL: buf_puts(out, "bool"); break;
   case CT_FN: buf_puts(out, "closure"); break;
   case CT_ITER: buf_puts(out, "iter"); break;
+  case CT_TOP: buf_puts(out, "unknown"); break;
+  case CT_GEN: case CT_STREAM:
+    if (v->decl) write_decl(out, v->decl, depth + 1);
+    else buf_puts(out, v->kind == CT_GEN ? "Generator" : "Stream");
+    break;
   case CT_LIST:
     buf_puts(out, "list");
     if (v->elem) {

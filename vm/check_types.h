@@ -24,7 +24,10 @@ typedef enum {
   CT_STRUCT, /* name: a struct declared in the file */
   CT_ENUM,   /* name: an enum declared in the file */
   CT_FN,     /* a closure or function */
-  CT_ITER    /* a lazy iterator (iter(), .map() on an iterator, ...) */
+  CT_ITER,   /* a lazy iterator (iter(), .map() on an iterator, ...) */
+  CT_TOP,    /* declared `unknown` and never narrowed: must be narrowed before use */
+  CT_GEN,    /* what a fn that yields returns (decl: its Generator<T>, or NULL) */
+  CT_STREAM  /* what a `gen fn` returns (decl: its Stream<T>, or NULL) */
 } CTKind;
 
 typedef struct CType CType;
@@ -39,6 +42,7 @@ struct CType {
   const char *name;
   CField *fields;
   int nfields;
+  const TypeExpr *decl; /* CT_GEN, CT_STREAM: the declared return type, for texts */
 };
 
 typedef enum { CHK_NO, CHK_MAYBE, CHK_YES } ChkAnswer;

@@ -4,8 +4,9 @@
  * Walk 1 (collect) records every name the file binds anywhere (functions at
  * any depth, struct and enum names, let/var/for/catch/match bindings,
  * parameters, selective imports, the names of the std modules imported
- * whole), the enums, structs and aliases (ChkEnv) and the return types of
- * the top-level functions. A name bound anywhere counts as defined for a
+ * whole), the enums, structs, aliases, interfaces and impl methods
+ * (ChkEnv) and the top-level functions (return types, generic parameters,
+ * whether they yield). A name bound anywhere counts as defined for a
  * call, whatever its scope: forward references, names defined later and
  * closures held in variables are never reported. An import of a whole
  * file module makes every call target possibly defined (the check is off).
@@ -105,6 +106,8 @@ static const void *tab_unique(const NameTab *t, const char *name)
 /* ---- the checker's state ---------------------------------------------------- */
 
 struct ChkEnv {
+  NameTab ifaces;  /* name -> N_INTERFACE */
+  NameTab methods; /* "Type.method" of every impl of the file */
   NameTab aliases; /* name -> TypeExpr (N_TYPE_ALIAS) */
   NameTab structs; /* name -> N_STRUCT_DECL */
   NameTab enums;   /* name -> N_ENUM_DECL */
@@ -409,6 +412,8 @@ static void collect_import(Chk *c, const Node *n)
   free(sub.env.aliases.slots);
   free(sub.env.structs.slots);
   free(sub.env.enums.slots);
+  free(sub.env.ifaces.slots);
+  free(sub.env.methods.slots);
 }
 
 static void collect(Chk *c, const Node *n)
@@ -442,6 +447,21 @@ static void collect(Chk *c, const Node *n)
   case N_ENUM_DECL:
     tab_add(&c->defined, n->as.enum_decl.name, NULL);
     tab_add(&c->env.enums, n->as.enum_decl.name, n);
+    break;
+  case N_INTERFACE:
+    tab_add(&c->defined, n->as.iface.name, NULL);
+    tab_add(&c->env.ifaces, n->as.iface.name, n);
+    break;
+  case N_IMPL:
+    for (int i = 0; i < n->as.impl.methods.count; i++) {
+      const Node *m = n->as.impl.methods.items[i];
+      size_t a = strlen(n->as.impl.type_name), b = strlen(m->as.fn.name);
+      char *key = arena_alloc(&c->arena, a + b + 2);
+      memcpy(key, n->as.impl.type_name, a);
+      key[a] = '.';
+      memcpy(key + a + 1, m->as.fn.name, b + 1);
+      tab_add(&c->env.methods, key, NULL);
+    }
     break;
   case N_TYPE_ALIAS:
     tab_add(&c->defined, n->as.type_alias.name, NULL);
@@ -779,6 +799,99 @@ static void mismatch(Chk *c, const Node *at, const char *fmt_head, const TypeExp
   buf_free(&b);
 }
 
+/* ---- interfaces and generic parameters ------------------------------------------ */
+
+/* When [v] is a struct of the file and [iface] an interface of the file
+ * that needs a method the struct's impls lack, report it at [at]:
+ * `Point does not satisfy interface 'Named' (missing method 'name')`.
+ * Anything else (other values, unknown interfaces) says nothing. */
+static void check_satisfies(Chk *c, const Node *at, const char *iface, const CType *v)
+{
+  if (!iface || !v || v->kind != CT_STRUCT) return;
+  const Node *in = tab_unique(&c->env.ifaces, iface);
+  if (!in || tab_find(&c->env.structs, iface) || tab_find(&c->env.aliases, iface)) return;
+  for (int i = 0; i < in->as.iface.nmethods; i++) {
+    Buf key = {0};
+    buf_printf(&key, "%s.%s", v->name, in->as.iface.methods[i]);
+    bool has = tab_find(&c->env.methods, key.data) != NULL;
+    buf_free(&key);
+    /* a field of that name (a closure) may serve as well */
+    const Node *sd = tab_unique(&c->env.structs, v->name);
+    for (int f = 0; sd && !has && f < sd->as.struct_decl.fields.count; f++)
+      has = strcmp(sd->as.struct_decl.fields.items[f].name, in->as.iface.methods[i]) == 0;
+    if (has) continue;
+    Buf b = {0};
+    buf_printf(&b, "%s does not satisfy interface '%s' (missing method '%s')", v->name, iface,
+               in->as.iface.methods[i]);
+    report(c, at->line, at->col, b.data, NULL);
+    buf_free(&b);
+    return;
+  }
+}
+
+/* The interface named by the declared type [d], or NULL. */
+static const char *iface_of(Chk *c, const TypeExpr *d)
+{
+  return d && d->kind == TY_NAME && d->nargs == 0 && tab_unique(&c->env.ifaces, d->name) ? d->name : NULL;
+}
+
+static const TypeParam *tparam_of(const Node *fn, const TypeExpr *d)
+{
+  if (!d || d->kind != TY_NAME || d->nargs) return NULL;
+  for (int i = 0; i < fn->as.fn.ntparams; i++)
+    if (strcmp(fn->as.fn.tparams[i].name, d->name) == 0) return &fn->as.fn.tparams[i];
+  return NULL;
+}
+
+/* A call of the top-level fn [fn]: each argument passed for a parameter
+ * typed with a generic parameter T binds T to the argument's type; two
+ * different types for one T are reported, and so is an argument (or a
+ * value for an interface-typed parameter) that does not satisfy T's
+ * interface bound. */
+static void check_call_types(Chk *c, const Node *call, const Node *fn)
+{
+  const NodeList *args = &call->as.call.args;
+  const ParamList *pl = &fn->as.fn.params;
+  const char *bound_name[16];
+  CType *bound_type[16];
+  int nb = 0;
+  for (int i = 0; i < args->count && i < pl->count; i++) {
+    const Param *p = &pl->items[i];
+    const Node *a = args->items[i];
+    if (p->rest || a->kind == N_SPREAD) return;
+    CType *v = infer(c, a);
+    const TypeParam *tp = tparam_of(fn, p->type);
+    if (!tp) {
+      check_satisfies(c, a, iface_of(c, p->type), v);
+      continue;
+    }
+    check_satisfies(c, a, tp->bound, v);
+    if (v->kind == CT_UNKNOWN || v->kind == CT_TOP) continue;
+    int j = 0;
+    while (j < nb && strcmp(bound_name[j], tp->name) != 0) j++;
+    if (j == nb) {
+      if (nb < 16) {
+        bound_name[nb] = tp->name;
+        bound_type[nb++] = v;
+      }
+      continue;
+    }
+    const CType *w = bound_type[j];
+    bool same = ct_equal(w, v) || ((w->kind == CT_INT || w->kind == CT_FLOAT) &&
+                                   (v->kind == CT_INT || v->kind == CT_FLOAT));
+    /* two values of the same basic kind whose details differ (lists with
+     * unknown elements, shapes) are not known to differ */
+    if (same || w->kind == v->kind) continue;
+    Buf b = {0};
+    buf_printf(&b, "type parameter %s of %s inferred as both ", tp->name, fn->as.fn.name);
+    ct_write(&b, w);
+    buf_puts(&b, " and ");
+    ct_write(&b, v);
+    report(c, a->line, a->col, b.data, NULL);
+    buf_free(&b);
+  }
+}
+
 static void check_let(Chk *c, const Node *n)
 {
   check(c, n->as.let.value);
@@ -786,6 +899,7 @@ static void check_let(Chk *c, const Node *n)
   const TypeExpr *d = n->as.let.type;
   CType *v = infer(c, n->as.let.value);
   if (d && ct_accepts(&c->env, d, v) == CHK_NO) mismatch(c, n, "declared as ", d, ", but assigned ", v);
+  else if (d) check_satisfies(c, n, iface_of(c, d), v);
   const Binding *b = n->as.let.target;
   if (b && b->kind == BIND_NAME) {
     CType *t = d ? ct_from_decl(&c->env, &c->arena, d) : n->as.let.mutable_ || v->kind == CT_TOP ? NULL : v;
@@ -932,6 +1046,9 @@ static void check_call(Chk *c, const Node *n)
 {
   visit_list(c, &n->as.call.args, check);
   const char *name = n->as.call.name;
+  const Node *fn = lookup(c, name) ? NULL : tab_unique(&c->top_fns, name);
+  const NameSlot *def = tab_find(&c->defined, name);
+  if (fn && def && def->count == 1) check_call_types(c, n, fn); /* bound once: that fn */
   if (c->open_imports || lookup(c, name) || tab_find(&c->defined, name)) return;
   if (builtin_lookup(name) >= 0) return;
   /* the help names the closest defined name or builtin (docs/LANGUAGE.md 10.1) */
@@ -975,6 +1092,8 @@ static void check(Chk *c, const Node *n)
       CType *v = infer(c, n->as.unop.expr);
       if (ct_accepts(&c->env, c->ret, v) == CHK_NO)
         mismatch(c, n, "return type doesn't match: expected ", c->ret, ", got ", v);
+      else
+        check_satisfies(c, n, iface_of(c, c->ret), v);
     }
     return;
   case N_YIELD:
@@ -1059,6 +1178,8 @@ int chk_program(const Node *prog, const char *path, const char *src, Buf *out, c
   free(c.env.aliases.slots);
   free(c.env.structs.slots);
   free(c.env.enums.slots);
+  free(c.env.ifaces.slots);
+  free(c.env.methods.slots);
   arena_free(&c.arena);
   return c.nreports;
 }

@@ -15,6 +15,12 @@
  *  - a `match` whose arms are all variants of one enum of the file and miss
  *    some: Non-exhaustive match on enum E: missing variants A, B
  *  - `yield` inside a `gen fn` (with a help line: use `emit`)
+ *  - Generator<T> (a fn that yields) and Stream<T> (a gen fn) mixed up
+ *  - a parameter declared `unknown`, never narrowed, used as a basic type
+ *  - a generic parameter bound to two types by one call's arguments:
+ *    type parameter T of f inferred as both int and string
+ *  - a struct lacking a method of a required interface:
+ *    Rock does not satisfy interface 'Named' (missing method 'name')
  */
 #ifndef HARN_CHECK_H
 #define HARN_CHECK_H

@@ -30,7 +30,7 @@ expects() {
 }
 
 # the static checker's messages (vm/check.h)
-CHECKER_MSGS='^error: (call target `|declared as |return type doesn.t match|Non-exhaustive match|`yield` is not allowed)'
+CHECKER_MSGS='^error: (call target `|declared as |return type doesn.t match|Non-exhaustive match|`yield` is not allowed|type parameter |.* does not satisfy interface )'
 n=0 bad=0 expected_fail=0
 : > failing.txt
 while IFS= read -r f; do

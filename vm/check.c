@@ -117,6 +117,7 @@ typedef struct ScopeVar {
   const char *name;
   CType *type;
   int prev; /* index of the binding of the same name it shadows, or -1 */
+  const TypeExpr *decl; /* the declared type (immutable let, parameter), or NULL */
 } ScopeVar;
 
 typedef struct Chk {
@@ -496,6 +497,7 @@ static void push_var(Chk *c, const char *name, CType *t)
   v->name = name;
   v->type = t ? t : ct_scalar(CT_UNKNOWN);
   v->prev = (int)(intptr_t)s->val - 1;
+  v->decl = NULL;
   s->val = (const void *)(intptr_t)(c->nvars + 1);
   c->nvars++;
 }
@@ -784,6 +786,7 @@ static void push_fn_params(Chk *c, const ParamList *pl, const Node *body)
       }
     }
     push_var(c, p->name, t);
+    if (p->type && !p->rest && !p->default_) c->vars[c->nvars - 1].decl = p->type;
   }
 }
 
@@ -904,6 +907,7 @@ static void check_let(Chk *c, const Node *n)
   if (b && b->kind == BIND_NAME) {
     CType *t = d ? ct_from_decl(&c->env, &c->arena, d) : n->as.let.mutable_ || v->kind == CT_TOP ? NULL : v;
     push_var(c, b->name, t);
+    if (d && !n->as.let.mutable_) c->vars[c->nvars - 1].decl = d;
   } else {
     push_binding(c, b);
   }
@@ -1027,10 +1031,87 @@ static void check_match_exhaustive(Chk *c, const Node *n)
   buf_free(&missing);
 }
 
+/* The string tag of [shape]'s field [field] (a literal type), or NULL. */
+static const char *shape_tag(const TypeExpr *shape, const char *field)
+{
+  if (!shape || shape->kind != TY_SHAPE) return NULL;
+  for (int i = 0; i < shape->nfields; i++) {
+    const ShapeField *f = &shape->fields[i];
+    if (strcmp(f->name, field) == 0 && !f->optional && f->type && f->type->kind == TY_LITERAL &&
+        f->type->literal && f->type->literal->kind == N_STRING)
+      return f->type->literal->as.str.s;
+  }
+  return NULL;
+}
+
+/* Collect the string literals of [p] into [tags]; false when the
+ * pattern is anything else. */
+static bool string_pats(const Pattern *p, const char **tags, int *n, int cap)
+{
+  if (p->kind == PAT_OR) {
+    for (int i = 0; i < p->nitems; i++)
+      if (!string_pats(p->items[i], tags, n, cap)) return false;
+    return true;
+  }
+  if (p->kind != PAT_VALUE || !p->value || p->value->kind != N_STRING) return false;
+  if (*n < cap) tags[(*n)++] = p->value->as.str.s;
+  return true;
+}
+
+/* `match x.kind { "a" -> ..., }` where x is declared with an alias of a
+ * union of shapes tagged by the string literal field `kind`: every tag
+ * needs an arm (unguarded), unless there is a catch-all arm. */
+static void check_match_tagged(Chk *c, const Node *n)
+{
+  const Node *sub = n->as.match.subject;
+  if (!sub || sub->kind != N_PROPERTY || sub->as.prop.optional || sub->as.prop.recv->kind != N_IDENT) return;
+  const ScopeVar *v = lookup(c, sub->as.prop.recv->as.str.s);
+  const TypeExpr *d = v ? v->decl : NULL;
+  if (!d || d->kind != TY_NAME || d->nargs) return;
+  const TypeExpr *u = chk_env_alias(&c->env, d->name);
+  if (!u || u->kind != TY_UNION || u->nargs < 2) return;
+  const char *field = sub->as.prop.name;
+  for (int i = 0; i < u->nargs; i++)
+    if (!shape_tag(u->args[i], field)) return;
+  const char *covered[256];
+  int ncov = 0;
+  for (int i = 0; i < n->as.match.count; i++) {
+    const MatchArm *a = &n->as.match.arms[i];
+    if (!a->pattern || a->pattern->kind == PAT_WILDCARD || a->pattern->kind == PAT_BIND) {
+      if (!a->guard) return;
+      continue;
+    }
+    const char *mine[64];
+    int nmine = 0;
+    if (!string_pats(a->pattern, mine, &nmine, 64)) return;
+    if (a->guard) continue;
+    for (int j = 0; j < nmine && ncov < 256; j++) covered[ncov++] = mine[j];
+  }
+  Buf missing = {0};
+  int nmissing = 0;
+  for (int i = 0; i < u->nargs; i++) {
+    const char *tag = shape_tag(u->args[i], field);
+    bool seen = false;
+    for (int j = 0; j < ncov && !seen; j++) seen = strcmp(covered[j], tag) == 0;
+    if (seen) continue;
+    if (nmissing++) buf_puts(&missing, ", ");
+    buf_printf(&missing, "\"%s\"", tag);
+  }
+  if (nmissing) {
+    Buf b = {0};
+    buf_printf(&b, "Non-exhaustive match on %s.%s (%s): missing variants %s", sub->as.prop.recv->as.str.s,
+               field, d->name, missing.data);
+    report(c, n->line, n->col, b.data, NULL);
+    buf_free(&b);
+  }
+  buf_free(&missing);
+}
+
 static void check_match(Chk *c, const Node *n)
 {
   check(c, n->as.match.subject);
   check_match_exhaustive(c, n);
+  check_match_tagged(c, n);
   for (int i = 0; i < n->as.match.count; i++) {
     const MatchArm *a = &n->as.match.arms[i];
     int saved = c->nvars;
@@ -1143,7 +1224,10 @@ static void check(Chk *c, const Node *n)
     /* the variable may now hold another type: forget what was inferred */
     if (n->as.assign.target->kind == N_IDENT) {
       ScopeVar *v = lookup(c, n->as.assign.target->as.str.s);
-      if (v) v->type = ct_scalar(CT_UNKNOWN);
+      if (v) {
+        v->type = ct_scalar(CT_UNKNOWN);
+        v->decl = NULL;
+      }
     }
     return;
   default: visit_children(c, n, check); return;

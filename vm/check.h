@@ -13,7 +13,8 @@
  *  - `return v` in a `fn ... -> T` where v certainly is not a T:
  *    return type doesn't match: expected T, got U
  *  - a `match` whose arms are all variants of one enum of the file and miss
- *    some: Non-exhaustive match on enum E: missing variants A, B
+ *    some: Non-exhaustive match on enum E: missing variants A, B (and over
+ *    the string tags of a union of shapes: match m.kind on a `Msg` param)
  *  - `yield` inside a `gen fn` (with a help line: use `emit`)
  *  - Generator<T> (a fn that yields) and Stream<T> (a gen fn) mixed up
  *  - a parameter declared `unknown`, never narrowed, used as a basic type

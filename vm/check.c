@@ -117,7 +117,8 @@ typedef struct ScopeVar {
   const char *name;
   CType *type;
   int prev; /* index of the binding of the same name it shadows, or -1 */
-  const TypeExpr *decl; /* the declared type (immutable let, parameter), or NULL */
+  const TypeExpr *decl;  /* the declared type (immutable let, parameter), or NULL */
+  const TypeExpr *wdecl; /* the declared type of a `var`: what writes must respect */
 } ScopeVar;
 
 typedef struct Chk {
@@ -497,7 +498,7 @@ static void push_var(Chk *c, const char *name, CType *t)
   v->name = name;
   v->type = t ? t : ct_scalar(CT_UNKNOWN);
   v->prev = (int)(intptr_t)s->val - 1;
-  v->decl = NULL;
+  v->decl = v->wdecl = NULL;
   s->val = (const void *)(intptr_t)(c->nvars + 1);
   c->nvars++;
 }
@@ -908,6 +909,7 @@ static void check_let(Chk *c, const Node *n)
     CType *t = d ? ct_from_decl(&c->env, &c->arena, d) : n->as.let.mutable_ || v->kind == CT_TOP ? NULL : v;
     push_var(c, b->name, t);
     if (d && !n->as.let.mutable_) c->vars[c->nvars - 1].decl = d;
+    if (d && n->as.let.mutable_) c->vars[c->nvars - 1].wdecl = d;
   } else {
     push_binding(c, b);
   }
@@ -1149,6 +1151,62 @@ static void check_call(Chk *c, const Node *n)
   free(cands);
 }
 
+/* The element type of the declared list type [d] (list<T>, [T], an alias
+ * of one), or NULL. */
+static const TypeExpr *list_elem(Chk *c, const TypeExpr *d)
+{
+  for (int depth = 0; d && depth < 8; depth++) {
+    if (d->kind == TY_LIST) return d->nargs == 1 ? d->args[0] : NULL;
+    if (d->kind != TY_NAME) return NULL;
+    if (!strcmp(d->name, "list")) return d->nargs == 1 ? d->args[0] : NULL;
+    d = d->nargs ? NULL : chk_env_alias(&c->env, d->name);
+  }
+  return NULL;
+}
+
+/* `x = v` on a `var x: T` and `xs[i] = v` on a list declared list<T>
+ * (list elements are written with their declared type: a list<int> takes
+ * no string). Afterwards the variable's inferred type is forgotten. */
+static void check_assign(Chk *c, const Node *n)
+{
+  visit_children(c, n, check);
+  const Node *t = n->as.assign.target;
+  if (n->as.assign.op == 0 && t->kind == N_IDENT) {
+    ScopeVar *v = lookup(c, t->as.str.s);
+    if (v && v->wdecl) {
+      CType *val = infer(c, n->as.assign.value);
+      if (ct_accepts(&c->env, v->wdecl, val) == CHK_NO) mismatch(c, n, "declared as ", v->wdecl, ", but assigned ", val);
+    }
+  } else if (n->as.assign.op == 0 && t->kind == N_INDEX && !t->as.index.optional &&
+             t->as.index.recv->kind == N_IDENT) {
+    ScopeVar *v = lookup(c, t->as.index.recv->as.str.s);
+    const TypeExpr *d = v ? (v->wdecl ? v->wdecl : v->decl) : NULL;
+    const TypeExpr *elem = list_elem(c, d);
+    CType *it = infer(c, t->as.index.index);
+    if (elem && (it->kind == CT_INT)) {
+      CType *val = infer(c, n->as.assign.value);
+      if (ct_accepts(&c->env, elem, val) == CHK_NO) {
+        Buf b = {0};
+        buf_puts(&b, "declared as ");
+        ct_write_decl(&b, d);
+        buf_puts(&b, ", but an element is assigned ");
+        ct_write(&b, val);
+        report(c, n->line, n->col, b.data, NULL);
+        buf_free(&b);
+      }
+    }
+  }
+  /* the variable may now hold another type: forget what was inferred */
+  const Node *root = t->kind == N_IDENT ? t : t->kind == N_INDEX ? t->as.index.recv : NULL;
+  if (root && root->kind == N_IDENT) {
+    ScopeVar *v = lookup(c, root->as.str.s);
+    if (v) {
+      v->type = ct_scalar(CT_UNKNOWN);
+      v->decl = NULL;
+    }
+  }
+}
+
 static void check(Chk *c, const Node *n)
 {
   if (!n) return;
@@ -1219,17 +1277,7 @@ static void check(Chk *c, const Node *n)
     if (n->as.import.names)
       for (int i = 0; i < n->as.import.nnames; i++) push_var(c, n->as.import.names[i], NULL);
     return;
-  case N_ASSIGN:
-    visit_children(c, n, check);
-    /* the variable may now hold another type: forget what was inferred */
-    if (n->as.assign.target->kind == N_IDENT) {
-      ScopeVar *v = lookup(c, n->as.assign.target->as.str.s);
-      if (v) {
-        v->type = ct_scalar(CT_UNKNOWN);
-        v->decl = NULL;
-      }
-    }
-    return;
+  case N_ASSIGN: check_assign(c, n); return;
   default: visit_children(c, n, check); return;
   }
 }

@@ -23,7 +23,9 @@
  * in this process. Exit code: 0 ok, 1 script error, 2 usage (another run
  * option given); an int returned by the pipeline is used as the exit code. */
 int cli_run_inline(const CliArgs *a);
-/* harn check FILE: lex, parse and compile; 0 when clean, 1 with the error. */
+/* harn check PATH...: lex, parse, check statically and compile each file
+ * (directories: their *.harn files, recursively); 0 when all are clean, 1
+ * with every error on stderr (cli_check.c). */
 int cli_check(const CliArgs *a);
 /* harn disasm FILE: print the bytecode. */
 int cli_disasm(const CliArgs *a);

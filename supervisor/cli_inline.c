@@ -1,6 +1,7 @@
 /*
- * cli_inline.c: `harn run --inline`, `harn check` and `harn disasm`: the
- * commands that run the VM inside the calling process.
+ * cli_inline.c: `harn run --inline` and `harn disasm` (and the file reader
+ * of `harn check`, cli_check.c): the commands that run the VM inside the
+ * calling process.
  *
  * Output goes straight to this process's stdout as the program produces it
  * (line-buffered, so nothing printed is lost if the process is killed); an
@@ -205,7 +206,5 @@ static int compile_only(const CliArgs *a, bool disasm)
   free(src);
   return cli_close_stdout(disasm ? "harn disasm" : "harn check", st == VM_OK ? 0 : 1, 0);
 }
-
-int cli_check(const CliArgs *a) { return compile_only(a, false); }
 
 int cli_disasm(const CliArgs *a) { return compile_only(a, true); }

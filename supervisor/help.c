@@ -80,10 +80,11 @@ static const struct {
      "last line is \"N passed, N failed\".\n",
      "Exit: 0 when every test passed, 1 otherwise, 2 usage.\n"},
     {"check",
-     "usage: harn check FILE\n"
+     "usage: harn check PATH...\n"
      "\n"
-     "Lex, parse and compile FILE without running it. Exit 0 when it is clean,\n"
-     "1 with the error rendered on stderr.\n",
+     "Lex, parse, type-check and compile each PATH without running it: a file\n"
+     "(- is stdin) or a directory, whose *.harn files are checked recursively.\n"
+     "Exit 0 when every file is clean, 1 with each error rendered on stderr.\n",
      NULL},
     {"disasm",
      "usage: harn disasm FILE\n"

@@ -12,8 +12,9 @@
  * the first token of a statement.
  *
  * Type annotations are parsed and dropped, except parameter types (kept as
- * TypeExpr for the runtime checks of docs/LANGUAGE.md 8.5) and `type` aliases
- * (kept for schema_of).
+ * TypeExpr for the runtime checks of docs/LANGUAGE.md 8.5), `type` aliases
+ * (kept for schema_of), and the `let`/`var` annotation and the return type
+ * of a named `fn` (kept for the static checker, vm/check.c).
  */
 #ifndef HARN_AST_H
 #define HARN_AST_H
@@ -163,7 +164,7 @@ typedef enum {
   N_STRUCT_DECL,
   N_ENUM_DECL,
   N_IMPL,
-  N_INTERFACE,   /* parsed and ignored */
+  N_INTERFACE,   /* name and method names kept for the static checker */
   N_TYPE_ALIAS,
   N_IMPORT,
   N_PIPELINE,
@@ -224,6 +225,14 @@ typedef struct EnumVariantDecl {
   const char *name;
   ParamList fields;       /* field names (types ignored) */
 } EnumVariantDecl;
+
+/* A generic parameter of a named fn: `<in T: Bound>` or `where T: Bound`
+ * (kept for the static checker, vm/check.c). */
+typedef struct TypeParam {
+  const char *name;
+  const char *bound;      /* the first bound's name, or NULL */
+  int variance;           /* 0, or 'i' for `in`, 'o' for `out` */
+} TypeParam;
 
 typedef struct Attribute {
   const char *name;       /* e.g. "step" */
@@ -286,7 +295,9 @@ struct Node {
                                                               (arg = cond) */
     struct { SelectCase *cases; int count; Node *timeout; Node *timeout_body;
              Node *default_body; } select;
-    struct { bool mutable_; Binding *target; Node *value; } let;  /* N_LET */
+    struct { bool mutable_; Binding *target; Node *value;
+             TypeExpr *type; } let;                         /* N_LET (type: the
+                                                              annotation, or NULL) */
     struct { Node *target; int op; Node *value; } assign;  /* N_ASSIGN: op 0 for `=`,
                                                               else '+','-','*','/','%';
                                                               target is N_IDENT,
@@ -301,10 +312,16 @@ struct Node {
       bool pub, is_gen;
       Attribute *attrs;
       int nattrs;
+      TypeExpr *ret;            /* `-> T`, or NULL (static checker) */
+      TypeParam *tparams;       /* `<T, U: Bound>` (static checker) */
+      int ntparams;
     } fn;                                                  /* N_FN_DECL */
     struct { const char *name; ParamList fields; bool pub; } struct_decl;
     struct { const char *name; EnumVariantDecl *variants; int count; bool pub; } enum_decl;
     struct { const char *type_name; NodeList methods; } impl;   /* methods: N_FN_DECL */
+    struct { const char *name; const char **methods; int nmethods; } iface;
+                                                           /* N_INTERFACE: the names of
+                                                              its `fn` members */
     struct { const char *name; TypeExpr *type; bool pub; } type_alias;
     struct {
       const char *path;         /* as written: "./lib/util", "std/math" */

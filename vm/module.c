@@ -2,8 +2,9 @@
  * module.c: the public entry points of vm.h: create a VM, compile and run
  * a program (parse -> compile -> interpret), and report its outcome.
  *
- * A run: reset the interpreter state, parse (parser.h), compile
- * (compiler.h), parse the job input (json_parse_value), run the main
+ * A run: reset the interpreter state, parse (parser.h), check statically
+ * (check.h: its errors are compile errors rendered like runtime ones),
+ * compile (compiler.h), parse the job input (json_parse_value), run the main
  * function (interp_run_main), then build the outcome:
  *  - parse/compile error: VM_COMPILE_ERROR, vm_error_text() is the parser's
  *    message or `Compile error at line N: ...`, the diagnostic is
@@ -33,6 +34,7 @@
 #include <unistd.h>
 
 #include "builtins.h"
+#include "check.h"
 #include "compiler.h"
 #include "diag.h"
 #include "error.h"
@@ -168,6 +170,19 @@ static ObjFunction *compile(Vm *vm, VmStatus *status)
     *status = compile_failed(vm, perr.message[0] ? perr.message : "Parse error");
     return NULL;
   }
+  /* the static checker (check.h): its errors stop the run before any of
+   * it executes */
+  Buf diag = {0};
+  char first[512];
+  if (chk_program(prog, in->path, in->source, &diag, first, sizeof first) > 0) {
+    arena_free(&arena);
+    in->error_text = dup_s(first);
+    in->diagnostic = buf_take(&diag);
+    in->exit_code = 1;
+    *status = VM_COMPILE_ERROR;
+    return NULL;
+  }
+  buf_free(&diag);
   char err[512];
   int line = 0;
   ObjFunction *fn = comp_compile(vm, prog, in->path, err, sizeof err, &line);

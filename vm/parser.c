@@ -496,15 +496,54 @@ static void skip_generics(Parser *P)
   }
 }
 
-/* `where T: Bound, U: A + B` before a function body: skipped. */
-static void skip_where(Parser *P)
+/* `<T, in U, out V: Bound>` after a fn name: skipped as skip_generics()
+ * does (balanced), the names, variances and first bounds recorded in [fn]
+ * for the static checker. */
+static void fn_generics(Parser *P, Node *fn)
+{
+  if (!at(P, TK_LT)) return;
+  next(P);
+  int depth = 1, cap = 0, variance = 0;
+  Token *prev = NULL; /* the previous token at depth 1 */
+  while (depth > 0) {
+    if (at(P, TK_EOF)) fail_expected(P, ">");
+    Token *t = cur(P);
+    if (depth == 1) {
+      bool starts = !prev || prev->kind == TK_COMMA;
+      if (starts && (t->kind == TK_KW_IN || (is_ident(P, "out") && la(P, 1)->kind == TK_IDENT))) {
+        variance = t->kind == TK_KW_IN ? 'i' : 'o';
+        next(P);
+        continue; /* prev stays: the name still starts the parameter */
+      }
+      if (starts && t->kind == TK_IDENT) {
+        TypeParam tp = {t->name, NULL, variance};
+        PUSH(P, fn->as.fn.tparams, fn->as.fn.ntparams, cap, tp);
+      } else if (prev && prev->kind == TK_COLON && t->kind == TK_IDENT && fn->as.fn.ntparams > 0 &&
+                 !fn->as.fn.tparams[fn->as.fn.ntparams - 1].bound) {
+        fn->as.fn.tparams[fn->as.fn.ntparams - 1].bound = t->name;
+      }
+      if (t->kind == TK_COMMA) variance = 0;
+      prev = t;
+    }
+    if (at(P, TK_LT)) depth++;
+    if (at(P, TK_GT)) depth--;
+    next(P);
+  }
+}
+
+/* `where T: Bound, U: A + B` before a function body: the first bound of a
+ * generic parameter of [fn] without one is recorded (static checker). */
+static void skip_where(Parser *P, Node *fn)
 {
   if (!is_ident(P, "where")) return;
   next(P);
   for (;;) {
-    expect_ident(P);
+    const char *name = expect_ident(P);
     expect(P, TK_COLON, ":");
-    parse_type(P);
+    TypeExpr *b = parse_type(P);
+    for (int i = 0; fn && i < fn->as.fn.ntparams; i++)
+      if (strcmp(fn->as.fn.tparams[i].name, name) == 0 && !fn->as.fn.tparams[i].bound && b->kind == TY_NAME)
+        fn->as.fn.tparams[i].bound = b->name;
     while (accept(P, TK_PLUS)) parse_type(P);
     if (!accept(P, TK_COMMA)) break;
     skip_nl(P);
@@ -1626,10 +1665,10 @@ static Node *parse_fn_decl(Parser *P, const Token *start, bool pub, bool is_gen,
   expect(P, TK_KW_FN, "fn");
   Node *n = mk(P, N_FN_DECL, start);
   n->as.fn.name = expect_ident(P);
-  skip_generics(P);
+  fn_generics(P, n);
   parse_params(P, &n->as.fn.params);
-  if (accept(P, TK_ARROW)) parse_type(P);
-  skip_where(P);
+  if (accept(P, TK_ARROW)) n->as.fn.ret = parse_type(P);
+  skip_where(P, n);
   n->as.fn.body = parse_block(P);
   n->as.fn.pub = pub;
   n->as.fn.is_gen = is_gen;
@@ -1739,20 +1778,23 @@ static Node *parse_impl(Parser *P, const Token *start)
 }
 
 /* interface Name<T> { ... }: checked only by the static checker, so the
- * body is skipped (balanced braces). */
+ * body is skipped (balanced braces); the name and the names of its `fn`
+ * members are kept. */
 static Node *parse_interface(Parser *P, const Token *start)
 {
   next(P);
   Node *n = mk(P, N_INTERFACE, start);
-  expect_ident(P);
+  n->as.iface.name = expect_ident(P);
   while (!at(P, TK_LBRACE)) {
     if (at(P, TK_EOF) || at(P, TK_NEWLINE)) fail_expected(P, "{");
     next(P);
   }
   next(P);
-  int depth = 1;
+  int depth = 1, cap = 0;
   while (depth > 0) {
     if (at(P, TK_EOF)) fail_expected(P, "}");
+    if (depth == 1 && at(P, TK_KW_FN) && la(P, 1)->kind == TK_IDENT)
+      PUSH(P, n->as.iface.methods, n->as.iface.nmethods, cap, la(P, 1)->name);
     if (at(P, TK_LBRACE)) depth++;
     if (at(P, TK_RBRACE)) depth--;
     next(P);
@@ -1863,7 +1905,7 @@ static Node *parse_let(Parser *P)
   Node *n = mk(P, N_LET, t);
   n->as.let.mutable_ = t->kind == TK_KW_VAR;
   n->as.let.target = parse_binding(P);
-  if (accept(P, TK_COLON)) parse_type(P);
+  if (accept(P, TK_COLON)) n->as.let.type = parse_type(P);
   if (accept(P, TK_ASSIGN)) {
     skip_nl(P);
     n->as.let.value = parse_expr(P);

@@ -446,7 +446,11 @@ static bool compile_module(Vm *vm, ImpModule *m, char *err, size_t errlen)
   memset(&perr, 0, sizeof perr);
   Node *prog = parse_program(&arena, m->source, m->source_len, &perr);
   if (!prog) {
-    snprintf(err, errlen, "Import error: %s: %s", m->file, perr.message[0] ? perr.message : "Parse error");
+    if (perr.line > 0)
+      snprintf(err, errlen, "Import error: %s:%d:%d: %s", m->file, perr.line, perr.col,
+               perr.message[0] ? perr.message : "Parse error");
+    else
+      snprintf(err, errlen, "Import error: %s: %s", m->file, perr.message[0] ? perr.message : "Parse error");
     arena_free(&arena);
     return false;
   }

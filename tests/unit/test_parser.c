@@ -90,7 +90,7 @@ static void test_postfix_question_vs_ternary(void **state)
   parses_as("let v = r?\nv", "(let v (try? r)) v");
   /* ternary is non-associative: nesting needs parentheses */
   fails_with("a ? b : c ? d : e",
-             "Expected top-level item separator (`;` or newline), got ? at 1:11");
+             "expected top-level item separator (`;` or newline), found ?");
   parses_as("a ? b : (c ? d : e)", "(? a b (? c d e))");
 }
 
@@ -103,8 +103,8 @@ static void test_calls_and_members(void **state)
   parses_as("x[1:2]; x[:2]; x[1:]; x[:]",
             "(slice x 1 2) (slice x _ 2) (slice x 1 _) (slice x _ _)");
   /* the result of a call is not callable */
-  fails_with("f(1)(2)", "Expected top-level item separator (`;` or newline), got ( at 1:5");
-  fails_with("(f)(2)", "Expected top-level item separator (`;` or newline), got ( at 1:4");
+  fails_with("f(1)(2)", "expected top-level item separator (`;` or newline), found (");
+  fails_with("(f)(2)", "expected top-level item separator (`;` or newline), found (");
 }
 
 static void test_newlines(void **state)
@@ -130,12 +130,12 @@ static void test_newlines(void **state)
             "(try (block (call f)) (catch e (block 1)) (finally (block 2)))");
   /* `;` only between items */
   parses_as("a; b\nc;\nd", "a b c d");
-  fails_with("x = 1;;", "Expected expression, got ; at 1:7");
-  fails_with(";x", "Expected expression, got ; at 1:1");
-  fails_with("if a { 1 } ; else { 2 }", "Expected expression, got else at 1:14");
-  fails_with("try { 1 }; catch { 2 }", "Expected expression, got catch at 1:12");
-  fails_with("a b", "Expected top-level item separator (`;` or newline), got id(b) at 1:3");
-  fails_with("fn f() { a b }", "Expected statement separator (`;` or newline), got id(b) at 1:12");
+  fails_with("x = 1;;", "expected expression, found ;");
+  fails_with(";x", "expected expression, found ;");
+  fails_with("if a { 1 } ; else { 2 }", "expected expression, found else");
+  fails_with("try { 1 }; catch { 2 }", "expected expression, found catch");
+  fails_with("a b", "expected top-level item separator (`;` or newline), found id(b)");
+  fails_with("fn f() { a b }", "expected statement separator (`;` or newline), found id(b)");
   parses_as("x = 1 \\\n + 2", "(= x (+ 1 2))");
 }
 
@@ -181,8 +181,8 @@ static void test_strings_and_interpolation(void **state)
   parses_as("\"${1 +}\"", "(interp \"1 +\")");
   parses_as("\"${a # b}\"", "(interp \"a # b\")");
   parses_as("\"\"\"\n  v=${x}\n  \"\"\"", "(interp \"v=\" x)");
-  fails_with("\"${}\"", "Unexpected character '}' at 1:4");
-  fails_with("let s = \"abc", "Unterminated string at 1:9");
+  fails_with("\"${}\"", "Unexpected character '}'");
+  fails_with("let s = \"abc", "Unterminated string");
   /* positions of interpolated expressions point into the source */
   Arena a = {0};
   ParseError err;
@@ -222,8 +222,8 @@ static void test_declarations(void **state)
   parses_as("pipeline child(task) -> int extends parent {\n  override setup() { 1 }\n  log(2)\n}",
             "(pipeline child (task) extends parent (block (call log 2)))");
   fails_with("fn f(a, b = 1, c) {}",
-             "Required parameter cannot follow a parameter with a default value at 1:16");
-  fails_with("fn f(...a, b) {}", "Rest parameter must be the last parameter at 1:6");
+             "Required parameter cannot follow a parameter with a default value");
+  fails_with("fn f(...a, b) {}", "Rest parameter must be the last parameter");
 }
 
 static void test_statements_and_bindings(void **state)
@@ -245,7 +245,7 @@ static void test_statements_and_bindings(void **state)
             "(try (block (call f)) (catch e:AppError (block 1)))");
   parses_as("let r = try { f() }", "(let r (try (block (call f))))");
   parses_as("let r = try* f() ?? 1", "(let r (?? (try* (call f)) 1))");
-  fails_with("f() = 1", "Invalid assignment target at 1:1");
+  fails_with("f() = 1", "Invalid assignment target");
 }
 
 static void test_match_patterns(void **state)
@@ -267,7 +267,7 @@ static void test_match_patterns(void **state)
             "(arm Color.Red (block 1)) (arm {kind:(= \"user\") name:name} (block name)) "
             "(arm [first _ (= 3)] (block first)) (arm (= (- 1)) (block 1)) "
             "(arm _ (block \"other\")))");
-  fails_with("match x { 1 { 2 } }", "Expected ->, got { at 1:13");
+  fails_with("match x { 1 { 2 } }", "expected ->, found {");
 }
 
 static void test_concurrency_forms(void **state)
@@ -282,7 +282,7 @@ static void test_concurrency_forms(void **state)
   parses_as("select {\n  from ch { 1 }\n  default { 2 }\n}",
             "(select (from _ ch (block 1)) (default (block 2)))");
   fails_with("select {\n  default { 1 }\n  timeout 1s { 2 }\n}",
-             "select cannot have both timeout and default at 3:3");
+             "select cannot have both timeout and default");
   parses_as("deadline 5s { 1 }; deadline (d) { 2 }; mutex { 3 }; mutex k { 4 }",
             "(deadline (dur 5000) (block 1)) (deadline d (block 2)) (mutex _ (block 3)) "
             "(mutex k (block 4))");
@@ -292,22 +292,22 @@ static void test_concurrency_forms(void **state)
 static void test_error_texts(void **state)
 {
   (void)state;
-  fails_with("fn f() {", "Unexpected end of file, expected }");
-  fails_with("let x = ", "Unexpected end of file, expected expression");
-  fails_with("f(1", "Unexpected end of file, expected )");
-  fails_with("[1 2]", "Expected ], got int(2) at 1:4");
-  fails_with("let x = )", "Expected expression, got ) at 1:9");
-  fails_with("x = 1.5 2s", "Expected top-level item separator (`;` or newline), got duration(2000ms) at 1:9");
-  fails_with("x = 1 1.5", "Expected top-level item separator (`;` or newline), got float(1.5) at 1:7");
-  fails_with("x = 1 \"s\"", "Expected top-level item separator (`;` or newline), got str(s) at 1:7");
-  fails_with("x = 1 match", "Expected top-level item separator (`;` or newline), got match at 1:7");
-  fails_with("if x {\n}\n}", "Expected expression, got } at 3:1");
-  fails_with("let x = (1\n", "Unexpected end of file, expected )");
-  fails_with("let = 1", "Expected identifier, got = at 1:5");
-  fails_with("x /* open", "Unterminated block comment at 1:3");
-  fails_with("a\n#", "Unexpected character '#' at 2:1");
+  fails_with("fn f() {", "unexpected end of file, expected }");
+  fails_with("let x = ", "unexpected end of file, expected expression");
+  fails_with("f(1", "unexpected end of file, expected )");
+  fails_with("[1 2]", "expected ], found int(2)");
+  fails_with("let x = )", "expected expression, found )");
+  fails_with("x = 1.5 2s", "expected top-level item separator (`;` or newline), found duration(2000ms)");
+  fails_with("x = 1 1.5", "expected top-level item separator (`;` or newline), found float(1.5)");
+  fails_with("x = 1 \"s\"", "expected top-level item separator (`;` or newline), found str(s)");
+  fails_with("x = 1 match", "expected top-level item separator (`;` or newline), found match");
+  fails_with("if x {\n}\n}", "expected expression, found }");
+  fails_with("let x = (1\n", "unexpected end of file, expected )");
+  fails_with("let = 1", "expected identifier, found =");
+  fails_with("x /* open", "Unterminated block comment");
+  fails_with("a\n#", "Unexpected character '#'");
   /* the lexer runs first: its error wins over an earlier parse error */
-  fails_with("let = 1\n`", "Unexpected character '`' at 2:1");
+  fails_with("let = 1\n`", "Unexpected character '`'");
   /* ParseError carries the position */
   Arena a = {0};
   ParseError err;
@@ -338,7 +338,7 @@ static void test_nesting_limit(void **state)
   Arena a = {0};
   ParseError err;
   assert_null(parse_program(&a, b.data, b.len, &err));
-  assert_non_null(strstr(err.message, "Expression nested too deeply at 1:"));
+  assert_non_null(strstr(err.message, "Expression nested too deeply"));
   arena_free(&a);
   buf_free(&b);
   /* moderate nesting is fine */

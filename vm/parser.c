@@ -68,6 +68,7 @@ typedef struct Parser {
   int *underscores; /* count of `_` identifiers created (pipe placeholder) */
   bool recover;     /* false: the first error ends the parse (`${...}` pieces) */
   bool fatal;       /* the pending error must not be recovered from */
+  bool speculative; /* errors are not recorded (a trial parse, try_type_args) */
 } Parser;
 
 /* ------------------------------------------------------------------ */
@@ -134,6 +135,7 @@ static void record(Parser *P, int line, int col, int width, const char *label, c
                    const char *msg)
 {
   ParseError *e = P->err;
+  if (P->speculative) return;
   if (e->ndiags > 0) {
     const ParseDiag *last = &e->diags[e->ndiags - 1];
     if (last->line == line && last->col == col) return;
@@ -660,7 +662,8 @@ static Node *parse_interp_piece(Parser *P, const LexStrPart *part)
   jmp_buf jb;
   ParseError sub_err;
   memset(&sub_err, 0, sizeof sub_err);
-  Parser sub = {P->a, tl.items, tl.count, 0, &sub_err, &jb, P->depth, P->underscores, false, false};
+  Parser sub = {P->a, tl.items, tl.count, 0, &sub_err, &jb, P->depth, P->underscores, false, false,
+                false};
   Node *volatile result = NULL;
   if (setjmp(jb) == 0) {
     skip_nl(&sub);
@@ -830,6 +833,51 @@ static Node *parse_block(Parser *P)
 {
   Token *open = expect(P, TK_LBRACE, "{");
   return parse_block_rest(P, open);
+}
+
+typedef struct TypeVec {
+  TypeExpr **items;
+  int count, cap;
+} TypeVec;
+
+/* At `<` right after a callee name: explicit type arguments, `f<int,
+ * string>(...)` (docs/LANGUAGE.md 8.4)? They are when the tokens from `<`
+ * parse as a comma-separated list of types closed by `>` on the same line
+ * and the `>` is immediately followed by `(`; the types go to [out], the
+ * parser stands at `(` and true is returned. Otherwise nothing is consumed,
+ * no error is recorded, false is returned and `<` is the comparison
+ * operator (`a < b`, `a < b > (c)` is never a sensible comparison). */
+static bool try_type_args(Parser *P, TypeVec *out)
+{
+  jmp_buf jb;
+  jmp_buf *outer = P->jb;
+  int pos = P->pos, depth = P->depth;
+  bool fatal = P->fatal, spec = P->speculative;
+  volatile bool ok = false;
+  TypeVec v = {0};
+  P->jb = &jb;
+  P->speculative = true;
+  if (setjmp(jb) == 0) {
+    next(P);
+    for (;;) {
+      if (at(P, TK_NEWLINE)) fail_expected(P, "type");
+      TypeExpr *ty = parse_type(P);
+      PUSH(P, v.items, v.count, v.cap, ty);
+      if (accept(P, TK_COMMA)) continue;
+      expect(P, TK_GT, ">");
+      break;
+    }
+    if (at(P, TK_LPAREN)) {
+      *out = v;
+      ok = true;
+    }
+  }
+  P->jb = outer;
+  P->speculative = spec;
+  P->fatal = fatal;
+  P->depth = depth;
+  if (!ok) P->pos = pos;
+  return ok;
 }
 
 /* Does the `{` at the current position start a lambda? True when `->`
@@ -1324,6 +1372,15 @@ static Node *parse_primary(Parser *P)
     return mk(P, N_NIL, next(P));
   case TK_IDENT: {
     next(P);
+    TypeVec targs = {0};
+    if (at(P, TK_LT) && try_type_args(P, &targs)) {
+      n = mk(P, N_CALL, t);
+      n->as.call.name = t->name;
+      n->as.call.type_args = targs.items;
+      n->as.call.ntype_args = targs.count;
+      parse_args(P, &n->as.call.args);
+      return n;
+    }
     if (at(P, TK_LPAREN)) {
       n = mk(P, N_CALL, t);
       n->as.call.name = t->name;
@@ -1761,9 +1818,15 @@ static void parse_attributes(Parser *P, AttrVec *out)
       next(P);
       EntryVec v = {0};
       skip_nl(P);
+      int fcap = 0;
       while (more(P, TK_RPAREN, ")")) {
         Token *kt = cur(P);
         const char *key = expect_name(P);
+        if (!at(P, TK_COLON)) { /* a bare identifier: `@name(allow)` */
+          PUSH(P, a.flags, a.nflags, fcap, key);
+          list_sep(P, TK_RPAREN, ")");
+          continue;
+        }
         expect(P, TK_COLON, ":");
         skip_nl(P);
         Node *k = string_node_text(P, key, strlen(key), kt->line, kt->col);
@@ -2176,7 +2239,7 @@ Node *parse_program(Arena *arena, const char *src, size_t len, ParseError *err)
   }
   jmp_buf jb;
   int underscores = 0;
-  Parser P = {arena, tl.items, tl.count, 0, err, &jb, 0, &underscores, true, false};
+  Parser P = {arena, tl.items, tl.count, 0, err, &jb, 0, &underscores, true, false, false};
   Node *volatile prog = NULL;
   if (setjmp(jb) == 0) prog = parse_top(&P);
   lex_free(&tl);

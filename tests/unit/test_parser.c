@@ -198,6 +198,23 @@ static void test_strings_and_interpolation(void **state)
   arena_free(&a);
 }
 
+/* `f<T, U>(...)` is a call with explicit type arguments only when the
+ * types are closed by `>` right before `(`; otherwise `<` compares. */
+static void test_explicit_type_args(void **state)
+{
+  (void)state;
+  parses_as("f<int>(1)", "(call f <int> 1)");
+  parses_as("f<int, string>(1, \"a\")", "(call f <int string> 1 \"a\")");
+  parses_as("f<list<int>, dict<string, int>>()", "(call f <list<int> dict<string, int>>)");
+  parses_as("a < b", "(< a b)");
+  parses_as("a < b && c > d", "(&& (< a b) (> c d))");
+  parses_as("a < b > c", "(> (< a b) c)");
+  parses_as("a < (b)", "(< a b)");
+  parses_as("a < b\n(c)", "(< a b) c");
+  parses_as("a < f(b)", "(< a (call f b))");
+  fails_with("f<int>", "unexpected end of file, expected expression");
+}
+
 static void test_declarations(void **state)
 {
   (void)state;
@@ -205,6 +222,11 @@ static void test_declarations(void **state)
             "(fn f (a:int b:string=\"x\" ...rest) (block (return a)))");
   parses_as("pub fn id<T>(x: T) -> T where T: Foo, U: Bar + Baz { x }",
             "(fn pub id (x:T) (block x))");
+  /* bare identifier attribute arguments, alone or with named ones */
+  parses_as("@deprecated(allow)\npub fn f() {}", "(fn pub @deprecated[allow] f () (block))");
+  parses_as("@lint(allow, deny, level: 2) fn f() {}",
+            "(fn @lint[allow deny]( (\"level\" 2)) f () (block))");
+  fails_with("@lint(allow level) fn f() {}", "expected ), found id(level)");
   parses_as("@step(name: \"s\", budget: {max_ms: 10})\npub fn f() {}",
             "(fn pub @step( (\"name\" \"s\") (\"budget\" (dict (\"max_ms\" 10)))) f () (block))");
   parses_as("gen fn nums() -> Stream<int> { emit 1 }", "(fn gen nums () (block (emit 1)))");
@@ -378,6 +400,7 @@ int main(void)
       cmocka_unit_test(test_pipes),
       cmocka_unit_test(test_strings_and_interpolation),
       cmocka_unit_test(test_declarations),
+      cmocka_unit_test(test_explicit_type_args),
       cmocka_unit_test(test_statements_and_bindings),
       cmocka_unit_test(test_match_patterns),
       cmocka_unit_test(test_concurrency_forms),

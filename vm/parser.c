@@ -755,12 +755,11 @@ static void sync(Parser *P, int start, bool in_block)
   }
   while (!at(P, TK_EOF)) {
     TokKind k = cur(P)->kind;
+    if (P->pos > start && braces == 0 && starts_item(k) &&
+        P->toks[P->pos - 1].kind == TK_NEWLINE)
+      break; /* a declaration at the start of a line, even inside `(` */
     if (k == TK_NEWLINE || k == TK_SEMI) {
       if (parens == 0 && braces == 0) {
-        next(P);
-        break;
-      }
-      if (k == TK_NEWLINE && braces == 0 && starts_item(la(P, 1)->kind)) {
         next(P);
         break;
       }

@@ -15,6 +15,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -50,6 +51,26 @@ static void fails_with(const char *src, const char *want)
   arena_free(&a);
   if (n) fail_msg("expected an error for <%s>", src);
   assert_string_equal(err.message, want);
+}
+
+/* Assert that [src] fails with exactly the [n] errors "L:C message" in
+ * [want] (recovery, docs/LANGUAGE.md 10.3). */
+static void errors_are(const char *src, int n, const char *const *want)
+{
+  Arena a = {0};
+  ParseError *err = calloc(1, sizeof *err);
+  assert_non_null(err);
+  Node *p = parse_program(&a, src, strlen(src), err);
+  arena_free(&a);
+  if (p) fail_msg("expected errors for <%s>", src);
+  for (int i = 0; i < err->ndiags && i < n; i++) {
+    char got[400];
+    snprintf(got, sizeof got, "%d:%d %s", err->diags[i].line, err->diags[i].col,
+             err->diags[i].message);
+    assert_string_equal(got, want[i]);
+  }
+  assert_int_equal(err->ndiags, n);
+  free(err);
 }
 
 static void test_precedence(void **state)
@@ -213,6 +234,53 @@ static void test_explicit_type_args(void **state)
   parses_as("a < b\n(c)", "(< a b) c");
   parses_as("a < f(b)", "(< a (call f b))");
   fails_with("f<int>", "unexpected end of file, expected expression");
+}
+
+static void test_recovery(void **state)
+{
+  (void)state;
+  /* every statement is a recovery point, in blocks and at top level */
+  const char *const w2[] = {"2:16 expected expression, found )", "3:7 expected expression, found =",
+                            "5:13 expected expression, found *"};
+  errors_are("fn f(a) {\n  let y = (a + )\n  y = = 3\n}\nlet ok = 1 +* 2\nok", 3, w2);
+  /* a missing `)` does not swallow the next declaration */
+  const char *const w3[] = {"2:1 expected expression, found let",
+                            "3:9 expected expression, found ;"};
+  errors_are("let a = f(1, 2,\nlet b = 3\nlet c = ;", 2, w3);
+  /* an error at end of file ends the parse: no cascade of missing closers */
+  const char *const w4[] = {"1:9 expected expression, found ;",
+                            "2:23 unexpected end of file, expected )"};
+  errors_are("let a = ;\nfn f() { if x { g(1, 2", 2, w4);
+  /* the cap: PARSE_MAX_ERRORS kept, then truncated */
+  Buf b = {0};
+  for (int i = 0; i < 30; i++) buf_puts(&b, "let v = )\n");
+  Arena a = {0};
+  ParseError *err = calloc(1, sizeof *err);
+  assert_non_null(err);
+  assert_null(parse_program(&a, b.data, b.len, err));
+  assert_int_equal(err->ndiags, PARSE_MAX_ERRORS);
+  assert_true(err->truncated);
+  assert_int_equal(err->diags[19].line, 20);
+  free(err);
+  arena_free(&a);
+  buf_free(&b);
+  /* labels and help */
+  a = (Arena){0};
+  err = calloc(1, sizeof *err);
+  assert_non_null(err);
+  assert_null(parse_program(&a, "let x = a.\nfoo(1\n", 16, err));
+  assert_int_equal(err->ndiags, 2);
+  assert_string_equal(err->diags[0].label, "line break not allowed here");
+  assert_null(err->diags[0].help);
+  assert_string_equal(err->diags[1].label, "file ends here");
+  assert_string_equal(err->diags[1].help,
+                      "add a closing `)` to finish this expression or parameter list");
+  assert_int_equal(err->diags[1].line, 2);
+  assert_int_equal(err->diags[1].col, 6);
+  free(err);
+  arena_free(&a);
+  /* an interpolation that does not parse stays literal text, no error */
+  parses_as("\"${ { x -> let = 1 } }\"", "(interp \" { x -> let = 1 } \")");
 }
 
 static void test_declarations(void **state)
@@ -401,6 +469,7 @@ int main(void)
       cmocka_unit_test(test_strings_and_interpolation),
       cmocka_unit_test(test_declarations),
       cmocka_unit_test(test_explicit_type_args),
+      cmocka_unit_test(test_recovery),
       cmocka_unit_test(test_statements_and_bindings),
       cmocka_unit_test(test_match_patterns),
       cmocka_unit_test(test_concurrency_forms),

@@ -197,6 +197,12 @@ static ObjFunction *compile(Vm *vm, VmStatus *status)
   arena_free(&arena);
   if (!fn) {
     *status = compile_failed(vm, err);
+    if (line > 0) { /* rendered at its line like every other error (10.3) */
+      Buf b = {0};
+      diag_render_span(&b, err, in->path, line, 0, 0, NULL, NULL, source_of, vm);
+      free(in->diagnostic);
+      in->diagnostic = buf_take(&b);
+    }
     return NULL;
   }
   *status = VM_OK;

@@ -167,7 +167,7 @@ int cli_run_inline(const CliArgs *args)
   fflush(stdout);
   int code;
   if (st != VM_OK) {
-    fputs(vm_diagnostic(vm), stderr);
+    vm_print_diagnostic(vm_diagnostic(vm), stderr);
     code = 1;
   } else {
     code = vm_exit_code(vm);
@@ -197,7 +197,7 @@ static int compile_only(const CliArgs *a, bool disasm)
   VmStatus st = disasm ? vm_disasm_source(vm, file, src, len, &text)
                        : vm_check_source(vm, file, src, len);
   if (st != VM_OK) {
-    fputs(vm_diagnostic(vm), stderr);
+    vm_print_diagnostic(vm_diagnostic(vm), stderr);
   } else if (text) {
     fputs(text, stdout);
   }

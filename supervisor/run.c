@@ -100,7 +100,7 @@ static void run_done(SupJob *job, const SupOutcome *o, void *ud)
       fprintf(stderr, "%s\n", o->err_result);
     } else if (o->diagnostic && *o->diagnostic) {
       size_t l = strlen(o->diagnostic);
-      fputs(o->diagnostic, stderr);
+      vm_print_diagnostic(o->diagnostic, stderr);
       if (o->diagnostic[l - 1] != '\n') fputc('\n', stderr);
     } else if (o->error_text) {
       fprintf(stderr, "error: %s\n", o->error_text);

@@ -239,6 +239,8 @@ typedef struct Attribute {
   DictEntryNode *args;    /* name: value arguments (key N_STRING) */
   int nargs;
   int line, col;
+  const char **flags;     /* bare identifier arguments, `@name(allow)` */
+  int nflags;
 } Attribute;
 
 struct Node {
@@ -260,7 +262,9 @@ struct Node {
     struct { Node *start, *end; bool exclusive; } range;   /* N_RANGE */
     struct { Node *left, *right; bool placeholder; } pipe; /* N_PIPE: placeholder = right
                                                               side mentions `_` */
-    struct { const char *name; NodeList args; } call;      /* N_CALL */
+    struct { const char *name; NodeList args;              /* N_CALL; type_args: the */
+             TypeExpr **type_args; int ntype_args; } call; /* explicit `f<T, U>(...)`
+                                                              (NULL/0 when absent) */
     struct { Node *recv; const char *name; NodeList args; bool optional; } method;
     struct { Node *recv; const char *name; bool optional; } prop;       /* N_PROPERTY */
     struct { Node *recv, *index; bool optional; } index;   /* N_INDEX */

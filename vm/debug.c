@@ -596,6 +596,14 @@ static void dump(const Node *n, Buf *o)
     break;
   case N_CALL:
     buf_printf(o, "(call %s", n->as.call.name);
+    if (n->as.call.ntype_args) { /* explicit type arguments: (call f <int string> args) */
+      buf_puts(o, " <");
+      for (int i = 0; i < n->as.call.ntype_args; i++) {
+        if (i) buf_putc(o, ' ');
+        dump_type(n->as.call.type_args[i], o);
+      }
+      buf_putc(o, '>');
+    }
     dump_list(&n->as.call.args, o);
     buf_putc(o, ')');
     break;
@@ -765,6 +773,11 @@ static void dump(const Node *n, Buf *o)
     for (int i = 0; i < n->as.fn.nattrs; i++) {
       const Attribute *a = &n->as.fn.attrs[i];
       buf_printf(o, "@%s", a->name);
+      if (a->nflags) { /* bare identifier arguments: @name[allow] */
+        buf_putc(o, '[');
+        for (int j = 0; j < a->nflags; j++) buf_printf(o, "%s%s", j ? " " : "", a->flags[j]);
+        buf_putc(o, ']');
+      }
       if (a->nargs) {
         buf_putc(o, '(');
         dump_entries(a->args, a->nargs, o);

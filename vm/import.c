@@ -442,14 +442,21 @@ static void cycle_error(Vm *vm, ImpModule *again, char *err, size_t errlen)
 static bool compile_module(Vm *vm, ImpModule *m, char *err, size_t errlen)
 {
   Arena arena = {0};
-  ParseError perr;
-  memset(&perr, 0, sizeof perr);
-  Node *prog = parse_program(&arena, m->source, m->source_len, &perr);
+  ParseError *perr = calloc(1, sizeof *perr); /* ~7 KiB: not on the stack */
+  if (!perr) abort();
+  Node *prog = parse_program(&arena, m->source, m->source_len, perr);
   if (!prog) {
-    snprintf(err, errlen, "Import error: %s: %s", m->file, perr.message[0] ? perr.message : "Parse error");
+    /* the first syntax error, with its place in the module */
+    const char *msg = perr->message[0] ? perr->message : "Parse error";
+    if (perr->line > 0)
+      snprintf(err, errlen, "Import error: %s:%d:%d: %s", m->file, perr->line, perr->col, msg);
+    else
+      snprintf(err, errlen, "Import error: %s: %s", m->file, msg);
+    free(perr);
     arena_free(&arena);
     return false;
   }
+  free(perr);
   char cerr[512];
   int line = 0;
   ObjFunction *fn = comp_compile_module(vm, prog, m, cerr, sizeof cerr, &line);

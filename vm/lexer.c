@@ -184,7 +184,7 @@ static bool fail(Lexer *L, int line, int col, const char *fmt, ...)
   return false;
 }
 
-/* "Unexpected character 'C' at L:C" for the character at the current
+/* "Unexpected character 'C'" for the character at the current
  * position (invalid UTF-8 shows as U+FFFD). */
 static bool fail_unexpected(Lexer *L)
 {
@@ -197,7 +197,7 @@ static bool fail_unexpected(Lexer *L)
     memcpy(ch, L->src + L->pos, (size_t)n);
     ch[n] = 0;
   }
-  return fail(L, L->line, L->col, "Unexpected character '%s' at %d:%d", ch, L->line, L->col);
+  return fail(L, L->line, L->col, "Unexpected character '%s'", ch);
 }
 
 static Token *push(Lexer *L, TokKind kind, int line, int col, size_t start)
@@ -349,7 +349,7 @@ static bool scan_interp(Lexer *L, PartVec *v, bool multiline, int qline, int qco
   for (;;) {
     int c = peek_at(L, 0);
     if (c < 0 || (c == '\n' && !multiline))
-      return fail(L, qline, qcol, "Unterminated string at %d:%d", qline, qcol);
+      return fail(L, qline, qcol, "Unterminated string");
     if (c == '{') depth++;
     if (c == '}') {
       if (depth == 0) break;
@@ -507,7 +507,7 @@ static bool lex_plain_string(Lexer *L, bool raw, size_t tstart, int tline, int t
     int c = peek_at(L, 0);
     if (c < 0 || c == '\n') {
       parts_free(&v);
-      return fail(L, qline, qcol, "Unterminated string at %d:%d", qline, qcol);
+      return fail(L, qline, qcol, "Unterminated string");
     }
     if (c == '"') {
       adv(L);
@@ -568,7 +568,7 @@ static bool lex_triple_string(Lexer *L)
     int c = peek_at(L, 0);
     if (c < 0) {
       parts_free(&v);
-      return fail(L, qline, qcol, "Unterminated string at %d:%d", qline, qcol);
+      return fail(L, qline, qcol, "Unterminated string");
     }
     if (c == '"' && peek_at(L, 1) == '"' && peek_at(L, 2) == '"') {
       adv(L);
@@ -657,7 +657,7 @@ static bool lex_one(Lexer *L)
     int depth = 0;
     for (;;) {
       int a = peek_at(L, 0), b = peek_at(L, 1);
-      if (a < 0) return fail(L, line, col, "Unterminated block comment at %d:%d", line, col);
+      if (a < 0) return fail(L, line, col, "Unterminated block comment");
       if (a == '/' && b == '*') {
         depth++;
         adv(L);

@@ -100,7 +100,7 @@ typedef struct TokenList {
 } TokenList;
 
 typedef struct LexError {
-  char message[256];      /* exact display text, e.g. "Unterminated string at 1:5" */
+  char message[256];      /* display text without position, e.g. "Unterminated string" */
   int line, col;
 } LexError;
 

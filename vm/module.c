@@ -157,19 +157,44 @@ static VmStatus compile_failed(Vm *vm, const char *text)
   return VM_COMPILE_ERROR;
 }
 
+static const char *source_of(void *ud, const char *file);
+
+/* Texts of a failed parse: every syntax error rendered (docs/LANGUAGE.md
+ * 10.3); the error text is the first one's message. */
+static VmStatus parse_failed(Vm *vm, const ParseError *perr)
+{
+  Interp *in = vm->interp;
+  if (perr->ndiags == 0) return compile_failed(vm, perr->message[0] ? perr->message : "Parse error");
+  in->error_text = dup_s(perr->diags[0].message);
+  Buf b = {0};
+  for (int i = 0; i < perr->ndiags; i++) {
+    const ParseDiag *d = &perr->diags[i];
+    if (i > 0) buf_putc(&b, '\n');
+    diag_render_span(&b, d->message, in->path, d->line, d->col, d->width, d->label, d->help,
+                     source_of, vm);
+  }
+  if (perr->truncated)
+    buf_printf(&b, "\nerror: too many syntax errors; stopped after %d\n", perr->ndiags);
+  in->diagnostic = buf_take(&b);
+  in->exit_code = 1;
+  return VM_COMPILE_ERROR;
+}
+
 /* Parse and compile the current source; NULL on error (texts set). */
 static ObjFunction *compile(Vm *vm, VmStatus *status)
 {
   Interp *in = vm->interp;
   Arena arena = {0};
-  ParseError perr;
-  memset(&perr, 0, sizeof perr);
-  Node *prog = parse_program(&arena, in->source, in->source_len, &perr);
+  ParseError *perr = calloc(1, sizeof *perr);
+  if (!perr) abort();
+  Node *prog = parse_program(&arena, in->source, in->source_len, perr);
   if (!prog) {
     arena_free(&arena);
-    *status = compile_failed(vm, perr.message[0] ? perr.message : "Parse error");
+    *status = parse_failed(vm, perr);
+    free(perr);
     return NULL;
   }
+  free(perr);
   /* the static checker (check.h): its errors stop the run before any of
    * it executes */
   Buf diag = {0};
@@ -189,6 +214,12 @@ static ObjFunction *compile(Vm *vm, VmStatus *status)
   arena_free(&arena);
   if (!fn) {
     *status = compile_failed(vm, err);
+    if (line > 0) { /* rendered at its line like every other error (10.3) */
+      Buf b = {0};
+      diag_render_span(&b, err, in->path, line, 0, 0, NULL, NULL, source_of, vm);
+      free(in->diagnostic);
+      in->diagnostic = buf_take(&b);
+    }
     return NULL;
   }
   *status = VM_OK;

@@ -6,12 +6,21 @@
  *   - The whole file is tokenized first; the parser then walks the token
  *     array with unlimited lookahead (needed for the lambda-vs-dict scan and
  *     the struct-literal rule).
- *   - Errors: only the first one is reported. It is written into the
- *     ParseError and the parser longjmps back to parse_program() (or to the
- *     sub-parse of one `${...}` piece). This is safe because everything the
+ *   - Errors: an error is appended to the ParseError's list (message, span,
+ *     label, help: docs/LANGUAGE.md 10.3) and the parser longjmps back to
+ *     the nearest recovery point. This is safe because everything the
  *     parser allocates lives in the arena (lists grow by copying inside the
  *     arena), so unwinding leaks nothing; the token array is released by the
  *     function that called setjmp.
+ *   - Recovery: every statement of a block and every top-level item is a
+ *     recovery point (guarded()). After an error the parser synchronises
+ *     (sync()): it skips to the next `;` or newline outside brackets, to the
+ *     `}` that closes the enclosing block, or to a line that starts a
+ *     declaration (`let`, `fn`, `import`...), then goes on. Every recovery
+ *     consumes at least one token, so the parse always terminates. Errors at
+ *     end of file, "nested too deeply" and the PARSE_MAX_ERRORS-th error are
+ *     fatal (nothing after them could be reported usefully). The sub-parse
+ *     of a `${...}` piece never recovers: any error makes it literal text.
  *   - Nesting: every construct that recurses (expressions, blocks, patterns,
  *     bindings, types, unary and `**` chains) goes through enter(), which
  *     fails with "Expression nested too deeply at L:C" past MAX_DEPTH levels.
@@ -40,6 +49,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/utf8.h"
 #include "lexer.h"
 
 /* Maximum nesting of expressions/blocks/patterns/types. Each level costs a
@@ -56,6 +66,9 @@ typedef struct Parser {
   jmp_buf *jb;
   int depth;
   int *underscores; /* count of `_` identifiers created (pipe placeholder) */
+  bool recover;     /* false: the first error ends the parse (`${...}` pieces) */
+  bool fatal;       /* the pending error must not be recovered from */
+  bool speculative; /* errors are not recorded (a trial parse, try_type_args) */
 } Parser;
 
 /* ------------------------------------------------------------------ */
@@ -106,33 +119,102 @@ static bool tok_is_word(const Token *t, const char *word)
 /* Errors                                                              */
 /* ------------------------------------------------------------------ */
 
-static _Noreturn void fail_at(Parser *P, int line, int col, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static _Noreturn void fail_at(Parser *P, int line, int col, const char *fmt, ...)
+/* Width in characters of [t]'s text on its first line (>= 1). */
+static int tok_width(const Token *t)
 {
+  if (t->kind == TK_EOF || t->kind == TK_NEWLINE || !t->start || !t->len) return 1;
+  size_t n = 0;
+  while (n < t->len && t->start[n] != '\n') n++;
+  size_t w = utf8_count(t->start, n);
+  return w > 0 ? (int)w : 1;
+}
+
+/* Append an error to P->err (docs/LANGUAGE.md 10.3) unless one is already
+ * recorded at the same place (a recovery that fails again at once). */
+static void record(Parser *P, int line, int col, int width, const char *label, const char *help,
+                   const char *msg)
+{
+  ParseError *e = P->err;
+  if (P->speculative) return;
+  if (e->ndiags > 0) {
+    const ParseDiag *last = &e->diags[e->ndiags - 1];
+    if (last->line == line && last->col == col) return;
+  }
+  if (e->ndiags == 0) {
+    snprintf(e->message, sizeof e->message, "%s", msg);
+    e->line = line;
+    e->col = col;
+  }
+  if (e->ndiags == PARSE_MAX_ERRORS) {
+    e->truncated = true;
+    P->fatal = true;
+    return;
+  }
+  ParseDiag *d = &e->diags[e->ndiags++];
+  snprintf(d->message, sizeof d->message, "%s", msg);
+  d->line = line;
+  d->col = col;
+  d->width = width;
+  d->label = label;
+  d->help = help;
+}
+
+static _Noreturn void fail_span(Parser *P, int line, int col, int width, const char *label,
+                                const char *help, const char *fmt, ...)
+    __attribute__((format(printf, 7, 8)));
+
+static _Noreturn void fail_span(Parser *P, int line, int col, int width, const char *label,
+                                const char *help, const char *fmt, ...)
+{
+  char msg[320];
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(P->err->message, sizeof P->err->message, fmt, ap);
+  vsnprintf(msg, sizeof msg, fmt, ap);
   va_end(ap);
-  P->err->line = line;
-  P->err->col = col;
+  record(P, line, col, width, label, help, msg);
   longjmp(*P->jb, 1);
 }
 
-/* "Expected WHAT, got TOKEN at L:C" / "Unexpected end of file, expected WHAT". */
+/* An error about the construct at [line]:[col] (carets under the
+ * identifier there, label `here`). */
+#define fail_at(P, line, col, ...) fail_span((P), (line), (col), 0, "here", NULL, __VA_ARGS__)
+
+/* The `= help:` text for a missing closer (docs/LANGUAGE.md 10.3). */
+static const char *closer_help(const char *what)
+{
+  if (strcmp(what, "}") == 0) return "add a closing `}` to finish this block";
+  if (strcmp(what, ")") == 0) return "add a closing `)` to finish this expression or parameter list";
+  if (strcmp(what, "]") == 0) return "add a closing `]` to finish this list or subscript";
+  return NULL;
+}
+
+/* "expected WHAT, found TOKEN" / "unexpected end of file, expected WHAT". */
 static _Noreturn void fail_expected(Parser *P, const char *what)
 {
   Token *t = cur(P);
-  if (t->kind == TK_EOF)
-    fail_at(P, t->line, t->col, "Unexpected end of file, expected %s", what);
+  if (t->kind == TK_EOF) {
+    /* point just past the last real token: where the text ends */
+    int line = t->line, col = t->col;
+    for (int i = P->pos - 1; i >= 0; i--) {
+      const Token *p = &P->toks[i];
+      if (p->kind == TK_NEWLINE) continue;
+      line = p->line;
+      col = p->col + tok_width(p);
+      break;
+    }
+    P->fatal = true;
+    fail_span(P, line, col, 1, "file ends here", closer_help(what),
+              "unexpected end of file, expected %s", what);
+  }
   Buf b = {0};
   lex_token_display(t, &b);
   /* Copy through a fixed buffer so the Buf can be freed before longjmp. */
-  char shown[300];
+  char shown[200];
   snprintf(shown, sizeof shown, "%s", b.data ? b.data : "");
   buf_free(&b);
-  fail_at(P, t->line, t->col, "Expected %s, got %s at %d:%d", what, shown, t->line, t->col);
+  fail_span(P, t->line, t->col, tok_width(t),
+            t->kind == TK_NEWLINE ? "line break not allowed here" : "unexpected token", NULL,
+            "expected %s, found %s", what, shown);
 }
 
 static Token *expect(Parser *P, TokKind k, const char *what)
@@ -145,7 +227,8 @@ static void enter(Parser *P)
 {
   if (++P->depth > MAX_DEPTH) {
     Token *t = cur(P);
-    fail_at(P, t->line, t->col, "Expression nested too deeply at %d:%d", t->line, t->col);
+    P->fatal = true;
+    fail_span(P, t->line, t->col, tok_width(t), "here", NULL, "Expression nested too deeply");
   }
 }
 
@@ -577,13 +660,11 @@ static void check_params(Parser *P, const ParamList *pl)
   for (int i = 0; i < pl->count; i++) {
     const Param *p = &pl->items[i];
     if (p->rest && i != pl->count - 1)
-      fail_at(P, p->line, p->col, "Rest parameter must be the last parameter at %d:%d", p->line,
-              p->col);
+      fail_at(P, p->line, p->col, "Rest parameter must be the last parameter");
     if (p->default_) seen_default = true;
     else if (!p->rest && seen_default)
       fail_at(P, p->line, p->col,
-              "Required parameter cannot follow a parameter with a default value at %d:%d",
-              p->line, p->col);
+              "Required parameter cannot follow a parameter with a default value");
   }
 }
 
@@ -619,7 +700,9 @@ static Node *parse_interp_piece(Parser *P, const LexStrPart *part)
   }
   jmp_buf jb;
   ParseError sub_err;
-  Parser sub = {P->a, tl.items, tl.count, 0, &sub_err, &jb, P->depth, P->underscores};
+  memset(&sub_err, 0, sizeof sub_err);
+  Parser sub = {P->a, tl.items, tl.count, 0, &sub_err, &jb, P->depth, P->underscores, false, false,
+                false};
   Node *volatile result = NULL;
   if (setjmp(jb) == 0) {
     skip_nl(&sub);
@@ -679,6 +762,93 @@ static void parse_args(Parser *P, NodeList *out)
   *out = v.l;
 }
 
+/* Does [k] start a declaration or a statement that no expression can
+ * continue into? sync() stops at such a token at the start of a line. */
+static bool starts_item(TokKind k)
+{
+  switch (k) {
+  case TK_KW_LET: case TK_KW_VAR: case TK_KW_PUB: case TK_KW_IMPORT: case TK_KW_STRUCT:
+  case TK_KW_ENUM: case TK_KW_PIPELINE: case TK_KW_INTERFACE: case TK_KW_IMPL: case TK_AT:
+  case TK_KW_RETURN:
+    return true;
+  default:
+    return false;
+  }
+}
+
+/* After an error in the statement that began at token [start]: skip to the
+ * next statement boundary (file comment "Recovery"). Brackets opened since
+ * [start] are counted so that a `;` or newline inside them is skipped; a
+ * `}` with no `{` open since [start] ends the enclosing block and is left
+ * for it ([in_block]; at top level it is skipped). Always leaves the parser
+ * at least one token past [start] or at EOF. */
+static void sync(Parser *P, int start, bool in_block)
+{
+  int parens = 0, braces = 0;
+  for (int i = start; i < P->pos; i++) {
+    TokKind k = P->toks[i].kind;
+    if (k == TK_LPAREN || k == TK_LBRACKET) parens++;
+    else if ((k == TK_RPAREN || k == TK_RBRACKET) && parens > 0) parens--;
+    else if (k == TK_LBRACE) braces++;
+    else if (k == TK_RBRACE && braces > 0) braces--;
+  }
+  while (!at(P, TK_EOF)) {
+    TokKind k = cur(P)->kind;
+    if (P->pos > start && braces == 0 && starts_item(k) &&
+        P->toks[P->pos - 1].kind == TK_NEWLINE)
+      break; /* a declaration at the start of a line, even inside `(` */
+    if (k == TK_NEWLINE || k == TK_SEMI) {
+      if (parens == 0 && braces == 0) {
+        next(P);
+        break;
+      }
+    } else if (k == TK_RBRACE && braces == 0) {
+      if (in_block && P->pos > start) break;
+      parens = 0;
+    } else if (k == TK_LPAREN || k == TK_LBRACKET) {
+      parens++;
+    } else if (k == TK_RPAREN || k == TK_RBRACKET) {
+      if (parens > 0) parens--;
+    } else if (k == TK_LBRACE) {
+      braces++;
+    } else if (k == TK_RBRACE) {
+      braces--;
+    }
+    next(P);
+  }
+  skip_nl(P);
+}
+
+/* One statement (or top-level item) and its separator, as a recovery
+ * point: on an error inside it the error is recorded, the parser
+ * synchronises and NULL is returned. [closer] ends the list (TK_RBRACE in a
+ * block, TK_EOF at top level); [sep] names the separator in errors. Fatal
+ * errors, and every error when P->recover is false, go on to the outer
+ * recovery point. */
+static Node *guarded(Parser *P, TokKind closer, const char *sep)
+{
+  jmp_buf jb;
+  jmp_buf *outer = P->jb;
+  int depth = P->depth;
+  int start = P->pos;
+  Node *volatile s = NULL;
+  P->jb = &jb;
+  if (setjmp(jb) == 0) {
+    s = parse_statement(P);
+    if (accept(P, TK_SEMI)) skip_nl(P);
+    else if (at(P, TK_NEWLINE)) skip_nl(P);
+    else if (!at(P, closer)) fail_expected(P, sep);
+  } else {
+    P->jb = outer;
+    P->depth = depth;
+    if (P->fatal || !P->recover) longjmp(*outer, 1);
+    s = NULL;
+    sync(P, start, closer == TK_RBRACE);
+  }
+  P->jb = outer;
+  return s;
+}
+
 /* Statements up to the closing `}` (the `{` is already consumed); fills an
  * N_BLOCK. */
 static Node *parse_block_rest(Parser *P, const Token *open)
@@ -688,18 +858,8 @@ static Node *parse_block_rest(Parser *P, const Token *open)
   NodeVec v = {{0}, 0};
   skip_nl(P);
   while (!at(P, TK_RBRACE) && !at(P, TK_EOF)) {
-    Node *s = parse_statement(P);
+    Node *s = guarded(P, TK_RBRACE, "statement separator (`;` or newline)");
     if (s) nv_push(P, &v, s);
-    if (accept(P, TK_SEMI)) {
-      skip_nl(P);
-      continue;
-    }
-    if (at(P, TK_NEWLINE)) {
-      skip_nl(P);
-      continue;
-    }
-    if (at(P, TK_RBRACE)) break;
-    fail_expected(P, "statement separator (`;` or newline)");
   }
   expect(P, TK_RBRACE, "}");
   b->as.list = v.l;
@@ -711,6 +871,51 @@ static Node *parse_block(Parser *P)
 {
   Token *open = expect(P, TK_LBRACE, "{");
   return parse_block_rest(P, open);
+}
+
+typedef struct TypeVec {
+  TypeExpr **items;
+  int count, cap;
+} TypeVec;
+
+/* At `<` right after a callee name: explicit type arguments, `f<int,
+ * string>(...)` (docs/LANGUAGE.md 8.4)? They are when the tokens from `<`
+ * parse as a comma-separated list of types closed by `>` on the same line
+ * and the `>` is immediately followed by `(`; the types go to [out], the
+ * parser stands at `(` and true is returned. Otherwise nothing is consumed,
+ * no error is recorded, false is returned and `<` is the comparison
+ * operator (`a < b`, `a < b > (c)` is never a sensible comparison). */
+static bool try_type_args(Parser *P, TypeVec *out)
+{
+  jmp_buf jb;
+  jmp_buf *outer = P->jb;
+  int pos = P->pos, depth = P->depth;
+  bool fatal = P->fatal, spec = P->speculative;
+  volatile bool ok = false;
+  TypeVec v = {0};
+  P->jb = &jb;
+  P->speculative = true;
+  if (setjmp(jb) == 0) {
+    next(P);
+    for (;;) {
+      if (at(P, TK_NEWLINE)) fail_expected(P, "type");
+      TypeExpr *ty = parse_type(P);
+      PUSH(P, v.items, v.count, v.cap, ty);
+      if (accept(P, TK_COMMA)) continue;
+      expect(P, TK_GT, ">");
+      break;
+    }
+    if (at(P, TK_LPAREN)) {
+      *out = v;
+      ok = true;
+    }
+  }
+  P->jb = outer;
+  P->speculative = spec;
+  P->fatal = fatal;
+  P->depth = depth;
+  if (!ok) P->pos = pos;
+  return ok;
 }
 
 /* Does the `{` at the current position start a lambda? True when `->`
@@ -1158,7 +1363,7 @@ static Node *parse_select(Parser *P)
                   (timeout_tok->line == default_tok->line && timeout_tok->col > default_tok->col)
                       ? timeout_tok : default_tok;
     fail_at(P, late->line, late->col,
-            "select cannot have both timeout and default at %d:%d", late->line, late->col);
+            "select cannot have both timeout and default");
   }
   n->as.select.cases = cases;
   n->as.select.count = count;
@@ -1205,6 +1410,15 @@ static Node *parse_primary(Parser *P)
     return mk(P, N_NIL, next(P));
   case TK_IDENT: {
     next(P);
+    TypeVec targs = {0};
+    if (at(P, TK_LT) && try_type_args(P, &targs)) {
+      n = mk(P, N_CALL, t);
+      n->as.call.name = t->name;
+      n->as.call.type_args = targs.items;
+      n->as.call.ntype_args = targs.count;
+      parse_args(P, &n->as.call.args);
+      return n;
+    }
     if (at(P, TK_LPAREN)) {
       n = mk(P, N_CALL, t);
       n->as.call.name = t->name;
@@ -1642,9 +1856,15 @@ static void parse_attributes(Parser *P, AttrVec *out)
       next(P);
       EntryVec v = {0};
       skip_nl(P);
+      int fcap = 0;
       while (more(P, TK_RPAREN, ")")) {
         Token *kt = cur(P);
         const char *key = expect_name(P);
+        if (!at(P, TK_COLON)) { /* a bare identifier: `@name(allow)` */
+          PUSH(P, a.flags, a.nflags, fcap, key);
+          list_sep(P, TK_RPAREN, ")");
+          continue;
+        }
         expect(P, TK_COLON, ":");
         skip_nl(P);
         Node *k = string_node_text(P, key, strlen(key), kt->line, kt->col);
@@ -1770,7 +1990,7 @@ static Node *parse_impl(Parser *P, const Token *start)
   for (int i = 0; i < body->as.list.count; i++) {
     Node *m = body->as.list.items[i];
     if (m->kind != N_FN_DECL)
-      fail_at(P, m->line, m->col, "Expected fn, got statement at %d:%d", m->line, m->col);
+      fail_at(P, m->line, m->col, "expected fn, found statement");
     nv_push(P, &v, m);
   }
   n->as.impl.methods = v.l;
@@ -2008,7 +2228,7 @@ static Node *parse_statement(Parser *P)
   int op = assign_op(cur(P)->kind);
   if (op >= 0) {
     if (e->kind != N_IDENT && e->kind != N_PROPERTY && e->kind != N_INDEX)
-      fail_at(P, e->line, e->col, "Invalid assignment target at %d:%d", e->line, e->col);
+      fail_at(P, e->line, e->col, "Invalid assignment target");
     next(P);
     skip_nl(P);
     n = mk(P, N_ASSIGN, t);
@@ -2033,18 +2253,8 @@ static Node *parse_top(Parser *P)
   NodeVec v = {{0}, 0};
   skip_nl(P);
   while (!at(P, TK_EOF)) {
-    Node *s = parse_statement(P);
+    Node *s = guarded(P, TK_EOF, "top-level item separator (`;` or newline)");
     if (s) nv_push(P, &v, s);
-    if (accept(P, TK_SEMI)) {
-      skip_nl(P);
-      continue;
-    }
-    if (at(P, TK_NEWLINE)) {
-      skip_nl(P);
-      continue;
-    }
-    if (at(P, TK_EOF)) break;
-    fail_expected(P, "top-level item separator (`;` or newline)");
   }
   prog->as.list = v.l;
   return prog;
@@ -2059,14 +2269,20 @@ Node *parse_program(Arena *arena, const char *src, size_t len, ParseError *err)
     snprintf(err->message, sizeof err->message, "%s", le.message);
     err->line = le.line;
     err->col = le.col;
+    ParseDiag *d = &err->diags[err->ndiags++];
+    snprintf(d->message, sizeof d->message, "%s", le.message);
+    d->line = le.line;
+    d->col = le.col;
+    d->width = 1;
+    d->label = "here";
     lex_free(&tl);
     return NULL;
   }
   jmp_buf jb;
   int underscores = 0;
-  Parser P = {arena, tl.items, tl.count, 0, err, &jb, 0, &underscores};
+  Parser P = {arena, tl.items, tl.count, 0, err, &jb, 0, &underscores, true, false, false};
   Node *volatile prog = NULL;
   if (setjmp(jb) == 0) prog = parse_top(&P);
   lex_free(&tl);
-  return prog;
+  return err->ndiags > 0 ? NULL : prog;
 }

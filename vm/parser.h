@@ -8,21 +8,43 @@
  * an expression; text that does not parse stays literal text), triple-quoted
  * string dedenting, and all type syntax (parsed, mostly dropped).
  *
- * Only the first error is reported, with the reference's exact text.
+ * Errors: the parser recovers (it skips to the next statement or
+ * declaration boundary) and reports every error it finds, up to
+ * PARSE_MAX_ERRORS; a lexer error (the whole file is tokenized first) is
+ * always the only one. Each error carries what the diagnostic renderer
+ * (diag.h) needs: message, position, span width, label and optional help.
  */
 #ifndef HARN_PARSER_H
 #define HARN_PARSER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "ast.h"
 #include "base/buf.h"
 
+/* At most this many errors are kept; later ones only set `truncated`. */
+#define PARSE_MAX_ERRORS 20
+
+/* One syntax error, ready to render (docs/LANGUAGE.md 10.3). */
+typedef struct ParseDiag {
+  char message[320];  /* e.g. "expected expression, found ;",
+                         "unexpected end of file, expected }",
+                         "Unterminated string" (no position in the text) */
+  int line, col;      /* 1-based start of the span (0 if unknown) */
+  int width;          /* characters under the carets (>= 1) */
+  const char *label;  /* static text after the carets, e.g. "unexpected token" */
+  const char *help;   /* static `= help:` text, or NULL */
+} ParseDiag;
+
 typedef struct ParseError {
-  char message[512]; /* exact display text, e.g. "Expected expression, got ; at 3:5",
-                        "Unexpected end of file, expected }",
-                        "Unterminated string at 1:5" */
-  int line, col;     /* position of the error (1-based; 0 if unknown) */
+  /* The first error (kept for callers that only show one). */
+  char message[512]; /* the first diag's message */
+  int line, col;     /* position of the first error (1-based; 0 if unknown) */
+  /* Every error in source order of discovery, at most PARSE_MAX_ERRORS. */
+  ParseDiag diags[PARSE_MAX_ERRORS];
+  int ndiags;
+  bool truncated;    /* more errors were found than diags holds */
 } ParseError;
 
 /* Parse [len] bytes of [src] (need not be NUL-terminated) into an

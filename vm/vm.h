@@ -160,6 +160,11 @@ VmStatus vm_disasm_source(Vm *vm, const char *path, const char *src, size_t len,
 const char *vm_error_text(Vm *vm);
 const char *vm_diagnostic(Vm *vm);
 
+/* Write a diagnostic text (vm_diagnostic(), or one received from a worker)
+ * to the stdio stream [stream] (a FILE *), coloured when it is a terminal
+ * and NO_COLOR is unset (docs/LANGUAGE.md 10.3; vm/diag_color.c). */
+void vm_print_diagnostic(const char *text, void *stream);
+
 /* After a successful run: the process exit code the program asks for
  * (an int returned by the entry pipeline; 1 for a returned Err; else 0).
  * For an Err, the message to print on stderr is in vm_error_text(). */

@@ -109,7 +109,7 @@ static void test_columns_count_characters(void **state)
   assert_string_equal(l.toks.items[2].name, "ñ");
   assert_int_equal(l.toks.items[2].col, 12);
   done(&l);
-  lex_error_is("a → b", "Unexpected character '→' at 1:3");
+  lex_error_is("a → b", "Unexpected character '→'");
 }
 
 static void test_keywords_and_contextual_words(void **state)
@@ -132,9 +132,9 @@ static void test_operators(void **state)
   /* Two-character tokens win: `a---b` is `a`, `-`, `-`, `-`... but `->` first. */
   static const TokKind want2[] = {TK_IDENT, TK_ARROW, TK_MINUS, TK_IDENT, TK_EOF};
   kinds_are("a->-b", want2, 5);
-  lex_error_is("a & b", "Unexpected character '&' at 1:3");
-  lex_error_is("x = `y`", "Unexpected character '`' at 1:5");
-  lex_error_is("a $ b", "Unexpected character '$' at 1:3");
+  lex_error_is("a & b", "Unexpected character '&'");
+  lex_error_is("x = `y`", "Unexpected character '`'");
+  lex_error_is("a $ b", "Unexpected character '$'");
 }
 
 static void test_newlines_comments_joins(void **state)
@@ -144,8 +144,8 @@ static void test_newlines_comments_joins(void **state)
   static const TokKind want[] = {TK_IDENT, TK_NEWLINE, TK_NEWLINE, TK_IDENT, TK_IDENT,
                                  TK_NEWLINE, TK_NEWLINE, TK_INT, TK_EOF};
   kinds_are("a // c\n/* x\n /* nested */ y */\nb \\\n c\n/// doc\n1", want, 9);
-  lex_error_is("1 /* a /* b */", "Unterminated block comment at 1:3");
-  lex_error_is("x\n  # no", "Unexpected character '#' at 2:3");
+  lex_error_is("1 /* a /* b */", "Unterminated block comment");
+  lex_error_is("x\n  # no", "Unexpected character '#'");
   static const TokKind shebang[] = {TK_NEWLINE, TK_INT, TK_EOF};
   kinds_are("#!/usr/bin/env harn\n1", shebang, 3);
 }
@@ -193,9 +193,9 @@ static void test_plain_strings_and_escapes(void **state)
   string_is("\"cost: $5\"", "cost: $5");
   string_is("\"\"", "");
   string_is("r\"a\\nb${x}\"", "a\\nb${x}");
-  lex_error_is("x = \"abc", "Unterminated string at 1:5");
-  lex_error_is("\"ab\ncd\"", "Unterminated string at 1:1");
-  lex_error_is("r\"ab", "Unterminated string at 1:2");
+  lex_error_is("x = \"abc", "Unterminated string");
+  lex_error_is("\"ab\ncd\"", "Unterminated string");
+  lex_error_is("r\"ab", "Unterminated string");
 }
 
 static void test_interpolation_pieces(void **state)
@@ -204,8 +204,8 @@ static void test_interpolation_pieces(void **state)
   string_is("\"x ${a + b} y ${ c }\"", "x ${a + b} y ${ c }");
   string_is("\"${d[\"k\"]}\"", "${d[\"k\"]}");
   string_is("\"${ {a: {b: 1}} }\"", "${ {a: {b: 1}} }");
-  lex_error_is("\"${}\"", "Unexpected character '}' at 1:4");
-  lex_error_is("\"${a\"", "Unterminated string at 1:1");
+  lex_error_is("\"${}\"", "Unexpected character '}'");
+  lex_error_is("\"${a\"", "Unterminated string");
   /* Positions of expression pieces point into the source. */
   Lexed l;
   lex(&l, "  \"é${abc}\"");
@@ -239,7 +239,7 @@ static void test_triple_quoted_dedent(void **state)
   /* Indent 0 with interpolation: only a final whitespace-only piece goes. */
   string_is("\"\"\"\n${a}\n\"\"\"", "${a}");
   string_is("\"\"\"x ${a} y\n\"\"\"", "x ${a} y\n");
-  lex_error_is("s = \"\"\"abc\n", "Unterminated string at 1:5");
+  lex_error_is("s = \"\"\"abc\n", "Unterminated string");
 }
 
 static void test_token_display(void **state)
@@ -271,7 +271,7 @@ static void test_no_read_past_len(void **state)
   TokenList tl = {0};
   LexError err;
   assert_false(lex_tokenize(&a, buf, 4, 1, 1, true, &tl, &err));
-  assert_string_equal(err.message, "Unterminated string at 1:3");
+  assert_string_equal(err.message, "Unterminated string");
   lex_free(&tl);
   assert_true(lex_tokenize(&a, buf, 1, 1, 1, true, &tl, &err));
   assert_int_equal(tl.count, 2);

@@ -43,6 +43,7 @@
 #include "object.h"
 #include "parser.h"
 #include "sched.h"
+#include "host_call.h"
 #include "host_fs.h"
 #include "state.h"
 #include "steps.h"
@@ -90,6 +91,7 @@ void vm_free(Vm *vm)
   lc_free(vm);
   builtins_free(vm);
   hostfs_free(vm);
+  hostcall_free(vm);
   if (vm->interp) clear_texts(vm->interp);
   interp_free(vm);
   free(vm);

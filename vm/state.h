@@ -51,6 +51,8 @@ struct Vm {
                                  by the channel (channel.c) */
   struct HostFs *hostfs;      /* the file builtins' counters and refusals
                                  (host_fs.c); NULL until one runs */
+  struct HostCalls *hostcalls; /* host calls in flight and the HTTP mocks
+                                 (host_call.c, host_net.c); NULL until used */
   bool *denied;               /* builtin index -> refused (VmFsConfig.deny,
                                  `Tool 'X' is not permitted.`); NULL: none */
 };

@@ -101,6 +101,8 @@
 #include "base/defaults.h"
 #include "base/signame.h"
 #include "ipc/ipc.h"
+#include "supervisor/broker.h"
+#include "supervisor/net_broker.h"
 #include "worker/sandbox.h"
 #include "worker/worker.h"
 
@@ -175,7 +177,53 @@ struct SupJob {
   int wstatus;
   struct rusage ru;
   Buf record;
+
+  /* The host-call channel (v3): the job socket stays open (job_pipe) for
+   * the answers when the pool brokers a capability. */
+  bool host;             /* keep the job socket */
+  int inflight;          /* host calls not answered yet (broker.c) */
+  void *broker;          /* the net broker's state of this job */
 };
+
+int *sup_job_inflight(SupJob *j) { return &j->inflight; }
+void **sup_job_broker_slot(SupJob *j) { return &j->broker; }
+SupPool *sup_job_pool(SupJob *j) { return j->pool; }
+const char *sup_job_id(const SupJob *j) { return j->spec.id; }
+
+double sup_job_ms_left(const SupJob *j)
+{
+  if (j->spec.timeout_ms <= 0) return -1;
+  double left = j->spec.timeout_ms - (sup_now_ms() - j->t0);
+  return left < 0 ? 0 : left;
+}
+
+typedef struct HostWrite {
+  uv_write_t req;
+  char *data;
+} HostWrite;
+
+static void host_write_cb(uv_write_t *req, int status)
+{
+  (void)status;
+  HostWrite *w = container_of(req, HostWrite, req);
+  free(w->data);
+  free(w);
+}
+
+void sup_job_send_host(SupJob *j, const Buf *frame)
+{
+  if (!j->job_open || j->state == SUP_ST_DEAD || !frame->len) return;
+  HostWrite *w = malloc(sizeof *w);
+  if (!w) abort();
+  w->data = malloc(frame->len);
+  if (!w->data) abort();
+  memcpy(w->data, frame->data, frame->len);
+  uv_buf_t b = uv_buf_init(w->data, (unsigned)frame->len);
+  if (uv_write(&w->req, (uv_stream_t *)&j->job_pipe, &b, 1, host_write_cb) != 0) {
+    free(w->data);
+    free(w);
+  }
+}
 
 static void dispatch(SupJob *j, Event ev, int arg);
 static void job_finish(SupJob *j);
@@ -663,6 +711,12 @@ static void handle_msg(SupJob *j, IpcMsg *m)
   }
   case IPC_MSG_FINAL:
     take_final(j, &m->u.final);
+    break;
+  case IPC_MSG_HOST_CALL:
+    sup_broker_call(j, &m->u.host_call);
+    break;
+  case IPC_MSG_HOST_CANCEL:
+    sup_broker_cancel(j, m->u.host_cancel.id);
     break;
   case IPC_MSG_SANDBOX: {
     const msgpack_object *a = &m->u.sandbox.applied;
@@ -1183,6 +1237,7 @@ static void job_free(SupJob *j)
   free(j->f_err_result);
   free(j->protocol_text);
   if (j->dec) ipc_decoder_free(j->dec);
+  sup_net_job_free(j);
   free(j);
   p->nalive--;
 }
@@ -1248,6 +1303,9 @@ static void job_finish(SupJob *j)
       }
     }
   }
+
+  /* every transfer of the job leaves the brokers now, however it ended */
+  sup_broker_job_end(j);
 
   SupOutcome o;
   decide(j, &o);
@@ -1382,8 +1440,9 @@ static void write_cb(uv_write_t *req, int status)
 {
   SupJob *j = container_of(req, SupJob, wreq);
   buf_free(&j->frame);
-  /* The worker has its frame (or is gone: EPIPE); it then sees EOF. */
-  if (j->job_open) {
+  /* The worker has its frame (or is gone: EPIPE); it then sees EOF --
+   * unless the socket carries host-call answers (closed at the reap). */
+  if (j->job_open && !j->host) {
     close_handle(j, (uv_handle_t *)&j->job_pipe);
     j->job_open = false;
   }
@@ -1546,6 +1605,12 @@ static int encode_job(SupJob *j)
   jf.nenv = p->cfg.nenv;
   jf.deny = p->cfg.deny;
   jf.ndeny = p->cfg.ndeny;
+  static const char *const net_cap[] = {"net"};
+  j->host = sup_broker_granted(p, "net");
+  if (j->host) {
+    jf.host = net_cap;
+    jf.nhost = 1;
+  }
   buf_clear(&j->frame);
   int rc = ipc_encode_job(&j->frame, j->spec.id, j->spec.attempt, &jf);
   if (rc == 0) return 0;
@@ -1631,7 +1696,16 @@ static void spawn_done(SupJob *j, const SupSpawned *sp)
     buf_free(&j->frame);
     return;
   }
-  if (sp->job_w >= 0) {
+  if (sp->job_w >= 0 && sp->sent == j->frame.len) {
+    /* all of the frame is in: keep the socket for host-call answers */
+    if (j->host) rc = open_pipe(j, &j->job_pipe, &j->job_open, sp->job_w);
+    else close(sp->job_w);
+    buf_free(&j->frame);
+    if (rc != 0) {
+      watch_failed(j, rc, "opening the job socket");
+      return;
+    }
+  } else if (sp->job_w >= 0) {
     /* The frame did not fit in the pipe: the rest goes from the loop. */
     rc = open_pipe(j, &j->job_pipe, &j->job_open, sp->job_w);
     uv_buf_t b = uv_buf_init(j->frame.data + sp->sent, (unsigned)(j->frame.len - sp->sent));
@@ -2060,6 +2134,7 @@ static void tpoll_closed(uv_handle_t *h)
 
 void sup_pool_close(SupPool *p)
 {
+  sup_net_pool_close(p);
   if (p->closing) return;
   p->closing = true;
   uv_close((uv_handle_t *)&p->sigchld, NULL);

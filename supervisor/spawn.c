@@ -251,8 +251,8 @@ int sup_feed_job(SupSpawned *sp, const char *job, size_t len, const int *fds, in
     if (w < 0) return -errno;
     sp->sent += (size_t)w;
   }
-  close(sp->job_w);
-  sp->job_w = -1;
+  /* all sent: the caller keeps the socket (host-call answers, v3) or
+   * closes it (spawn_done) */
   return 0;
 }
 

@@ -751,6 +751,11 @@ void sup_event_json(Buf *out, const IpcMsg *m)
   case IPC_MSG_LIFECYCLE: rc = ipc_encode_lifecycle(&b, &env, &m->u.lifecycle); break;
   case IPC_MSG_FINAL: rc = ipc_encode_final(&b, &env, &m->u.final); break;
   case IPC_MSG_SANDBOX: rc = ipc_encode_sandbox(&b, &env, &m->u.sandbox.applied); break;
+  case IPC_MSG_HOST_CALL:
+    rc = ipc_encode_host_call(&b, &env, m->u.host_call.id, m->u.host_call.cap, m->u.host_call.op,
+                              &m->u.host_call.args);
+    break;
+  case IPC_MSG_HOST_CANCEL: rc = ipc_encode_host_cancel(&b, &env, m->u.host_cancel.id); break;
   default: break;
   }
   msgpack_unpacked up;
@@ -1018,7 +1023,9 @@ static const msgpack_object *obj_get(const msgpack_object *m, const char *key)
 static void record_capabilities(SupJob *j, Buf *b)
 {
   const SupPoolConfig *c = &j->pool->cfg;
-  if (!c->ngrants && !c->scratch && !j->f_caps_obj.len) return;
+  Buf net_used = {0}, net_denied = {0};
+  bool net = sup_net_record(j, &net_used, &net_denied);
+  if (!c->ngrants && !c->scratch && !j->f_caps_obj.len && !net && !j->host) return;
   buf_puts(b, ",\"capabilities\":{\"granted\":{\"read\":[");
   bool first = true;
   for (int i = 0; i < c->ngrants; i++) {
@@ -1039,6 +1046,8 @@ static void record_capabilities(SupJob *j, Buf *b)
   else buf_puts(b, "null");
   buf_puts(b, ",\"max_write_bytes\":");
   sup_json_uint(b, (unsigned long long)c->max_write_bytes);
+  buf_puts(b, ",\"net\":");
+  buf_puts(b, j->host ? "true" : "false");
   buf_puts(b, "},\"used\":");
   /* the worker's report, as it sent it (a 9.3 value, validated) */
   const msgpack_object *used = NULL, *denied = NULL;
@@ -1055,11 +1064,29 @@ static void record_capabilities(SupJob *j, Buf *b)
       denied = obj_get(&o, "denied");
     }
   }
+  /* the worker's `used` map, and the broker's `net` list after its entries */
+  size_t mark = b->len;
   if (used && used->type == MSGPACK_OBJECT_MAP) ipc_to_json(b, used);
   else buf_puts(b, "{}");
+  if (j->host) {
+    b->len--; /* the closing brace */
+    if (b->len > mark + 1) buf_putc(b, ',');
+    buf_puts(b, "\"net\":[");
+    if (net_used.len) buf_append(b, net_used.data, net_used.len);
+    buf_puts(b, "]}");
+  }
   buf_puts(b, ",\"denied\":");
+  mark = b->len;
   if (denied && denied->type == MSGPACK_OBJECT_ARRAY) ipc_to_json(b, denied);
   else buf_puts(b, "[]");
+  if (net_denied.len) {
+    b->len--; /* the closing bracket */
+    if (b->len > mark + 1) buf_putc(b, ',');
+    buf_append(b, net_denied.data, net_denied.len);
+    buf_putc(b, ']');
+  }
+  buf_free(&net_used);
+  buf_free(&net_denied);
   if (j->f_caps_obj.len) msgpack_zone_destroy(&z);
   buf_putc(b, '}');
 }

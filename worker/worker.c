@@ -64,6 +64,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -807,7 +808,7 @@ static char *job_source_dir(const IpcJob *job)
  * The job socket (fd 3) stays open after the job: the supervisor answers
  * each `host_call` (sent on fd 4 like any event, in seq order) with one
  * `host_result` there. The VM waits in ppoll() on it (VmHostConfig.fd)
- * and pumps it: the socket is non-blocking, what is there is read into
+ * and pumps it: what ppoll says is there is read into
  * the job decoder (kept from the job frame, so strictly validated: a job
  * side decoder accepts only host results after the job), and each answer
  * goes to the VM as JSON text (vm_host_deliver). */
@@ -858,9 +859,15 @@ static int host_pump(void *ud, Vm *vm)
   HostChan *h = ud;
   char buf[16384];
   for (;;) {
+    /* read only what ppoll says is there: the socket stays blocking (the
+     * sandbox filters allow no fcntl(F_SETFL), and recv flags vary) */
+    struct pollfd pfd = {h->fd, POLLIN, 0};
+    struct timespec zero = {0, 0};
+    int pr = ppoll(&pfd, 1, &zero, NULL);
+    if (pr < 0 && errno == EINTR) continue;
+    if (pr <= 0 || !(pfd.revents & (POLLIN | POLLHUP | POLLERR))) break;
     ssize_t n = read(h->fd, buf, sizeof buf);
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
     if (n <= 0) {
       if (n < 0) fprintf(stderr, "harn worker: reading the job socket: %s\n", strerror(errno));
       return -1; /* EOF: the supervisor is gone */
@@ -952,7 +959,6 @@ int wrk_main(int argc, char **argv)
   }
   /* the job socket stays open: the host-call channel (its answers) */
   HostChan hc = {&w, job_fd, dec, {0}};
-  fcntl(job_fd, F_SETFL, fcntl(job_fd, F_GETFL) | O_NONBLOCK);
   /* above every fd placed below (place_program, place_grants) */
   for (int i = 0; i < ngfds; i++)
     if (gfds[i] < WRK_HIGH_FD) gfds[i] = place_at(gfds[i], fcntl(gfds[i], F_DUPFD_CLOEXEC, WRK_HIGH_FD));

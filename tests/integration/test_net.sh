@@ -95,6 +95,21 @@ check "429 + Retry-After retried (counted as requests, waited ~2 s)" "$T/retry.j
 kill $RETRY_SRV 2>/dev/null
 PORT=${U##*:}
 
+# a deadline inside the program: the waiting fiber ends with the usual
+# error, host_cancel goes out, the answer (`cancelled`) is dropped
+run indl "try { deadline 300ms { http_get(\"$U/slow?ms=5000\") } } catch (e) { println(\"caught: \${e}\") }
+println(\"after\")" --allow-net=http://127.0.0.1 --events
+CHECK_PICK=last check "deadline inside the program: host_cancel, the job goes on" "$T/indl.json" \
+  "r['output'].startswith('caught: ') and 'Deadline' in r['output'] and r['output'].endswith('after\n') and 'host_cancel' in types and r['duration_ms'] < 4000"
+
+# pending_host_calls: a task still waiting on a call when the pipeline
+# returns is in the unsettled snapshot
+run pend "let t = spawn { http_get(\"$U/slow?ms=3000\") }
+sleep(200ms)
+return 1" --allow-net=http://127.0.0.1
+check "pending_host_calls lists the call in flight" "$T/pend.json" \
+  "r['lifecycle'][0]['payload']['unsettled']['pending_host_calls'][0]['name']=='net.request'"
+
 # the deadline with a request in flight
 t0=$(date +%s%N)
 run deadline "println(http_get(\"$U/slow?ms=20000\").status)" --allow-net=http://127.0.0.1 --timeout 1s

@@ -17,23 +17,41 @@
 #include "supervisor/net_broker.h"
 #include "supervisor/sup_internal.h"
 
+/* One row per broker; a build without a feature has no row for it (the
+ * table ends with a NULL cap). */
 static const SupBroker brokers[] = {
+#ifdef HARN_WITH_NET
     {"net", sup_net_call, sup_net_cancel, sup_net_job_end},
+#endif
+    {NULL, NULL, NULL, NULL},
 };
-#define NBROKERS (sizeof brokers / sizeof brokers[0])
 
 static const SupBroker *find(const char *cap)
 {
-  for (size_t i = 0; i < NBROKERS; i++)
-    if (strcmp(brokers[i].cap, cap) == 0) return &brokers[i];
+  for (const SupBroker *b = brokers; b->cap; b++)
+    if (strcmp(b->cap, cap) == 0) return b;
   return NULL;
 }
 
 bool sup_broker_granted(const SupPool *p, const char *cap)
 {
+  if (!find(cap)) return false;
   if (strcmp(cap, "net") == 0) return p->cfg.net_rules && !net_rules_empty(p->cfg.net_rules);
   return false;
 }
+
+#ifndef HARN_WITH_NET
+/* A build without the HTTP broker (-net): no job ever has network state. */
+bool sup_net_record(SupJob *j, Buf *used, Buf *denied)
+{
+  (void)j;
+  (void)used;
+  (void)denied;
+  return false;
+}
+void sup_net_job_free(SupJob *j) { (void)j; }
+void sup_net_pool_close(SupPool *p) { (void)p; }
+#endif
 
 void sup_broker_call(SupJob *j, const IpcHostCall *c)
 {
@@ -62,12 +80,12 @@ void sup_broker_call(SupJob *j, const IpcHostCall *c)
 
 void sup_broker_cancel(SupJob *j, uint64_t id)
 {
-  for (size_t i = 0; i < NBROKERS; i++) brokers[i].cancel(j, id);
+  for (const SupBroker *b = brokers; b->cap; b++) b->cancel(j, id);
 }
 
 void sup_broker_job_end(SupJob *j)
 {
-  for (size_t i = 0; i < NBROKERS; i++) brokers[i].job_end(j);
+  for (const SupBroker *b = brokers; b->cap; b++) b->job_end(j);
 }
 
 void sup_host_answer_frame(SupJob *j, uint64_t id, Buf *frame)

@@ -18,6 +18,11 @@ int sup_net_config(const char *cmd, const CliArgs *a, SupPoolConfig *cfg, NetRul
   if (cfg->max_response_bytes == 0) cfg->max_response_bytes = 10u << 20;
   cfg->max_requests = a->opt[CLI_OPT_MAX_REQUESTS].n > 0 ? (int)a->opt[CLI_OPT_MAX_REQUESTS].n : 100;
   if (al->nitems == 0 && dn->nitems == 0) return 0;
+#ifndef HARN_WITH_NET
+  fprintf(stderr, "harn %s: --allow-net: this build has no network feature (-net: built without libcurl)\n",
+          cmd);
+  return -1;
+#endif
   NetRules *r = net_rules_new();
   if (!r) return -1;
   char err[300];

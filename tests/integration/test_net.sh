@@ -19,6 +19,7 @@ lib_init python
 
 FAKEHTTP=$(dirname "$HARN_BIN")/fakehttp
 [ -x "$FAKEHTTP" ] || skip_all "no fakehttp next to harn"
+"$HARN_BIN" --version | grep -q '^features:.* +net' || skip_all "this harn is built without the network feature (HARN_WITH_NET=OFF)"
 
 start_server() { # -> $PORT, $SRV
   "$FAKEHTTP" > "$T/port.$1" &

@@ -20,11 +20,14 @@
  *
  * Limits: the response body is capped in the write callback; each
  * transfer (redirect hops and retries included) counts against the job's
- * request cap; timeouts are clamped to the job's remaining deadline.
+ * request cap; timeouts are clamped to the job's remaining deadline; at
+ * most NET_MAX_CONCURRENT transfers of a job run at once, the others wait
+ * (queued) in call order.
  *
  * Invariants
- *  - A request is in exactly one of: a curl transfer in the multi
- *    handle, a retry timer, or being freed (its timer closing).
+ *  - A request is in exactly one of: waiting for a slot (queued), a curl
+ *    transfer in the multi handle (counted in NetJob.active), a retry
+ *    timer, or being freed (its timer closing).
  *  - Exactly one answer per call, unless the job ends first:
  *    sup_net_job_end removes every transfer of the job from the multi
  *    handle and frees it, answering nothing (the worker is gone).
@@ -49,6 +52,7 @@
 #define NET_MAX_HEADERS 100
 #define NET_DEFAULT_TIMEOUT_MS 30000.0
 #define NET_DEFAULT_MAX_REDIRECTS 10
+#define NET_MAX_CONCURRENT 4   /* transfers of one job at once; the rest wait */
 
 typedef struct NetReq NetReq;
 
@@ -60,7 +64,9 @@ typedef struct SupNet {
 } SupNet;
 
 typedef struct NetJob {
-  NetReq *reqs;          /* live requests of the job */
+  NetReq *reqs;          /* live requests of the job, newest first */
+  int active;            /* ... of which transfers in the multi handle */
+  bool ending;           /* sup_net_job_end: start nothing more */
   int requests;          /* transfers started (hops, retries included) */
   Buf used, denied;      /* JSON items, comma-separated */
   int nused, ndenied;
@@ -91,6 +97,7 @@ struct NetReq {
   int redirects_left, retries_left;
   double backoff_ms;
   int attempt;
+  bool queued;           /* waiting for one of the job's transfer slots */
   double t0;             /* monotonic ms at the call */
   uv_timer_t retry;      /* closed before the request is freed */
 };
@@ -99,6 +106,33 @@ static long live_transfers;
 long sup_net_live(void) { return live_transfers; }
 
 static void check_done(SupNet *n);
+static bool start(NetReq *r);
+static void req_free(NetReq *r);
+
+/* Start the job's oldest waiting requests while it has free slots. */
+static void pump_queue(SupJob *j)
+{
+  NetJob *nj = *sup_job_broker_slot(j);
+  while (nj && !nj->ending && nj->active < NET_MAX_CONCURRENT) {
+    NetReq *oldest = NULL;
+    for (NetReq *r = nj->reqs; r; r = r->next)
+      if (r->queued) oldest = r;
+    if (!oldest) return;
+    oldest->queued = false;
+    if (!start(oldest)) req_free(oldest);
+  }
+}
+
+/* A transfer of [r] left the multi handle. */
+static void transfer_gone(NetReq *r)
+{
+  curl_multi_remove_handle(r->net->multi, r->easy);
+  curl_easy_cleanup(r->easy);
+  r->easy = NULL;
+  live_transfers--;
+  NetJob *nj = *sup_job_broker_slot(r->job);
+  if (nj) nj->active--;
+}
 
 /* ---- the multi handle on the loop (curl's multi-uv.c) ------------------- */
 
@@ -327,12 +361,9 @@ static void req_free(NetReq *r)
         *p = r->next;
         break;
       }
-  if (r->easy) {
-    curl_multi_remove_handle(r->net->multi, r->easy);
-    curl_easy_cleanup(r->easy);
-    r->easy = NULL;
-    live_transfers--;
-  }
+  bool had = r->easy != NULL;
+  if (had) transfer_gone(r);
+  SupJob *job = r->job;
   curl_slist_free_all(r->hdrs);
   free(r->url);
   free(r->body);
@@ -340,6 +371,7 @@ static void req_free(NetReq *r)
   buf_free(&r->resp);
   buf_free(&r->rh);
   uv_close((uv_handle_t *)&r->retry, req_closed);
+  if (had) pump_queue(job);
 }
 
 static size_t write_cb(char *p, size_t sz, size_t nm, void *ud)
@@ -458,6 +490,10 @@ static bool start(NetReq *r)
 {
   NetJob *nj = job_of(r->job);
   SupPool *p = sup_job_pool(r->job);
+  if (nj->active >= NET_MAX_CONCURRENT) {
+    r->queued = true; /* pump_queue starts it when a slot frees */
+    return true;
+  }
   if (check_url(r, r->url) != 0) return false;
   if (nj->requests >= p->cfg.max_requests) {
     char m[120];
@@ -485,6 +521,7 @@ static bool start(NetReq *r)
   }
   r->easy = e;
   live_transfers++;
+  nj->active++;
   curl_easy_setopt(e, CURLOPT_URL, r->url);
   curl_easy_setopt(e, CURLOPT_PRIVATE, r);
   curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
@@ -511,6 +548,7 @@ static bool start(NetReq *r)
     curl_easy_cleanup(e);
     r->easy = NULL;
     live_transfers--;
+    nj->active--;
     sup_host_error(r->job, r->id, "generic", "the transfer could not be started");
     return false;
   }
@@ -567,10 +605,8 @@ static void finished(NetReq *r, CURLcode res)
   curl_easy_getinfo(r->easy, CURLINFO_REDIRECT_URL, &redir);
   char *next = redir ? strdup(redir) : NULL;
   log_used(r, res == CURLE_OK ? status : 0, r->resp.len);
-  curl_multi_remove_handle(r->net->multi, r->easy);
-  curl_easy_cleanup(r->easy);
-  r->easy = NULL;
-  live_transfers--;
+  transfer_gone(r);
+  pump_queue(r->job);
   if (res != CURLE_OK) {
     free(next);
     if (r->blocked[0]) {
@@ -816,6 +852,7 @@ void sup_net_job_end(SupJob *j)
 {
   NetJob *nj = *sup_job_broker_slot(j);
   if (!nj) return;
+  nj->ending = true;
   while (nj->reqs) req_free(nj->reqs);
 }
 
@@ -824,6 +861,7 @@ void sup_net_job_free(SupJob *j)
   void **slot = sup_job_broker_slot(j);
   NetJob *nj = *slot;
   if (!nj) return;
+  nj->ending = true;
   while (nj->reqs) req_free(nj->reqs);
   buf_free(&nj->used);
   buf_free(&nj->denied);

@@ -12,6 +12,7 @@
 #  - the deadline with a request in flight (record `timeout`, promptly);
 #    SIGKILL of the worker mid-request (the supervisor records it and
 #    exits promptly);
+#  - at most 4 transfers of one job at once;
 #  - 50 parallel jobs doing requests, all ok.
 set -u
 . "$(dirname "$0")/lib.sh"
@@ -85,6 +86,14 @@ check "response size cap" "$T/big.json" "r['output']=='response_too_large: the r
 
 run cap "for i in [1, 2, 3, 4, 5] { try { http_get(\"$U/ok\") } catch (e) { println(e) } }" --allow-net=http://127.0.0.1 --max-requests 3
 check "requests per job" "$T/cap.json" "r['output'].count('limit:')==2 and len(r['capabilities']['used']['net'])==3"
+
+# at most 4 transfers of a job at once: 8 concurrent calls of 600 ms take
+# two rounds
+run conc "var ts = []
+for i in [1, 2, 3, 4, 5, 6, 7, 8] { ts = ts + [spawn { http_get(\"$U/slow?ms=600\").status }] }
+println(len(ts.map({ t -> await(t) }).filter({ s -> s == 200 })))" --allow-net=http://127.0.0.1
+check "8 concurrent calls: 4 at a time" "$T/conc.json" \
+  "r['output']=='8\n' and len(r['capabilities']['used']['net'])==8 and r['duration_ms']>=1200"
 
 # 429 + Retry-After: the fresh server answers 200 at the 3rd hit
 start_server retry

@@ -179,6 +179,8 @@ static int sock_cb(CURL *e, curl_socket_t s, int action, void *userp, void *sock
       free(c);
       return -1;
     }
+    /* the jobs keep the loop alive, never a socket of ours */
+    uv_unref((uv_handle_t *)&c->poll);
     curl_multi_assign(n->multi, s, c);
   }
   int ev = ((action & CURL_POLL_IN) ? UV_READABLE : 0) | ((action & CURL_POLL_OUT) ? UV_WRITABLE : 0);
@@ -527,6 +529,10 @@ static bool start(NetReq *r)
   curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(e, CURLOPT_PROXY, "");
   curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+  /* no connection outlives its transfer: none is shared between jobs
+   * (each connect sees the address check), and none is left idle in a
+   * cache when the pool closes */
+  curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L);
   curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
   curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)t);
   curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, write_cb);

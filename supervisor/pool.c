@@ -1046,8 +1046,7 @@ static void record_capabilities(SupJob *j, Buf *b)
   else buf_puts(b, "null");
   buf_puts(b, ",\"max_write_bytes\":");
   sup_json_uint(b, (unsigned long long)c->max_write_bytes);
-  buf_puts(b, ",\"net\":");
-  buf_puts(b, j->host ? "true" : "false");
+  if (j->host) buf_puts(b, ",\"net\":true"); /* --allow-net: the broker serves it */
   buf_puts(b, "},\"used\":");
   /* the worker's report, as it sent it (a 9.3 value, validated) */
   const msgpack_object *used = NULL, *denied = NULL;
@@ -1725,8 +1724,7 @@ static void spawn_done(SupJob *j, const SupSpawned *sp)
   }
   if (sp->job_w >= 0 && sp->sent == j->frame.len) {
     /* all of the frame is in: keep the socket for host-call answers */
-    if (j->host) rc = open_pipe(j, &j->job_pipe, &j->job_open, sp->job_w);
-    else close(sp->job_w);
+    rc = open_pipe(j, &j->job_pipe, &j->job_open, sp->job_w);
     buf_free(&j->frame);
     if (rc != 0) {
       watch_failed(j, rc, "opening the job socket");
@@ -1850,7 +1848,7 @@ static void spare_keep(SupPool *p, SupSpare *s)
  * dropped and [j] untouched. */
 static bool bind_spare(SupJob *j, SupSpare *s)
 {
-  if (sup_feed_job(&s->sp, j->frame.data, j->frame.len, j->fds, j->nfds) < 0) {
+  if (sup_feed_job(&s->sp, j->frame.data, j->frame.len, j->fds, j->nfds, j->host) < 0) {
     spare_retire(s);
     return false;
   }
@@ -1968,7 +1966,7 @@ static void job_start_worker(SupJob *j)
     }
   }
   if (rc == 0)
-    rc = sup_spawn_worker(p->argv, p->entry, j->frame.data, j->frame.len, j->fds, j->nfds, &sp);
+    rc = sup_spawn_worker(p->argv, p->entry, j->frame.data, j->frame.len, j->fds, j->nfds, j->host, &sp);
   if (rc < 0) spawn_failed(j, rc);
   else spawn_done(j, &sp);
 }

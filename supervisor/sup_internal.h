@@ -46,9 +46,10 @@ typedef int (*SupWorkerMain)(int argc, char **argv);
 
 /* Our ends of a worker's two pipes. [job_w] is non-blocking and stays
  * open until the whole job frame is in it (sup_feed_job): [sent] bytes of
- * it went in; when that is all of it the caller closes the write end (the
- * worker reads the frame, then EOF) or keeps it for host-call answers
- * (protocol v3). Otherwise the caller writes the rest. */
+ * it went in; when that is all of it the write end is already closed
+ * (job_w == -1; the worker reads the frame, then EOF) unless [keep] asked
+ * to keep it for host-call answers (protocol v3). Otherwise the caller
+ * writes the rest. */
 typedef struct SupSpawned {
   int job_w, ev_r;
   pid_t pid;
@@ -65,7 +66,7 @@ typedef struct SupSpawned {
  * signal SIGKILL. Returns 0 and fills *out, or a negative errno (fork,
  * pipe or exec failure; nothing is left open or unreaped then). */
 int sup_spawn_worker(char *const *argv, SupWorkerMain entry, const char *job, size_t len,
-                     const int *fds, int nfds, SupSpawned *out);
+                     const int *fds, int nfds, bool keep, SupSpawned *out);
 /* Put job frame [job] ([len] bytes) into sp->job_w (the job socket,
  * protocol v3) without blocking, with the [nfds] (at most IPC_MAX_GRANTS)
  * descriptors [fds] attached to its first bytes (SCM_RIGHTS: the worker
@@ -73,7 +74,7 @@ int sup_spawn_worker(char *const *argv, SupWorkerMain entry, const char *job, si
  * much as the pipe takes (sp->sent), closing job_w (-1) once it is all in.
  * 0, or a negative errno (-EPIPE: the worker is gone); job_w stays open
  * on an error. */
-int sup_feed_job(SupSpawned *sp, const char *job, size_t len, const int *fds, int nfds);
+int sup_feed_job(SupSpawned *sp, const char *job, size_t len, const int *fds, int nfds, bool keep);
 
 /* Start the zygote (`/proc/self/exe worker --zygote` with LD_BIND_NOW=1,
  * plus `--sandboxed` for a pool whose jobs are all sandboxed: it then

@@ -957,8 +957,13 @@ int wrk_main(int argc, char **argv)
     ipc_decoder_free(dec);
     return WRK_EXIT_PROTOCOL;
   }
-  /* the job socket stays open: the host-call channel (its answers) */
+  /* the job socket stays open when the job may make host calls (the
+   * channel of their answers); else it is done with */
   HostChan hc = {&w, job_fd, dec, {0}};
+  if (msg.u.job.nhost == 0) {
+    close(job_fd);
+    job_fd = -1;
+  }
   /* above every fd placed below (place_program, place_grants) */
   for (int i = 0; i < ngfds; i++)
     if (gfds[i] < WRK_HIGH_FD) gfds[i] = place_at(gfds[i], fcntl(gfds[i], F_DUPFD_CLOEXEC, WRK_HIGH_FD));
@@ -1124,7 +1129,7 @@ int wrk_main(int argc, char **argv)
   pthread_mutex_unlock(&w.mu);
   stop_flusher(&w);
   close(ev_fd);
-  close(job_fd);
+  if (job_fd >= 0) close(job_fd);
   /* A spare's process ends as this returns (zygote.c: _exit), and what it
    * allocated with it: freeing would only delay its exit, which the
    * supervisor waits for. */

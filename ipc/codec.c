@@ -122,6 +122,8 @@ struct IpcDecoder {
   uint64_t next_seq;  /* events: the seq the next frame must carry */
   bool saw_final;
   bool saw_sandbox;      /* a `sandbox` event was decoded (at most one) */
+  bool saw_job;          /* job side: the `job` frame was decoded */
+  uint64_t last_call;    /* events: the id of the last host_call, 0 = none */
   bool has_expect;
   char *expect_job;
   int64_t expect_attempt;
@@ -302,7 +304,8 @@ static const FieldSpec f_job[] = {
     {"cpu_ms", K_UINT, false},     {"address_space", K_UINT, false},
     {"cwd", K_STR, false},         {"grants", K_ARRAY, false},
     {"scratch", K_STR, false},     {"max_write_bytes", K_UINT, false},
-    {"env", K_MAP, false},         {"deny", K_ARRAY, false}};
+    {"env", K_MAP, false},         {"deny", K_ARRAY, false},
+    {"host", K_ARRAY, false}};
 static const FieldSpec f_grant[] = {{"path", K_STR, true}, {"write", K_BOOL, true}};
 static const FieldSpec f_started[] = {
     {"version", K_INT, true}, {"pid", K_INT, true}, {"pgid", K_INT, true},
@@ -346,6 +349,14 @@ static const FieldSpec f_final[] = {
 #undef X
 };
 static const FieldSpec f_sandbox[] = {{"applied", K_MAP, true}};
+/* v3 host-call channel (docs/protocol.md "Host calls") */
+static const FieldSpec f_host_call[] = {
+    {"id", K_UINT, true}, {"cap", K_STR, true}, {"op", K_STR, true}, {"args", K_VALUE, true}};
+static const FieldSpec f_host_cancel[] = {{"id", K_UINT, true}};
+/* host_result has no envelope but its type (env_result) */
+static const FieldSpec env_result[] = {{"type", K_STR, true}};
+static const FieldSpec f_host_result[] = {
+    {"id", K_UINT, true}, {"ok", K_BOOL, true}, {"value", K_VALUE, false}, {"error", K_VALUE, false}};
 
 /* The counters map, from HARN_COUNTERS (base/counters.h): every counter is
  * optional on decode (0 when absent; nil for an absent UINT_OPT). */
@@ -387,6 +398,9 @@ static const TypeSchema schemas[IPC_MSG_COUNT] = {
     [IPC_MSG_LIFECYCLE] = {f_lifecycle, NFIELDS(f_lifecycle), false},
     [IPC_MSG_FINAL] = {f_final, NFIELDS(f_final), true},
     [IPC_MSG_SANDBOX] = {f_sandbox, NFIELDS(f_sandbox), false},
+    [IPC_MSG_HOST_CALL] = {f_host_call, NFIELDS(f_host_call), false},
+    [IPC_MSG_HOST_CANCEL] = {f_host_cancel, NFIELDS(f_host_cancel), false},
+    [IPC_MSG_HOST_RESULT] = {f_host_result, NFIELDS(f_host_result), false},
 };
 
 static const char *kind_text(Kind k)
@@ -818,6 +832,22 @@ static int decode_job(const Ctx *c, msgpack_zone *z, const msgpack_object **f, I
     j->deny = d;
     j->ndeny = n;
   }
+  if (b[17]) {
+    uint32_t n = b[17]->via.array.size;
+    if (n > IPC_MAX_HOST_CAPS)
+      return fail(c, IPC_E_FIELD_VALUE, "field `host`: %" PRIu32 " entries, at most %d", n,
+                  IPC_MAX_HOST_CAPS);
+    const char **h = n ? msgpack_zone_malloc(z, n * sizeof *h) : NULL;
+    if (n && !h) return fail(c, IPC_E_NOMEM, "out of memory");
+    for (uint32_t i = 0; i < n; i++) {
+      const msgpack_object *e = &b[17]->via.array.ptr[i];
+      if (e->type != MSGPACK_OBJECT_STR || e->via.str.size == 0 || e->via.str.size > IPC_MAX_HOST_NAME)
+        return fail(c, IPC_E_FIELD_VALUE, "field `host[%" PRIu32 "]`: expected a capability name", i);
+      h[i] = zstr(z, e, NULL);
+    }
+    j->host = h;
+    j->nhost = n;
+  }
   return 0;
 }
 
@@ -965,9 +995,73 @@ static int decode_event(const Ctx *c, msgpack_zone *z, IpcMsgType t, const msgpa
     c->d->saw_sandbox = true;
     m->u.sandbox.applied = *b[0];
     return 0;
+  case IPC_MSG_HOST_CALL: {
+    uint64_t id = b[0]->via.u64;
+    if (id <= c->d->last_call)
+      return fail(c, IPC_E_ORDER, "host_call id %" PRIu64 " after id %" PRIu64 " (ids must increase)",
+                  id, c->d->last_call);
+    for (int k = 1; k <= 2; k++)
+      if (b[k]->via.str.size == 0 || b[k]->via.str.size > IPC_MAX_HOST_NAME)
+        return fail(c, IPC_E_FIELD_VALUE, "field `%s`: %" PRIu32 " bytes, expected 1 to %d",
+                    k == 1 ? "cap" : "op", b[k]->via.str.size, IPC_MAX_HOST_NAME);
+    if (b[3]->type != MSGPACK_OBJECT_MAP)
+      return fail(c, IPC_E_FIELD_TYPE, "field `args`: expected map, got %s", obj_type_text(b[3]));
+    c->d->last_call = id;
+    m->u.host_call.id = id;
+    m->u.host_call.cap = zstr(z, b[1], NULL);
+    m->u.host_call.op = zstr(z, b[2], NULL);
+    m->u.host_call.args = *b[3];
+    if (!m->u.host_call.cap || !m->u.host_call.op) return fail(c, IPC_E_NOMEM, "out of memory");
+    return 0;
+  }
+  case IPC_MSG_HOST_CANCEL:
+    if (b[0]->via.u64 == 0 || b[0]->via.u64 > c->d->last_call)
+      return fail(c, IPC_E_ORDER, "host_cancel of id %" PRIu64 ", which was never called",
+                  b[0]->via.u64);
+    m->u.host_cancel.id = b[0]->via.u64;
+    return 0;
   default: break;
   }
   return fail(c, IPC_E_DIRECTION, "message type not allowed on the event pipe");
+}
+
+/* host_result (job side, after the job): [b] = id, ok, value, error.
+ * ok needs `value` and no `error`; !ok needs an `error` map with str
+ * `category` and `message`, and no `value`. */
+static int decode_host_result(const Ctx *c, const msgpack_object **b, IpcMsg *m)
+{
+  static const msgpack_object nil = {.type = MSGPACK_OBJECT_NIL};
+  IpcHostResult *r = &m->u.host_result;
+  r->id = b[0]->via.u64;
+  if (r->id == 0) return fail(c, IPC_E_FIELD_VALUE, "field `id`: 0 is never a call id");
+  r->ok = b[1]->via.boolean;
+  if (r->ok) {
+    if (!b[2]) return fail(c, IPC_E_MISSING, "missing field `value` (ok is true)");
+    if (b[3]) return fail(c, IPC_E_UNKNOWN_FIELD, "unknown field `error` (ok is true)");
+    r->value = *b[2];
+    r->error = nil;
+    return 0;
+  }
+  if (!b[3]) return fail(c, IPC_E_MISSING, "missing field `error` (ok is false)");
+  if (b[2]) return fail(c, IPC_E_UNKNOWN_FIELD, "unknown field `value` (ok is false)");
+  const msgpack_object *e = b[3];
+  if (e->type != MSGPACK_OBJECT_MAP)
+    return fail(c, IPC_E_FIELD_TYPE, "field `error`: expected map, got %s", obj_type_text(e));
+  bool cat = false, msg = false;
+  for (uint32_t i = 0; i < e->via.map.size; i++) {
+    const msgpack_object_kv *kv = &e->via.map.ptr[i];
+    bool is_cat = key_is(&kv->key, "category"), is_msg = key_is(&kv->key, "message");
+    if ((is_cat || is_msg) && kv->val.type != MSGPACK_OBJECT_STR)
+      return fail(c, IPC_E_FIELD_TYPE, "field `error.%s`: expected str, got %s",
+                  is_cat ? "category" : "message", obj_type_text(&kv->val));
+    cat |= is_cat;
+    msg |= is_msg;
+  }
+  if (!cat || !msg)
+    return fail(c, IPC_E_MISSING, "missing field `error.%s`", cat ? "message" : "category");
+  r->value = nil;
+  r->error = *e;
+  return 0;
 }
 
 /* Decode and validate the map [root] of frame [c->frame] into [m]. */
@@ -1008,17 +1102,34 @@ static int decode_map(Ctx *c, msgpack_zone *z, const msgpack_object *root, IpcMs
       }
   }
 
+  /* the job socket: the job first and once, then only host results */
+  if (d->side == IPC_READ_JOB && (t == IPC_MSG_JOB) == d->saw_job)
+    return fail(c, IPC_E_ORDER, d->saw_job ? "a second `job` frame"
+                                           : "a `%s` frame before the job", msg_names[t]);
+
   /* 3. fields */
   const FieldSpec *env = d->side == IPC_READ_JOB ? env_job : env_event;
   size_t nenv = d->side == IPC_READ_JOB ? NFIELDS(env_job) : NFIELDS(env_event);
+  if (t == IPC_MSG_HOST_RESULT) {
+    env = env_result;
+    nenv = NFIELDS(env_result);
+  }
   const msgpack_object *f[MAX_FIELDS];
   int r = match_fields(c, root, env, nenv, schemas[t].fields, schemas[t].n, f, "", schemas[t].open);
   if (r) return r;
+  if (t == IPC_MSG_HOST_RESULT) {
+    m->type = IPC_MSG_HOST_RESULT;
+    return decode_host_result(c, f + nenv, m);
+  }
 
   m->type = (IpcMsgType)t;
   m->job = zstr(z, f[1 + (d->side == IPC_READ_JOB)], NULL);
   m->attempt = oint(f[2 + (d->side == IPC_READ_JOB)]);
-  if (d->side == IPC_READ_JOB) return decode_job(c, z, f, m);
+  if (d->side == IPC_READ_JOB) {
+    r = decode_job(c, z, f, m);
+    if (!r) d->saw_job = true;
+    return r;
+  }
 
   m->seq = f[3]->via.u64;
   m->t_ms = onum(f[4]);

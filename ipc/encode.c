@@ -94,6 +94,13 @@ void ipc_frame_begin(IpcFrame *f, IpcMsgType type, const IpcEnvelope *env, uint3
   static const char zero[IPC_HEADER_SIZE] = {0};
   frame_write(f, zero, sizeof zero);
   msgpack_packer *pk = &f->pk;
+  if (type == IPC_MSG_HOST_RESULT) {
+    /* no envelope but the type (the job socket's answers, v3) */
+    msgpack_pack_map(pk, 1 + nfields);
+    ipc_pack_str(pk, "type");
+    ipc_pack_str(pk, ipc_msg_name(type));
+    return;
+  }
   if (type == IPC_MSG_JOB) {
     msgpack_pack_map(pk, 4 + nfields);
     ipc_pack_str(pk, "type");
@@ -153,7 +160,7 @@ int ipc_encode_job(Buf *out, const char *job, int64_t attempt, const IpcJob *j)
                (j->sandbox ? 1 : 0) + (j->memory ? 1 : 0) + (j->cpu_ms ? 1 : 0) +
                (j->address_space ? 1 : 0) + (j->cwd ? 1 : 0) + (j->ngrants ? 1 : 0) +
                (j->scratch ? 1 : 0) + (j->max_write_bytes ? 1 : 0) + (j->nenv ? 1 : 0) +
-               (j->ndeny ? 1 : 0);
+               (j->ndeny ? 1 : 0) + (j->nhost ? 1 : 0);
   WITH_FRAME(IPC_MSG_JOB, &env, n, {
     if (j->program) {
       ipc_pack_str(pk, "program");
@@ -231,6 +238,11 @@ int ipc_encode_job(Buf *out, const char *job, int64_t attempt, const IpcJob *j)
       ipc_pack_str(pk, "deny");
       msgpack_pack_array(pk, j->ndeny);
       for (size_t i = 0; i < j->ndeny; i++) ipc_pack_str(pk, j->deny[i]);
+    }
+    if (j->nhost) {
+      ipc_pack_str(pk, "host");
+      msgpack_pack_array(pk, j->nhost);
+      for (size_t i = 0; i < j->nhost; i++) ipc_pack_str(pk, j->host[i]);
     }
   });
 }
@@ -338,5 +350,44 @@ int ipc_encode_sandbox(Buf *out, const IpcEnvelope *env, const msgpack_object *a
   WITH_FRAME(IPC_MSG_SANDBOX, env, 1, {
     ipc_pack_str(pk, "applied");
     ipc_pack_object(pk, applied);
+  });
+}
+
+int ipc_encode_host_call(Buf *out, const IpcEnvelope *env, uint64_t id, const char *cap,
+                         const char *op, const msgpack_object *args)
+{
+  WITH_FRAME(IPC_MSG_HOST_CALL, env, 4, {
+    ipc_pack_str(pk, "id");
+    msgpack_pack_uint64(pk, id);
+    ipc_pack_str(pk, "cap");
+    ipc_pack_str(pk, cap);
+    ipc_pack_str(pk, "op");
+    ipc_pack_str(pk, op);
+    ipc_pack_str(pk, "args");
+    if (args) ipc_pack_object(pk, args);
+    else msgpack_pack_map(pk, 0);
+  });
+}
+
+int ipc_encode_host_cancel(Buf *out, const IpcEnvelope *env, uint64_t id)
+{
+  WITH_FRAME(IPC_MSG_HOST_CANCEL, env, 1, {
+    ipc_pack_str(pk, "id");
+    msgpack_pack_uint64(pk, id);
+  });
+}
+
+int ipc_encode_host_result(Buf *out, uint64_t id, bool ok, const msgpack_object *value,
+                           const msgpack_object *error)
+{
+  static const IpcEnvelope none = {"", 0, 0, 0};
+  WITH_FRAME(IPC_MSG_HOST_RESULT, &none, 3, {
+    ipc_pack_str(pk, "id");
+    msgpack_pack_uint64(pk, id);
+    ipc_pack_str(pk, "ok");
+    if (ok) msgpack_pack_true(pk);
+    else msgpack_pack_false(pk);
+    ipc_pack_str(pk, ok ? "value" : "error");
+    ipc_pack_object(pk, ok ? value : error);
   });
 }

@@ -62,6 +62,13 @@
 #define IPC_EVENT_FD 4 /* worker writes event frames */
 /* Most directory descriptors a job frame may carry (v3 `grants`). */
 #define IPC_MAX_GRANTS 8
+/* Most host calls of one job in flight at once (v3 host-call channel):
+ * a host_call beyond it is answered at once with category `limit`. */
+#define IPC_MAX_HOST_INFLIGHT 16
+/* Most bytes of a host_call's `cap` and `op`. */
+#define IPC_MAX_HOST_NAME 64
+/* Most entries of a job frame's `host`. */
+#define IPC_MAX_HOST_CAPS 16
 /* Most entries of a job frame's `env` and `deny`. */
 #define IPC_MAX_ENV 256
 #define IPC_MAX_DENY 256
@@ -78,7 +85,10 @@
   X(EMIT, "emit", 'E')           /* harness.emit(name, data) */              \
   X(LIFECYCLE, "lifecycle", 'E') /* a finish-lifecycle event (8.2) */        \
   X(FINAL, "final", 'E')         /* the result, exactly once, last */       \
-  X(SANDBOX, "sandbox", 'E')     /* protections applied (v2), at most once */
+  X(SANDBOX, "sandbox", 'E')     /* protections applied (v2), at most once */ \
+  X(HOST_CALL, "host_call", 'E') /* a brokered call (v3, CAPABILITIES 10) */ \
+  X(HOST_CANCEL, "host_cancel", 'E') /* the caller gave up on a call */      \
+  X(HOST_RESULT, "host_result", 'J') /* the one answer to a host_call */
 
 typedef enum {
 #define X(name, wire, dir) IPC_MSG_##name,
@@ -192,6 +202,10 @@ typedef struct IpcJob {
   size_t nenv;
   const char *const *deny; /* builtins refused: `Tool 'X' is not permitted.` */
   size_t ndeny;
+  const char *const *host; /* capabilities the supervisor brokers for this
+                              job over the host-call channel ("net"); at
+                              most IPC_MAX_HOST_CAPS */
+  size_t nhost;
 } IpcJob;
 
 typedef struct IpcStarted {
@@ -262,6 +276,32 @@ typedef struct IpcFinal {
                                   file builtins (docs/protocol.md), or NIL */
 } IpcFinal;
 
+/* `host_call` (v3, worker -> supervisor): call [id] (strictly increasing
+ * per job, from 1) of operation [op] of capability [cap] ("net" ...),
+ * with [args] (a 9.3 value, a map). */
+typedef struct IpcHostCall {
+  uint64_t id;
+  const char *cap, *op;    /* 1..IPC_MAX_HOST_NAME bytes each */
+  msgpack_object args;     /* a map */
+} IpcHostCall;
+
+/* `host_cancel` (v3, worker -> supervisor): the caller of [id] gave up;
+ * its host_result still comes (category `cancelled` unless it was done). */
+typedef struct IpcHostCancel {
+  uint64_t id;             /* a call already sent */
+} IpcHostCancel;
+
+/* `host_result` (v3, supervisor -> worker, on fd 3 after the job): the one
+ * answer to call [id]. [ok]: [value] holds the result; else [error] is a
+ * map with at least str `category` and str `message` (and maybe more:
+ * the EgressBlocked fields). */
+typedef struct IpcHostResult {
+  uint64_t id;
+  bool ok;
+  msgpack_object value;    /* ok: the value; else NIL */
+  msgpack_object error;    /* !ok: the error map; else NIL */
+} IpcHostResult;
+
 /* `sandbox` (v2): what the worker's lock-down applied, sent once, after
  * `started` and before the first instruction (docs/sandbox.md). */
 typedef struct IpcSandbox {
@@ -285,6 +325,9 @@ typedef struct IpcMsg {
     IpcLifecycle lifecycle;
     IpcFinal final;
     IpcSandbox sandbox;
+    IpcHostCall host_call;
+    IpcHostCancel host_cancel;
+    IpcHostResult host_result;
   } u;
   msgpack_zone *zone;      /* owns everything above; internal */
 } IpcMsg;
@@ -297,7 +340,9 @@ void ipc_msg_free(IpcMsg *m);
 /* Which stream a decoder reads: the worker reads the job pipe (only `job`
  * frames accepted), the supervisor reads the event pipe (only events, in
  * protocol order: seq contiguous from 0, `started` first and only first,
- * nothing after `final`). */
+ * nothing after `final`; host_call ids strictly increasing, host_cancel
+ * only for an id already called). On the job side the first frame must be
+ * the `job`, and every later one a `host_result` (v3). */
 typedef enum { IPC_READ_JOB, IPC_READ_EVENTS } IpcReadSide;
 
 typedef struct IpcDecoder IpcDecoder;
@@ -403,6 +448,16 @@ int ipc_encode_lifecycle(Buf *out, const IpcEnvelope *env, const IpcLifecycle *l
 int ipc_encode_final(Buf *out, const IpcEnvelope *env, const IpcFinal *f);
 /* [applied] must be a map (a 9.3 value). */
 int ipc_encode_sandbox(Buf *out, const IpcEnvelope *env, const msgpack_object *applied);
+
+/* v3 host-call channel. host_call / host_cancel are events (envelope as
+ * any event, seq included); host_result has no envelope but its type: it
+ * goes on the job socket after the job frame. [args] must be a map;
+ * [error] (for !ok) a map with str `category` and `message`. */
+int ipc_encode_host_call(Buf *out, const IpcEnvelope *env, uint64_t id, const char *cap,
+                         const char *op, const msgpack_object *args);
+int ipc_encode_host_cancel(Buf *out, const IpcEnvelope *env, uint64_t id);
+int ipc_encode_host_result(Buf *out, uint64_t id, bool ok, const msgpack_object *value,
+                           const msgpack_object *error);
 
 /* ---- values ----------------------------------------------------------------- */
 

@@ -47,6 +47,7 @@
 #include "supervisor/cli.h"
 #include "supervisor/supervisor.h"
 #include "supervisor/sup_internal.h"
+#include "supervisor/net_rules.h"
 
 #include <dirent.h>
 #include <ctype.h>
@@ -135,6 +136,7 @@ typedef struct Batch {
   uv_fs_t sync_req[2];   /* the grouped fdatasyncs in flight on libuv's pool */
   int sync_inflight;
   SupGrant *grants;     /* --allow-read, --allow-write (grants.c) */
+  struct NetRules *net_rules; /* --allow-net, --deny-net (net_config.c) */
   int ngrants;
   char *cwd;
   SupEnv env;           /* --allow-env, --env */
@@ -1149,7 +1151,7 @@ int sup_cmd_batch(const CliArgs *a)
   SupPoolConfig cfg = {.grace_ms = grace, .max_output = max_output, .no_sandbox = no_sandbox,
                        .memory = memory, .cpu_ms = cpu_ms, .max_events = max_events};
   if (sup_caps_config(a, &cfg, &b->grants, &b->ngrants, &b->cwd) != 0 ||
-      sup_env_config(a, &cfg, &b->env) != 0) {
+      sup_env_config(a, &cfg, &b->env) != 0 || sup_net_config("batch", a, &cfg, &b->net_rules) != 0) {
     uv_loop_close(&b->loop);
     rc = CLI_USAGE;
     goto out;
@@ -1211,6 +1213,7 @@ out:
   sup_grants_close(b->grants, b->ngrants);
   free(b->cwd);
   sup_env_free(&b->env);
+  net_rules_free(b->net_rules);
   if (getenv("HARN_SUP_STATS")) print_stats();
   if (b->has_ahead) sup_spec_free(&b->ahead);
   sup_feeder_release(&b->feeder);

@@ -183,8 +183,13 @@ int cli_version(void)
 #endif
   /* what this build can do: the job runner (HARN_WITH_DB) needs libpq,
    * which a static build leaves out; the pool filter needs libseccomp */
-  printf("features: %cdb %cseccomp\n",
+  printf("features: %cdb %cnet %cseccomp\n",
 #ifdef HARN_WITH_DB
+         '+',
+#else
+         '-',
+#endif
+#ifdef HARN_WITH_NET
          '+',
 #else
          '-',

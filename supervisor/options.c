@@ -145,6 +145,16 @@ const CliOption cli_options[CLI_OPT__COUNT] = {
     [CLI_OPT_DENY] = {"deny", 0, CLI_LIST, "BUILTIN,...", RUN | BATCH, NULL, 0, 0,
                       "builtins a job may not call (Tool 'X' is not\n"
                       "permitted.)"},
+    [CLI_OPT_ALLOW_NET] = {"allow-net", 0, CLI_LIST, "HOST[:PORT],...", RUN | BATCH, NULL, 0, 0,
+                           "hosts a job may reach through the HTTP broker:\n"
+                           "HOST[:PORT], *.SUFFIX, IP, CIDR; http://ENTRY\n"
+                           "also allows plain http (else https only)"},
+    [CLI_OPT_DENY_NET] = {"deny-net", 0, CLI_LIST, "HOST[:PORT],...", RUN | BATCH, NULL, 0, 0,
+                          "hosts, IPs, CIDRs refused even when allowed"},
+    [CLI_OPT_MAX_RESPONSE_BYTES] = {"max-response-bytes", 0, CLI_SIZE, "BYTES", RUN | BATCH, "10M", 0, 0,
+                                    "largest HTTP response body a job may get"},
+    [CLI_OPT_MAX_REQUESTS] = {"max-requests", 0, CLI_INT, "N", RUN | BATCH, "100", 1, 1000000,
+                              "HTTP requests per job (redirects, retries count)"},
     [CLI_OPT_INLINE] = {"inline", 0, CLI_FLAG, NULL, RUN | INLINE, NULL, 0, 0,
                         "run in this process, without a worker (debugging);\n"
                         "takes --input, --timeout and --grace only"},

@@ -103,6 +103,8 @@
 #include "base/defaults.h"
 #include "base/signame.h"
 #include "ipc/ipc.h"
+#include "supervisor/broker.h"
+#include "supervisor/net_broker.h"
 #include "worker/sandbox.h"
 #include "worker/worker.h"
 
@@ -178,7 +180,53 @@ struct SupJob {
   int wstatus;
   struct rusage ru;
   Buf record;
+
+  /* The host-call channel (v3): the job socket stays open (job_pipe) for
+   * the answers when the pool brokers a capability. */
+  bool host;             /* keep the job socket */
+  int inflight;          /* host calls not answered yet (broker.c) */
+  void *broker;          /* the net broker's state of this job */
 };
+
+int *sup_job_inflight(SupJob *j) { return &j->inflight; }
+void **sup_job_broker_slot(SupJob *j) { return &j->broker; }
+SupPool *sup_job_pool(SupJob *j) { return j->pool; }
+const char *sup_job_id(const SupJob *j) { return j->spec.id; }
+
+double sup_job_ms_left(const SupJob *j)
+{
+  if (j->spec.timeout_ms <= 0) return -1;
+  double left = j->spec.timeout_ms - (sup_now_ms() - j->t0);
+  return left < 0 ? 0 : left;
+}
+
+typedef struct HostWrite {
+  uv_write_t req;
+  char *data;
+} HostWrite;
+
+static void host_write_cb(uv_write_t *req, int status)
+{
+  (void)status;
+  HostWrite *w = container_of(req, HostWrite, req);
+  free(w->data);
+  free(w);
+}
+
+void sup_job_send_host(SupJob *j, const Buf *frame)
+{
+  if (!j->job_open || j->state == SUP_ST_DEAD || !frame->len) return;
+  HostWrite *w = malloc(sizeof *w);
+  if (!w) abort();
+  w->data = malloc(frame->len);
+  if (!w->data) abort();
+  memcpy(w->data, frame->data, frame->len);
+  uv_buf_t b = uv_buf_init(w->data, (unsigned)frame->len);
+  if (uv_write(&w->req, (uv_stream_t *)&j->job_pipe, &b, 1, host_write_cb) != 0) {
+    free(w->data);
+    free(w);
+  }
+}
 
 static void dispatch(SupJob *j, Event ev, int arg);
 static void job_finish(SupJob *j);
@@ -670,6 +718,12 @@ static void handle_msg(SupJob *j, IpcMsg *m)
   case IPC_MSG_FINAL:
     take_final(j, &m->u.final);
     break;
+  case IPC_MSG_HOST_CALL:
+    sup_broker_call(j, &m->u.host_call);
+    break;
+  case IPC_MSG_HOST_CANCEL:
+    sup_broker_cancel(j, m->u.host_cancel.id);
+    break;
   case IPC_MSG_SANDBOX: {
     const msgpack_object *a = &m->u.sandbox.applied;
     buf_clear(&j->sandbox);
@@ -703,6 +757,11 @@ void sup_event_json(Buf *out, const IpcMsg *m)
   case IPC_MSG_LIFECYCLE: rc = ipc_encode_lifecycle(&b, &env, &m->u.lifecycle); break;
   case IPC_MSG_FINAL: rc = ipc_encode_final(&b, &env, &m->u.final); break;
   case IPC_MSG_SANDBOX: rc = ipc_encode_sandbox(&b, &env, &m->u.sandbox.applied); break;
+  case IPC_MSG_HOST_CALL:
+    rc = ipc_encode_host_call(&b, &env, m->u.host_call.id, m->u.host_call.cap, m->u.host_call.op,
+                              &m->u.host_call.args);
+    break;
+  case IPC_MSG_HOST_CANCEL: rc = ipc_encode_host_cancel(&b, &env, m->u.host_cancel.id); break;
   default: break;
   }
   msgpack_unpacked up;
@@ -970,7 +1029,9 @@ static const msgpack_object *obj_get(const msgpack_object *m, const char *key)
 static void record_capabilities(SupJob *j, Buf *b)
 {
   const SupPoolConfig *c = &j->pool->cfg;
-  if (!c->ngrants && !c->scratch && !j->f_caps_obj.len) return;
+  Buf net_used = {0}, net_denied = {0};
+  bool net = sup_net_record(j, &net_used, &net_denied);
+  if (!c->ngrants && !c->scratch && !j->f_caps_obj.len && !net && !j->host) return;
   buf_puts(b, ",\"capabilities\":{\"granted\":{\"read\":[");
   bool first = true;
   for (int i = 0; i < c->ngrants; i++) {
@@ -991,6 +1052,7 @@ static void record_capabilities(SupJob *j, Buf *b)
   else buf_puts(b, "null");
   buf_puts(b, ",\"max_write_bytes\":");
   sup_json_uint(b, (unsigned long long)c->max_write_bytes);
+  if (j->host) buf_puts(b, ",\"net\":true"); /* --allow-net: the broker serves it */
   buf_puts(b, "},\"used\":");
   /* the worker's report, as it sent it (a 9.3 value, validated) */
   const msgpack_object *used = NULL, *denied = NULL;
@@ -1007,11 +1069,29 @@ static void record_capabilities(SupJob *j, Buf *b)
       denied = obj_get(&o, "denied");
     }
   }
+  /* the worker's `used` map, and the broker's `net` list after its entries */
+  size_t mark = b->len;
   if (used && used->type == MSGPACK_OBJECT_MAP) ipc_to_json(b, used);
   else buf_puts(b, "{}");
+  if (j->host) {
+    b->len--; /* the closing brace */
+    if (b->len > mark + 1) buf_putc(b, ',');
+    buf_puts(b, "\"net\":[");
+    if (net_used.len) buf_append(b, net_used.data, net_used.len);
+    buf_puts(b, "]}");
+  }
   buf_puts(b, ",\"denied\":");
+  mark = b->len;
   if (denied && denied->type == MSGPACK_OBJECT_ARRAY) ipc_to_json(b, denied);
   else buf_puts(b, "[]");
+  if (net_denied.len) {
+    b->len--; /* the closing bracket */
+    if (b->len > mark + 1) buf_putc(b, ',');
+    buf_append(b, net_denied.data, net_denied.len);
+    buf_putc(b, ']');
+  }
+  buf_free(&net_used);
+  buf_free(&net_denied);
   if (j->f_caps_obj.len) msgpack_zone_destroy(&z);
   buf_putc(b, '}');
 }
@@ -1195,6 +1275,7 @@ static void job_free(SupJob *j)
   free(j->f_err_result);
   free(j->protocol_text);
   if (j->dec) ipc_decoder_free(j->dec);
+  sup_net_job_free(j);
   free(j);
   p->nalive--;
 }
@@ -1260,6 +1341,9 @@ static void job_finish(SupJob *j)
       }
     }
   }
+
+  /* every transfer of the job leaves the brokers now, however it ended */
+  sup_broker_job_end(j);
 
   SupOutcome o;
   decide(j, &o);
@@ -1394,8 +1478,9 @@ static void write_cb(uv_write_t *req, int status)
 {
   SupJob *j = container_of(req, SupJob, wreq);
   buf_free(&j->frame);
-  /* The worker has its frame (or is gone: EPIPE); it then sees EOF. */
-  if (j->job_open) {
+  /* The worker has its frame (or is gone: EPIPE); it then sees EOF --
+   * unless the socket carries host-call answers (closed at the reap). */
+  if (j->job_open && !j->host) {
     close_handle(j, (uv_handle_t *)&j->job_pipe);
     j->job_open = false;
   }
@@ -1558,6 +1643,12 @@ static int encode_job(SupJob *j)
   jf.nenv = p->cfg.nenv;
   jf.deny = p->cfg.deny;
   jf.ndeny = p->cfg.ndeny;
+  static const char *const net_cap[] = {"net"};
+  j->host = sup_broker_granted(p, "net");
+  if (j->host) {
+    jf.host = net_cap;
+    jf.nhost = 1;
+  }
   buf_clear(&j->frame);
   int rc = ipc_encode_job(&j->frame, j->spec.id, j->spec.attempt, &jf);
   if (rc == 0) return 0;
@@ -1643,7 +1734,15 @@ static void spawn_done(SupJob *j, const SupSpawned *sp)
     buf_free(&j->frame);
     return;
   }
-  if (sp->job_w >= 0) {
+  if (sp->job_w >= 0 && sp->sent == j->frame.len) {
+    /* all of the frame is in: keep the socket for host-call answers */
+    rc = open_pipe(j, &j->job_pipe, &j->job_open, sp->job_w);
+    buf_free(&j->frame);
+    if (rc != 0) {
+      watch_failed(j, rc, "opening the job socket");
+      return;
+    }
+  } else if (sp->job_w >= 0) {
     /* The frame did not fit in the pipe: the rest goes from the loop. */
     rc = open_pipe(j, &j->job_pipe, &j->job_open, sp->job_w);
     uv_buf_t b = uv_buf_init(j->frame.data + sp->sent, (unsigned)(j->frame.len - sp->sent));
@@ -1761,7 +1860,7 @@ static void spare_keep(SupPool *p, SupSpare *s)
  * dropped and [j] untouched. */
 static bool bind_spare(SupJob *j, SupSpare *s)
 {
-  if (sup_feed_job(&s->sp, j->frame.data, j->frame.len, j->fds, j->nfds) < 0) {
+  if (sup_feed_job(&s->sp, j->frame.data, j->frame.len, j->fds, j->nfds, j->host) < 0) {
     spare_retire(s);
     return false;
   }
@@ -1879,7 +1978,7 @@ static void job_start_worker(SupJob *j)
     }
   }
   if (rc == 0)
-    rc = sup_spawn_worker(p->argv, p->entry, j->frame.data, j->frame.len, j->fds, j->nfds, &sp);
+    rc = sup_spawn_worker(p->argv, p->entry, j->frame.data, j->frame.len, j->fds, j->nfds, j->host, &sp);
   if (rc < 0) spawn_failed(j, rc);
   else spawn_done(j, &sp);
 }
@@ -2072,6 +2171,7 @@ static void tpoll_closed(uv_handle_t *h)
 
 void sup_pool_close(SupPool *p)
 {
+  sup_net_pool_close(p);
   if (p->closing) return;
   p->closing = true;
   uv_close((uv_handle_t *)&p->sigchld, NULL);

@@ -15,6 +15,7 @@
 #include "base/defaults.h"
 #include "supervisor/supervisor.h"
 #include "supervisor/sup_internal.h"
+#include "supervisor/net_rules.h"
 #include "supervisor/cli.h"
 
 #include <errno.h>
@@ -181,10 +182,13 @@ int sup_cmd_run(const CliArgs *a)
   int ngrants = 0;
   char *cwd = NULL;
   SupEnv env = {0};
-  if (sup_caps_config(a, &cfg, &grants, &ngrants, &cwd) != 0 || sup_env_config(a, &cfg, &env) != 0) {
+  struct NetRules *net = NULL;
+  if (sup_caps_config(a, &cfg, &grants, &ngrants, &cwd) != 0 || sup_env_config(a, &cfg, &env) != 0 ||
+      sup_net_config("run", a, &cfg, &net) != 0) {
     sup_grants_close(grants, ngrants);
     free(cwd);
     sup_env_free(&env);
+    net_rules_free(net);
     uv_loop_close(&loop);
     free(text);
     free(args_json);
@@ -208,6 +212,7 @@ int sup_cmd_run(const CliArgs *a)
     sup_grants_close(grants, ngrants);
     free(cwd);
     sup_env_free(&env);
+    net_rules_free(net);
     return 1;
   }
   r.nsigs = 3;
@@ -231,5 +236,6 @@ int sup_cmd_run(const CliArgs *a)
   sup_grants_close(grants, ngrants);
   free(cwd);
   sup_env_free(&env);
+  net_rules_free(net);
   return cli_close_stdout("harn run", r.exit_code, r.stdout_errno);
 }

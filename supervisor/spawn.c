@@ -237,7 +237,7 @@ static ssize_t send_with_fds(int sock, const char *job, size_t len, const int *f
   return sendmsg(sock, &mh, MSG_NOSIGNAL);
 }
 
-int sup_feed_job(SupSpawned *sp, const char *job, size_t len, const int *fds, int nfds)
+int sup_feed_job(SupSpawned *sp, const char *job, size_t len, const int *fds, int nfds, bool keep)
 {
   sp->sent = 0;
   if (nfds < 0 || nfds > IPC_MAX_GRANTS) return -EINVAL;
@@ -251,8 +251,12 @@ int sup_feed_job(SupSpawned *sp, const char *job, size_t len, const int *fds, in
     if (w < 0) return -errno;
     sp->sent += (size_t)w;
   }
-  close(sp->job_w);
-  sp->job_w = -1;
+  /* all sent: the worker sees EOF after it, unless the socket carries
+   * host-call answers (v3, [keep]) */
+  if (!keep) {
+    close(sp->job_w);
+    sp->job_w = -1;
+  }
   return 0;
 }
 
@@ -267,14 +271,14 @@ static void hand_over(int jp[2], int ep[2], pid_t pid, SupSpawned *out)
 }
 
 int sup_spawn_worker(char *const *argv, SupWorkerMain entry, const char *job, size_t len,
-                     const int *fds, int nfds, SupSpawned *out)
+                     const int *fds, int nfds, bool keep, SupSpawned *out)
 {
   int jp[2], ep[2];
   int rc = open_pipes(jp, ep);
   if (rc < 0) return rc;
   /* The frame goes in first: the worker never waits for it. */
   out->job_w = jp[1];
-  rc = sup_feed_job(out, job, len, fds, nfds);
+  rc = sup_feed_job(out, job, len, fds, nfds, keep);
   jp[1] = out->job_w;
   pid_t pid = 0;
   if (rc == 0) rc = fork_child(argv, NULL, entry, jp[0], ep[1], &pid);

@@ -46,8 +46,9 @@ typedef int (*SupWorkerMain)(int argc, char **argv);
 
 /* Our ends of a worker's two pipes. [job_w] is non-blocking and stays
  * open until the whole job frame is in it (sup_feed_job): [sent] bytes of
- * it went in, and when that is all of it, the write end is already closed
- * (job_w == -1; the worker reads the frame, then EOF). Otherwise the caller
+ * it went in; when that is all of it the write end is already closed
+ * (job_w == -1; the worker reads the frame, then EOF) unless [keep] asked
+ * to keep it for host-call answers (protocol v3). Otherwise the caller
  * writes the rest. */
 typedef struct SupSpawned {
   int job_w, ev_r;
@@ -65,7 +66,7 @@ typedef struct SupSpawned {
  * signal SIGKILL. Returns 0 and fills *out, or a negative errno (fork,
  * pipe or exec failure; nothing is left open or unreaped then). */
 int sup_spawn_worker(char *const *argv, SupWorkerMain entry, const char *job, size_t len,
-                     const int *fds, int nfds, SupSpawned *out);
+                     const int *fds, int nfds, bool keep, SupSpawned *out);
 /* Put job frame [job] ([len] bytes) into sp->job_w (the job socket,
  * protocol v3) without blocking, with the [nfds] (at most IPC_MAX_GRANTS)
  * descriptors [fds] attached to its first bytes (SCM_RIGHTS: the worker
@@ -73,7 +74,7 @@ int sup_spawn_worker(char *const *argv, SupWorkerMain entry, const char *job, si
  * much as the pipe takes (sp->sent), closing job_w (-1) once it is all in.
  * 0, or a negative errno (-EPIPE: the worker is gone); job_w stays open
  * on an error. */
-int sup_feed_job(SupSpawned *sp, const char *job, size_t len, const int *fds, int nfds);
+int sup_feed_job(SupSpawned *sp, const char *job, size_t len, const int *fds, int nfds, bool keep);
 
 /* Start the zygote (`/proc/self/exe worker --zygote` with LD_BIND_NOW=1,
  * plus `--sandboxed` for a pool whose jobs are all sandboxed: it then
@@ -312,6 +313,11 @@ typedef struct SupPoolConfig {
   size_t nenv;
   const char *const *deny; /* builtins refused (--deny) */
   size_t ndeny;
+  /* The HTTP broker (net_broker.c): --allow-net / --deny-net (NULL or no
+   * allow entry: no network), --max-response-bytes, requests per job. */
+  const struct NetRules *net_rules;
+  uint64_t max_response_bytes;
+  int max_requests;
 } SupPoolConfig;
 
 /* The grants of a command line ([read] and [write]: the items of
@@ -342,6 +348,15 @@ typedef struct SupEnv {
   size_t n;
 } SupEnv;
 int sup_env_config(const struct CliArgs *a, SupPoolConfig *cfg, SupEnv *env);
+/* The network options of [a] (--allow-net, --deny-net,
+ * --max-response-bytes) into [cfg]; *rules is owned by the caller
+ * (net_rules_free). 0, or -1 after a usage error was printed. */
+struct NetRules;
+int sup_net_config(const char *cmd, const struct CliArgs *a, SupPoolConfig *cfg, struct NetRules **rules);
+/* pool.c: the count of host calls of [j] in flight (broker.c). */
+int *sup_job_inflight(SupJob *j);
+/* net_broker.c: free [j]'s broker state (job_free). */
+void sup_net_job_free(SupJob *j);
 void sup_env_free(SupEnv *e);
 /* The lexically normalised absolute form of [path] against [cwd]
  * (malloc'd): "." and empty components dropped, ".." removes the previous
@@ -395,6 +410,7 @@ struct SupPool {
   int nreaped;          /* ... of which the worker is reaped (SupHooks.on_reaped) */
   int nalive;           /* jobs whose handles are not all closed yet */
   bool closing;
+  struct SupNet *net;   /* the HTTP broker's multi handle (net_broker.c), lazily */
 };
 
 /* Set up [p] on [loop]: SIGCHLD watcher (unreferenced), SIGPIPE ignored.

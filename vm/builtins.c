@@ -54,6 +54,7 @@
 #include "base/utf8.h"
 #include "error.h"
 #include "gc.h"
+#include "host_call.h"
 #include "host_fs.h"
 #include "interp.h"
 #include "llm.h" /* llm.c, llm_mock.c, agent.c */
@@ -2852,6 +2853,19 @@ const BuiltinDef builtin_table[] = {
   {"hex_encode", std_hex_encode},
   {"hmac_sha256", std_hmac_sha256},
   {"hmac_sha256_base64", std_hmac_sha256_base64},
+  {"host_call", hostcall_bi_host_call},
+  {"host_capabilities", hostcall_bi_host_capabilities},
+  {"host_has", hostcall_bi_host_has},
+  {"http_delete", net_bi_http_delete},
+  {"http_download", net_bi_http_download},
+  {"http_get", net_bi_http_get},
+  {"http_mock", net_bi_http_mock},
+  {"http_mock_calls", net_bi_http_mock_calls},
+  {"http_mock_clear", net_bi_http_mock_clear},
+  {"http_patch", net_bi_http_patch},
+  {"http_post", net_bi_http_post},
+  {"http_put", net_bi_http_put},
+  {"http_request", net_bi_http_request},
   {"is_cancelled", bi_is_cancelled},
   {"is_err", bi_is_err},
   {"is_infinite", bi_is_infinite},

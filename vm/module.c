@@ -46,6 +46,7 @@
 #include "object.h"
 #include "parser.h"
 #include "sched.h"
+#include "host_call.h"
 #include "host_fs.h"
 #include "state.h"
 #include "steps.h"
@@ -94,6 +95,7 @@ void vm_free(Vm *vm)
   builtins_free(vm);
   llm_free(vm);
   hostfs_free(vm);
+  hostcall_free(vm);
   if (vm->interp) clear_texts(vm->interp);
   interp_free(vm);
   free(vm);

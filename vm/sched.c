@@ -100,6 +100,8 @@
 #define _GNU_SOURCE
 #include "sched.h"
 
+#include "host_call.h"
+
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
@@ -732,18 +734,24 @@ static bool switch_task(Vm *vm, Task *from, Task *to)
  * so one that lands between the two ends the wait at once instead of a
  * slice later; the slice still bounds the wait when vm_interrupt is called
  * from another thread. The worker's seccomp filter allows ppoll and
- * rt_sigprocmask, but no extra file descriptor (hence no self-pipe). */
-static void poll_wake(Interp *in, int64_t ms)
+ * rt_sigprocmask, but no extra file descriptor (hence no self-pipe).
+ * While host calls are in flight the wait also watches the host-call
+ * channel (hostcall_wait_fd: the job socket, fd 3) and pumps it after. */
+static void poll_wake(Vm *vm, int64_t ms)
 {
+  Interp *in = vm->interp;
   if (ms < 0 || ms > WAIT_SLICE_MS) ms = WAIT_SLICE_MS;
+  int hfd = hostcall_wait_fd(vm);
   sigset_t all, old;
   sigfillset(&all);
   pthread_sigmask(SIG_BLOCK, &all, &old);
   if (!in->sig_pending) {
     struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
-    ppoll(NULL, 0, &ts, &old);
+    struct pollfd pfd = {hfd, POLLIN, 0};
+    ppoll(hfd >= 0 ? &pfd : NULL, hfd >= 0 ? 1 : 0, &ts, &old);
   }
   pthread_sigmask(SIG_SETMASK, &old, NULL);
+  if (hfd >= 0) hostcall_pump(vm);
 }
 
 /* Make the blocked tasks whose timer has come ready (they leave the heap;
@@ -771,12 +779,12 @@ static bool wait_events(Vm *vm)
   if (!in->sig_pending) {
     if (!earliest) {
       if (vm->cfg.fake_sleep || !vm->cfg.job.supervised) return false;
-      poll_wake(in, -1);
+      poll_wake(vm, -1);
     } else {
       int64_t now = sched_now(vm);
       if (earliest > now) {
         if (vm->cfg.fake_sleep) s->virt_ms = earliest;
-        else poll_wake(in, earliest - now);
+        else poll_wake(vm, earliest - now);
       }
     }
   }
@@ -2005,7 +2013,9 @@ Value sched_unsettled_snapshot(Vm *vm, bool *empty)
   ObjList *chans = list_new(vm, 0);
   dict_set_cstr(vm, d, "pending_channel_messages", OBJ_VAL(chans));
   chan_backlog(vm, chans);
-  dict_set_cstr(vm, d, "pending_host_calls", OBJ_VAL(list_new(vm, 0)));
+  ObjList *calls = list_new(vm, 0);
+  dict_set_cstr(vm, d, "pending_host_calls", OBJ_VAL(calls));
+  hostcall_pending(vm, calls);
   /* the loop allocates: a collection must not compact `all` under it
    * (sched_mark retires tasks only while nothing walks it) */
   s->scanning++;
@@ -2019,7 +2029,7 @@ Value sched_unsettled_snapshot(Vm *vm, bool *empty)
   }
   s->scanning--;
   gc_pop_root(vm);
-  *empty = tasks->count == 0 && chans->count == 0;
+  *empty = tasks->count == 0 && chans->count == 0 && calls->count == 0;
   return OBJ_VAL(d);
 }
 

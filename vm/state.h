@@ -53,6 +53,8 @@ struct Vm {
                                  (host_fs.c); NULL until one runs */
   struct LlmState *llm;       /* LLM totals, budget, mocks and call log
                                  (llm.h); NULL until an LLM builtin runs */
+  struct HostCalls *hostcalls; /* host calls in flight and the HTTP mocks
+                                 (host_call.c, host_net.c); NULL until used */
   bool *denied;               /* builtin index -> refused (VmFsConfig.deny,
                                  `Tool 'X' is not permitted.`); NULL: none */
 };

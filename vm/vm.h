@@ -83,6 +83,32 @@ typedef struct VmFsConfig {
   bool env_host;            /* env() reads the process environment (trusted) */
 } VmFsConfig;
 
+/* The host-call channel (protocol v3, docs/protocol.md "Host calls"):
+ * brokered operations (HTTP...) a supervised worker asks the supervisor
+ * for. The VM numbers the calls (1, 2, ...), a calling task blocks (a
+ * safe point) until the answer comes; when every task is blocked the
+ * scheduler waits in ppoll() on [fd] and then calls [pump]. Zero [call]:
+ * no channel (standalone runs: the host_* builtins say so). */
+typedef struct VmHostConfig {
+  int fd;                   /* readable when answers may be waiting */
+  /* Send call [id] of [cap].[op] with the dict at [args] (a const Value *:
+   * pack it with vm_value_pack). False: not sent (the call fails). */
+  bool (*call)(void *ud, Vm *vm, uint64_t id, const char *cap, const char *op, const void *args);
+  /* The caller of [id] gave up (deadline, cancellation): send host_cancel. */
+  void (*cancel)(void *ud, uint64_t id);
+  /* Read what [fd] holds without blocking and hand each complete answer to
+   * vm_host_deliver. < 0: the channel is gone (EOF, bad frame). */
+  int (*pump)(void *ud, Vm *vm);
+  void *ud;
+  const char *const *caps;  /* capabilities brokered for this job ("net") */
+  int ncaps;
+} VmHostConfig;
+
+/* For VmHostConfig.pump: the answer to call [id]: [ok] and the value as
+ * JSON text, or !ok and the error map ({category, message, ...}) as JSON
+ * text. An id that is not in flight is ignored. */
+void vm_host_deliver(Vm *vm, uint64_t id, bool ok, const char *json, size_t len);
+
 typedef struct VmConfig {
   VmWriteFn write;          /* NULL: write to the process's stdout/stderr */
   void *write_ud;
@@ -108,6 +134,7 @@ typedef struct VmConfig {
   int import_root_fd;
   VmJobConfig job;          /* worker context; zero when standalone */
   VmFsConfig fs;            /* files, environment, --deny (zero: none) */
+  VmHostConfig host;        /* the host-call channel (zero: none) */
 } VmConfig;
 
 typedef enum {

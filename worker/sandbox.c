@@ -4,7 +4,9 @@
  * Order (each step is independent; a failure is recorded under "skipped"
  * with its errno name and the next step still runs). It runs before the
  * program is read (docs/sandbox.md "When"):
- *   1. fds: close_range(3, ~0) except the event fd and, with a program
+ *   1. fds: close_range(3, ~0) except the job socket at fd 3 (protocol v3:
+ *      the host-call channel; seccomp's read rule for fds >= 3 covers it),
+ *      the event fd and, with a program
  *      file, the import root and the entry right above it (fds 0 and 1 are
  *      /dev/null, 2 the supervisor's stderr, then pointed at /dev/null too
  *      so that nothing can write to an inherited file under RLIMIT_FSIZE 0);
@@ -186,15 +188,19 @@ static void close_fds(const WrkSandboxConfig *cfg, Report *r)
   unsigned last = (unsigned)ev + (cfg->ngrants > 0 ? 2u + (unsigned)cfg->ngrants
                                                    : cfg->root_fd >= 0 ? 2u : 0u);
   bool ok = true;
+  /* the job socket (v3: the host-call channel) is kept when it sits below
+   * the event fd (fd 3, the protocol's layout) */
+  unsigned lo = cfg->job_fd == 3 ? 4u : 3u;
 #ifdef SYS_close_range
-  if (ev > 3 && syscall(SYS_close_range, 3u, (unsigned)ev - 1, 0u) != 0) ok = false;
+  if ((unsigned)ev > lo && syscall(SYS_close_range, lo, (unsigned)ev - 1, 0u) != 0) ok = false;
   if (ok && cfg->root_fd < 0 && cfg->ngrants > 0 &&
       syscall(SYS_close_range, (unsigned)ev + 1, (unsigned)ev + 2, 0u) != 0)
     ok = false;
   if (ok && syscall(SYS_close_range, last + 1, ~0u, 0u) != 0) ok = false;
 #else
   for (int fd = 3; fd < 1024; fd++)
-    if (fd < ev || fd > (int)last || (cfg->root_fd < 0 && fd > ev && fd <= ev + 2)) close(fd);
+    if (fd != cfg->job_fd && (fd < ev || fd > (int)last || (cfg->root_fd < 0 && fd > ev && fd <= ev + 2)))
+      close(fd);
 #endif
   if (ev < 3) ok = false; /* not a protocol layout we know */
 #ifndef HARN_SANDBOX_SANITIZER

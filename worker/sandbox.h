@@ -52,6 +52,8 @@ typedef struct WrkSandboxConfig {
                               rule each (docs/sandbox.md "Capabilities") */
   bool grant_write[WRK_SANDBOX_MAX_GRANTS];     /* ... read and write, else read only */
   uint64_t max_write_bytes;/* RLIMIT_FSIZE when a write is granted */
+  int job_fd;              /* the job socket, kept open (protocol v3: the
+                              host-call channel's answers), -1 = none */
 } WrkSandboxConfig;
 
 /* Lock the calling process down as described above and pack the report

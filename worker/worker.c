@@ -64,6 +64,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -541,6 +542,7 @@ typedef struct Lockdown {
   int ev_fd;
   int root_fd;          /* the program's directory (imports), or -1 */
   int ngrants;          /* granted directories at ev_fd + 3 .. (place_grants) */
+  int job_fd;           /* the job socket, kept (the host-call channel) */
   bool done;            /* ran (it runs at most once) */
   bool ok;              /* every mandatory protection is in place */
 } Lockdown;
@@ -570,7 +572,7 @@ static bool lock_down(Lockdown *l)
   const char *forbidden = getenv("HARN_TEST_FORBIDDEN_SYSCALL");
 #endif
   WrkSandboxConfig sc = {l->ev_fd, l->job->cpu_ms, l->job->address_space, l->root_fd,
-                         l->ngrants, {0}, l->job->max_write_bytes};
+                         l->ngrants, {0}, l->job->max_write_bytes, l->job_fd};
   for (int i = 0; i < l->ngrants; i++) sc.grant_write[i] = l->job->grants[i].write;
   pthread_mutex_lock(&l->w->mu);
   /* The report is packed straight into the `sandbox` frame (no output can
@@ -801,6 +803,93 @@ static char *job_source_dir(const IpcJob *job)
   return d;
 }
 
+/* ---- the host-call channel (protocol v3, docs/protocol.md "Host calls") ----
+ *
+ * The job socket (fd 3) stays open after the job: the supervisor answers
+ * each `host_call` (sent on fd 4 like any event, in seq order) with one
+ * `host_result` there. The VM waits in ppoll() on it (VmHostConfig.fd)
+ * and pumps it: what ppoll says is there is read into
+ * the job decoder (kept from the job frame, so strictly validated: a job
+ * side decoder accepts only host results after the job), and each answer
+ * goes to the VM as JSON text (vm_host_deliver). */
+
+typedef struct HostChan {
+  Writer *w;
+  int fd;
+  IpcDecoder *dec;
+  Buf json;
+} HostChan;
+
+static bool host_send_call(void *ud, Vm *vm, uint64_t id, const char *cap, const char *op,
+                           const void *args)
+{
+  HostChan *h = ud;
+  Writer *w = h->w;
+  msgpack_sbuffer_clear(&w->ev_sb);
+  if (w->ev_zone) msgpack_zone_clear(w->ev_zone);
+  else w->ev_zone = msgpack_zone_new(2048);
+  msgpack_object o;
+  if (!w->ev_zone || !body_object(vm, args, &w->ev_sb, w->ev_zone, &o)) return false;
+  if (o.type != MSGPACK_OBJECT_MAP) return false;
+  pthread_mutex_lock(&w->mu);
+  flush_output_locked(w);
+  IpcEnvelope e = next_env(w);
+  buf_clear(&w->frame);
+  bool ok = send_encoded_locked(w, ipc_encode_host_call(&w->frame, &e, id, cap, op, &o), "host_call",
+                                false, false) &&
+            !w->broken;
+  pthread_mutex_unlock(&w->mu);
+  return ok;
+}
+
+static void host_send_cancel(void *ud, uint64_t id)
+{
+  HostChan *h = ud;
+  Writer *w = h->w;
+  pthread_mutex_lock(&w->mu);
+  flush_output_locked(w);
+  IpcEnvelope e = next_env(w);
+  buf_clear(&w->frame);
+  send_encoded_locked(w, ipc_encode_host_cancel(&w->frame, &e, id), "host_cancel", false, false);
+  pthread_mutex_unlock(&w->mu);
+}
+
+static int host_pump(void *ud, Vm *vm)
+{
+  HostChan *h = ud;
+  char buf[16384];
+  for (;;) {
+    /* read only what ppoll says is there: the socket stays blocking (the
+     * sandbox filters allow no fcntl(F_SETFL), and recv flags vary) */
+    struct pollfd pfd = {h->fd, POLLIN, 0};
+    struct timespec zero = {0, 0};
+    int pr = ppoll(&pfd, 1, &zero, NULL);
+    if (pr < 0 && errno == EINTR) continue;
+    if (pr <= 0 || !(pfd.revents & (POLLIN | POLLHUP | POLLERR))) break;
+    ssize_t n = read(h->fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      if (n < 0) fprintf(stderr, "harn worker: reading the job socket: %s\n", strerror(errno));
+      return -1; /* EOF: the supervisor is gone */
+    }
+    if (ipc_decoder_feed(h->dec, buf, (size_t)n) != 0) break;
+  }
+  for (;;) {
+    IpcMsg m;
+    int r = ipc_decoder_next(h->dec, &m);
+    if (r == 0) return 0;
+    if (r < 0) {
+      fprintf(stderr, "harn worker: bad frame on the job socket: %s\n", ipc_decoder_error(h->dec));
+      return -1;
+    }
+    const IpcHostResult *hr = &m.u.host_result;
+    buf_clear(&h->json);
+    ipc_to_json(&h->json, hr->ok ? &hr->value : &hr->error);
+    vm_host_deliver(vm, hr->id, hr->ok, h->json.data ? h->json.data : "null", h->json.len);
+    ipc_msg_free(&m);
+  }
+}
+
 int wrk_main(int argc, char **argv)
 {
   int64_t t0;
@@ -868,8 +957,13 @@ int wrk_main(int argc, char **argv)
     ipc_decoder_free(dec);
     return WRK_EXIT_PROTOCOL;
   }
-  ipc_decoder_free(dec);
-  close(job_fd);
+  /* the job socket stays open when the job may make host calls (the
+   * channel of their answers); else it is done with */
+  HostChan hc = {&w, job_fd, dec, {0}};
+  if (msg.u.job.nhost == 0) {
+    close(job_fd);
+    job_fd = -1;
+  }
   /* above every fd placed below (place_program, place_grants) */
   for (int i = 0; i < ngfds; i++)
     if (gfds[i] < WRK_HIGH_FD) gfds[i] = place_at(gfds[i], fcntl(gfds[i], F_DUPFD_CLOEXEC, WRK_HIGH_FD));
@@ -904,7 +998,7 @@ int wrk_main(int argc, char **argv)
    * now, before the lock-down (a spare inherited this from the zygote) */
   vm_std_init();
   int ngrants = place_grants(ev_fd, gfds, ngfds);
-  Lockdown ld = {&w, job, ev_fd, root_fd, ngrants < 0 ? 0 : ngrants, false, true};
+  Lockdown ld = {&w, job, ev_fd, root_fd, ngrants < 0 ? 0 : ngrants, job_fd, false, true};
   lock_down(&ld);
   if (ngrants < 0) ld.ok = false;
 
@@ -947,6 +1041,15 @@ int wrk_main(int argc, char **argv)
   cfg.fs.env = envs;
   cfg.fs.nenv = (int)job->nenv;
   cfg.fs.env_host = !job->sandbox; /* trusted (--no-sandbox): its own environ */
+  if (job->nhost > 0) {
+    cfg.host.fd = job_fd;
+    cfg.host.call = host_send_call;
+    cfg.host.cancel = host_send_cancel;
+    cfg.host.pump = host_pump;
+    cfg.host.ud = &hc;
+    cfg.host.caps = job->host;
+    cfg.host.ncaps = (int)job->nhost;
+  }
   Vm *vm = vm_new(&cfg);
   sig_vm = vm; /* from here the handler forwards to it */
   if (sig_first) vm_interrupt(vm, sig_first); /* one that came before (twice is harmless) */
@@ -1026,6 +1129,7 @@ int wrk_main(int argc, char **argv)
   pthread_mutex_unlock(&w.mu);
   stop_flusher(&w);
   close(ev_fd);
+  if (job_fd >= 0) close(job_fd);
   /* A spare's process ends as this returns (zygote.c: _exit), and what it
    * allocated with it: freeing would only delay its exit, which the
    * supervisor waits for. */
@@ -1038,6 +1142,8 @@ int wrk_main(int argc, char **argv)
   for (int i = 0; i < ngfds; i++) close(gfds[i]);
   if (root_fd >= 0) close(root_fd);
   ipc_msg_free(&msg);
+  ipc_decoder_free(dec);
+  buf_free(&hc.json);
   writer_free(&w);
   return broken ? WRK_EXIT_IO : WRK_EXIT_OK;
 }

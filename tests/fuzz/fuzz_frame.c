@@ -8,7 +8,8 @@
  * job decoder; every frame that comes out is rendered to JSON (all of its
  * msgpack values), then freed. Invariants checked: the decoder never
  * crashes or leaks, errors are sticky, an error always has a text, and a
- * returned frame is fully valid (its values render).
+ * returned frame is fully valid (its values render; v3 host_call,
+ * host_cancel and host_result frames keep their invariants).
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -45,6 +46,24 @@ static void render(const IpcMsg *m)
       if (!m->u.job.env[i].name || !m->u.job.env[i].value) abort();
     for (size_t i = 0; i < m->u.job.ndeny; i++)
       if (!m->u.job.deny[i]) abort();
+    break;
+  case IPC_MSG_HOST_CALL:
+    /* v3: a nonzero id, names of 1..IPC_MAX_HOST_NAME bytes, map args */
+    if (!m->u.host_call.id || !m->u.host_call.cap || !m->u.host_call.op) abort();
+    if (!m->u.host_call.cap[0] || strlen(m->u.host_call.cap) > IPC_MAX_HOST_NAME) abort();
+    if (m->u.host_call.args.type != MSGPACK_OBJECT_MAP) abort();
+    ipc_to_json(&b, &m->u.host_call.args);
+    break;
+  case IPC_MSG_HOST_CANCEL:
+    if (!m->u.host_cancel.id) abort();
+    break;
+  case IPC_MSG_HOST_RESULT:
+    /* ok: a value and no error; else an error map and no value */
+    if (!m->u.host_result.id) abort();
+    if (m->u.host_result.ok ? m->u.host_result.error.type != MSGPACK_OBJECT_NIL
+                            : m->u.host_result.error.type != MSGPACK_OBJECT_MAP)
+      abort();
+    ipc_to_json(&b, m->u.host_result.ok ? &m->u.host_result.value : &m->u.host_result.error);
     break;
   default: break;
   }

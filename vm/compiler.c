@@ -2553,7 +2553,7 @@ static void compile_stmt(Comp *c, Node *n)
     AT(n);
     long j = emit_jump(c, OP_JUMP_IF_TRUE);
     if (n->as.guard.msg) compile_expr(c, n->as.guard.msg);
-    else emit_const(c, OBJ_VAL(str_cstr(c->vm, "Requirement failed")));
+    else emit_const(c, OBJ_VAL(str_cstr(c->vm, "require condition failed")));
     AT(n);
     emit_op(c, OP_THROW);
     patch_here(c, j);

@@ -1679,11 +1679,59 @@ static bool bi_schema_is(Vm *vm, int argc, Value *argv, Value *out)
   return ret_bool(out, schema_validate(vm, arg(argc, argv, 0), arg(argc, argv, 1), &msg));
 }
 
+/* [v] with the `default` of every property of [schema] that it lacks,
+ * recursively into the present properties that are dicts or structs; a
+ * struct stays a struct of the same type (its field access keeps working,
+ * issue 17). [v] itself is never changed: a copy is made when a default
+ * applies. */
+static Value apply_defaults(Vm *vm, Value v, Value schema, int depth)
+{
+  Value props;
+  if (depth > SCHEMA_MAX_DEPTH || !IS_DICT(schema) || !dict_get_cstr(AS_DICT(schema), "properties", &props) ||
+      !IS_DICT(props))
+    return v;
+  bool is_struct = IS_OBJ_TYPE(v, OBJ_STRUCT);
+  ObjDict *src = IS_DICT(v) ? AS_DICT(v) : is_struct ? AS_STRUCT(v)->fields : NULL;
+  if (!src) return v;
+  ObjDict *pd = AS_DICT(props), *copy = NULL;
+  for (uint32_t i = 0; i < pd->count; i++) {
+    ObjString *key = pd->entries[i].key;
+    Value ps = pd->entries[i].value, cur, dv;
+    Value next = NIL_VAL;
+    bool have = false;
+    if (dict_get(src, key, &cur)) {
+      Value nv = apply_defaults(vm, cur, ps, depth + 1);
+      if (nv.type != cur.type || (IS_OBJ(nv) && AS_OBJ(nv) != AS_OBJ(cur))) {
+        next = nv;
+        have = true;
+      }
+    } else if (IS_DICT(ps) && dict_get_cstr(AS_DICT(ps), "default", &dv)) {
+      next = dv;
+      have = true;
+    }
+    if (!have) continue;
+    if (!copy) {
+      copy = dict_copy(vm, src);
+      gc_push_root(vm, OBJ_VAL(copy));
+    }
+    dict_set(vm, copy, key, next);
+  }
+  if (!copy) return v;
+  Value r = is_struct ? OBJ_VAL(struct_new(vm, AS_STRUCT(v)->type, AS_STRUCT(v)->name, copy)) : OBJ_VAL(copy);
+  gc_pop_root(vm);
+  return r;
+}
+
+/* schema_parse(v, schema) / schema_check: Ok(v with the schema's defaults
+ * applied) when that is valid, else Err(problems). */
 static bool bi_schema_check(Vm *vm, int argc, Value *argv, Value *out)
 {
   ObjString *msg;
-  Value v = arg(argc, argv, 0);
-  if (schema_validate(vm, v, arg(argc, argv, 1), &msg)) *out = enum_ok(vm, v);
+  Value v = apply_defaults(vm, arg(argc, argv, 0), arg(argc, argv, 1), 0);
+  gc_push_root(vm, v);
+  bool ok = schema_validate(vm, v, arg(argc, argv, 1), &msg);
+  gc_pop_root(vm);
+  if (ok) *out = enum_ok(vm, v);
   else *out = enum_err(vm, OBJ_VAL(msg));
   return true;
 }
@@ -2062,11 +2110,13 @@ static bool bi_schema_of(Vm *vm, int argc, Value *argv, Value *out)
  *    writes} (+ size for maps). version counts successful writes.
  *  - Named primitives live in a per-run registry (below). Permits are
  *    dicts {id, kind, name}:
- *    sync_mutex_acquire(name="default");
- *    sync_semaphore_acquire(name, limit=1, n=1) (the first acquire of a
- *    name fixes its limit); sync_rwlock_acquire(name, mode="read"|"write");
- *    sync_gate_acquire(name, limit=1) (a concurrency gate: a semaphore
- *    taking one permit); sync_release(permit) -> true, false when that
+ *    sync_mutex_acquire(name="default", timeout=nil);
+ *    sync_semaphore_acquire(name, limit=1, n=1, timeout=nil) (the first
+ *    acquire of a name fixes its limit); sync_rwlock_acquire(name,
+ *    mode="read"|"write", timeout=nil); sync_gate_acquire(name, limit=1,
+ *    timeout=nil) (a concurrency gate: a semaphore taking one permit). A
+ *    timeout (duration or int ms) bounds the wait: nil when it ends (0:
+ *    try once, no wait); sync_release(permit) -> true, false when that
  *    permit was already released; sync_metrics(name) -> {acquired,
  *    contended, held, kind, limit, name, released} (nil for an unknown
  *    name), sync_metrics() -> dict name -> metrics.
@@ -2081,11 +2131,14 @@ static bool bi_schema_of(Vm *vm, int argc, Value *argv, Value *out)
  *    scheduler's `Runtime error: deadlock: every task is blocked`, as a
  *    receive on an empty channel does. A semaphore request for more
  *    permits than the limit fails at once (it could never be granted).
- *  - mailbox_open(name, capacity=1024) -> name (re-opening keeps the
+ *  - mailbox_open(name, capacity=1024) or mailbox_open({name, capacity,
+ *    scope}) -> name (`scope/name` with a scope; re-opening keeps the
  *    queue); mailbox_send(name, v) -> true, false when full or not open;
  *    mailbox_receive(name, timeout=nil) -> the oldest message; while empty
  *    it waits (FIFO among receivers) for a send, at most [timeout] (0: no
- *    wait) and then gives nil; an unknown mailbox gives nil at once;
+ *    wait) and then gives nil (also when its timer fired as a message
+ *    came: that message is for the receivers still waiting); an unknown
+ *    mailbox gives nil at once;
  *    mailbox_metrics(name) -> {capacity, name, pending, received,
  *    rejected, sent} (nil for an unknown mailbox).
  *  - circuit_breaker(name, threshold=5, reset=30s (duration or ms)) ->

@@ -156,7 +156,7 @@ static void test_errors(void **state)
                "Runtime error: Cannot assign to immutable binding: x (line 2)");
   expect_error("println(nope)", VM_RUNTIME_ERROR, "Runtime error: Undefined variable: nope (line 1)");
   expect_error("nope()", VM_RUNTIME_ERROR, "Runtime error: Undefined builtin: nope (line 1)");
-  expect_error("1 + \"a\"", VM_RUNTIME_ERROR, "Type error: Cannot add int and string (line 1)");
+  expect_error("1 + \"a\"", VM_RUNTIME_ERROR, "Type error: can't add int and string (line 1)");
   expect_error("match 1 { 2 -> { 0 } }", VM_RUNTIME_ERROR, "Thrown: No match arm matched the value");
   expect_error("fn f() {\n  return 1 / 0\n}\nf()", VM_RUNTIME_ERROR,
                "Runtime error: Division by zero (line 2)");

@@ -225,7 +225,20 @@ static Value compile(Ctx *x, const TypeExpr *t, int depth)
     }
     return OBJ_VAL(l);
   }
-  case TY_LITERAL:
+  case TY_LITERAL: {
+    /* a literal type checks as its value's runtime type (`"a" | "b"` takes
+     * strings, `1 | 2` ints): the value itself is not compared, so a
+     * literal-typed value keeps its type and nothing stricter is asked */
+    const Node *n = t->literal;
+    const char *name = !n                 ? "nil"
+                       : n->kind == N_STRING ? "string"
+                       : n->kind == N_INT    ? "int"
+                       : n->kind == N_FLOAT  ? "float"
+                       : n->kind == N_BOOL   ? "bool"
+                                             : NULL;
+    if (!name && n && n->kind == N_NIL) name = "nil";
+    return name ? compile_name(x, t, name, depth) : NIL_VAL;
+  }
   case TY_FN:
   case TY_OTHER: return NIL_VAL;
   }

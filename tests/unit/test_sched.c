@@ -425,5 +425,9 @@ int main(void)
       cmocka_unit_test(test_timed_out_receiver_race),
       cmocka_unit_test(test_timed_out_receiver_race_real_clock),
   };
+  /* TEST_SCHED_FILTER=pattern runs only the matching tests (e.g. the race
+   * stress tests, repeated under load: `*race*`) */
+  const char *filter = getenv("TEST_SCHED_FILTER");
+  if (filter && *filter) cmocka_set_test_filter(filter);
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

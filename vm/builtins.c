@@ -503,8 +503,19 @@ static const char *classify_message(const char *s, size_t n)
     i = j;
   }
 text:
-  if (ci_contains(s, n, "deadline exceeded")) return "timeout";
-  if (ci_contains(s, n, "circuit_open")) return "circuit_open";
+  /* then words, in this order (the first family found wins) */
+  if (ci_contains(s, n, "deadline exceeded") || ci_contains(s, n, "timed out") ||
+      ci_contains(s, n, "timeout"))
+    return "timeout";
+  if (ci_contains(s, n, "circuit_open") || ci_contains(s, n, "circuit open")) return "circuit_open";
+  if (ci_contains(s, n, "overloaded")) return "overloaded";
+  if (ci_contains(s, n, "rate limit") || ci_contains(s, n, "rate_limit") ||
+      ci_contains(s, n, "ratelimit") || ci_contains(s, n, "too many requests"))
+    return "rate_limit";
+  if (ci_contains(s, n, "unauthorized") || ci_contains(s, n, "forbidden") ||
+      ci_contains(s, n, "authentication") || ci_contains(s, n, "invalid api key"))
+    return "auth";
+  if (ci_contains(s, n, "not found")) return "not_found";
   if (ci_contains(s, n, "connection reset") || ci_contains(s, n, "connection refused") ||
       ci_contains(s, n, "connection closed") || ci_contains(s, n, "broken pipe"))
     return "transient_network";
@@ -1670,11 +1681,59 @@ static bool bi_schema_is(Vm *vm, int argc, Value *argv, Value *out)
   return ret_bool(out, schema_validate(vm, arg(argc, argv, 0), arg(argc, argv, 1), &msg));
 }
 
+/* [v] with the `default` of every property of [schema] that it lacks,
+ * recursively into the present properties that are dicts or structs; a
+ * struct stays a struct of the same type (its field access keeps working,
+ * issue 17). [v] itself is never changed: a copy is made when a default
+ * applies. */
+static Value apply_defaults(Vm *vm, Value v, Value schema, int depth)
+{
+  Value props;
+  if (depth > SCHEMA_MAX_DEPTH || !IS_DICT(schema) || !dict_get_cstr(AS_DICT(schema), "properties", &props) ||
+      !IS_DICT(props))
+    return v;
+  bool is_struct = IS_OBJ_TYPE(v, OBJ_STRUCT);
+  ObjDict *src = IS_DICT(v) ? AS_DICT(v) : is_struct ? AS_STRUCT(v)->fields : NULL;
+  if (!src) return v;
+  ObjDict *pd = AS_DICT(props), *copy = NULL;
+  for (uint32_t i = 0; i < pd->count; i++) {
+    ObjString *key = pd->entries[i].key;
+    Value ps = pd->entries[i].value, cur, dv;
+    Value next = NIL_VAL;
+    bool have = false;
+    if (dict_get(src, key, &cur)) {
+      Value nv = apply_defaults(vm, cur, ps, depth + 1);
+      if (nv.type != cur.type || (IS_OBJ(nv) && AS_OBJ(nv) != AS_OBJ(cur))) {
+        next = nv;
+        have = true;
+      }
+    } else if (IS_DICT(ps) && dict_get_cstr(AS_DICT(ps), "default", &dv)) {
+      next = dv;
+      have = true;
+    }
+    if (!have) continue;
+    if (!copy) {
+      copy = dict_copy(vm, src);
+      gc_push_root(vm, OBJ_VAL(copy));
+    }
+    dict_set(vm, copy, key, next);
+  }
+  if (!copy) return v;
+  Value r = is_struct ? OBJ_VAL(struct_new(vm, AS_STRUCT(v)->type, AS_STRUCT(v)->name, copy)) : OBJ_VAL(copy);
+  gc_pop_root(vm);
+  return r;
+}
+
+/* schema_parse(v, schema) / schema_check: Ok(v with the schema's defaults
+ * applied) when that is valid, else Err(problems). */
 static bool bi_schema_check(Vm *vm, int argc, Value *argv, Value *out)
 {
   ObjString *msg;
-  Value v = arg(argc, argv, 0);
-  if (schema_validate(vm, v, arg(argc, argv, 1), &msg)) *out = enum_ok(vm, v);
+  Value v = apply_defaults(vm, arg(argc, argv, 0), arg(argc, argv, 1), 0);
+  gc_push_root(vm, v);
+  bool ok = schema_validate(vm, v, arg(argc, argv, 1), &msg);
+  gc_pop_root(vm);
+  if (ok) *out = enum_ok(vm, v);
   else *out = enum_err(vm, OBJ_VAL(msg));
   return true;
 }
@@ -1847,21 +1906,44 @@ static bool bi_sleep_ms(Vm *vm, int argc, Value *argv, Value *out)
   return bi_sleep(vm, argc, argv, out);
 }
 
-static const char *timer_name(Vm *vm, int argc, Value *argv)
+/* The timer named by argv[0]: nil is "default"; the dict timer_start
+ * returned gives its `name` (and its `start_ms` through *start when there);
+ * anything else its display. */
+static const char *timer_name(Vm *vm, int argc, Value *argv, int64_t *start, bool *has_start)
 {
   Value n = arg(argc, argv, 0);
+  if (has_start) *has_start = false;
+  if (IS_DICT(n)) {
+    Value v;
+    if (start && dict_get_cstr(AS_DICT(n), "start_ms", &v) && IS_INT(v)) {
+      *start = AS_INT(v);
+      *has_start = true;
+    }
+    n = dict_get_cstr(AS_DICT(n), "name", &v) ? v : NIL_VAL;
+  }
   return IS_NIL(n) ? "default" : disp(vm, n)->chars;
+}
+
+/* timer_start(name): {name, start_ms} (start_ms on the monotonic clock,
+ * which mock_time drives). */
+static bool timer_value(Vm *vm, const char *name, int64_t now, Value *out)
+{
+  ObjDict *d = dict_new(vm, 2);
+  dict_set_cstr(vm, d, "name", cstr_val(vm, name));
+  dict_set_cstr(vm, d, "start_ms", val_int(now));
+  *out = OBJ_VAL(d);
+  return true;
 }
 
 static bool bi_timer_start(Vm *vm, int argc, Value *argv, Value *out)
 {
-  const char *name = timer_name(vm, argc, argv);
+  const char *name = timer_name(vm, argc, argv, NULL, NULL);
   int64_t now = now_mono(vm);
   struct BiClock *clk = clock_for(vm);
   for (int i = 0; i < clk->ntimers; i++) {
     if (strcmp(clk->timers[i].name, name) == 0) {
       clk->timers[i].start = now;
-      return ret_nil(out);
+      return timer_value(vm, name, now, out);
     }
   }
   if (clk->ntimers == MAX_TIMERS) { /* drop the oldest */
@@ -1874,19 +1956,22 @@ static bool bi_timer_start(Vm *vm, int argc, Value *argv, Value *out)
   clk->timers[clk->ntimers].name = copy;
   clk->timers[clk->ntimers].start = now;
   clk->ntimers++;
-  return ret_nil(out);
+  return timer_value(vm, name, now, out);
 }
 
-/* timer_end(name): writes `[timer] name: Nms` and returns N (0 for a
- * timer that was never started). */
+/* timer_end(timer): [timer] is the dict timer_start returned, or a name;
+ * writes `[timer] name: Nms` and returns N (0 for a name that was never
+ * started; a dict counts from its start_ms). */
 static bool bi_timer_end(Vm *vm, int argc, Value *argv, Value *out)
 {
-  const char *name = timer_name(vm, argc, argv);
-  int64_t now = now_mono(vm), ms = 0;
+  int64_t start = 0;
+  bool has_start;
+  const char *name = timer_name(vm, argc, argv, &start, &has_start);
+  int64_t now = now_mono(vm), ms = has_start ? sat_sub(now, start) : 0;
   struct BiClock *clk = clock_for(vm);
   for (int i = 0; i < clk->ntimers; i++) {
     if (strcmp(clk->timers[i].name, name) == 0) {
-      ms = sat_sub(now, clk->timers[i].start);
+      if (!has_start) ms = sat_sub(now, clk->timers[i].start);
       free(clk->timers[i].name);
       memmove(&clk->timers[i], &clk->timers[i + 1], sizeof clk->timers[0] * (size_t)(clk->ntimers - i - 1));
       clk->ntimers--;
@@ -2027,11 +2112,13 @@ static bool bi_schema_of(Vm *vm, int argc, Value *argv, Value *out)
  *    writes} (+ size for maps). version counts successful writes.
  *  - Named primitives live in a per-run registry (below). Permits are
  *    dicts {id, kind, name}:
- *    sync_mutex_acquire(name="default");
- *    sync_semaphore_acquire(name, limit=1, n=1) (the first acquire of a
- *    name fixes its limit); sync_rwlock_acquire(name, mode="read"|"write");
- *    sync_gate_acquire(name, limit=1) (a concurrency gate: a semaphore
- *    taking one permit); sync_release(permit) -> true, false when that
+ *    sync_mutex_acquire(name="default", timeout=nil);
+ *    sync_semaphore_acquire(name, limit=1, n=1, timeout=nil) (the first
+ *    acquire of a name fixes its limit); sync_rwlock_acquire(name,
+ *    mode="read"|"write", timeout=nil); sync_gate_acquire(name, limit=1,
+ *    timeout=nil) (a concurrency gate: a semaphore taking one permit). A
+ *    timeout (duration or int ms) bounds the wait: nil when it ends (0:
+ *    try once, no wait); sync_release(permit) -> true, false when that
  *    permit was already released; sync_metrics(name) -> {acquired,
  *    contended, held, kind, limit, name, released} (nil for an unknown
  *    name), sync_metrics() -> dict name -> metrics.
@@ -2046,11 +2133,14 @@ static bool bi_schema_of(Vm *vm, int argc, Value *argv, Value *out)
  *    scheduler's `Runtime error: deadlock: every task is blocked`, as a
  *    receive on an empty channel does. A semaphore request for more
  *    permits than the limit fails at once (it could never be granted).
- *  - mailbox_open(name, capacity=1024) -> name (re-opening keeps the
+ *  - mailbox_open(name, capacity=1024) or mailbox_open({name, capacity,
+ *    scope}) -> name (`scope/name` with a scope; re-opening keeps the
  *    queue); mailbox_send(name, v) -> true, false when full or not open;
  *    mailbox_receive(name, timeout=nil) -> the oldest message; while empty
  *    it waits (FIFO among receivers) for a send, at most [timeout] (0: no
- *    wait) and then gives nil; an unknown mailbox gives nil at once;
+ *    wait) and then gives nil (also when its timer fired as a message
+ *    came: that message is for the receivers still waiting); an unknown
+ *    mailbox gives nil at once;
  *    mailbox_metrics(name) -> {capacity, name, pending, received,
  *    rejected, sent} (nil for an unknown mailbox).
  *  - circuit_breaker(name, threshold=5, reset=30s (duration or ms)) ->
@@ -2396,29 +2486,52 @@ static bool sync_grantable(const BiSyncPrim *p, int64_t n, bool write)
  * permits left over); on failure (cancel, deadline, interrupt, deadlock:
  * sched_block's error) the task leaves the queue and wakes the new first
  * waiter, which may now be grantable. */
-static bool sync_wait(Vm *vm, BiRegistry *r, int i, int64_t n, bool write)
+static int sync_wait(Vm *vm, BiRegistry *r, int i, int64_t n, bool write, int64_t until)
 {
   r->prims[i].contended++;
   sched_wait_add(vm, &r->prims[i].waiters);
   for (;;) {
-    int rc = sched_block(vm, 0);
+    int rc = sched_block(vm, until);
     BiSyncPrim *p = &r->prims[i];
-    if (rc < 0) {
+    /* a waiter whose timer woke it has given up (like mailbox_receive): a
+     * release in the same instant goes to the next waiter */
+    bool gave_up = rc == 1 && sched_timer_woke(vm);
+    if (rc >= 0 && !gave_up && sched_wait_is_first(vm, &p->waiters) && sync_grantable(p, n, write)) {
       sched_wait_remove(vm, &p->waiters);
       sched_wake_first(vm, &p->waiters);
-      return false;
+      return 1;
     }
-    if (sched_wait_is_first(vm, &p->waiters) && sync_grantable(p, n, write)) {
+    if (rc != 0) {
       sched_wait_remove(vm, &p->waiters);
       sched_wake_first(vm, &p->waiters);
-      return true;
+      return rc < 0 ? -1 : 0;
     }
   }
 }
 
-static bool sync_acquire(Vm *vm, const char *fn, BiSyncKind kind, const char *name, int64_t limit,
-                         int64_t n, bool write, Value *out)
+/* The acquire timeout at argv[k]: nil/absent waits for ever (*until = 0);
+ * a duration or int ms waits up to it (0 or less: try once, *once). */
+static bool sync_timeout(Vm *vm, const char *fn, int argc, Value *argv, int k, int64_t *until, bool *once)
 {
+  Value t = arg(argc, argv, k);
+  *until = 0;
+  *once = false;
+  if (IS_NIL(t)) return true;
+  int64_t ms;
+  if (IS_INT(t) || IS_DURATION(t)) ms = AS_INT(t);
+  else if (IS_FLOAT(t)) ms = (int64_t)AS_FLOAT(t);
+  else return err_type(vm, "%s: timeout must be a duration or int, got %s", fn, val_type_name(t));
+  if (ms <= 0) *once = true;
+  else *until = sched_after(vm, ms);
+  return true;
+}
+
+static bool sync_acquire(Vm *vm, const char *fn, BiSyncKind kind, const char *name, int64_t limit,
+                         int64_t n, bool write, int argc, Value *argv, int tk, Value *out)
+{
+  int64_t until;
+  bool once;
+  if (!sync_timeout(vm, fn, argc, argv, tk, &until, &once)) return false;
   BiRegistry *r = registry(vm);
   int i = sync_find(r, name);
   if (i < 0) {
@@ -2441,7 +2554,17 @@ static bool sync_acquire(Vm *vm, const char *fn, BiSyncKind kind, const char *na
   /* FIFO: an acquire queues behind the waiters even when it could be
    * granted, so a writer (or a large semaphore request) is not starved */
   if (p->waiters.n > 0 || !sync_grantable(p, n, write)) {
-    if (!sync_wait(vm, r, i, n, write)) return false;
+    if (once) {
+      p->contended++;
+      *out = NIL_VAL;
+      return true;
+    }
+    int got = sync_wait(vm, r, i, n, write, until);
+    if (got < 0) return false;
+    if (got == 0) {
+      *out = NIL_VAL;
+      return true;
+    }
     p = &r->prims[i];
   }
   if (kind == SYNC_RWLOCK && write) p->writer = true;
@@ -2466,7 +2589,7 @@ static bool sync_acquire(Vm *vm, const char *fn, BiSyncKind kind, const char *na
 static bool bi_sync_mutex_acquire(Vm *vm, int argc, Value *argv, Value *out)
 {
   return sync_acquire(vm, "sync_mutex_acquire", SYNC_MUTEX, name_arg(vm, argc, argv, 0, "default"),
-                      1, 1, false, out);
+                      1, 1, false, argc, argv, 1, out);
 }
 
 static bool bi_sync_semaphore_acquire(Vm *vm, int argc, Value *argv, Value *out)
@@ -2475,7 +2598,7 @@ static bool bi_sync_semaphore_acquire(Vm *vm, int argc, Value *argv, Value *out)
   num_to_i64(arg(argc, argv, 1), &limit);
   num_to_i64(arg(argc, argv, 2), &n);
   return sync_acquire(vm, "sync_semaphore_acquire", SYNC_SEMAPHORE,
-                      name_arg(vm, argc, argv, 0, "default"), limit, n, false, out);
+                      name_arg(vm, argc, argv, 0, "default"), limit, n, false, argc, argv, 3, out);
 }
 
 static bool bi_sync_rwlock_acquire(Vm *vm, int argc, Value *argv, Value *out)
@@ -2483,7 +2606,7 @@ static bool bi_sync_rwlock_acquire(Vm *vm, int argc, Value *argv, Value *out)
   Value mode = arg(argc, argv, 1);
   bool write = IS_STRING(mode) && strcmp(AS_CSTR(mode), "write") == 0;
   return sync_acquire(vm, "sync_rwlock_acquire", SYNC_RWLOCK, name_arg(vm, argc, argv, 0, "default"),
-                      1, 1, write, out);
+                      1, 1, write, argc, argv, 2, out);
 }
 
 static bool bi_sync_gate_acquire(Vm *vm, int argc, Value *argv, Value *out)
@@ -2491,7 +2614,7 @@ static bool bi_sync_gate_acquire(Vm *vm, int argc, Value *argv, Value *out)
   int64_t limit = 1;
   num_to_i64(arg(argc, argv, 1), &limit);
   return sync_acquire(vm, "sync_gate_acquire", SYNC_GATE, name_arg(vm, argc, argv, 0, "default"),
-                      limit, 1, false, out);
+                      limit, 1, false, argc, argv, 2, out);
 }
 
 /* Give back outstanding permit [i] and wake the first waiter. */
@@ -2567,20 +2690,40 @@ static BiMailbox *mailbox_find(BiRegistry *r, const char *name)
   return NULL;
 }
 
+/* mailbox_open(name, capacity) or mailbox_open({name, capacity, scope}):
+ * a scope qualifies the name (the mailbox is `SCOPE/NAME`, the value
+ * returned and the one to send to), so mailboxes of different scopes
+ * never share a queue. */
 static bool bi_mailbox_open(Vm *vm, int argc, Value *argv, Value *out)
 {
-  const char *name = name_arg(vm, argc, argv, 0, "default");
+  Value capv = arg(argc, argv, 1);
+  const char *name;
+  if (IS_DICT(arg(argc, argv, 0))) {
+    ObjDict *o = AS_DICT(argv[0]);
+    Value nv = NIL_VAL, sv = NIL_VAL, cv;
+    dict_get_cstr(o, "name", &nv);
+    dict_get_cstr(o, "scope", &sv);
+    if (dict_get_cstr(o, "capacity", &cv)) capv = cv;
+    Buf b = {0};
+    if (!IS_NIL(sv)) buf_printf(&b, "%s/", disp(vm, sv)->chars);
+    buf_puts(&b, IS_NIL(nv) ? "default" : disp(vm, nv)->chars);
+    name = str_new(vm, b.data, b.len)->chars;
+    buf_free(&b);
+  } else {
+    name = name_arg(vm, argc, argv, 0, "default");
+  }
   BiRegistry *r = registry(vm);
   BiMailbox *m = mailbox_find(r, name);
   int64_t cap = MAILBOX_DEFAULT_CAPACITY;
-  if (num_to_i64(arg(argc, argv, 1), &cap) && cap < 1) cap = 1;
+  bool has_cap = !IS_NIL(capv);
+  if (num_to_i64(capv, &cap) && cap < 1) cap = 1;
   if (!m) {
     reg_grow(vm, (void **)&r->boxes, &r->boxcap, r->nboxes + 1, sizeof(BiMailbox));
     m = &r->boxes[r->nboxes++];
     memset(m, 0, sizeof *m);
     m->name = reg_strdup(vm, name);
     m->capacity = cap;
-  } else if (argc >= 2 && !IS_NIL(argv[1])) {
+  } else if (has_cap) {
     m->capacity = cap;
   }
   *out = cstr_val(vm, name);
@@ -2637,7 +2780,11 @@ static bool bi_mailbox_receive(Vm *vm, int argc, Value *argv, Value *out)
     for (;;) {
       int rc = sched_block(vm, until);
       m = &r->boxes[idx];
-      bool ready = rc >= 0 && m->count > 0 && sched_wait_is_first(vm, &m->waiters);
+      /* a receiver whose timer woke it has given up: a message that came in
+       * the same instant goes to a receiver still waiting (it passes the
+       * wake on below), never to this one (issue 17) */
+      bool gave_up = rc == 1 && sched_timer_woke(vm);
+      bool ready = rc >= 0 && !gave_up && m->count > 0 && sched_wait_is_first(vm, &m->waiters);
       if (ready || rc != 0) {
         sched_wait_remove(vm, &m->waiters);
         sched_wake_first(vm, &m->waiters);

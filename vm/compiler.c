@@ -2553,7 +2553,7 @@ static void compile_stmt(Comp *c, Node *n)
     AT(n);
     long j = emit_jump(c, OP_JUMP_IF_TRUE);
     if (n->as.guard.msg) compile_expr(c, n->as.guard.msg);
-    else emit_const(c, OBJ_VAL(str_cstr(c->vm, "Requirement failed")));
+    else emit_const(c, OBJ_VAL(str_cstr(c->vm, "require condition failed")));
     AT(n);
     emit_op(c, OP_THROW);
     patch_here(c, j);
@@ -2632,10 +2632,20 @@ static Node *find_pipeline(NodeList *items, const char *name)
   return NULL;
 }
 
-/* Emit the call of pipeline [p] with the job input (value left on stack). */
+/* Emit the call of pipeline [p] with the job input (value left on stack).
+ * The reference does not bind an entry pipeline's parameters at all
+ * (docs/LANGUAGE.md 9.1), so their type annotations are not checked
+ * against the input: `pipeline main(task: dict) -> T` runs without one. */
 static void call_pipeline(Comp *c, Node *p)
 {
-  compile_function(c, "", &p->as.pipeline.params, p->as.pipeline.body, -1, p->line);
+  ParamList pl = p->as.pipeline.params; /* a copy without the types (the AST stays) */
+  Param *items = pl.count ? arena_alloc(&c->arena, sizeof(Param) * (size_t)pl.count) : NULL;
+  for (int i = 0; i < pl.count; i++) {
+    items[i] = pl.items[i];
+    items[i].type = NULL;
+  }
+  pl.items = items;
+  compile_function(c, "", &pl, p->as.pipeline.body, -1, p->line);
   c->line = 0; /* the entry call has no source position (no trace note) */
   c->col = 0;
   emit_op(c, OP_PUSH_INPUT);

@@ -379,55 +379,76 @@ static bool ws_only(const char *s, size_t n, bool allow_nl)
   return true;
 }
 
-/* Minimum leading spaces/tabs over the non-blank lines of the literal
- * pieces; 0 when there is no such line. */
+/* Lines of a triple-quoted string with interpolation (issue 17): the
+ * pieces are cut into segments at each newline; a segment starts a line
+ * when it follows a newline or is the start of the string, and such a
+ * line has content when it has a non-blank character or goes on into an
+ * interpolation (`    ${name} rest`): interpolations are opaque content,
+ * so a line that starts with one is dedented like any other. */
+static bool seg_has_content(const PartVec *v, int i, const char *s, size_t ls, size_t j, size_t n)
+{
+  return !ws_only(s + ls, j - ls, false) || (j == n && i + 1 < v->count);
+}
+
+/* Minimum leading spaces/tabs over the lines with content (above); 0 when
+ * there is none, or when the string starts with an interpolation. */
 static size_t common_indent(const PartVec *v)
 {
   size_t best = SIZE_MAX;
   for (int i = 0; i < v->count; i++) {
-    if (v->items[i].is_expr) continue;
+    if (v->items[i].is_expr) {
+      if (i == 0) return 0;
+      continue;
+    }
     const char *s = v->items[i].lit.data ? v->items[i].lit.data : "";
     size_t n = v->items[i].lit.len, ls = 0;
+    bool line_start = i == 0;
     for (size_t j = 0; j <= n; j++) {
       if (j == n || s[j] == '\n') {
-        if (!ws_only(s + ls, j - ls, false)) {
+        if (line_start && seg_has_content(v, i, s, ls, j, n)) {
           size_t k = 0;
           while (ls + k < j && (s[ls + k] == ' ' || s[ls + k] == '\t')) k++;
           if (k < best) best = k;
         }
         ls = j + 1;
+        line_start = true;
       }
     }
   }
   return best == SIZE_MAX ? 0 : best;
 }
 
-/* Remove [indent] leading characters from every line of [b] (whitespace-
- * only lines become empty), then drop one trailing newline. */
-static void dedent_buf(Buf *b, size_t indent)
+/* Remove [indent] leading characters from every line of piece [i] that
+ * starts a line (lines without content become empty), then drop one
+ * trailing newline when [trim] (the last piece). */
+static void dedent_piece(const PartVec *v, int i, Buf *b, size_t indent, bool trim)
 {
   Buf out = {0};
   const char *s = b->data ? b->data : "";
   size_t n = b->len, ls = 0;
+  bool line_start = i == 0;
   for (size_t j = 0; j <= n; j++) {
     if (j == n || s[j] == '\n') {
-      if (!ws_only(s + ls, j - ls, false)) {
+      if (!line_start) {
+        buf_append(&out, s + ls, j - ls);
+      } else if (seg_has_content(v, i, s, ls, j, n)) {
         size_t k = 0;
         while (k < indent && ls + k < j && (s[ls + k] == ' ' || s[ls + k] == '\t')) k++;
         buf_append(&out, s + ls + k, j - ls - k);
       }
       if (j < n) buf_putc(&out, '\n');
       ls = j + 1;
+      line_start = true;
     }
   }
-  if (out.len && out.data[out.len - 1] == '\n') out.data[--out.len] = 0;
+  if (trim && out.len && out.data[out.len - 1] == '\n') out.data[--out.len] = 0;
   buf_free(b);
   *b = out;
 }
 
 /* docs/LANGUAGE.md 2.4, triple-quoted processing after the leading newline was
- * dropped: steps 2-4 on a single literal piece; with interpolation, the
- * per-piece variant (indent over all literal pieces together). */
+ * dropped: steps 2-4, over the lines of the whole string (interpolations
+ * count as content of their line). */
 static void dedent_triple(PartVec *v)
 {
   size_t indent = common_indent(v);
@@ -439,7 +460,7 @@ static void dedent_triple(PartVec *v)
     if (indent == 0) {
       if (b->len && b->data[b->len - 1] == '\n') b->data[--b->len] = 0;
     } else {
-      dedent_buf(b, indent);
+      dedent_piece(v, 0, b, indent, true);
     }
     return;
   }
@@ -453,9 +474,7 @@ static void dedent_triple(PartVec *v)
   }
   for (int i = 0; i < v->count; i++) {
     RawPart *r = &v->items[i];
-    if (r->is_expr) continue;
-    if (ws_only(r->lit.data, r->lit.len, true)) buf_clear(&r->lit);
-    else dedent_buf(&r->lit, indent);
+    if (!r->is_expr) dedent_piece(v, i, &r->lit, indent, i == v->count - 1);
   }
 }
 

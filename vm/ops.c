@@ -70,6 +70,25 @@ static ObjDict *dict_merge(Vm *vm, ObjDict *a, ObjDict *b)
   return d;
 }
 
+/* The error of an arithmetic operator on operand types it does not take
+ * (the reference's texts, issue 17; docs/LANGUAGE.md 5.1):
+ *   +            can't add A and B
+ *   *            can't multiply A and B, with ` (try string * int)` when
+ *                one operand is an int (repetition is the string's)
+ *   - / % **     can't use 'OP' on A and B (needs numeric operands)
+ * A and B are type_of names; + - * ** are Type errors, / % Runtime errors
+ * (their kinds are unchanged). */
+static bool op_mismatch(Vm *vm, const char *op, Value a, Value b)
+{
+  bool runtime = strcmp(op, "/") == 0 || strcmp(op, "%") == 0;
+  if (strcmp(op, "+") == 0) return err_type(vm, "can't add %s and %s", TN(a), TN(b));
+  if (strcmp(op, "*") == 0)
+    return err_type(vm, "can't multiply %s and %s%s", TN(a), TN(b),
+                    IS_INT(a) || IS_INT(b) ? " (try string * int)" : "");
+  if (runtime) return err_runtime(vm, "can't use '%s' on %s and %s (needs numeric operands)", op, TN(a), TN(b));
+  return err_type(vm, "can't use '%s' on %s and %s (needs numeric operands)", op, TN(a), TN(b));
+}
+
 bool op_add(Vm *vm, Value a, Value b, Value *out)
 {
   if (IS_INT(a) && IS_INT(b)) {
@@ -97,7 +116,7 @@ bool op_add(Vm *vm, Value a, Value b, Value *out)
     *out = OBJ_VAL(dict_merge(vm, AS_DICT(a), AS_DICT(b)));
     return true;
   }
-  return err_type(vm, "Cannot add %s and %s", TN(a), TN(b));
+  return op_mismatch(vm, "+", a, b);
 }
 
 bool op_sub(Vm *vm, Value a, Value b, Value *out)
@@ -110,8 +129,7 @@ bool op_sub(Vm *vm, Value a, Value b, Value *out)
     *out = FLOAT_VAL(AS_NUMBER(a) - AS_NUMBER(b));
     return true;
   }
-  /* Note the order: right operand first (reference text). */
-  return err_type(vm, "Cannot subtract %s from %s", TN(b), TN(a));
+  return op_mismatch(vm, "-", a, b);
 }
 
 static bool str_repeat(Vm *vm, ObjString *s, int64_t n, Value *out)
@@ -152,7 +170,7 @@ bool op_mul(Vm *vm, Value a, Value b, Value *out)
   }
   if (IS_STRING(a) && IS_INT(b)) return str_repeat(vm, AS_STRING(a), b.as.i, out);
   if (IS_INT(a) && IS_STRING(b)) return str_repeat(vm, AS_STRING(b), a.as.i, out);
-  return err_type(vm, "Cannot multiply %s and %s", TN(a), TN(b));
+  return op_mismatch(vm, "*", a, b);
 }
 
 bool op_div(Vm *vm, Value a, Value b, Value *out)
@@ -167,7 +185,7 @@ bool op_div(Vm *vm, Value a, Value b, Value *out)
     *out = FLOAT_VAL(AS_NUMBER(a) / AS_NUMBER(b));
     return true;
   }
-  return err_runtime(vm, "Cannot divide %s by %s", TN(a), TN(b));
+  return op_mismatch(vm, "/", a, b);
 }
 
 bool op_mod(Vm *vm, Value a, Value b, Value *out)
@@ -183,7 +201,7 @@ bool op_mod(Vm *vm, Value a, Value b, Value *out)
     *out = FLOAT_VAL(fmod(AS_NUMBER(a), y));
     return true;
   }
-  return err_runtime(vm, "Cannot modulo %s by %s", TN(a), TN(b));
+  return op_mismatch(vm, "%", a, b);
 }
 
 bool op_pow(Vm *vm, Value a, Value b, Value *out)
@@ -207,7 +225,7 @@ bool op_pow(Vm *vm, Value a, Value b, Value *out)
     *out = FLOAT_VAL(pow(AS_NUMBER(a), AS_NUMBER(b)));
     return true;
   }
-  return err_type(vm, "Cannot exponentiate %s by %s", TN(a), TN(b));
+  return op_mismatch(vm, "**", a, b);
 }
 
 bool op_neg(Vm *vm, Value a, Value *out)

@@ -214,6 +214,8 @@ struct Task {
   bool has_inherit;
   Deadline inherit;   /* the parent's earliest unfired deadline (docs/RUNTIME.md 4) */
   int64_t wake_at;    /* timer of the pending wait (0 = none) */
+  bool timer_woke;    /* its last sched_block ended because its timer was due
+                       * (wake_due), not because a waker made it ready */
   WaitList waiters;   /* tasks awaiting this one */
   uint64_t done_seq;  /* completion order (Sched.done_seq when it finished) */
   struct Scratch *scratch; /* C blocks its builtins hold across a wait */
@@ -485,6 +487,8 @@ void sched_wake_all(Vm *vm, WaitList *w)
   Sched *s = S(vm);
   for (int i = 0; i < w->n; i++) make_ready(s, w->items[i]);
 }
+
+bool sched_timer_woke(Vm *vm) { return S(vm)->current->timer_woke; }
 
 bool sched_wait_is_first(Vm *vm, const WaitList *w) { return w->n > 0 && w->items[0] == S(vm)->current; }
 
@@ -764,6 +768,7 @@ static void wake_due(Vm *vm)
   while (s->ntimers > 0 && s->timers[0]->wake_at <= now) {
     Task *t = s->timers[0];
     timer_remove(s, t);
+    if (t->state == T_BLOCKED) t->timer_woke = true;
     make_ready(s, t);
   }
 }
@@ -973,6 +978,7 @@ int sched_block(Vm *vm, int64_t until)
   if (hd && (!wake || hd < wake)) wake = hd;
   me->wake_at = wake;
   me->state = T_BLOCKED;
+  me->timer_woke = false;
   if (wake) timer_add(s, me);
   sched_wait(vm);
   timer_remove(s, me);
@@ -1290,9 +1296,9 @@ bool sched_bi_cancel_graceful(Vm *vm, int argc, Value *argv, Value *out)
   return true;
 }
 
-/* parallel_race(closures) (docs/LANGUAGE.md 13; our semantics, the spec only
- * names it): every closure runs as a task (spawned in list order, no
- * arguments); the first task to finish decides: its value is returned
+/* parallel_race(closures) / parallel_race(items, fn) (docs/LANGUAGE.md 13):
+ * every closure runs as a task (spawned in list order, no arguments), or
+ * with [fn], fn(item) runs as a task per item; the first task to finish decides: its value is returned
  * (its output joined) or its error re-raised unchanged, and every other
  * task is cancelled (cancel(): abandoned, output discarded). An empty
  * list gives nil; a non-callable item is a type error before any spawn. */
@@ -1303,12 +1309,16 @@ bool sched_bi_parallel_race(Vm *vm, int argc, Value *argv, Value *out)
   if (!IS_LIST(lv)) return err_type(vm, "parallel_race: expected a list of closures, got %s", val_type_name(lv));
   ObjList *l = AS_LIST(lv);
   uint32_t n = l->count;
-  for (uint32_t i = 0; i < n; i++)
+  Value fn = argc > 1 ? argv[1] : NIL_VAL;
+  if (!IS_NIL(fn) && !vm_is_callable(fn))
+    return err_type(vm, "parallel_race: expected a function as second argument, got %s", val_type_name(fn));
+  for (uint32_t i = 0; i < n && IS_NIL(fn); i++)
     if (!vm_is_callable(l->items[i]))
       return err_type(vm, "parallel_race: item %u is not callable (%s)", i, val_type_name(l->items[i]));
   if (n == 0) return true;
   Task **ch = scratch_alloc(vm, n * sizeof(Task *));
-  for (uint32_t i = 0; i < n; i++) ch[i] = task_new(vm, l->items[i], NIL_VAL, false);
+  for (uint32_t i = 0; i < n; i++)
+    ch[i] = IS_NIL(fn) ? task_new(vm, l->items[i], NIL_VAL, false) : task_new(vm, fn, l->items[i], true);
   Task *win = NULL;
   bool ok = true;
   while (!win) {

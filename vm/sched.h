@@ -166,6 +166,11 @@ void sched_waitlist_free(WaitList *w);
  * none): 0 woken, 1 [until] reached, -1 error (deadline, cancellation,
  * deadlock; VM error set). Callers re-check their condition in a loop. */
 int sched_block(Vm *vm, int64_t until);
+/* Did the current task's last sched_block end because its timer came due
+ * (rather than a waker making it ready first)? A waiter that gave up this
+ * way must not take a resource that arrived in the same instant: it passes
+ * the wake on (sched_wake_first) so a waiter still waiting gets it. */
+bool sched_timer_woke(Vm *vm);
 /* Register the iteration of channels with iter.c (called by sched_init). */
 void chan_register(void);
 

@@ -7,6 +7,8 @@
  *   [TC_NAME,  text, name]                 a type_of name (int, dict...)
  *   [TC_UNION, text, member...]            accepted if any member accepts
  *   [TC_SHAPE, text, n, (field, optional, type, ftext) * n, sorted index * n]
+ *   [TC_LIST,  text, elem, etext]          a list whose every item is an elem
+ *   [TC_DICT,  text, val, vtext]           a dict whose every value is a val
  * where a shape field's type may be nil (presence checked, type not) and
  * the sorted indexes give the fields in name order (docs/LANGUAGE.md 8.5:
  * required fields first in declaration order, then field types in sorted
@@ -24,7 +26,7 @@
 #include "object.h"
 #include "state.h"
 
-enum { TC_NAME, TC_UNION, TC_SHAPE };
+enum { TC_NAME, TC_UNION, TC_SHAPE, TC_LIST, TC_DICT };
 
 #define TC_MAX_DEPTH 64 /* alias / nesting depth followed when compiling */
 
@@ -183,12 +185,33 @@ static Value compile_name(Ctx *x, const TypeExpr *t, const char *name, int depth
   return OBJ_VAL(l);
 }
 
+/* list<T> / [T] (kind TC_LIST) and dict<K, V> (TC_DICT) over the compiled
+ * element type [et]; a plain list / dict check when [et] is unchecked. */
+static Value compile_container(Ctx *x, const TypeExpr *t, int kind, const TypeExpr *et, int depth)
+{
+  Value e = compile(x, et, depth + 1);
+  if (IS_NIL(e)) return compile_name(x, t, kind == TC_LIST ? "list" : "dict", depth);
+  ObjList *l = list_new(x->vm, 4);
+  list_push(x->vm, l, INT_VAL(kind));
+  list_push(x->vm, l, text_of(x->vm, t));
+  list_push(x->vm, l, e);
+  list_push(x->vm, l, text_of(x->vm, et));
+  return OBJ_VAL(l);
+}
+
 static Value compile(Ctx *x, const TypeExpr *t, int depth)
 {
   if (!t || depth > TC_MAX_DEPTH) return NIL_VAL;
   switch (t->kind) {
-  case TY_NAME: return t->name ? compile_name(x, t, t->name, depth) : NIL_VAL;
-  case TY_LIST: return compile_name(x, t, "list", depth);
+  case TY_NAME:
+    if (t->name && strcmp(t->name, "list") == 0 && t->nargs == 1)
+      return compile_container(x, t, TC_LIST, t->args[0], depth);
+    if (t->name && strcmp(t->name, "dict") == 0 && t->nargs == 2)
+      return compile_container(x, t, TC_DICT, t->args[1], depth);
+    return t->name ? compile_name(x, t, t->name, depth) : NIL_VAL;
+  case TY_LIST:
+    if (t->nargs == 1) return compile_container(x, t, TC_LIST, t->args[0], depth);
+    return compile_name(x, t, "list", depth);
   case TY_SHAPE: return compile_shape(x, t, depth);
   case TY_UNION: {
     if (t->nargs == 0) return NIL_VAL;
@@ -202,7 +225,20 @@ static Value compile(Ctx *x, const TypeExpr *t, int depth)
     }
     return OBJ_VAL(l);
   }
-  case TY_LITERAL:
+  case TY_LITERAL: {
+    /* a literal type checks as its value's runtime type (`"a" | "b"` takes
+     * strings, `1 | 2` ints): the value itself is not compared, so a
+     * literal-typed value keeps its type and nothing stricter is asked */
+    const Node *n = t->literal;
+    const char *name = !n                 ? "nil"
+                       : n->kind == N_STRING ? "string"
+                       : n->kind == N_INT    ? "int"
+                       : n->kind == N_FLOAT  ? "float"
+                       : n->kind == N_BOOL   ? "bool"
+                                             : NULL;
+    if (!name && n && n->kind == N_NIL) name = "nil";
+    return name ? compile_name(x, t, name, depth) : NIL_VAL;
+  }
   case TY_FN:
   case TY_OTHER: return NIL_VAL;
   }
@@ -264,6 +300,18 @@ static bool accepts(Value type, Value v, int depth)
       if (accepts(t->items[i], v, depth + 1)) return true;
     return false;
   case TC_SHAPE: return shape_accepts(t, v, depth);
+  case TC_LIST:
+    if (!IS_LIST(v)) return false;
+    for (uint32_t i = 0; i < AS_LIST(v)->count; i++)
+      if (!accepts(t->items[2], AS_LIST(v)->items[i], depth + 1)) return false;
+    return true;
+  case TC_DICT: {
+    ObjDict *d = fields_of(v);
+    if (!d) return false;
+    for (uint32_t i = 0; i < d->count; i++)
+      if (!accepts(t->items[2], d->entries[i].value, depth + 1)) return false;
+    return true;
+  }
   }
   return true;
 }
@@ -307,11 +355,48 @@ static bool check_shape(Vm *vm, const char *path, ObjList *t, Value v, int depth
   return true;
 }
 
+/* The failing item of a list / dict value [v] of the container type [t]
+ * (accepts(t, v) is false and v has the right kind):
+ * `parameter 'xs': element 1 expected int, got string (a)` or
+ * `parameter 'd': key 'b' expected int, got bool (true)` (docs/LANGUAGE.md 8.5). */
+static bool check_items(Vm *vm, const char *name, ObjList *t, Value v)
+{
+  Value bad = NIL_VAL;
+  Buf where = {0};
+  if (IS_LIST(v)) {
+    ObjList *l = AS_LIST(v);
+    for (uint32_t i = 0; i < l->count; i++)
+      if (!accepts(t->items[2], l->items[i], 1)) {
+        bad = l->items[i];
+        buf_printf(&where, "element %u", i);
+        break;
+      }
+  } else {
+    ObjDict *d = fields_of(v); /* entries are sorted by key: the first failing key */
+    const char *best = NULL;
+    for (uint32_t i = 0; i < d->count && !best; i++)
+      if (!accepts(t->items[2], d->entries[i].value, 1)) {
+        best = d->entries[i].key->chars;
+        bad = d->entries[i].value;
+      }
+    buf_printf(&where, "key '%s'", best ? best : "");
+  }
+  Buf b = {0};
+  val_display(vm, bad, &b);
+  err_runtime(vm, "TypeError: parameter '%s': %s expected %s, got %s (%s)", name, where.data,
+              AS_CSTR(t->items[3]), val_type_name(bad), b.data ? b.data : "");
+  buf_free(&b);
+  buf_free(&where);
+  return false;
+}
+
 static bool check_param(Vm *vm, const char *name, Value type, Value v)
 {
   ObjList *t = AS_LIST(type);
   if (kind_of(t) == TC_SHAPE) return check_shape(vm, name, t, v, 0);
   if (accepts(type, v, 0)) return true;
+  if ((kind_of(t) == TC_LIST && IS_LIST(v)) || (kind_of(t) == TC_DICT && fields_of(v)))
+    return check_items(vm, name, t, v);
   Buf b = {0};
   val_display(vm, v, &b);
   err_runtime(vm, "TypeError: parameter '%s' expected %s, got %s (%s)", name, text(t),

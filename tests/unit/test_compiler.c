@@ -160,7 +160,7 @@ static void test_errors(void **state)
   expect_error("nope()", VM_COMPILE_ERROR, "call target `nope` is not defined or imported");
   expect_error("fn g() {\n  let nope = 1\n  return nope\n}\nnope()", VM_RUNTIME_ERROR,
                "Runtime error: Undefined builtin: nope (line 5)");
-  expect_error("1 + \"a\"", VM_RUNTIME_ERROR, "Type error: Cannot add int and string (line 1)");
+  expect_error("1 + \"a\"", VM_RUNTIME_ERROR, "Type error: can't add int and string (line 1)");
   expect_error("match 1 { 2 -> { 0 } }", VM_RUNTIME_ERROR, "Thrown: No match arm matched the value");
   expect_error("fn f() {\n  return 1 / 0\n}\nf()", VM_RUNTIME_ERROR,
                "Runtime error: Division by zero (line 2)");

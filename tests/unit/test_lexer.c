@@ -230,12 +230,13 @@ static void test_triple_quoted_dedent(void **state)
   string_is("\"\"\"\n    a\n\n  \n    b\n    \"\"\"", "a\n\n\nb");
   /* No escapes in triple-quoted strings. */
   string_is("\"\"\"a\\nb\"\"\"", "a\\nb");
-  /* Interpolation: per-piece dedent, trailing newline of a piece dropped. */
+  /* Interpolation: lines dedented across pieces, one final newline dropped. */
   string_is("\"\"\"\n    Hello ${name}\n    bye\n    \"\"\"", "Hello ${name}\nbye");
-  /* A whitespace-only piece between expressions becomes empty. */
-  string_is("\"\"\"\n    x ${a}\n    ${b}\n    \"\"\"", "x ${a}${b}");
-  /* No literal line has content: the indent is 0 and the pieces stay. */
-  string_is("\"\"\"\n    ${a}\n    ${b}\n    \"\"\"", "    ${a}\n    ${b}");
+  /* Issue 17: a line that starts with an interpolation is dedented like
+   * any other line (and keeps its newline). */
+  string_is("\"\"\"\n    x ${a}\n    ${b}\n    \"\"\"", "x ${a}\n${b}");
+  string_is("\"\"\"\n    ${a}\n    ${b}\n    \"\"\"", "${a}\n${b}");
+  string_is("\"\"\"\n    ${a} x\n      y ${b} z\n    \"\"\"", "${a} x\n  y ${b} z");
   /* Indent 0 with interpolation: only a final whitespace-only piece goes. */
   string_is("\"\"\"\n${a}\n\"\"\"", "${a}");
   string_is("\"\"\"x ${a} y\n\"\"\"", "x ${a} y\n");

@@ -12,6 +12,8 @@
  * walk of the task tree, no recursion through a chain of tasks); and an
  * allocation that fails (an address-space limit, in a child process)
  * ending the run with the memory error, not the process with SIGABRT.
+ * Issue 17: the race of a receiver that times out as a message arrives,
+ * run thousands of times (virtual and real clock).
  * Timing checks use generous bounds only.
  */
 #include <setjmp.h>
@@ -330,6 +332,82 @@ static void test_interrupt_wakes_sleep(void **state)
   buf_free(&b);
 }
 
+/* Issue 17, the timed-out receiver race: a receiver (or sync_* waiter)
+ * whose timer comes due in the same instant as the message (the release)
+ * has given up: the message must go to the receiver still waiting, never
+ * to the one that gave up, and never be lost. Under fake_sleep's virtual
+ * clock the two wakes are exact ties, so every iteration is such a race;
+ * even iterations make the sender's wake come first (the case that used to
+ * hand the message to the timed-out receiver), odd ones the timer's. */
+static const char race_src[] =
+    "var wrong = 0\n"
+    "var lost = 0\n"
+    "for i in range(2000) {\n"
+    "  let name = \"mb${i}\"\n"
+    "  mailbox_open(name)\n"
+    "  let a = spawn { return mailbox_receive(name, 5ms) }\n"
+    "  let b = spawn { return mailbox_receive(name, 1h) }\n"
+    "  if i % 2 == 0 { sleep(5ms) } else { sleep(4ms); sleep(1ms) }\n"
+    "  mailbox_send(name, i)\n"
+    "  let ra = await(a)\n"
+    "  let rb = await(b)\n"
+    "  if ra != nil { wrong = wrong + 1 }\n"
+    "  if rb != i { lost = lost + 1 }\n"
+    "}\n"
+    "println(\"mailbox: ${wrong} ${lost}\")\n"
+    "wrong = 0\n"
+    "lost = 0\n"
+    "for i in range(2000) {\n"
+    "  let name = \"mx${i}\"\n"
+    "  let p = sync_mutex_acquire(name)\n"
+    "  let a = spawn { return sync_mutex_acquire(name, 5ms) }\n"
+    "  let b = spawn { return sync_mutex_acquire(name, 1h) }\n"
+    "  if i % 2 == 0 { sleep(5ms) } else { sleep(4ms); sleep(1ms) }\n"
+    "  sync_release(p)\n"
+    "  let ra = await(a)\n"
+    "  let rb = await(b)\n"
+    "  if ra != nil { wrong = wrong + 1 }\n"
+    "  if rb == nil { lost = lost + 1 } else { sync_release(rb) }\n"
+    "}\n"
+    "println(\"mutex: ${wrong} ${lost}\")\n"
+;
+
+static void test_timed_out_receiver_race(void **state)
+{
+  VmConfig cfg = {0};
+  cfg.fake_sleep = true;
+  char *out;
+  assert_int_equal(run(&cfg, race_src, &out), VM_OK);
+  assert_string_equal(out, "mailbox: 0 0\nmutex: 0 0\n");
+  free(out);
+}
+
+/* The same races on the real clock (1 ms ties, which the load of the
+ * machine makes land either way): whatever the order, each message is
+ * received exactly once and a timed-out receiver gets nil. */
+static void test_timed_out_receiver_race_real_clock(void **state)
+{
+  VmConfig cfg = {0};
+  char *out;
+  const char *src = "var bad = 0\n"
+                    "for i in range(1500) {\n"
+                    "  let name = \"r${i}\"\n"
+                    "  mailbox_open(name)\n"
+                    "  let a = spawn { return mailbox_receive(name, 1ms) }\n"
+                    "  let b = spawn { return mailbox_receive(name, 20s) }\n"
+                    "  sleep(1ms)\n"
+                    "  mailbox_send(name, i)\n"
+                    "  let ra = await(a)\n"
+                    "  if ra == i { mailbox_send(name, -1) }\n"
+                    "  let rb = await(b)\n"
+                    "  if !((ra == nil && rb == i) || (ra == i && rb == -1)) { bad = bad + 1 }\n"
+                    "}\n"
+                    "println(bad)\n";
+  assert_int_equal(run(&cfg, src, &out), VM_OK);
+  assert_string_equal(out, "0\n");
+  free(out);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
@@ -344,6 +422,12 @@ int main(void)
       cmocka_unit_test(test_channel_ring_counts),
       cmocka_unit_test(test_cancel_task_tree),
       cmocka_unit_test(test_allocation_failure_is_memory_error),
+      cmocka_unit_test(test_timed_out_receiver_race),
+      cmocka_unit_test(test_timed_out_receiver_race_real_clock),
   };
+  /* TEST_SCHED_FILTER=pattern runs only the matching tests (e.g. the race
+   * stress tests, repeated under load: `*race*`) */
+  const char *filter = getenv("TEST_SCHED_FILTER");
+  if (filter && *filter) cmocka_set_test_filter(filter);
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

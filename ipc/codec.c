@@ -446,6 +446,22 @@ static bool key_is(const msgpack_object *k, const char *s)
   return k->type == MSGPACK_OBJECT_STR && k->via.str.size == n && memcmp(k->via.str.ptr, s, n) == 0;
 }
 
+const msgpack_object *ipc_map_get(const msgpack_object *m, const char *key)
+{
+  if (!m || m->type != MSGPACK_OBJECT_MAP) return NULL;
+  for (uint32_t i = 0; i < m->via.map.size; i++)
+    if (key_is(&m->via.map.ptr[i].key, key)) return &m->via.map.ptr[i].val;
+  return NULL;
+}
+
+char *ipc_str_dup(const msgpack_object *o)
+{
+  if (!o || o->type != MSGPACK_OBJECT_STR) return NULL;
+  char *s = strndup(o->via.str.ptr, o->via.str.size);
+  if (!s) abort();
+  return s;
+}
+
 /* Where a value sits, for error texts: a chain of segments on the C stack,
  * rendered only when a check fails (validation of a valid frame formats
  * nothing). The rendered text is fixed (tests match it):

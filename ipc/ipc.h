@@ -433,6 +433,13 @@ void ipc_pack_trace_entry(msgpack_packer *pk, const char *fn, int64_t line, int6
 /* Pack a copy of [o] (NULL packs nil). */
 void ipc_pack_object(msgpack_packer *pk, const msgpack_object *o);
 
+/* Reading decoded objects (the job's maps, host calls' args): the member
+ * [key] of the map [m], or NULL (also when [m] is NULL or not a map); a
+ * malloc'd NUL-terminated copy of a str object, or NULL when [o] is not a
+ * str. */
+const msgpack_object *ipc_map_get(const msgpack_object *m, const char *key);
+char *ipc_str_dup(const msgpack_object *o);
+
 /* High-level encoders: each appends one complete frame to [out] and returns
  * 0 or IPC_E_TOOBIG. Fields that are msgpack_object may be NIL objects.
  * For the job frame, [job] and [attempt] are the job id and attempt, and

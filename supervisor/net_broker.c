@@ -680,28 +680,6 @@ static void check_done(SupNet *n)
 
 /* ---- the host calls ------------------------------------------------------------------ */
 
-static const msgpack_object *get(const msgpack_object *m, const char *key)
-{
-  if (!m || m->type != MSGPACK_OBJECT_MAP) return NULL;
-  size_t n = strlen(key);
-  for (uint32_t i = 0; i < m->via.map.size; i++) {
-    const msgpack_object *k = &m->via.map.ptr[i].key;
-    if (k->type == MSGPACK_OBJECT_STR && k->via.str.size == n && memcmp(k->via.str.ptr, key, n) == 0)
-      return &m->via.map.ptr[i].val;
-  }
-  return NULL;
-}
-
-static char *ostr(const msgpack_object *o)
-{
-  if (!o || o->type != MSGPACK_OBJECT_STR) return NULL;
-  char *s = malloc(o->via.str.size + 1);
-  if (!s) abort();
-  memcpy(s, o->via.str.ptr, o->via.str.size);
-  s[o->via.str.size] = '\0';
-  return s;
-}
-
 static double onum(const msgpack_object *o, double dflt)
 {
   if (!o) return dflt;
@@ -735,7 +713,7 @@ void sup_net_call(SupJob *j, const IpcHostCall *c)
     return;
   }
   const msgpack_object *a = &c->args;
-  char *method = ostr(get(a, "method")), *url = ostr(get(a, "url"));
+  char *method = ipc_str_dup(ipc_map_get(a, "method")), *url = ipc_str_dup(ipc_map_get(a, "url"));
   if (!method || !url || strlen(method) >= 16) {
     free(method);
     free(url);
@@ -752,15 +730,15 @@ void sup_net_call(SupJob *j, const IpcHostCall *c)
   snprintf(r->method, sizeof r->method, "%s", method);
   free(method);
   /* the query option, appended to the URL */
-  const msgpack_object *q = get(a, "query");
+  const msgpack_object *q = ipc_map_get(a, "query");
   if (q && q->type == MSGPACK_OBJECT_MAP && q->via.map.size) {
     CURLU *u = curl_url();
     if (u && curl_url_set(u, CURLUPART_URL, url, CURLU_NON_SUPPORT_SCHEME) == CURLUE_OK) {
       for (uint32_t i = 0; i < q->via.map.size; i++) {
         const msgpack_object *k = &q->via.map.ptr[i].key, *v = &q->via.map.ptr[i].val;
-        char *ks = ostr(k);
+        char *ks = ipc_str_dup(k);
         char val[64];
-        char *vs = v->type == MSGPACK_OBJECT_STR ? ostr(v) : NULL;
+        char *vs = v->type == MSGPACK_OBJECT_STR ? ipc_str_dup(v) : NULL;
         if (!vs) snprintf(val, sizeof val, "%.17g", onum(v, 0));
         Buf kv = {0};
         buf_puts(&kv, ks ? ks : "");
@@ -783,7 +761,7 @@ void sup_net_call(SupJob *j, const IpcHostCall *c)
     curl_url_cleanup(u);
   }
   r->url = url;
-  const msgpack_object *h = get(a, "headers");
+  const msgpack_object *h = ipc_map_get(a, "headers");
   bool bad = false;
   if (h && h->type == MSGPACK_OBJECT_MAP)
     for (uint32_t i = 0; i < h->via.map.size && !bad; i++) {
@@ -791,11 +769,11 @@ void sup_net_call(SupJob *j, const IpcHostCall *c)
       if (v->type != MSGPACK_OBJECT_STR) continue;
       bad = !add_header(r, k->via.str.ptr, k->via.str.size, v->via.str.ptr, v->via.str.size);
     }
-  const msgpack_object *auth = get(a, "auth");
+  const msgpack_object *auth = ipc_map_get(a, "auth");
   if (auth && auth->type == MSGPACK_OBJECT_STR) {
     bad |= !add_header(r, "Authorization", 13, auth->via.str.ptr, auth->via.str.size);
   } else if (auth && auth->type == MSGPACK_OBJECT_MAP) {
-    const msgpack_object *bearer = get(auth, "bearer"), *basic = get(auth, "basic");
+    const msgpack_object *bearer = ipc_map_get(auth, "bearer"), *basic = ipc_map_get(auth, "basic");
     if (bearer && bearer->type == MSGPACK_OBJECT_STR) {
       Buf v = {0};
       buf_puts(&v, "Bearer ");
@@ -803,7 +781,7 @@ void sup_net_call(SupJob *j, const IpcHostCall *c)
       bad |= !add_header(r, "Authorization", 13, v.data, v.len);
       buf_free(&v);
     } else if (basic && basic->type == MSGPACK_OBJECT_MAP) {
-      char *user = ostr(get(basic, "user")), *pw = ostr(get(basic, "password"));
+      char *user = ipc_str_dup(ipc_map_get(basic, "user")), *pw = ipc_str_dup(ipc_map_get(basic, "password"));
       Buf v = {0};
       buf_puts(&v, user ? user : "");
       buf_putc(&v, ':');
@@ -819,7 +797,7 @@ void sup_net_call(SupJob *j, const IpcHostCall *c)
     req_free(r);
     return;
   }
-  const msgpack_object *body = get(a, "body");
+  const msgpack_object *body = ipc_map_get(a, "body");
   if (body && (body->type == MSGPACK_OBJECT_STR || body->type == MSGPACK_OBJECT_BIN)) {
     r->body_len = body->via.str.size;
     r->body = malloc(r->body_len + 1);
@@ -827,15 +805,15 @@ void sup_net_call(SupJob *j, const IpcHostCall *c)
     memcpy(r->body, body->via.str.ptr, r->body_len);
     r->body[r->body_len] = '\0';
   }
-  r->timeout_ms = onum(get(a, "timeout_ms"), NET_DEFAULT_TIMEOUT_MS);
+  r->timeout_ms = onum(ipc_map_get(a, "timeout_ms"), NET_DEFAULT_TIMEOUT_MS);
   if (r->timeout_ms <= 0) r->timeout_ms = NET_DEFAULT_TIMEOUT_MS;
-  const msgpack_object *fr = get(a, "follow_redirects");
+  const msgpack_object *fr = ipc_map_get(a, "follow_redirects");
   r->follow = !(fr && fr->type == MSGPACK_OBJECT_BOOLEAN && !fr->via.boolean);
-  r->redirects_left = (int)onum(get(a, "max_redirects"), NET_DEFAULT_MAX_REDIRECTS);
-  const msgpack_object *retry = get(a, "retry");
-  r->retries_left = (int)onum(get(retry, "max"), 0);
+  r->redirects_left = (int)onum(ipc_map_get(a, "max_redirects"), NET_DEFAULT_MAX_REDIRECTS);
+  const msgpack_object *retry = ipc_map_get(a, "retry");
+  r->retries_left = (int)onum(ipc_map_get(retry, "max"), 0);
   if (r->retries_left > 10) r->retries_left = 10;
-  r->backoff_ms = onum(get(retry, "backoff_ms"), 100);
+  r->backoff_ms = onum(ipc_map_get(retry, "backoff_ms"), 100);
   NetJob *nj = job_of(j);
   r->next = nj->reqs;
   nj->reqs = r;

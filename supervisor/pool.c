@@ -1008,19 +1008,6 @@ static void iso_time(Buf *b, double epoch_ms)
   }
 }
 
-/* Member [key] of the msgpack map [m], or NULL. */
-static const msgpack_object *obj_get(const msgpack_object *m, const char *key)
-{
-  if (m->type != MSGPACK_OBJECT_MAP) return NULL;
-  size_t n = strlen(key);
-  for (uint32_t i = 0; i < m->via.map.size; i++) {
-    const msgpack_object *k = &m->via.map.ptr[i].key;
-    if (k->type == MSGPACK_OBJECT_STR && k->via.str.size == n && !memcmp(k->via.str.ptr, key, n))
-      return &m->via.map.ptr[i].val;
-  }
-  return NULL;
-}
-
 /* The record's `capabilities` (docs/sandbox.md "Capabilities"): what the
  * supervisor granted, and what the worker reports it used and was denied
  * (the final frame's `capabilities`: {used, denied}). Only for a pool
@@ -1065,8 +1052,8 @@ static void record_capabilities(SupJob *j, Buf *b)
     have = msgpack_unpack(j->f_caps_obj.data, j->f_caps_obj.len, &off, &z, &o) ==
            MSGPACK_UNPACK_SUCCESS;
     if (have) {
-      used = obj_get(&o, "used");
-      denied = obj_get(&o, "denied");
+      used = ipc_map_get(&o, "used");
+      denied = ipc_map_get(&o, "denied");
     }
   }
   /* the worker's `used` map, and the broker's `net` list after its entries */

@@ -372,25 +372,6 @@ static bool body_object(Vm *vm, const void *body, msgpack_sbuffer *sb, msgpack_z
   return msgpack_unpack(sb->data, sb->size, &off, z, out) == MSGPACK_UNPACK_SUCCESS;
 }
 
-static const msgpack_object *map_get(const msgpack_object *m, const char *key)
-{
-  if (m->type != MSGPACK_OBJECT_MAP) return NULL;
-  size_t n = strlen(key);
-  for (uint32_t i = 0; i < m->via.map.size; i++) {
-    const msgpack_object *k = &m->via.map.ptr[i].key;
-    if (k->type == MSGPACK_OBJECT_STR && k->via.str.size == n && memcmp(k->via.str.ptr, key, n) == 0)
-      return &m->via.map.ptr[i].val;
-  }
-  return NULL;
-}
-
-/* A NUL-terminated copy of a str object, or NULL when [o] is not a str. */
-static char *ostrdup(const msgpack_object *o)
-{
-  if (!o || o->type != MSGPACK_OBJECT_STR) return NULL;
-  return strndup(o->via.str.ptr, o->via.str.size);
-}
-
 /* VmEventFn: step records, harness.emit, lifecycle events. */
 static void on_vm_event(void *ud, Vm *vm, const char *type, const void *body)
 {
@@ -413,18 +394,18 @@ static void on_vm_event(void *ud, Vm *vm, const char *type, const void *body)
     if (o.type != MSGPACK_OBJECT_MAP) bad = "step record is not a dict";
     else rc = ipc_encode_step(&w->frame, &e, &o);
   } else if (!bad && strcmp(type, "emit") == 0) {
-    char *name = ostrdup(map_get(&o, "name"));
-    const msgpack_object *data = map_get(&o, "data");
+    char *name = ipc_str_dup(ipc_map_get(&o, "name"));
+    const msgpack_object *data = ipc_map_get(&o, "data");
     if (!name) bad = "emit body has no string `name`";
     else rc = ipc_encode_emit(&w->frame, &e, name, data);
     free(name);
   } else if (!bad && strcmp(type, "lifecycle") == 0) {
     IpcLifecycle l;
     memset(&l, 0, sizeof l);
-    char *event = ostrdup(map_get(&o, "event"));
-    char *control = ostrdup(map_get(&o, "control"));
-    const msgpack_object *payload = map_get(&o, "payload");
-    const msgpack_object *hooks = map_get(&o, "hooks");
+    char *event = ipc_str_dup(ipc_map_get(&o, "event"));
+    char *control = ipc_str_dup(ipc_map_get(&o, "control"));
+    const msgpack_object *payload = ipc_map_get(&o, "payload");
+    const msgpack_object *hooks = ipc_map_get(&o, "hooks");
     if (payload) l.payload = *payload;
     if (hooks) l.hooks = *hooks;
     l.event = event;

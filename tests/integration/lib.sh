@@ -78,6 +78,86 @@ skip_all() {
   exit 77
 }
 
+# stderr of $1 matches every non-empty line of the .error file $2 (a
+# substring, or re:ERE for a line of it), as `harn test` matches them.
+matches_error() {
+  python3 - "$1" "$2" <<'EOF'
+import re, sys
+text = open(sys.argv[1], errors="replace").read()
+for pat in open(sys.argv[2]).read().splitlines():
+    if not pat.strip():
+        continue
+    if pat.startswith("re:"):
+        if not any(re.search(pat[3:], l) for l in text.splitlines()):
+            sys.exit(1)
+    elif pat not in text:
+        sys.exit(1)
+EOF
+}
+
+# lang_sandboxed FILE...: each language test program (NAME.harn beside its
+# NAME.expected or NAME.error) through the real sandboxed worker (`harn
+# run FILE`, not --inline): stdout must equal NAME.expected, or the run
+# must fail with a stderr matching NAME.error. Sets LANG_PROGS (those with
+# an .expected, for lang_batched) and LANG_N (programs seen).
+lang_sandboxed() {
+  LANG_PROGS=()
+  LANG_N=0
+  local f base name rc
+  for f in "$@"; do
+    [ -e "$f" ] || continue
+    base=${f%.harn}
+    name=$(basename "$(dirname "$f")")/$(basename "$base")
+    LANG_N=$((LANG_N + 1))
+    "$HARN_BIN" run "$f" > out.txt 2> err.txt
+    rc=$?
+    if [ -f "$base.expected" ]; then
+      LANG_PROGS+=("$f")
+      if [ $rc = 0 ] && cmp -s out.txt "$base.expected"; then
+        pass "harn run $name"
+      else
+        fail "harn run $name (exit $rc)"
+        diff "$base.expected" out.txt | head -n 20
+        head -n 5 err.txt
+      fi
+    elif [ -f "$base.error" ]; then
+      if [ $rc != 0 ] && matches_error err.txt "$base.error"; then
+        pass "harn run $name fails as expected"
+      else
+        fail "harn run $name (exit $rc)"
+        head -n 5 err.txt
+      fi
+    fi
+  done
+}
+
+# lang_batched WHAT: the LANG_PROGS as one `harn batch -j 2` (from the
+# second worker on, clones of the zygote under its pool filter): every
+# record ok with its program's expected output.
+lang_batched() {
+  : > all.jsonl
+  local i=0 f
+  for f in "${LANG_PROGS[@]}"; do
+    i=$((i + 1))
+    python3 -c 'import json,sys; print(json.dumps({"id": "p%s" % sys.argv[1], "file": sys.argv[2]}))' "$i" "$f" >> all.jsonl
+  done
+  "$HARN_BIN" batch all.jsonl -j 2 --no-bar > all.out 2> all.err
+  if python3 - all.jsonl all.out <<'EOF'
+import json, sys
+jobs = {j["id"]: j["file"] for j in map(json.loads, open(sys.argv[1]))}
+recs = {r["id"]: r for r in map(json.loads, open(sys.argv[2]))}
+bad = 0
+for jid, f in jobs.items():
+    r = recs.get(jid)
+    if r is None or r["status"] != "ok" or r["output"] != open(f[:-5] + ".expected").read():
+        bad += 1
+        print("   %s: %s %s" % (f, r and r["status"], r and (r.get("error") or "")))
+sys.exit(1 if bad else 0)
+EOF
+  then pass "harn batch -j 2: every $1 program ok with its expected output"
+  else fail "harn batch -j 2 of the $1 programs"; fi
+}
+
 lib_finish() {
   if [ "$fails" -eq 0 ]; then echo "all passed"; else echo "$fails failed"; fi
   exit $((fails > 0))

@@ -20,67 +20,12 @@ set -u
 lib_init python
 SRC=${HARN_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 
-# stderr of $1 holds every non-empty line of the .error file $2
-matches_error() {
-  python3 - "$1" "$2" <<'EOF'
-import sys
-text = open(sys.argv[1], errors="replace").read()
-sys.exit(0 if all(p in text for p in open(sys.argv[2]).read().splitlines() if p.strip()) else 1)
-EOF
-}
-
 # 1. each program in its own sandboxed worker
-progs=()
-n=0
-for f in "$SRC"/tests/lang/llm/*.harn; do
-  [ -e "$f" ] || continue
-  base=${f%.harn}
-  name=llm/$(basename "$base")
-  n=$((n + 1))
-  "$HARN_BIN" run "$f" > out.txt 2> err.txt
-  rc=$?
-  if [ -f "$base.expected" ]; then
-    progs+=("$f")
-    if [ $rc = 0 ] && cmp -s out.txt "$base.expected"; then
-      pass "harn run $name"
-    else
-      fail "harn run $name (exit $rc)"
-      diff "$base.expected" out.txt | head -n 20
-      head -n 5 err.txt
-    fi
-  elif [ -f "$base.error" ]; then
-    if [ $rc != 0 ] && matches_error err.txt "$base.error"; then
-      pass "harn run $name fails as expected"
-    else
-      fail "harn run $name (exit $rc)"
-      head -n 5 err.txt
-    fi
-  fi
-done
-[ $n -ge 8 ] || fail "expected the tests/lang/llm programs under $SRC, found $n"
+lang_sandboxed "$SRC"/tests/lang/llm/*.harn
+[ "$LANG_N" -ge 8 ] || fail "expected the tests/lang/llm programs under $SRC, found $LANG_N"
 
 # 2. the same programs through a batch
-: > all.jsonl
-i=0
-for f in "${progs[@]}"; do
-  i=$((i + 1))
-  python3 -c 'import json,sys; print(json.dumps({"id": "p%s" % sys.argv[1], "file": sys.argv[2]}))' "$i" "$f" >> all.jsonl
-done
-"$HARN_BIN" batch all.jsonl -j 2 --no-bar > all.out 2> all.err
-if python3 - all.jsonl all.out <<'EOF'
-import json, sys
-jobs = {j["id"]: j["file"] for j in map(json.loads, open(sys.argv[1]))}
-recs = {r["id"]: r for r in map(json.loads, open(sys.argv[2]))}
-bad = 0
-for jid, f in jobs.items():
-    r = recs.get(jid)
-    if r is None or r["status"] != "ok" or r["output"] != open(f[:-5] + ".expected").read():
-        bad += 1
-        print("   %s: %s %s" % (f, r and r["status"], r and (r.get("error") or "")))
-sys.exit(1 if bad else 0)
-EOF
-then pass "harn batch -j 2: every llm program ok with its expected output"
-else fail "harn batch -j 2 of the llm programs"; fi
+lang_batched llm
 
 # 3. step records carry tokens and cost
 cat > steps.harn <<'EOF'

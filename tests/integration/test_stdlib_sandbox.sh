@@ -25,77 +25,12 @@ unset HARN_TEST_FORBIDDEN_SYSCALL
 SRC=${HARN_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 field() { python3 -c "import json,sys; r=json.loads(open(sys.argv[1]).read().splitlines()[-1]); print($2)" "$1"; }
 
-# stderr of $1 matches every non-empty line of the .error file $2
-matches_error() {
-  python3 - "$1" "$2" <<'EOF'
-import re, sys
-text = open(sys.argv[1], errors="replace").read()
-for pat in open(sys.argv[2]).read().splitlines():
-    if not pat.strip():
-        continue
-    if pat.startswith("re:"):
-        if not any(re.search(pat[3:], l) for l in text.splitlines()):
-            sys.exit(1)
-    elif pat not in text:
-        sys.exit(1)
-EOF
-}
-
 # 1. each program in its own sandboxed worker
-progs=()
-n=0
-for f in "$SRC"/tests/lang/stdlib_*/*.harn; do
-  [ -e "$f" ] || continue
-  base=${f%.harn}
-  name=$(basename "$(dirname "$f")")/$(basename "$base")
-  n=$((n + 1))
-  if [ -f "$base.expected" ]; then
-    progs+=("$f")
-    "$HARN_BIN" run "$f" > out.txt 2> err.txt
-    rc=$?
-    if [ $rc = 0 ] && cmp -s out.txt "$base.expected"; then
-      pass "harn run $name"
-    else
-      fail "harn run $name (exit $rc)"
-      diff "$base.expected" out.txt | head -n 20
-      head -n 5 err.txt
-    fi
-  elif [ -f "$base.error" ]; then
-    "$HARN_BIN" run "$f" > out.txt 2> err.txt
-    rc=$?
-    if [ $rc != 0 ] && matches_error err.txt "$base.error"; then
-      pass "harn run $name fails as expected"
-    else
-      fail "harn run $name (exit $rc)"
-      head -n 5 err.txt
-    fi
-  fi
-done
-[ $n -gt 0 ] || fail "no tests/lang/stdlib_* programs found under $SRC"
+lang_sandboxed "$SRC"/tests/lang/stdlib_*/*.harn
+[ "$LANG_N" -gt 0 ] || fail "no tests/lang/stdlib_* programs found under $SRC"
 
 # 2. the same programs through a batch: the zygote's workers and the pool filter
-: > all.jsonl
-i=0
-for f in "${progs[@]}"; do
-  i=$((i + 1))
-  python3 -c 'import json,sys; print(json.dumps({"id": "p%s" % sys.argv[1], "file": sys.argv[2]}))' "$i" "$f" >> all.jsonl
-done
-"$HARN_BIN" batch all.jsonl -j 2 --no-bar > all.out 2> all.err
-if python3 - all.jsonl all.out <<'EOF'
-import json, sys
-jobs = {j["id"]: j["file"] for j in map(json.loads, open(sys.argv[1]))}
-recs = {r["id"]: r for r in map(json.loads, open(sys.argv[2]))}
-bad = 0
-for jid, f in jobs.items():
-    r = recs.get(jid)
-    want = open(f[:-5] + ".expected").read()
-    if r is None or r["status"] != "ok" or r["output"] != want:
-        bad += 1
-        print("   %s: %s %s" % (f, r and r["status"], r and (r.get("error") or "")))
-sys.exit(1 if bad else 0)
-EOF
-then pass "harn batch -j 2: every stdlib program ok with its expected output"
-else fail "harn batch -j 2 of the stdlib programs"; fi
+lang_batched stdlib
 
 # 3. PCRE2's match frames come from the VM's accounted allocator, and the
 # heap limit of a search follows the job's --memory (a quarter of it): a

@@ -181,7 +181,8 @@ printf '%s\n' '{"id":"k0","file":"hello.harn"}' '{"id":"ks","file":"sleepy.harn"
 for i in 1 2 3 4 5 6; do printf '{"id":"k%d","file":"z%d.harn"}\n' "$i" "$i"; done >> zk.jsonl
 "$HARN_BIN" batch zk.jsonl -j 1 --results zk.out --no-bar 2> zk.err &
 bp=$!
-sleep 0.3
+# the zygote starts with the second job (up to 5 s on a loaded sanitizer build)
+for _ in $(seq 100); do pgrep -P "$bp" -x harn-zygote > /dev/null && break; sleep 0.05; done
 pkill -KILL -P "$bp" -x harn-zygote || echo "   (no zygote found to kill)"
 wait "$bp"
 check "zygote killed mid-batch: every later job still runs (forked directly)" zk.out \
@@ -300,6 +301,13 @@ EOF
 # run cannot hit a worker that has taken a job.
 printf 'pipeline main(task) {\n  sleep(6s)\n  println("rested")\n  return 0\n}\n' > first.harn
 workers_of() { ps -o pid=,comm= --ppid "$1" | awk '$2 == "harn-worker" {print $1}' | sort -n; }
+# A spare has its job socket (fd 3) still open: it has not read a job yet
+# (a worker whose job has no host calls closes it once the job is read).
+spares_of() {
+  for k in $(workers_of "$1"); do
+    [ -e "/proc/$k/fd/3" ] && echo "$k"
+  done
+}
 "$HARN_BIN" batch first.harn nap.harn nap.harn nap.harn -j 1 --results sp.out --no-bar 2> sp.err &
 bp=$!
 # Wait for them (up to 4 s: a loaded ASan build makes workers slowly).
@@ -322,7 +330,7 @@ check "spares killed from outside: every job still runs (rc $rc)" sp.out \
 bp=$!
 # During the last job: two records are written (read as they are appended).
 for _ in $(seq 200); do
-  [ "$(wc -l < sp2.out 2>/dev/null || echo 0)" -ge 2 ] && break
+  [ "$(wc -l 2>/dev/null < sp2.out || echo 0)" -ge 2 ] && break
   sleep 0.05
 done
 sleep 0.15

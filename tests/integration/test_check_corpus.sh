@@ -36,7 +36,12 @@ n=0 bad=0 expected_fail=0
 while IFS= read -r f; do
   n=$((n + 1))
   if "$HARN_BIN" check "$f" > /dev/null 2> out.err; then continue; fi
+  # LeakSanitizer's own failure (its stop-the-world tracer, under heavy
+  # load) is the tool's, not the checker's: that file is checked again
+  if grep -q 'Sanitizer has encountered a fatal error' out.err &&
+     "$HARN_BIN" check "$f" > /dev/null 2> out.err; then continue; fi
   first=$(grep -m1 '^error: ' out.err)
+  [ -n "$first" ] || first="(no error: line; stderr: $(head -c 300 out.err | tr '\n' ' '))"
   e=${f%.harn}.error
   echo "$f" >> failing.txt
   if [ -f "$e" ] && expects "$e" "$first"; then

@@ -204,7 +204,9 @@ int sup_recfmt_line(const SupRecFmt *f, const char *record, Buf *out)
       if (i) buf_putc(out, ',');
       sup_json_str(out, f->fields[i], strlen(f->fields[i]));
       buf_putc(out, ':');
-      if (v) sup_json_write(out, v);
+      if (v && v->type == SUP_JSON_STRING && (!strcmp(f->fields[i], "id") || !strcmp(f->fields[i], "file")))
+        sup_json_name(out, v->str); /* bytes that are not UTF-8 read back as they were (resume) */
+      else if (v) sup_json_write(out, v);
       else buf_puts(out, "null");
     } else {
       if (i) buf_putc(out, f->kind == SUP_RECFMT_CSV ? ',' : '\t');

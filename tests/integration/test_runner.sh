@@ -117,7 +117,9 @@ n=$(pg_sql "SELECT count(*) FROM harn.job j JOIN harn.batch b ON b.id = j.batch_
 # a running job cancelled from outside; a crashing job retried through the database
 printf 'pipeline main() {\n  sleep(30s)\n  return 1\n}\n' > slow.harn
 "$H" submit --batch slow --queue q2 slow.harn > /dev/null 2>&1
-"$H" runner -j 2 --queue q2 --state-dir st2 $FAST 2> runner2.err &
+# a grace long enough that a loaded sanitizer build ends the cancelled job
+# itself (cancelled), rather than being killed after it (killed)
+"$H" runner -j 2 --queue q2 --state-dir st2 --grace 5s $FAST 2> runner2.err &
 rp=$!
 for i in $(seq 1 100); do [ "$(pg_sql "SELECT state FROM harn.job j JOIN harn.batch b ON b.id = j.batch_id WHERE b.name = 'slow'")" = running ] && break; sleep 0.1; done
 t0=$(date +%s%N)
@@ -135,7 +137,7 @@ kill -TERM "$rp"; wait "$rp"
 
 # --drain-timeout: SIGTERM drains, and cancels what still runs after it
 "$H" submit --batch dt --queue q3 slow.harn > /dev/null 2>&1
-"$H" runner -j 1 --queue q3 --state-dir st3 --drain-timeout 1s $FAST 2> runner3.err &
+"$H" runner -j 1 --queue q3 --state-dir st3 --drain-timeout 1s --grace 5s $FAST 2> runner3.err &
 rp=$!
 for i in $(seq 1 100); do [ "$(pg_sql "SELECT state FROM harn.job j JOIN harn.batch b ON b.id = j.batch_id WHERE b.name = 'dt'")" = running ] && break; sleep 0.1; done
 t0=$(date +%s%N)

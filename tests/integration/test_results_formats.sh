@@ -92,7 +92,7 @@ check "--keep-order with retries: a job's attempts together, in source order" kr
   "[(x['id'],x['attempt']) for x in rs]==[('a.harn',1),('again.harn',1),('again.harn',2),('again.harn',3),('f.harn',1)]"
 # Ctrl-C while the first job still runs: every record is written, in order
 printf 'pipeline default(t) {\n  sleep(30s)\n}\n' > long.harn
-"$HARN_BIN" batch long.harn jobs/e.harn jobs/f.harn -j 3 -k --results kc.jsonl --no-bar 2>/dev/null &
+"$HARN_BIN" batch long.harn jobs/e.harn jobs/f.harn -j 3 -k --grace 5s --results kc.jsonl --no-bar 2>/dev/null &
 bp=$!
 for _ in $(seq 100); do [ -s kc.jsonl.journal ] && [ "$(wc -l < kc.jsonl.journal)" -ge 3 ] && break; sleep 0.05; done
 sleep 1 # e and f end and wait behind long

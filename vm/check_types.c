@@ -18,14 +18,14 @@
 #define CT_MAX_DEPTH 16
 
 static CType scalars[] = {
-    [CT_UNKNOWN] = {CT_UNKNOWN, NULL, NULL, NULL, 0}, [CT_NIL] = {CT_NIL, NULL, NULL, NULL, 0},
-    [CT_INT] = {CT_INT, NULL, NULL, NULL, 0},         [CT_FLOAT] = {CT_FLOAT, NULL, NULL, NULL, 0},
-    [CT_STRING] = {CT_STRING, NULL, NULL, NULL, 0},   [CT_BOOL] = {CT_BOOL, NULL, NULL, NULL, 0},
-    [CT_LIST] = {CT_LIST, NULL, NULL, NULL, 0},       [CT_DICT] = {CT_DICT, NULL, NULL, NULL, 0},
-    [CT_SHAPE] = {CT_UNKNOWN, NULL, NULL, NULL, 0},   [CT_STRUCT] = {CT_UNKNOWN, NULL, NULL, NULL, 0},
-    [CT_ENUM] = {CT_UNKNOWN, NULL, NULL, NULL, 0},    [CT_FN] = {CT_FN, NULL, NULL, NULL, 0},
-    [CT_ITER] = {CT_ITER, NULL, NULL, NULL, 0},       [CT_TOP] = {CT_TOP, NULL, NULL, NULL, 0},
-    [CT_GEN] = {CT_GEN, NULL, NULL, NULL, 0},         [CT_STREAM] = {CT_STREAM, NULL, NULL, NULL, 0},
+    [CT_UNKNOWN] = {.kind = CT_UNKNOWN}, [CT_NIL] = {.kind = CT_NIL},
+    [CT_INT] = {.kind = CT_INT},         [CT_FLOAT] = {.kind = CT_FLOAT},
+    [CT_STRING] = {.kind = CT_STRING},   [CT_BOOL] = {.kind = CT_BOOL},
+    [CT_LIST] = {.kind = CT_LIST},       [CT_DICT] = {.kind = CT_DICT},
+    [CT_SHAPE] = {.kind = CT_UNKNOWN},   [CT_STRUCT] = {.kind = CT_UNKNOWN},
+    [CT_ENUM] = {.kind = CT_UNKNOWN},    [CT_FN] = {.kind = CT_FN},
+    [CT_ITER] = {.kind = CT_ITER},       [CT_TOP] = {.kind = CT_TOP},
+    [CT_GEN] = {.kind = CT_GEN},         [CT_STREAM] = {.kind = CT_STREAM},
 };
 
 CType *ct_scalar(CTKind k) { return &scalars[k]; }

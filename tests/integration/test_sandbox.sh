@@ -220,7 +220,7 @@ if [ $hooks = 1 ]; then
   kill $wd 2>/dev/null
   st=$(python3 -c "import json; print(sorted(set(r['status'] + '/' + r['reason'] for r in map(json.loads, open('q3.out')))), len(open('q3.out').readlines()))")
   [ "$rc" = 130 ] && [ "$st" = "['cancelled/cancel'] 4" ] && pass "Ctrl-C while every spawn fails: 4 cancelled records, exit 130" \
-    || fail "Ctrl-C during spawn retries: rc=$rc $st"
+    || fail "Ctrl-C during spawn retries: rc=$rc $st; q3.out: $(head -c 600 q3.out 2>&1)"
 fi
 
 lib_finish
